@@ -1,0 +1,1 @@
+"""The policy compiler: ast.Program -> checked ir.Program -> kernel."""

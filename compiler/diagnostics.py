@@ -1,0 +1,116 @@
+"""Diagnostics: one type for every problem in a policy, and how it is shown.
+
+Rendered like a compiler (LANGUAGE.md section 10):
+
+    policies/youth.pol:12:17: error[E-TYPE-014]: cannot compare int with string
+       12 |     when age > "18"
+          |                ^^^^
+       hint: write the number without quotes: 18
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from pol.dsl.source import Source, Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span
+    hint: str | None = None
+    severity: str = "error"
+    # Other places worth showing, e.g. the first declaration of a duplicate.
+    related: tuple[tuple[Span, str], ...] = ()
+
+    @property
+    def file(self) -> str:
+        return self.span.path
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+    @property
+    def column(self) -> int:
+        return self.span.col
+
+    def sort_key(self):
+        return (self.span.path, self.span.line, self.span.col, self.code)
+
+
+def _excerpt(span: Span, sources: Mapping[str, Source]) -> list[str]:
+    src = sources.get(span.path)
+    if src is None:
+        return []
+    text = src.line(span.line).rstrip("\n").replace("\t", " ")
+    width = len(str(span.line))
+    end = span.end_col if span.end_line == span.line else len(text) + 1
+    carets = max(1, min(end, len(text) + 1) - span.col)
+    gutter = " " * width
+    return [
+        f"   {span.line} | {text}",
+        f"   {gutter} | {' ' * (span.col - 1)}{'^' * carets}",
+    ]
+
+
+def render(diagnostic: Diagnostic, sources: Mapping[str, Source]) -> str:
+    d = diagnostic
+    lines = [f"{d.span}: {d.severity}[{d.code}]: {d.message}"]
+    lines += _excerpt(d.span, sources)
+    for span, note in d.related:
+        lines.append(f"   note: {note} at {span}")
+        lines += _excerpt(span, sources)
+    if d.hint:
+        lines.append(f"   hint: {d.hint}")
+    return "\n".join(lines)
+
+
+def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, Source]) -> str:
+    ds = sorted(diagnostics, key=Diagnostic.sort_key)
+    body = "\n\n".join(render(d, sources) for d in ds)
+    errors = sum(1 for d in ds if d.severity == "error")
+    summary = f"{errors} error{'s' if errors != 1 else ''}"
+    return f"{body}\n\n{summary}" if ds else ""
+
+
+@dataclass
+class Diagnostics:
+    """A collector shared by the stages of one compilation."""
+
+    sources: dict[str, Source] = field(default_factory=dict)
+    items: list[Diagnostic] = field(default_factory=list)
+    limit: int = 100
+
+    def add(self, code: str, message: str, span: Span, hint: str | None = None,
+            related: tuple[tuple[Span, str], ...] = ()) -> None:
+        if len(self.items) < self.limit:
+            self.items.append(Diagnostic(code, message, span, hint, "error", related))
+
+    def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        if len(self.items) < self.limit:
+            self.items.append(Diagnostic(code, message, span, hint, "warning"))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return sorted((d for d in self.items if d.severity == "error"), key=Diagnostic.sort_key)
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return sorted((d for d in self.items if d.severity == "warning"), key=Diagnostic.sort_key)
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            raise PolicyError(self.errors, self.sources)
+
+
+class PolicyError(Exception):
+    """A policy that does not check. `diagnostics` holds each problem;
+    `str()` is the rendered report."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: Mapping[str, Source]):
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        self.sources = dict(sources)
+        super().__init__(render_all(self.diagnostics, self.sources))

@@ -1,0 +1,447 @@
+"""The typed IR: what a checked policy means, with every node typed.
+
+Produced by compiler/check.py from the untyped AST; consumed by the reference
+evaluator (engine/interp.py), the kernel generator (compiler/codegen.py) and
+offer matching. The expression nodes form a small closed set:
+
+    Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull
+
+The checker desugars and makes every conversion explicit, so back ends never
+guess:
+
+* int operands of a float operation are wrapped in `Call("to_float", (x,))`;
+  arithmetic, comparisons, min/max/clamp/coalesce/if branches always have
+  operands of one type (dates and `date +/- int` excepted, see OPS);
+* `days_since(d)` becomes `Call("sub", (Today, d))`, `days_until(d)` becomes
+  `Call("sub", (d, Today))`, `days_between(a, b)` becomes `Call("sub", (b, a))`;
+* `round(x)` becomes `Call("round", (x, Literal(int, 0)))`;
+* a `null` literal gets the type its context needs (INT when nothing says);
+* the `today` keyword is `Today()`; a segment, classification, score or let
+  used in an expression is `DeclRef` (a segment reads its collapsed,
+  never-null value; a score reads as float).
+
+`OPS` is the complete table of operators: name -> allowed argument type
+tuples -> result type. A test checks that every op has a rule in each back end.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Union
+
+from pol.compiler.types import Type
+from pol.dsl.source import Span
+
+I, F, B, S, D = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE
+
+# op -> {argument types: result type}. Variadic ops (min, max, coalesce) list
+# the one-argument form; all their arguments share that type.
+OPS: dict[str, dict[tuple[Type, ...], Type]] = {
+    # arithmetic: both operands of one numeric type, except date arithmetic
+    "add": {(I, I): I, (F, F): F, (D, I): D},
+    "sub": {(I, I): I, (F, F): F, (D, I): D, (D, D): I},
+    "mul": {(I, I): I, (F, F): F},
+    "div": {(F, F): F},                      # `/` always float; ints are converted
+    "mod": {(I, I): I, (F, F): F},           # floored remainder, sign of the divisor
+    "neg": {(I,): I, (F,): F},
+    "to_float": {(I,): F},
+    # comparisons (operands of one type; strings and bools only eq/ne)
+    "eq": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B},
+    "ne": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B},
+    "lt": {(I, I): B, (F, F): B, (D, D): B},
+    "le": {(I, I): B, (F, F): B, (D, D): B},
+    "gt": {(I, I): B, (F, F): B, (D, D): B},
+    "ge": {(I, I): B, (F, F): B, (D, D): B},
+    "between": {(I, I, I): B, (F, F, F): B, (D, D, D): B},
+    # three-valued logic
+    "and": {(B, B): B},
+    "or": {(B, B): B},
+    "not": {(B,): B},
+    # functions (LANGUAGE.md section 4)
+    "abs": {(I,): I, (F,): F},
+    "floor": {(I,): I, (F,): F},
+    "ceil": {(I,): I, (F,): F},
+    "round": {(I, I): I, (F, I): F},         # second argument: an int Literal
+    "min": {(I,): I, (F,): F, (D,): D},      # variadic, >= 1 argument
+    "max": {(I,): I, (F,): F, (D,): D},
+    "clamp": {(I, I, I): I, (F, F, F): F, (D, D, D): D},
+    "sqrt": {(F,): F},
+    "exp": {(F,): F},
+    "log": {(F,): F},
+    "pow": {(F, F): F},
+    "coalesce": {(I,): I, (F,): F, (B,): B, (S,): S, (D,): D},  # variadic
+    "year": {(D,): I},
+    "month": {(D,): I},
+    "day": {(D,): I},
+    "starts_with": {(S, S): B},              # second argument: a string Literal
+    "ends_with": {(S, S): B},
+    "contains": {(S, S): B},
+    "length": {(S,): I},
+}
+
+VARIADIC = frozenset({"min", "max", "coalesce"})
+
+
+def op_result(op: str, arg_types: tuple[Type, ...]) -> Type | None:
+    """The result type of `op` on these argument types, or None if they do not fit."""
+    table = OPS.get(op)
+    if table is None:
+        return None
+    if op in VARIADIC:
+        if not arg_types or any(t != arg_types[0] for t in arg_types):
+            return None
+        return table.get((arg_types[0],))
+    return table.get(tuple(arg_types))
+
+
+# ---------------------------------------------------------------- expressions
+
+@dataclass(frozen=True)
+class Literal:
+    type: Type
+    value: Union[int, float, bool, str, dt.date, None]   # None is the null literal
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """An input field."""
+    type: Type
+    name: str
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    type: Type
+    name: str
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class DeclRef:
+    """A let, segment, classification or score used in an expression."""
+    type: Type
+    name: str
+    kind: str            # "let" | "segment" | "classify" | "score"
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Today:
+    type: Type = Type.DATE
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Call:
+    type: Type
+    op: str              # a key of OPS
+    args: tuple["Expr", ...]
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class If:
+    """`if cond then a else b`: the then branch only when cond is true."""
+    type: Type
+    cond: "Expr"
+    then: "Expr"
+    else_: "Expr"
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class InSet:
+    """`x in (literals)` / `x not in (...)`: null when x is null."""
+    type: Type           # always BOOL
+    operand: "Expr"
+    values: tuple        # python values of operand's type, never None; ints already
+                         # widened to float when the operand is a float
+    negated: bool = False
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class IsNull:
+    type: Type           # always BOOL
+    operand: "Expr"
+    negated: bool = False   # `is not null`
+    span: Span | None = field(default=None, compare=False)
+
+
+Expr = Union[Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull]
+EXPR_KINDS = (Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull)
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    if isinstance(e, Call):
+        return e.args
+    if isinstance(e, If):
+        return (e.cond, e.then, e.else_)
+    if isinstance(e, (InSet, IsNull)):
+        return (e.operand,)
+    return ()
+
+
+def walk(e: Expr):
+    """Every node of an expression, parents before children."""
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(children(node)))
+
+
+# ---------------------------------------------------------------- declarations
+
+@dataclass(frozen=True)
+class InputField:
+    name: str
+    type: Type
+    nullable: bool
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    key: str
+    fields: tuple[InputField, ...]
+    span: Span | None = field(default=None, compare=False)
+
+    def field(self, name: str) -> InputField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: Type
+    default: Union[int, float, bool, str, dt.date, None]   # already of `type`
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Let:
+    name: str
+    expr: Expr
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    label: str | None
+    expr: Expr           # BOOL; null collapses to false
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class When:
+    cond: Expr           # BOOL; null does not match
+    value: str
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Classify:
+    name: str
+    label: str | None
+    whens: tuple[When, ...]
+    default: str | None  # the `else` value; None: no else (unmatched -> null)
+    span: Span | None = field(default=None, compare=False)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """Every value the classification can take, first appearance first."""
+        out: list[str] = []
+        for v in [w.value for w in self.whens] + ([self.default] if self.default is not None else []):
+            if v not in out:
+                out.append(v)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Score:
+    name: str
+    label: str | None
+    expr: Expr           # INT or FLOAT; output as float64
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    label: str | None
+    cond: Expr | None    # None: always open; null: closed
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Offer:
+    name: str
+    label: str | None
+    eligible: Expr                  # BOOL
+    channels: tuple[str, ...]       # declared channel names, in preference order
+    priority: Expr                  # FLOAT (ints converted); default Literal(FLOAT, 0.0)
+    category: str | None = None
+    capacity: int | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    # Control when fnv1a64(name + ":" + key) % 10000 < holdout_bp (LANGUAGE.md s.6).
+    # `holdout 5%` gives 500: P x 100, rounded up so that `h < P x 100` holds exactly.
+    holdout_bp: int | None = None
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Arbitrate:
+    max_per_customer: int = 1
+    one_per_category: bool = False
+    exclusive: tuple[tuple[str, ...], ...] = ()
+    span: Span | None = field(default=None, compare=False)
+
+
+# ---------------------------------------------------------------- tests
+
+@dataclass(frozen=True)
+class ExpectOffer:
+    """`expect offer O [via C] [rank N]`, or `expect not offer O` (negated)."""
+    offer: str
+    via: str | None = None
+    rank: int | None = None
+    negated: bool = False
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ExpectNoOffer:
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ExpectExpr:
+    """`expect EXPR`: holds when EXPR is true (null fails)."""
+    expr: Expr
+    text: str = ""       # the expectation as written, for failure reports
+    span: Span | None = field(default=None, compare=False)
+
+
+Expectation = Union[ExpectOffer, ExpectNoOffer, ExpectExpr]
+
+
+@dataclass(frozen=True)
+class Test:
+    name: str
+    given: tuple[tuple[str, object], ...]        # (field, python value or None), fields only
+    expects: tuple[Expectation, ...]
+    as_of: dt.date | None = None
+    params: tuple[tuple[str, object], ...] = ()  # `with NAME = LITERAL`, converted to the param type
+    span: Span | None = field(default=None, compare=False)
+
+
+# ---------------------------------------------------------------- program
+
+@dataclass(frozen=True)
+class Program:
+    """A checked policy.
+
+    Declaration tuples keep declaration order (imports expanded at their first
+    `import`); `order` lists every let, segment, classification and score
+    name so that each comes after everything it reads (a topological order of
+    the dependency graph, ties broken by declaration order).
+    """
+    name: str
+    version: str | None
+    input: Input
+    params: tuple[Param, ...]
+    lets: tuple[Let, ...]
+    segments: tuple[Segment, ...]
+    classifies: tuple[Classify, ...]
+    scores: tuple[Score, ...]
+    channels: tuple[Channel, ...]
+    offers: tuple[Offer, ...]
+    arbitrate: Arbitrate
+    tests: tuple[Test, ...]
+    order: tuple[str, ...]
+    # Output columns of `customers` after the key: segments, classifications
+    # and scores, interleaved in declaration order.
+    outputs: tuple[str, ...]
+    files: tuple[str, ...] = ()   # every source file, root first
+
+    def decl(self, name: str):
+        """The let, segment, classify, score, channel, offer or param of that name."""
+        for group in (self.lets, self.segments, self.classifies, self.scores,
+                      self.channels, self.offers, self.params):
+            for d in group:
+                if d.name == name:
+                    return d
+        raise KeyError(name)
+
+    def channel_index(self, name: str) -> int:
+        return [c.name for c in self.channels].index(name)
+
+    def offer_index(self, name: str) -> int:
+        return [o.name for o in self.offers].index(name)
+
+
+def dump(program: Program) -> str:
+    """A canonical text of the program's meaning: golden tests and cache keys."""
+    lines: list[str] = [f"program {program.name} version {program.version!r}"]
+
+    def ex(e: Expr) -> str:
+        if isinstance(e, Literal):
+            return f"{e.value!r}:{e.type}"
+        if isinstance(e, FieldRef):
+            return f"field:{e.name}:{e.type}"
+        if isinstance(e, ParamRef):
+            return f"param:{e.name}:{e.type}"
+        if isinstance(e, DeclRef):
+            return f"{e.kind}:{e.name}:{e.type}"
+        if isinstance(e, Today):
+            return "today"
+        if isinstance(e, Call):
+            return f"({e.op}:{e.type} {' '.join(ex(a) for a in e.args)})"
+        if isinstance(e, If):
+            return f"(if:{e.type} {ex(e.cond)} {ex(e.then)} {ex(e.else_)})"
+        if isinstance(e, InSet):
+            return f"({'not_in' if e.negated else 'in'} {ex(e.operand)} {list(e.values)!r})"
+        if isinstance(e, IsNull):
+            return f"({'is_not_null' if e.negated else 'is_null'} {ex(e.operand)})"
+        raise TypeError(type(e).__name__)
+
+    inp = program.input
+    lines.append(f"input {inp.name} key {inp.key}")
+    for f in inp.fields:
+        lines.append(f"  field {f.name}: {f.type}{'?' if f.nullable else ''}")
+    for p in program.params:
+        lines.append(f"param {p.name}: {p.type} = {p.default!r}")
+    for d in program.lets:
+        lines.append(f"let {d.name} = {ex(d.expr)}")
+    for d in program.segments:
+        lines.append(f"segment {d.name} {d.label!r} = {ex(d.expr)}")
+    for d in program.classifies:
+        lines.append(f"classify {d.name} {d.label!r}")
+        for w in d.whens:
+            lines.append(f"  when {ex(w.cond)} => {w.value!r}")
+        lines.append(f"  else => {d.default!r}")
+    for d in program.scores:
+        lines.append(f"score {d.name} {d.label!r} = {ex(d.expr)}")
+    for c in program.channels:
+        lines.append(f"channel {c.name} {c.label!r} when {ex(c.cond) if c.cond is not None else 'always'}")
+    for o in program.offers:
+        lines.append(f"offer {o.name} {o.label!r} category={o.category} capacity={o.capacity} "
+                     f"valid={o.valid_from}..{o.valid_to} holdout_bp={o.holdout_bp}")
+        lines.append(f"  eligible {ex(o.eligible)}")
+        lines.append(f"  priority {ex(o.priority)}")
+        lines.append(f"  channels {', '.join(o.channels)}")
+    a = program.arbitrate
+    lines.append(f"arbitrate max={a.max_per_customer} one_per_category={a.one_per_category} "
+                 f"exclusive={[list(x) for x in a.exclusive]}")
+    lines.append(f"order {' '.join(program.order)}")
+    lines.append(f"outputs {' '.join(program.outputs)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""The policy language front end: source text -> Lark tree -> ast.Program."""

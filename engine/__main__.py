@@ -1,0 +1,3 @@
+from pol.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""The errors the engine raises at its users."""
+from __future__ import annotations
+
+from pol.compiler.diagnostics import Diagnostic, PolicyError
+
+__all__ = ["PolicyError", "Diagnostic", "DataError", "ParamError"]
+
+
+class DataError(Exception):
+    """Input data that does not fit the policy's `input` block. The message names
+    the column (and the file, when there is one) and, for nulls, how many rows
+    and the keys of the first few."""
+
+    def __init__(self, message: str, column: str | None = None, path: str | None = None):
+        self.column = column
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class ParamError(ValueError):
+    """An unknown param, or a value that cannot be converted to the param's type."""
+
+    def __init__(self, message: str, param: str | None = None):
+        self.param = param
+        super().__init__(message)
