@@ -14,6 +14,8 @@ guess:
   operands of one type (dates and `date +/- int` excepted, see OPS);
 * `days_since(d)` becomes `Call("sub", (Today, d))`, `days_until(d)` becomes
   `Call("sub", (d, Today))`, `days_between(a, b)` becomes `Call("sub", (b, a))`;
+* a score's expression and an offer's priority are always FLOAT (an int one
+  is wrapped in to_float); a priority left out is `Literal(FLOAT, 0.0)`;
 * `round(x)` becomes `Call("round", (x, Literal(int, 0)))`;
 * a `null` literal gets the type its context needs (INT when nothing says);
 * the `today` keyword is `Today()`; a segment, classification, score or let
@@ -269,7 +271,7 @@ class Classify:
 class Score:
     name: str
     label: str | None
-    expr: Expr           # INT or FLOAT; output as float64
+    expr: Expr           # FLOAT: the checker wraps an int expression in to_float
     span: Span | None = field(default=None, compare=False)
 
 
