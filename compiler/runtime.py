@@ -1,0 +1,255 @@
+"""Scalar helpers that generated kernels call, one per operator with a rule
+that does not fit on one line: int overflow, floored remainder, exact
+rounding, calendar dates.
+
+Every helper takes and returns plain numbers. Validity travels beside the
+value: a helper that can fail returns `(value, ok)`. All are `njit` with
+`cache=True` and inlined by LLVM into the kernels, so they cost nothing at
+run time. The kernel cache key includes this file's source, so a change here
+recompiles every kernel.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+I64_MAX = np.int64(9223372036854775807)
+I64_MIN = np.int64(-9223372036854775808)
+# Days since 1970-01-01 of 0001-01-01 and 9999-12-31: date results outside
+# this range are null (LANGUAGE.md section 9).
+DATE_MIN = -719162
+DATE_MAX = 2932896
+NAN = np.nan
+
+_jit = njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_jit
+def add_i(a, b):
+    if b > 0:
+        ok = a <= I64_MAX - b
+    else:
+        ok = a >= I64_MIN - b
+    return (a + b) if ok else np.int64(0), ok
+
+
+@_jit
+def sub_i(a, b):
+    if b < 0:
+        ok = a <= I64_MAX + b
+    else:
+        ok = a >= I64_MIN + b
+    return (a - b) if ok else np.int64(0), ok
+
+
+@_jit
+def mul_i(a, b):
+    if a == 0 or b == 0:
+        return np.int64(0), True
+    p = float(a) * float(b)
+    # Far from the int64 limits the float product decides; near them, check
+    # the wrapped product by dividing back (|a|, |b| >= 2 here, so no trap).
+    if abs(p) < 9.2e18:
+        return a * b, True
+    if abs(p) > 9.3e18:
+        return np.int64(0), False
+    if a == -1 or b == -1:
+        ok = a != I64_MIN and b != I64_MIN
+        return (a * b) if ok else np.int64(0), ok
+    r = a * b
+    ok = (r // b == a) and ((r < 0) == ((a < 0) != (b < 0)))
+    return r if ok else np.int64(0), ok
+
+
+@_jit
+def neg_i(a):
+    ok = a != I64_MIN
+    return (-a) if ok else np.int64(0), ok
+
+
+@_jit
+def abs_i(a):
+    ok = a != I64_MIN
+    return (abs(a)) if ok else np.int64(0), ok
+
+
+@_jit
+def mod_i(a, b):
+    if b == 0:
+        return np.int64(0), False
+    if b == -1:                       # I64_MIN % -1 traps in hardware
+        return np.int64(0), True
+    return a % b, True                # Numba's % on ints is floored, as Python's
+
+
+@_jit
+def mod_f(a, b):
+    if b == 0.0:
+        return 0.0, False
+    m = np.fmod(a, b)
+    if m != 0.0:
+        if (b < 0.0) != (m < 0.0):
+            m += b
+    else:
+        m = math.copysign(0.0, b)
+    return m, math.isfinite(m)
+
+
+@_jit
+def fin(x):
+    """A float result is valid only when finite (LANGUAGE.md section 5)."""
+    return x, math.isfinite(x)
+
+
+@_jit
+def floor_f(x):
+    return np.floor(x)
+
+
+@_jit
+def ceil_f(x):
+    return np.ceil(x)
+
+
+@_jit
+def _two_prod(a, b):
+    # Dekker's exact product without fused multiply-add: a*b == p + e exactly.
+    p = a * b
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+@_jit
+def round_f(x, n):
+    """Half away from zero on the exact binary value of x, to n decimals.
+
+    The checker keeps n within -15..15, so 10**|n| is an exact double."""
+    if x != x or not math.isfinite(x):
+        return 0.0, False
+    ax = abs(x)
+    if n >= 0:
+        p = 10.0 ** n
+        y, e = _two_prod(ax, p)
+        if y >= 4503599627370496.0:   # 2**52: no fractional part left to round
+            return x, True
+        r = math.floor(y + 0.5)
+        # The exact product is y + e; move r until r - 0.5 <= y + e < r + 0.5.
+        if (y - (r - 0.5)) + e < 0.0:
+            r -= 1.0
+        elif (y - (r + 0.5)) + e >= 0.0:
+            r += 1.0
+        out = r / p
+    else:
+        p = 10.0 ** (-n)
+        rem = np.fmod(ax, p)
+        base = ax - rem
+        out = base + p if 2.0 * rem >= p else base
+    out = math.copysign(out, x)
+    return out, math.isfinite(out)
+
+
+@_jit
+def round_i(a, n):
+    if n >= 0:
+        return a, True
+    if n <= -19:
+        return np.int64(0), abs(float(a)) < 5e18
+    p = np.int64(1)
+    for _ in range(-n):
+        p *= 10
+    neg = a < 0
+    if a == I64_MIN:
+        return np.int64(0), False
+    m = -a if neg else a
+    q = m // p
+    if m - q * p >= p // 2:
+        q += 1
+    r, ok = mul_i(q, p)
+    return (-r if neg else r), ok
+
+
+@_jit
+def sqrt_f(x):
+    if x < 0.0:
+        return 0.0, False
+    return math.sqrt(x), True
+
+
+@_jit
+def exp_f(x):
+    if x > 709.782712893384:
+        return 0.0, False
+    return fin(math.exp(x))
+
+
+@_jit
+def log_f(x):
+    if x <= 0.0:
+        return 0.0, False
+    return fin(math.log(x))
+
+
+@_jit
+def pow_f(a, b):
+    # Python raises where C's pow gives inf or nan; both are null here.
+    if a == 0.0 and b < 0.0:
+        return 0.0, False
+    if a < 0.0 and b != math.floor(b):
+        return 0.0, False
+    return fin(math.pow(a, b))
+
+
+@_jit
+def date_ok(d):
+    return d, DATE_MIN <= d <= DATE_MAX
+
+
+@_jit
+def civil(d):
+    """Days since 1970-01-01 -> (year, month, day), proleptic Gregorian
+    (Howard Hinnant's days_from_civil inverse)."""
+    z = d + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    dd = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, dd
+
+
+@_jit
+def year_of(d):
+    return civil(d)[0]
+
+
+@_jit
+def month_of(d):
+    return civil(d)[1]
+
+
+@_jit
+def day_of(d):
+    return civil(d)[2]
+
+
+@_jit
+def bit(buf, i):
+    """Bit i of an Arrow bitmap (least significant bit first)."""
+    return (buf[i >> 3] >> (i & 7)) & 1 == 1
+
+
+@_jit
+def float_ok(x):
+    """Input floats: NaN and infinities read as null."""
+    return math.isfinite(x)

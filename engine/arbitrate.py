@@ -1,0 +1,260 @@
+"""Offer matching for batches: candidate matrices -> accepted offers per row.
+
+Input is what every evaluator produces per batch: `cprio[n, K]` (an offer's
+priority where it is a candidate, NaN elsewhere) and `cchan[n, K]` (the
+chosen channel index, or -3 not eligible, -2 eligible but no channel open,
+-1 priority null). Output: for each row up to `max` accepted offers in rank
+order (offer, channel, priority, control) and per offer a funnel of counts.
+
+Two walks implement LANGUAGE.md section 6:
+* without capacities, each row is matched on its own (`match_range`), so the
+  result cannot depend on batching;
+* with capacities, every (row, candidate) pair of the run is kept in compact
+  form (`Candidates`, 24 bytes a pair) and walked once in the global order
+  priority desc, offer declaration order, row position (`walk_global`).
+
+Policy-independent: these functions are compiled once per installation
+(Numba's disk cache) and shared by every policy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from pol.compiler import ir
+
+FNV_OFFSET = np.uint64(14695981039346656037)
+FNV_PRIME = np.uint64(1099511628211)
+
+# Funnel columns, per offer.
+FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
+          "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
+ELIGIBLE, DELIVERABLE, CANDIDATES, ACCEPTED, CONTROLS, LOST_MAX, LOST_CAT, LOST_EXCL, LOST_CAP = range(9)
+
+
+def fnv1a64(data: bytes, h: int = int(FNV_OFFSET)) -> int:
+    for b in data:
+        h = ((h ^ b) * int(FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+@dataclass(frozen=True)
+class Rules:
+    """An arbitrate block and the offers' properties, as arrays for Numba."""
+    max_n: int
+    category: np.ndarray        # int64[K]: category id, -1 none (ids < 64 with one per category)
+    exclusive: np.ndarray       # int64[K]: bitmask of exclusive lines holding the offer
+    capacity: np.ndarray        # int64[K]: -1 unlimited
+    holdout_bp: np.ndarray      # int64[K]: -1 no holdout
+    holdout_state: np.ndarray   # uint64[K]: FNV-1a state after the bytes of "OFFER:"
+
+    @property
+    def has_capacity(self) -> bool:
+        return bool((self.capacity >= 0).any())
+
+    @staticmethod
+    def of(program: ir.Program) -> "Rules":
+        offers = program.offers
+        a = program.arbitrate
+        cats: dict[str, int] = {}
+        category = np.full(len(offers), -1, np.int64)
+        if a.one_per_category:
+            for k, o in enumerate(offers):
+                if o.category is not None:
+                    category[k] = cats.setdefault(o.category, len(cats))
+        exclusive = np.zeros(len(offers), np.int64)
+        names = [o.name for o in offers]
+        for g, line in enumerate(a.exclusive):
+            for name in line:
+                exclusive[names.index(name)] |= np.int64(1) << np.int64(g)
+        if len(cats) > 63 or len(a.exclusive) > 63:
+            raise ValueError("at most 63 categories and 63 exclusive lines are supported")
+        return Rules(
+            max_n=a.max_per_customer,
+            category=category,
+            exclusive=exclusive,
+            capacity=np.array([o.capacity if o.capacity is not None else -1 for o in offers], np.int64),
+            holdout_bp=np.array([o.holdout_bp if o.holdout_bp is not None else -1 for o in offers], np.int64),
+            holdout_state=np.array([fnv1a64((o.name + ":").encode("utf-8")) for o in offers], np.uint64),
+        )
+
+
+@dataclass
+class Keys:
+    """A batch's keys as Numba reads them for holdout hashing: int keys as
+    int64, string keys as Arrow offsets and UTF-8 data."""
+    is_int: bool
+    ints: np.ndarray
+    offsets: np.ndarray
+    data: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def _hash_key(h, i, is_int, ints, offsets, data):
+    if is_int:
+        v = ints[i]
+        if v < 0:
+            h = (h ^ np.uint64(45)) * FNV_PRIME          # '-'
+        digits = np.empty(20, np.uint8)
+        nd = 0
+        # The magnitude as uint64 so that the most negative int64 works too.
+        u = np.uint64(-(v + 1)) + np.uint64(1) if v < 0 else np.uint64(v)
+        while True:
+            digits[nd] = np.uint8(48 + u % np.uint64(10))
+            nd += 1
+            u = u // np.uint64(10)
+            if u == 0:
+                break
+        for j in range(nd - 1, -1, -1):
+            h = (h ^ np.uint64(digits[j])) * FNV_PRIME
+        return h
+    for j in range(offsets[i], offsets[i + 1]):
+        h = (h ^ np.uint64(data[j])) * FNV_PRIME
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _control(k, i, bp, state, is_int, ints, offsets, data):
+    if bp[k] < 0:
+        return False
+    h = _hash_key(state[k], i, is_int, ints, offsets, data)
+    return h % np.uint64(10000) < np.uint64(bp[k])
+
+
+@njit(cache=True, nogil=True)
+def _funnel(start, stop, cchan, counts):
+    K = cchan.shape[1]
+    for i in range(start, stop):
+        for k in range(K):
+            s = cchan[i, k]
+            if s != -3:
+                counts[k, 0] += 1
+                if s >= -1:
+                    counts[k, 1] += 1
+                    if s >= 0:
+                        counts[k, 2] += 1
+
+
+@njit(cache=True, nogil=True)
+def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state,
+                is_int, ints, offsets, data,
+                acc_offer, acc_chan, acc_prio, acc_ctrl, nacc, counts):
+    """The per-customer walk of section 6 for rows start..stop."""
+    _funnel(start, stop, cchan, counts)
+    K = cprio.shape[1]
+    for i in range(start, stop):
+        taken = 0
+        cats = np.int64(0)
+        excl = np.int64(0)
+        prev_p = np.inf
+        prev_k = -1
+        while True:
+            # The next candidate in rank order after (prev_p, prev_k).
+            best = -1
+            best_p = -np.inf
+            for k in range(K):
+                if cchan[i, k] < 0:
+                    continue
+                p = cprio[i, k]
+                if p < prev_p or (p == prev_p and k > prev_k):
+                    if best < 0 or p > best_p:
+                        best = k
+                        best_p = p
+            if best < 0:
+                break
+            prev_p = best_p
+            prev_k = best
+            k = best
+            c = category[k]
+            if taken >= max_n:
+                counts[k, 5] += 1
+            elif c >= 0 and (cats >> c) & 1:
+                counts[k, 6] += 1
+            elif (excl & exclusive[k]) != 0:
+                counts[k, 7] += 1
+            else:
+                acc_offer[i, taken] = k
+                acc_chan[i, taken] = cchan[i, k]
+                acc_prio[i, taken] = best_p
+                ctrl = _control(k, i, bp, state, is_int, ints, offsets, data)
+                acc_ctrl[i, taken] = ctrl
+                counts[k, 3] += 1
+                if ctrl:
+                    counts[k, 4] += 1
+                taken += 1
+                if c >= 0:
+                    cats |= np.int64(1) << c
+                excl |= exclusive[k]
+        nacc[i] = taken
+
+
+@njit(cache=True, nogil=True)
+def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets, data, counts):
+    """Every (row, candidate) pair of a batch, with its holdout mark, for the
+    global walk; also counts the batch's funnel."""
+    n, K = cprio.shape
+    _funnel(0, n, cchan, counts)
+    total = 0
+    for i in range(n):
+        for k in range(K):
+            if cchan[i, k] >= 0:
+                total += 1
+    rows = np.empty(total, np.int64)
+    offer = np.empty(total, np.int16)
+    chan = np.empty(total, np.int8)
+    prio = np.empty(total, np.float64)
+    ctrl = np.empty(total, np.bool_)
+    j = 0
+    for i in range(n):
+        for k in range(K):
+            if cchan[i, k] >= 0:
+                rows[j] = row_base + i
+                offer[j] = k
+                chan[j] = cchan[i, k]
+                prio[j] = cprio[i, k]
+                ctrl[j] = _control(k, i, bp, state, is_int, ints, offsets, data)
+                j += 1
+    return rows, offer, chan, prio, ctrl
+
+
+@njit(cache=True, nogil=True)
+def walk_global(order, rows, offer, chan, prio, ctrl, n_rows, max_n, category, exclusive,
+                capacity, acc_offer, acc_chan, acc_prio, acc_ctrl, nacc, counts):
+    """The run-wide walk of section 6 over pairs already sorted by `order`."""
+    left = capacity.copy()
+    cats = np.zeros(n_rows, np.int64)
+    excl = np.zeros(n_rows, np.int64)
+    for j in order:
+        i = rows[j]
+        k = offer[j]
+        c = category[k]
+        t = nacc[i]
+        if t >= max_n:
+            counts[k, 5] += 1
+        elif c >= 0 and (cats[i] >> c) & 1:
+            counts[k, 6] += 1
+        elif (excl[i] & exclusive[k]) != 0:
+            counts[k, 7] += 1
+        elif left[k] == 0:
+            counts[k, 8] += 1
+        else:
+            if left[k] > 0:
+                left[k] -= 1
+            acc_offer[i, t] = k
+            acc_chan[i, t] = chan[j]
+            acc_prio[i, t] = prio[j]
+            acc_ctrl[i, t] = ctrl[j]
+            nacc[i] = t + 1
+            counts[k, 3] += 1
+            if ctrl[j]:
+                counts[k, 4] += 1
+            if c >= 0:
+                cats[i] |= np.int64(1) << c
+            excl[i] |= exclusive[k]
+
+
+def global_order(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray) -> np.ndarray:
+    """Priority highest first, then offer declaration order, then row position."""
+    return np.lexsort((rows, offer, -prio))

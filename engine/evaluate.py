@@ -1,0 +1,299 @@
+"""Batch evaluation: Arrow data -> customers, assignments and their counts.
+
+Batches stream through: each is checked, bound, run through the policy's
+evaluator (engine/executor.py), matched (engine/arbitrate.py) and turned
+into output Arrow batches. Without capacities each batch is matched on its
+own; with capacities only compact candidate pairs are kept until the
+run-wide walk at the end. No per-row Python anywhere.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pol.arbitrate import Keys, Rules, collect_candidates, global_order, match_range, walk_global
+from pol.bind import EPOCH, bind, check_nulls, check_schema
+from pol.compiler import ir
+from pol.compiler.plan import KernelPlan
+from pol.errors import DataError
+from pol.summary import Counts
+
+THREADS = max(1, os.cpu_count() or 1)
+_pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="pol")
+
+
+def chunks(n: int, parts: int = THREADS, minimum: int = 16_384) -> list[tuple[int, int]]:
+    parts = max(1, min(parts, n // minimum or 1))
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def parallel(fn: Callable[[int, int], None], n: int) -> None:
+    """Run fn(start, stop) over row ranges on all cores (kernels release the GIL)."""
+    parts = chunks(n)
+    if len(parts) == 1:
+        fn(0, n)
+        return
+    for f in [_pool.submit(fn, a, b) for a, b in parts]:
+        f.result()
+
+
+def batches_of(data, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """A Table, RecordBatch, Dataset or iterable of RecordBatches, as batches
+    holding only the columns the policy reads."""
+    import pyarrow.dataset as ds
+    if isinstance(data, pa.Table):
+        yield from _select(data, columns).to_batches()
+    elif isinstance(data, pa.RecordBatch):
+        yield _select(data, columns)
+    elif isinstance(data, ds.Dataset):
+        missing = [c for c in columns if c not in data.schema.names]
+        if missing:
+            check_schema_names(missing)
+        yield from data.to_batches(columns=columns)
+    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, dict)):
+        for b in data:
+            if isinstance(b, pa.Table):
+                yield from _select(b, columns).to_batches()
+            elif isinstance(b, pa.RecordBatch):
+                yield _select(b, columns)
+            else:
+                raise TypeError(f"expected pyarrow RecordBatches, got {type(b).__name__}")
+    else:
+        raise TypeError("data must be a pyarrow Table, RecordBatch, Dataset or an iterable of "
+                        f"RecordBatches, not {type(data).__name__}")
+
+
+def check_schema_names(missing: list[str]) -> None:
+    raise DataError(f"column '{missing[0]}' is missing from the input", column=missing[0])
+
+
+def _select(t, columns):
+    present = [c for c in columns if c in t.schema.names]
+    return t.select(present) if len(present) < len(columns) or t.schema.names != columns else t
+
+
+@dataclass
+class BatchOut:
+    """What an evaluator computes for one batch, before matching."""
+    segs: np.ndarray      # bool[S, n]
+    classes: np.ndarray   # int16[C, n], -1 null
+    scores: np.ndarray    # float64[R, n], NaN null
+    cprio: np.ndarray     # float64[n, K]
+    cchan: np.ndarray     # int8[n, K]
+
+
+def allocate(plan: KernelPlan, n: int) -> BatchOut:
+    K = len(plan.offers)
+    return BatchOut(
+        segs=np.empty((len(plan.segments), n), np.bool_),
+        classes=np.empty((len(plan.classifies), n), np.int16),
+        scores=np.empty((len(plan.scores), n), np.float64),
+        cprio=np.empty((n, K), np.float64),
+        cchan=np.empty((n, K), np.int8),
+    )
+
+
+def active_offers(program: ir.Program, as_of: dt.date) -> np.ndarray:
+    return np.array([(o.valid_from is None or o.valid_from <= as_of) and
+                     (o.valid_to is None or as_of <= o.valid_to) for o in program.offers], np.bool_)
+
+
+def keys_of(col: pa.Array) -> Keys:
+    if pa.types.is_integer(col.type):
+        ints = col.cast(pa.int64()).to_numpy()
+        return Keys(True, ints, np.zeros(1, np.int64), np.zeros(1, np.uint8))
+    s = col.cast(pa.large_string()) if not pa.types.is_large_string(col.type) else col
+    s = pa.concat_arrays([s]) if s.offset else s
+    offsets = np.frombuffer(s.buffers()[1], np.int64, count=len(s) + 1)
+    data = np.frombuffer(s.buffers()[2], np.uint8) if s.buffers()[2] is not None else np.zeros(1, np.uint8)
+    return Keys(False, np.zeros(1, np.int64), offsets, data)
+
+
+def output_key(col: pa.Array) -> pa.Array:
+    if pa.types.is_integer(col.type):
+        return col.cast(pa.int64())
+    return col.cast(pa.string())
+
+
+@dataclass
+class Accepted:
+    offer: np.ndarray     # int16[n, max]
+    chan: np.ndarray      # int8[n, max]
+    prio: np.ndarray      # float64[n, max]
+    ctrl: np.ndarray      # bool[n, max]
+    count: np.ndarray     # int64[n]
+
+    @staticmethod
+    def empty(n: int, max_n: int) -> "Accepted":
+        return Accepted(np.full((n, max_n), -1, np.int16), np.full((n, max_n), -1, np.int8),
+                        np.zeros((n, max_n), np.float64), np.zeros((n, max_n), np.bool_),
+                        np.zeros(n, np.int64))
+
+    def slice(self, a: int, b: int) -> "Accepted":
+        return Accepted(self.offer[a:b], self.chan[a:b], self.prio[a:b], self.ctrl[a:b], self.count[a:b])
+
+
+def _match_batch(out: BatchOut, rules: Rules, keys: Keys, counts: np.ndarray) -> Accepted:
+    n = out.cprio.shape[0]
+    acc = Accepted.empty(n, rules.max_n)
+    parts = chunks(n)
+    local = [np.zeros_like(counts) for _ in parts]
+
+    def run(idx: int) -> None:
+        a, b = parts[idx]
+        match_range(a, b, out.cprio, out.cchan, rules.max_n, rules.category, rules.exclusive,
+                    rules.holdout_bp, rules.holdout_state, keys.is_int, keys.ints, keys.offsets,
+                    keys.data, acc.offer, acc.chan, acc.prio, acc.ctrl, acc.count, local[idx])
+
+    if len(parts) == 1:
+        run(0)
+    else:
+        for f in [_pool.submit(run, j) for j in range(len(parts))]:
+            f.result()
+    for c in local:
+        counts += c
+    return acc
+
+
+def customers_batch(program: ir.Program, plan: KernelPlan, key: pa.Array, out: BatchOut,
+                    acc: Accepted) -> pa.RecordBatch:
+    cols = {program.input.key: output_key(key)}
+    seg_pos = {s: k for k, s in enumerate(plan.segments)}
+    cls_pos = {c: k for k, c in enumerate(plan.classifies)}
+    score_pos = {s: k for k, s in enumerate(plan.scores)}
+    for name in program.outputs:
+        if name in seg_pos:
+            cols[name] = pa.array(out.segs[seg_pos[name]])
+        elif name in cls_pos:
+            k = cls_pos[name]
+            codes = out.classes[k]
+            idx = pa.array(codes, mask=codes < 0)
+            cols[name] = pa.DictionaryArray.from_arrays(idx, pa.array(plan.class_values[k], pa.string()))
+        else:
+            v = out.scores[score_pos[name]]
+            cols[name] = pa.array(v, mask=np.isnan(v))
+    cols["offers"] = offers_column(plan, acc)
+    return pa.RecordBatch.from_pydict(cols)
+
+
+def offers_column(plan: KernelPlan, acc: Accepted) -> pa.Array:
+    offsets = np.zeros(len(acc.count) + 1, np.int32)
+    np.cumsum(acc.count, out=offsets[1:])
+    taken = acc.offer >= 0
+    values = pa.DictionaryArray.from_arrays(pa.array(acc.offer[taken].astype(np.int32)),
+                                            pa.array(plan.offers, pa.string()))
+    return pa.ListArray.from_arrays(pa.array(offsets), values.dictionary_decode())
+
+
+def assignments_batch(program: ir.Program, plan: KernelPlan, key: pa.Array, acc: Accepted) -> pa.RecordBatch:
+    taken = acc.offer >= 0
+    rows, rank = np.nonzero(taken)
+    return pa.RecordBatch.from_pydict({
+        program.input.key: output_key(key).take(pa.array(rows)),
+        "offer": pa.DictionaryArray.from_arrays(pa.array(acc.offer[taken].astype(np.int32)),
+                                                pa.array(plan.offers, pa.string())).dictionary_decode(),
+        "rank": pa.array((rank + 1).astype(np.int32)),
+        "channel": pa.DictionaryArray.from_arrays(pa.array(acc.chan[taken].astype(np.int32)),
+                                                  pa.array(plan.channels, pa.string())).dictionary_decode(),
+        "priority": pa.array(acc.prio[taken]),
+        "control": pa.array(acc.ctrl[taken]),
+    })
+
+
+def output_schemas(program: ir.Program, plan: KernelPlan, key_type: pa.DataType):
+    key_t = pa.int64() if pa.types.is_integer(key_type) else pa.string()
+    fields = [pa.field(program.input.key, key_t, nullable=False)]
+    for name in program.outputs:
+        if name in plan.segments:
+            fields.append(pa.field(name, pa.bool_()))
+        elif name in plan.classifies:
+            fields.append(pa.field(name, pa.dictionary(pa.int16(), pa.string())))
+        else:
+            fields.append(pa.field(name, pa.float64()))
+    fields.append(pa.field("offers", pa.list_(pa.string())))
+    customers = pa.schema(fields)
+    assignments = pa.schema([
+        pa.field(program.input.key, key_t, nullable=False), pa.field("offer", pa.string()),
+        pa.field("rank", pa.int32()), pa.field("channel", pa.string()),
+        pa.field("priority", pa.float64()), pa.field("control", pa.bool_())])
+    return customers, assignments
+
+
+@dataclass
+class Stream:
+    """Runs batches through an evaluator and matching; hands out output batches.
+
+    `sink(customers_batch, assignments_batch)` receives output in input order.
+    """
+    program: ir.Program
+    plan: KernelPlan
+    run_batch: Callable        # (bound, active, today, out) -> None
+    as_of: dt.date
+    params: dict
+    sink: Callable[[pa.RecordBatch, pa.RecordBatch], None]
+    path: str | None = None
+    counts: Counts = field(init=False)
+
+    def __post_init__(self):
+        self.rules = Rules.of(self.program)
+        self.counts = Counts.empty(self.plan)
+        self.active = active_offers(self.program, self.as_of)
+        self.today = (self.as_of - EPOCH).days
+        self.rows = 0
+        self.schema_seen: pa.Schema | None = None
+        self._held: list = []       # with capacities: (key, out, candidates) per batch
+
+    def feed(self, batch: pa.RecordBatch) -> None:
+        if self.schema_seen is None or not batch.schema.equals(self.schema_seen):
+            check_schema(self.program, batch.schema, self.path)
+            self.schema_seen = batch.schema
+        check_nulls(self.program, batch, self.path, self.rows)
+        n = batch.num_rows
+        if n == 0:
+            return
+        bound = bind(self.program, self.plan, batch, self.params)
+        out = allocate(self.plan, n)
+        self.run_batch(bound, self.active, self.today, out)
+        key = batch.column(self.program.input.key)
+        keys = keys_of(key)
+        self.counts.add_outputs(out)
+        if self.rules.has_capacity:
+            cand = collect_candidates(out.cprio, out.cchan, self.rows, self.rules.holdout_bp,
+                                      self.rules.holdout_state, keys.is_int, keys.ints, keys.offsets,
+                                      keys.data, self.counts.funnel)
+            out.cprio = out.cchan = None        # the compact pairs replace them
+            self._held.append((key, out, cand))
+        else:
+            acc = _match_batch(out, self.rules, keys, self.counts.funnel)
+            self._emit(key, out, acc)
+        self.rows += n
+
+    def _emit(self, key, out: BatchOut, acc: Accepted) -> None:
+        self.counts.add_accepted(acc)
+        self.sink(customers_batch(self.program, self.plan, key, out, acc),
+                  assignments_batch(self.program, self.plan, key, acc))
+
+    def finish(self) -> None:
+        if not self._held:
+            return
+        parts = [c for _, _, c in self._held]
+        rows, offer, chan, prio, ctrl = (np.concatenate([p[j] for p in parts]) for j in range(5))
+        acc = Accepted.empty(self.rows, self.rules.max_n)
+        order = global_order(rows, offer, prio)
+        walk_global(order, rows, offer, chan, prio, ctrl, self.rows, self.rules.max_n,
+                    self.rules.category, self.rules.exclusive, self.rules.capacity,
+                    acc.offer, acc.chan, acc.prio, acc.ctrl, acc.count, self.counts.funnel)
+        base = 0
+        for key, out, _ in self._held:
+            n = len(key)
+            self._emit(key, out, acc.slice(base, base + n))
+            base += n
+        self._held = []

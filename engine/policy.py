@@ -1,0 +1,128 @@
+"""The public API: a loaded, checked, compiled policy and what it computes.
+
+    policy = pol.load("policies/telecom/retention.pol")
+    result = policy.evaluate(table, as_of=date(2026, 11, 1), params={"churn_days": 45})
+    decision = policy.decide({"id": 7, ...})
+
+A Policy is immutable after loading and safe to share between threads: the
+kernel is loaded once under a lock, and evaluation keeps its state per call.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from pol.compiler import ir
+from pol.compiler.plan import plan as make_plan
+from pol.evaluate import Stream, batches_of, output_schemas
+from pol.executor import KernelExecutor
+
+
+@dataclass(frozen=True)
+class Result:
+    customers: pa.Table
+    assignments: pa.Table
+    summary: dict
+
+
+def resolve_params(program, params):
+    from pol.params import resolve_params
+    return resolve_params(program, params)
+
+
+def _as_of(as_of) -> dt.date:
+    if as_of is None:
+        return dt.date.today()
+    if isinstance(as_of, dt.datetime):
+        return as_of.date()
+    if isinstance(as_of, dt.date):
+        return as_of
+    return dt.date.fromisoformat(str(as_of))
+
+
+class Policy:
+    def __init__(self, program: ir.Program, path: str | None = None):
+        self.program = program
+        self.path = path
+        self.plan = make_plan(program)
+        self._kernel = KernelExecutor(program, self.plan)
+
+    @property
+    def name(self) -> str:
+        return self.program.name
+
+    @property
+    def version(self) -> str | None:
+        return self.program.version
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns the policy reads."""
+        return [f.name for f in self.program.input.fields]
+
+    def labels(self) -> dict[str, str | None]:
+        p = self.program
+        return {d.name: d.label for group in (p.segments, p.classifies, p.scores, p.channels, p.offers)
+                for d in group}
+
+    def compile(self) -> "Policy":
+        """Load (or build, then cache) the policy's kernel now rather than at first use."""
+        self._kernel.kernel()
+        return self
+
+    def stream(self, sink, as_of=None, params=None, path: str | None = None) -> Stream:
+        """A batch-by-batch run: `feed` batches, then `finish`; output goes to sink."""
+        return Stream(self.program, self.plan, self._kernel, _as_of(as_of),
+                      resolve_params(self.program, params or {}), sink, path)
+
+    def evaluate(self, data, as_of=None, params=None) -> Result:
+        customers: list[pa.RecordBatch] = []
+        assignments: list[pa.RecordBatch] = []
+
+        def sink(c, a):
+            customers.append(c)
+            assignments.append(a)
+
+        run = self.stream(sink, as_of, params)
+        key_type = None
+        for batch in batches_of(data, self.columns):
+            key_type = key_type or batch.schema.field(self.program.input.key).type
+            run.feed(batch)
+        run.finish()
+        key_type = key_type or self.program_key_arrow_type()
+        c_schema, a_schema = output_schemas(self.program, self.plan, key_type)
+        ct = pa.Table.from_batches([b.cast(c_schema) if b.schema != c_schema else b for b in customers],
+                                   schema=c_schema)
+        at = pa.Table.from_batches([b.cast(a_schema) if b.schema != a_schema else b for b in assignments],
+                                   schema=a_schema)
+        return Result(ct, at, run.counts.to_dict(self.labels()))
+
+    def program_key_arrow_type(self) -> pa.DataType:
+        t = self.program.input.field(self.program.input.key).type
+        return pa.int64() if t.value == "int" else pa.string()
+
+    def decide(self, record: dict, as_of=None, params=None):
+        from pol.decision import decide
+        return decide(self.program, record, _as_of(as_of), resolve_params(self.program, params or {}))
+
+    def explain(self, record: dict, as_of=None, params=None):
+        from pol.explain import explain
+        return explain(self.program, record, _as_of(as_of), resolve_params(self.program, params or {}))
+
+    def __repr__(self) -> str:
+        return f"<Policy {self.name} version {self.version!r} from {self.path}>"
+
+
+def load(path: str | Path) -> Policy:
+    """Parse, check and compile a policy file (and what it imports)."""
+    from pol.compiler.frontend import compile_path
+    return Policy(compile_path(path), str(path))
+
+
+def loads(source: str, name: str = "<string>") -> Policy:
+    """The same from source text; imports resolve relative to the current folder."""
+    from pol.compiler.frontend import compile_text
+    return Policy(compile_text(source, name=name), name)

@@ -1,0 +1,78 @@
+"""Run summaries: counts per segment, classification value, offer and
+channel, and each offer's funnel; accumulated batch by batch, then rendered
+as a dict (summary.json) or as text a marketer reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pol.compiler.plan import KernelPlan
+
+FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
+          "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
+
+
+@dataclass
+class Counts:
+    plan: KernelPlan
+    customers: int
+    segments: np.ndarray        # int64[S]
+    classes: list               # per classification: int64[values + 1], last = null
+    funnel: np.ndarray          # int64[K, len(FUNNEL)]
+    by_channel: np.ndarray      # int64[K, channels]: accepted, controls excluded
+    controls_by_channel: np.ndarray
+
+    @staticmethod
+    def empty(plan: KernelPlan) -> "Counts":
+        K, H = len(plan.offers), len(plan.channels)
+        return Counts(plan, 0, np.zeros(len(plan.segments), np.int64),
+                      [np.zeros(len(v) + 1, np.int64) for v in plan.class_values],
+                      np.zeros((K, len(FUNNEL)), np.int64), np.zeros((K, H), np.int64),
+                      np.zeros((K, H), np.int64))
+
+    def add_outputs(self, out) -> None:
+        n = out.segs.shape[1]
+        self.customers += n
+        self.segments += out.segs.sum(axis=1, dtype=np.int64)
+        for k, values in enumerate(self.plan.class_values):
+            codes = out.classes[k].astype(np.int64)
+            codes[codes < 0] = len(values)
+            self.classes[k] += np.bincount(codes, minlength=len(values) + 1)
+
+    def add_accepted(self, acc) -> None:
+        taken = acc.offer >= 0
+        H = len(self.plan.channels)
+        K = len(self.plan.offers)
+        pair = acc.offer[taken].astype(np.int64) * H + acc.chan[taken].astype(np.int64)
+        ctrl = acc.ctrl[taken]
+        self.by_channel += np.bincount(pair[~ctrl], minlength=K * H).reshape(K, H)
+        self.controls_by_channel += np.bincount(pair[ctrl], minlength=K * H).reshape(K, H)
+
+    def to_dict(self, labels: dict[str, str | None]) -> dict:
+        p = self.plan
+        offers = {}
+        for k, name in enumerate(p.offers):
+            offers[name] = {
+                "label": labels.get(name),
+                **{f: int(self.funnel[k, j]) for j, f in enumerate(FUNNEL)},
+                "by_channel": {c: int(self.by_channel[k, h]) for h, c in enumerate(p.channels)
+                               if self.by_channel[k, h]},
+            }
+        channels = {c: int(self.by_channel[:, h].sum()) for h, c in enumerate(p.channels)}
+        classes = {}
+        for k, name in enumerate(p.classifies):
+            vals = {v: int(self.classes[k][j]) for j, v in enumerate(p.class_values[k])}
+            if self.classes[k][-1]:
+                vals["null"] = int(self.classes[k][-1])
+            classes[name] = {"label": labels.get(name), "counts": vals}
+        return {
+            "customers": self.customers,
+            "segments": {s: {"label": labels.get(s), "count": int(self.segments[k])}
+                         for k, s in enumerate(p.segments)},
+            "classifications": classes,
+            "offers": offers,
+            "channels": channels,
+            "assignments": int(self.funnel[:, 3].sum()),
+            "controls": int(self.funnel[:, 4].sum()),
+        }
