@@ -19,6 +19,7 @@ from pol.compiler import ir
 from pol.compiler.plan import plan as make_plan
 from pol.evaluate import Stream, batches_of, output_schemas
 from pol.executor import KernelExecutor
+from pol.vector import VectorExecutor
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class Policy:
         self.path = path
         self.plan = make_plan(program)
         self._kernel = KernelExecutor(program, self.plan)
+        self._vector = VectorExecutor(program, self.plan)
+
+    def _executor(self, engine: str):
+        if engine == "kernel":
+            return self._kernel
+        if engine == "vector":
+            return self._vector
+        if engine == "auto":
+            return self._kernel
+        raise ValueError(f"engine must be 'auto', 'kernel' or 'vector', not {engine!r}")
 
     @property
     def name(self) -> str:
@@ -73,12 +84,16 @@ class Policy:
         self._kernel.kernel()
         return self
 
-    def stream(self, sink, as_of=None, params=None, path: str | None = None) -> Stream:
+    def stream(self, sink, as_of=None, params=None, path: str | None = None,
+               engine: str = "auto") -> Stream:
         """A batch-by-batch run: `feed` batches, then `finish`; output goes to sink."""
-        return Stream(self.program, self.plan, self._kernel, _as_of(as_of),
+        return Stream(self.program, self.plan, self._executor(engine), _as_of(as_of),
                       resolve_params(self.program, params or {}), sink, path)
 
-    def evaluate(self, data, as_of=None, params=None) -> Result:
+    def evaluate(self, data, as_of=None, params=None, engine: str = "auto") -> Result:
+        """Evaluate every customer in `data`. `engine`: "kernel" (the fused
+        kernel, compiled on first use and cached on disk), "vector" (no
+        compilation; slower per row) or "auto"."""
         customers: list[pa.RecordBatch] = []
         assignments: list[pa.RecordBatch] = []
 
@@ -86,7 +101,7 @@ class Policy:
             customers.append(c)
             assignments.append(a)
 
-        run = self.stream(sink, as_of, params)
+        run = self.stream(sink, as_of, params, engine=engine)
         key_type = None
         for batch in batches_of(data, self.columns):
             key_type = key_type or batch.schema.field(self.program.input.key).type
