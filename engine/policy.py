@@ -18,7 +18,7 @@ import pyarrow as pa
 from pol.compiler import ir
 from pol.compiler.plan import plan as make_plan
 from pol.evaluate import Stream, batches_of, output_schemas
-from pol.executor import KernelExecutor
+from pol.executor import AutoExecutor, KernelExecutor
 from pol.vector import VectorExecutor
 
 
@@ -51,6 +51,7 @@ class Policy:
         self.plan = make_plan(program)
         self._kernel = KernelExecutor(program, self.plan)
         self._vector = VectorExecutor(program, self.plan)
+        self._auto = AutoExecutor(self._kernel, self._vector)
 
     def _executor(self, engine: str):
         if engine == "kernel":
@@ -58,7 +59,7 @@ class Policy:
         if engine == "vector":
             return self._vector
         if engine == "auto":
-            return self._kernel
+            return self._auto
         raise ValueError(f"engine must be 'auto', 'kernel' or 'vector', not {engine!r}")
 
     @property
