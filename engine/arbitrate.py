@@ -10,8 +10,9 @@ Two walks implement LANGUAGE.md section 6:
 * without capacities, each row is matched on its own (`match_range`), so the
   result cannot depend on batching;
 * with capacities, every (row, candidate) pair of the run is kept in compact
-  form (`Candidates`, 24 bytes a pair) and walked once in the global order
-  priority desc, offer declaration order, row position (`walk_global`).
+  form (20 bytes a pair, about 40 during the walk) and walked once in the
+  global order: priority desc, offer declaration order, row position
+  (`walk_global`).
 
 Policy-independent: these functions are compiled once per installation
 (Numba's disk cache) and shared by every policy.
@@ -220,18 +221,19 @@ def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets,
 
 
 @njit(cache=True, nogil=True)
-def walk_global(order, rows, offer, chan, prio, ctrl, n_rows, max_n, category, exclusive,
-                capacity, acc_offer, acc_chan, acc_prio, acc_ctrl, nacc, counts):
-    """The run-wide walk of section 6 over pairs already sorted by `order`."""
+def walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity,
+                accepted, counts):
+    """The run-wide walk of section 6 over pairs visited in `order`; `cust`
+    numbers the customers that have candidates densely (0..n_cust-1)."""
     left = capacity.copy()
-    cats = np.zeros(n_rows, np.int64)
-    excl = np.zeros(n_rows, np.int64)
+    taken = np.zeros(n_cust, np.int64)
+    cats = np.zeros(n_cust, np.int64)
+    excl = np.zeros(n_cust, np.int64)
     for j in order:
-        i = rows[j]
+        i = cust[j]
         k = offer[j]
         c = category[k]
-        t = nacc[i]
-        if t >= max_n:
+        if taken[i] >= max_n:
             counts[k, 5] += 1
         elif c >= 0 and (cats[i] >> c) & 1:
             counts[k, 6] += 1
@@ -242,11 +244,8 @@ def walk_global(order, rows, offer, chan, prio, ctrl, n_rows, max_n, category, e
         else:
             if left[k] > 0:
                 left[k] -= 1
-            acc_offer[i, t] = k
-            acc_chan[i, t] = chan[j]
-            acc_prio[i, t] = prio[j]
-            acc_ctrl[i, t] = ctrl[j]
-            nacc[i] = t + 1
+            accepted[j] = True
+            taken[i] += 1
             counts[k, 3] += 1
             if ctrl[j]:
                 counts[k, 4] += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -163,8 +163,8 @@ def _match_batch(out: BatchOut, rules: Rules, keys: Keys, counts: np.ndarray) ->
     return acc
 
 
-def customers_batch(program: ir.Program, plan: KernelPlan, key: pa.Array, out: BatchOut,
-                    acc: Accepted) -> pa.RecordBatch:
+def customer_columns(program: ir.Program, plan: KernelPlan, key: pa.Array, out: BatchOut) -> dict:
+    """The key and every segment, classification and score column of a batch."""
     cols = {program.input.key: output_key(key)}
     seg_pos = {s: k for k, s in enumerate(plan.segments)}
     cls_pos = {c: k for k, c in enumerate(plan.classifies)}
@@ -180,8 +180,7 @@ def customers_batch(program: ir.Program, plan: KernelPlan, key: pa.Array, out: B
         else:
             v = out.scores[score_pos[name]]
             cols[name] = pa.array(v, mask=np.isnan(v))
-    cols["offers"] = offers_column(plan, acc)
-    return pa.RecordBatch.from_pydict(cols)
+    return cols
 
 
 def offers_column(plan: KernelPlan, acc: Accepted) -> pa.Array:
@@ -227,29 +226,32 @@ def output_schemas(program: ir.Program, plan: KernelPlan, key_type: pa.DataType)
     return customers, assignments
 
 
-@dataclass
 class Stream:
     """Runs batches through an evaluator and matching; hands out output batches.
 
-    `sink(customers_batch, assignments_batch)` receives output in input order.
+    `sink(customers_batch, assignments_batch)` receives output in input order:
+    batch by batch without capacities, all during `finish()` with them. With
+    capacities, finished customer columns wait in a spill file and only the
+    compact candidate pairs stay in memory until the run-wide walk.
     """
-    program: ir.Program
-    plan: KernelPlan
-    run_batch: Callable        # (bound, active, today, out) -> None
-    as_of: dt.date
-    params: dict
-    sink: Callable[[pa.RecordBatch, pa.RecordBatch], None]
-    path: str | None = None
-    counts: Counts = field(init=False)
 
-    def __post_init__(self):
-        self.rules = Rules.of(self.program)
-        self.counts = Counts.empty(self.plan)
-        self.active = active_offers(self.program, self.as_of)
-        self.today = (self.as_of - EPOCH).days
+    def __init__(self, program: ir.Program, plan: KernelPlan, run_batch: Callable, as_of: dt.date,
+                 params: dict, sink: Callable[[pa.RecordBatch, pa.RecordBatch], None],
+                 path: str | None = None):
+        self.program = program
+        self.plan = plan
+        self.run_batch = run_batch
+        self.params = params
+        self.sink = sink
+        self.path = path
+        self.rules = Rules.of(program)
+        self.counts = Counts.empty(plan)
+        self.active = active_offers(program, as_of)
+        self.today = (as_of - EPOCH).days
         self.rows = 0
         self.schema_seen: pa.Schema | None = None
-        self._held: list = []       # with capacities: (key, out, candidates) per batch
+        self._spill = None
+        self._candidates: list[tuple] = []
 
     def feed(self, batch: pa.RecordBatch) -> None:
         if self.schema_seen is None or not batch.schema.equals(self.schema_seen):
@@ -265,35 +267,71 @@ class Stream:
         key = batch.column(self.program.input.key)
         keys = keys_of(key)
         self.counts.add_outputs(out)
+        cols = customer_columns(self.program, self.plan, key, out)
         if self.rules.has_capacity:
-            cand = collect_candidates(out.cprio, out.cchan, self.rows, self.rules.holdout_bp,
-                                      self.rules.holdout_state, keys.is_int, keys.ints, keys.offsets,
-                                      keys.data, self.counts.funnel)
-            out.cprio = out.cchan = None        # the compact pairs replace them
-            self._held.append((key, out, cand))
+            self._candidates.append(collect_candidates(
+                out.cprio, out.cchan, self.rows, self.rules.holdout_bp, self.rules.holdout_state,
+                keys.is_int, keys.ints, keys.offsets, keys.data, self.counts.funnel))
+            self._spill_write(pa.RecordBatch.from_pydict(cols))
         else:
             acc = _match_batch(out, self.rules, keys, self.counts.funnel)
-            self._emit(key, out, acc)
+            self._emit(cols, acc)
         self.rows += n
 
-    def _emit(self, key, out: BatchOut, acc: Accepted) -> None:
+    def _emit(self, cols: dict, acc: Accepted) -> None:
         self.counts.add_accepted(acc)
-        self.sink(customers_batch(self.program, self.plan, key, out, acc),
-                  assignments_batch(self.program, self.plan, key, acc))
+        key = next(iter(cols.values()))
+        cols = dict(cols, offers=offers_column(self.plan, acc))
+        self.sink(pa.RecordBatch.from_pydict(cols), assignments_batch(self.program, self.plan, key, acc))
+
+    def _spill_write(self, batch: pa.RecordBatch) -> None:
+        if self._spill is None:
+            import tempfile
+            f = tempfile.TemporaryFile(prefix="pol-spill-")
+            self._spill = (f, pa.ipc.new_stream(f, batch.schema))
+        self._spill[1].write_batch(batch)
 
     def finish(self) -> None:
-        if not self._held:
+        if self._spill is None:
             return
-        parts = [c for _, _, c in self._held]
-        rows, offer, chan, prio, ctrl = (np.concatenate([p[j] for p in parts]) for j in range(5))
-        acc = Accepted.empty(self.rows, self.rules.max_n)
-        order = global_order(rows, offer, prio)
-        walk_global(order, rows, offer, chan, prio, ctrl, self.rows, self.rules.max_n,
-                    self.rules.category, self.rules.exclusive, self.rules.capacity,
-                    acc.offer, acc.chan, acc.prio, acc.ctrl, acc.count, self.counts.funnel)
+        f, writer = self._spill
+        writer.close()
+        rows, offer, chan, prio, ctrl = (np.concatenate([c[j] for c in self._candidates]) for j in range(5))
+        self._candidates = []
+        # Per-customer state only for customers that have candidates.
+        first = np.ones(len(rows), np.bool_)
+        first[1:] = rows[1:] != rows[:-1]
+        dense = np.cumsum(first) - 1
+        accepted = np.zeros(len(rows), np.bool_)
+        walk_global(global_order(rows, offer, prio), dense, offer, ctrl, int(first.sum()),
+                    self.rules.max_n, self.rules.category, self.rules.exclusive, self.rules.capacity,
+                    accepted, self.counts.funnel)
+        f.seek(0)
         base = 0
-        for key, out, _ in self._held:
-            n = len(key)
-            self._emit(key, out, acc.slice(base, base + n))
+        for batch in pa.ipc.open_stream(f):
+            n = batch.num_rows
+            lo, hi = np.searchsorted(rows, [base, base + n])
+            acc = accepted_rows(rows[lo:hi] - base, offer[lo:hi], chan[lo:hi], prio[lo:hi],
+                                ctrl[lo:hi], accepted[lo:hi], n, self.rules.max_n)
+            self._emit(dict(zip(batch.schema.names, batch.columns)), acc)
             base += n
-        self._held = []
+        f.close()
+        self._spill = None
+
+
+def accepted_rows(rows, offer, chan, prio, ctrl, accepted, n: int, max_n: int) -> Accepted:
+    """A batch's accepted pairs laid out per row in rank order."""
+    rows, offer, chan, prio, ctrl = (x[accepted] for x in (rows, offer, chan, prio, ctrl))
+    order = np.lexsort((offer, -prio, rows))
+    rows, offer, chan, prio, ctrl = (x[order] for x in (rows, offer, chan, prio, ctrl))
+    acc = Accepted.empty(n, max_n)
+    count = np.bincount(rows, minlength=n)
+    start = np.zeros(n, np.int64)
+    np.cumsum(count[:-1], out=start[1:])
+    rank = np.arange(len(rows)) - start[rows]
+    acc.offer[rows, rank] = offer
+    acc.chan[rows, rank] = chan
+    acc.prio[rows, rank] = prio
+    acc.ctrl[rows, rank] = ctrl
+    acc.count[:] = count
+    return acc
