@@ -158,6 +158,19 @@ class _Gen:
 
     # -- leaves
 
+    def load_record(self) -> None:
+        """Fields of one record packed by the host: ints, dates, bools and
+        string codes in `iv`, floats in `fv`, validity in `ok` (any field of
+        a hand-made record may be missing, so all may be null)."""
+        for j, f in enumerate(self.plan.fields):
+            if f.type == Type.FLOAT:
+                v = item("fv", C(j))
+            elif f.type == Type.BOOL:
+                v = cmp(ast.NotEq(), item("iv", C(j)), C(0))
+            else:
+                v = item("iv", C(j))
+            self.fields[f.name] = self.bind(v, item("ok", C(j)))
+
     def load_fields(self) -> None:
         i = N("i")
         for j, f in enumerate(self.plan.fields):
@@ -450,20 +463,42 @@ def argument_names(plan: KernelPlan) -> list[str]:
     return names
 
 
-def generate(program: ir.Program, plan: KernelPlan, parallel: bool = True) -> ast.Module:
+def row_argument_names(plan: KernelPlan) -> list[str]:
+    names = ["today"]
+    for k, _ in enumerate(plan.params):
+        names += [f"p{k}", f"pm{k}"]
+    names += ["iv", "fv", "ok"]
+    names += [f"l{k}" for k, _ in enumerate(plan.luts)]
+    names += ["active", "segs", "classes", "scores", "cprio", "cchan"]
+    return names
+
+
+def generate(program: ir.Program, plan: KernelPlan, parallel: bool = True, row: bool = False) -> ast.Module:
+    """The batch kernel `kernel(start, stop, ...)`, or with `row` the
+    single-record kernel `row_kernel(today, ...)` that `decide` calls."""
     g = _Gen(program, plan)
-    g.load_fields()
+    if row:
+        g.load_record()
+    else:
+        g.load_fields()
     g.declarations()
     g.offers()
-    loop = ast.For(ast.Name("i", ast.Store()), call("prange", N("start"), N("stop")), g.body, [])
+    if row:
+        body = [assign("i", C(0))] + g.body
+        name, args = "row_kernel", row_argument_names(plan)
+        options = [ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
+                   ast.keyword("error_model", ast.Constant("numpy")), ast.keyword("boundscheck", C(False))]
+    else:
+        body = [ast.For(ast.Name("i", ast.Store()), call("prange", N("start"), N("stop")), g.body, [])]
+        name, args = "kernel", argument_names(plan)
+        options = [ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
+                   ast.keyword("parallel", C(parallel)), ast.keyword("error_model", ast.Constant("numpy")),
+                   ast.keyword("boundscheck", C(False))]
     fn = ast.FunctionDef(
-        name="kernel",
-        args=ast.arguments([], [ast.arg(a) for a in argument_names(plan)], None, [], [], None, []),
-        body=[loop],
-        decorator_list=[ast.Call(N("njit"), [], [
-            ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
-            ast.keyword("parallel", C(parallel)), ast.keyword("error_model", ast.Constant("numpy")),
-            ast.keyword("boundscheck", C(False))])],
+        name=name,
+        args=ast.arguments([], [ast.arg(a) for a in args], None, [], [], None, []),
+        body=body,
+        decorator_list=[ast.Call(N("njit"), [], options)],
         returns=None, type_params=[],
     )
     header = [
@@ -476,5 +511,5 @@ def generate(program: ir.Program, plan: KernelPlan, parallel: bool = True) -> as
     return ast.fix_missing_locations(module)
 
 
-def source(program: ir.Program, plan: KernelPlan, parallel: bool = True) -> str:
-    return ast.unparse(generate(program, plan, parallel)) + "\n"
+def source(program: ir.Program, plan: KernelPlan, parallel: bool = True, row: bool = False) -> str:
+    return ast.unparse(generate(program, plan, parallel, row)) + "\n"

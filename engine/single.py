@@ -1,0 +1,140 @@
+"""Single-customer decisions on the compiled row kernel: a record (dict) ->
+the policy's outputs and accepted offers, in microseconds.
+
+The record's fields are packed into three small arrays (ints, floats,
+validity) and one call of the row kernel (compiler/codegen.py, `row=True`)
+computes every segment, classification, score and candidate. Offers are then
+matched in plain Python: a customer has a handful of candidates. Capacities
+do not apply to single decisions (LANGUAGE.md section 6).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+
+import numpy as np
+
+from pol.bind import param_value
+from pol.compiler import cache, codegen, ir
+from pol.compiler.plan import KernelPlan
+from pol.compiler.types import Type
+
+_ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
+_LUT = {
+    "starts_with": lambda s, a: s.startswith(a),
+    "ends_with": lambda s, a: s.endswith(a),
+    "contains": lambda s, a: a in s,
+    "length": lambda s, a: len(s),
+}
+
+
+class RowOutputs:
+    __slots__ = ("segs", "classes", "scores", "cprio", "cchan")
+
+    def __init__(self, plan: KernelPlan):
+        K = len(plan.offers)
+        self.segs = np.empty((len(plan.segments), 1), np.bool_)
+        self.classes = np.empty((len(plan.classifies), 1), np.int16)
+        self.scores = np.empty((len(plan.scores), 1), np.float64)
+        self.cprio = np.empty((1, K), np.float64)
+        self.cchan = np.empty((1, K), np.int8)
+
+
+class RowExecutor:
+    def __init__(self, program: ir.Program, plan: KernelPlan):
+        self.program = program
+        self.plan = plan
+        self.source = codegen.source(program, plan, row=True)
+        self._kernel = None
+        self._lock = threading.Lock()
+        self._codes = {s: k for k, s in enumerate(plan.literals)}
+        self._fields = [(f.name, f.type) for f in plan.fields]
+        self._lit_luts = [np.array([_LUT[l.op](s, l.arg) for s in plan.literals],
+                                   np.int64 if l.op == "length" else np.bool_) for l in plan.luts]
+        a = program.arbitrate
+        self._category = [o.category if a.one_per_category else None for o in program.offers]
+        self._exclusive = [frozenset(g for g, line in enumerate(a.exclusive) if o.name in line)
+                           for o in program.offers]
+        self._local = threading.local()
+
+    def kernel(self):
+        if self._kernel is None:
+            with self._lock:
+                if self._kernel is None:
+                    self._kernel = cache.load(self.source).row_kernel
+        return self._kernel
+
+    def _outputs(self) -> RowOutputs:
+        out = getattr(self._local, "out", None)
+        if out is None:
+            out = self._local.out = RowOutputs(self.plan)
+        return out
+
+    def run(self, record: dict, today: int, params: dict, active: np.ndarray) -> RowOutputs:
+        n = len(self._fields)
+        iv = np.zeros(n, np.int64)
+        fv = np.zeros(n, np.float64)
+        ok = np.zeros(n, np.bool_)
+        extra: list[str] = []
+        codes = self._codes
+
+        def code_of(v: str) -> int:
+            code = codes.get(v)
+            if code is None:
+                if v not in extra:
+                    extra.append(v)
+                code = len(codes) + extra.index(v)
+            return code
+
+        pargs: list = []
+        for p in self.plan.params:
+            v = params[p.name]
+            if p.type == Type.STRING and v is not None:
+                pargs += [code_of(v), True]
+            else:
+                pargs += list(param_value(p.type, v))
+        for j, (name, t) in enumerate(self._fields):
+            v = record.get(name)
+            if v is None:
+                continue
+            if t == Type.FLOAT:
+                v = float(v)
+                if not math.isfinite(v):
+                    continue
+                fv[j] = v
+            elif t == Type.STRING:
+                iv[j] = code_of(v)
+            elif t == Type.DATE:
+                iv[j] = v.toordinal() - _ORDINAL_EPOCH
+            else:
+                iv[j] = int(v)
+            ok[j] = True
+        luts = self._lit_luts
+        if extra:
+            luts = [np.concatenate([lut, np.array([_LUT[l.op](s, l.arg) for s in extra], lut.dtype)])
+                    for lut, l in zip(luts, self.plan.luts)]
+        out = self._outputs()
+        self.kernel()(today, *pargs, iv, fv, ok, *luts, active,
+                      out.segs, out.classes, out.scores, out.cprio, out.cchan)
+        return out
+
+    def match(self, out: RowOutputs, max_n: int) -> list[tuple[int, int, float]]:
+        """The per-customer walk: (offer index, channel index, priority) in rank order."""
+        cchan = out.cchan[0]
+        cprio = out.cprio[0]
+        cands = sorted((k for k in range(len(cchan)) if cchan[k] >= 0), key=lambda k: (-cprio[k], k))
+        accepted: list[tuple[int, int, float]] = []
+        cats: set = set()
+        excl: set = set()
+        for k in cands:
+            if len(accepted) >= max_n:
+                break
+            c = self._category[k]
+            if (c is not None and c in cats) or (self._exclusive[k] & excl):
+                continue
+            accepted.append((k, int(cchan[k]), float(cprio[k])))
+            if c is not None:
+                cats.add(c)
+            excl |= self._exclusive[k]
+        return accepted
