@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+from numba import njit
 
 from pol.arbitrate import Keys, Rules, collect_candidates, global_order, match_range, walk_global
 from pol.bind import EPOCH, bind, check_nulls, check_schema
@@ -183,28 +183,63 @@ def customer_columns(program: ir.Program, plan: KernelPlan, key: pa.Array, out: 
     return cols
 
 
-def offers_column(plan: KernelPlan, acc: Accepted) -> pa.Array:
-    offsets = np.zeros(len(acc.count) + 1, np.int32)
-    np.cumsum(acc.count, out=offsets[1:])
-    taken = acc.offer >= 0
-    values = pa.DictionaryArray.from_arrays(pa.array(acc.offer[taken].astype(np.int32)),
-                                            pa.array(plan.offers, pa.string()))
-    return pa.ListArray.from_arrays(pa.array(offsets), values.dictionary_decode())
+@njit(cache=True, nogil=True)
+def _flatten(offer, chan, prio, ctrl, count, by_channel):
+    """Accepted offers per row -> flat assignment columns in (row, rank)
+    order, list offsets for the `offers` column, and counts per channel."""
+    n = len(count)
+    offsets = np.zeros(n + 1, np.int32)
+    for i in range(n):
+        offsets[i + 1] = offsets[i] + count[i]
+    total = offsets[n]
+    rows = np.empty(total, np.int64)
+    rank = np.empty(total, np.int32)
+    off = np.empty(total, np.int32)
+    ch = np.empty(total, np.int32)
+    pr = np.empty(total, np.float64)
+    ct = np.empty(total, np.bool_)
+    j = 0
+    for i in range(n):
+        for r in range(count[i]):
+            rows[j] = i
+            rank[j] = r + 1
+            off[j] = offer[i, r]
+            ch[j] = chan[i, r]
+            pr[j] = prio[i, r]
+            ct[j] = ctrl[i, r]
+            by_channel[off[j], ch[j], 1 if ct[j] else 0] += 1
+            j += 1
+    return rows, rank, off, ch, pr, ct, offsets
 
 
-def assignments_batch(program: ir.Program, plan: KernelPlan, key: pa.Array, acc: Accepted) -> pa.RecordBatch:
-    taken = acc.offer >= 0
-    rows, rank = np.nonzero(taken)
-    return pa.RecordBatch.from_pydict({
-        program.input.key: output_key(key).take(pa.array(rows)),
-        "offer": pa.DictionaryArray.from_arrays(pa.array(acc.offer[taken].astype(np.int32)),
-                                                pa.array(plan.offers, pa.string())).dictionary_decode(),
-        "rank": pa.array((rank + 1).astype(np.int32)),
-        "channel": pa.DictionaryArray.from_arrays(pa.array(acc.chan[taken].astype(np.int32)),
-                                                  pa.array(plan.channels, pa.string())).dictionary_decode(),
-        "priority": pa.array(acc.prio[taken]),
-        "control": pa.array(acc.ctrl[taken]),
-    })
+class Names:
+    """A fixed list of names (offers, channels): codes -> a dictionary column
+    (LANGUAGE.md section 8 lets string columns be dictionary-encoded)."""
+
+    def __init__(self, names):
+        self.dictionary = pa.array(list(names), pa.string())
+
+    def take(self, codes: np.ndarray) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(pa.array(codes), self.dictionary)
+
+
+def output_batches(program: ir.Program, cols: dict, key_ints, acc: "Accepted", offer_names: Names,
+                   channel_names: Names, by_channel: np.ndarray):
+    """The customers and assignments batches of one batch of rows."""
+    rows, rank, off, ch, pr, ct, offsets = _flatten(acc.offer, acc.chan, acc.prio, acc.ctrl,
+                                                    acc.count, by_channel)
+    key = cols[program.input.key]
+    customers = dict(cols, offers=pa.ListArray.from_arrays(pa.array(offsets), offer_names.take(off)))
+    out_key = pa.array(key_ints[rows]) if key_ints is not None else key.take(pa.array(rows))
+    assignments = {
+        program.input.key: out_key,
+        "offer": offer_names.take(off),
+        "rank": pa.array(rank),
+        "channel": channel_names.take(ch),
+        "priority": pa.array(pr),
+        "control": pa.array(ct),
+    }
+    return pa.RecordBatch.from_pydict(customers), pa.RecordBatch.from_pydict(assignments)
 
 
 def output_schemas(program: ir.Program, plan: KernelPlan, key_type: pa.DataType):
@@ -217,11 +252,12 @@ def output_schemas(program: ir.Program, plan: KernelPlan, key_type: pa.DataType)
             fields.append(pa.field(name, pa.dictionary(pa.int16(), pa.string())))
         else:
             fields.append(pa.field(name, pa.float64()))
-    fields.append(pa.field("offers", pa.list_(pa.string())))
+    names = pa.dictionary(pa.int32(), pa.string())
+    fields.append(pa.field("offers", pa.list_(names)))
     customers = pa.schema(fields)
     assignments = pa.schema([
-        pa.field(program.input.key, key_t, nullable=False), pa.field("offer", pa.string()),
-        pa.field("rank", pa.int32()), pa.field("channel", pa.string()),
+        pa.field(program.input.key, key_t, nullable=False), pa.field("offer", names),
+        pa.field("rank", pa.int32()), pa.field("channel", names),
         pa.field("priority", pa.float64()), pa.field("control", pa.bool_())])
     return customers, assignments
 
@@ -252,6 +288,8 @@ class Stream:
         self.schema_seen: pa.Schema | None = None
         self._spill = None
         self._candidates: list[tuple] = []
+        self._offer_names = Names(plan.offers)
+        self._channel_names = Names(plan.channels)
 
     def feed(self, batch: pa.RecordBatch) -> None:
         if self.schema_seen is None or not batch.schema.equals(self.schema_seen):
@@ -279,10 +317,10 @@ class Stream:
         self.rows += n
 
     def _emit(self, cols: dict, acc: Accepted) -> None:
-        self.counts.add_accepted(acc)
-        key = next(iter(cols.values()))
-        cols = dict(cols, offers=offers_column(self.plan, acc))
-        self.sink(pa.RecordBatch.from_pydict(cols), assignments_batch(self.program, self.plan, key, acc))
+        key = cols[self.program.input.key]
+        ints = key.to_numpy() if pa.types.is_integer(key.type) else None
+        self.sink(*output_batches(self.program, cols, ints, acc, self._offer_names,
+                                  self._channel_names, self.counts.by_channel))
 
     def _spill_write(self, batch: pa.RecordBatch) -> None:
         if self._spill is None:

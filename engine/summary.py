@@ -20,16 +20,14 @@ class Counts:
     segments: np.ndarray        # int64[S]
     classes: list               # per classification: int64[values + 1], last = null
     funnel: np.ndarray          # int64[K, len(FUNNEL)]
-    by_channel: np.ndarray      # int64[K, channels]: accepted, controls excluded
-    controls_by_channel: np.ndarray
+    by_channel: np.ndarray      # int64[K, channels, 2]: accepted to contact, controls
 
     @staticmethod
     def empty(plan: KernelPlan) -> "Counts":
         K, H = len(plan.offers), len(plan.channels)
         return Counts(plan, 0, np.zeros(len(plan.segments), np.int64),
                       [np.zeros(len(v) + 1, np.int64) for v in plan.class_values],
-                      np.zeros((K, len(FUNNEL)), np.int64), np.zeros((K, H), np.int64),
-                      np.zeros((K, H), np.int64))
+                      np.zeros((K, len(FUNNEL)), np.int64), np.zeros((K, H, 2), np.int64))
 
     def add_outputs(self, out) -> None:
         n = out.segs.shape[1]
@@ -40,15 +38,6 @@ class Counts:
             codes[codes < 0] = len(values)
             self.classes[k] += np.bincount(codes, minlength=len(values) + 1)
 
-    def add_accepted(self, acc) -> None:
-        taken = acc.offer >= 0
-        H = len(self.plan.channels)
-        K = len(self.plan.offers)
-        pair = acc.offer[taken].astype(np.int64) * H + acc.chan[taken].astype(np.int64)
-        ctrl = acc.ctrl[taken]
-        self.by_channel += np.bincount(pair[~ctrl], minlength=K * H).reshape(K, H)
-        self.controls_by_channel += np.bincount(pair[ctrl], minlength=K * H).reshape(K, H)
-
     def to_dict(self, labels: dict[str, str | None]) -> dict:
         p = self.plan
         offers = {}
@@ -56,10 +45,10 @@ class Counts:
             offers[name] = {
                 "label": labels.get(name),
                 **{f: int(self.funnel[k, j]) for j, f in enumerate(FUNNEL)},
-                "by_channel": {c: int(self.by_channel[k, h]) for h, c in enumerate(p.channels)
-                               if self.by_channel[k, h]},
+                "by_channel": {c: int(self.by_channel[k, h, 0]) for h, c in enumerate(p.channels)
+                               if self.by_channel[k, h, 0]},
             }
-        channels = {c: int(self.by_channel[:, h].sum()) for h, c in enumerate(p.channels)}
+        channels = {c: int(self.by_channel[:, h, 0].sum()) for h, c in enumerate(p.channels)}
         classes = {}
         for k, name in enumerate(p.classifies):
             vals = {v: int(self.classes[k][j]) for j, v in enumerate(p.class_values[k])}
