@@ -12,6 +12,8 @@ import pol
 from pol.arbitrate import fnv1a64
 from conftest import AS_OF
 
+CST = dt.timezone(dt.timedelta(hours=8))
+
 
 def test_bench_kernel_and_vector_agree(bench_policy, bench_table):
     k = bench_policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
@@ -150,9 +152,9 @@ def test_input_types(engine):
         "x": [t.column("x").cast(pa.float32()), t.column("x").cast(pa.float16())],
         "s": [t.column("s").dictionary_encode(), t.column("s").cast(pa.large_string())],
         "d": [t.column("d").cast(pa.date64()), t.column("d").cast(pa.timestamp("ms")),
-              pa.array([dt.datetime(2026, 10, 1, 23, 30), None, dt.datetime(2026, 11, 1, 0, 0),
-                        dt.datetime(2000, 1, 1), None, dt.datetime(2026, 10, 31, 12)],
-                       pa.timestamp("us", tz="Asia/Shanghai"))],
+              pa.array([dt.datetime(2026, 10, 1, 23, 30, tzinfo=CST), None,
+                        dt.datetime(2026, 11, 1, 0, 0, tzinfo=CST), dt.datetime(2000, 1, 1, tzinfo=CST),
+                        None, dt.datetime(2026, 10, 31, 12, tzinfo=CST)], pa.timestamp("us", tz="+08:00"))],
     }
     for name, cols in variants.items():
         for col in cols:
@@ -170,8 +172,8 @@ def test_input_types(engine):
 
 def test_timestamp_time_zone_gives_local_date():
     p = pol.loads("input c key id { id: int  t: date }\nscore dd = t - 2026-01-01\n")
-    ts = pa.array([dt.datetime(2026, 1, 1, 20, 0)], pa.timestamp("s", tz="UTC"))  # 04:00 next day in Shanghai
-    t = pa.table({"id": [1], "t": ts.cast(pa.timestamp("s", tz="Asia/Shanghai"))})
+    utc = dt.datetime(2026, 1, 1, 20, 0, tzinfo=dt.timezone.utc)      # 04:00 the next day at +08:00
+    t = pa.table({"id": [1], "t": pa.array([utc], pa.timestamp("s", tz="UTC")).cast(pa.timestamp("s", tz="+08:00"))})
     for engine in ("kernel", "vector"):
         assert p.evaluate(t, as_of=AS_OF, engine=engine).customers.column("dd").to_pylist() == [1.0]
 
@@ -313,15 +315,15 @@ def test_nulls_in_non_nullable_field_name_the_keys():
 # ------------------------------------------------------------------ policies are data
 
 def test_strings_that_look_like_code_are_plain_data():
-    src = r'''
-policy p version "1\"; import os"
-input c key id { id: int  s: string }
-segment evil "__import__('os').system('echo pwned')" = s == "__import__('os')"
-segment quoted = s == "a\"b\\c\n"
-classify k "x\"y" { when s == "print(1)" => "\"); raise SystemExit(\"" else => "def" }
-channel app "'''"
-offer o "''' + \"" { eligible when evil channels app }
-'''
+    src = (
+        'policy p version "1\\"; import os"\n'
+        'input c key id { id: int  s: string }\n'
+        'segment evil "__import__(\'os\').system(\'echo pwned\')" = s == "__import__(\'os\')"\n'
+        'segment quoted = s == "a\\"b\\\\c\\n"\n'
+        'classify k "x\\"y" { when s == "print(1)" => "\\"); raise SystemExit(\\"" else => "def" }\n'
+        'channel app "\'\'\'"\n'
+        'offer o "\'\'\' + \\"" { eligible when evil channels app }\n'
+    )
     p = pol.loads(src)
     t = pa.table({"id": [1, 2, 3, 4], "s": ["__import__('os')", 'a"b\\c\n', "print(1)", "x"]})
     for engine in ("kernel", "vector"):
