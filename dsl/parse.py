@@ -184,14 +184,14 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def valid(self, meta, c):
-        frm = to = None
-        for tok in c:
-            d = n.DateLit(str(tok), self._ts(tok))
-            if getattr(tok, "pol_from", False):
-                frm = d
-            else:
-                to = d
-        return n.Prop("valid", (frm, to), self._span(meta))
+        ends = dict(c)
+        return n.Prop("valid", (ends.get("from"), ends.get("to")), self._span(meta))
+
+    def valid_from(self, c):
+        return ("from", n.DateLit(str(c[0]), self._ts(c[0])))
+
+    def valid_to(self, c):
+        return ("to", n.DateLit(str(c[0]), self._ts(c[0])))
 
     @v_args(meta=True)
     def holdout(self, meta, c):
@@ -377,11 +377,6 @@ def parse(source: Source) -> tuple[n.File | None, Diagnostic | None]:
         tree = _parser.parse(source.text)
     except UnexpectedInput as e:
         return None, syntax_error(e, source)
-    # `valid from D to D` has two optional ends; the transformer sees only
-    # the dates, so mark the one written after `from`.
-    for t in tree.find_data("valid"):
-        for tok in t.children:
-            tok.pol_from = source.text[:tok.start_pos].rstrip().endswith("from")
     header, items = _Build(source.path).transform(tree)
     return n.File(source.path, header, items), None
 

@@ -1,0 +1,66 @@
+"""Input tables for the benchmarks: the shared customer generator, cached.
+
+`bench_table(n, seed=7, as_of=AS_OF) -> pyarrow.Table` returns the table that
+the shared `gen_customers.generate(n, seed, as_of)` makes. Generated tables
+are kept as Parquet under the temp dir (`$POL_BENCH_DATA_DIR` to choose
+another), keyed by n, seed and as-of date, since a million rows take several
+seconds to generate and every benchmark process needs them. `BENCH_POLICY`
+is the path of the bench policy, `SHARED_BENCH` its folder.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SHARED_BENCH = (Path(__file__).resolve().parents[1] / ".." / "shared" / "bench").resolve()
+BENCH_POLICY = SHARED_BENCH / "retention_bench.pol"
+AS_OF = dt.date(2026, 11, 1)
+
+
+@lru_cache(maxsize=1)
+def generator():
+    """The shared `gen_customers` module (not a package, so loaded by path)."""
+    path = SHARED_BENCH / "gen_customers.py"
+    spec = importlib.util.spec_from_file_location("gen_customers", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the customer generator from {path}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def cache_dir() -> Path:
+    d = Path(os.environ.get("POL_BENCH_DATA_DIR") or Path(tempfile.gettempdir()) / "pol-bench-data")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def bench_table(n: int, seed: int = 7, as_of: dt.date = AS_OF, *, cache: bool = True) -> pa.Table:
+    """`n` generated customers; from the Parquet cache when present."""
+    if not cache:
+        return generator().generate(n, seed=seed, as_of=as_of)
+    path = cache_dir() / f"customers_n{n}_seed{seed}_{as_of.isoformat()}.parquet"
+    if path.exists():
+        try:
+            return pq.read_table(path)
+        except (OSError, pa.ArrowInvalid):
+            pass  # a truncated file from a killed run: regenerate it
+    table = generator().generate(n, seed=seed, as_of=as_of)
+    # Written under a unique name and renamed so that concurrent processes
+    # (pytest-xdist workers) never read a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, row_group_size=1 << 20)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return table
