@@ -9,8 +9,6 @@ run-wide walk at the end. No per-row Python anywhere.
 from __future__ import annotations
 
 import datetime as dt
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -24,26 +22,7 @@ from pol.compiler import ir
 from pol.compiler.plan import KernelPlan
 from pol.errors import DataError
 from pol.summary import Counts
-
-THREADS = max(1, os.cpu_count() or 1)
-_pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="pol")
-
-
-def chunks(n: int, parts: int = THREADS, minimum: int = 16_384) -> list[tuple[int, int]]:
-    parts = max(1, min(parts, n // minimum or 1))
-    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def parallel(fn: Callable[[int, int], None], n: int) -> None:
-    """Run fn(start, stop) over row ranges on all cores (kernels release the GIL)."""
-    parts = chunks(n)
-    if len(parts) == 1:
-        fn(0, n)
-        return
-    for f in [_pool.submit(fn, a, b) for a, b in parts]:
-        f.result()
-
+from pol.threads import chunks, pool
 
 def batches_of(data, columns: list[str]) -> Iterator[pa.RecordBatch]:
     """A Table, RecordBatch, Dataset or iterable of RecordBatches, as batches
@@ -156,7 +135,7 @@ def _match_batch(out: BatchOut, rules: Rules, keys: Keys, counts: np.ndarray) ->
     if len(parts) == 1:
         run(0)
     else:
-        for f in [_pool.submit(run, j) for j in range(len(parts))]:
+        for f in [pool.submit(run, j) for j in range(len(parts))]:
             f.result()
     for c in local:
         counts += c

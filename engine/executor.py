@@ -25,16 +25,17 @@ import numba
 from pol.bind import Bound
 from pol.compiler import cache, codegen, ir
 from pol.compiler.plan import KernelPlan
+from pol.threads import parallel as run_ranges
 from pol.vector import VectorExecutor
 
 
-def kernel_args(bound: Bound, active, today: int, out) -> tuple:
-    return (0, bound.n, today, *bound.param_args, *bound.field_args, *bound.lut_args,
-            active, out.segs, out.classes, out.scores, out.cprio, out.cchan)
+def kernel_args(bound: Bound, active, today: int, out, start: int = 0, stop: int | None = None) -> tuple:
+    return (start, bound.n if stop is None else stop, today, *bound.param_args, *bound.field_args,
+            *bound.lut_args, active, out.segs, out.classes, out.scores, out.cprio, out.cchan)
 
 
 class KernelExecutor:
-    def __init__(self, program: ir.Program, plan: KernelPlan, parallel: bool = True):
+    def __init__(self, program: ir.Program, plan: KernelPlan, parallel: bool = False):
         self.plan = plan
         self.source = codegen.source(program, plan, parallel=parallel)
         self.path = cache.path_for(self.source)
@@ -65,7 +66,9 @@ class KernelExecutor:
 
     def __call__(self, bound: Bound, active, today: int, out) -> None:
         args = kernel_args(bound, active, today, out)
-        self.kernel()(*args)
+        kernel = self.kernel()
+        # The kernel releases the GIL: one row range per core.
+        run_ranges(lambda a, b: kernel(*kernel_args(bound, active, today, out, a, b)), bound.n)
         sig = self.signature(args)
         if not self.ready(sig):
             _touch(self.marker(sig))
