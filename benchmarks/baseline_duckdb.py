@@ -188,19 +188,19 @@ ORDER BY pos, rank
 
 
 def customers_schema(key_type: pa.DataType = pa.int64()) -> pa.Schema:
+    # Nullability as the engine declares it: only the key is marked non-null
+    # (the segment columns hold no nulls all the same).
     fields = [pa.field("id", key_type, nullable=False)]
     for name in SEGMENTS_ETC:
         t = pa.bool_() if name in BOOLS else pa.string() if name in STRINGS else pa.float64()
-        fields.append(pa.field(name, t, nullable=name not in BOOLS))
-    fields.append(pa.field("offers", pa.list_(pa.string()), nullable=False))
+        fields.append(pa.field(name, t))
+    fields.append(pa.field("offers", pa.list_(pa.string())))
     return pa.schema(fields)
 
 
 def assignments_schema(key_type: pa.DataType = pa.int64()) -> pa.Schema:
-    return pa.schema([pa.field("id", key_type, nullable=False), pa.field("offer", pa.string(), nullable=False),
-                      pa.field("rank", pa.int32(), nullable=False), pa.field("channel", pa.string(), nullable=False),
-                      pa.field("priority", pa.float64(), nullable=False),
-                      pa.field("control", pa.bool_(), nullable=False)])
+    return pa.schema([pa.field("id", key_type, nullable=False), ("offer", pa.string()), ("rank", pa.int32()),
+                      ("channel", pa.string()), ("priority", pa.float64()), ("control", pa.bool_())])
 
 
 def resolve_params(params: dict | None) -> dict:

@@ -1,7 +1,182 @@
-"""The `pol` command."""
+"""The `pol` command: check, graph, run, test, explain, gen, demo.
+
+Exit status: 0 success, 1 a policy or data error (the message says which and
+where), 2 a usage error. Errors are messages, never tracebacks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
 import sys
+from pathlib import Path
+
+from pol.compiler.diagnostics import render_all
+from pol.errors import DataError, ParamError, PolicyError
+
+
+def _err(msg: str) -> int:
+    print(f"pol: error: {msg}", file=sys.stderr)
+    return 1
+
+
+def cmd_check(args) -> int:
+    from pol.compiler.frontend import check_path
+    status = 0
+    for path in args.files:
+        diags = check_path(path)
+        if diags.items:
+            print(render_all(diags.items, diags.sources), file=sys.stderr)
+        if diags.errors:
+            status = 1
+            continue
+        from pol.compiler.frontend import compile_path
+        p = compile_path(path)
+        counts = [
+            (len(p.input.fields), "field"), (len(p.params), "param"), (len(p.lets), "let"),
+            (len(p.segments), "segment"), (len(p.classifies), "classification"), (len(p.scores), "score"),
+            (len(p.channels), "channel"), (len(p.offers), "offer"), (len(p.tests), "test"),
+        ]
+        parts = ", ".join(f"{k} {w}{'s' if k != 1 else ''}" for k, w in counts)
+        print(f"{path}: ok: {parts}")
+    return status
+
+
+def cmd_graph(args) -> int:
+    from pol.compiler.frontend import compile_path, dependency_graph
+    from pol.compiler.graph import to_dot, to_mermaid
+    try:
+        compile_path(args.policy)
+        g = dependency_graph(args.policy)
+    except PolicyError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    print(to_mermaid(g) if args.format == "mermaid" else to_dot(g))
+    return 0
+
+
+def _load(path: str):
+    import pol
+    return pol.load(path)
+
+
+def _parse_params(items: list[str]) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ParamError(f"--param needs NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def cmd_test(args) -> int:
+    from pol.policytest import main as run_tests
+    return run_tests(args.paths, verbose=args.verbose)
+
+
+def cmd_explain(args) -> int:
+    import datetime as dt
+    policy = _load(args.policy)
+    params = _parse_params(args.param)
+    as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+    if args.record is not None:
+        try:
+            record = json.loads(args.record)
+        except json.JSONDecodeError as e:
+            return _err(f"--record is not valid JSON: {e}")
+        record = _typed_record(policy, record)
+    else:
+        if not args.input or args.key is None:
+            return _err("give --record JSON, or --input PATH with --key KEY")
+        from pol.run import find_record
+        record = find_record(policy, args.input, args.key)
+    print(policy.explain(record, as_of=as_of, params=params))
+    return 0
+
+
+def _typed_record(policy, record: dict) -> dict:
+    """JSON gives strings for dates: read them by the input block's types."""
+    import datetime as dt
+    out = dict(record)
+    for f in policy.program.input.fields:
+        v = out.get(f.name)
+        if f.type.value == "date" and isinstance(v, str):
+            try:
+                out[f.name] = dt.date.fromisoformat(v)
+            except ValueError:
+                raise DataError(f"field '{f.name}' is a date; {v!r} is not YYYY-MM-DD", column=f.name) from None
+    return out
+
+
+def cmd_gen(args) -> int:
+    from pol.sample import write
+    write(args.n, args.out, seed=args.seed)
+    print(f"wrote {args.n:,} customers to {args.out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from pol.demo import main as demo
+    return demo(rows=args.rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pol", description="Check, test and run customer policies written in .pol.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("check", help="check policies; errors as FILE:LINE:COL")
+    p.add_argument("files", nargs="+", metavar="POLICY")
+    p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("graph", help="what depends on what")
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--format", choices=["dot", "mermaid"], default="dot")
+    p.set_defaults(fn=cmd_graph)
+
+    from pol import run as run_mod
+    run_mod.add_parser(sub)
+
+    p = sub.add_parser("test", help="run the test blocks of policies")
+    p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every test")
+    p.set_defaults(fn=cmd_test)
+
+    p = sub.add_parser("explain", help="why a customer got (or did not get) each offer")
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--input", metavar="PATH")
+    p.add_argument("--key", metavar="KEY")
+    p.add_argument("--record", metavar="JSON")
+    p.add_argument("--as-of", metavar="DATE")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p.set_defaults(fn=cmd_explain)
+
+    p = sub.add_parser("gen", help="synthetic customers for trying things out")
+    p.add_argument("n", type=int, metavar="N")
+    p.add_argument("out", metavar="OUT")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(fn=cmd_gen)
+
+    p = sub.add_parser("demo", help="generate sample customers and run the telecom policies on them")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.set_defaults(fn=cmd_demo)
+    return ap
 
 
 def main(argv=None) -> int:
-    print("pol: not ready", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except PolicyError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except (DataError, ParamError) as e:
+        return _err(str(e))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

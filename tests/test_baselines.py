@@ -70,9 +70,9 @@ def test_schemas(results):
     assert customers.schema.field("churn_risk").type == pa.float64()
     assert customers.schema.field("tier").type == pa.string()
     assert customers.schema.field("student").type == pa.bool_()
-    assert assignments.schema == pa.schema([("id", pa.int64()), ("offer", pa.string()), ("rank", pa.int32()),
-                                            ("channel", pa.string()), ("priority", pa.float64()),
-                                            ("control", pa.bool_())])
+    assert assignments.schema == pa.schema([pa.field("id", pa.int64(), nullable=False), ("offer", pa.string()),
+                                            ("rank", pa.int32()), ("channel", pa.string()),
+                                            ("priority", pa.float64()), ("control", pa.bool_())])
 
 
 def test_customers_agree(results):
@@ -344,6 +344,15 @@ def test_priority_tie_keeps_declaration_order(run, sample):
     assert a["offers"] == ["esports_pack", "migu_video"]
     assert [x[3] for x in a["assigned"]] == [18.0, 18.0]
     assert b["offers"] == ["welcome_gift", "esports_pack"]
+
+
+def test_priority_tie_within_a_category(run, sample):
+    # flow_worry_free 40 + 20 * 8 / 8 = 60, night_pack 30 + 50 * 4.8 / 8 = 60
+    # (both traffic) and welcome_gift 60 (care) all tie: declaration order
+    # picks flow_worry_free for traffic, then welcome_gift.
+    (c,) = _decide(run, sample, dict(data_gb=8.0, plan_data_gb=8.0, night_data_gb=4.8, tenure_months=1,
+                                     app_active=True))
+    assert c["assigned"] == [("flow_worry_free", 1, "app", 60.0), ("welcome_gift", 2, "sms", 60.0)]
 
 
 def test_retention_pack_priority(run, sample):
