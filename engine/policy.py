@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pol.compiler import ir
+import os
+import threading
+
+from pol.compiler import cache, ir
+from pol.evaluate import active_offers
+from pol.single import RowExecutor
 from pol.compiler.plan import plan as make_plan
 from pol.evaluate import Stream, batches_of, output_schemas
 from pol.executor import AutoExecutor, KernelExecutor
@@ -52,6 +57,10 @@ class Policy:
         self._kernel = KernelExecutor(program, self.plan)
         self._vector = VectorExecutor(program, self.plan)
         self._auto = AutoExecutor(self._kernel, self._vector)
+        self._row = RowExecutor(program, self.plan)
+        self._row_started = False
+        self._active_cache = None
+        self._defaults = resolve_params(program, {})
 
     def _executor(self, engine: str):
         if engine == "kernel":
@@ -120,9 +129,34 @@ class Policy:
         t = self.program.input.field(self.program.input.key).type
         return pa.int64() if t.value == "int" else pa.string()
 
-    def decide(self, record: dict, as_of=None, params=None):
-        from pol.decision import decide
-        return decide(self.program, record, _as_of(as_of), resolve_params(self.program, params or {}))
+    def decide(self, record: dict, as_of=None, params=None, engine: str = "auto"):
+        """One customer, in-process: segments, classifications, scores and
+        accepted offers. `engine`: "kernel" (the compiled row kernel),
+        "reference" (the reference evaluator) or "auto" (the kernel once it is
+        compiled and cached, the reference evaluator until then)."""
+        from pol.decision import decide_compiled, decide_reference
+        day = _as_of(as_of)
+        values = resolve_params(self.program, params) if params else self._defaults
+        if engine == "reference" or (engine == "auto" and not self._row_ready()):
+            return decide_reference(self.program, record, day, values)
+        return decide_compiled(self._row, self.program, record, day, values, self._active(day))
+
+    def _row_ready(self) -> bool:
+        if self._row._kernel is not None:
+            return True
+        if cache.is_cached(self._row.source):
+            self._row.kernel()
+            return True
+        if os.environ.get("POL_BACKGROUND_COMPILE", "1") != "0" and not self._row_started:
+            self._row_started = True
+            threading.Thread(target=self._row.kernel, daemon=True).start()
+        return False
+
+    def _active(self, day):
+        cached = self._active_cache
+        if cached is None or cached[0] != day:
+            cached = self._active_cache = (day, active_offers(self.program, day))
+        return cached[1]
 
     def explain(self, record: dict, as_of=None, params=None):
         from pol.explain import explain

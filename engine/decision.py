@@ -1,0 +1,72 @@
+"""Single-customer decisions: a record -> a pydantic `Decision`.
+
+Two paths give the same Decision: the compiled row kernel (engine/single.py),
+used once it is compiled and cached, and the reference evaluator
+(engine/interp.py) until then. Capacities do not apply to one customer.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from pydantic import BaseModel, ConfigDict
+
+from pol.compiler import ir
+from pol.interp import evaluate_row
+from pol.matching import is_control, match_customer
+
+
+class Assignment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    offer: str
+    rank: int
+    channel: str
+    priority: float
+    control: bool = False
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    key: int | str | None
+    segments: dict[str, bool]
+    classifications: dict[str, str | None]
+    scores: dict[str, float | None]
+    offers: list[Assignment]
+
+
+def decide_reference(program: ir.Program, record: dict, as_of: dt.date, params: dict) -> Decision:
+    row = evaluate_row(program, record, as_of, params)
+    key = record.get(program.input.key)
+    accepted, _ = match_customer(program, row, key)
+    return Decision(
+        key=key,
+        segments={s.name: row.values[s.name] for s in program.segments},
+        classifications={c.name: row.values[c.name] for c in program.classifies},
+        scores={s.name: row.values[s.name] for s in program.scores},
+        offers=[Assignment(offer=a.offer, rank=a.rank, channel=a.channel, priority=a.priority,
+                           control=a.control) for a in accepted],
+    )
+
+
+def decide_compiled(executor, program: ir.Program, record: dict, as_of: dt.date, params: dict,
+                    active) -> Decision:
+    plan = executor.plan
+    today = (as_of - dt.date(1970, 1, 1)).days
+    out = executor.run(record, today, params, active)
+    key = record.get(program.input.key)
+    segs = out.segs[:, 0].tolist()
+    classes = out.classes[:, 0].tolist()
+    scores = out.scores[:, 0].tolist()
+    offers = []
+    for rank, (k, c, p) in enumerate(executor.match(out, program.arbitrate.max_per_customer), start=1):
+        o = program.offers[k]
+        offers.append(Assignment.model_construct(offer=o.name, rank=rank, channel=plan.channels[c],
+                                                 priority=p, control=is_control(o, key)))
+    return Decision.model_construct(
+        key=key,
+        segments=dict(zip(plan.segments, segs)),
+        classifications={name: (plan.class_values[j][c] if c >= 0 else None)
+                         for j, (name, c) in enumerate(zip(plan.classifies, classes))},
+        scores={name: (None if math.isnan(v) else v) for name, v in zip(plan.scores, scores)},
+        offers=offers,
+    )
