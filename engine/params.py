@@ -1,82 +1,125 @@
-"""Param overrides: {name: value} from Python or the command line -> values
-of the declared types, or pol.ParamError naming the param."""
+"""Param overrides: {name: value} from Python or the command line -> every
+declared param's value, of its declared type; or pol.ParamError naming the
+param and saying what was expected.
+
+Accepted values (INTERFACE.md), per declared type:
+
+    int     an int (not a bool), or text such as "45", "-3", "1_000_000"
+    float   an int or a float, or text such as "0.8", "1e6", "80%"; finite only
+    bool    a bool, or the text "true" / "false" (any case)
+    string  a str, taken as it is
+    date    a datetime.date (a datetime gives its date), or "YYYY-MM-DD"
+
+From the command line every value arrives as text, hence the text forms.
+`None`, and for the non-string types the text "null", override a param with
+null: `null` is a literal of every type, so a default may be null too.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import math
+import numbers
+import re
 
 from pol.compiler import ir
 from pol.compiler.types import Type
 from pol.errors import ParamError
 
+I64_MIN, I64_MAX = -(2 ** 63), 2 ** 63 - 1
 _BOOLS = {"true": True, "false": False}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INT_TEXT = re.compile(r"[+-]?\d+(_\d+)*")
+_EXPECTED = {
+    Type.INT: "an int (e.g. 45)",
+    Type.FLOAT: "a number (e.g. 0.8, 1e6 or 80%)",
+    Type.BOOL: "true or false",
+    Type.STRING: "a string",
+    Type.DATE: "a date written YYYY-MM-DD (e.g. 2026-11-01)",
+}
+
+
+def _refuse(p: ir.Param, value, why: str | None = None) -> ParamError:
+    shown = repr(value) if not isinstance(value, str) else f'"{value}"'
+    message = f"param '{p.name}' is {p.type}: expected {_EXPECTED[p.type]}, got {shown}"
+    return ParamError(message + (f" ({why})" if why else ""), param=p.name)
 
 
 def convert(p: ir.Param, value):
+    """One override converted to `p`'s type, or ParamError."""
     t = p.type
-    bad = ParamError(f"param '{p.name}' is {t}; cannot use {value!r}", param=p.name)
     if value is None:
+        return None
+    if isinstance(value, str) and t != Type.STRING and value.strip().lower() == "null":
         return None
     if t == Type.BOOL:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in _BOOLS:
             return _BOOLS[value.strip().lower()]
-        raise bad
+        raise _refuse(p, value)
     if t == Type.INT:
         if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int):
-            if not -(2 ** 63) <= value < 2 ** 63:
-                raise ParamError(f"param '{p.name}' is int; {value} does not fit in 64 bits", param=p.name)
-            return value
+            raise _refuse(p, value)
         if isinstance(value, str):
-            try:
-                return convert(p, int(value.strip().replace("_", "")))
-            except ValueError:
-                raise bad from None
-        raise bad
+            text = value.strip()
+            if not _INT_TEXT.fullmatch(text):
+                raise _refuse(p, value)
+            number = int(text.replace("_", ""))
+        elif isinstance(value, numbers.Integral):
+            number = int(value)
+        else:
+            raise _refuse(p, value)
+        if not I64_MIN <= number <= I64_MAX:
+            raise _refuse(p, value, "ints are 64-bit")
+        return number
     if t == Type.FLOAT:
         if isinstance(value, bool):
-            raise bad
-        if isinstance(value, (int, float)):
-            value = float(value)
-        elif isinstance(value, str):
-            try:
+            raise _refuse(p, value)
+        try:
+            if isinstance(value, str):
                 text = value.strip().replace("_", "")
-                value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-            except ValueError:
-                raise bad from None
-        else:
-            raise bad
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ParamError(f"param '{p.name}' must be a finite number", param=p.name)
-        return value
+                # float() also reads "nan" and "infinity"; the finiteness check refuses them
+                number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+            elif isinstance(value, numbers.Real):
+                number = float(value)
+            else:
+                raise _refuse(p, value)
+        except (ValueError, OverflowError):
+            raise _refuse(p, value) from None
+        if not math.isfinite(number):
+            raise _refuse(p, value, "floats must be finite")
+        return number
     if t == Type.DATE:
         if isinstance(value, dt.datetime):
             return value.date()
         if isinstance(value, dt.date):
             return value
-        if isinstance(value, str):
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
             try:
                 return dt.date.fromisoformat(value.strip())
             except ValueError:
-                raise ParamError(f"param '{p.name}' is a date; {value!r} is not YYYY-MM-DD", param=p.name) from None
-        raise bad
+                raise _refuse(p, value, "no such day") from None
+        raise _refuse(p, value)
     if isinstance(value, str):
         return value
-    raise bad
+    raise _refuse(p, value)
 
 
 def resolve_params(program: ir.Program, overrides: dict | None) -> dict:
-    """Every declared param's value: its default, or the override converted."""
+    """Every declared param's value: its default, or the override converted.
+    Applying it to its own result changes nothing."""
     declared = {p.name: p for p in program.params}
     values = {p.name: p.default for p in program.params}
     for name, value in (overrides or {}).items():
         if name not in declared:
-            import difflib
-            close = difflib.get_close_matches(name, list(declared), n=1)
-            known = f"did you mean '{close[0]}'?" if close else (
-                "the policy declares: " + ", ".join(declared) if declared else "the policy declares no params")
-            raise ParamError(f"unknown param '{name}'; {known}", param=name)
+            close = difflib.get_close_matches(str(name), list(declared), n=1)
+            if close:
+                known = f"did you mean '{close[0]}'?"
+            elif declared:
+                known = "the policy declares: " + ", ".join(declared)
+            else:
+                known = "the policy declares no params"
+            raise ParamError(f"unknown param '{name}'; {known}", param=str(name))
         values[name] = convert(declared[name], value)
     return values
