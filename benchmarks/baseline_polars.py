@@ -91,7 +91,8 @@ def _div(a: pl.Expr, b: pl.Expr | float) -> pl.Expr:
     # Polars divides by a scalar as a multiplication by its reciprocal
     # (pola-rs/polars#23741, #27753): `x / 3` is then off by an ulp for a
     # third of all x, and the language wants IEEE division. numpy's divide
-    # is exact (and keeps nulls); column by column division in Polars is.
+    # is exact (and keeps nulls; it runs as a Python UDF, on one thread);
+    # column by column division in Polars is exact too.
     q = np.divide(a, b) if isinstance(b, (int, float)) else a / b
     # The language has no NaN or infinity: a quotient that is not finite
     # (x / 0, 0 / 0) is null.
