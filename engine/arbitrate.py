@@ -142,32 +142,37 @@ def _funnel(start, stop, cchan, counts):
 def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state,
                 is_int, ints, offsets, data,
                 acc_offer, acc_chan, acc_prio, acc_ctrl, nacc, counts):
-    """The per-customer walk of section 6 for rows start..stop."""
-    _funnel(start, stop, cchan, counts)
+    """The per-customer walk of section 6 for rows start..stop, and the
+    funnel counts of those rows, in one pass."""
     K = cprio.shape[1]
+    order = np.empty(K, np.int64)
     for i in range(start, stop):
+        # Candidates in rank order: priority desc, then declaration order
+        # (insertion sort: a customer has a handful).
+        m = 0
+        for k in range(K):
+            s = cchan[i, k]
+            if s == -3:
+                continue
+            counts[k, 0] += 1
+            if s < -1:
+                continue
+            counts[k, 1] += 1
+            if s < 0:
+                continue
+            counts[k, 2] += 1
+            p = cprio[i, k]
+            j = m
+            while j > 0 and cprio[i, order[j - 1]] < p:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = k
+            m += 1
         taken = 0
         cats = np.int64(0)
         excl = np.int64(0)
-        prev_p = np.inf
-        prev_k = -1
-        while True:
-            # The next candidate in rank order after (prev_p, prev_k).
-            best = -1
-            best_p = -np.inf
-            for k in range(K):
-                if cchan[i, k] < 0:
-                    continue
-                p = cprio[i, k]
-                if p < prev_p or (p == prev_p and k > prev_k):
-                    if best < 0 or p > best_p:
-                        best = k
-                        best_p = p
-            if best < 0:
-                break
-            prev_p = best_p
-            prev_k = best
-            k = best
+        for j in range(m):
+            k = order[j]
             c = category[k]
             if taken >= max_n:
                 counts[k, 5] += 1
@@ -178,7 +183,7 @@ def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state
             else:
                 acc_offer[i, taken] = k
                 acc_chan[i, taken] = cchan[i, k]
-                acc_prio[i, taken] = best_p
+                acc_prio[i, taken] = cprio[i, k]
                 ctrl = _control(k, i, bp, state, is_int, ints, offsets, data)
                 acc_ctrl[i, taken] = ctrl
                 counts[k, 3] += 1
