@@ -164,8 +164,8 @@ class Checker:
             if x.type != B:
                 self.err("E-TYPE-001", f"'not' needs a bool, found {_t(x.type)}", e.span)
             return ir.Call(B, "not", (x,), e.span)
-        if x.type is None:
-            x = self.coerce(x, I)
+        if x.type is None:          # - null is null, of whatever type the context needs
+            return x
         if x.type not in (I, F):
             self.err("E-TYPE-001", f"'-' needs a number, found {_t(x.type)}", e.span)
         return ir.Call(x.type, "neg", (x,), e.span)
@@ -193,9 +193,8 @@ class Checker:
                      "add or subtract a whole number of days (an int), or subtract two dates")
         if op == "-" and tb == D and ta is None:
             return ir.Call(I, "sub", (self.coerce(a, D), b), e.op_span)
-        if ta is None and tb is None:
-            ta = tb = I
-            a, b = self.coerce(a, I), self.coerce(b, I)
+        if ta is None and tb is None:   # null op null is null, typed by its context
+            return ir.Literal(None, None, e.span)
         numeric = {I, F}
         if (ta or tb) not in numeric or (tb or ta) not in numeric:
             self.err("E-TYPE-003", f"'{op}' needs numbers, found {_t(ta)} and {_t(tb)}", e.op_span,
@@ -277,8 +276,8 @@ class Checker:
             self.err("E-TYPE-001", f"the condition of 'if' must be a bool, found {c.type}", e.cond.span)
         (a, b), t = self.unify([self.expr(e.then), self.expr(e.else_)], e.span,
                                "the 'then' and 'else' values")
-        if t is None:
-            (a, b), t = [self.coerce(a, I), self.coerce(b, I)], I
+        if t is None:                   # both branches null: null
+            return ir.Literal(None, None, e.span)
         return ir.If(t, c, a, b, e.span)
 
     def x_Call(self, e: n.Call):
@@ -325,8 +324,8 @@ class Checker:
             return ir.Call(x.type, "round", (x, ir.Literal(I, value)), span)
         if name in ("min", "max", "clamp", "coalesce"):
             xs, t = self.unify(args, span, f"the arguments of '{name}'")
-            if t is None:
-                xs, t = [self.coerce(x, I) for x in xs], I
+            if t is None:               # every argument null: null
+                return ir.Literal(None, None, span)
             if name != "coalesce" and t not in (I, F, D):
                 self.err("E-TYPE-007", f"'{name}' needs numbers or dates, found {t}", span)
             return ir.Call(t, name, tuple(xs), span)

@@ -215,7 +215,9 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
             fresh = pc.filter(dictionary, pc.invert(pc.is_in(dictionary, value_set=table)))
             if len(fresh):
                 table = pa.concat_arrays([table, pc.unique(fresh)])
-            remap = pc.index_in(dictionary, value_set=table).to_numpy().astype(np.int64)
+            remap = pc.index_in(dictionary, value_set=table).to_numpy(zero_copy_only=False).astype(np.int64)
+            if not len(remap):          # every value null: nothing is ever looked up
+                remap = np.zeros(1, np.int64)
             field_args += [_values(col.indices), remap]
             validity = col.indices
         elif f.type == Type.BOOL:

@@ -118,12 +118,17 @@ def expr(draw, t: str, depth: int = 3):
         ]
     else:
         forms = [
-            lambda: f"({draw(expr('date', d))} {draw(st.sampled_from(['+', '-']))} {draw(expr('int', d))})",
+            # a bare `null` on the left would read as an int: `null + i1` is int
+            lambda: f"({_not_null(draw(expr('date', d)), 'd1')} {draw(st.sampled_from(['+', '-']))} {draw(expr('int', d))})",
             lambda: f"{draw(st.sampled_from(['min', 'max']))}({draw(expr('date', d))}, {draw(expr('date', d))})",
             lambda: f"coalesce({draw(expr('date', d))}, {draw(expr('date', d))})",
             lambda: f"(if {draw(expr('bool', d))} then {draw(expr('date', d))} else {draw(expr('date', d))})",
         ]
     return forms[choice % len(forms)]()
+
+
+def _not_null(text: str, instead: str) -> str:
+    return instead if text == "null" else text
 
 
 @st.composite
