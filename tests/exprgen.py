@@ -151,6 +151,8 @@ def leaf(draw, t: str):
 
 def observe(name: str, t: str, text: str) -> str:
     """Declarations that expose an expression's exact value and nullness."""
+    if text == "null":      # a bare null takes its type from context; a let has none
+        text = f"(if false then {FIELDS[t][0]} else null)"
     if t == "bool":
         return (f'classify {name} {{ when {text} => "t" when not ({text}) => "f" else => "n" }}\n')
     if t == "float":
