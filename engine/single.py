@@ -50,6 +50,8 @@ class RowExecutor:
         self._lock = threading.Lock()
         self._codes = {s: k for k, s in enumerate(plan.literals)}
         self._fields = [(f.name, f.type) for f in plan.fields]
+        kinds = {Type.FLOAT: 0, Type.STRING: 1, Type.DATE: 2}
+        self._slots = [(j, f.name, kinds.get(f.type, 3)) for j, f in enumerate(plan.fields)]
         self._lit_luts = [np.array([_LUT[l.op](s, l.arg) for s in plan.literals],
                                    np.int64 if l.op == "length" else np.bool_) for l in plan.luts]
         a = program.arbitrate
@@ -72,10 +74,11 @@ class RowExecutor:
         return out
 
     def run(self, record: dict, today: int, params: dict, active: np.ndarray) -> RowOutputs:
+        # Python lists, converted once: item by item into numpy costs more.
         n = len(self._fields)
-        iv = np.zeros(n, np.int64)
-        fv = np.zeros(n, np.float64)
-        ok = np.zeros(n, np.bool_)
+        iv = [0] * n
+        fv = [0.0] * n
+        ok = [False] * n
         extra: list[str] = []
         codes = self._codes
 
@@ -94,18 +97,20 @@ class RowExecutor:
                 pargs += [code_of(v), True]
             else:
                 pargs += list(param_value(p.type, v))
-        for j, (name, t) in enumerate(self._fields):
-            v = record.get(name)
+        get = record.get
+        isfinite = math.isfinite
+        for j, name, kind in self._slots:
+            v = get(name)
             if v is None:
                 continue
-            if t == Type.FLOAT:
+            if kind == 0:                       # float
                 v = float(v)
-                if not math.isfinite(v):
+                if not isfinite(v):
                     continue
                 fv[j] = v
-            elif t == Type.STRING:
+            elif kind == 1:                     # string
                 iv[j] = code_of(v)
-            elif t == Type.DATE:
+            elif kind == 2:                     # date
                 iv[j] = v.toordinal() - _ORDINAL_EPOCH
             else:
                 iv[j] = int(v)
@@ -115,8 +120,8 @@ class RowExecutor:
             luts = [np.concatenate([lut, np.array([_LUT[l.op](s, l.arg) for s in extra], lut.dtype)])
                     for lut, l in zip(luts, self.plan.luts)]
         out = self._outputs()
-        self.kernel()(today, *pargs, iv, fv, ok, *luts, active,
-                      out.segs, out.classes, out.scores, out.cprio, out.cchan)
+        self.kernel()(today, *pargs, np.array(iv, np.int64), np.array(fv, np.float64), np.array(ok, np.bool_),
+                      *luts, active, out.segs, out.classes, out.scores, out.cprio, out.cchan)
         return out
 
     def match(self, out: RowOutputs, max_n: int) -> list[tuple[int, int, float]]:
