@@ -79,7 +79,7 @@ def expr(draw, t: str, depth: int = 3):
             lambda: f"coalesce({draw(expr('int', d))}, {draw(expr('int', d))})",
             lambda: f"(if {draw(expr('bool', d))} then {draw(expr('int', d))} else {draw(expr('int', d))})",
             lambda: f"{draw(st.sampled_from(['year', 'month', 'day']))}({draw(expr('date', d))})",
-            lambda: f"({draw(expr('date', d))} - {draw(expr('date', d))})",
+            lambda: f"({_not_null(draw(expr('date', d)), 'd1')} - {_not_null(draw(expr('date', d)), 'd2')})",
             lambda: f"length({draw(expr('string', d))})",
             lambda: f"days_between({draw(expr('date', d))}, {draw(expr('date', d))})",
         ]
