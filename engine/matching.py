@@ -1,18 +1,64 @@
-"""The plain Python matcher (LANGUAGE.md section 6), the oracle for the
-compiled matching in engine/arbitrate.py: one customer's candidates ->
-accepted offers, and the reason each other candidate lost."""
+"""Offer matching in plain Python (LANGUAGE.md section 6): the reference
+evaluator's RowResults -> accepted offers, the reason each other candidate
+lost, and each offer's funnel. It is the oracle for the compiled matching.
+
+    match_customer(program, row)          one customer, no capacities (decide, explain, tests)
+    match_all(program, rows, keys=None)   a whole run: the global walk with capacities
+    fnv1a64(data), is_control(offer, key) holdouts
+
+The walk: candidates in order of priority (highest first), then offer
+declaration order, then (run-wide) the customer's input position. A pair is
+accepted when the customer holds fewer than `max` offers, no accepted offer
+of the customer shares its category (under `one per category`) or an
+`exclusive` line, and the offer has capacity left. Reasons are checked in
+that order, so a lost pair carries the first rule that refused it.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Sequence
 
-from pol.arbitrate import fnv1a64
 from pol.compiler import ir
+
+FNV_OFFSET = 14695981039346656037
+FNV_PRIME = 1099511628211
+_MASK = 2 ** 64 - 1
+
+# The funnel of each offer, in the order a customer passes through it.
+FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
+          "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
+
+
+def fnv1a64(data: bytes) -> int:
+    h = FNV_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * FNV_PRIME) & _MASK
+    return h
+
+
+def key_text(key) -> str:
+    """The text a key hashes as: decimal for an int key, the string itself."""
+    if isinstance(key, bool):
+        raise TypeError("a key is an int or a string")
+    return str(key)
+
+
+def is_control(offer: ir.Offer | str, key, holdout_bp: int | None = None) -> bool:
+    """Whether this customer is in the offer's control group: the same in
+    every run. `offer` is an ir.Offer (its holdout is used) or an offer name
+    with `holdout_bp` (holdout % x 100). A null key is never a control: there
+    is nothing stable to hash."""
+    if isinstance(offer, ir.Offer):
+        offer, holdout_bp = offer.name, offer.holdout_bp
+    if not holdout_bp or key is None:
+        return False
+    return fnv1a64(f"{offer}:{key_text(key)}".encode("utf-8")) % 10000 < holdout_bp
 
 
 @dataclass(frozen=True)
 class Accepted:
     offer: str
-    rank: int
+    rank: int            # 1 = best
     channel: str
     priority: float
     control: bool
@@ -20,75 +66,139 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Lost:
+    """A candidate that was not accepted, and the first rule that refused it.
+
+    reason: "max" | "category" | "exclusive" | "capacity". `to`: the accepted
+    offers that took the place (all of them under max, the one of the same
+    category or exclusive line; none for capacity). `rule`: the category, or
+    the exclusive line, that applied."""
     offer: str
-    reason: str          # "max" | "category" | "exclusive" | "capacity"
-    to: str | None       # the accepted offer that took the place (None for max, capacity)
+    reason: str
+    to: tuple[str, ...] = ()
+    rule: tuple[str, ...] = ()
+    priority: float = 0.0
+    channel: str = ""
 
 
-def is_control(offer: ir.Offer, key) -> bool:
-    if offer.holdout_bp is None:
-        return False
-    text = str(key)
-    return fnv1a64(f"{offer.name}:{text}".encode("utf-8")) % 10000 < offer.holdout_bp
+@dataclass(frozen=True)
+class Match:
+    """One customer's outcome."""
+    accepted: tuple[Accepted, ...]
+    lost: tuple[Lost, ...]
+
+    @property
+    def offers(self) -> list[str]:
+        return [a.offer for a in self.accepted]
+
+    def lost_by_offer(self) -> dict[str, Lost]:
+        return {x.offer: x for x in self.lost}
 
 
-def rank_candidates(program: ir.Program, row) -> list[ir.Offer]:
-    """Candidates, priority highest first, ties in declaration order."""
-    offers = [o for o in program.offers if row.offers[o.name].candidate]
-    return sorted(offers, key=lambda o: -row.offers[o.name].priority)   # sorted() is stable
+class _Rules:
+    def __init__(self, program: ir.Program):
+        a = program.arbitrate
+        self.max = a.max_per_customer
+        self.category = {o.name: o.category if a.one_per_category else None for o in program.offers}
+        self.lines = {o.name: [line for line in a.exclusive if o.name in line] for o in program.offers}
+
+    def refusal(self, offer: str, held: Sequence[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
+        """Why `offer` cannot join the customer's `held` offers, or None."""
+        if len(held) >= self.max:
+            return "max", tuple(held), ()
+        c = self.category[offer]
+        if c is not None:
+            for h in held:
+                if self.category[h] == c:
+                    return "category", (h,), (c,)
+        for line in self.lines[offer]:
+            for h in held:
+                if h in line:
+                    return "exclusive", (h,), tuple(line)
+        return None
 
 
-def blocker(program: ir.Program, offer: ir.Offer, taken: list[ir.Offer]) -> tuple[str, str | None] | None:
-    """Why an offer cannot join the accepted ones, or None if it can."""
-    a = program.arbitrate
-    if len(taken) >= a.max_per_customer:
-        return "max", None
-    if a.one_per_category and offer.category is not None:
-        for t in taken:
-            if t.category == offer.category:
-                return "category", t.name
-    for line in a.exclusive:
-        if offer.name in line:
-            for t in taken:
-                if t.name in line:
-                    return "exclusive", t.name
-    return None
+def ranked_candidates(program: ir.Program, row) -> list:
+    """A customer's candidates (OfferStates), priority highest first; equal
+    priorities keep declaration order (sorted() is stable)."""
+    cands = [row.offers[o.name] for o in program.offers if row.offers[o.name].candidate]
+    return sorted(cands, key=lambda s: -s.priority)
 
 
-def match_customer(program: ir.Program, row, key) -> tuple[list[Accepted], list[Lost]]:
-    taken: list[ir.Offer] = []
+def match_customer(program: ir.Program, row, key=...) -> Match:
+    """The per-customer walk, without capacities. `key` defaults to the
+    row's own key (it decides holdouts)."""
+    key = row.key if key is ... else key
+    rules = _Rules(program)
+    held: list[str] = []
     accepted: list[Accepted] = []
     lost: list[Lost] = []
-    for o in rank_candidates(program, row):
-        why = blocker(program, o, taken)
-        if why is not None:
-            lost.append(Lost(o.name, why[0], why[1]))
+    bp = {o.name: o.holdout_bp for o in program.offers}
+    for s in ranked_candidates(program, row):
+        refused = rules.refusal(s.name, held)
+        if refused is not None:
+            lost.append(Lost(s.name, refused[0], refused[1], refused[2], s.priority, s.channel))
             continue
-        state = row.offers[o.name]
-        taken.append(o)
-        accepted.append(Accepted(o.name, len(taken), state.channel, state.priority, is_control(o, key)))
-    return accepted, lost
+        held.append(s.name)
+        accepted.append(Accepted(s.name, len(held), s.channel, s.priority,
+                                 is_control(s.name, key, bp[s.name])))
+    return Match(tuple(accepted), tuple(lost))
 
 
-def match_all(program: ir.Program, rows: list, keys: list) -> list[list[Accepted]]:
-    """The run-wide walk with capacities over many customers."""
-    order = {o.name: k for k, o in enumerate(program.offers)}
-    by_name = {o.name: o for o in program.offers}
-    pairs = [(-row.offers[o].priority, order[o], i, o) for i, row in enumerate(rows)
-             for o in order if row.offers[o].candidate]
-    pairs.sort()
-    left = {o.name: o.capacity for o in program.offers}
-    taken: list[list[ir.Offer]] = [[] for _ in rows]
-    out: list[list[Accepted]] = [[] for _ in rows]
-    for _, _, i, name in pairs:
-        o = by_name[name]
-        if blocker(program, o, taken[i]) is not None:
+@dataclass(frozen=True)
+class RunMatch:
+    """A whole run: each customer's Match in input order, and the funnel
+    (offer -> {FUNNEL step: count})."""
+    matches: list[Match]
+    funnel: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def assignments(self, keys: Sequence) -> list[tuple]:
+        """(key, offer, rank, channel, priority, control) rows, by input position then rank."""
+        return [(k, a.offer, a.rank, a.channel, a.priority, a.control)
+                for k, m in zip(keys, self.matches) for a in m.accepted]
+
+
+def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None) -> RunMatch:
+    """The run-wide walk of section 6 over every (customer, candidate) pair,
+    with capacities. `rows` are RowResults in input order; `keys` default to
+    their own keys."""
+    keys = [r.key for r in rows] if keys is None else list(keys)
+    rules = _Rules(program)
+    position = {o.name: k for k, o in enumerate(program.offers)}
+    left = {o.name: o.capacity for o in program.offers}      # None: never runs out
+    bp = {o.name: o.holdout_bp for o in program.offers}
+    funnel = {o.name: dict.fromkeys(FUNNEL, 0) for o in program.offers}
+
+    pairs = []
+    for i, row in enumerate(rows):
+        for name, s in row.offers.items():
+            f = funnel[name]
+            if s.in_window and s.eligible is True:
+                f["eligible"] += 1
+                if s.channel is not None:
+                    f["deliverable"] += 1
+                    if s.priority is not None:
+                        f["candidates"] += 1
+                        pairs.append((-s.priority, position[name], i, s))
+    pairs.sort(key=lambda p: p[:3])
+
+    held: list[list[str]] = [[] for _ in rows]
+    accepted: list[list[Accepted]] = [[] for _ in rows]
+    lost: list[list[Lost]] = [[] for _ in rows]
+    for _, _, i, s in pairs:
+        name = s.name
+        refused = rules.refusal(name, held[i])
+        if refused is None and left[name] is not None and left[name] <= 0:
+            refused = ("capacity", (), ())
+        if refused is not None:
+            lost[i].append(Lost(name, refused[0], refused[1], refused[2], s.priority, s.channel))
+            funnel[name]["lost_to_" + refused[0]] += 1
             continue
         if left[name] is not None:
-            if left[name] == 0:
-                continue
             left[name] -= 1
-        taken[i].append(o)
-        s = rows[i].offers[name]
-        out[i].append(Accepted(name, len(taken[i]), s.channel, s.priority, is_control(o, keys[i])))
-    return out
+        held[i].append(name)
+        control = is_control(name, keys[i], bp[name])
+        accepted[i].append(Accepted(name, len(held[i]), s.channel, s.priority, control))
+        funnel[name]["accepted"] += 1
+        funnel[name]["controls"] += control
+    matches = [Match(tuple(a), tuple(x)) for a, x in zip(accepted, lost)]
+    return RunMatch(matches, funnel)

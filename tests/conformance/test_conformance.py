@@ -1,0 +1,217 @@
+"""The conformance suite: small cases (a policy snippet, rows with nulls,
+the expected value of each name) in cases/*.json, run against every
+evaluator by one parametrized runner.
+
+An evaluator is one function
+
+    evaluate_batch(program, rows: list[dict], as_of, params) -> {name: [value per row]}
+
+returning, for every row in input order, the value of each let, segment,
+classification and score (Python values, None for null), plus "offers" (the
+accepted offers' names in rank order, capacities applied over the batch),
+"channels" (their channels, in the same order) and "controls" (the accepted
+offers that are holdout controls). Register it in
+EVALUATORS. A case checks only the names it lists; an evaluator that cannot
+expose a name (a kernel that outputs no lets) compares the names it does
+expose and then skips, naming the rest, so the gap shows in the report.
+
+Case file format (JSON, because it has null):
+
+    {"section": "...", "cases": [{
+        "name": "...",
+        "policy": "let q = i / j",      # declarations after the standard input
+                                         # block below; or a whole policy with its
+                                         # own `input` block
+        "as_of": "2026-11-01",          # optional (this is the default)
+        "params": {"lim": 5},           # optional overrides
+        "rows": [[{"i": 7, "j": 2}, {"q": 3.5}], ...]   # [fields, expected] per row
+    }]}
+
+In rows, date fields are "YYYY-MM-DD", float fields may be "nan", "inf",
+"-inf"; a field left out is null; `id` defaults to the row's number (from 1).
+Expected values are read by the type of the name: dates from "YYYY-MM-DD",
+float results must be Python floats, int results ints (3 is not 3.0), bool
+results bools.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from pol.compiler import ir
+from pol.compiler.frontend import compile_text
+from pol.compiler.types import Type
+from pol.interp import evaluate_row
+from pol.matching import match_all
+
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+DEFAULT_AS_OF = dt.date(2026, 11, 1)
+
+STANDARD_INPUT = """input t key id {
+    id: int
+    i: int?  j: int?  k: int?
+    x: float?  y: float?  z: float?
+    b: bool?  c: bool?
+    s: string?  u: string?
+    d: date?  e: date?
+}
+"""
+
+
+# ---------------------------------------------------------------- evaluators
+
+def reference(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict) -> dict[str, list]:
+    results = [evaluate_row(program, r, as_of, params, trace=False) for r in rows]
+    out: dict[str, list] = {name: [r.values[name] for r in results] for name in program.order}
+    run = match_all(program, results)
+    out["offers"] = [m.offers for m in run.matches]
+    out["channels"] = [[a.channel for a in m.accepted] for m in run.matches]
+    out["controls"] = [[a.offer for a in m.accepted if a.control] for m in run.matches]
+    return out
+
+
+EVALUATORS = {
+    "reference": reference,
+}
+
+
+# ---------------------------------------------------------------- cases
+
+def load_cases() -> list[tuple[str, dict]]:
+    out = []
+    for path in sorted(CASES_DIR.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for case in data["cases"]:
+            out.append((f"{path.stem}: {case['name']}", case))
+    return out
+
+
+CASES = load_cases()
+
+
+def compile_case(case: dict) -> ir.Program:
+    text = case["policy"]
+    if "input " not in text:
+        text = STANDARD_INPUT + text
+    return compile_text(text, name="case.pol")
+
+
+def _field_value(t: Type, v):
+    if v is None:
+        return None
+    if t == Type.DATE:
+        return dt.date.fromisoformat(v)
+    if t == Type.FLOAT:
+        return float(v)       # also "nan", "inf", "-inf"
+    return v
+
+
+def case_rows(program: ir.Program, case: dict) -> list[dict]:
+    types = {f.name: f.type for f in program.input.fields}
+    rows = []
+    for n, (given, _) in enumerate(case["rows"], start=1):
+        unknown = set(given) - set(types)
+        assert not unknown, f"case gives fields the input block lacks: {unknown}"
+        row = {name: _field_value(types[name], v) for name, v in given.items()}
+        if program.input.key not in row and types[program.input.key] == Type.INT:
+            row[program.input.key] = n
+        rows.append(row)
+    return rows
+
+
+def result_type(program: ir.Program, name: str) -> Type | None:
+    """The type of a declared name; None for the lists of offers, channels, controls."""
+    if name in ("offers", "channels", "controls"):
+        return None
+    d = program.decl(name)
+    if isinstance(d, ir.Segment):
+        return Type.BOOL
+    if isinstance(d, ir.Classify):
+        return Type.STRING
+    if isinstance(d, ir.Score):
+        return Type.FLOAT
+    return d.expr.type
+
+
+def expected_value(t: Type | None, v):
+    if v is None or t is None:
+        return v
+    if t == Type.DATE:
+        return dt.date.fromisoformat(v)
+    if t == Type.FLOAT:
+        return float(v)
+    return v
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def same(t: Type | None, expected, actual) -> bool:
+    """Equal values of the same kind, null only with null."""
+    actual = _plain(actual)
+    if expected is None or actual is None:
+        return expected is None and actual is None
+    if t is None:
+        return list(actual) == expected
+    kind = {Type.INT: int, Type.FLOAT: float, Type.BOOL: bool, Type.STRING: str, Type.DATE: dt.date}[t]
+    if type(actual) is bool and kind is not bool:
+        return False
+    return isinstance(actual, kind) and actual == expected
+
+
+# ---------------------------------------------------------------- the runner
+
+@pytest.fixture(params=sorted(EVALUATORS))
+def evaluator(request):
+    return EVALUATORS[request.param]
+
+
+@pytest.mark.parametrize("case", [c for _, c in CASES], ids=[name for name, _ in CASES])
+def test_case(case, evaluator):
+    program = compile_case(case)
+    rows = case_rows(program, case)
+    as_of = dt.date.fromisoformat(case.get("as_of", DEFAULT_AS_OF.isoformat()))
+    got = evaluator(program, rows, as_of, case.get("params", {}))
+    missing: set[str] = set()
+    problems = []
+    for n, ((given, expected), row) in enumerate(zip(case["rows"], rows), start=1):
+        for name, want in expected.items():
+            if name not in got:
+                missing.add(name)
+                continue
+            t = result_type(program, name)
+            want = expected_value(t, want)
+            actual = _plain(got[name][n - 1])
+            if not same(t, want, actual):
+                problems.append(f"row {n} {given}: {name} = {actual!r}, expected {want!r}")
+    assert not problems, "\n".join(problems)
+    if missing:
+        pytest.skip(f"this evaluator exposes no value for {sorted(missing)}")
+
+
+def test_every_operator_and_node_kind_is_covered():
+    """A new operator cannot be added without conformance cases for it."""
+    ops, kinds = set(), set()
+    for _, case in CASES:
+        program = compile_case(case)
+        exprs = [d.expr for d in program.lets + program.segments + program.scores]
+        exprs += [w.cond for c in program.classifies for w in c.whens]
+        exprs += [c.cond for c in program.channels if c.cond is not None]
+        exprs += [e for o in program.offers for e in (o.eligible, o.priority)]
+        for e in exprs:
+            for node in ir.walk(e):
+                kinds.add(type(node))
+                if isinstance(node, ir.Call):
+                    ops.add(node.op)
+    assert set(ir.OPS) - ops == set()
+    assert set(ir.EXPR_KINDS) - kinds == set()
+
+
+def test_every_case_checks_something():
+    for name, case in CASES:
+        assert case["rows"], name
+        assert all(expected for _, expected in case["rows"]), name

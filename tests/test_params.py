@@ -1,0 +1,102 @@
+"""Param overrides (engine/params.py): Python values and command-line text,
+converted to the declared types or refused with a ParamError naming the param."""
+import datetime as dt
+
+import pytest
+
+from pol.compiler.frontend import compile_text
+from pol.errors import ParamError
+from pol.params import resolve_params
+
+PROGRAM = compile_text("""
+input t key id { id: int }
+param days: int = 30
+param rate: float = 0.5
+param on: bool = true
+param tag: string = "全球通"
+param start: date = 2026-01-01
+param maybe: int = null
+""", name="params.pol")
+
+
+def test_defaults():
+    assert resolve_params(PROGRAM, {}) == {"days": 30, "rate": 0.5, "on": True, "tag": "全球通",
+                                           "start": dt.date(2026, 1, 1), "maybe": None}
+    assert resolve_params(PROGRAM, None)["days"] == 30
+
+
+@pytest.mark.parametrize("name, given, expected", [
+    ("days", 45, 45),
+    ("days", "45", 45),
+    ("days", " -3 ", -3),
+    ("days", "1_000_000", 1_000_000),
+    ("days", 9223372036854775807, 9223372036854775807),
+    ("rate", 2, 2.0),
+    ("rate", 0.25, 0.25),
+    ("rate", "0.8", 0.8),
+    ("rate", "80%", 0.8),
+    ("rate", "1e6", 1e6),
+    ("rate", "45", 45.0),
+    ("on", False, False),
+    ("on", "false", False),
+    ("on", "TRUE", True),
+    ("tag", "动感地带", "动感地带"),
+    ("tag", "null", "null"),          # a string param takes any text as it is
+    ("start", dt.date(2026, 7, 1), dt.date(2026, 7, 1)),
+    ("start", dt.datetime(2026, 7, 1, 23, 59), dt.date(2026, 7, 1)),
+    ("start", "2026-07-01", dt.date(2026, 7, 1)),
+    ("maybe", None, None),
+    ("days", "null", None),
+])
+def test_conversions(name, given, expected):
+    got = resolve_params(PROGRAM, {name: given})[name]
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("name, given, expected_words", [
+    ("days", "4.5", "expected an int"),
+    ("days", 4.5, "expected an int"),
+    ("days", True, "expected an int"),
+    ("days", "abc", "expected an int"),
+    ("days", 2 ** 63, "64-bit"),
+    ("days", "-9223372036854775809", "64-bit"),
+    ("rate", "fast", "expected a number"),
+    ("rate", "nan", "finite"),
+    ("rate", float("inf"), "finite"),
+    ("rate", 10 ** 400, "expected a number"),
+    ("rate", True, "expected a number"),
+    ("on", "yes", "true or false"),
+    ("on", 1, "true or false"),
+    ("tag", 5, "expected a string"),
+    ("start", "2026-02-30", "no such day"),
+    ("start", "01/07/2026", "YYYY-MM-DD"),
+    ("start", "20260701", "YYYY-MM-DD"),
+    ("start", 20260701, "YYYY-MM-DD"),
+])
+def test_refusals_name_the_param_and_what_was_expected(name, given, expected_words):
+    with pytest.raises(ParamError) as e:
+        resolve_params(PROGRAM, {name: given})
+    assert e.value.param == name
+    assert f"'{name}'" in str(e.value) and expected_words in str(e.value)
+    assert isinstance(e.value, ValueError)
+
+
+def test_unknown_param_suggests_the_closest():
+    with pytest.raises(ParamError) as e:
+        resolve_params(PROGRAM, {"dayz": 3})
+    assert e.value.param == "dayz"
+    assert "unknown param 'dayz'" in str(e.value) and "did you mean 'days'?" in str(e.value)
+    with pytest.raises(ParamError) as e:
+        resolve_params(PROGRAM, {"zzzzzz": 3})
+    assert "the policy declares: days, rate" in str(e.value)
+
+
+def test_a_policy_without_params():
+    empty = compile_text("input t key id { id: int }", name="empty.pol")
+    with pytest.raises(ParamError, match="declares no params"):
+        resolve_params(empty, {"x": 1})
+
+
+def test_resolving_twice_changes_nothing():
+    once = resolve_params(PROGRAM, {"days": "7", "rate": "5%", "start": "2026-03-01", "on": "false"})
+    assert resolve_params(PROGRAM, once) == once
