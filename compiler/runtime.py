@@ -46,21 +46,30 @@ def sub_i(a, b):
 
 @_jit
 def mul_i(a, b):
+    # Numba's integer multiply may be optimized as if it never overflowed, so
+    # the check must not multiply first and look afterwards: compare the
+    # magnitudes by division, and multiply only when the product fits.
     if a == 0 or b == 0:
         return np.int64(0), True
-    p = float(a) * float(b)
-    # Far from the int64 limits the float product decides; near them, check
-    # the wrapped product by dividing back (|a|, |b| >= 2 here, so no trap).
-    if abs(p) < 9.2e18:
-        return a * b, True
-    if abs(p) > 9.3e18:
-        return np.int64(0), False
+    if a == 1:
+        return b, True
+    if b == 1:
+        return a, True
     if a == -1 or b == -1:
-        ok = a != I64_MIN and b != I64_MIN
-        return (a * b) if ok else np.int64(0), ok
-    r = a * b
-    ok = (r // b == a) and ((r < 0) == ((a < 0) != (b < 0)))
-    return r if ok else np.int64(0), ok
+        other = b if a == -1 else a
+        return (-other, True) if other != I64_MIN else (np.int64(0), False)
+    if a == I64_MIN or b == I64_MIN:
+        return np.int64(0), False
+    ua = a if a > 0 else -a
+    ub = b if b > 0 else -b
+    limit = I64_MAX // ub
+    if (a < 0) != (b < 0) and I64_MAX % ub == ub - 1:
+        limit += 1                    # a negative product may reach -2**63
+    if ua > limit:
+        return np.int64(0), False
+    if ua == limit and (a < 0) != (b < 0) and I64_MAX % ub == ub - 1:
+        return I64_MIN, True
+    return a * b, True
 
 
 @_jit
@@ -165,15 +174,16 @@ def round_i(a, n):
     p = np.int64(1)
     for _ in range(-n):
         p *= 10
-    neg = a < 0
-    if a == I64_MIN:
-        return np.int64(0), False
-    m = -a if neg else a
+    # |a| without overflow: the most negative int64 is one more than I64_MAX.
+    m = I64_MAX if a == I64_MIN else (-a if a < 0 else a)
     q = m // p
-    if m - q * p >= p // 2:
+    rem = m - q * p + (1 if a == I64_MIN else 0)
+    if rem >= p:
         q += 1
-    r, ok = mul_i(q, p)
-    return (-r if neg else r), ok
+        rem -= p
+    if rem >= p // 2:
+        q += 1
+    return mul_i(-q if a < 0 else q, p)
 
 
 @_jit

@@ -234,6 +234,8 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
             validity = col
         if f.nullable:
             field_args += _validity(validity)
+    if not len(table):          # lookups index the table: give them one slot
+        table = pa.array([""], pa.string())
     lut_args = []
     for lut in plan.luts:
         if lut.op == "length":

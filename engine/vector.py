@@ -79,17 +79,21 @@ def round_float(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def round_int(a: np.ndarray, n: int):
+    """compiler/runtime.round_i, vectorized."""
     if n >= 0:
         return a, None
     if n <= -19:
         return np.zeros_like(a), np.abs(a.astype(np.float64)) < 5e18
     p = np.int64(10) ** np.int64(-n)
-    ok = a != I64_MIN
-    m = np.abs(np.where(ok, a, 0))
+    is_min = a == I64_MIN
+    m = np.where(is_min, I64_MAX, np.abs(np.where(is_min, 0, a)))
     q = m // p
-    q = np.where(m - q * p >= p // 2, q + 1, q)
-    r, ok2 = _mul_i(q, np.full_like(q, p))
-    return np.where(a < 0, -r, r), ok & ok2
+    rem = m - q * p + is_min.astype(np.int64)
+    carry = rem >= p
+    q = np.where(carry, q + 1, q)
+    rem = np.where(carry, rem - p, rem)
+    q = np.where(rem >= p // 2, q + 1, q)
+    return _mul_i(np.where(a < 0, -q, q), np.full_like(q, p))
 
 
 def _add_i(a, b):

@@ -73,8 +73,92 @@ def reference(program: ir.Program, rows: list[dict], as_of: dt.date, params: dic
     return out
 
 
+def _observed(program: ir.Program, rows: list[dict]) -> ir.Program:
+    """The program with every let also written to the output, so the batch
+    evaluators expose it: ints as two exact float scores (a multiple of 2**32
+    and the remainder), dates as days since 1970, bools and strings as
+    classifications over every value that can occur."""
+    import dataclasses
+    F, I, B, S, D = Type.FLOAT, Type.INT, Type.BOOL, Type.STRING, Type.DATE
+    strings = {v for r in rows for v in r.values() if isinstance(v, str)}
+    for e in _program_exprs(program):
+        for node in ir.walk(e):
+            if isinstance(node, ir.Literal) and node.type == S and node.value is not None:
+                strings.add(node.value)
+            if isinstance(node, ir.InSet) and node.operand.type == S:
+                strings.update(node.values)
+    extra_scores, extra_classes = [], []
+    for let in program.lets:
+        ref = ir.DeclRef(let.expr.type, let.name, "let")
+        t = let.expr.type
+        if t == F:
+            extra_scores.append(ir.Score(f"__{let.name}", None, ref))
+        elif t == I:
+            lo = ir.Call(I, "mod", (ref, ir.Literal(I, 2 ** 32)))
+            extra_scores.append(ir.Score(f"__{let.name}__lo", None, ir.Call(F, "to_float", (lo,))))
+            extra_scores.append(ir.Score(f"__{let.name}__hi", None,
+                                         ir.Call(F, "to_float", (ir.Call(I, "sub", (ref, lo)),))))
+        elif t == D:
+            days = ir.Call(I, "sub", (ref, ir.Literal(D, dt.date(1970, 1, 1))))
+            extra_scores.append(ir.Score(f"__{let.name}", None, ir.Call(F, "to_float", (days,))))
+        elif t == B:
+            extra_classes.append(ir.Classify(f"__{let.name}", None, (
+                ir.When(ref, "t"), ir.When(ir.Call(B, "not", (ref,)), "f")), None))
+        else:
+            whens = tuple(ir.When(ir.Call(B, "eq", (ref, ir.Literal(S, v))), v) for v in sorted(strings))
+            extra_classes.append(ir.Classify(f"__{let.name}", None, whens, None))
+    names = tuple(d.name for d in (*extra_scores, *extra_classes))
+    return dataclasses.replace(program, scores=program.scores + tuple(extra_scores),
+                               classifies=program.classifies + tuple(extra_classes),
+                               order=program.order + names, outputs=program.outputs + names)
+
+
+def _program_exprs(program):
+    from pol.compiler.plan import program_exprs
+    return program_exprs(program)
+
+
+def compiled(engine: str):
+    """A batch evaluator of the engine: the fused kernel or the vectorized one."""
+    def evaluate(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict) -> dict[str, list]:
+        import pyarrow as pa
+        from pol.policy import Policy
+        observed = _observed(program, rows)
+        arrow = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(),
+                 Type.STRING: pa.string(), Type.DATE: pa.date32()}
+        schema = pa.schema([(f.name, arrow[f.type]) for f in program.input.fields])
+        table = pa.Table.from_pylist(rows, schema=schema)
+        result = Policy(observed).evaluate(table, as_of=as_of, params=params, engine=engine)
+        c = result.customers
+        out = {name: c.column(name).to_pylist() for name in program.outputs}
+        for let in program.lets:
+            t = let.expr.type
+            if t == Type.INT:
+                lo, hi = c.column(f"__{let.name}__lo").to_pylist(), c.column(f"__{let.name}__hi").to_pylist()
+                out[let.name] = [None if a is None else int(b) + int(a) for a, b in zip(lo, hi)]
+            elif t == Type.DATE:
+                days = c.column(f"__{let.name}").to_pylist()
+                out[let.name] = [None if v is None else dt.date(1970, 1, 1) + dt.timedelta(days=int(v))
+                                 for v in days]
+            elif t == Type.BOOL:
+                out[let.name] = [None if v is None else v == "t" for v in c.column(f"__{let.name}").to_pylist()]
+            else:
+                out[let.name] = c.column(f"__{let.name}").to_pylist()
+        by_row: dict = {}
+        for a in result.assignments.to_pylist():
+            by_row.setdefault(a[program.input.key], []).append(a)
+        keys = c.column(program.input.key).to_pylist()
+        out["offers"] = [[a["offer"] for a in by_row.get(k, [])] for k in keys]
+        out["channels"] = [[a["channel"] for a in by_row.get(k, [])] for k in keys]
+        out["controls"] = [[a["offer"] for a in by_row.get(k, []) if a["control"]] for k in keys]
+        return out
+    return evaluate
+
+
 EVALUATORS = {
     "reference": reference,
+    "kernel": compiled("kernel"),
+    "vector": compiled("vector"),
 }
 
 
