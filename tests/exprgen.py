@@ -73,7 +73,7 @@ def expr(draw, t: str, depth: int = 3):
             lambda: f"({draw(expr('int', d))} {draw(st.sampled_from(['+', '-', '*', '%']))} {draw(expr('int', d))})",
             lambda: f"(-{draw(expr('int', d))})",
             lambda: f"{draw(st.sampled_from(['abs', 'floor', 'ceil']))}({draw(expr('int', d))})",
-            lambda: f"round({draw(expr('int', d))}, {draw(st.integers(-20, 3))})",
+            lambda: f"round({draw(expr('int', d))}, {draw(st.integers(-15, 3))})",
             lambda: f"{draw(st.sampled_from(['min', 'max']))}({draw(expr('int', d))}, {draw(expr('int', d))})",
             lambda: f"clamp({draw(expr('int', d))}, {draw(expr('int', d))}, {draw(expr('int', d))})",
             lambda: f"coalesce({draw(expr('int', d))}, {draw(expr('int', d))})",
