@@ -1,4 +1,7 @@
-"""The dependency graph as text: Graphviz dot or Mermaid."""
+"""The dependency graph as text: networkx.DiGraph (from
+compiler.resolve.dependency_graph; nodes carry a `kind`) -> Graphviz dot or
+Mermaid source, for `pol graph`. Names are quoted, so Chinese and other
+Unicode names come through as they are."""
 from __future__ import annotations
 
 import json

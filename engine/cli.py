@@ -1,7 +1,13 @@
 """The `pol` command: check, graph, run, test, explain, gen, demo.
 
-Exit status: 0 success, 1 a policy or data error (the message says which and
-where), 2 a usage error. Errors are messages, never tracebacks.
+Arguments in, a report on stdout/stderr and an exit status out: 0 success,
+1 a policy or data error (the message says which and where), 2 a usage
+error. Errors are messages, never tracebacks.
+
+Each command is a subparser whose `fn` default is its handler, taking the
+parsed arguments and returning the exit status; a new command adds one
+subparser in build_parser (or an `add_parser(subparsers)` in its own module,
+as `run` does) and nothing else.
 """
 from __future__ import annotations
 
@@ -20,36 +26,49 @@ def _err(msg: str) -> int:
 
 
 def cmd_check(args) -> int:
+    """`pol check FILES...`: errors on stderr and exit 1; a one-line summary per good file."""
+    from pol.compiler.diagnostics import render
     from pol.compiler.frontend import check_path
     status = 0
     for path in args.files:
-        diags = check_path(path)
-        if diags.items:
-            print(render_all(diags.items, diags.sources), file=sys.stderr)
-        if diags.errors:
+        p = Path(path)
+        if not p.is_file():
+            why = "it is a folder" if p.is_dir() else "no such file"
+            _err(f"cannot check '{path}': {why}")
             status = 1
             continue
-        from pol.compiler.frontend import compile_path
-        p = compile_path(path)
-        counts = [
-            (len(p.input.fields), "field"), (len(p.params), "param"), (len(p.lets), "let"),
-            (len(p.segments), "segment"), (len(p.classifies), "classification"), (len(p.scores), "score"),
-            (len(p.channels), "channel"), (len(p.offers), "offer"), (len(p.tests), "test"),
-        ]
-        parts = ", ".join(f"{k} {w}{'s' if k != 1 else ''}" for k, w in counts)
-        print(f"{path}: ok: {parts}")
+        out = check_path(path)
+        diags = out.diagnostics
+        if diags.errors:
+            print(render_all(diags.items, diags.sources), file=sys.stderr)
+            status = 1
+            continue
+        for w in diags.warnings:
+            print(render(w, diags.sources) + "\n", file=sys.stderr)
+        print(f"{path}: ok \u2014 {summary(out.program)}")
     return status
 
 
+def summary(program) -> str:
+    """What a policy holds, e.g. '25 fields, 2 params, 5 lets, ...'."""
+    counts = [
+        (len(program.input.fields), "field", "fields"), (len(program.params), "param", "params"),
+        (len(program.lets), "let", "lets"), (len(program.segments), "segment", "segments"),
+        (len(program.classifies), "classification", "classifications"),
+        (len(program.scores), "score", "scores"), (len(program.channels), "channel", "channels"),
+        (len(program.offers), "offer", "offers"), (len(program.tests), "test", "tests"),
+    ]
+    return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
+
+
 def cmd_graph(args) -> int:
-    from pol.compiler.frontend import compile_path, dependency_graph
+    """`pol graph POLICY`: what depends on what, as Graphviz dot or Mermaid."""
+    from pol.compiler.frontend import compile_path
     from pol.compiler.graph import to_dot, to_mermaid
-    try:
-        compile_path(args.policy)
-        g = dependency_graph(args.policy)
-    except PolicyError as e:
-        print(str(e), file=sys.stderr)
-        return 1
+    from pol.compiler.resolve import dependency_graph
+    if not Path(args.policy).is_file():
+        return _err(f"cannot read '{args.policy}': no such file")
+    g = dependency_graph(compile_path(args.policy))
     print(to_mermaid(g) if args.format == "mermaid" else to_dot(g))
     return 0
 

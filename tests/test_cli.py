@@ -22,7 +22,7 @@ def pol(*args, cwd=None, env=None):
 def test_check_ok_prints_a_summary():
     r = pol("check", BENCH_POLICY)
     assert r.returncode == 0, r.stderr
-    assert "ok: 25 fields, 2 params, 5 lets, 11 segments, 2 classifications, 2 scores, 4 channels, 14 offers" \
+    assert "25 fields, 2 params, 5 lets, 11 segments, 2 classifications, 2 scores, 4 channels, 14 offers" \
         in r.stdout
 
 

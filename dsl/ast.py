@@ -1,0 +1,444 @@
+"""The syntax tree of a policy file: what the author wrote, untyped.
+
+Made by dsl/build.py from Lark's tree, printed back to source by
+dsl/printer.py, read by compiler/resolve.py and compiler/check.py. Every node
+is a frozen dataclass; spans are excluded from equality (compare=False), so
+two trees are equal when they say the same thing, wherever it was written.
+Parentheses leave no node: the tree's shape records the grouping.
+
+Declarations point at their name (`span`), which is where duplicate-name,
+missing-property and cycle errors are reported.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Union
+
+from pol.dsl.source import Span
+
+
+def _span():
+    return field(default=None, compare=False, repr=False)
+
+
+# ---------------------------------------------------------------- expressions
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number as written: `42`, `1_000`, `3.5`, `1e6`, `80%`; `-5` only where
+    a literal is required (in an expression, `-5` is a negation of 5)."""
+    text: str
+    span: Span | None = _span()
+
+    @property
+    def kind(self) -> str:
+        """"int", "float" or "percent"."""
+        text = self.text
+        if text[-1] == "%":
+            return "percent"
+        return "float" if "." in text or "e" in text or "E" in text else "int"
+
+    @property
+    def value(self) -> int | float:
+        """The number's meaning: `80%` is 0.8, computed from the decimal text
+        so that it is the float nearest to the percent divided by 100."""
+        clean = self.text.replace("_", "")
+        kind = self.kind
+        if kind == "int":
+            return int(clean)
+        if kind == "percent":
+            return float(Decimal(clean[:-1]) / 100)
+        return float(clean)
+
+
+@dataclass(frozen=True)
+class String:
+    value: str           # escapes already resolved
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class DateLit:
+    text: str            # as written; compiler/check.py validates it
+    span: Span | None = _span()
+
+    def parse(self) -> dt.date | None:
+        """The date, or None when the text is not a real YYYY-MM-DD date."""
+        parts = self.text.split("-")
+        if len(parts) != 3 or [len(p) for p in parts] != [4, 2, 2]:
+            return None
+        try:
+            return dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Null:
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Today:
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str              # "-" or "not"
+    operand: "Expr"
+    span: Span | None = _span()
+    op_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str              # + - * / % and or
+    left: "Expr"
+    right: "Expr"
+    span: Span | None = _span()
+    op_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str              # == != < <= > >=
+    left: "Expr"
+    right: "Expr"
+    span: Span | None = _span()
+    op_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Between:
+    operand: "Expr"
+    low: "Expr"
+    high: "Expr"
+    span: Span | None = _span()
+    op_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class InList:
+    operand: "Expr"
+    values: tuple["Literal", ...]
+    negated: bool = False
+    span: Span | None = _span()
+    op_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class IsNull:
+    operand: "Expr"
+    negated: bool = False
+    span: Span | None = _span()
+    op_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class If:
+    cond: "Expr"
+    then: "Expr"
+    else_: "Expr"
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple["Expr", ...]
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+Literal = Union[Number, String, DateLit, Bool, Null]
+Expr = Union[Name, Number, String, DateLit, Bool, Null, Today, Unary, Binary, Compare,
+             Between, InList, IsNull, If, Call]
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    if isinstance(e, (Unary,)):
+        return (e.operand,)
+    if isinstance(e, (Binary, Compare)):
+        return (e.left, e.right)
+    if isinstance(e, Between):
+        return (e.operand, e.low, e.high)
+    if isinstance(e, (InList, IsNull)):
+        return (e.operand,)
+    if isinstance(e, If):
+        return (e.cond, e.then, e.else_)
+    if isinstance(e, Call):
+        return e.args
+    return ()
+
+
+def names(e: Expr):
+    """Every Name read by an expression, left to right."""
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Name):
+            yield node
+        else:
+            stack.extend(reversed(children(node)))
+
+
+# ---------------------------------------------------------------- declarations
+
+@dataclass(frozen=True)
+class Header:
+    name: str
+    version: str | None = None
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Import:
+    path: str
+    span: Span | None = _span()          # the whole `import "..."`
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type_name: str
+    nullable: bool = False
+    span: Span | None = _span()
+    type_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    key: str
+    fields: tuple[Field, ...]
+    span: Span | None = _span()
+    key_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type_name: str
+    default: Literal
+    span: Span | None = _span()
+    type_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Let:
+    name: str
+    expr: Expr
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    label: str | None
+    expr: Expr
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class When:
+    cond: Expr
+    value: str
+    span: Span | None = _span()          # the `when` keyword to the value
+
+
+@dataclass(frozen=True)
+class Classify:
+    name: str
+    label: str | None
+    whens: tuple[When, ...]
+    default: str | None = None           # the `else` value
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Score:
+    name: str
+    label: str | None
+    expr: Expr
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    label: str | None
+    cond: Expr | None = None
+    span: Span | None = _span()
+
+
+# Offer properties, kept in the order written so that a duplicate can be
+# reported at its second appearance.
+
+@dataclass(frozen=True)
+class Eligible:
+    expr: Expr
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Channels:
+    names: tuple[str, ...]
+    span: Span | None = _span()
+    name_spans: tuple[Span, ...] = _span()
+
+
+@dataclass(frozen=True)
+class Priority:
+    expr: Expr
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Capacity:
+    count: Number
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Valid:
+    start: DateLit | None
+    end: DateLit | None
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Holdout:
+    percent: Number
+    span: Span | None = _span()
+
+
+OfferProp = Union[Eligible, Channels, Priority, Category, Capacity, Valid, Holdout]
+PROP_WORDS = {Eligible: "eligible", Channels: "channels", Priority: "priority", Category: "category",
+              Capacity: "capacity", Valid: "valid", Holdout: "holdout"}
+
+
+@dataclass(frozen=True)
+class Offer:
+    name: str
+    label: str | None
+    props: tuple[OfferProp, ...]
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class MaxRule:
+    count: Number
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class OnePerCategory:
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Exclusive:
+    offers: tuple[str, ...]
+    span: Span | None = _span()
+    name_spans: tuple[Span, ...] = _span()
+
+
+Rule = Union[MaxRule, OnePerCategory, Exclusive]
+
+
+@dataclass(frozen=True)
+class Arbitrate:
+    rules: tuple[Rule, ...]
+    span: Span | None = _span()          # the `arbitrate` keyword
+
+
+# ---------------------------------------------------------------- tests
+
+@dataclass(frozen=True)
+class AsOf:
+    date: DateLit
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class With:
+    name: str
+    value: Literal
+    span: Span | None = _span()          # the param's name
+
+
+@dataclass(frozen=True)
+class GivenField:
+    name: str
+    value: Literal
+    span: Span | None = _span()          # the field's name
+
+
+@dataclass(frozen=True)
+class Given:
+    fields: tuple[GivenField, ...]
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class ExpectOffer:
+    offer: str
+    via: str | None = None
+    rank: Number | None = None
+    negated: bool = False                # `expect not offer O`
+    span: Span | None = _span()          # the whole expectation
+    offer_span: Span | None = _span()
+    via_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class ExpectNoOffer:
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class ExpectExpr:
+    expr: Expr
+    span: Span | None = _span()
+
+
+TestItem = Union[AsOf, With, Given, ExpectOffer, ExpectNoOffer, ExpectExpr]
+
+
+@dataclass(frozen=True)
+class Test:
+    name: str
+    items: tuple[TestItem, ...]
+    span: Span | None = _span()          # the test's name
+
+
+Decl = Union[Header, Import, Input, Param, Let, Segment, Classify, Score, Channel, Offer,
+             Arbitrate, Test]
+
+
+@dataclass(frozen=True)
+class File:
+    """One parsed file: its declarations in the order written."""
+    path: str = field(compare=False)
+    items: tuple[Decl, ...] = ()

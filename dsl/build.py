@@ -1,0 +1,325 @@
+"""Building the syntax tree: the parser's reductions -> ast.File, with spans.
+
+The Builder's methods are Lark's callbacks: dsl/parser.py hands the Builder
+to its LALR parser as an inline transformer, so each grammar rule becomes
+its AST node as soon as it is reduced, with no intermediate parse tree
+(building one and then walking it takes twice as long on a large policy).
+Each method takes the rule's children (tokens and finished nodes) and
+returns the node. A node's span runs from its first token to its last; the
+grammar keeps as named tokens the keywords a span should start at, so no
+position needs to be propagated by the parser.
+
+Problems that the grammar lets through but that are still about how a file
+is written are reported here, into `problems`:
+
+  E-SYNTAX-010  an unknown escape in a string (`"\\q"`)
+  E-DECL-005    a `policy` header that is not the first declaration, or a second one
+"""
+from __future__ import annotations
+
+import re
+
+from lark import Token, Transformer
+
+from pol.compiler.diagnostics import Diagnostic
+from pol.dsl import ast
+from pol.dsl.source import Span
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+
+
+def token_span(path: str, tok: Token) -> Span:
+    return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _start(x) -> tuple[int, int]:
+    if isinstance(x, Token):
+        return x.line, x.column
+    return x.span.line, x.span.col
+
+
+def _end(x) -> tuple[int, int]:
+    if isinstance(x, Token):
+        return x.end_line, x.end_column
+    return x.span.end_line, x.span.end_col
+
+
+class _Part:
+    """An intermediate value (a `via`, a `rank`, a valid-window end) with its span."""
+    __slots__ = ("kind", "value", "span")
+
+    def __init__(self, kind: str, value, span: Span):
+        self.kind, self.value, self.span = kind, value, span
+
+
+class Builder(Transformer):
+    """Grammar rules -> AST nodes, for one file at a time (see `begin`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.path = "<string>"
+        self.problems: list[Diagnostic] = []
+
+    def begin(self, path: str) -> None:
+        """Start on a new file: spans name `path`, problems start empty."""
+        self.path = path
+        self.problems = []
+
+    # ------------------------------------------------------------ helpers
+
+    def _span(self, first, last) -> Span:
+        return Span(self.path, *_start(first), *_end(last))
+
+    def _tok(self, tok: Token) -> Span:
+        return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def _string(self, tok: Token) -> str:
+        """The value of a STRING token, escapes resolved (an unknown one is reported)."""
+        body = str(tok)[1:-1]
+        if "\\" not in body:
+            return body
+        out, i = [], 0
+        while i < len(body):
+            c = body[i]
+            if c != "\\":
+                out.append(c)
+                i += 1
+                continue
+            nxt = body[i + 1]          # the token's pattern never ends on a lone backslash
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+            elif nxt == "u" and _HEX4.fullmatch(body[i + 2:i + 6]):
+                out.append(chr(int(body[i + 2:i + 6], 16)))
+                i += 6
+            else:
+                col = tok.column + 1 + i
+                width = 6 if nxt == "u" else 2
+                self.problems.append(Diagnostic(
+                    "E-SYNTAX-010", f"unknown escape '\\{nxt}' in a string",
+                    Span(self.path, tok.line, col, tok.line, col + min(width, len(body) - i)),
+                    'the escapes are \\" \\\\ \\n \\t and \\u followed by 4 hex digits (\\u4e2d); '
+                    "write a backslash itself as \\\\"))
+                out.append(nxt)
+                i += 2
+        return "".join(out)
+
+    def _label(self, rest: list) -> tuple[str | None, list]:
+        if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
+            return self._string(rest[0]), rest[1:]
+        return None, rest
+
+    # ------------------------------------------------------------ file
+
+    def start(self, items):
+        headers = [i for i in items if isinstance(i, ast.Header)]
+        for k, h in enumerate(headers):
+            if k > 0:
+                self.problems.append(Diagnostic(
+                    "E-DECL-005", "a second 'policy' header", h.span,
+                    "a file has at most one header, before everything else",
+                    related=((headers[0].span, "the first header is here"),)))
+            elif items[0] is not h:
+                self.problems.append(Diagnostic(
+                    "E-DECL-005", "the 'policy' header must come first in the file", h.span,
+                    "move this line to the top of the file"))
+        return ast.File(self.path, tuple(items))
+
+    def header(self, c):
+        version = self._string(c[1]) if len(c) > 1 else None
+        return ast.Header(str(c[0]), version, self._tok(c[0]))
+
+    def import_decl(self, c):
+        return ast.Import(self._string(c[1]), self._span(c[0], c[1]))
+
+    def input_decl(self, c):
+        return ast.Input(str(c[0]), str(c[1]), tuple(c[2:]), self._tok(c[0]), self._tok(c[1]))
+
+    def field(self, c):
+        return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
+
+    def param_decl(self, c):
+        return ast.Param(str(c[0]), str(c[1]), c[2], self._tok(c[0]), self._tok(c[1]))
+
+    def let_decl(self, c):
+        return ast.Let(str(c[0]), c[1], self._tok(c[0]))
+
+    def segment_decl(self, c):
+        label, rest = self._label(c[1:])
+        return ast.Segment(str(c[0]), label, rest[0], self._tok(c[0]))
+
+    def classify_decl(self, c):
+        label, rest = self._label(c[1:])
+        whens = tuple(x for x in rest if isinstance(x, ast.When))
+        default = next((x for x in rest if isinstance(x, str)), None)
+        return ast.Classify(str(c[0]), label, whens, default, self._tok(c[0]))
+
+    def when_clause(self, c):
+        return ast.When(c[0], self._string(c[-1]), self._span(c[0], c[-1]))
+
+    def else_clause(self, c):
+        return self._string(c[-1])
+
+    def score_decl(self, c):
+        label, rest = self._label(c[1:])
+        return ast.Score(str(c[0]), label, rest[0], self._tok(c[0]))
+
+    def channel_decl(self, c):
+        label, rest = self._label(c[1:])
+        return ast.Channel(str(c[0]), label, rest[0] if rest else None, self._tok(c[0]))
+
+    # ------------------------------------------------------------ offers
+
+    def offer_decl(self, c):
+        label, rest = self._label(c[1:])
+        return ast.Offer(str(c[0]), label, tuple(rest), self._tok(c[0]))
+
+    def eligible_prop(self, c):
+        return ast.Eligible(c[1], self._span(c[0], c[1]))
+
+    def channels_prop(self, c):
+        names = c[1:]
+        return ast.Channels(tuple(str(t) for t in names), self._span(c[0], c[-1]),
+                            tuple(self._tok(t) for t in names))
+
+    def priority_prop(self, c):
+        return ast.Priority(c[1], self._span(c[0], c[1]))
+
+    def category_prop(self, c):
+        return ast.Category(str(c[1]), self._span(c[0], c[1]))
+
+    def capacity_prop(self, c):
+        return ast.Capacity(ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+
+    def valid_prop(self, c):
+        ends = {p.kind: p.value for p in c[1:]}
+        return ast.Valid(ends.get("from"), ends.get("to"), self._span(c[0], c[-1]))
+
+    def valid_from(self, c):
+        return _Part("from", ast.DateLit(str(c[0]), self._tok(c[0])), self._tok(c[0]))
+
+    def valid_to(self, c):
+        return _Part("to", ast.DateLit(str(c[0]), self._tok(c[0])), self._tok(c[0]))
+
+    def holdout_prop(self, c):
+        return ast.Holdout(ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+
+    def arbitrate_decl(self, c):
+        return ast.Arbitrate(tuple(c[1:]), self._tok(c[0]))
+
+    def max_rule(self, c):
+        return ast.MaxRule(ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[-1]))
+
+    def category_rule(self, c):
+        return ast.OnePerCategory(self._span(c[0], c[-1]))
+
+    def exclusive_rule(self, c):
+        names = c[1:]
+        return ast.Exclusive(tuple(str(t) for t in names), self._span(c[0], c[-1]),
+                             tuple(self._tok(t) for t in names))
+
+    # ------------------------------------------------------------ tests
+
+    def test_decl(self, c):
+        # A test is reported at its `test` keyword, where the block starts.
+        return ast.Test(self._string(c[1]), tuple(c[2:]), self._tok(c[0]))
+
+    def as_of(self, c):
+        return ast.AsOf(ast.DateLit(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+
+    def with_param(self, c):
+        return ast.With(str(c[0]), c[1], self._tok(c[0]))
+
+    def given(self, c):
+        return ast.Given(tuple(c[1:-1]), self._span(c[0], c[-1]))
+
+    def given_field(self, c):
+        return ast.GivenField(str(c[0]), c[1], self._tok(c[0]))
+
+    def expect_offer(self, c):
+        parts = {p.kind: p for p in c[2:]}
+        via, rank = parts.get("via"), parts.get("rank")
+        return ast.ExpectOffer(str(c[1]), via.value if via else None, rank.value if rank else None, False,
+                               self._span(c[0], c[-1]), self._tok(c[1]), via.span if via else None)
+
+    def via(self, c):
+        return _Part("via", str(c[0]), self._tok(c[0]))
+
+    def rank(self, c):
+        return _Part("rank", ast.Number(str(c[0]), self._tok(c[0])), self._tok(c[0]))
+
+    def expect_not_offer(self, c):
+        return ast.ExpectOffer(str(c[2]), None, None, True, self._span(c[0], c[2]), self._tok(c[2]))
+
+    def expect_no_offer(self, c):
+        return ast.ExpectNoOffer(self._span(c[0], c[-1]))
+
+    def expect_expr(self, c):
+        return ast.ExpectExpr(c[1], self._span(c[0], c[1]))
+
+    # ------------------------------------------------------------ literals
+
+    def literal(self, c):
+        tok = c[-1]
+        span = self._span(c[0], tok)
+        kind = tok.type
+        if kind in ("INT", "FLOAT", "PERCENT"):
+            return ast.Number(("-" if len(c) == 2 else "") + str(tok), span)
+        if kind == "STRING":
+            return ast.String(self._string(tok), span)
+        if kind == "DATE":
+            return ast.DateLit(str(tok), span)
+        if kind == "NULL":
+            return ast.Null(span)
+        return ast.Bool(kind == "TRUE", span)
+
+    # ------------------------------------------------------------ expressions
+
+    def if_expr(self, c):
+        return ast.If(c[1], c[3], c[5], self._span(c[0], c[5]))
+
+    def binary(self, c):
+        return ast.Binary(str(c[1]), c[0], c[2], self._span(c[0], c[2]), self._tok(c[1]))
+
+    def unary(self, c):
+        return ast.Unary(str(c[0]), c[1], self._span(c[0], c[1]), self._tok(c[0]))
+
+    def compare(self, c):
+        return ast.Compare(str(c[1]), c[0], c[2], self._span(c[0], c[2]), self._tok(c[1]))
+
+    def in_list(self, c):
+        negated = c[1].type == "NOT"
+        word = c[2] if negated else c[1]
+        values = tuple(x for x in c[(3 if negated else 2):-1])
+        return ast.InList(c[0], values, negated, self._span(c[0], c[-1]), self._span(c[1], word))
+
+    def between(self, c):
+        return ast.Between(c[0], c[2], c[4], self._span(c[0], c[4]), self._tok(c[1]))
+
+    def is_null(self, c):
+        return ast.IsNull(c[0], len(c) == 4, self._span(c[0], c[-1]), self._span(c[1], c[-1]))
+
+    def number(self, c):
+        return ast.Number(str(c[0]), self._tok(c[0]))
+
+    def string(self, c):
+        return ast.String(self._string(c[0]), self._tok(c[0]))
+
+    def date(self, c):
+        return ast.DateLit(str(c[0]), self._tok(c[0]))
+
+    def boolean(self, c):
+        return ast.Bool(c[0].type == "TRUE", self._tok(c[0]))
+
+    def null(self, c):
+        return ast.Null(self._tok(c[0]))
+
+    def today(self, c):
+        return ast.Today(self._tok(c[0]))
+
+    def call(self, c):
+        return ast.Call(str(c[0]), tuple(c[1:-1]), self._span(c[0], c[-1]), self._tok(c[0]))
+
+    def name(self, c):
+        return ast.Name(str(c[0]), self._tok(c[0]))

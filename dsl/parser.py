@@ -1,0 +1,435 @@
+"""Parsing: Source -> ast.File, or syntax diagnostics in a policy author's words.
+
+One Lark LALR parser built from dsl/grammar.lark, fed by dsl/lexer.py's
+contextual lexer, with dsl/build.py's Builder making the AST, with spans, as
+the parser reduces.
+
+A syntax error becomes a Diagnostic that names the mistake ("missing '=>'
+after the condition", "missing ')'", "this is a full-width comma") rather
+than the parser's token names. After an error the parser resumes at the next
+line that starts a declaration, so one run reports the first error of each
+broken declaration, not only the first of the file.
+
+Codes:
+  E-SYNTAX-001  unexpected input (the general case: says what was expected)
+  E-SYNTAX-002  a character that is not part of the language (full-width punctuation ...)
+  E-SYNTAX-003  unterminated string
+  E-SYNTAX-004  '=' where a comparison '==' was meant
+  E-SYNTAX-005  missing '=>' in a classify rule
+  E-SYNTAX-006  missing ')'
+  E-SYNTAX-007  a stray ','
+  E-SYNTAX-008  a misspelled keyword
+  E-SYNTAX-009  chained comparison (`a < b < c`)
+  E-SYNTAX-011  `if` used as an operand without parentheses
+  E-SYNTAX-012  missing '}'
+  E-SYNTAX-013  an incomplete declaration: a missing value, or the file ends too early
+  E-NAME-003    a reserved word used as a name
+"""
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from pol.compiler.diagnostics import Diagnostic
+from pol.dsl import ast
+from pol.dsl.build import Builder
+from pol.dsl.lexer import RESERVED, PolLexer
+from pol.dsl.source import Source, Span
+
+# The builder runs inside the parser and takes spans from the tokens
+# (dsl/build.py), so the parser need not propagate positions into tree nodes:
+# that, and building a tree only to walk it, would triple the parse time of
+# a large policy. One builder serves every parse, one parse at a time.
+_BUILDER = Builder()
+_LOCK = threading.Lock()
+PARSER = Lark((Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8"),
+              parser="lalr", lexer=PolLexer, propagate_positions=False,
+              maybe_placeholders=False, transformer=_BUILDER)
+_LEXER: PolLexer = PARSER.parser.lexer
+
+DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",
+                "channel", "offer", "arbitrate", "test")
+PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout")
+# A line that starts a declaration: where parsing can start again after an error.
+_DECL_LINE = re.compile(r"(?:%s)(?=[ \t\"{]|$)" % "|".join(DECLARATIONS))
+_MAX_SYNTAX_ERRORS = 20
+
+
+def parse(source: Source) -> tuple[ast.File | None, list[Diagnostic]]:
+    """The file's AST and the problems found; the AST is None when it does not parse."""
+    with _LOCK:
+        _BUILDER.begin(source.path)
+        try:
+            file = PARSER.parse(source.text)
+        except UnexpectedInput as e:
+            return None, _recover(source, e)
+        return file, _BUILDER.problems
+
+
+def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
+    """The first error, then one more per later declaration that does not parse.
+
+    Each retry parses the text from a declaration line on, with the lines
+    before it blanked so that positions stay those of the file."""
+    problems = [syntax_error(first, source, source.text)]
+    lines = source.text.split("\n")
+    start = 0                              # 0-based line the current attempt starts at
+    error = first
+    while len(problems) < _MAX_SYNTAX_ERRORS:
+        at = _resume_from(error, lines)
+        resume = next((k for k in range(max(at, start + 1), len(lines))
+                       if _DECL_LINE.match(lines[k])), None)
+        if resume is None:
+            break
+        start = resume
+        text = "\n" * resume + "\n".join(lines[resume:])
+        try:
+            PARSER.parse(text)
+            break
+        except UnexpectedInput as e:
+            error = e
+            problems.append(syntax_error(e, source, text))
+    return problems
+
+
+def _resume_from(e: UnexpectedInput, lines: list[str]) -> int:
+    """The first 0-based line worth parsing again after an error: the error's
+    own line when the error is at a declaration that starts it (the one
+    before was left open), else the line after."""
+    if isinstance(e, UnexpectedToken) and e.token.type == "$END" or isinstance(e, UnexpectedEOF):
+        return len(lines)
+    line = e.line - 1
+    if isinstance(e, UnexpectedToken) and e.column == 1 and _DECL_LINE.match(lines[line]):
+        return line
+    return line + 1
+
+
+# ---------------------------------------------------------------- describing errors
+
+FULL_WIDTH = {
+    "，": "a full-width comma; use ','",
+    "、": "an ideographic comma; use ','",
+    "（": "a full-width parenthesis; use '('",
+    "）": "a full-width parenthesis; use ')'",
+    "“": "a full-width quote; write strings in ASCII double quotes \"...\"",
+    "”": "a full-width quote; write strings in ASCII double quotes \"...\"",
+    "‘": "a full-width quote; write strings in ASCII double quotes \"...\"",
+    "’": "a full-width quote; write strings in ASCII double quotes \"...\"",
+    "：": "a full-width colon; use ':'",
+    "；": "a full-width semicolon; declarations need no separator, remove it",
+    "＝": "a full-width equals sign; use '=' (or '==' to compare)",
+    "＞": "a full-width '>'; use '>'",
+    "＜": "a full-width '<'; use '<'",
+    "％": "a full-width percent sign; use '%'",
+    "｛": "a full-width brace; use '{'",
+    "｝": "a full-width brace; use '}'",
+    "\u3000": "a full-width space; use an ordinary space",
+}
+_OTHER_CHARS = {
+    "'": ("strings are written in double quotes", 'write "..." instead of \'...\''),
+    "&": ("'&' is not part of the language", "write 'and'"),
+    "|": ("'|' is not part of the language", "write 'or'"),
+    "!": ("'!' is not part of the language", "write 'not', or '!=' for 'not equal'"),
+    ";": ("';' is not part of the language", "declarations need no separator; remove it"),
+    "[": ("'[' is not part of the language", "an 'in' list is written in parentheses: x in (1, 2)"),
+}
+
+_WORDS = {
+    "NAME": "a name", "STRING": 'a string in double quotes', "INT": "a whole number",
+    "FLOAT": "a number", "PERCENT": "a percentage such as 5%", "DATE": "a date (YYYY-MM-DD)",
+    "CMP_OP": "a comparison", "$END": "the end of the file", "ARROW": "'=>'",
+}
+_OPERAND_START = {"NAME", "INT", "FLOAT", "PERCENT", "STRING", "DATE", "TRUE", "FALSE", "NULL", "TODAY",
+                  "LPAR", "MINUS"}
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PCT", "CMP_OP", "AND", "OR", "IN", "IS", "BETWEEN"}
+_DECL_TERMS = {w.upper() for w in DECLARATIONS}
+_PROP_TERMS = {w.upper() for w in PROPERTIES}
+
+
+def _pattern(name: str) -> str | None:
+    try:
+        t = PARSER.get_terminal(name)
+    except KeyError:
+        return None
+    return t.pattern.value if t.pattern.type == "str" else None
+
+
+def _keyword(name: str) -> str | None:
+    p = _pattern(name)
+    return p if p and p.isalpha() else None
+
+
+def describe_expected(expected: set[str]) -> str:
+    """What the parser would have taken, in words."""
+    exp = set(expected)
+    parts: list[str] = []
+    if exp & _DECL_TERMS and len(exp & _DECL_TERMS) >= 6:
+        parts.append("a declaration (" + ", ".join(w for w in DECLARATIONS[1:] if w.upper() in exp) + ")")
+        exp -= _DECL_TERMS | {"$END"}
+    if exp & _PROP_TERMS and len(exp & _PROP_TERMS) >= 5:
+        parts.append("an offer property (" + ", ".join(w for w in PROPERTIES if w.upper() in exp) + ")")
+        exp -= _PROP_TERMS
+    if len(exp & _OPERAND_START) >= 8:
+        parts.append("a value (a name, a number, a string, a date, '(' ...)")
+        exp -= _OPERAND_START | {"NOT", "IF"}
+    if len(exp & _OPERATORS) >= 6:
+        parts.append("an operator (+ - * / and or == ...)")
+        # after a name '(' would make it a call, and the file may end after
+        # any declaration: neither is worth listing next to the operators
+        exp -= _OPERATORS | {"NOT", "LPAR", "$END"}
+    if {"INT", "FLOAT", "PERCENT"} <= exp:
+        exp -= {"FLOAT", "PERCENT"}
+        exp.discard("INT")
+        parts.append("a number")
+    for name in sorted(exp, key=lambda n: (n not in _WORDS, n)):
+        if name in _WORDS:
+            parts.append(_WORDS[name])
+        else:
+            p = _pattern(name)
+            parts.append(f"'{p}'" if p else name.lower())
+    parts = list(dict.fromkeys(parts))
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def _token_words(tok: Token, article: bool = True) -> str:
+    """A token as a message names it: "'x'", "the number 5" (or "number 5")."""
+    kind = tok.type
+    the = "the " if article else ""
+    if kind == "$END":
+        return f"{the}end of the file"
+    if kind == "STRING":
+        return f"{the}string {tok}"
+    if kind in ("INT", "FLOAT", "PERCENT"):
+        return f"{the}number {tok}"
+    if kind == "DATE":
+        return f"{the}date {tok}"
+    return f"'{tok}'"
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) that turn a into b:
+    a swap counts once because `adn` for `and` is one slip, not two."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+def closest(word: str, candidates, limit: int | None = None) -> str | None:
+    """The candidate nearest to `word`, if near enough to be a slip: a few
+    edits (more for longer words), or a word cut short (`loyal`, `loyalty`)."""
+    best, best_d = None, None
+    n = len(word)
+    allowed = limit if limit is not None else (0 if n <= 2 else 1 if n <= 4 else 2 if n <= 7 else 3)
+    low = word.lower()
+    for c in candidates:
+        cl = c.lower()
+        d = edit_distance(low, cl)
+        if d > allowed and min(len(cl), n) >= 3 and (cl.startswith(low) or low.startswith(cl)):
+            d = allowed
+        if d <= allowed and (best_d is None or d < best_d):
+            best, best_d = c, d
+    return best
+
+
+def _accepted(e: UnexpectedToken) -> set[str]:
+    """The terminals the parser could really take at the error.
+
+    LALR merges states, so `e.expected` may list terminals (such as '=>')
+    that only another context would accept; the interactive parser replays
+    the reductions on the actual stack and knows."""
+    ip = getattr(e, "interactive_parser", None)
+    if ip is not None:
+        try:
+            return set(ip.accepts())
+        except Exception:           # a parser that cannot replay: fall back to the table
+            pass
+    return set(e.expected)
+
+
+def _tokens_before(text: str, pos: int) -> list[Token]:
+    """The tokens of the text before `pos` (what the parser had read)."""
+    return list(_LEXER.tokens(text[:pos]))
+
+
+def _unclosed(tokens: list[Token], opener: str, closer: str) -> Token | None:
+    stack: list[Token] = []
+    for tok in tokens:
+        if tok.value == opener:
+            stack.append(tok)
+        elif tok.value == closer and stack:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def _tspan(path: str, tok: Token) -> Span:
+    return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _after(path: str, tok: Token) -> Span:
+    """The point just after a token: where something is missing."""
+    return Span(path, tok.end_line, tok.end_column, tok.end_line, tok.end_column + 1)
+
+
+def syntax_error(e: UnexpectedInput, source: Source, text: str) -> Diagnostic:
+    """The diagnostic for one parse failure of `text` (the source's text, or
+    a retry's copy of it with earlier lines blanked)."""
+    path = source.path
+    if isinstance(e, UnexpectedCharacters):
+        return _bad_character(e, source)
+    if isinstance(e, UnexpectedEOF):
+        tok = Token("$END", "", len(text), e.line, e.column)
+        expected = set(e.expected)
+    else:
+        assert isinstance(e, UnexpectedToken)
+        tok, expected = e.token, _accepted(e)
+    before = _tokens_before(text, tok.start_pos if tok.type != "$END" else len(text))
+    prev = before[-1] if before else None
+    span = _tspan(path, tok) if tok.type != "$END" else (
+        _after(path, prev) if prev else Span.point(path, 1, 1))
+    kind, value = tok.type, str(tok.value)
+
+    if prev is not None and prev.value in DECLARATIONS and prev.column == 1 \
+            and len(before) > 1 and expected & _OPERATORS:
+        # the contextual lexer took the next declaration's keyword for a name:
+        # the declaration before it is the one left incomplete
+        prev, tok, kind = before[-2], prev, "$END"
+        expected = _OPERAND_START
+    if kind == "$END" and expected & _OPERAND_START and prev is not None:
+        return Diagnostic("E-SYNTAX-013", f"missing a value after '{prev}'", _after(path, prev),
+                          "expected " + describe_expected(_OPERAND_START))
+    if kind == "$END":
+        return _early_end(path, expected, before, span)
+
+    if kind in RESERVED.values() and "NAME" in expected and not expected & (_OPERAND_START - {"NAME"}):
+        return Diagnostic("E-NAME-003", f"'{value}' is a reserved word and cannot be used as a name",
+                          span, "choose another name; the reserved words are "
+                          + ", ".join(RESERVED))
+    if kind == "IF" and "LPAR" in expected:
+        return Diagnostic("E-SYNTAX-011", "'if' needs parentheses when it is part of a larger expression",
+                          span, "write it as (if CONDITION then A else B)")
+    if kind == "EQUAL" and ("CMP_OP" in expected or "ARROW" in expected):
+        if "ARROW" in expected and "CMP_OP" not in expected:
+            return Diagnostic("E-SYNTAX-005", "write '=>' here, not '='", span,
+                              'a rule reads: else => "VALUE"')
+        return Diagnostic("E-SYNTAX-004", "'=' cannot compare values", span,
+                          "write '==' to compare two values")
+    if kind == "CMP_OP" and "CMP_OP" not in expected and "AND" in expected:
+        return Diagnostic("E-SYNTAX-009", "comparisons do not chain", span,
+                          "compare two values at a time and join them with 'and': a < b and b < c")
+    if prev is not None and prev.type == "PERCENT" and prev.end_pos == tok.start_pos and kind in (
+            "INT", "FLOAT", "NAME", "LPAR"):
+        number = prev.value[:-1]
+        return Diagnostic("E-SYNTAX-001", f"'{prev.value}' is a percentage; it cannot be followed by {_token_words(tok)}",
+                          _tspan(path, prev),
+                          f"for the remainder of a division write spaces around '%': {number} % {value}")
+    if "ARROW" in expected and kind != "ARROW":
+        return Diagnostic("E-SYNTAX-005", "missing '=>' after the condition", span,
+                          'a rule reads: when CONDITION => "VALUE"')
+    if prev is not None and prev.type == "COMMA" and kind not in expected:
+        return Diagnostic("E-SYNTAX-007", f"extra ',' before {_token_words(tok)}", _tspan(path, prev),
+                          "remove the ','")
+    if kind == "COMMA" and "COMMA" not in expected:
+        hint = "remove the ','"
+        if prev is not None and prev.type == "INT" and re.match(r"\d{3}(?!\d)", text[tok.end_pos:tok.end_pos + 4]):
+            hint = f"numbers are written without thousands separators: {prev.value}_{text[tok.end_pos:tok.end_pos + 3]}"
+        return Diagnostic("E-SYNTAX-007", "unexpected ','", span, hint)
+    if kind == "RPAR" and "RPAR" not in expected and _unclosed(before, "(", ")") is None:
+        return Diagnostic("E-SYNTAX-006", "')' has no '(' to close", span,
+                          "remove it, or add the missing '('")
+    if "RPAR" in expected and kind not in expected:
+        opener = _unclosed(before, "(", ")")
+        if kind in _OPERAND_START - {"MINUS"} and prev is not None and prev.end_line == tok.line \
+                and "COMMA" in expected:
+            return Diagnostic("E-SYNTAX-006", f"missing ',' or ')' before {_token_words(tok)}", span,
+                              "separate the values with ',' and close the list with ')'")
+        related = ((_tspan(path, opener), "the '(' it would close"),) if opener else ()
+        return Diagnostic("E-SYNTAX-006", "missing ')'", _after(path, prev) if prev else span,
+                          "every '(' needs a matching ')'", related=related)
+    if "RBRACE" in expected and (kind in _DECL_TERMS or kind == "NAME" and value in DECLARATIONS):
+        opener = _unclosed(before, "{", "}")
+        related = ((_tspan(path, opener), "the '{' it would close"),) if opener else ()
+        return Diagnostic("E-SYNTAX-012", "missing '}' before this declaration",
+                          span, "close the block above with '}'", related=related)
+    if kind == "NAME":
+        keywords = [k for k in (_keyword(t) for t in expected) if k]
+        guess = closest(value, keywords)
+        if guess is not None:
+            return Diagnostic("E-SYNTAX-008", f"unknown word '{value}'", span, f"did you mean '{guess}'?")
+        if expected & _DECL_TERMS and not expected & _OPERATORS:
+            return Diagnostic("E-SYNTAX-001", f"'{value}' does not start a declaration", span,
+                              "expected " + describe_expected(expected))
+        if expected & _PROP_TERMS and not expected & _OPERATORS:
+            return Diagnostic("E-SYNTAX-001", f"'{value}' is not an offer property", span,
+                              "expected " + describe_expected(expected))
+    if expected == {"STRING"} and kind == "NAME":
+        return Diagnostic("E-SYNTAX-001", "text must be in double quotes", span,
+                          f'write "{value}"')
+    if kind in ("COLON", "EQUAL") and prev is not None and _keyword(prev.type) and kind not in expected:
+        return Diagnostic("E-SYNTAX-001", f"unexpected '{value}' after '{prev}'", span,
+                          f"remove the '{value}'; expected " + describe_expected(expected) + f" after '{prev}'")
+    if len(expected) == 1 and _pattern(next(iter(expected))) and not _keyword(next(iter(expected))):
+        missing = _pattern(next(iter(expected)))
+        return Diagnostic("E-SYNTAX-001", f"missing '{missing}' before {_token_words(tok)}", span,
+                          f"expected '{missing}'" + (f" after '{prev}'" if prev is not None else ""))
+    if prev is not None and _keyword(prev.type) and not expected & _OPERATORS:
+        return Diagnostic("E-SYNTAX-001", f"unexpected {_token_words(tok, False)} after '{prev}'", span,
+                          "expected " + describe_expected(expected))
+    if expected & _OPERATORS and kind in _OPERAND_START and prev is not None:
+        return Diagnostic("E-SYNTAX-001", f"unexpected {_token_words(tok, False)} after {_token_words(prev)}", span,
+                          "expected " + describe_expected(expected))
+    return Diagnostic("E-SYNTAX-001", f"unexpected {_token_words(tok, False)}", span,
+                      "expected " + describe_expected(expected))
+
+
+def _early_end(path: str, expected: set[str], before: list[Token], span: Span) -> Diagnostic:
+    if "ARROW" in expected:
+        return Diagnostic("E-SYNTAX-005", "missing '=>' after the condition", span,
+                          'a rule reads: when CONDITION => "VALUE"')
+    opener = _unclosed(before, "(", ")")
+    if "RPAR" in expected and opener is not None:
+        return Diagnostic("E-SYNTAX-006", "missing ')'", span, "every '(' needs a matching ')'",
+                          related=((_tspan(path, opener), "the '(' it would close"),))
+    opener = _unclosed(before, "{", "}")
+    if "RBRACE" in expected and opener is not None:
+        return Diagnostic("E-SYNTAX-012", "missing '}' at the end of the file", span,
+                          "close the block with '}'",
+                          related=((_tspan(path, opener), "the '{' it would close"),))
+    return Diagnostic("E-SYNTAX-013", "the file ends in the middle of a declaration", span,
+                      "expected " + describe_expected(expected))
+
+
+def _bad_character(e: UnexpectedCharacters, source: Source) -> Diagnostic:
+    path = source.path
+    ch = e.char
+    span = Span.point(path, e.line, e.column)
+    if ch in FULL_WIDTH:
+        return Diagnostic("E-SYNTAX-002", f"'{ch}' is not part of the language", span,
+                          f"this is {FULL_WIDTH[ch]}")
+    if ch == '"':
+        line = source.line(e.line)
+        return Diagnostic("E-SYNTAX-003", "unterminated string",
+                          Span(path, e.line, e.column, e.line, max(len(line) + 1, e.column + 1)),
+                          "close the string with '\"' on the same line")
+    if ch in _OTHER_CHARS:
+        message, hint = _OTHER_CHARS[ch]
+        return Diagnostic("E-SYNTAX-002", message, span, hint)
+    if ch == "\\":
+        return Diagnostic("E-SYNTAX-002", "'\\' can only be used inside a string", span, None)
+    shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
+    return Diagnostic("E-SYNTAX-002", f"'{shown}' is not part of the language", span,
+                      "remove it; text belongs inside double quotes")

@@ -1,0 +1,203 @@
+"""Printing: ast.File (or one expression) -> policy source text.
+
+The text parses back to an equal tree: parentheses are written exactly
+where precedence and left associativity need them (the tree keeps no
+parentheses of its own), strings are escaped, numbers and dates keep the
+text they were written with. Layout is canonical: one declaration per
+line, bodies indented by four spaces.
+"""
+from __future__ import annotations
+
+from pol.dsl import ast
+
+# Precedence levels of LANGUAGE.md section 4; higher binds tighter.
+IF, OR, AND, NOT, COMPARE, SUM, PRODUCT, NEGATE, ATOM = range(1, 10)
+_BINARY = {"or": OR, "and": AND, "+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "%": PRODUCT}
+# Words that `expect` reads as the start of `expect offer` / `expect no offer`.
+_EXPECT_WORDS = ("offer", "no")
+
+
+def level(e) -> int:
+    if isinstance(e, ast.If):
+        return IF
+    if isinstance(e, ast.Binary):
+        return _BINARY[e.op]
+    if isinstance(e, ast.Unary):
+        return NOT if e.op == "not" else NEGATE
+    if isinstance(e, (ast.Compare, ast.Between, ast.InList, ast.IsNull)):
+        return COMPARE
+    return ATOM
+
+
+def string(value: str) -> str:
+    out = []
+    for c in value:
+        if c == '"':
+            out.append('\\"')
+        elif c == "\\":
+            out.append("\\\\")
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\t":
+            out.append("\\t")
+        elif not c.isprintable() or c in "\u2028\u2029":
+            out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else c)
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def literal(e) -> str:
+    if isinstance(e, ast.Number):
+        return e.text
+    if isinstance(e, ast.String):
+        return string(e.value)
+    if isinstance(e, ast.DateLit):
+        return e.text
+    if isinstance(e, ast.Bool):
+        return "true" if e.value else "false"
+    if isinstance(e, ast.Null):
+        return "null"
+    raise TypeError(f"not a literal: {type(e).__name__}")
+
+
+def expr(e, context: int = IF) -> str:
+    """The text of e, in parentheses when its level binds looser than `context`."""
+    text = _expr(e)
+    return f"({text})" if level(e) < context else text
+
+
+def _expr(e) -> str:
+    if isinstance(e, ast.Name):
+        return e.name
+    if isinstance(e, (ast.Number, ast.String, ast.DateLit, ast.Bool, ast.Null)):
+        return literal(e)
+    if isinstance(e, ast.Today):
+        return "today"
+    if isinstance(e, ast.If):
+        return f"if {expr(e.cond)} then {expr(e.then)} else {expr(e.else_)}"
+    if isinstance(e, ast.Binary):
+        lv = _BINARY[e.op]
+        # left associative: a right operand of the same level needs parentheses
+        return f"{expr(e.left, lv)} {e.op} {expr(e.right, lv + 1)}"
+    if isinstance(e, ast.Unary):
+        if e.op == "not":
+            return f"not {expr(e.operand, NOT)}"
+        inner = expr(e.operand, NEGATE)
+        # `- -x` and `- 5` read the same; the space keeps `--` from looking like a typo
+        return f"-{inner}" if not inner.startswith("-") else f"- {inner}"
+    if isinstance(e, ast.Compare):
+        return f"{expr(e.left, SUM)} {e.op} {expr(e.right, SUM)}"
+    if isinstance(e, ast.Between):
+        return f"{expr(e.operand, SUM)} between {expr(e.low, SUM)} and {expr(e.high, SUM)}"
+    if isinstance(e, ast.InList):
+        values = ", ".join(literal(v) for v in e.values)
+        return f"{expr(e.operand, SUM)} {'not in' if e.negated else 'in'} ({values})"
+    if isinstance(e, ast.IsNull):
+        return f"{expr(e.operand, SUM)} is {'not null' if e.negated else 'null'}"
+    if isinstance(e, ast.Call):
+        return f"{e.name}({', '.join(expr(a) for a in e.args)})"
+    raise TypeError(f"not an expression: {type(e).__name__}")
+
+
+def _label(label: str | None) -> str:
+    return f" {string(label)}" if label is not None else ""
+
+
+def _leftmost(e):
+    while True:
+        if isinstance(e, ast.Binary) or isinstance(e, ast.Compare):
+            e = e.left
+        elif isinstance(e, (ast.Between, ast.InList, ast.IsNull)):
+            e = e.operand
+        else:
+            return e
+
+
+def declaration(d) -> str:
+    if isinstance(d, ast.Header):
+        return f"policy {d.name}" + (f" version {string(d.version)}" if d.version is not None else "")
+    if isinstance(d, ast.Import):
+        return f"import {string(d.path)}"
+    if isinstance(d, ast.Input):
+        fields = "".join(f"    {f.name}: {f.type_name}{'?' if f.nullable else ''}\n" for f in d.fields)
+        return f"input {d.name} key {d.key} {{\n{fields}}}"
+    if isinstance(d, ast.Param):
+        return f"param {d.name}: {d.type_name} = {literal(d.default)}"
+    if isinstance(d, ast.Let):
+        return f"let {d.name} = {expr(d.expr)}"
+    if isinstance(d, ast.Segment):
+        return f"segment {d.name}{_label(d.label)} = {expr(d.expr)}"
+    if isinstance(d, ast.Score):
+        return f"score {d.name}{_label(d.label)} = {expr(d.expr)}"
+    if isinstance(d, ast.Classify):
+        lines = [f"classify {d.name}{_label(d.label)} {{"]
+        lines += [f"    when {expr(w.cond)} => {string(w.value)}" for w in d.whens]
+        if d.default is not None:
+            lines.append(f"    else => {string(d.default)}")
+        return "\n".join(lines + ["}"])
+    if isinstance(d, ast.Channel):
+        return f"channel {d.name}{_label(d.label)}" + (f" when {expr(d.cond)}" if d.cond is not None else "")
+    if isinstance(d, ast.Offer):
+        lines = [f"offer {d.name}{_label(d.label)} {{"]
+        lines += [f"    {_prop(p)}" for p in d.props]
+        return "\n".join(lines + ["}"])
+    if isinstance(d, ast.Arbitrate):
+        return "\n".join(["arbitrate {"] + [f"    {_rule(r)}" for r in d.rules] + ["}"])
+    if isinstance(d, ast.Test):
+        return "\n".join([f"test {string(d.name)} {{"] + [f"    {_test_item(i)}" for i in d.items] + ["}"])
+    raise TypeError(f"not a declaration: {type(d).__name__}")
+
+
+def _prop(p) -> str:
+    if isinstance(p, ast.Eligible):
+        return f"eligible when {expr(p.expr)}"
+    if isinstance(p, ast.Channels):
+        return "channels " + ", ".join(p.names)
+    if isinstance(p, ast.Priority):
+        return f"priority {expr(p.expr)}"
+    if isinstance(p, ast.Category):
+        return f"category {p.name}"
+    if isinstance(p, ast.Capacity):
+        return f"capacity {p.count.text}"
+    if isinstance(p, ast.Valid):
+        return "valid" + (f" from {p.start.text}" if p.start else "") + (f" to {p.end.text}" if p.end else "")
+    if isinstance(p, ast.Holdout):
+        return f"holdout {p.percent.text}"
+    raise TypeError(f"not an offer property: {type(p).__name__}")
+
+
+def _rule(r) -> str:
+    if isinstance(r, ast.MaxRule):
+        return f"max {r.count.text} per customer"
+    if isinstance(r, ast.OnePerCategory):
+        return "one per category"
+    return "exclusive " + ", ".join(r.offers)
+
+
+def _test_item(i) -> str:
+    if isinstance(i, ast.AsOf):
+        return f"as of {i.date.text}"
+    if isinstance(i, ast.With):
+        return f"with {i.name} = {literal(i.value)}"
+    if isinstance(i, ast.Given):
+        return "given { " + ", ".join(f"{g.name}: {literal(g.value)}" for g in i.fields) + " }"
+    if isinstance(i, ast.ExpectOffer):
+        if i.negated:
+            return f"expect not offer {i.offer}"
+        return (f"expect offer {i.offer}" + (f" via {i.via}" if i.via else "")
+                + (f" rank {i.rank.text}" if i.rank is not None else ""))
+    if isinstance(i, ast.ExpectNoOffer):
+        return "expect no offer"
+    text = expr(i.expr)
+    first = _leftmost(i.expr)
+    if isinstance(first, ast.Name) and first.name in _EXPECT_WORDS or (
+            isinstance(i.expr, ast.Unary) and i.expr.op == "not" and isinstance(_leftmost(i.expr.operand), ast.Name)
+            and _leftmost(i.expr.operand).name == "offer"):
+        text = f"({text})"      # `expect offer ...` would read as an offer expectation
+    return f"expect {text}"
+
+
+def print_file(f: ast.File) -> str:
+    """The source of a whole file."""
+    return "\n\n".join(declaration(d) for d in f.items) + "\n"
