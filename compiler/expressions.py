@@ -117,6 +117,12 @@ class Checker:
             return ir.Literal(F, float(e.value) if e.value is not None else None, e.span)
         return ir.Call(F, "to_float", (e,), e.span)
 
+    @staticmethod
+    def untyped_null(e):
+        """`if c then null else null`, `coalesce(null, null)`: always null, so
+        like a bare `null` it takes the type its context needs."""
+        return ir.Literal(_NULL, None, e.span)
+
     def unify(self, xs: list) -> tuple[list, Type | None]:
         """One type for several values (ints widen to float, nulls take the
         others' type); None when they do not fit together."""
@@ -392,6 +398,8 @@ class Checker:
         if c.type != B:
             return self.error("E-TYPE-005", f"the condition of 'if' must be a condition (bool), "
                               f"found {a_type(c.type)}", e.cond.span, _bool_hint(c.type))
+        if a.type is _NULL and b.type is _NULL:
+            return self.untyped_null(e)
         (a, b), t = self.unify([a, b])
         if t is None:
             return self.error("E-TYPE-005", "'then' and 'else' give values of different types: "
@@ -488,6 +496,8 @@ class Checker:
     f_sqrt = f_exp = f_log = f_pow = _float_args
 
     def f_min(self, e, args):
+        if all(x.type is _NULL for x in args):
+            return self.untyped_null(e)
         ys, t = self.unify(args)
         if t is None or t not in (I, F, D):
             found = ", ".join(type_words(x.type) for x in args)
@@ -498,6 +508,8 @@ class Checker:
     f_max = f_clamp = f_min
 
     def f_coalesce(self, e, args):
+        if all(x.type is _NULL for x in args):
+            return self.untyped_null(e)
         ys, t = self.unify(args)
         if t is None:
             found = ", ".join(type_words(x.type) for x in args)

@@ -118,7 +118,7 @@ def expr(draw, t: str, depth: int = 3):
         ]
     else:
         forms = [
-            # a bare `null` on the left would read as an int: `null + i1` is int
+            # a null on the left would read as an int: `null + i1` is int
             lambda: f"({_not_null(draw(expr('date', d)), 'd1')} {draw(st.sampled_from(['+', '-']))} {draw(expr('int', d))})",
             lambda: f"{draw(st.sampled_from(['min', 'max']))}({draw(expr('date', d))}, {draw(expr('date', d))})",
             lambda: f"coalesce({draw(expr('date', d))}, {draw(expr('date', d))})",
@@ -128,7 +128,13 @@ def expr(draw, t: str, depth: int = 3):
 
 
 def _not_null(text: str, instead: str) -> str:
-    return instead if text == "null" else text
+    """A date operand that reads as a date: a bare `null`, or an expression of
+    nulls alone such as `(if b1 then null else null)`, would read as an int."""
+    if text == "null":
+        return instead
+    if "(" in text:
+        return f"(if false then {instead} else {text})"
+    return text
 
 
 @st.composite

@@ -186,6 +186,15 @@ def test_null_literals_take_their_context_type():
     assert let("d - null") == ir.Call(D, "sub", (ir.FieldRef(D, "d"), lit(I, None)))
 
 
+def test_expressions_of_nulls_alone_take_their_context_type():
+    # always null, so like a bare null they fit wherever they stand
+    seg = program('segment g = ends_with((if b then null else null), "ab")').segments[0].expr
+    assert seg == ir.Call(B, "ends_with", (lit(S, None), ir.Literal(S, "ab")))
+    assert let("coalesce(null, null) + d") == ir.Call(D, "add", (ir.FieldRef(D, "d"), lit(I, None)))
+    assert let("max(null, null)") == lit(I, None)
+    assert codes('segment g = starts_with(min(null, null), "a")') == []
+
+
 def test_comparison_with_null_warns_but_compiles():
     out = check_text(INPUT + "segment g = i == null", name="t.pol")
     assert out.ok and [d.code for d in out.diagnostics.warnings] == ["W-NULL-001"]
