@@ -98,18 +98,15 @@ def _hash_key(h, i, is_int, ints, offsets, data):
         v = ints[i]
         if v < 0:
             h = (h ^ np.uint64(45)) * FNV_PRIME          # '-'
-        digits = np.empty(20, np.uint8)
-        nd = 0
-        # The magnitude as uint64 so that the most negative int64 works too.
+        # The magnitude as uint64 so that the most negative int64 works too;
+        # digits from the most significant, with no array to allocate per key.
         u = np.uint64(-(v + 1)) + np.uint64(1) if v < 0 else np.uint64(v)
-        while True:
-            digits[nd] = np.uint8(48 + u % np.uint64(10))
-            nd += 1
-            u = u // np.uint64(10)
-            if u == 0:
-                break
-        for j in range(nd - 1, -1, -1):
-            h = (h ^ np.uint64(digits[j])) * FNV_PRIME
+        p = np.uint64(1)
+        while u // p >= np.uint64(10):
+            p *= np.uint64(10)
+        while p > np.uint64(0):
+            h = (h ^ (np.uint64(48) + (u // p) % np.uint64(10))) * FNV_PRIME
+            p //= np.uint64(10)
         return h
     for j in range(offsets[i], offsets[i + 1]):
         h = (h ^ np.uint64(data[j])) * FNV_PRIME
