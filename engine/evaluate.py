@@ -24,25 +24,40 @@ from pol.errors import DataError
 from pol.summary import Counts
 from pol.threads import chunks, pool
 
+# Rows per batch at most: a batch's intermediates (the candidate matrices
+# take 9 bytes per row and offer) stay bounded however large the input's
+# chunks are. Slicing is zero-copy.
+MAX_BATCH_ROWS = 1 << 20
+
+
+def _sliced(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+    if batch.num_rows <= MAX_BATCH_ROWS:
+        yield batch
+        return
+    for start in range(0, batch.num_rows, MAX_BATCH_ROWS):
+        yield batch.slice(start, MAX_BATCH_ROWS)
+
+
 def batches_of(data, columns: list[str]) -> Iterator[pa.RecordBatch]:
     """A Table, RecordBatch, Dataset or iterable of RecordBatches, as batches
-    holding only the columns the policy reads."""
+    of at most MAX_BATCH_ROWS rows holding only the columns the policy reads."""
     import pyarrow.dataset as ds
     if isinstance(data, pa.Table):
-        yield from _select(data, columns).to_batches()
+        yield from _select(data, columns).to_batches(max_chunksize=MAX_BATCH_ROWS)
     elif isinstance(data, pa.RecordBatch):
-        yield _select(data, columns)
+        yield from _sliced(_select(data, columns))
     elif isinstance(data, ds.Dataset):
         missing = [c for c in columns if c not in data.schema.names]
         if missing:
             check_schema_names(missing)
-        yield from data.to_batches(columns=columns)
+        for b in data.to_batches(columns=columns):
+            yield from _sliced(b)
     elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, dict)):
         for b in data:
             if isinstance(b, pa.Table):
-                yield from _select(b, columns).to_batches()
+                yield from _select(b, columns).to_batches(max_chunksize=MAX_BATCH_ROWS)
             elif isinstance(b, pa.RecordBatch):
-                yield _select(b, columns)
+                yield from _sliced(_select(b, columns))
             else:
                 raise TypeError(f"expected pyarrow RecordBatches, got {type(b).__name__}")
     else:

@@ -188,6 +188,23 @@ def test_batching_does_not_change_the_result(bench_policy, bench_table):
         assert parts.summary == whole.summary
 
 
+def test_large_chunks_are_evaluated_in_bounded_batches(bench_policy, bench_table, monkeypatch):
+    import pyarrow.dataset as ds
+    import pol.evaluate
+    t = bench_table.slice(0, 1000).combine_chunks()
+    whole = bench_policy.evaluate(t, as_of=AS_OF, engine="kernel")
+    monkeypatch.setattr(pol.evaluate, "MAX_BATCH_ROWS", 64)
+    seen = []
+    real_feed = pol.evaluate.Stream.feed
+    monkeypatch.setattr(pol.evaluate.Stream, "feed", lambda self, b: (seen.append(b.num_rows), real_feed(self, b)))
+    for data in (t, t.to_batches()[0], ds.dataset(t)):
+        seen.clear()
+        parts = bench_policy.evaluate(data, as_of=AS_OF, engine="kernel")
+        assert max(seen) == 64 and sum(seen) == 1000
+        assert parts.customers.equals(whole.customers)
+        assert parts.assignments.equals(whole.assignments)
+
+
 CAPACITY = """
 input c key id { id: int  score: float  vip: bool }
 channel app
