@@ -1,0 +1,126 @@
+"""The compiled matching path (evaluators' candidate matrices -> engine/
+arbitrate.py, per row or run-wide with capacities) against the plain Python
+matcher (engine/matching.py) over the reference evaluator, on random offer
+catalogues and customers: same assignments, same `offers` lists, same
+funnel, and the same whatever the batching (1, 7 or 1000 batches)."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pol
+from pol.interp import evaluate_row
+from pol.matching import match_all
+
+AS_OF = dt.date(2026, 11, 1)
+WINDOWS = ["", "valid from 2026-11-01", "valid to 2026-10-31", "valid from 2026-01-01 to 2026-12-31"]
+
+
+@st.composite
+def catalogues(draw, with_capacity: bool):
+    """(policy text, records): up to five offers over two channels, with
+    categories, exclusive lines, holdouts, valid windows and (optionally)
+    capacities; customers with nulls and tied priorities."""
+    k = draw(st.integers(1, 5))
+    offers = []
+    for j in range(k):
+        props = [f"eligible when e{j}", f"priority p{j}",
+                 "channels " + draw(st.sampled_from(["app", "sms", "app, sms", "sms, app"]))]
+        cat = draw(st.sampled_from([None, "x", "y"]))
+        if cat:
+            props.append(f"category {cat}")
+        if with_capacity and draw(st.booleans()):
+            props.append(f"capacity {draw(st.integers(0, 6))}")
+        hold = draw(st.sampled_from([None, 0, 30, 50, 100]))
+        if hold is not None:
+            props.append(f"holdout {hold}%")
+        props.append(draw(st.sampled_from(WINDOWS)))
+        offers.append(f"offer o{j} {{ {' '.join(props)} }}")
+    lines = [] if k < 2 else draw(st.lists(
+        st.lists(st.integers(0, k - 1), min_size=2, max_size=min(3, k), unique=True), max_size=2))
+    rules = (f"max {draw(st.integers(1, 3))} per customer "
+             + ("one per category " if draw(st.booleans()) else "")
+             + " ".join("exclusive " + ", ".join(f"o{j}" for j in line) for line in lines))
+    fields = " ".join(f"e{j}: bool? p{j}: float?" for j in range(k))
+    text = (f"input t key id {{ id: int a: bool? {fields} }}\n"
+            "channel app when a\nchannel sms\n" + "\n".join(offers) + f"\narbitrate {{ {rules} }}\n")
+    n = draw(st.integers(0, 40))
+    ids = draw(st.lists(st.integers(-10**12, 10**12), min_size=n, max_size=n, unique=True))
+    records = [{"id": i, "a": draw(st.one_of(st.none(), st.booleans())),
+                **{f"e{j}": draw(st.one_of(st.none(), st.booleans(), st.just(True))) for j in range(k)},
+                **{f"p{j}": draw(st.one_of(st.none(), st.sampled_from([1.0, 2.0, 2.0, 3.0, -0.0, 0.0])))
+                   for j in range(k)}}
+               for i in ids]
+    return text, records
+
+
+def table_of(policy: pol.Policy, records: list[dict]) -> pa.Table:
+    schema = pa.schema([pa.field(f.name, {"int": pa.int64(), "bool": pa.bool_(), "float": pa.float64()}
+                                 [f.type.value]) for f in policy.program.input.fields])
+    return pa.Table.from_pylist(records, schema=schema)
+
+
+def expected(policy: pol.Policy, records: list[dict]):
+    rows = [evaluate_row(policy.program, r, AS_OF, trace=False) for r in records]
+    run = match_all(policy.program, rows)
+    return run.assignments([r["id"] for r in records]), [m.offers for m in run.matches], run.funnel
+
+
+def check(text: str, records: list[dict], engine: str) -> None:
+    policy = pol.loads(text, name="catalogue.pol")
+    assignments, offers, funnel = expected(policy, records)
+    table = table_of(policy, records)
+    n = len(records)
+    results = []
+    for parts in (1, 7, 1000):
+        size = max(1, math.ceil(n / parts))
+        data = table.to_batches(max_chunksize=size) if n else table
+        results.append(policy.evaluate(data, as_of=AS_OF, engine=engine))
+    first = results[0]
+    got = [tuple(r.values()) for r in first.assignments.to_pylist()]
+    assert got == assignments
+    assert first.customers.column("offers").to_pylist() == offers
+    assert {o: {f: v for f, v in c.items() if f in funnel[o]} for o, c in first.summary["offers"].items()} == funnel
+    for other in results[1:]:
+        assert other.customers.equals(first.customers)
+        assert other.assignments.equals(first.assignments)
+        assert other.summary == first.summary
+
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(catalogues(with_capacity=False))
+def test_per_customer_walk_agrees_with_the_plain_matcher(case):
+    check(*case, engine="vector")
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(catalogues(with_capacity=True))
+def test_run_wide_walk_with_capacities_agrees_with_the_plain_matcher(case):
+    check(*case, engine="vector")
+
+
+# The fused kernel costs a compilation per random policy: a few examples here,
+# many more under -m slow. The evaluators agree on every candidate
+# (tests/test_differential.py); these check the kernel's calling convention
+# into matching.
+@pytest.mark.parametrize("with_capacity", [False, True])
+@settings(max_examples=3, **SETTINGS)
+@given(data=st.data())
+def test_the_kernel_path_agrees_with_the_plain_matcher(with_capacity, data):
+    check(*data.draw(catalogues(with_capacity)), engine="kernel")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_capacity", [False, True])
+@settings(max_examples=40, **SETTINGS)
+@given(data=st.data())
+def test_the_kernel_path_agrees_with_the_plain_matcher_slow(with_capacity, data):
+    check(*data.draw(catalogues(with_capacity)), engine="kernel")
