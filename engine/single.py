@@ -10,6 +10,7 @@ do not apply to single decisions (LANGUAGE.md section 6).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import threading
 
@@ -45,7 +46,6 @@ class RowExecutor:
     def __init__(self, program: ir.Program, plan: KernelPlan):
         self.program = program
         self.plan = plan
-        self.source = codegen.source(program, plan, row=True)
         self._kernel = None
         self._lock = threading.Lock()
         self._codes = {s: k for k, s in enumerate(plan.literals)}
@@ -59,6 +59,11 @@ class RowExecutor:
         self._exclusive = [frozenset(g for g, line in enumerate(a.exclusive) if o.name in line)
                            for o in program.offers]
         self._local = threading.local()
+
+    @functools.cached_property
+    def source(self) -> str:
+        """Generated on first use: a batch-only run never needs it."""
+        return codegen.source(self.program, self.plan, row=True)
 
     def kernel(self):
         if self._kernel is None:
