@@ -50,8 +50,10 @@ class RowExecutor:
         self._lock = threading.Lock()
         self._codes = {s: k for k, s in enumerate(plan.literals)}
         self._fields = [(f.name, f.type) for f in plan.fields]
-        kinds = {Type.FLOAT: 0, Type.STRING: 1, Type.DATE: 2}
-        self._slots = [(j, f.name, kinds.get(f.type, 3)) for j, f in enumerate(plan.fields)]
+        # Field slots by how a record's value is packed (bools pack as ints).
+        slots = {t: [(j, f.name) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
+        self._floats, self._strings, self._dates = slots[Type.FLOAT], slots[Type.STRING], slots[Type.DATE]
+        self._ints = slots[Type.INT] + slots[Type.BOOL]
         self._lit_luts = [np.array([_LUT[l.op](s, l.arg) for s in plan.literals],
                                    np.int64 if l.op == "length" else np.bool_) for l in plan.luts]
         a = program.arbitrate
@@ -78,6 +80,16 @@ class RowExecutor:
             out = self._local.out = RowOutputs(self.plan)
         return out
 
+    def _param_args(self, params: dict, code_of) -> list:
+        pargs: list = []
+        for p in self.plan.params:
+            v = params[p.name]
+            if p.type == Type.STRING and v is not None:
+                pargs += [code_of(v), True]
+            else:
+                pargs += list(param_value(p.type, v))
+        return pargs
+
     def run(self, record: dict, today: int, params: dict, active: np.ndarray) -> RowOutputs:
         # Python lists, converted once: item by item into numpy costs more.
         n = len(self._fields)
@@ -95,31 +107,38 @@ class RowExecutor:
                 code = len(codes) + extra.index(v)
             return code
 
-        pargs: list = []
-        for p in self.plan.params:
-            v = params[p.name]
-            if p.type == Type.STRING and v is not None:
-                pargs += [code_of(v), True]
-            else:
-                pargs += list(param_value(p.type, v))
+        # The params of one run (usually the defaults) are packed once.
+        cached = self._local.__dict__.get("params")
+        if cached is not None and cached[0] is params:
+            pargs = cached[1]
+        else:
+            pargs = self._param_args(params, code_of)
+            if not extra:
+                self._local.params = (params, pargs)
         get = record.get
         isfinite = math.isfinite
-        for j, name, kind in self._slots:
+        for j, name in self._floats:
             v = get(name)
-            if v is None:
-                continue
-            if kind == 0:                       # float
+            if v is not None:
                 v = float(v)
-                if not isfinite(v):
-                    continue
-                fv[j] = v
-            elif kind == 1:                     # string
-                iv[j] = code_of(v)
-            elif kind == 2:                     # date
-                iv[j] = v.toordinal() - _ORDINAL_EPOCH
-            else:
+                if isfinite(v):
+                    fv[j] = v
+                    ok[j] = True
+        for j, name in self._ints:
+            v = get(name)
+            if v is not None:
                 iv[j] = int(v)
-            ok[j] = True
+                ok[j] = True
+        for j, name in self._strings:
+            v = get(name)
+            if v is not None:
+                iv[j] = code_of(v)
+                ok[j] = True
+        for j, name in self._dates:
+            v = get(name)
+            if v is not None:
+                iv[j] = v.toordinal() - _ORDINAL_EPOCH
+                ok[j] = True
         luts = self._lit_luts
         if extra:
             luts = [np.concatenate([lut, np.array([_LUT[l.op](s, l.arg) for s in extra], lut.dtype)])
