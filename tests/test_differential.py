@@ -82,3 +82,22 @@ def test_vector_and_reference_agree(text, records, dictionary):
     for name in policy.program.outputs:
         for i, (b, c) in enumerate(zip(vector.column(name).to_pylist(), ref[name])):
             assert same(b, c), f"vector != reference for {name} at row {i}: {b!r} vs {c!r}\n{records[i]}\n{text}"
+
+
+def decision_values(decision) -> dict:
+    return {**decision.segments, **decision.classifications, **decision.scores}
+
+
+@settings(max_examples=int(os.environ.get("POL_DIFF_ROW_EXAMPLES", "4")), deadline=None,
+          suppress_health_check=list(HealthCheck), derandomize=True)
+@given(policy_text(count=14), rows(max_size=20))
+def test_row_kernel_and_reference_agree(text, records):
+    """`decide` on the compiled row kernel: the record packed by the host,
+    every output as the reference evaluator gives it."""
+    policy = pol.loads(text, name="random.pol")
+    ref = reference_columns(policy, records)
+    for i, r in enumerate(records):
+        got = decision_values(policy.decide(r, as_of=AS_OF, engine="kernel"))
+        for name in policy.program.outputs:
+            assert same(got[name], ref[name][i]), \
+                f"row kernel != reference for {name}: {got[name]!r} vs {ref[name][i]!r}\n{r}\n{text}"

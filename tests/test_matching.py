@@ -250,6 +250,21 @@ def test_decide_ignores_capacities_and_keeps_controls():
     assert d.segments == {"big": False} and d.classifications == {"size": None} and d.scores == {"sc": None}
 
 
+def test_compiled_decide_is_the_reference_decide(bench_rows):
+    import pol
+    program, rows = bench_rows
+    policy = pol.load(SHARED / "bench" / "retention_bench.pol")
+    records = [row.fields for row in rows]
+    # and records with fields left out: missing means null, even non-nullable ones
+    records += [{"id": 1}, {k: v for k, v in rows[0].fields.items() if k not in ("brand", "arpu_m3", "last_active")}]
+    for r in records:
+        assert policy.decide(r, as_of=AS_OF, engine="kernel") == policy.decide(r, as_of=AS_OF, engine="reference")
+    overrides = {"churn_days": 5, "high_voice_min": 1.5}
+    for r in records[:50]:
+        assert policy.decide(r, as_of=AS_OF, params=overrides, engine="kernel") == \
+            policy.decide(r, as_of=AS_OF, params=overrides, engine="reference")
+
+
 def test_decide_on_the_bench_policy_agrees_with_matching(bench_rows):
     program, rows = bench_rows
     for row in rows[:50]:
