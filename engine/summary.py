@@ -34,9 +34,10 @@ class Counts:
         self.customers += n
         self.segments += out.segs.sum(axis=1, dtype=np.int64)
         for k, values in enumerate(self.plan.class_values):
-            codes = out.classes[k].astype(np.int64)
-            codes[codes < 0] = len(values)
-            self.classes[k] += np.bincount(codes, minlength=len(values) + 1)
+            # Read as uint16, the null code -1 counts at 65535: no copy to fix it up.
+            c = np.bincount(out.classes[k].view(np.uint16), minlength=len(values))
+            self.classes[k][:-1] += c[:len(values)]
+            self.classes[k][-1] += c[65535] if len(c) > 65535 else 0
 
     def to_dict(self, labels: dict[str, str | None]) -> dict:
         p = self.plan

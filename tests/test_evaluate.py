@@ -295,6 +295,16 @@ def test_empty_and_one_row_batches():
         assert r.customers.column("k").to_pylist() == ["both"]
 
 
+def test_summary_counts_classes_with_nulls():
+    p = pol.loads('input t key id { id: int  x: int? }\n'
+                  'segment pos = x > 0\nclassify c { when x > 1 => "big" when x == 1 => "one" }')
+    t = pa.table({"id": [1, 2, 3, 4, 5, 6], "x": [0, 1, 2, None, 5, 7]})
+    for engine in ("kernel", "vector"):
+        s = p.evaluate(t, engine=engine).summary
+        assert s["classifications"]["c"]["counts"] == {"big": 3, "one": 1, "null": 2}
+        assert s["segments"]["pos"]["count"] == 4 and s["customers"] == 6
+
+
 # ------------------------------------------------------------------ data errors
 
 def test_missing_column_is_named():
