@@ -22,7 +22,7 @@ from pol.compiler import ir
 from pol.compiler.plan import KernelPlan
 from pol.errors import DataError
 from pol.summary import Counts
-from pol.threads import chunks, pool
+from pol.threads import chunks, run_parts
 
 # Rows per batch at most: a batch's intermediates (the candidate matrices
 # take 9 bytes per row and offer) stay bounded however large the input's
@@ -140,18 +140,10 @@ def _match_batch(out: BatchOut, rules: Rules, keys: Keys, counts: np.ndarray) ->
     acc = Accepted.empty(n, rules.max_n)
     parts = chunks(n)
     local = [np.zeros_like(counts) for _ in parts]
-
-    def run(idx: int) -> None:
-        a, b = parts[idx]
-        match_range(a, b, out.cprio, out.cchan, rules.max_n, rules.category, rules.exclusive,
-                    rules.holdout_bp, rules.holdout_state, keys.is_int, keys.ints, keys.offsets,
-                    keys.data, acc.offer, acc.chan, acc.prio, acc.ctrl, acc.count, local[idx])
-
-    if len(parts) == 1:
-        run(0)
-    else:
-        for f in [pool.submit(run, j) for j in range(len(parts))]:
-            f.result()
+    run_parts(lambda j, a, b: match_range(
+        a, b, out.cprio, out.cchan, rules.max_n, rules.category, rules.exclusive, rules.holdout_bp,
+        rules.holdout_state, keys.is_int, keys.ints, keys.offsets, keys.data, acc.offer, acc.chan, acc.prio,
+        acc.ctrl, acc.count, local[j]), parts)
     for c in local:
         counts += c
     return acc

@@ -1,5 +1,9 @@
 """Row ranges on all cores: the kernels release the GIL, so a thread per
-core over disjoint row ranges runs them in parallel."""
+core over disjoint row ranges runs them in parallel.
+
+The pool is made anew in a forked child: the parent's worker threads do
+not exist there, and a pool that believes they do would never run a task.
+"""
 from __future__ import annotations
 
 import os
@@ -9,7 +13,22 @@ from typing import Callable
 import numpy as np
 
 THREADS = max(1, os.cpu_count() or 1)
-pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="pol")
+
+
+def _new_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="pol")
+
+
+_pool = _new_pool()
+
+
+def _after_fork_in_child() -> None:
+    global _pool
+    _pool = _new_pool()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def chunks(n: int, parts: int = THREADS, minimum: int = 16_384) -> list[tuple[int, int]]:
@@ -18,11 +37,15 @@ def chunks(n: int, parts: int = THREADS, minimum: int = 16_384) -> list[tuple[in
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def run_parts(fn: Callable[[int, int, int], None], parts: list[tuple[int, int]]) -> None:
+    """fn(j, start, stop) for each row range j of `parts`, at once."""
+    if len(parts) == 1:
+        fn(0, *parts[0])
+        return
+    for f in [_pool.submit(fn, j, a, b) for j, (a, b) in enumerate(parts)]:
+        f.result()
+
+
 def parallel(fn: Callable[[int, int], None], n: int) -> None:
     """fn(start, stop) over row ranges, one per core."""
-    parts = chunks(n)
-    if len(parts) == 1:
-        fn(0, n)
-        return
-    for f in [pool.submit(fn, a, b) for a, b in parts]:
-        f.result()
+    run_parts(lambda j, a, b: fn(a, b), chunks(n))
