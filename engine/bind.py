@@ -135,12 +135,14 @@ def check_nulls(program: ir.Program, batch: pa.RecordBatch, path: str | None = N
             rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))[:5]
             if f.name == program.input.key:
                 where = "rows " + ", ".join(str(row_base + r + 1) for r in rows)
+                fix = "every customer needs a key: fill the gaps or drop those rows"
             else:
                 where = "keys " + key_text(key, rows)
+                fix = f"declare it '{f.name}: {f.type}?' or fill the gaps"
             kind = "the key" if f.name == program.input.key else "a non-nullable field"
             raise DataError(
                 f"column '{f.name}' is {kind} but holds {bad} {what} value{'s' if bad != 1 else ''} "
-                f"(first at {where}); declare it '{f.name}: {f.type}?' or fill the gaps",
+                f"(first at {where}); {fix}",
                 column=f.name, path=path)
 
 
