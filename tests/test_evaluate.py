@@ -195,8 +195,9 @@ def test_large_chunks_are_evaluated_in_bounded_batches(bench_policy, bench_table
     whole = bench_policy.evaluate(t, as_of=AS_OF, engine="kernel")
     monkeypatch.setattr(pol.evaluate, "MAX_BATCH_ROWS", 64)
     seen = []
-    real_feed = pol.evaluate.Stream.feed
-    monkeypatch.setattr(pol.evaluate.Stream, "feed", lambda self, b: (seen.append(b.num_rows), real_feed(self, b)))
+    real_feed = pol.evaluate.Stream._feed_slice
+    monkeypatch.setattr(pol.evaluate.Stream, "_feed_slice",
+                        lambda self, b: (seen.append(b.num_rows), real_feed(self, b)))
     for data in (t, t.to_batches()[0], ds.dataset(t)):
         seen.clear()
         parts = bench_policy.evaluate(data, as_of=AS_OF, engine="kernel")
