@@ -543,3 +543,29 @@ def test_policy_error_gives_the_rendered_diagnostics(mini, tmp_path):
     assert "did you mean 'spend'?" in r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pol", "in.parquet"]
+
+
+def test_reading_a_parquet_file_holds_a_bounded_amount_of_memory(tmp_path):
+    """Row group after row group, the memory held stays that of the few in
+    flight, however many the file has (pyarrow's pre-buffering would keep
+    every byte read until the file is closed)."""
+    from pol.run import Input, read_batches
+    program = pol.loads("input c key id { id: int  x: float }").program
+    groups, rows = 48, 100_000
+    path = tmp_path / "wide.parquet"
+    rng = np.random.default_rng(1)
+    with pq.ParquetWriter(path, pa.schema([("id", pa.int64()), ("x", pa.float64())]),
+                          compression="none") as w:
+        for g in range(groups):
+            w.write_table(pa.table({"id": np.arange(g * rows, (g + 1) * rows),
+                                    "x": rng.random(rows)}))
+    file_bytes = groups * rows * 16
+    (file,) = Input(program, str(path)).files
+    before, held, seen = pa.total_allocated_bytes(), [], 0
+    for batch in read_batches(program, file):
+        seen += batch.num_rows
+        held.append(pa.total_allocated_bytes() - before)
+        del batch
+    assert seen == groups * rows
+    # a few batches of 2^19 rows in flight (8 MiB each), never the whole file (73 MiB)
+    assert max(held) < file_bytes * 0.6
