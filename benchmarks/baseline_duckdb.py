@@ -230,6 +230,7 @@ def run(table: pa.Table, as_of: dt.date, params: dict | None = None,
     own = con is None
     con = duckdb.connect() if own else con
     try:
+        con.execute("SET enable_progress_bar = false")     # nothing on a benchmark's terminal
         con.register("src", src)
         con.execute(MACROS)
         binds = {"as_of": as_of, "churn_days": p["churn_days"], "high_voice_min": p["high_voice_min"]}
