@@ -12,6 +12,9 @@ type errors in a program that is not all there would mostly be echoes of it.
 """
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +38,26 @@ class Frontend:
         return self.program is not None and not self.diagnostics.errors
 
 
+@contextmanager
+def _no_cycle_collection():
+    """The front end makes hundreds of thousands of small objects and no
+    cycles worth collecting while it runs; Python's cycle collector, set off
+    by the allocations, took 40% of checking a 5,000-declaration policy."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _run(source: Source, folder: Path, real: Path | None) -> Frontend:
+    with _no_cycle_collection():
+        return _run_checks(source, folder, real)
+
+
+def _run_checks(source: Source, folder: Path, real: Path | None) -> Frontend:
     diags = Diagnostics()
     try:
         unit = load(source, diags, folder, real)
