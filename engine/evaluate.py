@@ -134,23 +134,38 @@ def _match_batch(out: BatchOut, rules: Rules, keys: Keys, counts: np.ndarray) ->
     return acc
 
 
+def _bits(mask: np.ndarray) -> pa.Buffer:
+    """A bool array as an Arrow bitmap (least significant bit first)."""
+    return pa.py_buffer(np.packbits(mask, bitorder="little"))
+
+
+def _with_nulls(t: pa.DataType, values: np.ndarray, null: np.ndarray) -> pa.Array:
+    """Values as they are (zero-copy), null where `null` holds."""
+    valid = _bits(~null) if null.any() else None
+    return pa.Array.from_buffers(t, len(values), [valid, pa.py_buffer(values)])
+
+
 def customer_columns(program: ir.Program, plan: KernelPlan, key: pa.Array, out: BatchOut) -> dict:
-    """The key and every segment, classification and score column of a batch."""
+    """The key and every segment, classification and score column of a batch,
+    built from the evaluator's arrays without a pass per value: bitmaps
+    packed by numpy, values shared with the arrays."""
     cols = {program.input.key: output_key(key)}
     seg_pos = {s: k for k, s in enumerate(plan.segments)}
     cls_pos = {c: k for k, c in enumerate(plan.classifies)}
     score_pos = {s: k for k, s in enumerate(plan.scores)}
+    n = out.segs.shape[1]
+    seg_bits = np.packbits(out.segs, axis=1, bitorder="little") if len(plan.segments) else None
     for name in program.outputs:
         if name in seg_pos:
-            cols[name] = pa.array(out.segs[seg_pos[name]])
+            cols[name] = pa.BooleanArray.from_buffers(pa.bool_(), n, [None, pa.py_buffer(seg_bits[seg_pos[name]])])
         elif name in cls_pos:
             k = cls_pos[name]
-            codes = out.classes[k]
-            idx = pa.array(codes, mask=codes < 0)
-            cols[name] = pa.DictionaryArray.from_arrays(idx, pa.array(plan.class_values[k], pa.string()))
+            codes = np.ascontiguousarray(out.classes[k])
+            cols[name] = pa.DictionaryArray.from_arrays(_with_nulls(pa.int16(), codes, codes < 0),
+                                                        pa.array(plan.class_values[k], pa.string()))
         else:
-            v = out.scores[score_pos[name]]
-            cols[name] = pa.array(v, mask=np.isnan(v))
+            v = np.ascontiguousarray(out.scores[score_pos[name]])
+            cols[name] = _with_nulls(pa.float64(), v, np.isnan(v))
     return cols
 
 
@@ -284,8 +299,8 @@ class Stream:
         self.run_batch(bound, self.active, self.today, out)
         key = batch.column(self.program.input.key)
         keys = keys_of(key)
-        self.counts.add_outputs(out)
         cols = customer_columns(self.program, self.plan, key, out)
+        self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
         if self.rules.has_capacity:
             self._candidates.append(collect_candidates(
                 out.cprio, out.cchan, self.rows, self.rules.holdout_bp, self.rules.holdout_state,

@@ -29,10 +29,11 @@ class Counts:
                       [np.zeros(len(v) + 1, np.int64) for v in plan.class_values],
                       np.zeros((K, len(FUNNEL)), np.int64), np.zeros((K, H, 2), np.int64))
 
-    def add_outputs(self, out) -> None:
-        n = out.segs.shape[1]
-        self.customers += n
-        self.segments += out.segs.sum(axis=1, dtype=np.int64)
+    def add_outputs(self, out, segment_columns: list) -> None:
+        """One batch's customers: `out` as an evaluator wrote it, its segments
+        as the Arrow columns of the output (their bitmaps count fastest)."""
+        self.customers += out.segs.shape[1]
+        self.segments += np.array([c.true_count for c in segment_columns], np.int64)
         for k, values in enumerate(self.plan.class_values):
             # Read as uint16, the null code -1 counts at 65535: no copy to fix it up.
             c = np.bincount(out.classes[k].view(np.uint16), minlength=len(values))
