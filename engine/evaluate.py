@@ -206,7 +206,8 @@ class Names:
         self.dictionary = pa.array(list(names), pa.string())
 
     def take(self, codes: np.ndarray) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(codes), self.dictionary)
+        # The codes are the engine's own, always in range: no pass to check them.
+        return pa.DictionaryArray.from_arrays(pa.array(codes), self.dictionary, safe=False)
 
 
 def output_batches(program: ir.Program, cols: dict, key_ints, acc: "Accepted", offer_names: Names,
@@ -215,11 +216,12 @@ def output_batches(program: ir.Program, cols: dict, key_ints, acc: "Accepted", o
     rows, rank, off, ch, pr, ct, offsets = _flatten(acc.offer, acc.chan, acc.prio, acc.ctrl,
                                                     acc.count, by_channel)
     key = cols[program.input.key]
-    customers = dict(cols, offers=pa.ListArray.from_arrays(pa.array(offsets), offer_names.take(off)))
+    offers = offer_names.take(off)
+    customers = dict(cols, offers=pa.ListArray.from_arrays(pa.array(offsets), offers))
     out_key = pa.array(key_ints[rows]) if key_ints is not None else key.take(pa.array(rows))
     assignments = {
         program.input.key: out_key,
-        "offer": offer_names.take(off),
+        "offer": offers,
         "rank": pa.array(rank),
         "channel": channel_names.take(ch),
         "priority": pa.array(pr),
