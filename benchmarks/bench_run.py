@@ -82,7 +82,7 @@ def warm_kernel(policy_path: Path, data: Path) -> None:
     """Compile the fused kernel for this input's schema and mark it ready in
     the disk cache, so that timed runs use it from their first batch."""
     import pol
-    from pol.run import Input, read_batches
+    from pol.input_files import Input, read_batches
     policy = pol.load(policy_path)
     batch = next(read_batches(policy.program, Input(policy.program, str(data)).files[0]))
     t0 = time.perf_counter()

@@ -549,7 +549,7 @@ def test_reading_a_parquet_file_holds_a_bounded_amount_of_memory(tmp_path):
     """Row group after row group, the memory held stays that of the few in
     flight, however many the file has (pyarrow's pre-buffering would keep
     every byte read until the file is closed)."""
-    from pol.run import Input, read_batches
+    from pol.input_files import Input, read_batches
     program = pol.loads("input c key id { id: int  x: float }").program
     groups, rows = 48, 100_000
     path = tmp_path / "wide.parquet"

@@ -1,0 +1,238 @@
+"""Output files for batch runs, written aside and moved into place.
+
+`Writer` streams customers and assignments (Parquet, or CSV for
+spreadsheets) into a `Staging` folder beside DIR, which becomes DIR in one
+step only when the run has succeeded: a failed or killed run leaves DIR as
+it was, and the staging folder of a killed run is removed by the next run
+that writes beside it (`sweep`).
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import queue
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+OUTPUTS = ("customers", "assignments")
+
+
+class OutputError(Exception):
+    """The output folder cannot be written; exit status 1."""
+
+
+class Writer:
+    """Streaming writers for customers and assignments in the staging folder.
+
+    Encoding Parquet costs more than evaluating the policy, and pyarrow
+    releases the GIL while it encodes, so batches are written on a thread of
+    their own, at most two behind the run. A write error is raised by the
+    next write() or by close()."""
+
+    def __init__(self, folder: Path, fmt: str, schemas: dict[str, pa.Schema]):
+        self.fmt = fmt
+        self.schemas = schemas
+        self.writers = {}
+        for name, schema in schemas.items():
+            path = folder / f"{name}.{'csv' if fmt == 'csv' else 'parquet'}"
+            self.writers[name] = pacsv.CSVWriter(path, plain_schema(schema)) if fmt == "csv" \
+                else pq.ParquetWriter(path, schema)
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="pol-write", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self._write(*item)
+                except BaseException as e:          # raised in the run's thread
+                    self._error = e
+
+    def _write(self, customers: pa.RecordBatch, assignments: pa.RecordBatch) -> None:
+        for name, batch in zip(OUTPUTS, (customers, assignments)):
+            schema = self.schemas[name]
+            if batch.schema != schema:
+                batch = batch.cast(schema)
+            if self.fmt == "csv":
+                batch = plain(batch)
+            self.writers[name].write_batch(batch)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, customers: pa.RecordBatch, assignments: pa.RecordBatch) -> None:
+        self._raise()
+        self._queue.put((customers, assignments))
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def close(self) -> None:
+        """Every batch written and the files closed; the first write error raised."""
+        self._stop()
+        self._raise()
+        for w in self.writers.values():
+            w.close()
+
+    def abort(self) -> None:
+        """Stop writing (the run failed): the files are left to be removed."""
+        self._stop()
+        for w in self.writers.values():
+            try:
+                w.close()
+            except Exception:
+                pass
+
+
+def plain_schema(schema: pa.Schema) -> pa.Schema:
+    """CSV for spreadsheets: names instead of dictionary codes, lists as text."""
+    return pa.schema([pa.field(f.name, pa.string() if pa.types.is_dictionary(f.type) or pa.types.is_list(f.type)
+                               else f.type, f.nullable) for f in schema])
+
+
+def plain(batch: pa.RecordBatch) -> pa.RecordBatch:
+    import pyarrow.compute as pc
+    cols = []
+    for f, col in zip(batch.schema, batch.columns):
+        if pa.types.is_dictionary(f.type):
+            col = col.cast(pa.string())
+        elif pa.types.is_list(f.type):
+            col = pc.binary_join(col.cast(pa.list_(pa.string())), "|")
+        cols.append(col)
+    return pa.RecordBatch.from_arrays(cols, schema=plain_schema(batch.schema))
+
+
+class Staging:
+    """A folder beside DIR that becomes DIR only at commit()."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.prefix = f".{out_dir.name}.pol-"
+        parent = out_dir.parent
+        # The folders above DIR that this run creates, deepest first: removed
+        # again if it fails, so that a failed run leaves nothing behind.
+        self.made = [d for d in (parent, *parent.parents) if not d.exists() and not d.is_symlink()]
+        self.committed = False
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            sweep(out_dir, self.prefix)
+            self.path = Path(tempfile.mkdtemp(prefix=f"{self.prefix}{os.getpid()}-", dir=parent))
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(self.path, 0o777 & ~mask)      # mkdtemp's 0700 is for secrets, not results
+        except OSError as e:
+            why = "a part of its path is a file, not a folder" if e.errno in (errno.ENOTDIR, errno.EEXIST) \
+                else e.strerror or str(e)
+            raise OutputError(f"{out_dir}: cannot write the output folder ({why})") from None
+
+    def commit(self) -> None:
+        """Files synced, then DIR replaced in one step where the system can."""
+        for f in self.path.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if self.out_dir.exists() and exchange(self.path, self.out_dir):
+            pass                                    # the staging path now holds the old DIR
+        elif self.out_dir.exists():
+            os.rename(self.out_dir, self.out_dir.with_name(f"{self.prefix}{os.getpid()}-old"))
+            os.rename(self.path, self.out_dir)
+            self.path = self.out_dir.with_name(f"{self.prefix}{os.getpid()}-old")
+        else:
+            os.rename(self.path, self.out_dir)
+            self.path = None
+        _fsync_dir(self.out_dir.parent)
+        self.committed = True
+        self.discard()
+
+    def discard(self) -> None:
+        if self.path is not None:
+            _remove(self.path)
+            self.path = None
+        if not self.committed:
+            for d in self.made:
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+            self.made = []
+
+
+def _remove(path: Path) -> None:
+    """A folder, or a link (an old DIR that was a link to a folder: the
+    link goes, not what it points at)."""
+    if path.is_symlink():
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep(out_dir: Path, prefix: str) -> None:
+    """Remove what killed runs left beside DIR: staging folders, and put back
+    a DIR moved aside when the kill came between two renames."""
+    for p in out_dir.parent.glob(prefix + "*"):
+        m = re.fullmatch(re.escape(prefix) + r"(\d+)-(.*)", p.name)
+        if not m or _alive(int(m[1])):
+            continue
+        if m[2] == "old" and not out_dir.exists():
+            os.rename(p, out_dir)
+        else:
+            _remove(p)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two folders atomically (Linux renameat2 RENAME_EXCHANGE); False
+    where the system or filesystem cannot."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
