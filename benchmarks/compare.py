@@ -143,7 +143,7 @@ def main(argv=None) -> int:
               f"(reading the {len(used)} used columns once; pol is {results['pol'] / floor:.1f}x the floor)")
         print(f"{n:>11,} input {table.select(used).nbytes / 2**30:.2f} GiB (used columns), "
               f"pol's output {output / 2**30:.2f} GiB")
-        del table
+        table = None            # the next size is generated without this one in memory
         gc.collect()
     return 0
 

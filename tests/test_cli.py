@@ -3,10 +3,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from conftest import BENCH_POLICY, ROOT
 

@@ -2,7 +2,6 @@
 forms, batching, capacities, holdouts and data errors."""
 import datetime as dt
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
