@@ -172,3 +172,29 @@ def test_expectations_are_quoted_as_written(expectation, text):
     (o,) = run(f'\ntest "q" {{ given {{ id: 9, x: 2, ok: true }} {expectation} }}')
     quoted = [f.expectation for f in o.failures] or [text]
     assert quoted == [text]
+
+
+def test_pytest_collects_the_test_blocks_of_policy_files(tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "conftest.py").write_text("from pol.pytest_plugin import pytest_collect_file  # noqa: F401\n")
+    (tmp_path / "base.pol").write_text(
+        'input c key id { id: int  spend: float? }\n'
+        'segment big "大客户" = spend >= 100\n'
+        'test "big spender" { given { id: 1, spend: 150 } expect big }\n')
+    (tmp_path / "offers.pol").write_text(
+        'import "base.pol"\nchannel sms\n'
+        'offer gift { eligible when big channels sms }\n'
+        'test "gift for the big" { given { id: 2, spend: 120 } expect offer gift via sms }\n'
+        'test "no gift when small" { given { id: 3, spend: 120 } expect no offer }\n')
+    (tmp_path / "broken.pol").write_text('input c key id { id: int }\nsegment s = spnd > 1\n')
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "--continue-on-collection-errors", str(tmp_path)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    text = out.stdout
+    assert out.returncode == 1, text
+    # base.pol's test runs once, with base.pol, not again with offers.pol which imports it
+    assert "1 failed, 2 passed, 1 error" in text, text
+    assert "FAIL offers.pol:5:1: no gift when small" in text
+    assert "offers.pol:5:57: expect no offer" in text and "but got gift (rank 1 via sms)" in text
+    assert "\nbroken.pol:2:13: error[E-NAME-001]: unknown name 'spnd'" in text and "^^^^" in text

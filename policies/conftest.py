@@ -1,0 +1,2 @@
+# `pytest policies/` runs the test blocks of the policies here, as `pol test` does.
+from pol.pytest_plugin import pytest_collect_file  # noqa: F401
