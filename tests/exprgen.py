@@ -169,8 +169,10 @@ def observe(name: str, t: str, text: str) -> str:
                 f"score {name}_lo = {name}_v % 1000000007\n")
     if t == "date":
         return f"score {name} = ({text}) - 2000-01-01\n"
+    # a let has no context: an expression of nulls alone (coalesce(null, null))
+    # would read as an int, so the string type is given by an untaken branch
     cases = " ".join(f"when {name}_v == {quote(s)} => {quote(s)}" for s in STRINGS)
-    return (f"let {name}_v = {text}\n"
+    return (f"let {name}_v = (if false then {FIELDS['string'][0]} else {text})\n"
             f"classify {name} {{ {cases} when {name}_v is null => \"<null>\" else => \"<other>\" }}\n"
             f"score {name}_len = length({name}_v)\n")
 
