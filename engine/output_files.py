@@ -44,7 +44,7 @@ class Writer:
         for name, schema in schemas.items():
             path = folder / f"{name}.{'csv' if fmt == 'csv' else 'parquet'}"
             self.writers[name] = pacsv.CSVWriter(path, plain_schema(schema)) if fmt == "csv" \
-                else pq.ParquetWriter(path, schema)
+                else pq.ParquetWriter(path, schema, use_dictionary=dictionary_columns(schema))
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="pol-write", daemon=True)
@@ -98,6 +98,19 @@ class Writer:
                 w.close()
             except Exception:
                 pass
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The columns worth Parquet's dictionary encoding: the names (offers,
+    channels, classes). Trying it on flags, scores and keys, as pyarrow does
+    by default, made writing the bench's customers 40% slower and the file
+    10% larger."""
+    def names(t: pa.DataType) -> bool:
+        return pa.types.is_dictionary(t) or pa.types.is_string(t)
+
+    # Parquet names a list's values by their leaf path (the compliant form).
+    return [f.name for f in schema if names(f.type)] + \
+        [f"{f.name}.list.element" for f in schema if pa.types.is_list(f.type) and names(f.type.value_type)]
 
 
 def plain_schema(schema: pa.Schema) -> pa.Schema:
