@@ -20,9 +20,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-import numba
-
-from pol.compiler import runtime
 
 _lock = threading.Lock()
 _modules: dict[str, object] = {}
@@ -38,6 +35,10 @@ def cache_dir() -> Path:
 
 
 def key(source: str) -> str:
+    # Imported here: the front end asks for cache_dir() without loading Numba.
+    import numba
+
+    from pol.compiler import runtime
     h = hashlib.sha256()
     for part in (source, inspect.getsource(runtime), numba.__version__, sys.version):
         h.update(part.encode("utf-8"))

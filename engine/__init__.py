@@ -5,6 +5,20 @@
     result = policy.evaluate(table, as_of=date(2026, 11, 1))
 """
 from pol.errors import DataError, ParamError, PolicyError
-from pol.policy import Policy, Result, load, loads
 
 __all__ = ["load", "loads", "Policy", "Result", "PolicyError", "DataError", "ParamError"]
+
+_POLICY = ("Policy", "Result", "load", "loads")
+
+
+def __getattr__(name: str):
+    # The evaluation half (Numba, pyarrow) loads on first use, so that the
+    # front end alone (`pol check`, `pol test`, `pol graph`) starts fast.
+    if name in _POLICY:
+        from pol import policy
+        return getattr(policy, name)
+    raise AttributeError(f"module 'pol' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_POLICY))
