@@ -73,6 +73,13 @@ def pol_run(*args, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(pol_cmd("run", *args), capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
+def parquet_input(tmp_path: Path, table: pa.Table) -> tuple[Path, Path]:
+    """The table as tmp_path/in.parquet, and where its run's output goes."""
+    data = tmp_path / "in.parquet"
+    pq.write_table(table, data)
+    return data, tmp_path / "out"
+
+
 def decoded(t: pa.Table) -> pa.Table:
     """Dictionary columns as plain strings: Parquet may bring back other
     index widths, and equal values are what count."""
@@ -283,9 +290,7 @@ def test_splitting_the_input_into_files_changes_nothing(mini, tmp_path):
 
 def test_format_csv_writes_readable_csv(mini, tmp_path):
     policy, table, expected = mini
-    data = tmp_path / "in.parquet"
-    pq.write_table(table, data)
-    out = tmp_path / "out"
+    data, out = parquet_input(tmp_path, table)
     r = pol_run(policy, "--input", data, "--out", out, "--as-of", "2026-11-01", "--format", "csv")
     assert r.returncode == 0, r.stderr
     assert {p.name for p in out.iterdir()} == {"customers.csv", "assignments.csv", "summary.json"}
@@ -312,9 +317,7 @@ def test_format_csv_writes_readable_csv(mini, tmp_path):
 
 def test_param_override_changes_the_result(mini, tmp_path):
     policy, table, expected = mini
-    data = tmp_path / "in.parquet"
-    pq.write_table(table, data)
-    out = tmp_path / "out"
+    data, out = parquet_input(tmp_path, table)
     r = pol_run(policy, "--input", data, "--out", out, "--as-of", "2026-11-01", "--param", "spend_line=80")
     assert r.returncode == 0, r.stderr
     raised = pol.load(policy).evaluate(table, as_of=AS_OF, params={"spend_line": 80})
@@ -332,9 +335,7 @@ def test_param_override_changes_the_result(mini, tmp_path):
 ])
 def test_bad_param_or_date_is_refused_naming_it(mini, tmp_path, args, status, said):
     policy, table, _ = mini
-    data = tmp_path / "in.parquet"
-    pq.write_table(table.slice(0, 10), data)
-    out = tmp_path / "out"
+    data, out = parquet_input(tmp_path, table.slice(0, 10))
     r = pol_run(policy, "--input", data, "--out", out, *args)
     assert r.returncode == status
     for s in said:
@@ -345,9 +346,7 @@ def test_bad_param_or_date_is_refused_naming_it(mini, tmp_path, args, status, sa
 
 def test_existing_out_is_refused_then_replaced_with_overwrite(mini, tmp_path):
     policy, table, expected = mini
-    data = tmp_path / "in.parquet"
-    pq.write_table(table, data)
-    out = tmp_path / "out"
+    data, out = parquet_input(tmp_path, table)
     out.mkdir()
     (out / "keep.txt").write_text("last night's run", encoding="utf-8")
     r = pol_run(policy, "--input", data, "--out", out, "--as-of", "2026-11-01")
