@@ -284,11 +284,15 @@ class Stream:
         self._offer_names = Names(plan.offers)
         self._channel_names = Names(plan.channels)
 
-    def feed(self, batch: pa.RecordBatch) -> None:
+    def feed(self, batch: pa.RecordBatch, path: str | None = None, first_row: int | None = None) -> None:
+        """One batch in. Data errors name `path` (default: the stream's) and
+        count rows from `first_row`, the batch's first row in that file
+        (default: its position in the whole run)."""
+        path = path or self.path
         if self.schema_seen is None or not batch.schema.equals(self.schema_seen):
-            check_schema(self.program, batch.schema, self.path)
+            check_schema(self.program, batch.schema, path)
             self.schema_seen = batch.schema
-        check_nulls(self.program, batch, self.path, self.rows)
+        check_nulls(self.program, batch, path, self.rows if first_row is None else first_row)
         # Large batches in zero-copy slices: the intermediates stay bounded
         # (the candidates take 9 bytes per row and offer) and in cache.
         for start in range(0, batch.num_rows, MAX_BATCH_ROWS):

@@ -29,6 +29,16 @@ class OutputError(Exception):
     """The output folder cannot be written; exit status 1."""
 
 
+def cannot_write(out, e: OSError, what: str = "the output") -> OutputError:
+    """One line for a write that failed, in the system's words for its errno
+    ("No space left on device"), not pyarrow's wrapping of them."""
+    if e.errno in (errno.ENOTDIR, errno.EEXIST):
+        why = "a part of its path is a file, not a folder"
+    else:
+        why = os.strerror(e.errno) if e.errno else (e.strerror or str(e))
+    return OutputError(f"{out}: cannot write {what} ({why})")
+
+
 class Writer:
     """Streaming writers for customers and assignments in the staging folder.
 
@@ -150,9 +160,7 @@ class Staging:
             os.umask(mask)
             os.chmod(self.path, 0o777 & ~mask)      # mkdtemp's 0700 is for secrets, not results
         except OSError as e:
-            why = "a part of its path is a file, not a folder" if e.errno in (errno.ENOTDIR, errno.EEXIST) \
-                else e.strerror or str(e)
-            raise OutputError(f"{out_dir}: cannot write the output folder ({why})") from None
+            raise cannot_write(out_dir, e, "the output folder") from None
 
     def commit(self) -> None:
         """Files synced, then DIR replaced in one step where the system can."""

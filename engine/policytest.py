@@ -140,11 +140,16 @@ def run_test(program: ir.Program, test: ir.Test, as_of: dt.date | None = None) -
     return TestOutcome(test.name, position, day, tuple(failures))
 
 
+def own_tests(program: ir.Program, only_file: str | None = None) -> list[ir.Test]:
+    """The program's test blocks (those written in `only_file`, as the file
+    was named to the front end, when given), in declaration order."""
+    return [t for t in program.tests if only_file is None or t.span is None or t.span.path == only_file]
+
+
 def run_tests(program: ir.Program, as_of: dt.date | None = None, only_file: str | None = None) -> list[TestOutcome]:
     """Every test block of the program (those of `only_file`, when given), in
     declaration order."""
-    return [run_test(program, t, as_of) for t in program.tests
-            if only_file is None or t.span is None or t.span.path == only_file]
+    return [run_test(program, t, as_of) for t in own_tests(program, only_file)]
 
 
 def report(outcomes: list[TestOutcome], verbose: bool = False) -> str:

@@ -32,6 +32,7 @@ class PolicyFile(pytest.File):
     def collect(self):
         from pol.compiler.diagnostics import PolicyError
         from pol.compiler.frontend import compile_path
+        from pol.policytest import own_tests
         # Positions read as the user named the folder: relative to where pytest ran.
         try:
             shown = self.path.relative_to(self.config.invocation_params.dir)
@@ -41,9 +42,8 @@ class PolicyFile(pytest.File):
             program = compile_path(shown)
         except PolicyError as e:
             raise PolicyCheckFailed(str(e)) from None
-        for test in program.tests:
-            if test.span is None or Path(test.span.path).resolve() == self.path.resolve():
-                yield PolicyTestItem.from_parent(self, name=test.name, program=program, test=test)
+        for test in own_tests(program, str(shown)):
+            yield PolicyTestItem.from_parent(self, name=test.name, program=program, test=test)
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, PolicyCheckFailed):

@@ -31,11 +31,9 @@ import threading
 import time
 from pathlib import Path
 
-import pyarrow as pa
-
 from pol.errors import DataError, ParamError, PolicyError
 from pol.input_files import Input, read_batches
-from pol.output_files import OUTPUTS, OutputError, Staging, Writer
+from pol.output_files import OUTPUTS, OutputError, Staging, Writer, cannot_write
 
 
 class UsageError(Exception):
@@ -121,24 +119,24 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         try:
             writer = Writer(staging.path, fmt, schemas)
         except OSError as e:
-            raise OutputError(f"{out}: cannot write the output folder ({e.strerror or e})") from None
+            raise cannot_write(out, e, "the output folder") from None
         stream = pol_.stream(_guard_output(writer.write, out), as_of=day, params=values)
         rows = 0
         for file in inp.files:
             file_rows = 0
             for batch in read_batches(program, file):
-                _feed(stream, batch, file.path, program, file_rows)
+                stream.feed(batch, path=file.path, first_row=file_rows)
                 rows += batch.num_rows
                 file_rows += batch.num_rows
                 bar.update(rows)
         if rows == 0:
             raise DataError("the input holds no rows", path=input)
         bar.phase("writing" if not stream.rules.has_capacity else "matching capacities and writing")
-        _feed(stream, None, input)
+        stream.finish()
         try:
             writer.close()
         except OSError as e:
-            raise OutputError(f"{out}: cannot write the output ({e.strerror or e})") from None
+            raise cannot_write(out, e) from None
         writer = None
         bar.close()
         elapsed = time.perf_counter() - started
@@ -158,7 +156,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
                 json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
             staging.commit()
         except OSError as e:
-            raise OutputError(f"{out}: cannot write the output ({e.strerror or e})") from None
+            raise cannot_write(out, e) from None
         return summary
     finally:
         bar.close()
@@ -167,28 +165,13 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         staging.discard()
 
 
-def _feed(stream, batch: pa.RecordBatch | None, path: str, program=None, file_rows: int = 0) -> None:
-    """One batch in (None: finish), with data errors naming `path`; rows
-    (of nulls in the key) are counted from the start of that file, not of
-    the run."""
-    from pol.bind import check_nulls
-    try:
-        stream.feed(batch) if batch is not None else stream.finish()
-    except DataError as e:
-        if batch is not None and program is not None:
-            check_nulls(program, batch, path, file_rows)      # raises the same error, in the file's rows
-        if e.path is None:
-            raise DataError(str(e), column=e.column, path=path) from None
-        raise
-
-
 def _guard_output(write, out: str):
     """Write errors (disk full) raised inside the stream's sink, said as such."""
     def sink(customers, assignments):
         try:
             write(customers, assignments)
         except OSError as e:
-            raise OutputError(f"{out}: cannot write the output ({e.strerror or e})") from None
+            raise cannot_write(out, e) from None
     return sink
 
 

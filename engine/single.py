@@ -49,7 +49,6 @@ class RowExecutor:
         self._kernel = None
         self._lock = threading.Lock()
         self._codes = {s: k for k, s in enumerate(plan.literals)}
-        self._fields = [(f.name, f.type) for f in plan.fields]
         # Field slots by how a record's value is packed (bools pack as ints).
         slots = {t: [(j, f.name) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
         self._floats, self._strings, self._dates = slots[Type.FLOAT], slots[Type.STRING], slots[Type.DATE]
@@ -92,7 +91,7 @@ class RowExecutor:
 
     def run(self, record: dict, today: int, params: dict, active: np.ndarray) -> RowOutputs:
         # Python lists, converted once: item by item into numpy costs more.
-        n = len(self._fields)
+        n = len(self.plan.fields)
         iv = [0] * n
         fv = [0.0] * n
         ok = [False] * n

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import pol
+import pol.evaluate
 from conftest import ROOT
 from pol.sample import generate
 
@@ -526,6 +527,32 @@ def test_an_output_folder_that_cannot_be_written(mini, tmp_path):
     assert "Traceback" not in r.stderr and r.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
     assert pq.read_table(data).num_rows == 20
+
+
+def test_a_disk_that_fills_up_midway_leaves_nothing(mini, tmp_path, monkeypatch, capsys):
+    """A write that fails on the writer thread (here: the disk is full after
+    the first batch) ends the run with one line; no output, no staging."""
+    import errno
+    import pol.output_files
+    from pol.run import run_command
+    policy, table, _ = mini
+    data, out = parquet_input(tmp_path, table)
+    real = pol.output_files.pq.ParquetWriter
+    writes = []
+
+    class FillsUp(real):
+        def write_batch(self, batch, *args, **kwargs):
+            writes.append(batch.num_rows)
+            if len(writes) > 2:
+                raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+            return super().write_batch(batch, *args, **kwargs)
+
+    monkeypatch.setattr(pol.output_files.pq, "ParquetWriter", FillsUp)
+    monkeypatch.setattr(pol.evaluate, "MAX_BATCH_ROWS", 500)         # several batches from 3,000 rows
+    assert run_command(str(policy), str(data), str(out), "2026-11-01", progress=False) == 1
+    err = capsys.readouterr().err
+    assert err == f"pol: error: {out}: cannot write the output (No space left on device)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
 
 def test_policy_error_gives_the_rendered_diagnostics(mini, tmp_path):
