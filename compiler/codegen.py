@@ -3,8 +3,14 @@ defining one fused, row-parallel Numba kernel.
 
 The kernel evaluates, for each row, every let, segment, classification,
 score, channel condition, and each offer's eligibility, priority and channel,
-in one pass over the input columns. Offer matching runs after it (see
-engine/arbitrate.py).
+in one pass over the input columns. A policy without capacities is matched
+in the same pass (`fused`): each row's candidates are ranked and walked as
+LANGUAGE.md section 6 says, right where they are computed, and only the
+accepted offers and the funnel counts leave the kernel. This is a second copy
+of the per-customer walk of engine/arbitrate.py (`match_range`), which the
+vectorized evaluator uses; tests/test_matching_compiled.py keeps the two
+equal. With capacities the walk is run-wide, so the kernel writes every
+candidate out for engine/arbitrate.py instead.
 
 Safety: the module is built from `ast` nodes. Identifiers are made here
 (`v12`, `x3`, `p0`); numbers become constants; strings never appear in the
@@ -19,6 +25,8 @@ default, so no operation can trap; errors are nulls, never exceptions.
 from __future__ import annotations
 
 import ast
+import re
+import textwrap
 from dataclasses import dataclass
 
 from pol.compiler import ir
@@ -30,7 +38,7 @@ CODEGEN_VERSION = "1"
 RUNTIME_NAMES = (
     "add_i", "sub_i", "mul_i", "neg_i", "abs_i", "mod_i", "mod_f", "fin",
     "round_f", "round_i", "sqrt_f", "exp_f", "log_f", "pow_f", "date_ok",
-    "year_of", "month_of", "day_of", "bit", "float_ok", "NAN",
+    "year_of", "month_of", "day_of", "bit", "float_ok", "held_out", "NAN",
 )
 
 
@@ -108,6 +116,38 @@ def truth(v: ast.expr, m: ast.expr | None) -> ast.expr:
     return v if m is None else ast.BoolOp(ast.And(), [m, v])
 
 
+_GENERATED_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def template(text: str, **subs) -> list[ast.stmt]:
+    """Statements from a fixed template written in this module, with its
+    upper-case placeholders replaced: a string by that generated name (never
+    user text: it must look like one of ours), a number by a constant, an
+    ast node as it is, and a placeholder standing alone as a statement by a
+    list of statements."""
+    for v in subs.values():
+        if isinstance(v, str) and not _GENERATED_NAME.fullmatch(v):
+            raise ValueError(f"not a generated name: {v!r}")
+
+    class Fill(ast.NodeTransformer):
+        def visit_Expr(self, node: ast.Expr):
+            if isinstance(node.value, ast.Name) and isinstance(subs.get(node.value.id), list):
+                return subs[node.value.id]
+            return self.generic_visit(node)
+
+        def visit_Name(self, node: ast.Name):
+            if node.id not in subs:
+                return node
+            v = subs[node.id]
+            if isinstance(v, str):
+                return ast.Name(v, node.ctx)
+            if isinstance(v, ast.AST):
+                return v
+            return C(v)
+
+    return Fill().visit(ast.parse(textwrap.dedent(text))).body
+
+
 DEFAULTS = {Type.INT: 0, Type.FLOAT: 0.0, Type.BOOL: False, Type.STRING: 0, Type.DATE: 0}
 
 _CMP = {"eq": ast.Eq, "ne": ast.NotEq, "lt": ast.Lt, "le": ast.LtE, "gt": ast.Gt, "ge": ast.GtE}
@@ -123,9 +163,10 @@ class Value:
 # ------------------------------------------------------------ the generator
 
 class _Gen:
-    def __init__(self, program: ir.Program, plan: KernelPlan):
+    def __init__(self, program: ir.Program, plan: KernelPlan, fused: bool = False):
         self.program = program
         self.plan = plan
+        self.fused = fused
         self.body: list[ast.stmt] = []
         self.n = 0
         self.decls: dict[str, Value] = {}
@@ -435,10 +476,118 @@ class _Gen:
                           ifexp(cmp(ast.Lt(), cv.v, C(0)), C(-2),
                                 ifexp(pr.m, cv.v, C(-1)) if pr.m is not None else cv.v))
             sv = self.bind(state, None)
+            if self.fused:
+                self.body.extend(template(_CANDIDATE, S=sv.v.id, P=pr.v, K=k, F=f"f{k}"))
+                continue
             self.emit(store_item("cchan", (i, C(k)), sv.v))
             nan = N("NAN")
             self.emit(store_item("cprio", (i, C(k)),
                                  ifexp(cmp(ast.GtE(), sv.v, C(0)), pr.v, nan)))
+
+    def walk(self) -> None:
+        """Rank the row's candidates and accept them (fused kernels only)."""
+        holdouts = any(o.holdout_bp is not None for o in self.program.offers)
+        control = template(_HELD_OUT if holdouts else _NO_HOLDOUT)
+        self.body.extend(template(_WALK, MAXN=self.program.arbitrate.max_per_customer, CONTROL=control))
+
+    def prologue(self) -> list[ast.stmt]:
+        K = len(self.program.offers)
+        out = template(_PROLOGUE, K=K, K1=max(K, 1))
+        for k in range(K):
+            out += template("F = np.int64(0)", F=f"f{k}")
+        return out
+
+    def epilogue(self) -> list[ast.stmt]:
+        out = []
+        for k in range(len(self.program.offers)):
+            out += template(_UNPACK, K=k, F=f"f{k}")
+        return out + template("funnel += lost")
+
+
+# Per offer, in fused kernels: count it in the funnel and append it to the
+# row's candidates. The funnel's first three counts (eligible, deliverable,
+# candidates: LANGUAGE.md section 6) share one int64 per offer, 21 bits each,
+# added from a table indexed by the state: three separate counters per offer
+# cost a fifth of the bench kernel's time. A kernel call may count at most
+# FUSED_MAX_ROWS rows (engine/executor.py splits larger ranges).
+_CANDIDATE = """
+F += fw[min(S, 0) + 3]
+if S >= 0:
+    co[nc] = K
+    cp[nc] = P
+    cs[nc] = S
+    nc += 1
+"""
+
+FUSED_MAX_ROWS = (1 << 21) - 1
+
+_PROLOGUE = """
+co = np.empty(K1, np.int64)
+cp = np.empty(K1, np.float64)
+cs = np.empty(K1, np.int64)
+lost = np.zeros((K, 9), np.int64)
+fw = np.array([0, 1, 1 + (1 << 21), 1 + (1 << 21) + (1 << 42)], np.int64)
+"""
+
+_UNPACK = """
+lost[K, 0] += F & 2097151
+lost[K, 1] += (F >> 21) & 2097151
+lost[K, 2] += F >> 42
+"""
+
+# Candidates were appended in declaration order; a stable insertion sort by
+# priority (highest first) gives the rank order of section 6. Then each is
+# accepted unless the customer's maximum, one of its categories or exclusive
+# lines is taken. Funnel columns as engine/arbitrate.FUNNEL numbers them.
+_WALK = """
+for wa in range(1, nc):
+    wo = co[wa]
+    wp = cp[wa]
+    ws = cs[wa]
+    wb = wa
+    while wb > 0 and cp[wb - 1] < wp:
+        co[wb] = co[wb - 1]
+        cp[wb] = cp[wb - 1]
+        cs[wb] = cs[wb - 1]
+        wb -= 1
+    co[wb] = wo
+    cp[wb] = wp
+    cs[wb] = ws
+taken = 0
+cats = np.int64(0)
+excl = np.int64(0)
+for wb in range(nc):
+    wk = co[wb]
+    wc = category[wk]
+    if taken >= MAXN:
+        lost[wk, 5] += 1
+    elif wc >= 0 and (cats >> wc) & 1:
+        lost[wk, 6] += 1
+    elif (excl & exclusive[wk]) != 0:
+        lost[wk, 7] += 1
+    else:
+        acc_offer[i, taken] = wk
+        acc_chan[i, taken] = cs[wb]
+        acc_prio[i, taken] = cp[wb]
+        CONTROL
+        lost[wk, 3] += 1
+        taken += 1
+        if wc >= 0:
+            cats |= np.int64(1) << wc
+        excl |= exclusive[wk]
+nacc[i] = taken
+"""
+
+_NO_HOLDOUT = """
+acc_ctrl[i, taken] = False
+"""
+
+_HELD_OUT = """
+ctrl = held_out(wk, i, holdout_bp, holdout_state, key_is_int, key_ints, key_offsets, key_data)
+acc_ctrl[i, taken] = ctrl
+if ctrl:
+    lost[wk, 4] += 1
+"""
 
 
 def _days(d) -> int:
@@ -446,7 +595,12 @@ def _days(d) -> int:
     return (d - dt.date(1970, 1, 1)).days
 
 
-def argument_names(plan: KernelPlan) -> list[str]:
+FUSED_OUTPUTS = ["category", "exclusive", "holdout_bp", "holdout_state", "key_is_int", "key_ints",
+                 "key_offsets", "key_data", "acc_offer", "acc_chan", "acc_prio", "acc_ctrl", "nacc",
+                 "funnel"]
+
+
+def argument_names(plan: KernelPlan, fused: bool = False) -> list[str]:
     names = ["start", "stop", "today"]
     for k, _ in enumerate(plan.params):
         names += [f"p{k}", f"pm{k}"]
@@ -459,7 +613,8 @@ def argument_names(plan: KernelPlan) -> list[str]:
         if f.nullable:
             names += [f"xv{j}", f"xo{j}", f"xh{j}"]
     names += [f"l{k}" for k, _ in enumerate(plan.luts)]
-    names += ["active", "segs", "classes", "scores", "cprio", "cchan"]
+    names += ["active", "segs", "classes", "scores"]
+    names += FUSED_OUTPUTS if fused else ["cprio", "cchan"]
     return names
 
 
@@ -473,21 +628,29 @@ def row_argument_names(plan: KernelPlan) -> list[str]:
     return names
 
 
-def generate(program: ir.Program, plan: KernelPlan, parallel: bool = False, row: bool = False) -> ast.Module:
+def generate(program: ir.Program, plan: KernelPlan, parallel: bool = False, row: bool = False,
+             fused: bool = False) -> ast.Module:
     """The batch kernel `kernel(start, stop, ...)`, or with `row` the
     single-record kernel `row_kernel(today, ...)` that `decide` calls.
+    `fused`: match offers in the kernel (only for policies without capacities).
 
     The batch kernel releases the GIL and the engine runs it on row ranges
     from a thread pool, one range per core. Numba's own `parallel=True`
     gives the same speed but took six times longer to compile (30 s against
     5 s for the bench policy), so it is off by default."""
-    g = _Gen(program, plan)
+    if fused and (row or parallel or any(o.capacity is not None for o in program.offers)):
+        raise ValueError("only a sequential batch kernel of a policy without capacities can be fused")
+    g = _Gen(program, plan, fused)
     if row:
         g.load_record()
     else:
         g.load_fields()
     g.declarations()
+    if fused:
+        g.emit(assign("nc", C(0)))
     g.offers()
+    if fused:
+        g.walk()
     if row:
         body = [assign("i", C(0))] + g.body
         name, args = "row_kernel", row_argument_names(plan)
@@ -495,7 +658,9 @@ def generate(program: ir.Program, plan: KernelPlan, parallel: bool = False, row:
                    ast.keyword("error_model", ast.Constant("numpy")), ast.keyword("boundscheck", C(False))]
     else:
         body = [ast.For(ast.Name("i", ast.Store()), call("prange", N("start"), N("stop")), g.body, [])]
-        name, args = "kernel", argument_names(plan)
+        if fused:
+            body = g.prologue() + body + g.epilogue()
+        name, args = "kernel", argument_names(plan, fused)
         options = [ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
                    ast.keyword("parallel", C(parallel)), ast.keyword("error_model", ast.Constant("numpy")),
                    ast.keyword("boundscheck", C(False))]
@@ -516,5 +681,6 @@ def generate(program: ir.Program, plan: KernelPlan, parallel: bool = False, row:
     return ast.fix_missing_locations(module)
 
 
-def source(program: ir.Program, plan: KernelPlan, parallel: bool = False, row: bool = False) -> str:
-    return ast.unparse(generate(program, plan, parallel, row)) + "\n"
+def source(program: ir.Program, plan: KernelPlan, parallel: bool = False, row: bool = False,
+           fused: bool = False) -> str:
+    return ast.unparse(generate(program, plan, parallel, row, fused)) + "\n"

@@ -22,6 +22,9 @@ I64_MIN = np.int64(-9223372036854775808)
 DATE_MIN = -719162
 DATE_MAX = 2932896
 NAN = np.nan
+# FNV-1a 64-bit, the holdout hash (LANGUAGE.md section 6).
+FNV_OFFSET = np.uint64(14695981039346656037)
+FNV_PRIME = np.uint64(1099511628211)
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 
@@ -263,3 +266,34 @@ def bit(buf, i):
 def float_ok(x):
     """Input floats: NaN and infinities read as null."""
     return math.isfinite(x)
+
+
+@_jit
+def hash_key(h, i, is_int, ints, offsets, data):
+    if is_int:
+        v = ints[i]
+        if v < 0:
+            h = (h ^ np.uint64(45)) * FNV_PRIME          # '-'
+        # The magnitude as uint64 so that the most negative int64 works too;
+        # digits from the most significant, with no array to allocate per key.
+        u = np.uint64(-(v + 1)) + np.uint64(1) if v < 0 else np.uint64(v)
+        p = np.uint64(1)
+        while u // p >= np.uint64(10):
+            p *= np.uint64(10)
+        while p > np.uint64(0):
+            h = (h ^ (np.uint64(48) + (u // p) % np.uint64(10))) * FNV_PRIME
+            p //= np.uint64(10)
+        return h
+    for j in range(offsets[i], offsets[i + 1]):
+        h = (h ^ np.uint64(data[j])) * FNV_PRIME
+    return h
+
+
+@_jit
+def held_out(k, i, bp, state, is_int, ints, offsets, data):
+    """Whether row i is in offer k's holdout: the FNV-1a hash of "OFFER:KEY"
+    (`state` has hashed "OFFER:" already) below its share of 10,000."""
+    if bp[k] < 0:
+        return False
+    h = hash_key(state[k], i, is_int, ints, offsets, data)
+    return h % np.uint64(10000) < np.uint64(bp[k])

@@ -25,9 +25,7 @@ import numpy as np
 from numba import njit
 
 from pol.compiler import ir
-
-FNV_OFFSET = np.uint64(14695981039346656037)
-FNV_PRIME = np.uint64(1099511628211)
+from pol.compiler.runtime import FNV_OFFSET, FNV_PRIME, held_out
 
 # Funnel columns, per offer.
 FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
@@ -92,33 +90,33 @@ class Keys:
     data: np.ndarray
 
 
-@njit(cache=True, nogil=True)
-def _hash_key(h, i, is_int, ints, offsets, data):
-    if is_int:
-        v = ints[i]
-        if v < 0:
-            h = (h ^ np.uint64(45)) * FNV_PRIME          # '-'
-        # The magnitude as uint64 so that the most negative int64 works too;
-        # digits from the most significant, with no array to allocate per key.
-        u = np.uint64(-(v + 1)) + np.uint64(1) if v < 0 else np.uint64(v)
-        p = np.uint64(1)
-        while u // p >= np.uint64(10):
-            p *= np.uint64(10)
-        while p > np.uint64(0):
-            h = (h ^ (np.uint64(48) + (u // p) % np.uint64(10))) * FNV_PRIME
-            p //= np.uint64(10)
-        return h
-    for j in range(offsets[i], offsets[i + 1]):
-        h = (h ^ np.uint64(data[j])) * FNV_PRIME
-    return h
+@dataclass
+class Accepted:
+    """Accepted offers per row, in rank order: `count[i]` of them."""
+    offer: np.ndarray     # int16[n, max]
+    chan: np.ndarray      # int8[n, max]
+    prio: np.ndarray      # float64[n, max]
+    ctrl: np.ndarray      # bool[n, max]
+    count: np.ndarray     # int64[n]
+
+    @staticmethod
+    def empty(n: int, max_n: int) -> "Accepted":
+        return Accepted(np.full((n, max_n), -1, np.int16), np.full((n, max_n), -1, np.int8),
+                        np.zeros((n, max_n), np.float64), np.zeros((n, max_n), np.bool_),
+                        np.zeros(n, np.int64))
+
+    def slice(self, a: int, b: int) -> "Accepted":
+        return Accepted(self.offer[a:b], self.chan[a:b], self.prio[a:b], self.ctrl[a:b], self.count[a:b])
 
 
-@njit(cache=True, nogil=True)
-def _control(k, i, bp, state, is_int, ints, offsets, data):
-    if bp[k] < 0:
-        return False
-    h = _hash_key(state[k], i, is_int, ints, offsets, data)
-    return h % np.uint64(10000) < np.uint64(bp[k])
+@dataclass
+class MatchJob:
+    """What an evaluator needs to match a batch in the same pass (a fused
+    kernel does): the rules, the batch's keys for holdouts, and the counts
+    its funnel adds to."""
+    rules: Rules
+    keys: Keys
+    funnel: np.ndarray    # int64[K, len(FUNNEL)]
 
 
 @njit(cache=True, nogil=True)
@@ -187,7 +185,7 @@ def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state
                 acc_offer[i, taken] = k
                 acc_chan[i, taken] = cchan[i, k]
                 acc_prio[i, taken] = ranked[j]
-                ctrl = _control(k, i, bp, state, is_int, ints, offsets, data)
+                ctrl = held_out(k, i, bp, state, is_int, ints, offsets, data)
                 acc_ctrl[i, taken] = ctrl
                 local[k, 3] += 1
                 if ctrl:
@@ -224,7 +222,7 @@ def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets,
                 offer[j] = k
                 chan[j] = cchan[i, k]
                 prio[j] = cprio[i, k]
-                ctrl[j] = _control(k, i, bp, state, is_int, ints, offsets, data)
+                ctrl[j] = held_out(k, i, bp, state, is_int, ints, offsets, data)
                 j += 1
     return rows, offer, chan, prio, ctrl
 

@@ -16,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from pol.arbitrate import Keys, Rules, collect_candidates, global_order, match_range, walk_global
+from pol.arbitrate import (Accepted, Keys, MatchJob, Rules, collect_candidates, global_order, match_range,
+                           walk_global)
 from pol.bind import EPOCH, bind, check_nulls, check_schema
 from pol.compiler import ir
 from pol.compiler.plan import KernelPlan
@@ -59,25 +60,34 @@ def _select(t, columns):
     return t.select(present) if len(present) < len(columns) or t.schema.names != columns else t
 
 
-@dataclass
 class BatchOut:
-    """What an evaluator computes for one batch, before matching."""
-    segs: np.ndarray      # bool[S, n]
-    classes: np.ndarray   # int16[C, n], -1 null
-    scores: np.ndarray    # float64[R, n], NaN null
-    cprio: np.ndarray     # float64[n, K]
-    cchan: np.ndarray     # int8[n, K]
+    """What an evaluator computes for one batch. Matching needs either the
+    candidate matrices (allocated when an evaluator first asks for them) or,
+    from an evaluator that matched in the same pass, `accepted`."""
 
+    def __init__(self, plan: KernelPlan, n: int):
+        self.n = n
+        self.offers = len(plan.offers)
+        self.segs = np.empty((len(plan.segments), n), np.bool_)        # bool[S, n]
+        self.classes = np.empty((len(plan.classifies), n), np.int16)   # int16[C, n], -1 null
+        self.scores = np.empty((len(plan.scores), n), np.float64)      # float64[R, n], NaN null
+        self._cprio: np.ndarray | None = None
+        self._cchan: np.ndarray | None = None
+        self.accepted: Accepted | None = None
 
-def allocate(plan: KernelPlan, n: int) -> BatchOut:
-    K = len(plan.offers)
-    return BatchOut(
-        segs=np.empty((len(plan.segments), n), np.bool_),
-        classes=np.empty((len(plan.classifies), n), np.int16),
-        scores=np.empty((len(plan.scores), n), np.float64),
-        cprio=np.empty((n, K), np.float64),
-        cchan=np.empty((n, K), np.int8),
-    )
+    @property
+    def cprio(self) -> np.ndarray:
+        """float64[n, K]: an offer's priority where it is a candidate, NaN elsewhere."""
+        if self._cprio is None:
+            self._cprio = np.empty((self.n, self.offers), np.float64)
+        return self._cprio
+
+    @property
+    def cchan(self) -> np.ndarray:
+        """int8[n, K]: the candidate's channel, or -3, -2, -1 (engine/arbitrate.py)."""
+        if self._cchan is None:
+            self._cchan = np.empty((self.n, self.offers), np.int8)
+        return self._cchan
 
 
 def active_offers(program: ir.Program, as_of: dt.date) -> np.ndarray:
@@ -102,26 +112,9 @@ def output_key(col: pa.Array) -> pa.Array:
     return col.cast(pa.string())
 
 
-@dataclass
-class Accepted:
-    offer: np.ndarray     # int16[n, max]
-    chan: np.ndarray      # int8[n, max]
-    prio: np.ndarray      # float64[n, max]
-    ctrl: np.ndarray      # bool[n, max]
-    count: np.ndarray     # int64[n]
-
-    @staticmethod
-    def empty(n: int, max_n: int) -> "Accepted":
-        return Accepted(np.full((n, max_n), -1, np.int16), np.full((n, max_n), -1, np.int8),
-                        np.zeros((n, max_n), np.float64), np.zeros((n, max_n), np.bool_),
-                        np.zeros(n, np.int64))
-
-    def slice(self, a: int, b: int) -> "Accepted":
-        return Accepted(self.offer[a:b], self.chan[a:b], self.prio[a:b], self.ctrl[a:b], self.count[a:b])
-
-
-def _match_batch(out: BatchOut, rules: Rules, keys: Keys, counts: np.ndarray) -> Accepted:
-    n = out.cprio.shape[0]
+def _match_batch(out: BatchOut, job: MatchJob) -> Accepted:
+    rules, keys, counts = job.rules, job.keys, job.funnel
+    n = out.n
     acc = Accepted.empty(n, rules.max_n)
     parts = chunks(n)
     local = [np.zeros_like(counts) for _ in parts]
@@ -301,10 +294,11 @@ class Stream:
     def _feed_slice(self, batch: pa.RecordBatch) -> None:
         n = batch.num_rows
         bound = bind(self.program, self.plan, batch, self.params)
-        out = allocate(self.plan, n)
-        self.run_batch(bound, self.active, self.today, out)
+        out = BatchOut(self.plan, n)
         key = batch.column(self.program.input.key)
         keys = keys_of(key)
+        job = None if self.rules.has_capacity else MatchJob(self.rules, keys, self.counts.funnel)
+        self.run_batch(bound, self.active, self.today, out, job)
         cols = customer_columns(self.program, self.plan, key, out)
         self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
         if self.rules.has_capacity:
@@ -313,7 +307,7 @@ class Stream:
                 keys.is_int, keys.ints, keys.offsets, keys.data, self.counts.funnel))
             self._spill_write(pa.RecordBatch.from_pydict(cols))
         else:
-            acc = _match_batch(out, self.rules, keys, self.counts.funnel)
+            acc = out.accepted if out.accepted is not None else _match_batch(out, job)
             self._emit(cols, acc)
         self.rows += n
 

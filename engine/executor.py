@@ -2,6 +2,8 @@
 
 * `KernelExecutor` runs the fused Numba kernel generated for the policy,
   loaded through the content-addressed disk cache (compiled on first use).
+  For a policy without capacities the kernel matches offers too and fills
+  `out.accepted`; otherwise it writes the candidates for engine/arbitrate.py.
 * `AutoExecutor` is what a run uses by default. Compiling a fused kernel
   takes seconds, too long for an author who edits and reruns, so: when the
   kernel for this policy and input schema is already compiled and cached, it
@@ -18,29 +20,57 @@ import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numba
+import numpy as np
 
+from pol.arbitrate import Accepted, MatchJob
 from pol.bind import Bound
 from pol.compiler import cache, codegen, ir
 from pol.compiler.plan import KernelPlan
-from pol.threads import parallel as run_ranges
+from pol.threads import chunks, run_parts
 from pol.vector import VectorExecutor
 
 
-def kernel_args(bound: Bound, active, today: int, out, start: int = 0, stop: int | None = None) -> tuple:
-    return (start, bound.n if stop is None else stop, today, *bound.param_args, *bound.field_args,
-            *bound.lut_args, active, out.segs, out.classes, out.scores, out.cprio, out.cchan)
+@dataclass
+class KernelCall:
+    """One batch's kernel arguments, one tuple per row range."""
+    args: list[tuple]
+    accepted: Accepted | None
+    funnels: list[np.ndarray]
 
 
 class KernelExecutor:
     def __init__(self, program: ir.Program, plan: KernelPlan, parallel: bool = False):
         self.plan = plan
-        self.source = codegen.source(program, plan, parallel=parallel)
+        self.max_n = program.arbitrate.max_per_customer
+        self.fused = not parallel and not any(o.capacity is not None for o in program.offers)
+        self.source = codegen.source(program, plan, parallel=parallel, fused=self.fused)
         self.path = cache.path_for(self.source)
         self._kernel = None
         self._lock = threading.Lock()
+        self._signatures: dict[tuple, tuple] = {}
+
+    def call(self, bound: Bound, active, today: int, out, job: MatchJob | None) -> KernelCall:
+        parts = chunks(bound.n)
+        if self.fused:
+            # A fused kernel's packed funnel counters hold so many rows per call.
+            step = codegen.FUSED_MAX_ROWS
+            parts = [(s, min(s + step, b)) for a, b in parts for s in range(a, max(b, a + 1), step)]
+        head = (today, *bound.param_args, *bound.field_args, *bound.lut_args, active,
+                out.segs, out.classes, out.scores)
+        if not self.fused:
+            return KernelCall([(a, b, *head, out.cprio, out.cchan) for a, b in parts], None, [])
+        if job is None:
+            raise ValueError("a fused kernel matches as it goes: it needs the batch's MatchJob")
+        acc = Accepted.empty(bound.n, self.max_n)
+        funnels = [np.zeros_like(job.funnel) for _ in parts]
+        r, k = job.rules, job.keys
+        tail = (r.category, r.exclusive, r.holdout_bp, r.holdout_state, k.is_int, k.ints, k.offsets, k.data,
+                acc.offer, acc.chan, acc.prio, acc.ctrl, acc.count)
+        return KernelCall([(a, b, *head, *tail, f) for (a, b), f in zip(parts, funnels)], acc, funnels)
 
     def kernel(self):
         if self._kernel is None:
@@ -50,7 +80,14 @@ class KernelExecutor:
         return self._kernel
 
     def signature(self, args: tuple) -> tuple:
-        return tuple(numba.typeof(a) for a in args)
+        # numba.typeof of some sixty arguments takes a millisecond; what it
+        # looks at is cheap to read, so each layout is typed once.
+        layout = tuple((a.dtype.str, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous, a.flags.writeable,
+                        a.flags.aligned) if isinstance(a, np.ndarray) else type(a) for a in args)
+        sig = self._signatures.get(layout)
+        if sig is None:
+            sig = self._signatures[layout] = tuple(numba.typeof(a) for a in args)
+        return sig
 
     def marker(self, sig: tuple) -> Path:
         """A file that says: this kernel is compiled and cached for these types."""
@@ -64,12 +101,17 @@ class KernelExecutor:
         self.kernel().compile(sig)
         _touch(self.marker(sig))
 
-    def __call__(self, bound: Bound, active, today: int, out) -> None:
-        args = kernel_args(bound, active, today, out)
+    def __call__(self, bound: Bound, active, today: int, out, job: MatchJob | None = None) -> None:
+        self.run(self.call(bound, active, today, out, job), out, job)
+
+    def run(self, call: KernelCall, out, job: MatchJob | None) -> None:
         kernel = self.kernel()
         # The kernel releases the GIL: one row range per core.
-        run_ranges(lambda a, b: kernel(*kernel_args(bound, active, today, out, a, b)), bound.n)
-        sig = self.signature(args)
+        run_parts(lambda j, a, b: kernel(*call.args[j]), [a[:2] for a in call.args])
+        for f in call.funnels:
+            job.funnel += f
+        out.accepted = call.accepted
+        sig = self.signature(call.args[0])
         if not self.ready(sig):
             _touch(self.marker(sig))
 
@@ -89,14 +131,14 @@ class AutoExecutor:
         self._started: set = set()
         self._lock = threading.Lock()
 
-    def __call__(self, bound: Bound, active, today: int, out) -> None:
-        args = kernel_args(bound, active, today, out)
-        sig = self.kernel_exec.signature(args)
+    def __call__(self, bound: Bound, active, today: int, out, job: MatchJob | None = None) -> None:
+        call = self.kernel_exec.call(bound, active, today, out, job)
+        sig = self.kernel_exec.signature(call.args[0])
         if self.kernel_exec.ready(sig):
-            self.kernel_exec(bound, active, today, out)
+            self.kernel_exec.run(call, out, job)
             return
         self.start_background(sig)
-        self.vector(bound, active, today, out)
+        self.vector(bound, active, today, out, job)
 
     def start_background(self, sig: tuple) -> None:
         if os.environ.get("POL_BACKGROUND_COMPILE", "1") == "0":

@@ -394,5 +394,6 @@ class VectorExecutor:
         self.program = program
         self.plan = plan
 
-    def __call__(self, bound: Bound, active, today: int, out) -> None:
+    def __call__(self, bound: Bound, active, today: int, out, job=None) -> None:
+        # Matching runs after, on the candidates (engine/arbitrate.py).
         run(self.program, self.plan, bound, active, today, out)

@@ -380,3 +380,28 @@ score return = coalesce(class, 0.5) + def
         r = p.evaluate(t, as_of=AS_OF, engine=engine)
         assert r.customers.column("import").to_pylist() == [False, True]
         assert r.customers.column("return").to_pylist() == [2.5, 12.0]
+
+
+def test_a_fused_kernel_call_counts_more_rows_than_its_packed_funnel_holds(monkeypatch):
+    # The fused kernel packs three funnel counts in one int64 per offer, so
+    # the executor splits ranges longer than codegen.FUSED_MAX_ROWS (here
+    # one range, as on a single core).
+    import numpy as np
+    from pol.arbitrate import MatchJob, Rules
+    from pol.bind import bind
+    from pol.compiler import codegen
+    from pol.evaluate import BatchOut, active_offers, keys_of
+    monkeypatch.setattr("pol.executor.chunks", lambda n: [(0, n)])
+    policy = pol.loads("input t key id { id: int x: int }\nchannel c\n"
+                       "offer o { eligible when x > 0 priority 1 channels c }\n")
+    n = codegen.FUSED_MAX_ROWS + 5
+    x = np.ones(n, np.int64)
+    x[0] = 0
+    batch = pa.RecordBatch.from_arrays([pa.array(np.arange(n)), pa.array(x)], names=["id", "x"])
+    bound = bind(policy.program, policy.plan, batch, {})
+    out = BatchOut(policy.plan, n)
+    job = MatchJob(Rules.of(policy.program), keys_of(batch.column("id")), np.zeros((1, 9), np.int64))
+    policy._kernel(bound, active_offers(policy.program, AS_OF), 0, out, job)
+    eligible = int(x.sum())
+    assert job.funnel[0, :4].tolist() == [eligible] * 4
+    assert int(out.accepted.count.sum()) == eligible

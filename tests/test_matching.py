@@ -36,16 +36,16 @@ def test_key_text():
 
 def test_compiled_key_hash_is_fnv1a64_of_the_key_text():
     import numpy as np
-    from pol.arbitrate import FNV_OFFSET, _hash_key
+    from pol.compiler.runtime import FNV_OFFSET, hash_key
     ints = np.array([0, 7, 10, 99, 1007, -1, -10, 10**18, 2**63 - 1, -2**63], np.int64)
     none_i, none_b = np.zeros(1, np.int64), np.zeros(1, np.uint8)
     for j, v in enumerate(ints):
-        assert int(_hash_key(FNV_OFFSET, j, True, ints, none_i, none_b)) == fnv1a64(str(int(v)).encode())
+        assert int(hash_key(FNV_OFFSET, j, True, ints, none_i, none_b)) == fnv1a64(str(int(v)).encode())
     text = ["", "a", "张三", "1007"]
     data = "".join(text).encode("utf-8")
     offsets = np.cumsum([0] + [len(t.encode("utf-8")) for t in text]).astype(np.int64)
     for j, t in enumerate(text):
-        got = _hash_key(FNV_OFFSET, j, False, none_i, offsets, np.frombuffer(data, np.uint8))
+        got = hash_key(FNV_OFFSET, j, False, none_i, offsets, np.frombuffer(data, np.uint8))
         assert int(got) == fnv1a64(t.encode("utf-8"))
 
 

@@ -49,14 +49,19 @@ def catalogues(draw, with_capacity: bool):
     fields = " ".join(f"e{j}: bool? p{j}: float?" for j in range(k))
     text = (f"input t key id {{ id: int a: bool? {fields} }}\n"
             "channel app when a\nchannel sms\n" + "\n".join(offers) + f"\narbitrate {{ {rules} }}\n")
+    return text, draw(customers(k))
+
+
+@st.composite
+def customers(draw, k: int):
+    """Records for a catalogue of k offers: nulls, ±0.0 and tied priorities."""
     n = draw(st.integers(0, 40))
     ids = draw(st.lists(st.integers(-10**12, 10**12), min_size=n, max_size=n, unique=True))
-    records = [{"id": i, "a": draw(st.one_of(st.none(), st.booleans())),
-                **{f"e{j}": draw(st.one_of(st.none(), st.booleans(), st.just(True))) for j in range(k)},
-                **{f"p{j}": draw(st.one_of(st.none(), st.sampled_from([1.0, 2.0, 2.0, 3.0, -0.0, 0.0])))
-                   for j in range(k)}}
-               for i in ids]
-    return text, records
+    return [{"id": i, "a": draw(st.one_of(st.none(), st.booleans())),
+             **{f"e{j}": draw(st.one_of(st.none(), st.booleans(), st.just(True))) for j in range(k)},
+             **{f"p{j}": draw(st.one_of(st.none(), st.sampled_from([1.0, 2.0, 2.0, 3.0, -0.0, 0.0])))
+                for j in range(k)}}
+            for i in ids]
 
 
 def table_of(policy: pol.Policy, records: list[dict]) -> pa.Table:
@@ -116,6 +121,45 @@ def test_run_wide_walk_with_capacities_agrees_with_the_plain_matcher(case):
 @given(data=st.data())
 def test_the_kernel_path_agrees_with_the_plain_matcher(with_capacity, data):
     check(*data.draw(catalogues(with_capacity)), engine="kernel")
+
+
+# A kernel without capacities matches in its own pass (compiler/codegen.py,
+# `fused`), a second copy of the walk: fixed catalogues that use every rule,
+# compiled once each, against many random customers.
+FIXED = [
+    # categories, an exclusive line, holdouts of 0, 50 and 100%, max 2
+    ("offer o0 { eligible when e0 priority p0 channels app, sms category x holdout 50% }\n"
+     "offer o1 { eligible when e1 priority p1 channels sms category x }\n"
+     "offer o2 { eligible when e2 priority p2 channels app category y holdout 100% }\n"
+     "offer o3 { eligible when e3 priority p3 channels sms, app holdout 0% }\n"
+     "offer o4 { eligible when e4 priority p4 channels app valid to 2026-10-31 }\n"
+     "arbitrate { max 2 per customer one per category exclusive o0, o3 exclusive o2, o4 }\n", 5),
+    # max 1, no categories, two overlapping exclusive lines
+    ("offer o0 { eligible when e0 priority p0 channels app }\n"
+     "offer o1 { eligible when e1 priority p1 channels app, sms holdout 30% }\n"
+     "offer o2 { eligible when e2 priority p2 channels sms }\n"
+     "arbitrate { max 1 per customer exclusive o0, o1 exclusive o1, o2 }\n", 3),
+    # max 3 with categories ignored (no one-per-category), valid windows
+    ("offer o0 { eligible when e0 priority p0 channels app category x valid from 2026-11-01 }\n"
+     "offer o1 { eligible when e1 priority p1 channels sms category x }\n"
+     "offer o2 { eligible when e2 priority p2 channels sms, app category x "
+     "valid from 2026-01-01 to 2026-12-31 }\n"
+     "offer o3 { eligible when e3 priority p3 channels app holdout 50% }\n"
+     "arbitrate { max 3 per customer }\n", 4),
+]
+
+
+def fixed_text(offers: str, k: int) -> str:
+    fields = " ".join(f"e{j}: bool? p{j}: float?" for j in range(k))
+    return f"input t key id {{ id: int a: bool? {fields} }}\nchannel app when a\nchannel sms\n" + offers
+
+
+@pytest.mark.parametrize("case", range(len(FIXED)))
+@settings(max_examples=60, **SETTINGS)
+@given(data=st.data())
+def test_the_fused_kernel_agrees_with_the_plain_matcher(case, data):
+    offers, k = FIXED[case]
+    check(fixed_text(offers, k), data.draw(customers(k)), engine="kernel")
 
 
 @pytest.mark.slow
