@@ -6,7 +6,8 @@ score, channel condition, and each offer's eligibility, priority and channel,
 in one pass over the input columns. A policy without capacities is matched
 in the same pass (`fused`): each row's candidates are ranked and walked as
 LANGUAGE.md section 6 says, right where they are computed, and only the
-accepted offers and the funnel counts leave the kernel. This is a second copy
+accepted offers (already in the assignments' flat layout, engine/
+arbitrate.FlatParts) and the counts leave the kernel. This is a second copy
 of the per-customer walk of engine/arbitrate.py (`match_range`), which the
 vectorized evaluator uses; tests/test_matching_compiled.py keeps the two
 equal. With capacities the walk is run-wide, so the kernel writes every
@@ -492,7 +493,8 @@ class _Gen:
 
     def prologue(self) -> list[ast.stmt]:
         K = len(self.program.offers)
-        out = template(_PROLOGUE, K=K, K1=max(K, 1))
+        out = template(_PROLOGUE, K=K, K1=max(K, 1), H=len(self.program.channels),
+                       MAXN=self.program.arbitrate.max_per_customer)
         for k in range(K):
             out += template("F = np.int64(0)", F=f"f{k}")
         return out
@@ -501,7 +503,7 @@ class _Gen:
         out = []
         for k in range(len(self.program.offers)):
             out += template(_UNPACK, K=k, F=f"f{k}")
-        return out + template("funnel += lost")
+        return out + template("funnel += lost\nby_channel += bych")
 
 
 # Per offer, in fused kernels: count it in the funnel and append it to the
@@ -526,6 +528,8 @@ co = np.empty(K1, np.int64)
 cp = np.empty(K1, np.float64)
 cs = np.empty(K1, np.int64)
 lost = np.zeros((K, 9), np.int64)
+bych = np.zeros((K, H, 2), np.int64)
+w = start * MAXN
 fw = np.array([0, 1, 1 + (1 << 21), 1 + (1 << 21) + (1 << 42)], np.int64)
 """
 
@@ -566,27 +570,34 @@ for wb in range(nc):
     elif (excl & exclusive[wk]) != 0:
         lost[wk, 7] += 1
     else:
-        acc_offer[i, taken] = wk
-        acc_chan[i, taken] = cs[wb]
-        acc_prio[i, taken] = cp[wb]
+        a_row[w] = i
+        a_rank[w] = taken + 1
+        a_offer[w] = wk
+        a_chan[w] = cs[wb]
+        a_prio[w] = cp[wb]
         CONTROL
         lost[wk, 3] += 1
         taken += 1
+        w += 1
         if wc >= 0:
             cats |= np.int64(1) << wc
         excl |= exclusive[wk]
-nacc[i] = taken
+a_end[i] = w
 """
 
 _NO_HOLDOUT = """
-acc_ctrl[i, taken] = False
+a_ctrl[w] = False
+bych[wk, cs[wb], 0] += 1
 """
 
 _HELD_OUT = """
 ctrl = held_out(wk, i, holdout_bp, holdout_state, key_is_int, key_ints, key_offsets, key_data)
-acc_ctrl[i, taken] = ctrl
+a_ctrl[w] = ctrl
 if ctrl:
     lost[wk, 4] += 1
+    bych[wk, cs[wb], 1] += 1
+else:
+    bych[wk, cs[wb], 0] += 1
 """
 
 
@@ -596,8 +607,8 @@ def _days(d) -> int:
 
 
 FUSED_OUTPUTS = ["category", "exclusive", "holdout_bp", "holdout_state", "key_is_int", "key_ints",
-                 "key_offsets", "key_data", "acc_offer", "acc_chan", "acc_prio", "acc_ctrl", "nacc",
-                 "funnel"]
+                 "key_offsets", "key_data", "a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl",
+                 "a_end", "funnel", "by_channel"]
 
 
 def argument_names(plan: KernelPlan, fused: bool = False) -> list[str]:

@@ -110,13 +110,103 @@ class Accepted:
 
 
 @dataclass
+class Flat:
+    """Accepted offers as the assignments table lays them out: one entry per
+    assignment in (row, rank) order, and each row's span in `offsets`."""
+    rows: np.ndarray      # int64: the row in the batch
+    rank: np.ndarray      # int32: 1, 2, ...
+    offer: np.ndarray     # int32
+    chan: np.ndarray      # int32
+    prio: np.ndarray      # float64
+    ctrl: np.ndarray      # bool
+    offsets: np.ndarray   # int32[n + 1]
+
+
+@njit(cache=True, nogil=True)
+def _flatten(offer, chan, prio, ctrl, count, by_channel):
+    n = len(count)
+    offsets = np.empty(n + 1, np.int32)
+    offsets[0] = 0
+    total = 0
+    for i in range(n):
+        total += count[i]
+        offsets[i + 1] = total
+    rows = np.empty(total, np.int64)
+    rank = np.empty(total, np.int32)
+    off = np.empty(total, np.int32)
+    ch = np.empty(total, np.int32)
+    pr = np.empty(total, np.float64)
+    ct = np.empty(total, np.bool_)
+    j = 0
+    for i in range(n):
+        for r in range(count[i]):
+            o = offer[i, r]
+            c = chan[i, r]
+            t = ctrl[i, r]
+            rows[j] = i
+            rank[j] = r + 1
+            off[j] = o
+            ch[j] = c
+            pr[j] = prio[i, r]
+            ct[j] = t
+            by_channel[o, c, 1 if t else 0] += 1
+            j += 1
+    return rows, rank, off, ch, pr, ct, offsets
+
+
+def flatten(acc: Accepted, by_channel: np.ndarray) -> Flat:
+    """Accepted offers per row -> the flat layout, counting each assignment
+    in `by_channel[offer, channel, control]`."""
+    return Flat(*_flatten(acc.offer, acc.chan, acc.prio, acc.ctrl, acc.count, by_channel))
+
+
+class FlatParts:
+    """Where a fused kernel writes its assignments: row range [a, b) fills
+    slots from a * max on, and `end[i]` is the slot after row i's last one.
+    `join` closes the gaps between ranges."""
+
+    def __init__(self, n: int, max_n: int):
+        slots = n * max_n
+        self.max_n = max_n
+        self.rows = np.empty(slots, np.int64)
+        self.rank = np.empty(slots, np.int32)
+        self.offer = np.empty(slots, np.int32)
+        self.chan = np.empty(slots, np.int32)
+        self.prio = np.empty(slots, np.float64)
+        self.ctrl = np.empty(slots, np.bool_)
+        self.end = np.empty(n, np.int64)
+
+    def arrays(self) -> tuple:
+        return self.rows, self.rank, self.offer, self.chan, self.prio, self.ctrl, self.end
+
+    def join(self, parts: list[tuple[int, int]]) -> Flat:
+        n = len(self.end)
+        offsets = np.zeros(n + 1, np.int32)
+        spans, filled = [], 0
+        for a, b in parts:
+            first = a * self.max_n
+            last = int(self.end[b - 1]) if b > a else first
+            offsets[a + 1:b + 1] = self.end[a:b] - (first - filled)
+            spans.append((first, last))
+            filled += last - first
+        cols = self.arrays()[:6]
+        if len(spans) == 1 or all(f == l for f, l in spans[1:]):
+            first, last = spans[0]
+            out = [c[first:last] for c in cols]
+        else:
+            out = [np.concatenate([c[f:l] for f, l in spans]) for c in cols]
+        return Flat(*out, offsets)
+
+
+@dataclass
 class MatchJob:
     """What an evaluator needs to match a batch in the same pass (a fused
     kernel does): the rules, the batch's keys for holdouts, and the counts
-    its funnel adds to."""
+    its funnel and assignments add to."""
     rules: Rules
     keys: Keys
-    funnel: np.ndarray    # int64[K, len(FUNNEL)]
+    funnel: np.ndarray        # int64[K, len(FUNNEL)]
+    by_channel: np.ndarray    # int64[K, channels, 2]
 
 
 @njit(cache=True, nogil=True)

@@ -9,15 +9,14 @@ run-wide walk at the end. No per-row Python anywhere.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from pol.arbitrate import (Accepted, Keys, MatchJob, Rules, collect_candidates, global_order, match_range,
-                           walk_global)
+from pol.arbitrate import (Accepted, Flat, Keys, MatchJob, Rules, collect_candidates, flatten, global_order,
+                           match_range, walk_global)
 from pol.bind import EPOCH, bind, check_nulls, check_schema
 from pol.compiler import ir
 from pol.compiler.plan import KernelPlan
@@ -73,7 +72,7 @@ class BatchOut:
         self.scores = np.empty((len(plan.scores), n), np.float64)      # float64[R, n], NaN null
         self._cprio: np.ndarray | None = None
         self._cchan: np.ndarray | None = None
-        self.accepted: Accepted | None = None
+        self.accepted: Flat | None = None
 
     @property
     def cprio(self) -> np.ndarray:
@@ -162,35 +161,6 @@ def customer_columns(program: ir.Program, plan: KernelPlan, key: pa.Array, out: 
     return cols
 
 
-@njit(cache=True, nogil=True)
-def _flatten(offer, chan, prio, ctrl, count, by_channel):
-    """Accepted offers per row -> flat assignment columns in (row, rank)
-    order, list offsets for the `offers` column, and counts per channel."""
-    n = len(count)
-    offsets = np.zeros(n + 1, np.int32)
-    for i in range(n):
-        offsets[i + 1] = offsets[i] + count[i]
-    total = offsets[n]
-    rows = np.empty(total, np.int64)
-    rank = np.empty(total, np.int32)
-    off = np.empty(total, np.int32)
-    ch = np.empty(total, np.int32)
-    pr = np.empty(total, np.float64)
-    ct = np.empty(total, np.bool_)
-    j = 0
-    for i in range(n):
-        for r in range(count[i]):
-            rows[j] = i
-            rank[j] = r + 1
-            off[j] = offer[i, r]
-            ch[j] = chan[i, r]
-            pr[j] = prio[i, r]
-            ct[j] = ctrl[i, r]
-            by_channel[off[j], ch[j], 1 if ct[j] else 0] += 1
-            j += 1
-    return rows, rank, off, ch, pr, ct, offsets
-
-
 class Names:
     """A fixed list of names (offers, channels): codes -> a dictionary column
     (LANGUAGE.md section 8 lets string columns be dictionary-encoded)."""
@@ -203,11 +173,11 @@ class Names:
         return pa.DictionaryArray.from_arrays(pa.array(codes), self.dictionary, safe=False)
 
 
-def output_batches(program: ir.Program, cols: dict, key_ints, acc: "Accepted", offer_names: Names,
-                   channel_names: Names, by_channel: np.ndarray):
+def output_batches(program: ir.Program, cols: dict, key_ints, flat: Flat, offer_names: Names,
+                   channel_names: Names):
     """The customers and assignments batches of one batch of rows."""
-    rows, rank, off, ch, pr, ct, offsets = _flatten(acc.offer, acc.chan, acc.prio, acc.ctrl,
-                                                    acc.count, by_channel)
+    rows, rank, off, ch, pr, ct, offsets = (flat.rows, flat.rank, flat.offer, flat.chan, flat.prio,
+                                            flat.ctrl, flat.offsets)
     key = cols[program.input.key]
     offers = offer_names.take(off)
     customers = dict(cols, offers=pa.ListArray.from_arrays(pa.array(offsets), offers))
@@ -297,7 +267,8 @@ class Stream:
         out = BatchOut(self.plan, n)
         key = batch.column(self.program.input.key)
         keys = keys_of(key)
-        job = None if self.rules.has_capacity else MatchJob(self.rules, keys, self.counts.funnel)
+        job = (None if self.rules.has_capacity else
+               MatchJob(self.rules, keys, self.counts.funnel, self.counts.by_channel))
         self.run_batch(bound, self.active, self.today, out, job)
         cols = customer_columns(self.program, self.plan, key, out)
         self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
@@ -307,15 +278,16 @@ class Stream:
                 keys.is_int, keys.ints, keys.offsets, keys.data, self.counts.funnel))
             self._spill_write(pa.RecordBatch.from_pydict(cols))
         else:
-            acc = out.accepted if out.accepted is not None else _match_batch(out, job)
-            self._emit(cols, acc)
+            flat = out.accepted
+            if flat is None:
+                flat = flatten(_match_batch(out, job), self.counts.by_channel)
+            self._emit(cols, flat)
         self.rows += n
 
-    def _emit(self, cols: dict, acc: Accepted) -> None:
+    def _emit(self, cols: dict, flat: Flat) -> None:
         key = cols[self.program.input.key]
         ints = key.to_numpy() if pa.types.is_integer(key.type) else None
-        self.sink(*output_batches(self.program, cols, ints, acc, self._offer_names,
-                                  self._channel_names, self.counts.by_channel))
+        self.sink(*output_batches(self.program, cols, ints, flat, self._offer_names, self._channel_names))
 
     def _spill_write(self, batch: pa.RecordBatch) -> None:
         if self._spill is None:
@@ -346,7 +318,7 @@ class Stream:
             lo, hi = np.searchsorted(rows, [base, base + n])
             acc = accepted_rows(rows[lo:hi] - base, offer[lo:hi], chan[lo:hi], prio[lo:hi],
                                 ctrl[lo:hi], accepted[lo:hi], n, self.rules.max_n)
-            self._emit(dict(zip(batch.schema.names, batch.columns)), acc)
+            self._emit(dict(zip(batch.schema.names, batch.columns)), flatten(acc, self.counts.by_channel))
             base += n
         f.close()
         self._spill = None

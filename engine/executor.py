@@ -26,7 +26,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from pol.arbitrate import Accepted, MatchJob
+from pol.arbitrate import FlatParts, MatchJob
 from pol.bind import Bound
 from pol.compiler import cache, codegen, ir
 from pol.compiler.plan import KernelPlan
@@ -36,10 +36,12 @@ from pol.vector import VectorExecutor
 
 @dataclass
 class KernelCall:
-    """One batch's kernel arguments, one tuple per row range."""
+    """One batch's kernel arguments, one tuple per row range; for a fused
+    kernel also where its assignments and counts go, per range."""
     args: list[tuple]
-    accepted: Accepted | None
-    funnels: list[np.ndarray]
+    parts: list[tuple[int, int]]
+    flat: FlatParts | None
+    counts: list[tuple[np.ndarray, np.ndarray]]
 
 
 class KernelExecutor:
@@ -62,15 +64,15 @@ class KernelExecutor:
         head = (today, *bound.param_args, *bound.field_args, *bound.lut_args, active,
                 out.segs, out.classes, out.scores)
         if not self.fused:
-            return KernelCall([(a, b, *head, out.cprio, out.cchan) for a, b in parts], None, [])
+            return KernelCall([(a, b, *head, out.cprio, out.cchan) for a, b in parts], parts, None, [])
         if job is None:
             raise ValueError("a fused kernel matches as it goes: it needs the batch's MatchJob")
-        acc = Accepted.empty(bound.n, self.max_n)
-        funnels = [np.zeros_like(job.funnel) for _ in parts]
+        flat = FlatParts(bound.n, self.max_n)
+        counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel)) for _ in parts]
         r, k = job.rules, job.keys
         tail = (r.category, r.exclusive, r.holdout_bp, r.holdout_state, k.is_int, k.ints, k.offsets, k.data,
-                acc.offer, acc.chan, acc.prio, acc.ctrl, acc.count)
-        return KernelCall([(a, b, *head, *tail, f) for (a, b), f in zip(parts, funnels)], acc, funnels)
+                *flat.arrays())
+        return KernelCall([(a, b, *head, *tail, *c) for (a, b), c in zip(parts, counts)], parts, flat, counts)
 
     def kernel(self):
         if self._kernel is None:
@@ -107,10 +109,12 @@ class KernelExecutor:
     def run(self, call: KernelCall, out, job: MatchJob | None) -> None:
         kernel = self.kernel()
         # The kernel releases the GIL: one row range per core.
-        run_parts(lambda j, a, b: kernel(*call.args[j]), [a[:2] for a in call.args])
-        for f in call.funnels:
-            job.funnel += f
-        out.accepted = call.accepted
+        run_parts(lambda j, a, b: kernel(*call.args[j]), call.parts)
+        for funnel, by_channel in call.counts:
+            job.funnel += funnel
+            job.by_channel += by_channel
+        if call.flat is not None:
+            out.accepted = call.flat.join(call.parts)
         sig = self.signature(call.args[0])
         if not self.ready(sig):
             _touch(self.marker(sig))

@@ -400,8 +400,10 @@ def test_a_fused_kernel_call_counts_more_rows_than_its_packed_funnel_holds(monke
     batch = pa.RecordBatch.from_arrays([pa.array(np.arange(n)), pa.array(x)], names=["id", "x"])
     bound = bind(policy.program, policy.plan, batch, {})
     out = BatchOut(policy.plan, n)
-    job = MatchJob(Rules.of(policy.program), keys_of(batch.column("id")), np.zeros((1, 9), np.int64))
+    job = MatchJob(Rules.of(policy.program), keys_of(batch.column("id")), np.zeros((1, 9), np.int64),
+                   np.zeros((1, 1, 2), np.int64))
     policy._kernel(bound, active_offers(policy.program, AS_OF), 0, out, job)
     eligible = int(x.sum())
     assert job.funnel[0, :4].tolist() == [eligible] * 4
-    assert int(out.accepted.count.sum()) == eligible
+    assert len(out.accepted.rows) == eligible and out.accepted.offsets[-1] == eligible
+    assert out.accepted.rows.tolist() == np.flatnonzero(x).tolist()
