@@ -233,6 +233,10 @@ class _Gen:
             else:
                 v = attr_call("np", "int64", item(x, i))
             val = self.bind(v, m)
+            if self.fused and f.type == Type.FLOAT and not f.nullable:
+                # The host refuses non-finite values here; a fused kernel
+                # counts them as it reads, saving the host a pass.
+                self.body.extend(template("NF += not float_ok(V)", NF="nf", V=val.v.id))
             if f.type == Type.FLOAT and f.nullable:
                 # NaN and infinities read as null; the host has already refused
                 # them in non-nullable float fields.
@@ -503,7 +507,7 @@ class _Gen:
         out = []
         for k in range(len(self.program.offers)):
             out += template(_UNPACK, K=k, F=f"f{k}")
-        return out + template("funnel += lost\nby_channel += bych")
+        return out + template("funnel += lost\nby_channel += bych\nnonfinite[0] += nf")
 
 
 # Per offer, in fused kernels: count it in the funnel and append it to the
@@ -527,6 +531,7 @@ _PROLOGUE = """
 co = np.empty(K1, np.int64)
 cp = np.empty(K1, np.float64)
 cs = np.empty(K1, np.int64)
+nf = 0
 lost = np.zeros((K, 9), np.int64)
 bych = np.zeros((K, H, 2), np.int64)
 w = start * MAXN
@@ -608,7 +613,7 @@ def _days(d) -> int:
 
 FUSED_OUTPUTS = ["category", "exclusive", "holdout_bp", "holdout_state", "key_is_int", "key_ints",
                  "key_offsets", "key_data", "a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl",
-                 "a_end", "funnel", "by_channel"]
+                 "a_end", "funnel", "by_channel", "nonfinite"]
 
 
 def argument_names(plan: KernelPlan, fused: bool = False) -> list[str]:

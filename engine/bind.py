@@ -118,8 +118,10 @@ def _bitmap(buf) -> np.ndarray:
 
 
 def check_nulls(program: ir.Program, batch: pa.RecordBatch, path: str | None = None,
-                row_base: int = 0) -> None:
-    """Nulls (and, in float fields, NaN or infinities) in non-nullable fields."""
+                row_base: int = 0, unscanned: frozenset = frozenset()) -> None:
+    """Nulls (and, in float fields, NaN or infinities) in non-nullable fields.
+    Float fields named in `unscanned` are not scanned for NaN here: a fused
+    kernel counts those as it reads them (engine/evaluate.Stream)."""
     key = batch.column(program.input.key)
     for f in program.input.fields:
         if f.nullable:
@@ -127,9 +129,12 @@ def check_nulls(program: ir.Program, batch: pa.RecordBatch, path: str | None = N
         col = batch.column(f.name)
         bad = col.null_count
         what = "null"
-        if not bad and f.type == Type.FLOAT and pa.types.is_floating(col.type):
+        if not bad and f.type == Type.FLOAT and f.name not in unscanned and pa.types.is_floating(col.type):
             bad = _count_nonfinite(_float_values(col))
             what = "NaN or infinite (read as null)"
+        if bad and unscanned:
+            # Report the first problem in input order, scanned or not.
+            check_nulls(program, batch, path, row_base)
         if bad:
             mask = pc.invert(pc.is_finite(col)) if what != "null" else pc.is_null(col)
             rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))[:5]

@@ -13,13 +13,13 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-from numba import njit
 
 from pol.arbitrate import (Accepted, Flat, Keys, MatchJob, Rules, collect_candidates, flatten, global_order,
                            match_range, walk_global)
 from pol.bind import EPOCH, bind, check_nulls, check_schema
 from pol.compiler import ir
 from pol.compiler.plan import KernelPlan
+from pol.compiler.types import Type
 from pol.errors import DataError
 from pol.summary import Counts
 from pol.threads import chunks, run_parts
@@ -73,6 +73,7 @@ class BatchOut:
         self._cprio: np.ndarray | None = None
         self._cchan: np.ndarray | None = None
         self.accepted: Flat | None = None
+        self.nonfinite: int | None = None   # NaN or infinities a fused kernel read in non-nullable floats
 
     @property
     def cprio(self) -> np.ndarray:
@@ -246,6 +247,10 @@ class Stream:
         self._candidates: list[tuple] = []
         self._offer_names = Names(plan.offers)
         self._channel_names = Names(plan.channels)
+        # Non-nullable float fields that a fused kernel checks for NaN itself.
+        self._kernel_scans = frozenset(f.name for f in plan.fields if f.type == Type.FLOAT and not f.nullable)
+        self._scanned = True
+        self._refuse: Callable[[], None] = lambda: None
 
     def feed(self, batch: pa.RecordBatch, path: str | None = None, first_row: int | None = None) -> None:
         """One batch in. Data errors name `path` (default: the stream's) and
@@ -255,7 +260,12 @@ class Stream:
         if self.schema_seen is None or not batch.schema.equals(self.schema_seen):
             check_schema(self.program, batch.schema, path)
             self.schema_seen = batch.schema
-        check_nulls(self.program, batch, path, self.rows if first_row is None else first_row)
+        row_base = self.rows if first_row is None else first_row
+        check_nulls(self.program, batch, path, row_base, unscanned=self._kernel_scans)
+        # The floats left unscanned are checked, for the whole batch, only if
+        # the evaluator did not count them or found some (`_feed_slice`).
+        self._refuse = lambda: check_nulls(self.program, batch, path, row_base)
+        self._scanned = not self._kernel_scans
         # Large batches in zero-copy slices: the intermediates stay bounded
         # (the candidates take 9 bytes per row and offer) and in cache.
         for start in range(0, batch.num_rows, MAX_BATCH_ROWS):
@@ -270,6 +280,9 @@ class Stream:
         job = (None if self.rules.has_capacity else
                MatchJob(self.rules, keys, self.counts.funnel, self.counts.by_channel))
         self.run_batch(bound, self.active, self.today, out, job)
+        if not self._scanned and out.nonfinite != 0:
+            self._refuse()          # raises if the kernel found some
+            self._scanned = True    # another evaluator ran: the batch is clean
         cols = customer_columns(self.program, self.plan, key, out)
         self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
         if self.rules.has_capacity:

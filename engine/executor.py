@@ -41,7 +41,7 @@ class KernelCall:
     args: list[tuple]
     parts: list[tuple[int, int]]
     flat: FlatParts | None
-    counts: list[tuple[np.ndarray, np.ndarray]]
+    counts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]   # funnel, by channel, non-finite
 
 
 class KernelExecutor:
@@ -68,7 +68,8 @@ class KernelExecutor:
         if job is None:
             raise ValueError("a fused kernel matches as it goes: it needs the batch's MatchJob")
         flat = FlatParts(bound.n, self.max_n)
-        counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel)) for _ in parts]
+        counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel), np.zeros(1, np.int64))
+                  for _ in parts]
         r, k = job.rules, job.keys
         tail = (r.category, r.exclusive, r.holdout_bp, r.holdout_state, k.is_int, k.ints, k.offsets, k.data,
                 *flat.arrays())
@@ -110,10 +111,13 @@ class KernelExecutor:
         kernel = self.kernel()
         # The kernel releases the GIL: one row range per core.
         run_parts(lambda j, a, b: kernel(*call.args[j]), call.parts)
-        for funnel, by_channel in call.counts:
-            job.funnel += funnel
-            job.by_channel += by_channel
         if call.flat is not None:
+            out.nonfinite = sum(int(c[2][0]) for c in call.counts)
+            if out.nonfinite:       # the batch will be refused: count nothing
+                return
+            for funnel, by_channel, _ in call.counts:
+                job.funnel += funnel
+                job.by_channel += by_channel
             out.accepted = call.flat.join(call.parts)
         sig = self.signature(call.args[0])
         if not self.ready(sig):

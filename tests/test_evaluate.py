@@ -2,6 +2,7 @@
 forms, batching, capacities, holdouts and data errors."""
 import datetime as dt
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -337,6 +338,30 @@ def test_nulls_in_non_nullable_field_name_the_keys():
     t = pa.table({"id": [10, None, 12], "x": [1.0, 1.0, 2.0], "n": [1, 2, 3]})
     with pytest.raises(pol.DataError, match=r"'id' is the key.*1 null value.*rows 2"):
         p.evaluate(t, as_of=AS_OF)
+
+
+@pytest.mark.parametrize("engine", ["kernel", "vector"])
+def test_nan_in_a_non_nullable_float_is_refused_by_every_evaluator(engine):
+    # A fused kernel counts NaN in the floats it reads instead of the host
+    # scanning first; the error, and the first column in input order, are the same.
+    p = pol.loads("input c key id { id: int  y: float  x: float  u: float }\n"
+                  "channel app\noffer o { eligible when x > 0  priority x  channels app }\n")
+    rows = 300_000       # more than one batch (evaluate.MAX_BATCH_ROWS)
+    x = np.ones(rows)
+    x[[5, 290_000]] = [np.inf, np.nan]
+    t = pa.table({"id": np.arange(rows), "y": np.ones(rows), "x": x, "u": np.ones(rows)})
+    seen = []
+    with pytest.raises(pol.DataError, match=r"'x'.*2 NaN or infinite .*values .first at keys 5, 290000") as e:
+        p.stream(lambda c, a: seen.append(c), as_of=AS_OF, engine=engine).feed(t.to_batches()[0])
+    assert e.value.column == "x"
+    y = t.column("y").to_numpy().copy()
+    y[290_001] = np.nan       # an unread field, later in the data but earlier in the input
+    with pytest.raises(pol.DataError, match=r"'y'.*1 NaN"):
+        p.evaluate(t.set_column(1, "y", pa.array(y)), as_of=AS_OF, engine=engine)
+    u = np.ones(rows)
+    u[7] = np.nan             # unread and after x: x is reported first
+    with pytest.raises(pol.DataError, match=r"'x'"):
+        p.evaluate(t.set_column(3, "u", pa.array(u)), as_of=AS_OF, engine=engine)
 
 
 # ------------------------------------------------------------------ policies are data
