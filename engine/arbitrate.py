@@ -180,22 +180,21 @@ class FlatParts:
         return self.rows, self.rank, self.offer, self.chan, self.prio, self.ctrl, self.end
 
     def join(self, parts: list[tuple[int, int]]) -> Flat:
+        """Each range's assignments moved down to follow the previous one's,
+        in place (a new array per column would cost its page faults)."""
         n = len(self.end)
         offsets = np.zeros(n + 1, np.int32)
-        spans, filled = [], 0
+        cols = self.arrays()[:6]
+        filled = 0
         for a, b in parts:
             first = a * self.max_n
             last = int(self.end[b - 1]) if b > a else first
             offsets[a + 1:b + 1] = self.end[a:b] - (first - filled)
-            spans.append((first, last))
+            if first != filled and last > first:
+                for c in cols:
+                    c[filled:filled + last - first] = c[first:last]
             filled += last - first
-        cols = self.arrays()[:6]
-        if len(spans) == 1 or all(f == l for f, l in spans[1:]):
-            first, last = spans[0]
-            out = [c[first:last] for c in cols]
-        else:
-            out = [np.concatenate([c[f:l] for f, l in spans]) for c in cols]
-        return Flat(*out, offsets)
+        return Flat(*(c[:filled] for c in cols), offsets)
 
 
 @dataclass

@@ -12,7 +12,10 @@ value is never null. Invalid slots hold a harmless default.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 from pol.bind import EPOCH as _EPOCH, Bound
 from pol.compiler import ir
@@ -24,6 +27,36 @@ I64_MIN = np.iinfo(np.int64).min
 I64_MAX = np.iinfo(np.int64).max
 _DTYPE = {Type.INT: np.int64, Type.FLOAT: np.float64, Type.BOOL: np.bool_,
           Type.STRING: np.int64, Type.DATE: np.int64}
+
+
+# exp, log and pow through the C library, as the kernel and the reference
+# evaluator compute them: numpy's own SIMD versions may differ in the last bit.
+@njit(cache=True, nogil=True)
+def _libm_exp(x):
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        out[i] = math.exp(x[i])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _libm_log(x):
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        out[i] = math.log(x[i])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _libm_pow(a, b):
+    out = np.empty_like(a)
+    for i in range(len(a)):
+        out[i] = math.pow(a[i], b[i])
+    return out
+
+
+def _floats(x, n: int) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, np.float64), (n,)))
 
 
 def _and(*ms):
@@ -309,14 +342,14 @@ class _Eval:
             ok = vs[0] >= 0.0
             return _clean(np.sqrt(np.where(ok, vs[0], 0.0)), _and(ok, ms[0]))
         if op == "exp":
-            return _fin(np.exp(vs[0]), ms[0])
+            return _fin(_libm_exp(_floats(vs[0], self.n)), ms[0])
         if op == "log":
             ok = vs[0] > 0.0
-            return _fin(np.log(np.where(ok, vs[0], 1.0)), ok, ms[0])
+            return _fin(_libm_log(_floats(np.where(ok, vs[0], 1.0), self.n)), ok, ms[0])
         if op == "pow":
             a, b = vs
             ok = ~((a == 0.0) & (b < 0.0)) & ~((a < 0.0) & (b != np.floor(b)))
-            return _fin(np.power(np.where(ok, a, 1.0), b), ok, *ms)
+            return _fin(_libm_pow(_floats(np.where(ok, a, 1.0), self.n), _floats(b, self.n)), ok, *ms)
         if op in ("year", "month", "day"):
             d = vs[0].astype("datetime64[D]")
             if op == "year":
