@@ -154,8 +154,9 @@ def customer_columns(program: ir.Program, plan: KernelPlan, key: pa.Array, out: 
         elif name in cls_pos:
             k = cls_pos[name]
             codes = np.ascontiguousarray(out.classes[k])
+            # The codes are the evaluator's own, in range: no pass to check them.
             cols[name] = pa.DictionaryArray.from_arrays(_with_nulls(pa.int16(), codes, codes < 0),
-                                                        pa.array(plan.class_values[k], pa.string()))
+                                                        pa.array(plan.class_values[k], pa.string()), safe=False)
         else:
             v = np.ascontiguousarray(out.scores[score_pos[name]])
             cols[name] = _with_nulls(pa.float64(), v, np.isnan(v))

@@ -44,9 +44,10 @@ def reference_columns(policy, records):
     return cols
 
 
-def check_agreement(text: str, records: list, dictionary: bool) -> None:
+def check_agreement(text: str, records: list, dictionary: bool, table=None) -> None:
     policy = pol.loads(text, name="random.pol")
-    table = to_table(records, dictionary_strings=dictionary)
+    if table is None:
+        table = to_table(records, dictionary_strings=dictionary)
     kernel = policy.evaluate(table, as_of=AS_OF, engine="kernel").customers
     vector = policy.evaluate(table, as_of=AS_OF, engine="vector").customers
     ref = reference_columns(policy, records)
@@ -101,3 +102,44 @@ def test_row_kernel_and_reference_agree(text, records):
         for name in policy.program.outputs:
             assert same(got[name], ref[name][i]), \
                 f"row kernel != reference for {name}: {got[name]!r} vs {ref[name][i]!r}\n{r}\n{text}"
+
+
+# The kernel checks a float's finiteness once per tree of +, -, *, unary
+# minus, abs and dividends (compiler/codegen.py, `settle`); an intermediate
+# that overflows must still make the whole result null, wherever the tree
+# ends: in a divisor, a comparison, coalesce, if, min, a let or a score.
+OVERFLOW = """
+input t key id { id: int  x: float  y: float? }
+let big = x * x
+score sq = big
+score back = big / x
+score gone = 1 / (x * x)
+score nan = x * x - x * x
+score zero = (x * x) * 0
+score neg = abs(-(x * x)) + 1
+score rescued = coalesce(x * x * y, -1)
+score chosen = if x * x > 0 then 1 else 2
+score smaller = min(x * x, 3.0)
+score ratio = (x * 10) / (y * 10)
+segment huge = x * x * 2 >= 0
+"""
+
+
+def test_overflow_inside_an_expression_makes_it_null_in_every_evaluator():
+    values = [0.0, -0.0, 1.5, -3.0, 1e154, -1e155, 1e200, 1e308, -1e308, 5e-324]
+    records = [{"id": i, "x": x, "y": y} for i, (x, y) in
+               enumerate((x, y) for x in values for y in (None, 0.0, 2.0, 1e300, -1e-300))]
+    check_agreement(OVERFLOW, records, False, table=to_table_of(records))
+    got = pol.loads(OVERFLOW).evaluate(to_table_of(records), as_of=AS_OF, engine="kernel").customers
+    rows = {r["id"]: r for r in got.to_pylist()}
+    at = {(r["x"], r["y"]): rows[r["id"]] for r in records}
+    assert at[(1e200, 2.0)]["sq"] is None and at[(1e200, 2.0)]["gone"] is None
+    assert at[(1e200, 2.0)]["rescued"] == -1 and at[(1e200, 2.0)]["chosen"] == 2
+    assert at[(1e200, 2.0)]["huge"] is False and at[(1.5, 2.0)]["huge"] is True
+    assert at[(1.5, 2.0)]["gone"] == 1 / 2.25 and at[(1e154, None)]["back"] == 1e154
+
+
+def to_table_of(records):
+    import pyarrow as pa
+    return pa.table({"id": [r["id"] for r in records], "x": [r["x"] for r in records],
+                     "y": pa.array([r["y"] for r in records], pa.float64())})
