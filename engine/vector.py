@@ -29,29 +29,22 @@ _DTYPE = {Type.INT: np.int64, Type.FLOAT: np.float64, Type.BOOL: np.bool_,
           Type.STRING: np.int64, Type.DATE: np.int64}
 
 
-# exp, log and pow through the C library, as the kernel and the reference
-# evaluator compute them: numpy's own SIMD versions may differ in the last bit.
-@njit(cache=True, nogil=True)
-def _libm_exp(x):
-    out = np.empty_like(x)
-    for i in range(len(x)):
-        out[i] = math.exp(x[i])
-    return out
+_EXP, _LOG, _POW = range(3)
 
 
 @njit(cache=True, nogil=True)
-def _libm_log(x):
-    out = np.empty_like(x)
-    for i in range(len(x)):
-        out[i] = math.log(x[i])
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _libm_pow(a, b):
+def _libm(op, a, b):
+    """exp, log or pow of each element through the C library, as the kernel
+    and the reference evaluator compute them: numpy's own SIMD versions may
+    differ in the last bit."""
     out = np.empty_like(a)
     for i in range(len(a)):
-        out[i] = math.pow(a[i], b[i])
+        if op == _EXP:
+            out[i] = math.exp(a[i])
+        elif op == _LOG:
+            out[i] = math.log(a[i])
+        else:
+            out[i] = math.pow(a[i], b[i])
     return out
 
 
@@ -342,14 +335,14 @@ class _Eval:
             ok = vs[0] >= 0.0
             return _clean(np.sqrt(np.where(ok, vs[0], 0.0)), _and(ok, ms[0]))
         if op == "exp":
-            return _fin(_libm_exp(_floats(vs[0], self.n)), ms[0])
+            return _fin(_libm(_EXP, _floats(vs[0], self.n), _floats(0.0, 1)), ms[0])
         if op == "log":
             ok = vs[0] > 0.0
-            return _fin(_libm_log(_floats(np.where(ok, vs[0], 1.0), self.n)), ok, ms[0])
+            return _fin(_libm(_LOG, _floats(np.where(ok, vs[0], 1.0), self.n), _floats(0.0, 1)), ok, ms[0])
         if op == "pow":
             a, b = vs
             ok = ~((a == 0.0) & (b < 0.0)) & ~((a < 0.0) & (b != np.floor(b)))
-            return _fin(_libm_pow(_floats(np.where(ok, a, 1.0), self.n), _floats(b, self.n)), ok, *ms)
+            return _fin(_libm(_POW, _floats(np.where(ok, a, 1.0), self.n), _floats(b, self.n)), ok, *ms)
         if op in ("year", "month", "day"):
             d = vs[0].astype("datetime64[D]")
             if op == "year":
