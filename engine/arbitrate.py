@@ -105,9 +105,6 @@ class Accepted:
                         np.zeros((n, max_n), np.float64), np.zeros((n, max_n), np.bool_),
                         np.zeros(n, np.int64))
 
-    def slice(self, a: int, b: int) -> "Accepted":
-        return Accepted(self.offer[a:b], self.chan[a:b], self.prio[a:b], self.ctrl[a:b], self.count[a:b])
-
 
 @dataclass
 class Flat:
