@@ -239,7 +239,7 @@ class _Gen:
             if self.fused and f.type == Type.FLOAT and not f.nullable:
                 # The host refuses non-finite values here; a fused kernel
                 # counts them as it reads, saving the host a pass.
-                self.body.extend(template("NF += not float_ok(V)", NF="nf", V=val.v.id))
+                self.body.extend(template("nf += not float_ok(V)", V=val.v.id))
             if f.type == Type.FLOAT and f.nullable:
                 # NaN and infinities read as null; the host has already refused
                 # them in non-nullable float fields.

@@ -250,8 +250,8 @@ class Stream:
         self._channel_names = Names(plan.channels)
         # Non-nullable float fields that a fused kernel checks for NaN itself.
         self._kernel_scans = frozenset(f.name for f in plan.fields if f.type == Type.FLOAT and not f.nullable)
-        self._scanned = True
-        self._refuse: Callable[[], None] = lambda: None
+        # Set by `feed` while the batch's unscanned floats are not known clean.
+        self._refuse: Callable[[], None] | None = None
 
     def feed(self, batch: pa.RecordBatch, path: str | None = None, first_row: int | None = None) -> None:
         """One batch in. Data errors name `path` (default: the stream's) and
@@ -265,8 +265,7 @@ class Stream:
         check_nulls(self.program, batch, path, row_base, unscanned=self._kernel_scans)
         # The floats left unscanned are checked, for the whole batch, only if
         # the evaluator did not count them or found some (`_feed_slice`).
-        self._refuse = lambda: check_nulls(self.program, batch, path, row_base)
-        self._scanned = not self._kernel_scans
+        self._refuse = (lambda: check_nulls(self.program, batch, path, row_base)) if self._kernel_scans else None
         # Large batches in zero-copy slices: the intermediates stay bounded
         # (the candidates take 9 bytes per row and offer) and in cache.
         for start in range(0, batch.num_rows, MAX_BATCH_ROWS):
@@ -281,9 +280,9 @@ class Stream:
         job = (None if self.rules.has_capacity else
                MatchJob(self.rules, keys, self.counts.funnel, self.counts.by_channel))
         self.run_batch(bound, self.active, self.today, out, job)
-        if not self._scanned and out.nonfinite != 0:
+        if self._refuse is not None and out.nonfinite != 0:
             self._refuse()          # raises if the kernel found some
-            self._scanned = True    # another evaluator ran: the batch is clean
+            self._refuse = None     # another evaluator ran: the batch is clean
         cols = customer_columns(self.program, self.plan, key, out)
         self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
         if self.rules.has_capacity:

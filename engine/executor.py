@@ -54,6 +54,7 @@ class KernelExecutor:
         self._kernel = None
         self._lock = threading.Lock()
         self._signatures: dict[tuple, tuple] = {}
+        self._ready: set[tuple] = set()
 
     def call(self, bound: Bound, active, today: int, out, job: MatchJob | None) -> KernelCall:
         parts = chunks(bound.n)
@@ -98,7 +99,14 @@ class KernelExecutor:
         return self.path.with_name(f"{self.path.stem}.{h}.ready")
 
     def ready(self, sig: tuple) -> bool:
-        return self.marker(sig).exists()
+        # A marker is never removed: once seen, it need not be looked for
+        # again (hashing sixty type names and a stat on every batch).
+        if sig in self._ready:
+            return True
+        if self.marker(sig).exists():
+            self._ready.add(sig)
+            return True
+        return False
 
     def compile(self, sig: tuple) -> None:
         self.kernel().compile(sig)
@@ -122,6 +130,7 @@ class KernelExecutor:
         sig = self.signature(call.args[0])
         if not self.ready(sig):
             _touch(self.marker(sig))
+            self._ready.add(sig)
 
 
 def _touch(p: Path) -> None:
