@@ -624,7 +624,7 @@ def _bool_hint(t) -> str | None:
     return None
 
 
-def _mismatch_hint(a, b) -> str | None:
+def _mismatch_hint(a, b) -> str:
     pair = {a, b}
     if pair == {D, S}:
         return "a date is written without quotes, e.g. 2026-11-01"
@@ -632,7 +632,9 @@ def _mismatch_hint(a, b) -> str | None:
         return "a bool is true or false"
     if pair == {D, I} or pair == {D, F}:
         return "to count days between dates, subtract them: d1 - d2, or use days_since(d)"
-    return None
+    if pair == {I, S} or pair == {F, S}:
+        return "a number compares with a number and text with text: if the field holds text, declare it string"
+    return f"both sides must be of one type; here they are {type_words(a)} and {type_words(b)}"
 
 
 def _quoted_number_hint(*nodes) -> str | None:
