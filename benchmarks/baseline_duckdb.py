@@ -3,7 +3,7 @@
 `run(table, as_of, params=None) -> (customers, assignments)`
 
 - `table`: a pyarrow.Table with the columns of the policy's `input` block
-  (what the shared `gen_customers.generate` makes); extra columns are ignored.
+  (what `benchmarks/data/bench_customers.generate` makes); extra columns are ignored.
   It is scanned in place (registered with DuckDB, not copied in).
 - `as_of`: the run's date (`today` of the policy).
 - `params`: overrides of `churn_days` (int) and `high_voice_min` (float).

@@ -1,39 +1,30 @@
-"""Input tables for the benchmarks: the shared customer generator, cached.
+"""Input tables for the benchmarks: the bench customer generator, cached.
 
 `bench_table(n, seed=7, as_of=AS_OF) -> pyarrow.Table` returns the table that
-the shared `gen_customers.generate(n, seed, as_of)` makes. Generated tables
+`benchmarks/data/bench_customers.generate(n, seed, as_of)` makes. Generated tables
 are kept as Parquet under the temp dir (`$POL_BENCH_DATA_DIR` to choose
 another), keyed by n, seed and as-of date, since a million rows take several
 seconds to generate and every benchmark process needs them. `BENCH_POLICY`
-is the path of the bench policy, `SHARED_BENCH` its folder.
+is the path of the bench policy.
 """
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import os
 import tempfile
-from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SHARED_BENCH = (Path(__file__).resolve().parents[1] / ".." / "shared" / "bench").resolve()
-BENCH_POLICY = SHARED_BENCH / "retention_bench.pol"
+BENCH_POLICY = Path(__file__).resolve().parent / "data" / "retention_bench.pol"
 AS_OF = dt.date(2026, 11, 1)
 
 
-@lru_cache(maxsize=1)
 def generator():
-    """The shared `gen_customers` module (not a package, so loaded by path)."""
-    path = SHARED_BENCH / "gen_customers.py"
-    spec = importlib.util.spec_from_file_location("gen_customers", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the customer generator from {path}")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The module that makes the bench customers."""
+    from benchmarks.data import bench_customers
+    return bench_customers
 
 
 def cache_dir() -> Path:

@@ -3,7 +3,7 @@
     python benchmarks/bench_run.py                        # 1M, 10M and 30M rows
     python benchmarks/bench_run.py --rows 1000000 --rows 5000000 --show-summary
 
-In: the bench policy and inputs made by the shared customer generator,
+In: the bench policy and inputs made by the bench customer generator,
 written once as Parquet (row groups of 2^20 rows) into the benchmark data
 cache (bench_data.cache_dir(), `$POL_BENCH_DATA_DIR`) and reused. A size is
 generated in chunks of a million rows, chunk k with seed 7 + k and its ids
@@ -82,7 +82,7 @@ def warm_kernel(policy_path: Path, data: Path) -> None:
     """Compile the fused kernel for this input's schema and mark it ready in
     the disk cache, so that timed runs use it from their first batch."""
     import pol
-    from pol.input_files import Input, read_batches
+    from pol.io.input_files import Input, read_batches
     policy = pol.load(policy_path)
     batch = next(read_batches(policy.program, Input(policy.program, str(data)).files[0]))
     t0 = time.perf_counter()

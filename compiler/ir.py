@@ -1,7 +1,7 @@
 """The typed IR: what a checked policy means, with every node typed.
 
-Produced by compiler/check.py from the untyped AST; consumed by the reference
-evaluator (engine/interp.py), the kernel generator (compiler/codegen.py) and
+Produced by compiler/frontend/check.py from the untyped AST; consumed by the reference
+evaluator (engine/reference/interp.py), the kernel generator (compiler/backend/codegen.py) and
 offer matching. The expression nodes form a small closed set:
 
     Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull

@@ -1,7 +1,7 @@
 """The syntax tree of a policy file: what the author wrote, untyped.
 
 Made by dsl/build.py from Lark's tree, printed back to source by
-dsl/printer.py, read by compiler/resolve.py and compiler/check.py. Every node
+dsl/printer.py, read by compiler/frontend/resolve.py and compiler/frontend/check.py. Every node
 is a frozen dataclass; spans are excluded from equality (compare=False), so
 two trees are equal when they say the same thing, wherever it was written.
 Parentheses leave no node: the tree's shape records the grouping.
@@ -67,7 +67,7 @@ class String:
 
 @dataclass(frozen=True)
 class DateLit:
-    text: str            # as written; compiler/check.py validates it
+    text: str            # as written; compiler/frontend/check.py validates it
     span: Span | None = _span()
 
     def parse(self) -> dt.date | None:

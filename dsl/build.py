@@ -21,7 +21,7 @@ import re
 
 from lark import Token, Transformer
 
-from pol.compiler.diagnostics import Diagnostic
+from pol.dsl.diagnostics import Diagnostic
 from pol.dsl import ast
 from pol.dsl.source import Span
 

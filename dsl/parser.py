@@ -35,7 +35,7 @@ import lark
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from pol.compiler.diagnostics import Diagnostic
+from pol.dsl.diagnostics import Diagnostic
 from pol.dsl import ast
 from pol.dsl.build import Builder
 from pol.dsl.lexer import RESERVED, PolLexer
@@ -53,7 +53,7 @@ def _table_cache() -> str | bool:
     """Where Lark keeps the grammar's parse tables between processes (it
     checks the grammar's hash on load): building them takes 0.15 s of every
     start otherwise. Beside the kernel cache; no cache if that cannot be made."""
-    from pol.compiler.cache import cache_dir
+    from pol.compiler.backend.cache import cache_dir
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)

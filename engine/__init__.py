@@ -15,7 +15,7 @@ def __getattr__(name: str):
     # The evaluation half (Numba, pyarrow) loads on first use, so that the
     # front end alone (`pol check`, `pol test`, `pol graph`) starts fast.
     if name in _POLICY:
-        from pol import policy
+        from pol.api import policy
         return getattr(policy, name)
     raise AttributeError(f"module 'pol' has no attribute {name!r}")
 

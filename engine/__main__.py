@@ -1,3 +1,3 @@
-from pol.cli import main
+from pol.cli.main import main
 
 raise SystemExit(main())

@@ -1,7 +1,7 @@
 """The errors the engine raises at its users."""
 from __future__ import annotations
 
-from pol.compiler.diagnostics import Diagnostic, PolicyError
+from pol.dsl.diagnostics import Diagnostic, PolicyError
 
 __all__ = ["PolicyError", "Diagnostic", "DataError", "ParamError"]
 

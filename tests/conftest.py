@@ -1,14 +1,13 @@
 import datetime as dt
-import importlib.util
 import os
+import tempfile
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-BENCH_POLICY = SHARED / "bench" / "retention_bench.pol"
+BENCH_POLICY = ROOT / "benchmarks" / "data" / "retention_bench.pol"
 AS_OF = dt.date(2026, 11, 1)
 
 # Tests choose their evaluator explicitly; no background compiler processes.
@@ -17,10 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def _load_generator():
-    spec = importlib.util.spec_from_file_location("gen_customers", SHARED / "bench" / "gen_customers.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from benchmarks.data import bench_customers
+    return bench_customers
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +30,50 @@ def bench_table():
 def bench_policy():
     import pol
     return pol.load(BENCH_POLICY)
+
+
+# ---------------------------------------------------------------- self-contained
+# The repository must pass its tests from a plain clone, with nothing beside
+# it: any file or folder a test opens beside the checkout (a sibling folder of
+# the repository) fails that test. Temporary folders are exempt, wherever the
+# system keeps them.
+
+_OUTSIDE: list[str] = []
+_PARENT = ROOT.parent
+_EXEMPT = [Path(tempfile.gettempdir()).resolve()]
+
+
+def _audit(event: str, args) -> None:
+    if event not in ("open", "os.listdir", "os.scandir") or not args:
+        return
+    target = args[0]
+    if not isinstance(target, (str, bytes, os.PathLike)):
+        return
+    try:
+        p = Path(os.fsdecode(target))
+        if not p.is_absolute():
+            p = Path.cwd() / p
+        p = Path(os.path.normpath(p))
+    except (TypeError, ValueError):
+        return
+    if _PARENT in p.parents and ROOT != p and ROOT not in p.parents \
+            and not any(e == p or e in p.parents for e in _EXEMPT):
+        _OUTSIDE.append(str(p))
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture(autouse=True)
+def _reads_nothing_beside_the_repository():
+    del _OUTSIDE[:]
+    yield
+    outside = list(dict.fromkeys(_OUTSIDE))
+    del _OUTSIDE[:]
+    assert not outside, f"the test read outside the repository: {outside[:3]}"
+
+
+@pytest.fixture
+def reads_beside_repository():
+    """What the tests opened beside the repository so far in this test."""
+    return _OUTSIDE

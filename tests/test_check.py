@@ -10,13 +10,13 @@ import networkx as nx
 import pytest
 
 from pol.compiler import ir
-from pol.compiler.diagnostics import PolicyError
+from pol.dsl.diagnostics import PolicyError
 from pol.compiler.frontend import check_text, compile_path, compile_text
-from pol.compiler.resolve import dependency_graph
+from pol.compiler.frontend.resolve import dependency_graph
 from pol.compiler.types import Type
 
 I, F, B, S, D = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE
-BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "retention_bench.pol"
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "retention_bench.pol"
 
 INPUT = """input t key id {
     id: int

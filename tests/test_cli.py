@@ -91,7 +91,7 @@ def test_explain_record_json():
 
 
 def test_gen_is_deterministic(tmp_path):
-    from pol.sample import generate
+    from pol.cli.sample import generate
     a, b = generate(1000, seed=5), generate(1000, seed=5)
     assert a.equals(b)
     assert not a.equals(generate(1000, seed=6))

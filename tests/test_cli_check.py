@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pol.cli import main
+from pol.cli.main import main
 
-BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "retention_bench.pol"
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "retention_bench.pol"
 SUMMARY = ("ok \u2014 25 fields, 2 params, 5 lets, 11 segments, 2 classifications, 2 scores, "
            "4 channels, 14 offers, 0 tests")
 BROKEN = """input c key id {

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import pol
 from exprgen import policy_text, rows, to_table
-from pol.interp import evaluate_row
+from pol.reference.interp import evaluate_row
 
 AS_OF = dt.date(2026, 11, 1)
 FAST = settings(max_examples=int(os.environ.get("POL_DIFF_EXAMPLES", "12")), deadline=None,
@@ -105,7 +105,7 @@ def test_row_kernel_and_reference_agree(text, records):
 
 
 # The kernel checks a float's finiteness once per tree of +, -, *, unary
-# minus, abs and dividends (compiler/codegen.py, `settle`); an intermediate
+# minus, abs and dividends (compiler/backend/codegen.py, `settle`); an intermediate
 # that overflows must still make the whole result null, wherever the tree
 # ends: in a divisor, a comparison, coalesce, if, min, a let or a score.
 OVERFLOW = """

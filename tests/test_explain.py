@@ -1,4 +1,4 @@
-"""Explanations (engine/explain.py): what `explain` finds for each offer, and
+"""Explanations (engine/reference/explain.py): what `explain` finds for each offer, and
 golden files of the text a marketer reads.
 
 The golden cases are tests/golden_explain/<case>.json (the policy, the as-of
@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from pol.compiler.frontend import compile_path, compile_text
-from pol.explain import explain, fields_used
+from pol.reference.explain import explain, fields_used
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden_explain"
-SHARED = HERE.parent / ".." / "shared"
-BENCH = SHARED / "bench" / "retention_bench.pol"
+BENCH = HERE.parent / "benchmarks" / "data" / "retention_bench.pol"
 AS_OF = dt.date(2026, 11, 1)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pol.cli import main
+from pol.cli.main import main
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CASES = sorted(GOLDEN.glob("*.pol"))

@@ -1,4 +1,4 @@
-"""The reference evaluator (engine/interp.py): eval_expr on hand-built IR,
+"""The reference evaluator (engine/reference/interp.py): eval_expr on hand-built IR,
 evaluate_row on real policies, the trace, rendering, and properties of the
 number rules of LANGUAGE.md section 5. The value-by-value cases of every
 operator live in tests/conformance."""
@@ -16,11 +16,10 @@ from pol.compiler import ir
 from pol.compiler.frontend import compile_path, compile_text
 from pol.compiler.types import Type
 from pol.errors import DataError
-from pol.interp import (RULES, Env, apply_op, eval_expr, evaluate_row, null_sources, read_record,
+from pol.reference.interp import (RULES, Env, apply_op, eval_expr, evaluate_row, null_sources, read_record,
                         render, why_not)
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-BENCH = SHARED / "bench" / "retention_bench.pol"
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "retention_bench.pol"
 AS_OF = dt.date(2026, 11, 1)
 I64_MIN, I64_MAX = -(2 ** 63), 2 ** 63 - 1
 I, F, B, S, D = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE
@@ -356,7 +355,7 @@ def test_render_reads_back_as_the_same_expression():
 
 
 def _lit(v):
-    from pol.interp import value_text
+    from pol.reference.interp import value_text
     return value_text(v)
 
 

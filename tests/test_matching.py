@@ -1,8 +1,7 @@
-"""Offer matching in plain Python (engine/matching.py) and single-customer
-decisions (engine/decision.py): the per-customer walk, the run-wide walk
+"""Offer matching in plain Python (engine/reference/matching.py) and single-customer
+decisions (engine/api/decision.py): the per-customer walk, the run-wide walk
 with capacities, holdouts, the reasons candidates lose, and the funnel."""
 import datetime as dt
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pol.compiler.frontend import compile_path, compile_text
-from pol.decision import Assignment, Decision, decide
-from pol.interp import evaluate_row
-from pol.matching import FUNNEL, fnv1a64, is_control, key_text, match_all, match_customer
+from pol.api.decision import Assignment, Decision, decide
+from pol.reference.interp import evaluate_row
+from pol.reference.matching import FUNNEL, fnv1a64, is_control, key_text, match_all, match_customer
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "retention_bench.pol"
 AS_OF = dt.date(2026, 11, 1)
 
 
@@ -36,7 +35,7 @@ def test_key_text():
 
 def test_compiled_key_hash_is_fnv1a64_of_the_key_text():
     import numpy as np
-    from pol.compiler.runtime import FNV_OFFSET, hash_key
+    from pol.compiler.backend.runtime import FNV_OFFSET, hash_key
     ints = np.array([0, 7, 10, 99, 1007, -1, -10, 10**18, 2**63 - 1, -2**63], np.int64)
     none_i, none_b = np.zeros(1, np.int64), np.zeros(1, np.uint8)
     for j, v in enumerate(ints):
@@ -113,11 +112,9 @@ def test_match_customer_uses_the_row_key_for_holdouts():
 
 @pytest.fixture(scope="module")
 def bench_rows():
-    spec = importlib.util.spec_from_file_location("gen_customers", SHARED / "bench" / "gen_customers.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    table = mod.generate(400, seed=3, as_of=AS_OF)
-    program = compile_path(SHARED / "bench" / "retention_bench.pol")
+    from benchmarks.data.bench_customers import generate
+    table = generate(400, seed=3, as_of=AS_OF)
+    program = compile_path(BENCH)
     return program, [evaluate_row(program, r, AS_OF, {}, trace=False) for r in table.to_pylist()]
 
 
@@ -253,7 +250,7 @@ def test_decide_ignores_capacities_and_keeps_controls():
 def test_compiled_decide_is_the_reference_decide(bench_rows):
     import pol
     program, rows = bench_rows
-    policy = pol.load(SHARED / "bench" / "retention_bench.pol")
+    policy = pol.load(BENCH)
     records = [row.fields for row in rows]
     # and records with fields left out: missing means null, even non-nullable ones
     records += [{"id": 1}, {k: v for k, v in rows[0].fields.items() if k not in ("brand", "arpu_m3", "last_active")}]

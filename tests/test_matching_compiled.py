@@ -1,6 +1,6 @@
 """The compiled matching path (evaluators' candidate matrices -> engine/
 arbitrate.py, per row or run-wide with capacities) against the plain Python
-matcher (engine/matching.py) over the reference evaluator, on random offer
+matcher (engine/reference/matching.py) over the reference evaluator, on random offer
 catalogues and customers: same assignments, same `offers` lists, same
 funnel, and the same whatever the batching (1, 7 or 1000 batches)."""
 from __future__ import annotations
@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pol
-from pol.interp import evaluate_row
-from pol.matching import match_all
+from pol.reference.interp import evaluate_row
+from pol.reference.matching import match_all
 
 AS_OF = dt.date(2026, 11, 1)
 WINDOWS = ["", "valid from 2026-11-01", "valid to 2026-10-31", "valid from 2026-01-01 to 2026-12-31"]
@@ -123,7 +123,7 @@ def test_the_kernel_path_agrees_with_the_plain_matcher(with_capacity, data):
     check(*data.draw(catalogues(with_capacity)), engine="kernel")
 
 
-# A kernel without capacities matches in its own pass (compiler/codegen.py,
+# A kernel without capacities matches in its own pass (compiler/backend/codegen.py,
 # `fused`), a second copy of the walk: fixed catalogues that use every rule,
 # compiled once each, against many random customers.
 FIXED = [

@@ -1,4 +1,4 @@
-"""Param overrides (engine/params.py): Python values and command-line text,
+"""Param overrides (engine/api/params.py): Python values and command-line text,
 converted to the declared types or refused with a ParamError naming the param."""
 import datetime as dt
 
@@ -6,7 +6,7 @@ import pytest
 
 from pol.compiler.frontend import compile_text
 from pol.errors import ParamError
-from pol.params import resolve_params
+from pol.api.params import resolve_params
 
 PROGRAM = compile_text("""
 input t key id { id: int }

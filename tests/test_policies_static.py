@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pol.compiler.frontend import check_path, compile_path
-from pol.policytest import run_tests
+from pol.testing.policytest import run_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 TELECOM = ROOT / "policies" / "telecom"

@@ -1,11 +1,11 @@
-"""Policy tests (engine/policytest.py): `test` blocks run on the reference
+"""Policy tests (engine/testing/policytest.py): `test` blocks run on the reference
 evaluator; failures report position, expectation as written, and values seen."""
 import datetime as dt
 
 import pytest
 
 from pol.compiler.frontend import compile_text
-from pol.policytest import main, report, run_tests
+from pol.testing.policytest import main, report, run_tests
 
 POLICY = """input t key id { id: int  x: int?  f: float?  ok: bool?  d: date? }
 param lim: int = 10
@@ -177,7 +177,7 @@ def test_expectations_are_quoted_as_written(expectation, text):
 def test_pytest_collects_the_test_blocks_of_policy_files(tmp_path):
     import subprocess
     import sys
-    (tmp_path / "conftest.py").write_text("from pol.pytest_plugin import pytest_collect_file  # noqa: F401\n")
+    (tmp_path / "conftest.py").write_text("from pol.testing.pytest_plugin import pytest_collect_file  # noqa: F401\n")
     (tmp_path / "base.pol").write_text(
         'input c key id { id: int  spend: float? }\n'
         'segment big "大客户" = spend >= 100\n'

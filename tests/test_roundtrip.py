@@ -16,7 +16,7 @@ from pol.dsl.printer import print_file
 from pol.dsl.source import Source
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / ".." / "shared" / "bench" / "retention_bench.pol"
+BENCH = ROOT / "benchmarks" / "data" / "retention_bench.pol"
 
 # Fields of every type, some named like keywords that are only keywords in
 # their own place (section 1), one with a Chinese name.

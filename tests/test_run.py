@@ -28,9 +28,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import pol
-import pol.evaluate
+import pol.evaluation.stream
 from conftest import ROOT
-from pol.sample import generate
+from pol.cli.sample import generate
 
 RETENTION = ROOT / "policies" / "telecom" / "retention.pol"
 AS_OF = dt.date(2026, 11, 1)
@@ -533,11 +533,11 @@ def test_a_disk_that_fills_up_midway_leaves_nothing(mini, tmp_path, monkeypatch,
     """A write that fails on the writer thread (here: the disk is full after
     the first batch) ends the run with one line; no output, no staging."""
     import errno
-    import pol.output_files
-    from pol.run import run_command
+    import pol.io.output_files
+    from pol.cli.run import run_command
     policy, table, _ = mini
     data, out = parquet_input(tmp_path, table)
-    real = pol.output_files.pq.ParquetWriter
+    real = pol.io.output_files.pq.ParquetWriter
     writes = []
 
     class FillsUp(real):
@@ -547,8 +547,8 @@ def test_a_disk_that_fills_up_midway_leaves_nothing(mini, tmp_path, monkeypatch,
                 raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
             return super().write_batch(batch, *args, **kwargs)
 
-    monkeypatch.setattr(pol.output_files.pq, "ParquetWriter", FillsUp)
-    monkeypatch.setattr(pol.evaluate, "MAX_BATCH_ROWS", 500)         # several batches from 3,000 rows
+    monkeypatch.setattr(pol.io.output_files.pq, "ParquetWriter", FillsUp)
+    monkeypatch.setattr(pol.evaluation.stream, "MAX_BATCH_ROWS", 500)         # several batches from 3,000 rows
     assert run_command(str(policy), str(data), str(out), "2026-11-01", progress=False) == 1
     err = capsys.readouterr().err
     assert err == f"pol: error: {out}: cannot write the output (No space left on device)\n"
@@ -575,7 +575,7 @@ def test_reading_a_parquet_file_holds_a_bounded_amount_of_memory(tmp_path):
     """Row group after row group, the memory held stays that of the few in
     flight, however many the file has (pyarrow's pre-buffering would keep
     every byte read until the file is closed)."""
-    from pol.input_files import Input, read_batches
+    from pol.io.input_files import Input, read_batches
     program = pol.loads("input c key id { id: int  x: float }").program
     groups, rows = 48, 100_000
     path = tmp_path / "wide.parquet"

@@ -1,4 +1,4 @@
-"""Synthetic customers (pol.sample): the columns of customer.pol's input
+"""Synthetic customers (pol.cli.sample): the columns of customer.pol's input
 block, deterministic for a seed, plausible values, some nulls where the
 policy allows them, and, run through the telecom library, every segment
 and class populated but none holding everyone, and every offer given."""
@@ -15,7 +15,7 @@ import pytest
 
 from pol.compiler.frontend import compile_path
 from pol.compiler.types import Type
-from pol.sample import generate, write
+from pol.cli.sample import generate, write
 
 ROOT = Path(__file__).resolve().parents[1]
 TELECOM = ROOT / "policies" / "telecom"

@@ -44,8 +44,8 @@ import pytest
 from pol.compiler import ir
 from pol.compiler.frontend import compile_text
 from pol.compiler.types import Type
-from pol.interp import evaluate_row
-from pol.matching import match_all
+from pol.reference.interp import evaluate_row
+from pol.reference.matching import match_all
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 DEFAULT_AS_OF = dt.date(2026, 11, 1)
@@ -114,7 +114,7 @@ def _observed(program: ir.Program, rows: list[dict]) -> ir.Program:
 
 
 def _program_exprs(program):
-    from pol.compiler.plan import program_exprs
+    from pol.compiler.backend.plan import program_exprs
     return program_exprs(program)
 
 
@@ -122,7 +122,7 @@ def compiled(engine: str):
     """A batch evaluator of the engine: the fused kernel or the vectorized one."""
     def evaluate(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict) -> dict[str, list]:
         import pyarrow as pa
-        from pol.policy import Policy
+        from pol.api.policy import Policy
         observed = _observed(program, rows)
         arrow = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(),
                  Type.STRING: pa.string(), Type.DATE: pa.date32()}

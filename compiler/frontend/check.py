@@ -1,0 +1,342 @@
+"""Type checking: a resolved Unit (compiler/frontend/resolve.py) -> ir.Program, with
+every error of the program reported in one pass.
+
+Declarations are checked here, their expressions by compiler/frontend/expressions.py:
+lets, segments, classifications and scores in dependency order (what a
+declaration reads is typed before it), then channels, offers, the arbitrate
+block and tests. Scores and priorities are FLOAT; a priority left out is 0.0.
+`Program.order` is the topological order of the dependency graph, ties kept
+in declaration order; `Program.outputs` the segments, classifications and
+scores in declaration order.
+
+Codes (syntax comes from dsl/parser.py, imports, duplicates and cycles from
+compiler/frontend/resolve.py, expression errors from compiler/frontend/expressions.py):
+  E-NAME-005 unknown channel           E-NAME-006 unknown offer
+  E-NAME-007 unknown param in `with`   E-NAME-008 unknown field (key, `given`)
+  E-DECL-001 second input              E-DECL-002 second arbitrate
+  E-DECL-003 no input                  E-DECL-004 bad key field
+  E-OFFER-001 no eligible              E-OFFER-002 no channels
+  E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%
+  E-OFFER-005 channel listed twice
+  E-ARB-001 max 0 per customer         E-ARB-002 rule given twice
+  E-TEST-001 field given twice in a test            E-TEST-002 rank below 1
+  W-OFFER-001 empty valid window
+"""
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+from pol.compiler import ir
+from pol.dsl.diagnostics import Diagnostics
+from pol.compiler.frontend.expressions import F, I, INT64, S, Checker, a_type
+from pol.compiler.frontend.resolve import DERIVED, KIND_WORDS, Unit, ast_graph, derived_order, report_cycles
+from pol.dsl import ast
+from pol.dsl.parser import closest
+from pol.dsl.source import Span
+
+
+# ---------------------------------------------------------------- declarations
+
+def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
+    """The typed program, or None when anything is wrong (all of it in `diags`)."""
+    ck = Checker(unit, diags)
+    items = unit.items
+    root = unit.root
+    inputs = [i for i in items if isinstance(i, ast.Input)]
+    arbitrates = [i for i in items if isinstance(i, ast.Arbitrate)]
+    if not inputs:
+        diags.add("E-DECL-003", "the policy has no input block", Span.point(root, 1, 1),
+                  "declare the record the policy decides about, e.g. input customer key id { id: int }")
+    for extra in inputs[1:]:
+        diags.add("E-DECL-001", "a second input block", extra.span,
+                  "a program has exactly one input block (imported files included)",
+                  related=((inputs[0].span, "the first input block is here"),))
+    for extra in arbitrates[1:]:
+        diags.add("E-DECL-002", "a second arbitrate block", extra.span,
+                  "a program has at most one arbitrate block; put all its rules in one",
+                  related=((arbitrates[0].span, "the first arbitrate block is here"),))
+
+    inp = inputs[0] if inputs else None
+    fields = check_input(ck, inp) if inp is not None else []
+    params = check_params(ck, items)
+
+    graph = ast_graph(unit)
+    on_cycle = report_cycles(graph, unit, diags)
+    order = derived_order(graph, unit, on_cycle)
+    bodies = {}
+    for name in order:
+        bodies[name] = check_derived(ck, unit.space[name])
+
+    channels = []
+    for item in items:
+        if isinstance(item, ast.Channel) and unit.space.get(item.name) is item:
+            cond = ck.condition(item.cond, f"the condition of channel '{item.name}'") \
+                if item.cond is not None else None
+            channels.append(ir.Channel(item.name, item.label, cond, item.span))
+    offers = [check_offer(ck, item) for item in items
+              if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
+    arbitrate = check_arbitrate(ck, arbitrates[0]) if arbitrates else ir.Arbitrate()
+    tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
+
+    if diags.errors or inp is None:
+        return None
+    mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
+    header = unit.header
+    return ir.Program(
+        name=header.name if header else _stem(root),
+        version=header.version if header else None,
+        input=ir.Input(inp.name, inp.key, tuple(fields), inp.span),
+        params=tuple(params),
+        lets=tuple(bodies[i.name] for i in mine if isinstance(i, ast.Let)),
+        segments=tuple(bodies[i.name] for i in mine if isinstance(i, ast.Segment)),
+        classifies=tuple(bodies[i.name] for i in mine if isinstance(i, ast.Classify)),
+        scores=tuple(bodies[i.name] for i in mine if isinstance(i, ast.Score)),
+        channels=tuple(channels),
+        offers=tuple(offers),
+        arbitrate=arbitrate,
+        tests=tuple(tests),
+        order=tuple(order),
+        outputs=tuple(i.name for i in mine if not isinstance(i, ast.Let)),
+        files=tuple(unit.files),
+    )
+
+
+def _stem(path: str) -> str:
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return name[:-4] if name.endswith(".pol") else name
+
+
+def check_input(ck: Checker, inp: ast.Input) -> list[ir.InputField]:
+    fields = []
+    for f in inp.fields:
+        t = ck.type_name(f.type_name, f.type_span)
+        if t is None:
+            continue
+        if ck.space.get(f.name) is f:
+            ck.field_types[f.name] = t
+        fields.append(ir.InputField(f.name, t, f.nullable, f.span))
+    key = next((f for f in inp.fields if f.name == inp.key), None)
+    if key is None:
+        guess = closest(inp.key, [f.name for f in inp.fields])
+        ck.error("E-NAME-008", f"the key '{inp.key}' is not a field of the input block", inp.key_span,
+                 f"did you mean '{guess}'?" if guess else f"add it to the block, e.g. {inp.key}: int")
+    else:
+        t = ck.field_types.get(key.name)
+        if key.nullable:
+            ck.error("E-DECL-004", f"the key '{key.name}' cannot be nullable", key.span,
+                     f"every customer needs a key: declare it '{key.name}: {key.type_name}'")
+        if t is not None and t not in (I, S):
+            ck.error("E-DECL-004", f"the key '{key.name}' must be an int or a string, found {a_type(t)}",
+                     key.type_span)
+    return fields
+
+
+def check_params(ck: Checker, items) -> list[ir.Param]:
+    params = []
+    for item in items:
+        if not isinstance(item, ast.Param) or ck.space.get(item.name) is not item:
+            continue
+        t = ck.type_name(item.type_name, item.type_span)
+        if t is None:
+            continue
+        value, ok = ck.value(item.default, t, f"param '{item.name}'")
+        if ok:
+            ck.param_types[item.name] = t
+            params.append(ir.Param(item.name, t, value, item.span))
+    return params
+
+
+def check_derived(ck: Checker, d):
+    """A let, segment, classification or score (its dependencies checked before it)."""
+    if isinstance(d, ast.Let):
+        x = ck.any_type(d.expr)
+        ck.let_types[d.name] = x.type if x is not None else None
+        return ir.Let(d.name, x, d.span) if x is not None else None
+    if isinstance(d, ast.Segment):
+        x = ck.condition(d.expr, f"segment '{d.name}'")
+        return ir.Segment(d.name, d.label, x, d.span) if x is not None else None
+    if isinstance(d, ast.Score):
+        x = ck.numeric(d.expr, f"score '{d.name}'")
+        return ir.Score(d.name, d.label, x, d.span) if x is not None else None
+    whens = []
+    for w in d.whens:
+        c = ck.condition(w.cond, "a 'when' of a classification")
+        if c is not None:
+            whens.append(ir.When(c, w.value, w.span))
+    return ir.Classify(d.name, d.label, tuple(whens), d.default, d.span)
+
+
+def check_offer(ck: Checker, o: ast.Offer) -> ir.Offer | None:
+    first: dict[type, object] = {}
+    for p in o.props:
+        if type(p) in first:
+            word = ast.PROP_WORDS[type(p)]
+            ck.error("E-OFFER-003", f"offer '{o.name}' has a second '{word}'", p.span,
+                     f"an offer has one '{word}'",
+                     related=((first[type(p)].span, f"the first '{word}' is here"),))
+        else:
+            first[type(p)] = p
+    if ast.Eligible not in first:
+        ck.error("E-OFFER-001", f"offer '{o.name}' has no 'eligible' condition", o.span,
+                 "add one, e.g. eligible when tenure_months >= 12")
+    if ast.Channels not in first:
+        ck.error("E-OFFER-002", f"offer '{o.name}' has no 'channels'", o.span,
+                 "list the channels that may deliver it, in order of preference, e.g. channels app, sms")
+    eligible = ck.condition(first[ast.Eligible].expr, f"the 'eligible' condition of offer '{o.name}'") \
+        if ast.Eligible in first else None
+    priority = ck.numeric(first[ast.Priority].expr, f"the priority of offer '{o.name}'") \
+        if ast.Priority in first else ir.Literal(F, 0.0, o.span)
+    channels: tuple[str, ...] = ()
+    if ast.Channels in first:
+        p = first[ast.Channels]
+        channels = p.names
+        seen: dict[str, Span] = {}
+        for c, span in zip(p.names, p.name_spans):
+            d = ck.space.get(c)
+            if c in seen:
+                ck.error("E-OFFER-005", f"channel '{c}' is listed twice", span, "list each channel once",
+                         related=((seen[c], "first listed here"),))
+            elif not isinstance(d, ast.Channel):
+                _unknown(ck, "E-NAME-005", "channel", c, span, ast.Channel)
+            seen.setdefault(c, span)
+    category = first[ast.Category].name if ast.Category in first else None
+    capacity = None
+    if ast.Capacity in first:
+        capacity = first[ast.Capacity].count.value
+        if capacity > INT64[1]:
+            ck.error("E-TYPE-011", "the capacity is too large", first[ast.Capacity].count.span)
+    valid_from = valid_to = None
+    if ast.Valid in first:
+        v = first[ast.Valid]
+        valid_from = ck.date(v.start) if v.start is not None else None
+        valid_to = ck.date(v.end) if v.end is not None else None
+        if valid_from and valid_to and valid_from > valid_to:
+            ck.diags.warn("W-OFFER-001", f"offer '{o.name}' is never valid: {valid_from} is after {valid_to}",
+                          v.span, "swap the dates, or remove the offer")
+    holdout_bp = None
+    if ast.Holdout in first:
+        num = first[ast.Holdout].percent
+        percent = Decimal(num.text.replace("_", "")[:-1])
+        if not 0 <= percent <= 100:
+            ck.error("E-OFFER-004", f"a holdout is a share from 0% to 100%, not {num.text}", num.span,
+                     "e.g. holdout 5% keeps 5 in every 100 customers as a control group")
+        else:
+            # P% keeps hashes h with h mod 10000 < P x 100; rounding up keeps
+            # exactly those for a P with more than two decimals
+            holdout_bp = int((percent * 100).to_integral_value(rounding=ROUND_CEILING))
+    if eligible is None or priority is None:
+        return None
+    return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
+                    valid_to, holdout_bp, o.span)
+
+
+def _unknown(ck: Checker, code: str, what: str, name: str, span: Span, kind: type):
+    d = ck.space.get(name)
+    if d is not None:
+        other = KIND_WORDS[type(d)]
+        return ck.error(code, f"'{name}' is {'an' if other[0] in 'aeiou' else 'a'} {other}, not {_a_word(what)}",
+                        span, f"declare the {what}: {what} {name} ...")
+    guess = closest(name, [n for n, x in ck.space.items() if isinstance(x, kind)])
+    hint = f"did you mean '{guess}'?" if guess else f"declare it: {what} {name} ..."
+    return ck.error(code, f"unknown {what} '{name}'", span, hint)
+
+
+def _a_word(w: str) -> str:
+    return ("an " if w[0] in "aeiou" else "a ") + w
+
+
+def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
+    max_n, one, exclusive = 1, False, []
+    seen: dict[type, object] = {}
+    for r in a.rules:
+        if type(r) in seen and not isinstance(r, ast.Exclusive):
+            word = "max N per customer" if isinstance(r, ast.MaxRule) else "one per category"
+            ck.error("E-ARB-002", f"'{word}' is given twice", r.span, "keep one",
+                     related=((seen[type(r)].span, "the first is here"),))
+            continue
+        seen[type(r)] = r
+        if isinstance(r, ast.MaxRule):
+            n = r.count.value
+            if n < 1:
+                ck.error("E-ARB-001", "'max 0 per customer' would give no customer any offer", r.count.span,
+                         "allow at least 1; to pause an offer, give it 'capacity 0'")
+            elif n > INT64[1]:
+                ck.error("E-TYPE-011", "the maximum is too large", r.count.span)
+            else:
+                max_n = n
+        elif isinstance(r, ast.OnePerCategory):
+            one = True
+        else:
+            for name, span in zip(r.offers, r.name_spans):
+                if not isinstance(ck.space.get(name), ast.Offer):
+                    _unknown(ck, "E-NAME-006", "offer", name, span, ast.Offer)
+            exclusive.append(r.offers)
+    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span)
+
+
+def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
+    given: list[tuple[str, object]] = []
+    params: list[tuple[str, object]] = []
+    expects: list = []
+    as_of = None
+    seen_given: dict[str, Span] = {}
+    for item in t.items:
+        if isinstance(item, ast.AsOf):
+            as_of = ck.date(item.date)
+        elif isinstance(item, ast.With):
+            ptype = ck.param_types.get(item.name)
+            if not isinstance(ck.space.get(item.name), ast.Param):
+                guess = closest(item.name, [n for n, d in ck.space.items() if isinstance(d, ast.Param)])
+                ck.error("E-NAME-007", f"unknown param '{item.name}'", item.span,
+                         f"did you mean '{guess}'?" if guess else "'with' sets a declared param")
+            elif ptype is not None:
+                value, ok = ck.value(item.value, ptype, f"param '{item.name}'")
+                if ok:
+                    params.append((item.name, value))
+        elif isinstance(item, ast.Given):
+            for g in item.fields:
+                if g.name in seen_given:
+                    ck.error("E-TEST-001", f"field '{g.name}' is given twice", g.span,
+                             related=((seen_given[g.name], "first given here"),))
+                    continue
+                seen_given[g.name] = g.span
+                if not isinstance(ck.space.get(g.name), ast.Field):
+                    fields = [n for n, d in ck.space.items() if isinstance(d, ast.Field)]
+                    guess = closest(g.name, fields)
+                    ck.error("E-NAME-008", f"'{g.name}' is not a field of the input block", g.span,
+                             f"did you mean '{guess}'?" if guess else "'given' sets input fields only")
+                    continue
+                ftype = ck.field_types.get(g.name)
+                if ftype is not None:
+                    value, ok = ck.value(g.value, ftype, f"field '{g.name}'")
+                    if ok:
+                        given.append((g.name, value))
+        elif isinstance(item, ast.ExpectOffer):
+            if not isinstance(ck.space.get(item.offer), ast.Offer):
+                _unknown(ck, "E-NAME-006", "offer", item.offer, item.offer_span, ast.Offer)
+            if item.via is not None and not isinstance(ck.space.get(item.via), ast.Channel):
+                _unknown(ck, "E-NAME-005", "channel", item.via, item.via_span, ast.Channel)
+            rank = item.rank.value if item.rank is not None else None
+            if rank is not None and rank < 1:
+                ck.error("E-TEST-002", "ranks start at 1 (the best offer)", item.rank.span)
+            expects.append(ir.ExpectOffer(item.offer, item.via, rank, item.negated, item.span))
+        elif isinstance(item, ast.ExpectNoOffer):
+            expects.append(ir.ExpectNoOffer(item.span))
+        else:
+            c = ck.condition(item.expr, "an 'expect'")
+            if c is not None:
+                expects.append(ir.ExpectExpr(c, _text(ck.diags, item.expr.span), item.span))
+    return ir.Test(t.name, tuple(given), tuple(expects), as_of, tuple(params), t.span)
+
+
+def _text(diags: Diagnostics, span: Span) -> str:
+    """The source text of a span, lines joined by a space."""
+    src = diags.sources.get(span.path)
+    if src is None:
+        return ""
+    lines = [src.line(n) for n in range(span.line, span.end_line + 1)]
+    if len(lines) == 1:
+        return lines[0][span.col - 1:span.end_col - 1]
+    lines[0] = lines[0][span.col - 1:]
+    lines[-1] = lines[-1][:span.end_col - 1]
+    return " ".join(x.strip() for x in lines)

@@ -1,0 +1,266 @@
+"""Resolution: a root Source -> Unit (every file parsed, imports expanded, one
+namespace), and the dependency graph of names.
+
+Imports resolve relative to the importing file. Each file is read once; its
+declarations take the place of its first `import`. A missing file, or an
+import that would close a cycle, is reported at that import. Fields, params,
+lets, segments, classifications, scores, channels and offers share one
+namespace: a second declaration of a name is reported there, pointing back
+at the first. A cycle among lets, segments, classifications and scores is
+reported once, at its first-declared name, listing every name on it in order.
+
+`dependency_graph(program)` gives the same graph for a checked ir.Program:
+nodes are names (attribute `kind`), and an edge A -> B means B reads A.
+
+Codes: E-IMPORT-001 (file not found), E-IMPORT-002 (import cycle),
+E-IMPORT-003 (file unreadable), E-NAME-002 (duplicate name), E-CYCLE-001.
+"""
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from pol.compiler import ir
+from pol.dsl.diagnostics import Diagnostics
+from pol.dsl import ast
+from pol.dsl.parser import parse
+from pol.dsl.source import Source
+
+# What a name can be declared as, in the words messages use.
+KIND_WORDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
+              ast.Classify: "classification", ast.Score: "score", ast.Channel: "channel",
+              ast.Offer: "offer"}
+GRAPH_KINDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
+               ast.Classify: "classify", ast.Score: "score", ast.Channel: "channel", ast.Offer: "offer"}
+DERIVED = (ast.Let, ast.Segment, ast.Classify, ast.Score)
+
+
+@dataclass
+class Unit:
+    """Every declaration of a program before type checking."""
+    root: str                                   # the root file's path as given
+    header: ast.Header | None
+    items: list = field(default_factory=list)   # declarations in program order, imports expanded
+    files: list[str] = field(default_factory=list)
+    space: dict[str, object] = field(default_factory=dict)   # name -> its (first) declaration
+    parsed: bool = True                         # False when some file has a syntax error
+
+
+def read_source(path: Path, shown: str) -> Source:
+    """A policy file as a Source; a byte-order mark is not part of the text."""
+    text = path.read_text(encoding="utf-8")
+    return Source(shown, text[1:] if text.startswith("\ufeff") else text)
+
+
+def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = None) -> Unit:
+    """Parse the root and every file it imports, depth first, each once.
+
+    `folder` is where the root's imports are looked for; `real` is the root's
+    own file, if it has one, so that importing it back is seen as a cycle.
+    Imported files are named in messages by their path joined to the
+    importer's path as written, so relative paths stay relative."""
+    unit = Unit(root.path, None)
+    seen: set[Path] = {real} if real is not None else set()
+    stack: list[tuple[Path | None, str]] = [(real, root.path)]
+
+    def visit(source: Source, here: Path, shown_here: str):
+        diags.sources[source.path] = source
+        unit.files.append(source.path)
+        file, problems = parse(source)
+        diags.items.extend(problems)
+        if problems:
+            unit.parsed = False
+        if file is None:
+            return
+        for item in file.items:
+            if isinstance(item, ast.Header):
+                if source is root and unit.header is None:
+                    unit.header = item
+                continue
+            if not isinstance(item, ast.Import):
+                unit.items.append(item)
+                continue
+            target = (here / item.path).resolve()
+            shown = os.path.normpath(os.path.join(shown_here, item.path))
+            if any(p == target for p, _ in stack):
+                start = next(k for k, (p, _) in enumerate(stack) if p == target)
+                names = [s for _, s in stack[start:]] + [shown]
+                diags.add("E-IMPORT-002", "import cycle: " + " -> ".join(names), item.span,
+                          "a file cannot import itself, directly or through the files it imports")
+                continue
+            if target in seen:
+                continue
+            if not target.is_file():
+                diags.add("E-IMPORT-001", f"cannot find the imported file '{item.path}'", item.span,
+                          f"looked for {shown}; an import is relative to the file that contains it")
+                continue
+            try:
+                imported = read_source(target, shown)
+            except (OSError, UnicodeDecodeError) as e:
+                why = "it is not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or str(e)
+                diags.add("E-IMPORT-003", f"cannot read the imported file '{item.path}': {why}", item.span)
+                continue
+            seen.add(target)
+            stack.append((target, shown))
+            visit(imported, target.parent, os.path.dirname(shown))
+            stack.pop()
+
+    shown_folder = os.path.dirname(root.path) if real is not None else (
+        "" if folder == Path.cwd() else str(folder))
+    visit(root, folder, shown_folder)
+    return unit
+
+
+def namespace(unit: Unit, diags: Diagnostics) -> dict[str, object]:
+    """One namespace for fields, params, lets, segments, classifications,
+    scores, channels and offers; a duplicate points back at the first."""
+    space: dict[str, object] = {}
+    first_input = next((i for i in unit.items if isinstance(i, ast.Input)), None)
+    decls = [d for d in _program_order(unit, first_input)
+             if isinstance(d, (ast.Field, ast.Param, ast.Channel, ast.Offer) + DERIVED)]
+    for d in decls:
+        prior = space.get(d.name)
+        if prior is None:
+            space[d.name] = d
+            continue
+        diags.add("E-NAME-002", f"'{d.name}' is declared twice", d.span,
+                  f"the first is a {KIND_WORDS[type(prior)]}; give this {KIND_WORDS[type(d)]} another name",
+                  related=((prior.span, f"'{d.name}' is first declared here"),))
+    unit.space = space
+    return space
+
+
+def _program_order(unit: Unit, first_input):
+    for item in unit.items:
+        if item is first_input:
+            yield from item.fields
+        else:
+            yield item
+
+
+# ---------------------------------------------------------------- dependencies
+
+def reads(decl) -> list[ast.Name]:
+    """The names a declaration's expressions read, in the order written."""
+    exprs: list = []
+    if isinstance(decl, (ast.Let, ast.Segment, ast.Score)):
+        exprs = [decl.expr]
+    elif isinstance(decl, ast.Classify):
+        exprs = [w.cond for w in decl.whens]
+    elif isinstance(decl, ast.Channel):
+        exprs = [decl.cond] if decl.cond is not None else []
+    elif isinstance(decl, ast.Offer):
+        exprs = [p.expr for p in decl.props if isinstance(p, (ast.Eligible, ast.Priority))]
+    out: list[ast.Name] = []
+    for e in exprs:
+        out.extend(ast.names(e))
+    return out
+
+
+def ast_graph(unit: Unit) -> nx.DiGraph:
+    """The dependency graph of the declarations (edge A -> B: B reads A)."""
+    g = nx.DiGraph()
+    space = unit.space
+    for name, d in space.items():
+        g.add_node(name, kind=GRAPH_KINDS[type(d)])
+    for name, d in space.items():
+        for ref in reads(d):
+            if ref.name in space:
+                g.add_edge(ref.name, name)
+        if isinstance(d, ast.Offer):
+            for p in d.props:
+                if isinstance(p, ast.Channels):
+                    for c in p.names:
+                        if isinstance(space.get(c), ast.Channel):
+                            g.add_edge(c, name)
+    return g
+
+
+def report_cycles(g: nx.DiGraph, unit: Unit, diags: Diagnostics) -> set[str]:
+    """Report each dependency cycle once; return every name on one."""
+    index = {id(item): k for k, item in enumerate(unit.items)}
+    space = unit.space
+    derived = [n for n in g if isinstance(space.get(n), DERIVED)]
+    sub = g.subgraph(derived)
+    on_cycle: set[str] = set()
+    for comp in nx.strongly_connected_components(sub):
+        if len(comp) == 1:
+            (only,) = comp
+            if not sub.has_edge(only, only):
+                continue
+        on_cycle |= comp
+        start = min(comp, key=lambda n: index.get(id(space[n]), 0))
+        path = _cycle_from(sub, comp, start)
+        described = ", which uses ".join(f"'{n}'" for n in path[1:])
+        diags.add("E-CYCLE-001", "dependency cycle: " + " -> ".join(path),
+                  space[start].span,
+                  f"'{path[0]}' uses {described}: a value cannot be computed from itself")
+    return on_cycle
+
+
+def _cycle_from(g: nx.DiGraph, comp: set[str], start: str) -> list[str]:
+    """The shortest path start -> ... -> start following what each name reads."""
+    parent: dict[str, str] = {}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for nxt in sorted(g.predecessors(node)):      # node reads nxt
+            if nxt not in comp:
+                continue
+            if nxt == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(parent[path[-1]])
+                return [start] + list(reversed(path))[1:] + [start] if node != start else [start, start]
+            if nxt not in parent:
+                parent[nxt] = node
+                queue.append(nxt)
+    return [start, start]
+
+
+def derived_order(g: nx.DiGraph, unit: Unit, skip: set[str]) -> list[str]:
+    """Lets, segments, classifications and scores, each after what it reads;
+    ties keep declaration order."""
+    index = {item.name: k for k, item in enumerate(unit.items)
+             if isinstance(item, DERIVED) and unit.space.get(item.name) is item}
+    sub = g.subgraph([n for n in index if n not in skip])
+    return list(nx.lexicographical_topological_sort(sub, key=lambda n: index[n]))
+
+
+def dependency_graph(program: ir.Program) -> nx.DiGraph:
+    """What depends on what in a checked program: fields, params, lets,
+    segments, classifications, scores, channels and offers; edge A -> B when
+    B reads A."""
+    g = nx.DiGraph()
+    for f in program.input.fields:
+        g.add_node(f.name, kind="field")
+    for p in program.params:
+        g.add_node(p.name, kind="param")
+    bodies: list[tuple[str, str, list]] = []
+    for d in program.lets:
+        bodies.append((d.name, "let", [d.expr]))
+    for d in program.segments:
+        bodies.append((d.name, "segment", [d.expr]))
+    for d in program.classifies:
+        bodies.append((d.name, "classify", [w.cond for w in d.whens]))
+    for d in program.scores:
+        bodies.append((d.name, "score", [d.expr]))
+    for c in program.channels:
+        bodies.append((c.name, "channel", [c.cond] if c.cond is not None else []))
+    for o in program.offers:
+        bodies.append((o.name, "offer", [o.eligible, o.priority]))
+    for name, kind, _ in bodies:
+        g.add_node(name, kind=kind)
+    for name, _, exprs in bodies:
+        for e in exprs:
+            for node in ir.walk(e):
+                if isinstance(node, (ir.FieldRef, ir.ParamRef, ir.DeclRef)):
+                    g.add_edge(node.name, name)
+    for o in program.offers:
+        for c in o.channels:
+            g.add_edge(c, o.name)
+    return g

@@ -1,0 +1,201 @@
+"""The `pol` command: check, graph, run, test, explain, gen, demo.
+
+Arguments in, a report on stdout/stderr and an exit status out: 0 success,
+1 a policy or data error (the message says which and where), 2 a usage
+error. Errors are messages, never tracebacks.
+
+Each command is a subparser whose `fn` default is its handler, taking the
+parsed arguments and returning the exit status; a new command adds one
+subparser in build_parser (or an `add_parser(subparsers)` in its own module,
+as `run` does) and nothing else.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pol.dsl.diagnostics import render_all
+from pol.errors import DataError, ParamError, PolicyError
+
+
+def _err(msg: str) -> int:
+    print(f"pol: error: {msg}", file=sys.stderr)
+    return 1
+
+
+def cmd_check(args) -> int:
+    """`pol check FILES...`: errors on stderr and exit 1; a one-line summary per good file."""
+    from pol.dsl.diagnostics import render
+    from pol.compiler.frontend import check_path
+    status = 0
+    for path in args.files:
+        p = Path(path)
+        if not p.is_file():
+            why = "it is a folder" if p.is_dir() else "no such file"
+            _err(f"cannot check '{path}': {why}")
+            status = 1
+            continue
+        out = check_path(path)
+        diags = out.diagnostics
+        if diags.errors:
+            print(render_all(diags.items, diags.sources), file=sys.stderr)
+            status = 1
+            continue
+        for w in diags.warnings:
+            print(render(w, diags.sources) + "\n", file=sys.stderr)
+        print(f"{path}: ok \u2014 {summary(out.program)}")
+    return status
+
+
+def summary(program) -> str:
+    """What a policy holds, e.g. '25 fields, 2 params, 5 lets, ...'."""
+    counts = [
+        (len(program.input.fields), "field", "fields"), (len(program.params), "param", "params"),
+        (len(program.lets), "let", "lets"), (len(program.segments), "segment", "segments"),
+        (len(program.classifies), "classification", "classifications"),
+        (len(program.scores), "score", "scores"), (len(program.channels), "channel", "channels"),
+        (len(program.offers), "offer", "offers"), (len(program.tests), "test", "tests"),
+    ]
+    return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
+
+
+def cmd_graph(args) -> int:
+    """`pol graph POLICY`: what depends on what, as Graphviz dot or Mermaid."""
+    from pol.compiler.frontend import compile_path
+    from pol.compiler.frontend.graph import to_dot, to_mermaid
+    from pol.compiler.frontend.resolve import dependency_graph
+    if not Path(args.policy).is_file():
+        return _err(f"cannot read '{args.policy}': no such file")
+    g = dependency_graph(compile_path(args.policy))
+    print(to_mermaid(g) if args.format == "mermaid" else to_dot(g))
+    return 0
+
+
+def _load(path: str):
+    import pol
+    return pol.load(path)
+
+
+def _parse_params(items: list[str]) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ParamError(f"--param needs NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def cmd_test(args) -> int:
+    from pol.testing.policytest import main as run_tests
+    return run_tests(args.paths, verbose=args.verbose)
+
+
+def cmd_explain(args) -> int:
+    import datetime as dt
+    policy = _load(args.policy)
+    params = _parse_params(args.param)
+    as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+    if args.record is not None:
+        try:
+            record = json.loads(args.record)
+        except json.JSONDecodeError as e:
+            return _err(f"--record is not valid JSON: {e}")
+        record = _typed_record(policy, record)
+    else:
+        if not args.input or args.key is None:
+            return _err("give --record JSON, or --input PATH with --key KEY")
+        from pol.cli.run import find_record
+        record = find_record(policy, args.input, args.key)
+    print(policy.explain(record, as_of=as_of, params=params))
+    return 0
+
+
+def _typed_record(policy, record: dict) -> dict:
+    """JSON gives strings for dates: read them by the input block's types."""
+    import datetime as dt
+    out = dict(record)
+    for f in policy.program.input.fields:
+        v = out.get(f.name)
+        if f.type.value == "date" and isinstance(v, str):
+            try:
+                out[f.name] = dt.date.fromisoformat(v)
+            except ValueError:
+                raise DataError(f"field '{f.name}' is a date; {v!r} is not YYYY-MM-DD", column=f.name) from None
+    return out
+
+
+def cmd_gen(args) -> int:
+    from pol.cli.sample import write
+    write(args.n, args.out, seed=args.seed)
+    print(f"wrote {args.n:,} customers to {args.out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from pol.cli.demo import main as demo
+    return demo(rows=args.rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pol", description="Check, test and run customer policies written in .pol.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("check", help="check policies; errors as FILE:LINE:COL")
+    p.add_argument("files", nargs="+", metavar="POLICY")
+    p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("graph", help="what depends on what")
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--format", choices=["dot", "mermaid"], default="dot")
+    p.set_defaults(fn=cmd_graph)
+
+    from pol.cli import run as run_mod
+    run_mod.add_parser(sub)
+
+    p = sub.add_parser("test", help="run the test blocks of policies")
+    p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every test")
+    p.set_defaults(fn=cmd_test)
+
+    p = sub.add_parser("explain", help="why a customer got (or did not get) each offer")
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--input", metavar="PATH")
+    p.add_argument("--key", metavar="KEY")
+    p.add_argument("--record", metavar="JSON")
+    p.add_argument("--as-of", metavar="DATE")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p.set_defaults(fn=cmd_explain)
+
+    p = sub.add_parser("gen", help="synthetic customers for trying things out")
+    p.add_argument("n", type=int, metavar="N")
+    p.add_argument("out", metavar="OUT")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(fn=cmd_gen)
+
+    p = sub.add_parser("demo", help="generate sample customers and run the telecom policies on them")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.set_defaults(fn=cmd_demo)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except PolicyError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except (DataError, ParamError) as e:
+        return _err(str(e))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

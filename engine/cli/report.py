@@ -1,0 +1,153 @@
+"""A run summary (the dict of summary.json) -> text a marketer reads.
+
+What the run was (policy and version, as-of date, params, input, time taken
+and rows/s), then customers per segment (count and share) and per value of
+each classification, offers given per channel, and each offer's funnel:
+eligible > deliverable > candidates > accepted (controls are accepted but
+held out), and the candidates lost in arbitration to the per-customer
+maximum, a category, an exclusive offer or a capacity.
+
+Tables are aligned by terminal columns, not characters: CJK labels take two
+columns each. A summary without the run's details (Policy.evaluate's
+`result.summary`) renders too, without the header lines.
+"""
+from __future__ import annotations
+
+import unicodedata
+
+from pol.cli.progress import duration_text, rate_text
+
+FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls")
+LOST = ("lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
+PARAMS_WIDTH = 72       # a long list of params wraps rather than running off the screen
+
+
+def width(s: str) -> int:
+    """Terminal columns: East Asian wide and full-width characters take two,
+    combining marks none."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in s)
+
+
+def pad(s: str, w: int, right: bool = False) -> str:
+    gap = " " * max(0, w - width(s))
+    return gap + s if right else s + gap
+
+
+def table(rows: list[list[str]], right: set[int] = frozenset(), indent: str = "  ") -> list[str]:
+    """Rows of cells -> aligned lines; columns in `right` are right-aligned."""
+    widths = [max(width(r[k]) for r in rows) for k in range(len(rows[0]))]
+    return [(indent + "  ".join(pad(c, widths[k], k in right) for k, c in enumerate(r))).rstrip()
+            for r in rows]
+
+
+def _n(v: int) -> str:
+    return f"{v:,}"
+
+
+def _share(v: int, total: int) -> str:
+    return f"{v / total:.1%}" if total else "-"
+
+
+def _value(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def wrap(items: list[str], columns: int = PARAMS_WIDTH) -> list[str]:
+    """Items joined by ', ' into lines of at most `columns` terminal columns
+    (an item longer than that gets a line of its own)."""
+    lines: list[str] = []
+    for item in items:
+        if lines and width(lines[-1]) + 2 + width(item) <= columns:
+            lines[-1] += ", " + item
+        else:
+            if lines:
+                lines[-1] += ","
+            lines.append(item)
+    return lines
+
+
+def header(s: dict) -> list[str]:
+    """What the run was: policy, date, params, input, output, time."""
+    lines = []
+    policy = f"{s['policy']}, version {s['version']}" if s.get("version") else s["policy"]
+    if s.get("policy_file"):
+        policy += f"  ({s['policy_file']})"
+    rows = [["Policy", policy], ["As of", s["as_of"]]]
+    params = [f"{k} = {_value(v)}" for k, v in (s.get("params") or {}).items()]
+    rows += [["Params" if k == 0 else "", line] for k, line in enumerate(wrap(params) or ["none declared"])]
+    if "input" in s:
+        files = s.get("files", 1)
+        where = f"{s['input']} ({files:,} files)" if files != 1 else s["input"]
+        rows.append(["Input", f"{where}: {_n(s['customers'])} customers"])
+    if "output" in s:
+        rows.append(["Output", f"{s['output']} ({s.get('output_format', 'parquet')})"])
+    if "seconds" in s:
+        took = duration_text(s["seconds"])
+        if s.get("rows_per_second"):
+            took += f", {rate_text(s['rows_per_second'])}"
+        rows.append(["Time", took])
+    lines += table(rows, indent="")
+    return lines
+
+
+def segments(s: dict) -> list[str]:
+    n = s["customers"]
+    if not s["segments"]:
+        return []
+    rows = [["segment", "", "customers", "share"]]
+    rows += [[k, v["label"] or "", _n(v["count"]), _share(v["count"], n)] for k, v in s["segments"].items()]
+    return ["Segments"] + table(rows, {2, 3})
+
+
+def classifications(s: dict) -> list[str]:
+    n = s["customers"]
+    out = []
+    for name, c in s["classifications"].items():
+        title = f"Classification {name}" + (f" {c['label']}" if c.get("label") else "")
+        rows = [["value", "customers", "share"]]
+        rows += [[k, _n(v), _share(v, n)] for k, v in c["counts"].items()]
+        out += ["", title] + table(rows, {1, 2})
+    return out[1:]
+
+
+def channels(s: dict) -> list[str]:
+    if not s["channels"]:
+        return []
+    labels = s.get("channel_labels") or {}
+    rows = [["channel", "", "offers given"]]
+    rows += [[c, labels.get(c) or "", _n(v)] for c, v in s["channels"].items()]
+    rows.append(["total", "", _n(sum(s["channels"].values()))])
+    return (["Offers given per channel"] + table(rows, {2})
+            + [f"  plus {_n(s['controls'])} controls: accepted but held out, not contacted"])
+
+
+def funnel(s: dict) -> list[str]:
+    if not s["offers"]:
+        return []
+    rows = [["offer", "", *FUNNEL]]
+    rows += [[k, f["label"] or "", *(_n(f[x]) for x in FUNNEL)] for k, f in s["offers"].items()]
+    out = ["Offer funnel: eligible > deliverable (a channel open) > candidates > accepted; "
+           "controls are accepted but held out"]
+    out += table(rows, set(range(2, 2 + len(FUNNEL))))
+    lost = {k: f for k, f in s["offers"].items() if any(f[x] for x in LOST)}
+    out.append("")
+    if not lost:
+        return out + ["No candidate was lost in arbitration."]
+    rows = [["offer", "", "max per customer", "category", "exclusive", "capacity"]]
+    rows += [[k, f["label"] or "", *(_n(f[x]) for x in LOST)] for k, f in lost.items()]
+    return out + ["Candidates lost in arbitration, by the rule that refused them"] + table(rows, {2, 3, 4, 5})
+
+
+def render(s: dict) -> str:
+    parts = [header(s)] if "policy" in s else []
+    parts += [segments(s), classifications(s), channels(s), funnel(s)]
+    out: list[str] = []
+    for p in parts:
+        if p:
+            out += p + [""]
+    return "\n".join(out).rstrip()

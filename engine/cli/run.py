@@ -1,0 +1,240 @@
+"""Batch runs from files: `pol run POLICY --input PATH --out DIR`.
+
+In: a policy file; a Parquet, Arrow IPC/Feather or CSV file, or a folder of
+them (engine/io/input_files.py); the as-of date; params as NAME=VALUE text; the output format. Out:
+DIR/customers.parquet, DIR/assignments.parquet (or .csv) and
+DIR/summary.json, the summary as text on stdout, and the exit status: 0
+success, 1 a policy or data error (one message naming the file and, where
+there is one, the column or line), 2 a usage error (a malformed --as-of or
+--param, DIR already there without --overwrite, an input inside the DIR
+that --overwrite would replace).
+
+Every file is opened and its schema checked before anything runs; then
+file by file, only the columns the policy reads are loaded, one batch read
+ahead. Batches stream through the policy (all cores) and out through
+streaming writers (Parquet or CSV), so memory stays flat as the input
+grows (with capacities, Policy.stream keeps compact candidates until the
+run-wide walk). Output is written into a staging folder beside DIR and moved
+into place only when the run has succeeded (engine/io/output_files.py), so a failed or killed run leaves
+DIR as it was (a failed run also removes the folders above DIR it created);
+the staging folder of a killed run is removed by the next run that writes
+beside it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pol.errors import DataError, ParamError, PolicyError
+from pol.io.input_files import Input, read_batches
+from pol.io.output_files import OUTPUTS, OutputError, Staging, Writer, cannot_write
+
+
+class UsageError(Exception):
+    """A malformed argument or a refused request; exit status 2."""
+
+
+def parse_params(items) -> dict[str, str]:
+    out = {}
+    for item in items or ():
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"--param needs NAME=VALUE, got '{item}'")
+        out[name.strip()] = value
+    return out
+
+
+def parse_date(text: str | None) -> dt.date:
+    if text is None:
+        return dt.date.today()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        try:
+            return dt.date.fromisoformat(text.strip())
+        except ValueError:
+            raise UsageError(f"--as-of '{text}' is not a date: there is no such day") from None
+    raise UsageError(f"--as-of '{text}' is not a date written YYYY-MM-DD (e.g. 2026-11-01)")
+
+
+def run_command(policy: str, input: str, out: str, as_of: str | None = None, params=(),
+                fmt: str = "parquet", overwrite: bool = False, progress: bool | None = None) -> int:
+    """`pol run`: the exit status; the summary on stdout, one error message on stderr."""
+    try:
+        with _sigterm_as_interrupt():
+            summary = run(policy, input, out, as_of, params, fmt, overwrite, progress)
+    except UsageError as e:
+        print(f"pol: error: {e}", file=sys.stderr)
+        return 2
+    except PolicyError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except (DataError, ParamError, OutputError) as e:
+        print(f"pol: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pol: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    from pol.cli.report import render
+    print(render(summary))
+    return 0
+
+
+def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), fmt: str = "parquet",
+        overwrite: bool = False, progress: bool | None = None) -> dict:
+    """The run itself: the summary dict, or an exception for run_command to report."""
+    from pol.evaluation.stream import output_schemas
+    from pol.api.params import resolve_params
+    from pol.api.policy import load
+    from pol.cli.progress import Progress
+    started = time.perf_counter()
+    started_at = dt.datetime.now().astimezone()
+    day = parse_date(as_of)
+    raw_params = parse_params(params)
+    if fmt not in ("parquet", "csv"):
+        raise UsageError(f"--format must be parquet or csv, not '{fmt}'")
+    out_dir = Path(out)
+    if out_dir.exists() or out_dir.is_symlink():
+        if not out_dir.is_dir():
+            raise OutputError(f"{out}: exists and is not a folder")
+        if not overwrite:
+            raise UsageError(f"{out}: the output folder exists; choose another or pass --overwrite")
+        inside = Path(input).resolve()
+        if inside == out_dir.resolve() or out_dir.resolve() in inside.parents:
+            raise UsageError(f"{out}: the input {input} is inside the output folder, which --overwrite "
+                             "would replace; write the output somewhere else")
+    pol_ = load(policy)
+    program = pol_.program
+    values = resolve_params(program, raw_params)
+    inp = Input(program, input)
+    schemas = dict(zip(OUTPUTS, output_schemas(program, pol_.plan, inp.key_type)))
+    staging = Staging(out_dir)
+    bar = Progress(inp.total, enabled=progress)
+    writer = None
+    try:
+        try:
+            writer = Writer(staging.path, fmt, schemas)
+        except OSError as e:
+            raise cannot_write(out, e, "the output folder") from None
+        stream = pol_.stream(_guard_output(writer.write, out), as_of=day, params=values)
+        rows = 0
+        for file in inp.files:
+            file_rows = 0
+            for batch in read_batches(program, file):
+                stream.feed(batch, path=file.path, first_row=file_rows)
+                rows += batch.num_rows
+                file_rows += batch.num_rows
+                bar.update(rows)
+        if rows == 0:
+            raise DataError("the input holds no rows", path=input)
+        bar.phase("writing" if not stream.rules.has_capacity else "matching capacities and writing")
+        stream.finish()
+        try:
+            writer.close()
+        except OSError as e:
+            raise cannot_write(out, e) from None
+        writer = None
+        bar.close()
+        elapsed = time.perf_counter() - started
+        summary = {
+            "policy": pol_.name, "version": pol_.version, "policy_file": str(policy),
+            "input": str(input), "files": len(inp.files), "input_format": inp.fmt,
+            "output": str(out), "output_format": fmt,
+            "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in values.items()},
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "seconds": round(elapsed, 3), "rows": rows,
+            "rows_per_second": round(rows / elapsed) if elapsed > 0 else None,
+            **stream.counts.to_dict(pol_.labels()),
+            "channel_labels": {c.name: c.label for c in program.channels},
+        }
+        try:
+            (staging.path / "summary.json").write_text(
+                json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            staging.commit()
+        except OSError as e:
+            raise cannot_write(out, e) from None
+        return summary
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.abort()
+        staging.discard()
+
+
+def _guard_output(write, out: str):
+    """Write errors (disk full) raised inside the stream's sink, said as such."""
+    def sink(customers, assignments):
+        try:
+            write(customers, assignments)
+        except OSError as e:
+            raise cannot_write(out, e) from None
+    return sink
+
+
+class _sigterm_as_interrupt:
+    """A scheduler's SIGTERM ends the run as Ctrl-C does: staging removed,
+    nothing written. Only the main thread can install signal handlers."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
+def _jsonable(v):
+    return v.isoformat() if isinstance(v, dt.date) else v
+
+
+def find_record(policy, input: str, key: str) -> dict:
+    """One customer's record from an input file or folder, by key (for `pol explain`)."""
+    import pyarrow.compute as pc
+    program = policy.program
+    inp = Input(program, input)
+    kf = program.input.field(program.input.key)
+    try:
+        value = int(key) if kf.type.value == "int" else key
+    except ValueError:
+        raise DataError(f"the key '{kf.name}' is an int; '{key}' is not", column=kf.name) from None
+    for file in inp.files:
+        for batch in read_batches(program, file):
+            hits = batch.filter(pc.equal(batch.column(kf.name), value))
+            if hits.num_rows:
+                return hits.slice(0, 1).to_pylist()[0]
+    raise DataError(f"no customer with {kf.name} = {key}", column=kf.name, path=input)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run", help="run a policy over a file or folder of customers",
+        description="Run a policy over customers in Parquet, Arrow IPC/Feather or CSV (a file or a folder "
+                    "of them); write DIR/customers, DIR/assignments and DIR/summary.json.")
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--input", required=True, metavar="PATH", help="a file or a folder of files")
+    p.add_argument("--out", required=True, metavar="DIR", help="the output folder (refused if it exists, unless --overwrite)")
+    p.add_argument("--as-of", metavar="DATE", help="the run's date, YYYY-MM-DD (default: today)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a declared param (repeatable)")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet",
+                   help="output format (default parquet; csv for spreadsheets)")
+    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    p.set_defaults(fn=main)
+
+
+def main(args) -> int:
+    return run_command(args.policy, args.input, args.out, args.as_of, args.param, args.format,
+                       args.overwrite, False if args.no_progress else None)

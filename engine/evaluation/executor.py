@@ -1,0 +1,176 @@
+"""Executors: run one bound batch through a policy's evaluator.
+
+* `KernelExecutor` runs the fused Numba kernel generated for the policy,
+  loaded through the content-addressed disk cache (compiled on first use).
+  For a policy without capacities the kernel matches offers too and fills
+  `out.accepted`; otherwise it writes the candidates for engine/arbitration/arbitrate.py.
+* `AutoExecutor` is what a run uses by default. Compiling a fused kernel
+  takes seconds, too long for an author who edits and reruns, so: when the
+  kernel for this policy and input schema is already compiled and cached, it
+  runs it; otherwise it runs the vectorized evaluator (no compilation) and
+  compiles the kernel in a background process, switching to it as soon as
+  the cache has it (a long run switches midway; the next run starts fast).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from pol.arbitration.arbitrate import FlatParts, MatchJob
+from pol.evaluation.bind import Bound
+from pol.compiler import ir
+from pol.compiler.backend import cache, codegen
+from pol.compiler.backend.plan import KernelPlan
+from pol.evaluation.threads import chunks, run_parts
+from pol.evaluation.vector import VectorExecutor
+
+
+@dataclass
+class KernelCall:
+    """One batch's kernel arguments, one tuple per row range; for a fused
+    kernel also where its assignments and counts go, per range."""
+    args: list[tuple]
+    parts: list[tuple[int, int]]
+    flat: FlatParts | None
+    counts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]   # funnel, by channel, non-finite
+
+
+class KernelExecutor:
+    def __init__(self, program: ir.Program, plan: KernelPlan, parallel: bool = False):
+        self.plan = plan
+        self.max_n = program.arbitrate.max_per_customer
+        self.fused = not parallel and not any(o.capacity is not None for o in program.offers)
+        self.source = codegen.source(program, plan, parallel=parallel, fused=self.fused)
+        self.path = cache.path_for(self.source)
+        self._kernel = None
+        self._lock = threading.Lock()
+        self._signatures: dict[tuple, tuple] = {}
+        self._ready: set[tuple] = set()
+
+    def call(self, bound: Bound, active, today: int, out, job: MatchJob | None) -> KernelCall:
+        parts = chunks(bound.n)
+        if self.fused:
+            # A fused kernel's packed funnel counters hold so many rows per call.
+            step = codegen.FUSED_MAX_ROWS
+            parts = [(s, min(s + step, b)) for a, b in parts for s in range(a, max(b, a + 1), step)]
+        head = (today, *bound.param_args, *bound.field_args, *bound.lut_args, active,
+                out.segs, out.classes, out.scores)
+        if not self.fused:
+            return KernelCall([(a, b, *head, out.cprio, out.cchan) for a, b in parts], parts, None, [])
+        if job is None:
+            raise ValueError("a fused kernel matches as it goes: it needs the batch's MatchJob")
+        flat = FlatParts(bound.n, self.max_n)
+        counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel), np.zeros(1, np.int64))
+                  for _ in parts]
+        r, k = job.rules, job.keys
+        tail = (r.category, r.exclusive, r.holdout_bp, r.holdout_state, k.is_int, k.ints, k.offsets, k.data,
+                *flat.arrays())
+        return KernelCall([(a, b, *head, *tail, *c) for (a, b), c in zip(parts, counts)], parts, flat, counts)
+
+    def kernel(self):
+        if self._kernel is None:
+            with self._lock:
+                if self._kernel is None:
+                    self._kernel = cache.load(self.source).kernel
+        return self._kernel
+
+    def signature(self, args: tuple) -> tuple:
+        # numba.typeof of some sixty arguments takes a millisecond; what it
+        # looks at is cheap to read, so each layout is typed once.
+        layout = tuple((a.dtype.str, a.ndim, a.flags.c_contiguous, a.flags.f_contiguous, a.flags.writeable,
+                        a.flags.aligned) if isinstance(a, np.ndarray) else type(a) for a in args)
+        sig = self._signatures.get(layout)
+        if sig is None:
+            sig = self._signatures[layout] = tuple(numba.typeof(a) for a in args)
+        return sig
+
+    def marker(self, sig: tuple) -> Path:
+        """A file that says: this kernel is compiled and cached for these types."""
+        h = hashlib.sha256(repr(sig).encode()).hexdigest()[:16]
+        return self.path.with_name(f"{self.path.stem}.{h}.ready")
+
+    def ready(self, sig: tuple) -> bool:
+        # A marker is never removed: once seen, it need not be looked for
+        # again (hashing sixty type names and a stat on every batch).
+        if sig in self._ready:
+            return True
+        if self.marker(sig).exists():
+            self._ready.add(sig)
+            return True
+        return False
+
+    def compile(self, sig: tuple) -> None:
+        self.kernel().compile(sig)
+        _touch(self.marker(sig))
+
+    def __call__(self, bound: Bound, active, today: int, out, job: MatchJob | None = None) -> None:
+        self.run(self.call(bound, active, today, out, job), out, job)
+
+    def run(self, call: KernelCall, out, job: MatchJob | None) -> None:
+        kernel = self.kernel()
+        # The kernel releases the GIL: one row range per core.
+        run_parts(lambda j, a, b: kernel(*call.args[j]), call.parts)
+        if call.flat is not None:
+            out.nonfinite = sum(int(c[2][0]) for c in call.counts)
+            if out.nonfinite:       # the batch will be refused: count nothing
+                return
+            for funnel, by_channel, _ in call.counts:
+                job.funnel += funnel
+                job.by_channel += by_channel
+            out.accepted = call.flat.join(call.parts)
+        sig = self.signature(call.args[0])
+        if not self.ready(sig):
+            _touch(self.marker(sig))
+            self._ready.add(sig)
+
+
+def _touch(p: Path) -> None:
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.touch()
+    except OSError:
+        pass
+
+
+class AutoExecutor:
+    def __init__(self, kernel: KernelExecutor, vector: VectorExecutor):
+        self.kernel_exec = kernel
+        self.vector = vector
+        self._started: set = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, bound: Bound, active, today: int, out, job: MatchJob | None = None) -> None:
+        call = self.kernel_exec.call(bound, active, today, out, job)
+        sig = self.kernel_exec.signature(call.args[0])
+        if self.kernel_exec.ready(sig):
+            self.kernel_exec.run(call, out, job)
+            return
+        self.start_background(sig)
+        self.vector(bound, active, today, out, job)
+
+    def start_background(self, sig: tuple) -> None:
+        if os.environ.get("POL_BACKGROUND_COMPILE", "1") == "0":
+            return
+        with self._lock:
+            if sig in self._started:
+                return
+            self._started.add(sig)
+        cache.load(self.kernel_exec.source)          # writes the kernel file
+        fd, sig_file = tempfile.mkstemp(prefix="pol-sig-", suffix=".pickle")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(sig, f)
+        subprocess.Popen(
+            [sys.executable, "-m", "pol.compiler.backend.warm", str(self.kernel_exec.path), sig_file,
+             str(self.kernel_exec.marker(sig))],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)

@@ -1,0 +1,170 @@
+"""Single-customer decisions on the compiled row kernel: a record (dict) ->
+the policy's outputs and accepted offers, in microseconds.
+
+The record's fields are packed into three small arrays (ints, floats,
+validity) and one call of the row kernel (compiler/backend/codegen.py, `row=True`)
+computes every segment, classification, score and candidate. Offers are then
+matched in plain Python: a customer has a handful of candidates. Capacities
+do not apply to single decisions (LANGUAGE.md section 6).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import threading
+
+import numpy as np
+
+from pol.evaluation.bind import param_value
+from pol.compiler import ir
+from pol.compiler.backend import cache, codegen
+from pol.compiler.backend.plan import KernelPlan
+from pol.compiler.types import Type
+
+_ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
+_LUT = {
+    "starts_with": lambda s, a: s.startswith(a),
+    "ends_with": lambda s, a: s.endswith(a),
+    "contains": lambda s, a: a in s,
+    "length": lambda s, a: len(s),
+}
+
+
+class RowOutputs:
+    __slots__ = ("segs", "classes", "scores", "cprio", "cchan")
+
+    def __init__(self, plan: KernelPlan):
+        K = len(plan.offers)
+        self.segs = np.empty((len(plan.segments), 1), np.bool_)
+        self.classes = np.empty((len(plan.classifies), 1), np.int16)
+        self.scores = np.empty((len(plan.scores), 1), np.float64)
+        self.cprio = np.empty((1, K), np.float64)
+        self.cchan = np.empty((1, K), np.int8)
+
+
+class RowExecutor:
+    def __init__(self, program: ir.Program, plan: KernelPlan):
+        self.program = program
+        self.plan = plan
+        self._kernel = None
+        self._lock = threading.Lock()
+        self._codes = {s: k for k, s in enumerate(plan.literals)}
+        # Field slots by how a record's value is packed (bools pack as ints).
+        slots = {t: [(j, f.name) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
+        self._floats, self._strings, self._dates = slots[Type.FLOAT], slots[Type.STRING], slots[Type.DATE]
+        self._ints = slots[Type.INT] + slots[Type.BOOL]
+        self._lit_luts = [np.array([_LUT[l.op](s, l.arg) for s in plan.literals],
+                                   np.int64 if l.op == "length" else np.bool_) for l in plan.luts]
+        a = program.arbitrate
+        self._category = [o.category if a.one_per_category else None for o in program.offers]
+        self._exclusive = [frozenset(g for g, line in enumerate(a.exclusive) if o.name in line)
+                           for o in program.offers]
+        self._local = threading.local()
+
+    @functools.cached_property
+    def source(self) -> str:
+        """Generated on first use: a batch-only run never needs it."""
+        return codegen.source(self.program, self.plan, row=True)
+
+    def kernel(self):
+        if self._kernel is None:
+            with self._lock:
+                if self._kernel is None:
+                    self._kernel = cache.load(self.source).row_kernel
+        return self._kernel
+
+    def _outputs(self) -> RowOutputs:
+        out = getattr(self._local, "out", None)
+        if out is None:
+            out = self._local.out = RowOutputs(self.plan)
+        return out
+
+    def _param_args(self, params: dict, code_of) -> list:
+        pargs: list = []
+        for p in self.plan.params:
+            v = params[p.name]
+            if p.type == Type.STRING and v is not None:
+                pargs += [code_of(v), True]
+            else:
+                pargs += list(param_value(p.type, v))
+        return pargs
+
+    def run(self, record: dict, today: int, params: dict, active: np.ndarray) -> RowOutputs:
+        # Python lists, converted once: item by item into numpy costs more.
+        n = len(self.plan.fields)
+        iv = [0] * n
+        fv = [0.0] * n
+        ok = [False] * n
+        extra: list[str] = []
+        codes = self._codes
+
+        def code_of(v: str) -> int:
+            code = codes.get(v)
+            if code is None:
+                if v not in extra:
+                    extra.append(v)
+                code = len(codes) + extra.index(v)
+            return code
+
+        # The params of one run (usually the defaults) are packed once.
+        cached = self._local.__dict__.get("params")
+        if cached is not None and cached[0] is params:
+            pargs = cached[1]
+        else:
+            pargs = self._param_args(params, code_of)
+            if not extra:
+                self._local.params = (params, pargs)
+        get = record.get
+        isfinite = math.isfinite
+        for j, name in self._floats:
+            v = get(name)
+            if v is not None:
+                v = float(v)
+                if isfinite(v):
+                    fv[j] = v
+                    ok[j] = True
+        for j, name in self._ints:
+            v = get(name)
+            if v is not None:
+                iv[j] = int(v)
+                ok[j] = True
+        for j, name in self._strings:
+            v = get(name)
+            if v is not None:
+                iv[j] = code_of(v)
+                ok[j] = True
+        for j, name in self._dates:
+            v = get(name)
+            if v is not None:
+                iv[j] = v.toordinal() - _ORDINAL_EPOCH
+                ok[j] = True
+        luts = self._lit_luts
+        if extra:
+            luts = [np.concatenate([lut, np.array([_LUT[l.op](s, l.arg) for s in extra], lut.dtype)])
+                    for lut, l in zip(luts, self.plan.luts)]
+        out = self._outputs()
+        self.kernel()(today, *pargs, np.array(iv, np.int64), np.array(fv, np.float64), np.array(ok, np.bool_),
+                      *luts, active, out.segs, out.classes, out.scores, out.cprio, out.cchan)
+        return out
+
+    def match(self, out: RowOutputs, max_n: int) -> list[tuple[int, int, float]]:
+        """The per-customer walk: (offer index, channel index, priority) in rank order."""
+        # As lists: reading numpy elements one by one costs a microsecond a row.
+        cchan = out.cchan[0].tolist()
+        cprio = out.cprio[0].tolist()
+        cands = sorted((k for k in range(len(cchan)) if cchan[k] >= 0), key=lambda k: (-cprio[k], k))
+        accepted: list[tuple[int, int, float]] = []
+        cats: set = set()
+        excl: set = set()
+        for k in cands:
+            if len(accepted) >= max_n:
+                break
+            c = self._category[k]
+            if (c is not None and c in cats) or (self._exclusive[k] & excl):
+                continue
+            accepted.append((k, cchan[k], cprio[k]))
+            if c is not None:
+                cats.add(c)
+            excl |= self._exclusive[k]
+        return accepted

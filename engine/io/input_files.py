@@ -1,0 +1,351 @@
+"""Input files for batch runs: a path -> its files, their schemas checked
+against the policy's input block -> batches of the columns the policy reads.
+
+A path is a Parquet, Arrow IPC/Feather or CSV file, or a folder of them
+(searched recursively; names starting with '.' or '_' are skipped, as in
+Spark and pyarrow.dataset output; a link to nothing is an error). Every file
+is opened and its schema checked before anything runs (`Input`); then
+`read_batches` goes through one file, in order, one batch read ahead on a
+thread. Whatever pyarrow raises becomes one DataError naming the file and,
+where it can be known, the column and line.
+
+In CSV input an empty field, NULL or null is a null, in every column; each
+column is read as the type the policy's input block declares. A value that
+does not fit, or a row with the wrong number of fields, is reported with
+its line in the file (found by reading the file again, serially: the
+parallel reader does not say where it failed).
+"""
+from __future__ import annotations
+
+import csv
+import os
+import queue
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pol.errors import DataError
+
+SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc",
+            ".csv": "csv"}
+FORMAT_NAMES = {"parquet": "Parquet", "ipc": "Arrow IPC/Feather", "csv": "CSV"}
+ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(),
+               "date": pa.date32()}
+CSV_NULLS = ["", "NULL", "null"]
+# Large enough that per-batch overhead vanishes, small enough that the few
+# batches in flight (read ahead, evaluated, being written) stay a few hundred MB.
+BATCH_ROWS = 1 << 19
+MIN_BATCH_ROWS = 1 << 17
+
+
+@dataclass
+class InputFile:
+    path: str
+    fmt: str
+    schema: pa.Schema
+    rows: int | None                      # known up front for Parquet and IPC files
+    read: Callable[..., Iterator[pa.RecordBatch]]       # (file, columns, program)
+
+
+_BROKEN_LINK = "cannot be read: a link to a file that does not exist (or a loop of links)"
+
+
+def list_files(path: str) -> tuple[str, list[str]]:
+    """(format, files) for a file or a folder of files of one format."""
+    p = Path(path)
+    try:
+        if not p.exists():
+            raise DataError(_BROKEN_LINK if p.is_symlink() else "no such file or folder", path=path)
+        if p.is_dir():
+            # A link to nothing counts: it is a file the user meant to give, and is missing.
+            files = sorted(f for f in p.rglob("*") if (f.is_file() or f.is_symlink() and not f.exists())
+                           and f.suffix.lower() in SUFFIXES
+                           and not any(part.startswith((".", "_")) for part in f.relative_to(p).parts))
+            for f in files:
+                if not f.exists():
+                    raise DataError(_BROKEN_LINK, path=str(f))
+            if not files:
+                raise DataError("the folder holds no .parquet, .arrow/.feather/.ipc or .csv files: "
+                                "the input is empty", path=path)
+            kinds = {SUFFIXES[f.suffix.lower()] for f in files}
+            if len(kinds) > 1:
+                raise DataError("the folder mixes formats (" + ", ".join(FORMAT_NAMES[k] for k in sorted(kinds))
+                                + "); give it files of one format", path=path)
+            paths = [str(f) for f in files]
+        else:
+            if p.suffix.lower() not in SUFFIXES:
+                raise DataError("unknown input format: name the file .parquet, .arrow/.feather/.ipc or .csv",
+                                path=path)
+            paths = [path]
+        for f in paths:
+            if not os.access(f, os.R_OK):
+                raise DataError("cannot be read (permission denied)", path=f)
+    except OSError as e:
+        raise DataError(f"cannot be read ({e.strerror or e})", path=path) from None
+    return SUFFIXES[Path(paths[0]).suffix.lower()], paths
+
+
+def open_file(program, path: str, fmt: str) -> InputFile:
+    """One input file, its schema checked against the policy's input block.
+    Files are closed again until read: a folder may hold thousands."""
+    from pol.evaluation.bind import check_schema
+    with _reading(program, path, fmt):
+        if fmt == "parquet":
+            with pq.ParquetFile(path) as pf:
+                file = InputFile(path, fmt, pf.schema_arrow, pf.metadata.num_rows, _parquet_batches)
+        elif fmt == "ipc":
+            with pa.memory_map(path) as source:
+                try:
+                    reader = pa.ipc.open_file(source)
+                    file = InputFile(path, fmt, reader.schema, reader.count_rows(), _ipc_file_batches)
+                except pa.ArrowInvalid as e:
+                    if "Not an Arrow file" not in str(e):
+                        raise
+                    # .arrow is often the IPC stream format, which has no footer.
+                    source.seek(0)
+                    file = InputFile(path, fmt, pa.ipc.open_stream(source).schema, None, _ipc_stream_batches)
+        else:
+            file = InputFile(path, fmt, _csv_schema(program, path), None, _csv_batches)
+    check_schema(program, file.schema, path)
+    return file
+
+
+# The readers go through a file once, in order, holding one batch at a time:
+# pyarrow.dataset's scanner reads ahead as far as memory allows when the
+# policy is slower than decoding, which it is.
+
+def _parquet_batches(file: InputFile, columns: list[str], program) -> Iterator[pa.RecordBatch]:
+    # pre_buffer keeps every byte range it has read until the file is closed:
+    # memory would grow with the file (1 GiB more at 30M rows).
+    with pq.ParquetFile(file.path, pre_buffer=False) as pf:
+        yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=True)
+
+
+def _ipc_file_batches(file: InputFile, columns: list[str], program) -> Iterator[pa.RecordBatch]:
+    with pa.OSFile(file.path) as source:
+        reader = pa.ipc.open_file(source)
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i).select(columns)
+
+
+def _ipc_stream_batches(file: InputFile, columns: list[str], program) -> Iterator[pa.RecordBatch]:
+    with pa.OSFile(file.path) as source:
+        for batch in pa.ipc.open_stream(source):
+            yield batch.select(columns)
+
+
+def _csv_schema(program, path: str) -> pa.Schema:
+    """The header's names, with the declared types: CSV columns are read as
+    the input block declares them, so only names can be missing."""
+    header = _csv_header(path)
+    if header is None:
+        raise DataError("the file is empty (not even a header line): the input is empty", path=path)
+    declared = {f.name: ARROW_TYPES[f.type.value] for f in program.input.fields}
+    return pa.schema([pa.field(name, declared.get(name, pa.string())) for name in dict.fromkeys(header)])
+
+
+def _csv_reader(path: str, columns: list[str], program, use_threads: bool = True):
+    types = {f.name: ARROW_TYPES[f.type.value] for f in program.input.fields}
+    return pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24, use_threads=use_threads),
+                          convert_options=pacsv.ConvertOptions(
+                              column_types=types, include_columns=columns, null_values=CSV_NULLS,
+                              strings_can_be_null=True))
+
+
+def _csv_batches(file: InputFile, columns: list[str], program) -> Iterator[pa.RecordBatch]:
+    with _csv_reader(file.path, columns, program) as reader:
+        yield from reader
+
+
+def _csv_error_with_row(program, path: str) -> str | None:
+    """The first error of a CSV file, read again serially: only a serial
+    read says in which row pyarrow failed ("Row #N"). The error path only."""
+    try:
+        with _csv_reader(path, [f.name for f in program.input.fields], program, use_threads=False) as reader:
+            for _ in reader:
+                pass
+    except pa.ArrowException as e:
+        return (str(e).strip().splitlines() or [""])[0]
+    except OSError:
+        return None
+    return None
+
+
+def read_batches(program, file: InputFile) -> Iterator[pa.RecordBatch]:
+    """The policy's columns of one file, in batches of at least MIN_BATCH_ROWS
+    (but the last): small row groups or CSV blocks would make per-batch
+    overhead count. The next batch is read while this one is evaluated."""
+    columns = [f.name for f in program.input.fields]
+    pending: list[pa.RecordBatch] = []
+    n = 0
+    with _reading(program, file.path, file.fmt):
+        for batch in prefetch(file.read(file, columns, program)):
+            if not batch.num_rows:
+                continue
+            pending.append(batch)
+            n += batch.num_rows
+            if n >= MIN_BATCH_ROWS:
+                yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+                pending, n = [], 0
+        if pending:
+            yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+
+
+def prefetch(batches: Iterator, depth: int = 1) -> Iterator:
+    """`batches`, produced by a thread up to `depth` items ahead (decoding
+    releases the GIL, so reading overlaps evaluating); its errors re-raised here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for b in batches:
+                if not put((True, b)):
+                    return
+            put((False, None))
+        except BaseException as e:          # handed to the consumer, which raises it
+            put((False, e))
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=work, name="pol-read", daemon=True).start()
+    try:
+        while True:
+            more, item = q.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+
+
+class _reading:
+    """Turns what pyarrow raises while opening or reading a file into one
+    DataError naming the file and, where pyarrow says, the column and line."""
+
+    def __init__(self, program, path: str, fmt: str):
+        self.program, self.path, self.fmt = program, path, fmt
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if e is None or isinstance(e, DataError) or not isinstance(e, (pa.ArrowException, OSError)):
+            return False
+        message, column = arrow_reason(self.program, self.path, self.fmt, e)
+        raise DataError(message, column=column, path=self.path) from None
+
+
+_NOISE = (re.compile(r"^Error creating dataset\. Could not read schema from '.*?'\. Is this a '\w+' file\?: "),
+          re.compile(r"^Could not open [\w ]+ input source '.*?': "),
+          re.compile(r"^(Invalid|IOError|Corrupt data): "))
+_CSV_CONVERT = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to [\w\[\]]+: invalid value '(.*)'")
+_CSV_FIELDS = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)(?:: (.*))?")
+_EXPECTED = {"int": "an int", "float": "a number", "bool": "true or false", "string": "a string",
+             "date": "a date (YYYY-MM-DD)"}
+
+
+def arrow_reason(program, path: str, fmt: str, e: Exception) -> tuple[str, str | None]:
+    """(message, column) for an error pyarrow raised reading `path`."""
+    if isinstance(e, OSError) and not isinstance(e, pa.ArrowException) and e.strerror:
+        return f"cannot be read ({e.strerror})", None
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    for noise in _NOISE:
+        text = noise.sub("", text)
+    if fmt == "csv" and "Row #" not in text and ("CSV conversion error" in text or "CSV parse error" in text):
+        text = _csv_error_with_row(program, path) or text
+        for noise in _NOISE:
+            text = noise.sub("", text)
+    if fmt == "csv":
+        m = _CSV_CONVERT.search(text)
+        if m:
+            header = _csv_header(path) or []
+            column = header[int(m[1])] if int(m[1]) < len(header) else None
+            declared = program.input.field(column).type.value if column else None
+            what = f"is not {_EXPECTED[declared]}" if declared else "cannot be read"
+            line = _csv_line(path, int(m[2]))
+            return (f"column '{column}', {line}: '{m[3]}' {what}", column) if column else \
+                (f"{line}: '{m[3]}' {what}", None)
+        m = _CSV_FIELDS.search(text)
+        if m:
+            row = f": {m[4][:80]}" if m[4] else ""
+            return f"{_csv_line(path, int(m[1]))} has {m[3]} fields, but the header has {m[2]}{row}", None
+        if "Empty CSV file" in text:
+            return "the file is empty (not even a header line): the input is empty", None
+    if fmt == "parquet":
+        return f"corrupt or truncated Parquet file ({text.rstrip('.')})", None
+    if fmt == "ipc":
+        if _starts_with(path, b"FEA1"):
+            return ("a Feather version 1 file, which is not read: write it again as Feather version 2 "
+                    "(pyarrow.feather.write_feather's default) or Parquet"), None
+        return f"corrupt or truncated Arrow IPC/Feather file ({text.rstrip('.')})", None
+    return f"cannot read the {FORMAT_NAMES[fmt]} file ({text.rstrip('.')})", None
+
+
+def _starts_with(path: str, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def _csv_line(path: str, record: int) -> str:
+    """'line L' where the `record`-th record of a CSV file starts (the header
+    is record 1, blank lines are not records, as pyarrow counts them); a
+    quoted field may hold newlines, so records and lines can differ."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+            reader = csv.reader(f)
+            seen, before = 0, 0
+            for row in reader:
+                if row:
+                    seen += 1
+                    if seen == record:
+                        return f"line {before + 1}"
+                before = reader.line_num
+    except (OSError, csv.Error):
+        pass
+    return f"record {record} (the header is record 1)"
+
+
+def _csv_header(path: str) -> list[str] | None:
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+            return next(csv.reader(f), None)
+    except OSError:
+        return None
+
+
+class Input:
+    """A file or a folder of files, every file opened and its schema checked
+    before anything is run or written."""
+
+    def __init__(self, program, path: str):
+        self.path = path
+        self.fmt, paths = list_files(path)
+        self.files = [open_file(program, f, self.fmt) for f in paths]
+        known = [f.rows for f in self.files]
+        self.total = None if None in known else sum(known)
+        if self.total == 0:
+            raise DataError("the input holds no rows", path=path)
+        self.key_type = self.files[0].schema.field(program.input.key).type

@@ -1,0 +1,248 @@
+"""Explanations: a program and one customer record -> an Explanation, whose
+fields say why the customer got (or did not get) each offer, which `when`
+set each classification, and the values used; `str()` of it is the text a
+marketer reads.
+
+Built on the reference evaluator and its trace (engine/reference/interp.py) and the
+plain matcher (engine/reference/matching.py). For an offer that was not given, it
+names the FIRST reason, in the order a customer meets them: outside the
+valid window; not eligible (the parts of the condition that were false or
+null, and the values behind them); priority null (where the null comes
+from); no open channel (each channel's failing condition); lost under `max`,
+`one per category` or `exclusive` to the offer that took the place.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from pol.compiler import ir
+from pol.api.decision import Decision, decision_of
+from pol.reference.interp import Culprit, evaluate_row, render, value_text
+from pol.reference.matching import match_customer
+
+
+@dataclass(frozen=True)
+class ClassVerdict:
+    name: str
+    label: str | None
+    value: str | None
+    when: int | None         # index of the `when` that matched; -1 the else; None nothing
+    condition: str | None    # that `when`'s condition, as policy text
+    where: str | None        # "line N" (with the file when it is an imported one)
+
+
+@dataclass(frozen=True)
+class ChannelVerdict:
+    name: str
+    label: str | None
+    open: bool
+    why: tuple[Culprit, ...] = ()
+
+
+@dataclass(frozen=True)
+class OfferVerdict:
+    """One offer. reason: None when given, else "window", "eligible",
+    "priority", "channel", "max", "category" or "exclusive"."""
+    name: str
+    label: str | None
+    given: bool
+    reason: str | None
+    summary: str                       # the one-line verdict
+    rank: int | None = None
+    channel: str | None = None
+    priority: float | None = None
+    control: bool = False
+    why: tuple[Culprit, ...] = ()      # not eligible / priority null: the parts behind it
+    closed: tuple[ChannelVerdict, ...] = ()
+    to: tuple[str, ...] = ()           # the offers that took the place
+
+
+@dataclass(frozen=True)
+class Explanation:
+    policy: str
+    version: str | None
+    key_field: str
+    key: object
+    as_of: dt.date
+    fields: dict[str, object]          # the fields the policy reads, input order
+    params: dict[str, object]
+    segments: list[tuple[str, str | None, bool]]
+    classifications: list[ClassVerdict]
+    scores: list[tuple[str, str | None, float | None]]
+    channels: list[ChannelVerdict]
+    offers: list[OfferVerdict]         # given ones by rank, then the rest in declaration order
+    decision: Decision
+    labels: dict[str, str]
+
+    def __str__(self) -> str:
+        return _text(self)
+
+
+# ---------------------------------------------------------------- building
+
+def fields_used(program: ir.Program) -> list[str]:
+    """The input fields any expression of the program reads, in input order."""
+    exprs: list[ir.Expr] = [d.expr for d in program.lets + program.segments + program.scores]
+    exprs += [w.cond for c in program.classifies for w in c.whens]
+    exprs += [c.cond for c in program.channels if c.cond is not None]
+    exprs += [e for o in program.offers for e in (o.eligible, o.priority)]
+    used = {n.name for e in exprs for n in ir.walk(e) if isinstance(n, ir.FieldRef)}
+    return [f.name for f in program.input.fields if f.name in used]
+
+
+def _where(span, root: str | None) -> str | None:
+    """`line N` in the root file; in an imported one, its path as seen from the
+    root file's folder (the way the `import` names it)."""
+    if span is None:
+        return None
+    if span.path == root or root is None:
+        return f"line {span.line}"
+    return f"{os.path.relpath(span.path, os.path.dirname(root) or '.')}:{span.line}"
+
+
+def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None) -> Explanation:
+    """Why this customer gets what it gets, as of `as_of`, with `params`
+    overriding the declared defaults. Capacities do not apply."""
+    row = evaluate_row(program, record, as_of, params, trace=True)
+    match = match_customer(program, row)
+    trace = row.trace
+    root = program.files[0] if program.files else (program.input.span.path if program.input.span else None)
+    labels = {d.name: d.label for g in (program.segments, program.classifies, program.scores,
+                                        program.channels, program.offers) for d in g if d.label}
+
+    classes = []
+    for c in program.classifies:
+        k = trace.whens[c.name]
+        w = c.whens[k] if k is not None and k >= 0 else None
+        classes.append(ClassVerdict(c.name, c.label, row.values[c.name], k,
+                                    render(w.cond) if w is not None else None,
+                                    _where(w.span if w is not None else c.span, root)))
+    channels = [ChannelVerdict(c.name, c.label, row.channels[c.name], trace.channels.get(c.name, ()))
+                for c in program.channels]
+    by_channel = {c.name: c for c in channels}
+
+    accepted = {a.offer: a for a in match.accepted}
+    lost = match.lost_by_offer()
+    given, others = [], []
+    for o in program.offers:
+        s = row.offers[o.name]
+        a = accepted.get(o.name)
+        if a is not None:
+            note = "; a holdout control: counted as given, not to be contacted" if a.control else ""
+            given.append(OfferVerdict(
+                o.name, o.label, True, None,
+                f"given, rank {a.rank}, via {_named(a.channel, labels)}, priority {value_text(a.priority)}{note}",
+                a.rank, a.channel, a.priority, a.control))
+        elif not s.in_window:
+            window = f"from {o.valid_from or 'the start'} to {o.valid_to or 'no end'}"
+            others.append(OfferVerdict(o.name, o.label, False, "window",
+                                       f"not given: outside its valid window ({window}; as of {as_of})"))
+        elif s.eligible is not True:
+            state = "null" if s.eligible is None else "false"
+            others.append(OfferVerdict(o.name, o.label, False, "eligible",
+                                       f"not given: not eligible ({render(o.eligible)} is {state})",
+                                       why=trace.eligible[o.name]))
+        elif s.priority is None:
+            others.append(OfferVerdict(o.name, o.label, False, "priority",
+                                       f"not given: its priority is null ({render(o.priority)})",
+                                       why=trace.priority[o.name]))
+        elif s.channel is None:
+            others.append(OfferVerdict(o.name, o.label, False, "channel",
+                                       "not given: no open channel",
+                                       closed=tuple(by_channel[c] for c in o.channels)))
+        else:
+            x = lost[o.name]
+            a_rules = program.arbitrate
+            rule = {"max": f"max {a_rules.max_per_customer} per customer",
+                    "category": f"one per category ({', '.join(x.rule)})",
+                    "exclusive": f"exclusive {', '.join(x.rule)}",
+                    "capacity": "its capacity"}[x.reason]
+            takers = ", ".join(_named(t, labels) for t in x.to)
+            others.append(OfferVerdict(o.name, o.label, False, x.reason,
+                                       f"not given: lost under {rule}" + (f" to {takers}" if takers else "")
+                                       + f" (priority {value_text(s.priority)}, via {_named(s.channel, labels)})",
+                                       priority=s.priority, channel=s.channel, to=x.to))
+    given.sort(key=lambda v: v.rank)
+
+    used = fields_used(program)
+    return Explanation(
+        policy=program.name, version=program.version, key_field=program.input.key, key=row.key,
+        as_of=as_of,
+        fields={n: row.fields[n] for n in used if n != program.input.key},
+        params=dict(row.params),
+        segments=[(s.name, s.label, row.values[s.name]) for s in program.segments],
+        classifications=classes,
+        scores=[(s.name, s.label, row.values[s.name]) for s in program.scores],
+        channels=channels,
+        offers=given + others,
+        decision=decision_of(program, row, match),
+        labels=labels,
+    )
+
+
+# ---------------------------------------------------------------- text
+
+def _named(name: str | None, labels: Mapping[str, str]) -> str:
+    if name is None:
+        return "-"
+    label = labels.get(name)
+    return f"{name} ({label})" if label else name
+
+
+def _culprit_lines(c: Culprit, labels: Mapping[str, str], indent: str) -> list[str]:
+    text = _named(c.text, labels) if c.text in labels else c.text
+    line = f"{indent}- {text} is {value_text(c.value)}"
+    behind = [f"{n} = {value_text(v)}" for n, v in c.inputs if n != c.text]
+    if behind:
+        line += ": " + ", ".join(behind)
+    out = [line]
+    if c.because:
+        out[-1] += ", because"
+        for b in c.because:
+            out += _culprit_lines(b, labels, indent + "    ")
+    return out
+
+
+def _text(x: Explanation) -> str:
+    head = f"{x.policy}" + (f" {x.version}" if x.version else "")
+    out = [f"{head}: customer {x.key_field} = {value_text(x.key)}, as of {x.as_of}"]
+    if x.fields:
+        out += ["", "Values used"] + [f"  {n} = {value_text(v)}" for n, v in x.fields.items()]
+    if x.params:
+        out += ["", "Params"] + [f"  {n} = {value_text(v)}" for n, v in x.params.items()]
+    if x.segments:
+        out += ["", "Segments"]
+        out += [f"  {_named(n, x.labels)}: {'yes' if v else 'no'}" for n, _, v in x.segments]
+    if x.classifications:
+        out += ["", "Classifications"]
+        for c in x.classifications:
+            if c.when is None:
+                how = "no `when` matched and there is no else"
+            elif c.when == -1:
+                how = f"the else, as no `when` matched (classify at {c.where})"
+            else:
+                how = f"when {c.condition} ({c.where})"
+            out.append(f"  {_named(c.name, x.labels)} = {value_text(c.value)}: {how}")
+    if x.scores:
+        out += ["", "Scores"] + [f"  {_named(n, x.labels)} = {value_text(v)}" for n, _, v in x.scores]
+    if x.channels:
+        out += ["", "Channels"]
+        for ch in x.channels:
+            out.append(f"  {_named(ch.name, x.labels)}: {'open' if ch.open else 'closed'}")
+            for c in ch.why:
+                out += _culprit_lines(c, x.labels, "      ")
+    out += ["", "Offers"]
+    if not x.offers:
+        out.append("  (the policy declares no offers)")
+    for o in x.offers:
+        out.append(f"  {_named(o.name, x.labels)}: {o.summary}")
+        for c in o.why:
+            out += _culprit_lines(c, x.labels, "      ")
+        for ch in o.closed:
+            out.append(f"      - channel {_named(ch.name, x.labels)} is closed")
+            for c in ch.why:
+                out += _culprit_lines(c, x.labels, "          ")
+    return "\n".join(out) + "\n"
