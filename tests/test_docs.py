@@ -430,10 +430,11 @@ def test_a_wrong_value_in_a_table_fails():
 def test_wrong_console_output_fails(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p.pol").write_text("input c key id { id: int }\n", encoding="utf-8")
-    (ex,) = _examples("```console\n$ pol check p.pol\np.pol: ok ...\n$ echo $?\n1\n```\n")
+    (ex,) = _examples("\n".join(["```console", "$ pol check p.pol", "p.pol: ok ...", "$ echo $?", "1", "```"]))
     with pytest.raises(AssertionError, match=r"`echo \$\?` printed\s+0"):
         run_console(ex)
-    assert output_matches("a ...\n...\nz", "a b\nc\nz") and not output_matches("a\nz", "a\nb\nz")
+    assert output_matches("\n".join(["a ...", "...", "z"]), "a b\nc\nz")
+    assert not output_matches("a\nz", "a\nb\nz")
 
 
 def test_a_directive_without_an_example_is_refused():
