@@ -95,7 +95,8 @@ def test_quoted_newlines_are_read_at_any_size(policy, tmp_path):
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["id", "spend", "note"])
         for i in range(n):
-            w.writerow([i, i % 100, f"call back\nafter {i % 7} pm, \"urgent\"\nticket {i:07d}" if i % 3 else f"n{i}"])
+            note = f"call back\nafter {i % 7} pm, \"urgent\"\nticket {i:07d}" if i % 3 else f"n{i}"
+            w.writerow([i, i % 100, note])
     assert data.stat().st_size > 1 << 24
     out = tmp_path / "out"
     r = pol_run(policy, "--input", data, "--out", out)
@@ -156,7 +157,8 @@ def test_every_record_is_a_row(policy, tmp_path, capsys, case):
 BAD = {
     "more fields than the header in the last row":
         (HEADER + b"1,10,a\n2,20,b,extra", "line 3 has 4 fields, but the header has 3"),
-    "fewer fields than the header in the last row": (HEADER + b"1,10,a\n2,20", "line 3 has 2 fields, but the header has 3"),
+    "fewer fields than the header in the last row":
+        (HEADER + b"1,10,a\n2,20", "line 3 has 2 fields, but the header has 3"),
     "a quote never closed in the last field": (HEADER + b'1,10,"a\n2,20,b\n3,30,c\n', "line 2: "),
     "a quote never closed in a middle field": (HEADER + b'1,"10,a\n2,20,b\n3,30,c\n', "line 2: "),
     "text after a closing quote": (HEADER + b'1,10,"a"b\n2,20,c\n', "line 2: "),

@@ -100,7 +100,9 @@ def _fast_count(path: str) -> int | None:
                 starts = ends
                 if buf.find(b"\r", 0, end - 1) >= 0:
                     starts = ends - ((a[ends] == LF) & (a[ends - 1] == CR))
-                records += int(np.count_nonzero(starts[1:] != ends[:-1] + 1)) + (base + int(starts[0]) != line_start)
+                # A line end right after the one before it ends a blank line.
+                records += int(np.count_nonzero(starts[1:] != ends[:-1] + 1))
+                records += base + int(starts[0]) != line_start
                 line_start = base + int(ends[-1]) + 1
             if not n:
                 break
