@@ -11,6 +11,7 @@ The concurrent case starts two real `pol` processes at once.
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -255,7 +256,7 @@ def test_two_runs_on_one_out_one_writes_the_other_is_refused(mini, tmp_path, ove
 
 def test_a_killed_runs_lock_does_not_block_the_next_run(mini, tmp_path):
     policy, _, _ = mini
-    table = mini_table(400_000, seed=6)
+    table = mini_table(100_000, seed=6)
     data = tmp_path / "in.parquet"
     pq.write_table(table, data)
     out = tmp_path / "out"
@@ -263,22 +264,25 @@ def test_a_killed_runs_lock_does_not_block_the_next_run(mini, tmp_path):
     proc = subprocess.Popen(pol_cmd(policy, "--input", data, "--out", out),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        # The run writes its process number into the lock file once it holds
+        # the lock; stopped there, it holds it for as long as this test needs.
         deadline = time.monotonic() + 120
-        while not lock.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert proc.poll() is None and lock.exists(), "the run took no lock"
-        # While it runs, a second run is refused.
+        while proc.poll() is None and time.monotonic() < deadline and \
+                (not lock.exists() or lock.read_text() != f"{proc.pid}\n"):
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGSTOP)
+        assert proc.poll() is None and lock.read_text() == f"{proc.pid}\n", "the run took no lock"
         r = pol_run(policy, "--input", data, "--out", out)
-        if proc.poll() is None:
-            refused(r, "another pol run", f"(process {proc.pid})")
+        refused(r, f"{out}: another pol run (process {proc.pid}) is writing this output folder")
         proc.kill()
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert not out.exists()
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists() and lock.exists()           # the dead run's lock file, locking nothing
     r = pol_run(policy, "--input", data, "--out", out)
     assert r.returncode == 0, r.stderr
-    assert pq.read_metadata(out / "customers.parquet").num_rows == 400_000
+    assert pq.read_metadata(out / "customers.parquet").num_rows == 100_000
     assert beside(out) == []
