@@ -34,7 +34,7 @@ from pol.cli.sample import generate
 
 RETENTION = ROOT / "policies" / "telecom" / "retention.pol"
 AS_OF = dt.date(2026, 11, 1)
-OUTPUT_FILES = {"customers.parquet", "assignments.parquet", "summary.json"}
+OUTPUT_FILES = {"customers.parquet", "assignments.parquet", "summary.json", ".pol-output"}
 
 MINI = """policy mini version "1"
 input c key id { id: int  spend: float  plan: string  joined: date  opted_out: bool  age: int? }
@@ -118,7 +118,11 @@ def assert_same_as_evaluate(out: Path, expected) -> dict:
 
 
 def staging_left(out: Path) -> list[Path]:
-    return list(out.parent.glob(f".{out.name}.pol-*"))
+    return [p for p in out.parent.glob(f".{out.name}.pol-*") if p.name != f".{out.name}.pol-lock"]
+
+
+def lock_left(out: Path) -> bool:
+    return (out.parent / f".{out.name}.pol-lock").exists()
 
 
 def mini_table(n: int = 3000, seed: int = 1) -> pa.Table:
@@ -294,7 +298,7 @@ def test_format_csv_writes_readable_csv(mini, tmp_path):
     data, out = parquet_input(tmp_path, table)
     r = pol_run(policy, "--input", data, "--out", out, "--as-of", "2026-11-01", "--format", "csv")
     assert r.returncode == 0, r.stderr
-    assert {p.name for p in out.iterdir()} == {"customers.csv", "assignments.csv", "summary.json"}
+    assert {p.name for p in out.iterdir()} == {"customers.csv", "assignments.csv", "summary.json", ".pol-output"}
     assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["output_format"] == "csv"
     assert "Output  " in r.stdout and "(csv)" in r.stdout
     with open(out / "customers.csv", newline="", encoding="utf-8") as f:
@@ -356,8 +360,20 @@ def test_existing_out_is_refused_then_replaced_with_overwrite(mini, tmp_path):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert (out / "keep.txt").read_text(encoding="utf-8") == "last night's run"
 
+    # Not a folder pol run wrote: --overwrite refuses it too (tests/test_output_folders.py).
+    r = pol_run(policy, "--input", data, "--out", out, "--as-of", "2026-11-01", "--overwrite")
+    assert r.returncode == 2
+    assert "--overwrite replaces only a folder that pol run wrote" in r.stderr
+    assert (out / "keep.txt").read_text(encoding="utf-8") == "last night's run"
+
+    (out / "keep.txt").unlink()
+    r = pol_run(policy, "--input", data, "--out", out, "--as-of", "2026-11-01")
+    assert r.returncode == 2                                         # empty, but there
     r = pol_run(policy, "--input", data, "--out", out, "--as-of", "2026-11-01", "--overwrite")
     assert r.returncode == 0, r.stderr
+    assert {p.name for p in out.iterdir()} == OUTPUT_FILES
+    r = pol_run(policy, "--input", data, "--out", out, "--as-of", "2026-11-01", "--overwrite")
+    assert r.returncode == 0, r.stderr                               # a folder pol run wrote is replaced
     assert {p.name for p in out.iterdir()} == OUTPUT_FILES          # replaced, not merged
     assert_same_as_evaluate(out, expected)
     assert staging_left(out) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet", "out"]
@@ -366,7 +382,7 @@ def test_existing_out_is_refused_then_replaced_with_overwrite(mini, tmp_path):
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     r = pol_run(policy, "--input", out / "customers.parquet", "--out", out, "--overwrite")
     assert r.returncode == 2
-    assert "is inside the output folder, which --overwrite would replace" in r.stderr
+    assert "is inside the output folder, which the run would replace" in r.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -393,13 +409,14 @@ def test_a_killed_run_leaves_no_output_and_a_rerun_succeeds(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert not out.exists()                           # nothing where the output would be
     assert len(staging_left(out)) == 1               # only the hidden staging folder of the dead run
+    assert lock_left(out)                            # and its lock file, which locks nothing now
 
     r = pol_run(RETENTION, "--input", data, "--out", out, "--as-of", "2026-11-01")
     assert r.returncode == 0, r.stderr
     assert {p.name for p in out.iterdir()} == OUTPUT_FILES
     customers, _, summary = read_output(out)
     assert customers.num_rows == summary["rows"] == 400_000
-    assert staging_left(out) == []                   # the rerun swept the dead run's leftovers
+    assert staging_left(out) == [] and not lock_left(out)   # the rerun swept the dead run's leftovers
 
 
 # ---------------------------------------------------------------- bad input

@@ -3,27 +3,32 @@
 In: a policy file; a Parquet, Arrow IPC/Feather or CSV file, or a folder of
 them (engine/io/input_files.py); the as-of date; params as NAME=VALUE text; the output format. Out:
 DIR/customers.parquet, DIR/assignments.parquet (or .csv) and
-DIR/summary.json, the summary as text on stdout, and the exit status: 0
-success, 1 a policy or data error (one message naming the file and, where
-there is one, the column or line), 2 a usage error (a malformed --as-of or
---param, DIR already there without --overwrite, an input inside the DIR
-that --overwrite would replace).
+DIR/summary.json (and DIR/.pol-output, the marker of a folder pol run
+wrote), the summary as text on stdout, and the exit status: 0 success, 1 a
+policy or data error (one message naming the file and, where there is one,
+the column or line), 2 a usage error or a refused DIR (a malformed --as-of
+or --param; DIR already there without --overwrite, or with it but not a
+folder pol run wrote; DIR that is or holds the policy, the input, the
+current or the home folder, or lies in the input folder; DIR in use by
+another run: engine/io/output_folder.py).
 
 Every file is opened and its schema checked before anything runs; then
 file by file, only the columns the policy reads are loaded, one batch read
 ahead. Batches stream through the policy (all cores) and out through
 streaming writers (Parquet or CSV), so memory stays flat as the input
 grows (with capacities, Policy.stream keeps compact candidates until the
-run-wide walk). Output is written into a staging folder beside DIR and moved
-into place only when the run has succeeded (engine/io/output_files.py), so a failed or killed run leaves
-DIR as it was (a failed run also removes the folders above DIR it created);
-the staging folder of a killed run is removed by the next run that writes
-beside it.
+run-wide walk). DIR is locked from the first check to the commit, so two
+runs on one DIR cannot both write it. Output is written into a staging
+folder beside DIR and moved into place only when the run has succeeded
+(engine/io/output_files.py), so a failed or killed run leaves DIR as it was
+(a failed run also removes the folders above DIR it created); the staging
+folder of a killed run is removed by the next run on DIR.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import signal
 import sys
@@ -34,6 +39,7 @@ from pathlib import Path
 from pol.errors import DataError, ParamError, PolicyError
 from pol.io.input_files import Input, read_batches
 from pol.io.output_files import OUTPUTS, OutputError, Staging, Writer, cannot_write
+from pol.io.output_folder import Claim, OutputRefused, check_paths
 
 
 class UsageError(Exception):
@@ -67,7 +73,7 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
     try:
         with _sigterm_as_interrupt():
             summary = run(policy, input, out, as_of, params, fmt, overwrite, progress)
-    except UsageError as e:
+    except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
     except PolicyError as e:
@@ -97,25 +103,19 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
     raw_params = parse_params(params)
     if fmt not in ("parquet", "csv"):
         raise UsageError(f"--format must be parquet or csv, not '{fmt}'")
-    out_dir = Path(out)
-    if out_dir.exists() or out_dir.is_symlink():
-        if not out_dir.is_dir():
-            raise OutputError(f"{out}: exists and is not a folder")
-        if not overwrite:
-            raise UsageError(f"{out}: the output folder exists; choose another or pass --overwrite")
-        inside = Path(input).resolve()
-        if inside == out_dir.resolve() or out_dir.resolve() in inside.parents:
-            raise UsageError(f"{out}: the input {input} is inside the output folder, which --overwrite "
-                             "would replace; write the output somewhere else")
-    pol_ = load(policy)
-    program = pol_.program
-    values = resolve_params(program, raw_params)
-    inp = Input(program, input)
-    schemas = dict(zip(OUTPUTS, output_schemas(program, pol_.plan, inp.key_type)))
-    staging = Staging(out_dir)
-    bar = Progress(inp.total, enabled=progress)
-    writer = None
+    check_paths(out, policy, input)
+    # Lexically absolute, links kept: DIR is the name the user gave, and a
+    # link there is replaced, not what it points at.
+    claim = Claim(out, Path(os.path.abspath(out)), overwrite)
+    staging = bar = writer = None
     try:
+        pol_ = load(policy)
+        program = pol_.program
+        values = resolve_params(program, raw_params)
+        inp = Input(program, input)
+        schemas = dict(zip(OUTPUTS, output_schemas(program, pol_.plan, inp.key_type)))
+        staging = Staging(claim)
+        bar = Progress(inp.total, enabled=progress)
         try:
             writer = Writer(staging.path, fmt, schemas)
         except OSError as e:
@@ -159,10 +159,13 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             raise cannot_write(out, e) from None
         return summary
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if writer is not None:
             writer.abort()
-        staging.discard()
+        if staging is not None:
+            staging.discard()
+        claim.release(committed=staging is not None and staging.committed)
 
 
 def _guard_output(write, out: str):

@@ -2,25 +2,30 @@
 
 `Writer` streams customers and assignments (Parquet, or CSV for
 spreadsheets) into a `Staging` folder beside DIR, which becomes DIR in one
-step only when the run has succeeded: a failed or killed run leaves DIR as
-it was, and the staging folder of a killed run is removed by the next run
-that writes beside it (`sweep`).
+step only when the run has succeeded, with the marker file that lets a
+later --overwrite replace it: a failed or killed run leaves DIR as it was,
+and the staging folder of a killed run is removed by the next run on DIR
+(output_folder.sweep). Which DIR may be written, and the lock held on it
+meanwhile, are output_folder.py's.
 """
 from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import queue
-import re
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from pol.io.output_folder import MARKER, marker_text, staging_prefix
 
 OUTPUTS = ("customers", "assignments")
 
@@ -142,60 +147,86 @@ def plain(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 class Staging:
-    """A folder beside DIR that becomes DIR only at commit()."""
+    """A folder beside DIR that becomes DIR only at commit(), for a run that
+    holds DIR (`claim`, an output_folder.Claim)."""
 
-    def __init__(self, out_dir: Path):
-        self.out_dir = out_dir
-        self.prefix = f".{out_dir.name}.pol-"
-        parent = out_dir.parent
-        # The folders above DIR that this run creates, deepest first: removed
-        # again if it fails, so that a failed run leaves nothing behind.
-        self.made = [d for d in (parent, *parent.parents) if not d.exists() and not d.is_symlink()]
+    def __init__(self, claim):
+        self.claim = claim
+        self.out, self.out_dir = out, out_dir = claim.out, claim.out_dir
+        self.prefix = staging_prefix(out_dir)
         self.committed = False
         try:
-            parent.mkdir(parents=True, exist_ok=True)
-            sweep(out_dir, self.prefix)
-            self.path = Path(tempfile.mkdtemp(prefix=f"{self.prefix}{os.getpid()}-", dir=parent))
+            self.path = Path(tempfile.mkdtemp(prefix=f"{self.prefix}{os.getpid()}-", dir=out_dir.parent))
             mask = os.umask(0)
             os.umask(mask)
             os.chmod(self.path, 0o777 & ~mask)      # mkdtemp's 0700 is for secrets, not results
         except OSError as e:
-            raise cannot_write(out_dir, e, "the output folder") from None
+            raise cannot_write(out, e, "the output folder") from None
 
     def commit(self) -> None:
-        """Files synced, then DIR replaced in one step where the system can."""
+        """The marker written, files synced, then DIR replaced in one step
+        where the system can. The folder replaced is checked again first (a
+        person may have put a file in it while the run ran), and only the
+        files its marker lists are removed from it."""
+        (self.path / MARKER).write_text(marker_text([f.name for f in self.path.iterdir()]), encoding="utf-8")
         for f in self.path.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        if self.out_dir.exists() and exchange(self.path, self.out_dir):
-            pass                                    # the staging path now holds the old DIR
-        elif self.out_dir.exists():
-            os.rename(self.out_dir, self.out_dir.with_name(f"{self.prefix}{os.getpid()}-old"))
-            os.rename(self.path, self.out_dir)
-            self.path = self.out_dir.with_name(f"{self.prefix}{os.getpid()}-old")
+        old = None
+        self.claim.check()
+        if self.out_dir.exists() or self.out_dir.is_symlink():
+            if exchange(self.path, self.out_dir):
+                old = self.path                     # the staging path now holds the old DIR
+            else:
+                old = self.out_dir.with_name(f"{self.prefix}{os.getpid()}-old")
+                os.rename(self.out_dir, old)
+                try:
+                    os.rename(self.path, self.out_dir)
+                except OSError:
+                    os.rename(old, self.out_dir)    # DIR as it was; a kill here is undone by sweep
+                    raise
         else:
             os.rename(self.path, self.out_dir)
-            self.path = None
+        self.path = None
         _fsync_dir(self.out_dir.parent)
         self.committed = True
-        self.discard()
+        if old is not None:
+            _remove_replaced(old, self.out_dir)
 
     def discard(self) -> None:
         if self.path is not None:
-            _remove(self.path)
+            remove(self.path)
             self.path = None
-        if not self.committed:
-            for d in self.made:
-                try:
-                    d.rmdir()
-                except OSError:
-                    break
-            self.made = []
 
 
-def _remove(path: Path) -> None:
-    """A folder, or a link (an old DIR that was a link to a folder: the
-    link goes, not what it points at)."""
+def _remove_replaced(old: Path, out_dir: Path) -> None:
+    """The DIR a run replaced: a link goes (not what it points at); a folder
+    loses the files its marker lists, and is kept under a visible name if
+    anything else appeared in it after the check."""
+    if old.is_symlink():
+        remove(old)
+        return
+    try:
+        listed = set(json.loads((old / MARKER).read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = set()
+    for name in (*listed, MARKER):
+        if "/" not in name and name not in (".", ".."):
+            try:
+                os.unlink(old / name)
+            except OSError:
+                pass
+    try:
+        os.rmdir(old)
+    except OSError:
+        try:
+            os.rename(old, out_dir.with_name(f"{out_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"))
+        except OSError:
+            pass
+
+
+def remove(path: Path) -> None:
+    """A folder, or a link (the link goes, not what it points at)."""
     if path.is_symlink():
         try:
             path.unlink()
@@ -203,31 +234,6 @@ def _remove(path: Path) -> None:
             pass
     else:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def sweep(out_dir: Path, prefix: str) -> None:
-    """Remove what killed runs left beside DIR: staging folders, and put back
-    a DIR moved aside when the kill came between two renames."""
-    for p in out_dir.parent.glob(prefix + "*"):
-        m = re.fullmatch(re.escape(prefix) + r"(\d+)-(.*)", p.name)
-        if not m or _alive(int(m[1])):
-            continue
-        if m[2] == "old" and not out_dir.exists():
-            os.rename(p, out_dir)
-        else:
-            _remove(p)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def exchange(a: Path, b: Path) -> bool:
