@@ -44,7 +44,7 @@ def location() -> Path:
     return Path(base) / "pol-engine" / "kernels"
 
 
-def usable(where: Path | None = None, numba_files: bool = True) -> Path | None:
+def usable(where: Path | None = None, numba_files: bool = True, label: str = "the cache folder") -> Path | None:
     """The cache folder (or `where`), made if missing (private: mode 0700),
     when it is safe to use; else None, after one warning line. With
     `numba_files`, the same holds for its `__pycache__`, where Numba keeps
@@ -53,7 +53,7 @@ def usable(where: Path | None = None, numba_files: bool = True) -> Path | None:
     with _lock:
         key = str(where)
         if key not in _decided:
-            _decided[key] = _open(where, numba_files)
+            _decided[key] = _open(where, numba_files, label)
         return _decided[key]
 
 
@@ -93,7 +93,7 @@ def warn(message: str) -> None:
         pass
 
 
-def _open(where: Path, numba_files: bool) -> Path | None:
+def _open(where: Path, numba_files: bool, label: str) -> Path | None:
     try:
         _make_private(where)
         real = Path(os.path.realpath(where))
@@ -108,8 +108,9 @@ def _open(where: Path, numba_files: bool) -> Path | None:
         why = e.strerror or str(e)
     if why is None:
         return real
-    warn(f"not using the cache folder {shown(where)}: {why}; running without a cache "
-         f"(set {ENV} to a private folder of your own)")
+    fix = f"set {ENV} to a private folder of your own" if label == "the cache folder" \
+        else f"point {label} at a private folder of your own, or unset it"
+    warn(f"not using {label} {shown(where)}: {why}; running without a cache ({fix})")
     return None
 
 

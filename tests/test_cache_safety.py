@@ -71,8 +71,8 @@ class Planted:
 
 def run(cache: Path, script: str = CHILD, *args: str, prefix: tuple = (), preexec=None,
         env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = dict(os.environ, POL_CACHE_DIR=str(cache), POL_BACKGROUND_COMPILE="0", **(env or {}))
-    environ.pop("NUMBA_CACHE_DIR", None)
+    environ = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    environ.update(POL_CACHE_DIR=str(cache), POL_BACKGROUND_COMPILE="0", **(env or {}))
     return subprocess.run([*prefix, sys.executable, "-c", script, POLICY, *args], env=environ,
                           capture_output=True, text=True, timeout=300, preexec_fn=preexec)
 
@@ -223,7 +223,7 @@ def _small_files():
     resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
 
 
-@pytest.mark.parametrize("how", ["under a file", "read-only", "disk full"])
+@pytest.mark.parametrize("how", ["under a file", "read-only", "disk full", "unsafe NUMBA_CACHE_DIR"])
 def test_an_unusable_folder_means_running_without_the_cache(tmp_path, how):
     prefix, preexec = (), None
     env = {}
@@ -238,18 +238,28 @@ def test_an_unusable_folder_means_running_without_the_cache(tmp_path, how):
         (cache / "__pycache__").mkdir(mode=0o700)
         cache.chmod(0o500)
         prefix = _no_dac_override()
-    else:
+    elif how == "disk full":
         cache = tmp_path / "cache"
         preexec = _small_files
+    else:
+        # Numba would keep the kernel's machine code there: compiled in memory
+        cache = tmp_path / "cache"
+        numba_dir = tmp_path / "numba"
+        numba_dir.mkdir(mode=0o777)
+        numba_dir.chmod(0o777)
+        env = {"NUMBA_CACHE_DIR": str(numba_dir)}
     proc = run(cache, prefix=prefix, preexec=preexec, env=env)
     assert result(proc)["offers"] == EXPECTED
     lines = warnings(proc)
     assert len(lines) <= 1 and all(line.startswith("pol: warning: ") for line in lines), lines
     if how != "disk full":
         assert len(lines) == 1 and "running without a cache" in lines[0]
-    if env:
+    if how == "under a file":
         # the kernel was compiled in a private temporary folder, removed at exit
         assert list((tmp_path / "tmp").iterdir()) == []
+    if how == "unsafe NUMBA_CACHE_DIR":
+        assert lines[0].startswith(f"pol: warning: not using NUMBA_CACHE_DIR {numba_dir}: others can write")
+        assert not list(tmp_path.rglob("k_*"))
 
 
 def test_damaged_numba_files_are_rebuilt(cache, tmp_path):
@@ -305,3 +315,13 @@ def test_the_background_compiler_takes_its_job_through_a_pipe(tmp_path, monkeypa
         time.sleep(0.2)
     assert list((tmp_path / "cache").glob("k_*.ready")), "the background compiler did not finish"
     assert list((tmp_path / "cache" / "__pycache__").glob("k_*.kernel-*.nbi"))
+
+
+def test_the_parser_finds_its_cache_folder_without_the_compiler(tmp_path):
+    script = ("import sys, pol.dsl.parser\n"
+              "print(sorted(m for m in sys.modules if m.startswith(('pol.compiler', 'numba'))))")
+    env = dict(os.environ, POL_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("grammar")]

@@ -66,7 +66,7 @@ def folder() -> Path | None:
     if numba.config.CACHE_DIR:
         # NUMBA_CACHE_DIR: Numba keeps its index and data files there
         # instead of in __pycache__, so that folder must be safe as well.
-        if cachefolder.usable(Path(numba.config.CACHE_DIR), numba_files=False) is None:
+        if cachefolder.usable(Path(numba.config.CACHE_DIR), numba_files=False, label="NUMBA_CACHE_DIR") is None:
             return None
     return cachefolder.usable() or _private_folder()
 
@@ -213,7 +213,7 @@ def _without_disk_cache(source: str) -> ast.Module:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         if isinstance(node, ast.keyword) and node.arg == "cache":
-            node.value = ast.Constant(False)
+            node.value = ast.copy_location(ast.Constant(False), node.value)
     return tree
 
 
