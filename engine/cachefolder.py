@@ -59,10 +59,12 @@ def usable(where: Path | None = None, numba_files: bool = True, label: str = "th
 
 def problem(folder: Path) -> str | None:
     """Why an existing folder must not hold code pol loads, or None when it may."""
-    uid = os.geteuid()
     st = os.stat(folder)
     if not stat.S_ISDIR(st.st_mode):
         return "it is not a folder"
+    if not hasattr(os, "geteuid"):       # not POSIX: no owners and modes to go by
+        return None if os.access(folder, os.W_OK) else "you cannot write to it"
+    uid = os.geteuid()
     if st.st_uid != uid:
         return f"it belongs to another user (uid {st.st_uid})"
     if st.st_mode & 0o022:
