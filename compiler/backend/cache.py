@@ -38,12 +38,13 @@ from pathlib import Path
 
 from pol import cachefolder
 
-# The Numba functions a kernel module may define (compiler/backend/codegen.py):
-# a batch kernel or a row kernel, one per module.
+# The entry points a kernel module defines (compiler/backend/codegen.py): a
+# batch kernel or a row kernel, one per module.
 FUNCTIONS = ("kernel", "row_kernel")
 
 _lock = threading.Lock()
 _modules: dict[str, object] = {}
+_private_lock = threading.Lock()
 _private: Path | None = None
 _private_tried = False
 
@@ -162,16 +163,17 @@ def _written(path: Path, source: str) -> Path | None:
 def _private_folder() -> Path | None:
     """This process's own temporary kernel folder (mode 0700), removed at exit."""
     global _private, _private_tried
-    if not _private_tried:
-        _private_tried = True
-        try:
-            where = Path(tempfile.mkdtemp(prefix="pol-kernels-"))
-        except OSError:
-            return None
-        atexit.register(_remove, where, os.getpid())
-        if cachefolder.usable(where) is not None:
-            _private = where
-    return _private
+    with _private_lock:
+        if not _private_tried:
+            _private_tried = True
+            try:
+                where = Path(tempfile.mkdtemp(prefix="pol-kernels-"))
+            except OSError:
+                return None
+            atexit.register(_remove, where, os.getpid())
+            if cachefolder.usable(where) is not None:
+                _private = where
+        return _private
 
 
 def _remove(where: Path, owner: int) -> None:
@@ -202,9 +204,10 @@ def _module(name: str, source: str, path: Path | None):
     # Numba's cached code finds its globals by module name on reload.
     sys.modules[name] = mod
     exec(code, mod.__dict__)
-    for fn in FUNCTIONS:
-        if hasattr(mod, fn):
-            _guard(getattr(mod, fn))
+    for value in list(vars(mod).values()):
+        # this module's own Numba functions, not the runtime helpers it imports
+        if getattr(getattr(value, "py_func", None), "__module__", None) == name:
+            _guard(value)
     return mod
 
 
