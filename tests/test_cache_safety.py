@@ -325,3 +325,16 @@ def test_the_parser_finds_its_cache_folder_without_the_compiler(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
     assert [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("grammar")]
+
+
+def test_the_background_compiler_runs_only_the_kernel_its_parent_wrote(compiled, tmp_path):
+    folder = Path(shutil.copytree(compiled, tmp_path / "cache"))
+    (kernel,) = folder.glob("k_*.py")
+    ran = tmp_path / "planted-line-ran"
+    kernel.write_bytes(kernel.read_bytes() + f"\nopen({str(ran)!r}, 'w').close()\n".encode())
+    marker = folder / f"{kernel.stem}.0123456789abcdef.ready"
+    job = pickle.dumps((kernel.stem[2:], ()))
+    proc = subprocess.run([sys.executable, "-m", "pol.compiler.backend.warm", str(folder), str(marker)],
+                          input=job, capture_output=True, timeout=120)
+    assert (proc.returncode, proc.stderr) == (1, b"")          # refused, quietly
+    assert not ran.exists() and not marker.exists()

@@ -94,6 +94,13 @@ def load(source: str):
     return load_in(source, folder())
 
 
+def write(source: str) -> Path | None:
+    """The kernel's file, written if needed, for a process that compiles it
+    (warm.py); None when kernels are compiled in memory."""
+    where = folder()
+    return _written(where / f"k_{key(source)}.py", source) if where is not None else None
+
+
 def load_in(source: str, where: Path | None):
     """The same in a given folder (None: in memory); the background compiler
     (warm.py) uses the folder of the process that started it."""

@@ -158,8 +158,8 @@ class AutoExecutor:
     def start_background(self, sig: tuple) -> None:
         """Compile the kernel for these argument types in a background
         process (compiler/backend/warm.py), into this process's kernel folder.
-        The job goes through the child's stdin: a file for it could be
-        replaced before the child unpickles it."""
+        The job (the kernel's hash and the types) goes through the child's
+        stdin: a file for it could be replaced before the child unpickles it."""
         if os.environ.get("POL_BACKGROUND_COMPILE", "1") == "0":
             return
         marker = self.kernel_exec.marker(sig)
@@ -169,21 +169,16 @@ class AutoExecutor:
             if sig in self._started:
                 return
             self._started.add(sig)
-        job = pickle.dumps((self.kernel_exec.source, sig), protocol=pickle.HIGHEST_PROTOCOL)
+        if cache.write(self.kernel_exec.source) is None:
+            return
+        # a few kB: the pipe takes it at once, even if this process ends first
+        job = pickle.dumps((cache.key(self.kernel_exec.source), sig), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", "pol.compiler.backend.warm", str(marker.parent), str(marker)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True)
+            with child.stdin:
+                child.stdin.write(job)
         except OSError:
-            return                  # no background compile: the run goes on vectorized
-        # A large kernel's source fills the pipe before the child reads it.
-        threading.Thread(target=_send, args=(child, job), daemon=True).start()
-
-
-def _send(child: subprocess.Popen, job: bytes) -> None:
-    try:
-        with child.stdin:
-            child.stdin.write(job)
-    except OSError:                 # the child is gone: it compiles nothing
-        pass
+            pass                    # no background compile: the run goes on vectorized
