@@ -108,6 +108,7 @@ def _open(where: Path, numba_files: bool, label: str) -> Path | None:
                 why = f"its __pycache__ folder: {why}"
     except OSError as e:
         why = e.strerror or str(e)
+        why = why[:1].lower() + why[1:]
     if why is None:
         return real
     fix = f"set {ENV} to a private folder of your own" if label == "the cache folder" \
