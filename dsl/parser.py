@@ -31,12 +31,11 @@ import re
 import threading
 from pathlib import Path
 
-import lark
-from lark import Lark, Token
+from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from pol.dsl.diagnostics import Diagnostic
-from pol.dsl import ast
+from pol.dsl import ast, tables
 from pol.dsl.build import Builder
 from pol.dsl.lexer import RESERVED, PolLexer
 from pol.dsl.source import Source, Span
@@ -49,22 +48,9 @@ _BUILDER = Builder()
 _LOCK = threading.Lock()
 
 
-def _table_cache() -> str | bool:
-    """Where Lark keeps the grammar's parse tables between processes (it
-    checks the grammar's hash on load): building them takes 0.15 s of every
-    start otherwise. Beside the kernel cache; no cache if that cannot be made."""
-    from pol.compiler.backend.cache import cache_dir
-    folder = cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return str(folder / f"grammar-lark{lark.__version__}.tables")
-
-
-PARSER = Lark((Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8"),
-              parser="lalr", lexer=PolLexer, propagate_positions=False,
-              maybe_placeholders=False, transformer=_BUILDER, cache=_table_cache())
+# The parse tables come from the cache folder when they are there (dsl/tables.py).
+PARSER = tables.parser((Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8"),
+                       PolLexer, _BUILDER, propagate_positions=False, maybe_placeholders=False)
 _LEXER: PolLexer = PARSER.parser.lexer
 
 DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",

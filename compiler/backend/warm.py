@@ -1,13 +1,21 @@
-"""Background kernel compilation: `python -m pol.compiler.backend.warm KERNEL SIG MARKER`.
+"""Background kernel compilation: `python -m pol.compiler.backend.warm FOLDER MARKER`,
+the job on stdin.
 
-Compiles the cached kernel module KERNEL for the argument types pickled in
-SIG, so that Numba stores the machine code in its disk cache, then creates
-MARKER to say the kernel is ready. Started by engine/executor.AutoExecutor
-while the run goes on with the vectorized evaluator.
+In: on stdin, a pickle of (kernel hash, argument types) from the process
+that started this one (engine/evaluation/executor.AutoExecutor, while its run
+goes on with the vectorized evaluator), which has written the kernel to
+FOLDER/k_<hash>.py. Out: the kernel compiled for those types, Numba's
+machine code stored in FOLDER, then the empty file MARKER, to say the kernel
+is ready.
+
+The job comes through a pipe from the parent, never through a file: a file
+could be replaced by someone else before it is unpickled. FOLDER must pass
+the cache folder's check (pol.cachefolder), and the kernel file must hash to
+the name the parent gave (cache.key covers the source), so this process
+compiles the kernel its parent generated or nothing.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import pickle
 import sys
@@ -15,25 +23,25 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    kernel_path, sig_path, marker = argv
+    folder, marker = Path(argv[0]), Path(argv[1])
+    k, sig = pickle.load(sys.stdin.buffer)
+    from pol import cachefolder
+    from pol.compiler.backend import cache
+    if marker.parent != folder or cachefolder.problem(folder) is not None:
+        return 1
     try:
-        with open(sig_path, "rb") as f:
-            sig = pickle.load(f)
-    finally:
-        os.unlink(sig_path)
+        source = (folder / f"k_{k}.py").read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return 1
+    if cache.key(source) != k:
+        return 1
     # Lower priority: the run that asked for this is using the other cores.
     try:
         os.nice(5)
     except OSError:
         pass
-    path = Path(kernel_path)
-    name = f"pol_kernel_{path.stem[2:]}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    mod.kernel.compile(sig)
-    Path(marker).touch()
+    cache.load_in(source, folder).kernel.compile(sig)
+    cache.touch(marker)
     return 0
 
 

@@ -1,9 +1,13 @@
 """The front end's entry points: a policy file or text -> checked ir.Program.
 
-    compile_path(path)              -> ir.Program, or raises PolicyError with every error
+    compile_path(path, root=None)   -> ir.Program, or raises PolicyError with every error
     compile_text(text, name, base_dir)
-    check_path(path) / check_text(...) -> Frontend: the program (or None) and every
-                                       diagnostic, warnings included, without raising
+    check_path(path, root=None) / check_text(...) -> Frontend: the program (or None) and
+                                       every diagnostic, warnings included, without raising
+
+Imports stay inside a root folder (compiler/frontend/resolve.py): for a file,
+its own folder unless `root` names another that contains it; for text,
+`base_dir` (default: the current folder), where its imports are looked for.
 
 The stages: dsl/parser.py (text -> AST, syntax errors), compiler/frontend/resolve.py
 (imports, one namespace, dependency graph, cycles), compiler/frontend/check.py (AST ->
@@ -13,6 +17,7 @@ type errors in a program that is not all there would mostly be echoes of it.
 from __future__ import annotations
 
 import gc
+import os
 from contextlib import contextmanager
 
 from dataclasses import dataclass
@@ -21,7 +26,7 @@ from pathlib import Path
 from pol.compiler import ir
 from pol.compiler.frontend.check import check
 from pol.dsl.diagnostics import Diagnostic, Diagnostics
-from pol.compiler.frontend.resolve import dependency_graph, load, namespace, read_source
+from pol.compiler.frontend.resolve import Root, dependency_graph, load, namespace, read_source
 from pol.dsl.source import Source, Span
 
 __all__ = ["compile_path", "compile_text", "check_path", "check_text", "dependency_graph", "Frontend"]
@@ -52,15 +57,15 @@ def _no_cycle_collection():
             gc.enable()
 
 
-def _run(source: Source, folder: Path, real: Path | None) -> Frontend:
+def _run(source: Source, folder: Path, real: Path | None, tree: Root) -> Frontend:
     with _no_cycle_collection():
-        return _run_checks(source, folder, real)
+        return _run_checks(source, folder, real, tree)
 
 
-def _run_checks(source: Source, folder: Path, real: Path | None) -> Frontend:
+def _run_checks(source: Source, folder: Path, real: Path | None, tree: Root) -> Frontend:
     diags = Diagnostics()
     try:
-        unit = load(source, diags, folder, real)
+        unit = load(source, diags, folder, real, tree)
         if not unit.parsed or diags.errors:
             # a missing import would make every name it declares "unknown"
             return Frontend(None, diags)
@@ -76,11 +81,14 @@ def _run_checks(source: Source, folder: Path, real: Path | None) -> Frontend:
 
 
 def check_text(text: str, name: str = "<string>", base_dir: str | Path | None = None) -> Frontend:
+    """Check policy text; its imports are found in, and stay inside, base_dir."""
     folder = Path(base_dir) if base_dir is not None else Path.cwd()
-    return _run(Source(name, text), folder, None)
+    tree = Root.of(folder, str(base_dir) if base_dir is not None else ".")
+    return _run(Source(name, text), folder, None, tree)
 
 
-def check_path(path: str | Path) -> Frontend:
+def check_path(path: str | Path, root: str | Path | None = None) -> Frontend:
+    """Check a policy file; its imports stay inside `root` (default: the file's folder)."""
     p = Path(path)
     try:
         source = read_source(p, str(path))
@@ -88,7 +96,18 @@ def check_path(path: str | Path) -> Frontend:
         diags = Diagnostics()
         diags.items.append(unreadable(str(path), e))
         return Frontend(None, diags)
-    return _run(source, p.resolve().parent, p.resolve())
+    real = p.resolve()
+    if root is None:
+        tree = Root.of(real.parent, os.path.dirname(str(path)) or ".")
+    else:
+        tree = Root.of(root)
+        if tree.real not in real.parents:
+            diags = Diagnostics()
+            # no excerpt: the file is not known to be a policy of the tree
+            diags.add("E-IMPORT-004", f"the policy is outside its root folder '{root}'",
+                      Span.point(str(path), 1, 1), "give a root folder that contains the policy")
+            return Frontend(None, diags)
+    return _run(source, real.parent, real, tree)
 
 
 def unreadable(path: str, e: Exception) -> Diagnostic:
@@ -110,8 +129,9 @@ def compile_text(text: str, name: str = "<string>", base_dir: str | Path | None 
     return out.program
 
 
-def compile_path(path: str | Path) -> ir.Program:
-    """Check a policy file and everything it imports."""
-    out = check_path(path)
+def compile_path(path: str | Path, root: str | Path | None = None) -> ir.Program:
+    """Check a policy file and everything it imports; imports stay inside
+    `root` (default: the file's folder)."""
+    out = check_path(path, root)
     out.diagnostics.raise_if_errors()
     return out.program

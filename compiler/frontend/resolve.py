@@ -1,9 +1,14 @@
 """Resolution: a root Source -> Unit (every file parsed, imports expanded, one
 namespace), and the dependency graph of names.
 
-Imports resolve relative to the importing file. Each file is read once; its
-declarations take the place of its first `import`. A missing file, or an
-import that would close a cycle, is reported at that import. Fields, params,
+Imports resolve relative to the importing file and stay inside the policy's
+root folder (the root file's folder, or one the caller gives): an absolute
+path, a path or link that leads out of the root, or a file that is not a
+`.pol` file is refused at the import before anything is read, so a
+diagnostic never shows a line of a file that is not a policy of the tree.
+Each file is read once; its declarations take the place of its first
+`import`. A missing file, or an import that would close a cycle, is
+reported at that import. Fields, params,
 lets, segments, classifications, scores, channels and offers share one
 namespace: a second declaration of a name is reported there, pointing back
 at the first. A cycle among lets, segments, classifications and scores is
@@ -13,7 +18,8 @@ reported once, at its first-declared name, listing every name on it in order.
 nodes are names (attribute `kind`), and an edge A -> B means B reads A.
 
 Codes: E-IMPORT-001 (file not found), E-IMPORT-002 (import cycle),
-E-IMPORT-003 (file unreadable), E-NAME-002 (duplicate name), E-CYCLE-001.
+E-IMPORT-003 (file unreadable), E-IMPORT-004 (outside the policy's root),
+E-IMPORT-005 (not a .pol file), E-NAME-002 (duplicate name), E-CYCLE-001.
 """
 from __future__ import annotations
 
@@ -56,13 +62,28 @@ def read_source(path: Path, shown: str) -> Source:
     return Source(shown, text[1:] if text.startswith("\ufeff") else text)
 
 
-def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = None) -> Unit:
+@dataclass(frozen=True)
+class Root:
+    """The folder a policy's imports must stay in: `real` with links
+    resolved, `shown` as messages name it."""
+    real: Path
+    shown: str
+
+    @staticmethod
+    def of(folder: str | Path, shown: str | None = None) -> "Root":
+        return Root(Path(os.path.realpath(folder)), str(folder) if shown is None else shown)
+
+
+def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = None,
+         tree: Root | None = None) -> Unit:
     """Parse the root and every file it imports, depth first, each once.
 
     `folder` is where the root's imports are looked for; `real` is the root's
-    own file, if it has one, so that importing it back is seen as a cycle.
+    own file, if it has one, so that importing it back is seen as a cycle;
+    `tree` is the folder no import may leave (default: `folder`).
     Imported files are named in messages by their path joined to the
     importer's path as written, so relative paths stay relative."""
+    tree = tree or Root.of(folder, "." if folder == Path.cwd() else str(folder))
     unit = Unit(root.path, None)
     seen: set[Path] = {real} if real is not None else set()
     stack: list[tuple[Path | None, str]] = [(real, root.path)]
@@ -84,7 +105,9 @@ def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = Non
             if not isinstance(item, ast.Import):
                 unit.items.append(item)
                 continue
-            target = (here / item.path).resolve()
+            target = admit(item, here, tree, diags)
+            if target is None:
+                continue
             shown = os.path.normpath(os.path.join(shown_here, item.path))
             if any(p == target for p, _ in stack):
                 start = next(k for k, (p, _) in enumerate(stack) if p == target)
@@ -94,9 +117,14 @@ def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = Non
                 continue
             if target in seen:
                 continue
-            if not target.is_file():
+            if not target.exists():
                 diags.add("E-IMPORT-001", f"cannot find the imported file '{item.path}'", item.span,
                           f"looked for {shown}; an import is relative to the file that contains it")
+                continue
+            if not target.is_file():
+                # a folder, or a pipe or device that reading would wait on
+                why = "it is a folder" if target.is_dir() else "it is not a regular file"
+                diags.add("E-IMPORT-003", f"cannot read the imported file '{item.path}': {why}", item.span)
                 continue
             try:
                 imported = read_source(target, shown)
@@ -111,8 +139,46 @@ def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = Non
 
     shown_folder = os.path.dirname(root.path) if real is not None else (
         "" if folder == Path.cwd() else str(folder))
-    visit(root, folder, shown_folder)
+    # Links resolved, so that what is inside the root compares as inside.
+    visit(root, Path(os.path.realpath(folder)), shown_folder)
     return unit
+
+
+def admit(item: ast.Import, here: Path, tree: Root, diags: Diagnostics) -> Path | None:
+    """The file an import names, links resolved, when it may be read: a .pol
+    file inside the root. Otherwise a diagnostic at the import, which names
+    the path as written and nothing of what is there."""
+    written = item.path
+    if os.path.isabs(written):
+        diags.add("E-IMPORT-004", f"cannot import '{written}': an import cannot be an absolute path",
+                  item.span, f"write the path relative to this file; imports stay inside the policy's "
+                  f"root folder '{tree.shown}'")
+        return None
+    if not written.endswith(".pol"):
+        diags.add("E-IMPORT-005", f"cannot import '{written}': it is not a .pol file", item.span,
+                  "only policy files can be imported; a policy file's name ends in .pol")
+        return None
+    plain = Path(os.path.normpath(here / written))
+    target = Path(os.path.realpath(here / written))
+    if not _within(plain, tree.real):
+        diags.add("E-IMPORT-004", f"cannot import '{written}': it is outside the policy's root folder",
+                  item.span, f"imports stay inside the policy's root folder '{tree.shown}': move the file "
+                  "into it, or give a root folder that holds both (pol check --root DIR)")
+        return None
+    if not _within(target, tree.real):
+        diags.add("E-IMPORT-004", f"cannot import '{written}': it is a link to a file outside the policy's "
+                  "root folder", item.span, f"imports stay inside the policy's root folder '{tree.shown}', "
+                  "links included: copy the file into it")
+        return None
+    if target.suffix != ".pol":
+        diags.add("E-IMPORT-005", f"cannot import '{written}': it is a link to a file that is not a .pol file",
+                  item.span, "only policy files can be imported; a policy file's name ends in .pol")
+        return None
+    return target
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def namespace(unit: Unit, diags: Diagnostics) -> dict[str, object]:

@@ -167,13 +167,15 @@ class Policy:
         return f"<Policy {self.name} version {self.version!r} from {self.path}>"
 
 
-def load(path: str | Path) -> Policy:
-    """Parse, check and compile a policy file (and what it imports)."""
+def load(path: str | Path, root: str | Path | None = None) -> Policy:
+    """Parse, check and compile a policy file (and what it imports). Imports
+    must name .pol files inside `root`, by default the policy's own folder."""
     from pol.compiler.frontend import compile_path
-    return Policy(compile_path(path), str(path))
+    return Policy(compile_path(path, root=root), str(path))
 
 
-def loads(source: str, name: str = "<string>") -> Policy:
-    """The same from source text; imports resolve relative to the current folder."""
+def loads(source: str, name: str = "<string>", base_dir: str | Path | None = None) -> Policy:
+    """The same from source text; imports resolve relative to, and stay
+    inside, `base_dir` (default: the current folder)."""
     from pol.compiler.frontend import compile_text
-    return Policy(compile_text(source, name=name), name)
+    return Policy(compile_text(source, name=name, base_dir=base_dir), name)

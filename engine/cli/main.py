@@ -37,7 +37,7 @@ def cmd_check(args) -> int:
             _err(f"cannot check '{path}': {why}")
             status = 1
             continue
-        out = check_path(path)
+        out = check_path(path, root=args.root)
         diags = out.diagnostics
         if diags.errors:
             print(render_all(diags.items, diags.sources), file=sys.stderr)
@@ -47,6 +47,12 @@ def cmd_check(args) -> int:
             print(render(w, diags.sources) + "\n", file=sys.stderr)
         print(f"{path}: ok \u2014 {summary(out.program)}")
     return status
+
+
+def _folder(text: str) -> str:
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a folder")
+    return text
 
 
 def summary(program) -> str:
@@ -146,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check policies; errors as FILE:LINE:COL")
     p.add_argument("files", nargs="+", metavar="POLICY")
+    p.add_argument("--root", metavar="DIR", type=_folder,
+                   help="the folder imports must stay in (default: each policy's own folder)")
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("graph", help="what depends on what")

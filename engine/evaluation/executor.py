@@ -18,7 +18,6 @@ import os
 import pickle
 import subprocess
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,8 +93,13 @@ class KernelExecutor:
             sig = self._signatures[layout] = tuple(numba.typeof(a) for a in args)
         return sig
 
-    def marker(self, sig: tuple) -> Path:
-        """A file that says: this kernel is compiled and cached for these types."""
+    def marker(self, sig: tuple) -> Path | None:
+        """A file that says: this kernel is compiled and cached for these
+        types (None when kernels are compiled in memory: nothing is cached).
+        It holds nothing: a planted one only makes a run compile the kernel
+        in the foreground."""
+        if self.path is None:
+            return None
         h = hashlib.sha256(repr(sig).encode()).hexdigest()[:16]
         return self.path.with_name(f"{self.path.stem}.{h}.ready")
 
@@ -104,14 +108,15 @@ class KernelExecutor:
         # again (hashing sixty type names and a stat on every batch).
         if sig in self._ready:
             return True
-        if self.marker(sig).exists():
+        marker = self.marker(sig)
+        if marker is not None and marker.exists():
             self._ready.add(sig)
             return True
         return False
 
     def compile(self, sig: tuple) -> None:
         self.kernel().compile(sig)
-        _touch(self.marker(sig))
+        cache.touch(self.marker(sig))
 
     def __call__(self, bound: Bound, active, today: int, out, job: MatchJob | None = None) -> None:
         self.run(self.call(bound, active, today, out, job), out, job)
@@ -130,16 +135,8 @@ class KernelExecutor:
             out.accepted = call.flat.join(call.parts)
         sig = self.signature(call.args[0])
         if not self.ready(sig):
-            _touch(self.marker(sig))
+            cache.touch(self.marker(sig))
             self._ready.add(sig)
-
-
-def _touch(p: Path) -> None:
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.touch()
-    except OSError:
-        pass
 
 
 class AutoExecutor:
@@ -159,18 +156,29 @@ class AutoExecutor:
         self.vector(bound, active, today, out, job)
 
     def start_background(self, sig: tuple) -> None:
+        """Compile the kernel for these argument types in a background
+        process (compiler/backend/warm.py), into this process's kernel folder.
+        The job (the kernel's hash and the types) goes through the child's
+        stdin: a file for it could be replaced before the child unpickles it."""
         if os.environ.get("POL_BACKGROUND_COMPILE", "1") == "0":
+            return
+        marker = self.kernel_exec.marker(sig)
+        if marker is None:          # kernels in memory: no folder to share with a child
             return
         with self._lock:
             if sig in self._started:
                 return
             self._started.add(sig)
-        cache.load(self.kernel_exec.source)          # writes the kernel file
-        fd, sig_file = tempfile.mkstemp(prefix="pol-sig-", suffix=".pickle")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(sig, f)
-        subprocess.Popen(
-            [sys.executable, "-m", "pol.compiler.backend.warm", str(self.kernel_exec.path), sig_file,
-             str(self.kernel_exec.marker(sig))],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+        if cache.write(self.kernel_exec.source) is None:
+            return
+        # a few kB: the pipe takes it at once, even if this process ends first
+        job = pickle.dumps((cache.key(self.kernel_exec.source), sig), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "pol.compiler.backend.warm", str(marker.parent), str(marker)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
+            with child.stdin:
+                child.stdin.write(job)
+        except OSError:
+            pass                    # no background compile: the run goes on vectorized
