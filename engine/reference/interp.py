@@ -4,10 +4,11 @@ that says why conditions failed.
 
 Written from LANGUAGE.md (sections 4, 5 and 9), one plain Python rule per
 operator, so that it can serve as the oracle the compiled kernels are
-measured against. Speed is not a goal; being obviously right is.
+measured against. Speed is not a goal; being obviously right is. The
+record is read by pol.api.records, as every evaluator reads it.
 
     evaluate_row(program, record, as_of, params)    -> RowResult
-    read_record(program, record)                    -> the record as the policy reads it
+    read_record(program, record)                    -> the record as the policy reads it (pol.api.records)
 
 Its parts, importable from here too: the operator rules (ops.py: RULES,
 apply_op), expressions (expr.py: Env, eval_expr), policy text (render.py:
@@ -21,15 +22,14 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from pol.api.params import resolve_params
+from pol.api.records import read_record, reader
 from pol.compiler import ir
-from pol.compiler.types import Type
-from pol.errors import DataError
 from pol.reference.expr import Env, eval_expr
-from pol.reference.ops import I64_MAX, I64_MIN, RULES, apply_op, read_field
+from pol.reference.ops import RULES, apply_op, read_field
 from pol.reference.render import render, value_text
 from pol.reference.trace import Culprit, inputs_of, null_sources, values_behind, why_not
 
-__all__ = ["OfferState", "Trace", "RowResult", "read_record", "in_window", "evaluate_row",
+__all__ = ["OfferState", "Trace", "RowResult", "in_window", "evaluate_row", "read_record",
            "Env", "eval_expr", "RULES", "apply_op", "read_field", "render", "value_text",
            "Culprit", "inputs_of", "null_sources", "values_behind", "why_not"]
 
@@ -77,53 +77,6 @@ class RowResult:
         return [o for o in self.offers.values() if o.candidate]
 
 
-def read_record(program: ir.Program, record: Mapping) -> dict[str, object]:
-    """A record (field -> Python value) as the policy reads it: every input
-    field, missing ones null, floats that are not finite null. A value of the
-    wrong kind raises DataError naming the field."""
-    out: dict[str, object] = {}
-    for f in program.input.fields:
-        v = record.get(f.name)
-        out[f.name] = None if v is None else _convert(f, v)
-    return out
-
-
-def _convert(f: ir.InputField, v):
-    def bad(why: str = ""):
-        return DataError(f"field '{f.name}' is {f.type}; got {v!r}{why}", column=f.name)
-
-    if f.type == Type.INT:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise bad()
-        if not I64_MIN <= v <= I64_MAX:
-            raise bad(" (ints are 64-bit)")
-        return int(v)
-    if f.type == Type.FLOAT:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise bad()
-        try:
-            return read_field(Type.FLOAT, v)
-        except OverflowError:
-            raise bad(" (too large for a float)") from None
-    if f.type == Type.BOOL:
-        if not isinstance(v, bool):
-            raise bad()
-        return v
-    if f.type == Type.STRING:
-        if not isinstance(v, str):
-            raise bad()
-        return v
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    if isinstance(v, str):
-        try:
-            return dt.date.fromisoformat(v)
-        except ValueError:
-            raise bad(" (write dates as YYYY-MM-DD)") from None
-    raise bad()
-
 
 def in_window(offer: ir.Offer, as_of: dt.date) -> bool:
     return ((offer.valid_from is None or offer.valid_from <= as_of)
@@ -131,14 +84,16 @@ def in_window(offer: ir.Offer, as_of: dt.date) -> bool:
 
 
 def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
-                 *, trace: bool = True) -> RowResult:
+                 *, trace: bool = True, extra: str = "error") -> RowResult:
     """Everything the policy computes for one customer, before offer matching.
 
-    record: field -> int, float, bool, str or datetime.date (None, or left
-    out, for null). params: overrides of the declared defaults, converted
-    as pol.api.params does. trace=False skips the explanations."""
-    fields = read_record(program, record)
+    record: field -> value as pol.api.records reads it (None, or left out,
+    for null; DataError for a value of the wrong kind; `extra` says what an
+    undeclared field does). params: overrides of the declared defaults,
+    converted as pol.api.params does, before the record is read.
+    trace=False skips the explanations."""
     params = resolve_params(program, dict(params or {}))
+    fields = reader(program, extra).read(record)
     decls: dict[str, object] = {}
     exprs: dict[str, ir.Expr] = {d.name: d.expr for d in program.lets + program.segments}
     env = Env(fields, params, as_of, decls, exprs)
