@@ -51,6 +51,21 @@ class Decision(BaseModel):
         return [a.offer for a in self.offers]
 
 
+def _trusted(cls, values: dict):
+    """A model of values that are already of its fields' types, all given:
+    what model_construct makes, without its pass over every field's aliases
+    and defaults, which takes three times as long (about as long as reading
+    the record, for a Decision and again for each Assignment).
+    tests/test_records.py checks such models equal, and dump as, validated
+    ones."""
+    m = cls.__new__(cls)
+    object.__setattr__(m, "__dict__", values)
+    object.__setattr__(m, "__pydantic_fields_set__", set(values))
+    object.__setattr__(m, "__pydantic_extra__", None)
+    object.__setattr__(m, "__pydantic_private__", None)
+    return m
+
+
 def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
     """A Decision from the reference evaluator's row and its match."""
     return Decision(
@@ -91,13 +106,13 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
     offers = []
     for rank, (k, c, p) in enumerate(executor.match(out, program.arbitrate.max_per_customer), start=1):
         o = program.offers[k]
-        offers.append(Assignment.model_construct(offer=o.name, rank=rank, channel=plan.channels[c],
-                                                 priority=p, control=is_control(o, key)))
-    return Decision.model_construct(
-        key=key,
-        segments=dict(zip(plan.segments, segs)),
-        classifications={name: (plan.class_values[j][c] if c >= 0 else None)
-                         for j, (name, c) in enumerate(zip(plan.classifies, classes))},
-        scores={name: (None if math.isnan(v) else v) for name, v in zip(plan.scores, scores)},
-        offers=offers,
-    )
+        offers.append(_trusted(Assignment, {"offer": o.name, "rank": rank, "channel": plan.channels[c],
+                                            "priority": p, "control": is_control(o, key)}))
+    return _trusted(Decision, {
+        "key": key,
+        "segments": dict(zip(plan.segments, segs)),
+        "classifications": {name: (plan.class_values[j][c] if c >= 0 else None)
+                            for j, (name, c) in enumerate(zip(plan.classifies, classes))},
+        "scores": {name: (None if math.isnan(v) else v) for name, v in zip(plan.scores, scores)},
+        "offers": offers,
+    })
