@@ -11,7 +11,7 @@ null, and the values behind them); priority null (where the null comes
 from); no open channel (each channel's failing condition); lost under `max`,
 `one per category` or `exclusive` to the offer that took the place.
 
-`to_dict()` is the same as plain data for JSON (dates as YYYY-MM-DD, tuples
+`to_dict()` gives the same as plain JSON data (dates as YYYY-MM-DD, tuples
 as lists, a culprit's inputs as an object), `to_json()` its text.
 """
 from __future__ import annotations
