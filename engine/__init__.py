@@ -4,9 +4,9 @@
     policy = pol.load("policies/telecom/retention.pol")
     result = policy.evaluate(table, as_of=date(2026, 11, 1))
 """
-from pol.errors import DataError, ParamError, PolicyError
+from pol.errors import ArgumentError, DataError, ParamError, PolicyError
 
-__all__ = ["load", "loads", "Policy", "Result", "PolicyError", "DataError", "ParamError"]
+__all__ = ["load", "loads", "Policy", "Result", "PolicyError", "DataError", "ParamError", "ArgumentError"]
 
 _POLICY = ("Policy", "Result", "load", "loads")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pol.dsl.diagnostics import Diagnostic, PolicyError
 
-__all__ = ["PolicyError", "Diagnostic", "DataError", "ParamError"]
+__all__ = ["PolicyError", "Diagnostic", "DataError", "ParamError", "ArgumentError"]
 
 
 class DataError(Exception):
@@ -22,4 +22,13 @@ class ParamError(ValueError):
 
     def __init__(self, message: str, param: str | None = None):
         self.param = param
+        super().__init__(message)
+
+
+class ArgumentError(ValueError):
+    """An argument of the API outside its allowed forms (`as_of`, `engine`,
+    `extra`): the message names the argument and what it accepts."""
+
+    def __init__(self, message: str, argument: str | None = None):
+        self.argument = argument
         super().__init__(message)

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from pol.compiler import ir
 from pol.compiler.frontend import compile_path, compile_text
 from pol.compiler.types import Type
-from pol.errors import DataError
-from pol.reference.interp import (RULES, Env, apply_op, eval_expr, evaluate_row, null_sources, read_record,
+from pol.reference.interp import (RULES, Env, apply_op, eval_expr, evaluate_row, null_sources,
                         render, why_not)
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "retention_bench.pol"
@@ -195,24 +194,6 @@ offer o2 { eligible when n > 0  channels sms, store  priority 1 / x  valid to 20
 """, name="small.pol")
 
 
-def test_read_record():
-    r = read_record(PROGRAM, {"id": 1, "x": float("inf"), "d": dt.datetime(2026, 1, 2, 3, 4), "extra": "ignored"})
-    assert r == {"id": 1, "n": None, "x": None, "ok": None, "s": None, "d": dt.date(2026, 1, 2)}
-    assert read_record(PROGRAM, {"x": 3})["x"] == 3.0 and type(read_record(PROGRAM, {"x": 3})["x"]) is float
-    assert read_record(PROGRAM, {"d": "2026-02-03"})["d"] == dt.date(2026, 2, 3)
-
-
-@pytest.mark.parametrize("record, column", [
-    ({"n": "5"}, "n"), ({"n": True}, "n"), ({"n": 1.0}, "n"), ({"n": 2 ** 63}, "n"),
-    ({"x": "1.5"}, "x"), ({"x": 10 ** 400}, "x"), ({"ok": 1}, "ok"), ({"s": 5}, "s"),
-    ({"d": "2026-02-30"}, "d"), ({"d": 20260101}, "d"),
-])
-def test_values_of_the_wrong_kind_name_the_field(record, column):
-    with pytest.raises(DataError) as e:
-        read_record(PROGRAM, record)
-    assert e.value.column == column and f"'{column}'" in str(e.value)
-
-
 def test_evaluate_row_values_channels_offers():
     row = evaluate_row(PROGRAM, {"id": 7, "n": 20, "x": 4.0, "ok": True}, AS_OF, {})
     assert row.key == 7
@@ -250,8 +231,8 @@ def test_a_classification_with_no_match_and_no_else_is_null():
 def test_params_are_resolved_like_a_run():
     p = compile_text("input t key id { id: int  n: int? }\nparam lim: int = 3\nsegment over = n > lim",
                      name="p.pol")
-    assert evaluate_row(p, {"n": 4}, AS_OF, {}).values["over"] is True
-    assert evaluate_row(p, {"n": 4}, AS_OF, {"lim": "5"}).values["over"] is False
+    assert evaluate_row(p, {"id": 1, "n": 4}, AS_OF, {}).values["over"] is True
+    assert evaluate_row(p, {"id": 1, "n": 4}, AS_OF, {"lim": "5"}).values["over"] is False
 
 
 # ---------------------------------------------------------------- the bench policy

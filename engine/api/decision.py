@@ -2,10 +2,15 @@
 classifications, scores, accepted offers in rank order).
 
 Two paths give the same Decision: the compiled row kernel (engine/evaluation/row.py),
-used once it is compiled and cached, and the reference evaluator
-(engine/reference/interp.py + engine/reference/matching.py), `decide`. Capacities do not apply
-to one customer (LANGUAGE.md section 6); holdouts do: a control is in the
-offers, marked `control`.
+used once it is built, and the reference evaluator
+(engine/reference/interp.py + engine/reference/matching.py), `decide`. Both
+read the record with pol.api.records, so they accept and refuse the same
+records with the same DataError. Capacities do not apply to one customer
+(LANGUAGE.md section 6); holdouts do: a control is in the offers, marked
+`control`.
+
+A Decision is JSON as it is: `decision.model_dump_json()`, or
+`json.dumps(decision.model_dump(mode="json"))`.
 """
 from __future__ import annotations
 
@@ -15,9 +20,13 @@ from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
+from pol.api.records import reader
 from pol.compiler import ir
 from pol.reference.interp import RowResult, evaluate_row
 from pol.reference.matching import Match, is_control, match_customer
+
+
+_EPOCH = dt.date(1970, 1, 1).toordinal()
 
 
 class Assignment(BaseModel):
@@ -42,6 +51,21 @@ class Decision(BaseModel):
         return [a.offer for a in self.offers]
 
 
+def _trusted(cls, values: dict):
+    """A model of values that are already of its fields' types, all given:
+    what model_construct makes, without its pass over every field's aliases
+    and defaults, which takes three times as long (about as long as reading
+    the record, for a Decision and again for each Assignment).
+    tests/test_records.py checks such models equal, and dump as, validated
+    ones."""
+    m = cls.__new__(cls)
+    object.__setattr__(m, "__dict__", values)
+    object.__setattr__(m, "__pydantic_fields_set__", set(values))
+    object.__setattr__(m, "__pydantic_extra__", None)
+    object.__setattr__(m, "__pydantic_private__", None)
+    return m
+
+
 def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
     """A Decision from the reference evaluator's row and its match."""
     return Decision(
@@ -54,10 +78,11 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
     )
 
 
-def decide(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None) -> Decision:
+def decide(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
+           extra: str = "error") -> Decision:
     """One customer on the reference evaluator. `params`: overrides of the
     declared defaults (converted as pol.api.params does)."""
-    row = evaluate_row(program, record, as_of, params, trace=False)
+    row = evaluate_row(program, record, as_of, params, trace=False, extra=extra)
     return decision_of(program, row, match_customer(program, row))
 
 
@@ -65,26 +90,29 @@ def decide(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping
 decide_reference = decide
 
 
-def decide_compiled(executor, program: ir.Program, record: dict, as_of: dt.date, params: dict,
-                    active) -> Decision:
-    """One customer on the compiled row kernel (engine/evaluation/row.py)."""
+def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.date, params: dict,
+                    active, extra: str = "error") -> Decision:
+    """One customer on the compiled row kernel (engine/evaluation/row.py).
+    `params`: every param's value, resolved already."""
+    read = reader(program, extra)
+    values = read.values(record)
     plan = executor.plan
-    today = (as_of - dt.date(1970, 1, 1)).days
-    out = executor.run(record, today, params, active)
-    key = record.get(program.input.key)
+    today = as_of.toordinal() - _EPOCH
+    out = executor.run(values, today, params, active)
+    key = values[read.key_index]
     segs = out.segs[:, 0].tolist()
     classes = out.classes[:, 0].tolist()
     scores = out.scores[:, 0].tolist()
     offers = []
     for rank, (k, c, p) in enumerate(executor.match(out, program.arbitrate.max_per_customer), start=1):
         o = program.offers[k]
-        offers.append(Assignment.model_construct(offer=o.name, rank=rank, channel=plan.channels[c],
-                                                 priority=p, control=is_control(o, key)))
-    return Decision.model_construct(
-        key=key,
-        segments=dict(zip(plan.segments, segs)),
-        classifications={name: (plan.class_values[j][c] if c >= 0 else None)
-                         for j, (name, c) in enumerate(zip(plan.classifies, classes))},
-        scores={name: (None if math.isnan(v) else v) for name, v in zip(plan.scores, scores)},
-        offers=offers,
-    )
+        offers.append(_trusted(Assignment, {"offer": o.name, "rank": rank, "channel": plan.channels[c],
+                                            "priority": p, "control": is_control(o, key)}))
+    return _trusted(Decision, {
+        "key": key,
+        "segments": dict(zip(plan.segments, segs)),
+        "classifications": {name: (plan.class_values[j][c] if c >= 0 else None)
+                            for j, (name, c) in enumerate(zip(plan.classifies, classes))},
+        "scores": {name: (None if math.isnan(v) else v) for name, v in zip(plan.scores, scores)},
+        "offers": offers,
+    })

@@ -6,6 +6,9 @@
 
 A Policy is immutable after loading and safe to share between threads: the
 kernel is loaded once under a lock, and evaluation keeps its state per call.
+Records are read by pol.api.records, the same way on every engine; a wrong
+`as_of`, `engine` or `extra` raises pol.ArgumentError (a ValueError) naming
+it and what it accepts.
 """
 from __future__ import annotations
 
@@ -16,10 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 
 import os
-import threading
 
+from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir
-from pol.compiler.backend import cache
+from pol.errors import ArgumentError
 from pol.evaluation.stream import active_offers
 from pol.evaluation.row import RowExecutor
 from pol.compiler.backend.plan import plan as make_plan
@@ -40,14 +43,30 @@ def resolve_params(program, params):
     return resolve_params(program, params)
 
 
+ENGINES = ("auto", "kernel", "vector")             # evaluate, stream
+DECIDE_ENGINES = ("auto", "kernel", "reference")   # decide
+
+
+def _choice(argument: str, value, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value in allowed:
+        return value
+    names = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
+    raise ArgumentError(f"{argument} must be {names}, not {shown_argument(value)}", argument=argument)
+
+
 def _as_of(as_of) -> dt.date:
+    """`as_of` as a date: None is today, a datetime its date, a text 'YYYY-MM-DD'."""
     if as_of is None:
         return dt.date.today()
     if isinstance(as_of, dt.datetime):
         return as_of.date()
     if isinstance(as_of, dt.date):
         return as_of
-    return dt.date.fromisoformat(str(as_of))
+    day = iso_date(as_of) if isinstance(as_of, str) else None
+    if day is None:
+        raise ArgumentError(f"as_of must be a date, or text written YYYY-MM-DD (e.g. 2026-11-01); "
+                            f"got {shown_argument(as_of)}", argument="as_of")
+    return day
 
 
 class Policy:
@@ -59,18 +78,12 @@ class Policy:
         self._vector = VectorExecutor(program, self.plan)
         self._auto = AutoExecutor(self._kernel, self._vector)
         self._row = RowExecutor(program, self.plan)
-        self._row_started = False
         self._active_cache = None
         self._defaults = resolve_params(program, {})
 
     def _executor(self, engine: str):
-        if engine == "kernel":
-            return self._kernel
-        if engine == "vector":
-            return self._vector
-        if engine == "auto":
-            return self._auto
-        raise ValueError(f"engine must be 'auto', 'kernel' or 'vector', not {engine!r}")
+        engine = _choice("engine", engine, ENGINES)
+        return {"kernel": self._kernel, "vector": self._vector, "auto": self._auto}[engine]
 
     @property
     def name(self) -> str:
@@ -98,7 +111,8 @@ class Policy:
     def stream(self, sink, as_of=None, params=None, path: str | None = None,
                engine: str = "auto") -> Stream:
         """A batch-by-batch run: `feed` batches, then `finish`; output goes to sink."""
-        return Stream(self.program, self.plan, self._executor(engine), _as_of(as_of),
+        executor = self._executor(engine)
+        return Stream(self.program, self.plan, executor, _as_of(as_of),
                       resolve_params(self.program, params or {}), sink, path)
 
     def evaluate(self, data, as_of=None, params=None, engine: str = "auto") -> Result:
@@ -130,27 +144,28 @@ class Policy:
         t = self.program.input.field(self.program.input.key).type
         return pa.int64() if t.value == "int" else pa.string()
 
-    def decide(self, record: dict, as_of=None, params=None, engine: str = "auto"):
+    def decide(self, record: dict, as_of=None, params=None, engine: str = "auto", extra: str = "error"):
         """One customer, in-process: segments, classifications, scores and
-        accepted offers. `engine`: "kernel" (the compiled row kernel),
-        "reference" (the reference evaluator) or "auto" (the kernel once it is
-        compiled and cached, the reference evaluator until then)."""
+        accepted offers. `engine`: "kernel" (the compiled row kernel, built on
+        first use), "reference" (the reference evaluator) or "auto" (the
+        kernel once a background thread has built it, the reference evaluator
+        until then). Every engine reads the record the same way
+        (pol.api.records); `extra="ignore"` skips fields the input block does
+        not declare, which are otherwise an error."""
         from pol.api.decision import decide_compiled, decide_reference
+        engine = _choice("engine", engine, DECIDE_ENGINES)
         day = _as_of(as_of)
         values = resolve_params(self.program, params) if params else self._defaults
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
-            return decide_reference(self.program, record, day, values)
-        return decide_compiled(self._row, self.program, record, day, values, self._active(day))
+            return decide_reference(self.program, record, day, values, extra=extra)
+        return decide_compiled(self._row, self.program, record, day, values, self._active(day), extra=extra)
 
     def _row_ready(self) -> bool:
-        if self._row._kernel is not None:
+        row = self._row
+        if row.ready:
             return True
-        if cache.is_cached(self._row.source):
-            self._row.kernel()
-            return True
-        if os.environ.get("POL_BACKGROUND_COMPILE", "1") != "0" and not self._row_started:
-            self._row_started = True
-            threading.Thread(target=self._row.kernel, daemon=True).start()
+        if os.environ.get("POL_BACKGROUND_COMPILE", "1") != "0":
+            row.start()
         return False
 
     def _active(self, day):
@@ -159,9 +174,12 @@ class Policy:
             cached = self._active_cache = (day, active_offers(self.program, day))
         return cached[1]
 
-    def explain(self, record: dict, as_of=None, params=None):
+    def explain(self, record: dict, as_of=None, params=None, extra: str = "error"):
+        """Why this customer gets what it gets: an Explanation (`str()` is the
+        text a marketer reads, `to_dict()` / `to_json()` its data)."""
         from pol.reference.explain import explain
-        return explain(self.program, record, _as_of(as_of), resolve_params(self.program, params or {}))
+        return explain(self.program, record, _as_of(as_of), resolve_params(self.program, params or {}),
+                       extra=extra)
 
     def __repr__(self) -> str:
         return f"<Policy {self.name} version {self.version!r} from {self.path}>"

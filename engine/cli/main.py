@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 from pol.dsl.diagnostics import render_all
-from pol.errors import DataError, ParamError, PolicyError
+from pol.errors import ArgumentError, DataError, ParamError, PolicyError
 
 
-def _err(msg: str) -> int:
+def _err(msg: str, status: int = 1) -> int:
     print(f"pol: error: {msg}", file=sys.stderr)
-    return 1
+    return status
 
 
 def cmd_check(args) -> int:
@@ -100,37 +100,39 @@ def cmd_test(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    import datetime as dt
+    """`pol explain POLICY (--record JSON | --input PATH --key KEY)`: the
+    explanation as text, or with --json as JSON. The record is read as
+    every engine reads it (pol.api.records): a wrong value is a data error
+    (exit 1); a wrong --as-of, or neither record nor key, a usage error (exit 2)."""
+    from pol.api.records import iso_date
+    as_of = None
+    if args.as_of is not None:
+        as_of = iso_date(args.as_of)
+        if as_of is None:
+            return _err(f"--as-of must be a date written YYYY-MM-DD (e.g. 2026-11-01), got {args.as_of!r}", 2)
+    if args.record is None and (not args.input or args.key is None):
+        return _err("give --record JSON, or --input PATH with --key KEY", 2)
     policy = _load(args.policy)
     params = _parse_params(args.param)
-    as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
     if args.record is not None:
         try:
             record = json.loads(args.record)
-        except json.JSONDecodeError as e:
+        except ValueError as e:         # JSONDecodeError, or an int of more than 4300 digits
             return _err(f"--record is not valid JSON: {e}")
-        record = _typed_record(policy, record)
+        except RecursionError:
+            return _err("--record is not valid JSON: nested too deeply")
     else:
-        if not args.input or args.key is None:
-            return _err("give --record JSON, or --input PATH with --key KEY")
         from pol.cli.run import find_record
         record = find_record(policy, args.input, args.key)
-    print(policy.explain(record, as_of=as_of, params=params))
+    explanation = policy.explain(record, as_of=as_of, params=params, extra=args.extra)
+    # A string field may hold what the terminal cannot encode (a lone surrogate from JSON's \ud800).
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    if args.json:
+        print(explanation.to_json(indent=2))
+    else:
+        print(explanation)
     return 0
-
-
-def _typed_record(policy, record: dict) -> dict:
-    """JSON gives strings for dates: read them by the input block's types."""
-    import datetime as dt
-    out = dict(record)
-    for f in policy.program.input.fields:
-        v = out.get(f.name)
-        if f.type.value == "date" and isinstance(v, str):
-            try:
-                out[f.name] = dt.date.fromisoformat(v)
-            except ValueError:
-                raise DataError(f"field '{f.name}' is a date; {v!r} is not YYYY-MM-DD", column=f.name) from None
-    return out
 
 
 def cmd_gen(args) -> int:
@@ -173,9 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("policy", metavar="POLICY")
     p.add_argument("--input", metavar="PATH")
     p.add_argument("--key", metavar="KEY")
-    p.add_argument("--record", metavar="JSON")
-    p.add_argument("--as-of", metavar="DATE")
+    p.add_argument("--record", metavar="JSON", help="the customer as a JSON object")
+    p.add_argument("--as-of", metavar="DATE", help="the date to decide as of, YYYY-MM-DD (default: today)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--extra", choices=["error", "ignore"], default="error",
+                   help="a record field the input block does not declare: an error (default) or ignored")
+    p.add_argument("--json", action="store_true", help="the explanation as JSON")
     p.set_defaults(fn=cmd_explain)
 
     p = sub.add_parser("gen", help="synthetic customers for trying things out")
@@ -199,6 +204,8 @@ def main(argv=None) -> int:
         return 1
     except (DataError, ParamError) as e:
         return _err(str(e))
+    except ArgumentError as e:
+        return _err(str(e), 2)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -1,17 +1,25 @@
-"""Single-customer decisions on the compiled row kernel: a record (dict) ->
-the policy's outputs and accepted offers, in microseconds.
+"""Single-customer decisions on the compiled row kernel: a record's values
+(as pol.api.records read them) -> the policy's outputs and accepted offers,
+in microseconds.
 
-The record's fields are packed into three small arrays (ints, floats,
-validity) and one call of the row kernel (compiler/backend/codegen.py, `row=True`)
+The values are packed into three small arrays (ints, floats, validity) and
+one call of the row kernel (compiler/backend/codegen.py, `row=True`)
 computes every segment, classification, score and candidate. Offers are then
 matched in plain Python: a customer has a handful of candidates. Capacities
 do not apply to single decisions (LANGUAGE.md section 6).
+
+Building a row kernel (writing its module, Numba compiling it or loading it
+from its disk cache) happens once per process, on a background thread
+(`start`) or in the caller (`kernel`), one build at a time. A fork waits
+for a build in flight: the build thread does not exist in the child, and
+the locks it holds (Numba's compiler lock, the kernel cache's) would stay
+locked there forever.
 """
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
+import os
 import threading
 
 import numpy as np
@@ -29,6 +37,12 @@ _LUT = {
     "contains": lambda s, a: a in s,
     "length": lambda s, a: len(s),
 }
+
+# Held for the whole of every build, and by a fork while it forks.
+_BUILDING = threading.Lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_BUILDING.acquire, after_in_parent=_BUILDING.release,
+                        after_in_child=_BUILDING.release)
 
 
 class RowOutputs:
@@ -48,10 +62,11 @@ class RowExecutor:
         self.program = program
         self.plan = plan
         self._kernel = None
-        self._lock = threading.Lock()
+        self._started: int | None = None      # the process that started a background build
         self._codes = {s: k for k, s in enumerate(plan.literals)}
-        # Field slots by how a record's value is packed (bools pack as ints).
-        slots = {t: [(j, f.name) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
+        # (kernel slot, input field index) by how a value is packed (bools pack as ints).
+        index = {f.name: i for i, f in enumerate(program.input.fields)}
+        slots = {t: [(j, index[f.name]) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
         self._floats, self._strings, self._dates = slots[Type.FLOAT], slots[Type.STRING], slots[Type.DATE]
         self._ints = slots[Type.INT] + slots[Type.BOOL]
         self._lit_luts = [np.array([_LUT[l.op](s, l.arg) for s in plan.literals],
@@ -67,12 +82,39 @@ class RowExecutor:
         """Generated on first use: a batch-only run never needs it."""
         return codegen.source(self.program, self.plan, row=True)
 
+    @property
+    def ready(self) -> bool:
+        """Whether the kernel is built: a call runs at once."""
+        return self._kernel is not None
+
     def kernel(self):
+        """The row kernel, built now if no build has finished yet."""
         if self._kernel is None:
-            with self._lock:
-                if self._kernel is None:
-                    self._kernel = cache.load(self.source).row_kernel
+            self._build()
         return self._kernel
+
+    def start(self) -> None:
+        """Build the kernel on a background thread, once per process (a forked
+        child starts its own: the parent's thread is not there)."""
+        if self._kernel is not None or self._started == os.getpid():
+            return
+        self._started = os.getpid()
+        threading.Thread(target=self._build, name="pol-row-kernel", daemon=True).start()
+
+    def _build(self) -> None:
+        with _BUILDING:
+            if self._kernel is not None:
+                return
+            kernel = cache.load(self.source).row_kernel
+            # One call on a record of nulls compiles the kernel for the types
+            # every call passes (or loads the machine code from Numba's cache),
+            # so that no decision waits for it.
+            from pol.api.params import resolve_params
+            from pol.evaluation.stream import active_offers
+            params = resolve_params(self.program, {})
+            self._call(kernel, [None] * len(self.program.input.fields), 0, params,
+                       active_offers(self.program, dt.date(1970, 1, 1)))
+            self._kernel = kernel
 
     def _outputs(self) -> RowOutputs:
         out = getattr(self._local, "out", None)
@@ -90,7 +132,12 @@ class RowExecutor:
                 pargs += list(param_value(p.type, v))
         return pargs
 
-    def run(self, record: dict, today: int, params: dict, active: np.ndarray) -> RowOutputs:
+    def run(self, values: list, today: int, params: dict, active: np.ndarray) -> RowOutputs:
+        """One record through the kernel. values: every input field's value in
+        input order, as RecordReader.values gives them (checked, None for null)."""
+        return self._call(self.kernel(), values, today, params, active)
+
+    def _call(self, kernel, values: list, today: int, params: dict, active: np.ndarray) -> RowOutputs:
         # Python lists, converted once: item by item into numpy costs more.
         n = len(self.plan.fields)
         iv = [0] * n
@@ -115,27 +162,24 @@ class RowExecutor:
             pargs = self._param_args(params, code_of)
             if not extra:
                 self._local.params = (params, pargs)
-        get = record.get
-        isfinite = math.isfinite
-        for j, name in self._floats:
-            v = get(name)
+        # The reader has checked every value: a float is finite, an int 64-bit.
+        for j, i in self._floats:
+            v = values[i]
             if v is not None:
-                v = float(v)
-                if isfinite(v):
-                    fv[j] = v
-                    ok[j] = True
-        for j, name in self._ints:
-            v = get(name)
-            if v is not None:
-                iv[j] = int(v)
+                fv[j] = v
                 ok[j] = True
-        for j, name in self._strings:
-            v = get(name)
+        for j, i in self._ints:
+            v = values[i]
+            if v is not None:
+                iv[j] = v
+                ok[j] = True
+        for j, i in self._strings:
+            v = values[i]
             if v is not None:
                 iv[j] = code_of(v)
                 ok[j] = True
-        for j, name in self._dates:
-            v = get(name)
+        for j, i in self._dates:
+            v = values[i]
             if v is not None:
                 iv[j] = v.toordinal() - _ORDINAL_EPOCH
                 ok[j] = True
@@ -144,8 +188,8 @@ class RowExecutor:
             luts = [np.concatenate([lut, np.array([_LUT[l.op](s, l.arg) for s in extra], lut.dtype)])
                     for lut, l in zip(luts, self.plan.luts)]
         out = self._outputs()
-        self.kernel()(today, *pargs, np.array(iv, np.int64), np.array(fv, np.float64), np.array(ok, np.bool_),
-                      *luts, active, out.segs, out.classes, out.scores, out.cprio, out.cchan)
+        kernel(today, *pargs, np.array(iv, np.int64), np.array(fv, np.float64), np.array(ok, np.bool_),
+               *luts, active, out.segs, out.classes, out.scores, out.cprio, out.cchan)
         return out
 
     def match(self, out: RowOutputs, max_n: int) -> list[tuple[int, int, float]]:

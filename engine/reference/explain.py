@@ -10,18 +10,25 @@ valid window; not eligible (the parts of the condition that were false or
 null, and the values behind them); priority null (where the null comes
 from); no open channel (each channel's failing condition); lost under `max`,
 `one per category` or `exclusive` to the offer that took the place.
+
+`to_dict()` gives the same as plain JSON data (dates as YYYY-MM-DD, tuples
+as lists, a culprit's inputs as an object), `to_json()` its text.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import os
 from dataclasses import dataclass
 from typing import Mapping
 
 from pol.compiler import ir
 from pol.api.decision import Decision, decision_of
-from pol.reference.interp import Culprit, evaluate_row, render, value_text
+from pol.reference.interp import evaluate_row
 from pol.reference.matching import match_customer
+from pol.reference.render import render, value_text
+from pol.reference.trace import Culprit
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,35 @@ class Explanation:
     def __str__(self) -> str:
         return _text(self)
 
+    def to_dict(self) -> dict:
+        """The explanation as JSON-ready data: objects, lists, strings,
+        numbers, booleans and null; dates as YYYY-MM-DD."""
+        out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        out["segments"] = [{"name": n, "label": label, "value": v} for n, label, v in self.segments]
+        out["scores"] = [{"name": n, "label": label, "value": v} for n, label, v in self.scores]
+        return out
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
+
+
+def _plain(v):
+    """A value of an Explanation as JSON data."""
+    if isinstance(v, Culprit):
+        return {"text": v.text, "value": _plain(v.value), "inputs": {n: _plain(x) for n, x in v.inputs},
+                "because": [_plain(b) for b in v.because], "line": v.line}
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, Decision):
+        return v.model_dump(mode="json")
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
 
 # ---------------------------------------------------------------- building
 
@@ -103,10 +139,12 @@ def _where(span, root: str | None) -> str | None:
     return f"{os.path.relpath(span.path, os.path.dirname(root) or '.')}:{span.line}"
 
 
-def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None) -> Explanation:
+def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
+            extra: str = "error") -> Explanation:
     """Why this customer gets what it gets, as of `as_of`, with `params`
-    overriding the declared defaults. Capacities do not apply."""
-    row = evaluate_row(program, record, as_of, params, trace=True)
+    overriding the declared defaults. Capacities do not apply. The record
+    is read as pol.api.records reads it (`extra`: see there)."""
+    row = evaluate_row(program, record, as_of, params, trace=True, extra=extra)
     match = match_customer(program, row)
     trace = row.trace
     root = program.files[0] if program.files else (program.input.span.path if program.input.span else None)

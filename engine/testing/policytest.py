@@ -22,7 +22,10 @@ from pathlib import Path
 
 from pol.compiler import ir
 from pol.errors import DataError, ParamError
-from pol.reference.interp import Culprit, eval_expr, evaluate_row, render, value_text, values_behind, why_not
+from pol.reference.expr import eval_expr
+from pol.reference.interp import evaluate_row
+from pol.reference.render import render, value_text
+from pol.reference.trace import Culprit, values_behind, why_not
 from pol.reference.matching import match_customer
 
 

@@ -6,6 +6,10 @@ An evaluator is one function
 
     evaluate_batch(program, rows: list[dict], as_of, params) -> {name: [value per row]}
 
+(reference: the reference evaluator; kernel: the fused batch kernel; vector:
+the vectorized evaluator; row: the compiled row kernel of `decide`, one row
+at a time)
+
 returning, for every row in input order, the value of each let, segment,
 classification and score (Python values, None for null), plus "offers" (the
 accepted offers' names in rank order, capacities applied over the batch),
@@ -118,6 +122,23 @@ def _program_exprs(program):
     return program_exprs(program)
 
 
+def _unobserve(program: ir.Program, out: dict, column) -> dict:
+    """The values of the program's lets back from the outputs _observed added."""
+    for let in program.lets:
+        t = let.expr.type
+        if t == Type.INT:
+            lo, hi = column(f"__{let.name}__lo"), column(f"__{let.name}__hi")
+            out[let.name] = [None if a is None else int(b) + int(a) for a, b in zip(lo, hi)]
+        elif t == Type.DATE:
+            out[let.name] = [None if v is None else dt.date(1970, 1, 1) + dt.timedelta(days=int(v))
+                             for v in column(f"__{let.name}")]
+        elif t == Type.BOOL:
+            out[let.name] = [None if v is None else v == "t" for v in column(f"__{let.name}")]
+        else:
+            out[let.name] = column(f"__{let.name}")
+    return out
+
+
 def compiled(engine: str):
     """A batch evaluator of the engine: the fused kernel or the vectorized one."""
     def evaluate(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict) -> dict[str, list]:
@@ -131,19 +152,7 @@ def compiled(engine: str):
         result = Policy(observed).evaluate(table, as_of=as_of, params=params, engine=engine)
         c = result.customers
         out = {name: c.column(name).to_pylist() for name in program.outputs}
-        for let in program.lets:
-            t = let.expr.type
-            if t == Type.INT:
-                lo, hi = c.column(f"__{let.name}__lo").to_pylist(), c.column(f"__{let.name}__hi").to_pylist()
-                out[let.name] = [None if a is None else int(b) + int(a) for a, b in zip(lo, hi)]
-            elif t == Type.DATE:
-                days = c.column(f"__{let.name}").to_pylist()
-                out[let.name] = [None if v is None else dt.date(1970, 1, 1) + dt.timedelta(days=int(v))
-                                 for v in days]
-            elif t == Type.BOOL:
-                out[let.name] = [None if v is None else v == "t" for v in c.column(f"__{let.name}").to_pylist()]
-            else:
-                out[let.name] = c.column(f"__{let.name}").to_pylist()
+        _unobserve(program, out, lambda name: c.column(name).to_pylist())
         by_row: dict = {}
         for a in result.assignments.to_pylist():
             by_row.setdefault(a[program.input.key], []).append(a)
@@ -155,10 +164,30 @@ def compiled(engine: str):
     return evaluate
 
 
+def row_kernel(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict) -> dict[str, list]:
+    """`decide(engine="kernel")`: each row alone through the compiled row
+    kernel, as a JSON service sends it (dates as "YYYY-MM-DD"). A single
+    decision ignores capacities, so with capacities the offers are not
+    compared."""
+    from pol.api.policy import Policy
+    observed = Policy(_observed(program, rows))
+    records = [{k: v.isoformat() if isinstance(v, dt.date) else v for k, v in r.items()} for r in rows]
+    decisions = [observed.decide(r, as_of=as_of, params=params, engine="kernel") for r in records]
+    values = [{**d.segments, **d.classifications, **d.scores} for d in decisions]
+    out = {name: [v[name] for v in values] for name in program.outputs}
+    _unobserve(program, out, lambda name: [v[name] for v in values])
+    if all(o.capacity is None for o in program.offers):
+        out["offers"] = [d.offer_names for d in decisions]
+        out["channels"] = [[a.channel for a in d.offers] for d in decisions]
+        out["controls"] = [[a.offer for a in d.offers if a.control] for d in decisions]
+    return out
+
+
 EVALUATORS = {
     "reference": reference,
     "kernel": compiled("kernel"),
     "vector": compiled("vector"),
+    "row": row_kernel,
 }
 
 

@@ -1,0 +1,182 @@
+"""The reference evaluator's operator rules (LANGUAGE.md sections 4 and 5):
+an operator of ir.OPS and its argument values -> its value, one plain
+Python rule per operator.
+
+Values are Python values: int, float, bool, str, datetime.date, and None for
+null. Every rule of section 5 is applied in one place, `fit`: a float result
+that is not finite, an int result outside int64 and a date outside years
+1-9999 all become null.
+
+    apply_op(op, result_type, args)   -> value
+    RULES                              op -> rule on non-null arguments (and, or, coalesce see nulls)
+    fit(t, v)                          a result as type t may hold it
+    read_field(t, v)                   an input value as the language sees it (NaN reads as null)
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import operator
+from typing import Callable
+
+from pol.compiler.types import Type
+
+I64_MIN, I64_MAX = -(2 ** 63), 2 ** 63 - 1
+_ORD_MIN, _ORD_MAX = dt.date.min.toordinal(), dt.date.max.toordinal()   # years 1 and 9999
+
+
+def fit(t: Type, v):
+    """Section 5 in one place: what a result of type t may be."""
+    if v is None:
+        return None
+    if t == Type.FLOAT:
+        return v if math.isfinite(v) else None
+    if t == Type.INT:
+        return v if I64_MIN <= v <= I64_MAX else None
+    return v
+
+
+# ---------------------------------------------------------------- operators
+
+def _date_plus(d: dt.date, days: int):
+    o = d.toordinal() + days
+    return dt.date.fromordinal(o) if _ORD_MIN <= o <= _ORD_MAX else None
+
+
+def _add(a, b):
+    return _date_plus(a, b) if isinstance(a, dt.date) else a + b
+
+
+def _sub(a, b):
+    if isinstance(a, dt.date):
+        return a.toordinal() - b.toordinal() if isinstance(b, dt.date) else _date_plus(a, -b)
+    return a - b
+
+
+def _div(a: float, b: float):
+    return None if b == 0 else a / b
+
+
+def _mod(a, b):
+    if b == 0:
+        return None
+    if isinstance(a, int):
+        return a % b            # Python's int % is the floored remainder, any size
+    r = math.fmod(a, b)
+    if r != 0 and (r < 0) != (b < 0):
+        r += b                  # fmod takes the dividend's sign; move it to the divisor's
+    return r
+
+
+def _round(x, n: int):
+    """Half away from zero, on the exact binary value of a float."""
+    if isinstance(x, int):
+        if n >= 0:
+            return x
+        q = 10 ** min(-n, 40)   # beyond 10**40 every int64 rounds to 0 anyway
+        r = (abs(x) + q // 2) // q * q
+        return r if x >= 0 else -r
+    # A double has at most 1074 digits after the point and 309 before it: past
+    # those bounds rounding is the identity, or gives zero.
+    n = max(min(n, 1100), -400)
+    ctx = decimal.Context(prec=2000, rounding=decimal.ROUND_HALF_UP,
+                          Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+    q = decimal.Decimal(x).quantize(decimal.Decimal((0, (1,), -n)), context=ctx)
+    return float(q)
+
+
+def _floor(x):
+    return x if isinstance(x, int) else float(math.floor(x))
+
+
+def _ceil(x):
+    return x if isinstance(x, int) else float(math.ceil(x))
+
+
+def _sqrt(x):
+    return None if x < 0 else math.sqrt(x)
+
+
+def _log(x):
+    return None if x <= 0 else math.log(x)
+
+
+def _and(*args):
+    if any(a is False for a in args):
+        return False
+    return None if any(a is None for a in args) else True
+
+
+def _or(*args):
+    if any(a is True for a in args):
+        return True
+    return None if any(a is None for a in args) else False
+
+
+def _coalesce(*args):
+    return next((a for a in args if a is not None), None)
+
+
+# op -> rule on argument values. Rules not in _NULL_AWARE never see a null:
+# a null argument makes the result null before the rule runs. math.exp and
+# math.pow raise on overflow or outside their domain (pow(0, -1),
+# pow(-8, 1/3)); those become null as well.
+RULES: dict[str, Callable] = {
+    "add": _add,
+    "sub": _sub,
+    "mul": operator.mul,
+    "div": _div,
+    "mod": _mod,
+    "neg": operator.neg,
+    "to_float": float,
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "between": lambda x, lo, hi: lo <= x <= hi,
+    "and": _and,
+    "or": _or,
+    "not": operator.not_,
+    "abs": abs,
+    "floor": _floor,
+    "ceil": _ceil,
+    "round": _round,
+    "min": lambda *a: min(a),
+    "max": lambda *a: max(a),
+    "clamp": lambda x, lo, hi: min(max(x, lo), hi),
+    "sqrt": _sqrt,
+    "exp": math.exp,
+    "log": _log,
+    "pow": math.pow,
+    "coalesce": _coalesce,
+    "year": lambda d: d.year,
+    "month": lambda d: d.month,
+    "day": lambda d: d.day,
+    "starts_with": lambda s, lit: s.startswith(lit),
+    "ends_with": lambda s, lit: s.endswith(lit),
+    "contains": lambda s, lit: lit in s,
+    "length": len,
+}
+_NULL_AWARE = frozenset({"and", "or", "coalesce"})
+
+
+def apply_op(op: str, result_type: Type, args: list):
+    """An operator of ir.OPS on argument values (None for null) -> its value."""
+    if op not in _NULL_AWARE and any(a is None for a in args):
+        return None
+    try:
+        v = RULES[op](*args)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return None
+    return fit(result_type, v)
+
+
+def read_field(t: Type, v):
+    """An input value as the language sees it: NaN and infinities read as null."""
+    if t == Type.FLOAT and v is not None:
+        v = float(v)
+        return v if math.isfinite(v) else None
+    return v
