@@ -22,6 +22,7 @@ import os
 
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir
+from pol.compiler.backend import cache
 from pol.errors import ArgumentError
 from pol.evaluation.stream import active_offers
 from pol.evaluation.row import RowExecutor
@@ -163,6 +164,11 @@ class Policy:
     def _row_ready(self) -> bool:
         row = self._row
         if row.ready:
+            return True
+        if cache.is_cached(row.source):
+            # Numba's disk cache has it: loading takes milliseconds, not the
+            # seconds of a compile, so the first decision already uses it.
+            row.kernel()
             return True
         if os.environ.get("POL_BACKGROUND_COMPILE", "1") != "0":
             row.start()
