@@ -26,7 +26,10 @@ def _err(msg: str) -> int:
 
 
 def cmd_check(args) -> int:
-    """`pol check FILES...`: errors on stderr and exit 1; a one-line summary per good file."""
+    """`pol check FILES...`: errors on stderr and exit 1; a one-line summary per good file.
+    With --strict a warning is an error."""
+    from dataclasses import replace
+
     from pol.dsl.diagnostics import render
     from pol.compiler.frontend import check_path
     status = 0
@@ -39,8 +42,11 @@ def cmd_check(args) -> int:
             continue
         out = check_path(path)
         diags = out.diagnostics
-        if diags.errors:
-            print(render_all(diags.items, diags.sources), file=sys.stderr)
+        items = diags.items
+        if args.strict:
+            items = [replace(d, severity="error") for d in items]
+        if any(d.severity == "error" for d in items):
+            print(render_all(items, diags.sources), file=sys.stderr)
             status = 1
             continue
         for w in diags.warnings:
@@ -146,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check policies; errors as FILE:LINE:COL")
     p.add_argument("files", nargs="+", metavar="POLICY")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("graph", help="what depends on what")
