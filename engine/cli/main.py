@@ -1,4 +1,4 @@
-"""The `pol` command: check, graph, run, test, explain, gen, demo.
+"""The `pol` command: check, graph, run, fmt, test, explain, gen, demo.
 
 Arguments in, a report on stdout/stderr and an exit status out: 0 success,
 1 a policy or data error (the message says which and where), 2 a usage
@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pol.cli import run as run_mod
     run_mod.add_parser(sub)
+
+    from pol.cli import fmt as fmt_mod
+    fmt_mod.add_parser(sub)
 
     p = sub.add_parser("test", help="run the test blocks of policies")
     p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
