@@ -96,7 +96,20 @@ def _parse_params(items: list[str]) -> dict:
 
 def cmd_test(args) -> int:
     from pol.testing.policytest import main as run_tests
-    return run_tests(args.paths, verbose=args.verbose)
+    coverage = None
+    if args.coverage or args.coverage_json:
+        from pol.testing.coverage import Coverage
+        coverage = Coverage()
+    status = run_tests(args.paths, verbose=args.verbose, coverage=coverage)
+    if args.coverage:
+        print(coverage.report())
+    if args.coverage_json:
+        try:
+            Path(args.coverage_json).write_text(json.dumps(coverage.as_json(), ensure_ascii=False, indent=2) + "\n",
+                                                encoding="utf-8")
+        except OSError as e:
+            return _err(f"cannot write the coverage to '{args.coverage_json}': {e.strerror or e}")
+    return status
 
 
 def cmd_explain(args) -> int:
@@ -169,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="run the test blocks of policies")
     p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
     p.add_argument("-v", "--verbose", action="store_true", help="list every test")
+    p.add_argument("--coverage", action="store_true",
+                   help="which rules, segments, channels and offers the tests exercised, per file")
+    p.add_argument("--coverage-json", metavar="PATH", help="write the coverage as JSON")
     p.set_defaults(fn=cmd_test)
 
     p = sub.add_parser("explain", help="why a customer got (or did not get) each offer")
