@@ -147,8 +147,30 @@ def _typed_record(policy, record: dict) -> dict:
 
 
 def cmd_gen(args) -> int:
-    from pol.cli.sample import write
-    write(args.n, args.out, seed=args.seed)
+    """`pol gen N OUT`: the telecom sample customers, or with --policy customers
+    for any policy's input block (pol/cli/gen.py)."""
+    import datetime as dt
+
+    from pol.cli.sample import save, write
+    if args.n < 0:
+        print("pol: error: N must be 0 or more", file=sys.stderr)
+        return 2
+    try:
+        as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        print(f"pol: error: --as-of '{args.as_of}' is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    try:
+        if args.policy is None:
+            write(args.n, args.out, seed=args.seed, **({"as_of": as_of} if as_of else {}))
+        else:
+            from pol.cli.gen import generate
+            from pol.compiler.frontend import compile_path
+            if not Path(args.policy).is_file():
+                return _err(f"cannot read '{args.policy}': no such file")
+            save(generate(compile_path(args.policy), args.n, seed=args.seed, as_of=as_of), args.out)
+    except OSError as e:
+        return _err(f"cannot write '{args.out}': {e.strerror or e}")
     print(f"wrote {args.n:,} customers to {args.out}")
     return 0
 
@@ -200,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("n", type=int, metavar="N")
     p.add_argument("out", metavar="OUT")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--policy", metavar="POLICY",
+                   help="customers for this policy's input block (default: the telecom library's)")
+    p.add_argument("--as-of", metavar="DATE",
+                   help="the date the dates are drawn around (default: today with --policy, else 2026-11-01)")
     p.set_defaults(fn=cmd_gen)
 
     p = sub.add_parser("demo", help="generate sample customers and run the telecom policies on them")
