@@ -20,7 +20,8 @@ from pol.compiler.frontend import compile_path, compile_text
 from pol.compiler.types import Type
 
 ROOT = Path(__file__).resolve().parents[1]
-POLICIES = sorted((ROOT / "policies" / "telecom").glob("*.pol")) + [ROOT / "benchmarks" / "data" / "retention_bench.pol"]
+BENCH = ROOT / "benchmarks" / "data" / "retention_bench.pol"
+POLICIES = sorted((ROOT / "policies" / "telecom").glob("*.pol")) + [BENCH]
 AS_OF = dt.date(2026, 11, 1)
 
 

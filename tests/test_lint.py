@@ -328,7 +328,8 @@ def test_interval_sets_are_sets(a, b, kind):
 
     def members(intervals) -> set:
         def inside(v, lo, hi):
-            return (lo is None or v > lo[0] or v == lo[0] and lo[1]) and (hi is None or v < hi[0] or v == hi[0] and hi[1])
+            above = lo is None or v > lo[0] or v == lo[0] and lo[1]
+            return above and (hi is None or v < hi[0] or v == hi[0] and hi[1])
         return {v for v in points if any(inside(v, lo, hi) for lo, hi in intervals)}
 
     sa, sb = regions.normalize(a, t), regions.normalize(b, t)

@@ -21,7 +21,8 @@ from pathlib import Path
 def add_parser(sub) -> None:
     p = sub.add_parser("fmt", help="rewrite policies in the canonical layout, comments kept")
     p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
-    p.add_argument("--check", action="store_true", help="change nothing; list the files that would change, exit 1 if any")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; list the files that would change, exit 1 if any")
     p.add_argument("--diff", action="store_true", help="change nothing; print what would change as a unified diff")
     p.set_defaults(fn=run)
 

@@ -131,11 +131,10 @@ class Coverage:
     # ------------------------------------------------------------ reports
 
     def files(self) -> dict[str, list[Part]]:
+        """file -> its parts in line order; files in the order of their names."""
         out: dict[str, list[Part]] = {}
-        for part in self.parts.values():
+        for part in sorted(self.parts.values(), key=lambda p: (p.file, p.line)):
             out.setdefault(part.file, []).append(part)
-        for parts in out.values():
-            parts.sort(key=lambda p: p.line)
         return out
 
     @staticmethod
