@@ -89,9 +89,10 @@ class Diagnostics:
         if len(self.items) < self.limit:
             self.items.append(Diagnostic(code, message, span, hint, "error", related))
 
-    def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+    def warn(self, code: str, message: str, span: Span, hint: str | None = None,
+             related: tuple[tuple[Span, str], ...] = ()) -> None:
         if len(self.items) < self.limit:
-            self.items.append(Diagnostic(code, message, span, hint, "warning"))
+            self.items.append(Diagnostic(code, message, span, hint, "warning", related))
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -4,7 +4,9 @@ The text parses back to an equal tree: parentheses are written exactly
 where precedence and left associativity need them (the tree keeps no
 parentheses of its own), strings are escaped, numbers and dates keep the
 text they were written with. Layout is canonical: one declaration per
-line, bodies indented by four spaces.
+line, bodies indented by four spaces. `print_file` drops comments; the
+formatter (dsl/fmt.py) lays out the same pieces (`declaration`, `prop`,
+`rule`, `test_item`, `expr`) around the comments of a source file.
 """
 from __future__ import annotations
 
@@ -67,6 +69,15 @@ def expr(e, context: int = IF) -> str:
     return f"({text})" if level(e) < context else text
 
 
+def operand(parent, e, context: int) -> str:
+    """An operand of a binary operator. An `and` inside an `or` is written in
+    parentheses, though it binds tighter: that is how authors write it and how
+    a reader checks it (the tree is the same either way)."""
+    if parent.op == "or" and isinstance(e, ast.Binary) and e.op == "and":
+        return f"({_expr(e)})"
+    return expr(e, context)
+
+
 def _expr(e) -> str:
     if isinstance(e, ast.Name):
         return e.name
@@ -79,7 +90,7 @@ def _expr(e) -> str:
     if isinstance(e, ast.Binary):
         lv = _BINARY[e.op]
         # left associative: a right operand of the same level needs parentheses
-        return f"{expr(e.left, lv)} {e.op} {expr(e.right, lv + 1)}"
+        return f"{operand(e, e.left, lv)} {e.op} {operand(e, e.right, lv + 1)}"
     if isinstance(e, ast.Unary):
         if e.op == "not":
             return f"not {expr(e.operand, NOT)}"
@@ -100,8 +111,9 @@ def _expr(e) -> str:
     raise TypeError(f"not an expression: {type(e).__name__}")
 
 
-def _label(label: str | None) -> str:
-    return f" {string(label)}" if label is not None else ""
+def label(text: str | None) -> str:
+    """A declaration's label as written after its name: ' "离网预警"', or nothing."""
+    return f" {string(text)}" if text is not None else ""
 
 
 def _leftmost(e):
@@ -127,29 +139,29 @@ def declaration(d) -> str:
     if isinstance(d, ast.Let):
         return f"let {d.name} = {expr(d.expr)}"
     if isinstance(d, ast.Segment):
-        return f"segment {d.name}{_label(d.label)} = {expr(d.expr)}"
+        return f"segment {d.name}{label(d.label)} = {expr(d.expr)}"
     if isinstance(d, ast.Score):
-        return f"score {d.name}{_label(d.label)} = {expr(d.expr)}"
+        return f"score {d.name}{label(d.label)} = {expr(d.expr)}"
     if isinstance(d, ast.Classify):
-        lines = [f"classify {d.name}{_label(d.label)} {{"]
+        lines = [f"classify {d.name}{label(d.label)} {{"]
         lines += [f"    when {expr(w.cond)} => {string(w.value)}" for w in d.whens]
         if d.default is not None:
             lines.append(f"    else => {string(d.default)}")
         return "\n".join(lines + ["}"])
     if isinstance(d, ast.Channel):
-        return f"channel {d.name}{_label(d.label)}" + (f" when {expr(d.cond)}" if d.cond is not None else "")
+        return f"channel {d.name}{label(d.label)}" + (f" when {expr(d.cond)}" if d.cond is not None else "")
     if isinstance(d, ast.Offer):
-        lines = [f"offer {d.name}{_label(d.label)} {{"]
-        lines += [f"    {_prop(p)}" for p in d.props]
+        lines = [f"offer {d.name}{label(d.label)} {{"]
+        lines += [f"    {prop(p)}" for p in d.props]
         return "\n".join(lines + ["}"])
     if isinstance(d, ast.Arbitrate):
-        return "\n".join(["arbitrate {"] + [f"    {_rule(r)}" for r in d.rules] + ["}"])
+        return "\n".join(["arbitrate {"] + [f"    {rule(r)}" for r in d.rules] + ["}"])
     if isinstance(d, ast.Test):
-        return "\n".join([f"test {string(d.name)} {{"] + [f"    {_test_item(i)}" for i in d.items] + ["}"])
+        return "\n".join([f"test {string(d.name)} {{"] + [f"    {test_item(i)}" for i in d.items] + ["}"])
     raise TypeError(f"not a declaration: {type(d).__name__}")
 
 
-def _prop(p) -> str:
+def prop(p) -> str:
     if isinstance(p, ast.Eligible):
         return f"eligible when {expr(p.expr)}"
     if isinstance(p, ast.Channels):
@@ -167,7 +179,7 @@ def _prop(p) -> str:
     raise TypeError(f"not an offer property: {type(p).__name__}")
 
 
-def _rule(r) -> str:
+def rule(r) -> str:
     if isinstance(r, ast.MaxRule):
         return f"max {r.count.text} per customer"
     if isinstance(r, ast.OnePerCategory):
@@ -175,13 +187,13 @@ def _rule(r) -> str:
     return "exclusive " + ", ".join(r.offers)
 
 
-def _test_item(i) -> str:
+def test_item(i) -> str:
     if isinstance(i, ast.AsOf):
         return f"as of {i.date.text}"
     if isinstance(i, ast.With):
         return f"with {i.name} = {literal(i.value)}"
     if isinstance(i, ast.Given):
-        return "given { " + ", ".join(f"{g.name}: {literal(g.value)}" for g in i.fields) + " }"
+        return "given { " + ", ".join(given_field(g) for g in i.fields) + " }" if i.fields else "given { }"
     if isinstance(i, ast.ExpectOffer):
         if i.negated:
             return f"expect not offer {i.offer}"
@@ -189,13 +201,25 @@ def _test_item(i) -> str:
                 + (f" rank {i.rank.text}" if i.rank is not None else ""))
     if isinstance(i, ast.ExpectNoOffer):
         return "expect no offer"
-    text = expr(i.expr)
-    first = _leftmost(i.expr)
-    if isinstance(first, ast.Name) and first.name in _EXPECT_WORDS or (
-            isinstance(i.expr, ast.Unary) and i.expr.op == "not" and isinstance(_leftmost(i.expr.operand), ast.Name)
-            and _leftmost(i.expr.operand).name == "offer"):
-        text = f"({text})"      # `expect offer ...` would read as an offer expectation
-    return f"expect {text}"
+    return f"expect {expect_text(i.expr)}"
+
+
+def given_field(g: ast.GivenField) -> str:
+    return f"{g.name}: {literal(g.value)}"
+
+
+def expect_wrapped(e) -> bool:
+    """Whether `expect` needs its expression in parentheses: one that starts
+    with the name `offer` or `no` would read as an offer expectation."""
+    first = _leftmost(e)
+    return isinstance(first, ast.Name) and first.name in _EXPECT_WORDS or (
+        isinstance(e, ast.Unary) and e.op == "not" and isinstance(_leftmost(e.operand), ast.Name)
+        and _leftmost(e.operand).name == "offer")
+
+
+def expect_text(e) -> str:
+    text = expr(e)
+    return f"({text})" if expect_wrapped(e) else text
 
 
 def print_file(f: ast.File) -> str:

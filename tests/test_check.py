@@ -196,7 +196,7 @@ def test_expressions_of_nulls_alone_take_their_context_type():
 
 
 def test_comparison_with_null_warns_but_compiles():
-    out = check_text(INPUT + "segment g = i == null", name="t.pol")
+    out = check_text(INPUT + 'segment g "G" = i == null', name="t.pol")
     assert out.ok and [d.code for d in out.diagnostics.warnings] == ["W-NULL-001"]
 
 

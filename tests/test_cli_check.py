@@ -75,12 +75,12 @@ def test_missing_file(capsys, tmp_path):
 
 
 def test_warnings_do_not_fail(tmp_path, capsys, monkeypatch):
-    (tmp_path / "w.pol").write_text("input c key id { id: int  age: int? }\nsegment s = age == null\n",
+    (tmp_path / "w.pol").write_text("input c key id { id: int  age: int? }\nsegment s \"S\" = age == null\n",
                                     encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     status, out, err = run(capsys, "check", "w.pol")
     assert status == 0 and out.startswith("w.pol: ok")
-    assert err.startswith("w.pol:2:17: warning[W-NULL-001]")
+    assert err.startswith("w.pol:2:21: warning[W-NULL-001]")
 
 
 @pytest.mark.parametrize("argv", [["check"], ["graph"], ["check", "--nope", "x.pol"],

@@ -11,7 +11,8 @@ its own folder unless `root` names another that contains it; for text,
 
 The stages: dsl/parser.py (text -> AST, syntax errors), compiler/frontend/resolve.py
 (imports, one namespace, dependency graph, cycles), compiler/frontend/check.py (AST ->
-typed IR, type errors). A program with a syntax or import error stops there:
+typed IR, type errors), compiler/frontend/lint.py (warnings about what can match
+nobody, on a program that checked). A program with a syntax or import error stops there:
 type errors in a program that is not all there would mostly be echoes of it.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from pol.compiler import ir
 from pol.compiler.frontend.check import check
+from pol.compiler.frontend.lint import lint
 from pol.dsl.diagnostics import Diagnostic, Diagnostics
 from pol.compiler.frontend.resolve import Root, dependency_graph, load, namespace, read_source
 from pol.dsl.source import Source, Span
@@ -71,6 +73,7 @@ def _run_checks(source: Source, folder: Path, real: Path | None, tree: Root) -> 
             return Frontend(None, diags)
         namespace(unit, diags)
         program = check(unit, diags)
+        lint(program, unit, diags)
     except RecursionError:
         # the checker follows an expression's nesting on Python's stack
         diags.sources.setdefault(source.path, source)

@@ -1,4 +1,4 @@
-"""The `pol` command: check, graph, run, test, explain, gen, demo.
+"""The `pol` command: check, graph, run, fmt, test, explain, gen, demo.
 
 Arguments in, a report on stdout/stderr and an exit status out: 0 success,
 1 a policy or data error (the message says which and where), 2 a usage
@@ -26,7 +26,10 @@ def _err(msg: str, status: int = 1) -> int:
 
 
 def cmd_check(args) -> int:
-    """`pol check FILES...`: errors on stderr and exit 1; a one-line summary per good file."""
+    """`pol check FILES...`: errors on stderr and exit 1; a one-line summary per good file.
+    With --strict a warning is an error."""
+    from dataclasses import replace
+
     from pol.dsl.diagnostics import render
     from pol.compiler.frontend import check_path
     status = 0
@@ -39,8 +42,11 @@ def cmd_check(args) -> int:
             continue
         out = check_path(path, root=args.root)
         diags = out.diagnostics
-        if diags.errors:
-            print(render_all(diags.items, diags.sources), file=sys.stderr)
+        items = diags.items
+        if args.strict:
+            items = [replace(d, severity="error") for d in items]
+        if any(d.severity == "error" for d in items):
+            print(render_all(items, diags.sources), file=sys.stderr)
             status = 1
             continue
         for w in diags.warnings:
@@ -96,7 +102,20 @@ def _parse_params(items: list[str]) -> dict:
 
 def cmd_test(args) -> int:
     from pol.testing.policytest import main as run_tests
-    return run_tests(args.paths, verbose=args.verbose)
+    coverage = None
+    if args.coverage or args.coverage_json:
+        from pol.testing.coverage import Coverage
+        coverage = Coverage()
+    status = run_tests(args.paths, verbose=args.verbose, coverage=coverage)
+    if args.coverage:
+        print(coverage.report())
+    if args.coverage_json:
+        try:
+            Path(args.coverage_json).write_text(json.dumps(coverage.as_json(), ensure_ascii=False, indent=2) + "\n",
+                                                encoding="utf-8")
+        except OSError as e:
+            return _err(f"cannot write the coverage to '{args.coverage_json}': {e.strerror or e}")
+    return status
 
 
 def cmd_explain(args) -> int:
@@ -136,8 +155,30 @@ def cmd_explain(args) -> int:
 
 
 def cmd_gen(args) -> int:
-    from pol.cli.sample import write
-    write(args.n, args.out, seed=args.seed)
+    """`pol gen N OUT`: the telecom sample customers, or with --policy customers
+    for any policy's input block (pol/cli/gen.py)."""
+    import datetime as dt
+
+    from pol.cli.sample import save, write
+    if args.n < 0:
+        print("pol: error: N must be 0 or more", file=sys.stderr)
+        return 2
+    try:
+        as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        print(f"pol: error: --as-of '{args.as_of}' is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    try:
+        if args.policy is None:
+            write(args.n, args.out, seed=args.seed, **({"as_of": as_of} if as_of else {}))
+        else:
+            from pol.cli.gen import generate
+            from pol.compiler.frontend import compile_path
+            if not Path(args.policy).is_file():
+                return _err(f"cannot read '{args.policy}': no such file")
+            save(generate(compile_path(args.policy), args.n, seed=args.seed, as_of=as_of), args.out)
+    except OSError as e:
+        return _err(f"cannot write '{args.out}': {e.strerror or e}")
     print(f"wrote {args.n:,} customers to {args.out}")
     return 0
 
@@ -156,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="POLICY")
     p.add_argument("--root", metavar="DIR", type=_folder,
                    help="the folder imports must stay in (default: each policy's own folder)")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("graph", help="what depends on what")
@@ -166,9 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     from pol.cli import run as run_mod
     run_mod.add_parser(sub)
 
+    from pol.cli import fmt as fmt_mod
+    fmt_mod.add_parser(sub)
+
     p = sub.add_parser("test", help="run the test blocks of policies")
     p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
     p.add_argument("-v", "--verbose", action="store_true", help="list every test")
+    p.add_argument("--coverage", action="store_true",
+                   help="which rules, segments, channels and offers the tests exercised, per file")
+    p.add_argument("--coverage-json", metavar="PATH", help="write the coverage as JSON")
     p.set_defaults(fn=cmd_test)
 
     p = sub.add_parser("explain", help="why a customer got (or did not get) each offer")
@@ -187,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("n", type=int, metavar="N")
     p.add_argument("out", metavar="OUT")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--policy", metavar="POLICY",
+                   help="customers for this policy's input block (default: the telecom library's)")
+    p.add_argument("--as-of", metavar="DATE",
+                   help="the date the dates are drawn around (default: today with --policy, else 2026-11-01)")
     p.set_defaults(fn=cmd_gen)
 
     p = sub.add_parser("demo", help="generate sample customers and run the telecom policies on them")

@@ -204,11 +204,16 @@ def generate(n: int, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 1)) -> pa
 def write(n: int, path: str | Path, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 1)) -> Path:
     """Write n customers to `path`: Parquet with row groups of 1,048,576
     rows, or CSV when the path ends in .csv (strings plain, dates ISO)."""
+    return save(generate(n, seed, as_of), path)
+
+
+def save(table: pa.Table, path: str | Path) -> Path:
+    """A table as Parquet (row groups of 1,048,576 rows), or as CSV for a
+    path ending in .csv (strings plain, dates ISO)."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = generate(n, seed, as_of)
     if path.suffix.lower() == ".csv":
         plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
                            for f in table.schema])

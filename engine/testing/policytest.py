@@ -88,8 +88,10 @@ def _culprits_text(culprits: tuple[Culprit, ...]) -> str:
     return "; ".join(parts)
 
 
-def run_test(program: ir.Program, test: ir.Test, as_of: dt.date | None = None) -> TestOutcome:
-    """One test block. `as_of`: the run's date, used when the test has no `as of`."""
+def run_test(program: ir.Program, test: ir.Test, as_of: dt.date | None = None, observe=None) -> TestOutcome:
+    """One test block. `as_of`: the run's date, used when the test has no `as of`.
+    `observe(program, test, row, match)`, when given, sees what the customer got
+    (engine/testing/coverage.py)."""
     day = test.as_of or as_of or dt.date.today()
     position = _position(test.span)
     try:
@@ -97,6 +99,8 @@ def run_test(program: ir.Program, test: ir.Test, as_of: dt.date | None = None) -
     except (ParamError, DataError) as e:
         return TestOutcome(test.name, position, day, error=str(e))
     match = match_customer(program, row)
+    if observe is not None:
+        observe(program, test, row, match)
     got = {a.offer: a for a in match.accepted}
     got_text = ", ".join(f"{a.offer} (rank {a.rank} via {a.channel}{', control' if a.control else ''})"
                          for a in match.accepted) or "no offer"
@@ -149,10 +153,11 @@ def own_tests(program: ir.Program, only_file: str | None = None) -> list[ir.Test
     return [t for t in program.tests if only_file is None or t.span is None or t.span.path == only_file]
 
 
-def run_tests(program: ir.Program, as_of: dt.date | None = None, only_file: str | None = None) -> list[TestOutcome]:
+def run_tests(program: ir.Program, as_of: dt.date | None = None, only_file: str | None = None,
+              observe=None) -> list[TestOutcome]:
     """Every test block of the program (those of `only_file`, when given), in
     declaration order."""
-    return [run_test(program, t, as_of) for t in own_tests(program, only_file)]
+    return [run_test(program, t, as_of, observe) for t in own_tests(program, only_file)]
 
 
 def report(outcomes: list[TestOutcome], verbose: bool = False) -> str:
@@ -169,8 +174,9 @@ def policy_files(paths: list[str]) -> list[Path]:
     return out
 
 
-def main(paths: list[str], verbose: bool = False, today: dt.date | None = None) -> int:
-    """`pol test`: 0 when every test passes, 1 when one fails or a policy does not check."""
+def main(paths: list[str], verbose: bool = False, today: dt.date | None = None, coverage=None) -> int:
+    """`pol test`: 0 when every test passes, 1 when one fails or a policy does not check.
+    `coverage` (a pol.testing.coverage.Coverage) collects what the tests exercised."""
     from pol.dsl.diagnostics import PolicyError
     from pol.compiler.frontend import compile_path
     outcomes: list[TestOutcome] = []
@@ -183,6 +189,9 @@ def main(paths: list[str], verbose: bool = False, today: dt.date | None = None) 
             broken = True
             continue
         # an imported file's tests run with that file, once
-        outcomes += run_tests(program, today, only_file=str(path))
+        if coverage is not None:
+            coverage.add(program)
+        outcomes += run_tests(program, today, only_file=str(path),
+                              observe=coverage.observe if coverage is not None else None)
     print(report(outcomes, verbose))
     return 1 if broken or any(not o.passed for o in outcomes) else 0

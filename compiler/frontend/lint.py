@@ -1,0 +1,248 @@
+"""Warnings about what checks but silently matches nobody: a checked
+ir.Program and its resolved Unit (compiler/frontend/resolve.py; the AST gives
+the positions the IR does not keep, and says which file declares what) ->
+warnings added to the Diagnostics. compiler/frontend/driver.py calls `lint`
+once a program has checked without errors; warnings never stop a run, and
+`pol check --strict` makes them errors.
+
+Codes:
+  W-WHEN-001   a `when` that can never match: the `when`s above it take every
+               customer it would (interval reasoning, compiler/frontend/regions.py),
+               or its condition is never true
+  W-WHEN-002   a `when` whose condition repeats an earlier one of its classification
+  W-STR-001    a string literal with leading or trailing spaces compared with a value
+  W-CLASS-001  a classification compared with a value it never takes
+  W-OFFER-002  an offer whose `eligible` condition is never true (`eligible when false`)
+  W-UNUSED-001 a param nothing reads      W-UNUSED-002 a let nothing reads
+  W-UNUSED-003 a channel no offer lists   W-UNUSED-004 an unlabelled segment nothing reads
+
+What "reads" means for W-UNUSED: the expressions of declarations and of tests'
+`expect`s; a test's `with` sets a param without reading it. Only the root
+file's own declarations are judged (each file is judged when it is checked
+itself, as its tests run then), and in a program without offers channels are
+declared for the files that import it, so they are not reported. A labelled
+segment is an output meant to be read and is not reported either.
+
+Each rule is one function over a Lint; a new construct adds its expressions
+to `expressions` and, if it needs one, a rule to RULES.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pol.compiler import ir
+from pol.compiler.frontend import regions
+from pol.compiler.types import Type
+from pol.dsl import ast
+from pol.dsl.diagnostics import Diagnostics
+from pol.dsl.parser import closest
+from pol.dsl.printer import string as quoted
+from pol.dsl.source import Span
+
+
+@dataclass
+class Lint:
+    program: ir.Program
+    root: str                                   # the root file's path, as spans name it
+    diags: Diagnostics
+    in_lists: dict = field(default_factory=dict)     # span of an `in` -> its ast.InList
+
+    def warn(self, code: str, message: str, span: Span | None, hint: str | None = None, related=()):
+        if span is not None:
+            self.diags.warn(code, message, span, hint, tuple(related))
+
+
+def lint(program: ir.Program | None, unit, diags: Diagnostics) -> None:
+    """Add the warnings of a checked program (nothing when it did not check)."""
+    if program is None or diags.errors:
+        return
+    ctx = Lint(program, unit.root, diags, _in_lists(unit.items))
+    for rule in RULES:
+        try:
+            rule(ctx)
+        except RecursionError:      # an expression too deep to reason about: no warning, no error
+            continue
+
+
+# ---------------------------------------------------------------- what the program holds
+
+def expressions(program: ir.Program):
+    """Every expression of the program, with the declaration or test it belongs to."""
+    for d in program.lets + program.segments + program.scores:
+        yield d, d.expr
+    for c in program.classifies:
+        for w in c.whens:
+            yield c, w.cond
+    for ch in program.channels:
+        if ch.cond is not None:
+            yield ch, ch.cond
+    for o in program.offers:
+        yield o, o.eligible
+        yield o, o.priority
+    for t in program.tests:
+        for e in t.expects:
+            if isinstance(e, ir.ExpectExpr):
+                yield t, e.expr
+
+
+def _ast_expressions(item):
+    if isinstance(item, (ast.Let, ast.Segment, ast.Score)):
+        yield item.expr
+    elif isinstance(item, ast.Classify):
+        yield from (w.cond for w in item.whens)
+    elif isinstance(item, ast.Channel) and item.cond is not None:
+        yield item.cond
+    elif isinstance(item, ast.Offer):
+        yield from (p.expr for p in item.props if isinstance(p, (ast.Eligible, ast.Priority)))
+    elif isinstance(item, ast.Test):
+        yield from (i.expr for i in item.items if isinstance(i, ast.ExpectExpr))
+
+
+def _in_lists(items) -> dict:
+    """The `in` lists of the source by their span: the IR keeps their values, not where each is written."""
+    out = {}
+    for item in items:
+        for root in _ast_expressions(item):
+            stack = [root]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, ast.InList) and node.span is not None:
+                    out[node.span] = node
+                stack.extend(ast.children(node))
+    return out
+
+
+def _line(span: Span | None) -> str:
+    return f"line {span.line}" if span is not None else "above"
+
+
+# ---------------------------------------------------------------- classifications
+
+def when_rules(ctx: Lint) -> None:
+    """W-WHEN-001 and W-WHEN-002: rules of a classification that can never be the one that matches."""
+    for c in ctx.program.classifies:
+        seen: list[tuple[ir.When, list]] = []
+        for w in c.whens:
+            r = regions.region(w.cond)
+            twin = next((e for e, _ in seen if e.cond == w.cond), None)
+            if twin is not None:
+                ctx.warn("W-WHEN-002", f"this 'when' of '{c.name}' repeats the condition of the one at "
+                         f"{_line(twin.span)}", w.cond.span,
+                         "a customer it holds always matches the first; remove this one",
+                         [(twin.cond.span, "the same condition is first here")] if twin.cond.span else ())
+            elif not r:
+                ctx.warn("W-WHEN-001", f"this 'when' of '{c.name}' can never match: its condition is never true",
+                         w.cond.span, "fix the condition, or remove the rule")
+            elif seen and regions.covers([e for _, e in seen], r):
+                alone = next((e for e, er in seen if regions.covers([er], r)), None)
+                if alone is not None:
+                    message = f"this 'when' of '{c.name}' can never match: the one at {_line(alone.span)} " \
+                              "takes every customer it would"
+                    related = [(alone.cond.span, "every such customer matches this first")]
+                else:
+                    lines = ", ".join(str(e.span.line) for e, _ in seen if e.span is not None)
+                    message = f"this 'when' of '{c.name}' can never match: the 'when's above it " \
+                              f"(lines {lines}) take every customer it would"
+                    related = []
+                ctx.warn("W-WHEN-001", message, w.cond.span,
+                         "put the narrower rule first, or remove this one", related)
+            seen.append((w, r))
+
+
+# ---------------------------------------------------------------- strings and classes
+
+def _string_comparisons(ctx: Lint, e):
+    """(operand, literal value, literal span) for each string compared with ==, != or in."""
+    for node in ir.walk(e):
+        if isinstance(node, ir.Call) and node.op in ("eq", "ne") and node.args[0].type == Type.STRING:
+            a, b = node.args
+            if isinstance(a, ir.Literal) and not isinstance(b, ir.Literal):
+                a, b = b, a
+            if isinstance(b, ir.Literal) and not isinstance(a, ir.Literal) and b.value is not None:
+                yield a, b.value, b.span or node.span
+        elif isinstance(node, ir.InSet) and node.operand.type == Type.STRING \
+                and not isinstance(node.operand, ir.Literal):
+            yield from _in_values(ctx, node)
+
+
+def _in_values(ctx: Lint, node: ir.InSet):
+    """The values of a string `in` list with the span each is written at (the list's, when unknown)."""
+    source = ctx.in_lists.get(node.span) if node.span is not None else None
+    spans = [v.span for v in source.values] if source is not None and len(source.values) == len(node.values) \
+        else [node.span] * len(node.values)
+    for value, span in zip(node.values, spans):
+        yield node.operand, value, span
+
+
+def string_rules(ctx: Lint) -> None:
+    """W-STR-001 and W-CLASS-001, one warning per literal."""
+    classes = {c.name: c for c in ctx.program.classifies}
+    for _, e in expressions(ctx.program):
+        for operand, value, span in _string_comparisons(ctx, e):
+            spaced = value != value.strip()
+            if isinstance(operand, ir.DeclRef) and operand.kind == "classify":
+                values = classes[operand.name].values
+                if value in values:
+                    continue
+                if not (spaced and value.strip() in values):
+                    guess = closest(value.strip(), values)
+                    hint = f"did you mean {quoted(guess)}?" if guess is not None else \
+                        "its values are " + ", ".join(quoted(v) for v in values)
+                    ctx.warn("W-CLASS-001", f"'{operand.name}' is never {quoted(value)}: no rule gives that value",
+                             span, hint)
+                    continue
+            if spaced:
+                ctx.warn("W-STR-001", f"the string {quoted(value)} has spaces at its "
+                         + ("start and end" if value[:1].isspace() and value[-1:].isspace() else
+                            "start" if value[:1].isspace() else "end"),
+                         span, f"strings are compared as they are, spaces included: write {quoted(value.strip())}"
+                         if value.strip() else "strings are compared as they are, spaces included")
+
+
+# ---------------------------------------------------------------- offers
+
+def offer_rules(ctx: Lint) -> None:
+    """W-OFFER-002: an offer nobody can be eligible for."""
+    for o in ctx.program.offers:
+        if not regions.region(o.eligible):
+            ctx.warn("W-OFFER-002", f"offer '{o.name}' can never be given: its 'eligible' condition is never true",
+                     o.eligible.span or o.span,
+                     "fix the condition; to pause an offer on purpose, give it 'capacity 0'")
+
+
+# ---------------------------------------------------------------- unused declarations
+
+def _reads(program: ir.Program) -> set[str]:
+    names: set[str] = set()
+    for _, e in expressions(program):
+        for node in ir.walk(e):
+            if isinstance(node, (ir.FieldRef, ir.ParamRef, ir.DeclRef)):
+                names.add(node.name)
+    return names
+
+
+def unused_rules(ctx: Lint) -> None:
+    """W-UNUSED-001..004, for the declarations of the root file."""
+    program, mine = ctx.program, lambda d: d.span is not None and d.span.path == ctx.root
+    reads = _reads(program)
+    for p in program.params:
+        if mine(p) and p.name not in reads:
+            ctx.warn("W-UNUSED-001", f"param '{p.name}' is never read", p.span,
+                     "remove it, or use it in a condition; a test's 'with' alone does not use it")
+    for d in program.lets:
+        if mine(d) and d.name not in reads:
+            ctx.warn("W-UNUSED-002", f"let '{d.name}' is never read", d.span,
+                     "a let is not an output: remove it, or make it a segment or a score if it is one")
+    if program.offers:
+        listed = {c for o in program.offers for c in o.channels}
+        for ch in program.channels:
+            if mine(ch) and ch.name not in listed:
+                ctx.warn("W-UNUSED-003", f"channel '{ch.name}' is not listed by any offer", ch.span,
+                         "add it to an offer's channels, or remove it")
+    for s in program.segments:
+        if mine(s) and s.label is None and s.name not in reads:
+            ctx.warn("W-UNUSED-004", f"segment '{s.name}' has no label and nothing reads it", s.span,
+                     f"if it is an output, give it a label: segment {s.name} \"...\" = ...; otherwise remove it")
+
+
+RULES = (when_rules, string_rules, offer_rules, unused_rules)
