@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pol.cli import run as run_mod
     run_mod.add_parser(sub)
+    from pol.loop import diff_cli; diff_cli.add_parser(sub)  # noqa: E702
 
     p = sub.add_parser("test", help="run the test blocks of policies")
     p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
