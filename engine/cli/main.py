@@ -135,13 +135,6 @@ def cmd_explain(args) -> int:
     return 0
 
 
-def cmd_gen(args) -> int:
-    from pol.cli.sample import write
-    write(args.n, args.out, seed=args.seed)
-    print(f"wrote {args.n:,} customers to {args.out}")
-    return 0
-
-
 def cmd_demo(args) -> int:
     from pol.cli.demo import main as demo
     return demo(rows=args.rows)
@@ -166,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pol.cli import run as run_mod
     run_mod.add_parser(sub)
     from pol.loop import diff_cli; diff_cli.add_parser(sub)  # noqa: E702
+    from pol.loop import effect_cli; effect_cli.add_parser(sub)  # noqa: E702
 
     p = sub.add_parser("test", help="run the test blocks of policies")
     p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
@@ -184,11 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the explanation as JSON")
     p.set_defaults(fn=cmd_explain)
 
-    p = sub.add_parser("gen", help="synthetic customers for trying things out")
-    p.add_argument("n", type=int, metavar="N")
-    p.add_argument("out", metavar="OUT")
-    p.add_argument("--seed", type=int, default=7)
-    p.set_defaults(fn=cmd_gen)
+    from pol.cli import sample; sample.add_parser(sub)  # noqa: E702
 
     p = sub.add_parser("demo", help="generate sample customers and run the telecom policies on them")
     p.add_argument("--rows", type=int, default=1_000_000)
