@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_mod.add_parser(sub)
     from pol.loop import diff_cli; diff_cli.add_parser(sub)  # noqa: E702
     from pol.loop import effect_cli; effect_cli.add_parser(sub)  # noqa: E702
+    from pol.loop.report import cli as report_cli; report_cli.add_parser(sub)  # noqa: E702
 
     p = sub.add_parser("test", help="run the test blocks of policies")
     p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
