@@ -144,3 +144,19 @@ def test_the_page_in_a_headless_browser(folders, tmp_path):
     assert evil                                    # the label shown as text
     assert "Noto Sans CJK SC" in font
     assert shot.stat().st_size > 50_000
+
+
+def test_the_demo_ends_with_its_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("POL_BACKGROUND_COMPILE", "0")
+    r = pol_cmd("demo", "--rows", 4000, "--dir", "demo", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    report = (tmp_path / "demo" / "report.html").resolve()
+    assert r.stdout.rstrip().endswith(f"Open the report in a browser: {report}")
+    assert "Effect on response" in r.stdout and "retention_pack" in r.stdout
+    assert {p.name for p in (tmp_path / "demo").iterdir()} == \
+        {"customers.parquet", "run", "outcomes.parquet", "effect", "report.html"}
+    html = report.read_text(encoding="utf-8")
+    assert "telecom_retention" in html and "挽留权益包" in html and 'id="effect"' in html
+    (tmp_path / "demo" / "notes.txt").write_text("mine", encoding="utf-8")
+    r = pol_cmd("demo", "--rows", 1000, "--dir", "demo", cwd=tmp_path)
+    assert r.returncode == 2 and "holds files the demo did not write (notes.txt)" in r.stderr

@@ -137,7 +137,7 @@ def cmd_explain(args) -> int:
 
 def cmd_demo(args) -> int:
     from pol.cli.demo import main as demo
-    return demo(rows=args.rows)
+    return demo(rows=args.rows, folder=args.dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pol.cli import sample; sample.add_parser(sub)  # noqa: E702
 
-    p = sub.add_parser("demo", help="generate sample customers and run the telecom policies on them")
+    p = sub.add_parser("demo", help="sample customers through the telecom policies, to a report to open")
     p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--dir", default="pol-demo", metavar="DIR",
+                   help="the folder the demo's files are kept in (default: pol-demo in the current folder)")
     p.set_defaults(fn=cmd_demo)
     return ap
 
