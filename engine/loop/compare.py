@@ -104,33 +104,94 @@ def _floats(col) -> np.ndarray:
     return pc.fill_null(col.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
 
 
+def _packed(col, n: int) -> np.ndarray:
+    """A boolean column (nulls false) as a little-endian bitmap of n bits from bit 0."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if arr.null_count:
+        arr = pc.fill_null(arr, False)
+    bitmap = arr.buffers()[1]
+    if arr.offset % 8 == 0 and bitmap is not None:
+        start = arr.offset // 8
+        return np.frombuffer(bitmap, np.uint8, count=(n + 7) // 8, offset=start).copy() if n % 8 else \
+            np.frombuffer(bitmap, np.uint8, count=n // 8, offset=start)
+    return np.packbits(arr.to_numpy(zero_copy_only=False), bitorder="little")
+
+
 class Side:
-    """One version's chunk, in the catalog's codes."""
+    """One version's chunk: its columns by name, compared one at a time
+    (no per-row matrices), and its assignments in the catalog's codes."""
 
     def __init__(self, catalog: Catalog, customers: pa.Table, assignments: pa.Table):
+        self.catalog = catalog
         n = self.n = customers.num_rows
-        names = set(customers.column_names)
-        self.segs = np.zeros((n, len(catalog.segments)), np.bool_)
-        for j, s in enumerate(catalog.segments):
-            if s in names:
-                self.segs[:, j] = _bools(customers.column(s))
-        self.cls = np.full((n, len(catalog.classes)), -1, np.int64)
-        for j, c in enumerate(catalog.classes):
-            if c in names:
-                index = {v: code for (cc, v), code in catalog.value_code.items() if cc == c}
-                self.cls[:, j] = _dictionary_codes(customers.column(c), index, n)
-        self.scores = np.full((n, len(catalog.scores)), np.nan)
-        for j, s in enumerate(catalog.scores):
-            if s in names:
-                self.scores[:, j] = _floats(customers.column(s))
-        lengths = pc.fill_null(pc.list_value_length(customers.column("offers")), 0)
-        self.rows = np.repeat(np.arange(n, dtype=np.int64), lengths.to_numpy(zero_copy_only=False))
+        self.customers = customers
+        self.names = set(customers.column_names)
+        lengths = pc.fill_null(pc.list_value_length(customers.column("offers")), 0).to_numpy(zero_copy_only=False)
+        self.counts = lengths.astype(np.int64)
+        self.rows = np.repeat(np.arange(n, dtype=np.int64), self.counts)
         m = assignments.num_rows
         self.offer = _dictionary_codes(assignments.column("offer"), {o: k for k, o in enumerate(catalog.offers)}, m)
         self.chan = _dictionary_codes(assignments.column("channel"),
                                       {c: k for k, c in enumerate(catalog.channels)}, m)
         self.rank = assignments.column("rank").to_numpy().astype(np.int32)
         self.ctrl = _bools(assignments.column("control"))
+
+    def seg(self, name: str) -> np.ndarray | None:
+        return _packed(self.customers.column(name), self.n) if name in self.names else None
+
+    def cls(self, name: str) -> np.ndarray:
+        if name not in self.names:
+            return np.full(self.n, -1, np.int64)
+        index = {v: code for (c, v), code in self.catalog.value_code.items() if c == name}
+        return _dictionary_codes(self.customers.column(name), index, self.n)
+
+    def score(self, name: str) -> np.ndarray:
+        return _floats(self.customers.column(name)) if name in self.names else np.full(self.n, np.nan)
+
+
+def _entries(parts: list[tuple]) -> tuple[np.ndarray, ...]:
+    """Per column j, (rows where it differs, j, values...) -> (rows,
+    columns, values...) row by row, columns in order within a row."""
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    rows = np.concatenate([p[0] for p in parts])
+    cols = np.concatenate([np.full(len(p[0]), p[1], np.int64) for p in parts])
+    order = np.lexsort((cols, rows))
+    extra = [np.concatenate([p[k] for p in parts])[order] for k in range(2, len(parts[0]))]
+    return (rows[order], cols[order], *extra)
+
+
+def _segment_changes(cat: Catalog, a: Side, b: Side, n: int):
+    ins, outs = [], []
+    for j, s in enumerate(cat.segments):
+        pa_, pb = a.seg(s), b.seg(s)
+        if pa_ is None and pb is None:
+            continue
+        pa_ = np.zeros_like(pb) if pa_ is None else pa_
+        pb = np.zeros_like(pa_) if pb is None else pb
+        x = pa_ ^ pb
+        if not x.any():
+            continue
+        rows = np.flatnonzero(np.unpackbits(x, bitorder="little", count=n))
+        now = np.unpackbits(pb, bitorder="little", count=n)[rows].astype(np.bool_)
+        ins.append((rows[now], j))
+        outs.append((rows[~now], j))
+    return _entries(ins), _entries(outs)
+
+
+def _offer_candidates(a: Side, b: Side, n: int) -> np.ndarray:
+    """Rows whose offers may differ: a different count, or the same count
+    and a different (offer, channel, control) at some rank. Most rows keep
+    their offers, and this is one pass over the assignments."""
+    same = a.counts == b.counts
+    ia, ib = same[a.rows], same[b.rows]
+    width = max(len(a.catalog.channels), 1) * 2
+    code_a = (a.offer * width + a.chan * 2 + a.ctrl)[ia]
+    code_b = (b.offer * width + b.chan * 2 + b.ctrl)[ib]
+    candidate = ~same
+    candidate[a.rows[ia][code_a != code_b]] = True
+    return candidate
 
 
 def _lists(rows: np.ndarray, values: pa.Array, changed: np.ndarray, n: int) -> pa.ListArray:
@@ -145,6 +206,34 @@ def _take(names: pa.Array, codes: np.ndarray) -> pa.Array:
     return names.take(pa.array(codes, mask=codes < 0)) if len(codes) else pa.array([], names.type)
 
 
+# Up to this many offers, and when many rows take part, positions are looked
+# up in a (rows x offers) table (64 MiB at most for a chunk of 2^18 rows);
+# otherwise by sorting.
+DENSE_OFFERS = 64
+
+
+class _Subset:
+    """Some of a side's assignments (rows and offers only)."""
+
+    def __init__(self, side: Side, at: np.ndarray):
+        self.rows, self.offer = side.rows[at], side.offer[at]
+
+
+def _positions(into, of, n: int, offers: int) -> np.ndarray:
+    """For each assignment of `of`, the index of the same (row, offer) in
+    `into`'s assignments, or -1. An offer is given at most once a customer."""
+    if not len(into.rows):
+        return np.full(len(of.rows), -1, np.int64)
+    if offers <= DENSE_OFFERS and len(into.rows) * 8 > n:
+        slot = np.full((n, offers), -1, np.int32)
+        slot[into.rows, into.offer] = np.arange(len(into.rows), dtype=np.int32)
+        return slot[of.rows, of.offer].astype(np.int64)
+    k_into, k_of = into.rows * offers + into.offer, of.rows * offers + of.offer
+    order = np.argsort(k_into, kind="stable")
+    at = order[np.minimum(np.searchsorted(k_into[order], k_of), len(order) - 1)]
+    return np.where(k_into[at] == k_of, at, -1)
+
+
 class Comparison:
     """Base against one other version, chunk by chunk."""
 
@@ -157,32 +246,44 @@ class Comparison:
     def compare(self, key: pa.ChunkedArray, a: Side, b: Side):
         """(changes batch, the chunk rows it holds), or None when nothing changed."""
         cat, n = self.catalog, a.n
-        seg_in_r, seg_in_c = np.nonzero(b.segs & ~a.segs)
-        seg_out_r, seg_out_c = np.nonzero(a.segs & ~b.segs)
-        cls_r, cls_c = np.nonzero(a.cls != b.cls)
-        same = (a.scores == b.scores) | (np.isnan(a.scores) & np.isnan(b.scores))
-        sc_r, sc_c = np.nonzero(~same)
+        (seg_in_r, seg_in_c), (seg_out_r, seg_out_c) = _segment_changes(cat, a, b, n)
+        cls_parts, sc_parts = [], []
+        for j, c in enumerate(cat.classes):
+            ca, cb = a.cls(c), b.cls(c)
+            rows = np.flatnonzero(ca != cb)
+            cls_parts.append((rows, j, ca[rows], cb[rows]))
+        cls_r, cls_c, *cls_v = _entries(cls_parts)
+        cls_from, cls_to = cls_v or (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        for j, c in enumerate(cat.scores):
+            sa, sb = a.score(c), b.score(c)
+            rows = np.flatnonzero((sa != sb) & ~(np.isnan(sa) & np.isnan(sb)))
+            sc_parts.append((rows, j, sa[rows], sb[rows]))
+        sc_r, sc_c, *sc_v = _entries(sc_parts)
+        sc_from, sc_to = sc_v or (np.zeros(0), np.zeros(0))
 
-        # Offers, keyed row * K + offer (an offer is given at most once a customer).
-        K = max(len(cat.offers), 1)
-        ka, kb = a.rows * K + a.offer, b.rows * K + b.offer
-        a_in_b, b_in_a = np.isin(ka, kb), np.isin(kb, ka)
-        lost, gained = np.flatnonzero(~a_in_b), np.flatnonzero(~b_in_a)
-        both_a = np.flatnonzero(a_in_b)
-        order = np.argsort(kb, kind="stable")
-        both_b = order[np.searchsorted(kb[order], ka[both_a])]
+        # Offers: only rows whose lists differ are matched offer by offer.
+        candidate = _offer_candidates(a, b, n)
+        sa_, sb_ = np.flatnonzero(candidate[a.rows]), np.flatnonzero(candidate[b.rows])
+        sub_a, sub_b = _Subset(a, sa_), _Subset(b, sb_)
+        in_b = _positions(sub_b, sub_a, n, len(cat.offers))
+        in_a = _positions(sub_a, sub_b, n, len(cat.offers))
+        lost, gained = sa_[in_b < 0], sb_[in_a < 0]
+        both_a = sa_[in_b >= 0]
+        both_b = sb_[in_b[in_b >= 0]]
         moved = (a.chan[both_a] != b.chan[both_b]) | (a.rank[both_a] != b.rank[both_b]) | \
                 (a.ctrl[both_a] != b.ctrl[both_b])
         mv_a, mv_b = both_a[moved], both_b[moved]
 
-        per_row = {
-            "segments_changed": np.union1d(seg_in_r, seg_out_r), "classes_changed": np.unique(cls_r),
-            "scores_changed": np.unique(sc_r),
-            "offers_changed": np.unique(np.concatenate([a.rows[lost], b.rows[gained], a.rows[mv_a]])),
-        }
-        changed = np.unique(np.concatenate(list(per_row.values())))
-        for name, rows in per_row.items():
-            self.counts[name] += len(rows)
+        per_row = {"segments_changed": (seg_in_r, seg_out_r), "classes_changed": (cls_r,),
+                   "scores_changed": (sc_r,), "offers_changed": (a.rows[lost], b.rows[gained], a.rows[mv_a])}
+        any_change = np.zeros(n, np.bool_)
+        for name, parts in per_row.items():
+            mask = np.zeros(n, np.bool_)
+            for rows in parts:
+                mask[rows] = True
+            self.counts[name] += int(np.count_nonzero(mask))
+            any_change |= mask
+        changed = np.flatnonzero(any_change)
         self.counts["customers_changed"] += len(changed)
         self.counts["offers_gained"] += len(gained)
         self.counts["offers_lost"] += len(lost)
@@ -190,14 +291,12 @@ class Comparison:
         if not len(changed):
             return None
 
-        cls_from = np.where(a.cls[cls_r, cls_c] >= 0, a.cls[cls_r, cls_c], -1)
-        cls_to = np.where(b.cls[cls_r, cls_c] >= 0, b.cls[cls_r, cls_c], -1)
         classes = pa.StructArray.from_arrays(
             [_take(cat.class_names, cls_c), _take(cat.class_values, cls_from), _take(cat.class_values, cls_to)],
             fields=list(CHANGE))
         scores = pa.StructArray.from_arrays(
-            [_take(cat.score_names, sc_c), pa.array(a.scores[sc_r, sc_c], from_pandas=True),
-             pa.array(b.scores[sc_r, sc_c], from_pandas=True)], fields=list(SCORE_CHANGE))
+            [_take(cat.score_names, sc_c), pa.array(sc_from, pa.float64(), from_pandas=True),
+             pa.array(sc_to, pa.float64(), from_pandas=True)], fields=list(SCORE_CHANGE))
         moves = pa.StructArray.from_arrays(
             [_take(cat.offer_names, a.offer[mv_a]), _take(cat.channel_names, a.chan[mv_a]),
              _take(cat.channel_names, b.chan[mv_b]), pa.array(a.rank[mv_a]), pa.array(b.rank[mv_b]),

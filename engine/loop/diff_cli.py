@@ -67,7 +67,13 @@ def run(policies: list[str], input: str, out: str, as_of=None, params=(), fmt: s
     claim = Claim(out, Path(os.path.abspath(out)), overwrite)
     staging = writer = bar = None
     try:
-        loaded = [load(p) for p in policies]
+        # A file given twice (a param what-if) is loaded once: a Policy is
+        # immutable and each version streams with its own state.
+        by_path: dict = {}
+        for p in policies:
+            if os.path.realpath(p) not in by_path:
+                by_path[os.path.realpath(p)] = load(p)
+        loaded = [by_path[os.path.realpath(p)] for p in policies]
         versions = load_versions(loaded, shared_and_own([p.program for p in loaded], shared, own))
         opened = open_input(versions, input)
         staging = Staging(claim)
