@@ -289,6 +289,7 @@ def test_the_command_writes_csv_for_spreadsheets(files):
     r = pol_cmd("diff", "a.pol", "a.pol", "--input", "in.parquet", "--out", "d", "--as-of", "2026-11-01",
                 "--param", "2:spend_line=120", "--format", "csv", cwd=tmp)
     assert r.returncode == 0, r.stderr
+    assert (tmp / "d" / "changes.csv").read_bytes().startswith(b"\xef\xbb\xbf\"id\",\"version\",")    # BOM: Excel reads UTF-8
     rows = pacsv.read_csv(tmp / "d" / "changes.csv").to_pylist()
     want = oracle(pol.load(tmp / "a.pol"), pol.load(tmp / "a.pol"), table, None, {"spend_line": 120})[0]
     assert len(rows) == len(want) and rows[0]["id"] == want[0]["id"]

@@ -107,13 +107,17 @@ class _Writer:
     opened at the first batch; an empty file with the schema when none came."""
 
     def __init__(self, path: Path, fmt: str):
-        self.path, self.fmt, self.w = path, fmt, None
+        self.path, self.fmt, self.w, self.file = path, fmt, None, None
 
     def _open(self, schema: pa.Schema):
         from pol.loop.text import plain_changes
         if self.fmt == "csv":
             empty = plain_changes(pa.RecordBatch.from_pylist([], schema=schema))
-            self.w = pacsv.CSVWriter(self.path, empty.schema)
+            # A byte order mark first: spreadsheet programs then read the
+            # Chinese names as UTF-8 rather than the system's code page.
+            self.file = open(self.path, "wb")
+            self.file.write(b"\xef\xbb\xbf")
+            self.w = pacsv.CSVWriter(self.file, empty.schema)
         else:
             self.w = pq.ParquetWriter(self.path, schema, use_dictionary=["version"])
 
@@ -131,17 +135,20 @@ class _Writer:
             if self.w is None:
                 self._open(schema)
             self.w.close()
+            if self.file is not None:
+                self.file.close()
         except OSError as e:
             raise cannot_write(self.path.parent, e) from None
-        self.w = None
+        self.w = self.file = None
 
     def abort(self) -> None:
-        if self.w is not None:
-            try:
-                self.w.close()
-            except Exception:
-                pass
-            self.w = None
+        for handle in (self.w, self.file):
+            if handle is not None:
+                try:
+                    handle.close()
+                except Exception:
+                    pass
+        self.w = self.file = None
 
 
 def _n(v: int) -> str:
