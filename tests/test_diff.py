@@ -298,6 +298,20 @@ def test_the_command_writes_csv_for_spreadsheets(files):
     assert moved and all(" → " in m and "#" in m for m in moved)
 
 
+def test_the_command_reads_csv_input_once_for_versions_that_read_different_fields(files):
+    """CSV is typed by the declared fields of every version (the union)."""
+    tmp, _ = files
+    (tmp / "c.pol").write_text(MINI.replace("age: int? }", "age: int?  vip: bool }")
+                               .replace("segment big", "segment vip_big = vip\nsegment big"), encoding="utf-8")
+    table = customers(800, seed=8, extra=True)
+    pacsv.write_csv(table, tmp / "in.csv")
+    r = pol_cmd("diff", "a.pol", "c.pol", "--input", "in.csv", "--out", "d", "--as-of", "2026-11-01", cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    want = oracle(pol.load(tmp / "a.pol"), pol.load(tmp / "c.pol"), table, label="mini 1 (c.pol)")[0]
+    got = _rows(pq.read_table(tmp / "d" / "changes.parquet"))
+    assert got == want and all(r["segments_in"] == ["vip_big"] for r in got)
+
+
 def test_the_command_refuses_and_leaves_nothing(files):
     tmp, _ = files
     r = pol_cmd("diff", "a.pol", "--input", "in.parquet", "--out", "d", cwd=tmp)

@@ -65,7 +65,7 @@ def _joined(exposures, outcomes: pa.Table, metric: str, missing: str) -> tuple[p
     absent = values.null_count
     matched_keys = pc.is_in(out.column(key), value_set=pc.unique(exp.column(key)))
     info = {"exposures": exp.num_rows, "with_outcome": exp.num_rows - absent, "without_outcome": absent,
-            "outcomes": out.num_rows, "outcomes_not_in_run": out.num_rows - pc.sum(matched_keys).as_py() or 0,
+            "outcomes": out.num_rows, "outcomes_not_in_run": out.num_rows - (pc.sum(matched_keys).as_py() or 0),
             "missing": missing}
     if missing == "zero":
         joined = joined.set_column(joined.column_names.index("_metric"), "_metric", pc.fill_null(values, 0.0))
