@@ -3,10 +3,11 @@
     import pol
     policy = pol.load("policies/telecom/retention.pol")
     result = policy.evaluate(table, as_of=date(2026, 11, 1))
+    what_if = pol.diff([policy, "retention_v2.pol"], table, as_of=date(2026, 11, 1))
 """
 from pol.errors import ArgumentError, DataError, ParamError, PolicyError
 
-__all__ = ["load", "loads", "Policy", "Result", "PolicyError", "DataError", "ParamError", "ArgumentError"]
+__all__ = ["load", "loads", "diff", "Policy", "Result", "PolicyError", "DataError", "ParamError", "ArgumentError"]
 
 _POLICY = ("Policy", "Result", "load", "loads")
 
@@ -17,8 +18,11 @@ def __getattr__(name: str):
     if name in _POLICY:
         from pol.api import policy
         return getattr(policy, name)
+    if name == "diff":
+        from pol.loop.diff import diff
+        return diff
     raise AttributeError(f"module 'pol' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_POLICY))
+    return sorted(list(globals()) + list(_POLICY) + ["diff"])

@@ -185,7 +185,7 @@ def cmd_gen(args) -> int:
 
 def cmd_demo(args) -> int:
     from pol.cli.demo import main as demo
-    return demo(rows=args.rows)
+    return demo(rows=args.rows, folder=args.dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pol.cli import run as run_mod
     run_mod.add_parser(sub)
+    from pol.loop import diff_cli; diff_cli.add_parser(sub)  # noqa: E702
+    from pol.loop import effect_cli; effect_cli.add_parser(sub)  # noqa: E702
+    from pol.loop.report import cli as report_cli; report_cli.add_parser(sub)  # noqa: E702
 
     from pol.cli import fmt as fmt_mod
     fmt_mod.add_parser(sub)
@@ -231,18 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the explanation as JSON")
     p.set_defaults(fn=cmd_explain)
 
-    p = sub.add_parser("gen", help="synthetic customers for trying things out")
-    p.add_argument("n", type=int, metavar="N")
-    p.add_argument("out", metavar="OUT")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--policy", metavar="POLICY",
-                   help="customers for this policy's input block (default: the telecom library's)")
-    p.add_argument("--as-of", metavar="DATE",
-                   help="the date the dates are drawn around (default: today with --policy, else 2026-11-01)")
-    p.set_defaults(fn=cmd_gen)
+    from pol.cli import sample; sample.add_parser(sub)  # noqa: E702
 
-    p = sub.add_parser("demo", help="generate sample customers and run the telecom policies on them")
+    p = sub.add_parser("demo", help="sample customers through the telecom policies, to a report to open")
     p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--dir", default="pol-demo", metavar="DIR",
+                   help="the folder the demo's files are kept in (default: pol-demo in the current folder)")
     p.set_defaults(fn=cmd_demo)
     return ap
 

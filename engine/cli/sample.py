@@ -3,7 +3,9 @@
 `generate(n, seed, as_of)` returns an Arrow table with exactly the columns of
 the `input` block of policies/telecom/customer.pol, in its order;
 `write(n, path, seed)` saves one as Parquet (row groups of 1,048,576 rows) or,
-for a `.csv` path, as CSV. `pol gen` and `pol demo` use them.
+for a `.csv` path, as CSV. `pol gen` and `pol demo` use them. `pol gen
+--outcomes PATH --run RUN_DIR --uplift OFFER=P` writes instead the outcomes
+of a run with a planted effect (engine/loop/outcomes.py), for `pol effect`.
 
 The same (n, seed, as_of) always gives the same table. Everything is drawn
 with vectorized numpy (a million rows in a couple of seconds), and the
@@ -221,3 +223,54 @@ def save(table: pa.Table, path: str | Path) -> Path:
     else:
         pq.write_table(table, path, row_group_size=1 << 20)
     return path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "gen", help="synthetic customers (or a run's outcomes) for trying things out",
+        description="pol gen N OUT: N synthetic customers for the telecom library. "
+                    "pol gen --outcomes PATH --run RUN_DIR --uplift OFFER=P: outcomes of that run's customers, "
+                    "a 0/1 response with a known uplift planted for the customers treated with OFFER.")
+    p.add_argument("n", type=int, nargs="?", metavar="N")
+    p.add_argument("out", nargs="?", metavar="OUT")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--policy", metavar="POLICY",
+                   help="customers for this policy's input block (default: the telecom library's)")
+    p.add_argument("--as-of", metavar="DATE",
+                   help="the date the dates are drawn around (default: today with --policy, else 2026-11-01)")
+    p.add_argument("--outcomes", metavar="PATH", help="write outcomes of a run here (.parquet, or .csv) instead")
+    p.add_argument("--run", metavar="RUN_DIR", help="with --outcomes: the pol run whose customers they are")
+    p.add_argument("--uplift", action="append", default=[], metavar="OFFER=P",
+                   help="with --outcomes: add P to the response probability of customers treated with OFFER")
+    p.add_argument("--base-rate", type=float, default=0.1, metavar="P",
+                   help="with --outcomes: the response probability without an offer (default 0.1)")
+    p.set_defaults(fn=lambda args: _command(p, args))
+
+
+def _command(parser, args) -> int:
+    if args.outcomes is None:
+        if args.n is None or args.out is None:
+            parser.error("the following arguments are required: N, OUT")
+        if args.run or args.uplift:
+            parser.error("--run and --uplift go with --outcomes PATH")
+        from pol.cli.main import cmd_gen
+        return cmd_gen(args)
+    from pol.loop.outcomes import parse_uplift, planted, write as write_outcomes
+    if args.policy is not None:
+        parser.error("--policy makes customers; --outcomes makes the outcomes of a run's customers")
+    if args.n is not None:
+        parser.error("with --outcomes, give no N or OUT: the customers are the run's (--run RUN_DIR)")
+    if args.run is None:
+        parser.error("--outcomes needs --run RUN_DIR, the pol run whose customers they are")
+    if not 0 <= args.base_rate <= 1:
+        parser.error(f"--base-rate is a probability between 0 and 1, not {args.base_rate:g}")
+    try:
+        uplift = parse_uplift(args.uplift)
+    except ValueError as e:
+        parser.error(str(e))
+    table = planted(args.run, uplift, args.base_rate, args.seed)
+    path = write_outcomes(table, args.outcomes)
+    planted_text = ", ".join(f"{o} {u * 100:+.1f} points" for o, u in uplift.items()) or "no uplift"
+    print(f"wrote the outcomes of {table.num_rows:,} customers to {path}: response at a base rate of "
+          f"{args.base_rate:.1%}; planted for treated customers (controls excluded): {planted_text}")
+    return 0
