@@ -86,13 +86,16 @@ class PolLexer(Lexer):
             yield tok
         line_ctr.char_pos, line_ctr.line, line_ctr.column = pos, line, pos - line_start + 1
 
-    def tokens(self, text: str) -> Iterator[Token]:
-        """The tokens of a text without a parser: every keyword a keyword (as
-        the parser sees them where it cannot take a name). Stops quietly at a
-        character that starts no token."""
-        pos, line, line_start = 0, 1, 0
-        while pos < len(text):
-            m = self.master.match(text, pos)
+    def tokens(self, text: str, start: int = 0, end: int | None = None) -> Iterator[Token]:
+        """The tokens of text[start:end] without a parser: every keyword a
+        keyword (as the parser sees them where it cannot take a name). Stops
+        quietly at a character that starts no token. `start` must be at the
+        start of a line; positions and lines are those of the whole text."""
+        end = len(text) if end is None else end
+        pos, line_start = start, start
+        line = text.count("\n", 0, start) + 1
+        while pos < end:
+            m = self.master.match(text, pos, end)
             if m is None:
                 return
             kind, new_pos = m.lastgroup, m.end()

@@ -24,11 +24,13 @@ Codes:
   E-SYNTAX-012  missing '}'
   E-SYNTAX-013  an incomplete declaration: a missing value, or the file ends too early
   E-NAME-003    a reserved word used as a name
+  E-LIMIT-005   a file larger than dsl/limits.MAX_FILE characters
 """
 from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from pathlib import Path
 
 import lark
@@ -39,6 +41,7 @@ from pol.dsl.diagnostics import Diagnostic
 from pol.dsl import ast
 from pol.dsl.build import Builder
 from pol.dsl.lexer import RESERVED, PolLexer
+from pol.dsl.limits import MAX_FILE
 from pol.dsl.source import Source, Span
 
 # The builder runs inside the parser and takes spans from the tokens
@@ -72,11 +75,15 @@ DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classif
 PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout")
 # A line that starts a declaration: where parsing can start again after an error.
 _DECL_LINE = re.compile(r"(?:%s)(?=[ \t\"{]|$)" % "|".join(DECLARATIONS))
+# The same at an offset of the whole text, where the line goes on after it.
+_DECL_AT = re.compile(r"(?:%s)(?=[ \t\"{\r\n]|$)" % "|".join(DECLARATIONS))
 _MAX_SYNTAX_ERRORS = 20
 
 
 def parse(source: Source) -> tuple[ast.File | None, list[Diagnostic]]:
     """The file's AST and the problems found; the AST is None when it does not parse."""
+    if len(source.text) > MAX_FILE:
+        return None, [_too_large(source)]
     with _LOCK:
         _BUILDER.begin(source.path)
         try:
@@ -108,8 +115,18 @@ def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
             break
         except UnexpectedInput as e:
             error = e
-            problems.append(syntax_error(e, source, text))
+            # the retry's text is `resume` blank lines, one character each, then the rest
+            problems.append(syntax_error(e, source, text, floor=resume))
     return problems
+
+
+def _too_large(source: Source) -> Diagnostic:
+    text = source.text
+    line = text.count("\n", 0, MAX_FILE) + 1
+    col = MAX_FILE - (text.rfind("\n", 0, MAX_FILE) + 1) + 1
+    return Diagnostic("E-LIMIT-005", f"the file holds {len(text):,} characters; the most is {MAX_FILE:,}",
+                      Span.point(source.path, line, col),
+                      "split the policy into files that import each other; the limit is per file")
 
 
 def _resume_from(e: UnexpectedInput, lines: list[str]) -> int:
@@ -217,15 +234,16 @@ def _token_words(tok: Token, article: bool = True) -> str:
     """A token as a message names it: "'x'", "the number 5" (or "number 5")."""
     kind = tok.type
     the = "the " if article else ""
+    text = _shorten(str(tok))
     if kind == "$END":
         return f"{the}end of the file"
     if kind == "STRING":
-        return f"{the}string {tok}"
+        return f"{the}string {text}"
     if kind in ("INT", "FLOAT", "PERCENT"):
-        return f"{the}number {tok}"
+        return f"{the}number {text}"
     if kind == "DATE":
-        return f"{the}date {tok}"
-    return f"'{tok}'"
+        return f"{the}date {text}"
+    return f"'{text}'"
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -277,9 +295,28 @@ def _accepted(e: UnexpectedToken) -> set[str]:
     return set(e.expected)
 
 
-def _tokens_before(text: str, pos: int) -> list[Token]:
-    """The tokens of the text before `pos` (what the parser had read)."""
-    return list(_LEXER.tokens(text[:pos]))
+def _tokens_before(text: str, pos: int, floor: int = 0) -> list[Token]:
+    """The tokens the parser had read before `pos`, from the start of the
+    declaration before the one `pos` is in (what the heuristics below look
+    at: the tokens just before, an unclosed bracket) but not before `floor`.
+    Lexing from the start of the file instead would make each error cost
+    the whole text before it."""
+    start = _declaration_start(text, pos, floor, 2)
+    return list(_LEXER.tokens(text, start, pos))
+
+
+def _declaration_start(text: str, pos: int, floor: int, count: int) -> int:
+    """The offset of the `count`-th line, going back from the one `pos` is
+    in, that starts with a declaration keyword; `floor` if there are fewer."""
+    at = max(text.rfind("\n", floor, pos) + 1, floor)
+    while True:
+        if _DECL_AT.match(text, at):
+            count -= 1
+            if count == 0:
+                return at
+        if at <= floor:
+            return floor
+        at = max(text.rfind("\n", floor, at - 1) + 1, floor)
 
 
 def _unclosed(tokens: list[Token], opener: str, closer: str) -> Token | None:
@@ -301,9 +338,9 @@ def _after(path: str, tok: Token) -> Span:
     return Span(path, tok.end_line, tok.end_column, tok.end_line, tok.end_column + 1)
 
 
-def syntax_error(e: UnexpectedInput, source: Source, text: str) -> Diagnostic:
+def syntax_error(e: UnexpectedInput, source: Source, text: str, floor: int = 0) -> Diagnostic:
     """The diagnostic for one parse failure of `text` (the source's text, or
-    a retry's copy of it with earlier lines blanked)."""
+    a retry's copy of it with earlier lines blanked, which start at `floor`)."""
     path = source.path
     if isinstance(e, UnexpectedCharacters):
         return _bad_character(e, source)
@@ -313,11 +350,11 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str) -> Diagnostic:
     else:
         assert isinstance(e, UnexpectedToken)
         tok, expected = e.token, _accepted(e)
-    before = _tokens_before(text, tok.start_pos if tok.type != "$END" else len(text))
+    before = _tokens_before(text, tok.start_pos if tok.type != "$END" else len(text), floor)
     prev = before[-1] if before else None
     span = _tspan(path, tok) if tok.type != "$END" else (
         _after(path, prev) if prev else Span.point(path, 1, 1))
-    kind, value = tok.type, str(tok.value)
+    kind, value = tok.type, _shorten(str(tok.value))
 
     if prev is not None and prev.value in DECLARATIONS and prev.column == 1 \
             and len(before) > 1 and expected & _OPERATORS:
@@ -361,7 +398,7 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str) -> Diagnostic:
                           "remove the ','")
     if kind == "COMMA" and "COMMA" not in expected:
         hint = "remove the ','"
-        if prev is not None and prev.type == "INT" and re.match(r"\d{3}(?!\d)", text[tok.end_pos:tok.end_pos + 4]):
+        if prev is not None and prev.type == "INT" and re.match(r"[0-9]{3}(?![0-9])", text[tok.end_pos:tok.end_pos + 4]):
             hint = f"numbers are written without thousands separators: {prev.value}_{text[tok.end_pos:tok.end_pos + 3]}"
         return Diagnostic("E-SYNTAX-007", "unexpected ','", span, hint)
     if kind == "RPAR" and "RPAR" not in expected and _unclosed(before, "(", ")") is None:
@@ -436,6 +473,8 @@ def _bad_character(e: UnexpectedCharacters, source: Source) -> Diagnostic:
     if ch in FULL_WIDTH:
         return Diagnostic("E-SYNTAX-002", f"'{ch}' is not part of the language", span,
                           f"this is {FULL_WIDTH[ch]}")
+    if unicodedata.decimal(ch, None) is not None:
+        return _foreign_digits(e, source)
     if ch == '"':
         line = source.line(e.line)
         return Diagnostic("E-SYNTAX-003", "unterminated string",
@@ -449,3 +488,31 @@ def _bad_character(e: UnexpectedCharacters, source: Source) -> Diagnostic:
     shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
     return Diagnostic("E-SYNTAX-002", f"'{shown}' is not part of the language", span,
                       "remove it; text belongs inside double quotes")
+
+
+def _foreign_digits(e: UnexpectedCharacters, source: Source) -> Diagnostic:
+    """Digits of another script (full-width, Arabic-Indic ...) where a number
+    starts or goes on: only 0-9 make numbers, though Python's own int() would
+    read these. The span covers the run of such digits; the hint writes the
+    number in 0-9 (with the ASCII digits just before the run, if any)."""
+    line = source.line(e.line)
+    start = end = e.column - 1
+    while end < len(line) and not line[end].isascii() and unicodedata.decimal(line[end], None) is not None:
+        end += 1
+    run = line[start:end] or e.char
+    before = start
+    while before > 0 and line[before - 1] in "0123456789_.":
+        before -= 1
+    written = line[before:start] + "".join(str(unicodedata.decimal(c)) for c in run)
+    span = Span(source.path, e.line, e.column, e.line, e.column + len(run))
+    if all("\uff10" <= c <= "\uff19" for c in run):
+        what = "this is a full-width digit" if len(run) == 1 else "these are full-width digits"
+    else:
+        what = f"this is a digit of another script ({unicodedata.name(run[0], 'digit').lower()})"
+    return Diagnostic("E-SYNTAX-002", f"'{_shorten(run)}' is not a number the language reads", span,
+                      f"{what}; use 0-9: {_shorten(written)}")
+
+
+def _shorten(text: str, most: int = 80) -> str:
+    """Text quoted in a message, cut short: a token may be megabytes long."""
+    return text if len(text) <= most else text[:most - 3] + "..."

@@ -1,0 +1,25 @@
+"""How large a policy may be: the limits `pol check` enforces, so that
+whatever it accepts also runs (docs/GUARANTEES.md, "Policy size and limits").
+
+Each limit is far above what a policy written by people, or generated from
+a catalogue or a model, reaches; each has its own diagnostic:
+
+  E-LIMIT-002  an expression nested more than MAX_DEPTH levels deep
+               (compiler/frontend/expressions.py)
+  E-LIMIT-003  a string literal longer than MAX_STRING characters (dsl/build.py)
+  E-LIMIT-004  a name longer than MAX_NAME characters (dsl/build.py)
+  E-LIMIT-005  a file larger than MAX_FILE characters (dsl/parser.py)
+
+(E-LIMIT-001, an expression the checker could not follow, is the front
+end's last resort, compiler/frontend/driver.py; with these limits it does
+not occur.)
+"""
+
+# Levels of nesting: parentheses, function calls, `not`, unary minus, an
+# `if` inside a condition or a `then`. A chain of one operator level
+# (a + b - c ..., a and b and c ...) and an `else if` chain count once,
+# however long.
+MAX_DEPTH = 200
+MAX_STRING = 65_536
+MAX_NAME = 256
+MAX_FILE = 16 * 1024 * 1024
