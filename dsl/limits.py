@@ -8,7 +8,8 @@ a catalogue or a model, reaches; each has its own diagnostic:
                (compiler/frontend/expressions.py)
   E-LIMIT-003  a string literal longer than MAX_STRING characters (dsl/build.py)
   E-LIMIT-004  a name longer than MAX_NAME characters (dsl/build.py)
-  E-LIMIT-005  a file larger than MAX_FILE characters (dsl/parser.py)
+  E-LIMIT-005  a file larger than MAX_FILE characters, or of more than
+               MAX_TOKENS tokens (dsl/parser.py)
 
 (E-LIMIT-001, an expression the checker could not follow, is the front
 end's last resort, compiler/frontend/driver.py; with these limits it does
@@ -22,4 +23,9 @@ not occur.)
 MAX_DEPTH = 200
 MAX_STRING = 65_536
 MAX_NAME = 256
+# Per file. Checking costs about 10 us and 500 bytes per token (a name, a
+# number, a string, an operator): a file of MAX_TOKENS checks in about 10 s
+# and half a gigabyte however it is written. Characters beyond the tokens
+# (comments, strings) cost little; MAX_FILE bounds them.
+MAX_TOKENS = 1_000_000
 MAX_FILE = 16 * 1024 * 1024

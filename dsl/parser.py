@@ -2,7 +2,9 @@
 
 One Lark LALR parser built from dsl/grammar.lark, fed by dsl/lexer.py's
 contextual lexer, with dsl/build.py's Builder making the AST, with spans, as
-the parser reduces.
+the parser reduces. A text that parses goes through dsl/lalr.py's faster
+loop over the same tables; one that does not, through Lark's, whose
+exception says where and what.
 
 A syntax error becomes a Diagnostic that names the mistake ("missing '=>'
 after the condition", "missing ')'", "this is a full-width comma") rather
@@ -24,7 +26,7 @@ Codes:
   E-SYNTAX-012  missing '}'
   E-SYNTAX-013  an incomplete declaration: a missing value, or the file ends too early
   E-NAME-003    a reserved word used as a name
-  E-LIMIT-005   a file larger than dsl/limits.MAX_FILE characters
+  E-LIMIT-005   a file larger than dsl/limits.MAX_FILE characters or MAX_TOKENS tokens
 """
 from __future__ import annotations
 
@@ -40,8 +42,9 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from pol.dsl.diagnostics import Diagnostic
 from pol.dsl import ast
 from pol.dsl.build import Builder
+from pol.dsl.lalr import FastParser, NotFast
 from pol.dsl.lexer import RESERVED, PolLexer
-from pol.dsl.limits import MAX_FILE
+from pol.dsl.limits import MAX_FILE, MAX_TOKENS
 from pol.dsl.source import Source, Span
 
 # The builder runs inside the parser and takes spans from the tokens
@@ -69,6 +72,7 @@ PARSER = Lark((Path(__file__).with_name("grammar.lark")).read_text(encoding="utf
               parser="lalr", lexer=PolLexer, propagate_positions=False,
               maybe_placeholders=False, transformer=_BUILDER, cache=_table_cache())
 _LEXER: PolLexer = PARSER.parser.lexer
+_FAST = FastParser(PARSER, _LEXER)
 
 DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",
                 "channel", "offer", "arbitrate", "test")
@@ -84,12 +88,24 @@ def parse(source: Source) -> tuple[ast.File | None, list[Diagnostic]]:
     """The file's AST and the problems found; the AST is None when it does not parse."""
     if len(source.text) > MAX_FILE:
         return None, [_too_large(source)]
+    # a text has no more tokens than characters: only a long one is counted
+    too_many = _LEXER.nth_token(source.text, MAX_TOKENS + 1) if len(source.text) > MAX_TOKENS else None
+    if too_many is not None:
+        return None, [Diagnostic(
+            "E-LIMIT-005", f"the file holds more than {MAX_TOKENS:,} tokens (names, numbers, strings, "
+            "operators); this is the first one over", Span.point(source.path, *too_many),
+            "split the policy into files that import each other; the limit is per file")]
     with _LOCK:
         _BUILDER.begin(source.path)
         try:
-            file = PARSER.parse(source.text)
-        except UnexpectedInput as e:
-            return None, _recover(source, e)
+            file = _FAST.parse(source.text)
+        except NotFast:
+            # Lark's own parser, for the exception that says what is wrong
+            _BUILDER.begin(source.path)
+            try:
+                file = PARSER.parse(source.text)
+            except UnexpectedInput as e:
+                return None, _recover(source, e)
         return file, _BUILDER.problems
 
 

@@ -11,6 +11,7 @@ import re
 from array import array
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 _NEWLINE = re.compile("\n")
 
@@ -40,9 +41,10 @@ class Source:
         return starts
 
 
-@dataclass(frozen=True, order=True, slots=True)
-class Span:
-    """A region of one file. `end_col` is exclusive."""
+class Span(NamedTuple):
+    """A region of one file. `end_col` is exclusive. A tuple, ordered by
+    file, line and column: the parser makes one or two per token, and a
+    tuple is made three times faster than a frozen dataclass."""
 
     path: str
     line: int
