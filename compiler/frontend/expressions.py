@@ -51,7 +51,7 @@ from pol.compiler.types import Type, parse_type
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
 from pol.dsl.limits import MAX_DEPTH
-from pol.dsl.parser import closest
+from pol.dsl.parser import Vocabulary, closest, closest_within
 from pol.dsl.source import Span
 
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
@@ -64,6 +64,12 @@ _COMPARE = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"
 # Binary operators that chain at one level: the left operand of a node of
 # the group may be another node of it, `a + b - c` being `(a + b) - c`.
 _CHAIN_GROUP = {"and": "and", "or": "or", "+": "+", "-": "+", "*": "*", "/": "*", "%": "*"}
+# "Did you mean" looks at every name of a word's kind, most of them in a
+# fraction of a microsecond (parser.Vocabulary), and fills an edit table for
+# the few that may be near, in tens of microseconds: per check at most this
+# many looks and tables, about a second, however many names and misspellings
+# a generated policy holds. Past it, hints say less.
+_SUGGESTION_BUDGET = (300_000, 10_000)
 
 
 class Checker(FunctionRules):
@@ -76,7 +82,26 @@ class Checker(FunctionRules):
         self.field_types: dict[str, Type] = {}
         self.param_types: dict[str, Type] = {}
         self.let_types: dict[str, Type | None] = {}     # None: the let itself is wrong
-        self._value_names: list[str] | None = None
+        self._names: dict = {}
+        self._suggestions_left = _SUGGESTION_BUDGET
+
+    def names_of(self, *kinds: type, extra: tuple[str, ...] = ()) -> Vocabulary:
+        """The declared names of these kinds, and `extra` words, to suggest
+        from (the namespace does not change while checking)."""
+        key = (kinds, extra)
+        if key not in self._names:
+            self._names[key] = Vocabulary([n for n, d in self.space.items() if isinstance(d, kinds)] + list(extra))
+        return self._names[key]
+
+    def suggest(self, word: str, candidates) -> str | None:
+        """The candidate `word` was probably meant to be (parser.closest), within
+        the check's budget for suggestions, and only while diagnostics are kept."""
+        looks, tables = self._suggestions_left
+        if self.diags.full or len(candidates) > looks:
+            return None
+        guess, filled = closest_within(word, candidates, tables=tables)
+        self._suggestions_left = (looks - len(candidates), max(tables - filled, 0))
+        return guess
 
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None, related=()):
         self.diags.add(code, message, span, hint, related)
@@ -212,10 +237,8 @@ class Checker(FunctionRules):
     def unknown_name(self, name: str, span: Span):
         if self.diags.full:
             return None     # nobody will read the hint: spare the search among every name
-        if self._value_names is None:
-            self._value_names = [n for n, d in self.space.items() if not isinstance(d, (ast.Channel, ast.Offer))]
-        values = self._value_names
-        guess = closest(name, values + ["true", "false", "null", "today"])
+        guess = self.suggest(name, self.names_of(ast.Field, ast.Param, ast.Let, ast.Segment, ast.Classify,
+                                                 ast.Score, extra=("true", "false", "null", "today")))
         if guess is not None:
             hint = f"did you mean '{guess}'?"
             if guess != name and _same_digits(guess, name):
