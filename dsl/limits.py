@@ -5,7 +5,7 @@ Each limit is far above what a policy written by people, or generated from
 a catalogue or a model, reaches; each has its own diagnostic:
 
   E-LIMIT-002  an expression nested more than MAX_DEPTH levels deep
-               (compiler/frontend/expressions.py)
+               (compiler/frontend/nesting.py)
   E-LIMIT-003  a string literal longer than MAX_STRING characters (dsl/build.py)
   E-LIMIT-004  a name longer than MAX_NAME characters (dsl/build.py)
   E-LIMIT-005  a file larger than MAX_FILE characters, or of more than
@@ -16,10 +16,9 @@ end's last resort, compiler/frontend/driver.py; with these limits it does
 not occur.)
 """
 
-# Levels of nesting: parentheses, function calls, `not`, unary minus, an
-# `if` inside a condition or a `then`. A chain of one operator level
-# (a + b - c ..., a and b and c ...) and an `else if` chain count once,
-# however long.
+# Levels of operators and function calls, as the typed IR nests them: `not`
+# 200 times; a sum of 201 terms (each `+` is a level); 200 `else if`s. A
+# chain of `and`s (or of `or`s) is one level, however long.
 MAX_DEPTH = 200
 MAX_STRING = 65_536
 MAX_NAME = 256

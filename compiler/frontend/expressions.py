@@ -16,10 +16,10 @@ Nesting is followed on a stack of the checker's own (`Checker.expr`), not
 Python's: a rule for a nested expression is a generator that yields each
 subexpression and is sent its IR. A chain of one operator level
 (`a + b - c ...`, `a and b and c ...`) and an `else if` chain are walked in
-a loop by one rule, so they may be as long as the file allows; everything
-else may nest dsl/limits.MAX_DEPTH levels deep (E-LIMIT-002). `and` and
-`or` chains become one n-ary ir.Call (three-valued `and`/`or` are
-associative); arithmetic stays left-nested, as float addition is not.
+a loop by one rule. `and` and `or` chains become one n-ary ir.Call
+(three-valued `and`/`or` are associative); arithmetic stays left-nested, as
+float addition is not. How deep an expression may nest is
+compiler/frontend/nesting.py's (E-LIMIT-002), checked before it is typed.
 
 Codes:
   E-NAME-001 unknown name              E-NAME-004 channel or offer used as a value
@@ -46,11 +46,11 @@ from pol.compiler.frontend.functions import FUNCTIONS, FunctionRules
 from pol.compiler.frontend.hints import (B, D, F, I, NUMERIC, S, UNTYPED_NULL, a_type, bool_hint, date_hint,
                                          literal_hint, literal_type, mismatch_hint, quoted_date_hint,
                                          quoted_number_hint, type_words, unquoted_text_hint)
+from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS, Unit
 from pol.compiler.types import Type, parse_type
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
-from pol.dsl.limits import MAX_DEPTH
 from pol.dsl.parser import Vocabulary, closest, closest_within
 from pol.dsl.source import Span
 
@@ -151,6 +151,9 @@ class Checker(FunctionRules):
         The driver of the rules: a rule that yields a subexpression waits on
         this stack, one entry per level of nesting, while its subexpression
         is checked."""
+        deep = too_deep(e)
+        if deep is not None:
+            return self.error(deep.code, deep.message, deep.span, deep.hint)
         rule = getattr(self, "x_" + type(e).__name__)(e)
         if type(rule) is not GeneratorType:
             return rule                     # a name or a literal
@@ -168,14 +171,9 @@ class Checker(FunctionRules):
             rule = getattr(self, "x_" + type(sub).__name__)(sub)
             if type(rule) is not GeneratorType:
                 value = rule
-            elif len(stack) < MAX_DEPTH:
+            else:
                 stack.append(rule)
                 value = None
-            else:
-                for r in stack:
-                    r.close()
-                return self.error("E-LIMIT-002", f"the expression nests more than {MAX_DEPTH} levels deep here",
-                                  sub.span, "split it into lets: let part = ... then use part in its place")
 
     def any_type(self, e):
         """An expression of whatever type it has (a let); a bare null is an INT."""
