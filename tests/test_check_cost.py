@@ -9,7 +9,7 @@ mistakes quadratic.
 import pytest
 
 from pol.compiler.frontend import check_text
-from pol.dsl import parser
+from pol.dsl import parser, words
 from pol.dsl.diagnostics import render_all
 
 N = 20_000
@@ -33,7 +33,7 @@ class Counted(str):
 def work(monkeypatch):
     """Characters lexed to describe syntax errors; edit tables filled."""
     counts = {"relexed": 0, "tables": 0}
-    tokens, edit_distance = parser._LEXER.tokens, parser.edit_distance
+    tokens, edit_distance = parser._LEXER.tokens, words.edit_distance
 
     def counting_tokens(text, start=0, end=None):
         counts["relexed"] += (len(text) if end is None else end) - start
@@ -44,7 +44,7 @@ def work(monkeypatch):
         return edit_distance(*args, **kwargs)
 
     monkeypatch.setattr(parser._LEXER, "tokens", counting_tokens)
-    monkeypatch.setattr(parser, "edit_distance", counting_edit_distance)
+    monkeypatch.setattr(words, "edit_distance", counting_edit_distance)
     Counted.splits = 0
     return counts
 

@@ -51,7 +51,7 @@ from pol.compiler.frontend.resolve import KIND_WORDS, Unit
 from pol.compiler.types import Type, parse_type
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
-from pol.dsl.parser import Vocabulary, closest, closest_within
+from pol.dsl.words import Vocabulary, closest, closest_within
 from pol.dsl.source import Span
 
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
@@ -235,12 +235,15 @@ class Checker(FunctionRules):
     def unknown_name(self, name: str, span: Span):
         if self.diags.full:
             return None     # nobody will read the hint: spare the search among every name
-        guess = self.suggest(name, self.names_of(ast.Field, ast.Param, ast.Let, ast.Segment, ast.Classify,
-                                                 ast.Score, extra=("true", "false", "null", "today")))
-        if guess is not None:
+        values = self.names_of(ast.Field, ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score,
+                               extra=("true", "false", "null", "today"))
+        twin = self._twins(values).get(unicodedata.normalize("NFKC", name))
+        guess = twin or self.suggest(name, values)
+        if twin is not None:
+            hint = f"did you mean '{twin}'? (the two are written with different characters: full-width or " \
+                   "another script's digits or letters)"
+        elif guess is not None:
             hint = f"did you mean '{guess}'?"
-            if guess != name and _same_digits(guess, name):
-                hint += " (one is written with full-width or other non-ASCII digits)"
         elif name in FUNCTIONS:
             hint = f"'{name}' is a function: write {name}(...)"
         elif name.lower() in ("true", "false", "null", "today"):
@@ -248,6 +251,13 @@ class Checker(FunctionRules):
         else:
             hint = "declare it as a field of the input block, a param or a let"
         return self.error("E-NAME-001", f"unknown name '{name}'", span, hint)
+
+    def _twins(self, vocab: Vocabulary) -> dict[str, str]:
+        """Names that are not ASCII by their NFKC form (`x１` under `x1`): the
+        same to the eye as a name written with ASCII digits and letters."""
+        if "twins" not in self._names:
+            self._names["twins"] = {unicodedata.normalize("NFKC", n): n for n in vocab.names if not n.isascii()}
+        return self._names["twins"]
 
     def x_Number(self, e: ast.Number):
         value = e.value
@@ -507,8 +517,3 @@ class Checker(FunctionRules):
             hint = f"did you mean '{guess}'?" if guess else "the types are " + ", ".join(TYPE_NAMES)
             self.error("E-TYPE-010", f"unknown type '{name}'", span, hint)
         return t
-
-
-def _same_digits(a: str, b: str) -> bool:
-    """Two names that differ only in how their digits are written (x1, x１)."""
-    return unicodedata.normalize("NFKC", a) == unicodedata.normalize("NFKC", b) and not (a.isascii() and b.isascii())

@@ -18,7 +18,7 @@ from pol.compiler import ir
 from pol.compiler.frontend.hints import B, D, F, I, NUMERIC, S, USAGE, UNTYPED_NULL, a_type, type_words
 from pol.compiler.frontend.resolve import KIND_WORDS
 from pol.dsl import ast
-from pol.dsl.parser import closest
+from pol.dsl.words import closest
 
 # name -> (fewest, most) arguments; None: no upper limit
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
