@@ -18,11 +18,15 @@ runs Lark's own parser, whose exception dsl/parser.py turns into words.
 """
 from __future__ import annotations
 
+import re
+
 from lark import Lark, Token
 from lark.parse_tree_builder import ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
 from pol.dsl.lexer import PolLexer
+
+_SPACES = re.compile(r"[ \t]*")
 
 
 class NotFast(Exception):
@@ -67,6 +71,9 @@ class FastParser:
             if pos < size:
                 m = match(text, pos)
                 if m is None:
+                    if _SPACES.fullmatch(text, pos):
+                        pos = size          # spaces at the very end: the pattern wants a token after them
+                        continue
                     raise NotFast
                 kind, new_pos = m.lastgroup, m.end()
                 if kind in ignore:

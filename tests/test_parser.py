@@ -331,3 +331,12 @@ def test_a_long_line_is_shown_around_the_caret():
     assert len(shown[1]) < 200 and shown[1].startswith("   1 | ...")
     caret = shown[2].index("^")
     assert shown[1][caret - 1:caret + 2].strip() == "+"     # the caret under the last '+'
+
+
+@pytest.mark.parametrize("text", [" ", "\t \t", "let a = 1  ", "input c key id { id: int } \t"])
+def test_spaces_at_the_end_of_the_file(text):
+    """Found by the fuzz test: the fast loop takes the spaces before a token
+    into the token's match, and at the end there is no token."""
+    from pol.dsl import parser as p
+    p._BUILDER.begin("t.pol")
+    assert repr(p._FAST.parse(text)) == repr(parse_ok(text))
