@@ -22,9 +22,10 @@ not occur.)
 MAX_DEPTH = 200
 MAX_STRING = 65_536
 MAX_NAME = 256
-# Per file. Checking costs about 10 us and 500 bytes per token (a name, a
-# number, a string, an operator): a file of MAX_TOKENS checks in about 10 s
-# and half a gigabyte however it is written. Characters beyond the tokens
+# Per file. Checking costs about 17 us of CPU and 550 bytes per token (a
+# name, a number, a string, an operator) on the shared 2-core build machine,
+# however the file is written: a file at MAX_TOKENS checks there in about
+# 8 s and 300 MB (benchmarks/bench_check.py). Characters beyond the tokens
 # (comments, strings) cost little; MAX_FILE bounds them.
-MAX_TOKENS = 1_000_000
+MAX_TOKENS = 500_000
 MAX_FILE = 16 * 1024 * 1024
