@@ -130,9 +130,16 @@ def test_mutated_policies(case):
     checks_and_decides(path, text)
 
 
+def garbage(size: int):
+    """Random bytes read as UTF-8 (bad sequences replaced) and raw (one
+    character per byte), and random Unicode text."""
+    return st.one_of(st.binary(max_size=size).map(lambda b: b.decode("utf-8", errors="replace")),
+                     st.binary(max_size=size).map(lambda b: b.decode("latin-1")),
+                     st.text(max_size=size))
+
+
 @FAST
-@given(st.one_of(st.binary(max_size=400).map(lambda b: b.decode("utf-8", errors="replace")),
-                 st.text(max_size=400)))
+@given(garbage(400))
 def test_random_text(text):
     same_parse(text)
     out = check_text(text, name="fuzz.pol", base_dir=TELECOM)
@@ -150,8 +157,7 @@ def test_mutated_policies_many(case):
 
 @pytest.mark.slow
 @SLOW
-@given(st.one_of(st.binary(max_size=2000).map(lambda b: b.decode("utf-8", errors="replace")),
-                 st.text(max_size=2000)))
+@given(garbage(2000))
 def test_random_text_many(text):
     same_parse(text)
     well_formed(check_text(text, name="fuzz.pol", base_dir=TELECOM), text, "fuzz.pol")

@@ -137,7 +137,7 @@ def test_large_structures_compile_and_run_on_the_kernel():
         "segment all_of = " + " and ".join(f"(a > {k % 7} or b)" for k in range(600)),
         "let first = coalesce(" + ", ".join(f"a + {k}" for k in range(599)) + ", 0)",
         "classify band {\n" + "\n".join(f'    when a > {600 - k} => "b{600 - k}"' for k in range(600)) + "\n}",
-        "score total = " + " + ".join(f"x * {k % 5}" for k in range(201)),
+        "score total = " + " + ".join(f"x * {k % 5}" for k in range(200)),
         "let nested = " + "(if a > 1 then " * 150 + "x" + " else 0.5)" * 150,
         "segment ifs = " + "if a > 3 then true else " * 199 + "false",
         "score s = total + nested + first",

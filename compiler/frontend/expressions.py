@@ -65,7 +65,7 @@ _COMPARE = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"
 # the group may be another node of it, `a + b - c` being `(a + b) - c`.
 _CHAIN_GROUP = {"and": "and", "or": "or", "+": "+", "-": "+", "*": "*", "/": "*", "%": "*"}
 # "Did you mean" looks at every name of a word's kind, most of them in a
-# fraction of a microsecond (parser.Vocabulary), and fills an edit table for
+# fraction of a microsecond (dsl/words.py), and fills an edit table for
 # the few that may be near, in tens of microseconds: per check at most this
 # many looks and tables, about a second, however many names and misspellings
 # a generated policy holds. Past it, hints say less.
@@ -94,7 +94,7 @@ class Checker(FunctionRules):
         return self._names[key]
 
     def suggest(self, word: str, candidates) -> str | None:
-        """The candidate `word` was probably meant to be (parser.closest), within
+        """The candidate `word` was probably meant to be (words.closest), within
         the check's budget for suggestions, and only while diagnostics are kept."""
         looks, tables = self._suggestions_left
         if self.diags.full or len(candidates) > looks:
