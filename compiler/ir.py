@@ -17,6 +17,9 @@ guess:
 * a score's expression and an offer's priority are always FLOAT (an int one
   is wrapped in to_float); a priority left out is `Literal(FLOAT, 0.0)`;
 * `round(x)` becomes `Call("round", (x, Literal(int, 0)))`;
+* a chain `a and b and c` is one `Call("and", (a, b, c))` (likewise `or`):
+  three-valued and/or are associative, and a chain of thousands stays one
+  level deep;
 * a `null` literal gets the type its context needs (INT when nothing says);
 * the `today` keyword is `Today()`; a segment, classification, score or let
   used in an expression is `DeclRef` (a segment reads its collapsed,
@@ -36,8 +39,8 @@ from pol.dsl.source import Span
 
 I, F, B, S, D = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE
 
-# op -> {argument types: result type}. Variadic ops (min, max, coalesce) list
-# the one-argument form; all their arguments share that type.
+# op -> {argument types: result type}. Variadic ops (min, max, coalesce, and,
+# or) list the one-argument form; all their arguments share that type.
 OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     # arithmetic: both operands of one numeric type, except date arithmetic
     "add": {(I, I): I, (F, F): F, (D, I): D},
@@ -55,9 +58,9 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "gt": {(I, I): B, (F, F): B, (D, D): B},
     "ge": {(I, I): B, (F, F): B, (D, D): B},
     "between": {(I, I, I): B, (F, F, F): B, (D, D, D): B},
-    # three-valued logic
-    "and": {(B, B): B},
-    "or": {(B, B): B},
+    # three-valued logic; a chain `a and b and c` is one call (variadic, >= 2 arguments)
+    "and": {(B,): B},
+    "or": {(B,): B},
     "not": {(B,): B},
     # functions (LANGUAGE.md section 4)
     "abs": {(I,): I, (F,): F},
@@ -81,7 +84,7 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "length": {(S,): I},
 }
 
-VARIADIC = frozenset({"min", "max", "coalesce"})
+VARIADIC = frozenset({"min", "max", "coalesce", "and", "or"})
 
 
 def op_result(op: str, arg_types: tuple[Type, ...]) -> Type | None:

@@ -14,6 +14,8 @@ is written are reported here, into `problems`:
 
   E-SYNTAX-010  an unknown escape in a string (`"\\q"`)
   E-DECL-005    a `policy` header that is not the first declaration, or a second one
+  E-LIMIT-003   a string literal longer than dsl/limits.MAX_STRING
+  E-LIMIT-004   a name longer than dsl/limits.MAX_NAME
 """
 from __future__ import annotations
 
@@ -22,11 +24,15 @@ import re
 from lark import Token, Transformer
 
 from pol.dsl.diagnostics import Diagnostic
+from pol.dsl.limits import MAX_NAME, MAX_STRING
 from pol.dsl import ast
 from pol.dsl.source import Span
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
-_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+# A backslash and what it escapes: \u with four hex digits, or any one
+# character (the STRING token never ends on a lone backslash).
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+_MAX_PROBLEMS = 100
 
 
 def token_span(path: str, tok: Token) -> Span:
@@ -72,38 +78,46 @@ class Builder(Transformer):
         return Span(self.path, *_start(first), *_end(last))
 
     def _tok(self, tok: Token) -> Span:
-        return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
+        """The span of a token; every name passes here, so its length is checked here."""
+        span = Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
+        if len(tok) > MAX_NAME and tok.type == "NAME":
+            self._report(Diagnostic(
+                "E-LIMIT-004", f"a name of {len(tok):,} characters; the most is {MAX_NAME}", span,
+                "names become output columns and appear in every message: choose a shorter one"))
+        return span
 
     def _string(self, tok: Token) -> str:
         """The value of a STRING token, escapes resolved (an unknown one is reported)."""
         body = str(tok)[1:-1]
+        if len(body) > MAX_STRING:
+            self._report(Diagnostic(
+                "E-LIMIT-003", f"a string of {len(body):,} characters; the most is {MAX_STRING:,}",
+                self._tok(tok), "a policy holds names and labels, not data: read long text from "
+                "an input field"))
         if "\\" not in body:
             return body
-        out, i = [], 0
-        while i < len(body):
-            c = body[i]
-            if c != "\\":
-                out.append(c)
-                i += 1
-                continue
-            nxt = body[i + 1]          # the token's pattern never ends on a lone backslash
-            if nxt in _ESCAPES:
-                out.append(_ESCAPES[nxt])
-                i += 2
-            elif nxt == "u" and _HEX4.fullmatch(body[i + 2:i + 6]):
-                out.append(chr(int(body[i + 2:i + 6], 16)))
-                i += 6
-            else:
-                col = tok.column + 1 + i
-                width = 6 if nxt == "u" else 2
-                self.problems.append(Diagnostic(
-                    "E-SYNTAX-010", f"unknown escape '\\{nxt}' in a string",
-                    Span(self.path, tok.line, col, tok.line, col + min(width, len(body) - i)),
-                    'the escapes are \\" \\\\ \\n \\t and \\u followed by 4 hex digits (\\u4e2d); '
-                    "write a backslash itself as \\\\"))
-                out.append(nxt)
-                i += 2
-        return "".join(out)
+        return _ESCAPE.sub(lambda m: self._escape(m, tok), body)
+
+    def _escape(self, m: re.Match, tok: Token) -> str:
+        code = m.group(1)
+        if code in _ESCAPES:
+            return _ESCAPES[code]
+        if len(code) == 5:
+            return chr(int(code[1:], 16))
+        col = tok.column + 1 + m.start()
+        width = 6 if code == "u" else 2
+        self._report(Diagnostic(
+            "E-SYNTAX-010", f"unknown escape '\\{code}' in a string",
+            Span(self.path, tok.line, col, tok.line, col + min(width, tok.end_column - 1 - col)),
+            'the escapes are \\" \\\\ \\n \\t and \\u followed by 4 hex digits (\\u4e2d); '
+            "write a backslash itself as \\\\"))
+        return code
+
+    def _report(self, problem: Diagnostic) -> None:
+        # A generated file may repeat one mistake a million times; the
+        # first ones say all there is to say.
+        if len(self.problems) < _MAX_PROBLEMS:
+            self.problems.append(problem)
 
     def _label(self, rest: list) -> tuple[str | None, list]:
         if rest and isinstance(rest[0], Token) and rest[0].type == "STRING":
@@ -116,12 +130,12 @@ class Builder(Transformer):
         headers = [i for i in items if isinstance(i, ast.Header)]
         for k, h in enumerate(headers):
             if k > 0:
-                self.problems.append(Diagnostic(
+                self._report(Diagnostic(
                     "E-DECL-005", "a second 'policy' header", h.span,
                     "a file has at most one header, before everything else",
                     related=((headers[0].span, "the first header is here"),)))
             elif items[0] is not h:
-                self.problems.append(Diagnostic(
+                self._report(Diagnostic(
                     "E-DECL-005", "the 'policy' header must come first in the file", h.span,
                     "move this line to the top of the file"))
         return ast.File(self.path, tuple(items))
@@ -187,6 +201,7 @@ class Builder(Transformer):
         return ast.Priority(c[1], self._span(c[0], c[1]))
 
     def category_prop(self, c):
+        self._tok(c[1])
         return ast.Category(str(c[1]), self._span(c[0], c[1]))
 
     def capacity_prop(self, c):

@@ -41,18 +41,32 @@ class Diagnostic:
         return (self.span.path, self.span.line, self.span.col, self.code)
 
 
+# A longer line is shown around the caret, cut with "...": a generated
+# policy may hold a line of megabytes, which would otherwise be printed whole.
+_WIDTH = 160
+
+
 def _excerpt(span: Span, sources: Mapping[str, Source]) -> list[str]:
     src = sources.get(span.path)
     if src is None:
         return []
-    text = src.line(span.line).rstrip("\n").replace("\t", " ")
+    text = src.line(span.line).replace("\t", " ")
     width = len(str(span.line))
     end = span.end_col if span.end_line == span.line else len(text) + 1
-    carets = max(1, min(end, len(text) + 1) - span.col)
+    col = max(span.col, 1)
+    carets = max(1, min(end, len(text) + 1) - col)
+    if len(text) > _WIDTH:
+        col = min(col, len(text) + 1)
+        start = max(0, min(col - 1 - _WIDTH // 4, len(text) - _WIDTH))
+        lead = "..." if start > 0 else ""
+        tail = "..." if start + _WIDTH < len(text) else ""
+        text = lead + text[start:start + _WIDTH] + tail
+        col += len(lead) - start
+        carets = max(1, min(carets, len(lead) + _WIDTH + 1 - col))
     gutter = " " * width
     return [
         f"   {span.line} | {text}",
-        f"   {gutter} | {' ' * (span.col - 1)}{'^' * carets}",
+        f"   {gutter} | {' ' * (col - 1)}{'^' * carets}",
     ]
 
 
@@ -93,6 +107,12 @@ class Diagnostics:
              related: tuple[tuple[Span, str], ...] = ()) -> None:
         if len(self.items) < self.limit:
             self.items.append(Diagnostic(code, message, span, hint, "warning", related))
+
+    @property
+    def full(self) -> bool:
+        """No more diagnostics will be kept: work spent on one (a hint's
+        search among every name) would be lost."""
+        return len(self.items) >= self.limit
 
     @property
     def errors(self) -> list[Diagnostic]:

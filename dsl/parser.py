@@ -2,7 +2,9 @@
 
 One Lark LALR parser built from dsl/grammar.lark, fed by dsl/lexer.py's
 contextual lexer, with dsl/build.py's Builder making the AST, with spans, as
-the parser reduces.
+the parser reduces. A text that parses goes through dsl/lalr.py's faster
+loop over the same tables; one that does not, through Lark's, whose
+exception says where and what.
 
 A syntax error becomes a Diagnostic that names the mistake ("missing '=>'
 after the condition", "missing ')'", "this is a full-width comma") rather
@@ -24,11 +26,13 @@ Codes:
   E-SYNTAX-012  missing '}'
   E-SYNTAX-013  an incomplete declaration: a missing value, or the file ends too early
   E-NAME-003    a reserved word used as a name
+  E-LIMIT-005   a file larger than dsl/limits.MAX_FILE characters or MAX_TOKENS tokens
 """
 from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from pathlib import Path
 
 from lark import Token
@@ -37,8 +41,11 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from pol.dsl.diagnostics import Diagnostic
 from pol.dsl import ast, tables
 from pol.dsl.build import Builder
+from pol.dsl.lalr import FastParser, NotFast
 from pol.dsl.lexer import RESERVED, PolLexer
+from pol.dsl.limits import MAX_FILE, MAX_TOKENS
 from pol.dsl.source import Source, Span
+from pol.dsl.words import closest, edit_distance  # noqa: F401 (edit_distance: once defined here)
 
 # The builder runs inside the parser and takes spans from the tokens
 # (dsl/build.py), so the parser need not propagate positions into tree nodes:
@@ -52,23 +59,40 @@ _LOCK = threading.Lock()
 PARSER = tables.parser((Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8"),
                        PolLexer, _BUILDER, propagate_positions=False, maybe_placeholders=False)
 _LEXER: PolLexer = PARSER.parser.lexer
+_FAST = FastParser(PARSER, _LEXER)
 
 DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",
                 "channel", "offer", "arbitrate", "test")
 PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout")
 # A line that starts a declaration: where parsing can start again after an error.
 _DECL_LINE = re.compile(r"(?:%s)(?=[ \t\"{]|$)" % "|".join(DECLARATIONS))
+# The same at an offset of the whole text, where the line goes on after it.
+_DECL_AT = re.compile(r"(?:%s)(?=[ \t\"{\r\n]|$)" % "|".join(DECLARATIONS))
 _MAX_SYNTAX_ERRORS = 20
 
 
 def parse(source: Source) -> tuple[ast.File | None, list[Diagnostic]]:
     """The file's AST and the problems found; the AST is None when it does not parse."""
+    if len(source.text) > MAX_FILE:
+        return None, [_too_large(source)]
+    # a text has no more tokens than characters: only a long one is counted
+    too_many = _LEXER.nth_token(source.text, MAX_TOKENS + 1) if len(source.text) > MAX_TOKENS else None
+    if too_many is not None:
+        return None, [Diagnostic(
+            "E-LIMIT-005", f"the file holds more than {MAX_TOKENS:,} tokens (names, numbers, strings, "
+            "operators); this is the first one over", Span.point(source.path, *too_many),
+            "split the policy into files that import each other; the limit is per file")]
     with _LOCK:
         _BUILDER.begin(source.path)
         try:
-            file = PARSER.parse(source.text)
-        except UnexpectedInput as e:
-            return None, _recover(source, e)
+            file = _FAST.parse(source.text)
+        except NotFast:
+            # Lark's own parser, for the exception that says what is wrong
+            _BUILDER.begin(source.path)
+            try:
+                file = PARSER.parse(source.text)
+            except UnexpectedInput as e:
+                return None, _recover(source, e)
         return file, _BUILDER.problems
 
 
@@ -94,8 +118,18 @@ def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
             break
         except UnexpectedInput as e:
             error = e
-            problems.append(syntax_error(e, source, text))
+            # the retry's text is `resume` blank lines, one character each, then the rest
+            problems.append(syntax_error(e, source, text, floor=resume))
     return problems
+
+
+def _too_large(source: Source) -> Diagnostic:
+    text = source.text
+    line = text.count("\n", 0, MAX_FILE) + 1
+    col = MAX_FILE - (text.rfind("\n", 0, MAX_FILE) + 1) + 1
+    return Diagnostic("E-LIMIT-005", f"the file holds {len(text):,} characters; the most is {MAX_FILE:,}",
+                      Span.point(source.path, line, col),
+                      "split the policy into files that import each other; the limit is per file")
 
 
 def _resume_from(e: UnexpectedInput, lines: list[str]) -> int:
@@ -203,49 +237,16 @@ def _token_words(tok: Token, article: bool = True) -> str:
     """A token as a message names it: "'x'", "the number 5" (or "number 5")."""
     kind = tok.type
     the = "the " if article else ""
+    text = _shorten(str(tok))
     if kind == "$END":
         return f"{the}end of the file"
     if kind == "STRING":
-        return f"{the}string {tok}"
+        return f"{the}string {text}"
     if kind in ("INT", "FLOAT", "PERCENT"):
-        return f"{the}number {tok}"
+        return f"{the}number {text}"
     if kind == "DATE":
-        return f"{the}date {tok}"
-    return f"'{tok}'"
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Edits (insert, delete, replace, swap two neighbours) that turn a into b:
-    a swap counts once because `adn` for `and` is one slip, not two."""
-    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
-    for i in range(len(a) + 1):
-        d[i][0] = i
-    for j in range(len(b) + 1):
-        d[0][j] = j
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
-    return d[-1][-1]
-
-
-def closest(word: str, candidates, limit: int | None = None) -> str | None:
-    """The candidate nearest to `word`, if near enough to be a slip: a few
-    edits (more for longer words), or a word cut short (`loyal`, `loyalty`)."""
-    best, best_d = None, None
-    n = len(word)
-    allowed = limit if limit is not None else (0 if n <= 2 else 1 if n <= 4 else 2 if n <= 7 else 3)
-    low = word.lower()
-    for c in candidates:
-        cl = c.lower()
-        d = edit_distance(low, cl)
-        if d > allowed and min(len(cl), n) >= 3 and (cl.startswith(low) or low.startswith(cl)):
-            d = allowed
-        if d <= allowed and (best_d is None or d < best_d):
-            best, best_d = c, d
-    return best
+        return f"{the}date {text}"
+    return f"'{text}'"
 
 
 def _accepted(e: UnexpectedToken) -> set[str]:
@@ -263,9 +264,28 @@ def _accepted(e: UnexpectedToken) -> set[str]:
     return set(e.expected)
 
 
-def _tokens_before(text: str, pos: int) -> list[Token]:
-    """The tokens of the text before `pos` (what the parser had read)."""
-    return list(_LEXER.tokens(text[:pos]))
+def _tokens_before(text: str, pos: int, floor: int = 0) -> list[Token]:
+    """The tokens the parser had read before `pos`, from the start of the
+    declaration before the one `pos` is in (what the heuristics below look
+    at: the tokens just before, an unclosed bracket) but not before `floor`.
+    Lexing from the start of the file instead would make each error cost
+    the whole text before it."""
+    start = _declaration_start(text, pos, floor, 2)
+    return list(_LEXER.tokens(text, start, pos))
+
+
+def _declaration_start(text: str, pos: int, floor: int, count: int) -> int:
+    """The offset of the `count`-th line, going back from the one `pos` is
+    in, that starts with a declaration keyword; `floor` if there are fewer."""
+    at = max(text.rfind("\n", floor, pos) + 1, floor)
+    while True:
+        if _DECL_AT.match(text, at):
+            count -= 1
+            if count == 0:
+                return at
+        if at <= floor:
+            return floor
+        at = max(text.rfind("\n", floor, at - 1) + 1, floor)
 
 
 def _unclosed(tokens: list[Token], opener: str, closer: str) -> Token | None:
@@ -287,9 +307,9 @@ def _after(path: str, tok: Token) -> Span:
     return Span(path, tok.end_line, tok.end_column, tok.end_line, tok.end_column + 1)
 
 
-def syntax_error(e: UnexpectedInput, source: Source, text: str) -> Diagnostic:
+def syntax_error(e: UnexpectedInput, source: Source, text: str, floor: int = 0) -> Diagnostic:
     """The diagnostic for one parse failure of `text` (the source's text, or
-    a retry's copy of it with earlier lines blanked)."""
+    a retry's copy of it with earlier lines blanked, which start at `floor`)."""
     path = source.path
     if isinstance(e, UnexpectedCharacters):
         return _bad_character(e, source)
@@ -299,11 +319,11 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str) -> Diagnostic:
     else:
         assert isinstance(e, UnexpectedToken)
         tok, expected = e.token, _accepted(e)
-    before = _tokens_before(text, tok.start_pos if tok.type != "$END" else len(text))
+    before = _tokens_before(text, tok.start_pos if tok.type != "$END" else len(text), floor)
     prev = before[-1] if before else None
     span = _tspan(path, tok) if tok.type != "$END" else (
         _after(path, prev) if prev else Span.point(path, 1, 1))
-    kind, value = tok.type, str(tok.value)
+    kind, value = tok.type, _shorten(str(tok.value))
 
     if prev is not None and prev.value in DECLARATIONS and prev.column == 1 \
             and len(before) > 1 and expected & _OPERATORS:
@@ -347,7 +367,7 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str) -> Diagnostic:
                           "remove the ','")
     if kind == "COMMA" and "COMMA" not in expected:
         hint = "remove the ','"
-        if prev is not None and prev.type == "INT" and re.match(r"\d{3}(?!\d)", text[tok.end_pos:tok.end_pos + 4]):
+        if prev is not None and prev.type == "INT" and re.match(r"[0-9]{3}(?![0-9])", text[tok.end_pos:tok.end_pos + 4]):
             hint = f"numbers are written without thousands separators: {prev.value}_{text[tok.end_pos:tok.end_pos + 3]}"
         return Diagnostic("E-SYNTAX-007", "unexpected ','", span, hint)
     if kind == "RPAR" and "RPAR" not in expected and _unclosed(before, "(", ")") is None:
@@ -422,6 +442,8 @@ def _bad_character(e: UnexpectedCharacters, source: Source) -> Diagnostic:
     if ch in FULL_WIDTH:
         return Diagnostic("E-SYNTAX-002", f"'{ch}' is not part of the language", span,
                           f"this is {FULL_WIDTH[ch]}")
+    if unicodedata.decimal(ch, None) is not None:
+        return _foreign_digits(e, source)
     if ch == '"':
         line = source.line(e.line)
         return Diagnostic("E-SYNTAX-003", "unterminated string",
@@ -435,3 +457,31 @@ def _bad_character(e: UnexpectedCharacters, source: Source) -> Diagnostic:
     shown = ch if ch.isprintable() else f"U+{ord(ch):04X}"
     return Diagnostic("E-SYNTAX-002", f"'{shown}' is not part of the language", span,
                       "remove it; text belongs inside double quotes")
+
+
+def _foreign_digits(e: UnexpectedCharacters, source: Source) -> Diagnostic:
+    """Digits of another script (full-width, Arabic-Indic ...) where a number
+    starts or goes on: only 0-9 make numbers, though Python's own int() would
+    read these. The span covers the run of such digits; the hint writes the
+    number in 0-9 (with the ASCII digits just before the run, if any)."""
+    line = source.line(e.line)
+    start = end = e.column - 1
+    while end < len(line) and not line[end].isascii() and unicodedata.decimal(line[end], None) is not None:
+        end += 1
+    run = line[start:end] or e.char
+    before = start
+    while before > 0 and line[before - 1] in "0123456789_.":
+        before -= 1
+    written = line[before:start] + "".join(str(unicodedata.decimal(c)) for c in run)
+    span = Span(source.path, e.line, e.column, e.line, e.column + len(run))
+    if all("\uff10" <= c <= "\uff19" for c in run):
+        what = "this is a full-width digit" if len(run) == 1 else "these are full-width digits"
+    else:
+        what = f"this is a digit of another script ({unicodedata.name(run[0], 'digit').lower()})"
+    return Diagnostic("E-SYNTAX-002", f"'{_shorten(run)}' is not a number the language reads", span,
+                      f"{what}; use 0-9: {_shorten(written)}")
+
+
+def _shorten(text: str, most: int = 80) -> str:
+    """Text quoted in a message, cut short: a token may be megabytes long."""
+    return text if len(text) <= most else text[:most - 3] + "..."

@@ -100,3 +100,32 @@ def test_a_policy_without_params():
 def test_resolving_twice_changes_nothing():
     once = resolve_params(PROGRAM, {"days": "7", "rate": "5%", "start": "2026-03-01", "on": "false"})
     assert resolve_params(PROGRAM, once) == once
+
+
+@pytest.mark.parametrize("name, given, hint", [
+    ("days", "１２", "full-width digit; use 0-9"),
+    ("days", "-１", "full-width digit; use 0-9"),
+    ("rate", "１.５", "full-width digit; use 0-9"),
+    ("rate", "٣", "digits 0-9"),
+    ("rate", "５%", "full-width digit; use 0-9"),
+    ("start", "２０２６-07-01", "full-width digit; use 0-9"),
+])
+def test_only_ascii_digits_are_numbers(name, given, hint):
+    """int("１２") and float("٣") work in Python; a param, like a policy, reads 0-9 only."""
+    with pytest.raises(ParamError) as e:
+        resolve_params(PROGRAM, {name: given})
+    assert e.value.param == name and hint in str(e.value)
+
+
+def test_a_full_width_digit_on_the_command_line_is_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    policy = tmp_path / "p.pol"
+    policy.write_text("input t key id { id: int }\nparam days: int = 30\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "pol", "explain", str(policy), "--record", '{"id": 1}',
+                        "--param", "days=１２"], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, POL_BACKGROUND_COMPILE="0"))
+    assert r.returncode == 1
+    assert r.stderr.startswith("pol: error: ") and len(r.stderr.strip().splitlines()) == 1
+    assert "full-width digit; use 0-9" in r.stderr and "Traceback" not in r.stderr

@@ -261,3 +261,82 @@ def test_closest_word():
     assert closest("segmnt", ["segment", "score"]) == "segment"
     assert closest("adn", ["and", "or"]) == "and"
     assert closest("xyz", ["segment"]) is None
+
+
+# ---------------------------------------------------------------- digits and names
+
+@pytest.mark.parametrize("text, column, hint", [
+    ("let x = １２３ + 1", 9, "these are full-width digits; use 0-9: 123"),
+    ("let x = 1２", 10, "this is a full-width digit; use 0-9: 12"),
+    ("let x = ٣ + 1", 9, "this is a digit of another script (arabic-indic digit three); use 0-9: 3"),
+    ("let d = ２０２６-01-01", 9, "these are full-width digits; use 0-9: 2026"),
+])
+def test_only_ascii_digits_make_numbers(text, column, hint):
+    """Python's \\d and int() take any script's digits; the language reads 0-9."""
+    (d,) = errors(text)
+    assert (d.code, d.span.line, d.span.col, d.hint) == ("E-SYNTAX-002", 1, column, hint)
+
+
+def test_digits_of_any_script_may_be_part_of_a_name():
+    """A name starts with a letter or '_' and goes on with letters, digits and
+    '_' of any script (as in Python): `x１` is a name, another than `x1`."""
+    f = parse_ok("let x１ = 1\nlet 客户２ = x１\nlet a٣b = 1")
+    assert [d.name for d in f.items] == ["x１", "客户２", "a٣b"]
+    from pol.compiler.frontend import check_text
+    out = check_text("input c key id { id: int }\nlet x１ = 1\nlet y = x1 + 1\n")
+    (d,) = out.diagnostics.errors
+    assert d.code == "E-NAME-001" and d.hint.startswith("did you mean 'x１'? (the two are written with different")
+
+
+# ---------------------------------------------------------------- the fast loop
+
+def test_the_fast_loop_builds_what_larks_parser_builds():
+    """dsl/lalr.py runs Lark's tables with Lark's callbacks: the same AST,
+    spans and problems for every policy in the repository."""
+    from pathlib import Path
+    from pol.dsl import parser as p
+    root = Path(__file__).resolve().parents[1]
+    files = [f for f in root.rglob("*.pol") if ".venv" not in f.parts]
+    assert len(files) > 50
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        results = []
+        for run in (p._FAST.parse, p.PARSER.parse):
+            p._BUILDER.begin(str(f))
+            try:
+                results.append((repr(run(text)), list(p._BUILDER.problems)))
+            except Exception as e:          # both refuse a file that does not parse
+                results.append(type(e).__name__ in ("NotFast", "UnexpectedToken", "UnexpectedCharacters",
+                                                    "UnexpectedEOF"))
+        assert results[0] == results[1], f
+
+
+# ---------------------------------------------------------------- lines and carets
+
+def test_lines_are_those_the_lexer_counts():
+    """A form feed is a space to the lexer and to Source.line (splitlines()
+    broke lines there too, so carets below it landed on the wrong line)."""
+    text = "let a = 1\f let b = 2\r\nlet c = 1 +\n"
+    (d,) = errors(text)
+    assert d.span.line == 2
+    src = Source("t.pol", text)
+    assert [src.line(k) for k in (1, 2, 3)] == ["let a = 1\f let b = 2", "let c = 1 +", ""]
+
+
+def test_a_long_line_is_shown_around_the_caret():
+    from pol.dsl.diagnostics import render
+    text = "let a = " + " + ".join(["x"] * 2000) + " + \n"
+    (d,) = errors(text)
+    shown = render(d, {"t.pol": Source("t.pol", text)}).splitlines()
+    assert len(shown[1]) < 200 and shown[1].startswith("   1 | ...")
+    caret = shown[2].index("^")
+    assert shown[1][caret - 1:caret + 2].strip() == "+"     # the caret under the last '+'
+
+
+@pytest.mark.parametrize("text", [" ", "\t \t", "let a = 1  ", "input c key id { id: int } \t"])
+def test_spaces_at_the_end_of_the_file(text):
+    """Found by the fuzz test: the fast loop takes the spaces before a token
+    into the token's match, and at the end there is no token."""
+    from pol.dsl import parser as p
+    p._BUILDER.begin("t.pol")
+    assert repr(p._FAST.parse(text)) == repr(parse_ok(text))

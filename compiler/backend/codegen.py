@@ -39,7 +39,7 @@ CODEGEN_VERSION = "1"
 RUNTIME_NAMES = (
     "add_i", "sub_i", "mul_i", "neg_i", "abs_i", "mod_i", "mod_f",
     "round_f", "round_i", "sqrt_f", "exp_f", "log_f", "pow_f", "date_ok",
-    "year_of", "month_of", "day_of", "bit", "float_ok", "held_out", "NAN",
+    "year_of", "month_of", "day_of", "bit", "float_ok", "held_out", "pick", "NAN",
 )
 
 
@@ -114,7 +114,46 @@ def store_item(arr: str, idx: tuple[ast.expr, ...], value: ast.expr) -> ast.Assi
 
 def truth(v: ast.expr, m: ast.expr | None) -> ast.expr:
     """True exactly when a bool value is valid and true."""
-    return v if m is None else ast.BoolOp(ast.And(), [m, v])
+    return v if m is None else binop(ast.BitAnd(), m, v)
+
+
+# Expressions compute with `&`, `|` and `pick` (runtime.pick, `a if c else
+# b`), not with `and`, `or` and conditional expressions: the operands are
+# plain values already (an invalid one holds a harmless default), and a
+# branch is a basic block to Numba, whose SSA pass recurses once per block
+# between a variable's definition and its use; a kernel of a thousand
+# branches did not compile. (Reading the input keeps its branches: a null
+# slot's string index must not be followed.)
+
+def all_(*xs: ast.expr | None) -> ast.expr | None:
+    """Conjunction of bool flags, without a branch; None stands for 'always true'."""
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    out = xs[0]
+    for x in xs[1:]:
+        out = binop(ast.BitAnd(), out, x)
+    return out
+
+
+def any_(*xs: ast.expr) -> ast.expr:
+    out = xs[0]
+    for x in xs[1:]:
+        out = binop(ast.BitOr(), out, x)
+    return out
+
+
+def pick(c: ast.expr, a: ast.expr, b: ast.expr) -> ast.Call:
+    return call("pick", c, _typed(a), _typed(b))
+
+
+def _typed(x: ast.expr) -> ast.expr:
+    # Numba types an int constant by its value, and compiles a helper anew
+    # for each value it is called with: a classification of 1,000 rules
+    # compiled `pick` 1,000 times. As an int64 it is one type.
+    if isinstance(x, ast.Constant) and type(x.value) is int:
+        return attr_call("np", "int64", x)
+    return x
 
 
 _GENERATED_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -196,9 +235,8 @@ class _Gen:
         """A runtime helper returning (value, ok), anded with operand validity."""
         vn, mn = self.tmp()
         self.emit(assign2(vn, mn, pair))
-        m = and_(N(mn), *valid)
-        if len(valid) and any(x is not None for x in valid):
-            self.emit(assign(mn, m))
+        if any(x is not None for x in valid):
+            return Value(N(vn), self.bind(all_(N(mn), *valid), None).v)
         return Value(N(vn), N(mn))
 
     # -- leaves
@@ -253,8 +291,29 @@ class _Gen:
         return self.settle(self.lazy(e))
 
     def lazy(self, e: ir.Expr) -> Value:
-        meth = getattr(self, "x_" + type(e).__name__)
-        return meth(e)
+        """The code of an expression, its operands' first, on a stack of our
+        own rather than Python's: an expression may nest thousands of levels
+        (a long sum is left-nested). `todo` holds nodes to visit and, as
+        (node,), nodes whose operands are done; their Values wait at the end
+        of `done`. Each rule gets its operands' Values unsettled (see settle)."""
+        todo: list = [e]
+        done: list[Value] = []
+        while todo:
+            x = todo.pop()
+            if type(x) is tuple:
+                x = x[0]
+                k = len(ir.children(x))
+                args = done[-k:]
+                del done[-k:]
+                done.append(getattr(self, "x_" + type(x).__name__)(x, args))
+                continue
+            kids = ir.children(x)
+            if kids:
+                todo.append((x,))
+                todo.extend(reversed(kids))
+            else:
+                done.append(getattr(self, "x_" + type(x).__name__)(x))
+        return done[0]
 
     def settle(self, x: Value) -> Value:
         """Apply a pending finiteness check (LANGUAGE.md section 5).
@@ -266,7 +325,7 @@ class _Gen:
         if not x.pending:
             return x
         _, mn = self.tmp()
-        self.emit(assign(mn, and_(x.m, call("float_ok", x.v))))
+        self.emit(assign(mn, all_(x.m, call("float_ok", x.v))))
         return Value(x.v, N(mn))
 
     def x_Literal(self, e: ir.Literal) -> Value:
@@ -293,18 +352,16 @@ class _Gen:
     def x_Today(self, e: ir.Today) -> Value:
         return Value(N("today"), None)
 
-    def x_If(self, e: ir.If) -> Value:
-        c = self.expr(e.cond)
-        t = self.expr(e.then)
-        f = self.expr(e.else_)
+    def x_If(self, e: ir.If, args: list[Value]) -> Value:
+        c, t, f = (self.settle(a) for a in args)
         cond = self.bind(truth(c.v, c.m), None).v
         m = None
         if t.m is not None or f.m is not None:
-            m = ifexp(cond, t.m or C(True), f.m or C(True))
-        return self.bind(ifexp(cond, t.v, f.v), m)
+            m = pick(cond, t.m or C(True), f.m or C(True))
+        return self.bind(pick(cond, t.v, f.v), m)
 
-    def x_InSet(self, e: ir.InSet) -> Value:
-        x = self.expr(e.operand)
+    def x_InSet(self, e: ir.InSet, args: list[Value]) -> Value:
+        x = self.settle(args[0])
         if e.operand.type == Type.STRING:
             consts = [C(self.plan.literal_code(s)) for s in e.values]
         elif e.operand.type == Type.DATE:
@@ -313,55 +370,54 @@ class _Gen:
             consts = [C(float(v)) for v in e.values]
         else:
             consts = [C(v) for v in e.values]
-        test = or_(*[cmp(ast.Eq(), x.v, c) for c in consts]) if consts else C(False)
+        test = self.any_of([cmp(ast.Eq(), x.v, c) for c in consts]) if consts else C(False)
         return self.bind(not_(test) if e.negated else test, x.m)
 
-    def x_IsNull(self, e: ir.IsNull) -> Value:
-        x = self.expr(e.operand)
+    def x_IsNull(self, e: ir.IsNull, args: list[Value]) -> Value:
+        x = self.settle(args[0])
         if x.m is None:
             return Value(C(e.negated), None)
         return self.bind(x.m if e.negated else not_(x.m), None)
 
-    def x_Call(self, e: ir.Call) -> Value:
+    def x_Call(self, e: ir.Call, args: list[Value]) -> Value:
         op = e.op
         if op in ("and", "or"):
-            return self._logic(op, e.args)
+            return self._logic(op, [self.settle(a) for a in args])
         if op == "coalesce":
-            return self._coalesce(e.args)
+            return self._coalesce([self.settle(a) for a in args])
         t = e.type
         if t == Type.FLOAT and op in ("add", "sub", "mul", "div", "neg", "abs"):
-            args = [self.lazy(a) for a in e.args]
+            args = list(args)
             if op == "div":               # x / inf is 0: a divisor is checked first
                 args[1] = self.settle(args[1])
             pending = True if op in _ARITH else args[0].pending
         else:
-            args = [self.expr(a) for a in e.args]
+            args = [self.settle(a) for a in args]
             pending = False
         ms = [a.m for a in args]
         vs = [a.v for a in args]
         at = [a.type for a in e.args]
         if op in _CMP:
-            return self.bind(cmp(_CMP[op](), vs[0], vs[1]), and_(*ms))
+            return self.bind(cmp(_CMP[op](), vs[0], vs[1]), all_(*ms))
         if op == "between":
-            return self.bind(ast.BoolOp(ast.And(), [cmp(ast.LtE(), vs[1], vs[0]), cmp(ast.LtE(), vs[0], vs[2])]),
-                             and_(*ms))
+            return self.bind(all_(cmp(ast.LtE(), vs[1], vs[0]), cmp(ast.LtE(), vs[0], vs[2])), all_(*ms))
         if op == "not":
             return self.bind(not_(vs[0]), ms[0])
         if op == "to_float":
             return self.bind(attr_call("np", "float64", vs[0]), ms[0])
         if op in ("add", "sub") and at[0] == Type.DATE:
             if at[1] == Type.DATE:        # date - date: days, always in range
-                return self.bind(binop(ast.Sub(), vs[0], vs[1]), and_(*ms))
+                return self.bind(binop(ast.Sub(), vs[0], vs[1]), all_(*ms))
             r = self.checked(call(op + "_i", vs[0], vs[1]), *ms)
             return self.checked(call("date_ok", r.v), r.m)
         if op in ("add", "sub", "mul") and t == Type.INT:
             return self.checked(call(op + "_i", vs[0], vs[1]), *ms)
         if op in _ARITH:                  # float arithmetic; `/` guards its divisor
             if op == "div":
-                safe = self.bind(ifexp(cmp(ast.Eq(), vs[1], C(0.0)), C(1.0), vs[1]), None)
-                r = self.bind(binop(ast.Div(), vs[0], safe.v), and_(*ms, cmp(ast.NotEq(), vs[1], C(0.0))))
+                safe = self.bind(pick(cmp(ast.Eq(), vs[1], C(0.0)), C(1.0), vs[1]), None)
+                r = self.bind(binop(ast.Div(), vs[0], safe.v), all_(*ms, cmp(ast.NotEq(), vs[1], C(0.0))))
             else:
-                r = self.bind(binop(_ARITH[op](), vs[0], vs[1]), and_(*ms))
+                r = self.bind(binop(_ARITH[op](), vs[0], vs[1]), all_(*ms))
             return Value(r.v, r.m, pending)
         if op == "mod":
             return self.checked(call("mod_i" if t == Type.INT else "mod_f", vs[0], vs[1]), *ms)
@@ -383,14 +439,14 @@ class _Gen:
             fn = "round_i" if t == Type.INT else "round_f"
             return self.checked(call(fn, vs[0], vs[1]), *ms)
         if op in ("min", "max"):
-            acc = self.bind(vs[0], None)
+            acc = vs[0]
             better = ast.Lt if op == "min" else ast.Gt
             for v in vs[1:]:
-                self.emit(assign(acc.v.id, ifexp(cmp(better(), v, acc.v), v, acc.v)))
-            return Value(acc.v, self._valid(and_(*ms)))
+                acc = self.bind(pick(cmp(better(), v, acc), v, acc), None).v
+            return Value(acc, self.all_of(ms))
         if op == "clamp":
-            lo = self.bind(ifexp(cmp(ast.Gt(), vs[1], vs[0]), vs[1], vs[0]), None)
-            return self.bind(ifexp(cmp(ast.Lt(), vs[2], lo.v), vs[2], lo.v), and_(*ms))
+            lo = self.bind(pick(cmp(ast.Gt(), vs[1], vs[0]), vs[1], vs[0]), None)
+            return self.bind(pick(cmp(ast.Lt(), vs[2], lo.v), vs[2], lo.v), all_(*ms))
         if op in ("sqrt", "exp", "log"):
             return self.checked(call(op + "_f", vs[0]), ms[0])
         if op == "pow":
@@ -403,41 +459,62 @@ class _Gen:
             return self.bind(item(f"l{k}", vs[0]), ms[0])
         raise NotImplementedError(f"no kernel rule for operator {op!r}")
 
-    def _valid(self, m: ast.expr | None) -> ast.expr | None:
-        return None if m is None else self.bind(m, None).v
+    # Flags of many operands (validity of a 1,000-argument min, an `in`
+    # list of 1,000 values) are combined a few at a time, one statement per
+    # few: a single `a & b & ...` nests one level per operand.
+    _FEW = 8
 
-    def _logic(self, op: str, args) -> Value:
-        a, b = (self.expr(x) for x in args)
+    def all_of(self, flags: list) -> ast.expr | None:
+        """The conjunction of flags (None: always true), as a local when long."""
+        flags = [x for x in flags if x is not None]
+        if not flags:
+            return None
+        acc = None
+        for k in range(0, len(flags), self._FEW):
+            acc = self.bind(all_(acc, *flags[k:k + self._FEW]), None).v
+        return acc
+
+    def any_of(self, flags: list) -> ast.expr:
+        if len(flags) <= self._FEW:
+            return any_(*flags)
+        acc = self.bind(any_(*flags[:self._FEW]), None).v
+        for k in range(self._FEW, len(flags), self._FEW):
+            acc = self.bind(any_(acc, *flags[k:k + self._FEW]), None).v
+        return acc
+
+    def _logic(self, op: str, vals: list[Value]) -> Value:
+        """A chain of and (or): one pair at a time, each step its own
+        statements, so the code stays flat however long the chain."""
+        acc = vals[0]
+        for b in vals[1:]:
+            acc = self._logic2(op, acc, b)
+        return acc
+
+    def _logic2(self, op: str, a: Value, b: Value) -> Value:
         if a.m is None and b.m is None:
-            node = ast.And() if op == "and" else ast.Or()
-            return self.bind(ast.BoolOp(node, [a.v, b.v]), None)
+            node = ast.BitAnd() if op == "and" else ast.BitOr()
+            return self.bind(binop(node, a.v, b.v), None)
         am, bm = a.m or C(True), b.m or C(True)
         if op == "and":
             # false wins over null; both true is true; otherwise null
-            known = or_(ast.BoolOp(ast.And(), [am, bm]),
-                        ast.BoolOp(ast.And(), [am, not_(a.v)]),
-                        ast.BoolOp(ast.And(), [bm, not_(b.v)]))
-            value = ast.BoolOp(ast.And(), [truth(a.v, a.m), truth(b.v, b.m)])
+            known = any_(all_(am, bm), all_(am, not_(a.v)), all_(bm, not_(b.v)))
+            value = all_(truth(a.v, a.m), truth(b.v, b.m))
         else:
-            known = or_(ast.BoolOp(ast.And(), [am, bm]),
-                        ast.BoolOp(ast.And(), [am, a.v]),
-                        ast.BoolOp(ast.And(), [bm, b.v]))
-            value = ast.BoolOp(ast.Or(), [truth(a.v, a.m), truth(b.v, b.m)])
+            known = any_(all_(am, bm), all_(am, a.v), all_(bm, b.v))
+            value = any_(truth(a.v, a.m), truth(b.v, b.m))
         return self.bind(value, known)
 
-    def _coalesce(self, args) -> Value:
-        vals = [self.expr(a) for a in args]
-        out_v: ast.expr = vals[-1].v
-        out_m: ast.expr = vals[-1].m if vals[-1].m is not None else C(True)
+    def _coalesce(self, vals: list[Value]) -> Value:
+        """The first valid argument: from the last to the first, each a
+        statement of its own (not one nested conditional, which Python
+        cannot compile past a few hundred arguments). Arguments after one
+        that is never null cannot matter."""
+        first_sure = next((k for k, x in enumerate(vals) if x.m is None), len(vals) - 1)
+        vals = vals[:first_sure + 1]
+        out = vals[-1]
         for x in reversed(vals[:-1]):
-            if x.m is None:
-                out_v, out_m = x.v, C(True)
-            else:
-                out_v = ifexp(x.m, x.v, out_v)
-                out_m = ast.BoolOp(ast.Or(), [x.m, out_m])
-        if isinstance(out_m, ast.Constant) and out_m.value is True:
-            return self.bind(out_v, None)
-        return self.bind(out_v, out_m)
+            out = self.bind(pick(x.m, x.v, out.v), None if out.m is None else any_(x.m, out.m))
+        return out
 
     # -- declarations
 
@@ -460,7 +537,7 @@ class _Gen:
             elif isinstance(d, ir.Score):
                 x = self.expr(d.expr)
                 self.decls[name] = x
-                out = x.v if x.m is None else ifexp(x.m, x.v, N("NAN"))
+                out = x.v if x.m is None else pick(x.m, x.v, N("NAN"))
                 self.emit(store_item("scores", (C(score_pos[name]), i), out))
             elif isinstance(d, ir.Classify):
                 self.decls[name] = self._classify(d, cls_pos[name])
@@ -470,22 +547,21 @@ class _Gen:
         for w in d.whens:
             x = self.expr(w.cond)
             conds.append(truth(x.v, x.m))
-        vn, mn = self.tmp()
-        ln = f"k{self.n}"
         values = d.values
-        default_v = self.plan.literal_code(d.default) if d.default is not None else 0
-        default_l = values.index(d.default) if d.default is not None else -1
-        self.emit(assign(vn, C(default_v)))
-        self.emit(assign(mn, C(d.default is not None)))
-        self.emit(assign(ln, C(default_l)))
-        chain: list[ast.stmt] = []
+        v: ast.expr = C(self.plan.literal_code(d.default) if d.default is not None else 0)
+        m: ast.expr = C(d.default is not None)
+        local: ast.expr = C(values.index(d.default) if d.default is not None else -1)
+        # From the last rule to the first, so that the first rule that holds
+        # is taken last; statements in a row, each to new locals, not a chain
+        # of elifs, which would nest as deep as the rules are many.
         for w, c in reversed(list(zip(d.whens, conds))):
-            then = [assign(vn, C(self.plan.literal_code(w.value))), assign(mn, C(True)),
-                    assign(ln, C(values.index(w.value)))]
-            chain = [ast.If(c, then, chain)]
-        self.body.extend(chain)
-        self.emit(store_item("classes", (C(pos), N("i")), N(ln)))
-        return Value(N(vn), N(mn))
+            hit = self.bind(c, None).v
+            v = self.bind(pick(hit, C(self.plan.literal_code(w.value)), v), None).v
+            if d.default is None:
+                m = self.bind(any_(hit, m), None).v
+            local = self.bind(pick(hit, C(values.index(w.value)), local), None).v
+        self.emit(store_item("classes", (C(pos), N("i")), local))
+        return self.bind(v, m)
 
     def offers(self) -> None:
         p = self.program
@@ -500,15 +576,15 @@ class _Gen:
         for k, o in enumerate(p.offers):
             el = self.expr(o.eligible)
             pr = self.expr(o.priority)
-            eligible = self.bind(ast.BoolOp(ast.And(), [item("active", C(k)), truth(el.v, el.m)]), None)
-            chan: ast.expr = C(-2)
+            eligible = self.bind(all_(item("active", C(k)), truth(el.v, el.m)), None)
+            # the first open channel: from the last to the first, one statement each
+            cv = Value(C(-2), None)
             for c in reversed(o.channels):
-                chan = ifexp(open_[c], C(self.plan.channels.index(c)), chan)
-            cv = self.bind(chan, None)
+                cv = self.bind(pick(open_[c], C(self.plan.channels.index(c)), cv.v), None)
             # -3 not eligible, -2 no open channel, -1 priority null, else the channel
-            state = ifexp(not_(eligible.v), C(-3),
-                          ifexp(cmp(ast.Lt(), cv.v, C(0)), C(-2),
-                                ifexp(pr.m, cv.v, C(-1)) if pr.m is not None else cv.v))
+            state = pick(not_(eligible.v), C(-3),
+                         pick(cmp(ast.Lt(), cv.v, C(0)), C(-2),
+                              pick(pr.m, cv.v, C(-1)) if pr.m is not None else cv.v))
             sv = self.bind(state, None)
             if self.fused:
                 self.body.extend(template(_CANDIDATE, S=sv.v.id, P=pr.v, K=k, F=f"f{k}"))

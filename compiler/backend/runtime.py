@@ -263,6 +263,13 @@ def bit(buf, i):
 
 
 @_jit
+def pick(c, a, b):
+    """`a if c else b` for kernels, whose own code has no branches (codegen):
+    LLVM inlines it as a select."""
+    return a if c else b
+
+
+@_jit
 def float_ok(x):
     """Input floats: NaN and infinities read as null."""
     return math.isfinite(x)

@@ -28,10 +28,10 @@ from decimal import ROUND_CEILING, Decimal
 
 from pol.compiler import ir
 from pol.dsl.diagnostics import Diagnostics
-from pol.compiler.frontend.expressions import F, I, INT64, S, Checker, a_type
+from pol.compiler.frontend.expressions import INT64, Checker
+from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.resolve import DERIVED, KIND_WORDS, Unit, ast_graph, derived_order, report_cycles
 from pol.dsl import ast
-from pol.dsl.parser import closest
 from pol.dsl.source import Span
 
 
@@ -117,7 +117,7 @@ def check_input(ck: Checker, inp: ast.Input) -> list[ir.InputField]:
         fields.append(ir.InputField(f.name, t, f.nullable, f.span))
     key = next((f for f in inp.fields if f.name == inp.key), None)
     if key is None:
-        guess = closest(inp.key, [f.name for f in inp.fields])
+        guess = ck.suggest(inp.key, [f.name for f in inp.fields])
         ck.error("E-NAME-008", f"the key '{inp.key}' is not a field of the input block", inp.key_span,
                  f"did you mean '{guess}'?" if guess else f"add it to the block, e.g. {inp.key}: int")
     else:
@@ -236,7 +236,7 @@ def _unknown(ck: Checker, code: str, what: str, name: str, span: Span, kind: typ
         other = KIND_WORDS[type(d)]
         return ck.error(code, f"'{name}' is {'an' if other[0] in 'aeiou' else 'a'} {other}, not {_a_word(what)}",
                         span, f"declare the {what}: {what} {name} ...")
-    guess = closest(name, [n for n, x in ck.space.items() if isinstance(x, kind)])
+    guess = ck.suggest(name, ck.names_of(kind))
     hint = f"did you mean '{guess}'?" if guess else f"declare it: {what} {name} ..."
     return ck.error(code, f"unknown {what} '{name}'", span, hint)
 
@@ -286,7 +286,7 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
         elif isinstance(item, ast.With):
             ptype = ck.param_types.get(item.name)
             if not isinstance(ck.space.get(item.name), ast.Param):
-                guess = closest(item.name, [n for n, d in ck.space.items() if isinstance(d, ast.Param)])
+                guess = ck.suggest(item.name, ck.names_of(ast.Param))
                 ck.error("E-NAME-007", f"unknown param '{item.name}'", item.span,
                          f"did you mean '{guess}'?" if guess else "'with' sets a declared param")
             elif ptype is not None:
@@ -301,8 +301,7 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
                     continue
                 seen_given[g.name] = g.span
                 if not isinstance(ck.space.get(g.name), ast.Field):
-                    fields = [n for n, d in ck.space.items() if isinstance(d, ast.Field)]
-                    guess = closest(g.name, fields)
+                    guess = ck.suggest(g.name, ck.names_of(ast.Field))
                     ck.error("E-NAME-008", f"'{g.name}' is not a field of the input block", g.span,
                              f"did you mean '{guess}'?" if guess else "'given' sets input fields only")
                     continue

@@ -9,84 +9,70 @@ as compiler/ir.py documents: an int meeting a float is wrapped in `to_float`
 and everything above it stays quiet, so one mistake gives one message. Type
 errors point at the operator or the function name and say what was expected
 and what was found, in the words a policy author uses (int, float, bool,
-string, date).
+string, date); the words and hints are compiler/frontend/hints.py's, the
+functions' rules compiler/frontend/functions.py's.
+
+Nesting is followed on a stack of the checker's own (`Checker.expr`), not
+Python's: a rule for a nested expression is a generator that yields each
+subexpression and is sent its IR. A chain of one operator level
+(`a + b - c ...`, `a and b and c ...`) and an `else if` chain are walked in
+a loop by one rule. `and` and `or` chains become one n-ary ir.Call
+(three-valued `and`/`or` are associative); arithmetic stays left-nested, as
+float addition is not. How deep an expression may nest is
+compiler/frontend/nesting.py's (E-LIMIT-002), checked before it is typed.
 
 Codes:
   E-NAME-001 unknown name              E-NAME-004 channel or offer used as a value
   E-TYPE-001 arithmetic operands       E-TYPE-002 compared values of different types
   E-TYPE-003 ordering strings/bools    E-TYPE-004 and/or/not on a non-bool
   E-TYPE-005 `if` condition/branches   E-TYPE-006 `in` list value (wrong type, null)
-  E-TYPE-007 function argument type    E-TYPE-008 a declaration's required type
+  E-TYPE-008 a declaration's required type
   E-TYPE-009 literal of the wrong type (param default, given, with)
   E-TYPE-010 unknown type name         E-TYPE-011 number out of range
   E-TYPE-012 `between` operands        E-TYPE-013 unary '-' on a non-number
-  E-FUNC-001 unknown function          E-FUNC-002 wrong number of arguments
-  E-FUNC-003 round's digits not an int literal in -15..15
-  E-FUNC-004 starts_with/ends_with/contains: second argument not a string literal
-  E-DATE-001 invalid date literal
+  E-DATE-001 invalid date literal      E-LIMIT-002 nested too deeply
   W-NULL-001 comparison with null (always null)
+  (E-FUNC-* and E-TYPE-007: compiler/frontend/functions.py)
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
+import unicodedata
+from types import GeneratorType
 
 from pol.compiler import ir
-from pol.dsl.diagnostics import Diagnostics
+from pol.compiler.frontend.functions import FUNCTIONS, FunctionRules
+from pol.compiler.frontend.hints import (B, D, F, I, NUMERIC, S, UNTYPED_NULL, a_type, bool_hint, date_hint,
+                                         literal_hint, literal_type, mismatch_hint, quoted_date_hint,
+                                         quoted_number_hint, type_words, unquoted_text_hint)
+from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS, Unit
 from pol.compiler.types import Type, parse_type
 from pol.dsl import ast
-from pol.dsl.parser import closest
+from pol.dsl.diagnostics import Diagnostics
+from pol.dsl.words import Vocabulary, closest, closest_within
 from pol.dsl.source import Span
 
-I, F, B, S, D = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE
-NUMERIC = (I, F)
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
-
-# name -> (fewest, most) arguments; None: no upper limit
-FUNCTIONS: dict[str, tuple[int, int | None]] = {
-    "abs": (1, 1), "floor": (1, 1), "ceil": (1, 1), "round": (1, 2),
-    "min": (1, None), "max": (1, None), "clamp": (3, 3),
-    "sqrt": (1, 1), "exp": (1, 1), "log": (1, 1), "pow": (2, 2),
-    "coalesce": (1, None),
-    "days_since": (1, 1), "days_until": (1, 1), "days_between": (2, 2),
-    "year": (1, 1), "month": (1, 1), "day": (1, 1),
-    "starts_with": (2, 2), "ends_with": (2, 2), "contains": (2, 2), "length": (1, 1),
-}
-# Functions people reach for from spreadsheets and SQL, and what to write instead.
-_FUNCTION_ADVICE = {
-    "avg": "there is no average function: write (a + b) / 2",
-    "average": "there is no average function: write (a + b) / 2",
-    "mean": "there is no average function: write (a + b) / 2",
-    "sum": "add the values with '+'",
-    "len": "did you mean 'length'?",
-    "now": "the run's date is 'today', written without parentheses",
-    "datediff": "use days_between(a, b), or subtract the dates: b - a",
-    "date_diff": "use days_between(a, b), or subtract the dates: b - a",
-    "ifnull": "did you mean 'coalesce'?",
-    "nvl": "did you mean 'coalesce'?",
-    "iif": "write (if CONDITION then A else B)",
-}
 TYPE_NAMES = ("int", "float", "bool", "string", "date")
 _TYPE_SYNONYMS = {"integer": "int", "long": "int", "number": "float", "double": "float",
                   "decimal": "float", "boolean": "bool", "str": "string", "text": "string",
                   "datetime": "date", "timestamp": "date"}
 _ARITH = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}
 _COMPARE = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
-_NULL = object()          # the type of a `null` literal that its context has not typed yet
+# Binary operators that chain at one level: the left operand of a node of
+# the group may be another node of it, `a + b - c` being `(a + b) - c`.
+_CHAIN_GROUP = {"and": "and", "or": "or", "+": "+", "-": "+", "*": "*", "/": "*", "%": "*"}
+# "Did you mean" looks at every name of a word's kind, most of them in a
+# fraction of a microsecond (dsl/words.py), and fills an edit table for
+# the few that may be near, in tens of microseconds: per check at most this
+# many looks and tables, about a second, however many names and misspellings
+# a generated policy holds. Past it, hints say less.
+_SUGGESTION_BUDGET = (300_000, 10_000)
 
 
-def type_words(t) -> str:
-    return "null" if t is _NULL else str(t)
-
-
-def a_type(t) -> str:
-    """The type with its article: 'an int', 'a string'."""
-    w = type_words(t)
-    return ("an " if w[0] in "aeiou" else "a ") + w
-
-
-class Checker:
+class Checker(FunctionRules):
     """Checks expressions against the program's namespace; collects diagnostics."""
 
     def __init__(self, unit: Unit, diags: Diagnostics):
@@ -96,6 +82,26 @@ class Checker:
         self.field_types: dict[str, Type] = {}
         self.param_types: dict[str, Type] = {}
         self.let_types: dict[str, Type | None] = {}     # None: the let itself is wrong
+        self._names: dict = {}
+        self._suggestions_left = _SUGGESTION_BUDGET
+
+    def names_of(self, *kinds: type, extra: tuple[str, ...] = ()) -> Vocabulary:
+        """The declared names of these kinds, and `extra` words, to suggest
+        from (the namespace does not change while checking)."""
+        key = (kinds, extra)
+        if key not in self._names:
+            self._names[key] = Vocabulary([n for n, d in self.space.items() if isinstance(d, kinds)] + list(extra))
+        return self._names[key]
+
+    def suggest(self, word: str, candidates) -> str | None:
+        """The candidate `word` was probably meant to be (words.closest), within
+        the check's budget for suggestions, and only while diagnostics are kept."""
+        looks, tables = self._suggestions_left
+        if self.diags.full or len(candidates) > looks:
+            return None
+        guess, filled = closest_within(word, candidates, tables=tables)
+        self._suggestions_left = (looks - len(candidates), max(tables - filled, 0))
+        return guess
 
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None, related=()):
         self.diags.add(code, message, span, hint, related)
@@ -106,7 +112,7 @@ class Checker:
     @staticmethod
     def settle(e, t: Type):
         """An expression as type t: an untyped null takes t, an int becomes a float."""
-        if e.type is _NULL:
+        if e.type is UNTYPED_NULL:
             return ir.Literal(t, None, e.span)
         if e.type == t:
             return e
@@ -121,12 +127,12 @@ class Checker:
     def untyped_null(e):
         """`if c then null else null`, `coalesce(null, null)`: always null, so
         like a bare `null` it takes the type its context needs."""
-        return ir.Literal(_NULL, None, e.span)
+        return ir.Literal(UNTYPED_NULL, None, e.span)
 
     def unify(self, xs: list) -> tuple[list, Type | None]:
         """One type for several values (ints widen to float, nulls take the
         others' type); None when they do not fit together."""
-        types = {x.type for x in xs if x.type is not _NULL}
+        types = {x.type for x in xs if x.type is not UNTYPED_NULL}
         if not types:
             return [self.settle(x, I) for x in xs], I
         if types <= {I, F}:
@@ -140,13 +146,39 @@ class Checker:
     # ------------------------------------------------------------ expressions
 
     def expr(self, e):
-        """The IR of an expression, or None when it is wrong (already reported)."""
-        return getattr(self, "x_" + type(e).__name__)(e)
+        """The IR of an expression, or None when it is wrong (already reported).
+
+        The driver of the rules: a rule that yields a subexpression waits on
+        this stack, one entry per level of nesting, while its subexpression
+        is checked."""
+        deep = too_deep(e)
+        if deep is not None:
+            return self.error(deep.code, deep.message, deep.span, deep.hint)
+        rule = getattr(self, "x_" + type(e).__name__)(e)
+        if type(rule) is not GeneratorType:
+            return rule                     # a name or a literal
+        stack = [rule]
+        value = None
+        while True:
+            try:
+                sub = stack[-1].send(value)
+            except StopIteration as done:
+                stack.pop()
+                if not stack:
+                    return done.value
+                value = done.value
+                continue
+            rule = getattr(self, "x_" + type(sub).__name__)(sub)
+            if type(rule) is not GeneratorType:
+                value = rule
+            else:
+                stack.append(rule)
+                value = None
 
     def any_type(self, e):
         """An expression of whatever type it has (a let); a bare null is an INT."""
         x = self.expr(e)
-        if x is not None and x.type is _NULL:
+        if x is not None and x.type is UNTYPED_NULL:
             x = self.settle(x, I)
         return x
 
@@ -155,11 +187,11 @@ class Checker:
         x = self.expr(e)
         if x is None:
             return None
-        if x.type is _NULL:
+        if x.type is UNTYPED_NULL:
             return self.settle(x, B)
         if x.type != B:
             return self.error("E-TYPE-008", f"{what} must be a condition (bool), found {a_type(x.type)}",
-                              e.span, _bool_hint(x.type))
+                              e.span, bool_hint(x.type))
         return x
 
     def numeric(self, e, what: str):
@@ -167,7 +199,7 @@ class Checker:
         x = self.expr(e)
         if x is None:
             return None
-        if x.type is _NULL or x.type in NUMERIC:
+        if x.type is UNTYPED_NULL or x.type in NUMERIC:
             return self.settle(x, F)
         hint = {B: "a yes/no value is a segment; or give numbers with (if CONDITION then 1 else 0)",
                 S: "a number can be computed from a string with length(...)",
@@ -201,9 +233,16 @@ class Checker:
                               if kind == "channel" else ""))
 
     def unknown_name(self, name: str, span: Span):
-        values = [n for n, d in self.space.items() if not isinstance(d, (ast.Channel, ast.Offer))]
-        guess = closest(name, values + ["true", "false", "null", "today"])
-        if guess is not None:
+        if self.diags.full:
+            return None     # nobody will read the hint: spare the search among every name
+        values = self.names_of(ast.Field, ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score,
+                               extra=("true", "false", "null", "today"))
+        twin = self._twins(values).get(unicodedata.normalize("NFKC", name))
+        guess = twin or self.suggest(name, values)
+        if twin is not None:
+            hint = f"did you mean '{twin}'? (the two are written with different characters: full-width or " \
+                   "another script's digits or letters)"
+        elif guess is not None:
             hint = f"did you mean '{guess}'?"
         elif name in FUNCTIONS:
             hint = f"'{name}' is a function: write {name}(...)"
@@ -212,6 +251,13 @@ class Checker:
         else:
             hint = "declare it as a field of the input block, a param or a let"
         return self.error("E-NAME-001", f"unknown name '{name}'", span, hint)
+
+    def _twins(self, vocab: Vocabulary) -> dict[str, str]:
+        """Names that are not ASCII by their NFKC form (`x１` under `x1`): the
+        same to the eye as a name written with ASCII digits and letters."""
+        if "twins" not in self._names:
+            self._names["twins"] = {unicodedata.normalize("NFKC", n): n for n in vocab.names if not n.isascii()}
+        return self._names["twins"]
 
     def x_Number(self, e: ast.Number):
         value = e.value
@@ -232,7 +278,7 @@ class Checker:
         return ir.Literal(B, e.value, e.span)
 
     def x_Null(self, e: ast.Null):
-        return ir.Literal(_NULL, None, e.span)
+        return ir.Literal(UNTYPED_NULL, None, e.span)
 
     def x_DateLit(self, e: ast.DateLit):
         d = self.date(e)
@@ -241,24 +287,24 @@ class Checker:
     def date(self, e: ast.DateLit) -> dt.date | None:
         d = e.parse()
         if d is None:
-            self.error("E-DATE-001", f"'{e.text}' is not a valid date", e.span, _date_hint(e.text))
+            self.error("E-DATE-001", f"'{e.text}' is not a valid date", e.span, date_hint(e.text))
         return d
 
     def x_Today(self, e: ast.Today):
         return ir.Today(D, e.span)
 
     def x_Unary(self, e: ast.Unary):
-        x = self.expr(e.operand)
+        x = yield e.operand
         if x is None:
             return None
         if e.op == "not":
-            if x.type is _NULL:
+            if x.type is UNTYPED_NULL:
                 x = self.settle(x, B)
             if x.type != B:
                 return self.error("E-TYPE-004", f"'not' needs a condition (bool), found {a_type(x.type)}",
-                                  e.op_span, _bool_hint(x.type))
+                                  e.op_span, bool_hint(x.type))
             return ir.Call(B, "not", (x,), e.span)
-        if x.type is _NULL:
+        if x.type is UNTYPED_NULL:
             x = self.settle(x, I)
         if x.type not in NUMERIC:
             return self.error("E-TYPE-013", f"cannot negate {a_type(x.type)}", e.op_span,
@@ -266,38 +312,57 @@ class Checker:
         return ir.Call(x.type, "neg", (x,), e.span)
 
     def x_Binary(self, e: ast.Binary):
-        a, b = self.expr(e.left), self.expr(e.right)
-        if a is None or b is None:
+        # The chain's nodes, innermost first: `a + b - c` is [a + b, (a + b) - c].
+        group = _CHAIN_GROUP[e.op]
+        chain = [e]
+        while isinstance(chain[-1].left, ast.Binary) and _CHAIN_GROUP[chain[-1].left.op] == group:
+            chain.append(chain[-1].left)
+        chain.reverse()
+        operands = [(yield chain[0].left)]
+        for node in chain:
+            operands.append((yield node.right))
+        if any(x is None for x in operands):
             return None
-        if e.op in ("and", "or"):
-            a = self.settle(a, B) if a.type is _NULL else a
-            b = self.settle(b, B) if b.type is _NULL else b
-            if a.type != B or b.type != B:
-                found = " and ".join(a_type(t) for t in (a.type, b.type))
-                bad = a.type if a.type != B else b.type
-                return self.error("E-TYPE-004", f"'{e.op}' needs conditions (bool) on both sides, "
-                                  f"found {found}", e.op_span, _bool_hint(bad))
-            return ir.Call(B, e.op, (a, b), e.span)
-        return self.arithmetic(e, a, b)
+        if group in ("and", "or"):
+            return self.logic(chain, operands)
+        acc = operands[0]
+        for node, x in zip(chain, operands[1:]):
+            acc = self.arithmetic(node, acc, x)
+            if acc is None:
+                return None
+        return acc
+
+    def logic(self, chain: list, operands: list):
+        """`a and b and c ...` (or `or`): one n-ary call of bool operands."""
+        xs = [self.settle(x, B) if x.type is UNTYPED_NULL else x for x in operands]
+        left = xs[0].type
+        for node, x in zip(chain, xs[1:]):
+            if left != B or x.type != B:
+                found = " and ".join(a_type(t) for t in (left, x.type))
+                bad = left if left != B else x.type
+                return self.error("E-TYPE-004", f"'{node.op}' needs conditions (bool) on both sides, "
+                                  f"found {found}", node.op_span, bool_hint(bad))
+            left = B
+        return ir.Call(B, chain[-1].op, tuple(xs), chain[-1].span)
 
     def arithmetic(self, e: ast.Binary, a, b):
         op, name = e.op, _ARITH[e.op]
         ta, tb = a.type, b.type
         # dates: date +/- int, int + date, date - date
         if D in (ta, tb) and op in "+-":
-            if op == "+" and ta == I and tb in (D, _NULL) or ta is _NULL and tb == D and op == "+":
+            if op == "+" and ta == I and tb in (D, UNTYPED_NULL) or ta is UNTYPED_NULL and tb == D and op == "+":
                 a, b, ta, tb = b, a, tb, ta
-            if ta == D and tb in (I, _NULL):
+            if ta == D and tb in (I, UNTYPED_NULL):
                 return ir.Call(D, name, (a, self.settle(b, I)), e.span)
             if ta == D and tb == D and op == "-":
                 return ir.Call(I, "sub", (a, b), e.span)
-            if ta is _NULL and tb == D and op == "-":
+            if ta is UNTYPED_NULL and tb == D and op == "-":
                 return ir.Call(I, "sub", (self.settle(a, D), b), e.span)
             if ta == D and tb == F:
                 return self.error("E-TYPE-001", f"cannot {'add' if op == '+' else 'subtract'} a float "
                                   f"{'to' if op == '+' else 'from'} a date", e.op_span,
                                   "days are whole numbers: round the float first, e.g. round(x)")
-        if (ta in NUMERIC or ta is _NULL) and (tb in NUMERIC or tb is _NULL):
+        if (ta in NUMERIC or ta is UNTYPED_NULL) and (tb in NUMERIC or tb is UNTYPED_NULL):
             if op == "/":
                 return ir.Call(F, "div", (self.settle(a, F), self.settle(b, F)), e.span)
             (a, b), t = self.unify([a, b])
@@ -307,25 +372,25 @@ class Checker:
                 "*": f"cannot multiply {a_type(ta)} by {a_type(tb)}",
                 "/": f"cannot divide {a_type(ta)} by {a_type(tb)}",
                 "%": f"cannot take the remainder of {a_type(ta)} divided by {a_type(tb)}"}[op]
-        hint = _quoted_number_hint(e.left, e.right) or (
+        hint = quoted_number_hint(e.left, e.right) or (
             "'+' adds numbers, or a whole number of days to a date" if op == "+" else
             "'-' subtracts numbers, days from a date, or one date from another" if op == "-" else
             f"'{op}' works on numbers (int or float)")
         return self.error("E-TYPE-001", verb, e.op_span, hint)
 
     def x_Compare(self, e: ast.Compare):
-        a, b = self.expr(e.left), self.expr(e.right)
+        a, b = (yield e.left), (yield e.right)
         if a is None or b is None:
             return None
-        if a.type is _NULL or b.type is _NULL:
+        if a.type is UNTYPED_NULL or b.type is UNTYPED_NULL:
             self.diags.warn("W-NULL-001", f"'{e.op} null' is always null, never true", e.op_span,
                             "to test for a missing value write 'is null' or 'is not null'")
         (a2, b2), t = self.unify([a, b])
         if t is None:
             return self.error("E-TYPE-002", f"cannot compare {type_words(a.type)} with {type_words(b.type)}",
-                              e.op_span, _quoted_number_hint(e.left, e.right) or _quoted_date_hint(e.left, e.right)
-                              or _unquoted_text_hint(a.type, b.type, e.left, e.right)
-                              or _mismatch_hint(a.type, b.type))
+                              e.op_span, quoted_number_hint(e.left, e.right) or quoted_date_hint(e.left, e.right)
+                              or unquoted_text_hint(a.type, b.type, e.left, e.right)
+                              or mismatch_hint(a.type, b.type))
         if e.op not in ("==", "!=") and t in (S, B):
             return self.error("E-TYPE-003", f"'{e.op}' cannot order {t} values", e.op_span,
                               f"{t} values can only be compared with '==' and '!='"
@@ -333,21 +398,21 @@ class Checker:
         return ir.Call(B, _COMPARE[e.op], (a2, b2), e.span)
 
     def x_Between(self, e: ast.Between):
-        xs = [self.expr(x) for x in (e.operand, e.low, e.high)]
+        xs = [(yield e.operand), (yield e.low), (yield e.high)]
         if any(x is None for x in xs):
             return None
         ys, t = self.unify(xs)
         if t is None:
             found = ", ".join(type_words(x.type) for x in xs)
             return self.error("E-TYPE-012", f"'between' needs three numbers or three dates, found {found}",
-                              e.op_span, _quoted_number_hint(e.operand, e.low, e.high))
+                              e.op_span, quoted_number_hint(e.operand, e.low, e.high))
         if t not in (I, F, D):
             return self.error("E-TYPE-012", f"'between' needs numbers or dates, found {t}", e.op_span,
                               f"{t} values have no order")
         return ir.Call(B, "between", tuple(ys), e.span)
 
     def x_InList(self, e: ast.InList):
-        x = self.expr(e.operand)
+        x = yield e.operand
         lits = []
         for v in e.values:
             if isinstance(v, ast.Null):
@@ -355,11 +420,11 @@ class Checker:
                            "to test for a missing value write 'is null'")
                 lits.append(None)
             else:
-                lits.append(self.expr(v))
+                lits.append((yield v))
         if x is None:
             return None
         t = x.type
-        if t is _NULL:
+        if t is UNTYPED_NULL:
             _, t = self.unify([v for v in lits if v is not None])
             if t is None:
                 return self.error("E-TYPE-006", "the values of an 'in' list must have one type", e.op_span)
@@ -375,30 +440,42 @@ class Checker:
             else:
                 ok = False
                 self.error("E-TYPE-006", f"this 'in' list tests {a_type(t)}, but holds {a_type(v.type)}", node.span,
-                           _literal_hint(node, t))
+                           literal_hint(node, t))
         if not ok:
             return None
         return ir.InSet(B, x, tuple(values), e.negated, e.span)
 
     def x_IsNull(self, e: ast.IsNull):
-        x = self.expr(e.operand)
+        x = yield e.operand
         if x is None:
             return None
-        if x.type is _NULL:
+        if x.type is UNTYPED_NULL:
             x = self.settle(x, I)
         return ir.IsNull(B, x, e.negated, e.span)
 
     def x_If(self, e: ast.If):
-        c, a, b = self.expr(e.cond), self.expr(e.then), self.expr(e.else_)
+        # `if .. then .. else if .. then .. else ..`: the chain's ifs, outermost first
+        chain = [e]
+        while isinstance(chain[-1].else_, ast.If):
+            chain.append(chain[-1].else_)
+        parts = []
+        for node in chain:
+            parts.append(((yield node.cond), (yield node.then)))
+        result = yield chain[-1].else_
+        for node, (c, a) in zip(reversed(chain), reversed(parts)):
+            result = self.if_else(node, c, a, result)
+        return result
+
+    def if_else(self, e: ast.If, c, a, b):
         if c is None or a is None or b is None:
             return None
         if_span = Span(e.span.path, e.span.line, e.span.col, e.span.line, e.span.col + 2)
-        if c.type is _NULL:
+        if c.type is UNTYPED_NULL:
             c = self.settle(c, B)
         if c.type != B:
             return self.error("E-TYPE-005", f"the condition of 'if' must be a condition (bool), "
-                              f"found {a_type(c.type)}", e.cond.span, _bool_hint(c.type))
-        if a.type is _NULL and b.type is _NULL:
+                              f"found {a_type(c.type)}", e.cond.span, bool_hint(c.type))
+        if a.type is UNTYPED_NULL and b.type is UNTYPED_NULL:
             return self.untyped_null(e)
         (a, b), t = self.unify([a, b])
         if t is None:
@@ -406,163 +483,6 @@ class Checker:
                               f"{type_words(a.type)} and {type_words(b.type)}", if_span,
                               "both branches of 'if' must give the same type (int and float mix)")
         return ir.If(t, c, a, b, e.span)
-
-    # ------------------------------------------------------------ functions
-
-    def x_Call(self, e: ast.Call):
-        name, span = e.name, e.name_span
-        if name not in FUNCTIONS:
-            if name in self.space:
-                kind = KIND_WORDS[type(self.space[name])]
-                return self.error("E-FUNC-001", f"'{name}' is a {kind}, not a function", span,
-                                  f"write '{name}' without parentheses")
-            guess = closest(name, FUNCTIONS)
-            hint = (_FUNCTION_ADVICE.get(name.lower()) or (f"did you mean '{guess}'?" if guess else None)
-                    or "the functions are " + ", ".join(FUNCTIONS))
-            return self.error("E-FUNC-001", f"unknown function '{name}'", span, hint)
-        lo, hi = FUNCTIONS[name]
-        k = len(e.args)
-        if k < lo or (hi is not None and k > hi):
-            want = (str(lo) if lo == hi else f"{lo} or more" if hi is None else f"{lo} or {hi}")
-            plural = "s" if want != "1" else ""
-            return self.error("E-FUNC-002", f"'{name}' takes {want} argument{plural}, found {k}", span,
-                              _USAGE.get(name))
-        # a literal argument is judged as written, not checked as an expression
-        # first (which would report a misspelled name in it a second time)
-        args = [self.expr(e.args[0])]
-        if name == "round" and k == 2:
-            args.append(self.round_digits(e.args[1]))
-        elif name in ("starts_with", "ends_with", "contains"):
-            if not isinstance(e.args[1], ast.String):
-                return self.error("E-FUNC-004", f"the second argument of '{name}' must be a string written "
-                                  "in double quotes", e.args[1].span, f'e.g. {name}(region, "广州")')
-            args.append(self.expr(e.args[1]))
-        else:
-            args += [self.expr(a) for a in e.args[1:]]
-        if any(a is None for a in args):
-            return None
-        return getattr(self, "f_" + name, self.f_generic)(e, args)
-
-    def round_digits(self, node):
-        n = node
-        sign = 1
-        if isinstance(n, ast.Unary) and n.op == "-" and isinstance(n.operand, ast.Number):
-            n, sign = n.operand, -1
-        if not (isinstance(n, ast.Number) and n.kind == "int"):
-            return self.error("E-FUNC-003", "the second argument of 'round' must be a whole number "
-                              "written out", node.span, "e.g. round(x, 2) keeps two decimals")
-        digits = sign * n.value
-        if not -15 <= digits <= 15:
-            return self.error("E-FUNC-003", f"'round' keeps from -15 to 15 decimals, not {digits}",
-                              node.span)
-        return ir.Literal(I, digits, node.span)
-
-    def arg_error(self, e: ast.Call, want: str, found):
-        return self.error("E-TYPE-007", f"'{e.name}' needs {want}, found {a_type(found)}", e.name_span,
-                          _USAGE.get(e.name))
-
-    def f_generic(self, e: ast.Call, args):
-        raise AssertionError(f"no rule for function {e.name}")
-
-    def _one_number(self, e, args):
-        x = args[0]
-        if x.type is _NULL:
-            x = self.settle(x, I)
-        if x.type not in NUMERIC:
-            return self.arg_error(e, "a number", x.type)
-        return x
-
-    def f_abs(self, e, args):
-        x = self._one_number(e, args)
-        return ir.Call(x.type, e.name, (x,), e.span) if x is not None else None
-
-    f_floor = f_ceil = f_abs
-
-    def f_round(self, e, args):
-        x = self._one_number(e, args)
-        if x is None:
-            return None
-        digits = args[1] if len(args) == 2 else ir.Literal(I, 0, e.span)
-        return ir.Call(x.type, "round", (x, digits), e.span)
-
-    def _float_args(self, e, args):
-        out = []
-        for x in args:
-            if x.type is not _NULL and x.type not in NUMERIC:
-                return self.arg_error(e, "numbers" if len(args) > 1 else "a number", x.type)
-            out.append(self.settle(x, F) if x.type is not F else x)
-        return ir.Call(F, e.name, tuple(out), e.span)
-
-    f_sqrt = f_exp = f_log = f_pow = _float_args
-
-    def f_min(self, e, args):
-        if all(x.type is _NULL for x in args):
-            return self.untyped_null(e)
-        ys, t = self.unify(args)
-        if t is None or t not in (I, F, D):
-            found = ", ".join(type_words(x.type) for x in args)
-            return self.error("E-TYPE-007", f"'{e.name}' needs numbers, or dates, found {found}",
-                              e.name_span, _USAGE.get(e.name))
-        return ir.Call(t, e.name, tuple(ys), e.span)
-
-    f_max = f_clamp = f_min
-
-    def f_coalesce(self, e, args):
-        if all(x.type is _NULL for x in args):
-            return self.untyped_null(e)
-        ys, t = self.unify(args)
-        if t is None:
-            found = ", ".join(type_words(x.type) for x in args)
-            return self.error("E-TYPE-007", f"the values of 'coalesce' must have one type, found {found}",
-                              e.name_span, "e.g. coalesce(arpu_m1, 0)")
-        return ir.Call(t, "coalesce", tuple(ys), e.span)
-
-    def _dates(self, e, args):
-        out = []
-        for x in args:
-            if x.type is _NULL:
-                x = self.settle(x, D)
-            if x.type != D:
-                self.arg_error(e, "a date" if len(args) == 1 else "dates", x.type)
-                return None
-            out.append(x)
-        return out
-
-    def f_days_since(self, e, args):
-        xs = self._dates(e, args)
-        return ir.Call(I, "sub", (ir.Today(D, e.name_span), xs[0]), e.span) if xs else None
-
-    def f_days_until(self, e, args):
-        xs = self._dates(e, args)
-        return ir.Call(I, "sub", (xs[0], ir.Today(D, e.name_span)), e.span) if xs else None
-
-    def f_days_between(self, e, args):
-        xs = self._dates(e, args)
-        return ir.Call(I, "sub", (xs[1], xs[0]), e.span) if xs else None
-
-    def f_year(self, e, args):
-        xs = self._dates(e, args)
-        return ir.Call(I, e.name, (xs[0],), e.span) if xs else None
-
-    f_month = f_day = f_year
-
-    def f_starts_with(self, e, args):
-        s = args[0]
-        if s.type is _NULL:
-            s = self.settle(s, S)
-        if s.type != S:
-            return self.arg_error(e, "a string", s.type)
-        return ir.Call(B, e.name, (s, args[1]), e.span)
-
-    f_ends_with = f_contains = f_starts_with
-
-    def f_length(self, e, args):
-        s = args[0]
-        if s.type is _NULL:
-            s = self.settle(s, S)
-        if s.type != S:
-            return self.arg_error(e, "a string", s.type)
-        return ir.Call(I, "length", (s,), e.span)
 
     # ------------------------------------------------------------ literal values
 
@@ -583,9 +503,9 @@ class Checker:
             return lit.value, True
         if isinstance(lit, ast.Bool) and t == B:
             return lit.value, True
-        found = _literal_type(lit)
+        found = literal_type(lit)
         self.error("E-TYPE-009", f"{what} is {a_type(t)}, but this value is {found}", lit.span,
-                   _literal_hint(lit, t))
+                   literal_hint(lit, t))
         return None, False
 
     # ------------------------------------------------------------ types
@@ -597,110 +517,3 @@ class Checker:
             hint = f"did you mean '{guess}'?" if guess else "the types are " + ", ".join(TYPE_NAMES)
             self.error("E-TYPE-010", f"unknown type '{name}'", span, hint)
         return t
-
-
-# ---------------------------------------------------------------- hints
-
-_USAGE = {
-    "abs": "abs(x) takes one number", "floor": "floor(x) takes one number", "ceil": "ceil(x) takes one number",
-    "round": "round(x) or round(x, 2)", "min": "min(a, b, ...) of numbers or dates",
-    "max": "max(a, b, ...) of numbers or dates", "clamp": "clamp(x, low, high)",
-    "sqrt": "sqrt(x) takes one number", "exp": "exp(x) takes one number", "log": "log(x) takes one number",
-    "pow": "pow(x, y) takes two numbers", "coalesce": "coalesce(a, b, ...): the first that is not null",
-    "days_since": "days_since(date)", "days_until": "days_until(date)",
-    "days_between": "days_between(date, date)", "year": "year(date)", "month": "month(date)",
-    "day": "day(date)", "starts_with": 'starts_with(text, "prefix")', "ends_with": 'ends_with(text, "suffix")',
-    "contains": 'contains(text, "part")', "length": "length(text)",
-}
-
-
-def _bool_hint(t) -> str | None:
-    if t in NUMERIC:
-        return "compare the number to make a condition, e.g. x > 0"
-    if t == S:
-        return 'compare the string to make a condition, e.g. brand == "全球通"'
-    if t == D:
-        return "compare the date to make a condition, e.g. last_active < 2026-01-01"
-    return None
-
-
-def _mismatch_hint(a, b) -> str:
-    pair = {a, b}
-    if pair == {D, S}:
-        return "a date is written without quotes, e.g. 2026-11-01"
-    if pair & {B} and pair & {I, F, S}:
-        return "a bool is true or false"
-    if pair == {D, I} or pair == {D, F}:
-        return "to count days between dates, subtract them: d1 - d2, or use days_since(d)"
-    if pair == {I, S} or pair == {F, S}:
-        return "a number compares with a number and text with text: if the field holds text, declare it string"
-    return f"both sides must be of one type; here they are {type_words(a)} and {type_words(b)}"
-
-
-def _quoted_number_hint(*nodes) -> str | None:
-    for n in nodes:
-        if isinstance(n, ast.String):
-            text = n.value.strip()
-            try:
-                float(text.replace("_", ""))
-            except ValueError:
-                continue
-            return f"write the number without quotes: {text}"
-    return None
-
-
-def _quoted_date_hint(*nodes) -> str | None:
-    for n in nodes:
-        if isinstance(n, ast.String) and ast.DateLit(n.value.strip()).parse() is not None:
-            return f"write the date without quotes: {n.value.strip()}"
-    return None
-
-
-def _unquoted_text_hint(ta, tb, left, right) -> str | None:
-    """`brand == 1`: the author may have meant the text "1"."""
-    for t, other in ((ta, right), (tb, left)):
-        if t == S and isinstance(other, ast.Number):
-            return f'if you mean the text, write it in double quotes: "{other.text}"'
-    return None
-
-
-def _literal_type(lit) -> str:
-    if isinstance(lit, ast.Number):
-        return {"int": "an int", "float": "a float", "percent": "a percentage (a float)"}[lit.kind]
-    return {ast.String: "a string", ast.Bool: "a bool", ast.DateLit: "a date", ast.Null: "null"}[type(lit)]
-
-
-def _literal_hint(lit, t: Type) -> str | None:
-    if isinstance(lit, ast.String):
-        if t in NUMERIC:
-            return _quoted_number_hint(lit) or None
-        if t == D and ast.DateLit(lit.value).parse() is not None:
-            return f"write the date without quotes: {lit.value}"
-        if t == B and lit.value in ("true", "false"):
-            return f"write {lit.value} without quotes"
-    if isinstance(lit, ast.Number) and t == I and lit.kind != "int":
-        return "an int is a whole number"
-    if t == S and isinstance(lit, (ast.Number, ast.DateLit)):
-        return f'write text in double quotes: "{lit.text}"'
-    if t == S and not isinstance(lit, ast.String):
-        return "write text in double quotes"
-    if t == B:
-        return "a bool is true or false"
-    return None
-
-
-def _date_hint(text: str) -> str:
-    parts = text.split("-")
-    if len(parts) == 3 and [len(p) for p in parts] != [4, 2, 2]:
-        return "write dates as YYYY-MM-DD, with two-digit months and days: " + "-".join(
-            [parts[0]] + [p.zfill(2) for p in parts[1:]])
-    try:
-        year, month, _ = (int(p) for p in parts)
-    except ValueError:
-        return "write dates as YYYY-MM-DD"
-    if not 1 <= month <= 12:
-        return "months go from 01 to 12"
-    if not 1 <= year:
-        return "years go from 0001 to 9999"
-    import calendar
-    return f"{calendar.month_name[month]} {year} has {calendar.monthrange(year, month)[1]} days"

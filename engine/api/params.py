@@ -11,6 +11,8 @@ Accepted values (INTERFACE.md), per declared type:
     date    a datetime.date (a datetime gives its date), or "YYYY-MM-DD"
 
 From the command line every value arrives as text, hence the text forms.
+Numbers and dates in text are written with the ASCII digits 0-9, as in a
+policy: Python's int() and float() would also read "１２" (full-width).
 `None`, and for the non-string types the text "null", override a param with
 null: `null` is a literal of every type, so a default may be null too.
 """
@@ -21,6 +23,7 @@ import difflib
 import math
 import numbers
 import re
+import unicodedata
 
 from pol.compiler import ir
 from pol.compiler.types import Type
@@ -28,8 +31,10 @@ from pol.errors import ParamError
 
 I64_MIN, I64_MAX = -(2 ** 63), 2 ** 63 - 1
 _BOOLS = {"true": True, "false": False}
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INT_TEXT = re.compile(r"[+-]?\d+(_\d+)*")
+# ASCII digits only: \d, int() and float() also take full-width and other
+# scripts' digits ("１２" is 12 to Python), which a policy does not.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(_[0-9]+)*")
 _EXPECTED = {
     Type.INT: "an int (e.g. 45)",
     Type.FLOAT: "a number (e.g. 0.8, 1e6 or 80%)",
@@ -41,6 +46,8 @@ _EXPECTED = {
 
 def _refuse(p: ir.Param, value, why: str | None = None) -> ParamError:
     shown = repr(value) if not isinstance(value, str) else f'"{value}"'
+    if why is None and isinstance(value, str):
+        why = _digits_hint(value)
     message = f"param '{p.name}' is {p.type}: expected {_EXPECTED[p.type]}, got {shown}"
     return ParamError(message + (f" ({why})" if why else ""), param=p.name)
 
@@ -79,6 +86,8 @@ def convert(p: ir.Param, value):
         try:
             if isinstance(value, str):
                 text = value.strip().replace("_", "")
+                if not text.isascii():
+                    raise _refuse(p, value)
                 # float() also reads "nan" and "infinity"; the finiteness check refuses them
                 number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
             elif isinstance(value, numbers.Real):
@@ -104,6 +113,15 @@ def convert(p: ir.Param, value):
     if isinstance(value, str):
         return value
     raise _refuse(p, value)
+
+
+def _digits_hint(text: str) -> str | None:
+    foreign = [c for c in text if not c.isascii() and unicodedata.decimal(c, None) is not None]
+    if not foreign:
+        return None
+    if all("\uff10" <= c <= "\uff19" for c in foreign):
+        return "this is a full-width digit; use 0-9"
+    return "write numbers with the digits 0-9"
 
 
 def resolve_params(program: ir.Program, overrides: dict | None) -> dict:

@@ -185,7 +185,29 @@ class _Eval:
         return np.full(self.n, value, _DTYPE[t])
 
     def expr(self, e: ir.Expr):
-        return getattr(self, "x_" + type(e).__name__)(e)
+        """(values, valid) of an expression over the batch."""
+        # Operands first, on a stack of our own rather than Python's: an
+        # expression may nest thousands of levels (a long sum is left-nested).
+        # `todo` holds nodes to visit and, as (node,), nodes whose operands
+        # are done; their results wait at the end of `done`.
+        todo: list = [e]
+        done: list = []
+        while todo:
+            x = todo.pop()
+            if type(x) is tuple:
+                x = x[0]
+                k = len(ir.children(x))
+                args = done[-k:]
+                del done[-k:]
+                done.append(getattr(self, "x_" + type(x).__name__)(x, args))
+                continue
+            kids = ir.children(x)
+            if kids:
+                todo.append((x,))
+                todo.extend(reversed(kids))
+            else:
+                done.append(getattr(self, "x_" + type(x).__name__)(x))
+        return done[0]
 
     def x_Literal(self, e: ir.Literal):
         if e.value is None:
@@ -209,18 +231,16 @@ class _Eval:
     def x_Today(self, e):
         return self.full(self.today, Type.DATE), None
 
-    def x_If(self, e: ir.If):
-        cv, cm = self.expr(e.cond)
+    def x_If(self, e: ir.If, args):
+        (cv, cm), (tv, tm), (fv, fm) = args
         c = _truth(cv, cm)
-        tv, tm = self.expr(e.then)
-        fv, fm = self.expr(e.else_)
         m = None
         if tm is not None or fm is not None:
             m = np.where(c, tm if tm is not None else True, fm if fm is not None else True)
         return np.where(c, tv, fv), m
 
-    def x_InSet(self, e: ir.InSet):
-        v, m = self.expr(e.operand)
+    def x_InSet(self, e: ir.InSet, args):
+        (v, m), = args
         t = e.operand.type
         if t == Type.STRING:
             vals = [self.plan.literal_code(s) for s in e.values]
@@ -231,36 +251,30 @@ class _Eval:
         hit = np.isin(v, np.array(vals, _DTYPE[t])) if vals else np.zeros(self.n, np.bool_)
         return (~hit if e.negated else hit), m
 
-    def x_IsNull(self, e: ir.IsNull):
-        _, m = self.expr(e.operand)
+    def x_IsNull(self, e: ir.IsNull, args):
+        (_, m), = args
         valid = np.ones(self.n, np.bool_) if m is None else m
         return (valid if e.negated else ~valid), None
 
-    def x_Call(self, e: ir.Call):
+    def x_Call(self, e: ir.Call, args):
         op, t = e.op, e.type
         if op in ("and", "or"):
-            (av, am), (bv, bm) = (self.expr(a) for a in e.args)
-            a_t, b_t = _truth(av, am), _truth(bv, bm)
-            if am is None and bm is None:
-                return (a_t & b_t if op == "and" else a_t | b_t), None
-            am = am if am is not None else True
-            bm = bm if bm is not None else True
-            if op == "and":
-                return a_t & b_t, (am & bm) | (am & ~av) | (bm & ~bv)
-            return a_t | b_t, (am & bm) | (am & av) | (bm & bv)
+            # a chain is one call; three-valued and/or fold pairwise
+            av, am = args[0]
+            for bv, bm in args[1:]:
+                av, am = _logic(op, av, am, bv, bm)
+            return av, am
         if op == "coalesce":
-            vals = [self.expr(a) for a in e.args]
-            v, m = vals[-1]
+            v, m = args[-1]
             v = v.copy()
             m = None if m is None else m.copy()
-            for xv, xm in reversed(vals[:-1]):
+            for xv, xm in reversed(args[:-1]):
                 if xm is None:
                     v, m = xv, None
                 else:
                     v = np.where(xm, xv, v)
                     m = None if m is None else (xm | m)
             return v, m
-        args = [self.expr(a) for a in e.args]
         vs = [a[0] for a in args]
         ms = [a[1] for a in args]
         at = [a.type for a in e.args]
@@ -361,6 +375,18 @@ class _Eval:
 
 def _truth(v, m):
     return v if m is None else (v & m)
+
+
+def _logic(op: str, av, am, bv, bm):
+    """Three-valued `a and b` (or `a or b`): false (true) wins over null."""
+    a_t, b_t = _truth(av, am), _truth(bv, bm)
+    if am is None and bm is None:
+        return (a_t & b_t if op == "and" else a_t | b_t), None
+    am = am if am is not None else True
+    bm = bm if bm is not None else True
+    if op == "and":
+        return a_t & b_t, (am & bm) | (am & ~av) | (bm & ~bv)
+    return a_t | b_t, (am & bm) | (am & av) | (bm & bv)
 
 
 

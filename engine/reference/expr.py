@@ -29,24 +29,48 @@ class Env:
 
 def eval_expr(expr: ir.Expr, env: Env):
     """The value of an expression for one customer: a Python value, None for null."""
-    if isinstance(expr, ir.Call):
-        return apply_op(expr.op, expr.type, [eval_expr(a, env) for a in expr.args])
-    if isinstance(expr, ir.FieldRef):
-        return read_field(expr.type, env.fields.get(expr.name))
-    if isinstance(expr, ir.Literal):
-        return fit(expr.type, expr.value)
-    if isinstance(expr, ir.ParamRef):
-        return env.params[expr.name]
-    if isinstance(expr, ir.DeclRef):
-        return env.decls[expr.name]
-    if isinstance(expr, ir.Today):
-        return env.today
-    if isinstance(expr, ir.If):
-        # only a true condition takes `then`; false and null take `else`
-        return eval_expr(expr.then if eval_expr(expr.cond, env) is True else expr.else_, env)
-    if isinstance(expr, ir.InSet):
-        v = eval_expr(expr.operand, env)
-        return None if v is None else (v in expr.values) != expr.negated
-    if isinstance(expr, ir.IsNull):
-        return (eval_expr(expr.operand, env) is None) != expr.negated
-    raise TypeError(f"not an IR expression: {type(expr).__name__}")
+    # An expression may nest thousands of levels (a long sum is left-nested),
+    # so it is walked on a stack of its own, not Python's: `todo` holds
+    # nodes to visit and, as (node,), nodes whose operands are done, whose
+    # values wait at the end of `values`.
+    todo: list = [expr]
+    values: list = []
+    while todo:
+        e = todo.pop()
+        if type(e) is tuple:
+            e = e[0]
+            if isinstance(e, ir.Call):
+                n = len(e.args)
+                args = values[-n:]
+                del values[-n:]
+                values.append(apply_op(e.op, e.type, args))
+            elif isinstance(e, ir.If):
+                # only a true condition takes `then`; false and null take `else`
+                todo.append(e.then if values.pop() is True else e.else_)
+            elif isinstance(e, ir.InSet):
+                v = values.pop()
+                values.append(None if v is None else (v in e.values) != e.negated)
+            else:
+                values.append((values.pop() is None) != e.negated)      # IsNull
+        elif isinstance(e, ir.Call):
+            todo.append((e,))
+            todo.extend(reversed(e.args))
+        elif isinstance(e, ir.FieldRef):
+            values.append(read_field(e.type, env.fields.get(e.name)))
+        elif isinstance(e, ir.Literal):
+            values.append(fit(e.type, e.value))
+        elif isinstance(e, ir.ParamRef):
+            values.append(env.params[e.name])
+        elif isinstance(e, ir.DeclRef):
+            values.append(env.decls[e.name])
+        elif isinstance(e, ir.Today):
+            values.append(env.today)
+        elif isinstance(e, ir.If):
+            todo.append((e,))
+            todo.append(e.cond)
+        elif isinstance(e, (ir.InSet, ir.IsNull)):
+            todo.append((e,))
+            todo.append(e.operand)
+        else:
+            raise TypeError(f"not an IR expression: {type(e).__name__}")
+    return values[0]

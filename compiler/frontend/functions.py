@@ -1,0 +1,207 @@
+"""Function calls: the rules of the language's functions (LANGUAGE.md
+section 4), for the Checker of compiler/frontend/expressions.py.
+
+`FunctionRules.x_Call` checks a call's name and number of arguments, has the
+Checker type its arguments (it yields them to the Checker's driver, like
+every rule for a nested expression), then hands them to the function's own
+rule `f_NAME`, which returns the typed ir.Call (or None with a diagnostic).
+Sugar becomes plain IR here: days_since/days_until/days_between are `sub`
+of dates, round(x) gets its 0.
+
+Codes: E-FUNC-001 unknown function, E-FUNC-002 wrong number of arguments,
+E-FUNC-003 round's digits, E-FUNC-004 a string function's literal, E-TYPE-007
+an argument of the wrong type.
+"""
+from __future__ import annotations
+
+from pol.compiler import ir
+from pol.compiler.frontend.hints import B, D, F, I, NUMERIC, S, USAGE, UNTYPED_NULL, a_type, type_words
+from pol.compiler.frontend.resolve import KIND_WORDS
+from pol.dsl import ast
+from pol.dsl.words import closest
+
+# name -> (fewest, most) arguments; None: no upper limit
+FUNCTIONS: dict[str, tuple[int, int | None]] = {
+    "abs": (1, 1), "floor": (1, 1), "ceil": (1, 1), "round": (1, 2),
+    "min": (1, None), "max": (1, None), "clamp": (3, 3),
+    "sqrt": (1, 1), "exp": (1, 1), "log": (1, 1), "pow": (2, 2),
+    "coalesce": (1, None),
+    "days_since": (1, 1), "days_until": (1, 1), "days_between": (2, 2),
+    "year": (1, 1), "month": (1, 1), "day": (1, 1),
+    "starts_with": (2, 2), "ends_with": (2, 2), "contains": (2, 2), "length": (1, 1),
+}
+# Functions people reach for from spreadsheets and SQL, and what to write instead.
+_FUNCTION_ADVICE = {
+    "avg": "there is no average function: write (a + b) / 2",
+    "average": "there is no average function: write (a + b) / 2",
+    "mean": "there is no average function: write (a + b) / 2",
+    "sum": "add the values with '+'",
+    "len": "did you mean 'length'?",
+    "now": "the run's date is 'today', written without parentheses",
+    "datediff": "use days_between(a, b), or subtract the dates: b - a",
+    "date_diff": "use days_between(a, b), or subtract the dates: b - a",
+    "ifnull": "did you mean 'coalesce'?",
+    "nvl": "did you mean 'coalesce'?",
+    "iif": "write (if CONDITION then A else B)",
+}
+
+
+class FunctionRules:
+    """The function rules of the Checker (a mixin: `self` is the Checker,
+    which provides error, settle, unify and untyped_null)."""
+
+    def x_Call(self, e: ast.Call):
+        name, span = e.name, e.name_span
+        if name not in FUNCTIONS:
+            if name in self.space:
+                kind = KIND_WORDS[type(self.space[name])]
+                return self.error("E-FUNC-001", f"'{name}' is a {kind}, not a function", span,
+                                  f"write '{name}' without parentheses")
+            guess = closest(name, FUNCTIONS)
+            hint = (_FUNCTION_ADVICE.get(name.lower()) or (f"did you mean '{guess}'?" if guess else None)
+                    or "the functions are " + ", ".join(FUNCTIONS))
+            return self.error("E-FUNC-001", f"unknown function '{name}'", span, hint)
+        lo, hi = FUNCTIONS[name]
+        k = len(e.args)
+        if k < lo or (hi is not None and k > hi):
+            want = (str(lo) if lo == hi else f"{lo} or more" if hi is None else f"{lo} or {hi}")
+            plural = "s" if want != "1" else ""
+            return self.error("E-FUNC-002", f"'{name}' takes {want} argument{plural}, found {k}", span,
+                              USAGE.get(name))
+        # a literal argument is judged as written, not checked as an expression
+        # first (which would report a misspelled name in it a second time)
+        args = [(yield e.args[0])]
+        if name == "round" and k == 2:
+            args.append(self.round_digits(e.args[1]))
+        elif name in ("starts_with", "ends_with", "contains"):
+            if not isinstance(e.args[1], ast.String):
+                return self.error("E-FUNC-004", f"the second argument of '{name}' must be a string written "
+                                  "in double quotes", e.args[1].span, f'e.g. {name}(region, "广州")')
+            args.append((yield e.args[1]))
+        else:
+            for a in e.args[1:]:
+                args.append((yield a))
+        if any(a is None for a in args):
+            return None
+        return getattr(self, "f_" + name, self.f_generic)(e, args)
+
+    def round_digits(self, node):
+        n = node
+        sign = 1
+        if isinstance(n, ast.Unary) and n.op == "-" and isinstance(n.operand, ast.Number):
+            n, sign = n.operand, -1
+        if not (isinstance(n, ast.Number) and n.kind == "int"):
+            return self.error("E-FUNC-003", "the second argument of 'round' must be a whole number "
+                              "written out", node.span, "e.g. round(x, 2) keeps two decimals")
+        digits = sign * n.value
+        if not -15 <= digits <= 15:
+            return self.error("E-FUNC-003", f"'round' keeps from -15 to 15 decimals, not {digits}",
+                              node.span)
+        return ir.Literal(I, digits, node.span)
+
+    def arg_error(self, e: ast.Call, want: str, found):
+        return self.error("E-TYPE-007", f"'{e.name}' needs {want}, found {a_type(found)}", e.name_span,
+                          USAGE.get(e.name))
+
+    def f_generic(self, e: ast.Call, args):
+        raise AssertionError(f"no rule for function {e.name}")
+
+    def _one_number(self, e, args):
+        x = args[0]
+        if x.type is UNTYPED_NULL:
+            x = self.settle(x, I)
+        if x.type not in NUMERIC:
+            return self.arg_error(e, "a number", x.type)
+        return x
+
+    def f_abs(self, e, args):
+        x = self._one_number(e, args)
+        return ir.Call(x.type, e.name, (x,), e.span) if x is not None else None
+
+    f_floor = f_ceil = f_abs
+
+    def f_round(self, e, args):
+        x = self._one_number(e, args)
+        if x is None:
+            return None
+        digits = args[1] if len(args) == 2 else ir.Literal(I, 0, e.span)
+        return ir.Call(x.type, "round", (x, digits), e.span)
+
+    def _float_args(self, e, args):
+        out = []
+        for x in args:
+            if x.type is not UNTYPED_NULL and x.type not in NUMERIC:
+                return self.arg_error(e, "numbers" if len(args) > 1 else "a number", x.type)
+            out.append(self.settle(x, F) if x.type is not F else x)
+        return ir.Call(F, e.name, tuple(out), e.span)
+
+    f_sqrt = f_exp = f_log = f_pow = _float_args
+
+    def f_min(self, e, args):
+        if all(x.type is UNTYPED_NULL for x in args):
+            return self.untyped_null(e)
+        ys, t = self.unify(args)
+        if t is None or t not in (I, F, D):
+            found = ", ".join(type_words(x.type) for x in args)
+            return self.error("E-TYPE-007", f"'{e.name}' needs numbers, or dates, found {found}",
+                              e.name_span, USAGE.get(e.name))
+        return ir.Call(t, e.name, tuple(ys), e.span)
+
+    f_max = f_clamp = f_min
+
+    def f_coalesce(self, e, args):
+        if all(x.type is UNTYPED_NULL for x in args):
+            return self.untyped_null(e)
+        ys, t = self.unify(args)
+        if t is None:
+            found = ", ".join(type_words(x.type) for x in args)
+            return self.error("E-TYPE-007", f"the values of 'coalesce' must have one type, found {found}",
+                              e.name_span, "e.g. coalesce(arpu_m1, 0)")
+        return ir.Call(t, "coalesce", tuple(ys), e.span)
+
+    def _dates(self, e, args):
+        out = []
+        for x in args:
+            if x.type is UNTYPED_NULL:
+                x = self.settle(x, D)
+            if x.type != D:
+                self.arg_error(e, "a date" if len(args) == 1 else "dates", x.type)
+                return None
+            out.append(x)
+        return out
+
+    def f_days_since(self, e, args):
+        xs = self._dates(e, args)
+        return ir.Call(I, "sub", (ir.Today(D, e.name_span), xs[0]), e.span) if xs else None
+
+    def f_days_until(self, e, args):
+        xs = self._dates(e, args)
+        return ir.Call(I, "sub", (xs[0], ir.Today(D, e.name_span)), e.span) if xs else None
+
+    def f_days_between(self, e, args):
+        xs = self._dates(e, args)
+        return ir.Call(I, "sub", (xs[1], xs[0]), e.span) if xs else None
+
+    def f_year(self, e, args):
+        xs = self._dates(e, args)
+        return ir.Call(I, e.name, (xs[0],), e.span) if xs else None
+
+    f_month = f_day = f_year
+
+    def f_starts_with(self, e, args):
+        s = args[0]
+        if s.type is UNTYPED_NULL:
+            s = self.settle(s, S)
+        if s.type != S:
+            return self.arg_error(e, "a string", s.type)
+        return ir.Call(B, e.name, (s, args[1]), e.span)
+
+    f_ends_with = f_contains = f_starts_with
+
+    def f_length(self, e, args):
+        s = args[0]
+        if s.type is UNTYPED_NULL:
+            s = self.settle(s, S)
+        if s.type != S:
+            return self.arg_error(e, "a string", s.type)
+        return ir.Call(I, "length", (s,), e.span)
