@@ -116,3 +116,16 @@ def test_as_a_command_no_traceback(tmp_path):
                          cwd=tmp_path)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("broken.pol:2:17: error[E-SYNTAX-013]: missing a value after '>'")
+
+
+def test_a_file_that_is_not_a_policy_is_never_quoted(tmp_path, capsys):
+    secret = tmp_path / "notes.txt"
+    secret.write_text("password=hunter2\n", encoding="utf-8")
+    status, out, err = run(capsys, "check", str(secret))
+    assert status == 1
+    assert "E-FILE-002" in err and "hunter2" not in out + err
+
+
+def test_graph_of_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    status, out, err = run(capsys, "graph", str(tmp_path))
+    assert status == 1 and "it is a folder" in err

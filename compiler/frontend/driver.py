@@ -93,6 +93,13 @@ def check_text(text: str, name: str = "<string>", base_dir: str | Path | None = 
 def check_path(path: str | Path, root: str | Path | None = None) -> Frontend:
     """Check a policy file; its imports stay inside `root` (default: the file's folder)."""
     p = Path(path)
+    if p.suffix != ".pol":
+        # Not read at all: a diagnostic quotes the line it points at, and a
+        # file that is not a policy (/etc/passwd) must never be quoted.
+        diags = Diagnostics()
+        diags.add("E-FILE-002", f"'{path}' is not a policy file: a policy's name ends in .pol",
+                  Span.point(str(path), 1, 1), "rename the file to end in .pol")
+        return Frontend(None, diags)
     try:
         source = read_source(p, str(path))
     except (OSError, UnicodeDecodeError) as e:

@@ -78,8 +78,9 @@ def cmd_graph(args) -> int:
     from pol.compiler.frontend import compile_path
     from pol.compiler.frontend.graph import to_dot, to_mermaid
     from pol.compiler.frontend.resolve import dependency_graph
-    if not Path(args.policy).is_file():
-        return _err(f"cannot read '{args.policy}': no such file")
+    p = Path(args.policy)
+    if not p.is_file():
+        return _err(f"cannot read '{args.policy}': {'it is a folder' if p.is_dir() else 'no such file'}")
     g = dependency_graph(compile_path(args.policy))
     print(to_mermaid(g) if args.format == "mermaid" else to_dot(g))
     return 0
