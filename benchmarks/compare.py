@@ -127,9 +127,9 @@ def main(argv=None) -> int:
     for n in args.rows or [1_000_000, 10_000_000]:
         table = bench_table(n)
         results = {
-            "pol": timed(lambda: policy.evaluate(table, as_of=AS_OF, engine="kernel"), args.repeat),
-            "polars": timed(lambda: baseline_polars.run(table, AS_OF), args.repeat),
-            "duckdb": timed(lambda: baseline_duckdb.run(table, AS_OF), args.repeat),
+            "pol": timed(lambda t=table: policy.evaluate(t, as_of=AS_OF, engine="kernel"), args.repeat),
+            "polars": timed(lambda t=table: baseline_polars.run(t, AS_OF), args.repeat),
+            "duckdb": timed(lambda t=table: baseline_duckdb.run(t, AS_OF), args.repeat),
         }
         floor = memory_floor(table, used)
         out = policy.evaluate(table, as_of=AS_OF, engine="kernel")

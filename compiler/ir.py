@@ -104,7 +104,7 @@ def op_result(op: str, arg_types: tuple[Type, ...]) -> Type | None:
 @dataclass(frozen=True)
 class Literal:
     type: Type
-    value: Union[int, float, bool, str, dt.date, None]   # None is the null literal
+    value: int | float | bool | str | dt.date | None   # None is the null literal
     span: Span | None = field(default=None, compare=False)
 
 
@@ -142,7 +142,7 @@ class Today:
 class Call:
     type: Type
     op: str              # a key of OPS
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     span: Span | None = field(default=None, compare=False)
 
 
@@ -150,9 +150,9 @@ class Call:
 class If:
     """`if cond then a else b`: the then branch only when cond is true."""
     type: Type
-    cond: "Expr"
-    then: "Expr"
-    else_: "Expr"
+    cond: Expr
+    then: Expr
+    else_: Expr
     span: Span | None = field(default=None, compare=False)
 
 
@@ -160,7 +160,7 @@ class If:
 class InSet:
     """`x in (literals)` / `x not in (...)`: null when x is null."""
     type: Type           # always BOOL
-    operand: "Expr"
+    operand: Expr
     values: tuple        # python values of operand's type, never None; ints already
                          # widened to float when the operand is a float
     negated: bool = False
@@ -170,7 +170,7 @@ class InSet:
 @dataclass(frozen=True)
 class IsNull:
     type: Type           # always BOOL
-    operand: "Expr"
+    operand: Expr
     negated: bool = False   # `is not null`
     span: Span | None = field(default=None, compare=False)
 
@@ -226,7 +226,7 @@ class Input:
 class Param:
     name: str
     type: Type
-    default: Union[int, float, bool, str, dt.date, None]   # already of `type`
+    default: int | float | bool | str | dt.date | None   # already of `type`
     span: Span | None = field(default=None, compare=False)
 
 

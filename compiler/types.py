@@ -5,10 +5,10 @@ null at run time, so the checker tracks only the five value types.
 """
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Type(str, Enum):
+class Type(StrEnum):
     INT = "int"
     FLOAT = "float"
     BOOL = "bool"

@@ -100,7 +100,7 @@ class Today:
 @dataclass(frozen=True)
 class Unary:
     op: str              # "-" or "not"
-    operand: "Expr"
+    operand: Expr
     span: Span | None = _span()
     op_span: Span | None = _span()
 
@@ -108,8 +108,8 @@ class Unary:
 @dataclass(frozen=True)
 class Binary:
     op: str              # + - * / % and or
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span | None = _span()
     op_span: Span | None = _span()
 
@@ -117,25 +117,25 @@ class Binary:
 @dataclass(frozen=True)
 class Compare:
     op: str              # == != < <= > >=
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span | None = _span()
     op_span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class Between:
-    operand: "Expr"
-    low: "Expr"
-    high: "Expr"
+    operand: Expr
+    low: Expr
+    high: Expr
     span: Span | None = _span()
     op_span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class InList:
-    operand: "Expr"
-    values: tuple["Literal", ...]
+    operand: Expr
+    values: tuple[Literal, ...]
     negated: bool = False
     span: Span | None = _span()
     op_span: Span | None = _span()
@@ -143,7 +143,7 @@ class InList:
 
 @dataclass(frozen=True)
 class IsNull:
-    operand: "Expr"
+    operand: Expr
     negated: bool = False
     span: Span | None = _span()
     op_span: Span | None = _span()
@@ -151,16 +151,16 @@ class IsNull:
 
 @dataclass(frozen=True)
 class If:
-    cond: "Expr"
-    then: "Expr"
-    else_: "Expr"
+    cond: Expr
+    then: Expr
+    else_: Expr
     span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class Call:
     name: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     span: Span | None = _span()
     name_span: Span | None = _span()
 

@@ -23,9 +23,9 @@ import re
 
 from lark import Token, Transformer
 
+from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostic
 from pol.dsl.limits import MAX_NAME, MAX_STRING
-from pol.dsl import ast
 from pol.dsl.source import Span
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}

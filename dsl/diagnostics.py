@@ -9,8 +9,8 @@ Rendered like a compiler (LANGUAGE.md section 10):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from pol.dsl.source import Source, Span
 

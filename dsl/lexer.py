@@ -16,7 +16,7 @@ rules for words:
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from lark import Token
 from lark.exceptions import UnexpectedCharacters

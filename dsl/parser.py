@@ -38,9 +38,9 @@ from pathlib import Path
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from pol.dsl.diagnostics import Diagnostic
 from pol.dsl import ast, tables
 from pol.dsl.build import Builder
+from pol.dsl.diagnostics import Diagnostic
 from pol.dsl.lalr import FastParser, NotFast
 from pol.dsl.lexer import RESERVED, PolLexer
 from pol.dsl.limits import MAX_FILE, MAX_TOKENS
@@ -65,9 +65,9 @@ DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classif
                 "channel", "offer", "arbitrate", "test")
 PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout")
 # A line that starts a declaration: where parsing can start again after an error.
-_DECL_LINE = re.compile(r"(?:%s)(?=[ \t\"{]|$)" % "|".join(DECLARATIONS))
+_DECL_LINE = re.compile(r"(?:{})(?=[ \t\"{{]|$)".format("|".join(DECLARATIONS)))
 # The same at an offset of the whole text, where the line goes on after it.
-_DECL_AT = re.compile(r"(?:%s)(?=[ \t\"{\r\n]|$)" % "|".join(DECLARATIONS))
+_DECL_AT = re.compile(r"(?:{})(?=[ \t\"{{\r\n]|$)".format("|".join(DECLARATIONS)))
 _MAX_SYNTAX_ERRORS = 20
 
 
@@ -356,8 +356,8 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str, floor: int = 0) 
     if prev is not None and prev.type == "PERCENT" and prev.end_pos == tok.start_pos and kind in (
             "INT", "FLOAT", "NAME", "LPAR"):
         number = prev.value[:-1]
-        return Diagnostic("E-SYNTAX-001", f"'{prev.value}' is a percentage; it cannot be followed by {_token_words(tok)}",
-                          _tspan(path, prev),
+        message = f"'{prev.value}' is a percentage; it cannot be followed by {_token_words(tok)}"
+        return Diagnostic("E-SYNTAX-001", message, _tspan(path, prev),
                           f"for the remainder of a division write spaces around '%': {number} % {value}")
     if "ARROW" in expected and kind != "ARROW":
         return Diagnostic("E-SYNTAX-005", "missing '=>' after the condition", span,
@@ -367,7 +367,8 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str, floor: int = 0) 
                           "remove the ','")
     if kind == "COMMA" and "COMMA" not in expected:
         hint = "remove the ','"
-        if prev is not None and prev.type == "INT" and re.match(r"[0-9]{3}(?![0-9])", text[tok.end_pos:tok.end_pos + 4]):
+        after = text[tok.end_pos:tok.end_pos + 4]
+        if prev is not None and prev.type == "INT" and re.match(r"[0-9]{3}(?![0-9])", after):
             hint = f"numbers are written without thousands separators: {prev.value}_{text[tok.end_pos:tok.end_pos + 3]}"
         return Diagnostic("E-SYNTAX-007", "unexpected ','", span, hint)
     if kind == "RPAR" and "RPAR" not in expected and _unclosed(before, "(", ")") is None:

@@ -53,7 +53,7 @@ class Span(NamedTuple):
     end_col: int
 
     @staticmethod
-    def point(path: str, line: int, col: int) -> "Span":
+    def point(path: str, line: int, col: int) -> Span:
         return Span(path, line, col, line, col + 1)
 
     def __str__(self) -> str:

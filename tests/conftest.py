@@ -1,7 +1,7 @@
 import datetime as dt
 import os
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest

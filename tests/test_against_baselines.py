@@ -9,9 +9,10 @@ pytest.importorskip("polars")
 pytest.importorskip("duckdb")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import AS_OF  # noqa: E402
+
 from benchmarks import baseline_duckdb, baseline_polars  # noqa: E402
 from benchmarks.bench_data import bench_table  # noqa: E402
-from conftest import AS_OF  # noqa: E402
 
 
 def as_plain(policy_result):

@@ -10,10 +10,10 @@ import networkx as nx
 import pytest
 
 from pol.compiler import ir
-from pol.dsl.diagnostics import PolicyError
 from pol.compiler.frontend import check_text, compile_path, compile_text
 from pol.compiler.frontend.resolve import dependency_graph
 from pol.compiler.types import Type
+from pol.dsl.diagnostics import PolicyError
 
 I, F, B, S, D = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "retention_bench.pol"

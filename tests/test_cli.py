@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
-
 from conftest import BENCH_POLICY, ROOT
 
 TELECOM = ROOT / "policies" / "telecom"

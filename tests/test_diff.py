@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from conftest import ROOT
 
 import pol
 import pol.loop.align
-from conftest import ROOT
 from pol.cli.sample import generate
 
 AS_OF = dt.date(2026, 11, 1)

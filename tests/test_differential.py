@@ -12,11 +12,11 @@ import math
 import os
 
 import pytest
+from exprgen import policy_text, rows, to_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pol
-from exprgen import policy_text, rows, to_table
 from pol.reference.interp import evaluate_row
 
 AS_OF = dt.date(2026, 11, 1)

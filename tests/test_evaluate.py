@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
+from conftest import AS_OF
 
 import pol
 from pol.arbitration.arbitrate import fnv1a64
-from conftest import AS_OF
 
 CST = dt.timezone(dt.timedelta(hours=8))
 
@@ -47,7 +47,7 @@ def test_bench_output_shape(bench_policy, bench_table):
             assert offers == by_id[i]
     assert r.summary["customers"] == 20_000
     assert r.summary["assignments"] == a.num_rows
-    for name, f in r.summary["offers"].items():
+    for _name, f in r.summary["offers"].items():
         assert f["eligible"] >= f["deliverable"] >= f["candidates"] >= f["accepted"]
         assert f["candidates"] == f["accepted"] + f["lost_to_max"] + f["lost_to_category"] \
             + f["lost_to_exclusive"] + f["lost_to_capacity"]
@@ -172,7 +172,7 @@ def test_input_types(engine):
 
 def test_timestamp_time_zone_gives_local_date():
     p = pol.loads("input c key id { id: int  t: date }\nscore dd = t - 2026-01-01\n")
-    utc = dt.datetime(2026, 1, 1, 20, 0, tzinfo=dt.timezone.utc)      # 04:00 the next day at +08:00
+    utc = dt.datetime(2026, 1, 1, 20, 0, tzinfo=dt.UTC)      # 04:00 the next day at +08:00
     t = pa.table({"id": [1], "t": pa.array([utc], pa.timestamp("s", tz="UTC")).cast(pa.timestamp("s", tz="+08:00"))})
     for engine in ("kernel", "vector"):
         assert p.evaluate(t, as_of=AS_OF, engine=engine).customers.column("dd").to_pylist() == [1.0]
@@ -190,6 +190,7 @@ def test_batching_does_not_change_the_result(bench_policy, bench_table):
 
 def test_large_chunks_are_evaluated_in_bounded_batches(bench_policy, bench_table, monkeypatch):
     import pyarrow.dataset as ds
+
     import pol.evaluation.stream
     t = bench_table.slice(0, 1000).combine_chunks()
     whole = bench_policy.evaluate(t, as_of=AS_OF, engine="kernel")
@@ -412,9 +413,10 @@ def test_a_fused_kernel_call_counts_more_rows_than_its_packed_funnel_holds(monke
     # the executor splits ranges longer than codegen.FUSED_MAX_ROWS (here
     # one range, as on a single core).
     import numpy as np
+
     from pol.arbitration.arbitrate import MatchJob, Rules
-    from pol.evaluation.bind import bind
     from pol.compiler.backend import codegen
+    from pol.evaluation.bind import bind
     from pol.evaluation.stream import BatchOut, active_offers, keys_of
     monkeypatch.setattr("pol.evaluation.executor.chunks", lambda n: [(0, n)])
     policy = pol.loads("input t key id { id: int x: int }\nchannel c\n"

@@ -16,10 +16,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from exprgen import policy_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from exprgen import policy_text
 from test_roundtrip import programs
 
 from pol.cli.main import main

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from pol.compiler import ir
 from pol.compiler.frontend import compile_path, compile_text
 from pol.compiler.types import Type
-from pol.reference.interp import (RULES, Env, apply_op, eval_expr, evaluate_row, null_sources,
-                        render, why_not)
+from pol.reference.interp import RULES, Env, apply_op, eval_expr, evaluate_row, null_sources, render, why_not
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "retention_bench.pol"
 AS_OF = dt.date(2026, 11, 1)

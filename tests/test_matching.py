@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pol.compiler.frontend import compile_path, compile_text
 from pol.api.decision import Assignment, Decision, decide
+from pol.compiler.frontend import compile_path, compile_text
 from pol.reference.interp import evaluate_row
 from pol.reference.matching import FUNNEL, fnv1a64, is_control, key_text, match_all, match_customer
 
@@ -35,6 +35,7 @@ def test_key_text():
 
 def test_compiled_key_hash_is_fnv1a64_of_the_key_text():
     import numpy as np
+
     from pol.compiler.backend.runtime import FNV_OFFSET, hash_key
     ints = np.array([0, 7, 10, 99, 1007, -1, -10, 10**18, 2**63 - 1, -2**63], np.int64)
     none_i, none_b = np.zeros(1, np.int64), np.zeros(1, np.uint8)
@@ -49,7 +50,7 @@ def test_compiled_key_hash_is_fnv1a64_of_the_key_text():
 
 
 def test_is_control_is_the_hash_below_the_share():
-    h = fnv1a64("retention_pack:1007".encode("utf-8")) % 10000
+    h = fnv1a64(b"retention_pack:1007") % 10000
     assert not is_control("retention_pack", 1007, h)          # strictly below
     assert is_control("retention_pack", 1007, h + 1)
     assert is_control("retention_pack", "1007", h + 1)         # an int key hashes as its decimal text

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from test_run import MINI, assert_same_as_evaluate, mini_table
 
 import pol
-from test_run import MINI, assert_same_as_evaluate, mini_table
 
 AS_OF = dt.date(2026, 11, 1)
 MARKER = ".pol-output"

@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
+from pol.api.params import resolve_params
 from pol.compiler.frontend import compile_text
 from pol.errors import ParamError
-from pol.api.params import resolve_params
 
 PROGRAM = compile_text("""
 input t key id { id: int }

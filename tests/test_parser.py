@@ -294,6 +294,7 @@ def test_the_fast_loop_builds_what_larks_parser_builds():
     """dsl/lalr.py runs Lark's tables with Lark's callbacks: the same AST,
     spans and problems for every policy in the repository."""
     from pathlib import Path
+
     from pol.dsl import parser as p
     root = Path(__file__).resolve().parents[1]
     files = [f for f in root.rglob("*.pol") if ".venv" not in f.parts]

@@ -269,8 +269,9 @@ def test_explanation_json_of_the_bench_policy(bench_policy, bench_table):
 def test_a_given_the_engine_refuses_fails_the_policy_test_with_the_same_words(tmp_path):
     import subprocess
     import sys
-    from pol.testing.policytest import run_tests
+
     from pol.compiler.frontend import compile_path
+    from pol.testing.policytest import run_tests
     path = tmp_path / "keyless.pol"
     path.write_text('input c key id { id: int  x: int? }\nsegment big = x > 1\n'
                     'test "no key" { given { id: null, x: 2 } expect big }\n', encoding="utf-8")
@@ -359,9 +360,9 @@ def test_pol_explain_extra_and_json(policy_file, capsys):
 
 def test_pol_explain_errors_are_never_tracebacks(policy_file):
     """As a user runs it: each refused input is one line on stderr."""
+    import os
     import subprocess
     import sys
-    import os
     env = dict(os.environ, POL_BACKGROUND_COMPILE="0")
     for args, status in [(["--record", "null"], 1), (["--record", "[1]"], 1), (["--record", '"x"'], 1),
                          (["--record", '{"id": 1}', "--as-of", "2026-13-01"], 2),

@@ -7,18 +7,15 @@ Chinese labels shown; a screenshot is kept in test-artifacts/.
 The browser test is skipped, with the reason, only where no Chromium is
 installed (.ci/run installs Debian's chromium and fonts-noto-cjk).
 """
-import json
 import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import ROOT
 
 CHROMIUM = os.environ.get("POL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")

@@ -26,10 +26,10 @@ import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
+from conftest import ROOT
 
 import pol
 import pol.evaluation.stream
-from conftest import ROOT
 from pol.cli.sample import generate
 
 RETENTION = ROOT / "policies" / "telecom" / "retention.pol"
@@ -550,6 +550,7 @@ def test_a_disk_that_fills_up_midway_leaves_nothing(mini, tmp_path, monkeypatch,
     """A write that fails on the writer thread (here: the disk is full after
     the first batch) ends the run with one line; no output, no staging."""
     import errno
+
     import pol.io.output_files
     from pol.cli.run import run_command
     policy, table, _ = mini

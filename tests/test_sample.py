@@ -13,9 +13,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from pol.cli.sample import generate, write
 from pol.compiler.frontend import compile_path
 from pol.compiler.types import Type
-from pol.cli.sample import generate, write
 
 ROOT = Path(__file__).resolve().parents[1]
 TELECOM = ROOT / "policies" / "telecom"

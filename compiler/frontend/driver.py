@@ -20,15 +20,14 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import contextmanager
-
 from dataclasses import dataclass
 from pathlib import Path
 
 from pol.compiler import ir
 from pol.compiler.frontend.check import check
 from pol.compiler.frontend.lint import lint
-from pol.dsl.diagnostics import Diagnostic, Diagnostics
 from pol.compiler.frontend.resolve import Root, dependency_graph, load, namespace, read_source
+from pol.dsl.diagnostics import Diagnostic, Diagnostics
 from pol.dsl.source import Source, Span
 
 __all__ = ["compile_path", "compile_text", "check_path", "check_text", "dependency_graph", "Frontend"]

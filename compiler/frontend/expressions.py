@@ -43,16 +43,32 @@ from types import GeneratorType
 
 from pol.compiler import ir
 from pol.compiler.frontend.functions import FUNCTIONS, FunctionRules
-from pol.compiler.frontend.hints import (B, D, F, I, NUMERIC, S, UNTYPED_NULL, a_type, bool_hint, date_hint,
-                                         literal_hint, literal_type, mismatch_hint, quoted_date_hint,
-                                         quoted_number_hint, type_words, unquoted_text_hint)
+from pol.compiler.frontend.hints import (
+    NUMERIC,
+    UNTYPED_NULL,
+    B,
+    D,
+    F,
+    I,
+    S,
+    a_type,
+    bool_hint,
+    date_hint,
+    literal_hint,
+    literal_type,
+    mismatch_hint,
+    quoted_date_hint,
+    quoted_number_hint,
+    type_words,
+    unquoted_text_hint,
+)
 from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS, Unit
 from pol.compiler.types import Type, parse_type
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
-from pol.dsl.words import Vocabulary, closest, closest_within
 from pol.dsl.source import Span
+from pol.dsl.words import Vocabulary, closest, closest_within
 
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
 TYPE_NAMES = ("int", "float", "bool", "string", "date")

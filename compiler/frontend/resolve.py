@@ -31,8 +31,8 @@ from pathlib import Path
 import networkx as nx
 
 from pol.compiler import ir
-from pol.dsl.diagnostics import Diagnostics
 from pol.dsl import ast
+from pol.dsl.diagnostics import Diagnostics
 from pol.dsl.parser import parse
 from pol.dsl.source import Source
 
@@ -70,7 +70,7 @@ class Root:
     shown: str
 
     @staticmethod
-    def of(folder: str | Path, shown: str | None = None) -> "Root":
+    def of(folder: str | Path, shown: str | None = None) -> Root:
         return Root(Path(os.path.realpath(folder)), str(folder) if shown is None else shown)
 
 

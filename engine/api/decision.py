@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,7 +24,6 @@ from pol.api.records import reader
 from pol.compiler import ir
 from pol.reference.interp import RowResult, evaluate_row
 from pol.reference.matching import Match, is_control, match_customer
-
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 

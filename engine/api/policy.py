@@ -13,22 +13,20 @@ it and what it accepts.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
-import os
-
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir
 from pol.compiler.backend import cache
-from pol.errors import ArgumentError
-from pol.evaluation.stream import active_offers
-from pol.evaluation.row import RowExecutor
 from pol.compiler.backend.plan import plan as make_plan
-from pol.evaluation.stream import Stream, batches_of, output_schemas
+from pol.errors import ArgumentError
 from pol.evaluation.executor import AutoExecutor, KernelExecutor
+from pol.evaluation.row import RowExecutor
+from pol.evaluation.stream import Stream, active_offers, batches_of, output_schemas
 from pol.evaluation.vector import VectorExecutor
 
 
@@ -104,7 +102,7 @@ class Policy:
         return {d.name: d.label for group in (p.segments, p.classifies, p.scores, p.channels, p.offers)
                 for d in group}
 
-    def compile(self) -> "Policy":
+    def compile(self) -> Policy:
         """Load (or build, then cache) the policy's kernel now rather than at first use."""
         self._kernel.kernel()
         return self

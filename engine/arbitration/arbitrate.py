@@ -54,7 +54,7 @@ class Rules:
         return bool((self.capacity >= 0).any())
 
     @staticmethod
-    def of(program: ir.Program) -> "Rules":
+    def of(program: ir.Program) -> Rules:
         offers = program.offers
         a = program.arbitrate
         cats: dict[str, int] = {}
@@ -100,7 +100,7 @@ class Accepted:
     count: np.ndarray     # int64[n]
 
     @staticmethod
-    def empty(n: int, max_n: int) -> "Accepted":
+    def empty(n: int, max_n: int) -> Accepted:
         return Accepted(np.full((n, max_n), -1, np.int16), np.full((n, max_n), -1, np.int8),
                         np.zeros((n, max_n), np.float64), np.zeros((n, max_n), np.bool_),
                         np.zeros(n, np.int64))

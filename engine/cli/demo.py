@@ -43,7 +43,9 @@ def _check_folder(folder: Path) -> str | None:
 
 def _loop_installed() -> bool:
     try:
-        import jinja2, plotly, scipy  # noqa: F401, E401
+        import jinja2  # noqa: F401
+        import plotly  # noqa: F401
+        import scipy  # noqa: F401
     except ImportError:
         return False
     return True
@@ -74,7 +76,8 @@ def main(rows: int = 1_000_000, folder: str = "pol-demo") -> int:
 
 def _close_the_loop(where: Path) -> int:
     from pol.loop import effect_cli
-    from pol.loop.outcomes import planted, write as write_outcomes
+    from pol.loop.outcomes import planted
+    from pol.loop.outcomes import write as write_outcomes
     from pol.loop.report.build import write as write_report
     outcomes = write_outcomes(planted(str(where / "run"), PLANTED, base_rate=0.1, seed=7),
                               where / "outcomes.parquet")

@@ -30,8 +30,8 @@ def cmd_check(args) -> int:
     With --strict a warning is an error."""
     from dataclasses import replace
 
-    from pol.dsl.diagnostics import render
     from pol.compiler.frontend import check_path
+    from pol.dsl.diagnostics import render
     status = 0
     for path in args.files:
         p = Path(path)
@@ -206,14 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["dot", "mermaid"], default="dot")
     p.set_defaults(fn=cmd_graph)
 
-    from pol.cli import run as run_mod
-    run_mod.add_parser(sub)
-    from pol.loop import diff_cli; diff_cli.add_parser(sub)  # noqa: E702
-    from pol.loop import effect_cli; effect_cli.add_parser(sub)  # noqa: E702
-    from pol.loop.report import cli as report_cli; report_cli.add_parser(sub)  # noqa: E702
-
     from pol.cli import fmt as fmt_mod
-    fmt_mod.add_parser(sub)
+    from pol.cli import run as run_mod
+    from pol.loop import diff_cli, effect_cli
+    from pol.loop.report import cli as report_cli
+    for module in (run_mod, diff_cli, effect_cli, report_cli, fmt_mod):
+        module.add_parser(sub)
 
     p = sub.add_parser("test", help="run the test blocks of policies")
     p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
@@ -235,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the explanation as JSON")
     p.set_defaults(fn=cmd_explain)
 
-    from pol.cli import sample; sample.add_parser(sub)  # noqa: E702
+    from pol.cli import sample
+    sample.add_parser(sub)
 
     p = sub.add_parser("demo", help="sample customers through the telecom policies, to a report to open")
     p.add_argument("--rows", type=int, default=1_000_000)

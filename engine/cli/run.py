@@ -93,10 +93,10 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
 def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), fmt: str = "parquet",
         overwrite: bool = False, progress: bool | None = None) -> dict:
     """The run itself: the summary dict, or an exception for run_command to report."""
-    from pol.evaluation.stream import output_schemas
     from pol.api.params import resolve_params
     from pol.api.policy import load
     from pol.cli.progress import Progress
+    from pol.evaluation.stream import output_schemas
     started = time.perf_counter()
     started_at = dt.datetime.now().astimezone()
     day = parse_date(as_of)
@@ -227,7 +227,8 @@ def add_parser(subparsers) -> None:
                     "of them); write DIR/customers, DIR/assignments and DIR/summary.json.")
     p.add_argument("policy", metavar="POLICY")
     p.add_argument("--input", required=True, metavar="PATH", help="a file or a folder of files")
-    p.add_argument("--out", required=True, metavar="DIR", help="the output folder (refused if it exists, unless --overwrite)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the output folder (refused if it exists, unless --overwrite)")
     p.add_argument("--as-of", metavar="DATE", help="the run's date, YYYY-MM-DD (default: today)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a declared param (repeatable)")

@@ -255,7 +255,8 @@ def _command(parser, args) -> int:
             parser.error("--run and --uplift go with --outcomes PATH")
         from pol.cli.main import cmd_gen
         return cmd_gen(args)
-    from pol.loop.outcomes import parse_uplift, planted, write as write_outcomes
+    from pol.loop.outcomes import parse_uplift, planted
+    from pol.loop.outcomes import write as write_outcomes
     if args.policy is not None:
         parser.error("--policy makes customers; --outcomes makes the outcomes of a run's customers")
     if args.n is not None:

@@ -26,10 +26,10 @@ import numba
 import numpy as np
 
 from pol.arbitration.arbitrate import FlatParts, MatchJob
-from pol.evaluation.bind import Bound
 from pol.compiler import ir
 from pol.compiler.backend import cache, codegen
 from pol.compiler.backend.plan import KernelPlan
+from pol.evaluation.bind import Bound
 from pol.evaluation.threads import chunks, run_parts
 from pol.evaluation.vector import VectorExecutor
 

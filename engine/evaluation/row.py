@@ -24,11 +24,11 @@ import threading
 
 import numpy as np
 
-from pol.evaluation.bind import param_value
 from pol.compiler import ir
 from pol.compiler.backend import cache, codegen
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
+from pol.evaluation.bind import param_value
 
 _ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
 _LUT = {

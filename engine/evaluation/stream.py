@@ -9,20 +9,31 @@ run-wide walk at the end. No per-row Python anywhere.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from pol.arbitration.arbitrate import (Accepted, Flat, Keys, MatchJob, Rules, collect_candidates, flatten, global_order,
-                           match_range, walk_global)
-from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
+from pol.arbitration.arbitrate import (
+    Accepted,
+    Flat,
+    Keys,
+    MatchJob,
+    Rules,
+    collect_candidates,
+    flatten,
+    global_order,
+    match_range,
+    walk_global,
+)
 from pol.compiler import ir
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
 from pol.errors import DataError
+from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
 from pol.evaluation.summary import Counts
 from pol.evaluation.threads import chunks, run_parts
+
 
 def batches_of(data, columns: list[str]) -> Iterator[pa.RecordBatch]:
     """A Table, RecordBatch, Dataset or iterable of RecordBatches, as batches

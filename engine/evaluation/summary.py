@@ -33,7 +33,7 @@ class Counts:
     by_channel: np.ndarray      # int64[K, channels, 2]: accepted to contact, controls
 
     @staticmethod
-    def empty(plan: KernelPlan) -> "Counts":
+    def empty(plan: KernelPlan) -> Counts:
         K, H = len(plan.offers), len(plan.channels)
         return Counts(plan, 0, np.zeros(len(plan.segments), np.int64),
                       [np.zeros(len(v) + 1, np.int64) for v in plan.class_values],

@@ -7,8 +7,8 @@ not exist there, and a pool that believes they do would never run a task.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 

@@ -17,11 +17,12 @@ import math
 import numpy as np
 from numba import njit
 
-from pol.evaluation.bind import EPOCH as _EPOCH, Bound
 from pol.compiler import ir
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.backend.runtime import DATE_MAX, DATE_MIN
 from pol.compiler.types import Type
+from pol.evaluation.bind import EPOCH as _EPOCH
+from pol.evaluation.bind import Bound
 
 I64_MIN = np.iinfo(np.int64).min
 I64_MAX = np.iinfo(np.int64).max

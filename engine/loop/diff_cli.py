@@ -237,7 +237,8 @@ def add_parser(subparsers) -> None:
                     "differs from the first: DIR/changes.parquet and DIR/summary.json.")
     p.add_argument("policies", nargs="+", metavar="POLICY", help="the base first, then the versions to compare")
     p.add_argument("--input", required=True, metavar="PATH", help="a file or a folder of files")
-    p.add_argument("--out", required=True, metavar="DIR", help="the output folder (refused if it exists, unless --overwrite)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the output folder (refused if it exists, unless --overwrite)")
     p.add_argument("--as-of", metavar="DATE", help="the run's date, YYYY-MM-DD (default: today)")
     p.add_argument("--param", action="append", default=[], metavar="[N:]NAME=VALUE",
                    help="override a param in every version that declares it, or with N: in version N only")

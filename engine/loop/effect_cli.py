@@ -165,7 +165,8 @@ def add_parser(subparsers) -> None:
     src.add_argument("--decisions", metavar="PATH", help="decision logs (JSON lines: key, offers [{offer, control}])")
     p.add_argument("--outcomes", required=True, metavar="PATH",
                    help="a file or folder: the key, optionally offer, and the metric")
-    p.add_argument("--out", required=True, metavar="DIR", help="the output folder (refused if it exists, unless --overwrite)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the output folder (refused if it exists, unless --overwrite)")
     p.add_argument("--metric", default="response", metavar="COLUMN",
                    help="the outcomes' column to measure: 0/1 (a response rate) or numbers (a mean); default response")
     p.add_argument("--by", action="append", default=[], metavar="COLUMN",

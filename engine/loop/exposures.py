@@ -39,6 +39,7 @@ def _read(path: Path, columns=None, types=None) -> pa.Table:
     import pyarrow.csv as pacsv
     import pyarrow.feather as feather
     import pyarrow.parquet as pq
+
     from pol.io.input_files import SUFFIXES
     kind = SUFFIXES.get(path.suffix.lower())
     try:

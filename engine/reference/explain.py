@@ -20,11 +20,11 @@ import dataclasses
 import datetime as dt
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
-from pol.compiler import ir
 from pol.api.decision import Decision, decision_of
+from pol.compiler import ir
 from pol.reference.interp import evaluate_row
 from pol.reference.matching import match_customer
 from pol.reference.render import render, value_text

@@ -7,8 +7,8 @@ Env: input fields, params, the as-of date, the declarations computed so far)
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from pol.compiler import ir
 from pol.reference.ops import apply_op, fit, read_field

@@ -18,8 +18,8 @@ values_behind, inputs_of).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from pol.api.params import resolve_params
 from pol.api.records import read_record, reader

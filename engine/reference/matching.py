@@ -15,8 +15,8 @@ that order, so a lost pair carries the first rule that refused it.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from pol.compiler import ir
 
@@ -52,7 +52,7 @@ def is_control(offer: ir.Offer | str, key, holdout_bp: int | None = None) -> boo
         offer, holdout_bp = offer.name, offer.holdout_bp
     if not holdout_bp or key is None:
         return False
-    return fnv1a64(f"{offer}:{key_text(key)}".encode("utf-8")) % 10000 < holdout_bp
+    return fnv1a64(f"{offer}:{key_text(key)}".encode()) % 10000 < holdout_bp
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import datetime as dt
 import decimal
 import math
 import operator
-from typing import Callable
+from collections.abc import Callable
 
 from pol.compiler.types import Type
 

@@ -12,7 +12,6 @@ import math
 
 from pol.compiler import ir
 
-
 _BINARY = {"add": ("+", 6), "sub": ("-", 6), "mul": ("*", 7), "div": ("/", 7), "mod": ("%", 7),
            "eq": ("==", 5), "ne": ("!=", 5), "lt": ("<", 5), "le": ("<=", 5), "gt": (">", 5),
            "ge": (">=", 5), "and": ("and", 3), "or": ("or", 2)}

@@ -25,7 +25,7 @@ class Culprit:
     text: str
     value: object
     inputs: tuple[tuple[str, object], ...] = ()
-    because: tuple["Culprit", ...] = ()
+    because: tuple[Culprit, ...] = ()
     line: int | None = None
 
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pol.compiler import ir
-from pol.reference.interp import render
-from pol.reference.matching import Match
 from pol.dsl.printer import string
 from pol.dsl.source import Span
+from pol.reference.interp import render
+from pol.reference.matching import Match
 
 
 @dataclass

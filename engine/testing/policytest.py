@@ -24,9 +24,9 @@ from pol.compiler import ir
 from pol.errors import DataError, ParamError
 from pol.reference.expr import eval_expr
 from pol.reference.interp import evaluate_row
+from pol.reference.matching import match_customer
 from pol.reference.render import render, value_text
 from pol.reference.trace import Culprit, values_behind, why_not
-from pol.reference.matching import match_customer
 
 
 @dataclass(frozen=True)
@@ -177,8 +177,8 @@ def policy_files(paths: list[str]) -> list[Path]:
 def main(paths: list[str], verbose: bool = False, today: dt.date | None = None, coverage=None) -> int:
     """`pol test`: 0 when every test passes, 1 when one fails or a policy does not check.
     `coverage` (a pol.testing.coverage.Coverage) collects what the tests exercised."""
-    from pol.dsl.diagnostics import PolicyError
     from pol.compiler.frontend import compile_path
+    from pol.dsl.diagnostics import PolicyError
     outcomes: list[TestOutcome] = []
     broken = False
     for path in policy_files(paths):

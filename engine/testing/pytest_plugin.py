@@ -30,8 +30,8 @@ class PolicyCheckFailed(Exception):
 
 class PolicyFile(pytest.File):
     def collect(self):
-        from pol.dsl.diagnostics import PolicyError
         from pol.compiler.frontend import compile_path
+        from pol.dsl.diagnostics import PolicyError
         from pol.testing.policytest import own_tests
         # Positions read as the user named the folder: relative to where pytest ran.
         try:

@@ -143,6 +143,7 @@ def compiled(engine: str):
     """A batch evaluator of the engine: the fused kernel or the vectorized one."""
     def evaluate(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict) -> dict[str, list]:
         import pyarrow as pa
+
         from pol.api.policy import Policy
         observed = _observed(program, rows)
         arrow = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(),
@@ -291,7 +292,7 @@ def test_case(case, evaluator):
     got = evaluator(program, rows, as_of, case.get("params", {}))
     missing: set[str] = set()
     problems = []
-    for n, ((given, expected), row) in enumerate(zip(case["rows"], rows), start=1):
+    for n, ((given, expected), _row) in enumerate(zip(case["rows"], rows), start=1):
         for name, want in expected.items():
             if name not in got:
                 missing.add(name)

@@ -67,7 +67,8 @@ def render(run_dir: str, diff_dir: str | None = None, effect_dir: str | None = N
         for v in diff["versions"]:
             figs["diff"].append({
                 "offer_flows": f.add(charts.flows(v["offer_flows"], "lost", "gained", titles,
-                                                           ("lost no offer", "gained no offer"))) if v["offer_flows"] else None,
+                                                  ("lost no offer", "gained no offer")))
+                if v["offer_flows"] else None,
                 "segment_flows": f.add(charts.flows(v["segment_flows"], "left", "entered", titles,
                                                              ("left no segment", "entered no segment")))
                 if v["segment_flows"] else None,
