@@ -191,3 +191,17 @@ def test_bad_outcomes_are_clear_errors(run_dir, tmp_path):
     r = pol_cmd("gen", "--outcomes", "x.parquet", "--run", run, "--uplift", "nothing=0.1", cwd=tmp_path)
     assert r.returncode == 1 and "no customer of the run was given that offer" in r.stderr
     assert not (tmp_path / "e").exists() and not (tmp_path / "x.parquet").exists()
+
+
+def test_a_run_written_as_arrow_gives_the_same_effect(run_dir):
+    tmp = run_dir
+    r = pol_cmd("run", "camp.pol", "--input", "in.parquet", "--out", "run_arrow", "--as-of", "2026-11-01",
+                "--format", "arrow", cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    r = pol_cmd("gen", "--outcomes", "oa.parquet", "--run", "run", "--uplift", "upsell=0.05", cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    for run, out in (("run", "ep"), ("run_arrow", "ea")):
+        r = pol_cmd("effect", "--run", run, "--outcomes", "oa.parquet", "--out", out, cwd=tmp)
+        assert r.returncode == 0, r.stderr
+    rows = [json.loads((tmp / out / "effect.json").read_text(encoding="utf-8"))["rows"] for out in ("ep", "ea")]
+    assert rows[0] == rows[1] and any(row["treated"] > 0 for row in rows[0])

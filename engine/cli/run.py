@@ -2,7 +2,7 @@
 
 In: a policy file; a Parquet, Arrow IPC/Feather or CSV file, or a folder of
 them (engine/io/input_files.py); the as-of date; params as NAME=VALUE text; the output format. Out:
-DIR/customers.parquet, DIR/assignments.parquet (or .csv) and
+DIR/customers.parquet, DIR/assignments.parquet (or .csv, .arrow) and
 DIR/summary.json (and DIR/.pol-output, the marker of a folder pol run
 wrote), the summary as text on stdout, and the exit status: 0 success, 1 a
 policy or data error (one message naming the file and, where there is one,
@@ -38,7 +38,7 @@ from pathlib import Path
 
 from pol.errors import DataError, ParamError, PolicyError
 from pol.io.input_files import Input, read_batches
-from pol.io.output_files import OUTPUTS, OutputError, Staging, Writer, cannot_write
+from pol.io.output_files import OUTPUTS, SUFFIX, OutputError, Staging, Writer, cannot_write
 from pol.io.output_folder import Claim, OutputRefused, check_paths
 
 
@@ -101,8 +101,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
     started_at = dt.datetime.now().astimezone()
     day = parse_date(as_of)
     raw_params = parse_params(params)
-    if fmt not in ("parquet", "csv"):
-        raise UsageError(f"--format must be parquet or csv, not '{fmt}'")
+    if fmt not in SUFFIX:
+        raise UsageError(f"--format must be parquet, csv or arrow, not '{fmt}'")
     check_paths(out, policy, input)
     # Lexically absolute, links kept: DIR is the name the user gave, and a
     # link there is replaced, not what it points at.
@@ -232,8 +232,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--as-of", metavar="DATE", help="the run's date, YYYY-MM-DD (default: today)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a declared param (repeatable)")
-    p.add_argument("--format", choices=["parquet", "csv"], default="parquet",
-                   help="output format (default parquet; csv for spreadsheets)")
+    p.add_argument("--format", choices=list(SUFFIX), default="parquet",
+                   help="output format (default parquet; csv for spreadsheets; arrow: Arrow IPC files, "
+                        "unencoded, for pipelines that read Arrow)")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     p.set_defaults(fn=main)

@@ -1,7 +1,7 @@
 """Output files for batch runs, written aside and moved into place.
 
-`Writer` streams customers and assignments (Parquet, or CSV for
-spreadsheets) into a `Staging` folder beside DIR, which becomes DIR in one
+`Writer` streams customers and assignments (Parquet; CSV for
+spreadsheets; Arrow IPC for pipelines that read Arrow) into a `Staging` folder beside DIR, which becomes DIR in one
 step only when the run has succeeded, with the marker file that lets a
 later --overwrite replace it: a failed or killed run leaves DIR as it was,
 and the staging folder of a killed run is removed by the next run on DIR
@@ -28,6 +28,10 @@ import pyarrow.parquet as pq
 from pol.io.output_folder import MARKER, marker_text, staging_prefix
 
 OUTPUTS = ("customers", "assignments")
+# The output formats and their files' suffixes. Arrow IPC (the file format,
+# uncompressed) is the batches as they are in memory: no encoding at all, for
+# a pipeline whose next step reads Arrow (pyarrow, Polars, DuckDB, Spark).
+SUFFIX = {"parquet": "parquet", "csv": "csv", "arrow": "arrow"}
 
 
 class OutputError(Exception):
@@ -57,9 +61,7 @@ class Writer:
         self.schemas = schemas
         self.writers = {}
         for name, schema in schemas.items():
-            path = folder / f"{name}.{'csv' if fmt == 'csv' else 'parquet'}"
-            self.writers[name] = pacsv.CSVWriter(path, plain_schema(schema)) if fmt == "csv" \
-                else pq.ParquetWriter(path, schema, use_dictionary=dictionary_columns(schema))
+            self.writers[name] = _open(folder / f"{name}.{SUFFIX[fmt]}", fmt, schema)
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="pol-write", daemon=True)
@@ -113,6 +115,14 @@ class Writer:
                 w.close()
             except Exception:
                 pass
+
+
+def _open(path: Path, fmt: str, schema: pa.Schema):
+    if fmt == "csv":
+        return pacsv.CSVWriter(path, plain_schema(schema))
+    if fmt == "arrow":
+        return pa.ipc.new_file(path, schema)
+    return pq.ParquetWriter(path, schema, use_dictionary=dictionary_columns(schema))
 
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:

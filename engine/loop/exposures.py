@@ -1,6 +1,6 @@
 """Who was treated and who was held out, and what was observed after.
 
-In: a `pol run` output folder (assignments.parquet/.csv: key, offer,
+In: a `pol run` output folder (assignments.parquet/.csv/.arrow: key, offer,
 control; customers.parquet/.csv: segments and classifications; summary.json:
 labels), or decision logs in its place (a JSON lines file, or a folder of
 them: one object per decision with `key` and `offers` [{offer, control}];
@@ -58,7 +58,7 @@ def _read(path: Path, columns=None, types=None) -> pa.Table:
 
 
 def _run_file(run: Path, name: str) -> Path | None:
-    for suffix in (".parquet", ".csv"):
+    for suffix in (".parquet", ".csv", ".arrow"):
         if (run / f"{name}{suffix}").is_file():
             return run / f"{name}{suffix}"
     return None
