@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -51,7 +52,17 @@ class Loaded:
 
     @property
     def engine(self) -> str:
-        return "kernel" if self.ready else "reference"
+        # Not "auto" while the kernel builds: auto would build it again on a
+        # thread of this process. Where nothing may compile, auto still uses a
+        # kernel that is in the disk cache.
+        if self.ready:
+            return "kernel"
+        return "auto" if not may_compile() else "reference"
+
+
+def may_compile() -> bool:
+    """POL_BACKGROUND_COMPILE=0 (docs/API.md section 9): build no kernel."""
+    return os.environ.get("POL_BACKGROUND_COMPILE", "1") != "0"
 
 
 @dataclass(frozen=True)
@@ -231,6 +242,8 @@ class Registry:
     def _build(self, entry: Loaded) -> None:
         """Compile the row kernel before the version takes requests: in a child
         process, then loaded from the disk cache here (milliseconds)."""
+        if not may_compile():
+            return
         if self.in_subprocess:
             why = compile_elsewhere(entry.path)
             if why is not None:
