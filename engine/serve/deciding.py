@@ -67,6 +67,11 @@ class Decider:
         if not caps:
             return policy.decide(record, ask.as_of, ask.params, engine=entry.engine, extra=ask.extra)
         exhausted = set(self.ledger.exhausted(entry.name, ask.as_of, caps))
+        if exhausted:
+            # A customer who was given an offer in this period keeps it.
+            read = reader(policy.program, ask.extra)
+            key = read.values(record)[read.key_index]
+            exhausted -= self.ledger.held(entry.name, ask.as_of, key, exhausted)
         while True:
             d = policy.decide(record, ask.as_of, ask.params, engine=entry.engine, extra=ask.extra,
                               exhausted=frozenset(exhausted))

@@ -100,6 +100,15 @@ class Ledger:
             self._exhausted.setdefault((policy, period), set()).add((offer, capacity))
         return got
 
+    def held(self, policy: str, day: dt.date, key, offers) -> set[str]:
+        """Which of these offers the customer was given in the day's period."""
+        period = period_of(day, self.period)
+        marks = ",".join("?" * len(offers))
+        rows = self._db().execute(
+            f"SELECT offer FROM grants WHERE policy=? AND period=? AND key=? AND offer IN ({marks})",
+            (policy, period, str(key), *offers))
+        return {r[0] for r in rows}
+
     def usage(self) -> list[dict]:
         rows = self._db().execute("SELECT policy, offer, period, used FROM capacity ORDER BY policy, offer, period")
         return [{"policy": p, "offer": o, "period": per, "used": u} for p, o, per, u in rows]

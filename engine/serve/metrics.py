@@ -28,7 +28,8 @@ LATENCY = Histogram("pol_request_seconds", "Time to answer a request, by route",
 DECISIONS = Counter("pol_decisions", "Decisions made, by policy, version and arm", ["policy", "version", "arm"])
 OFFERS = Counter("pol_offers", "Offers given, by policy, offer and whether a holdout control",
                  ["policy", "offer", "control"])
-CAPACITY_REFUSED = Counter("pol_capacity_exhausted", "Offers lost to an exhausted capacity", ["policy", "offer"])
+CAPACITY_REFUSED = Counter("pol_capacity_exhausted", "Ledger refusals: a capacity found used up (a process "
+                           "then skips the offer for the period without asking)", ["policy", "offer"])
 RELOADS = Counter("pol_reloads", "Policy loads and reloads, by result", ["policy", "result"])
 ERRORS = Counter("pol_errors", "Requests answered with an error, by route and code", ["route", "code"])
 LOG_DROPPED = Counter("pol_decision_log_dropped", "Decision log lines dropped because the queue was full")
