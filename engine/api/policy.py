@@ -112,6 +112,11 @@ class Policy:
             self._row.kernel()
         return self
 
+    def decide_compiled(self) -> bool:
+        """Whether decide's row kernel is built in this process or waits in the
+        disk cache, so that compile(decide=True) takes milliseconds."""
+        return self._row.ready or cache.is_cached(self._row.source)
+
     def stream(self, sink, as_of=None, params=None, path: str | None = None,
                engine: str = "auto") -> Stream:
         """A batch-by-batch run: `feed` batches, then `finish`; output goes to sink."""

@@ -188,16 +188,20 @@ class Decider:
             answer = table_of(entry, got, table.schema.field(entry.policy.program.input.key).type)
         else:
             result = self._evaluate(entry, table, ask)
-            got = decisions_of(entry, result)
+            keys, offers = offers_of(result)
+            got = [{"key": k, "offers": o} for k, o in zip(keys, offers)]
             answer = table_of_result(result)
         ms = (time.perf_counter() - t0) * 1000
         self._count(entry, route.arm, got)
         self._log(entry, route.arm, ask, got, ms, request_id)
         if route.shadow is not None:
             try:
-                shadow = decisions_of(route.shadow, self._evaluate(route.shadow, table, ask)) \
-                    if not route.shadow.capacities else \
-                    self._decide_many(route.shadow, table.to_pylist(), ask, list(range(table.num_rows)), True)
+                if route.shadow.capacities:
+                    shadow = self._decide_many(route.shadow, table.to_pylist(), ask, list(range(table.num_rows)),
+                                               True)
+                else:
+                    keys, offers = offers_of(self._evaluate(route.shadow, table, ask))
+                    shadow = [{"key": k, "offers": o} for k, o in zip(keys, offers)]
                 self._count(route.shadow, "shadow", [])
                 self._log(route.shadow, "shadow", ask, shadow, ms, request_id)
             except ClientError:
@@ -226,30 +230,36 @@ class Decider:
                        [{**head, "key": d["key"], "offers": d["offers"], **tail} for d in decisions])
 
 
+def offers_of(result) -> tuple[list, list[list[dict]]]:
+    """A run's keys and each customer's offers (as decide's Assignments, plain data)."""
+    c = result.customers
+    a = result.assignments.to_pydict()
+    keys = c.column(0).to_pylist()
+    counts = c.column("offers").combine_chunks().value_lengths().fill_null(0).to_pylist() if c.num_rows else []
+    names = ("offer", "rank", "channel", "priority", "control")
+    rows = [dict(zip(names, r)) for r in zip(*(a[n] for n in names))]
+    out = []
+    j = 0
+    for n in counts:
+        out.append(rows[j:j + n])
+        j += n
+    return keys, out
+
+
 def decisions_of(entry, result) -> list[dict]:
     """A run's customers and assignments as decide's Decisions (plain data)."""
     program = entry.policy.program
     c = result.customers.to_pydict()
-    a = result.assignments.to_pydict()
-    key = program.input.key
-    segs = [s.name for s in program.segments]
-    classes = [s.name for s in program.classifies]
-    scores = [s.name for s in program.scores]
-    out = []
-    j = 0
-    offer, rank, channel, prio, control = a["offer"], a["rank"], a["channel"], a["priority"], a["control"]
-    for i, k in enumerate(c[key]):
-        n = len(c["offers"][i])
-        out.append({
-            "key": k,
-            "segments": {s: c[s][i] for s in segs},
-            "classifications": {s: c[s][i] for s in classes},
-            "scores": {s: c[s][i] for s in scores},
-            "offers": [{"offer": offer[m], "rank": rank[m], "channel": channel[m], "priority": prio[m],
-                        "control": control[m]} for m in range(j, j + n)],
-        })
-        j += n
-    return out
+    keys, offers = offers_of(result)
+    parts = []
+    for group in (program.segments, program.classifies, program.scores):
+        names = [d.name for d in group]
+        parts.append((names, list(zip(*(c[n] for n in names))) if names else [()] * len(keys)))
+    (sn, sv), (cn, cv), (scn, scv) = parts
+    nan_free = [tuple(None if v != v else v for v in row) for row in scv]     # NaN is null, as decide says
+    return [{"key": k, "segments": dict(zip(sn, s)), "classifications": dict(zip(cn, cl)),
+             "scores": dict(zip(scn, sc)), "offers": o}
+            for k, s, cl, sc, o in zip(keys, sv, cv, nan_free, offers)]
 
 
 def _offers_type(assignments_schema: pa.Schema) -> pa.DataType:

@@ -20,6 +20,7 @@ checks keeps its last good version serving; the error is kept for
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import logging
 import os
@@ -75,6 +76,13 @@ class Snapshot:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _settle() -> None:
+    """Move what a load made out of the collector's sight (gc.freeze): the
+    objects of a policy and its kernels live as long as the version, and
+    otherwise every full collection, at a random request, walks them all."""
+    gc.freeze()
 
 
 def _files(target: Path) -> list[Path]:
@@ -235,6 +243,8 @@ class Registry:
             same[e.version] = e
         self.snapshot = Snapshot(versions, served, {p: v for p, v in errors.items() if p not in imported},
                                  old.generation + 1)
+        if fresh:
+            _settle()
         for line in events:
             log.info("%s", line) if ": loaded" in line or ": removed" in line else log.warning("%s", line)
         return events
@@ -244,7 +254,7 @@ class Registry:
         process, then loaded from the disk cache here (milliseconds)."""
         if not may_compile():
             return
-        if self.in_subprocess:
+        if self.in_subprocess and not entry.policy.decide_compiled():
             why = compile_elsewhere(entry.path)
             if why is not None:
                 log.warning("%s: the kernel did not compile in a child process (%s); "
@@ -262,6 +272,7 @@ class Registry:
         def build(entries):
             for e in entries:
                 self._build(e)
+            _settle()
         pending = [e for vs in self.snapshot.versions.values() for e in vs.values() if not e.ready]
         if pending:
             threading.Thread(target=build, args=(pending,), name="pol-serve-build", daemon=True).start()
