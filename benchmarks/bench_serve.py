@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.ipc as ipc
 import requests
 
@@ -147,10 +148,20 @@ def main(argv=None) -> None:
     arrow = work / "batch.arrow"
     with ipc.new_stream(str(arrow), table.schema) as w:
         w.write_table(table)
-    # Both versions compiled into the cache first (as after a marketer's first edit).
+    # Both versions compiled into the cache first (as after a marketer's first
+    # edit), their row kernels and their batch kernels for the two input
+    # schemas a batch arrives in: the Arrow table's, and the one the server
+    # makes of JSON records.
+    from pol.serve.deciding import _ARROW_TYPES
+    p = pol.load(POLICY)
+    json_schema = pa.schema([(f.name, _ARROW_TYPES[f.type.value]) for f in p.program.input.fields])
+    json_table = pa.table({f.name: pa.array([r[f.name] for r in rows[:100]]).cast(json_schema.field(f.name).type)
+                           for f in p.program.input.fields})
     for v in variants:
         policy.write_text(v, encoding="utf-8")
-        pol.load(policy).compile(decide=True)
+        version = pol.load(policy).compile(decide=True)
+        version.evaluate(table.slice(0, 100), as_of=AS_OF, engine="kernel")
+        version.evaluate(json_table, as_of=AS_OF, engine="kernel")
     policy.write_text(variants[0], encoding="utf-8")
 
     port = 18000 + os.getpid() % 1000

@@ -269,3 +269,15 @@ def test_usage_errors(tmp_path):
     run = subprocess.run([sys.executable, "-m", "pol", "serve", str(tmp_path), "--challenger", "shop=2"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "NAME=VERSION:SHARE%" in run.stderr
+
+
+def test_arrow_log_lines_are_the_line_by_line_json():
+    from pol.serve.deciding import log_lines, offers_of
+    policy = pol.loads(policy_text("1", 100), name="shop.pol")
+    result = policy.evaluate(pa.Table.from_pylist(RECORDS), as_of=AS_OF)
+    head = {"time": "2026-11-01T00:00:00.000Z", "policy": "shop", "version": "1", "arm": "champion"}
+    tail = {"as_of": AS_OF, "latency_ms": 0.01, "request": "r\"1", "worker": 7, "params": {"vip_line": "50"}}
+    lines = log_lines(result, head, tail).decode().splitlines()
+    keys, offers = offers_of(result)
+    assert [json.loads(line) for line in lines] == [{**head, "key": k, "offers": o, **tail} for k, o in zip(keys, offers)]
+    assert offers == [[a.model_dump() for a in policy.decide(r, as_of=AS_OF).offers] for r in RECORDS]

@@ -96,7 +96,9 @@ def from_run(run_dir: str) -> Exposures:
     return Exposures(table, key, str(run_dir), customers, segments, labels)
 
 
-_OFFERS = pa.schema([("offers", pa.list_(pa.struct([("offer", pa.string()), ("control", pa.bool_())])))])
+_OFFERS = pa.schema([("offers", pa.list_(pa.struct([("offer", pa.string()), ("control", pa.bool_()),
+                                                     ("rank", pa.int64()), ("channel", pa.string()),
+                                                     ("priority", pa.float64())])))])
 
 
 def from_decisions(path: str) -> Exposures:

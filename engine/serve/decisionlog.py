@@ -75,6 +75,13 @@ class DecisionLog:
         except queue.Full:
             self.on_drop(len(lines))
 
+    def write_encoded(self, policy: str, shadow: bool, data: bytes) -> None:
+        """Queue lines already encoded (newline-terminated JSON)."""
+        try:
+            self._q.put_nowait((policy, shadow, data))
+        except queue.Full:
+            self.on_drop(data.count(b"\n"))
+
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued, then close and rename the files."""
         self._q.put(_STOP)
@@ -114,7 +121,7 @@ class DecisionLog:
             try:
                 policy, shadow, lines = item
                 f = self._file(policy, shadow)
-                data = b"".join(dumps(line) + b"\n" for line in lines)
+                data = lines if isinstance(lines, bytes) else b"".join(dumps(line) + b"\n" for line in lines)
                 f.f.write(data)
                 f.bytes += len(data)
                 if self._q.empty():

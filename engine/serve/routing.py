@@ -44,8 +44,18 @@ class Router:
     def __init__(self, champions: dict[str, str], challengers: dict[str, Challenger]):
         self.champions = champions
         self.challengers = challengers
+        self._champion: dict[str, tuple[dict, Loaded]] = {}
 
     def champion(self, name: str, versions: dict) -> Loaded:
+        # Kept per snapshot's dict of versions: a new snapshot is a new dict.
+        hit = self._champion.get(name)
+        if hit is not None and hit[0] is versions:
+            return hit[1]
+        champion = self._choose(name, versions)
+        self._champion[name] = (versions, champion)
+        return champion
+
+    def _choose(self, name: str, versions: dict) -> Loaded:
         wanted = self.champions.get(name)
         if wanted is not None and wanted in versions:
             return versions[wanted]
