@@ -229,7 +229,7 @@ def main(argv=None) -> None:
         done.set()
         sampler.join()
         r.update(rss_mb_first=samples[0] if samples else None, rss_mb_last=samples[-1] if samples else None,
-                 rss_mb_max=max(samples) if samples else None)
+                 rss_mb_max=max(samples) if samples else None, rss_mb_samples=samples)
         results["soak"] = r
         print(json.dumps({"phase": "soak", **r}), flush=True)
     finally:

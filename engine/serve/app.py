@@ -30,7 +30,7 @@ from starlette.routing import Route
 from pol.errors import DataError, ParamError
 from pol.serve import metrics, openapi
 from pol.serve.config import ServeConfig
-from pol.serve.deciding import Decider
+from pol.serve.deciding import Decider, route_key
 from pol.serve.decisionlog import DecisionLog
 from pol.serve.ledger import Ledger
 from pol.serve.registry import Registry
@@ -176,7 +176,9 @@ class Server:
         a = ask(await _body(request, self.config.max_body), False, self.config.max_batch)
         name, versions = self.decider.versions(a)
         record = a.records[0]
-        entry = self.router.route(name, versions, None, a.version, a.pinned).answer
+        # The version that decides for this customer explains them.
+        key_field = next(iter(versions.values())).policy.program.input.key
+        entry = self.router.route(name, versions, route_key(record, key_field), a.version, a.pinned).answer
 
         def run():
             try:

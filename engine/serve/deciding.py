@@ -43,7 +43,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _route_key(record, key_field: str):
+def route_key(record, key_field: str):
     k = record.get(key_field) if isinstance(record, dict) else None
     return k if isinstance(k, (int, str)) and not isinstance(k, bool) else None
 
@@ -54,6 +54,7 @@ class Decider:
         self.router = router
         self.ledger = ledger
         self.log = log
+        self._children: dict = {}
 
     def versions(self, ask: Ask):
         try:
@@ -93,7 +94,7 @@ class Decider:
         name, versions = self.versions(ask)
         record = ask.records[0]
         any_entry = next(iter(versions.values()))
-        route = self.router.route(name, versions, _route_key(record, any_entry.policy.program.input.key),
+        route = self.router.route(name, versions, route_key(record, any_entry.policy.program.input.key),
                                   ask.version, ask.pinned)
         t0 = time.perf_counter()
         try:
@@ -124,7 +125,7 @@ class Decider:
         key_field = next(iter(versions.values())).policy.program.input.key
         groups: dict[tuple, tuple[Route, list[int]]] = {}
         for i, record in enumerate(ask.records):
-            route = self.router.route(name, versions, _route_key(record, key_field), ask.version, ask.pinned)
+            route = self.router.route(name, versions, route_key(record, key_field), ask.version, ask.pinned)
             k = (id(route.answer), route.arm)
             groups.setdefault(k, (route, []))[1].append(i)
         out: list = [None] * len(ask.records)
@@ -225,20 +226,32 @@ class Decider:
         return answer.replace_schema_metadata(meta)
 
     # ------------------------------------------------------------ accounts
+    def _child(self, metric, *labels):
+        """A labelled series, looked up once (labels() costs microseconds a call)."""
+        k = (id(metric), labels)
+        child = self._children.get(k)
+        if child is None:
+            child = self._children[k] = metric.labels(*labels)
+        return child
+
     def _count(self, entry, arm: str, decisions: list[dict]) -> None:
-        metrics.DECISIONS.labels(entry.name, entry.version or "", arm).inc(max(len(decisions), 1))
+        self._child(metrics.DECISIONS, entry.name, entry.version or "", arm).inc(max(len(decisions), 1))
+        if len(decisions) == 1:
+            for a in decisions[0]["offers"]:
+                self._child(metrics.OFFERS, entry.name, a["offer"], "true" if a["control"] else "false").inc()
+            return
         counts = Counter((a["offer"], a["control"]) for d in decisions for a in d["offers"])
         for (offer, control), n in counts.items():
-            metrics.OFFERS.labels(entry.name, offer, "true" if control else "false").inc(n)
+            self._child(metrics.OFFERS, entry.name, offer, "true" if control else "false").inc(n)
 
     def _count_table(self, entry, arm: str, result) -> None:
-        metrics.DECISIONS.labels(entry.name, entry.version or "", arm).inc(max(result.customers.num_rows, 1))
+        self._child(metrics.DECISIONS, entry.name, entry.version or "", arm).inc(max(result.customers.num_rows, 1))
         a = result.assignments
         if a.num_rows:
             counts = pa.table({"offer": a.column("offer").cast(pa.string()), "control": a.column("control")}) \
                 .group_by(["offer", "control"]).aggregate([([], "count_all")])
             for offer, control, n in zip(*(counts.column(i).to_pylist() for i in range(3))):
-                metrics.OFFERS.labels(entry.name, offer, "true" if control else "false").inc(n)
+                self._child(metrics.OFFERS, entry.name, offer, "true" if control else "false").inc(n)
 
     @staticmethod
     def _line_parts(entry, arm: str, ask: Ask, per_ms: float, request_id: str) -> tuple[dict, dict]:
