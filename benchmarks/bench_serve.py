@@ -152,9 +152,9 @@ def main(argv=None) -> None:
     # edit), their row kernels and their batch kernels for the two input
     # schemas a batch arrives in: the Arrow table's, and the one the server
     # makes of JSON records.
-    from pol.serve.deciding import _ARROW_TYPES
+    from pol.serve.deciding import ARROW_TYPES
     p = pol.load(POLICY)
-    json_schema = pa.schema([(f.name, _ARROW_TYPES[f.type.value]) for f in p.program.input.fields])
+    json_schema = pa.schema([(f.name, ARROW_TYPES[f.type.value]) for f in p.program.input.fields])
     json_table = pa.table({f.name: pa.array([r[f.name] for r in rows[:100]]).cast(json_schema.field(f.name).type)
                            for f in p.program.input.fields})
     for v in variants:

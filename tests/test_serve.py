@@ -272,7 +272,7 @@ def test_usage_errors(tmp_path):
 
 
 def test_arrow_log_lines_are_the_line_by_line_json():
-    from pol.serve.deciding import log_lines, offers_of
+    from pol.serve.tables import log_lines, offers_of
     policy = pol.loads(policy_text("1", 100), name="shop.pol")
     result = policy.evaluate(pa.Table.from_pylist(RECORDS), as_of=AS_OF)
     head = {"time": "2026-11-01T00:00:00.000Z", "policy": "shop", "version": "1", "arm": "champion"}

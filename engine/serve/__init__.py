@@ -7,6 +7,7 @@
     decisionlog.py  one JSON line per decision, written by a background thread, rotated
     metrics.py      Prometheus counters and histograms
     deciding.py     a request's decisions: one record, a batch (JSON or Arrow), with the ledger
+    tables.py       a run's output as Decisions, one Arrow table, and decision log lines
     requests.py     reading and checking request bodies; the errors a client sees
     app.py          the Starlette application and its routes
     openapi.py      the OpenAPI document and the page at /docs
