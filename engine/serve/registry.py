@@ -188,6 +188,7 @@ class Registry:
                 errors.pop(path)
         imported: set[str] = set()
         fresh: list[str] = []
+        failed: list[str] = []
         for p in files:
             path = str(p)
             known = self._known.get(path)
@@ -213,11 +214,7 @@ class Registry:
                 if path in by_path:
                     imported.update(str(Path(f)) for f in by_path[path].policy.program.files[1:])
                 errors[path] = {"error": text, "at": _now()}
-                if path in by_path:
-                    events.append(f"{path}: does not check; the loaded version keeps serving:\n{text}")
-                else:
-                    events.append(f"{path}: does not check:\n{text}")
-                self.on_reload(by_path[path].name if path in by_path else None, None, False)
+                failed.append(path)
                 continue
             deps = tuple(str(Path(f)) for f in policy.program.files)
             imported.update(deps[1:])
@@ -237,6 +234,13 @@ class Registry:
                 self._build(entry)
             events.append(f"{path}: loaded {entry.name} version {entry.version} ({entry.hash[:12]}, {entry.engine})")
             self.on_reload(entry.name, entry.version, True)
+        # A module's error is reported once, in the policies that import it.
+        for path in failed:
+            if path in imported:
+                continue
+            keeps = "; the loaded version keeps serving" if path in by_path else ""
+            events.append(f"{path}: does not check{keeps}:\n{errors[path]['error']}")
+            self.on_reload(by_path[path].name if path in by_path else None, None, False)
         # A file another file imports is a module of that policy, not a policy.
         served = {path: e for path, e in by_path.items() if path not in imported}
         versions: dict[str, dict[str | None, Loaded]] = {}
@@ -246,6 +250,7 @@ class Registry:
             if e.version in same:
                 errors[path] = {"error": f"{same[e.version].path} already serves {e.name} version "
                                          f"{e.version!r}; give this file another version", "at": _now()}
+                events.append(f"{path}: not served: {errors[path]['error']}")
                 continue
             same[e.version] = e
         self.snapshot = Snapshot(versions, served, {p: v for p, v in errors.items() if p not in imported},
