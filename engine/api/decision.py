@@ -78,11 +78,12 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
 
 
 def decide(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
-           extra: str = "error") -> Decision:
+           extra: str = "error", exhausted=()) -> Decision:
     """One customer on the reference evaluator. `params`: overrides of the
-    declared defaults (converted as pol.api.params does)."""
+    declared defaults (converted as pol.api.params does); `exhausted`: offers
+    whose capacity is used up."""
     row = evaluate_row(program, record, as_of, params, trace=False, extra=extra)
-    return decision_of(program, row, match_customer(program, row))
+    return decision_of(program, row, match_customer(program, row, exhausted=exhausted))
 
 
 # The name engine/api/policy.py uses for the reference path.

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from pol.api.records import iso_date, shown_argument
@@ -102,10 +103,19 @@ class Policy:
         return {d.name: d.label for group in (p.segments, p.classifies, p.scores, p.channels, p.offers)
                 for d in group}
 
-    def compile(self) -> Policy:
-        """Load (or build, then cache) the policy's kernel now rather than at first use."""
+    def compile(self, decide: bool = False) -> Policy:
+        """Load (or build, then cache) the policy's kernel now rather than at
+        first use; with `decide=True` also the row kernel `decide` runs (a
+        service builds it before a new version takes requests)."""
         self._kernel.kernel()
+        if decide:
+            self._row.kernel()
         return self
+
+    def decide_compiled(self) -> bool:
+        """Whether decide's row kernel is built in this process or waits in the
+        disk cache, so that compile(decide=True) takes milliseconds."""
+        return self._row.ready or cache.is_cached(self._row.source)
 
     def stream(self, sink, as_of=None, params=None, path: str | None = None,
                engine: str = "auto") -> Stream:
@@ -143,21 +153,30 @@ class Policy:
         t = self.program.input.field(self.program.input.key).type
         return pa.int64() if t.value == "int" else pa.string()
 
-    def decide(self, record: dict, as_of=None, params=None, engine: str = "auto", extra: str = "error"):
+    def decide(self, record: dict, as_of=None, params=None, engine: str = "auto", extra: str = "error",
+               exhausted: frozenset[str] | set[str] | tuple[str, ...] = ()):
         """One customer, in-process: segments, classifications, scores and
         accepted offers. `engine`: "kernel" (the compiled row kernel, built on
         first use), "reference" (the reference evaluator) or "auto" (the
         kernel once a background thread has built it, the reference evaluator
         until then). Every engine reads the record the same way
         (pol.api.records); `extra="ignore"` skips fields the input block does
-        not declare, which are otherwise an error."""
+        not declare, which are otherwise an error. `exhausted` names offers
+        whose capacity a caller's ledger has used up (pol serve): they are
+        lost to capacity, and the walk goes on to the next candidates, as in
+        a run."""
         from pol.api.decision import decide_compiled, decide_reference
         engine = _choice("engine", engine, DECIDE_ENGINES)
         day = _as_of(as_of)
         values = resolve_params(self.program, params) if params else self._defaults
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
-            return decide_reference(self.program, record, day, values, extra=extra)
-        return decide_compiled(self._row, self.program, record, day, values, self._active(day), extra=extra)
+            return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted)
+        active = self._active(day)
+        if exhausted:
+            # An offer lost to capacity takes no place in the walk, exactly as
+            # one that is not a candidate.
+            active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
+        return decide_compiled(self._row, self.program, record, day, values, active, extra=extra)
 
     def _row_ready(self) -> bool:
         row = self._row
