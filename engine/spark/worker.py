@@ -115,35 +115,32 @@ def _runs(pos: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def _evaluate(job: Job, batches: Iterator[pa.RecordBatch]) -> Iterator[tuple]:
-    """Every batch through the policy: (customers, assignments, first
-    position) for each position-contiguous run of rows, then (counts,)."""
+def _evaluate(job: Job, batches: Iterator[pa.RecordBatch], contiguous: bool) -> Iterator[tuple]:
+    """Every batch through the policy: (customers, assignments, positions)
+    for each batch, or with `contiguous` for each run of rows whose
+    positions follow one another; then (counts,)."""
     from pol.spark.adapter import Batches
     policy = policy_of(job)
     run = Batches(policy, job.as_of, job.params)
     columns = policy.columns
+    stream = None
+    pending: list = []
     if not run.rules.has_capacity:
-        pending: list = []
         stream = run.stream(lambda c, a: pending.append((c, a)))
-        for batch in batches:
-            has_pos = POS in batch.schema.names or FILE in batch.schema.names
-            pos = positions(batch, job) if has_pos else None
-            data = batch.select(columns)
-            for a, b in _runs(pos) if pos is not None else [(0, batch.num_rows)]:
-                stream.feed(data.slice(a, b - a))
-                # The stream cuts large batches: its outputs follow one another.
-                first = pos[a] if pos is not None else 0
-                for c, asg in pending:
-                    yield c, asg, first
-                    first += c.num_rows
-                pending.clear()
-    else:
-        for batch in batches:
-            pos = positions(batch, job)
-            data = batch.select(columns)
-            for a, b in _runs(pos):
+    for batch in batches:
+        pos = positions(batch, job)
+        data = batch.select(columns)
+        for a, b in _runs(pos) if contiguous else [(0, batch.num_rows)]:
+            if stream is None:
                 c, asg = run.finish(data.slice(a, b - a), pos[a:b], job.walked, job.accepted)
-                yield c, asg, pos[a]
+                yield c, asg, pos[a:b]
+                continue
+            stream.feed(data.slice(a, b - a))
+            # The stream cuts large batches: its outputs follow one another.
+            for c, asg in pending:
+                yield c, asg, pos[a:a + c.num_rows]
+                a += c.num_rows
+            pending.clear()
     yield (run.counts,)
 
 
@@ -162,7 +159,7 @@ def plain(batch: pa.RecordBatch) -> pa.RecordBatch:
 def customers_fn(job: Job, with_pos: bool):
     """customers + ASSIGN (each customer's assignments, nested) [+ POS]."""
     def fn(batches):
-        for item in _evaluate(job, batches):
+        for item in _evaluate(job, batches, contiguous=False):
             if len(item) == 1:
                 continue
             c, a = plain(item[0]), plain(item[1])
@@ -170,7 +167,7 @@ def customers_fn(job: Job, with_pos: bool):
                 [a.column(n) for n in NESTED], list(NESTED)))
             cols, names = list(c.columns) + [nested], c.schema.names + [ASSIGN]
             if with_pos:
-                cols.append(pa.array(np.arange(item[2], item[2] + c.num_rows, dtype=np.int64)))
+                cols.append(pa.array(item[2]))
                 names.append(POS)
             yield pa.RecordBatch.from_arrays(cols, names)
     return fn
@@ -194,13 +191,13 @@ def blobs_fn(job: Job):
     """Output runs as Arrow IPC bytes, keyed by their first position; then
     one row with the partition's counts (start -1)."""
     def fn(batches):
-        for item in _evaluate(job, batches):
+        for item in _evaluate(job, batches, contiguous=True):
             if len(item) == 1:
                 k = item[0]
                 row = (-1, 0, None, None, pickle.dumps((k.customers, k.segments, k.classes, k.funnel, k.by_channel)))
             else:
                 c, a, first = item
-                row = (int(first), c.num_rows, _ipc(c), _ipc(a), None)
+                row = (int(first[0]), c.num_rows, _ipc(c), _ipc(a), None)
             yield pa.RecordBatch.from_arrays([pa.array([v], f.type) for v, f in zip(row, BLOB_SCHEMA)],
                                              schema=BLOB_SCHEMA)
     return fn
