@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from pol.cli.run import UsageError, _guard_output, _jsonable, parse_date, parse_params
 from pol.errors import DataError
+from pol.io.output_files import OutputError
 from pol.io.output_folder import Claim, check_paths
 from pol.spark.adapter import OUTPUTS, Counts, Staging, Writer, cannot_write, list_files, output_schemas
 
@@ -35,6 +36,14 @@ from pol.spark.adapter import OUTPUTS, Counts, Staging, Writer, cannot_write, li
 # costs a Python round trip per 10,000 rows; 2^17 keeps the batches at a few
 # tens of MB.
 ARROW_BATCH_ROWS = 1 << 17
+# Input bytes per partition: each partition's output reaches the driver as
+# one task result, so partitions are kept smaller than Spark's 128 MB.
+PARTITION_BYTES = 32 << 20
+
+
+class SparkJobError(OutputError):
+    """The Spark job failed, so nothing was written: exit status 1, one line
+    (Spark's first line, not its JVM stack trace)."""
 
 
 def session(master: str | None):
@@ -47,6 +56,8 @@ def session(master: str | None):
     spark = (SparkSession.builder.master(master or "local[*]").appName("pol run")
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
+             .config("spark.sql.files.maxPartitionBytes", str(PARTITION_BYTES))
+             .config("spark.driver.memory", os.environ.get("POL_SPARK_DRIVER_MEMORY", "2g"))
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     return spark, active is None
@@ -149,6 +160,13 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         except OSError as e:
             raise cannot_write(out, e) from None
         return summary
+    except Exception as e:
+        if type(e).__module__.startswith(("py4j", "pyspark")):
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            causes = [line[len("Caused by: "):] for line in lines if line.startswith("Caused by: ")]
+            why = causes[-1] if causes else lines[0] if lines else type(e).__name__
+            raise SparkJobError(f"the Spark job failed, nothing was written: {why[:300]}") from None
+        raise
     finally:
         if bar is not None:
             bar.close()

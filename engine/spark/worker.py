@@ -180,9 +180,14 @@ BLOB_SCHEMA = pa.schema([("start", pa.int64()), ("rows", pa.int64()), ("customer
                          ("assignments", pa.binary()), ("counts", pa.binary())])
 
 
+# Compressed: a partition's output is one task result in the driver's JVM
+# before it reaches Python (LZ4 makes it 3-4x smaller at little cost).
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+
+
 def _ipc(batch: pa.RecordBatch) -> bytes:
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as w:
+    with pa.ipc.new_stream(sink, batch.schema, options=_IPC_OPTIONS) as w:
         w.write_batch(batch)
     return sink.getvalue().to_pybytes()
 
