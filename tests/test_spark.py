@@ -151,9 +151,12 @@ def test_capacities_exact_whatever_the_partitioning(spark, capacity_policy, benc
         spark.conf.set("spark.sql.files.maxPartitionBytes", old)
 
 
-def test_capacities_position_column_after_a_shuffle(spark, capacity_policy, bench_table):
+def test_capacities_dataframe_not_from_files(spark, capacity_policy, bench_table):
     want = capacity_policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
     table = plain(bench_table).append_column("row", pa.array(np.arange(bench_table.num_rows)))
+    # no files and no position column: Spark's own order, which createDataFrame keeps
+    assert_same(pol.spark.evaluate(capacity_policy, spark.createDataFrame(table.drop_columns(["row"])),
+                                   as_of=AS_OF), want)
     df = spark.createDataFrame(table).repartition(7)
     assert_same(pol.spark.evaluate(capacity_policy, df, as_of=AS_OF, position="row"), want)
     # the position is what decides ties: reversed, the walk gives other customers the last units
