@@ -68,11 +68,17 @@ def parse_date(text: str | None) -> dt.date:
 
 
 def run_command(policy: str, input: str, out: str, as_of: str | None = None, params=(),
-                fmt: str = "parquet", overwrite: bool = False, progress: bool | None = None) -> int:
+                fmt: str = "parquet", overwrite: bool = False, progress: bool | None = None,
+                engine: str = "local", master: str | None = None) -> int:
     """`pol run`: the exit status; the summary on stdout, one error message on stderr."""
     try:
         with _sigterm_as_interrupt():
-            summary = run(policy, input, out, as_of, params, fmt, overwrite, progress)
+            if engine == "spark":
+                summary = _spark_run()(policy, input, out, as_of, params, fmt, overwrite, progress, master)
+            elif master is not None:
+                raise UsageError("--master needs --engine spark")
+            else:
+                summary = run(policy, input, out, as_of, params, fmt, overwrite, progress)
     except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
@@ -88,6 +94,15 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
     from pol.cli.report import render
     print(render(summary))
     return 0
+
+
+def _spark_run():
+    """engine/spark/cli.py's run; PySpark is an extra (pip install 'pol-engine[spark]')."""
+    try:
+        from pol.spark.cli import run as spark_run
+    except ImportError as e:
+        raise UsageError(f"--engine spark needs PySpark: pip install 'pol-engine[spark]' ({e})") from None
+    return spark_run
 
 
 def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), fmt: str = "parquet",
@@ -237,9 +252,13 @@ def add_parser(subparsers) -> None:
                         "unencoded, for pipelines that read Arrow)")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    p.add_argument("--engine", choices=["local", "spark"], default="local",
+                   help="local (this machine, the default) or spark (Parquet input; docs/SPARK.md)")
+    p.add_argument("--master", metavar="URL",
+                   help="with --engine spark: the Spark master (default: the active session, else local[*])")
     p.set_defaults(fn=main)
 
 
 def main(args) -> int:
     return run_command(args.policy, args.input, args.out, args.as_of, args.param, args.format,
-                       args.overwrite, False if args.no_progress else None)
+                       args.overwrite, False if args.no_progress else None, args.engine, args.master)
