@@ -39,6 +39,8 @@ from pol.dsl.source import Span
 def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     """The typed program, or None when anything is wrong (all of it in `diags`)."""
     ck = Checker(unit, diags)
+    ck.offer_attrs = None       # (offer name, {attribute: ir.Literal}) while an offer is checked
+    ck.attr_log = []            # (attribute, type, span) of every offer, in order
     items = unit.items
     root = unit.root
     inputs = [i for i in items if isinstance(i, ast.Input)]
@@ -47,15 +49,18 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         diags.add("E-DECL-003", "the policy has no input block", Span.point(root, 1, 1),
                   "declare the record the policy decides about, e.g. input customer key id { id: int }")
     for extra in inputs[1:]:
-        diags.add("E-DECL-001", "a second input block", extra.span,
-                  "a program has exactly one input block (imported files included)",
-                  related=((inputs[0].span, "the first input block is here"),))
+        if extra.key != inputs[0].key:
+            diags.add("E-DECL-001", f"an input block keyed by '{extra.key}' where another is keyed by "
+                      f"'{inputs[0].key}'", extra.key_span,
+                      "the input blocks of a program (imported files included) describe one record "
+                      "with one key: key this block by the same field",
+                      related=((inputs[0].key_span, "the first input block's key is here"),))
     for extra in arbitrates[1:]:
         diags.add("E-DECL-002", "a second arbitrate block", extra.span,
                   "a program has at most one arbitrate block; put all its rules in one",
                   related=((arbitrates[0].span, "the first arbitrate block is here"),))
 
-    inp = inputs[0] if inputs else None
+    inp = merged_input(inputs) if inputs else None
     fields = check_input(ck, inp) if inp is not None else []
     params = check_params(ck, items)
 
@@ -74,6 +79,9 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
             channels.append(ir.Channel(item.name, item.label, cond, item.span))
     offers = [check_offer(ck, item) for item in items
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
+    attrs = attribute_types(ck)
+    offers = [_widened(o, attrs) for o in offers]
+    carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
     arbitrate = check_arbitrate(ck, arbitrates[0]) if arbitrates else ir.Arbitrate()
     tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
 
@@ -97,7 +105,52 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         order=tuple(order),
         outputs=tuple(i.name for i in mine if not isinstance(i, ast.Let)),
         files=tuple(unit.files),
+        attributes=attrs,
+        carry=carry,
     )
+
+
+def _widened(o: ir.Offer | None, attrs) -> ir.Offer | None:
+    """The offer with its int attributes as floats where the attribute is a float."""
+    floats = {name for name, t in attrs if t == F}
+    if o is None or not any(name in floats and isinstance(v, int) for name, v in o.attributes):
+        return o
+    import dataclasses
+    return dataclasses.replace(o, attributes=tuple(
+        (name, float(v) if name in floats and isinstance(v, int) else v) for name, v in o.attributes))
+
+
+def check_carry(ck: Checker, carries: list[ast.Carry]) -> tuple[str, ...]:
+    """The input fields copied into the assignments, each once (E-NAME-008 not
+    a field, E-DECL-007 carried twice)."""
+    out: dict[str, Span] = {}
+    for c in carries:
+        for name, span in zip(c.names, c.name_spans):
+            if name in out:
+                ck.error("E-DECL-007", f"field '{name}' is carried twice", span, "carry each field once",
+                         related=((out[name], "first carried here"),))
+            elif not isinstance(ck.space.get(name), ast.Field):
+                guess = ck.suggest(name, ck.names_of(ast.Field))
+                ck.error("E-NAME-008", f"'{name}' is not a field of the input block", span,
+                         f"did you mean '{guess}'?" if guess else "'carry' copies input fields into the "
+                         "assignments")
+            else:
+                out[name] = span
+    return tuple(out)
+
+
+def merged_input(inputs: list[ast.Input]) -> ast.Input:
+    """The input blocks of every file as one: the first one's name and key,
+    each field once where it is first declared (resolve.namespace reports
+    a field declared with two types)."""
+    if len(inputs) == 1:
+        return inputs[0]
+    fields: dict[str, ast.Field] = {}
+    for i in inputs:
+        for f in i.fields:
+            fields.setdefault(f.name, f)
+    first = inputs[0]
+    return ast.Input(first.name, first.key, tuple(fields.values()), first.span, first.key_span)
 
 
 def _stem(path: str) -> str:
@@ -181,10 +234,13 @@ def check_offer(ck: Checker, o: ast.Offer) -> ir.Offer | None:
     if ast.Channels not in first:
         ck.error("E-OFFER-002", f"offer '{o.name}' has no 'channels'", o.span,
                  "list the channels that may deliver it, in order of preference, e.g. channels app, sms")
+    attributes = check_attributes(ck, o, first.get(ast.Attributes))
+    ck.offer_attrs = (o.name, dict(attributes))
     eligible = ck.condition(first[ast.Eligible].expr, f"the 'eligible' condition of offer '{o.name}'") \
         if ast.Eligible in first else None
     priority = ck.numeric(first[ast.Priority].expr, f"the priority of offer '{o.name}'") \
         if ast.Priority in first else ir.Literal(F, 0.0, o.span)
+    ck.offer_attrs = None
     channels: tuple[str, ...] = ()
     if ast.Channels in first:
         p = first[ast.Channels]
@@ -226,7 +282,50 @@ def check_offer(ck: Checker, o: ast.Offer) -> ir.Offer | None:
     if eligible is None or priority is None:
         return None
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
-                    valid_to, holdout_bp, o.span)
+                    valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
+                    attributes=tuple((name, lit.value) for name, lit in attributes))
+
+
+def check_attributes(ck: Checker, o: ast.Offer, p: ast.Attributes | None) -> list[tuple[str, ir.Literal]]:
+    """An offer's attributes as typed literals (E-OFFER-006 a name given twice,
+    E-OFFER-007 a null value)."""
+    out: dict[str, ir.Literal] = {}
+    spans: dict[str, Span] = {}
+    for a in (p.items if p is not None else ()):
+        if a.name in out:
+            ck.error("E-OFFER-006", f"offer '{o.name}' gives attribute '{a.name}' twice", a.span,
+                     "give each attribute once", related=((spans[a.name], "first given here"),))
+            continue
+        if isinstance(a.value, ast.Null):
+            ck.error("E-OFFER-007", f"attribute '{a.name}' of offer '{o.name}' is null", a.value.span,
+                     "leave the attribute out: an offer without it has null in its column")
+            continue
+        lit = ck.expr(a.value)
+        if lit is not None:
+            out[a.name] = lit
+            spans[a.name] = a.span
+            ck.attr_log.append((a.name, lit.type, a.span))
+    return list(out.items())
+
+
+def attribute_types(ck: Checker) -> tuple[tuple[str, object], ...]:
+    """One type per attribute name across the offers (ints widen to float
+    where another offer gives a float); two other types are an error at both
+    places (E-OFFER-007)."""
+    types: dict[str, tuple[object, Span]] = {}
+    for name, t, span in ck.attr_log:
+        prior = types.get(name)
+        if prior is None:
+            types[name] = (t, span)
+        elif prior[0] != t:
+            if {prior[0], t} == {I, F}:
+                types[name] = (F, prior[1])
+                continue
+            ck.error("E-OFFER-007", f"attribute '{name}' is {a_type(t)} here and {a_type(prior[0])} "
+                     "in another offer", span, "an attribute has one type in every offer: its column "
+                     "in the assignments has that type",
+                     related=((prior[1], f"'{name}' is {a_type(prior[0])} here"),))
+    return tuple((name, t) for name, (t, _) in types.items())
 
 
 def _unknown(ck: Checker, code: str, what: str, name: str, span: Span, kind: type):
