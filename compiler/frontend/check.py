@@ -29,6 +29,13 @@ from decimal import ROUND_CEILING, Decimal
 from pol.compiler import ir
 from pol.compiler.frontend.expressions import INT64, Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
+from pol.compiler.frontend.offer_data import (
+    attribute_types,
+    check_attributes,
+    check_carry,
+    check_columns,
+    widened,
+)
 from pol.compiler.frontend.resolve import DERIVED, KIND_WORDS, Unit, ast_graph, derived_order, report_cycles
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
@@ -80,17 +87,19 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     offers = [check_offer(ck, item) for item in items
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
-    offers = [_widened(o, attrs) for o in offers]
+    offers = [widened(o, attrs) for o in offers]
     carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
+    name = header.name if (header := unit.header) else _stem(root)
+    mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
+    check_columns(ck, inp, [i for i in mine if not isinstance(i, ast.Let)],
+                  any(o is not None and o.campaign not in (None, name) for o in offers), attrs)
     arbitrate = check_arbitrate(ck, arbitrates[0]) if arbitrates else ir.Arbitrate()
     tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
 
     if diags.errors or inp is None:
         return None
-    mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
-    header = unit.header
     return ir.Program(
-        name=header.name if header else _stem(root),
+        name=name,
         version=header.version if header else None,
         input=ir.Input(inp.name, inp.key, tuple(fields), inp.span),
         params=tuple(params),
@@ -108,35 +117,6 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         attributes=attrs,
         carry=carry,
     )
-
-
-def _widened(o: ir.Offer | None, attrs) -> ir.Offer | None:
-    """The offer with its int attributes as floats where the attribute is a float."""
-    floats = {name for name, t in attrs if t == F}
-    if o is None or not any(name in floats and isinstance(v, int) for name, v in o.attributes):
-        return o
-    import dataclasses
-    return dataclasses.replace(o, attributes=tuple(
-        (name, float(v) if name in floats and isinstance(v, int) else v) for name, v in o.attributes))
-
-
-def check_carry(ck: Checker, carries: list[ast.Carry]) -> tuple[str, ...]:
-    """The input fields copied into the assignments, each once (E-NAME-008 not
-    a field, E-DECL-007 carried twice)."""
-    out: dict[str, Span] = {}
-    for c in carries:
-        for name, span in zip(c.names, c.name_spans):
-            if name in out:
-                ck.error("E-DECL-007", f"field '{name}' is carried twice", span, "carry each field once",
-                         related=((out[name], "first carried here"),))
-            elif not isinstance(ck.space.get(name), ast.Field):
-                guess = ck.suggest(name, ck.names_of(ast.Field))
-                ck.error("E-NAME-008", f"'{name}' is not a field of the input block", span,
-                         f"did you mean '{guess}'?" if guess else "'carry' copies input fields into the "
-                         "assignments")
-            else:
-                out[name] = span
-    return tuple(out)
 
 
 def merged_input(inputs: list[ast.Input]) -> ast.Input:
@@ -284,48 +264,6 @@ def check_offer(ck: Checker, o: ast.Offer) -> ir.Offer | None:
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
                     valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
                     attributes=tuple((name, lit.value) for name, lit in attributes))
-
-
-def check_attributes(ck: Checker, o: ast.Offer, p: ast.Attributes | None) -> list[tuple[str, ir.Literal]]:
-    """An offer's attributes as typed literals (E-OFFER-006 a name given twice,
-    E-OFFER-007 a null value)."""
-    out: dict[str, ir.Literal] = {}
-    spans: dict[str, Span] = {}
-    for a in (p.items if p is not None else ()):
-        if a.name in out:
-            ck.error("E-OFFER-006", f"offer '{o.name}' gives attribute '{a.name}' twice", a.span,
-                     "give each attribute once", related=((spans[a.name], "first given here"),))
-            continue
-        if isinstance(a.value, ast.Null):
-            ck.error("E-OFFER-007", f"attribute '{a.name}' of offer '{o.name}' is null", a.value.span,
-                     "leave the attribute out: an offer without it has null in its column")
-            continue
-        lit = ck.expr(a.value)
-        if lit is not None:
-            out[a.name] = lit
-            spans[a.name] = a.span
-            ck.attr_log.append((a.name, lit.type, a.span))
-    return list(out.items())
-
-
-def attribute_types(ck: Checker) -> tuple[tuple[str, object], ...]:
-    """One type per attribute name across the offers (ints widen to float
-    where another offer gives a float); two other types are an error at both
-    places (E-OFFER-007)."""
-    types: dict[str, tuple[object, Span]] = {}
-    for name, t, span in ck.attr_log:
-        prior = types.get(name)
-        if prior is None:
-            types[name] = (t, span)
-        elif prior[0] != t:
-            if {prior[0], t} == {I, F}:
-                types[name] = (F, prior[1])
-                continue
-            ck.error("E-OFFER-007", f"attribute '{name}' is {a_type(t)} here and {a_type(prior[0])} "
-                     "in another offer", span, "an attribute has one type in every offer: its column "
-                     "in the assignments has that type",
-                     related=((prior[1], f"'{name}' is {a_type(prior[0])} here"),))
-    return tuple((name, t) for name, (t, _) in types.items())
 
 
 def _unknown(ck: Checker, code: str, what: str, name: str, span: Span, kind: type):
