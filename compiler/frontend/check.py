@@ -4,7 +4,8 @@ every error of the program reported in one pass.
 Declarations are checked here, their expressions by compiler/frontend/expressions.py:
 lets, segments, classifications and scores in dependency order (what a
 declaration reads is typed before it), then channels, offers, the arbitrate
-block and tests. Scores and priorities are FLOAT; a priority left out is 0.0.
+block and tests (offer attributes, carry and output column names in
+compiler/frontend/offer_data.py). Scores and priorities are FLOAT; a priority left out is 0.0.
 `Program.order` is the topological order of the dependency graph, ties kept
 in declaration order; `Program.outputs` the segments, classifications and
 scores in declaration order.
@@ -13,7 +14,7 @@ Codes (syntax comes from dsl/parser.py, imports, duplicates and cycles from
 compiler/frontend/resolve.py, expression errors from compiler/frontend/expressions.py):
   E-NAME-005 unknown channel           E-NAME-006 unknown offer
   E-NAME-007 unknown param in `with`   E-NAME-008 unknown field (key, `given`)
-  E-DECL-001 second input              E-DECL-002 second arbitrate
+  E-DECL-001 input keyed differently   E-DECL-002 second arbitrate
   E-DECL-003 no input                  E-DECL-004 bad key field
   E-OFFER-001 no eligible              E-OFFER-002 no channels
   E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%

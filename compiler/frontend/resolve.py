@@ -17,9 +17,15 @@ reported once, at its first-declared name, listing every name on it in order.
 `dependency_graph(program)` gives the same graph for a checked ir.Program:
 nodes are names (attribute `kind`), and an edge A -> B means B reads A.
 
+The fields of every input block are one record: a field declared again with
+the same type is that field, with another type an error at both places.
+How `import ... as q` and `without offers` name and filter declarations is
+compiler/frontend/qualify.py's job, between loading and the namespace.
+
 Codes: E-IMPORT-001 (file not found), E-IMPORT-002 (import cycle),
 E-IMPORT-003 (file unreadable), E-IMPORT-004 (outside the policy's root),
-E-IMPORT-005 (not a .pol file), E-NAME-002 (duplicate name), E-CYCLE-001.
+E-IMPORT-005 (not a .pol file), E-IMPORT-006 (an import named `offer`),
+E-NAME-002 (duplicate name), E-DECL-006 (a field with two types), E-CYCLE-001.
 """
 from __future__ import annotations
 
