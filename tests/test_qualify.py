@@ -30,8 +30,8 @@ def test_a_file_reached_along_two_paths_is_one_file_named_with_the_fewest_qualif
     write(tmp_path, {
         "shared.pol": SHARED,
         "a.pol": 'import "shared.pol"\nsegment a_seg "A" = spends\n',
-        "b.pol": 'import "lib/deep.pol" as deep\nsegment b_seg "B" = deep.s.spends\n',
-        "lib/deep.pol": 'import "../shared.pol" as s without offers\n',
+        "b.pol": 'import "deep.pol" as deep\nsegment b_seg "B" = deep.s.spends\n',
+        "deep.pol": 'import "shared.pol" as s without offers\n',
         "root.pol": 'import "b.pol" as b\nimport "a.pol" as a\n',
     })
     out = check_path(tmp_path / "root.pol")
