@@ -25,6 +25,7 @@ from pol.compiler import ir
 from pol.compiler.backend import cache
 from pol.compiler.backend.plan import plan as make_plan
 from pol.errors import ArgumentError
+from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.evaluation.executor import AutoExecutor, KernelExecutor
 from pol.evaluation.row import RowExecutor
 from pol.evaluation.stream import Stream, active_offers, batches_of, output_schemas
@@ -36,6 +37,10 @@ class Result:
     customers: pa.Table
     assignments: pa.Table
     summary: dict
+    policy: str | None = None           # the policy's name (its header, else its file's name)
+    version: str | None = None
+    as_of: dt.date | None = None
+    run_id: str | None = None           # a uuid4, also in the tables' metadata and the summary
 
 
 def resolve_params(program, params):
@@ -137,17 +142,21 @@ class Policy:
 
         run = self.stream(sink, as_of, params, engine=engine)
         key_type = None
-        for batch in batches_of(data, self.columns):
+        for batch in batches_of(data, self.columns, optional=True):
             key_type = key_type or batch.schema.field(self.program.input.key).type
             run.feed(batch)
         run.finish()
         key_type = key_type or self.program_key_arrow_type()
-        c_schema, a_schema = output_schemas(self.program, self.plan, key_type)
+        meta = run_metadata(self.program, run.as_of, run.run_id)
+        c_schema, a_schema = (with_run_metadata(s, meta) for s in output_schemas(self.program, self.plan, key_type))
         ct = pa.Table.from_batches([b.cast(c_schema) if b.schema != c_schema else b for b in customers],
                                    schema=c_schema)
         at = pa.Table.from_batches([b.cast(a_schema) if b.schema != a_schema else b for b in assignments],
                                    schema=a_schema)
-        return Result(ct, at, run.counts.to_dict(self.labels()))
+        # the run's identity is in the Result's fields and the tables' metadata:
+        # the summary is what was computed, equal for equal runs
+        summary = {**run.counts.to_dict(self.labels()), "absent_fields": list(run.absent)}
+        return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id)
 
     def program_key_arrow_type(self) -> pa.DataType:
         t = self.program.input.field(self.program.input.key).type

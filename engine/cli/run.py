@@ -111,6 +111,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
     from pol.api.params import resolve_params
     from pol.api.policy import load
     from pol.cli.progress import Progress
+    from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
     from pol.evaluation.stream import output_schemas
     started = time.perf_counter()
     started_at = dt.datetime.now().astimezone()
@@ -128,14 +129,17 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         program = pol_.program
         values = resolve_params(program, raw_params)
         inp = Input(program, input)
-        schemas = dict(zip(OUTPUTS, output_schemas(program, pol_.plan, inp.key_type)))
         staging = Staging(claim)
         bar = Progress(inp.total, enabled=progress)
+        stream = pol_.stream(None, as_of=day, params=values)     # its sink: the writer, made below
+        meta = run_metadata(program, day, stream.run_id)
+        schemas = {name: with_run_metadata(s, meta)
+                   for name, s in zip(OUTPUTS, output_schemas(program, pol_.plan, inp.key_type))}
         try:
             writer = Writer(staging.path, fmt, schemas)
         except OSError as e:
             raise cannot_write(out, e, "the output folder") from None
-        stream = pol_.stream(_guard_output(writer.write, out), as_of=day, params=values)
+        stream.sink = _guard_output(writer.write, out)
         rows = 0
         for file in inp.files:
             file_rows = 0
@@ -156,7 +160,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         bar.close()
         elapsed = time.perf_counter() - started
         summary = {
-            "policy": pol_.name, "version": pol_.version, "policy_file": str(policy),
+            "policy": pol_.name, "version": pol_.version, "run_id": stream.run_id, "policy_file": str(policy),
             "input": str(input), "files": len(inp.files), "input_format": inp.fmt,
             "output": str(out), "output_format": fmt,
             "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in values.items()},
@@ -164,6 +168,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             "seconds": round(elapsed, 3), "rows": rows,
             "rows_per_second": round(rows / elapsed) if elapsed > 0 else None,
             **stream.counts.to_dict(pol_.labels()),
+            "absent_fields": list(stream.absent),
             "channel_labels": {c.name: c.label for c in program.channels},
         }
         try:
