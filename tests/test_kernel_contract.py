@@ -84,6 +84,11 @@ def test_generated_kernels_take_the_layouts_arguments_in_its_order(policy):
         assert all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in order)
 
 
+def test_the_matchers_walk_takes_the_layouts_arguments_in_its_order():
+    from pol.compiler.backend.walk import matcher_source
+    assert _kernel_params(matcher_source(), "match_range") == names.MATCH_RANGE
+
+
 def test_a_bound_batch_supplies_exactly_the_layouts_batch_arguments():
     program = _program("fields")
     p = plan(program)
@@ -136,6 +141,31 @@ def test_generated_kernel_source_is_the_reviewed_one(policy, kind):
     assert got == path.read_text(encoding="utf-8"), (
         f"the generated kernel of {policy}.pol ({kind}) changed: if that is intended, run "
         "POL_UPDATE_GOLDENS=1 python -m pytest tests/test_kernel_contract.py and review the diff")
+
+
+def test_the_matcher_source_is_the_reviewed_one():
+    # the vectorized path's walk and the run-wide walk, generated from the same template
+    from pol.compiler.backend.walk import matcher_source
+    got = matcher_source()
+    path = GOLDEN / "matcher.py.txt"
+    if UPDATE:
+        path.write_text(got, encoding="utf-8")
+    assert got == path.read_text(encoding="utf-8"), "the matcher changed: POL_UPDATE_GOLDENS=1 and review"
+
+
+def test_every_compiled_walk_is_the_one_template():
+    # The fused kernel pastes walk.WALK in; the row kernel writes its
+    # candidates out for the matcher's match_range, generated from WALK too.
+    from pol.compiler.backend.walk import matcher_source
+    program = _program("matching")
+    fused = codegen.source(program, plan(program), fused=True)
+    row = codegen.source(program, plan(program), row=True)
+    matcher = matcher_source()
+    sort, accept = "while wb > 0 and cp[wb - 1] < wp:", "& exclusive[wk] != 0:"
+    assert [src.count(sort) for src in (fused, row, matcher)] == [1, 0, 1]
+    # the accept test (walk.REFUSAL) in each walk: the matcher's match_range and walk_global
+    assert [src.count(accept) for src in (fused, row, matcher)] == [1, 0, 2]
+    assert "cprio[i, 0] = " in row and "cchan[i, 0] = " in row
 
 
 def test_generated_source_holds_no_policy_string():

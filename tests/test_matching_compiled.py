@@ -167,9 +167,10 @@ def test_the_fused_kernel_agrees_with_the_plain_matcher(case, data):
 @settings(max_examples=60, **SETTINGS)
 @given(data=st.data())
 def test_the_row_kernel_agrees_with_the_plain_matcher(case, data):
-    """`decide` on the compiled row kernel walks through the same compiled
-    walk, holdouts included: the same accepted offers, ranks, channels,
-    priorities and controls as match_customer, for int and string keys."""
+    """`decide` on the compiled row kernel goes through the same compiled
+    walk (walk.matcher), holdouts included: the same accepted offers, ranks,
+    channels, priorities and controls as match_customer, for int and string
+    keys."""
     offers, k = FIXED[case]
     text = fixed_text(offers, k)
     as_string = data.draw(st.booleans())

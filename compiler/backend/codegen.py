@@ -4,9 +4,8 @@ defining one Numba kernel, the batch kernel or the row kernel.
 The per-row code (fields, declarations, candidates) comes from
 compiler/backend/emitter.py; the kernel's parameters are the plan's layout
 (compiler/backend/layout.py), in its order. A kernel that matches (`fused`,
-the batch kernel of a policy without capacities, and every row kernel)
-appends each row's candidates to small local arrays and hands them to
-compiler/backend/walk.walk_customer, the one compiled walk of LANGUAGE.md
+the batch kernel of a policy without capacities) appends each row's candidates to small local arrays and walks them with
+compiler/backend/walk.py's template, the one compiled walk of LANGUAGE.md
 section 6, which writes only the accepted offers (in the assignments' flat
 layout, engine/arbitration/arbitrate.FlatParts) and the counts. Otherwise
 the kernel writes every candidate out for engine/arbitration/arbitrate.py.
@@ -28,11 +27,12 @@ from pol.compiler.backend import layout as names
 from pol.compiler.backend.astgen import C, N, assign, call, template
 from pol.compiler.backend.emitter import Emitter
 from pol.compiler.backend.plan import KernelPlan
+from pol.compiler.backend.walk import walk_code
 
 RUNTIME_NAMES = (
     "add_i", "sub_i", "mul_i", "neg_i", "abs_i", "mod_i", "mod_f",
     "round_f", "round_i", "sqrt_f", "exp_f", "log_f", "pow_f", "date_ok",
-    "year_of", "month_of", "day_of", "bit", "float_ok", "pick", "NAN",
+    "year_of", "month_of", "day_of", "bit", "float_ok", "held_out", "pick", "NAN",
 )
 
 # The funnel's first three counts (eligible, deliverable, candidates:
@@ -62,14 +62,6 @@ lost[K, CANDIDATES] += F >> 42
 
 _FUNNEL_COLUMNS = dict(ELIGIBLE=names.ELIGIBLE, DELIVERABLE=names.DELIVERABLE, CANDIDATES=names.CANDIDATES)
 
-# The row's candidates, ranked and walked (compiler/backend/walk.py).
-_WALK = """
-w = walk_customer(i, co, cp, cs, nc, MAXN, CATEGORY, EXCLUSIVE, HOLDOUT_BP, HOLDOUT_STATE,
-                  KEY_IS_INT, KEY_INTS, KEY_OFFSETS, KEY_DATA,
-                  A_ROW, A_RANK, A_OFFER, A_CHAN, A_PRIO, A_CTRL, w, lost, bych)
-A_END[i] = w
-"""
-
 _EPILOGUE = """
 FUNNEL += lost
 BY_CHANNEL += bych
@@ -92,7 +84,9 @@ def _prologue(program: ir.Program, first: ast.expr) -> list[ast.stmt]:
 
 
 def _walk(program: ir.Program) -> list[ast.stmt]:
-    return template(_WALK, MAXN=program.arbitrate.max_per_customer, **_matched_names())
+    """The row's candidates, ranked and walked (compiler/backend/walk.py)."""
+    holdouts = any(o.holdout_bp is not None for o in program.offers)
+    return walk_code(C(program.arbitrate.max_per_customer), holdouts)
 
 
 def _epilogue(program: ir.Program) -> list[ast.stmt]:
@@ -104,8 +98,9 @@ def _epilogue(program: ir.Program) -> list[ast.stmt]:
 
 def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False) -> ast.Module:
     """The batch kernel `kernel(start, stop, ...)`, or with `row` the
-    single-record kernel `row_kernel(today, ...)` that `decide` calls (which
-    always matches: capacities do not apply to one customer).
+    single-record kernel `row_kernel(today, ...)` that `decide` calls (it
+    writes its candidates out: a walk in it doubled the telecom library's
+    row kernel compile time, so the host walks them with walk.matcher()).
     `fused`: the batch kernel matches offers too (only for policies without
     capacities).
 
@@ -114,7 +109,7 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     the same speed but took six times longer to compile)."""
     if fused and (row or any(o.capacity is not None for o in program.offers)):
         raise ValueError("only the batch kernel of a policy without capacities can be fused")
-    matched = fused or row
+    matched = fused
     g = Emitter(program, plan, fused=matched)
     if row:
         g.load_record()
@@ -129,7 +124,7 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     options = [ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
                ast.keyword("error_model", ast.Constant("numpy")), ast.keyword("boundscheck", C(False))]
     if row:
-        body = _prologue(program, C(0)) + [assign("i", C(0))] + g.body + _epilogue(program)
+        body = [assign("i", C(0))] + g.body
         name, args = "row_kernel", plan.layout.row()
     else:
         body = [ast.For(ast.Name("i", ast.Store()), call("range", N(names.START), N(names.STOP)), g.body, [])]
@@ -150,7 +145,6 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
         ast.Import([ast.alias("numpy", "np")]),
         ast.ImportFrom("numba", [ast.alias("njit")], 0),
         ast.ImportFrom("pol.compiler.backend.runtime", [ast.alias(n) for n in RUNTIME_NAMES], 0),
-        ast.ImportFrom("pol.compiler.backend.walk", [ast.alias("walk_customer")], 0),
     ]
     module = ast.Module(header + [fn], [])
     return ast.fix_missing_locations(module)

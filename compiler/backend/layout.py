@@ -52,6 +52,9 @@ KEYS = ("key_is_int", "key_ints", "key_offsets", "key_data")            # arbitr
 FLAT = ("a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl", "a_end")  # arbitrate.FlatParts
 COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 9], int64[K, H, 2], int64[1]
 MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks reads and writes
+MAX_N = "max_n"
+# walk.matcher().match_range: candidate matrices of rows start..stop, walked
+MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, *MATCH_RULES, *KEYS, *FLAT, "funnel", "by_channel")
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,10 @@ class KernelLayout:
         return (START, STOP, TODAY, *params, *fields, *self.luts, ACTIVE, SEGS, CLASSES, SCORES, *tail)
 
     def row(self) -> tuple[str, ...]:
-        """The row kernel's parameters, in order: one record, always walked."""
+        """The row kernel's parameters, in order: one record, its candidates
+        written out (engine/evaluation/row.py walks them with match_range)."""
         params = tuple(n for p in self.params for n in (p.value, p.valid))
-        return (TODAY, *params, *RECORD, *self.luts, ACTIVE, SEGS, CLASSES, SCORES, *MATCHED)
+        return (TODAY, *params, *RECORD, *self.luts, ACTIVE, SEGS, CLASSES, SCORES, CPRIO, CCHAN)
 
     @staticmethod
     def arguments(order: tuple[str, ...], values: dict[str, object]) -> tuple[object, ...]:

@@ -8,16 +8,17 @@ assignments' flat layout (`Flat`: row, rank, offer, channel, priority,
 control) and per offer the funnel counts (layout.FUNNEL).
 
 Two walks implement LANGUAGE.md section 6:
-* without capacities, each row is matched on its own (`match_range`, through
-  compiler/backend/walk.walk_customer as the kernels do), so the result
-  cannot depend on batching;
+* without capacities, each row is matched on its own (`match_range`, the
+  walk template of compiler/backend/walk.py that the kernels paste in), so
+  the result cannot depend on batching;
 * with capacities, every (row, candidate) pair of the run is kept in compact
   form (20 bytes a pair, about 40 during the walk) and walked once in the
   global order: priority desc, offer declaration order, row position
   (`walk_global`).
 
-Policy-independent: these functions are compiled once per installation
-(Numba's disk cache) and shared by every policy.
+Policy-independent: these functions are compiled once (Numba's disk
+cache; the two walks in the cache folder, walk.matcher) and shared by every
+policy.
 """
 from __future__ import annotations
 
@@ -28,21 +29,18 @@ from numba import njit
 
 from pol.compiler import ir
 from pol.compiler.backend.layout import (
-    ACCEPTED,
     CANDIDATES,
-    CONTROLS,
     DELIVERABLE,
     ELIGIBLE,
     FLAT,
     KEYS,
-    LOST_CAPACITY,
     MATCH_RULES,
     NO_CHANNEL,
     NO_PRIORITY,
     NOT_ELIGIBLE,
 )
 from pol.compiler.backend.runtime import FNV_OFFSET, fnv1a, held_out
-from pol.compiler.backend.walk import hold, refusal, walk_customer
+from pol.compiler.backend.walk import matcher
 
 
 def _prefix_state(offer: str) -> np.uint64:
@@ -206,43 +204,14 @@ def _funnel(start, stop, cchan, counts):
                         counts[k, CANDIDATES] += 1
 
 
-@njit(cache=True, nogil=True)
-def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state,
-                is_int, ints, offsets, data,
-                a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel):
+def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state, is_int, ints, offsets, data,
+                a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel) -> None:
     """Rows start..stop of candidate matrices through the per-customer walk
-    (compiler/backend/walk.py), into a FlatParts' arrays as a fused kernel
-    fills them, with their funnel and per-channel counts."""
-    K = cprio.shape[1]
-    offer = np.empty(max(K, 1), np.int64)
-    prio = np.empty(max(K, 1), np.float64)
-    chan = np.empty(max(K, 1), np.int64)
-    # Counted in a local array, added to `funnel` once: LLVM can keep a local
-    # in cache lines no other array may alias (a third faster on the bench).
-    local = np.zeros((K, funnel.shape[1]), np.int64)
-    w = start * max_n
-    for i in range(start, stop):
-        m = 0
-        for k in range(K):
-            s = cchan[i, k]
-            if s == NOT_ELIGIBLE:
-                continue
-            local[k, ELIGIBLE] += 1
-            if s == NO_CHANNEL:
-                continue
-            local[k, DELIVERABLE] += 1
-            if s == NO_PRIORITY:
-                continue
-            local[k, CANDIDATES] += 1
-            offer[m] = k
-            prio[m] = cprio[i, k]
-            chan[m] = s
-            m += 1
-        w = walk_customer(i, offer, prio, chan, m, max_n, category, exclusive, bp, state,
-                          is_int, ints, offsets, data,
-                          a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, w, local, by_channel)
-        a_end[i] = w
-    funnel += local
+    (compiler/backend/walk.py's template, as the kernels walk), into a
+    FlatParts' arrays as a fused kernel fills them, with their funnel and
+    per-channel counts."""
+    matcher().match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state, is_int, ints,
+                          offsets, data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel)
 
 
 @njit(cache=True, nogil=True)
@@ -274,32 +243,12 @@ def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets,
     return rows, offer, chan, prio, ctrl
 
 
-@njit(cache=True, nogil=True)
-def walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity,
-                accepted, counts):
+def walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity, accepted, counts) -> None:
     """The run-wide walk of section 6 over pairs visited in `order`; `cust`
     numbers the customers that have candidates densely (0..n_cust-1). The
-    per-customer rules are walk.refusal's; capacity comes last."""
-    left = capacity.copy()
-    taken = np.zeros(n_cust, np.int64)
-    cats = np.zeros(n_cust, np.int64)
-    excl = np.zeros(n_cust, np.int64)
-    for j in order:
-        i = cust[j]
-        k = offer[j]
-        col = refusal(k, taken[i], cats[i], excl[i], max_n, category, exclusive)
-        if col == ACCEPTED and left[k] == 0:
-            col = LOST_CAPACITY
-        counts[k, col] += 1
-        if col != ACCEPTED:
-            continue
-        if left[k] > 0:
-            left[k] -= 1
-        accepted[j] = True
-        taken[i] += 1
-        if ctrl[j]:
-            counts[k, CONTROLS] += 1
-        cats[i], excl[i] = hold(k, cats[i], excl[i], category, exclusive)
+    per-customer rules are the walk template's (walk.REFUSAL); capacity
+    comes last."""
+    matcher().walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity, accepted, counts)
 
 
 def global_order(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray) -> np.ndarray:

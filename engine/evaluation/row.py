@@ -4,10 +4,11 @@ in microseconds.
 
 The values are packed into three small arrays (ints, floats, validity) and
 one call of the row kernel (compiler/backend/codegen.py, `row=True`)
-computes every segment, classification, score and candidate, and matches
-the offers through the same compiled walk as the batch kernels
-(compiler/backend/walk.py), holdouts included. Capacities do not apply to
-single decisions (LANGUAGE.md section 6).
+computes every segment, classification, score and candidate; the
+candidates then go through the same compiled walk as every batch
+(compiler/backend/walk.py's matcher, `match_range` on one row), holdouts
+included. Capacities do not apply to single decisions (LANGUAGE.md section
+6).
 
 Building a row kernel (writing its module, Numba compiling it or loading it
 from its disk cache) happens once per process, on a background thread
@@ -22,6 +23,7 @@ import datetime as dt
 import functools
 import os
 import threading
+import types
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +34,7 @@ from pol.compiler.backend import cache, codegen
 from pol.compiler.backend import layout as names
 from pol.compiler.backend.layout import KernelLayout
 from pol.compiler.backend.plan import KernelPlan
+from pol.compiler.backend.walk import matcher
 from pol.compiler.types import Type
 from pol.evaluation.bind import lookup_table, param_args
 
@@ -46,8 +49,9 @@ if hasattr(os, "register_at_fork"):
 
 class RowOutputs:
     """One record's outputs, as the row kernel writes them: segments,
-    classifications and scores (one column each), the accepted offers in the
-    flat layout (`a_end[0]` of them) and the walk's counts (not read)."""
+    classifications and scores (one column each), the candidates, then the
+    accepted offers in the flat layout (`a_end[0]` of them) and the walk's
+    counts (not read)."""
 
     def __init__(self, program: ir.Program, plan: KernelPlan):
         K, H, max_n = len(plan.offers), len(plan.channels), program.arbitrate.max_per_customer
@@ -58,8 +62,13 @@ class RowOutputs:
                 np.empty(max_n, np.int32), np.empty(max_n, np.float64), np.empty(max_n, np.bool_),
                 np.zeros(1, np.int64))
         counts = (np.zeros((K, len(names.FUNNEL)), np.int64), np.zeros((K, H, 2), np.int64), np.zeros(1, np.int64))
+        self.cprio = np.empty((1, K), np.float64)
+        self.cchan = np.empty((1, K), np.int8)
         self.args = {names.SEGS: self.segs, names.CLASSES: self.classes, names.SCORES: self.scores,
-                     **dict(zip(names.FLAT, flat)), **dict(zip(names.COUNTS, counts))}
+                     names.CPRIO: self.cprio, names.CCHAN: self.cchan}
+        self.walk_args = {names.START: 0, names.STOP: 1, names.CPRIO: self.cprio, names.CCHAN: self.cchan,
+                          names.MAX_N: max_n, **dict(zip(names.FLAT, flat)),
+                          **dict(zip(names.COUNTS[:2], counts[:2]))}
         self.offer, self.chan, self.prio, self.ctrl, self.end = flat[2], flat[3], flat[4], flat[5], flat[6]
 
     def accepted(self) -> list[tuple[int, int, float, bool]]:
@@ -87,6 +96,11 @@ class RowExecutor:
         self._rules = rules.arguments()
         self._no_holdouts = rules.arguments(holdouts=False)      # a customer without a key
         self._order = plan.layout.row()
+        # The kernel's arguments by position, found by name once: a call
+        # fills only what changes (a dict per call cost a quarter of it).
+        self._at = {n: k for k, n in enumerate(self._order)}
+        self._walk_at = {n: k for k, n in enumerate(names.MATCH_RANGE)}
+        self._matcher: types.ModuleType | None = None     # walk.matcher(), loaded with the kernel
         self._local = threading.local()
 
     @functools.cached_property
@@ -118,6 +132,7 @@ class RowExecutor:
             if self._kernel is not None:
                 return
             kernel = cache.load(self.source).row_kernel
+            self._matcher = matcher()
             # One call on a record of nulls compiles the kernel for the types
             # every call passes (or loads the machine code from Numba's cache),
             # so that no decision waits for it.
@@ -128,11 +143,20 @@ class RowExecutor:
                        active_offers(self.program, dt.date(1970, 1, 1)), None)
             self._kernel = kernel
 
-    def _outputs(self) -> RowOutputs:
+    def _outputs(self) -> tuple[RowOutputs, list, list]:
+        """This thread's outputs, and the arguments that stay, of the kernel
+        (the output buffers) and of the walk (the rules, its buffers): every
+        name of their layouts, checked once."""
         out = getattr(self._local, "out", None)
         if out is None:
             out = self._local.out = RowOutputs(self.program, self.plan)
-        return out
+            lay = self.plan.layout
+            params = [n for p in lay.params for n in (p.value, p.valid)]
+            changing = dict.fromkeys((names.TODAY, *params, *names.RECORD, *lay.luts, names.ACTIVE))
+            self._local.args = list(KernelLayout.arguments(self._order, {**changing, **out.args}))
+            self._local.walk = list(KernelLayout.arguments(
+                names.MATCH_RANGE, {**out.walk_args, **self._rules, **dict.fromkeys(names.KEYS)}))
+        return out, self._local.args, self._local.walk
 
     def evaluate(self, values: list, today: int, params: dict, active: np.ndarray, key) -> RowOutputs:
         """One record through the kernel. values: every input field's value in
@@ -187,13 +211,29 @@ class RowExecutor:
                 iv[j] = v.toordinal() - _ORDINAL_EPOCH
                 ok[j] = True
         luts = self._lit_luts
-        if extra:
+        if extra and luts:
             more = pa.array(extra, pa.string())
             luts = [np.concatenate([table, lookup_table(lut, more)]) for table, lut in zip(luts, self.plan.luts)]
-        out = self._outputs()
-        args = {names.TODAY: today, **pargs, **dict(zip(names.RECORD, (np.array(iv, np.int64),
-                np.array(fv, np.float64), np.array(ok, np.bool_)))), **dict(zip(self.plan.layout.luts, luts)),
-                names.ACTIVE: active, **out.args, **(self._no_holdouts if key is None else self._rules),
-                **Keys.of_record(key if key is not None else 0).arguments()}
-        kernel(*KernelLayout.arguments(self._order, args))
+        out, fixed, walk = self._outputs()
+        at = self._at
+        args = fixed.copy()
+        args[at[names.TODAY]] = today
+        for name, v in pargs.items():
+            args[at[name]] = v
+        iv_, fv_, ok_ = names.RECORD
+        args[at[iv_]] = np.array(iv, np.int64)
+        args[at[fv_]] = np.array(fv, np.float64)
+        args[at[ok_]] = np.array(ok, np.bool_)
+        for name, table in zip(self.plan.layout.luts, luts):
+            args[at[name]] = table
+        args[at[names.ACTIVE]] = active
+        kernel(*args)
+        walk = walk.copy()
+        at = self._walk_at
+        for name, v in (self._no_holdouts if key is None else self._rules).items():
+            walk[at[name]] = v
+        for name, v in Keys.of_record(key if key is not None else 0).arguments().items():
+            walk[at[name]] = v
+        assert self._matcher is not None
+        self._matcher.match_range(*walk)
         return out
