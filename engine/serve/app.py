@@ -119,8 +119,12 @@ class Server:
     async def _watch(self) -> None:
         from watchfiles import awatch
         target = self.config.target
+        # A single file is watched through its folder: an editor that saves by
+        # renaming a new file over it would leave a watch on the file itself
+        # looking at the old one. Its imports live in that folder too.
+        where = target if os.path.isdir(target) else os.path.dirname(os.path.abspath(target))
         try:
-            async for _ in awatch(target, stop_event=self._stop, watch_filter=lambda _, p: p.endswith(".pol")):
+            async for _ in awatch(where, stop_event=self._stop, watch_filter=lambda _, p: p.endswith(".pol")):
                 for line in await run_in_threadpool(self.registry.refresh):
                     _event(line)
         except Exception:
