@@ -16,6 +16,8 @@ guess:
   `Call("sub", (d, Today))`, `days_between(a, b)` becomes `Call("sub", (b, a))`;
 * a score's expression and an offer's priority are always FLOAT (an int one
   is wrapped in to_float); a priority left out is `Literal(FLOAT, 0.0)`;
+* `add_days(d, n)` becomes `Call("add", (d, n))`; `days_to_anniversary(d)`
+  becomes `Call("anniversary", (d, Today))`; `date(y, m, d)` is `make_date`;
 * `round(x)` becomes `Call("round", (x, Literal(int, 0)))`;
 * a chain `a and b and c` is one `Call("and", (a, b, c))` (likewise `or`):
   three-valued and/or are associative, and a chain of thousands stays one
@@ -78,6 +80,11 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "year": {(D,): I},
     "month": {(D,): I},
     "day": {(D,): I},
+    "make_date": {(I, I, I): D},             # date(y, m, d): null when no such day
+    "add_months": {(D, I): D},               # the day clamped to the month's last
+    "weekday": {(D,): I},                    # 1 Monday .. 7 Sunday
+    "day_of_year": {(D,): I},
+    "anniversary": {(D, D): I},              # (d, Today): days to d's next anniversary
     "starts_with": {(S, S): B},              # second argument: a string Literal
     "ends_with": {(S, S): B},
     "contains": {(S, S): B},

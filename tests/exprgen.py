@@ -67,7 +67,6 @@ def expr(draw, t: str, depth: int = 3):
     if depth <= 0 or draw(st.integers(0, 3)) == 0:
         return draw(leaf(t))
     d = depth - 1
-    choice = draw(st.integers(0, 9))
     if t == "int":
         forms = [
             lambda: f"({draw(expr('int', d))} {draw(st.sampled_from(['+', '-', '*', '%']))} {draw(expr('int', d))})",
@@ -82,6 +81,7 @@ def expr(draw, t: str, depth: int = 3):
             lambda: f"({_not_null(draw(expr('date', d)), 'd1')} - {_not_null(draw(expr('date', d)), 'd2')})",
             lambda: f"length({draw(expr('string', d))})",
             lambda: f"days_between({draw(expr('date', d))}, {draw(expr('date', d))})",
+            lambda: f"{draw(st.sampled_from(['weekday', 'day_of_year', 'days_to_anniversary']))}({draw(expr('date', d))})",
         ]
     elif t == "float":
         forms = [
@@ -123,8 +123,15 @@ def expr(draw, t: str, depth: int = 3):
             lambda: f"{draw(st.sampled_from(['min', 'max']))}({draw(expr('date', d))}, {draw(expr('date', d))})",
             lambda: f"coalesce({draw(expr('date', d))}, {draw(expr('date', d))})",
             lambda: f"(if {draw(expr('bool', d))} then {draw(expr('date', d))} else {draw(expr('date', d))})",
+            lambda: f"add_days({draw(expr('date', d))}, {draw(expr('int', d))})",
+            lambda: f"add_months({draw(expr('date', d))}, {draw(st.sampled_from(['-13', '-1', '0', '1', '12', '119987']))})",
+            lambda: f"add_months({draw(expr('date', d))}, {draw(expr('int', d))})",
+            # mostly real days: a year, a month and a day from small ranges (or any int)
+            lambda: f"date({draw(st.sampled_from(['2024', '2026', '1', '9999', '0', 'i1']))}, "
+                    f"{draw(st.sampled_from(['1', '2', '12', '13', 'n1']))}, {draw(st.sampled_from(['1', '28', '29', '31', 'i2']))})",
         ]
-    return forms[choice % len(forms)]()
+    choice = draw(st.integers(0, len(forms) - 1))
+    return forms[choice]()
 
 
 def _not_null(text: str, instead: str) -> str:

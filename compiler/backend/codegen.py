@@ -39,7 +39,8 @@ CODEGEN_VERSION = "1"
 RUNTIME_NAMES = (
     "add_i", "sub_i", "mul_i", "neg_i", "abs_i", "mod_i", "mod_f",
     "round_f", "round_i", "sqrt_f", "exp_f", "log_f", "pow_f", "date_ok",
-    "year_of", "month_of", "day_of", "bit", "float_ok", "held_out", "pick", "NAN",
+    "year_of", "month_of", "day_of", "make_date", "add_months", "weekday_of", "day_of_year", "anniversary",
+    "bit", "float_ok", "held_out", "pick", "NAN",
 )
 
 
@@ -451,8 +452,12 @@ class _Gen:
             return self.checked(call(op + "_f", vs[0]), ms[0])
         if op == "pow":
             return self.checked(call("pow_f", vs[0], vs[1]), *ms)
-        if op in ("year", "month", "day"):
+        if op in ("year", "month", "day", "weekday"):
             return self.bind(call(op + "_of", vs[0]), ms[0])
+        if op == "day_of_year":
+            return self.bind(call(op, vs[0]), ms[0])
+        if op in ("make_date", "add_months", "anniversary"):
+            return self.checked(call(op, *vs), *ms)
         if op in ("starts_with", "ends_with", "contains", "length"):
             arg = e.args[1].value if len(e.args) > 1 else None
             k = self.plan.lut_index(op, arg)

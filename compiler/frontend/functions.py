@@ -6,7 +6,8 @@ Checker type its arguments (it yields them to the Checker's driver, like
 every rule for a nested expression), then hands them to the function's own
 rule `f_NAME`, which returns the typed ir.Call (or None with a diagnostic).
 Sugar becomes plain IR here: days_since/days_until/days_between are `sub`
-of dates, round(x) gets its 0.
+of dates, add_days is `add`, days_to_anniversary reads Today, round(x) gets
+its 0.
 
 Codes: E-FUNC-001 unknown function, E-FUNC-002 wrong number of arguments,
 E-FUNC-003 round's digits, E-FUNC-004 a string function's literal, E-TYPE-007
@@ -28,6 +29,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "coalesce": (1, None),
     "days_since": (1, 1), "days_until": (1, 1), "days_between": (2, 2),
     "year": (1, 1), "month": (1, 1), "day": (1, 1),
+    "date": (3, 3), "add_days": (2, 2), "add_months": (2, 2), "weekday": (1, 1), "day_of_year": (1, 1),
+    "days_to_anniversary": (1, 1),
     "starts_with": (2, 2), "ends_with": (2, 2), "contains": (2, 2), "length": (1, 1),
 }
 # Functions people reach for from spreadsheets and SQL, and what to write instead.
@@ -186,7 +189,33 @@ class FunctionRules:
         xs = self._dates(e, args)
         return ir.Call(I, e.name, (xs[0],), e.span) if xs else None
 
-    f_month = f_day = f_year
+    f_month = f_day = f_weekday = f_day_of_year = f_year
+
+    def _ints(self, e, args):
+        out = []
+        for x in args:
+            if x.type is UNTYPED_NULL:
+                x = self.settle(x, I)
+            if x.type != I:
+                self.arg_error(e, "whole numbers" if len(args) > 1 else "a whole number", x.type)
+                return None
+            out.append(x)
+        return out
+
+    def f_date(self, e, args):
+        xs = self._ints(e, args)
+        return ir.Call(D, "make_date", tuple(xs), e.span) if xs else None
+
+    def f_add_days(self, e, args):
+        xs = self._dates(e, args[:1])
+        n = self._ints(e, args[1:]) if xs else None
+        return ir.Call(D, "add" if e.name == "add_days" else e.name, (xs[0], n[0]), e.span) if n else None
+
+    f_add_months = f_add_days
+
+    def f_days_to_anniversary(self, e, args):
+        xs = self._dates(e, args)
+        return ir.Call(I, "anniversary", (xs[0], ir.Today(D, e.name_span)), e.span) if xs else None
 
     def f_starts_with(self, e, args):
         s = args[0]

@@ -33,7 +33,10 @@ USAGE = {
     "pow": "pow(x, y) takes two numbers", "coalesce": "coalesce(a, b, ...): the first that is not null",
     "days_since": "days_since(date)", "days_until": "days_until(date)",
     "days_between": "days_between(date, date)", "year": "year(date)", "month": "month(date)",
-    "day": "day(date)", "starts_with": 'starts_with(text, "prefix")', "ends_with": 'ends_with(text, "suffix")',
+    "day": "day(date)", "date": "date(year, month, day), e.g. date(year(today), 12, 31)",
+    "add_days": "add_days(date, days)", "add_months": "add_months(date, months)", "weekday": "weekday(date)",
+    "day_of_year": "day_of_year(date)", "days_to_anniversary": "days_to_anniversary(birthday)",
+    "starts_with": 'starts_with(text, "prefix")', "ends_with": 'ends_with(text, "suffix")',
     "contains": 'contains(text, "part")', "length": "length(text)",
 }
 

@@ -367,11 +367,71 @@ class _Eval:
             else:
                 r = (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
             return r, ms[0]
+        if op in _CALENDAR:
+            return _CALENDAR[op](vs, ms)
         if op in ("starts_with", "ends_with", "contains", "length"):
             arg = e.args[1].value if len(e.args) > 1 else None
             lut = self.luts[self.plan.lut_index(op, arg)]
             return lut[vs[0]], ms[0]
         raise NotImplementedError(f"no vectorized rule for operator {op!r}")
+
+
+# ------------------------------------------------------------ calendar
+# Days since 1970-01-01 as int64 arrays; numpy's datetime64 does the
+# calendar (proleptic Gregorian, like compiler/backend/runtime.civil).
+
+def _civil(d):
+    """days -> (year, month, day) arrays."""
+    x = d.astype("datetime64[D]")
+    mon = x.astype("datetime64[M]")
+    return (x.astype("datetime64[Y]").astype(np.int64) + 1970, mon.astype(np.int64) % 12 + 1,
+            (x - mon.astype("datetime64[D]")).astype(np.int64) + 1)
+
+
+def _month_start(y, m):
+    return ((y - 1970) * 12 + m - 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _month_days(y, m):
+    return _month_start(y + (m == 12), m % 12 + 1) - _month_start(y, m)
+
+
+def _make_date(vs, ms):
+    y, m, d = vs
+    ok = (y >= 1) & (y <= 9999) & (m >= 1) & (m <= 12)
+    y, m = np.where(ok, y, 1970), np.where(ok, m, 1)
+    ok &= (d >= 1) & (d <= _month_days(y, m))
+    return _clean(_month_start(y, m) + np.where(ok, d, 1) - 1, _and(ok, *ms))
+
+
+def _add_months(vs, ms):
+    d, n = vs
+    ok = (n >= -120000) & (n <= 120000)       # beyond: outside years 1-9999 from any date
+    y, m, dd = _civil(d)
+    t = y * 12 + m - 1 + np.where(ok, n, 0)
+    y2, m2 = t // 12, t % 12 + 1
+    ok &= (y2 >= 1) & (y2 <= 9999)
+    y2 = np.where(ok, y2, 1970)
+    return _clean(_month_start(y2, m2) + np.minimum(dd, _month_days(y2, m2)) - 1, _and(ok, *ms))
+
+
+def _anniversary(vs, ms):
+    d, today = vs
+    _, m, dd = _civil(d)
+    y = _civil(today)[0]
+    a = _month_start(y, m) + np.minimum(dd, _month_days(y, m)) - 1
+    a2 = _month_start(y + 1, m) + np.minimum(dd, _month_days(y + 1, m)) - 1
+    a = np.where(a < today, a2, a)
+    return _clean(a - today, _and(a <= DATE_MAX, *ms))
+
+
+_CALENDAR = {
+    "make_date": _make_date,
+    "add_months": _add_months,
+    "weekday": lambda vs, ms: ((vs[0] + 3) % 7 + 1, ms[0]),
+    "day_of_year": lambda vs, ms: (vs[0] - _month_start(_civil(vs[0])[0], 1) + 1, ms[0]),
+    "anniversary": _anniversary,
+}
 
 
 def _truth(v, m):

@@ -14,6 +14,7 @@ that is not finite, an int result outside int64 and a date outside years
 """
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import decimal
 import math
@@ -52,6 +53,27 @@ def _sub(a, b):
     if isinstance(a, dt.date):
         return a.toordinal() - b.toordinal() if isinstance(b, dt.date) else _date_plus(a, -b)
     return a - b
+
+
+def _add_months(d: dt.date, n: int):
+    """n months later, on the same day or the month's last (LANGUAGE.md 4.8)."""
+    y, m0 = divmod(d.year * 12 + d.month - 1 + n, 12)
+    if not 1 <= y <= 9999:
+        return None
+    return dt.date(y, m0 + 1, min(d.day, calendar.monthrange(y, m0 + 1)[1]))
+
+
+def _anniversary(d: dt.date, today: dt.date):
+    """Days from today to the next day, today included, with d's month and
+    day; 29 February falls on 28 February in a common year."""
+    for y in (today.year, today.year + 1):
+        if y > 9999:
+            return None
+        day = 28 if (d.month, d.day) == (2, 29) and not calendar.isleap(y) else d.day
+        a = dt.date(y, d.month, day)
+        if a >= today:
+            return (a - today).days
+    raise AssertionError("an anniversary comes within a year")
 
 
 def _div(a: float, b: float):
@@ -155,6 +177,11 @@ RULES: dict[str, Callable] = {
     "year": lambda d: d.year,
     "month": lambda d: d.month,
     "day": lambda d: d.day,
+    "make_date": dt.date,      # ValueError, OverflowError: no such day -> null
+    "add_months": _add_months,
+    "weekday": lambda d: d.isoweekday(),
+    "day_of_year": lambda d: d.timetuple().tm_yday,
+    "anniversary": _anniversary,
     "starts_with": lambda s, lit: s.startswith(lit),
     "ends_with": lambda s, lit: s.endswith(lit),
     "contains": lambda s, lit: lit in s,
