@@ -18,6 +18,7 @@ guess:
   is wrapped in to_float); a priority left out is `Literal(FLOAT, 0.0)`;
 * `add_days(d, n)` becomes `Call("add", (d, n))`; `days_to_anniversary(d)`
   becomes `Call("anniversary", (d, Today))`; `date(y, m, d)` is `make_date`;
+* `concat` of literals alone is a Literal;
 * `round(x)` becomes `Call("round", (x, Literal(int, 0)))`;
 * a chain `a and b and c` is one `Call("and", (a, b, c))` (likewise `or`):
   three-valued and/or are associative, and a chain of thousands stays one
@@ -89,9 +90,14 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "ends_with": {(S, S): B},
     "contains": {(S, S): B},
     "length": {(S,): I},
+    "upper": {(S,): S},
+    "lower": {(S,): S},
+    "trim": {(S,): S},
+    "substring": {(S, I): S, (S, I, I): S},  # start and count: int Literals
+    "concat": {(S,): S},                     # variadic, >= 2; one argument computed, the others Literals
 }
 
-VARIADIC = frozenset({"min", "max", "coalesce", "and", "or"})
+VARIADIC = frozenset({"min", "max", "coalesce", "and", "or", "concat"})
 
 
 def op_result(op: str, arg_types: tuple[Type, ...]) -> Type | None:

@@ -23,7 +23,7 @@ FIELDS = {
     "date": ["d1", "d2"],
 }
 NON_NULL = {"id", "n1", "g1"}
-STRINGS = ["", "a", "全球通", "动感地带", "ab", "A", "a\"b", "x y"]
+STRINGS = ["", "a", "全球通", "动感地带", "ab", "A", "a\"b", "x y", " Ab\u3000", "straße", "ΣΑΣ"]
 
 INPUT_BLOCK = """input t key id {
     id: int
@@ -115,6 +115,13 @@ def expr(draw, t: str, depth: int = 3):
         forms = [
             lambda: f"coalesce({draw(expr('string', d))}, {draw(expr('string', d))})",
             lambda: f"(if {draw(expr('bool', d))} then {draw(expr('string', d))} else {draw(expr('string', d))})",
+            lambda: f"{draw(st.sampled_from(['upper', 'lower', 'trim']))}({draw(expr('string', d))})",
+            lambda: f"substring({draw(expr('string', d))}, {draw(st.sampled_from(['1', '2', '0', '-1', '5']))}"
+                    f"{draw(st.sampled_from(['', ', 1', ', 2', ', 0', ', -2', ', 9223372036854775807']))})",
+            # the literal `null` is refused in concat (E-TYPE-007)
+            lambda: f"concat({_not_null(draw(expr('string', d)), 's1')}, {quote(draw(st.sampled_from(STRINGS)))})",
+            lambda: f"concat({quote(draw(st.sampled_from(STRINGS)))}, {_not_null(draw(expr('string', d)), 's2')}, "
+                    f"{quote(draw(st.sampled_from(STRINGS)))})",
         ]
     else:
         forms = [
@@ -135,7 +142,8 @@ def expr(draw, t: str, depth: int = 3):
 
 
 def _not_null(text: str, instead: str) -> str:
-    """A date operand that reads as a date: a bare `null`, or an expression of
+    """An operand that is not the bare literal `null` (refused by concat) and,
+    for a date, reads as a date: a bare `null`, or an expression of
     nulls alone such as `(if b1 then null else null)`, would read as an int."""
     if text == "null":
         return instead

@@ -31,7 +31,7 @@ import textwrap
 from dataclasses import dataclass
 
 from pol.compiler import ir
-from pol.compiler.backend.plan import KernelPlan
+from pol.compiler.backend.plan import LOOKUPS, STRING_MAPS, KernelPlan, string_operand
 from pol.compiler.types import Type
 
 CODEGEN_VERSION = "1"
@@ -458,10 +458,9 @@ class _Gen:
             return self.bind(call(op, vs[0]), ms[0])
         if op in ("make_date", "add_months", "anniversary"):
             return self.checked(call(op, *vs), *ms)
-        if op in ("starts_with", "ends_with", "contains", "length"):
-            arg = e.args[1].value if len(e.args) > 1 else None
-            k = self.plan.lut_index(op, arg)
-            return self.bind(item(f"l{k}", vs[0]), ms[0])
+        if op in LOOKUPS or op in STRING_MAPS:
+            i = string_operand(e)
+            return self.bind(item(f"l{self.plan.lut_index(e)}", vs[i]), ms[i])
         raise NotImplementedError(f"no kernel rule for operator {op!r}")
 
     # Flags of many operands (validity of a 1,000-argument min, an `in`

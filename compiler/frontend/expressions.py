@@ -389,6 +389,7 @@ class Checker(FunctionRules):
                 "/": f"cannot divide {a_type(ta)} by {a_type(tb)}",
                 "%": f"cannot take the remainder of {a_type(ta)} divided by {a_type(tb)}"}[op]
         hint = quoted_number_hint(e.left, e.right) or (
+            "strings are joined with concat(a, b)" if op == "+" and ta == tb == S else
             "'+' adds numbers, or a whole number of days to a date" if op == "+" else
             "'-' subtracts numbers, days from a date, or one date from another" if op == "-" else
             f"'{op}' works on numbers (int or float)")

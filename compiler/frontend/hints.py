@@ -38,6 +38,9 @@ USAGE = {
     "day_of_year": "day_of_year(date)", "days_to_anniversary": "days_to_anniversary(birthday)",
     "starts_with": 'starts_with(text, "prefix")', "ends_with": 'ends_with(text, "suffix")',
     "contains": 'contains(text, "part")', "length": "length(text)",
+    "upper": "upper(text)", "lower": "lower(text)", "trim": "trim(text)",
+    "substring": "substring(text, start, count), e.g. substring(phone, 1, 3)",
+    "concat": 'concat(text, "more text", ...)',
 }
 
 

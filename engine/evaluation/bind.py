@@ -23,6 +23,7 @@ from pol.compiler import ir
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
 from pol.errors import DataError
+from pol.evaluation.strings import lookups
 
 EPOCH = dt.date(1970, 1, 1)
 _INT_TYPES = (pa.types.is_int8, pa.types.is_int16, pa.types.is_int32, pa.types.is_int64,
@@ -243,12 +244,5 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
             field_args += _validity(validity)
     if not len(table):          # lookups index the table: give them one slot
         table = pa.array([""], pa.string())
-    lut_args = []
-    for lut in plan.luts:
-        if lut.op == "length":
-            lut_args.append(pc.utf8_length(table).to_numpy().astype(np.int64))
-        else:
-            fn = {"starts_with": pc.starts_with, "ends_with": pc.ends_with,
-                  "contains": pc.match_substring}[lut.op]
-            lut_args.append(fn(table, pattern=lut.arg).to_numpy(zero_copy_only=False))
+    table, lut_args = lookups(plan, table)
     return Bound(n, field_args, param_args, lut_args, table)

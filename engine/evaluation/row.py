@@ -23,20 +23,16 @@ import os
 import threading
 
 import numpy as np
+import pyarrow as pa
 
 from pol.compiler import ir
 from pol.compiler.backend import cache, codegen
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
 from pol.evaluation.bind import param_value
+from pol.evaluation.strings import lookups
 
 _ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
-_LUT = {
-    "starts_with": lambda s, a: s.startswith(a),
-    "ends_with": lambda s, a: s.endswith(a),
-    "contains": lambda s, a: a in s,
-    "length": lambda s, a: len(s),
-}
 
 # Held for the whole of every build, and by a fork while it forks.
 _BUILDING = threading.Lock()
@@ -69,8 +65,7 @@ class RowExecutor:
         slots = {t: [(j, index[f.name]) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
         self._floats, self._strings, self._dates = slots[Type.FLOAT], slots[Type.STRING], slots[Type.DATE]
         self._ints = slots[Type.INT] + slots[Type.BOOL]
-        self._lit_luts = [np.array([_LUT[l.op](s, l.arg) for s in plan.literals],
-                                   np.int64 if l.op == "length" else np.bool_) for l in plan.luts]
+        self._lit_luts = lookups(plan, pa.array(plan.literals, pa.string()))[1]
         a = program.arbitrate
         self._category = [o.category if a.one_per_category else None for o in program.offers]
         self._exclusive = [frozenset(g for g, line in enumerate(a.exclusive) if o.name in line)
@@ -185,8 +180,8 @@ class RowExecutor:
                 ok[j] = True
         luts = self._lit_luts
         if extra:
-            luts = [np.concatenate([lut, np.array([_LUT[l.op](s, l.arg) for s in extra], lut.dtype)])
-                    for lut, l in zip(luts, self.plan.luts)]
+            # the record's own strings follow the literals, as code_of numbered them
+            luts = lookups(self.plan, pa.array([*self.plan.literals, *extra], pa.string()))[1]
         out = self._outputs()
         kernel(today, *pargs, np.array(iv, np.int64), np.array(fv, np.float64), np.array(ok, np.bool_),
                *luts, active, out.segs, out.classes, out.scores, out.cprio, out.cchan)

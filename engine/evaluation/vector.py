@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from pol.compiler import ir
-from pol.compiler.backend.plan import KernelPlan
+from pol.compiler.backend.plan import LOOKUPS, STRING_MAPS, KernelPlan, string_operand
 from pol.compiler.backend.runtime import DATE_MAX, DATE_MIN
 from pol.compiler.types import Type
 from pol.evaluation.bind import EPOCH as _EPOCH
@@ -369,10 +369,9 @@ class _Eval:
             return r, ms[0]
         if op in _CALENDAR:
             return _CALENDAR[op](vs, ms)
-        if op in ("starts_with", "ends_with", "contains", "length"):
-            arg = e.args[1].value if len(e.args) > 1 else None
-            lut = self.luts[self.plan.lut_index(op, arg)]
-            return lut[vs[0]], ms[0]
+        if op in LOOKUPS or op in STRING_MAPS:
+            i = string_operand(e)
+            return self.luts[self.plan.lut_index(e)][vs[i]], ms[i]
         raise NotImplementedError(f"no vectorized rule for operator {op!r}")
 
 

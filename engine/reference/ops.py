@@ -76,6 +76,18 @@ def _anniversary(d: dt.date, today: dt.date):
     raise AssertionError("an anniversary comes within a year")
 
 
+# Unicode's White_Space characters: what `trim` removes (LANGUAGE.md 4.8)
+WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+               "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def _substring(s: str, start: int, count: int | None = None) -> str:
+    """The characters at positions start .. start + count - 1 (the first is
+    1; without a count, to the end) that exist."""
+    lo, hi = max(start, 1), len(s) if count is None else min(start + count - 1, len(s))
+    return s[lo - 1:hi] if hi >= lo else ""
+
+
 def _div(a: float, b: float):
     return None if b == 0 else a / b
 
@@ -186,6 +198,11 @@ RULES: dict[str, Callable] = {
     "ends_with": lambda s, lit: s.endswith(lit),
     "contains": lambda s, lit: lit in s,
     "length": len,
+    "upper": str.upper,
+    "lower": str.lower,
+    "trim": lambda s: s.strip(WHITE_SPACE),
+    "substring": _substring,
+    "concat": lambda *a: "".join(a),
 }
 _NULL_AWARE = frozenset({"and", "or", "coalesce"})
 

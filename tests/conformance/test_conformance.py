@@ -85,6 +85,12 @@ def _observed(program: ir.Program, rows: list[dict]) -> ir.Program:
     import dataclasses
     F, I, B, S, D = Type.FLOAT, Type.INT, Type.BOOL, Type.STRING, Type.DATE
     strings = {v for r in rows for v in r.values() if isinstance(v, str)}
+    # and the strings that string functions compute: the reference's values
+    # (a wrong one still shows, as another value or as null)
+    for r in rows:
+        values = evaluate_row(program, r, DEFAULT_AS_OF, {p.name: p.default for p in program.params},
+                              trace=False).values
+        strings.update(values[let.name] for let in program.lets if isinstance(values[let.name], str))
     for e in _program_exprs(program):
         for node in ir.walk(e):
             if isinstance(node, ir.Literal) and node.type == S and node.value is not None:
