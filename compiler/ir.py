@@ -313,6 +313,10 @@ class Offer:
     # Control when fnv1a64(name + ":" + key) % 10000 < holdout_bp (LANGUAGE.md s.6).
     # `holdout 5%` gives 500: P x 100, rounded up so that `h < P x 100` holds exactly.
     holdout_bp: int | None = None
+    # (property, param) for each property read from a param: "capacity",
+    # "holdout", "valid_from", "valid_to"; the fields above hold the default's
+    # value, compiler/offer_settings.settle a run's (LANGUAGE.md 3.10)
+    settings: tuple[tuple[str, str], ...] = ()
     span: Span | None = field(default=None, compare=False)
 
 

@@ -316,20 +316,20 @@ class Category:
 
 @dataclass(frozen=True)
 class Capacity:
-    count: Number
+    count: Number | Name          # a Name: an int param (LANGUAGE.md 3.10)
     span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class Valid:
-    start: DateLit | None
-    end: DateLit | None
+    start: DateLit | Name | None  # a Name: a date param
+    end: DateLit | Name | None
     span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class Holdout:
-    percent: Number
+    percent: Number | Name        # a Name: a float param
     span: Span | None = _span()
 
 

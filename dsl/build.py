@@ -204,21 +204,27 @@ class Builder(Transformer):
         self._tok(c[1])
         return ast.Category(str(c[1]), self._span(c[0], c[1]))
 
+    def _number_or_param(self, t):
+        return ast.Name(str(t), self._tok(t)) if t.type == "NAME" else ast.Number(str(t), self._tok(t))
+
     def capacity_prop(self, c):
-        return ast.Capacity(ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+        return ast.Capacity(self._number_or_param(c[1]), self._span(c[0], c[1]))
 
     def valid_prop(self, c):
         ends = {p.kind: p.value for p in c[1:]}
         return ast.Valid(ends.get("from"), ends.get("to"), self._span(c[0], c[-1]))
 
+    def _date_or_param(self, t):
+        return ast.Name(str(t), self._tok(t)) if t.type == "NAME" else ast.DateLit(str(t), self._tok(t))
+
     def valid_from(self, c):
-        return _Part("from", ast.DateLit(str(c[0]), self._tok(c[0])), self._tok(c[0]))
+        return _Part("from", self._date_or_param(c[0]), self._tok(c[0]))
 
     def valid_to(self, c):
-        return _Part("to", ast.DateLit(str(c[0]), self._tok(c[0])), self._tok(c[0]))
+        return _Part("to", self._date_or_param(c[0]), self._tok(c[0]))
 
     def holdout_prop(self, c):
-        return ast.Holdout(ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+        return ast.Holdout(self._number_or_param(c[1]), self._span(c[0], c[1]))
 
     def arbitrate_decl(self, c):
         return ast.Arbitrate(tuple(c[1:]), self._tok(c[0]))

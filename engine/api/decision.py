@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 
 from pol.api.records import reader
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.reference.interp import RowResult, evaluate_row
 from pol.reference.matching import Match, is_control, match_customer
 
@@ -93,6 +93,7 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
                     active, extra: str = "error") -> Decision:
     """One customer on the compiled row kernel (engine/evaluation/row.py).
     `params`: every param's value, resolved already."""
+    program = offer_settings.settle(program, params)         # holdouts from params
     read = reader(program, extra)
     values = read.values(record)
     plan = executor.plan

@@ -25,7 +25,7 @@ import numbers
 import re
 import unicodedata
 
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.types import Type
 from pol.errors import ParamError
 
@@ -140,4 +140,10 @@ def resolve_params(program: ir.Program, overrides: dict | None) -> dict:
                 known = "the policy declares no params"
             raise ParamError(f"unknown param '{name}'; {known}", param=str(name))
         values[name] = convert(declared[name], value)
+    for o in program.offers:            # a capacity, holdout or window from a param
+        for prop, name in o.settings:
+            why = offer_settings.problem(prop, values[name])
+            if why is not None:
+                raise ParamError(f"param '{name}' is {offer_settings.WORDS[prop]} of offer '{o.name}': {why}",
+                                 param=name)
     return values

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pol.api.records import iso_date, shown_argument
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
 from pol.compiler.backend.plan import plan as make_plan
 from pol.errors import ArgumentError
@@ -157,7 +157,8 @@ class Policy:
         values = resolve_params(self.program, params) if params else self._defaults
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
             return decide_reference(self.program, record, day, values, extra=extra)
-        return decide_compiled(self._row, self.program, record, day, values, self._active(day), extra=extra)
+        return decide_compiled(self._row, self.program, record, day, values, self._active(day, values),
+                               extra=extra)
 
     def _row_ready(self) -> bool:
         row = self._row
@@ -172,7 +173,9 @@ class Policy:
             row.start()
         return False
 
-    def _active(self, day):
+    def _active(self, day, values):
+        if values is not self._defaults:    # a window may come from a param
+            return active_offers(offer_settings.settle(self.program, values), day)
         cached = self._active_cache
         if cached is None or cached[0] != day:
             cached = self._active_cache = (day, active_offers(self.program, day))

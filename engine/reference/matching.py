@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 
 FNV_OFFSET = 14695981039346656037
 FNV_PRIME = 1099511628211
@@ -128,6 +128,7 @@ def match_customer(program: ir.Program, row, key=...) -> Match:
     """The per-customer walk, without capacities. `key` defaults to the
     row's own key (it decides holdouts)."""
     key = row.key if key is ... else key
+    program = offer_settings.settle(program, row.params)      # holdouts from params
     rules = _Rules(program)
     held: list[str] = []
     accepted: list[Accepted] = []
@@ -162,6 +163,8 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
     with capacities. `rows` are RowResults in input order; `keys` default to
     their own keys."""
     keys = [r.key for r in rows] if keys is None else list(keys)
+    if rows:                                # capacities, holdouts from the rows' params (one run: the same)
+        program = offer_settings.settle(program, rows[0].params)
     rules = _Rules(program)
     position = {o.name: k for k, o in enumerate(program.offers)}
     left = {o.name: o.capacity for o in program.offers}      # None: never runs out
