@@ -40,7 +40,7 @@ from typing import Union
 from pol.compiler.types import Type
 from pol.dsl.source import Span
 
-I, F, B, S, D = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE
+I, F, B, S, D, TS = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP
 
 # op -> {argument types: result type}. Variadic ops (min, max, coalesce, and,
 # or) list the one-argument form; all their arguments share that type.
@@ -54,13 +54,13 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "neg": {(I,): I, (F,): F},
     "to_float": {(I,): F},
     # comparisons (operands of one type; strings and bools only eq/ne)
-    "eq": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B},
-    "ne": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B},
-    "lt": {(I, I): B, (F, F): B, (D, D): B},
-    "le": {(I, I): B, (F, F): B, (D, D): B},
-    "gt": {(I, I): B, (F, F): B, (D, D): B},
-    "ge": {(I, I): B, (F, F): B, (D, D): B},
-    "between": {(I, I, I): B, (F, F, F): B, (D, D, D): B},
+    "eq": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B, (TS, TS): B},
+    "ne": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B, (TS, TS): B},
+    "lt": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
+    "le": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
+    "gt": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
+    "ge": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
+    "between": {(I, I, I): B, (F, F, F): B, (D, D, D): B, (TS, TS, TS): B},
     # three-valued logic; a chain `a and b and c` is one call (variadic, >= 2 arguments)
     "and": {(B,): B},
     "or": {(B,): B},
@@ -77,7 +77,7 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "exp": {(F,): F},
     "log": {(F,): F},
     "pow": {(F, F): F},
-    "coalesce": {(I,): I, (F,): F, (B,): B, (S,): S, (D,): D},  # variadic
+    "coalesce": {(I,): I, (F,): F, (B,): B, (S,): S, (D,): D, (TS,): TS},  # variadic
     "year": {(D,): I},
     "month": {(D,): I},
     "day": {(D,): I},
@@ -86,6 +86,9 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "weekday": {(D,): I},                    # 1 Monday .. 7 Sunday
     "day_of_year": {(D,): I},
     "anniversary": {(D, D): I},              # (d, Today): days to d's next anniversary
+    "hour": {(TS,): I},                      # 0 .. 23
+    "minute": {(TS,): I},                    # 0 .. 59
+    "ts_date": {(TS,): D},                   # date(ts): the day of a timestamp
     "starts_with": {(S, S): B},              # second argument: a string Literal
     "ends_with": {(S, S): B},
     "contains": {(S, S): B},
@@ -117,7 +120,7 @@ def op_result(op: str, arg_types: tuple[Type, ...]) -> Type | None:
 @dataclass(frozen=True)
 class Literal:
     type: Type
-    value: int | float | bool | str | dt.date | None   # None is the null literal
+    value: int | float | bool | str | dt.date | dt.datetime | None   # None is the null literal
     span: Span | None = field(default=None, compare=False)
 
 

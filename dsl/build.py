@@ -291,6 +291,8 @@ class Builder(Transformer):
             return ast.String(self._string(tok), span)
         if kind == "DATE":
             return ast.DateLit(str(tok), span)
+        if kind == "TIMESTAMP":
+            return ast.TimestampLit(str(tok), span)
         if kind == "NULL":
             return ast.Null(span)
         return ast.Bool(kind == "TRUE", span)
@@ -329,6 +331,9 @@ class Builder(Transformer):
 
     def date(self, c):
         return ast.DateLit(str(c[0]), self._tok(c[0]))
+
+    def timestamp(self, c):
+        return ast.TimestampLit(str(c[0]), self._tok(c[0]))
 
     def boolean(self, c):
         return ast.Bool(c[0].type == "TRUE", self._tok(c[0]))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from pol.compiler import ir
 from pol.compiler.backend.plan import LOOKUPS, STRING_MAPS, KernelPlan, string_operand
-from pol.compiler.types import Type
+from pol.compiler.types import Type, micros
 
 CODEGEN_VERSION = "1"
 
@@ -40,7 +40,7 @@ RUNTIME_NAMES = (
     "add_i", "sub_i", "mul_i", "neg_i", "abs_i", "mod_i", "mod_f",
     "round_f", "round_i", "sqrt_f", "exp_f", "log_f", "pow_f", "date_ok",
     "year_of", "month_of", "day_of", "make_date", "add_months", "weekday_of", "day_of_year", "anniversary",
-    "bit", "float_ok", "held_out", "pick", "NAN",
+    "hour_of", "minute_of", "ts_date", "bit", "float_ok", "held_out", "pick", "NAN",
 )
 
 
@@ -189,7 +189,7 @@ def template(text: str, **subs) -> list[ast.stmt]:
     return Fill().visit(ast.parse(textwrap.dedent(text))).body
 
 
-DEFAULTS = {Type.INT: 0, Type.FLOAT: 0.0, Type.BOOL: False, Type.STRING: 0, Type.DATE: 0}
+DEFAULTS = {Type.INT: 0, Type.FLOAT: 0.0, Type.BOOL: False, Type.STRING: 0, Type.DATE: 0, Type.TIMESTAMP: 0}
 
 _CMP = {"eq": ast.Eq, "ne": ast.NotEq, "lt": ast.Lt, "le": ast.LtE, "gt": ast.Gt, "ge": ast.GtE}
 _ARITH = {"add": ast.Add, "sub": ast.Sub, "mul": ast.Mult, "div": ast.Div}
@@ -336,6 +336,8 @@ class _Gen:
             return Value(C(self.plan.literal_code(e.value)), None)
         if e.type == Type.DATE:
             return Value(C(_days(e.value)), None)
+        if e.type == Type.TIMESTAMP:
+            return Value(C(micros(e.value)), None)
         if e.type == Type.FLOAT:
             return Value(C(float(e.value)), None)
         return Value(C(e.value), None)
@@ -367,6 +369,8 @@ class _Gen:
             consts = [C(self.plan.literal_code(s)) for s in e.values]
         elif e.operand.type == Type.DATE:
             consts = [C(_days(d)) for d in e.values]
+        elif e.operand.type == Type.TIMESTAMP:
+            consts = [C(micros(t)) for t in e.values]
         elif e.operand.type == Type.FLOAT:
             consts = [C(float(v)) for v in e.values]
         else:
@@ -452,9 +456,9 @@ class _Gen:
             return self.checked(call(op + "_f", vs[0]), ms[0])
         if op == "pow":
             return self.checked(call("pow_f", vs[0], vs[1]), *ms)
-        if op in ("year", "month", "day", "weekday"):
+        if op in ("year", "month", "day", "weekday", "hour", "minute"):
             return self.bind(call(op + "_of", vs[0]), ms[0])
-        if op == "day_of_year":
+        if op in ("day_of_year", "ts_date"):
             return self.bind(call(op, vs[0]), ms[0])
         if op in ("make_date", "add_months", "anniversary"):
             return self.checked(call(op, *vs), *ms)

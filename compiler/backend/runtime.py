@@ -317,6 +317,22 @@ def anniversary(d, today):
 
 
 @_jit
+def hour_of(t):
+    """Microseconds since 1970-01-01T00:00 -> the hour, 0 to 23 (floored: before 1970 too)."""
+    return (t // 3_600_000_000) % 24
+
+
+@_jit
+def minute_of(t):
+    return (t // 60_000_000) % 60
+
+
+@_jit
+def ts_date(t):
+    return t // 86_400_000_000
+
+
+@_jit
 def bit(buf, i):
     """Bit i of an Arrow bitmap (least significant bit first)."""
     return (buf[i >> 3] >> (i & 7)) & 1 == 1

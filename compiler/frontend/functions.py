@@ -17,7 +17,7 @@ an argument of the wrong type.
 from __future__ import annotations
 
 from pol.compiler import ir
-from pol.compiler.frontend.hints import NUMERIC, UNTYPED_NULL, USAGE, B, D, F, I, S, a_type, type_words
+from pol.compiler.frontend.hints import NUMERIC, TS, UNTYPED_NULL, USAGE, B, D, F, I, S, a_type, type_words
 from pol.compiler.frontend.resolve import KIND_WORDS
 from pol.dsl import ast
 from pol.dsl.words import closest
@@ -30,8 +30,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "coalesce": (1, None),
     "days_since": (1, 1), "days_until": (1, 1), "days_between": (2, 2),
     "year": (1, 1), "month": (1, 1), "day": (1, 1),
-    "date": (3, 3), "add_days": (2, 2), "add_months": (2, 2), "weekday": (1, 1), "day_of_year": (1, 1),
-    "days_to_anniversary": (1, 1),
+    "date": (1, 3), "add_days": (2, 2), "add_months": (2, 2), "weekday": (1, 1), "day_of_year": (1, 1),
+    "days_to_anniversary": (1, 1), "hour": (1, 1), "minute": (1, 1),
     "starts_with": (2, 2), "ends_with": (2, 2), "contains": (2, 2), "length": (1, 1),
     "upper": (1, 1), "lower": (1, 1), "trim": (1, 1), "substring": (2, 3), "concat": (2, None),
 }
@@ -216,6 +216,13 @@ class FunctionRules:
         return out
 
     def f_date(self, e, args):
+        if len(args) == 1:          # the day of a timestamp
+            x = self.settle(args[0], TS) if args[0].type is UNTYPED_NULL else args[0]
+            if x.type != TS:
+                return self.arg_error(e, "a timestamp, or a year, a month and a day", x.type)
+            return ir.Call(D, "ts_date", (x,), e.span)
+        if len(args) == 2:
+            return self.error("E-FUNC-002", "'date' takes 1 or 3 arguments, found 2", e.name_span, USAGE["date"])
         xs = self._ints(e, args)
         return ir.Call(D, "make_date", tuple(xs), e.span) if xs else None
 
@@ -229,6 +236,14 @@ class FunctionRules:
     def f_days_to_anniversary(self, e, args):
         xs = self._dates(e, args)
         return ir.Call(I, "anniversary", (xs[0], ir.Today(D, e.name_span)), e.span) if xs else None
+
+    def f_hour(self, e, args):
+        x = self.settle(args[0], TS) if args[0].type is UNTYPED_NULL else args[0]
+        if x.type != TS:
+            return self.arg_error(e, "a timestamp", x.type)
+        return ir.Call(I, e.name, (x,), e.span)
+
+    f_minute = f_hour
 
     def f_starts_with(self, e, args):
         s = args[0]

@@ -21,7 +21,7 @@ from numba import njit
 
 from pol.compiler import ir
 from pol.compiler.backend.plan import KernelPlan
-from pol.compiler.types import Type
+from pol.compiler.types import MICROS_PER_DAY, Type, micros
 from pol.errors import DataError
 from pol.evaluation.strings import lookups
 
@@ -34,6 +34,7 @@ _ACCEPTED = {
     Type.BOOL: "bool",
     Type.STRING: "string, large_string or dictionary of string",
     Type.DATE: "date32, date64 or timestamp",
+    Type.TIMESTAMP: "timestamp (any unit, with or without a time zone), date32 or date64",
 }
 _UNIT_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
@@ -53,7 +54,7 @@ def fits(t: Type, at: pa.DataType) -> bool:
         if pa.types.is_dictionary(at):
             at = at.value_type
         return pa.types.is_string(at) or pa.types.is_large_string(at)
-    if t == Type.DATE:
+    if t in (Type.DATE, Type.TIMESTAMP):
         return pa.types.is_date32(at) or pa.types.is_date64(at) or pa.types.is_timestamp(at)
     return False
 
@@ -174,6 +175,25 @@ def _days(arr: pa.Array) -> np.ndarray:
     return np.floor_divide(raw, _UNIT_PER_DAY[t.unit])
 
 
+_MICROS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def _micros(arr: pa.Array) -> np.ndarray:
+    """A timestamp column as kernels hold it: microseconds of wall-clock time
+    since 1970-01-01T00:00. A column with a time zone gives the wall-clock
+    time in that zone; nanoseconds are floored to the microsecond; a date is
+    its midnight (LANGUAGE.md section 2)."""
+    t = arr.type
+    if pa.types.is_date32(t) or pa.types.is_date64(t):
+        return _days(arr).astype(np.int64) * MICROS_PER_DAY
+    if t.tz is not None:
+        arr = pc.local_timestamp(arr)
+    raw = _values(arr)
+    if t.unit == "ns":
+        return np.floor_divide(raw, 1_000)
+    return raw * _MICROS_PER_UNIT[t.unit] if t.unit != "us" else raw
+
+
 def _validity(arr: pa.Array):
     buf = arr.buffers()[0]
     if buf is None or arr.null_count == 0:
@@ -194,6 +214,8 @@ def param_value(t: Type, value) -> tuple[object, bool]:
         return {Type.FLOAT: 0.0, Type.BOOL: False}.get(t, 0), False
     if t == Type.DATE:
         return (value - EPOCH).days, True
+    if t == Type.TIMESTAMP:
+        return micros(value), True
     if t == Type.FLOAT:
         return float(value), True
     return value, True
@@ -233,6 +255,9 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
             validity = col
         elif f.type == Type.DATE:
             field_args.append(_days(col))
+            validity = col
+        elif f.type == Type.TIMESTAMP:
+            field_args.append(_micros(col))
             validity = col
         elif f.type == Type.FLOAT:
             field_args.append(_float_values(col))

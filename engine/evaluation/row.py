@@ -28,7 +28,7 @@ import pyarrow as pa
 from pol.compiler import ir
 from pol.compiler.backend import cache, codegen
 from pol.compiler.backend.plan import KernelPlan
-from pol.compiler.types import Type
+from pol.compiler.types import Type, micros
 from pol.evaluation.bind import param_value
 from pol.evaluation.strings import lookups
 
@@ -65,6 +65,7 @@ class RowExecutor:
         slots = {t: [(j, index[f.name]) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
         self._floats, self._strings, self._dates = slots[Type.FLOAT], slots[Type.STRING], slots[Type.DATE]
         self._ints = slots[Type.INT] + slots[Type.BOOL]
+        self._timestamps = slots[Type.TIMESTAMP]
         self._lit_luts = lookups(plan, pa.array(plan.literals, pa.string()))[1]
         a = program.arbitrate
         self._category = [o.category if a.one_per_category else None for o in program.offers]
@@ -177,6 +178,11 @@ class RowExecutor:
             v = values[i]
             if v is not None:
                 iv[j] = v.toordinal() - _ORDINAL_EPOCH
+                ok[j] = True
+        for j, i in self._timestamps:
+            v = values[i]
+            if v is not None:
+                iv[j] = micros(v)
                 ok[j] = True
         luts = self._lit_luts
         if extra:

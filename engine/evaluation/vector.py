@@ -20,14 +20,14 @@ from numba import njit
 from pol.compiler import ir
 from pol.compiler.backend.plan import LOOKUPS, STRING_MAPS, KernelPlan, string_operand
 from pol.compiler.backend.runtime import DATE_MAX, DATE_MIN
-from pol.compiler.types import Type
+from pol.compiler.types import MICROS_PER_DAY, Type, micros
 from pol.evaluation.bind import EPOCH as _EPOCH
 from pol.evaluation.bind import Bound
 
 I64_MIN = np.iinfo(np.int64).min
 I64_MAX = np.iinfo(np.int64).max
 _DTYPE = {Type.INT: np.int64, Type.FLOAT: np.float64, Type.BOOL: np.bool_,
-          Type.STRING: np.int64, Type.DATE: np.int64}
+          Type.STRING: np.int64, Type.DATE: np.int64, Type.TIMESTAMP: np.int64}
 
 
 _EXP, _LOG, _POW = range(3)
@@ -217,6 +217,8 @@ class _Eval:
             return self.full(self.plan.literal_code(e.value), e.type), None
         if e.type == Type.DATE:
             return self.full((e.value - _EPOCH).days, e.type), None
+        if e.type == Type.TIMESTAMP:
+            return self.full(micros(e.value), e.type), None
         return self.full(e.value, e.type), None
 
     def x_FieldRef(self, e):
@@ -247,6 +249,8 @@ class _Eval:
             vals = [self.plan.literal_code(s) for s in e.values]
         elif t == Type.DATE:
             vals = [(d - _EPOCH).days for d in e.values]
+        elif t == Type.TIMESTAMP:
+            vals = [micros(d) for d in e.values]
         else:
             vals = list(e.values)
         hit = np.isin(v, np.array(vals, _DTYPE[t])) if vals else np.zeros(self.n, np.bool_)
@@ -430,6 +434,9 @@ _CALENDAR = {
     "weekday": lambda vs, ms: ((vs[0] + 3) % 7 + 1, ms[0]),
     "day_of_year": lambda vs, ms: (vs[0] - _month_start(_civil(vs[0])[0], 1) + 1, ms[0]),
     "anniversary": _anniversary,
+    "hour": lambda vs, ms: (vs[0] // 3_600_000_000 % 24, ms[0]),
+    "minute": lambda vs, ms: (vs[0] // 60_000_000 % 60, ms[0]),
+    "ts_date": lambda vs, ms: (vs[0] // MICROS_PER_DAY, ms[0]),
 }
 
 

@@ -18,7 +18,7 @@ _BINARY = {"add": ("+", 6), "sub": ("-", 6), "mul": ("*", 7), "div": ("/", 7), "
 
 
 # IR operators whose function is written under another name
-_FUNCTION = {"make_date": "date"}
+_FUNCTION = {"make_date": "date", "ts_date": "date"}
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 
