@@ -30,7 +30,7 @@ from pol.compiler.backend import cache, codegen
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type, micros
 from pol.evaluation.bind import param_value
-from pol.evaluation.strings import lookups
+from pol.evaluation.strings import extended, lookups
 
 _ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
 
@@ -187,7 +187,7 @@ class RowExecutor:
         luts = self._lit_luts
         if extra:
             # the record's own strings follow the literals, as code_of numbered them
-            luts = lookups(self.plan, pa.array([*self.plan.literals, *extra], pa.string()))[1]
+            luts = extended(self.plan, luts, extra)
         out = self._outputs()
         kernel(today, *pargs, np.array(iv, np.int64), np.array(fv, np.float64), np.array(ok, np.bool_),
                *luts, active, out.segs, out.classes, out.scores, out.cprio, out.cchan)

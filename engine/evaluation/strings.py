@@ -13,6 +13,7 @@ expression can produce has a code. Then the bool and int lookups
 (starts_with, length ...) are computed over the whole table with Arrow.
 
     lookups(plan, table) -> (table, [lookup array per plan.luts])
+    extended(plan, luts, extra) -> the lookups of a table with `extra` strings appended
 """
 from __future__ import annotations
 
@@ -79,3 +80,16 @@ def lookups(plan: KernelPlan, table: pa.Array) -> tuple[pa.Array, list[np.ndarra
                   "contains": pc.match_substring}[lut.op]
             args.append(fn(table, pattern=lut.arg).to_numpy(zero_copy_only=False))
     return table, args
+
+
+def extended(plan: KernelPlan, luts: list[np.ndarray], extra: list[str]) -> list[np.ndarray]:
+    """The lookups of plan.literals (`luts`, made by `lookups`) for the table
+    with a record's own strings appended (the row kernel, once per call):
+    without string maps, only the new strings are looked up, in Python; with
+    them, the whole table is made again."""
+    if plan.map_rounds:
+        return lookups(plan, pa.array([*plan.literals, *extra], pa.string()))[1]
+    n = len(plan.literals)        # without literals, `lookups` gave the table one slot: not a code here
+    return [np.concatenate([lut[:n], np.array([RULES[slot.op](s, slot.arg) if slot.arg is not None else
+                                               RULES[slot.op](s) for s in extra], lut.dtype)])
+            for lut, slot in zip(luts, plan.luts)]
