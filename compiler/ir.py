@@ -316,11 +316,13 @@ class Offer:
     # Control when fnv1a64(name + ":" + key) % 10000 < holdout_bp (LANGUAGE.md s.6).
     # `holdout 5%` gives 500: P x 100, rounded up so that `h < P x 100` holds exactly.
     holdout_bp: int | None = None
-    # (property, param) for each property read from a param: "capacity",
-    # "holdout", "valid_from", "valid_to"; the fields above hold the default's
-    # value, compiler/offer_settings.settle a run's (LANGUAGE.md 3.10)
-    settings: tuple[tuple[str, str], ...] = ()
     span: Span | None = field(default=None, compare=False)
+    campaign: str | None = None     # the `policy` name (or file name) of the file it is declared in
+    attributes: tuple[tuple[str, object], ...] = ()   # (name, value): typed constants, in Program.attributes' types
+    # (property, param) for each property read from a param: "capacity",
+    # "holdout", "valid_from", "valid_to"; capacity, holdout_bp and the window
+    # hold the default's value, compiler/offer_settings.settle a run's (LANGUAGE.md 3.10)
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -397,6 +399,8 @@ class Program:
     # and scores, interleaved in declaration order.
     outputs: tuple[str, ...]
     files: tuple[str, ...] = ()   # every source file, root first
+    attributes: tuple[tuple[str, Type], ...] = ()   # the offers' attribute names and types, first seen first
+    carry: tuple[str, ...] = ()   # input fields copied into the assignments
 
     def decl(self, name: str):
         """The let, segment, classify, score, channel, offer or param of that name."""

@@ -80,7 +80,7 @@ class Builder(Transformer):
     def _tok(self, tok: Token) -> Span:
         """The span of a token; every name passes here, so its length is checked here."""
         span = Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
-        if len(tok) > MAX_NAME and tok.type == "NAME":
+        if len(tok) > MAX_NAME and tok.type in ("NAME", "QNAME"):
             self._report(Diagnostic(
                 "E-LIMIT-004", f"a name of {len(tok):,} characters; the most is {MAX_NAME}", span,
                 "names become output columns and appear in every message: choose a shorter one"))
@@ -145,7 +145,14 @@ class Builder(Transformer):
         return ast.Header(str(c[0]), version, self._tok(c[0]))
 
     def import_decl(self, c):
-        return ast.Import(self._string(c[1]), self._span(c[0], c[1]))
+        qualifier = next((str(t) for t in c[2:] if t.type == "NAME"), None)
+        q_span = next((self._tok(t) for t in c[2:] if t.type == "NAME"), None)
+        without = any(t.type == "OFFERS" for t in c[2:])
+        return ast.Import(self._string(c[1]), self._span(c[0], c[-1]), qualifier, without, q_span)
+
+    def carry_decl(self, c):
+        names = c[1:]
+        return ast.Carry(tuple(str(t) for t in names), self._tok(c[0]), tuple(self._tok(t) for t in names))
 
     def input_decl(self, c):
         return ast.Input(str(c[0]), str(c[1]), tuple(c[2:]), self._tok(c[0]), self._tok(c[1]))
@@ -225,6 +232,12 @@ class Builder(Transformer):
 
     def holdout_prop(self, c):
         return ast.Holdout(self._number_or_param(c[1]), self._span(c[0], c[1]))
+
+    def attributes_prop(self, c):
+        return ast.Attributes(tuple(x for x in c[1:-1] if isinstance(x, ast.Attribute)), self._span(c[0], c[-1]))
+
+    def attribute(self, c):
+        return ast.Attribute(str(c[0]), c[1], self._tok(c[0]))
 
     def arbitrate_decl(self, c):
         return ast.Arbitrate(tuple(c[1:]), self._tok(c[0]))

@@ -62,8 +62,8 @@ _LEXER: PolLexer = PARSER.parser.lexer
 _FAST = FastParser(PARSER, _LEXER)
 
 DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",
-                "channel", "offer", "arbitrate", "test")
-PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout")
+                "channel", "offer", "arbitrate", "test", "carry")
+PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout", "attributes")
 # A line that starts a declaration: where parsing can start again after an error.
 _DECL_LINE = re.compile(r"(?:{})(?=[ \t\"{{]|$)".format("|".join(DECLARATIONS)))
 # The same at an offset of the whole text, where the line goes on after it.
@@ -175,13 +175,13 @@ _OTHER_CHARS = {
 }
 
 _WORDS = {
-    "NAME": "a name", "STRING": 'a string in double quotes', "INT": "a whole number",
+    "NAME": "a name", "QNAME": "a name", "STRING": 'a string in double quotes', "INT": "a whole number",
     "FLOAT": "a number", "PERCENT": "a percentage such as 5%", "DATE": "a date (YYYY-MM-DD)",
     "TIMESTAMP": "a timestamp (YYYY-MM-DDTHH:MM:SS)",
     "CMP_OP": "a comparison", "$END": "the end of the file", "ARROW": "'=>'",
 }
-_OPERAND_START = {"NAME", "INT", "FLOAT", "PERCENT", "STRING", "DATE", "TIMESTAMP", "TRUE", "FALSE", "NULL", "TODAY",
-                  "LPAR", "MINUS"}
+_OPERAND_START = {"NAME", "QNAME", "INT", "FLOAT", "PERCENT", "STRING", "DATE", "TIMESTAMP", "TRUE", "FALSE",
+                  "NULL", "TODAY", "LPAR", "MINUS"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PCT", "CMP_OP", "AND", "OR", "IN", "IS", "BETWEEN"}
 _DECL_TERMS = {w.upper() for w in DECLARATIONS}
 _PROP_TERMS = {w.upper() for w in PROPERTIES}
