@@ -1,17 +1,20 @@
 """Kernel planning: ir.Program -> KernelPlan, what a kernel reads and writes.
 
-The plan fixes the calling convention shared by the code generator, the
-vectorized evaluator and the Arrow binder: which input fields are read and in
-which argument position, the string table's literal part (every string a
+The plan fixes what the code generator, the vectorized evaluator and the
+Arrow binder share: which input fields are read (and, through `layout`,
+the kernel's arguments by name: compiler/backend/layout.py), the string table's literal part (every string a
 policy writes gets a fixed code, so generated code holds numbers only), the
 string functions that the host computes per dictionary entry (lookup
 tables), and the shape of the outputs.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pol.compiler import ir
+from pol.compiler.backend.layout import KernelLayout, layout
 from pol.compiler.types import Type
 
 
@@ -88,27 +91,29 @@ class KernelPlan:
     channels: tuple[str, ...]
     offers: tuple[str, ...]
 
-    def field_index(self, name: str) -> int:
-        return [f.name for f in self.fields].index(name)
-
     def literal_code(self, s: str) -> int:
         return self.literals.index(s)
 
     def lut_index(self, call: ir.Call) -> int:
         return self.luts.index(lut_slot(call))
 
+    @functools.cached_property
+    def layout(self) -> KernelLayout:
+        """The kernel's arguments by name (compiler/backend/layout.py)."""
+        return layout(self)
 
-def program_exprs(program: ir.Program):
+
+def program_exprs(program: ir.Program) -> Iterator[ir.Expr]:
     """Every top-level expression of the program, in a fixed order."""
-    for d in program.lets:
-        yield d.expr
-    for d in program.segments:
-        yield d.expr
+    for let in program.lets:
+        yield let.expr
+    for segment in program.segments:
+        yield segment.expr
     for c in program.classifies:
         for w in c.whens:
             yield w.cond
-    for d in program.scores:
-        yield d.expr
+    for score in program.scores:
+        yield score.expr
     for ch in program.channels:
         if ch.cond is not None:
             yield ch.cond
@@ -123,7 +128,9 @@ def plan(program: ir.Program) -> KernelPlan:
     luts: list[LutSlot] = []
     rounds = 0
 
-    def lit(s: str) -> None:
+    def lit(s: object) -> None:
+        # string literals only: the checker types them (ir.Literal.value is any literal)
+        assert isinstance(s, str)
         if s not in literals:
             literals.append(s)
 

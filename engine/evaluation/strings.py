@@ -5,7 +5,7 @@ and constant argument.
 A kernel holds strings as codes into the table and never builds one. A
 string-valued function (upper, lower, trim, substring, concat; LANGUAGE.md
 section 4.8) is applied here to every string of the table, once per batch,
-with the reference evaluator's own rule, so every evaluator gives the same
+with the reference evaluator's own rule (compiler/ops.py), so every evaluator gives the same
 string: its lookup maps a code to the code of the result, appended to the
 table when new. Results of results need more rounds: after as many rounds
 as string functions nest in the policy (plan.map_rounds), every string an
@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pol.compiler.backend.plan import STRING_MAPS, KernelPlan, LutSlot
-from pol.reference.ops import RULES
+from pol.compiler.ops import RULES
 
 
 def _rule(slot: LutSlot):
