@@ -288,3 +288,19 @@ def test_arrow_log_lines_are_the_line_by_line_json():
     keys, offers = offers_of(result)
     assert [json.loads(line) for line in lines] == [{**head, "key": k, "offers": o, **tail} for k, o in zip(keys, offers)]
     assert offers == [logged([a.model_dump() for a in policy.decide(r, as_of=AS_OF).offers]) for r in RECORDS]
+
+
+def test_serving_the_telecom_library(tmp_path):
+    """A folder is served file by file, modules left out: policies/telecom is one
+    policy, the nightly dispatch, which imports every other file."""
+    root = Path(__file__).resolve().parents[1] / "policies" / "telecom"
+    with Served(root, tmp_path / "state", "--no-watch") as server:
+        rows = server.get("/v1/policies").json()["policies"]
+        assert [(Path(p["path"]).name, p["name"], p["version"]) for p in rows] == \
+            [("dispatch.pol", "telecom_dispatch", "2026.12")]
+        assert rows[0]["capacities"] == {"retention.retention_pack": 20000, "retention.handset_free": 5000}
+        record = {"id": 2, "tenure_months": 1, "data_gb": 19, "plan_data_gb": 20, "intl_call_min": 100,
+                  "app_active": True, "sms_opt_out": False, "do_not_disturb": False, "contacts_30d": 0}
+        got = _decide(server, record)
+        assert [(o["offer"], o["rank"], o["campaign"]) for o in got["offers"]] == \
+            [("retention.welcome_gift", 1, "lifecycle"), ("retention.flow_worry_free", 2, "lifecycle")]

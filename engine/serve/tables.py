@@ -130,4 +130,5 @@ def table_of(entry, decisions: list[dict], key_type: pa.DataType) -> pa.Table:
                                             else a_schema.field(n).type)
                                    for n in ("offer", "rank", "channel", "priority", "control")]))
     cols["offers"] = pa.array([d["offers"] for d in decisions], offers_t).cast(_offers_type(a_schema))
-    return pa.table(cols)
+    schema = pa.schema([f if f.name != "offers" else pa.field("offers", _offers_type(a_schema)) for f in c_schema])
+    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
