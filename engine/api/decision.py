@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 
 from pol.api.records import reader
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.evaluation.assignment_columns import has_campaigns
 from pol.reference.interp import RowResult, evaluate_row
 from pol.reference.matching import Match, match_customer
@@ -119,6 +119,7 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
                     active, extra: str = "error") -> Decision:
     """One customer on the compiled row kernel (engine/evaluation/row.py).
     `params`: every param's value, resolved already."""
+    program = offer_settings.settle(program, params)         # holdouts from params
     read = reader(program, extra)
     values = read.values(record)
     plan = executor.plan

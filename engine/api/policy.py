@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from pol.api.records import iso_date, shown_argument
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
 from pol.compiler.backend.plan import plan as make_plan
 from pol.errors import ArgumentError
@@ -180,7 +180,7 @@ class Policy:
         values = resolve_params(self.program, params) if params else self._defaults
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
             return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted)
-        active = self._active(day)
+        active = self._active(day, values)
         if exhausted:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.
@@ -200,7 +200,9 @@ class Policy:
             row.start()
         return False
 
-    def _active(self, day):
+    def _active(self, day, values):
+        if values is not self._defaults:    # a window may come from a param
+            return active_offers(offer_settings.settle(self.program, values), day)
         cached = self._active_cache
         if cached is None or cached[0] != day:
             cached = self._active_cache = (day, active_offers(self.program, day))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from pol.api.params import resolve_params
 from pol.api.records import read_record, reader
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.ops import RULES, apply_op, read_field
 from pol.reference.expr import Env, eval_expr
 from pol.reference.render import render, value_text
@@ -93,6 +93,7 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
     converted as pol.api.params does, before the record is read.
     trace=False skips the explanations."""
     params = resolve_params(program, dict(params or {}))
+    program = offer_settings.settle(program, params)         # offers' windows from params
     fields = reader(program, extra).read(record)
     decls: dict[str, object] = {}
     exprs: dict[str, ir.Expr] = {d.name: d.expr for d in program.lets + program.segments}
