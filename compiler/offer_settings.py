@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from pol.compiler import ir
 from pol.compiler.types import Type
@@ -27,7 +28,7 @@ WORDS = {"capacity": "the capacity", "holdout": "the holdout", "valid_from": "th
          "valid_to": "the last day"}
 
 
-def problem(prop: str, value) -> str | None:
+def problem(prop: str, value: Any) -> str | None:
     """Why `value` cannot be the property, or None. A null date leaves that
     end of the window open; a capacity or holdout needs a value."""
     if prop == "capacity":
@@ -49,7 +50,7 @@ def holdout_bp(share: Decimal) -> int:
     return int((share * 10000).to_integral_value(rounding=ROUND_CEILING))
 
 
-def value_of(prop: str, value):
+def value_of(prop: str, value: Any) -> Any:
     """A param's value as the ir.Offer field holds it."""
     if prop == "holdout":
         return holdout_bp(Decimal(repr(float(value))))
@@ -59,7 +60,7 @@ def value_of(prop: str, value):
 _FIELD = {"capacity": "capacity", "holdout": "holdout_bp", "valid_from": "valid_from", "valid_to": "valid_to"}
 
 
-def settle(program: ir.Program, values: Mapping) -> ir.Program:
+def with_params(program: ir.Program, values: Mapping[str, Any]) -> ir.Program:
     """The program whose offers take their param settings from `values`
     (every param's value, checked); the program itself when nothing changes."""
     offers = []

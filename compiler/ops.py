@@ -59,7 +59,7 @@ def _sub(a: Any, b: Any) -> Any:
     return a - b
 
 
-def _add_months(d: dt.date, n: int):
+def _add_months(d: dt.date, n: int) -> dt.date | None:
     """n months later, on the same day or the month's last (LANGUAGE.md 4.8)."""
     y, m0 = divmod(d.year * 12 + d.month - 1 + n, 12)
     if not 1 <= y <= 9999:
@@ -67,7 +67,7 @@ def _add_months(d: dt.date, n: int):
     return dt.date(y, m0 + 1, min(d.day, calendar.monthrange(y, m0 + 1)[1]))
 
 
-def _anniversary(d: dt.date, today: dt.date):
+def _anniversary(d: dt.date, today: dt.date) -> int | None:
     """Days from today to the next day, today included, with d's month and
     day; 29 February falls on 28 February in a common year."""
     for y in (today.year, today.year + 1):

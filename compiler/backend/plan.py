@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pol.compiler import ir
 from pol.compiler.backend.layout import KernelLayout, layout
@@ -32,7 +33,7 @@ class LutSlot:
     or a string map (STRING_MAPS: the code of the result string; `arg` the
     map's constants: substring's (start, count), concat's (prefix, suffix))."""
     op: str
-    arg: str | tuple | None
+    arg: str | tuple[Any, ...] | None
 
 
 LOOKUPS = frozenset({"starts_with", "ends_with", "contains", "length"})
@@ -41,17 +42,23 @@ LOOKUPS = frozenset({"starts_with", "ends_with", "contains", "length"})
 STRING_MAPS = frozenset({"upper", "lower", "trim", "substring", "concat"})
 
 
+def _literal(e: ir.Expr) -> Any:
+    """A literal argument's value (the checker admits only literals there)."""
+    assert isinstance(e, ir.Literal)
+    return e.value
+
+
 def lut_slot(call: ir.Call) -> LutSlot | None:
     """The host lookup that computes this call for a kernel, or None."""
     op, args = call.op, call.args
     if op in LOOKUPS:
-        return LutSlot(op, args[1].value if len(args) > 1 else None)
+        return LutSlot(op, _literal(args[1]) if len(args) > 1 else None)
     if op == "substring":
-        return LutSlot(op, tuple(a.value for a in args[1:]))
+        return LutSlot(op, tuple(_literal(a) for a in args[1:]))
     if op == "concat":
         # the checker lets one argument be computed, the others literals
         k = next(i for i, a in enumerate(args) if not isinstance(a, ir.Literal))
-        return LutSlot(op, ("".join(a.value for a in args[:k]), "".join(a.value for a in args[k + 1:])))
+        return LutSlot(op, ("".join(_literal(a) for a in args[:k]), "".join(_literal(a) for a in args[k + 1:])))
     if op in STRING_MAPS:
         return LutSlot(op, None)
     return None

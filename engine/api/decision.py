@@ -119,7 +119,7 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
                     active, extra: str = "error") -> Decision:
     """One customer on the compiled row kernel (engine/evaluation/row.py).
     `params`: every param's value, resolved already."""
-    program = offer_settings.settle(program, params)         # holdouts from params
+    program = offer_settings.with_params(program, params)         # holdouts from params
     read = reader(program, extra)
     values = read.values(record)
     plan = executor.plan

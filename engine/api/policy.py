@@ -202,7 +202,7 @@ class Policy:
 
     def _active(self, day, values):
         if values is not self._defaults:    # a window may come from a param
-            return active_offers(offer_settings.settle(self.program, values), day)
+            return active_offers(offer_settings.with_params(self.program, values), day)
         cached = self._active_cache
         if cached is None or cached[0] != day:
             cached = self._active_cache = (day, active_offers(self.program, day))

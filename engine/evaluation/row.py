@@ -240,7 +240,7 @@ class RowExecutor:
         rules = self._no_holdouts if key is None else self._rules
         if key is not None and self._settings:
             # a holdout read from a param: the run's value (compiler/offer_settings.py)
-            rules = Rules.of(offer_settings.settle(self.program, params)).arguments()
+            rules = Rules.of(offer_settings.with_params(self.program, params)).arguments()
         for name, v in rules.items():
             walk[at[name]] = v
         for name, v in Keys.of_record(key if key is not None else 0).arguments().items():

@@ -252,7 +252,7 @@ class Stream:
     def __init__(self, program: ir.Program, plan: KernelPlan, run_batch: Callable, as_of: dt.date,
                  params: dict, sink: Callable[[pa.RecordBatch, pa.RecordBatch], None],
                  path: str | None = None):
-        program = offer_settings.settle(program, params)     # capacities, holdouts, windows from params
+        program = offer_settings.with_params(program, params)     # capacities, holdouts, windows from params
         self.program = program
         self.plan = plan
         self.run_batch = run_batch
