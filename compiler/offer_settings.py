@@ -4,14 +4,14 @@
 The checker records, per offer, which property reads which param
 (`ir.Offer.settings`) and puts the default's value in the property itself,
 so a run with the defaults needs nothing more. A run with overrides gets the
-program with each such property set from the run's values (`settle`), before
+program with each such property set from the run's values (`with_params`), before
 anything reads an offer's capacity, holdout or window. The same rule judges a
 default at check time and an override at run time (`problem`).
 
     KINDS                          property -> the param type it needs
     problem(prop, value)           -> why the value cannot be that property, or None
     holdout_bp(share)              a share 0..1 -> basis points, rounded up
-    settle(program, values)        -> the program with its offers' settings from `values`
+    with_params(program, values)   -> the program with its offers' settings from `values`
 """
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def _lost(run: dict) -> dict:
 def _capacities(version, run: dict, capped: set) -> dict:
     """Offers capped in any version: the cap here (None: none) and the
     customers accepted (controls included: they take a place too)."""
-    program = offer_settings.settle(version.policy.program, version.params)   # a capacity may be a param
+    program = offer_settings.with_params(version.policy.program, version.params)   # a capacity may be a param
     return {o.name: {"capacity": o.capacity, "used": run["offers"][o.name]["accepted"]}
             for o in program.offers if o.name in capped}
 

@@ -147,7 +147,7 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
     overriding the declared defaults. Capacities do not apply. The record
     is read as pol.api.records reads it (`extra`: see there)."""
     row = evaluate_row(program, record, as_of, params, trace=True, extra=extra)
-    program = offer_settings.settle(program, row.params)     # windows from params, as the run sees them
+    program = offer_settings.with_params(program, row.params)     # windows from params, as the run sees them
     match = match_customer(program, row)
     trace = row.trace
     root = program.files[0] if program.files else (program.input.span.path if program.input.span else None)

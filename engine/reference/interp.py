@@ -93,7 +93,7 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
     converted as pol.api.params does, before the record is read.
     trace=False skips the explanations."""
     params = resolve_params(program, dict(params or {}))
-    program = offer_settings.settle(program, params)         # offers' windows from params
+    program = offer_settings.with_params(program, params)         # offers' windows from params
     fields = reader(program, extra).read(record)
     decls: dict[str, object] = {}
     exprs: dict[str, ir.Expr] = {d.name: d.expr for d in program.lets + program.segments}

@@ -131,7 +131,7 @@ def match_customer(program: ir.Program, row, key=..., exhausted=()) -> Match:
     row's own key (it decides holdouts); `exhausted` offers (a service's
     ledger has used their capacity up) are lost to capacity."""
     key = row.key if key is ... else key
-    program = offer_settings.settle(program, row.params)      # holdouts from params
+    program = offer_settings.with_params(program, row.params)      # holdouts from params
     rules = _Rules(program)
     held: list[str] = []
     accepted: list[Accepted] = []
@@ -169,7 +169,7 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
     their own keys."""
     keys = [r.key for r in rows] if keys is None else list(keys)
     if rows:                                # capacities, holdouts from the rows' params (one run: the same)
-        program = offer_settings.settle(program, rows[0].params)
+        program = offer_settings.with_params(program, rows[0].params)
     rules = _Rules(program)
     position = {o.name: k for k, o in enumerate(program.offers)}
     left = {o.name: o.capacity for o in program.offers}      # None: never runs out
