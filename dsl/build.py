@@ -150,6 +150,11 @@ class Builder(Transformer):
     def input_decl(self, c):
         return ast.Input(str(c[0]), str(c[1]), tuple(c[2:]), self._tok(c[0]), self._tok(c[1]))
 
+    def history_decl(self, c):
+        fields = tuple(x for x in c[4:] if isinstance(x, ast.Field))
+        return ast.History(str(c[1]), str(c[2]), str(c[3]), fields, self._tok(c[1]), self._tok(c[2]),
+                           self._tok(c[3]))
+
     def field(self, c):
         return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
 
@@ -247,6 +252,8 @@ class Builder(Transformer):
         return ast.With(str(c[0]), c[1], self._tok(c[0]))
 
     def given(self, c):
+        if len(c) > 1 and isinstance(c[1], Token) and c[1].type == "NAME":
+            return ast.Given(tuple(c[2:-1]), self._span(c[0], c[-1]), str(c[1]), self._tok(c[1]))
         return ast.Given(tuple(c[1:-1]), self._span(c[0], c[-1]))
 
     def given_field(self, c):
@@ -335,6 +342,28 @@ class Builder(Transformer):
 
     def call(self, c):
         return ast.Call(str(c[0]), tuple(c[1:-1]), self._span(c[0], c[-1]), self._tok(c[0]))
+
+    def aggregate(self, c):
+        a = c[1]
+        return ast.Aggregate(str(c[0]), a.history, a.field, a.where, a.within, self._span(c[0], c[-1]),
+                             self._tok(c[0]), a.history_span, a.field_span)
+
+    def history_arg(self, c):
+        field = field_span = where = within = None
+        if len(c) > 2 and isinstance(c[1], Token) and c[1].type == "DOT":
+            field, field_span = str(c[2]), self._tok(c[2])
+            rest = c[3:]
+        else:
+            rest = c[1:]
+        for k, x in enumerate(rest):
+            if isinstance(x, Token) and x.type == "WHERE":
+                where = rest[k + 1]
+            elif isinstance(x, _Part):
+                within = x.value
+        return ast.Aggregate("", str(c[0]), field, where, within, None, None, self._tok(c[0]), field_span)
+
+    def within(self, c):
+        return _Part("within", ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[2]))
 
     def name(self, c):
         return ast.Name(str(c[0]), self._tok(c[0]))

@@ -22,6 +22,7 @@ import pyarrow as pa
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir
 from pol.compiler.backend import cache
+from pol.compiler.backend.history import lower as lower_history
 from pol.compiler.backend.plan import plan as make_plan
 from pol.errors import ArgumentError
 from pol.evaluation.executor import AutoExecutor, KernelExecutor
@@ -72,11 +73,15 @@ class Policy:
     def __init__(self, program: ir.Program, path: str | None = None):
         self.program = program
         self.path = path
-        self.plan = make_plan(program)
-        self._kernel = KernelExecutor(program, self.plan)
-        self._vector = VectorExecutor(program, self.plan)
+        # The kernels run the program with each history aggregate an input
+        # field, computed per batch (compiler/backend/history.py).
+        self.lowered = lower_history(program)
+        run = self.lowered.program
+        self.plan = make_plan(run)
+        self._kernel = KernelExecutor(run, self.plan)
+        self._vector = VectorExecutor(run, self.plan)
         self._auto = AutoExecutor(self._kernel, self._vector)
-        self._row = RowExecutor(program, self.plan)
+        self._row = RowExecutor(run, self.plan)
         self._active_cache = None
         self._defaults = resolve_params(program, {})
 
@@ -108,13 +113,21 @@ class Policy:
         return self
 
     def stream(self, sink, as_of=None, params=None, path: str | None = None,
-               engine: str = "auto") -> Stream:
-        """A batch-by-batch run: `feed` batches, then `finish`; output goes to sink."""
+               engine: str = "auto", history=None, history_paths=None) -> Stream:
+        """A batch-by-batch run: `feed` batches, then `finish`; output goes to sink.
+        `history`: {history name: Arrow table of events} (LANGUAGE.md section 12);
+        the stream's `history.summary()` counts the events that matched no customer."""
         executor = self._executor(engine)
-        return Stream(self.program, self.plan, executor, _as_of(as_of),
-                      resolve_params(self.program, params or {}), sink, path)
+        day = _as_of(as_of)
+        tables = None
+        if history is not None or self.program.histories:
+            from pol.evaluation.history import HistoryTables
+            tables = HistoryTables(self.program, self.lowered.columns, history if history is not None else {},
+                                   day, history_paths)
+        return Stream(self.lowered.program, self.plan, executor, day,
+                      resolve_params(self.program, params or {}), sink, path, history=tables)
 
-    def evaluate(self, data, as_of=None, params=None, engine: str = "auto") -> Result:
+    def evaluate(self, data, as_of=None, params=None, engine: str = "auto", history=None) -> Result:
         """Evaluate every customer in `data`. `engine`: "kernel" (the fused
         kernel, compiled on first use and cached on disk), "vector" (no
         compilation; slower per row) or "auto"."""
@@ -125,7 +138,7 @@ class Policy:
             customers.append(c)
             assignments.append(a)
 
-        run = self.stream(sink, as_of, params, engine=engine)
+        run = self.stream(sink, as_of, params, engine=engine, history=history)
         key_type = None
         for batch in batches_of(data, self.columns):
             key_type = key_type or batch.schema.field(self.program.input.key).type
@@ -137,7 +150,10 @@ class Policy:
                                    schema=c_schema)
         at = pa.Table.from_batches([b.cast(a_schema) if b.schema != a_schema else b for b in assignments],
                                    schema=a_schema)
-        return Result(ct, at, run.counts.to_dict(self.labels()))
+        summary = run.counts.to_dict(self.labels())
+        if run.history is not None:
+            summary["history"] = run.history.summary()
+        return Result(ct, at, summary)
 
     def program_key_arrow_type(self) -> pa.DataType:
         t = self.program.input.field(self.program.input.key).type

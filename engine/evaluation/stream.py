@@ -242,8 +242,9 @@ class Stream:
 
     def __init__(self, program: ir.Program, plan: KernelPlan, run_batch: Callable, as_of: dt.date,
                  params: dict, sink: Callable[[pa.RecordBatch, pa.RecordBatch], None],
-                 path: str | None = None):
+                 path: str | None = None, history=None):
         self.program = program
+        self.history = history      # engine/evaluation/history.HistoryTables: aggregate columns
         self.plan = plan
         self.run_batch = run_batch
         self.params = params
@@ -269,6 +270,8 @@ class Stream:
         count rows from `first_row`, the batch's first row in that file
         (default: its position in the whole run)."""
         path = path or self.path
+        if self.history is not None:
+            batch = self.history.extend(batch)
         if self.schema_seen is None or not batch.schema.equals(self.schema_seen):
             check_schema(self.program, batch.schema, path)
             self.schema_seen = batch.schema
