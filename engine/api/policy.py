@@ -159,21 +159,25 @@ class Policy:
         t = self.program.input.field(self.program.input.key).type
         return pa.int64() if t.value == "int" else pa.string()
 
-    def decide(self, record: dict, as_of=None, params=None, engine: str = "auto", extra: str = "error"):
+    def decide(self, record: dict, as_of=None, params=None, engine: str = "auto", extra: str = "error",
+               history=None):
         """One customer, in-process: segments, classifications, scores and
         accepted offers. `engine`: "kernel" (the compiled row kernel, built on
         first use), "reference" (the reference evaluator) or "auto" (the
         kernel once a background thread has built it, the reference evaluator
         until then). Every engine reads the record the same way
         (pol.api.records); `extra="ignore"` skips fields the input block does
-        not declare, which are otherwise an error."""
+        not declare, which are otherwise an error. `history`: the customer's
+        events, {history name: [event record, ...]} (LANGUAGE.md section 12),
+        read like records; a history left out has none."""
         from pol.api.decision import decide_compiled, decide_reference
         engine = _choice("engine", engine, DECIDE_ENGINES)
         day = _as_of(as_of)
         values = resolve_params(self.program, params) if params else self._defaults
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
-            return decide_reference(self.program, record, day, values, extra=extra)
-        return decide_compiled(self._row, self.program, record, day, values, self._active(day), extra=extra)
+            return decide_reference(self.program, record, day, values, extra=extra, history=history)
+        return decide_compiled(self._row, self.program, record, day, values, self._active(day), extra=extra,
+                               history_columns=self.lowered.columns, history=history)
 
     def _row_ready(self) -> bool:
         row = self._row
@@ -194,12 +198,13 @@ class Policy:
             cached = self._active_cache = (day, active_offers(self.program, day))
         return cached[1]
 
-    def explain(self, record: dict, as_of=None, params=None, extra: str = "error"):
+    def explain(self, record: dict, as_of=None, params=None, extra: str = "error", history=None):
         """Why this customer gets what it gets: an Explanation (`str()` is the
-        text a marketer reads, `to_dict()` / `to_json()` its data)."""
+        text a marketer reads, `to_dict()` / `to_json()` its data); the
+        aggregates of `history` (as for decide) show with their values."""
         from pol.reference.explain import explain
         return explain(self.program, record, _as_of(as_of), resolve_params(self.program, params or {}),
-                       extra=extra)
+                       extra=extra, history=history)
 
     def __repr__(self) -> str:
         return f"<Policy {self.name} version {self.version!r} from {self.path}>"

@@ -68,11 +68,12 @@ def parse_date(text: str | None) -> dt.date:
 
 
 def run_command(policy: str, input: str, out: str, as_of: str | None = None, params=(),
-                fmt: str = "parquet", overwrite: bool = False, progress: bool | None = None) -> int:
+                fmt: str = "parquet", overwrite: bool = False, progress: bool | None = None,
+                history=()) -> int:
     """`pol run`: the exit status; the summary on stdout, one error message on stderr."""
     try:
         with _sigterm_as_interrupt():
-            summary = run(policy, input, out, as_of, params, fmt, overwrite, progress)
+            summary = run(policy, input, out, as_of, params, fmt, overwrite, progress, history)
     except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
@@ -91,8 +92,10 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
 
 
 def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), fmt: str = "parquet",
-        overwrite: bool = False, progress: bool | None = None) -> dict:
-    """The run itself: the summary dict, or an exception for run_command to report."""
+        overwrite: bool = False, progress: bool | None = None, history=()) -> dict:
+    """The run itself: the summary dict, or an exception for run_command to report.
+    `history`: ['NAME=PATH', ...], the events of the policy's histories."""
+    from pol.io.history_files import parse_history_args, read_history
     from pol.api.params import resolve_params
     from pol.api.policy import load
     from pol.cli.progress import Progress
@@ -101,6 +104,10 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
     started_at = dt.datetime.now().astimezone()
     day = parse_date(as_of)
     raw_params = parse_params(params)
+    try:
+        history_paths = parse_history_args(history)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if fmt not in SUFFIX:
         raise UsageError(f"--format must be parquet, csv or arrow, not '{fmt}'")
     check_paths(out, policy, input)
@@ -120,7 +127,11 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             writer = Writer(staging.path, fmt, schemas)
         except OSError as e:
             raise cannot_write(out, e, "the output folder") from None
-        stream = pol_.stream(_guard_output(writer.write, out), as_of=day, params=values)
+        events = {name: read_history(program, pol_.lowered.columns, name, path)
+                  for name, path in history_paths.items()}
+        stream = pol_.stream(_guard_output(writer.write, out), as_of=day, params=values,
+                             history=events if events or program.histories else None,
+                             history_paths=history_paths)
         rows = 0
         for file in inp.files:
             file_rows = 0
@@ -151,6 +162,9 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             **stream.counts.to_dict(pol_.labels()),
             "channel_labels": {c.name: c.label for c in program.channels},
         }
+        if stream.history is not None:
+            summary["history"] = {name: dict(counts, path=history_paths.get(name))
+                                  for name, counts in stream.history.summary().items()}
         try:
             (staging.path / "summary.json").write_text(
                 json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -235,6 +249,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", choices=list(SUFFIX), default="parquet",
                    help="output format (default parquet; csv for spreadsheets; arrow: Arrow IPC files, "
                         "unencoded, for pipelines that read Arrow)")
+    p.add_argument("--history", action="append", default=[], metavar="NAME=PATH",
+                   help="the events of a declared history: a file or folder in any format --input "
+                        "takes (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     p.set_defaults(fn=main)
@@ -242,4 +259,4 @@ def add_parser(subparsers) -> None:
 
 def main(args) -> int:
     return run_command(args.policy, args.input, args.out, args.as_of, args.param, args.format,
-                       args.overwrite, False if args.no_progress else None)
+                       args.overwrite, False if args.no_progress else None, args.history)

@@ -105,6 +105,22 @@ def aggregate_value(agg: ir.Aggregate, hist: ir.History, events: list[dict], tod
     return min(values) if func == "min" else max(values)
 
 
+def column_values(program: ir.Program, columns, history, key, today: dt.date) -> list:
+    """The values of the lowered program's aggregate fields for one customer
+    (the row kernel reads them as input fields)."""
+    from pol.reference.expr import Env, eval_expr
+    from pol.reference.interp import _events
+    events, histories = _events(program, history, key)
+    out = []
+    for c in columns:
+        a = c.aggregate
+
+        def where(event, a=a):
+            return eval_expr(a.where, Env(event, today=today))
+        out.append(aggregate_value(a, histories[a.history], events.get(a.history, []), today, where))
+    return out
+
+
 def _clean(v):
     """A float that is NaN or infinite reads as null (LANGUAGE.md section 5.1)."""
     if type(v) is float and not math.isfinite(v):
