@@ -324,6 +324,12 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str, floor: int = 0) 
     span = _tspan(path, tok) if tok.type != "$END" else (
         _after(path, prev) if prev else Span.point(path, 1, 1))
     kind, value = tok.type, _shorten(str(tok.value))
+    if kind == "DOT" and "DOT" not in expected:
+        # '.' is a token only between a history and its field (section 12)
+        hint = "a number is written with a digit before the point: 0.5" \
+            if tok.end_pos < len(text) and text[tok.end_pos].isdigit() else \
+            "a '.' only joins a history to its field, as in sum(contacts.cost)"
+        return Diagnostic("E-SYNTAX-002", "'.' is not part of the language here", span, hint)
 
     if prev is not None and prev.value in DECLARATIONS and prev.column == 1 \
             and len(before) > 1 and expected & _OPERATORS:

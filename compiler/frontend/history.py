@@ -13,7 +13,7 @@ Codes:
   E-HIST-003 unknown field of a history     E-HIST-004 an aggregate of the wrong field
   E-HIST-005 `where` reads a name that is not the event's
   E-HIST-006 `within` not a whole number of days from 1 to 100000
-  E-HIST-007 a test's event: a field given twice, or a missing key-less `at`
+  E-HIST-007 a test's event: a field given twice, or no date
 """
 from __future__ import annotations
 
