@@ -28,8 +28,8 @@ from decimal import ROUND_CEILING, Decimal
 
 from pol.compiler import ir
 from pol.compiler.frontend.expressions import INT64, Checker
-from pol.compiler.frontend.history import check_histories, event_values
 from pol.compiler.frontend.hints import F, I, S, a_type
+from pol.compiler.frontend.history import check_histories, event_values
 from pol.compiler.frontend.resolve import DERIVED, KIND_WORDS, Unit, ast_graph, derived_order, report_cycles
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics

@@ -43,7 +43,6 @@ from types import GeneratorType
 
 from pol.compiler import ir
 from pol.compiler.frontend.functions import FUNCTIONS, FunctionRules
-from pol.compiler.frontend.history import HistoryRules
 from pol.compiler.frontend.hints import (
     NUMERIC,
     UNTYPED_NULL,
@@ -63,6 +62,7 @@ from pol.compiler.frontend.hints import (
     type_words,
     unquoted_text_hint,
 )
+from pol.compiler.frontend.history import HistoryRules
 from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS, Unit
 from pol.compiler.types import Type, parse_type

@@ -15,9 +15,9 @@ an argument of the wrong type.
 from __future__ import annotations
 
 from pol.compiler import ir
-from pol.compiler.ir import AGGREGATES
 from pol.compiler.frontend.hints import NUMERIC, UNTYPED_NULL, USAGE, B, D, F, I, S, a_type, type_words
 from pol.compiler.frontend.resolve import KIND_WORDS
+from pol.compiler.ir import AGGREGATES
 from pol.dsl import ast
 from pol.dsl.words import closest
 

@@ -95,11 +95,11 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         overwrite: bool = False, progress: bool | None = None, history=()) -> dict:
     """The run itself: the summary dict, or an exception for run_command to report.
     `history`: ['NAME=PATH', ...], the events of the policy's histories."""
-    from pol.io.history_files import parse_history_args, read_history
     from pol.api.params import resolve_params
     from pol.api.policy import load
     from pol.cli.progress import Progress
     from pol.evaluation.stream import output_schemas
+    from pol.io.history_files import parse_history_args, read_history
     started = time.perf_counter()
     started_at = dt.datetime.now().astimezone()
     day = parse_date(as_of)
