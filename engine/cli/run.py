@@ -127,6 +127,11 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             writer = Writer(staging.path, fmt, schemas)
         except OSError as e:
             raise cannot_write(out, e, "the output folder") from None
+        read = {c.aggregate.history for c in pol_.lowered.columns}
+        missing = sorted(read - set(history_paths))
+        if missing:
+            raise UsageError(f"the policy reads history '{missing[0]}': give its events with "
+                             f"--history {missing[0]}=PATH (an empty file is fine)")
         events = {name: read_history(program, pol_.lowered.columns, name, path)
                   for name, path in history_paths.items()}
         stream = pol_.stream(_guard_output(writer.write, out), as_of=day, params=values,
