@@ -8,8 +8,8 @@ computed once per run for every distinct key, and a batch of customers only
 looks its keys up (a hash join, `pc.index_in`) and takes the values. No
 per-row Python anywhere:
 
-* keys: the distinct event keys (`pc.unique`) and each event's group
-  (`pc.index_in`), both Arrow hash kernels; events need no order;
+* keys: the distinct event keys and each event's group in one Arrow hash
+  pass (`pc.dictionary_encode`); events need no order;
 * filters: every distinct `where` is a segment of a small program over the
   event's fields, run by the vectorized evaluator (engine/evaluation/vector.py),
   so a filter means exactly what the same condition means anywhere else;
@@ -100,11 +100,11 @@ class _Grouped:
         self.columns = columns
         if batch is not None:
             check_nulls(shape, batch, path)
-        keys = customer_keys(table.column(hist.key), key_type)
-        self.keys = pc.unique(keys)
+        # one hash pass: the distinct keys and each event's group
+        encoded = pc.dictionary_encode(customer_keys(table.column(hist.key), key_type))
+        self.keys = encoded.dictionary
         groups = len(self.keys)
-        gid = pc.index_in(keys, value_set=self.keys).to_numpy(zero_copy_only=False).astype(np.int64) \
-            if self.events else np.zeros(0, np.int64)
+        gid = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         self.sizes = np.bincount(gid, minlength=groups) if self.events else np.zeros(0, np.int64)
         self.seen = np.zeros(groups, np.bool_)
         self.lock = threading.Lock()
@@ -125,7 +125,8 @@ class _Grouped:
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
             spec[k] = (op_code(a.func, is_float), mask_rows[k], value_rows[k], a.within or 0)
-        ival, fval, valid = aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups)
+        ival, fval, valid = (np.ascontiguousarray(x) for x in
+                             aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups))
         # first/last hold the event's position: its value, which may be null
         for k, c in enumerate(columns):
             if spec[k, 0] in (FIRST, LAST):

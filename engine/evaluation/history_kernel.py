@@ -34,11 +34,13 @@ def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
     Returns int64[A, G] (int results, FIRST/LAST: the chosen event's position),
     float64[A, G] and bool[A, G] (the result is not null)."""
     n_agg = spec.shape[0]
-    ival = np.zeros((n_agg, groups), np.int64)
-    fval = np.zeros((n_agg, groups), np.float64)
-    count = np.zeros((n_agg, groups), np.int64)
-    best = np.full((n_agg, groups), NO_DAY, np.int64)       # FIRST/LAST/DAYS_SINCE_LAST: the day held
-    bad = np.zeros((n_agg, groups), np.bool_)               # an int sum that left 64 bits
+    # [G, A]: the accumulators of one group lie together, so an event (whose
+    # group is anywhere) touches a cache line or two, not one per aggregate
+    ival = np.zeros((groups, n_agg), np.int64)
+    fval = np.zeros((groups, n_agg), np.float64)
+    count = np.zeros((groups, n_agg), np.int64)
+    best = np.full((groups, n_agg), NO_DAY, np.int64)       # FIRST/LAST/DAYS_SINCE_LAST: the day held
+    bad = np.zeros((groups, n_agg), np.bool_)               # an int sum that left 64 bits
     for e in range(gid.shape[0]):
         d = day[e]
         g = gid[e]
@@ -54,78 +56,78 @@ def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
                 continue
             r = spec[a, 2]
             if op == COUNT:
-                count[a, g] += 1
+                count[g, a] += 1
             elif op == DAYS_SINCE_LAST:
-                if d > best[a, g]:
-                    best[a, g] = d
-                count[a, g] += 1
+                if d > best[g, a]:
+                    best[g, a] = d
+                count[g, a] += 1
             elif op == FIRST:
-                if count[a, g] == 0 or d < best[a, g]:
-                    best[a, g] = d
-                    ival[a, g] = e
-                count[a, g] += 1
+                if count[g, a] == 0 or d < best[g, a]:
+                    best[g, a] = d
+                    ival[g, a] = e
+                count[g, a] += 1
             elif op == LAST:
-                if count[a, g] == 0 or d >= best[a, g]:
-                    best[a, g] = d
-                    ival[a, g] = e
-                count[a, g] += 1
+                if count[g, a] == 0 or d >= best[g, a]:
+                    best[g, a] = d
+                    ival[g, a] = e
+                count[g, a] += 1
             elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
                 v = fvals[r, e]
                 if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
                     continue
-                c = count[a, g]
+                c = count[g, a]
                 if op == MIN_F:
-                    if c == 0 or v < fval[a, g]:
-                        fval[a, g] = v
+                    if c == 0 or v < fval[g, a]:
+                        fval[g, a] = v
                 elif op == MAX_F:
-                    if c == 0 or v > fval[a, g]:
-                        fval[a, g] = v
+                    if c == 0 or v > fval[g, a]:
+                        fval[g, a] = v
                 else:
-                    fval[a, g] += v
-                count[a, g] = c + 1
+                    fval[g, a] += v
+                count[g, a] = c + 1
             else:
                 if not ivalid[r, e]:
                     continue
                 v = ivals[r, e]
-                c = count[a, g]
+                c = count[g, a]
                 if op == MIN_I:
-                    if c == 0 or v < ival[a, g]:
-                        ival[a, g] = v
+                    if c == 0 or v < ival[g, a]:
+                        ival[g, a] = v
                 elif op == MAX_I:
-                    if c == 0 or v > ival[a, g]:
-                        ival[a, g] = v
-                elif not bad[a, g]:
-                    s = ival[a, g]
+                    if c == 0 or v > ival[g, a]:
+                        ival[g, a] = v
+                elif not bad[g, a]:
+                    s = ival[g, a]
                     if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
-                        bad[a, g] = True
+                        bad[g, a] = True
                     else:
-                        ival[a, g] = s + v
-                count[a, g] = c + 1
-    valid = np.ones((n_agg, groups), np.bool_)
+                        ival[g, a] = s + v
+                count[g, a] = c + 1
+    valid = np.ones((groups, n_agg), np.bool_)
     for a in range(n_agg):
         op = spec[a, 0]
         for g in range(groups):
-            c = count[a, g]
+            c = count[g, a]
             if op == COUNT:
-                ival[a, g] = c
+                ival[g, a] = c
             elif op == DAYS_SINCE_LAST:
-                valid[a, g] = c > 0
-                ival[a, g] = today - best[a, g] if c > 0 else 0
+                valid[g, a] = c > 0
+                ival[g, a] = today - best[g, a] if c > 0 else 0
             elif op == SUM_I:
-                valid[a, g] = not bad[a, g]
+                valid[g, a] = not bad[g, a]
             elif op == SUM_F:
-                valid[a, g] = np.isfinite(fval[a, g])
+                valid[g, a] = np.isfinite(fval[g, a])
             elif op == AVG_I:
-                if c == 0 or bad[a, g]:
-                    valid[a, g] = False
+                if c == 0 or bad[g, a]:
+                    valid[g, a] = False
                 else:
-                    fval[a, g] = float(ival[a, g]) / c
+                    fval[g, a] = float(ival[g, a]) / c
             elif op == AVG_F:
                 if c == 0:
-                    valid[a, g] = False
+                    valid[g, a] = False
                 else:
-                    fval[a, g] = fval[a, g] / c
-                    valid[a, g] = np.isfinite(fval[a, g])
+                    fval[g, a] = fval[g, a] / c
+                    valid[g, a] = np.isfinite(fval[g, a])
             else:
-                valid[a, g] = c > 0
-    return ival, fval, valid
+                valid[g, a] = c > 0
+    return ival.T, fval.T, valid.T
