@@ -272,3 +272,24 @@ def test_pol_run_with_history(tmp_path, policy):
                        progress=False, history=["contacts"]) == 2
     assert run_command(str(tmp_path / "p.pol"), str(tmp_path / "c.csv"), str(tmp_path / "o3"), "2026-11-01",
                        progress=False) == 2
+
+
+@pytest.mark.parametrize("kind", ["sparse", "string"])
+def test_every_kind_of_key_groups_the_same(policy, kind):
+    """Dense int keys are their own group; sparse ints and strings are
+    looked up (engine/evaluation/history.Groups): the columns are the same."""
+    from pol.evaluation.history import HistoryTables
+    ids = [c["id"] for c in CUSTOMERS] + [98, 99]
+    dense = HistoryTables(policy.program, policy.lowered.columns, {"contacts": table(EVENTS)}, AS_OF)
+    want = dense.extend(pa.record_batch({"id": ids}))
+    def f(k):
+        return k * 10 ** 15 - 7 if kind == "sparse" else f"客户{k}"
+    other = policy if kind == "sparse" else \
+        pol.loads(POLICY.replace("id: int", "id: string").replace("customer_id: int", "customer_id: string"))
+    events = table(EVENTS)
+    keyed = events.set_column(0, "customer_id", pa.array([f(k) for k in events.column(0).to_pylist()]))
+    tables = HistoryTables(other.program, other.lowered.columns, {"contacts": keyed}, AS_OF)
+    got = tables.extend(pa.record_batch({"id": [f(k) for k in ids[:-2]] + [f(10 ** 3), None]}))
+    for col in policy.lowered.columns:
+        assert got.column(col.name).to_pylist()[:-2] == want.column(col.name).to_pylist()[:-2], col
+    assert tables.summary()["contacts"]["unmatched"] == 3

@@ -8,8 +8,8 @@ computed once per run for every distinct key, and a batch of customers only
 looks its keys up (a hash join, `pc.index_in`) and takes the values. No
 per-row Python anywhere:
 
-* keys: the distinct event keys and each event's group in one Arrow hash
-  pass (`pc.dictionary_encode`); events need no order;
+* keys: each event's group, by key (`Groups`): dense int keys are their
+  own group, others go through one Arrow hash pass; events need no order;
 * filters: every distinct `where` is a segment of a small program over the
   event's fields, run by the vectorized evaluator (engine/evaluation/vector.py),
   so a filter means exactly what the same condition means anywhere else;
@@ -86,6 +86,56 @@ def customer_keys(col, key_type: Type):
     return col.cast(pa.int64()) if key_type == Type.INT else col.cast(pa.large_string())
 
 
+class Groups:
+    """Event keys -> groups, and customer keys -> the group of their events (-1: none).
+
+    Int keys that lie in a range not much wider than the events (customer
+    numbers usually do) are their own group, key - lowest: no hashing, and
+    a customer is found by a subtraction. Other int keys are found by binary
+    search in the distinct keys sorted once; strings through Arrow's hash
+    (`index_in`)."""
+
+    def __init__(self, keys: pa.Array):
+        n = len(keys)
+        self.dense = self.sorted = None
+        if pa.types.is_integer(keys.type) and n:
+            k = keys.to_numpy(zero_copy_only=False)
+            lo, hi = int(k.min()), int(k.max())
+            if hi - lo < 2 * n + (1 << 20):
+                self.dense = lo
+                self.gid = k - lo
+                self.groups = hi - lo + 1
+                return
+        encoded = pc.dictionary_encode(keys)
+        self.gid = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.keys = encoded.dictionary
+        self.groups = len(self.keys)
+        if pa.types.is_integer(keys.type):
+            distinct = self.keys.to_numpy(zero_copy_only=False)
+            self.order = np.argsort(distinct, kind="stable")
+            self.sorted = distinct[self.order]
+
+    def find(self, keys: pa.Array) -> np.ndarray:
+        """int64[n]: each customer's group, -1 when it has no events (or no key)."""
+        if not self.groups:
+            return np.full(len(keys), -1, np.int64)
+        if self.dense is not None or self.sorted is not None:
+            k = keys.to_numpy(zero_copy_only=False) if not keys.null_count else \
+                keys.fill_null(0).to_numpy(zero_copy_only=False)
+            if self.dense is not None:
+                g = k - self.dense
+                hit = (g >= 0) & (g < self.groups)
+            else:
+                pos = np.minimum(np.searchsorted(self.sorted, k), self.groups - 1)
+                hit = self.sorted[pos] == k
+                g = self.order[pos]
+            if keys.null_count:
+                hit &= keys.is_valid().to_numpy(zero_copy_only=False)
+            return np.where(hit, g, -1).astype(np.int64)
+        idx = pc.index_in(keys, value_set=self.keys)
+        return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 class _Grouped:
     """One history's events grouped by key, and its aggregates per key."""
 
@@ -100,11 +150,8 @@ class _Grouped:
         self.columns = columns
         if batch is not None:
             check_nulls(shape, batch, path)
-        # one hash pass: the distinct keys and each event's group
-        encoded = pc.dictionary_encode(customer_keys(table.column(hist.key), key_type))
-        self.keys = encoded.dictionary
-        groups = len(self.keys)
-        gid = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.lookup = Groups(customer_keys(table.column(hist.key), key_type))
+        gid, groups = self.lookup.gid, self.lookup.groups
         self.sizes = np.bincount(gid, minlength=groups) if self.events else np.zeros(0, np.int64)
         self.seen = np.zeros(groups, np.bool_)
         self.lock = threading.Lock()
@@ -125,8 +172,7 @@ class _Grouped:
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
             spec[k] = (op_code(a.func, is_float), mask_rows[k], value_rows[k], a.within or 0)
-        ival, fval, valid = (np.ascontiguousarray(x) for x in
-                             aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups))
+        ival, fval, valid = aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups)
         # first/last hold the event's position: its value, which may be null
         for k, c in enumerate(columns):
             if spec[k, 0] in (FIRST, LAST):
@@ -214,11 +260,7 @@ class _Grouped:
     def columns_for(self, hist: ir.History, keys: pa.Array, key_type: Type) -> list[pa.Array]:
         """The aggregate columns of a batch of customers with these keys."""
         n = len(keys)
-        if len(self.keys):
-            idx = pc.index_in(customer_keys(keys, key_type), value_set=self.keys)
-            gidx = idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        else:
-            gidx = np.full(n, -1, np.int64)
+        gidx = self.lookup.find(customer_keys(keys, key_type))
         has = gidx >= 0
         safe = np.where(has, gidx, 0)
         with self.lock:
@@ -226,7 +268,7 @@ class _Grouped:
         out = []
         for k, c in enumerate(self.columns):
             a = c.aggregate
-            if not len(self.keys):
+            if not self.lookup.groups:
                 valid = np.zeros(n, np.bool_)
                 ival, fval = np.zeros(n, np.int64), np.zeros(n)
             else:

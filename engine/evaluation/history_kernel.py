@@ -10,6 +10,11 @@ the event they hold, so ties between events on one day go to the earlier
 (first) or later (last) row, as the reference evaluator does.
 
     aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups) -> (ivalue, fvalue, valid)
+
+Cost: the scan is bound by memory latency, one accumulator block per event
+at a random place when the events come in random key order. Partitioning
+the events by group first (cache-sized buckets, a scan per core) was tried
+and measured no faster on the 2-core machine (benchmarks/README.md).
 """
 from __future__ import annotations
 
@@ -28,19 +33,27 @@ def op_code(func: str, is_float: bool) -> int:
             "min": MIN_F if is_float else MIN_I, "max": MAX_F if is_float else MAX_I}[func]
 
 
-@njit(cache=True, nogil=True)
 def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
     """spec: int64[A, 4] (op, mask row or -1, value row or -1, window days or 0).
     Returns int64[A, G] (int results, FIRST/LAST: the chosen event's position),
     float64[A, G] and bool[A, G] (the result is not null)."""
+    # One block of 3 words per group and aggregate, [G, A, 3]: count, value,
+    # day held (or an int sum's overflow). An event's group is anywhere, so
+    # keeping all its accumulators in one place makes it touch two cache
+    # lines, not one per accumulator array.
+    # A float value lives in the value word, read through a float view.
+    acc = np.zeros((groups, spec.shape[0], 3), np.int64)
+    acc[:, :, 2] = NO_DAY
+    accf = acc.view(np.float64)
+    _scan(gid, day, today, spec, masks, ivals, ivalid, fvals, acc, accf)
+    return _finish(today, spec, acc, accf)
+
+
+@njit(cache=True, nogil=True)
+def _scan(gid, day, today, spec, masks, ivals, ivalid, fvals, acc, accf):
+    """Every event into its group's accumulators, in input order (first and
+    last keep the event's position; ties go by it)."""
     n_agg = spec.shape[0]
-    # [G, A]: the accumulators of one group lie together, so an event (whose
-    # group is anywhere) touches a cache line or two, not one per aggregate
-    ival = np.zeros((groups, n_agg), np.int64)
-    fval = np.zeros((groups, n_agg), np.float64)
-    count = np.zeros((groups, n_agg), np.int64)
-    best = np.full((groups, n_agg), NO_DAY, np.int64)       # FIRST/LAST/DAYS_SINCE_LAST: the day held
-    bad = np.zeros((groups, n_agg), np.bool_)               # an int sum that left 64 bits
     for e in range(gid.shape[0]):
         d = day[e]
         g = gid[e]
@@ -55,79 +68,97 @@ def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
             if w > 0 and d <= today - w:
                 continue
             r = spec[a, 2]
+            c = acc[g, a, 0]
             if op == COUNT:
-                count[g, a] += 1
+                acc[g, a, 0] = c + 1
             elif op == DAYS_SINCE_LAST:
-                if d > best[g, a]:
-                    best[g, a] = d
-                count[g, a] += 1
+                if d > acc[g, a, 2]:
+                    acc[g, a, 2] = d
+                acc[g, a, 0] = c + 1
             elif op == FIRST:
-                if count[g, a] == 0 or d < best[g, a]:
-                    best[g, a] = d
-                    ival[g, a] = e
-                count[g, a] += 1
+                if c == 0 or d < acc[g, a, 2]:
+                    acc[g, a, 2] = d
+                    acc[g, a, 1] = e
+                acc[g, a, 0] = c + 1
             elif op == LAST:
-                if count[g, a] == 0 or d >= best[g, a]:
-                    best[g, a] = d
-                    ival[g, a] = e
-                count[g, a] += 1
+                if c == 0 or d >= acc[g, a, 2]:
+                    acc[g, a, 2] = d
+                    acc[g, a, 1] = e
+                acc[g, a, 0] = c + 1
             elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
                 v = fvals[r, e]
                 if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
                     continue
-                c = count[g, a]
                 if op == MIN_F:
-                    if c == 0 or v < fval[g, a]:
-                        fval[g, a] = v
+                    if c == 0 or v < accf[g, a, 1]:
+                        accf[g, a, 1] = v
                 elif op == MAX_F:
-                    if c == 0 or v > fval[g, a]:
-                        fval[g, a] = v
+                    if c == 0 or v > accf[g, a, 1]:
+                        accf[g, a, 1] = v
+                elif c == 0:
+                    accf[g, a, 1] = v
                 else:
-                    fval[g, a] += v
-                count[g, a] = c + 1
+                    accf[g, a, 1] += v
+                acc[g, a, 0] = c + 1
             else:
                 if not ivalid[r, e]:
                     continue
                 v = ivals[r, e]
-                c = count[g, a]
                 if op == MIN_I:
-                    if c == 0 or v < ival[g, a]:
-                        ival[g, a] = v
+                    if c == 0 or v < acc[g, a, 1]:
+                        acc[g, a, 1] = v
                 elif op == MAX_I:
-                    if c == 0 or v > ival[g, a]:
-                        ival[g, a] = v
-                elif not bad[g, a]:
-                    s = ival[g, a]
+                    if c == 0 or v > acc[g, a, 1]:
+                        acc[g, a, 1] = v
+                elif c == 0:
+                    acc[g, a, 1] = v
+                    acc[g, a, 2] = 0            # no overflow yet
+                elif acc[g, a, 2] == 0:
+                    s = acc[g, a, 1]
                     if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
-                        bad[g, a] = True
+                        acc[g, a, 2] = 1
                     else:
-                        ival[g, a] = s + v
-                count[g, a] = c + 1
-    valid = np.ones((groups, n_agg), np.bool_)
+                        acc[g, a, 1] = s + v
+                acc[g, a, 0] = c + 1
+
+
+@njit(cache=True, nogil=True)
+def _finish(today, spec, acc, accf):
+    n_agg = spec.shape[0]
+    groups = acc.shape[0]
+    ival = np.zeros((n_agg, groups), np.int64)
+    fval = np.zeros((n_agg, groups), np.float64)
+    valid = np.ones((n_agg, groups), np.bool_)
     for a in range(n_agg):
         op = spec[a, 0]
         for g in range(groups):
-            c = count[g, a]
+            c = acc[g, a, 0]
             if op == COUNT:
-                ival[g, a] = c
+                ival[a, g] = c
             elif op == DAYS_SINCE_LAST:
-                valid[g, a] = c > 0
-                ival[g, a] = today - best[g, a] if c > 0 else 0
+                valid[a, g] = c > 0
+                ival[a, g] = today - acc[g, a, 2] if c > 0 else 0
+            elif op == FIRST or op == LAST or op == MIN_I or op == MAX_I:
+                valid[a, g] = c > 0
+                ival[a, g] = acc[g, a, 1] if c > 0 else 0
             elif op == SUM_I:
-                valid[g, a] = not bad[g, a]
+                valid[a, g] = c == 0 or acc[g, a, 2] == 0
+                ival[a, g] = acc[g, a, 1] if c > 0 else 0
             elif op == SUM_F:
-                valid[g, a] = np.isfinite(fval[g, a])
+                fval[a, g] = accf[g, a, 1] if c > 0 else 0.0
+                valid[a, g] = np.isfinite(fval[a, g])
             elif op == AVG_I:
-                if c == 0 or bad[g, a]:
-                    valid[g, a] = False
+                if c == 0 or acc[g, a, 2] != 0:
+                    valid[a, g] = False
                 else:
-                    fval[g, a] = float(ival[g, a]) / c
+                    fval[a, g] = float(acc[g, a, 1]) / c
             elif op == AVG_F:
                 if c == 0:
-                    valid[g, a] = False
+                    valid[a, g] = False
                 else:
-                    fval[g, a] = fval[g, a] / c
-                    valid[g, a] = np.isfinite(fval[g, a])
-            else:
-                valid[g, a] = c > 0
-    return ival.T, fval.T, valid.T
+                    fval[a, g] = accf[g, a, 1] / c
+                    valid[a, g] = np.isfinite(fval[a, g])
+            else:                               # MIN_F, MAX_F
+                valid[a, g] = c > 0
+                fval[a, g] = accf[g, a, 1] if c > 0 else 0.0
+    return ival, fval, valid
