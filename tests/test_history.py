@@ -293,3 +293,18 @@ def test_every_kind_of_key_groups_the_same(policy, kind):
     for col in policy.lowered.columns:
         assert got.column(col.name).to_pylist()[:-2] == want.column(col.name).to_pylist()[:-2], col
     assert tables.summary()["contacts"]["unmatched"] == 3
+
+
+def test_pol_gen_makes_events_a_run_reads(tmp_path):
+    from pol.cli.gen import generate
+    from pol.cli.gen_history import generate_events
+    p = pol.loads(POLICY)
+    customers = generate(p.program, 400, seed=3, as_of=AS_OF)
+    events = generate_events(p.program, customers, seed=3, as_of=AS_OF)["contacts"]
+    assert events.num_rows == 1200
+    assert generate_events(p.program, customers, seed=3, as_of=AS_OF)["contacts"].equals(events)
+    assert "sms" in events.column("channel").to_pylist() and "refused" in events.column("outcome").to_pylist()
+    r = p.evaluate(customers, as_of=AS_OF, history={"contacts": events}, engine="vector")
+    h = r.summary["history"]["contacts"]
+    assert 0 < h["unmatched"] < 150 and h["future"] > 0 and h["undated"] > 0
+    assert 0 < sum(r.customers.column("capped").to_pylist()) < 400

@@ -169,6 +169,7 @@ def cmd_gen(args) -> int:
     except ValueError:
         print(f"pol: error: --as-of '{args.as_of}' is not a date (YYYY-MM-DD)", file=sys.stderr)
         return 2
+    written: list[str] = []
     try:
         if args.policy is None:
             write(args.n, args.out, seed=args.seed, **({"as_of": as_of} if as_of else {}))
@@ -177,10 +178,21 @@ def cmd_gen(args) -> int:
             from pol.compiler.frontend import compile_path
             if not Path(args.policy).is_file():
                 return _err(f"cannot read '{args.policy}': no such file")
-            save(generate(compile_path(args.policy), args.n, seed=args.seed, as_of=as_of), args.out)
+            program = compile_path(args.policy)
+            customers = generate(program, args.n, seed=args.seed, as_of=as_of)
+            save(customers, args.out)
+            if program.histories:
+                # the events of each history, beside the customers (LANGUAGE.md section 12)
+                from pol.cli.gen_history import events_path, generate_events
+                for name, events in generate_events(program, customers, seed=args.seed, as_of=as_of).items():
+                    path = events_path(args.out, name)
+                    save(events, path)
+                    written.append(f"wrote {events.num_rows:,} events of {name} to {path}")
     except OSError as e:
         return _err(f"cannot write '{args.out}': {e.strerror or e}")
     print(f"wrote {args.n:,} customers to {args.out}")
+    for line in written:
+        print(line)
     return 0
 
 
