@@ -255,7 +255,7 @@ def test_explanations_show_the_aggregates_with_their_values(policy):
     assert shown['count(contacts where channel == "sms" within 7 days)'] == 1
 
 
-def test_pol_run_with_history(tmp_path, policy):
+def test_pol_run_with_history(tmp_path, policy, capsys):
     from pol.cli.run import run_command
     (tmp_path / "p.pol").write_text(POLICY, encoding="utf-8")
     pacsv.write_csv(pa.table({"id": [1, 2, 7], "limit": pa.array([None, 1, None], pa.int64())}),
@@ -272,6 +272,11 @@ def test_pol_run_with_history(tmp_path, policy):
                        progress=False, history=["contacts"]) == 2
     assert run_command(str(tmp_path / "p.pol"), str(tmp_path / "c.csv"), str(tmp_path / "o3"), "2026-11-01",
                        progress=False) == 2
+    from pol.cli.main import main
+    policy_file, customers = str(tmp_path / "p.pol"), str(tmp_path / "c.csv")
+    assert main(["explain", policy_file, "--input", customers, "--key", "2", "--as-of", "2026-11-01",
+                 "--history", f"contacts={tmp_path / 'contacts.csv'}"]) == 0
+    assert "capped (短信上限): yes" in capsys.readouterr().out      # 1 SMS this week, limit 1
 
 
 @pytest.mark.parametrize("kind", ["sparse", "string"])

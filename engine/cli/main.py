@@ -144,7 +144,15 @@ def cmd_explain(args) -> int:
     else:
         from pol.cli.run import find_record
         record = find_record(policy, args.input, args.key)
-    explanation = policy.explain(record, as_of=as_of, params=params, extra=args.extra)
+    history = None
+    if args.history:
+        from pol.io.history_files import customer_events, parse_history_args
+        try:
+            paths = parse_history_args(args.history)
+        except ValueError as e:
+            return _err(str(e), 2)
+        history = customer_events(policy, paths, record)
+    explanation = policy.explain(record, as_of=as_of, params=params, extra=args.extra, history=history)
     # A string field may hold what the terminal cannot encode (a lone surrogate from JSON's \ud800).
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
@@ -243,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra", choices=["error", "ignore"], default="error",
                    help="a record field the input block does not declare: an error (default) or ignored")
     p.add_argument("--json", action="store_true", help="the explanation as JSON")
+    p.add_argument("--history", action="append", default=[], metavar="NAME=PATH",
+                   help="the events of a declared history (as for pol run); the customer's are used")
     p.set_defaults(fn=cmd_explain)
 
     from pol.cli import sample

@@ -54,6 +54,24 @@ def read_history(program: ir.Program, columns, name: str, path: str) -> pa.Table
     return pa.Table.from_batches(batches)
 
 
+def customer_events(policy, paths: dict[str, str], record) -> dict[str, list[dict]]:
+    """`pol explain --history`: one customer's events of each history, as records."""
+    import pyarrow.compute as pc
+
+    from pol.api.records import read_record
+    key = read_record(policy.program, record, extra="ignore")[policy.program.input.key]
+    out = {}
+    for name, path in paths.items():
+        events = read_history(policy.program, policy.lowered.columns, name, path)
+        hist = policy.program.history(name)
+        column = events.column(hist.key)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        mine = events.filter(pc.equal(column, pa.scalar(key, column.type)))
+        out[name] = mine.to_pylist()
+    return out
+
+
 def _empty_schema(shape) -> pa.Schema:
     from pol.io.input_files import ARROW_TYPES
     return pa.schema([pa.field(f.name, ARROW_TYPES[f.type.value]) for f in shape.input.fields])
