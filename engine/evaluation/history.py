@@ -38,7 +38,7 @@ from pol.compiler.backend.history import Column
 from pol.compiler.backend.plan import plan as make_plan
 from pol.compiler.types import Type
 from pol.errors import ArgumentError
-from pol.evaluation.bind import EPOCH, _days, bind, check_nulls, check_schema
+from pol.evaluation.bind import EPOCH, _days, _float_values, _values, bind, check_nulls, check_schema
 from pol.evaluation.history_kernel import FIRST, LAST, NO_DAY, aggregate, op_code
 
 _SLICE = 1 << 20          # events filtered at once: bounded intermediates
@@ -239,22 +239,29 @@ class _Grouped:
         ivalid = np.zeros((max(len(ints), 1), n), np.bool_)
         fvals = np.full((max(len(floats), 1), n), np.nan)
         dictionaries = {}
+        if not n:
+            return ivals, ivalid, fvals, rows, {name: pa.array([], pa.string()) for name in ints}
+        # The value buffers as they are (a null's slot holds anything: the
+        # validity says which to skip); fill_null would copy each column.
         for r, name in enumerate(ints):
             col = table.column(name).combine_chunks()
             t = hist.field(name).type
             if t == Type.STRING:
                 enc = col.dictionary_encode() if not pa.types.is_dictionary(col.type) else col
                 dictionaries[name] = enc.dictionary.cast(pa.string())
-                vals = enc.indices.fill_null(0).to_numpy(zero_copy_only=False)
+                ivals[r] = _values(enc.indices)
             elif t == Type.DATE:
-                vals = _days(col) if n else np.zeros(0)
+                ivals[r] = _days(col)
+            elif t == Type.BOOL:
+                ivals[r] = col.fill_null(False).to_numpy(zero_copy_only=False)
             else:
-                vals = col.fill_null(False if t == Type.BOOL else 0).to_numpy(zero_copy_only=False)
-            ivals[r] = vals
-            ivalid[r] = col.is_valid().to_numpy(zero_copy_only=False)
+                ivals[r] = _values(col)
+            ivalid[r] = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else True
         for r, name in enumerate(floats):
-            col = table.column(name).combine_chunks().cast(pa.float64())
-            fvals[r] = col.fill_null(np.nan).to_numpy(zero_copy_only=False)
+            col = table.column(name).combine_chunks()
+            fvals[r] = _float_values(col) if pa.types.is_floating(col.type) else _values(col)
+            if col.null_count:
+                fvals[r][~col.is_valid().to_numpy(zero_copy_only=False)] = np.nan
         return ivals, ivalid, fvals, rows, dictionaries
 
     def columns_for(self, hist: ir.History, keys: pa.Array, key_type: Type) -> list[pa.Array]:
