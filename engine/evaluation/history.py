@@ -322,6 +322,7 @@ class HistoryTables:
                                     + (f"; it declares {', '.join(sorted(declared))}" if declared else ""),
                                     argument="history")
         self.key = program.input.key
+        self.input = program.input
         self.key_type = program.input.field(self.key).type
         today = (as_of - EPOCH).days
         self.columns = tuple(columns)
@@ -342,6 +343,10 @@ class HistoryTables:
         """The batch with one column per aggregate, named as the lowered program's fields."""
         if not self.columns:
             return batch
+        if self.key not in batch.schema.names:
+            # the input's own check names the column; the aggregates' are not its business
+            from pol.evaluation.bind import check_schema
+            check_schema(SimpleNamespace(input=self.input), batch.schema)
         keys = batch.column(self.key)
         arrays, names = list(batch.columns), list(batch.schema.names)
         for name, g in self.groups.items():
