@@ -350,6 +350,8 @@ class Offer:
     # `holdout 5%` gives 500: P x 100, rounded up so that `h < P x 100` holds exactly.
     holdout_bp: int | None = None
     span: Span | None = field(default=None, compare=False)
+    campaign: str | None = None     # the `policy` name (or file name) of the file it is declared in
+    attributes: tuple[tuple[str, object], ...] = ()   # (name, value): typed constants, in Program.attributes' types
 
 
 @dataclass(frozen=True)
@@ -428,6 +430,8 @@ class Program:
     # and scores, interleaved in declaration order.
     outputs: tuple[str, ...]
     files: tuple[str, ...] = ()   # every source file, root first
+    attributes: tuple[tuple[str, Type], ...] = ()   # the offers' attribute names and types, first seen first
+    carry: tuple[str, ...] = ()   # input fields copied into the assignments
     histories: tuple[History, ...] = ()
 
     def history(self, name: str) -> History:

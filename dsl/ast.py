@@ -230,6 +230,17 @@ class Header:
 class Import:
     path: str
     span: Span | None = _span()          # the whole `import "..."`
+    qualifier: str | None = None         # `as q`: the file's names read q.name
+    without_offers: bool = False         # `without offers`
+    qualifier_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Carry:
+    """`carry phone, name`: input fields copied into the assignments."""
+    names: tuple[str, ...]
+    span: Span | None = _span()          # the `carry` keyword
+    name_spans: tuple[Span, ...] = _span()
 
 
 @dataclass(frozen=True)
@@ -365,9 +376,23 @@ class Holdout:
     span: Span | None = _span()
 
 
-OfferProp = Union[Eligible, Channels, Priority, Category, Capacity, Valid, Holdout]
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    value: Literal
+    span: Span | None = _span()          # the attribute's name
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """`attributes { code: "P001", cost: 12.5 }`: the offer's typed constants."""
+    items: tuple[Attribute, ...]
+    span: Span | None = _span()
+
+
+OfferProp = Union[Eligible, Channels, Priority, Category, Capacity, Valid, Holdout, Attributes]
 PROP_WORDS = {Eligible: "eligible", Channels: "channels", Priority: "priority", Category: "category",
-              Capacity: "capacity", Valid: "valid", Holdout: "holdout"}
+              Capacity: "capacity", Valid: "valid", Holdout: "holdout", Attributes: "attributes"}
 
 
 @dataclass(frozen=True)
@@ -467,7 +492,7 @@ class Test:
     span: Span | None = _span()          # the test's name
 
 
-Decl = Union[Header, Import, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
+Decl = Union[Header, Import, Carry, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
              Arbitrate, Test]
 
 

@@ -59,6 +59,17 @@ class _Part:
         self.kind, self.value, self.span = kind, value, span
 
 
+def split_history_name(text: str, span: Span):
+    """`contacts.cost` (one QNAME token) -> history, field and their spans;
+    `contacts` -> history, None."""
+    history, dot, field = text.partition(".")
+    if not dot:
+        return history, None, span, None
+    cut = span.col + len(history)
+    return (history, field, Span(span.path, span.line, span.col, span.line, cut),
+            Span(span.path, span.line, cut + 1, span.end_line, span.end_col))
+
+
 class Builder(Transformer):
     """Grammar rules -> AST nodes, for one file at a time (see `begin`)."""
 
@@ -80,7 +91,7 @@ class Builder(Transformer):
     def _tok(self, tok: Token) -> Span:
         """The span of a token; every name passes here, so its length is checked here."""
         span = Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
-        if len(tok) > MAX_NAME and tok.type == "NAME":
+        if len(tok) > MAX_NAME and tok.type in ("NAME", "QNAME"):
             self._report(Diagnostic(
                 "E-LIMIT-004", f"a name of {len(tok):,} characters; the most is {MAX_NAME}", span,
                 "names become output columns and appear in every message: choose a shorter one"))
@@ -145,7 +156,14 @@ class Builder(Transformer):
         return ast.Header(str(c[0]), version, self._tok(c[0]))
 
     def import_decl(self, c):
-        return ast.Import(self._string(c[1]), self._span(c[0], c[1]))
+        qualifier = next((str(t) for t in c[2:] if t.type == "NAME"), None)
+        q_span = next((self._tok(t) for t in c[2:] if t.type == "NAME"), None)
+        without = any(t.type == "OFFERS" for t in c[2:])
+        return ast.Import(self._string(c[1]), self._span(c[0], c[-1]), qualifier, without, q_span)
+
+    def carry_decl(self, c):
+        names = c[1:]
+        return ast.Carry(tuple(str(t) for t in names), self._tok(c[0]), tuple(self._tok(t) for t in names))
 
     def input_decl(self, c):
         return ast.Input(str(c[0]), str(c[1]), tuple(c[2:]), self._tok(c[0]), self._tok(c[1]))
@@ -224,6 +242,12 @@ class Builder(Transformer):
 
     def holdout_prop(self, c):
         return ast.Holdout(ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+
+    def attributes_prop(self, c):
+        return ast.Attributes(tuple(x for x in c[1:-1] if isinstance(x, ast.Attribute)), self._span(c[0], c[-1]))
+
+    def attribute(self, c):
+        return ast.Attribute(str(c[0]), c[1], self._tok(c[0]))
 
     def arbitrate_decl(self, c):
         return ast.Arbitrate(tuple(c[1:]), self._tok(c[0]))
@@ -349,18 +373,14 @@ class Builder(Transformer):
                              self._tok(c[0]), a.history_span, a.field_span)
 
     def history_arg(self, c):
-        field = field_span = where = within = None
-        if len(c) > 2 and isinstance(c[1], Token) and c[1].type == "DOT":
-            field, field_span = str(c[2]), self._tok(c[2])
-            rest = c[3:]
-        else:
-            rest = c[1:]
-        for k, x in enumerate(rest):
+        where = within = None
+        for k, x in enumerate(c[1:], start=1):
             if isinstance(x, Token) and x.type == "WHERE":
-                where = rest[k + 1]
+                where = c[k + 1]
             elif isinstance(x, _Part):
                 within = x.value
-        return ast.Aggregate("", str(c[0]), field, where, within, None, None, self._tok(c[0]), field_span)
+        history, field, history_span, field_span = split_history_name(str(c[0]), self._tok(c[0]))
+        return ast.Aggregate("", history, field, where, within, None, None, history_span, field_span)
 
     def within(self, c):
         return _Part("within", ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[2]))

@@ -62,8 +62,8 @@ _LEXER: PolLexer = PARSER.parser.lexer
 _FAST = FastParser(PARSER, _LEXER)
 
 DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",
-                "channel", "offer", "arbitrate", "history", "test")
-PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout")
+                "channel", "offer", "arbitrate", "test", "carry", "history")
+PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout", "attributes")
 # A line that starts a declaration: where parsing can start again after an error.
 _DECL_LINE = re.compile(r"(?:{})(?=[ \t\"{{]|$)".format("|".join(DECLARATIONS)))
 # The same at an offset of the whole text, where the line goes on after it.
@@ -175,11 +175,11 @@ _OTHER_CHARS = {
 }
 
 _WORDS = {
-    "NAME": "a name", "STRING": 'a string in double quotes', "INT": "a whole number",
+    "NAME": "a name", "QNAME": "a name", "STRING": 'a string in double quotes', "INT": "a whole number",
     "FLOAT": "a number", "PERCENT": "a percentage such as 5%", "DATE": "a date (YYYY-MM-DD)",
     "CMP_OP": "a comparison", "$END": "the end of the file", "ARROW": "'=>'",
 }
-_OPERAND_START = {"NAME", "INT", "FLOAT", "PERCENT", "STRING", "DATE", "TRUE", "FALSE", "NULL", "TODAY",
+_OPERAND_START = {"NAME", "QNAME", "INT", "FLOAT", "PERCENT", "STRING", "DATE", "TRUE", "FALSE", "NULL", "TODAY",
                   "LPAR", "MINUS"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PCT", "CMP_OP", "AND", "OR", "IN", "IS", "BETWEEN"}
 _DECL_TERMS = {w.upper() for w in DECLARATIONS}
@@ -324,12 +324,6 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str, floor: int = 0) 
     span = _tspan(path, tok) if tok.type != "$END" else (
         _after(path, prev) if prev else Span.point(path, 1, 1))
     kind, value = tok.type, _shorten(str(tok.value))
-    if kind == "DOT" and "DOT" not in expected:
-        # '.' is a token only between a history and its field (section 12)
-        hint = "a number is written with a digit before the point: 0.5" \
-            if tok.end_pos < len(text) and text[tok.end_pos].isdigit() else \
-            "a '.' only joins a history to its field, as in sum(contacts.cost)"
-        return Diagnostic("E-SYNTAX-002", "'.' is not part of the language here", span, hint)
 
     if prev is not None and prev.value in DECLARATIONS and prev.column == 1 \
             and len(before) > 1 and expected & _OPERATORS:

@@ -142,7 +142,10 @@ def declaration(d) -> str:
     if isinstance(d, ast.Header):
         return f"policy {d.name}" + (f" version {string(d.version)}" if d.version is not None else "")
     if isinstance(d, ast.Import):
-        return f"import {string(d.path)}"
+        return (f"import {string(d.path)}" + (f" as {d.qualifier}" if d.qualifier else "")
+                + (" without offers" if d.without_offers else ""))
+    if isinstance(d, ast.Carry):
+        return "carry " + ", ".join(d.names)
     if isinstance(d, ast.Input):
         fields = "".join(f"    {f.name}: {f.type_name}{'?' if f.nullable else ''}\n" for f in d.fields)
         return f"input {d.name} key {d.key} {{\n{fields}}}"
@@ -191,6 +194,9 @@ def prop(p) -> str:
         return "valid" + (f" from {p.start.text}" if p.start else "") + (f" to {p.end.text}" if p.end else "")
     if isinstance(p, ast.Holdout):
         return f"holdout {p.percent.text}"
+    if isinstance(p, ast.Attributes):
+        return "attributes { " + ", ".join(f"{a.name}: {literal(a.value)}" for a in p.items) + " }" \
+            if p.items else "attributes { }"
     raise TypeError(f"not an offer property: {type(p).__name__}")
 
 

@@ -21,6 +21,9 @@ def __getattr__(name: str):
     if name == "diff":
         from pol.loop.diff import diff
         return diff
+    if name == "spark":         # pol.spark.evaluate (PySpark is an extra)
+        import importlib
+        return importlib.import_module("pol.spark")
     raise AttributeError(f"module 'pol' has no attribute {name!r}")
 
 

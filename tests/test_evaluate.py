@@ -310,10 +310,35 @@ def test_summary_counts_classes_with_nulls():
 # ------------------------------------------------------------------ data errors
 
 def test_missing_column_is_named():
-    p = pol.loads(SMALL)
+    p = pol.loads(SMALL.replace("x: float?", "x: float"))
     with pytest.raises(pol.DataError, match="'x'.*missing") as e:
         p.evaluate(_small_table().drop_columns(["x"]), as_of=AS_OF)
     assert e.value.column == "x"
+
+
+@pytest.mark.parametrize("engine", ["vector", "kernel"])
+def test_an_absent_nullable_column_reads_as_null_and_the_summary_says_so(engine):
+    p = pol.loads(SMALL)
+    full = _small_table()
+    r = p.evaluate(full.drop_columns(["x", "on"]), as_of=AS_OF, engine=engine)
+    nulls = p.evaluate(full.set_column(1, "x", pa.nulls(6, pa.float64()))
+                       .set_column(3, "on", pa.nulls(6, pa.bool_())), as_of=AS_OF, engine=engine)
+    assert r.customers.equals(nulls.customers) and r.assignments.equals(nulls.assignments)
+    assert r.customers.column("big").to_pylist() == [False] * 6
+    assert r.summary["absent_fields"] == ["x", "on"] and nulls.summary["absent_fields"] == []
+
+
+def test_decimal_columns_are_read_as_float64():
+    import decimal
+    import math
+    p = pol.loads(SMALL)
+    t = _small_table()
+    xs = [v if v is not None and math.isfinite(v) else None for v in t.column("x").to_pylist()]  # decimals are finite
+    t = t.set_column(1, "x", pa.array(xs, pa.float64()))
+    as_float = p.evaluate(t, as_of=AS_OF, engine="vector")
+    dec = pa.array([None if v is None else decimal.Decimal(str(v)) for v in xs], pa.decimal128(18, 4))
+    r = p.evaluate(t.set_column(1, "x", dec), as_of=AS_OF, engine="vector")
+    assert r.customers.equals(as_float.customers)
 
 
 def test_wrong_type_is_named():

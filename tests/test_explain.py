@@ -148,3 +148,18 @@ def test_golden_explanation(case):
         expected.write_text(text, encoding="utf-8")
     assert expected.exists(), f"no golden file yet: run with POL_REGEN_GOLDEN=1 and review {expected.name}"
     assert text == expected.read_text(encoding="utf-8")
+
+
+def test_attributes_and_campaign_are_in_the_explanation(tmp_path):
+    (tmp_path / "packs.pol").write_text(
+        'policy packs\ninput c key id { id: int  x: float? }\nchannel sms\n'
+        'offer a "A" { eligible when x > offer.floor channels sms attributes { code: "P1", floor: 10 } '
+        'priority 100 - offer.floor }\n', encoding="utf-8")
+    (tmp_path / "run.pol").write_text('policy run\nimport "packs.pol" as packs\n', encoding="utf-8")
+    program = compile_path(tmp_path / "run.pol")
+    x = explain(program, {"id": 1, "x": 20.0}, AS_OF, {})
+    (v,) = x.offers
+    assert (v.name, v.campaign, v.attributes, v.priority) == ("packs.a", "packs", {"code": "P1", "floor": 10}, 90.0)
+    assert '      code = "P1", floor = 10' in str(x).splitlines()
+    assert x.to_dict()["offers"][0]["attributes"] == {"code": "P1", "floor": 10}
+    assert x.decision.offers[0].campaign == "packs" and x.decision.offers[0].attributes["code"] == "P1"

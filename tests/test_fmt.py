@@ -113,7 +113,7 @@ def test_real_policies(path):
 
 def test_the_library_is_formatted(capsys):
     assert main(["fmt", "--check", str(ROOT / "policies")]) == 0
-    assert "0 of 9 files would be reformatted" in capsys.readouterr().err
+    assert "0 of 11 files would be reformatted" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the layout

@@ -25,6 +25,8 @@ FIELDS = [("id", "int", False), ("i", "int", True), ("max", "int", False), ("x",
           ("s", "string", True), ("category", "string", False), ("d", "date", True),
           ("offer", "int", True), ("no", "bool", False)]
 NUMERIC = ("int", "float")
+ATTRIBUTES = {"code": "string", "cost": "float", "n": "int", "start": "date", "on": "bool"}
+CARRIED = ["i", "x", "消费", "b", "s", "category", "d", "no", "max"]   # not named like an output column
 
 
 class Scope:
@@ -203,6 +205,12 @@ def programs(draw) -> ast.File:
                                    ast.DateLit("2026-12-31") if end else None))
         if draw(st.booleans()):
             props.append(ast.Holdout(ast.Number(draw(st.sampled_from(["5%", "0%", "12.5%", "100%"])))))
+        if draw(st.booleans()):
+            names = draw(st.lists(st.sampled_from(sorted(ATTRIBUTES)), unique=True))
+            props.append(ast.Attributes(tuple(ast.Attribute(n, literal(draw, ATTRIBUTES[n])) for n in names)))
+            if "cost" in names:     # offer.NAME: the attribute, read in this offer's priority
+                props = [ast.Priority(ast.Binary("-", ast.Number("100"), ast.Name("offer.cost")))
+                         if isinstance(p, ast.Priority) else p for p in props]
         items.append(ast.Offer(name, draw(LABELS), tuple(draw(st.permutations(props)))))
     if draw(st.booleans()):
         rules = []
@@ -213,6 +221,8 @@ def programs(draw) -> ast.File:
         if offers and draw(st.booleans()):
             rules.append(ast.Exclusive(tuple(draw(st.lists(st.sampled_from(offers), min_size=1, unique=True)))))
         items.append(ast.Arbitrate(tuple(draw(st.permutations(rules)))))
+    if draw(st.booleans()):
+        items.append(ast.Carry(tuple(draw(st.lists(st.sampled_from(CARRIED), min_size=1, unique=True)))))
     for k in range(draw(st.integers(0, 2))):
         test_items: list = []
         if draw(st.booleans()):
@@ -251,3 +261,14 @@ def test_real_policies_roundtrip():
         assert not problems
         again, problems = parse(Source(str(path), print_file(first)))
         assert not problems and again == first, path
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["lib.pol", "shared/客户.pol"]), st.one_of(st.none(), st.sampled_from(["cust", "库"])),
+       st.booleans())
+def test_imports_print_and_parse_back(path, qualifier, without):
+    tree = ast.File("gen.pol", (ast.Import(path, qualifier=qualifier, without_offers=without),
+                                ast.Segment("s", None, ast.Name(f"{qualifier or 'lib'}.warning_signs"))))
+    text = print_file(tree)
+    again, problems = parse(Source("gen.pol", text))
+    assert not problems and again == tree, text

@@ -41,4 +41,4 @@ def test_the_installed_package_ships_the_telecom_library(tmp_path):
     code = ("import pol.policies as p; from pathlib import Path; "
             "f = p.path('telecom/retention.pol'); print(f.is_file(), len(list(Path(f).parent.glob('*.pol'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "9"]
+    assert out.stdout.split() == ["True", "11"]

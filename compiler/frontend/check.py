@@ -4,7 +4,8 @@ every error of the program reported in one pass.
 Declarations are checked here, their expressions by compiler/frontend/expressions.py:
 lets, segments, classifications and scores in dependency order (what a
 declaration reads is typed before it), then channels, offers, the arbitrate
-block and tests. Scores and priorities are FLOAT; a priority left out is 0.0.
+block and tests (offer attributes, carry and output column names in
+compiler/frontend/offer_data.py). Scores and priorities are FLOAT; a priority left out is 0.0.
 `Program.order` is the topological order of the dependency graph, ties kept
 in declaration order; `Program.outputs` the segments, classifications and
 scores in declaration order.
@@ -13,7 +14,7 @@ Codes (syntax comes from dsl/parser.py, imports, duplicates and cycles from
 compiler/frontend/resolve.py, expression errors from compiler/frontend/expressions.py):
   E-NAME-005 unknown channel           E-NAME-006 unknown offer
   E-NAME-007 unknown param in `with`   E-NAME-008 unknown field (key, `given`)
-  E-DECL-001 second input              E-DECL-002 second arbitrate
+  E-DECL-001 input keyed differently   E-DECL-002 second arbitrate
   E-DECL-003 no input                  E-DECL-004 bad key field
   E-OFFER-001 no eligible              E-OFFER-002 no channels
   E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%
@@ -30,6 +31,13 @@ from pol.compiler import ir
 from pol.compiler.frontend.expressions import INT64, Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.history import check_histories, event_values
+from pol.compiler.frontend.offer_data import (
+    attribute_types,
+    check_attributes,
+    check_carry,
+    check_columns,
+    widened,
+)
 from pol.compiler.frontend.resolve import DERIVED, KIND_WORDS, Unit, ast_graph, derived_order, report_cycles
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
@@ -40,6 +48,8 @@ from pol.dsl.source import Span
 def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     """The typed program, or None when anything is wrong (all of it in `diags`)."""
     ck = Checker(unit, diags)
+    ck.offer_attrs = None       # (offer name, {attribute: ir.Literal}) while an offer is checked
+    ck.attr_log = []            # (attribute, type, span) of every offer, in order
     items = unit.items
     root = unit.root
     inputs = [i for i in items if isinstance(i, ast.Input)]
@@ -48,15 +58,18 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         diags.add("E-DECL-003", "the policy has no input block", Span.point(root, 1, 1),
                   "declare the record the policy decides about, e.g. input customer key id { id: int }")
     for extra in inputs[1:]:
-        diags.add("E-DECL-001", "a second input block", extra.span,
-                  "a program has exactly one input block (imported files included)",
-                  related=((inputs[0].span, "the first input block is here"),))
+        if extra.key != inputs[0].key:
+            diags.add("E-DECL-001", f"an input block keyed by '{extra.key}' where another is keyed by "
+                      f"'{inputs[0].key}'", extra.key_span,
+                      "the input blocks of a program (imported files included) describe one record "
+                      "with one key: key this block by the same field",
+                      related=((inputs[0].key_span, "the first input block's key is here"),))
     for extra in arbitrates[1:]:
         diags.add("E-DECL-002", "a second arbitrate block", extra.span,
                   "a program has at most one arbitrate block; put all its rules in one",
                   related=((arbitrates[0].span, "the first arbitrate block is here"),))
 
-    inp = inputs[0] if inputs else None
+    inp = merged_input(inputs) if inputs else None
     fields = check_input(ck, inp) if inp is not None else []
     key_field = next((f for f in fields if inp is not None and f.name == inp.key), None)
     histories = check_histories(ck, items, key_field.type if key_field is not None else None)
@@ -77,15 +90,20 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
             channels.append(ir.Channel(item.name, item.label, cond, item.span))
     offers = [check_offer(ck, item) for item in items
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
+    attrs = attribute_types(ck)
+    offers = [widened(o, attrs) for o in offers]
+    carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
+    name = header.name if (header := unit.header) else _stem(root)
+    mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
+    check_columns(ck, inp, [i for i in mine if not isinstance(i, ast.Let)],
+                  any(o is not None and o.campaign not in (None, name) for o in offers), attrs)
     arbitrate = check_arbitrate(ck, arbitrates[0]) if arbitrates else ir.Arbitrate()
     tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
 
     if diags.errors or inp is None:
         return None
-    mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
-    header = unit.header
     return ir.Program(
-        name=header.name if header else _stem(root),
+        name=name,
         version=header.version if header else None,
         input=ir.Input(inp.name, inp.key, tuple(fields), inp.span),
         params=tuple(params),
@@ -100,8 +118,24 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         order=tuple(order),
         outputs=tuple(i.name for i in mine if not isinstance(i, ast.Let)),
         files=tuple(unit.files),
+        attributes=attrs,
+        carry=carry,
         histories=tuple(histories),
     )
+
+
+def merged_input(inputs: list[ast.Input]) -> ast.Input:
+    """The input blocks of every file as one: the first one's name and key,
+    each field once where it is first declared (resolve.namespace reports
+    a field declared with two types)."""
+    if len(inputs) == 1:
+        return inputs[0]
+    fields: dict[str, ast.Field] = {}
+    for i in inputs:
+        for f in i.fields:
+            fields.setdefault(f.name, f)
+    first = inputs[0]
+    return ast.Input(first.name, first.key, tuple(fields.values()), first.span, first.key_span)
 
 
 def _stem(path: str) -> str:
@@ -185,10 +219,13 @@ def check_offer(ck: Checker, o: ast.Offer) -> ir.Offer | None:
     if ast.Channels not in first:
         ck.error("E-OFFER-002", f"offer '{o.name}' has no 'channels'", o.span,
                  "list the channels that may deliver it, in order of preference, e.g. channels app, sms")
+    attributes = check_attributes(ck, o, first.get(ast.Attributes))
+    ck.offer_attrs = (o.name, dict(attributes))
     eligible = ck.condition(first[ast.Eligible].expr, f"the 'eligible' condition of offer '{o.name}'") \
         if ast.Eligible in first else None
     priority = ck.numeric(first[ast.Priority].expr, f"the priority of offer '{o.name}'") \
         if ast.Priority in first else ir.Literal(F, 0.0, o.span)
+    ck.offer_attrs = None
     channels: tuple[str, ...] = ()
     if ast.Channels in first:
         p = first[ast.Channels]
@@ -230,7 +267,8 @@ def check_offer(ck: Checker, o: ast.Offer) -> ir.Offer | None:
     if eligible is None or priority is None:
         return None
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
-                    valid_to, holdout_bp, o.span)
+                    valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
+                    attributes=tuple((name, lit.value) for name, lit in attributes))
 
 
 def _unknown(ck: Checker, code: str, what: str, name: str, span: Span, kind: type):

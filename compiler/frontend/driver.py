@@ -26,6 +26,7 @@ from pathlib import Path
 from pol.compiler import ir
 from pol.compiler.frontend.check import check
 from pol.compiler.frontend.lint import lint
+from pol.compiler.frontend.qualify import qualify
 from pol.compiler.frontend.resolve import Root, dependency_graph, load, namespace, read_source
 from pol.dsl.diagnostics import Diagnostic, Diagnostics
 from pol.dsl.source import Source, Span
@@ -70,6 +71,7 @@ def _run_checks(source: Source, folder: Path, real: Path | None, tree: Root) -> 
         if not unit.parsed or diags.errors:
             # a missing import would make every name it declares "unknown"
             return Frontend(None, diags)
+        qualify(unit, diags)
         namespace(unit, diags)
         program = check(unit, diags)
         lint(program, unit, diags)

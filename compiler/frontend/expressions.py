@@ -226,6 +226,8 @@ class Checker(FunctionRules, HistoryRules):
 
     def x_Name(self, e: ast.Name):
         d = self.space.get(e.name)
+        if d is None and e.name.startswith("offer."):
+            return self.attribute(e)
         if d is None:
             return self.unknown_name(e.name, e.span)
         if isinstance(d, ast.Field):
@@ -252,6 +254,24 @@ class Checker(FunctionRules, HistoryRules):
                           f"{kind}s cannot be used in expressions" + (
                               "; to test whether a channel is open, use its condition"
                               if kind == "channel" else ""))
+
+    def attribute(self, e: ast.Name):
+        """`offer.NAME`: the attribute of the offer being checked, a constant."""
+        current = getattr(self, "offer_attrs", None)
+        word = e.name[len("offer."):]
+        if current is None:
+            return self.error("E-NAME-009", f"'{e.name}' is read outside an offer", e.span,
+                              "offer.NAME reads an attribute of the offer being declared, in its "
+                              "'eligible' or 'priority'")
+        offer, attrs = current
+        lit = attrs.get(word)
+        if lit is None:
+            guess = self.suggest(word, list(attrs))
+            return self.error("E-NAME-009", f"offer '{offer}' has no attribute '{word}'", e.span,
+                              f"did you mean 'offer.{guess}'?" if guess else
+                              ("its attributes are " + ", ".join(attrs) if attrs else
+                               "give it one: attributes { " + word + ": ... }"))
+        return ir.Literal(lit.type, lit.value, e.span)
 
     def unknown_name(self, name: str, span: Span):
         if self.diags.full:

@@ -54,7 +54,7 @@ class FunctionRules:
     def x_Call(self, e: ast.Call):
         name, span = e.name, e.name_span
         if name in AGGREGATES and len(e.args) == 1 and isinstance(e.args[0], ast.Name) \
-                and isinstance(self.space.get(e.args[0].name), ast.History):
+                and isinstance(self.space.get(e.args[0].name.partition(".")[0]), ast.History):
             return self.aggregate_call(e)
         if name not in FUNCTIONS:
             if name in self.space:

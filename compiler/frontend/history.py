@@ -98,10 +98,13 @@ class HistoryRules:
     """The Checker's rule for aggregates (a mixin: `self` is the Checker)."""
 
     def aggregate_call(self, e: ast.Call):
-        """`count(contacts)`: a call whose one argument names a history."""
+        """`count(contacts)`, `sum(contacts.cost)`: a call whose one argument
+        names a history (and its field)."""
+        from pol.dsl.build import split_history_name
         arg = e.args[0]
-        return self.x_Aggregate(ast.Aggregate(e.name, arg.name, None, None, None, e.span, e.name_span,
-                                              arg.span, None))
+        history, field, history_span, field_span = split_history_name(arg.name, arg.span)
+        return self.x_Aggregate(ast.Aggregate(e.name, history, field, None, None, e.span, e.name_span,
+                                              history_span, field_span))
 
     def x_Aggregate(self, e: ast.Aggregate):
         hists = getattr(self, "histories", {})

@@ -17,9 +17,15 @@ reported once, at its first-declared name, listing every name on it in order.
 `dependency_graph(program)` gives the same graph for a checked ir.Program:
 nodes are names (attribute `kind`), and an edge A -> B means B reads A.
 
+The fields of every input block are one record: a field declared again with
+the same type is that field, with another type an error at both places.
+How `import ... as q` and `without offers` name and filter declarations is
+compiler/frontend/qualify.py's job, between loading and the namespace.
+
 Codes: E-IMPORT-001 (file not found), E-IMPORT-002 (import cycle),
 E-IMPORT-003 (file unreadable), E-IMPORT-004 (outside the policy's root),
-E-IMPORT-005 (not a .pol file), E-NAME-002 (duplicate name), E-CYCLE-001.
+E-IMPORT-005 (not a .pol file), E-IMPORT-006 (an import named `offer`),
+E-NAME-002 (duplicate name), E-DECL-006 (a field with two types), E-CYCLE-001.
 """
 from __future__ import annotations
 
@@ -47,6 +53,16 @@ DERIVED = (ast.Let, ast.Segment, ast.Classify, ast.Score)
 
 
 @dataclass
+class FileInfo:
+    """One file of a program: its header, and what it imports how
+    (compiler/frontend/qualify.py reads them)."""
+    key: object                                  # the file's real path (the root's Source path for text)
+    path: str                                    # as messages name it
+    header: ast.Header | None = None
+    edges: list = field(default_factory=list)    # (ast.Import, key of the imported file)
+
+
+@dataclass
 class Unit:
     """Every declaration of a program before type checking."""
     root: str                                   # the root file's path as given
@@ -55,6 +71,9 @@ class Unit:
     files: list[str] = field(default_factory=list)
     space: dict[str, object] = field(default_factory=dict)   # name -> its (first) declaration
     parsed: bool = True                         # False when some file has a syntax error
+    infos: dict = field(default_factory=dict)   # key -> FileInfo, root first
+    owner: list = field(default_factory=list)   # per item of `items`: the key of its file
+    campaign: dict = field(default_factory=dict)   # offer name -> the campaign it comes from
 
 
 def read_source(path: Path, shown: str) -> Source:
@@ -89,9 +108,10 @@ def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = Non
     seen: set[Path] = {real} if real is not None else set()
     stack: list[tuple[Path | None, str]] = [(real, root.path)]
 
-    def visit(source: Source, here: Path, shown_here: str):
+    def visit(source: Source, here: Path, shown_here: str, key):
         diags.sources[source.path] = source
         unit.files.append(source.path)
+        info = unit.infos[key] = FileInfo(key, source.path)
         file, problems = parse(source)
         diags.items.extend(problems)
         if problems:
@@ -100,11 +120,18 @@ def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = Non
             return
         for item in file.items:
             if isinstance(item, ast.Header):
+                if info.header is None:
+                    info.header = item
                 if source is root and unit.header is None:
                     unit.header = item
                 continue
             if not isinstance(item, ast.Import):
                 unit.items.append(item)
+                unit.owner.append(key)
+                continue
+            if item.qualifier == "offer":
+                diags.add("E-IMPORT-006", "an import cannot be named 'offer'", item.qualifier_span,
+                          "offer.NAME reads an attribute of the offer being declared: choose another name")
                 continue
             target = admit(item, here, tree, diags)
             if target is None:
@@ -117,6 +144,7 @@ def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = Non
                           "a file cannot import itself, directly or through the files it imports")
                 continue
             if target in seen:
+                info.edges.append((item, target))
                 continue
             if not target.exists():
                 diags.add("E-IMPORT-001", f"cannot find the imported file '{item.path}'", item.span,
@@ -134,14 +162,15 @@ def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = Non
                 diags.add("E-IMPORT-003", f"cannot read the imported file '{item.path}': {why}", item.span)
                 continue
             seen.add(target)
+            info.edges.append((item, target))
             stack.append((target, shown))
-            visit(imported, target.parent, os.path.dirname(shown))
+            visit(imported, target.parent, os.path.dirname(shown), target)
             stack.pop()
 
     shown_folder = os.path.dirname(root.path) if real is not None else (
         "" if folder == Path.cwd() else str(folder))
     # Links resolved, so that what is inside the root compares as inside.
-    visit(root, Path(os.path.realpath(folder)), shown_folder)
+    visit(root, Path(os.path.realpath(folder)), shown_folder, real if real is not None else root.path)
     return unit
 
 
@@ -184,26 +213,43 @@ def _within(path: Path, folder: Path) -> bool:
 
 def namespace(unit: Unit, diags: Diagnostics) -> dict[str, object]:
     """One namespace for fields, params, lets, segments, classifications,
-    scores, channels and offers; a duplicate points back at the first."""
+    scores, channels and offers; a duplicate points back at the first.
+
+    The fields of every input block are one record: a field declared again
+    with the same type is the same field, with another type an error at both
+    places (E-DECL-006)."""
     space: dict[str, object] = {}
-    first_input = next((i for i in unit.items if isinstance(i, ast.Input)), None)
-    decls = [d for d in _program_order(unit, first_input)
+    decls = [d for d in _program_order(unit)
              if isinstance(d, (ast.Field, ast.Param, ast.Channel, ast.Offer, ast.History) + DERIVED)]
     for d in decls:
         prior = space.get(d.name)
         if prior is None:
             space[d.name] = d
             continue
-        diags.add("E-NAME-002", f"'{d.name}' is declared twice", d.span,
-                  f"the first is a {KIND_WORDS[type(prior)]}; give this {KIND_WORDS[type(d)]} another name",
+        if isinstance(d, ast.Field) and isinstance(prior, ast.Field):
+            if (d.type_name, d.nullable) != (prior.type_name, prior.nullable):
+                diags.add("E-DECL-006", f"field '{d.name}' is declared as {_typed(d)} here and as "
+                          f"{_typed(prior)} in another input block", d.type_span,
+                          "the input blocks of a program describe one record: give the field one type "
+                          "in both, or rename one",
+                          related=((prior.type_span, f"'{d.name}' is declared as {_typed(prior)} here"),))
+            continue
+        hint = (f"the first is a {KIND_WORDS[type(prior)]}; give this {KIND_WORDS[type(d)]} another name"
+                if "." not in d.name or d.span.path == prior.span.path else
+                "two files imported under one name declare it: import them under different names")
+        diags.add("E-NAME-002", f"'{d.name}' is declared twice", d.span, hint,
                   related=((prior.span, f"'{d.name}' is first declared here"),))
     unit.space = space
     return space
 
 
-def _program_order(unit: Unit, first_input):
+def _typed(f: ast.Field) -> str:
+    return f"'{f.type_name}{'?' if f.nullable else ''}'"
+
+
+def _program_order(unit: Unit):
     for item in unit.items:
-        if item is first_input:
+        if isinstance(item, ast.Input):
             yield from item.fields
         else:
             yield item

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import uuid
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
 from pol.api.records import reader
 from pol.compiler import ir
+from pol.evaluation.assignment_columns import has_campaigns
 from pol.reference.interp import RowResult, evaluate_row
 from pol.reference.matching import Match, is_control, match_customer
 
@@ -35,6 +37,8 @@ class Assignment(BaseModel):
     channel: str
     priority: float
     control: bool = False   # a holdout: accepted, but must not be contacted
+    campaign: str | None = None     # its campaign, when the offers come from several (LANGUAGE.md 8.3)
+    attributes: dict[str, str | int | float | bool | dt.date] = {}   # the offer's attributes
 
 
 class Decision(BaseModel):
@@ -44,6 +48,19 @@ class Decision(BaseModel):
     classifications: dict[str, str | None]
     scores: dict[str, float | None]
     offers: list[Assignment]
+    policy: str | None = None       # the policy's name and version (its header)
+    version: str | None = None
+    as_of: dt.date | None = None
+    run_id: str | None = None       # a uuid4 per decision, for the decision log
+
+    def __eq__(self, other) -> bool:
+        # Two decisions are equal when they decide the same: each has its own run id.
+        if not isinstance(other, Decision):
+            return NotImplemented
+        mine = {k: v for k, v in self.__dict__.items() if k != "run_id"}
+        return mine == {k: v for k, v in other.__dict__.items() if k != "run_id"}
+
+    __hash__ = None
 
     @property
     def offer_names(self) -> list[str]:
@@ -65,25 +82,33 @@ def _trusted(cls, values: dict):
     return m
 
 
+def campaign_of(program: ir.Program, offer: ir.Offer) -> str | None:
+    """An offer's campaign as the assignments say it: only where the offers come from several."""
+    return offer.campaign if has_campaigns(program) else None
+
+
 def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
     """A Decision from the reference evaluator's row and its match."""
+    offers = {o.name: o for o in program.offers}
     return Decision(
         key=row.key,
         segments={s.name: row.values[s.name] for s in program.segments},
         classifications={c.name: row.values[c.name] for c in program.classifies},
         scores={s.name: row.values[s.name] for s in program.scores},
         offers=[Assignment(offer=a.offer, rank=a.rank, channel=a.channel, priority=a.priority,
-                           control=a.control) for a in match.accepted],
+                           control=a.control, campaign=campaign_of(program, offers[a.offer]),
+                           attributes=dict(offers[a.offer].attributes)) for a in match.accepted],
+        policy=program.name, version=program.version, as_of=row.as_of, run_id=str(uuid.uuid4()),
     )
 
 
 def decide(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
-           extra: str = "error", history: Mapping | None = None) -> Decision:
+           extra: str = "error", exhausted=(), history: Mapping | None = None) -> Decision:
     """One customer on the reference evaluator. `params`: overrides of the
-    declared defaults (converted as pol.api.params does); `history`: this
-    customer's events per history."""
+    declared defaults (converted as pol.api.params does); `exhausted`: offers
+    whose capacity is used up; `history`: this customer's events per history."""
     row = evaluate_row(program, record, as_of, params, trace=False, extra=extra, history=history)
-    return decision_of(program, row, match_customer(program, row))
+    return decision_of(program, row, match_customer(program, row, exhausted=exhausted))
 
 
 # The name engine/api/policy.py uses for the reference path.
@@ -109,10 +134,13 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
     classes = out.classes[:, 0].tolist()
     scores = out.scores[:, 0].tolist()
     offers = []
+    several = has_campaigns(program)
     for rank, (k, c, p) in enumerate(executor.match(out, program.arbitrate.max_per_customer), start=1):
         o = program.offers[k]
         offers.append(_trusted(Assignment, {"offer": o.name, "rank": rank, "channel": plan.channels[c],
-                                            "priority": p, "control": is_control(o, key)}))
+                                            "priority": p, "control": is_control(o, key),
+                                            "campaign": o.campaign if several else None,
+                                            "attributes": dict(o.attributes)}))
     return _trusted(Decision, {
         "key": key,
         "segments": dict(zip(plan.segments, segs)),
@@ -120,4 +148,5 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
                             for j, (name, c) in enumerate(zip(plan.classifies, classes))},
         "scores": {name: (None if math.isnan(v) else v) for name, v in zip(plan.scores, scores)},
         "offers": offers,
+        "policy": program.name, "version": program.version, "as_of": as_of, "run_id": str(uuid.uuid4()),
     })

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from pol.api.records import iso_date, shown_argument
@@ -25,6 +26,7 @@ from pol.compiler.backend import cache
 from pol.compiler.backend.history import lower as lower_history
 from pol.compiler.backend.plan import plan as make_plan
 from pol.errors import ArgumentError
+from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.evaluation.executor import AutoExecutor, KernelExecutor
 from pol.evaluation.row import RowExecutor
 from pol.evaluation.stream import Stream, active_offers, batches_of, output_schemas
@@ -36,6 +38,10 @@ class Result:
     customers: pa.Table
     assignments: pa.Table
     summary: dict
+    policy: str | None = None           # the policy's name (its header, else its file's name)
+    version: str | None = None
+    as_of: dt.date | None = None
+    run_id: str | None = None           # a uuid4, also in the tables' metadata and the summary
 
 
 def resolve_params(program, params):
@@ -107,10 +113,19 @@ class Policy:
         return {d.name: d.label for group in (p.segments, p.classifies, p.scores, p.channels, p.offers)
                 for d in group}
 
-    def compile(self) -> Policy:
-        """Load (or build, then cache) the policy's kernel now rather than at first use."""
+    def compile(self, decide: bool = False) -> Policy:
+        """Load (or build, then cache) the policy's kernel now rather than at
+        first use; with `decide=True` also the row kernel `decide` runs (a
+        service builds it before a new version takes requests)."""
         self._kernel.kernel()
+        if decide:
+            self._row.kernel()
         return self
+
+    def decide_compiled(self) -> bool:
+        """Whether decide's row kernel is built in this process or waits in the
+        disk cache, so that compile(decide=True) takes milliseconds."""
+        return self._row.ready or cache.is_cached(self._row.source)
 
     def stream(self, sink, as_of=None, params=None, path: str | None = None,
                engine: str = "auto", history=None, history_paths=None) -> Stream:
@@ -140,43 +155,55 @@ class Policy:
 
         run = self.stream(sink, as_of, params, engine=engine, history=history)
         key_type = None
-        for batch in batches_of(data, self.columns):
+        for batch in batches_of(data, self.columns, optional=True):
             key_type = key_type or batch.schema.field(self.program.input.key).type
             run.feed(batch)
         run.finish()
         key_type = key_type or self.program_key_arrow_type()
-        c_schema, a_schema = output_schemas(self.program, self.plan, key_type)
+        meta = run_metadata(self.program, run.as_of, run.run_id)
+        c_schema, a_schema = (with_run_metadata(s, meta) for s in output_schemas(self.program, self.plan, key_type))
         ct = pa.Table.from_batches([b.cast(c_schema) if b.schema != c_schema else b for b in customers],
                                    schema=c_schema)
         at = pa.Table.from_batches([b.cast(a_schema) if b.schema != a_schema else b for b in assignments],
                                    schema=a_schema)
-        summary = run.counts.to_dict(self.labels())
+        # the run's identity is in the Result's fields and the tables' metadata:
+        # the summary is what was computed, equal for equal runs
+        summary = {**run.counts.to_dict(self.labels()), "absent_fields": list(run.absent)}
         if run.history is not None:
             summary["history"] = run.history.summary()
-        return Result(ct, at, summary)
+        return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id)
 
     def program_key_arrow_type(self) -> pa.DataType:
         t = self.program.input.field(self.program.input.key).type
         return pa.int64() if t.value == "int" else pa.string()
 
     def decide(self, record: dict, as_of=None, params=None, engine: str = "auto", extra: str = "error",
-               history=None):
+                exhausted: frozenset[str] | set[str] | tuple[str, ...] = (), history=None):
         """One customer, in-process: segments, classifications, scores and
         accepted offers. `engine`: "kernel" (the compiled row kernel, built on
         first use), "reference" (the reference evaluator) or "auto" (the
         kernel once a background thread has built it, the reference evaluator
         until then). Every engine reads the record the same way
         (pol.api.records); `extra="ignore"` skips fields the input block does
-        not declare, which are otherwise an error. `history`: the customer's
-        events, {history name: [event record, ...]} (LANGUAGE.md section 12),
-        read like records; a history left out has none."""
+        not declare, which are otherwise an error. `exhausted` names offers
+        whose capacity a caller's ledger has used up (pol serve): they are
+        lost to capacity, and the walk goes on to the next candidates, as in
+        a run. `history`: the customer's events, {history name: [event
+        record, ...]} (LANGUAGE.md section 12), read like records; a history
+        left out has none."""
         from pol.api.decision import decide_compiled, decide_reference
         engine = _choice("engine", engine, DECIDE_ENGINES)
         day = _as_of(as_of)
         values = resolve_params(self.program, params) if params else self._defaults
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
-            return decide_reference(self.program, record, day, values, extra=extra, history=history)
-        return decide_compiled(self._row, self.program, record, day, values, self._active(day), extra=extra,
+            return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
+                                    history=history)
+        active = self._active(day)
+        if exhausted:
+            # An offer lost to capacity takes no place in the walk, exactly as
+            # one that is not a candidate.
+            active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
+        return decide_compiled(self._row, self.program, record, day, values, active, extra=extra,
                                history_columns=self.lowered.columns, history=history)
 
     def _row_ready(self) -> bool:

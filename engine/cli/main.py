@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     from pol.cli import run as run_mod
     from pol.loop import diff_cli, effect_cli
     from pol.loop.report import cli as report_cli
-    for module in (run_mod, diff_cli, effect_cli, report_cli, fmt_mod):
+    from pol.serve import cli as serve_cli
+    for module in (run_mod, diff_cli, effect_cli, report_cli, fmt_mod, serve_cli):
         module.add_parser(sub)
 
     p = sub.add_parser("test", help="run the test blocks of policies")

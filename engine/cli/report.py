@@ -1,8 +1,9 @@
 """A run summary (the dict of summary.json) -> text a marketer reads.
 
-What the run was (policy and version, as-of date, params, input, time taken
-and rows/s), then customers per segment (count and share) and per value of
-each classification, offers given per channel, and each offer's funnel:
+What the run was (policy and version, as-of date, params, input, time
+taken and rows/s; the run id is in summary.json), the nullable fields the input lacked, then
+customers per segment (count and share) and per value of each
+classification, offers given per channel, and each offer's funnel:
 eligible > deliverable > candidates > accepted (controls are accepted but
 held out), and the candidates lost in arbitration to the per-customer
 maximum, a category, an exclusive offer or a capacity.
@@ -149,9 +150,17 @@ def funnel(s: dict) -> list[str]:
     return out + ["Candidates lost in arbitration, by the rule that refused them"] + table(rows, {2, 3, 4, 5})
 
 
+def absent(s: dict) -> list[str]:
+    """Nullable fields the data did not have: read as null, and said so."""
+    names = s.get("absent_fields") or []
+    if not names:
+        return []
+    return [f"Absent from the input, read as null in every row: {', '.join(names)}"]
+
+
 def render(s: dict) -> str:
     parts = [header(s)] if "policy" in s else []
-    parts += [segments(s), classifications(s), channels(s), funnel(s)]
+    parts += [absent(s), segments(s), classifications(s), channels(s), funnel(s)]
     out: list[str] = []
     for p in parts:
         if p:

@@ -69,11 +69,18 @@ def parse_date(text: str | None) -> dt.date:
 
 def run_command(policy: str, input: str, out: str, as_of: str | None = None, params=(),
                 fmt: str = "parquet", overwrite: bool = False, progress: bool | None = None,
-                history=()) -> int:
+                engine: str = "local", master: str | None = None, history=()) -> int:
     """`pol run`: the exit status; the summary on stdout, one error message on stderr."""
     try:
         with _sigterm_as_interrupt():
-            summary = run(policy, input, out, as_of, params, fmt, overwrite, progress, history)
+            if engine == "spark":
+                if history:
+                    raise UsageError("--history is not read by --engine spark yet: run it without --engine")
+                summary = _spark_run()(policy, input, out, as_of, params, fmt, overwrite, progress, master)
+            elif master is not None:
+                raise UsageError("--master needs --engine spark")
+            else:
+                summary = run(policy, input, out, as_of, params, fmt, overwrite, progress, history)
     except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
@@ -91,6 +98,15 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
     return 0
 
 
+def _spark_run():
+    """engine/spark/cli.py's run; PySpark is an extra (pip install 'pol-engine[spark]')."""
+    try:
+        from pol.spark.cli import run as spark_run
+    except ImportError as e:
+        raise UsageError(f"--engine spark needs PySpark: pip install 'pol-engine[spark]' ({e})") from None
+    return spark_run
+
+
 def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), fmt: str = "parquet",
         overwrite: bool = False, progress: bool | None = None, history=()) -> dict:
     """The run itself: the summary dict, or an exception for run_command to report.
@@ -98,6 +114,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
     from pol.api.params import resolve_params
     from pol.api.policy import load
     from pol.cli.progress import Progress
+    from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
     from pol.evaluation.stream import output_schemas
     from pol.io.history_files import parse_history_args, read_history
     started = time.perf_counter()
@@ -120,13 +137,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         program = pol_.program
         values = resolve_params(program, raw_params)
         inp = Input(program, input)
-        schemas = dict(zip(OUTPUTS, output_schemas(program, pol_.plan, inp.key_type)))
         staging = Staging(claim)
         bar = Progress(inp.total, enabled=progress)
-        try:
-            writer = Writer(staging.path, fmt, schemas)
-        except OSError as e:
-            raise cannot_write(out, e, "the output folder") from None
         read = {c.aggregate.history for c in pol_.lowered.columns}
         missing = sorted(read - set(history_paths))
         if missing:
@@ -134,9 +146,17 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
                              f"--history {missing[0]}=PATH (an empty file is fine)")
         events = {name: read_history(program, pol_.lowered.columns, name, path)
                   for name, path in history_paths.items()}
-        stream = pol_.stream(_guard_output(writer.write, out), as_of=day, params=values,
+        stream = pol_.stream(None, as_of=day, params=values,     # its sink: the writer, made below
                              history=events if events or program.histories else None,
                              history_paths=history_paths)
+        meta = run_metadata(program, day, stream.run_id)
+        schemas = {name: with_run_metadata(s, meta)
+                   for name, s in zip(OUTPUTS, output_schemas(program, pol_.plan, inp.key_type))}
+        try:
+            writer = Writer(staging.path, fmt, schemas)
+        except OSError as e:
+            raise cannot_write(out, e, "the output folder") from None
+        stream.sink = _guard_output(writer.write, out)
         rows = 0
         for file in inp.files:
             file_rows = 0
@@ -157,7 +177,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         bar.close()
         elapsed = time.perf_counter() - started
         summary = {
-            "policy": pol_.name, "version": pol_.version, "policy_file": str(policy),
+            "policy": pol_.name, "version": pol_.version, "run_id": stream.run_id, "policy_file": str(policy),
             "input": str(input), "files": len(inp.files), "input_format": inp.fmt,
             "output": str(out), "output_format": fmt,
             "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in values.items()},
@@ -165,6 +185,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             "seconds": round(elapsed, 3), "rows": rows,
             "rows_per_second": round(rows / elapsed) if elapsed > 0 else None,
             **stream.counts.to_dict(pol_.labels()),
+            "absent_fields": list(stream.absent),
             "channel_labels": {c.name: c.label for c in program.channels},
         }
         if stream.history is not None:
@@ -259,9 +280,14 @@ def add_parser(subparsers) -> None:
                         "takes (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    p.add_argument("--engine", choices=["local", "spark"], default="local",
+                   help="local (this machine, the default) or spark (Parquet input; docs/SPARK.md)")
+    p.add_argument("--master", metavar="URL",
+                   help="with --engine spark: the Spark master (default: the active session, else local[*])")
     p.set_defaults(fn=main)
 
 
 def main(args) -> int:
     return run_command(args.policy, args.input, args.out, args.as_of, args.param, args.format,
-                       args.overwrite, False if args.no_progress else None, args.history)
+                       args.overwrite, False if args.no_progress else None, args.engine, args.master,
+                       args.history)

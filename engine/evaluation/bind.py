@@ -29,7 +29,7 @@ _INT_TYPES = (pa.types.is_int8, pa.types.is_int16, pa.types.is_int32, pa.types.i
               pa.types.is_uint8, pa.types.is_uint16, pa.types.is_uint32)
 _ACCEPTED = {
     Type.INT: "an integer type (int8-int64, uint8-uint32)",
-    Type.FLOAT: "a float or integer type",
+    Type.FLOAT: "a float, integer or decimal type",
     Type.BOOL: "bool",
     Type.STRING: "string, large_string or dictionary of string",
     Type.DATE: "date32, date64 or timestamp",
@@ -45,7 +45,8 @@ def fits(t: Type, at: pa.DataType) -> bool:
     if t == Type.INT:
         return _is_int(at)
     if t == Type.FLOAT:
-        return pa.types.is_floating(at) or _is_int(at)
+        # decimals are converted to float64 first (pol.io.columns)
+        return pa.types.is_floating(at) or _is_int(at) or pa.types.is_decimal(at)
     if t == Type.BOOL:
         return pa.types.is_boolean(at)
     if t == Type.STRING:
@@ -63,6 +64,8 @@ def check_schema(program: ir.Program, schema: pa.Schema, path: str | None = None
     for f in program.input.fields:
         idx = schema.get_field_index(f.name)
         if idx < 0:
+            if f.nullable:
+                continue        # read as all null (pol.io.columns)
             hint = _similar(f.name, schema.names)
             problems.append(f"column '{f.name}' ({f.type}) is missing from the input{hint}")
             continue

@@ -9,6 +9,7 @@ run-wide walk at the end. No per-row Python anywhere.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -30,14 +31,18 @@ from pol.compiler import ir
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
 from pol.errors import DataError
+from pol.evaluation.assignment_columns import AssignmentColumns, without_carried
+from pol.evaluation.assignment_columns import fields as extra_fields
 from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
 from pol.evaluation.summary import Counts
 from pol.evaluation.threads import chunks, run_parts
+from pol.io.columns import adapt
 
 
-def batches_of(data, columns: list[str]) -> Iterator[pa.RecordBatch]:
+def batches_of(data, columns: list[str], optional: bool = False) -> Iterator[pa.RecordBatch]:
     """A Table, RecordBatch, Dataset or iterable of RecordBatches, as batches
-    holding only the columns the policy reads."""
+    holding only the columns the policy reads (those present: a missing one
+    is an error unless `optional`; Stream checks each batch's schema)."""
     import pyarrow.dataset as ds
     if isinstance(data, pa.Table):
         yield from _select(data, columns).to_batches()
@@ -45,9 +50,9 @@ def batches_of(data, columns: list[str]) -> Iterator[pa.RecordBatch]:
         yield _select(data, columns)
     elif isinstance(data, ds.Dataset):
         missing = [c for c in columns if c not in data.schema.names]
-        if missing:
+        if missing and not optional:
             check_schema_names(missing)
-        yield from data.to_batches(columns=columns)
+        yield from data.to_batches(columns=[c for c in columns if c in data.schema.names])
     elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, dict)):
         for b in data:
             if isinstance(b, pa.Table):
@@ -187,10 +192,12 @@ class Names:
 
 
 def output_batches(program: ir.Program, cols: dict, key_ints, flat: Flat, offer_names: Names,
-                   channel_names: Names):
+                   channel_names: Names, extra: AssignmentColumns | None = None):
     """The customers and assignments batches of one batch of rows."""
     rows, rank, off, ch, pr, ct, offsets = (flat.rows, flat.rank, flat.offer, flat.chan, flat.prio,
                                             flat.ctrl, flat.offsets)
+    more = extra.columns(off, rows, cols) if extra is not None else {}
+    cols = without_carried(cols) if extra is not None and extra.carry else cols
     key = cols[program.input.key]
     offers = offer_names.take(off)
     customers = dict(cols, offers=pa.ListArray.from_arrays(pa.array(offsets), offers))
@@ -202,6 +209,7 @@ def output_batches(program: ir.Program, cols: dict, key_ints, flat: Flat, offer_
         "channel": channel_names.take(ch),
         "priority": pa.array(pr),
         "control": pa.array(ct),
+        **more,
     }
     return pa.RecordBatch.from_pydict(customers), pa.RecordBatch.from_pydict(assignments)
 
@@ -222,7 +230,7 @@ def output_schemas(program: ir.Program, plan: KernelPlan, key_type: pa.DataType)
     assignments = pa.schema([
         pa.field(program.input.key, key_t, nullable=False), pa.field("offer", names),
         pa.field("rank", pa.int32()), pa.field("channel", names),
-        pa.field("priority", pa.float64()), pa.field("control", pa.bool_())])
+        pa.field("priority", pa.float64()), pa.field("control", pa.bool_()), *extra_fields(program)])
     return customers, assignments
 
 
@@ -264,6 +272,10 @@ class Stream:
         self._kernel_scans = frozenset(f.name for f in plan.fields if f.type == Type.FLOAT and not f.nullable)
         # Set by `feed` while the batch's unscanned floats are not known clean.
         self._refuse: Callable[[], None] | None = None
+        self.extra = AssignmentColumns(program)
+        self.as_of = as_of
+        self.run_id = str(uuid.uuid4())
+        self.absent: list[str] = []     # nullable fields some batch lacked (read as null)
 
     def feed(self, batch: pa.RecordBatch, path: str | None = None, first_row: int | None = None) -> None:
         """One batch in. Data errors name `path` (default: the stream's) and
@@ -272,6 +284,7 @@ class Stream:
         path = path or self.path
         if self.history is not None:
             batch = self.history.extend(batch)
+        batch = adapt(self.program, batch, self.absent)
         if self.schema_seen is None or not batch.schema.equals(self.schema_seen):
             check_schema(self.program, batch.schema, path)
             self.schema_seen = batch.schema
@@ -299,6 +312,8 @@ class Stream:
             self._refuse = None     # another evaluator ran: the batch is clean
         cols = customer_columns(self.program, self.plan, key, out)
         self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
+        if self.extra.carry:
+            cols.update(self.extra.carried(batch))
         if self.rules.has_capacity:
             self._candidates.append(collect_candidates(
                 out.cprio, out.cchan, self.rows, self.rules.holdout_bp, self.rules.holdout_state,
@@ -314,7 +329,8 @@ class Stream:
     def _emit(self, cols: dict, flat: Flat) -> None:
         key = cols[self.program.input.key]
         ints = key.to_numpy() if pa.types.is_integer(key.type) else None
-        self.sink(*output_batches(self.program, cols, ints, flat, self._offer_names, self._channel_names))
+        self.sink(*output_batches(self.program, cols, ints, flat, self._offer_names, self._channel_names,
+                                  self.extra))
 
     def _spill_write(self, batch: pa.RecordBatch) -> None:
         if self._spill is None:

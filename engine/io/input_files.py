@@ -201,7 +201,8 @@ def read_batches(program, file: InputFile) -> Iterator[pa.RecordBatch]:
     """The policy's columns of one file, in batches of at least MIN_BATCH_ROWS
     (but the last): small row groups or CSV blocks would make per-batch
     overhead count. The next batch is read while this one is evaluated."""
-    columns = [f.name for f in program.input.fields]
+    # a nullable field the file lacks reads as null (pol.io.columns)
+    columns = [f.name for f in program.input.fields if f.name in file.schema.names]
     pending: list[pa.RecordBatch] = []
     n = total = 0
     with _reading(program, file.path, file.fmt):

@@ -96,6 +96,11 @@ def from_run(run_dir: str) -> Exposures:
     return Exposures(table, key, str(run_dir), customers, segments, labels)
 
 
+_OFFERS = pa.schema([("offers", pa.list_(pa.struct([("offer", pa.string()), ("control", pa.bool_()),
+                                                     ("rank", pa.int64()), ("channel", pa.string()),
+                                                     ("priority", pa.float64())])))])
+
+
 def from_decisions(path: str) -> Exposures:
     """Decision logs: JSON lines with `key` and `offers` [{offer, control}]."""
     import pyarrow.json as pajson
@@ -112,7 +117,11 @@ def from_decisions(path: str) -> Exposures:
     parts = []
     for f in files:
         try:
-            t = pajson.read_json(f)
+            # `offers` typed up front: a block whose decisions all have no
+            # offer would otherwise infer a list of nulls, and `offer` text
+            # that looks like a date a timestamp (pol serve writes such logs).
+            t = pajson.read_json(f, parse_options=pajson.ParseOptions(
+                explicit_schema=_OFFERS, unexpected_field_behavior="infer"))
         except (pa.ArrowException, OSError) as e:
             text = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise DataError(f"not JSON lines ({text})", path=str(f)) from None
@@ -121,6 +130,9 @@ def from_decisions(path: str) -> Exposures:
                 raise DataError(f"a decision without '{col}': each line needs key and offers [{{offer, control}}]",
                                 column=col, path=str(f))
         offers = t.column("offers").combine_chunks()
+        if offers.null_count:     # the explicit schema makes the column; a line may still lack it
+            raise DataError("a decision without 'offers': each line needs key and offers [{offer, control}]",
+                            column="offers", path=str(f))
         if not (pa.types.is_list(offers.type) and pa.types.is_struct(offers.type.value_type)
                 and offers.type.value_type.get_field_index("offer") >= 0):
             raise DataError("'offers' must be a list of {offer, control} objects", column="offers", path=str(f))

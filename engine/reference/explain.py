@@ -65,6 +65,8 @@ class OfferVerdict:
     why: tuple[Culprit, ...] = ()      # not eligible / priority null: the parts behind it
     closed: tuple[ChannelVerdict, ...] = ()
     to: tuple[str, ...] = ()           # the offers that took the place
+    campaign: str | None = None        # the file's campaign the offer is declared in
+    attributes: dict = dataclasses.field(default_factory=dict)   # the offer's attributes
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,11 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
                                        + f" (priority {value_text(s.priority)}, via {_named(s.channel, labels)})",
                                        priority=s.priority, channel=s.channel, to=x.to))
     given.sort(key=lambda v: v.rank)
+    offers = {o.name: o for o in program.offers}
+    given = [dataclasses.replace(v, campaign=offers[v.name].campaign, attributes=dict(offers[v.name].attributes))
+             for v in given]
+    others = [dataclasses.replace(v, campaign=offers[v.name].campaign, attributes=dict(offers[v.name].attributes))
+              for v in others]
 
     used = fields_used(program)
     return Explanation(
@@ -277,6 +284,8 @@ def _text(x: Explanation) -> str:
         out.append("  (the policy declares no offers)")
     for o in x.offers:
         out.append(f"  {_named(o.name, x.labels)}: {o.summary}")
+        if o.attributes:
+            out.append("      " + ", ".join(f"{k} = {value_text(v)}" for k, v in o.attributes.items()))
         for c in o.why:
             out += _culprit_lines(c, x.labels, "      ")
         for ch in o.closed:

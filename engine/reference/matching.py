@@ -124,9 +124,10 @@ def ranked_candidates(program: ir.Program, row) -> list:
     return sorted(cands, key=lambda s: -s.priority)
 
 
-def match_customer(program: ir.Program, row, key=...) -> Match:
+def match_customer(program: ir.Program, row, key=..., exhausted=()) -> Match:
     """The per-customer walk, without capacities. `key` defaults to the
-    row's own key (it decides holdouts)."""
+    row's own key (it decides holdouts); `exhausted` offers (a service's
+    ledger has used their capacity up) are lost to capacity."""
     key = row.key if key is ... else key
     rules = _Rules(program)
     held: list[str] = []
@@ -135,6 +136,8 @@ def match_customer(program: ir.Program, row, key=...) -> Match:
     bp = {o.name: o.holdout_bp for o in program.offers}
     for s in ranked_candidates(program, row):
         refused = rules.refusal(s.name, held)
+        if refused is None and s.name in exhausted:
+            refused = ("capacity", (), ())
         if refused is not None:
             lost.append(Lost(s.name, refused[0], refused[1], refused[2], s.priority, s.channel))
             continue

@@ -29,10 +29,16 @@ Case file format (JSON, because it has null):
         "as_of": "2026-11-01",          # optional (this is the default)
         "params": {"lim": 5},           # optional overrides
         "rows": [[{"i": 7, "j": 2}, {"q": 3.5}], ...],  # [fields, expected] per row
+        "files": {"lib.pol": "..."},    # optional: files the policy imports
         "history": {"h": [{"k": 1, "at": "2026-10-30"}, ...]}   # optional: events of
                                          # the case's histories (LANGUAGE.md section 12),
                                          # with their keys, in the order given
     }]}
+
+Besides the declared names, a case may expect, per row and accepted offer in
+rank order: "campaigns" (the assignments' campaign, null when the offers
+come from one campaign), "attr.NAME" (the offer's attribute, null where it
+has none) and "carry.FIELD" (the carried input field).
 
 In rows, date fields are "YYYY-MM-DD", float fields may be "nan", "inf",
 "-inf"; a field left out is null; `id` defaults to the row's number (from 1).
@@ -85,7 +91,24 @@ def reference(program: ir.Program, rows: list[dict], as_of: dt.date, params: dic
     out["offers"] = [m.offers for m in run.matches]
     out["channels"] = [[a.channel for a in m.accepted] for m in run.matches]
     out["controls"] = [[a.offer for a in m.accepted if a.control] for m in run.matches]
+    offers = {o.name: o for o in program.offers}
+    several = any(o.campaign not in (None, program.name) for o in program.offers)
+    out["campaigns"] = [[offers[a.offer].campaign if several else None for a in m.accepted] for m in run.matches]
+    for name, _ in program.attributes:
+        out[f"attr.{name}"] = [[dict(offers[a.offer].attributes).get(name) for a in m.accepted]
+                               for m in run.matches]
+    for name in program.carry:
+        out[f"carry.{name}"] = [[r.get(name) for _ in m.accepted] for r, m in zip(rows, run.matches)]
     return out
+
+
+def offer_columns(program: ir.Program, per_row: list[list[dict]], out: dict) -> None:
+    """campaigns, attr.NAME and carry.FIELD from each row's assignments (dicts)."""
+    out["campaigns"] = [[a.get("campaign") for a in row] for row in per_row]
+    for name, _ in program.attributes:
+        out[f"attr.{name}"] = [[a[name] for a in row] for row in per_row]
+    for name in program.carry:
+        out[f"carry.{name}"] = [[a[name] for a in row] for row in per_row]
 
 
 def _observed(program: ir.Program, rows: list[dict]) -> ir.Program:
@@ -177,6 +200,7 @@ def compiled(engine: str):
         out["offers"] = [[a["offer"] for a in by_row.get(k, [])] for k in keys]
         out["channels"] = [[a["channel"] for a in by_row.get(k, [])] for k in keys]
         out["controls"] = [[a["offer"] for a in by_row.get(k, []) if a["control"]] for k in keys]
+        offer_columns(program, [by_row.get(k, []) for k in keys], out)
         return out
     return evaluate
 
@@ -200,6 +224,9 @@ def row_kernel(program: ir.Program, rows: list[dict], as_of: dt.date, params: di
         out["offers"] = [d.offer_names for d in decisions]
         out["channels"] = [[a.channel for a in d.offers] for d in decisions]
         out["controls"] = [[a.offer for a in d.offers if a.control] for d in decisions]
+        out["campaigns"] = [[a.campaign for a in d.offers] for d in decisions]
+        for name, _ in program.attributes:
+            out[f"attr.{name}"] = [[a.attributes.get(name) for a in d.offers] for d in decisions]
     return out
 
 
@@ -228,8 +255,16 @@ CASES = load_cases()
 def compile_case(case: dict) -> ir.Program:
     text = case["policy"]
     if "input " not in text:
-        text = STANDARD_INPUT + text
-    return compile_text(text, name="case.pol")
+        # after a `policy` header, which comes first in its file
+        head, _, rest = text.partition("\n") if text.startswith("policy ") else ("", "", text)
+        text = (head + "\n" if head else "") + STANDARD_INPUT + rest
+    if not case.get("files"):
+        return compile_text(text, name="case.pol")
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        for name, body in case["files"].items():
+            (Path(folder) / name).write_text(body, encoding="utf-8")
+        return compile_text(text, name="case.pol", base_dir=folder)
 
 
 def _field_value(t: Type, v):
@@ -266,7 +301,7 @@ def case_history(program: ir.Program, case: dict) -> dict:
 
 def result_type(program: ir.Program, name: str) -> Type | None:
     """The type of a declared name; None for the lists of offers, channels, controls."""
-    if name in ("offers", "channels", "controls"):
+    if name in ("offers", "channels", "controls", "campaigns") or name.startswith(("attr.", "carry.")):
         return None
     d = program.decl(name)
     if isinstance(d, ir.Segment):

@@ -1,0 +1,120 @@
+"""Capacities across requests, threads and worker processes.
+
+A policy's `capacity N` is at most N customers in a run (docs/LANGUAGE.md
+section 6.4). A server has no run: it draws from a ledger, one count per
+policy, offer and *period* (the decision's as-of day, ISO week, month, or
+"ever", as `--capacity-period` says), so a capacity is reset when a new
+period starts, and a new version of the policy draws from the same count
+against its own capacity.
+
+The ledger is a SQLite file in the state folder, in WAL mode, so every
+worker of one server (and a restarted server) sees one count. Taking a unit
+is one transaction: a customer who already holds the offer in the period
+keeps it (a repeated decision takes nothing more); otherwise
+`UPDATE ... SET used = used + 1 WHERE used < capacity` succeeds or the offer
+is exhausted. SQLite serialises the writers (BEGIN IMMEDIATE), so no two
+workers can both take the last unit.
+
+Offers seen exhausted are remembered in the process for their period, so an
+exhausted offer costs no query.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import threading
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS capacity (
+    policy TEXT NOT NULL, offer TEXT NOT NULL, period TEXT NOT NULL, used INTEGER NOT NULL,
+    PRIMARY KEY (policy, offer, period));
+CREATE TABLE IF NOT EXISTS grants (
+    policy TEXT NOT NULL, offer TEXT NOT NULL, period TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (policy, offer, period, key));
+"""
+
+
+def period_of(day: dt.date, period: str) -> str:
+    if period == "day":
+        return day.isoformat()
+    if period == "week":
+        y, w, _ = day.isocalendar()
+        return f"{y}-W{w:02d}"
+    if period == "month":
+        return f"{day.year:04d}-{day.month:02d}"
+    return "ever"
+
+
+class Ledger:
+    def __init__(self, path: str, period: str = "day"):
+        self.path = path
+        self.period = period
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._local = threading.local()
+        self._exhausted: dict[tuple[str, str], set[tuple[str, int]]] = {}   # (policy, period) -> {(offer, cap)}
+        with self._db() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None or getattr(self._local, "pid", None) != os.getpid():
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db, self._local.pid = db, os.getpid()
+        return db
+
+    def exhausted(self, policy: str, day: dt.date, capacities: dict[str, int]) -> frozenset[str]:
+        """The offers known to be used up in the day's period (at their current capacities)."""
+        known = self._exhausted.get((policy, period_of(day, self.period)))
+        if not known:
+            return frozenset(o for o, cap in capacities.items() if cap <= 0)
+        return frozenset(o for o, cap in capacities.items() if cap <= 0 or (o, cap) in known)
+
+    def take(self, policy: str, offer: str, day: dt.date, key, capacity: int) -> bool:
+        """One unit of the offer for this customer, or False when none is left."""
+        period = period_of(day, self.period)
+        if capacity <= 0:
+            return False
+        k = str(key)
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM grants WHERE policy=? AND offer=? AND period=? AND key=?",
+                          (policy, offer, period, k)).fetchone():
+                db.execute("COMMIT")
+                return True
+            db.execute("INSERT OR IGNORE INTO capacity VALUES (?, ?, ?, 0)", (policy, offer, period))
+            got = db.execute("UPDATE capacity SET used = used + 1 WHERE policy=? AND offer=? AND period=? "
+                             "AND used < ?", (policy, offer, period, capacity)).rowcount == 1
+            if got:
+                at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+                db.execute("INSERT INTO grants VALUES (?, ?, ?, ?, ?)", (policy, offer, period, k, at))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if not got:
+            self._exhausted.setdefault((policy, period), set()).add((offer, capacity))
+        return got
+
+    def held(self, policy: str, day: dt.date, key, offers) -> set[str]:
+        """Which of these offers the customer was given in the day's period."""
+        period = period_of(day, self.period)
+        marks = ",".join("?" * len(offers))
+        rows = self._db().execute(
+            f"SELECT offer FROM grants WHERE policy=? AND period=? AND key=? AND offer IN ({marks})",
+            (policy, period, str(key), *offers))
+        return {r[0] for r in rows}
+
+    def usage(self) -> list[dict]:
+        rows = self._db().execute("SELECT policy, offer, period, used FROM capacity ORDER BY policy, offer, period")
+        return [{"policy": p, "offer": o, "period": per, "used": u} for p, o, per, u in rows]
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

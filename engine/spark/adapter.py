@@ -1,0 +1,170 @@
+"""The one door from the Spark engine into the single-machine engine.
+
+Everything engine/spark needs from engine/evaluation, engine/arbitration and
+engine/io is imported here and nowhere else in engine/spark, wrapped where
+the Spark side needs a slightly different cut (a batch's candidates with
+their input positions, a batch matched with some rows decided elsewhere).
+No rule is written here: each function calls the engine's own.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from pol.arbitration.arbitrate import (
+    Accepted,
+    MatchJob,
+    Rules,
+    _funnel,
+    collect_candidates,
+    flatten,
+    global_order,
+    walk_global,
+)
+from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
+from pol.evaluation.stream import (
+    BatchOut,
+    Names,
+    Stream,
+    _match_batch,
+    accepted_rows,
+    active_offers,
+    batches_of,
+    customer_columns,
+    keys_of,
+    output_batches,
+    output_schemas,
+)
+from pol.evaluation.summary import FUNNEL, Counts
+from pol.io.input_files import list_files
+from pol.io.output_files import OUTPUTS, Staging, Writer, cannot_write
+
+__all__ = ["Batches", "Candidates", "Counts", "FUNNEL", "OUTPUTS", "Rules", "Staging", "Writer", "batches_of",
+           "cannot_write", "check_nulls", "check_schema", "list_files", "output_schemas", "walk"]
+
+
+@dataclass
+class Candidates:
+    """Candidate pairs (customer, offer) in the global walk's terms: `pos` is
+    the customer's input position, `ctrl` its holdout mark."""
+    pos: np.ndarray       # int64
+    offer: np.ndarray     # int16
+    chan: np.ndarray      # int8
+    prio: np.ndarray      # float64
+    ctrl: np.ndarray      # bool
+
+    FIELDS = ("pos", "offer", "chan", "prio", "ctrl")
+
+    def to_batch(self) -> pa.RecordBatch:
+        return pa.RecordBatch.from_arrays([pa.array(getattr(self, f)) for f in self.FIELDS], list(self.FIELDS))
+
+    @staticmethod
+    def of_table(t: pa.Table) -> Candidates:
+        dtypes = (np.int64, np.int16, np.int8, np.float64, np.bool_)
+        return Candidates(*(t.column(f).to_numpy().astype(d, copy=False) for f, d in zip(Candidates.FIELDS, dtypes)))
+
+
+def walk(c: Candidates, rules: Rules, funnel: np.ndarray) -> np.ndarray:
+    """The run-wide walk of LANGUAGE.md section 6 (arbitrate.walk_global) over
+    candidates sorted by position: which pairs are accepted. Adds the walk's
+    counts (accepted, controls, lost_to_*) to `funnel`."""
+    first = np.ones(len(c.pos), np.bool_)
+    first[1:] = c.pos[1:] != c.pos[:-1]
+    dense = np.cumsum(first) - 1
+    accepted = np.zeros(len(c.pos), np.bool_)
+    walk_global(global_order(c.pos, c.offer, c.prio), dense, c.offer, c.ctrl, int(first.sum()),
+                rules.max_n, rules.category, rules.exclusive, rules.capacity, accepted, funnel)
+    return accepted
+
+
+class Batches:
+    """One policy run over batches whose rows carry input positions: the
+    engine's evaluator, matching and output columns, batch by batch. Holds
+    the run's counts (the summary)."""
+
+    def __init__(self, policy, as_of: dt.date, params: dict):
+        self.policy = policy
+        self.program = policy.program
+        self.plan = policy.plan
+        self.rules = Rules.of(self.program)
+        self.params = params
+        self.as_of = as_of
+        self.active = active_offers(self.program, as_of)
+        self.today = (as_of - EPOCH).days
+        self.counts = Counts.empty(self.plan)
+        self._offers = Names(self.plan.offers)
+        self._channels = Names(self.plan.channels)
+
+    def stream(self, sink):
+        """The engine's streaming core, for a policy without capacities: each
+        batch evaluated and matched on its own (the fused kernel)."""
+        s = Stream(self.program, self.plan, self.policy._executor("kernel"), self.as_of, self.params, sink)
+        s.counts = self.counts
+        return s
+
+    def _evaluate(self, batch: pa.RecordBatch, path: str | None, row_base: int) -> tuple[BatchOut, dict, object]:
+        check_schema(self.program, batch.schema, path)
+        check_nulls(self.program, batch, path, row_base)
+        bound = bind(self.program, self.plan, batch, self.params)
+        out = BatchOut(self.plan, batch.num_rows)
+        self.policy._executor("kernel")(bound, self.active, self.today, out, None)
+        key = batch.column(self.program.input.key)
+        return out, customer_columns(self.program, self.plan, key, out), key
+
+    def candidates(self, batch: pa.RecordBatch, pos: np.ndarray, constrained: np.ndarray,
+                   path: str | None = None, row_base: int = 0) -> Candidates:
+        """Every candidate pair of the batch's customers that have a candidate
+        for an offer with a capacity (those customers must go through the
+        global walk); counts nothing."""
+        out, _, key = self._evaluate(batch, path, row_base)
+        has = ((out.cchan >= 0) & constrained[None, :]).any(axis=1)
+        rows = np.flatnonzero(has)
+        keys = keys_of(key.take(pa.array(rows)))
+        r = self.rules
+        local, offer, chan, prio, ctrl = collect_candidates(
+            out.cprio[rows], out.cchan[rows], 0, r.holdout_bp, r.holdout_state, keys.is_int, keys.ints,
+            keys.offsets, keys.data, np.zeros_like(self.counts.funnel))
+        return Candidates(pos[rows][local], offer, chan, prio, ctrl)
+
+    def finish(self, batch: pa.RecordBatch, pos: np.ndarray, walked: np.ndarray, accepted: Candidates,
+               path: str | None = None, row_base: int = 0) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+        """A batch's customers and assignments, with capacities: the customers
+        in `walked` (sorted positions) take the pairs of `accepted` (sorted by
+        position) that the global walk gave them, and the walk's counts are
+        the driver's; every other customer is matched on its own, as without
+        capacities."""
+        out, cols, key = self._evaluate(batch, path, row_base)
+        n = batch.num_rows
+        lo, hi = np.searchsorted(walked, [pos.min(), pos.max() + 1]) if n else (0, 0)
+        is_walked = np.isin(pos, walked[lo:hi])
+        if is_walked.any():
+            # eligible, deliverable and candidates are counted for every
+            # customer here; the walked ones are then hidden from the per-row
+            # matching, which counts the rest of the funnel.
+            _funnel(0, int(is_walked.sum()), np.ascontiguousarray(out.cchan[is_walked]), self.counts.funnel)
+            out.cchan[is_walked] = -3
+        acc = self._match(out, key)
+        if is_walked.any():
+            lo, hi = np.searchsorted(accepted.pos, [pos.min(), pos.max() + 1])
+            apos = accepted.pos[lo:hi]
+            mine = np.isin(apos, pos)
+            order = np.argsort(pos, kind="stable")
+            local = order[np.searchsorted(pos, apos[mine], sorter=order)]
+            pick = np.arange(lo, hi)[mine]
+            w = accepted_rows(local, accepted.offer[pick], accepted.chan[pick], accepted.prio[pick],
+                              accepted.ctrl[pick], np.ones(len(pick), np.bool_), n, self.rules.max_n)
+            rows = np.flatnonzero(is_walked)
+            for a, b in ((acc.offer, w.offer), (acc.chan, w.chan), (acc.prio, w.prio), (acc.ctrl, w.ctrl),
+                         (acc.count, w.count)):
+                a[rows] = b[rows]
+        self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
+        flat = flatten(acc, self.counts.by_channel)
+        ints = key.to_numpy() if pa.types.is_integer(key.type) else None
+        return output_batches(self.program, cols, ints, flat, self._offers, self._channels)
+
+    def _match(self, out: BatchOut, key) -> Accepted:
+        return _match_batch(out, MatchJob(self.rules, keys_of(key), self.counts.funnel, self.counts.by_channel))
+

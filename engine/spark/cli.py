@@ -1,0 +1,193 @@
+"""`pol run POLICY --engine spark [--master URL] --input PATH --out DIR`.
+
+The same run as engine/cli/run.py, the evaluation on Spark: the input is
+Parquet (a file or folder of this machine, read as `pol run` reads it, the
+same files in the same order; or any path Spark reads: hdfs://, s3a://, a
+table's folder); the output folder, its staging and lock, the three outputs,
+the progress line and the summary are the local run's. The executors hand
+back each position-contiguous run of output as Arrow IPC bytes; the driver
+keeps them in a temporary folder as they come (partitions finish in any
+order) and writes them in input order through the local run's writer, so
+DIR holds what `pol run` writes for the same input, row for row. (Output
+flows through the driver: for a base too large for one machine's disk, use
+pol.spark.evaluate and Spark's own writers.)
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import pickle
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pol.cli.run import UsageError, _guard_output, _jsonable, parse_date, parse_params
+from pol.errors import DataError
+from pol.io.output_files import OutputError
+from pol.io.output_folder import Claim, check_paths
+from pol.spark.adapter import OUTPUTS, Counts, Staging, Writer, cannot_write, list_files, output_schemas
+
+# Rows per Arrow batch handed to the Python workers: Spark's default (10,000)
+# costs a Python round trip per 10,000 rows; 2^17 keeps the batches at a few
+# tens of MB.
+ARROW_BATCH_ROWS = 1 << 17
+# Input bytes per partition: each partition's output reaches the driver as
+# one task result, so partitions are kept smaller than Spark's 128 MB.
+PARTITION_BYTES = 32 << 20
+
+
+class SparkJobError(OutputError):
+    """The Spark job failed, so nothing was written: exit status 1, one line
+    (Spark's first line, not its JVM stack trace)."""
+
+
+def session(master: str | None):
+    """The active SparkSession, or one for `master` (default local[*])."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+    active = SparkSession.getActiveSession()
+    if active is not None and master is None:
+        return active, False
+    spark = (SparkSession.builder.master(master or "local[*]").appName("pol run")
+             .config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_ROWS))
+             .config("spark.sql.files.maxPartitionBytes", str(PARTITION_BYTES))
+             .config("spark.driver.memory", os.environ.get("POL_SPARK_DRIVER_MEMORY", "2g"))
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark, active is None
+
+
+def read_input(spark, program, path: str):
+    """(DataFrame, files, total rows or None, format name)."""
+    if "://" not in path or path.startswith("file:"):
+        local = path[len("file:"):] if path.startswith("file:") else path
+        fmt, files = list_files(local)
+        if fmt != "parquet":
+            raise UsageError(f"--engine spark reads Parquet; '{path}' holds {fmt.upper()} files "
+                             f"(convert them, or run without --engine spark)")
+        total = 0
+        for f in files:
+            try:
+                total += pq.ParquetFile(f).metadata.num_rows
+            except (OSError, pa.ArrowException) as e:
+                raise DataError(f"cannot be read as Parquet ({e})", path=f) from None
+        return spark.read.parquet(*[os.path.abspath(f) for f in files]), files, total
+    return spark.read.option("recursiveFileLookup", "true").parquet(path), None, None
+
+
+def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), fmt: str = "parquet",
+        overwrite: bool = False, progress: bool | None = None, master: str | None = None) -> dict:
+    from pol.api.policy import load
+    from pol.cli.progress import Progress
+    from pol.spark.dataframes import Prepared, worker_errors
+    from pol.spark.worker import BLOB_SCHEMA, blobs_fn
+    started = time.perf_counter()
+    started_at = dt.datetime.now().astimezone()
+    day = parse_date(as_of)
+    raw_params = parse_params(params)
+    if fmt not in ("parquet", "csv"):
+        raise UsageError(f"--format must be parquet or csv, not '{fmt}'")
+    check_paths(out, policy, input)
+    claim = Claim(out, Path(os.path.abspath(out)), overwrite)
+    staging = bar = writer = None
+    spark, owned = None, False
+    try:
+        pol_ = load(policy)
+        program = pol_.program
+        spark, owned = session(master)
+        df, files, total = read_input(spark, program, input)
+        prepared = Prepared(pol_, df, day, raw_params, None, None, path=input)
+        prepared.walk()
+        schemas = dict(zip(OUTPUTS, output_schemas(program, pol_.plan, prepared.schema.field(program.input.key).type)))
+        staging = Staging(claim)
+        bar = Progress(total, enabled=progress)
+        counts = Counts.empty(pol_.plan)
+        if prepared.funnel is not None:
+            counts.funnel += prepared.funnel
+        from pyspark.sql.pandas.types import from_arrow_schema
+        blobs = prepared.input.data.mapInArrow(blobs_fn(prepared.job), from_arrow_schema(BLOB_SCHEMA))
+        rows = 0
+        with tempfile.TemporaryDirectory(prefix="pol-spark-") as spill, worker_errors():
+            for r in blobs.toLocalIterator(prefetchPartitions=True):
+                if r["start"] < 0:
+                    _add(counts, pickle.loads(r["counts"]))
+                    continue
+                # Named by position, zero-padded: sorted names are input order.
+                with open(os.path.join(spill, f"{r['start']:020d}"), "wb") as f:
+                    f.write(len(r["customers"]).to_bytes(8, "little") + r["customers"] + r["assignments"])
+                rows += r["rows"]
+                bar.update(rows)
+            if rows == 0:
+                raise DataError("the input holds no rows", path=input)
+            bar.phase("writing")
+            try:
+                writer = Writer(staging.path, fmt, schemas)
+            except OSError as e:
+                raise cannot_write(out, e, "the output folder") from None
+            write = _guard_output(writer.write, out)
+            for name in sorted(os.listdir(spill)):
+                data = Path(spill, name).read_bytes()
+                cut = 8 + int.from_bytes(data[:8], "little")
+                write(_batch(data[8:cut]), _batch(data[cut:]))
+        try:
+            writer.close()
+        except OSError as e:
+            raise cannot_write(out, e) from None
+        writer = None
+        bar.close()
+        elapsed = time.perf_counter() - started
+        summary = {
+            "policy": pol_.name, "version": pol_.version, "policy_file": str(policy),
+            "input": str(input), "files": len(files) if files is not None else len(df.inputFiles()),
+            "input_format": "parquet", "output": str(out), "output_format": fmt,
+            "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in prepared.job.params.items()},
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "seconds": round(elapsed, 3), "rows": rows,
+            "rows_per_second": round(rows / elapsed) if elapsed > 0 else None,
+            **counts.to_dict(pol_.labels()),
+            "channel_labels": {c.name: c.label for c in program.channels},
+        }
+        try:
+            (staging.path / "summary.json").write_text(
+                json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            staging.commit()
+        except OSError as e:
+            raise cannot_write(out, e) from None
+        return summary
+    except Exception as e:
+        if type(e).__module__.startswith(("py4j", "pyspark")):
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            causes = [line[len("Caused by: "):] for line in lines if line.startswith("Caused by: ")]
+            why = causes[-1] if causes else lines[0] if lines else type(e).__name__
+            raise SparkJobError(f"the Spark job failed, nothing was written: {why[:300]}") from None
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.abort()
+        if staging is not None:
+            staging.discard()
+        claim.release(committed=staging is not None and staging.committed)
+        if owned:
+            spark.stop()
+
+
+def _batch(data: bytes) -> pa.RecordBatch:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_next_batch()
+
+
+def _add(counts: Counts, part) -> None:
+    customers, segments, classes, funnel, by_channel = part
+    counts.customers += customers
+    counts.segments += segments
+    for mine, theirs in zip(counts.classes, classes):
+        mine += theirs
+    counts.funnel += funnel
+    counts.by_channel += by_channel

@@ -1,0 +1,146 @@
+"""`pol.spark.evaluate`: a policy over a Spark DataFrame, exact to the row.
+
+    customers, assignments = pol.spark.evaluate(policy, df, as_of="2026-11-01")
+
+Before any job, the driver checks the DataFrame's schema and its values
+against the policy's input block (schema.py: the engine's own checks, so
+the same pol.DataError as a local run). Then, per partition, mapInArrow
+runs the policy's compiled kernel over Arrow batches (worker.py). A policy
+with capacities needs one more pass first: the candidate pairs of the
+customers who have a candidate for an offer with a capacity are collected on
+the driver and walked once in the global order (walk.py); what the walk
+accepted travels to the executors (a broadcast), which finish every
+partition. Each partition's customers carry their assignments nested;
+`customers` and `assignments` are both cut from that one DataFrame (each
+action on them runs the partitions again: persist it, or write both from
+one cached DataFrame, when both are needed).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pol.errors import ArgumentError, DataError
+from pol.spark.adapter import Rules
+from pol.spark.position import Positioned, positioned
+from pol.spark.schema import check_columns, check_values, col, output_types, packed_type
+from pol.spark.worker import ASSIGN, Job, customers_fn
+
+
+def policy_sources(policy) -> tuple[dict[str, str], str]:
+    """Every file of a loaded policy as text, by path relative to the root
+    file's folder, and the root's relative path: what the executors load."""
+    files = [Path(f) for f in policy.program.files] or ([Path(policy.path)] if policy.path else [])
+    if not files or not all(f.is_file() for f in files):
+        raise ArgumentError("pol.spark.evaluate needs a policy loaded from its file (pol.load) or the file's path",
+                            argument="policy")
+    base = files[0].resolve().parent
+    sources = {}
+    for f in files:
+        real = f.resolve()
+        rel = real.relative_to(base) if base in real.parents or real.parent == base else Path(real.name)
+        sources[str(rel)] = real.read_text(encoding="utf-8")
+    return sources, str(files[0].resolve().relative_to(base))
+
+
+def load_policy(policy):
+    from pol.api.policy import Policy, load
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, (str, Path)):
+        return load(policy)
+    raise ArgumentError(f"policy must be a pol.Policy or a path, not {type(policy).__name__}", argument="policy")
+
+
+def _as_of(as_of) -> dt.date:
+    from pol.api.policy import _as_of as engine_as_of
+    return engine_as_of(as_of)
+
+
+class Prepared:
+    """A checked run: the policy, the positioned input, the executors' job."""
+
+    def __init__(self, policy, df: DataFrame, as_of, params, history, position, path: str | None = None):
+        from pol.api.params import resolve_params
+        if history:
+            raise ArgumentError("history tables are not part of the language yet: pass history=None",
+                                argument="history")
+        if not isinstance(df, DataFrame):
+            raise ArgumentError(f"df must be a Spark DataFrame, not {type(df).__name__}", argument="df")
+        _python_for_workers(df)
+        self.policy = load_policy(policy)
+        program = self.policy.program
+        self.program = program
+        self.rules = Rules.of(program)
+        day = _as_of(as_of)
+        values = resolve_params(program, params or {})
+        self.schema = check_columns(program, df, path)
+        self.input: Positioned = positioned(df, self.policy.columns, position)
+        check_values(program, self.input.data, self.schema, self.input.files)
+        sources, root = policy_sources(self.policy)
+        self.job = Job(sources, root, day, values, self.input.files)
+        key_type = self.schema.field(program.input.key).type
+        self.types = output_types(program, self.policy.plan, key_type)
+        self.funnel = None      # the global walk's counts, with capacities
+
+    def walk(self) -> None:
+        """With capacities: the global walk, on the driver (walk.py)."""
+        if self.rules.has_capacity:
+            from pol.spark.walk import global_walk
+            with worker_errors():
+                self.job.walked, self.job.accepted, self.funnel = global_walk(self)
+
+
+def _python_for_workers(df: DataFrame) -> None:
+    """Local mode: the workers must import pol and pyarrow, so they run this
+    interpreter unless PYSPARK_PYTHON says otherwise (set before the session
+    starts its first worker)."""
+    import os
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+@contextmanager
+def worker_errors():
+    """A pol error raised in a Python worker, raised again on the driver as
+    itself, not as Spark's wrapping of it. (The driver's checks catch bad
+    input before any job; this is for what they cannot see.)"""
+    try:
+        yield
+    except DataError:
+        raise
+    except Exception as e:
+        text = str(e)
+        marker = "pol.errors.DataError: "
+        if marker in text:
+            line = text[text.index(marker) + len(marker):].splitlines()[0]
+            raise DataError(line) from None
+        raise
+
+
+def evaluate(policy, df: DataFrame, *, as_of=None, params=None, history=None, position: str | None = None):
+    """The policy over every row of `df`: (customers, assignments), Spark
+    DataFrames with the columns of Policy.evaluate's tables (classifications,
+    offer and channel names as strings). `position` names a column giving
+    each row's input position, for a DataFrame not read from files whose
+    order matters (capacities); see position.py."""
+    run = Prepared(policy, df, as_of, params, history, position)
+    run.walk()
+    customers_t, assignments_t = run.types
+    packed = run.input.data.mapInArrow(customers_fn(run.job, with_pos=False),
+                                       packed_type(customers_t, assignments_t, with_pos=False))
+    customers = packed.select(*[col(f.name) for f in customers_t.fields])
+    key = run.program.input.key
+    assignments = packed.select(col(key), F.inline(col(ASSIGN))).select(
+        *[col(f.name) for f in assignments_t.fields])
+    return customers, assignments
+
+
+def arrow_of(df: DataFrame) -> pa.Table:
+    """A DataFrame collected as Arrow (tests, small results)."""
+    return df.toArrow()

@@ -1,0 +1,235 @@
+"""pol on Spark (local mode), checked against the same policy on one machine.
+
+One SparkSession (local[2]) serves every test here; the kernels come from
+the test run's cache. The bench policy, and the bench policy with capacities
+on offers of constant priority (so ties between customers are broken by
+input position, and only the global walk gets them right), run over the
+same 20,000 customers split into 1, 4 and 16 files, one file cut into many
+partitions, and a shuffled DataFrame with a position column: each gives
+Policy.evaluate's tables, row for row. `pol run --engine spark` writes the
+files `pol run` writes. Bad input raises pol.DataError on the driver,
+naming the column.
+"""
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from conftest import BENCH_POLICY
+
+import pol
+import pol.spark
+
+AS_OF = dt.date(2026, 11, 1)
+CAPACITIES = {
+    # offer: (capacity, holdout line)
+    "welcome_gift": "capacity 300",            # priority 60 for everyone: position decides
+    "biz_travel": "capacity 150\n    holdout 10%",
+    "retention_pack": "capacity 200\n    holdout 5%",
+}
+
+
+def _java() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    if home and os.path.exists(os.path.join(home, "bin", "java")):
+        return os.path.join(home, "bin", "java")
+    return shutil.which("java")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    if _java() is None:
+        pytest.skip("Java is not installed (PySpark needs a JVM: install Java 17 or set JAVA_HOME); "
+                    "the Spark engine is not tested")
+    pytest.importorskip("pyspark", reason="PySpark is not installed: pip install -e '.[spark]'")
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+    session = (SparkSession.builder.master("local[2]").appName("pol tests")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "4").getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def capacity_policy(tmp_path_factory):
+    text = BENCH_POLICY.read_text(encoding="utf-8")
+    for offer, lines in CAPACITIES.items():
+        head = text.index(f"offer {offer} ")
+        end = text.index("\n}", head)
+        text = text[:end] + f"\n    {lines}" + text[end:]
+    path = tmp_path_factory.mktemp("capacity") / "bench_capacity.pol"
+    path.write_text(text, encoding="utf-8")
+    return pol.load(path)
+
+
+@pytest.fixture(scope="session")
+def split_files(tmp_path_factory, bench_table):
+    """The bench table as 1, 4 and 16 Parquet files (names sort in row order),
+    row groups of 1,000 rows."""
+    folders = {}
+    for parts in (1, 4, 16):
+        folder = tmp_path_factory.mktemp(f"split{parts}")
+        step = -(-bench_table.num_rows // parts)
+        for k in range(parts):
+            pq.write_table(bench_table.slice(k * step, step), folder / f"part-{k:02d}.parquet", row_group_size=1000)
+        folders[parts] = folder
+    return folders
+
+
+def plain(t: pa.Table) -> pa.Table:
+    """Dictionary columns as strings (Spark has no dictionary type)."""
+    cols = []
+    for f in t.schema:
+        c = t.column(f.name)
+        if pa.types.is_dictionary(f.type):
+            c = c.cast(f.type.value_type)
+        elif pa.types.is_list(f.type) and pa.types.is_dictionary(f.type.value_type):
+            c = c.cast(pa.list_(pa.string()))
+        cols.append(c)
+    return pa.table(cols, names=t.schema.names)
+
+
+def by_key(t: pa.Table) -> pa.Table:
+    """In key order (the keys are unique), assignments by rank within a customer."""
+    keys = [("id", "ascending")] + ([("rank", "ascending")] if "rank" in t.schema.names else [])
+    return plain(t).sort_by(keys)
+
+
+def assert_same(spark_pair, result):
+    customers, assignments = (df.toArrow() for df in spark_pair)
+    want_c, want_a = by_key(result.customers), by_key(result.assignments)
+    got_c, got_a = by_key(customers), by_key(assignments)
+    assert got_c.schema.names == want_c.schema.names and got_a.schema.names == want_a.schema.names
+    assert [f.type for f in got_c.schema] == [f.type for f in want_c.schema]
+    assert [f.type for f in got_a.schema] == [f.type for f in want_a.schema]
+    assert got_c.num_rows == want_c.num_rows
+    assert got_a.equals(want_a)
+    assert got_c.equals(want_c)
+
+
+def test_bench_policy_any_partitioning(spark, bench_policy, bench_table, split_files):
+    want = bench_policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
+    assert want.assignments.num_rows > 5000
+    for parts, folder in split_files.items():
+        df = spark.read.parquet(str(folder))
+        assert len(df.inputFiles()) == parts
+        assert_same(pol.spark.evaluate(bench_policy, df, as_of=AS_OF), want)
+    # params travel to the executors, resolved once on the driver
+    want = bench_policy.evaluate(bench_table, as_of=AS_OF, params={"churn_days": 10}, engine="kernel")
+    assert_same(pol.spark.evaluate(bench_policy, spark.read.parquet(str(split_files[4])), as_of="2026-11-01",
+                                   params={"churn_days": "10"}), want)
+
+
+def test_capacities_exact_whatever_the_partitioning(spark, capacity_policy, bench_table, split_files):
+    want = capacity_policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
+    offers = pc.value_counts(want.assignments.column("offer").cast(pa.string())).to_pylist()
+    counts = {d["values"]: d["counts"] for d in offers}
+    # the capacities bind, and the holdouts hold some back
+    for offer, lines in CAPACITIES.items():
+        assert counts[offer] == int(lines.split()[1])
+    assert pc.sum(want.assignments.column("control")).as_py() > 0
+    for parts, folder in split_files.items():
+        df = spark.read.parquet(str(folder))
+        assert len(df.inputFiles()) == parts
+        assert_same(pol.spark.evaluate(capacity_policy, df, as_of=AS_OF), want)
+    # one file cut into many partitions (Spark orders its splits by size, not position)
+    old = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 * 1024))
+    try:
+        df = spark.read.parquet(str(split_files[1]))
+        assert df.rdd.getNumPartitions() >= 8
+        assert_same(pol.spark.evaluate(capacity_policy, df, as_of=AS_OF), want)
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", old)
+
+
+def test_capacities_dataframe_not_from_files(spark, capacity_policy, bench_table):
+    want = capacity_policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
+    table = plain(bench_table).append_column("row", pa.array(np.arange(bench_table.num_rows)))
+    # no files and no position column: Spark's own order, which createDataFrame keeps
+    assert_same(pol.spark.evaluate(capacity_policy, spark.createDataFrame(table.drop_columns(["row"])),
+                                   as_of=AS_OF), want)
+    df = spark.createDataFrame(table).repartition(7)
+    assert_same(pol.spark.evaluate(capacity_policy, df, as_of=AS_OF, position="row"), want)
+    # the position is what decides ties: reversed, the walk gives other customers the last units
+    flipped = df.withColumn("row", -df["row"])
+    got = by_key(pol.spark.evaluate(capacity_policy, flipped, as_of=AS_OF, position="row")[1].toArrow())
+    assert not got.equals(by_key(want.assignments))
+
+
+def test_pol_run_engine_spark_writes_what_pol_run_writes(spark, capacity_policy, split_files, tmp_path):
+    from pol.cli.run import run_command
+    policy = capacity_policy.path
+    local, remote = tmp_path / "local", tmp_path / "spark"
+    assert run_command(policy, str(split_files[4]), str(local), "2026-11-01", ["churn_days=20"], progress=False) == 0
+    assert run_command(policy, str(split_files[4]), str(remote), "2026-11-01", ["churn_days=20"], progress=False,
+                       engine="spark") == 0
+    assert sorted(os.listdir(local)) == sorted(os.listdir(remote))
+    for name in ("customers.parquet", "assignments.parquet"):
+        a, b = pq.read_table(local / name), pq.read_table(remote / name)
+        assert a.schema.equals(b.schema) and a.equals(b), name
+    sa, sb = (json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in (local, remote))
+    for timing in ("output", "started_at", "seconds", "rows_per_second"):
+        sa.pop(timing), sb.pop(timing)
+    assert sa == sb
+    assert sb["offers"]["welcome_gift"]["lost_to_capacity"] > 0
+
+
+def test_pol_run_engine_spark_usage(spark, bench_policy, tmp_path, capsys, bench_table):
+    from pol.cli.run import run_command
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    (csv_dir / "a.csv").write_text("id\n1\n", encoding="utf-8")
+    assert run_command(str(BENCH_POLICY), str(csv_dir), str(tmp_path / "o1"), engine="spark") == 2
+    assert "--engine spark reads Parquet" in capsys.readouterr().err
+    assert run_command(str(BENCH_POLICY), str(csv_dir), str(tmp_path / "o2"), master="local[2]") == 2
+    assert "--master needs --engine spark" in capsys.readouterr().err
+    # a data error: exit status 1, one line naming the column, nothing written
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(bench_table.slice(0, 100).drop_columns(["tenure_months"]), bad)
+    assert run_command(str(BENCH_POLICY), str(bad), str(tmp_path / "o3"), engine="spark") == 1
+    err = capsys.readouterr().err
+    assert "column 'tenure_months'" in err and "Traceback" not in err and "java" not in err.lower()
+    assert not (tmp_path / "o3").exists()
+
+
+def _bad(table: pa.Table, name: str, values) -> pa.Table:
+    i = table.schema.get_field_index(name)
+    return table.set_column(i, name, values)
+
+
+def test_bad_input_is_a_data_error_on_the_driver(spark, bench_policy, bench_table, tmp_path):
+    small = plain(bench_table.slice(0, 200))
+    cases = {
+        "missing": (small.drop_columns(["arpu_m2"]), "arpu_m2", "is missing"),
+        "wrong type": (_bad(small, "tenure_months", small.column("tenure_months").cast(pa.string())),
+                       "tenure_months", "has type"),
+        "null key": (_bad(small, "id", pa.array([None if i in (57, 120) else i for i in range(200)], pa.int64())),
+                     "id", "rows 58, 121"),
+        "NaN": (_bad(small, "arpu_m1", pa.array([float("nan") if i == 9 else 1.0 for i in range(200)])),
+                "arpu_m1", "NaN"),
+    }
+    for what, (table, column, words) in cases.items():
+        path = tmp_path / f"{what.replace(' ', '_')}.parquet"
+        pq.write_table(table, path)
+        with pytest.raises(pol.DataError) as e:
+            pol.spark.evaluate(bench_policy, spark.read.parquet(str(path)), as_of=AS_OF)
+        assert e.value.column == column, what
+        assert f"'{column}'" in str(e.value) and words in str(e.value), (what, str(e.value))
+    # the same message as a local run of that file, file and rows included
+    with pytest.raises(pol.DataError) as local:
+        from pol.cli.run import run
+        run(str(BENCH_POLICY), str(tmp_path / "null_key.parquet"), str(tmp_path / "out"), progress=False)
+    with pytest.raises(pol.DataError) as remote:
+        pol.spark.evaluate(bench_policy, spark.read.parquet(str(tmp_path / "null_key.parquet")), as_of=AS_OF)
+    assert str(local.value) == str(remote.value)
+    with pytest.raises(pol.ArgumentError):
+        pol.spark.evaluate(bench_policy, small, as_of=AS_OF)
