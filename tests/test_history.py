@@ -11,6 +11,8 @@ import random
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pol
 from pol.compiler.frontend.driver import check_text
@@ -313,3 +315,34 @@ def test_pol_gen_makes_events_a_run_reads(tmp_path):
     h = r.summary["history"]["contacts"]
     assert 0 < h["unmatched"] < 150 and h["future"] > 0 and h["undated"] > 0
     assert 0 < sum(r.customers.column("capped").to_pylist()) < 400
+
+
+_event = st.fixed_dictionaries({
+    "customer_id": st.integers(1, 6),
+    "sent_at": st.one_of(st.none(), st.integers(-3, 40).map(d)),
+    "channel": st.sampled_from(["sms", "app", "call"]),
+    "outcome": st.sampled_from([None, "refused", "ok"]),
+    "cost": st.one_of(st.none(), st.floats(-1e3, 1e3), st.just(float("nan")), st.just(1e308)),
+    "units": st.one_of(st.none(), st.integers(-2 ** 63, 2 ** 63 - 1), st.integers(-5, 5)),
+    "done": st.one_of(st.none(), st.booleans()),
+})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.lists(_event, max_size=40))
+def test_any_events_give_the_reference_aggregates(policy, events):
+    """Hypothesis: any events (unsorted, nulls, ties, NaN, huge values, keys of
+    no customer) give every aggregate column the reference evaluator's value."""
+    from pol.evaluation.history import HistoryTables
+    from pol.reference.expr import Env, eval_expr
+    from pol.reference.interp import _events
+    tables = HistoryTables(policy.program, policy.lowered.columns, {"contacts": table(events)}, AS_OF)
+    ids = [1, 2, 3, 4, 5]
+    batch = tables.extend(pa.record_batch({"id": ids}))
+    for k, cid in enumerate(ids):
+        mine = [e for e in events if e["customer_id"] == cid]
+        evs, hists = _events(policy.program, {"contacts": mine}, cid)
+        for col in policy.lowered.columns:
+            want = eval_expr(col.aggregate, Env({}, today=AS_OF, events=evs, histories=hists))
+            assert batch.column(col.name)[k].as_py() == want, (cid, col.aggregate)
+    assert tables.summary()["contacts"]["unmatched"] == sum(e["customer_id"] == 6 for e in events)
