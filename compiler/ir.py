@@ -31,8 +31,9 @@ tuples -> result type. A test checks that every op has a rule in each back end.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, TypeVar, Union
 
 from pol.compiler.types import Type
 from pol.dsl.source import Span
@@ -99,6 +100,29 @@ def op_result(op: str, arg_types: tuple[Type, ...]) -> Type | None:
     return table.get(tuple(arg_types))
 
 
+R = TypeVar("R")
+
+
+def rule_table(evaluator: str, rules: Mapping[str, R]) -> Callable[[str], R]:
+    """An evaluator's operator rules, checked against OPS when its module is
+    imported: an operator without a rule (or a rule for no operator) stops
+    the import, naming both, rather than failing on the first policy that
+    uses it. Returns the lookup, which names the evaluator for an unknown op."""
+    missing = sorted(set(OPS) - set(rules))
+    unknown = sorted(set(rules) - set(OPS))
+    if missing or unknown:
+        raise TypeError(f"{evaluator}: operators without a rule {missing}, rules for no operator {unknown} "
+                        "(compiler/ir.py OPS lists every operator)")
+
+    def rule(op: str) -> R:
+        try:
+            return rules[op]
+        except KeyError:
+            raise LookupError(f"{evaluator} has no rule for operator {op!r}: not an operator of ir.OPS") from None
+
+    return rule
+
+
 # ---------------------------------------------------------------- expressions
 
 @dataclass(frozen=True)
@@ -161,7 +185,7 @@ class InSet:
     """`x in (literals)` / `x not in (...)`: null when x is null."""
     type: Type           # always BOOL
     operand: Expr
-    values: tuple        # python values of operand's type, never None; ints already
+    values: tuple[Any, ...]   # python values of operand's type, never None; ints already
                          # widened to float when the operand is a float
     negated: bool = False
     span: Span | None = field(default=None, compare=False)
@@ -221,7 +245,7 @@ def children(e: Expr) -> tuple[Expr, ...]:
     return ()
 
 
-def walk(e: Expr):
+def walk(e: Expr) -> Iterator[Expr]:
     """Every node of an expression, parents before children."""
     stack = [e]
     while stack:
@@ -440,7 +464,7 @@ class Program:
                 return h
         raise KeyError(name)
 
-    def decl(self, name: str):
+    def decl(self, name: str) -> Let | Segment | Classify | Score | Channel | Offer | Param:
         """The let, segment, classify, score, channel, offer or param of that name."""
         for group in (self.lets, self.segments, self.classifies, self.scores,
                       self.channels, self.offers, self.params):
@@ -449,15 +473,10 @@ class Program:
                     return d
         raise KeyError(name)
 
-    def channel_index(self, name: str) -> int:
-        return [c.name for c in self.channels].index(name)
-
-    def offer_index(self, name: str) -> int:
-        return [o.name for o in self.offers].index(name)
-
 
 def dump(program: Program) -> str:
-    """A canonical text of the program's meaning: golden tests and cache keys."""
+    """A canonical text of the program's meaning, spans left out: tests/test_fmt.py
+    compares a policy's meaning before and after formatting with it."""
     lines: list[str] = [f"program {program.name} version {program.version!r}"]
 
     def ex(e: Expr) -> str:
@@ -496,17 +515,17 @@ def dump(program: Program) -> str:
         lines.append(f"param {p.name}: {p.type} = {p.default!r}")
     for d in program.lets:
         lines.append(f"let {d.name} = {ex(d.expr)}")
-    for d in program.segments:
-        lines.append(f"segment {d.name} {d.label!r} = {ex(d.expr)}")
-    for d in program.classifies:
-        lines.append(f"classify {d.name} {d.label!r}")
-        for w in d.whens:
+    for s in program.segments:
+        lines.append(f"segment {s.name} {s.label!r} = {ex(s.expr)}")
+    for c in program.classifies:
+        lines.append(f"classify {c.name} {c.label!r}")
+        for w in c.whens:
             lines.append(f"  when {ex(w.cond)} => {w.value!r}")
-        lines.append(f"  else => {d.default!r}")
-    for d in program.scores:
-        lines.append(f"score {d.name} {d.label!r} = {ex(d.expr)}")
-    for c in program.channels:
-        lines.append(f"channel {c.name} {c.label!r} when {ex(c.cond) if c.cond is not None else 'always'}")
+        lines.append(f"  else => {c.default!r}")
+    for r in program.scores:
+        lines.append(f"score {r.name} {r.label!r} = {ex(r.expr)}")
+    for ch in program.channels:
+        lines.append(f"channel {ch.name} {ch.label!r} when {ex(ch.cond) if ch.cond is not None else 'always'}")
     for o in program.offers:
         lines.append(f"offer {o.name} {o.label!r} category={o.category} capacity={o.capacity} "
                      f"valid={o.valid_from}..{o.valid_to} holdout_bp={o.holdout_bp}")

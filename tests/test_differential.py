@@ -105,7 +105,7 @@ def test_row_kernel_and_reference_agree(text, records):
 
 
 # The kernel checks a float's finiteness once per tree of +, -, *, unary
-# minus, abs and dividends (compiler/backend/codegen.py, `settle`); an intermediate
+# minus, abs and dividends (compiler/backend/emitter.py, `check_finite`); an intermediate
 # that overflows must still make the whole result null, wherever the tree
 # ends: in a divisor, a comparison, coalesce, if, min, a let or a score.
 OVERFLOW = """

@@ -10,7 +10,7 @@ import pytest
 from conftest import AS_OF
 
 import pol
-from pol.arbitration.arbitrate import fnv1a64
+from pol.reference.matching import fnv1a64
 
 CST = dt.timezone(dt.timedelta(hours=8))
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import pol
 from pol.reference.interp import evaluate_row
-from pol.reference.matching import match_all
+from pol.reference.matching import match_all, match_customer
 
 AS_OF = dt.date(2026, 11, 1)
 WINDOWS = ["", "valid from 2026-11-01", "valid to 2026-10-31", "valid from 2026-01-01 to 2026-12-31"]
@@ -124,8 +124,9 @@ def test_the_kernel_path_agrees_with_the_plain_matcher(with_capacity, data):
 
 
 # A kernel without capacities matches in its own pass (compiler/backend/codegen.py,
-# `fused`), a second copy of the walk: fixed catalogues that use every rule,
-# compiled once each, against many random customers.
+# `fused`), calling the compiled walk (compiler/backend/walk.py) per row:
+# fixed catalogues that use every rule, compiled once each, against many
+# random customers.
 FIXED = [
     # categories, an exclusive line, holdouts of 0, 50 and 100%, max 2
     ("offer o0 { eligible when e0 priority p0 channels app, sms category x holdout 50% }\n"
@@ -160,6 +161,31 @@ def fixed_text(offers: str, k: int) -> str:
 def test_the_fused_kernel_agrees_with_the_plain_matcher(case, data):
     offers, k = FIXED[case]
     check(fixed_text(offers, k), data.draw(customers(k)), engine="kernel")
+
+
+@pytest.mark.parametrize("case", range(len(FIXED)))
+@settings(max_examples=60, **SETTINGS)
+@given(data=st.data())
+def test_the_row_kernel_agrees_with_the_plain_matcher(case, data):
+    """`decide` on the compiled row kernel goes through the same compiled
+    walk (walk.matcher), holdouts included: the same accepted offers, ranks,
+    channels, priorities and controls as match_customer, for int and string
+    keys."""
+    offers, k = FIXED[case]
+    text = fixed_text(offers, k)
+    as_string = data.draw(st.booleans())
+    if as_string:
+        text = text.replace("id: int", "id: string")
+    policy = pol.loads(text, name="catalogue.pol")
+    for r in data.draw(customers(k)):
+        if as_string:
+            r = dict(r, id=f"客户-{r['id']}")
+        row = evaluate_row(policy.program, r, AS_OF, trace=False)
+        want = [(a.offer, a.rank, a.channel, a.priority, a.control)
+                for a in match_customer(policy.program, row).accepted]
+        got = [(a.offer, a.rank, a.channel, a.priority, a.control)
+               for a in policy.decide(r, as_of=AS_OF, engine="kernel").offers]
+        assert got == want, r
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import pytest
 
 import pol
 from pol.serve.routing import in_share
+from pol.serve.tables import logged
 from tests.serving import Served, policy_text, wait_for
 
 pytest.importorskip("uvicorn")
@@ -51,7 +52,8 @@ def test_decide_answers_the_decision_of_policy_decide(shop):
         got = _decide(server, record)
         arm = "challenger" if in_share("shop", record["id"], 3000) else "champion"
         policy = v2 if arm == "challenger" else v1
-        want = policy.decide(record, as_of=AS_OF, engine="reference").model_dump()
+        want = policy.decide(record, as_of=AS_OF, engine="reference").model_dump(mode="json")
+        assert len(got.pop("run_id")) == 36 and want.pop("run_id")      # each decision its own id
         assert got == {"policy": "shop", "version": policy.version, "arm": arm, **want}
     arms = {_decide(server, r)["arm"] for r in RECORDS}
     assert arms == {"champion", "challenger"}          # both arms take a share of 40 keys
@@ -112,7 +114,11 @@ def test_batch_json_in_input_order_as_single_decisions(shop):
     r = server.post("/v1/decide/batch", {"records": RECORDS, "as_of": AS_OF})
     assert r.status_code == 200, r.text
     batch = r.json()["decisions"]
-    assert batch == [_decide(server, rec) for rec in RECORDS]
+
+    def same(d):
+        assert len(d.pop("run_id")) == 36
+        return d
+    assert [same(d) for d in batch] == [same(_decide(server, rec)) for rec in RECORDS]
     bad = server.post("/v1/decide/batch", {"records": [RECORDS[0], {"id": 2, "arpu": True}], "version": "1"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "records[1].arpu"
 
@@ -134,7 +140,7 @@ def test_batch_arrow_in_arrow_out(shop):
     for row, rec in zip(answer.to_pylist(), RECORDS):
         want = v1.decide(rec, as_of=AS_OF, params={"vip_line": 300}, engine="reference")
         assert row["id"] == want.key and row["vip"] == want.segments["vip"]
-        assert row["offers"] == [a.model_dump() for a in want.offers]
+        assert row["offers"] == logged([a.model_dump() for a in want.offers])
     missing = table.drop_columns(["arpu"])
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, missing.schema) as w:
@@ -167,6 +173,7 @@ def test_policies_health_metrics_docs(shop):
     assert server.get("/healthz").json() == {"status": "ok"}
     assert server.get("/readyz").json() == {"status": "ready", "policies": ["shop"]}
     _decide(server, {"id": 3, "arpu": 500.0, "app_active": True}, version="1")
+    assert server.post("/v1/decide", {"record": {"id": 3, "arpu": "many"}}).status_code == 422
     text = server.get("/metrics").text
     assert 'pol_requests_total{route="/v1/decide",status="200"}' in text
     assert 'pol_request_seconds_bucket{le="0.005",route="/v1/decide"}' in text
@@ -198,7 +205,7 @@ def test_shadow_mode_logs_the_challenger_apart(tmp_path):
     assert [(d["key"], d["version"], d["arm"]) for d in shadow] == [(k, "2", "shadow") for k in range(1, 11)]
     v2 = pol.load(policies / "b.pol")
     assert [d["offers"] for d in shadow] == [
-        [a.model_dump() for a in v2.decide(r, as_of=AS_OF).offers] for r in RECORDS[:10]]
+        logged([a.model_dump() for a in v2.decide(r, as_of=AS_OF).offers]) for r in RECORDS[:10]]
 
 
 def test_hot_reload_and_a_broken_edit(tmp_path):
@@ -250,7 +257,7 @@ def test_log_is_written_out_at_shutdown_and_read_by_pol_effect(tmp_path):
     assert dt.datetime.fromisoformat(first["time"].replace("Z", "+00:00")).tzinfo is not None
     v1 = pol.load(policies / "shop.pol")
     assert [d["offers"] for d in lines[:40]] == [
-        [a.model_dump() for a in v1.decide(r, as_of=AS_OF).offers] for r in RECORDS]
+        logged([a.model_dump() for a in v1.decide(r, as_of=AS_OF).offers]) for r in RECORDS]
     assert any(o["control"] for d in lines for o in d["offers"])      # the holdout is logged
     outcomes = pa.table({"key": [r["id"] for r in RECORDS], "response": [r["id"] % 2 for r in RECORDS]})
     import pyarrow.parquet as pq
@@ -280,4 +287,20 @@ def test_arrow_log_lines_are_the_line_by_line_json():
     lines = log_lines(result, head, tail).decode().splitlines()
     keys, offers = offers_of(result)
     assert [json.loads(line) for line in lines] == [{**head, "key": k, "offers": o, **tail} for k, o in zip(keys, offers)]
-    assert offers == [[a.model_dump() for a in policy.decide(r, as_of=AS_OF).offers] for r in RECORDS]
+    assert offers == [logged([a.model_dump() for a in policy.decide(r, as_of=AS_OF).offers]) for r in RECORDS]
+
+
+def test_serving_the_telecom_library(tmp_path):
+    """A folder is served file by file, modules left out: policies/telecom is one
+    policy, the nightly dispatch, which imports every other file."""
+    root = Path(__file__).resolve().parents[1] / "policies" / "telecom"
+    with Served(root, tmp_path / "state", "--no-watch") as server:
+        rows = server.get("/v1/policies").json()["policies"]
+        assert [(Path(p["path"]).name, p["name"], p["version"]) for p in rows] == \
+            [("dispatch.pol", "telecom_dispatch", "2026.12")]
+        assert rows[0]["capacities"] == {"retention.retention_pack": 20000, "retention.handset_free": 5000}
+        record = {"id": 2, "tenure_months": 1, "data_gb": 19, "plan_data_gb": 20, "intl_call_min": 100,
+                  "app_active": True, "sms_opt_out": False, "do_not_disturb": False, "contacts_30d": 0}
+        got = _decide(server, record)
+        assert [(o["offer"], o["rank"], o["campaign"]) for o in got["offers"]] == \
+            [("retention.welcome_gift", 1, "lifecycle"), ("retention.flow_worry_free", 2, "lifecycle")]

@@ -105,3 +105,32 @@ def test_two_workers_share_one_capacity_and_a_restart_keeps_it(tmp_path):
         assert all([o["offer"] for o in d["offers"]] == ["sms_bonus"] for d in later)
         next_day = server.post("/v1/decide", {"record": records[50], "as_of": "2026-11-02"}).json()
         assert next_day["offers"][0]["offer"] == "gift"
+
+
+def test_an_arrow_batch_of_a_capped_policy_draws_record_by_record(tmp_path):
+    """In-process: the Arrow answer of the per-record path has the shape of the vectorized one."""
+    from pol.serve.config import Challenger
+    from pol.serve.deciding import Decider
+    from pol.serve.registry import Registry
+    from pol.serve.requests import Ask
+    from pol.serve.routing import Router
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "a.pol").write_text(policy_text("1", 100, capacity=3), encoding="utf-8")
+    (folder / "b.pol").write_text(policy_text("2", 100), encoding="utf-8")
+    registry = Registry(str(folder))
+    registry.refresh(build=False)
+    decider = Decider(registry, Router({"shop": "1"}, {"shop": Challenger("2", shadow=True)}),
+                      Ledger(str(tmp_path / "ledger.sqlite")), None)
+    table = pa.table({"id": pa.array(range(1, 9), pa.int64()), "arpu": pa.array([500.0] * 8),
+                      "app_active": pa.array([True, False] * 4)})
+    ask = Ask([], dt.date(2026, 11, 1), None, None, None, False, "error")
+    capped = decider.arrow(ask, table, "r1")
+    uncapped = decider.arrow(Ask([], dt.date(2026, 11, 1), None, None, "2", True, "error"), table, "r2")
+    assert capped.schema.remove_metadata() == uncapped.schema.remove_metadata()
+    assert capped.schema.metadata[b"version"] == b"1" and uncapped.schema.metadata[b"arm"] == b"pinned"
+    got = [[o["offer"] for o in row["offers"]] for row in capped.to_pylist()]
+    assert got == [["gift"]] * 3 + [["sms_bonus"]] * 5
+    assert [[o["offer"] for o in row["offers"]] for row in uncapped.to_pylist()] == [["gift"]] * 8
+    assert capped.column("vip").to_pylist() == [True] * 8
+    assert decider.ledger.usage() == [{"policy": "shop", "offer": "gift", "period": "2026-11-01", "used": 3}]

@@ -177,7 +177,7 @@ def test_pol_run_engine_spark_writes_what_pol_run_writes(spark, capacity_policy,
         a, b = pq.read_table(local / name), pq.read_table(remote / name)
         assert a.schema.equals(b.schema) and a.equals(b), name
     sa, sb = (json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in (local, remote))
-    for timing in ("output", "started_at", "seconds", "rows_per_second"):
+    for timing in ("output", "started_at", "seconds", "rows_per_second", "run_id"):
         sa.pop(timing), sb.pop(timing)
     assert sa == sb
     assert sb["offers"]["welcome_gift"]["lost_to_capacity"] > 0

@@ -4,10 +4,11 @@ function caches its machine code beside it.
 Numba caches only functions that live in a file, so each kernel is written
 to `<folder>/k_<hash>.py`, named by the hash of everything that decides its
 code (the generated source, which already reflects the policy's meaning,
-plus the runtime helpers' source and the Numba and Python versions). The
-folder is the cache folder (pol.cachefolder) when it is safe to use, else a
-private temporary folder of this process, removed at exit, else none: the
-kernel is then compiled in memory, for this process only.
+plus the source of the runtime helpers and of the walk it calls, and the
+Numba and Python versions). The folder is the cache folder (pol.cachefolder)
+when it is safe to use, else a private temporary folder of this process,
+removed at exit, else none: the kernel is then compiled in memory, for this
+process only.
 
 Nothing is trusted for its name. Before a kernel runs, the file's bytes are
 compared with the source this process generated, and the module is compiled
@@ -35,6 +36,7 @@ import tempfile
 import threading
 import types
 from pathlib import Path
+from typing import Any
 
 from pol import cachefolder
 
@@ -43,7 +45,7 @@ from pol import cachefolder
 FUNCTIONS = ("kernel", "row_kernel")
 
 _lock = threading.Lock()
-_modules: dict[str, object] = {}
+_modules: dict[str, types.ModuleType] = {}
 _private_lock = threading.Lock()
 _private: Path | None = None
 _private_tried = False
@@ -53,9 +55,11 @@ def key(source: str) -> str:
     # Imported here: the front end loads pol.cachefolder without Numba.
     import numba
 
-    from pol.compiler.backend import runtime
+    from pol.compiler.backend import runtime, walk
     h = hashlib.sha256()
-    for part in (source, inspect.getsource(runtime), numba.__version__, sys.version):
+    # The helpers a kernel calls are compiled into it, and Numba's cache
+    # checks only the kernel's own file: their source is part of the key.
+    for part in (source, inspect.getsource(runtime), inspect.getsource(walk), numba.__version__, sys.version):
         h.update(part.encode("utf-8"))
         h.update(b"\0")
     return h.hexdigest()[:24]
@@ -89,7 +93,7 @@ def is_cached(source: str) -> bool:
     return any(any(index.glob(f"{path.stem}.{name}-*.nbi")) for name in FUNCTIONS)
 
 
-def load(source: str):
+def load(source: str) -> types.ModuleType:
     """The module for this kernel source, its file written first if needed."""
     return load_in(source, folder())
 
@@ -101,7 +105,7 @@ def write(source: str) -> Path | None:
     return _written(where / f"k_{key(source)}.py", source) if where is not None else None
 
 
-def load_in(source: str, where: Path | None):
+def load_in(source: str, where: Path | None) -> types.ModuleType:
     """The same in a given folder (None: in memory); the background compiler
     (warm.py) uses the folder of the process that started it."""
     k = key(source)
@@ -193,13 +197,14 @@ def _index_folder(path: Path) -> Path:
     import numba
     if numba.config.CACHE_DIR:
         from numba.core.caching import UserProvidedCacheLocator
-        return Path(numba.config.CACHE_DIR) / UserProvidedCacheLocator.get_suitable_cache_subpath(str(path))
+        sub: str = UserProvidedCacheLocator.get_suitable_cache_subpath(str(path))
+        return Path(numba.config.CACHE_DIR) / sub
     return path.parent / "__pycache__"
 
 
 # ---------------------------------------------------------------- modules
 
-def _module(name: str, source: str, path: Path | None):
+def _module(name: str, source: str, path: Path | None) -> types.ModuleType:
     if path is None:
         code = compile(_without_disk_cache(source), f"<pol kernel {name}>", "exec", dont_inherit=True)
     else:
@@ -227,7 +232,7 @@ def _without_disk_cache(source: str) -> ast.Module:
     return tree
 
 
-def _guard(dispatcher) -> None:
+def _guard(dispatcher: Any) -> None:
     """Numba's cache entry for this function: one that does not load is
     dropped (Numba then compiles and saves it anew), one that cannot be saved
     is not; neither reaches the run as an error."""
@@ -236,7 +241,7 @@ def _guard(dispatcher) -> None:
         return
     load, save = numba_cache.load_overload, numba_cache.save_overload
 
-    def load_overload(sig, target_context):
+    def load_overload(sig: Any, target_context: Any) -> Any:
         try:
             return load(sig, target_context)
         except Exception:
@@ -248,7 +253,7 @@ def _guard(dispatcher) -> None:
                     pass
             return None
 
-    def save_overload(sig, data):
+    def save_overload(sig: Any, data: Any) -> None:
         try:
             save(sig, data)
         except Exception as e:

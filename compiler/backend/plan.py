@@ -1,17 +1,20 @@
 """Kernel planning: ir.Program -> KernelPlan, what a kernel reads and writes.
 
-The plan fixes the calling convention shared by the code generator, the
-vectorized evaluator and the Arrow binder: which input fields are read and in
-which argument position, the string table's literal part (every string a
+The plan fixes what the code generator, the vectorized evaluator and the
+Arrow binder share: which input fields are read (and, through `layout`,
+the kernel's arguments by name: compiler/backend/layout.py), the string table's literal part (every string a
 policy writes gets a fixed code, so generated code holds numbers only), the
 string functions that the host computes per dictionary entry (lookup
 tables), and the shape of the outputs.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pol.compiler import ir
+from pol.compiler.backend.layout import KernelLayout, layout
 from pol.compiler.types import Type
 
 
@@ -43,27 +46,29 @@ class KernelPlan:
     channels: tuple[str, ...]
     offers: tuple[str, ...]
 
-    def field_index(self, name: str) -> int:
-        return [f.name for f in self.fields].index(name)
-
     def literal_code(self, s: str) -> int:
         return self.literals.index(s)
 
     def lut_index(self, op: str, arg: str | None) -> int:
         return self.luts.index(LutSlot(op, arg))
 
+    @functools.cached_property
+    def layout(self) -> KernelLayout:
+        """The kernel's arguments by name (compiler/backend/layout.py)."""
+        return layout(self)
 
-def program_exprs(program: ir.Program):
+
+def program_exprs(program: ir.Program) -> Iterator[ir.Expr]:
     """Every top-level expression of the program, in a fixed order."""
-    for d in program.lets:
-        yield d.expr
-    for d in program.segments:
-        yield d.expr
+    for let in program.lets:
+        yield let.expr
+    for segment in program.segments:
+        yield segment.expr
     for c in program.classifies:
         for w in c.whens:
             yield w.cond
-    for d in program.scores:
-        yield d.expr
+    for score in program.scores:
+        yield score.expr
     for ch in program.channels:
         if ch.cond is not None:
             yield ch.cond
@@ -72,12 +77,23 @@ def program_exprs(program: ir.Program):
         yield o.priority
 
 
+def string_function_arg(call: ir.Call) -> str | None:
+    """The literal a string function compares with (None for length)."""
+    if len(call.args) < 2:
+        return None
+    arg = call.args[1]
+    assert isinstance(arg, ir.Literal) and isinstance(arg.value, str), "the checker makes it a string literal"
+    return arg.value
+
+
 def plan(program: ir.Program) -> KernelPlan:
     used: set[str] = set()
     literals: list[str] = []
     luts: list[LutSlot] = []
 
-    def lit(s: str) -> None:
+    def lit(s: object) -> None:
+        # string literals only: the checker types them (ir.Literal.value is any literal)
+        assert isinstance(s, str)
         if s not in literals:
             literals.append(s)
 
@@ -91,8 +107,7 @@ def plan(program: ir.Program) -> KernelPlan:
                 for v in node.values:
                     lit(v)
             if isinstance(node, ir.Call) and node.op in ("starts_with", "ends_with", "contains", "length"):
-                arg = node.args[1].value if len(node.args) > 1 else None
-                slot = LutSlot(node.op, arg)
+                slot = LutSlot(node.op, string_function_arg(node))
                 if slot not in luts:
                     luts.append(slot)
     for c in program.classifies:

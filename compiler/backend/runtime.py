@@ -110,22 +110,6 @@ def mod_f(a, b):
 
 
 @_jit
-def fin(x):
-    """A float result is valid only when finite (LANGUAGE.md section 5)."""
-    return x, math.isfinite(x)
-
-
-@_jit
-def floor_f(x):
-    return np.floor(x)
-
-
-@_jit
-def ceil_f(x):
-    return np.ceil(x)
-
-
-@_jit
 def _two_prod(a, b):
     # Dekker's exact product without fused multiply-add: a*b == p + e exactly.
     p = a * b
@@ -190,6 +174,12 @@ def round_i(a, n):
 
 
 @_jit
+def _finite(x):
+    """A float result is valid only when finite (LANGUAGE.md section 5)."""
+    return x, math.isfinite(x)
+
+
+@_jit
 def sqrt_f(x):
     if x < 0.0:
         return 0.0, False
@@ -200,14 +190,14 @@ def sqrt_f(x):
 def exp_f(x):
     if x > 709.782712893384:
         return 0.0, False
-    return fin(math.exp(x))
+    return _finite(math.exp(x))
 
 
 @_jit
 def log_f(x):
     if x <= 0.0:
         return 0.0, False
-    return fin(math.log(x))
+    return _finite(math.log(x))
 
 
 @_jit
@@ -217,7 +207,7 @@ def pow_f(a, b):
         return 0.0, False
     if a < 0.0 and b != math.floor(b):
         return 0.0, False
-    return fin(math.pow(a, b))
+    return _finite(math.pow(a, b))
 
 
 @_jit
@@ -291,7 +281,14 @@ def hash_key(h, i, is_int, ints, offsets, data):
             h = (h ^ (np.uint64(48) + (u // p) % np.uint64(10))) * FNV_PRIME
             p //= np.uint64(10)
         return h
-    for j in range(offsets[i], offsets[i + 1]):
+    return fnv1a(h, data, offsets[i], offsets[i + 1])
+
+
+@_jit
+def fnv1a(h, data, lo, hi):
+    """FNV-1a 64 from state h over the bytes data[lo:hi]: the holdout hash of
+    every compiled path (engine/reference/matching.py has the oracle's)."""
+    for j in range(lo, hi):
         h = (h ^ np.uint64(data[j])) * FNV_PRIME
     return h
 

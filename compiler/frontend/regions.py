@@ -17,7 +17,7 @@ keeps the reasoning exact under three-valued logic:
 Comparisons (== != < <= > >=, between, in) of a param-free expression with
 literals become intervals of that expression; any other bool expression is
 an opaque constraint `expr in {true}` (or `{false}` for FALSE). Parts made of
-literals only are folded by the reference evaluator, so `1 > 2` is false.
+literals only are folded by the reference rules (compiler/fold.py), so `1 > 2` is false.
 
     region(cond)              -> Region (list of boxes; [] never true, [{}] always)
     covers(earlier, region)   -> True when every customer of `region` is in one of `earlier`
@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pol.compiler import ir
+from pol.compiler.fold import NOT_CONSTANT, fold, is_constant
 from pol.compiler.types import Type
 
 # A bound is (value, closed); None is an infinity. An interval is (low, high).
@@ -138,22 +139,6 @@ EVERYTHING = ((None, None),)
 
 # ---------------------------------------------------------------- conditions -> regions
 
-def _constant(e) -> bool:
-    return not any(isinstance(n, (ir.FieldRef, ir.ParamRef, ir.DeclRef, ir.Today)) for n in ir.walk(e))
-
-
-def fold(e):
-    """The value of an expression made of literals only (the reference
-    evaluator's rules); `_NOT_CONSTANT` when it reads anything else."""
-    if not _constant(e):
-        return _NOT_CONSTANT
-    from pol.reference.interp import Env, eval_expr
-    return eval_expr(e, Env(fields={}))
-
-
-_NOT_CONSTANT = object()
-
-
 def _param_free(e) -> bool:
     return not any(isinstance(n, ir.ParamRef) for n in ir.walk(e))
 
@@ -176,7 +161,7 @@ def _constraint(operand, values: IntervalSet, want: bool) -> Region:
 def _comparison(e, want: bool) -> Region | None:
     """A comparison of an expression with literals as a constraint; None when it is not one."""
     if isinstance(e, ir.InSet):
-        if not _param_free(e.operand) or _constant(e.operand):
+        if not _param_free(e.operand) or is_constant(e.operand):
             return None
         t = e.operand.type
         s = normalize([((_value(v, t), True), (_value(v, t), True)) for v in e.values], t)
@@ -186,9 +171,9 @@ def _comparison(e, want: bool) -> Region | None:
     if e.op in _COMPARE:
         a, b = e.args
         op = e.op
-        if _constant(a) and not _constant(b):
+        if is_constant(a) and not is_constant(b):
             a, b, op = b, a, _FLIP[op]
-        if _constant(a) or not _constant(b) or not _param_free(a):
+        if is_constant(a) or not is_constant(b) or not _param_free(a):
             return None
         v = fold(b)
         if v is None:
@@ -201,7 +186,7 @@ def _comparison(e, want: bool) -> Region | None:
         return _constraint(a, s, want)
     if e.op == "between":
         x, lo, hi = e.args
-        if _constant(x) or not _constant(lo) or not _constant(hi) or not _param_free(x):
+        if is_constant(x) or not is_constant(lo) or not is_constant(hi) or not _param_free(x):
             return None
         low, high = fold(lo), fold(hi)
         if low is None or high is None:
@@ -214,7 +199,7 @@ def _comparison(e, want: bool) -> Region | None:
 def region(e, want: bool = True) -> Region:
     """Where the bool expression e is `want` (True: true; False: false)."""
     v = fold(e)
-    if v is not _NOT_CONSTANT:
+    if v is not NOT_CONSTANT:
         return [{}] if v is want else []
     if isinstance(e, ir.Call) and e.op == "not":
         return region(e.args[0], not want)

@@ -25,7 +25,7 @@ from pol.api.records import reader
 from pol.compiler import ir
 from pol.evaluation.assignment_columns import has_campaigns
 from pol.reference.interp import RowResult, evaluate_row
-from pol.reference.matching import Match, is_control, match_customer
+from pol.reference.matching import Match, match_customer
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
@@ -128,17 +128,17 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
         values = values + column_values(program, history_columns, history, values[read.key_index], as_of)
     plan = executor.plan
     today = as_of.toordinal() - _EPOCH
-    out = executor.run(values, today, params, active)
     key = values[read.key_index]
+    out = executor.evaluate(values, today, params, active, key)
     segs = out.segs[:, 0].tolist()
     classes = out.classes[:, 0].tolist()
     scores = out.scores[:, 0].tolist()
     offers = []
     several = has_campaigns(program)
-    for rank, (k, c, p) in enumerate(executor.match(out, program.arbitrate.max_per_customer), start=1):
+    for rank, (k, c, p, control) in enumerate(out.accepted(), start=1):
         o = program.offers[k]
-        offers.append(_trusted(Assignment, {"offer": o.name, "rank": rank, "channel": plan.channels[c],
-                                            "priority": p, "control": is_control(o, key),
+        offers.append(_trusted(Assignment, {"offer": plan.offers[k], "rank": rank, "channel": plan.channels[c],
+                                            "priority": p, "control": control,
                                             "campaign": o.campaign if several else None,
                                             "attributes": dict(o.attributes)}))
     return _trusted(Decision, {

@@ -1,21 +1,24 @@
 """Offer matching for batches: candidate matrices -> accepted offers per row.
 
-Input is what every evaluator produces per batch: `cprio[n, K]` (an offer's
-priority where it is a candidate, NaN elsewhere) and `cchan[n, K]` (the
-chosen channel index, or -3 not eligible, -2 eligible but no channel open,
--1 priority null). Output: for each row up to `max` accepted offers in rank
-order (offer, channel, priority, control) and per offer a funnel of counts.
+Input is what the vectorized evaluator and an unfused kernel produce per
+batch: `cprio[n, K]` (an offer's priority where it is a candidate, NaN
+elsewhere) and `cchan[n, K]` (the chosen channel index, or a candidate state
+of compiler/backend/layout.py). Output: the accepted offers in the
+assignments' flat layout (`Flat`: row, rank, offer, channel, priority,
+control) and per offer the funnel counts (layout.FUNNEL).
 
 Two walks implement LANGUAGE.md section 6:
-* without capacities, each row is matched on its own (`match_range`), so the
-  result cannot depend on batching;
+* without capacities, each row is matched on its own (`match_range`, the
+  walk template of compiler/backend/walk.py that the kernels paste in), so
+  the result cannot depend on batching;
 * with capacities, every (row, candidate) pair of the run is kept in compact
   form (20 bytes a pair, about 40 during the walk) and walked once in the
   global order: priority desc, offer declaration order, row position
   (`walk_global`).
 
-Policy-independent: these functions are compiled once per installation
-(Numba's disk cache) and shared by every policy.
+Policy-independent: these functions are compiled once (Numba's disk
+cache; the two walks in the cache folder, walk.matcher) and shared by every
+policy.
 """
 from __future__ import annotations
 
@@ -25,18 +28,25 @@ import numpy as np
 from numba import njit
 
 from pol.compiler import ir
-from pol.compiler.backend.runtime import FNV_OFFSET, FNV_PRIME, held_out
+from pol.compiler.backend.layout import (
+    CANDIDATES,
+    DELIVERABLE,
+    ELIGIBLE,
+    FLAT,
+    KEYS,
+    MATCH_RULES,
+    NO_CHANNEL,
+    NO_PRIORITY,
+    NOT_ELIGIBLE,
+)
+from pol.compiler.backend.runtime import FNV_OFFSET, fnv1a, held_out
+from pol.compiler.backend.walk import matcher
 
-# Funnel columns, per offer.
-FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
-          "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
-ELIGIBLE, DELIVERABLE, CANDIDATES, ACCEPTED, CONTROLS, LOST_MAX, LOST_CAT, LOST_EXCL, LOST_CAP = range(9)
 
-
-def fnv1a64(data: bytes, h: int = int(FNV_OFFSET)) -> int:
-    for b in data:
-        h = ((h ^ b) * int(FNV_PRIME)) & 0xFFFFFFFFFFFFFFFF
-    return h
+def _prefix_state(offer: str) -> np.uint64:
+    """The holdout hash's state after the bytes of "OFFER:" (runtime.fnv1a)."""
+    data = np.frombuffer((offer + ":").encode("utf-8"), np.uint8)
+    return fnv1a(FNV_OFFSET, data, 0, len(data))
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,12 @@ class Rules:
     @property
     def has_capacity(self) -> bool:
         return bool((self.capacity >= 0).any())
+
+    def arguments(self, holdouts: bool = True) -> dict[str, np.ndarray]:
+        """The kernel arguments of the rules, by layout name. Without
+        `holdouts` nobody is a control (a customer without a key)."""
+        bp = self.holdout_bp if holdouts else np.full_like(self.holdout_bp, -1)
+        return dict(zip(MATCH_RULES, (self.category, self.exclusive, bp, self.holdout_state)))
 
     @staticmethod
     def of(program: ir.Program) -> Rules:
@@ -76,7 +92,7 @@ class Rules:
             exclusive=exclusive,
             capacity=np.array([o.capacity if o.capacity is not None else -1 for o in offers], np.int64),
             holdout_bp=np.array([o.holdout_bp if o.holdout_bp is not None else -1 for o in offers], np.int64),
-            holdout_state=np.array([fnv1a64((o.name + ":").encode("utf-8")) for o in offers], np.uint64),
+            holdout_state=np.array([_prefix_state(o.name) for o in offers], np.uint64),
         )
 
 
@@ -89,21 +105,23 @@ class Keys:
     offsets: np.ndarray
     data: np.ndarray
 
-
-@dataclass
-class Accepted:
-    """Accepted offers per row, in rank order: `count[i]` of them."""
-    offer: np.ndarray     # int16[n, max]
-    chan: np.ndarray      # int8[n, max]
-    prio: np.ndarray      # float64[n, max]
-    ctrl: np.ndarray      # bool[n, max]
-    count: np.ndarray     # int64[n]
+    def arguments(self) -> dict[str, object]:
+        """The kernel arguments of the keys, by layout name."""
+        return dict(zip(KEYS, (self.is_int, self.ints, self.offsets, self.data)))
 
     @staticmethod
-    def empty(n: int, max_n: int) -> Accepted:
-        return Accepted(np.full((n, max_n), -1, np.int16), np.full((n, max_n), -1, np.int8),
-                        np.zeros((n, max_n), np.float64), np.zeros((n, max_n), np.bool_),
-                        np.zeros(n, np.int64))
+    def of_record(key: int | str) -> Keys:
+        """One customer's key (not null)."""
+        if isinstance(key, int):
+            return Keys(True, np.array([key], np.int64), _NO_OFFSETS, _NO_DATA)
+        data = key.encode("utf-8")
+        return Keys(False, _NO_INTS, np.array([0, len(data)], np.int64),
+                    np.frombuffer(data, np.uint8) if data else _NO_DATA)
+
+
+_NO_INTS = np.zeros(1, np.int64)
+_NO_OFFSETS = np.zeros(1, np.int64)
+_NO_DATA = np.zeros(1, np.uint8)
 
 
 @dataclass
@@ -117,44 +135,6 @@ class Flat:
     prio: np.ndarray      # float64
     ctrl: np.ndarray      # bool
     offsets: np.ndarray   # int32[n + 1]
-
-
-@njit(cache=True, nogil=True)
-def _flatten(offer, chan, prio, ctrl, count, by_channel):
-    n = len(count)
-    offsets = np.empty(n + 1, np.int32)
-    offsets[0] = 0
-    total = 0
-    for i in range(n):
-        total += count[i]
-        offsets[i + 1] = total
-    rows = np.empty(total, np.int64)
-    rank = np.empty(total, np.int32)
-    off = np.empty(total, np.int32)
-    ch = np.empty(total, np.int32)
-    pr = np.empty(total, np.float64)
-    ct = np.empty(total, np.bool_)
-    j = 0
-    for i in range(n):
-        for r in range(count[i]):
-            o = offer[i, r]
-            c = chan[i, r]
-            t = ctrl[i, r]
-            rows[j] = i
-            rank[j] = r + 1
-            off[j] = o
-            ch[j] = c
-            pr[j] = prio[i, r]
-            ct[j] = t
-            by_channel[o, c, 1 if t else 0] += 1
-            j += 1
-    return rows, rank, off, ch, pr, ct, offsets
-
-
-def flatten(acc: Accepted, by_channel: np.ndarray) -> Flat:
-    """Accepted offers per row -> the flat layout, counting each assignment
-    in `by_channel[offer, channel, control]`."""
-    return Flat(*_flatten(acc.offer, acc.chan, acc.prio, acc.ctrl, acc.count, by_channel))
 
 
 class FlatParts:
@@ -175,6 +155,10 @@ class FlatParts:
 
     def arrays(self) -> tuple:
         return self.rows, self.rank, self.offer, self.chan, self.prio, self.ctrl, self.end
+
+    def arguments(self) -> dict[str, np.ndarray]:
+        """The kernel arguments it is, by layout name."""
+        return dict(zip(FLAT, self.arrays()))
 
     def join(self, parts: list[tuple[int, int]]) -> Flat:
         """Each range's assignments moved down to follow the previous one's,
@@ -207,81 +191,27 @@ class MatchJob:
 
 @njit(cache=True, nogil=True)
 def _funnel(start, stop, cchan, counts):
+    """The funnel's first three columns from candidate states."""
     K = cchan.shape[1]
     for i in range(start, stop):
         for k in range(K):
             s = cchan[i, k]
-            if s != -3:
-                counts[k, 0] += 1
-                if s >= -1:
-                    counts[k, 1] += 1
-                    if s >= 0:
-                        counts[k, 2] += 1
+            if s != NOT_ELIGIBLE:
+                counts[k, ELIGIBLE] += 1
+                if s != NO_CHANNEL:
+                    counts[k, DELIVERABLE] += 1
+                    if s != NO_PRIORITY:
+                        counts[k, CANDIDATES] += 1
 
 
-@njit(cache=True, nogil=True)
-def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state,
-                is_int, ints, offsets, data,
-                acc_offer, acc_chan, acc_prio, acc_ctrl, nacc, counts):
-    """The per-customer walk of section 6 for rows start..stop, and the
-    funnel counts of those rows, in one pass."""
-    K = cprio.shape[1]
-    order = np.empty(K, np.int64)
-    ranked = np.empty(K, np.float64)
-    # Counted in a local array, added to `counts` once: LLVM can keep a local
-    # in cache lines no other array may alias (a third faster on the bench).
-    local = np.zeros((K, counts.shape[1]), np.int64)
-    for i in range(start, stop):
-        # Candidates in rank order: priority desc, then declaration order
-        # (insertion sort: a customer has a handful).
-        m = 0
-        for k in range(K):
-            s = cchan[i, k]
-            if s == -3:
-                continue
-            local[k, 0] += 1
-            if s < -1:
-                continue
-            local[k, 1] += 1
-            if s < 0:
-                continue
-            local[k, 2] += 1
-            p = cprio[i, k]
-            j = m
-            while j > 0 and ranked[j - 1] < p:
-                order[j] = order[j - 1]
-                ranked[j] = ranked[j - 1]
-                j -= 1
-            order[j] = k
-            ranked[j] = p
-            m += 1
-        taken = 0
-        cats = np.int64(0)
-        excl = np.int64(0)
-        for j in range(m):
-            k = order[j]
-            c = category[k]
-            if taken >= max_n:
-                local[k, 5] += 1
-            elif c >= 0 and (cats >> c) & 1:
-                local[k, 6] += 1
-            elif (excl & exclusive[k]) != 0:
-                local[k, 7] += 1
-            else:
-                acc_offer[i, taken] = k
-                acc_chan[i, taken] = cchan[i, k]
-                acc_prio[i, taken] = ranked[j]
-                ctrl = held_out(k, i, bp, state, is_int, ints, offsets, data)
-                acc_ctrl[i, taken] = ctrl
-                local[k, 3] += 1
-                if ctrl:
-                    local[k, 4] += 1
-                taken += 1
-                if c >= 0:
-                    cats |= np.int64(1) << c
-                excl |= exclusive[k]
-        nacc[i] = taken
-    counts += local
+def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state, is_int, ints, offsets, data,
+                a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel) -> None:
+    """Rows start..stop of candidate matrices through the per-customer walk
+    (compiler/backend/walk.py's template, as the kernels walk), into a
+    FlatParts' arrays as a fused kernel fills them, with their funnel and
+    per-channel counts."""
+    matcher().match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state, is_int, ints,
+                          offsets, data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel)
 
 
 @njit(cache=True, nogil=True)
@@ -313,40 +243,30 @@ def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets,
     return rows, offer, chan, prio, ctrl
 
 
-@njit(cache=True, nogil=True)
-def walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity,
-                accepted, counts):
+def walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity, accepted, counts) -> None:
     """The run-wide walk of section 6 over pairs visited in `order`; `cust`
-    numbers the customers that have candidates densely (0..n_cust-1)."""
-    left = capacity.copy()
-    taken = np.zeros(n_cust, np.int64)
-    cats = np.zeros(n_cust, np.int64)
-    excl = np.zeros(n_cust, np.int64)
-    for j in order:
-        i = cust[j]
-        k = offer[j]
-        c = category[k]
-        if taken[i] >= max_n:
-            counts[k, 5] += 1
-        elif c >= 0 and (cats[i] >> c) & 1:
-            counts[k, 6] += 1
-        elif (excl[i] & exclusive[k]) != 0:
-            counts[k, 7] += 1
-        elif left[k] == 0:
-            counts[k, 8] += 1
-        else:
-            if left[k] > 0:
-                left[k] -= 1
-            accepted[j] = True
-            taken[i] += 1
-            counts[k, 3] += 1
-            if ctrl[j]:
-                counts[k, 4] += 1
-            if c >= 0:
-                cats[i] |= np.int64(1) << c
-            excl[i] |= exclusive[k]
+    numbers the customers that have candidates densely (0..n_cust-1). The
+    per-customer rules are the walk template's (walk.REFUSAL); capacity
+    comes last."""
+    matcher().walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity, accepted, counts)
 
 
 def global_order(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray) -> np.ndarray:
     """Priority highest first, then offer declaration order, then row position."""
     return np.lexsort((rows, offer, -prio))
+
+
+def flat_of_pairs(rows, offer, chan, prio, ctrl, accepted, n: int, by_channel: np.ndarray) -> Flat:
+    """A batch's accepted pairs of the global walk (rows counted from the
+    batch's first) in the assignments' flat layout, each counted in
+    `by_channel[offer, channel, control]`."""
+    rows, offer, chan, prio, ctrl = (x[accepted] for x in (rows, offer, chan, prio, ctrl))
+    order = np.lexsort((offer, -prio, rows))
+    rows, offer, chan, prio, ctrl = (x[order] for x in (rows, offer, chan, prio, ctrl))
+    count = np.bincount(rows, minlength=n)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(count, out=offsets[1:])
+    rank = (np.arange(len(rows)) - offsets[rows] + 1).astype(np.int32)
+    np.add.at(by_channel, (offer.astype(np.int64), chan.astype(np.int64), ctrl.astype(np.int64)), 1)
+    return Flat(rows.astype(np.int64), rank, offer.astype(np.int32), chan.astype(np.int32),
+                prio.astype(np.float64), ctrl.astype(np.bool_), offsets)

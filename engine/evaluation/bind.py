@@ -12,6 +12,7 @@ strings are converted.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from pol.compiler import ir
-from pol.compiler.backend.plan import KernelPlan
+from pol.compiler.backend.plan import KernelPlan, LutSlot
 from pol.compiler.types import Type
 from pol.errors import DataError
 
@@ -156,11 +157,11 @@ def check_nulls(program: ir.Program, batch: pa.RecordBatch, path: str | None = N
 
 @dataclass
 class Bound:
-    """One batch, ready for the kernel."""
+    """One batch, ready for the kernel: every argument of the plan's layout
+    that comes from the batch and the params, by name
+    (compiler/backend/layout.KernelLayout.bound)."""
     n: int
-    field_args: list            # in plan order, as codegen.argument_names lays them out
-    param_args: list
-    lut_args: list
+    args: dict[str, object]
     strings: pa.Array           # the batch's string table
 
 
@@ -201,23 +202,46 @@ def param_value(t: Type, value) -> tuple[object, bool]:
     return value, True
 
 
+def param_args(plan: KernelPlan, params: dict, code_of: Callable[[str], int]) -> dict[str, object]:
+    """Every param's (value, valid) arguments by name; `code_of` gives a
+    string's code in the string table (adding it when new)."""
+    args: dict[str, object] = {}
+    for p, names in zip(plan.params, plan.layout.params):
+        v = params[p.name]
+        if p.type == Type.STRING and v is not None:
+            args[names.value], args[names.valid] = code_of(v), True
+        else:
+            args[names.value], args[names.valid] = param_value(p.type, v)
+    return args
+
+
+_STRING_FUNCTIONS = {"starts_with": pc.starts_with, "ends_with": pc.ends_with, "contains": pc.match_substring}
+
+
+def lookup_table(lut: LutSlot, strings: pa.Array) -> np.ndarray:
+    """A string function over every string of a table, as the kernels and the
+    vectorized evaluator index it by string code: bool tables for
+    starts_with, ends_with and contains (of the literal `lut.arg`), int64 code
+    points for length. The one place these functions are computed for them."""
+    if lut.op == "length":
+        return pc.utf8_length(strings).to_numpy(zero_copy_only=False).astype(np.int64)
+    return _STRING_FUNCTIONS[lut.op](strings, pattern=lut.arg).to_numpy(zero_copy_only=False)
+
+
 def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: dict) -> Bound:
     n = batch.num_rows
     strings = list(plan.literals)
     seen = {s: k for k, s in enumerate(strings)}
-    param_args = []
-    for p in plan.params:
-        v = params[p.name]
-        if p.type == Type.STRING and v is not None:
-            if v not in seen:
-                seen[v] = len(strings)
-                strings.append(v)
-            param_args += [seen[v], True]
-        else:
-            param_args += list(param_value(p.type, v))
+
+    def code_of(v: str) -> int:
+        if v not in seen:
+            seen[v] = len(strings)
+            strings.append(v)
+        return seen[v]
+
+    args = param_args(plan, params, code_of)
     table = pa.array(strings, pa.string())
-    field_args: list = []
-    for f in plan.fields:
+    for f, names in zip(plan.fields, plan.layout.fields):
         col = batch.column(f.name)
         if f.type == Type.STRING:
             col = _as_dictionary(col)
@@ -228,30 +252,24 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
             remap = pc.index_in(dictionary, value_set=table).to_numpy(zero_copy_only=False).astype(np.int64)
             if not len(remap):          # every value null: nothing is ever looked up
                 remap = np.zeros(1, np.int64)
-            field_args += [_values(col.indices), remap]
+            args[names.values], args[names.remap] = _values(col.indices), remap
             validity = col.indices
         elif f.type == Type.BOOL:
-            field_args += [_bitmap(col.buffers()[1]), col.offset]
+            args[names.values], args[names.bit_offset] = _bitmap(col.buffers()[1]), col.offset
             validity = col
         elif f.type == Type.DATE:
-            field_args.append(_days(col))
+            args[names.values] = _days(col)
             validity = col
         elif f.type == Type.FLOAT:
-            field_args.append(_float_values(col))
+            args[names.values] = _float_values(col)
             validity = col
         else:
-            field_args.append(_values(col))
+            args[names.values] = _values(col)
             validity = col
         if f.nullable:
-            field_args += _validity(validity)
+            args[names.validity], args[names.validity_offset], args[names.has_nulls] = _validity(validity)
     if not len(table):          # lookups index the table: give them one slot
         table = pa.array([""], pa.string())
-    lut_args = []
-    for lut in plan.luts:
-        if lut.op == "length":
-            lut_args.append(pc.utf8_length(table).to_numpy().astype(np.int64))
-        else:
-            fn = {"starts_with": pc.starts_with, "ends_with": pc.ends_with,
-                  "contains": pc.match_substring}[lut.op]
-            lut_args.append(fn(table, pattern=lut.arg).to_numpy(zero_copy_only=False))
-    return Bound(n, field_args, param_args, lut_args, table)
+    for lut, name in zip(plan.luts, plan.layout.luts):
+        args[name] = lookup_table(lut, table)
+    return Bound(n, args, table)

@@ -28,6 +28,8 @@ import numpy as np
 from pol.arbitration.arbitrate import FlatParts, MatchJob
 from pol.compiler import ir
 from pol.compiler.backend import cache, codegen
+from pol.compiler.backend import layout as names
+from pol.compiler.backend.layout import KernelLayout
 from pol.compiler.backend.plan import KernelPlan
 from pol.evaluation.bind import Bound
 from pol.evaluation.threads import chunks, run_parts
@@ -45,11 +47,12 @@ class KernelCall:
 
 
 class KernelExecutor:
-    def __init__(self, program: ir.Program, plan: KernelPlan, parallel: bool = False):
+    def __init__(self, program: ir.Program, plan: KernelPlan):
         self.plan = plan
         self.max_n = program.arbitrate.max_per_customer
-        self.fused = not parallel and not any(o.capacity is not None for o in program.offers)
-        self.source = codegen.source(program, plan, parallel=parallel, fused=self.fused)
+        self.fused = not any(o.capacity is not None for o in program.offers)
+        self.source = codegen.source(program, plan, fused=self.fused)
+        self.order = plan.layout.batch(self.fused)
         self.path = cache.path_for(self.source)
         self._kernel = None
         self._lock = threading.Lock()
@@ -62,19 +65,22 @@ class KernelExecutor:
             # A fused kernel's packed funnel counters hold so many rows per call.
             step = codegen.FUSED_MAX_ROWS
             parts = [(s, min(s + step, b)) for a, b in parts for s in range(a, max(b, a + 1), step)]
-        head = (today, *bound.param_args, *bound.field_args, *bound.lut_args, active,
-                out.segs, out.classes, out.scores)
+        common = {**bound.args, names.TODAY: today, names.ACTIVE: active, names.SEGS: out.segs,
+                  names.CLASSES: out.classes, names.SCORES: out.scores}
         if not self.fused:
-            return KernelCall([(a, b, *head, out.cprio, out.cchan) for a, b in parts], parts, None, [])
+            common |= {names.CPRIO: out.cprio, names.CCHAN: out.cchan}
+            args = [KernelLayout.arguments(self.order, {**common, names.START: a, names.STOP: b}) for a, b in parts]
+            return KernelCall(args, parts, None, [])
         if job is None:
             raise ValueError("a fused kernel matches as it goes: it needs the batch's MatchJob")
         flat = FlatParts(bound.n, self.max_n)
         counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel), np.zeros(1, np.int64))
                   for _ in parts]
-        r, k = job.rules, job.keys
-        tail = (r.category, r.exclusive, r.holdout_bp, r.holdout_state, k.is_int, k.ints, k.offsets, k.data,
-                *flat.arrays())
-        return KernelCall([(a, b, *head, *tail, *c) for (a, b), c in zip(parts, counts)], parts, flat, counts)
+        common |= job.rules.arguments() | job.keys.arguments() | flat.arguments()
+        args = [KernelLayout.arguments(self.order, {**common, names.START: a, names.STOP: b,
+                                                    **dict(zip(names.COUNTS, c))})
+                for (a, b), c in zip(parts, counts)]
+        return KernelCall(args, parts, flat, counts)
 
     def kernel(self):
         if self._kernel is None:
@@ -119,9 +125,9 @@ class KernelExecutor:
         cache.touch(self.marker(sig))
 
     def __call__(self, bound: Bound, active, today: int, out, job: MatchJob | None = None) -> None:
-        self.run(self.call(bound, active, today, out, job), out, job)
+        self.execute(self.call(bound, active, today, out, job), out, job)
 
-    def run(self, call: KernelCall, out, job: MatchJob | None) -> None:
+    def execute(self, call: KernelCall, out, job: MatchJob | None) -> None:
         kernel = self.kernel()
         # The kernel releases the GIL: one row range per core.
         run_parts(lambda j, a, b: kernel(*call.args[j]), call.parts)
@@ -150,7 +156,7 @@ class AutoExecutor:
         call = self.kernel_exec.call(bound, active, today, out, job)
         sig = self.kernel_exec.signature(call.args[0])
         if self.kernel_exec.ready(sig):
-            self.kernel_exec.run(call, out, job)
+            self.kernel_exec.execute(call, out, job)
             return
         self.start_background(sig)
         self.vector(bound, active, today, out, job)

@@ -203,7 +203,7 @@ class _Grouped:
         if not wheres or batch is None:
             return masks, rows
         from pol.evaluation.stream import BatchOut
-        from pol.evaluation.vector import run
+        from pol.evaluation.vector import VectorExecutor
         names = tuple(f"where:{k}" for k in range(len(wheres)))
         mini = ir.Program(
             name=hist.name, version=None,
@@ -212,10 +212,11 @@ class _Grouped:
             classifies=(), scores=(), channels=(), offers=(), arbitrate=ir.Arbitrate(), tests=(),
             order=names, outputs=names)
         plan = make_plan(mini)
+        run = VectorExecutor(mini, plan)
         for start in range(0, self.events, _SLICE):
             part = batch.slice(start, _SLICE)
             out = BatchOut(plan, part.num_rows)
-            run(mini, plan, bind(mini, plan, part, {}), np.zeros(0, np.bool_), today, out)
+            run(bind(mini, plan, part, {}), np.zeros(0, np.bool_), today, out)
             masks[:, start:start + part.num_rows] = out.segs
         return masks, rows
 

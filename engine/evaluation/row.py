@@ -4,9 +4,11 @@ in microseconds.
 
 The values are packed into three small arrays (ints, floats, validity) and
 one call of the row kernel (compiler/backend/codegen.py, `row=True`)
-computes every segment, classification, score and candidate. Offers are then
-matched in plain Python: a customer has a handful of candidates. Capacities
-do not apply to single decisions (LANGUAGE.md section 6).
+computes every segment, classification, score and candidate; the
+candidates then go through the same compiled walk as every batch
+(compiler/backend/walk.py's matcher, `match_range` on one row), holdouts
+included. Capacities do not apply to single decisions (LANGUAGE.md section
+6).
 
 Building a row kernel (writing its module, Numba compiling it or loading it
 from its disk cache) happens once per process, on a background thread
@@ -21,22 +23,22 @@ import datetime as dt
 import functools
 import os
 import threading
+import types
 
 import numpy as np
+import pyarrow as pa
 
+from pol.arbitration.arbitrate import Keys, Rules
 from pol.compiler import ir
 from pol.compiler.backend import cache, codegen
+from pol.compiler.backend import layout as names
+from pol.compiler.backend.layout import KernelLayout
 from pol.compiler.backend.plan import KernelPlan
+from pol.compiler.backend.walk import matcher
 from pol.compiler.types import Type
-from pol.evaluation.bind import param_value
+from pol.evaluation.bind import lookup_table, param_args
 
 _ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
-_LUT = {
-    "starts_with": lambda s, a: s.startswith(a),
-    "ends_with": lambda s, a: s.endswith(a),
-    "contains": lambda s, a: a in s,
-    "length": lambda s, a: len(s),
-}
 
 # Held for the whole of every build, and by a fork while it forks.
 _BUILDING = threading.Lock()
@@ -46,15 +48,34 @@ if hasattr(os, "register_at_fork"):
 
 
 class RowOutputs:
-    __slots__ = ("segs", "classes", "scores", "cprio", "cchan")
+    """One record's outputs, as the row kernel writes them: segments,
+    classifications and scores (one column each), the candidates, then the
+    accepted offers in the flat layout (`a_end[0]` of them) and the walk's
+    counts (not read)."""
 
-    def __init__(self, plan: KernelPlan):
-        K = len(plan.offers)
+    def __init__(self, program: ir.Program, plan: KernelPlan):
+        K, H, max_n = len(plan.offers), len(plan.channels), program.arbitrate.max_per_customer
         self.segs = np.empty((len(plan.segments), 1), np.bool_)
         self.classes = np.empty((len(plan.classifies), 1), np.int16)
         self.scores = np.empty((len(plan.scores), 1), np.float64)
+        flat = (np.empty(max_n, np.int64), np.empty(max_n, np.int32), np.empty(max_n, np.int32),
+                np.empty(max_n, np.int32), np.empty(max_n, np.float64), np.empty(max_n, np.bool_),
+                np.zeros(1, np.int64))
+        counts = (np.zeros((K, len(names.FUNNEL)), np.int64), np.zeros((K, H, 2), np.int64), np.zeros(1, np.int64))
         self.cprio = np.empty((1, K), np.float64)
         self.cchan = np.empty((1, K), np.int8)
+        self.args = {names.SEGS: self.segs, names.CLASSES: self.classes, names.SCORES: self.scores,
+                     names.CPRIO: self.cprio, names.CCHAN: self.cchan}
+        self.walk_args = {names.START: 0, names.STOP: 1, names.CPRIO: self.cprio, names.CCHAN: self.cchan,
+                          names.MAX_N: max_n, **dict(zip(names.FLAT, flat)),
+                          **dict(zip(names.COUNTS[:2], counts[:2]))}
+        self.offer, self.chan, self.prio, self.ctrl, self.end = flat[2], flat[3], flat[4], flat[5], flat[6]
+
+    def accepted(self) -> list[tuple[int, int, float, bool]]:
+        """(offer index, channel index, priority, control) in rank order."""
+        n = int(self.end[0])
+        return list(zip(self.offer[:n].tolist(), self.chan[:n].tolist(), self.prio[:n].tolist(),
+                        self.ctrl[:n].tolist()))
 
 
 class RowExecutor:
@@ -69,12 +90,17 @@ class RowExecutor:
         slots = {t: [(j, index[f.name]) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
         self._floats, self._strings, self._dates = slots[Type.FLOAT], slots[Type.STRING], slots[Type.DATE]
         self._ints = slots[Type.INT] + slots[Type.BOOL]
-        self._lit_luts = [np.array([_LUT[l.op](s, l.arg) for s in plan.literals],
-                                   np.int64 if l.op == "length" else np.bool_) for l in plan.luts]
-        a = program.arbitrate
-        self._category = [o.category if a.one_per_category else None for o in program.offers]
-        self._exclusive = [frozenset(g for g, line in enumerate(a.exclusive) if o.name in line)
-                           for o in program.offers]
+        literals = pa.array(list(plan.literals), pa.string())
+        self._lit_luts = [lookup_table(lut, literals) for lut in plan.luts]
+        rules = Rules.of(program)
+        self._rules = rules.arguments()
+        self._no_holdouts = rules.arguments(holdouts=False)      # a customer without a key
+        self._order = plan.layout.row()
+        # The kernel's arguments by position, found by name once: a call
+        # fills only what changes (a dict per call cost a quarter of it).
+        self._at = {n: k for k, n in enumerate(self._order)}
+        self._walk_at = {n: k for k, n in enumerate(names.MATCH_RANGE)}
+        self._matcher: types.ModuleType | None = None     # walk.matcher(), loaded with the kernel
         self._local = threading.local()
 
     @functools.cached_property
@@ -106,6 +132,7 @@ class RowExecutor:
             if self._kernel is not None:
                 return
             kernel = cache.load(self.source).row_kernel
+            self._matcher = matcher()
             # One call on a record of nulls compiles the kernel for the types
             # every call passes (or loads the machine code from Numba's cache),
             # so that no decision waits for it.
@@ -113,31 +140,31 @@ class RowExecutor:
             from pol.evaluation.stream import active_offers
             params = resolve_params(self.program, {})
             self._call(kernel, [None] * len(self.program.input.fields), 0, params,
-                       active_offers(self.program, dt.date(1970, 1, 1)))
+                       active_offers(self.program, dt.date(1970, 1, 1)), None)
             self._kernel = kernel
 
-    def _outputs(self) -> RowOutputs:
+    def _outputs(self) -> tuple[RowOutputs, list, list]:
+        """This thread's outputs, and the arguments that stay, of the kernel
+        (the output buffers) and of the walk (the rules, its buffers): every
+        name of their layouts, checked once."""
         out = getattr(self._local, "out", None)
         if out is None:
-            out = self._local.out = RowOutputs(self.plan)
-        return out
+            out = self._local.out = RowOutputs(self.program, self.plan)
+            lay = self.plan.layout
+            params = [n for p in lay.params for n in (p.value, p.valid)]
+            changing = dict.fromkeys((names.TODAY, *params, *names.RECORD, *lay.luts, names.ACTIVE))
+            self._local.args = list(KernelLayout.arguments(self._order, {**changing, **out.args}))
+            self._local.walk = list(KernelLayout.arguments(
+                names.MATCH_RANGE, {**out.walk_args, **self._rules, **dict.fromkeys(names.KEYS)}))
+        return out, self._local.args, self._local.walk
 
-    def _param_args(self, params: dict, code_of) -> list:
-        pargs: list = []
-        for p in self.plan.params:
-            v = params[p.name]
-            if p.type == Type.STRING and v is not None:
-                pargs += [code_of(v), True]
-            else:
-                pargs += list(param_value(p.type, v))
-        return pargs
-
-    def run(self, values: list, today: int, params: dict, active: np.ndarray) -> RowOutputs:
+    def evaluate(self, values: list, today: int, params: dict, active: np.ndarray, key) -> RowOutputs:
         """One record through the kernel. values: every input field's value in
-        input order, as RecordReader.values gives them (checked, None for null)."""
-        return self._call(self.kernel(), values, today, params, active)
+        input order, as RecordReader.values gives them (checked, None for
+        null); `key` its key (None: the customer is in no holdout)."""
+        return self._call(self.kernel(), values, today, params, active, key)
 
-    def _call(self, kernel, values: list, today: int, params: dict, active: np.ndarray) -> RowOutputs:
+    def _call(self, kernel, values: list, today: int, params: dict, active: np.ndarray, key) -> RowOutputs:
         # Python lists, converted once: item by item into numpy costs more.
         n = len(self.plan.fields)
         iv = [0] * n
@@ -159,7 +186,7 @@ class RowExecutor:
         if cached is not None and cached[0] is params:
             pargs = cached[1]
         else:
-            pargs = self._param_args(params, code_of)
+            pargs = param_args(self.plan, params, code_of)
             if not extra:
                 self._local.params = (params, pargs)
         # The reader has checked every value: a float is finite, an int 64-bit.
@@ -184,31 +211,29 @@ class RowExecutor:
                 iv[j] = v.toordinal() - _ORDINAL_EPOCH
                 ok[j] = True
         luts = self._lit_luts
-        if extra:
-            luts = [np.concatenate([lut, np.array([_LUT[l.op](s, l.arg) for s in extra], lut.dtype)])
-                    for lut, l in zip(luts, self.plan.luts)]
-        out = self._outputs()
-        kernel(today, *pargs, np.array(iv, np.int64), np.array(fv, np.float64), np.array(ok, np.bool_),
-               *luts, active, out.segs, out.classes, out.scores, out.cprio, out.cchan)
+        if extra and luts:
+            more = pa.array(extra, pa.string())
+            luts = [np.concatenate([table, lookup_table(lut, more)]) for table, lut in zip(luts, self.plan.luts)]
+        out, fixed, walk = self._outputs()
+        at = self._at
+        args = fixed.copy()
+        args[at[names.TODAY]] = today
+        for name, v in pargs.items():
+            args[at[name]] = v
+        iv_, fv_, ok_ = names.RECORD
+        args[at[iv_]] = np.array(iv, np.int64)
+        args[at[fv_]] = np.array(fv, np.float64)
+        args[at[ok_]] = np.array(ok, np.bool_)
+        for name, table in zip(self.plan.layout.luts, luts):
+            args[at[name]] = table
+        args[at[names.ACTIVE]] = active
+        kernel(*args)
+        walk = walk.copy()
+        at = self._walk_at
+        for name, v in (self._no_holdouts if key is None else self._rules).items():
+            walk[at[name]] = v
+        for name, v in Keys.of_record(key if key is not None else 0).arguments().items():
+            walk[at[name]] = v
+        assert self._matcher is not None
+        self._matcher.match_range(*walk)
         return out
-
-    def match(self, out: RowOutputs, max_n: int) -> list[tuple[int, int, float]]:
-        """The per-customer walk: (offer index, channel index, priority) in rank order."""
-        # As lists: reading numpy elements one by one costs a microsecond a row.
-        cchan = out.cchan[0].tolist()
-        cprio = out.cprio[0].tolist()
-        cands = sorted((k for k in range(len(cchan)) if cchan[k] >= 0), key=lambda k: (-cprio[k], k))
-        accepted: list[tuple[int, int, float]] = []
-        cats: set = set()
-        excl: set = set()
-        for k in cands:
-            if len(accepted) >= max_n:
-                break
-            c = self._category[k]
-            if (c is not None and c in cats) or (self._exclusive[k] & excl):
-                continue
-            accepted.append((k, cchan[k], cprio[k]))
-            if c is not None:
-                cats.add(c)
-            excl |= self._exclusive[k]
-        return accepted

@@ -16,13 +16,13 @@ import numpy as np
 import pyarrow as pa
 
 from pol.arbitration.arbitrate import (
-    Accepted,
     Flat,
+    FlatParts,
     Keys,
     MatchJob,
     Rules,
     collect_candidates,
-    flatten,
+    flat_of_pairs,
     global_order,
     match_range,
     walk_global,
@@ -128,19 +128,20 @@ def output_key(col: pa.Array) -> pa.Array:
     return col.cast(pa.string())
 
 
-def _match_batch(out: BatchOut, job: MatchJob) -> Accepted:
-    rules, keys, counts = job.rules, job.keys, job.funnel
-    n = out.n
-    acc = Accepted.empty(n, rules.max_n)
-    parts = chunks(n)
-    local = [np.zeros_like(counts) for _ in parts]
+def _match_batch(out: BatchOut, job: MatchJob) -> Flat:
+    """A batch's candidate matrices through the per-customer walk, one row
+    range per core, into the flat layout a fused kernel writes."""
+    rules, keys = job.rules, job.keys
+    flat = FlatParts(out.n, rules.max_n)
+    parts = chunks(out.n)
+    counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel)) for _ in parts]
     run_parts(lambda j, a, b: match_range(
         a, b, out.cprio, out.cchan, rules.max_n, rules.category, rules.exclusive, rules.holdout_bp,
-        rules.holdout_state, keys.is_int, keys.ints, keys.offsets, keys.data, acc.offer, acc.chan, acc.prio,
-        acc.ctrl, acc.count, local[j]), parts)
-    for c in local:
-        counts += c
-    return acc
+        rules.holdout_state, keys.is_int, keys.ints, keys.offsets, keys.data, *flat.arrays(), *counts[j]), parts)
+    for funnel, by_channel in counts:
+        job.funnel += funnel
+        job.by_channel += by_channel
+    return flat.join(parts)
 
 
 def _bits(mask: np.ndarray) -> pa.Buffer:
@@ -322,7 +323,7 @@ class Stream:
         else:
             flat = out.accepted
             if flat is None:
-                flat = flatten(_match_batch(out, job), self.counts.by_channel)
+                flat = _match_batch(out, job)
             self._emit(cols, flat)
         self.rows += n
 
@@ -359,27 +360,9 @@ class Stream:
         for batch in pa.ipc.open_stream(f):
             n = batch.num_rows
             lo, hi = np.searchsorted(rows, [base, base + n])
-            acc = accepted_rows(rows[lo:hi] - base, offer[lo:hi], chan[lo:hi], prio[lo:hi],
-                                ctrl[lo:hi], accepted[lo:hi], n, self.rules.max_n)
-            self._emit(dict(zip(batch.schema.names, batch.columns)), flatten(acc, self.counts.by_channel))
+            flat = flat_of_pairs(rows[lo:hi] - base, offer[lo:hi], chan[lo:hi], prio[lo:hi], ctrl[lo:hi],
+                                 accepted[lo:hi], n, self.counts.by_channel)
+            self._emit(dict(zip(batch.schema.names, batch.columns)), flat)
             base += n
         f.close()
         self._spill = None
-
-
-def accepted_rows(rows, offer, chan, prio, ctrl, accepted, n: int, max_n: int) -> Accepted:
-    """A batch's accepted pairs laid out per row in rank order."""
-    rows, offer, chan, prio, ctrl = (x[accepted] for x in (rows, offer, chan, prio, ctrl))
-    order = np.lexsort((offer, -prio, rows))
-    rows, offer, chan, prio, ctrl = (x[order] for x in (rows, offer, chan, prio, ctrl))
-    acc = Accepted.empty(n, max_n)
-    count = np.bincount(rows, minlength=n)
-    start = np.zeros(n, np.int64)
-    np.cumsum(count[:-1], out=start[1:])
-    rank = np.arange(len(rows)) - start[rows]
-    acc.offer[rows, rank] = offer
-    acc.chan[rows, rank] = chan
-    acc.prio[rows, rank] = prio
-    acc.ctrl[rows, rank] = ctrl
-    acc.count[:] = count
-    return acc

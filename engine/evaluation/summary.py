@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from pol.compiler.backend.layout import FUNNEL
 from pol.compiler.backend.plan import KernelPlan
 
-FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
-          "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
+__all__ = ["FUNNEL", "Counts"]
 
 
 @njit(cache=True, nogil=True)

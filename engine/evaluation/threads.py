@@ -44,8 +44,3 @@ def run_parts(fn: Callable[[int, int, int], None], parts: list[tuple[int, int]])
         return
     for f in [_pool.submit(fn, j, a, b) for j, (a, b) in enumerate(parts)]:
         f.result()
-
-
-def parallel(fn: Callable[[int, int], None], n: int) -> None:
-    """fn(start, stop) over row ranges, one per core."""
-    run_parts(lambda j, a, b: fn(a, b), chunks(n))

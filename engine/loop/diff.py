@@ -132,7 +132,7 @@ def diff(policies, data, as_of=None, params=None, engine: str = "auto") -> DiffR
 def _run_arrow(versions, data, as_of, sink, engine) -> Diff:
     from pol.evaluation.stream import batches_of
     union = UnionInput(versions)
-    batches = iter(batches_of(data, union.columns))
+    batches = iter(batches_of(data, union.columns, optional=True))   # absent nullable fields: read as null
     first = next(batches, None)
     key = versions[0].policy.program.input.key
     key_type = first.schema.field(key).type if first is not None else versions[0].policy.program_key_arrow_type()

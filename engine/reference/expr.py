@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pol.compiler import ir
-from pol.reference.ops import apply_op, fit, read_field
+from pol.compiler.ops import apply_op, fit, read_field
 
 
 @dataclass

@@ -10,7 +10,7 @@ record is read by pol.api.records, as every evaluator reads it.
     evaluate_row(program, record, as_of, params)    -> RowResult
     read_record(program, record)                    -> the record as the policy reads it (pol.api.records)
 
-Its parts, importable from here too: the operator rules (ops.py: RULES,
+Its parts, importable from here too: the operator rules (compiler/ops.py: RULES,
 apply_op), expressions (expr.py: Env, eval_expr), policy text (render.py:
 render, value_text) and traces (trace.py: Culprit, why_not, null_sources,
 values_behind, inputs_of).
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pol.api.params import resolve_params
 from pol.api.records import read_record, reader
 from pol.compiler import ir
+from pol.compiler.ops import RULES, apply_op, read_field
 from pol.reference.expr import Env, eval_expr
-from pol.reference.ops import RULES, apply_op, read_field
 from pol.reference.render import render, value_text
 from pol.reference.trace import Culprit, inputs_of, null_sources, values_behind, why_not
 

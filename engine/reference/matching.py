@@ -19,14 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pol.compiler import ir
+from pol.compiler.backend.layout import FUNNEL
 
 FNV_OFFSET = 14695981039346656037
 FNV_PRIME = 1099511628211
 _MASK = 2 ** 64 - 1
 
-# The funnel of each offer, in the order a customer passes through it.
-FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
-          "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
+# The funnel of each offer (`FUNNEL`, the names every walk counts under) in
+# the order a customer passes through it.
+__all__ = ["FUNNEL", "Accepted", "Lost", "Match", "RunMatch", "fnv1a64", "is_control", "key_text",
+           "match_all", "match_customer", "ranked_candidates"]
 
 
 def fnv1a64(data: bytes) -> int:

@@ -41,6 +41,21 @@ log = logging.getLogger("pol.serve")
 ARROW = "application/vnd.apache.arrow.stream"
 
 
+def _event(line: str) -> None:
+    """A load, reload or refusal, for the operator's log."""
+    log.info("%s", line) if ": loaded" in line or ": removed" in line else log.warning("%s", line)
+
+
+def _logging() -> None:
+    """The server's own lines on stderr beside uvicorn's, each marked `pol serve:`."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("pol serve: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def _json(data, status: int = 200, headers=None) -> Response:
     return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers,
                     media_type="application/json")
@@ -80,7 +95,7 @@ class Server:
     async def lifespan(self, app):
         c = self.config
         for line in await run_in_threadpool(self.registry.refresh, False):
-            print(f"pol serve: {line}", flush=True)
+            _event(line)
         self.registry.start_background_builds()
         self.ledger = Ledger(c.ledger_path, c.capacity_period)
         self.log = DecisionLog(c.decision_dir, c.log_rotate_bytes, c.log_rotate_s,
@@ -104,10 +119,14 @@ class Server:
     async def _watch(self) -> None:
         from watchfiles import awatch
         target = self.config.target
+        # A single file is watched through its folder: an editor that saves by
+        # renaming a new file over it would leave a watch on the file itself
+        # looking at the old one. Its imports live in that folder too.
+        where = target if os.path.isdir(target) else os.path.dirname(os.path.abspath(target))
         try:
-            async for _ in awatch(target, stop_event=self._stop, watch_filter=lambda _, p: p.endswith(".pol")):
+            async for _ in awatch(where, stop_event=self._stop, watch_filter=lambda _, p: p.endswith(".pol")):
                 for line in await run_in_threadpool(self.registry.refresh):
-                    print(f"pol serve: {line}", flush=True)
+                    _event(line)
         except Exception:
             log.exception("watching %s stopped; restart the server to reload", target)
 
@@ -231,6 +250,7 @@ def _read_arrow(body: bytes, max_rows: int) -> pa.Table:
 
 
 def create_app(config: ServeConfig | None = None) -> Starlette:
+    _logging()
     server = Server(config or ServeConfig.from_env())
     app = Starlette(routes=server.routes(), lifespan=server.lifespan)
     app.state.server = server

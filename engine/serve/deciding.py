@@ -31,7 +31,7 @@ from pol.serve import metrics
 from pol.serve.registry import NotLoaded
 from pol.serve.requests import Ask, ClientError, from_engine
 from pol.serve.routing import Route, Router
-from pol.serve.tables import decisions_of, log_lines, offers_of, table_of, table_of_result
+from pol.serve.tables import decisions_of, log_lines, logged, offers_of, table_of, table_of_result
 
 ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(),
                 "date": pa.date32()}
@@ -265,4 +265,4 @@ class Decider:
             return
         head, tail = self._line_parts(entry, arm, ask, ms / len(decisions), request_id)
         self.log.write(entry.name, arm == "shadow",
-                       [{**head, "key": d["key"], "offers": d["offers"], **tail} for d in decisions])
+                       [{**head, "key": d["key"], "offers": logged(d["offers"]), **tail} for d in decisions])

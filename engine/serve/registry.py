@@ -160,7 +160,8 @@ class Registry:
     # ------------------------------------------------------------ loading
     def refresh(self, build: bool = True) -> list[str]:
         """Read every file again; load what changed, and with `build` compile
-        it before the swap. Returns what happened, one line each."""
+        it before the swap. Returns what happened, one line each (the server
+        logs them)."""
         with self._lock:
             # A load is a tenth of a second of Python on this thread; requests
             # waiting for the interpreter get it back every 0.5 ms instead of 5.
@@ -257,8 +258,6 @@ class Registry:
                                  old.generation + 1)
         if fresh:
             _settle()
-        for line in events:
-            log.info("%s", line) if ": loaded" in line or ": removed" in line else log.warning("%s", line)
         return events
 
     def _build(self, entry: Loaded) -> None:

@@ -5,10 +5,23 @@ log lines made column by column; and decisions back into that table.
 """
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pol.api.decision import campaign_of
+
+# What a decision log line and an Arrow answer say of each offer. The
+# offer's campaign and attributes are the policy's constants: the JSON
+# answers carry them (as decide does); logs and Arrow answers name the offer.
+LOGGED = ("offer", "rank", "channel", "priority", "control")
+
+
+def logged(offers: list[dict]) -> list[dict]:
+    return [{n: a[n] for n in LOGGED} for a in offers]
 
 
 def _text(col: pa.Array) -> pa.Array:
@@ -47,8 +60,7 @@ def offers_of(result) -> tuple[list, list[list[dict]]]:
     a = result.assignments.to_pydict()
     keys = c.column(0).to_pylist()
     counts = c.column("offers").combine_chunks().value_lengths().fill_null(0).to_pylist() if c.num_rows else []
-    names = ("offer", "rank", "channel", "priority", "control")
-    rows = [dict(zip(names, r)) for r in zip(*(a[n] for n in names))]
+    rows = [dict(zip(LOGGED, r)) for r in zip(*(a[n] for n in LOGGED))]
     out = []
     j = 0
     for n in counts:
@@ -68,8 +80,12 @@ def decisions_of(entry, result) -> list[dict]:
         parts.append((names, list(zip(*(c[n] for n in names))) if names else [()] * len(keys)))
     (sn, sv), (cn, cv), (scn, scv) = parts
     nan_free = [tuple(None if v != v else v for v in row) for row in scv]     # NaN is null, as decide says
+    extra = {o.name: {"campaign": campaign_of(program, o), "attributes": dict(o.attributes)}
+             for o in program.offers}
+    head = {"policy": program.name, "version": program.version, "as_of": result.as_of}
     return [{"key": k, "segments": dict(zip(sn, s)), "classifications": dict(zip(cn, cl)),
-             "scores": dict(zip(scn, sc)), "offers": o}
+             "scores": dict(zip(scn, sc)), "offers": [{**a, **extra[a["offer"]]} for a in o],
+             **head, "run_id": str(uuid.uuid4())}
             for k, s, cl, sc, o in zip(keys, sv, cv, nan_free, offers)]
 
 
@@ -114,4 +130,5 @@ def table_of(entry, decisions: list[dict], key_type: pa.DataType) -> pa.Table:
                                             else a_schema.field(n).type)
                                    for n in ("offer", "rank", "channel", "priority", "control")]))
     cols["offers"] = pa.array([d["offers"] for d in decisions], offers_t).cast(_offers_type(a_schema))
-    return pa.table(cols)
+    schema = pa.schema([f if f.name != "offers" else pa.field("offers", _offers_type(a_schema)) for f in c_schema])
+    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)

@@ -21,6 +21,7 @@ import pickle
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 
 from pol.cli.run import UsageError, _guard_output, _jsonable, parse_date, parse_params
 from pol.errors import DataError
+from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.io.output_files import OutputError
 from pol.io.output_folder import Claim, check_paths
 from pol.spark.adapter import OUTPUTS, Counts, Staging, Writer, cannot_write, list_files, output_schemas
@@ -104,7 +106,10 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         df, files, total = read_input(spark, program, input)
         prepared = Prepared(pol_, df, day, raw_params, None, None, path=input)
         prepared.walk()
-        schemas = dict(zip(OUTPUTS, output_schemas(program, pol_.plan, prepared.schema.field(program.input.key).type)))
+        run_id = str(uuid.uuid4())
+        meta = run_metadata(program, day, run_id)
+        schemas = {name: with_run_metadata(s, meta) for name, s in
+                   zip(OUTPUTS, output_schemas(program, pol_.plan, prepared.schema.field(program.input.key).type))}
         staging = Staging(claim)
         bar = Progress(total, enabled=progress)
         counts = Counts.empty(pol_.plan)
@@ -143,7 +148,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         bar.close()
         elapsed = time.perf_counter() - started
         summary = {
-            "policy": pol_.name, "version": pol_.version, "policy_file": str(policy),
+            "policy": pol_.name, "version": pol_.version, "run_id": run_id, "policy_file": str(policy),
             "input": str(input), "files": len(files) if files is not None else len(df.inputFiles()),
             "input_format": "parquet", "output": str(out), "output_format": fmt,
             "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in prepared.job.params.items()},
@@ -151,6 +156,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             "seconds": round(elapsed, 3), "rows": rows,
             "rows_per_second": round(rows / elapsed) if elapsed > 0 else None,
             **counts.to_dict(pol_.labels()),
+            "absent_fields": prepared.absent,
             "channel_labels": {c.name: c.label for c in program.channels},
         }
         try:

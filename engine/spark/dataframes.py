@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pol.errors import ArgumentError, DataError
+from pol.io.columns import ARROW, absent_fields
 from pol.spark.adapter import Rules
 from pol.spark.position import Positioned, positioned
 from pol.spark.schema import check_columns, check_values, col, output_types, packed_type
@@ -80,6 +81,14 @@ class Prepared:
         self.rules = Rules.of(program)
         day = _as_of(as_of)
         values = resolve_params(program, params or {})
+        # A nullable field the data lacks reads as null, as in a local run:
+        # the column is added here, typed, so that every path on the workers
+        # reads the same schema, and the summary names it.
+        self.absent = absent_fields(program, df.columns)
+        if self.absent:
+            from pyspark.sql.pandas.types import from_arrow_type
+            types = {f.name: ARROW[f.type] for f in program.input.fields}
+            df = df.withColumns({n: F.lit(None).cast(from_arrow_type(types[n])) for n in self.absent})
         self.schema = check_columns(program, df, path)
         self.input: Positioned = positioned(df, self.policy.columns, position)
         check_values(program, self.input.data, self.schema, self.input.files)

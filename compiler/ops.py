@@ -1,6 +1,8 @@
-"""The reference evaluator's operator rules (LANGUAGE.md sections 4 and 5):
-an operator of ir.OPS and its argument values -> its value, one plain
-Python rule per operator.
+"""The operator rules on plain values (LANGUAGE.md sections 4 and 5): an
+operator of ir.OPS and its argument values -> its value, one plain Python
+rule per operator. The reference evaluator (engine/reference/) computes
+with them, and so does the compiler's constant folding (compiler/fold.py),
+so that the compiler never imports the engine.
 
 Values are Python values: int, float, bool, str, datetime.date, and None for
 null. Every rule of section 5 is applied in one place, `fit`: a float result
@@ -19,14 +21,16 @@ import decimal
 import math
 import operator
 from collections.abc import Callable
+from typing import Any
 
+from pol.compiler import ir
 from pol.compiler.types import Type
 
 I64_MIN, I64_MAX = -(2 ** 63), 2 ** 63 - 1
 _ORD_MIN, _ORD_MAX = dt.date.min.toordinal(), dt.date.max.toordinal()   # years 1 and 9999
 
 
-def fit(t: Type, v):
+def fit(t: Type, v: Any) -> Any:
     """Section 5 in one place: what a result of type t may be."""
     if v is None:
         return None
@@ -39,26 +43,26 @@ def fit(t: Type, v):
 
 # ---------------------------------------------------------------- operators
 
-def _date_plus(d: dt.date, days: int):
+def _date_plus(d: dt.date, days: int) -> dt.date | None:
     o = d.toordinal() + days
     return dt.date.fromordinal(o) if _ORD_MIN <= o <= _ORD_MAX else None
 
 
-def _add(a, b):
+def _add(a: Any, b: Any) -> Any:
     return _date_plus(a, b) if isinstance(a, dt.date) else a + b
 
 
-def _sub(a, b):
+def _sub(a: Any, b: Any) -> Any:
     if isinstance(a, dt.date):
         return a.toordinal() - b.toordinal() if isinstance(b, dt.date) else _date_plus(a, -b)
     return a - b
 
 
-def _div(a: float, b: float):
+def _div(a: float, b: float) -> float | None:
     return None if b == 0 else a / b
 
 
-def _mod(a, b):
+def _mod(a: Any, b: Any) -> Any:
     if b == 0:
         return None
     if isinstance(a, int):
@@ -69,7 +73,7 @@ def _mod(a, b):
     return r
 
 
-def _round(x, n: int):
+def _round(x: Any, n: int) -> Any:
     """Half away from zero, on the exact binary value of a float."""
     if isinstance(x, int):
         if n >= 0:
@@ -86,35 +90,35 @@ def _round(x, n: int):
     return float(q)
 
 
-def _floor(x):
+def _floor(x: Any) -> Any:
     return x if isinstance(x, int) else float(math.floor(x))
 
 
-def _ceil(x):
+def _ceil(x: Any) -> Any:
     return x if isinstance(x, int) else float(math.ceil(x))
 
 
-def _sqrt(x):
+def _sqrt(x: float) -> float | None:
     return None if x < 0 else math.sqrt(x)
 
 
-def _log(x):
+def _log(x: float) -> float | None:
     return None if x <= 0 else math.log(x)
 
 
-def _and(*args):
+def _and(*args: bool | None) -> bool | None:
     if any(a is False for a in args):
         return False
     return None if any(a is None for a in args) else True
 
 
-def _or(*args):
+def _or(*args: bool | None) -> bool | None:
     if any(a is True for a in args):
         return True
     return None if any(a is None for a in args) else False
 
 
-def _coalesce(*args):
+def _coalesce(*args: Any) -> Any:
     return next((a for a in args if a is not None), None)
 
 
@@ -122,7 +126,7 @@ def _coalesce(*args):
 # a null argument makes the result null before the rule runs. math.exp and
 # math.pow raise on overflow or outside their domain (pow(0, -1),
 # pow(-8, 1/3)); those become null as well.
-RULES: dict[str, Callable] = {
+RULES: dict[str, Callable[..., Any]] = {
     "add": _add,
     "sub": _sub,
     "mul": operator.mul,
@@ -161,20 +165,21 @@ RULES: dict[str, Callable] = {
     "length": len,
 }
 _NULL_AWARE = frozenset({"and", "or", "coalesce"})
+rule = ir.rule_table("the reference evaluator", RULES)
 
 
-def apply_op(op: str, result_type: Type, args: list):
+def apply_op(op: str, result_type: Type, args: list[Any]) -> Any:
     """An operator of ir.OPS on argument values (None for null) -> its value."""
     if op not in _NULL_AWARE and any(a is None for a in args):
         return None
     try:
-        v = RULES[op](*args)
+        v = rule(op)(*args)
     except (OverflowError, ValueError, ZeroDivisionError):
         return None
     return fit(result_type, v)
 
 
-def read_field(t: Type, v):
+def read_field(t: Type, v: Any) -> Any:
     """An input value as the language sees it: NaN and infinities read as null."""
     if t == Type.FLOAT and v is not None:
         v = float(v)

@@ -1,0 +1,183 @@
+"""Building generated code safely: `ast` shorthands for the code generator
+(compiler/backend/codegen.py, emitter.py), fixed templates with generated
+names filled in, and `Value`, an emitted value with its validity.
+
+Only numbers and booleans may become constants (`C` refuses anything else),
+and a template's placeholders take only names that look like the
+generator's own: no user text can become code.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import overload
+
+# ------------------------------------------------------------ ast shorthands
+
+def N(name: str) -> ast.Name:
+    return ast.Name(name, ast.Load())
+
+
+def C(value: object) -> ast.Constant:
+    # Only numbers and booleans may become code; a string here would be a bug.
+    if not isinstance(value, (bool, int, float)):
+        raise TypeError(f"refusing to emit a {type(value).__name__} constant")
+    return ast.Constant(value)
+
+
+def call(fn: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(N(fn), list(args), [])
+
+
+def attr_call(mod: str, fn: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(ast.Attribute(N(mod), fn, ast.Load()), list(args), [])
+
+
+def assign(name: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign([ast.Name(name, ast.Store())], value)
+
+
+def assign2(a: str, b: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign([ast.Tuple([ast.Name(a, ast.Store()), ast.Name(b, ast.Store())], ast.Store())], value)
+
+
+@overload
+def and_(x: ast.expr, /, *xs: ast.expr | None) -> ast.expr: ...
+@overload
+def and_(*xs: ast.expr | None) -> ast.expr | None: ...
+def and_(*xs: ast.expr | None) -> ast.expr | None:
+    """Conjunction of validity flags; None stands for 'always valid'."""
+    given = [x for x in xs if x is not None]
+    if not given:
+        return None
+    if len(given) == 1:
+        return given[0]
+    return ast.BoolOp(ast.And(), given)
+
+
+def or_(*xs: ast.expr) -> ast.expr:
+    return xs[0] if len(xs) == 1 else ast.BoolOp(ast.Or(), list(xs))
+
+
+def not_(x: ast.expr) -> ast.expr:
+    return ast.UnaryOp(ast.Not(), x)
+
+
+def cmp(op: ast.cmpop, a: ast.expr, b: ast.expr) -> ast.Compare:
+    return ast.Compare(a, [op], [b])
+
+
+def binop(op: ast.operator, a: ast.expr, b: ast.expr) -> ast.BinOp:
+    return ast.BinOp(a, op, b)
+
+
+def ifexp(c: ast.expr, a: ast.expr, b: ast.expr) -> ast.IfExp:
+    return ast.IfExp(c, a, b)
+
+
+def item(arr: str, *idx: ast.expr) -> ast.Subscript:
+    index = idx[0] if len(idx) == 1 else ast.Tuple(list(idx), ast.Load())
+    return ast.Subscript(N(arr), index, ast.Load())
+
+
+def store_item(arr: str, idx: tuple[ast.expr, ...], value: ast.expr) -> ast.Assign:
+    index = idx[0] if len(idx) == 1 else ast.Tuple(list(idx), ast.Load())
+    return ast.Assign([ast.Subscript(N(arr), index, ast.Store())], value)
+
+
+def truth(v: ast.expr, m: ast.expr | None) -> ast.expr:
+    """True exactly when a bool value is valid and true."""
+    return v if m is None else binop(ast.BitAnd(), m, v)
+
+
+# Expressions compute with `&`, `|` and `pick` (runtime.pick, `a if c else
+# b`), not with `and`, `or` and conditional expressions: the operands are
+# plain values already (an invalid one holds a harmless default), and a
+# branch is a basic block to Numba, whose SSA pass recurses once per block
+# between a variable's definition and its use; a kernel of a thousand
+# branches did not compile. (Reading the input keeps its branches: a null
+# slot's string index must not be followed.)
+
+@overload
+def all_(x: ast.expr, /, *xs: ast.expr | None) -> ast.expr: ...
+@overload
+def all_(*xs: ast.expr | None) -> ast.expr | None: ...
+def all_(*xs: ast.expr | None) -> ast.expr | None:
+    """Conjunction of bool flags, without a branch; None stands for 'always true'."""
+    given = [x for x in xs if x is not None]
+    if not given:
+        return None
+    out = given[0]
+    for x in given[1:]:
+        out = binop(ast.BitAnd(), out, x)
+    return out
+
+
+def any_(*xs: ast.expr) -> ast.expr:
+    out = xs[0]
+    for x in xs[1:]:
+        out = binop(ast.BitOr(), out, x)
+    return out
+
+
+def pick(c: ast.expr, a: ast.expr, b: ast.expr) -> ast.Call:
+    return call("pick", c, _typed(a), _typed(b))
+
+
+def _typed(x: ast.expr) -> ast.expr:
+    # Numba types an int constant by its value, and compiles a helper anew
+    # for each value it is called with: a classification of 1,000 rules
+    # compiled `pick` 1,000 times. As an int64 it is one type.
+    if isinstance(x, ast.Constant) and type(x.value) is int:
+        return attr_call("np", "int64", x)
+    return x
+
+
+_GENERATED_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def template(text: str, **subs: object) -> list[ast.stmt]:
+    """Statements from a fixed template written in this module, with its
+    upper-case placeholders replaced: a string by that generated name (never
+    user text: it must look like one of ours), a number by a constant, an
+    ast node as it is, and a placeholder standing alone as a statement by a
+    list of statements."""
+    for v in subs.values():
+        if isinstance(v, str) and not _GENERATED_NAME.fullmatch(v):
+            raise ValueError(f"not a generated name: {v!r}")
+
+    class Fill(ast.NodeTransformer):
+        def visit_Expr(self, node: ast.Expr) -> ast.AST | list[ast.stmt]:
+            if isinstance(node.value, ast.Name):
+                stmts = subs.get(node.value.id)
+                if isinstance(stmts, list):
+                    return stmts
+            return self.generic_visit(node)
+
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            if node.id not in subs:
+                return node
+            v = subs[node.id]
+            if isinstance(v, str):
+                return ast.Name(v, node.ctx)
+            if isinstance(v, ast.AST):
+                return v
+            return C(v)
+
+    module = Fill().visit(ast.parse(textwrap.dedent(text)))
+    assert isinstance(module, ast.Module)
+    return module.body
+
+
+
+
+@dataclass(frozen=True)
+class Value:
+    v: ast.expr
+    m: ast.expr | None     # None: never null
+    # A float result whose finiteness is not checked yet: it is null when
+    # not finite, beyond what `m` says (see Emitter.settle).
+    pending: bool = False
+

@@ -1,0 +1,137 @@
+"""The kernel contract, named: KernelPlan -> KernelLayout, every argument a
+generated kernel takes, in order, and what each one holds.
+
+Code generation names a kernel's parameters from here; the binder
+(engine/evaluation/bind.py) hands over each batch's arguments by these
+names; the vectorized evaluator reads them by these names; the executors
+(engine/evaluation/executor.py, row.py) put them in the kernel's order with
+`KernelLayout.arguments`, which refuses a missing or unknown name. No other
+module agrees with another on a position.
+
+Also named here: the funnel's columns (counted per offer by every walk)
+and the candidate states (what an offer is, per customer, before the walk).
+
+The names are identifiers the compiler makes (`x3`, `p0`, `l1`): never a
+policy's own names, so no user text reaches the generated code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pol.compiler.types import Type
+
+if TYPE_CHECKING:
+    from pol.compiler.backend.plan import KernelPlan
+
+# ------------------------------------------------------------ funnel columns
+
+# Per offer, in the order a customer passes through them (LANGUAGE.md section 6).
+FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
+          "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
+ELIGIBLE, DELIVERABLE, CANDIDATES, ACCEPTED, CONTROLS, LOST_MAX, LOST_CATEGORY, LOST_EXCLUSIVE, LOST_CAPACITY = (
+    range(len(FUNNEL)))
+
+# ------------------------------------------------------------ candidate states
+
+# An offer's state for one customer (`cchan`, and the fused kernel's local):
+# the chosen channel's index when it is a candidate, else one of these.
+NOT_ELIGIBLE = -3       # not eligible, or outside its valid window
+NO_CHANNEL = -2         # eligible, but none of its channels is open
+NO_PRIORITY = -1        # eligible with a channel, but its priority is null
+
+# ------------------------------------------------------------ argument names
+
+START, STOP, TODAY = "start", "stop", "today"
+ACTIVE = "active"                                   # bool[K]: the offer is in its valid window
+SEGS, CLASSES, SCORES = "segs", "classes", "scores"  # bool[S, n], int16[C, n] (-1 null), float64[R, n]
+CPRIO, CCHAN = "cprio", "cchan"                     # float64[n, K], int8[n, K]: candidates, unfused
+RECORD = ("iv", "fv", "ok")                         # one record: ints/dates/bools/codes, floats, validity
+MATCH_RULES = ("category", "exclusive", "holdout_bp", "holdout_state")   # arbitrate.Rules
+KEYS = ("key_is_int", "key_ints", "key_offsets", "key_data")            # arbitrate.Keys
+FLAT = ("a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl", "a_end")  # arbitrate.FlatParts
+COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 9], int64[K, H, 2], int64[1]
+MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks reads and writes
+MAX_N = "max_n"
+# walk.matcher().match_range: candidate matrices of rows start..stop, walked
+MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, *MATCH_RULES, *KEYS, *FLAT, "funnel", "by_channel")
+
+
+@dataclass(frozen=True)
+class FieldArgs:
+    """The arguments of one input field. `values`: the Arrow values (ints,
+    floats, date32 days; a bool field's bitmap; a string field's dictionary
+    indices). The others are None where the field's type has no use for them."""
+    values: str
+    bit_offset: str | None       # bool: the values bitmap's bit offset
+    remap: str | None            # string: dictionary index -> code in the batch's string table
+    validity: str | None         # nullable: the validity bitmap,
+    validity_offset: str | None  # its bit offset,
+    has_nulls: str | None        # and whether it is there at all (no nulls: a dummy bitmap)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.values, self.bit_offset, self.remap, self.validity,
+                                 self.validity_offset, self.has_nulls) if n is not None)
+
+
+@dataclass(frozen=True)
+class ParamArgs:
+    value: str      # the param's value (a string's code, a date's days)
+    valid: str      # False when the param is null
+
+
+@dataclass(frozen=True)
+class KernelLayout:
+    params: tuple[ParamArgs, ...]     # per plan.params
+    fields: tuple[FieldArgs, ...]     # per plan.fields
+    luts: tuple[str, ...]             # per plan.luts: a table per string of the batch's string table
+
+    def bound(self) -> tuple[str, ...]:
+        """The arguments a bound batch supplies (engine/evaluation/bind.Bound.args)."""
+        names: list[str] = []
+        for p in self.params:
+            names += [p.value, p.valid]
+        for f in self.fields:
+            names += f.names()
+        return (*names, *self.luts)
+
+    def batch(self, matched: bool) -> tuple[str, ...]:
+        """The batch kernel's parameters, in order. `matched`: the kernel walks
+        each row's candidates itself (fused); otherwise it writes them out."""
+        params = tuple(n for p in self.params for n in (p.value, p.valid))
+        fields = tuple(n for f in self.fields for n in f.names())
+        tail = MATCHED if matched else (CPRIO, CCHAN)
+        return (START, STOP, TODAY, *params, *fields, *self.luts, ACTIVE, SEGS, CLASSES, SCORES, *tail)
+
+    def row(self) -> tuple[str, ...]:
+        """The row kernel's parameters, in order: one record, its candidates
+        written out (engine/evaluation/row.py walks them with match_range)."""
+        params = tuple(n for p in self.params for n in (p.value, p.valid))
+        return (TODAY, *params, *RECORD, *self.luts, ACTIVE, SEGS, CLASSES, SCORES, CPRIO, CCHAN)
+
+    @staticmethod
+    def arguments(order: tuple[str, ...], values: dict[str, object]) -> tuple[object, ...]:
+        """`values` in the kernel's order; a name missing or left over is a bug
+        in the caller, said as such."""
+        missing = [n for n in order if n not in values]
+        if missing or len(values) != len(order):
+            extra = sorted(set(values) - set(order))
+            raise ValueError(f"kernel arguments do not match the layout: missing {missing}, unknown {extra}")
+        return tuple(values[n] for n in order)
+
+
+def layout(plan: KernelPlan) -> KernelLayout:
+    params = tuple(ParamArgs(f"p{k}", f"pm{k}") for k, _ in enumerate(plan.params))
+    fields = []
+    for j, f in enumerate(plan.fields):
+        nullable = f.nullable
+        fields.append(FieldArgs(
+            values=f"x{j}",
+            bit_offset=f"xb{j}" if f.type == Type.BOOL else None,
+            remap=f"xr{j}" if f.type == Type.STRING else None,
+            validity=f"xv{j}" if nullable else None,
+            validity_offset=f"xo{j}" if nullable else None,
+            has_nulls=f"xh{j}" if nullable else None,
+        ))
+    luts = tuple(f"l{k}" for k, _ in enumerate(plan.luts))
+    return KernelLayout(params, tuple(fields), luts)

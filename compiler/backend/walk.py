@@ -1,0 +1,221 @@
+"""The compiled offer walk of LANGUAGE.md section 6, written once.
+
+The walk is one template (`WALK`, with the accept test `REFUSAL` inside it)
+that every compiled path is generated from:
+
+* the fused batch kernel and the row kernel paste it into their row loop
+  (compiler/backend/codegen.py, `walk_code`);
+* `match_range`, the vectorized path's matching of candidate matrices, and
+  `walk_global`, the run-wide walk with capacities (which applies `REFUSAL`
+  per pair), are generated from it into one policy-independent module
+  (`matcher()`), cached on disk like a kernel (compiler/backend/cache.py).
+
+engine/reference/matching.py is the plain Python oracle they are tested
+against. A template and not a jitted function: Numba's `inline="always"`
+made the bench kernel three times slower than the same statements pasted in,
+and a called function costs a call per row.
+"""
+from __future__ import annotations
+
+import ast
+import threading
+import types
+
+from pol.compiler.backend import layout as names
+from pol.compiler.backend.astgen import template
+
+# The first rule that refuses offer WK to a customer holding TAKEN offers, the
+# categories CATS and the exclusive lines EXCL (bits): COL is the funnel
+# column the candidate counts in, ACCEPTED when none refuses it.
+REFUSAL = """
+wc = category[WK]
+if TAKEN >= MAXN:
+    col = LOST_MAX
+elif wc >= 0 and (CATS >> wc) & 1:
+    col = LOST_CATEGORY
+elif (EXCL & exclusive[WK]) != 0:
+    col = LOST_EXCLUSIVE
+else:
+    col = ACCEPTED
+"""
+
+# Row i's nc candidates (offer co, priority cp, channel cs), appended in
+# declaration order: a stable insertion sort by priority, highest first (a
+# customer has a handful), then each accepted unless REFUSAL says otherwise.
+# Accepted ones go to slot w on of the assignments' flat layout; every one
+# is counted in lost[offer, column], accepted ones in bych[offer, channel,
+# control]. CONTROL sets `ctrl` (the holdout mark).
+WALK = """
+for wa in range(1, nc):
+    wo = co[wa]
+    wp = cp[wa]
+    ws = cs[wa]
+    wb = wa
+    while wb > 0 and cp[wb - 1] < wp:
+        co[wb] = co[wb - 1]
+        cp[wb] = cp[wb - 1]
+        cs[wb] = cs[wb - 1]
+        wb -= 1
+    co[wb] = wo
+    cp[wb] = wp
+    cs[wb] = ws
+taken = 0
+cats = np.int64(0)
+excl = np.int64(0)
+for wb in range(nc):
+    wk = co[wb]
+    REFUSE
+    lost[wk, col] += 1
+    if col == ACCEPTED:
+        CONTROL
+        a_row[w] = i
+        a_rank[w] = taken + 1
+        a_offer[w] = wk
+        a_chan[w] = cs[wb]
+        a_prio[w] = cp[wb]
+        a_ctrl[w] = ctrl
+        if ctrl:
+            lost[wk, CONTROLS] += 1
+            bych[wk, cs[wb], 1] += 1
+        else:
+            bych[wk, cs[wb], 0] += 1
+        taken += 1
+        w += 1
+        if wc >= 0:
+            cats |= np.int64(1) << wc
+        excl |= exclusive[wk]
+a_end[i] = w
+"""
+
+_HELD_OUT = "ctrl = held_out(wk, i, holdout_bp, holdout_state, key_is_int, key_ints, key_offsets, key_data)"
+_NO_HOLDOUT = "ctrl = False"
+
+_COLUMNS = dict(ACCEPTED=names.ACCEPTED, CONTROLS=names.CONTROLS, LOST_MAX=names.LOST_MAX,
+                LOST_CATEGORY=names.LOST_CATEGORY, LOST_EXCLUSIVE=names.LOST_EXCLUSIVE)
+
+
+def refusal_code(max_n: ast.expr, taken: ast.expr, cats: ast.expr, excl: ast.expr) -> list[ast.stmt]:
+    return template(REFUSAL, MAXN=max_n, WK=ast.Name("wk", ast.Load()), TAKEN=taken, CATS=cats, EXCL=excl,
+                    **_COLUMNS)
+
+
+def walk_code(max_n: ast.expr, holdouts: bool) -> list[ast.stmt]:
+    """The walk of one row, for a kernel whose locals are co, cp, cs, nc, w,
+    lost, bych and whose arguments are the layout's (names.MATCHED). Without
+    `holdouts` no offer has one and nobody is a control."""
+    def name(n: str) -> ast.Name:
+        return ast.Name(n, ast.Load())
+
+    refuse = refusal_code(max_n, name("taken"), name("cats"), name("excl"))
+    control = template(_HELD_OUT if holdouts else _NO_HOLDOUT)
+    return template(WALK, REFUSE=refuse, CONTROL=control, **_COLUMNS)
+
+
+# ------------------------------------------------------------ the matcher module
+
+_MATCH_RANGE = """
+@njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)
+def match_range(start, stop, cprio, cchan, max_n, category, exclusive, holdout_bp, holdout_state,
+                key_is_int, key_ints, key_offsets, key_data,
+                a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel):
+    K = cprio.shape[1]
+    co = np.empty(max(K, 1), np.int64)
+    cp = np.empty(max(K, 1), np.float64)
+    cs = np.empty(max(K, 1), np.int64)
+    # Counted in local arrays, added once: LLVM can keep a local in cache
+    # lines no other array may alias (a third faster on the bench).
+    lost = np.zeros((K, NFUNNEL), np.int64)
+    bych = np.zeros(by_channel.shape, np.int64)
+    w = start * max_n
+    for i in range(start, stop):
+        nc = 0
+        for k in range(K):
+            s = cchan[i, k]
+            if s == NOT_ELIGIBLE:
+                continue
+            lost[k, ELIGIBLE] += 1
+            if s == NO_CHANNEL:
+                continue
+            lost[k, DELIVERABLE] += 1
+            if s == NO_PRIORITY:
+                continue
+            lost[k, CANDIDATES] += 1
+            co[nc] = k
+            cp[nc] = cprio[i, k]
+            cs[nc] = s
+            nc += 1
+        WALK
+    funnel += lost
+    by_channel += bych
+"""
+
+_WALK_GLOBAL = """
+@njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)
+def walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity, accepted, counts):
+    left = capacity.copy()
+    taken = np.zeros(n_cust, np.int64)
+    cats = np.zeros(n_cust, np.int64)
+    excl = np.zeros(n_cust, np.int64)
+    for j in order:
+        i = cust[j]
+        wk = offer[j]
+        REFUSE
+        if col == ACCEPTED and left[wk] == 0:
+            col = LOST_CAPACITY
+        counts[wk, col] += 1
+        if col == ACCEPTED:
+            if left[wk] > 0:
+                left[wk] -= 1
+            accepted[j] = True
+            taken[i] += 1
+            if ctrl[j]:
+                counts[wk, CONTROLS] += 1
+            if wc >= 0:
+                cats[i] |= np.int64(1) << wc
+            excl[i] |= exclusive[wk]
+"""
+
+_HEADER = '''"""Generated by pol.compiler.backend.walk; do not edit."""
+import numpy as np
+from numba import njit
+from pol.compiler.backend.runtime import held_out
+'''
+
+
+def matcher_source() -> str:
+    """The policy-independent module of `match_range` (candidate matrices,
+    rows start..stop, through WALK into a FlatParts' arrays, with their
+    funnel and per-channel counts) and `walk_global` (the run-wide walk of
+    pairs visited in `order`; `cust` numbers the customers that have
+    candidates densely; capacity comes after REFUSAL)."""
+    def name(n: str) -> ast.Name:
+        return ast.Name(n, ast.Load())
+
+    def item(arr: str, i: str) -> ast.Subscript:
+        return ast.Subscript(name(arr), name(i), ast.Load())
+
+    match_range = template(_MATCH_RANGE, WALK=walk_code(name("max_n"), holdouts=True), NFUNNEL=len(names.FUNNEL),
+                           NOT_ELIGIBLE=names.NOT_ELIGIBLE, NO_CHANNEL=names.NO_CHANNEL,
+                           NO_PRIORITY=names.NO_PRIORITY, ELIGIBLE=names.ELIGIBLE,
+                           DELIVERABLE=names.DELIVERABLE, CANDIDATES=names.CANDIDATES)
+    walk_global = template(_WALK_GLOBAL, LOST_CAPACITY=names.LOST_CAPACITY, **_COLUMNS,
+                           REFUSE=refusal_code(name("max_n"), item("taken", "i"), item("cats", "i"),
+                                               item("excl", "i")))
+    module = ast.fix_missing_locations(ast.Module([*match_range, *walk_global], []))
+    return _HEADER + ast.unparse(module) + "\n"
+
+
+_matcher: types.ModuleType | None = None
+_matcher_lock = threading.Lock()
+
+
+def matcher() -> types.ModuleType:
+    """The matcher module, loaded (and compiled, or read from Numba's cache)
+    once per process."""
+    global _matcher
+    if _matcher is None:
+        with _matcher_lock:
+            if _matcher is None:
+                from pol.compiler.backend import cache
+                _matcher = cache.load(matcher_source())
+    return _matcher
