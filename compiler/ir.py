@@ -16,6 +16,9 @@ guess:
   `Call("sub", (d, Today))`, `days_between(a, b)` becomes `Call("sub", (b, a))`;
 * a score's expression and an offer's priority are always FLOAT (an int one
   is wrapped in to_float); a priority left out is `Literal(FLOAT, 0.0)`;
+* `add_days(d, n)` becomes `Call("add", (d, n))`; `days_to_anniversary(d)`
+  becomes `Call("anniversary", (d, Today))`; `date(y, m, d)` is `make_date`;
+* `concat` of literals alone is a Literal;
 * `round(x)` becomes `Call("round", (x, Literal(int, 0)))`;
 * a chain `a and b and c` is one `Call("and", (a, b, c))` (likewise `or`):
   three-valued and/or are associative, and a chain of thousands stays one
@@ -38,7 +41,7 @@ from typing import Any, TypeVar, Union
 from pol.compiler.types import Type
 from pol.dsl.source import Span
 
-I, F, B, S, D = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE
+I, F, B, S, D, TS = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP
 
 # op -> {argument types: result type}. Variadic ops (min, max, coalesce, and,
 # or) list the one-argument form; all their arguments share that type.
@@ -52,13 +55,13 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "neg": {(I,): I, (F,): F},
     "to_float": {(I,): F},
     # comparisons (operands of one type; strings and bools only eq/ne)
-    "eq": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B},
-    "ne": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B},
-    "lt": {(I, I): B, (F, F): B, (D, D): B},
-    "le": {(I, I): B, (F, F): B, (D, D): B},
-    "gt": {(I, I): B, (F, F): B, (D, D): B},
-    "ge": {(I, I): B, (F, F): B, (D, D): B},
-    "between": {(I, I, I): B, (F, F, F): B, (D, D, D): B},
+    "eq": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B, (TS, TS): B},
+    "ne": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B, (TS, TS): B},
+    "lt": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
+    "le": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
+    "gt": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
+    "ge": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
+    "between": {(I, I, I): B, (F, F, F): B, (D, D, D): B, (TS, TS, TS): B},
     # three-valued logic; a chain `a and b and c` is one call (variadic, >= 2 arguments)
     "and": {(B,): B},
     "or": {(B,): B},
@@ -75,17 +78,30 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "exp": {(F,): F},
     "log": {(F,): F},
     "pow": {(F, F): F},
-    "coalesce": {(I,): I, (F,): F, (B,): B, (S,): S, (D,): D},  # variadic
+    "coalesce": {(I,): I, (F,): F, (B,): B, (S,): S, (D,): D, (TS,): TS},  # variadic
     "year": {(D,): I},
     "month": {(D,): I},
     "day": {(D,): I},
+    "make_date": {(I, I, I): D},             # date(y, m, d): null when no such day
+    "add_months": {(D, I): D},               # the day clamped to the month's last
+    "weekday": {(D,): I},                    # 1 Monday .. 7 Sunday
+    "day_of_year": {(D,): I},
+    "anniversary": {(D, D): I},              # (d, Today): days to d's next anniversary
+    "hour": {(TS,): I},                      # 0 .. 23
+    "minute": {(TS,): I},                    # 0 .. 59
+    "ts_date": {(TS,): D},                   # date(ts): the day of a timestamp
     "starts_with": {(S, S): B},              # second argument: a string Literal
     "ends_with": {(S, S): B},
     "contains": {(S, S): B},
     "length": {(S,): I},
+    "upper": {(S,): S},
+    "lower": {(S,): S},
+    "trim": {(S,): S},
+    "substring": {(S, I): S, (S, I, I): S},  # start and count: int Literals
+    "concat": {(S,): S},                     # variadic, >= 2; one argument computed, the others Literals
 }
 
-VARIADIC = frozenset({"min", "max", "coalesce", "and", "or"})
+VARIADIC = frozenset({"min", "max", "coalesce", "and", "or", "concat"})
 
 
 def op_result(op: str, arg_types: tuple[Type, ...]) -> Type | None:
@@ -128,7 +144,7 @@ def rule_table(evaluator: str, rules: Mapping[str, R]) -> Callable[[str], R]:
 @dataclass(frozen=True)
 class Literal:
     type: Type
-    value: int | float | bool | str | dt.date | None   # None is the null literal
+    value: int | float | bool | str | dt.date | dt.datetime | None   # None is the null literal
     span: Span | None = field(default=None, compare=False)
 
 
@@ -376,6 +392,10 @@ class Offer:
     span: Span | None = field(default=None, compare=False)
     campaign: str | None = None     # the `policy` name (or file name) of the file it is declared in
     attributes: tuple[tuple[str, object], ...] = ()   # (name, value): typed constants, in Program.attributes' types
+    # (property, param) for each property read from a param: "capacity",
+    # "holdout", "valid_from", "valid_to"; capacity, holdout_bp and the window
+    # hold the default's value, compiler/offer_settings.settle a run's (LANGUAGE.md 3.10)
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ that is not finite, an int result outside int64 and a date outside years
 """
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import decimal
 import math
@@ -56,6 +57,39 @@ def _sub(a: Any, b: Any) -> Any:
     if isinstance(a, dt.date):
         return a.toordinal() - b.toordinal() if isinstance(b, dt.date) else _date_plus(a, -b)
     return a - b
+
+
+def _add_months(d: dt.date, n: int) -> dt.date | None:
+    """n months later, on the same day or the month's last (LANGUAGE.md 4.8)."""
+    y, m0 = divmod(d.year * 12 + d.month - 1 + n, 12)
+    if not 1 <= y <= 9999:
+        return None
+    return dt.date(y, m0 + 1, min(d.day, calendar.monthrange(y, m0 + 1)[1]))
+
+
+def _anniversary(d: dt.date, today: dt.date) -> int | None:
+    """Days from today to the next day, today included, with d's month and
+    day; 29 February falls on 28 February in a common year."""
+    for y in (today.year, today.year + 1):
+        if y > 9999:
+            return None
+        day = 28 if (d.month, d.day) == (2, 29) and not calendar.isleap(y) else d.day
+        a = dt.date(y, d.month, day)
+        if a >= today:
+            return (a - today).days
+    raise AssertionError("an anniversary comes within a year")
+
+
+# Unicode's White_Space characters: what `trim` removes (LANGUAGE.md 4.8)
+WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+               "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def _substring(s: str, start: int, count: int | None = None) -> str:
+    """The characters at positions start .. start + count - 1 (the first is
+    1; without a count, to the end) that exist."""
+    lo, hi = max(start, 1), len(s) if count is None else min(start + count - 1, len(s))
+    return s[lo - 1:hi] if hi >= lo else ""
 
 
 def _div(a: float, b: float) -> float | None:
@@ -159,10 +193,23 @@ RULES: dict[str, Callable[..., Any]] = {
     "year": lambda d: d.year,
     "month": lambda d: d.month,
     "day": lambda d: d.day,
+    "make_date": dt.date,      # ValueError, OverflowError: no such day -> null
+    "add_months": _add_months,
+    "weekday": lambda d: d.isoweekday(),
+    "day_of_year": lambda d: d.timetuple().tm_yday,
+    "anniversary": _anniversary,
+    "hour": lambda t: t.hour,
+    "minute": lambda t: t.minute,
+    "ts_date": lambda t: t.date(),
     "starts_with": lambda s, lit: s.startswith(lit),
     "ends_with": lambda s, lit: s.endswith(lit),
     "contains": lambda s, lit: lit in s,
     "length": len,
+    "upper": str.upper,
+    "lower": str.lower,
+    "trim": lambda s: s.strip(WHITE_SPACE),
+    "substring": _substring,
+    "concat": lambda *a: "".join(a),
 }
 _NULL_AWARE = frozenset({"and", "or", "coalesce"})
 rule = ir.rule_table("the reference evaluator", RULES)

@@ -1,10 +1,11 @@
 """The language's value types (LANGUAGE.md section 2).
 
 Nullability belongs to input fields, not to types: any expression may be
-null at run time, so the checker tracks only the five value types.
+null at run time, so the checker tracks only the six value types.
 """
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 
 
@@ -14,6 +15,7 @@ class Type(StrEnum):
     BOOL = "bool"
     STRING = "string"
     DATE = "date"
+    TIMESTAMP = "timestamp"     # a wall-clock date and time, to the microsecond (LANGUAGE.md 2)
 
     def __str__(self) -> str:
         return self.value
@@ -28,3 +30,14 @@ def parse_type(name: str) -> Type | None:
         return Type(name)
     except ValueError:
         return None
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+MICROS_PER_DAY = 86_400_000_000
+
+
+def micros(t: dt.datetime) -> int:
+    """A timestamp as kernels hold it: microseconds since 1970-01-01T00:00,
+    wall-clock time (LANGUAGE.md section 2)."""
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds

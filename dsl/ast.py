@@ -82,6 +82,22 @@ class DateLit:
 
 
 @dataclass(frozen=True)
+class TimestampLit(DateLit):
+    """`2026-11-01T22:30`, `2026-11-01T22:30:05`, `2026-11-01T22:30:05.250`:
+    printed as written, like a date."""
+
+    def parse(self) -> dt.datetime | None:
+        """The timestamp, or None when it is not a real date and time."""
+        day = DateLit(self.text[:10]).parse()
+        if day is None:
+            return None
+        try:
+            return dt.datetime.combine(day, dt.time.fromisoformat(self.text[11:]))
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
 class Bool:
     value: bool
     span: Span | None = _span()
@@ -359,20 +375,20 @@ class Category:
 
 @dataclass(frozen=True)
 class Capacity:
-    count: Number
+    count: Number | Name          # a Name: an int param (LANGUAGE.md 3.10)
     span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class Valid:
-    start: DateLit | None
-    end: DateLit | None
+    start: DateLit | Name | None  # a Name: a date param
+    end: DateLit | Name | None
     span: Span | None = _span()
 
 
 @dataclass(frozen=True)
 class Holdout:
-    percent: Number
+    percent: Number | Name        # a Name: a float param
     span: Span | None = _span()
 
 

@@ -227,21 +227,27 @@ class Builder(Transformer):
         self._tok(c[1])
         return ast.Category(str(c[1]), self._span(c[0], c[1]))
 
+    def _number_or_param(self, t):
+        return ast.Name(str(t), self._tok(t)) if t.type == "NAME" else ast.Number(str(t), self._tok(t))
+
     def capacity_prop(self, c):
-        return ast.Capacity(ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+        return ast.Capacity(self._number_or_param(c[1]), self._span(c[0], c[1]))
 
     def valid_prop(self, c):
         ends = {p.kind: p.value for p in c[1:]}
         return ast.Valid(ends.get("from"), ends.get("to"), self._span(c[0], c[-1]))
 
+    def _date_or_param(self, t):
+        return ast.Name(str(t), self._tok(t)) if t.type == "NAME" else ast.DateLit(str(t), self._tok(t))
+
     def valid_from(self, c):
-        return _Part("from", ast.DateLit(str(c[0]), self._tok(c[0])), self._tok(c[0]))
+        return _Part("from", self._date_or_param(c[0]), self._tok(c[0]))
 
     def valid_to(self, c):
-        return _Part("to", ast.DateLit(str(c[0]), self._tok(c[0])), self._tok(c[0]))
+        return _Part("to", self._date_or_param(c[0]), self._tok(c[0]))
 
     def holdout_prop(self, c):
-        return ast.Holdout(ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+        return ast.Holdout(self._number_or_param(c[1]), self._span(c[0], c[1]))
 
     def attributes_prop(self, c):
         return ast.Attributes(tuple(x for x in c[1:-1] if isinstance(x, ast.Attribute)), self._span(c[0], c[-1]))
@@ -316,6 +322,8 @@ class Builder(Transformer):
             return ast.String(self._string(tok), span)
         if kind == "DATE":
             return ast.DateLit(str(tok), span)
+        if kind == "TIMESTAMP":
+            return ast.TimestampLit(str(tok), span)
         if kind == "NULL":
             return ast.Null(span)
         return ast.Bool(kind == "TRUE", span)
@@ -354,6 +362,9 @@ class Builder(Transformer):
 
     def date(self, c):
         return ast.DateLit(str(c[0]), self._tok(c[0]))
+
+    def timestamp(self, c):
+        return ast.TimestampLit(str(c[0]), self._tok(c[0]))
 
     def boolean(self, c):
         return ast.Bool(c[0].type == "TRUE", self._tok(c[0]))

@@ -177,10 +177,11 @@ _OTHER_CHARS = {
 _WORDS = {
     "NAME": "a name", "QNAME": "a name", "STRING": 'a string in double quotes', "INT": "a whole number",
     "FLOAT": "a number", "PERCENT": "a percentage such as 5%", "DATE": "a date (YYYY-MM-DD)",
+    "TIMESTAMP": "a timestamp (YYYY-MM-DDTHH:MM:SS)",
     "CMP_OP": "a comparison", "$END": "the end of the file", "ARROW": "'=>'",
 }
-_OPERAND_START = {"NAME", "QNAME", "INT", "FLOAT", "PERCENT", "STRING", "DATE", "TRUE", "FALSE", "NULL", "TODAY",
-                  "LPAR", "MINUS"}
+_OPERAND_START = {"NAME", "QNAME", "INT", "FLOAT", "PERCENT", "STRING", "DATE", "TIMESTAMP", "TRUE", "FALSE",
+                  "NULL", "TODAY", "LPAR", "MINUS"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PCT", "CMP_OP", "AND", "OR", "IN", "IS", "BETWEEN"}
 _DECL_TERMS = {w.upper() for w in DECLARATIONS}
 _PROP_TERMS = {w.upper() for w in PROPERTIES}
@@ -246,6 +247,8 @@ def _token_words(tok: Token, article: bool = True) -> str:
         return f"{the}number {text}"
     if kind == "DATE":
         return f"{the}date {text}"
+    if kind == "TIMESTAMP":
+        return f"{the}timestamp {text}"
     return f"'{text}'"
 
 

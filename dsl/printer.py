@@ -189,15 +189,20 @@ def prop(p) -> str:
     if isinstance(p, ast.Category):
         return f"category {p.name}"
     if isinstance(p, ast.Capacity):
-        return f"capacity {p.count.text}"
+        return f"capacity {_written(p.count)}"
     if isinstance(p, ast.Valid):
-        return "valid" + (f" from {p.start.text}" if p.start else "") + (f" to {p.end.text}" if p.end else "")
+        return "valid" + (f" from {_written(p.start)}" if p.start else "") + (f" to {_written(p.end)}" if p.end else "")
     if isinstance(p, ast.Holdout):
-        return f"holdout {p.percent.text}"
+        return f"holdout {_written(p.percent)}"
     if isinstance(p, ast.Attributes):
         return "attributes { " + ", ".join(f"{a.name}: {literal(a.value)}" for a in p.items) + " }" \
             if p.items else "attributes { }"
     raise TypeError(f"not an offer property: {type(p).__name__}")
+
+
+def _written(x) -> str:
+    """A literal as written, or the param named in its place."""
+    return x.name if isinstance(x, ast.Name) else x.text
 
 
 def rule(r) -> str:

@@ -21,9 +21,10 @@ FIELDS = {
     "bool": ["b1", "b2"],
     "string": ["s1", "s2"],
     "date": ["d1", "d2"],
+    "timestamp": ["t1"],
 }
 NON_NULL = {"id", "n1", "g1"}
-STRINGS = ["", "a", "全球通", "动感地带", "ab", "A", "a\"b", "x y"]
+STRINGS = ["", "a", "全球通", "动感地带", "ab", "A", "a\"b", "x y", " Ab\u3000", "straße", "ΣΑΣ"]
 
 INPUT_BLOCK = """input t key id {
     id: int
@@ -39,6 +40,7 @@ INPUT_BLOCK = """input t key id {
     s2: string?
     d1: date?
     d2: date?
+    t1: timestamp?
 }
 """
 
@@ -62,12 +64,16 @@ def date_lit():
                             "2000-03-01"])
 
 
+def ts_lit():
+    return st.sampled_from(["2026-11-01T22:00", "2026-11-01T07:59:59.999999", "1969-12-31T23:59:59",
+                            "0001-01-01T00:00", "9999-12-31T23:59:59.999999", "2024-02-29T12:30:05.5"])
+
+
 @st.composite
 def expr(draw, t: str, depth: int = 3):
     if depth <= 0 or draw(st.integers(0, 3)) == 0:
         return draw(leaf(t))
     d = depth - 1
-    choice = draw(st.integers(0, 9))
     if t == "int":
         forms = [
             lambda: f"({draw(expr('int', d))} {draw(st.sampled_from(['+', '-', '*', '%']))} {draw(expr('int', d))})",
@@ -82,6 +88,8 @@ def expr(draw, t: str, depth: int = 3):
             lambda: f"({_not_null(draw(expr('date', d)), 'd1')} - {_not_null(draw(expr('date', d)), 'd2')})",
             lambda: f"length({draw(expr('string', d))})",
             lambda: f"days_between({draw(expr('date', d))}, {draw(expr('date', d))})",
+            lambda: f"{draw(st.sampled_from(['weekday', 'day_of_year', 'days_to_anniversary']))}({draw(expr('date', d))})",
+            lambda: f"{draw(st.sampled_from(['hour', 'minute']))}({draw(expr('timestamp', d))})",
         ]
     elif t == "float":
         forms = [
@@ -103,6 +111,8 @@ def expr(draw, t: str, depth: int = 3):
             lambda: f"({draw(expr(num, d))} {draw(st.sampled_from(['==', '!=', '<', '<=', '>', '>=']))} {draw(expr(draw(st.sampled_from(['int', 'float'])), d))})",
             lambda: f"({draw(expr('string', d))} {draw(st.sampled_from(['==', '!=']))} {draw(expr('string', d))})",
             lambda: f"({draw(expr('date', d))} {draw(st.sampled_from(['<', '>=', '==']))} {draw(expr('date', d))})",
+            lambda: f"({draw(expr('timestamp', d))} {draw(st.sampled_from(['<', '>=', '==', '!=']))} "
+                    f"{draw(expr('timestamp', d))})",
             lambda: f"({draw(expr('bool', d))} {draw(st.sampled_from(['and', 'or']))} {draw(expr('bool', d))})",
             lambda: f"(not {draw(expr('bool', d))})",
             lambda: f"({draw(expr('int', d))} {draw(st.sampled_from(['in', 'not in']))} ({', '.join(draw(st.lists(int_lit(), min_size=1, max_size=3)))}))",
@@ -115,6 +125,18 @@ def expr(draw, t: str, depth: int = 3):
         forms = [
             lambda: f"coalesce({draw(expr('string', d))}, {draw(expr('string', d))})",
             lambda: f"(if {draw(expr('bool', d))} then {draw(expr('string', d))} else {draw(expr('string', d))})",
+            lambda: f"{draw(st.sampled_from(['upper', 'lower', 'trim']))}({draw(expr('string', d))})",
+            lambda: f"substring({draw(expr('string', d))}, {draw(st.sampled_from(['1', '2', '0', '-1', '5']))}"
+                    f"{draw(st.sampled_from(['', ', 1', ', 2', ', 0', ', -2', ', 9223372036854775807']))})",
+            # the literal `null` is refused in concat (E-TYPE-007)
+            lambda: f"concat({_not_null(draw(expr('string', d)), 's1')}, {quote(draw(st.sampled_from(STRINGS)))})",
+            lambda: f"concat({quote(draw(st.sampled_from(STRINGS)))}, {_not_null(draw(expr('string', d)), 's2')}, "
+                    f"{quote(draw(st.sampled_from(STRINGS)))})",
+        ]
+    elif t == "timestamp":
+        forms = [
+            lambda: f"coalesce({draw(expr('timestamp', d))}, {draw(expr('timestamp', d))})",
+            lambda: f"(if {draw(expr('bool', d))} then {draw(expr('timestamp', d))} else {draw(expr('timestamp', d))})",
         ]
     else:
         forms = [
@@ -123,12 +145,21 @@ def expr(draw, t: str, depth: int = 3):
             lambda: f"{draw(st.sampled_from(['min', 'max']))}({draw(expr('date', d))}, {draw(expr('date', d))})",
             lambda: f"coalesce({draw(expr('date', d))}, {draw(expr('date', d))})",
             lambda: f"(if {draw(expr('bool', d))} then {draw(expr('date', d))} else {draw(expr('date', d))})",
+            lambda: f"add_days({draw(expr('date', d))}, {draw(expr('int', d))})",
+            lambda: f"add_months({draw(expr('date', d))}, {draw(st.sampled_from(['-13', '-1', '0', '1', '12', '119987']))})",
+            lambda: f"add_months({draw(expr('date', d))}, {draw(expr('int', d))})",
+            # mostly real days: a year, a month and a day from small ranges (or any int)
+            lambda: f"date({draw(expr('timestamp', d))})",
+            lambda: f"date({draw(st.sampled_from(['2024', '2026', '1', '9999', '0', 'i1']))}, "
+                    f"{draw(st.sampled_from(['1', '2', '12', '13', 'n1']))}, {draw(st.sampled_from(['1', '28', '29', '31', 'i2']))})",
         ]
-    return forms[choice % len(forms)]()
+    choice = draw(st.integers(0, len(forms) - 1))
+    return forms[choice]()
 
 
 def _not_null(text: str, instead: str) -> str:
-    """A date operand that reads as a date: a bare `null`, or an expression of
+    """An operand that is not the bare literal `null` (refused by concat) and,
+    for a date, reads as a date: a bare `null`, or an expression of
     nulls alone such as `(if b1 then null else null)`, would read as an int."""
     if text == "null":
         return instead
@@ -152,6 +183,8 @@ def leaf(draw, t: str):
         return draw(st.sampled_from(["true", "false"]))
     if t == "string":
         return quote(draw(st.sampled_from(STRINGS)))
+    if t == "timestamp":
+        return draw(ts_lit())
     return draw(st.one_of(date_lit(), st.just("today")))
 
 
@@ -194,6 +227,9 @@ _FLOATS = st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1.5, -2.5, 2.675, 0.1
 _DATES = st.one_of(st.none(), st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)),
                    st.sampled_from([dt.date(2026, 11, 1), dt.date(2024, 2, 29), dt.date(1970, 1, 1)]))
 
+_TIMESTAMPS = st.one_of(st.none(), st.datetimes(dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59, 999999)),
+                        st.sampled_from([dt.datetime(2026, 11, 1, 22, 0), dt.datetime(1969, 12, 31, 23, 59, 59)]))
+
 
 @st.composite
 def rows(draw, min_size: int = 0, max_size: int = 40):
@@ -208,7 +244,7 @@ def rows(draw, min_size: int = 0, max_size: int = 40):
             "b1": draw(st.one_of(st.none(), st.booleans())), "b2": draw(st.one_of(st.none(), st.booleans())),
             "s1": draw(st.one_of(st.none(), st.sampled_from(STRINGS + ["zz", "全"]))),
             "s2": draw(st.one_of(st.none(), st.sampled_from(STRINGS))),
-            "d1": draw(_DATES), "d2": draw(_DATES),
+            "d1": draw(_DATES), "d2": draw(_DATES), "t1": draw(_TIMESTAMPS),
         }
         out.append(r)
     return out
@@ -218,7 +254,7 @@ SCHEMA = pa.schema([
     ("id", pa.int64()), ("i1", pa.int64()), ("i2", pa.int64()), ("n1", pa.int64()),
     ("f1", pa.float64()), ("f2", pa.float64()), ("g1", pa.float64()),
     ("b1", pa.bool_()), ("b2", pa.bool_()), ("s1", pa.string()), ("s2", pa.string()),
-    ("d1", pa.date32()), ("d2", pa.date32()),
+    ("d1", pa.date32()), ("d2", pa.date32()), ("t1", pa.timestamp("us")),
 ])
 
 

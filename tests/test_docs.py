@@ -184,7 +184,7 @@ def check_policy(ex: Example, folder: Path) -> None:
 
 
 _ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(),
-          "date": pa.date32()}
+          "date": pa.date32(), "timestamp": pa.timestamp("us")}
 
 
 def same_decision_in_vector_evaluator(program, test) -> None:
@@ -199,7 +199,8 @@ def same_decision_in_vector_evaluator(program, test) -> None:
     given = dict(test.given)
     fields = tuple(replace(f, nullable=True) for f in program.input.fields)
     program = replace(program, input=replace(program.input, fields=fields),
-                      offers=tuple(replace(o, capacity=None) for o in program.offers))
+                      offers=tuple(replace(o, capacity=None, settings=tuple(s for s in o.settings if s[0] != "capacity"))
+                                   for o in program.offers))
     if given.get(program.input.key) is None:
         return          # a run has a key in every row
     policy = Policy(program)

@@ -129,3 +129,54 @@ def test_a_full_width_digit_on_the_command_line_is_one_line(tmp_path):
     assert r.returncode == 1
     assert r.stderr.startswith("pol: error: ") and len(r.stderr.strip().splitlines()) == 1
     assert "full-width digit; use 0-9" in r.stderr and "Traceback" not in r.stderr
+
+
+OFFERS = compile_text("""
+input t key id { id: int }
+param max_calls: int = 3000
+param control: float = 5%
+param start: date = 2026-11-01
+param stop: date = null
+channel sms
+offer o { eligible when true channels sms capacity max_calls holdout control valid from start to stop }
+""", name="offers.pol")
+
+
+@pytest.mark.parametrize("given, words", [
+    ({"max_calls": -1}, "param 'max_calls' is the capacity of offer 'o': a capacity is 0 or more, not -1"),
+    ({"max_calls": None}, "a capacity needs a value, not null"),
+    ({"control": "101%"}, "param 'control' is the holdout of offer 'o': a holdout is a share from 0% to 100%, not 101%"),
+    ({"control": -0.01}, "not -1%"),
+    ({"control": None}, "a holdout needs a value, not null"),
+])
+def test_an_offer_setting_from_a_param_is_checked_when_overridden(given, words):
+    with pytest.raises(ParamError) as e:
+        resolve_params(OFFERS, given)
+    assert words in str(e.value) and e.value.param == next(iter(given))
+
+
+def test_an_offer_setting_from_a_param_takes_the_run_value():
+    from pol.compiler.offer_settings import settle
+    assert settle(OFFERS, resolve_params(OFFERS, {})) is OFFERS
+    (o,) = OFFERS.offers
+    assert (o.capacity, o.holdout_bp, o.valid_from, o.valid_to) == (3000, 500, dt.date(2026, 11, 1), None)
+    values = resolve_params(OFFERS, {"max_calls": "0", "control": "12.345%", "stop": "2026-11-30", "start": None})
+    (o,) = settle(OFFERS, values).offers
+    assert (o.capacity, o.holdout_bp, o.valid_from, o.valid_to) == (0, 1235, None, dt.date(2026, 11, 30))
+
+
+def test_a_negative_capacity_on_the_command_line_stops_the_run(tmp_path):
+    import os
+    import subprocess
+    import sys
+    policy = tmp_path / "p.pol"
+    policy.write_text("input t key id { id: int }\nparam max_calls: int = 3\nchannel sms\n"
+                      "offer o { eligible when true channels sms capacity max_calls }\n", encoding="utf-8")
+    data = tmp_path / "in.csv"
+    data.write_text("id\n1\n2\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "pol", "run", str(policy), "--input", str(data), "--out", str(tmp_path / "out"),
+                        "--param", "max_calls=-5"], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, POL_BACKGROUND_COMPILE="0"))
+    assert r.returncode != 0, r.stdout
+    assert "param 'max_calls' is the capacity of offer 'o': a capacity is 0 or more, not -5" in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -156,6 +156,9 @@ def programs(draw) -> ast.File:
     if draw(st.booleans()):
         items.append(ast.Header("gen", draw(st.one_of(st.none(), st.just("2026.11")))))
     items.append(ast.Input("customer", "id", tuple(ast.Field(n, t, nl) for n, t, nl in FIELDS)))
+    # the params an offer may name for its capacity, holdout and window
+    items += [ast.Param("max_calls", "int", ast.Number("100")), ast.Param("control", "float", ast.Number("5%")),
+              ast.Param("start", "date", ast.DateLit("2026-01-01")), ast.Param("stop", "date", ast.DateLit("2026-12-31"))]
     depth = 3
     for _ in range(draw(st.integers(0, 2))):
         t = draw(st.sampled_from(["int", "float", "bool", "string", "date"]))
@@ -198,13 +201,16 @@ def programs(draw) -> ast.File:
         if draw(st.booleans()):
             props.append(ast.Category(draw(st.sampled_from(["traffic", "voice", "category", "流量"]))))
         if draw(st.booleans()):
-            props.append(ast.Capacity(ast.Number(draw(st.sampled_from(["0", "100", "1_000"])))))
+            props.append(ast.Capacity(draw(st.sampled_from([ast.Number("0"), ast.Number("100"), ast.Number("1_000"),
+                                                            ast.Name("max_calls")]))))
         if draw(st.booleans()):
             start, end = draw(st.sampled_from([(True, True), (True, False), (False, True)]))
-            props.append(ast.Valid(ast.DateLit("2026-01-01") if start else None,
-                                   ast.DateLit("2026-12-31") if end else None))
+            props.append(ast.Valid(draw(st.sampled_from([ast.DateLit("2026-01-01"), ast.Name("start")])) if start
+                                   else None,
+                                   draw(st.sampled_from([ast.DateLit("2026-12-31"), ast.Name("stop")])) if end else None))
         if draw(st.booleans()):
-            props.append(ast.Holdout(ast.Number(draw(st.sampled_from(["5%", "0%", "12.5%", "100%"])))))
+            props.append(ast.Holdout(draw(st.sampled_from([ast.Number("5%"), ast.Number("0%"), ast.Number("12.5%"),
+                                                           ast.Number("100%"), ast.Name("control")]))))
         if draw(st.booleans()):
             names = draw(st.lists(st.sampled_from(sorted(ATTRIBUTES)), unique=True))
             props.append(ast.Attributes(tuple(ast.Attribute(n, literal(draw, ATTRIBUTES[n])) for n in names)))

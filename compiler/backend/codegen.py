@@ -32,7 +32,8 @@ from pol.compiler.backend.walk import walk_code
 RUNTIME_NAMES = (
     "add_i", "sub_i", "mul_i", "neg_i", "abs_i", "mod_i", "mod_f",
     "round_f", "round_i", "sqrt_f", "exp_f", "log_f", "pow_f", "date_ok",
-    "year_of", "month_of", "day_of", "bit", "float_ok", "held_out", "pick", "NAN",
+    "year_of", "month_of", "day_of", "make_date", "add_months", "weekday_of", "day_of_year", "anniversary",
+    "hour_of", "minute_of", "ts_date", "bit", "float_ok", "held_out", "pick", "NAN",
 )
 
 # The funnel's first three counts (eligible, deliverable, candidates:

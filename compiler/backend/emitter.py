@@ -41,9 +41,9 @@ from pol.compiler.backend.astgen import (
 )
 from pol.compiler.backend.kernel_ops import ARITH, rule
 from pol.compiler.backend.plan import KernelPlan
-from pol.compiler.types import Type
+from pol.compiler.types import Type, micros
 
-DEFAULTS = {Type.INT: 0, Type.FLOAT: 0.0, Type.BOOL: False, Type.STRING: 0, Type.DATE: 0}
+DEFAULTS = {Type.INT: 0, Type.FLOAT: 0.0, Type.BOOL: False, Type.STRING: 0, Type.DATE: 0, Type.TIMESTAMP: 0}
 
 
 
@@ -204,6 +204,8 @@ class Emitter:
             return Value(C(DEFAULTS[e.type]), C(False))
         if isinstance(e.value, str):
             return Value(C(self.plan.literal_code(e.value)), None)
+        if isinstance(e.value, dt.datetime):          # a timestamp (before dt.date: a datetime is one)
+            return Value(C(micros(e.value)), None)
         if isinstance(e.value, dt.date):
             return Value(C(_days(e.value)), None)
         if e.type == Type.FLOAT:
@@ -238,6 +240,8 @@ class Emitter:
             consts = [C(self.plan.literal_code(s)) for s in e.values]
         elif e.operand.type == Type.DATE:
             consts = [C(_days(d)) for d in e.values]
+        elif e.operand.type == Type.TIMESTAMP:
+            consts = [C(micros(t)) for t in e.values]
         elif e.operand.type == Type.FLOAT:
             consts = [C(float(v)) for v in e.values]
         else:

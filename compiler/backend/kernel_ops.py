@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pol.compiler import ir
 from pol.compiler.backend.astgen import C, Value, all_, attr_call, binop, call, cmp, item, not_, pick
-from pol.compiler.backend.plan import string_function_arg
+from pol.compiler.backend.plan import string_operand
 from pol.compiler.types import Type
 
 if TYPE_CHECKING:
@@ -109,13 +109,22 @@ def _libm(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
 
 
 def _date_part(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
-    return g.bind(call(e.op + "_of", vs[0]), ms[0])       # year_of, month_of, day_of
+    return g.bind(call(e.op + "_of", vs[0]), ms[0])       # year_of, month_of, day_of, weekday_of, hour_of ...
 
 
 def _string_function(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
-    # A host-computed table per string code (plan.LutSlot): no string in the code.
-    k = g.plan.lut_index(e.op, string_function_arg(e))
-    return g.bind(item(g.plan.layout.luts[k], vs[0]), ms[0])
+    # A host-computed table per string code (plan.LutSlot): no string in the code;
+    # a string-valued one (upper, concat ...) gives the result's code.
+    i = string_operand(e)
+    return g.bind(item(g.plan.layout.luts[g.plan.lut_index(e)], vs[i]), ms[i])
+
+
+def _checked_call(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
+    return g.checked(call(e.op, *vs), *ms)               # make_date, add_months, anniversary: (value, ok)
+
+
+def _plain_call(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
+    return g.bind(call(e.op, vs[0]), ms[0])              # day_of_year, ts_date
 
 
 def _chain(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
@@ -132,6 +141,11 @@ RULES = {
     "coalesce": _chain, "year": _date_part, "month": _date_part, "day": _date_part,
     "starts_with": _string_function, "ends_with": _string_function, "contains": _string_function,
     "length": _string_function,
+    "make_date": _checked_call, "add_months": _checked_call, "anniversary": _checked_call,
+    "weekday": _date_part, "day_of_year": _plain_call, "hour": _date_part, "minute": _date_part,
+    "ts_date": _plain_call,
+    "upper": _string_function, "lower": _string_function, "trim": _string_function,
+    "substring": _string_function, "concat": _string_function,
 }
 rule = ir.rule_table("kernel code generation", RULES)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pol.compiler import ir
 from pol.compiler.backend.layout import KernelLayout, layout
@@ -28,9 +29,59 @@ class FieldSlot:
 @dataclass(frozen=True)
 class LutSlot:
     """A per-string-table lookup computed by the host: `op` is starts_with,
-    ends_with, contains (bool tables, with `arg` the literal) or length (int)."""
+    ends_with, contains (bool tables, with `arg` the literal), length (int),
+    or a string map (STRING_MAPS: the code of the result string; `arg` the
+    map's constants: substring's (start, count), concat's (prefix, suffix))."""
     op: str
-    arg: str | None
+    arg: str | tuple[Any, ...] | None
+
+
+LOOKUPS = frozenset({"starts_with", "ends_with", "contains", "length"})
+# String-valued functions: the host applies them to every string of the
+# batch's table (engine/evaluation/strings.py); a kernel reads result codes.
+STRING_MAPS = frozenset({"upper", "lower", "trim", "substring", "concat"})
+
+
+def _literal(e: ir.Expr) -> Any:
+    """A literal argument's value (the checker admits only literals there)."""
+    assert isinstance(e, ir.Literal)
+    return e.value
+
+
+def lut_slot(call: ir.Call) -> LutSlot | None:
+    """The host lookup that computes this call for a kernel, or None."""
+    op, args = call.op, call.args
+    if op in LOOKUPS:
+        return LutSlot(op, _literal(args[1]) if len(args) > 1 else None)
+    if op == "substring":
+        return LutSlot(op, tuple(_literal(a) for a in args[1:]))
+    if op == "concat":
+        # the checker lets one argument be computed, the others literals
+        k = next(i for i, a in enumerate(args) if not isinstance(a, ir.Literal))
+        return LutSlot(op, ("".join(_literal(a) for a in args[:k]), "".join(_literal(a) for a in args[k + 1:])))
+    if op in STRING_MAPS:
+        return LutSlot(op, None)
+    return None
+
+
+def string_operand(call: ir.Call) -> int:
+    """Which argument's string code indexes the lookup."""
+    if call.op == "concat":
+        return next(i for i, a in enumerate(call.args) if not isinstance(a, ir.Literal))
+    return 0
+
+
+def map_depth(e: ir.Expr, lets: dict[str, int]) -> int:
+    """How many string maps nest, at most, on one path of the expression,
+    counting those of the lets it reads (`lets`: each let's own depth)."""
+    depth: dict[int, int] = {}
+    for node in reversed(list(ir.walk(e))):      # children before parents
+        if isinstance(node, ir.DeclRef):
+            below = lets.get(node.name, 0)
+        else:
+            below = max((depth[id(k)] for k in ir.children(node)), default=0)
+        depth[id(node)] = below + (isinstance(node, ir.Call) and node.op in STRING_MAPS)
+    return depth[id(e)]
 
 
 @dataclass(frozen=True)
@@ -39,6 +90,7 @@ class KernelPlan:
     params: tuple[ir.Param, ...]
     literals: tuple[str, ...]                # string literal -> code = its index
     luts: tuple[LutSlot, ...]
+    map_rounds: int                          # the deepest nesting of string maps
     segments: tuple[str, ...]
     classifies: tuple[str, ...]
     class_values: tuple[tuple[str, ...], ...]
@@ -49,8 +101,8 @@ class KernelPlan:
     def literal_code(self, s: str) -> int:
         return self.literals.index(s)
 
-    def lut_index(self, op: str, arg: str | None) -> int:
-        return self.luts.index(LutSlot(op, arg))
+    def lut_index(self, call: ir.Call) -> int:
+        return self.luts.index(lut_slot(call))
 
     @functools.cached_property
     def layout(self) -> KernelLayout:
@@ -77,19 +129,11 @@ def program_exprs(program: ir.Program) -> Iterator[ir.Expr]:
         yield o.priority
 
 
-def string_function_arg(call: ir.Call) -> str | None:
-    """The literal a string function compares with (None for length)."""
-    if len(call.args) < 2:
-        return None
-    arg = call.args[1]
-    assert isinstance(arg, ir.Literal) and isinstance(arg.value, str), "the checker makes it a string literal"
-    return arg.value
-
-
 def plan(program: ir.Program) -> KernelPlan:
     used: set[str] = set()
     literals: list[str] = []
     luts: list[LutSlot] = []
+    rounds = 0
 
     def lit(s: object) -> None:
         # string literals only: the checker types them (ir.Literal.value is any literal)
@@ -97,7 +141,13 @@ def plan(program: ir.Program) -> KernelPlan:
         if s not in literals:
             literals.append(s)
 
+    lets = {d.name: d for d in program.lets}
+    let_depth: dict[str, int] = {}
+    for name in program.order:
+        if name in lets:
+            let_depth[name] = map_depth(lets[name].expr, let_depth)
     for e in program_exprs(program):
+        rounds = max(rounds, map_depth(e, let_depth))
         for node in ir.walk(e):
             if isinstance(node, ir.FieldRef):
                 used.add(node.name)
@@ -106,8 +156,8 @@ def plan(program: ir.Program) -> KernelPlan:
             elif isinstance(node, ir.InSet) and node.operand.type == Type.STRING:
                 for v in node.values:
                     lit(v)
-            if isinstance(node, ir.Call) and node.op in ("starts_with", "ends_with", "contains", "length"):
-                slot = LutSlot(node.op, string_function_arg(node))
+            slot = lut_slot(node) if isinstance(node, ir.Call) else None
+            if slot is not None:
                 if slot not in luts:
                     luts.append(slot)
     for c in program.classifies:
@@ -123,6 +173,7 @@ def plan(program: ir.Program) -> KernelPlan:
         params=program.params,
         literals=tuple(literals),
         luts=tuple(luts),
+        map_rounds=rounds,
         segments=tuple(s.name for s in program.segments),
         classifies=tuple(c.name for c in program.classifies),
         class_values=tuple(c.values for c in program.classifies),

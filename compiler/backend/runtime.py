@@ -247,6 +247,82 @@ def day_of(d):
 
 
 @_jit
+def days_from_civil(y, m, d):
+    """(year, month, day) -> days since 1970-01-01, the inverse of civil."""
+    y = y - 1 if m <= 2 else y
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+@_jit
+def month_days(y, m):
+    if m == 2:
+        return 29 if y % 4 == 0 and (y % 100 != 0 or y % 400 == 0) else 28
+    return 30 if m == 4 or m == 6 or m == 9 or m == 11 else 31
+
+
+@_jit
+def make_date(y, m, d):
+    if y < 1 or y > 9999 or m < 1 or m > 12 or d < 1 or d > month_days(y, m):
+        return np.int64(0), False
+    return np.int64(days_from_civil(y, m, d)), True
+
+
+@_jit
+def add_months(d, n):
+    """n months after day d; the day clamped to the month's last."""
+    if n > 120000 or n < -120000:     # leaves years 1-9999 from any date; keeps y * 12 + n small
+        return np.int64(0), False
+    y, m, dd = civil(d)
+    t = y * 12 + m - 1 + n
+    y2 = t // 12
+    m2 = t - y2 * 12 + 1
+    if y2 < 1 or y2 > 9999:
+        return np.int64(0), False
+    return np.int64(days_from_civil(y2, m2, min(dd, month_days(y2, m2)))), True
+
+
+@_jit
+def weekday_of(d):
+    return (d + 3) % 7 + 1            # 1970-01-01 was a Thursday, 4
+
+
+@_jit
+def day_of_year(d):
+    return d - days_from_civil(civil(d)[0], 1, 1) + 1
+
+
+@_jit
+def anniversary(d, today):
+    """Days from today to the next anniversary of d (today included); 29
+    February falls on 28 February in a common year. Null past 9999."""
+    _, m, dd = civil(d)
+    y = civil(today)[0]
+    a = days_from_civil(y, m, min(dd, month_days(y, m)))
+    if a < today:
+        a = days_from_civil(y + 1, m, min(dd, month_days(y + 1, m)))
+    return np.int64(a - today), a <= DATE_MAX
+
+
+@_jit
+def hour_of(t):
+    """Microseconds since 1970-01-01T00:00 -> the hour, 0 to 23 (floored: before 1970 too)."""
+    return (t // 3_600_000_000) % 24
+
+
+@_jit
+def minute_of(t):
+    return (t // 60_000_000) % 60
+
+
+@_jit
+def ts_date(t):
+    return t // 86_400_000_000
+
+
+@_jit
 def bit(buf, i):
     """Bit i of an Arrow bitmap (least significant bit first)."""
     return (buf[i >> 3] >> (i & 7)) & 1 == 1

@@ -18,16 +18,16 @@ compiler/frontend/resolve.py, expression errors from compiler/frontend/expressio
   E-DECL-003 no input                  E-DECL-004 bad key field
   E-OFFER-001 no eligible              E-OFFER-002 no channels
   E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%
-  E-OFFER-005 channel listed twice
+  E-OFFER-005 channel listed twice     E-OFFER-008 a capacity param's default negative or null
   E-ARB-001 max 0 per customer         E-ARB-002 rule given twice
   E-TEST-001 field given twice in a test            E-TEST-002 rank below 1
   W-OFFER-001 empty valid window
 """
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.frontend.expressions import INT64, Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.history import check_histories, event_values
@@ -88,7 +88,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
             cond = ck.condition(item.cond, f"the condition of channel '{item.name}'") \
                 if item.cond is not None else None
             channels.append(ir.Channel(item.name, item.label, cond, item.span))
-    offers = [check_offer(ck, item) for item in items
+    offers = [check_offer(ck, item, {p.name: p for p in params}) for item in items
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
     offers = [widened(o, attrs) for o in offers]
@@ -203,7 +203,29 @@ def check_derived(ck: Checker, d):
     return ir.Classify(d.name, d.label, tuple(whens), d.default, d.span)
 
 
-def check_offer(ck: Checker, o: ast.Offer) -> ir.Offer | None:
+def _setting(ck: Checker, o: ast.Offer, prop: str, node: ast.Name, params: dict, settings: list):
+    """A property written as a param's name: the param's default value, checked."""
+    want = offer_settings.KINDS[prop]
+    p = params.get(node.name)
+    if p is None:
+        if isinstance(ck.space.get(node.name), ast.Param):
+            return None             # the param's own error is reported
+        return _unknown(ck, "E-NAME-001", "param", node.name, node.span, ast.Param)
+    if p.type != want:
+        return ck.error("E-TYPE-008", f"{offer_settings.WORDS[prop]} of offer '{o.name}' needs {a_type(want)} "
+                        f"param; '{p.name}' is {p.type}", node.span,
+                        {"capacity": "e.g. param max_calls: int = 3000", "holdout": "e.g. param control: float = 5%"}
+                        .get(prop, "e.g. param start: date = 2026-11-01"))
+    why = offer_settings.problem(prop, p.default)
+    if why is not None:
+        code = "E-OFFER-004" if prop == "holdout" else "E-OFFER-008"
+        return ck.error(code, f"param '{p.name}' is {offer_settings.WORDS[prop]} of offer '{o.name}': {why}",
+                        node.span, "change the param's default", related=((p.span, f"'{p.name}' is declared here"),))
+    settings.append((prop, p.name))
+    return offer_settings.value_of(prop, p.default)
+
+
+def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Offer | None:
     first: dict[type, object] = {}
     for p in o.props:
         if type(p) in first:
@@ -241,20 +263,26 @@ def check_offer(ck: Checker, o: ast.Offer) -> ir.Offer | None:
             seen.setdefault(c, span)
     category = first[ast.Category].name if ast.Category in first else None
     capacity = None
-    if ast.Capacity in first:
+    settings: list[tuple[str, str]] = []
+    if ast.Capacity in first and isinstance(first[ast.Capacity].count, ast.Name):
+        capacity = _setting(ck, o, "capacity", first[ast.Capacity].count, params, settings)
+    elif ast.Capacity in first:
         capacity = first[ast.Capacity].count.value
         if capacity > INT64[1]:
             ck.error("E-TYPE-011", "the capacity is too large", first[ast.Capacity].count.span)
     valid_from = valid_to = None
     if ast.Valid in first:
         v = first[ast.Valid]
-        valid_from = ck.date(v.start) if v.start is not None else None
-        valid_to = ck.date(v.end) if v.end is not None else None
+        valid_from, valid_to = (
+            None if end is None else _setting(ck, o, prop, end, params, settings) if isinstance(end, ast.Name)
+            else ck.date(end) for prop, end in (("valid_from", v.start), ("valid_to", v.end)))
         if valid_from and valid_to and valid_from > valid_to:
             ck.diags.warn("W-OFFER-001", f"offer '{o.name}' is never valid: {valid_from} is after {valid_to}",
                           v.span, "swap the dates, or remove the offer")
     holdout_bp = None
-    if ast.Holdout in first:
+    if ast.Holdout in first and isinstance(first[ast.Holdout].percent, ast.Name):
+        holdout_bp = _setting(ck, o, "holdout", first[ast.Holdout].percent, params, settings)
+    elif ast.Holdout in first:
         num = first[ast.Holdout].percent
         percent = Decimal(num.text.replace("_", "")[:-1])
         if not 0 <= percent <= 100:
@@ -263,12 +291,12 @@ def check_offer(ck: Checker, o: ast.Offer) -> ir.Offer | None:
         else:
             # P% keeps hashes h with h mod 10000 < P x 100; rounding up keeps
             # exactly those for a P with more than two decimals
-            holdout_bp = int((percent * 100).to_integral_value(rounding=ROUND_CEILING))
+            holdout_bp = offer_settings.holdout_bp(percent / 100)
     if eligible is None or priority is None:
         return None
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
                     valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
-                    attributes=tuple((name, lit.value) for name, lit in attributes))
+                    attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings))
 
 
 def _unknown(ck: Checker, code: str, what: str, name: str, span: Span, kind: type):

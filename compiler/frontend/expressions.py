@@ -72,10 +72,10 @@ from pol.dsl.source import Span
 from pol.dsl.words import Vocabulary, closest, closest_within
 
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
-TYPE_NAMES = ("int", "float", "bool", "string", "date")
+TYPE_NAMES = ("int", "float", "bool", "string", "date", "timestamp")
 _TYPE_SYNONYMS = {"integer": "int", "long": "int", "number": "float", "double": "float",
                   "decimal": "float", "boolean": "bool", "str": "string", "text": "string",
-                  "datetime": "date", "timestamp": "date"}
+                  "datetime": "timestamp", "time": "timestamp"}
 _ARITH = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}
 _COMPARE = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 # Binary operators that chain at one level: the left operand of a node of
@@ -325,10 +325,19 @@ class Checker(FunctionRules, HistoryRules):
         d = self.date(e)
         return ir.Literal(D, d, e.span) if d is not None else None
 
+    def x_TimestampLit(self, e: ast.TimestampLit):
+        d = self.date(e)
+        return ir.Literal(Type.TIMESTAMP, d, e.span) if d is not None else None
+
     def date(self, e: ast.DateLit) -> dt.date | None:
         d = e.parse()
         if d is None:
-            self.error("E-DATE-001", f"'{e.text}' is not a valid date", e.span, date_hint(e.text))
+            if isinstance(e, ast.TimestampLit):
+                self.error("E-DATE-001", f"'{e.text}' is not a valid timestamp", e.span,
+                           date_hint(e.text[:10]) if ast.DateLit(e.text[:10]).parse() is None
+                           else "hours go from 00 to 23, minutes and seconds from 00 to 59")
+            else:
+                self.error("E-DATE-001", f"'{e.text}' is not a valid date", e.span, date_hint(e.text))
         return d
 
     def x_Today(self, e: ast.Today):
@@ -414,6 +423,7 @@ class Checker(FunctionRules, HistoryRules):
                 "/": f"cannot divide {a_type(ta)} by {a_type(tb)}",
                 "%": f"cannot take the remainder of {a_type(ta)} divided by {a_type(tb)}"}[op]
         hint = quoted_number_hint(e.left, e.right) or (
+            "strings are joined with concat(a, b)" if op == "+" and ta == tb == S else
             "'+' adds numbers, or a whole number of days to a date" if op == "+" else
             "'-' subtracts numbers, days from a date, or one date from another" if op == "-" else
             f"'{op}' works on numbers (int or float)")
@@ -447,7 +457,7 @@ class Checker(FunctionRules, HistoryRules):
             found = ", ".join(type_words(x.type) for x in xs)
             return self.error("E-TYPE-012", f"'between' needs three numbers or three dates, found {found}",
                               e.op_span, quoted_number_hint(e.operand, e.low, e.high))
-        if t not in (I, F, D):
+        if t not in (I, F, D, Type.TIMESTAMP):
             return self.error("E-TYPE-012", f"'between' needs numbers or dates, found {t}", e.op_span,
                               f"{t} values have no order")
         return ir.Call(B, "between", tuple(ys), e.span)
@@ -531,7 +541,10 @@ class Checker(FunctionRules, HistoryRules):
         """A literal as a Python value of type t: (value, ok). Ints widen to float."""
         if isinstance(lit, ast.Null):
             return None, True
-        if isinstance(lit, ast.DateLit) and t == D:
+        if isinstance(lit, ast.TimestampLit) and t == Type.TIMESTAMP:
+            d = self.date(lit)
+            return d, d is not None
+        if isinstance(lit, ast.DateLit) and not isinstance(lit, ast.TimestampLit) and t == D:
             d = self.date(lit)
             return d, d is not None
         if isinstance(lit, ast.Number):

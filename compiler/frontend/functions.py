@@ -6,16 +6,18 @@ Checker type its arguments (it yields them to the Checker's driver, like
 every rule for a nested expression), then hands them to the function's own
 rule `f_NAME`, which returns the typed ir.Call (or None with a diagnostic).
 Sugar becomes plain IR here: days_since/days_until/days_between are `sub`
-of dates, round(x) gets its 0.
+of dates, add_days is `add`, days_to_anniversary reads Today, round(x) gets
+its 0.
 
 Codes: E-FUNC-001 unknown function, E-FUNC-002 wrong number of arguments,
-E-FUNC-003 round's digits, E-FUNC-004 a string function's literal, E-TYPE-007
+E-FUNC-003 round's digits, E-FUNC-004 a string function's literal, E-FUNC-005
+substring's positions, E-FUNC-006 concat of two computed strings, E-TYPE-007
 an argument of the wrong type.
 """
 from __future__ import annotations
 
 from pol.compiler import ir
-from pol.compiler.frontend.hints import NUMERIC, UNTYPED_NULL, USAGE, B, D, F, I, S, a_type, type_words
+from pol.compiler.frontend.hints import NUMERIC, TS, UNTYPED_NULL, USAGE, B, D, F, I, S, a_type, type_words
 from pol.compiler.frontend.resolve import KIND_WORDS
 from pol.compiler.ir import AGGREGATES
 from pol.dsl import ast
@@ -29,7 +31,10 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "coalesce": (1, None),
     "days_since": (1, 1), "days_until": (1, 1), "days_between": (2, 2),
     "year": (1, 1), "month": (1, 1), "day": (1, 1),
+    "date": (1, 3), "add_days": (2, 2), "add_months": (2, 2), "weekday": (1, 1), "day_of_year": (1, 1),
+    "days_to_anniversary": (1, 1), "hour": (1, 1), "minute": (1, 1),
     "starts_with": (2, 2), "ends_with": (2, 2), "contains": (2, 2), "length": (1, 1),
+    "upper": (1, 1), "lower": (1, 1), "trim": (1, 1), "substring": (2, 3), "concat": (2, None),
 }
 # Functions people reach for from spreadsheets and SQL, and what to write instead.
 _FUNCTION_ADVICE = {
@@ -77,6 +82,8 @@ class FunctionRules:
         args = [(yield e.args[0])]
         if name == "round" and k == 2:
             args.append(self.round_digits(e.args[1]))
+        elif name == "substring":
+            args += [self.position(a) for a in e.args[1:]]
         elif name in ("starts_with", "ends_with", "contains"):
             if not isinstance(e.args[1], ast.String):
                 return self.error("E-FUNC-004", f"the second argument of '{name}' must be a string written "
@@ -102,6 +109,15 @@ class FunctionRules:
             return self.error("E-FUNC-003", f"'round' keeps from -15 to 15 decimals, not {digits}",
                               node.span)
         return ir.Literal(I, digits, node.span)
+
+    def position(self, node):
+        n, sign = node, 1
+        if isinstance(n, ast.Unary) and n.op == "-" and isinstance(n.operand, ast.Number):
+            n, sign = n.operand, -1
+        if not (isinstance(n, ast.Number) and n.kind == "int"):
+            return self.error("E-FUNC-005", "the start and count of 'substring' must be whole numbers written "
+                              "out", node.span, "e.g. substring(phone, 1, 3) is the first three characters")
+        return ir.Literal(I, sign * n.value, node.span)
 
     def arg_error(self, e: ast.Call, want: str, found):
         return self.error("E-TYPE-007", f"'{e.name}' needs {want}, found {a_type(found)}", e.name_span,
@@ -190,7 +206,48 @@ class FunctionRules:
         xs = self._dates(e, args)
         return ir.Call(I, e.name, (xs[0],), e.span) if xs else None
 
-    f_month = f_day = f_year
+    f_month = f_day = f_weekday = f_day_of_year = f_year
+
+    def _ints(self, e, args):
+        out = []
+        for x in args:
+            if x.type is UNTYPED_NULL:
+                x = self.settle(x, I)
+            if x.type != I:
+                self.arg_error(e, "whole numbers" if len(args) > 1 else "a whole number", x.type)
+                return None
+            out.append(x)
+        return out
+
+    def f_date(self, e, args):
+        if len(args) == 1:          # the day of a timestamp
+            x = self.settle(args[0], TS) if args[0].type is UNTYPED_NULL else args[0]
+            if x.type != TS:
+                return self.arg_error(e, "a timestamp, or a year, a month and a day", x.type)
+            return ir.Call(D, "ts_date", (x,), e.span)
+        if len(args) == 2:
+            return self.error("E-FUNC-002", "'date' takes 1 or 3 arguments, found 2", e.name_span, USAGE["date"])
+        xs = self._ints(e, args)
+        return ir.Call(D, "make_date", tuple(xs), e.span) if xs else None
+
+    def f_add_days(self, e, args):
+        xs = self._dates(e, args[:1])
+        n = self._ints(e, args[1:]) if xs else None
+        return ir.Call(D, "add" if e.name == "add_days" else e.name, (xs[0], n[0]), e.span) if n else None
+
+    f_add_months = f_add_days
+
+    def f_days_to_anniversary(self, e, args):
+        xs = self._dates(e, args)
+        return ir.Call(I, "anniversary", (xs[0], ir.Today(D, e.name_span)), e.span) if xs else None
+
+    def f_hour(self, e, args):
+        x = self.settle(args[0], TS) if args[0].type is UNTYPED_NULL else args[0]
+        if x.type != TS:
+            return self.arg_error(e, "a timestamp", x.type)
+        return ir.Call(I, e.name, (x,), e.span)
+
+    f_minute = f_hour
 
     def f_starts_with(self, e, args):
         s = args[0]
@@ -209,3 +266,40 @@ class FunctionRules:
         if s.type != S:
             return self.arg_error(e, "a string", s.type)
         return ir.Call(I, "length", (s,), e.span)
+
+    def _string(self, e, x):
+        if x.type is UNTYPED_NULL:
+            x = self.settle(x, S)
+        if x.type != S:
+            self.arg_error(e, "a string" if e.name != "concat" else "strings", x.type)
+            return None
+        return x
+
+    def f_upper(self, e, args):
+        s = self._string(e, args[0])
+        return ir.Call(S, e.name, (s,), e.span) if s is not None else None
+
+    f_lower = f_trim = f_upper
+
+    def f_substring(self, e, args):
+        s = self._string(e, args[0])
+        if s is None:
+            return None
+        return ir.Call(S, "substring", (s, *args[1:]), e.span)
+
+    def f_concat(self, e, args):
+        xs = [self._string(e, x) for x in args]
+        if any(x is None for x in xs):
+            return None
+        if any(isinstance(x, ir.Literal) and x.value is None for x in xs):
+            return self.error("E-TYPE-007", "'concat' needs strings, found null", e.name_span,
+                              'joined with null, any string is null: leave it out, or write coalesce(x, "")')
+        computed = [x for x in xs if not isinstance(x, ir.Literal)]
+        if not computed:
+            return ir.Literal(S, "".join(x.value for x in xs), e.span)
+        if len(computed) > 1:
+            # a kernel joins one computed string with constants (LANGUAGE.md 4.8)
+            return self.error("E-FUNC-006", f"'concat' joins one computed string with strings written in "
+                              f"quotes, found {len(computed)} computed strings", computed[1].span,
+                              'compare the parts one by one, e.g. province == "广东" and city == "广州"')
+        return ir.Call(S, "concat", tuple(xs), e.span)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pol.compiler.types import Type
 from pol.dsl import ast
 
-I, F, B, S, D = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE
+I, F, B, S, D, TS = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP
 NUMERIC = (I, F)
 UNTYPED_NULL = object()     # the type of a `null` literal that its context has not typed yet
 
@@ -33,8 +33,15 @@ USAGE = {
     "pow": "pow(x, y) takes two numbers", "coalesce": "coalesce(a, b, ...): the first that is not null",
     "days_since": "days_since(date)", "days_until": "days_until(date)",
     "days_between": "days_between(date, date)", "year": "year(date)", "month": "month(date)",
-    "day": "day(date)", "starts_with": 'starts_with(text, "prefix")', "ends_with": 'ends_with(text, "suffix")',
+    "day": "day(date)", "date": "date(year, month, day), e.g. date(year(today), 12, 31); or date(timestamp)",
+    "hour": "hour(timestamp)", "minute": "minute(timestamp)",
+    "add_days": "add_days(date, days)", "add_months": "add_months(date, months)", "weekday": "weekday(date)",
+    "day_of_year": "day_of_year(date)", "days_to_anniversary": "days_to_anniversary(birthday)",
+    "starts_with": 'starts_with(text, "prefix")', "ends_with": 'ends_with(text, "suffix")',
     "contains": 'contains(text, "part")', "length": "length(text)",
+    "upper": "upper(text)", "lower": "lower(text)", "trim": "trim(text)",
+    "substring": "substring(text, start, count), e.g. substring(phone, 1, 3)",
+    "concat": 'concat(text, "more text", ...)',
 }
 
 

@@ -218,6 +218,8 @@ def _reads(program: ir.Program) -> set[str]:
         for node in ir.walk(e):
             if isinstance(node, (ir.FieldRef, ir.ParamRef, ir.DeclRef)):
                 names.add(node.name)
+    for o in program.offers:            # capacity, holdout or window from a param
+        names.update(name for _, name in o.settings)
     return names
 
 

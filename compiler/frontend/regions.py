@@ -40,7 +40,7 @@ Box = dict               # operand -> IntervalSet
 Region = list            # of boxes
 
 # Discrete types step from one value to the next: their bounds are kept closed.
-_STEP = {Type.INT: 1, Type.BOOL: 1, Type.DATE: dt.timedelta(days=1)}
+_STEP = {Type.INT: 1, Type.BOOL: 1, Type.DATE: dt.timedelta(days=1), Type.TIMESTAMP: dt.timedelta(microseconds=1)}
 # Conjunctions of disjunctions multiply boxes; past this, a condition is kept opaque.
 MAX_BOXES = 64
 _COMPARE = {"eq", "ne", "lt", "le", "gt", "ge"}

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 
 from pol.api.records import reader
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.evaluation.assignment_columns import has_campaigns
 from pol.reference.interp import RowResult, evaluate_row
 from pol.reference.matching import Match, match_customer
@@ -121,6 +121,7 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
     `params`: every param's value, resolved already. `history_columns`: the
     aggregates the kernel reads as extra fields (compiler/backend/history.py),
     computed here from `history`, the customer's events."""
+    program = offer_settings.with_params(program, params)         # holdouts from params
     read = reader(program, extra)
     values = read.values(record)
     if history_columns or history:

@@ -9,6 +9,8 @@ Accepted values (INTERFACE.md), per declared type:
     bool    a bool, or the text "true" / "false" (any case)
     string  a str, taken as it is
     date    a datetime.date (a datetime gives its date), or "YYYY-MM-DD"
+    timestamp  a datetime (an aware one: its wall-clock time), a date (midnight), or
+            "YYYY-MM-DDTHH:MM[:SS[.ffffff]]"
 
 From the command line every value arrives as text, hence the text forms.
 Numbers and dates in text are written with the ASCII digits 0-9, as in a
@@ -25,7 +27,7 @@ import numbers
 import re
 import unicodedata
 
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.types import Type
 from pol.errors import ParamError
 
@@ -41,6 +43,7 @@ _EXPECTED = {
     Type.BOOL: "true or false",
     Type.STRING: "a string",
     Type.DATE: "a date written YYYY-MM-DD (e.g. 2026-11-01)",
+    Type.TIMESTAMP: "a timestamp written YYYY-MM-DDTHH:MM:SS (e.g. 2026-11-01T22:00:00)",
 }
 
 
@@ -110,6 +113,12 @@ def convert(p: ir.Param, value):
             except ValueError:
                 raise _refuse(p, value, "no such day") from None
         raise _refuse(p, value)
+    if t == Type.TIMESTAMP:
+        from pol.api.records import iso_timestamp, wall_clock
+        w = iso_timestamp(value.strip()) if isinstance(value, str) else wall_clock(value)
+        if w is None:
+            raise _refuse(p, value)
+        return w
     if isinstance(value, str):
         return value
     raise _refuse(p, value)
@@ -140,4 +149,10 @@ def resolve_params(program: ir.Program, overrides: dict | None) -> dict:
                 known = "the policy declares no params"
             raise ParamError(f"unknown param '{name}'; {known}", param=str(name))
         values[name] = convert(declared[name], value)
+    for o in program.offers:            # a capacity, holdout or window from a param
+        for prop, name in o.settings:
+            why = offer_settings.problem(prop, values[name])
+            if why is not None:
+                raise ParamError(f"param '{name}' is {offer_settings.WORDS[prop]} of offer '{o.name}': {why}",
+                                 param=name)
     return values

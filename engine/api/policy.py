@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from pol.api.records import iso_date, shown_argument
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
 from pol.compiler.backend.history import lower as lower_history
 from pol.compiler.backend.plan import plan as make_plan
@@ -198,7 +198,7 @@ class Policy:
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
             return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
                                     history=history)
-        active = self._active(day)
+        active = self._active(day, values)
         if exhausted:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.
@@ -219,7 +219,9 @@ class Policy:
             row.start()
         return False
 
-    def _active(self, day):
+    def _active(self, day, values):
+        if values is not self._defaults:    # a window may come from a param
+            return active_offers(offer_settings.with_params(self.program, values), day)
         cached = self._active_cache
         if cached is None or cached[0] != day:
             cached = self._active_cache = (day, active_offers(self.program, day))

@@ -49,6 +49,7 @@ _EXPECTED = {
     Type.BOOL: "true or false",
     Type.STRING: "a string",
     Type.DATE: "a date written YYYY-MM-DD",
+    Type.TIMESTAMP: "a timestamp written YYYY-MM-DDTHH:MM:SS",
 }
 
 
@@ -60,6 +61,33 @@ def iso_date(text: str) -> dt.date | None:
         return dt.date.fromisoformat(text)
     except ValueError:
         return None
+
+
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+                       r"(Z|[+-][0-9]{2}:[0-9]{2})?)?")
+
+
+def iso_timestamp(text: str) -> dt.datetime | None:
+    """'YYYY-MM-DDTHH:MM[:SS[.ffffff]]' (or a space for the T; a date alone
+    is its midnight) as a wall-clock timestamp; a zone written after it
+    ('Z', '+08:00') is dropped: the time is read as the clock showed it
+    there. None for any other text or an impossible time."""
+    if not _ISO_TIME.fullmatch(text):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def wall_clock(v) -> dt.datetime | None:
+    """A Python date or datetime as a timestamp field's value: an aware
+    datetime gives the wall-clock time in its own zone, a date its midnight."""
+    if isinstance(v, dt.datetime):
+        return v.replace(tzinfo=None)
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day)
+    return None
 
 
 # ---------------------------------------------------------------- messages
@@ -186,6 +214,12 @@ def convert(f: ir.InputField, v):
         if isinstance(v, str):
             return str(v)
         raise _refuse(f, v)
+    if t == Type.TIMESTAMP:
+        w = wall_clock(v) if not isinstance(v, str) else iso_timestamp(v)
+        if w is None:
+            raise _refuse(f, v, "write timestamps as YYYY-MM-DDTHH:MM:SS, e.g. 2026-11-01T22:30:00"
+                          if isinstance(v, str) else None)
+        return w
     if isinstance(v, dt.datetime):
         return v.date()
     if isinstance(v, dt.date):
@@ -217,6 +251,7 @@ class RecordReader:
         by_type = {t: tuple((i, f.name) for i, f in enumerate(self.fields) if f.type == t) for t in Type}
         self._ints, self._floats = by_type[Type.INT], by_type[Type.FLOAT]
         self._bools, self._strings, self._dates = by_type[Type.BOOL], by_type[Type.STRING], by_type[Type.DATE]
+        self._timestamps = by_type[Type.TIMESTAMP]
 
     def values(self, record) -> list:
         """The record's value of every input field, in input order (None for
@@ -252,6 +287,10 @@ class RecordReader:
             v = get(name)
             if v is not None:
                 out[i] = v if type(v) is date else convert(fields[i], v)
+        for i, name in self._timestamps:
+            v = get(name)
+            if v is not None:
+                out[i] = v if type(v) is dt.datetime and v.tzinfo is None else convert(fields[i], v)
         if out[self.key_index] is None:
             name = self.names[self.key_index]
             what = "null" if name in record else "missing"

@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from pol.compiler import ir
 from pol.compiler.frontend.lint import expressions
-from pol.compiler.types import Type
+from pol.compiler.types import MICROS_PER_DAY, Type, micros
 
 NULL_SHARE = 0.05
 LITERAL_SHARE = 0.85            # strings drawn from the policy's literals
@@ -202,7 +202,7 @@ def gen_string(rng, n, h: Hints, name: str = "value") -> pa.Array:
 
 
 def gen_date(rng, n, h: Hints, as_of: dt.date = dt.date(2026, 11, 1)) -> pa.Array:
-    days = [(v - _EPOCH).days for v in h.values if isinstance(v, dt.date)]
+    days = [(v - _EPOCH).days for v in h.values if type(v) is dt.date]
     if days:
         d = _numbers(rng, n, days, True, None)
     else:
@@ -211,11 +211,26 @@ def gen_date(rng, n, h: Hints, as_of: dt.date = dt.date(2026, 11, 1)) -> pa.Arra
     return pa.array(d.astype(np.int32), pa.int32()).cast(pa.date32())
 
 
+def gen_timestamp(rng, n, h: Hints, as_of: dt.date = dt.date(2026, 11, 1)) -> pa.Array:
+    """Days as gen_date makes them, at any second of the day (so that night
+    and quiet hours occur); half near the timestamps the policy compares
+    with, when it compares with some."""
+    day = (as_of - _EPOCH).days - rng.integers(0, 731, n)
+    us = day * MICROS_PER_DAY + rng.integers(0, 86_400, n) * 1_000_000
+    near = [micros(v) for v in h.values if isinstance(v, dt.datetime)]
+    if near:
+        pick = rng.random(n) < 0.5
+        us = np.where(pick, np.array(near, np.int64)[rng.integers(0, len(near), n)]
+                      + rng.integers(-3_600, 3_601, n) * 1_000_000, us)
+    lo, hi = micros(dt.datetime(1, 1, 1)), micros(dt.datetime(9999, 12, 31, 23, 59, 59))
+    return pa.array(np.clip(us, lo, hi).astype(np.int64), pa.int64()).cast(pa.timestamp("us"))
+
+
 # A type -> its generator (rng, n, Hints, **context) and the Arrow type of its column.
 GENERATORS = {Type.INT: gen_int, Type.FLOAT: gen_float, Type.BOOL: gen_bool, Type.STRING: gen_string,
-              Type.DATE: gen_date}
+              Type.DATE: gen_date, Type.TIMESTAMP: gen_timestamp}
 ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.STRING: pa.string(),
-         Type.DATE: pa.date32()}
+         Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us")}
 
 
 def _key(n: int, t: Type) -> pa.Array:
@@ -236,7 +251,8 @@ def generate(program: ir.Program, n: int, seed: int = 7, as_of: dt.date | None =
         if f.name == program.input.key:
             columns.append(_key(n, f.type))
             continue
-        context = {Type.STRING: {"name": f.name}, Type.DATE: {"as_of": as_of}}.get(f.type, {})
+        context = {Type.STRING: {"name": f.name}, Type.DATE: {"as_of": as_of},
+                   Type.TIMESTAMP: {"as_of": as_of}}.get(f.type, {})
         col = GENERATORS[f.type](rng, n, found.get(f.name, Hints()), **context)
         if f.nullable:
             mask = pa.array(rng.random(n) < NULL_SHARE)

@@ -175,28 +175,14 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             raise cannot_write(out, e) from None
         writer = None
         bar.close()
-        elapsed = time.perf_counter() - started
-        summary = {
-            "policy": pol_.name, "version": pol_.version, "run_id": stream.run_id, "policy_file": str(policy),
-            "input": str(input), "files": len(inp.files), "input_format": inp.fmt,
-            "output": str(out), "output_format": fmt,
-            "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in values.items()},
-            "started_at": started_at.isoformat(timespec="seconds"),
-            "seconds": round(elapsed, 3), "rows": rows,
-            "rows_per_second": round(rows / elapsed) if elapsed > 0 else None,
-            **stream.counts.to_dict(pol_.labels()),
-            "absent_fields": list(stream.absent),
-            "channel_labels": {c.name: c.label for c in program.channels},
-        }
+        summary = run_summary(
+            pol_, stream.run_id, policy, input, out, files=len(inp.files), input_format=inp.fmt, fmt=fmt, day=day,
+            params=values, started_at=started_at, seconds=time.perf_counter() - started, rows=rows,
+            counts=stream.counts, absent=stream.absent)
         if stream.history is not None:
             summary["history"] = {name: dict(counts, path=history_paths.get(name))
                                   for name, counts in stream.history.summary().items()}
-        try:
-            (staging.path / "summary.json").write_text(
-                json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-            staging.commit()
-        except OSError as e:
-            raise cannot_write(out, e) from None
+        commit_with_summary(staging, out, summary)
         return summary
     finally:
         if bar is not None:
@@ -206,6 +192,34 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         if staging is not None:
             staging.discard()
         claim.release(committed=staging is not None and staging.committed)
+
+
+def run_summary(pol_, run_id: str, policy, input, out, *, files: int, input_format: str, fmt: str,
+                day: dt.date, params: dict, started_at: dt.datetime, seconds: float, rows: int, counts,
+                absent: list[str]) -> dict:
+    """summary.json of a run, whichever engine ran it (docs/API.md lists its keys)."""
+    return {
+        "policy": pol_.name, "version": pol_.version, "run_id": run_id, "policy_file": str(policy),
+        "input": str(input), "files": files, "input_format": input_format,
+        "output": str(out), "output_format": fmt,
+        "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in params.items()},
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3), "rows": rows,
+        "rows_per_second": round(rows / seconds) if seconds > 0 else None,
+        **counts.to_dict(pol_.labels()),
+        "absent_fields": list(absent),
+        "channel_labels": {c.name: c.label for c in pol_.program.channels},
+    }
+
+
+def commit_with_summary(staging: Staging, out, summary: dict) -> None:
+    """summary.json written into the staging folder, which then becomes DIR."""
+    try:
+        (staging.path / "summary.json").write_text(
+            json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        staging.commit()
+    except OSError as e:
+        raise cannot_write(out, e) from None
 
 
 def _guard_output(write, out: str):

@@ -22,8 +22,9 @@ from numba import njit
 
 from pol.compiler import ir
 from pol.compiler.backend.plan import KernelPlan, LutSlot
-from pol.compiler.types import Type
+from pol.compiler.types import MICROS_PER_DAY, Type, micros
 from pol.errors import DataError
+from pol.evaluation.strings import lookups
 
 EPOCH = dt.date(1970, 1, 1)
 _INT_TYPES = (pa.types.is_int8, pa.types.is_int16, pa.types.is_int32, pa.types.is_int64,
@@ -34,6 +35,7 @@ _ACCEPTED = {
     Type.BOOL: "bool",
     Type.STRING: "string, large_string or dictionary of string",
     Type.DATE: "date32, date64 or timestamp",
+    Type.TIMESTAMP: "timestamp (any unit, with or without a time zone), date32 or date64",
 }
 _UNIT_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
@@ -54,7 +56,7 @@ def fits(t: Type, at: pa.DataType) -> bool:
         if pa.types.is_dictionary(at):
             at = at.value_type
         return pa.types.is_string(at) or pa.types.is_large_string(at)
-    if t == Type.DATE:
+    if t in (Type.DATE, Type.TIMESTAMP):
         return pa.types.is_date32(at) or pa.types.is_date64(at) or pa.types.is_timestamp(at)
     return False
 
@@ -177,6 +179,25 @@ def _days(arr: pa.Array) -> np.ndarray:
     return np.floor_divide(raw, _UNIT_PER_DAY[t.unit])
 
 
+_MICROS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def _micros(arr: pa.Array) -> np.ndarray:
+    """A timestamp column as kernels hold it: microseconds of wall-clock time
+    since 1970-01-01T00:00. A column with a time zone gives the wall-clock
+    time in that zone; nanoseconds are floored to the microsecond; a date is
+    its midnight (LANGUAGE.md section 2)."""
+    t = arr.type
+    if pa.types.is_date32(t) or pa.types.is_date64(t):
+        return _days(arr).astype(np.int64) * MICROS_PER_DAY
+    if t.tz is not None:
+        arr = pc.local_timestamp(arr)
+    raw = _values(arr)
+    if t.unit == "ns":
+        return np.floor_divide(raw, 1_000)
+    return raw * _MICROS_PER_UNIT[t.unit] if t.unit != "us" else raw
+
+
 def _validity(arr: pa.Array):
     buf = arr.buffers()[0]
     if buf is None or arr.null_count == 0:
@@ -197,6 +218,8 @@ def param_value(t: Type, value) -> tuple[object, bool]:
         return {Type.FLOAT: 0.0, Type.BOOL: False}.get(t, 0), False
     if t == Type.DATE:
         return (value - EPOCH).days, True
+    if t == Type.TIMESTAMP:
+        return micros(value), True
     if t == Type.FLOAT:
         return float(value), True
     return value, True
@@ -260,6 +283,9 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
         elif f.type == Type.DATE:
             args[names.values] = _days(col)
             validity = col
+        elif f.type == Type.TIMESTAMP:
+            args[names.values] = _micros(col)
+            validity = col
         elif f.type == Type.FLOAT:
             args[names.values] = _float_values(col)
             validity = col
@@ -270,6 +296,7 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
             args[names.validity], args[names.validity_offset], args[names.has_nulls] = _validity(validity)
     if not len(table):          # lookups index the table: give them one slot
         table = pa.array([""], pa.string())
-    for lut, name in zip(plan.luts, plan.layout.luts):
-        args[name] = lookup_table(lut, table)
+    table, luts = lookups(plan, table)
+    for arr, name in zip(luts, plan.layout.luts):
+        args[name] = arr
     return Bound(n, args, table)

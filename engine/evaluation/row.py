@@ -29,14 +29,15 @@ import numpy as np
 import pyarrow as pa
 
 from pol.arbitration.arbitrate import Keys, Rules
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache, codegen
 from pol.compiler.backend import layout as names
 from pol.compiler.backend.layout import KernelLayout
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.backend.walk import matcher
-from pol.compiler.types import Type
-from pol.evaluation.bind import lookup_table, param_args
+from pol.compiler.types import Type, micros
+from pol.evaluation.bind import param_args
+from pol.evaluation.strings import extended, lookups
 
 _ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
 
@@ -90,11 +91,12 @@ class RowExecutor:
         slots = {t: [(j, index[f.name]) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
         self._floats, self._strings, self._dates = slots[Type.FLOAT], slots[Type.STRING], slots[Type.DATE]
         self._ints = slots[Type.INT] + slots[Type.BOOL]
-        literals = pa.array(list(plan.literals), pa.string())
-        self._lit_luts = [lookup_table(lut, literals) for lut in plan.luts]
+        self._timestamps = slots[Type.TIMESTAMP]
+        self._lit_luts = lookups(plan, pa.array(list(plan.literals), pa.string()))[1]
         rules = Rules.of(program)
         self._rules = rules.arguments()
         self._no_holdouts = rules.arguments(holdouts=False)      # a customer without a key
+        self._settings = any(o.settings for o in program.offers)
         self._order = plan.layout.row()
         # The kernel's arguments by position, found by name once: a call
         # fills only what changes (a dict per call cost a quarter of it).
@@ -210,10 +212,15 @@ class RowExecutor:
             if v is not None:
                 iv[j] = v.toordinal() - _ORDINAL_EPOCH
                 ok[j] = True
+        for j, i in self._timestamps:
+            v = values[i]
+            if v is not None:
+                iv[j] = micros(v)
+                ok[j] = True
         luts = self._lit_luts
         if extra and luts:
-            more = pa.array(extra, pa.string())
-            luts = [np.concatenate([table, lookup_table(lut, more)]) for table, lut in zip(luts, self.plan.luts)]
+            # the record's own strings follow the literals, as code_of numbered them
+            luts = extended(self.plan, luts, extra)
         out, fixed, walk = self._outputs()
         at = self._at
         args = fixed.copy()
@@ -230,7 +237,11 @@ class RowExecutor:
         kernel(*args)
         walk = walk.copy()
         at = self._walk_at
-        for name, v in (self._no_holdouts if key is None else self._rules).items():
+        rules = self._no_holdouts if key is None else self._rules
+        if key is not None and self._settings:
+            # a holdout read from a param: the run's value (compiler/offer_settings.py)
+            rules = Rules.of(offer_settings.with_params(self.program, params)).arguments()
+        for name, v in rules.items():
             walk[at[name]] = v
         for name, v in Keys.of_record(key if key is not None else 0).arguments().items():
             walk[at[name]] = v

@@ -27,7 +27,7 @@ from pol.arbitration.arbitrate import (
     match_range,
     walk_global,
 )
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
 from pol.errors import DataError
@@ -252,6 +252,7 @@ class Stream:
     def __init__(self, program: ir.Program, plan: KernelPlan, run_batch: Callable, as_of: dt.date,
                  params: dict, sink: Callable[[pa.RecordBatch, pa.RecordBatch], None],
                  path: str | None = None, history=None):
+        program = offer_settings.with_params(program, params)     # capacities, holdouts, windows from params
         self.program = program
         self.history = history      # engine/evaluation/history.HistoryTables: aggregate columns
         self.plan = plan

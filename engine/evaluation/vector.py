@@ -18,7 +18,7 @@ import numpy as np
 from pol.compiler import ir
 from pol.compiler.backend.layout import NO_CHANNEL, NO_PRIORITY, NOT_ELIGIBLE
 from pol.compiler.backend.plan import KernelPlan
-from pol.compiler.types import Type
+from pol.compiler.types import Type, micros
 from pol.evaluation.bind import EPOCH as _EPOCH
 from pol.evaluation.bind import Bound
 from pol.evaluation.vector_ops import RULES, all_valid, clean, rule, truth
@@ -26,7 +26,7 @@ from pol.evaluation.vector_ops import RULES, all_valid, clean, rule, truth
 __all__ = ["RULES", "VectorExecutor", "evaluate_batch"]
 
 _DTYPE = {Type.INT: np.int64, Type.FLOAT: np.float64, Type.BOOL: np.bool_,
-          Type.STRING: np.int64, Type.DATE: np.int64}
+          Type.STRING: np.int64, Type.DATE: np.int64, Type.TIMESTAMP: np.int64}
 
 
 def _bits(buf: np.ndarray, offset: int, n: int) -> np.ndarray:
@@ -102,6 +102,8 @@ class _Eval:
             return self.full(self.plan.literal_code(e.value), e.type), None
         if e.type == Type.DATE:
             return self.full((e.value - _EPOCH).days, e.type), None
+        if e.type == Type.TIMESTAMP:
+            return self.full(micros(e.value), e.type), None
         return self.full(e.value, e.type), None
 
     def x_FieldRef(self, e):
@@ -132,6 +134,8 @@ class _Eval:
             vals = [self.plan.literal_code(s) for s in e.values]
         elif t == Type.DATE:
             vals = [(d - _EPOCH).days for d in e.values]
+        elif t == Type.TIMESTAMP:
+            vals = [micros(d) for d in e.values]
         else:
             vals = list(e.values)
         hit = np.isin(v, np.array(vals, _DTYPE[t])) if vals else np.zeros(self.n, np.bool_)

@@ -13,9 +13,9 @@ import numpy as np
 from numba import njit
 
 from pol.compiler import ir
-from pol.compiler.backend.plan import string_function_arg
+from pol.compiler.backend.plan import string_operand
 from pol.compiler.backend.runtime import DATE_MAX, DATE_MIN
-from pol.compiler.types import Type
+from pol.compiler.types import MICROS_PER_DAY, Type
 
 if TYPE_CHECKING:
     from pol.evaluation.vector import _Eval
@@ -290,9 +290,75 @@ def _date_part(ev: _Eval, e: ir.Call, args):
 
 
 def _string_function(ev: _Eval, e: ir.Call, args):
-    # the host-computed table per string code (engine/evaluation/bind.lookup_table)
-    v, m = args[0]
-    return ev.luts[ev.plan.lut_index(e.op, string_function_arg(e))][v], m
+    # the host-computed table per string code (engine/evaluation/strings.py); a
+    # string-valued function's gives the result's code
+    v, m = args[string_operand(e)]
+    return ev.luts[ev.plan.lut_index(e)][v], m
+
+
+# ------------------------------------------------------------ calendar
+# Days since 1970-01-01 as int64 arrays; numpy's datetime64 does the
+# calendar (proleptic Gregorian, like compiler/backend/runtime.civil).
+
+def _civil(d):
+    """days -> (year, month, day) arrays."""
+    x = d.astype("datetime64[D]")
+    mon = x.astype("datetime64[M]")
+    return (x.astype("datetime64[Y]").astype(np.int64) + 1970, mon.astype(np.int64) % 12 + 1,
+            (x - mon.astype("datetime64[D]")).astype(np.int64) + 1)
+
+
+def _month_start(y, m):
+    return ((y - 1970) * 12 + m - 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _month_days(y, m):
+    return _month_start(y + (m == 12), m % 12 + 1) - _month_start(y, m)
+
+
+def _make_date(vs, ms):
+    y, m, d = vs
+    ok = (y >= 1) & (y <= 9999) & (m >= 1) & (m <= 12)
+    y, m = np.where(ok, y, 1970), np.where(ok, m, 1)
+    ok &= (d >= 1) & (d <= _month_days(y, m))
+    return clean(_month_start(y, m) + np.where(ok, d, 1) - 1, all_valid(ok, *ms))
+
+
+def _add_months(vs, ms):
+    d, n = vs
+    ok = (n >= -120000) & (n <= 120000)       # beyond: outside years 1-9999 from any date
+    y, m, dd = _civil(d)
+    t = y * 12 + m - 1 + np.where(ok, n, 0)
+    y2, m2 = t // 12, t % 12 + 1
+    ok &= (y2 >= 1) & (y2 <= 9999)
+    y2 = np.where(ok, y2, 1970)
+    return clean(_month_start(y2, m2) + np.minimum(dd, _month_days(y2, m2)) - 1, all_valid(ok, *ms))
+
+
+def _anniversary(vs, ms):
+    d, today = vs
+    _, m, dd = _civil(d)
+    y = _civil(today)[0]
+    a = _month_start(y, m) + np.minimum(dd, _month_days(y, m)) - 1
+    a2 = _month_start(y + 1, m) + np.minimum(dd, _month_days(y + 1, m)) - 1
+    a = np.where(a < today, a2, a)
+    return clean(a - today, all_valid(a <= DATE_MAX, *ms))
+
+
+_CALENDAR = {
+    "make_date": _make_date,
+    "add_months": _add_months,
+    "weekday": lambda vs, ms: ((vs[0] + 3) % 7 + 1, ms[0]),
+    "day_of_year": lambda vs, ms: (vs[0] - _month_start(_civil(vs[0])[0], 1) + 1, ms[0]),
+    "anniversary": _anniversary,
+    "hour": lambda vs, ms: (vs[0] // 3_600_000_000 % 24, ms[0]),
+    "minute": lambda vs, ms: (vs[0] // 60_000_000 % 60, ms[0]),
+    "ts_date": lambda vs, ms: (vs[0] // MICROS_PER_DAY, ms[0]),
+}
+
+
+def _calendar(ev: _Eval, e: ir.Call, args):
+    return _CALENDAR[e.op]([a[0] for a in args], [a[1] for a in args])
 
 
 RULES = {
@@ -305,6 +371,10 @@ RULES = {
     "coalesce": _coalesce, "year": _date_part, "month": _date_part, "day": _date_part,
     "starts_with": _string_function, "ends_with": _string_function, "contains": _string_function,
     "length": _string_function,
+    "make_date": _calendar, "add_months": _calendar, "weekday": _calendar, "day_of_year": _calendar,
+    "anniversary": _calendar, "hour": _calendar, "minute": _calendar, "ts_date": _calendar,
+    "upper": _string_function, "lower": _string_function, "trim": _string_function,
+    "substring": _string_function, "concat": _string_function,
 }
 rule = ir.rule_table("the vectorized evaluator", RULES)
 

@@ -42,7 +42,7 @@ SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".arrow": "ipc", ".feather"
             ".csv": "csv"}
 FORMAT_NAMES = {"parquet": "Parquet", "ipc": "Arrow IPC/Feather", "csv": "CSV"}
 ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(),
-               "date": pa.date32()}
+               "date": pa.date32(), "timestamp": pa.timestamp("us")}
 CSV_NULLS = ["", "NULL", "null"]
 # Large enough that per-batch overhead vanishes, small enough that the few
 # batches in flight (read ahead, evaluated, being written) stay a few hundred MB.
@@ -288,7 +288,7 @@ _NOISE = (re.compile(r"^Error creating dataset\. Could not read schema from '.*?
 _CSV_CONVERT = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to [\w\[\]]+: invalid value '(.*)'")
 _CSV_FIELDS = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+)(?:: (.*))?")
 _EXPECTED = {"int": "an int", "float": "a number", "bool": "true or false", "string": "a string",
-             "date": "a date (YYYY-MM-DD)"}
+             "date": "a date (YYYY-MM-DD)", "timestamp": "a timestamp (YYYY-MM-DDTHH:MM:SS, no zone)"}
 
 
 def arrow_reason(program, path: str, fmt: str, e: Exception) -> tuple[str, str | None]:

@@ -14,6 +14,7 @@ counts 0 there.
 """
 from __future__ import annotations
 
+from pol.compiler import offer_settings
 from pol.evaluation.summary import FUNNEL
 
 LOST = [f for f in FUNNEL if f.startswith("lost_to_")]
@@ -40,8 +41,9 @@ def _lost(run: dict) -> dict:
 def _capacities(version, run: dict, capped: set) -> dict:
     """Offers capped in any version: the cap here (None: none) and the
     customers accepted (controls included: they take a place too)."""
+    program = offer_settings.with_params(version.policy.program, version.params)   # a capacity may be a param
     return {o.name: {"capacity": o.capacity, "used": run["offers"][o.name]["accepted"]}
-            for o in version.policy.program.offers if o.name in capped}
+            for o in program.offers if o.name in capped}
 
 
 def diff_summary(versions, runs: list[dict], changes: list[dict], as_of) -> dict:

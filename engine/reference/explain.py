@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pol.api.decision import Decision, decision_of
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.reference.interp import evaluate_row
 from pol.reference.matching import match_customer
 from pol.reference.render import render, value_text
@@ -147,6 +147,7 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
     overriding the declared defaults. Capacities do not apply. The record
     is read as pol.api.records reads it (`extra`: see there)."""
     row = evaluate_row(program, record, as_of, params, trace=True, extra=extra, history=history)
+    program = offer_settings.with_params(program, row.params)     # windows from params, as the run sees them
     match = match_customer(program, row)
     trace = row.trace
     root = program.files[0] if program.files else (program.input.span.path if program.input.span else None)

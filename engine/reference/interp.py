@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from pol.api.params import resolve_params
 from pol.api.records import read_record, reader
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.ops import RULES, apply_op, read_field
 from pol.reference.expr import Env, eval_expr
 from pol.reference.render import render, value_text
@@ -112,6 +112,7 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
     customer's events, a list of records} (LANGUAGE.md section 12); a
     history left out has no events."""
     params = resolve_params(program, dict(params or {}))
+    program = offer_settings.with_params(program, params)         # offers' windows from params
     fields = reader(program, extra).read(record)
     decls: dict[str, object] = {}
     exprs: dict[str, ir.Expr] = {d.name: d.expr for d in program.lets + program.segments}

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.backend.layout import FUNNEL
 
 FNV_OFFSET = 14695981039346656037
@@ -131,6 +131,7 @@ def match_customer(program: ir.Program, row, key=..., exhausted=()) -> Match:
     row's own key (it decides holdouts); `exhausted` offers (a service's
     ledger has used their capacity up) are lost to capacity."""
     key = row.key if key is ... else key
+    program = offer_settings.with_params(program, row.params)      # holdouts from params
     rules = _Rules(program)
     held: list[str] = []
     accepted: list[Accepted] = []
@@ -167,6 +168,8 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
     with capacities. `rows` are RowResults in input order; `keys` default to
     their own keys."""
     keys = [r.key for r in rows] if keys is None else list(keys)
+    if rows:                                # capacities, holdouts from the rows' params (one run: the same)
+        program = offer_settings.with_params(program, rows[0].params)
     rules = _Rules(program)
     position = {o.name: k for k, o in enumerate(program.offers)}
     left = {o.name: o.capacity for o in program.offers}      # None: never runs out

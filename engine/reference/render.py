@@ -17,6 +17,9 @@ _BINARY = {"add": ("+", 6), "sub": ("-", 6), "mul": ("*", 7), "div": ("/", 7), "
            "ge": (">=", 5), "and": ("and", 3), "or": ("or", 2)}
 
 
+# IR operators whose function is written under another name
+_FUNCTION = {"make_date": "date", "ts_date": "date"}
+
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 
 
@@ -114,4 +117,6 @@ def render(e: ir.Expr) -> str:
         return f"{sub(a[0], 6)} between {sub(a[1], 6)} and {sub(a[2], 6)}"
     if e.op == "round" and isinstance(a[1], ir.Literal) and a[1].value == 0:
         return f"round({render(a[0])})"
-    return f"{e.op}({', '.join(render(x) for x in a)})"
+    if e.op == "anniversary":          # its second argument is the Today the checker added
+        return f"days_to_anniversary({render(a[0])})"
+    return f"{_FUNCTION.get(e.op, e.op)}({', '.join(render(x) for x in a)})"

@@ -15,7 +15,6 @@ pol.spark.evaluate and Spark's own writers.)
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import pickle
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pol.cli.run import UsageError, _guard_output, _jsonable, parse_date, parse_params
+from pol.cli.run import UsageError, _guard_output, commit_with_summary, parse_date, parse_params, run_summary
 from pol.errors import DataError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.io.output_files import OutputError
@@ -146,25 +145,11 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             raise cannot_write(out, e) from None
         writer = None
         bar.close()
-        elapsed = time.perf_counter() - started
-        summary = {
-            "policy": pol_.name, "version": pol_.version, "run_id": run_id, "policy_file": str(policy),
-            "input": str(input), "files": len(files) if files is not None else len(df.inputFiles()),
-            "input_format": "parquet", "output": str(out), "output_format": fmt,
-            "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in prepared.job.params.items()},
-            "started_at": started_at.isoformat(timespec="seconds"),
-            "seconds": round(elapsed, 3), "rows": rows,
-            "rows_per_second": round(rows / elapsed) if elapsed > 0 else None,
-            **counts.to_dict(pol_.labels()),
-            "absent_fields": prepared.absent,
-            "channel_labels": {c.name: c.label for c in program.channels},
-        }
-        try:
-            (staging.path / "summary.json").write_text(
-                json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-            staging.commit()
-        except OSError as e:
-            raise cannot_write(out, e) from None
+        summary = run_summary(
+            pol_, run_id, policy, input, out, files=len(files) if files is not None else len(df.inputFiles()),
+            input_format="parquet", fmt=fmt, day=day, params=prepared.job.params, started_at=started_at,
+            seconds=time.perf_counter() - started, rows=rows, counts=counts, absent=prepared.absent)
+        commit_with_summary(staging, out, summary)
         return summary
     except Exception as e:
         if type(e).__module__.startswith(("py4j", "pyspark")):

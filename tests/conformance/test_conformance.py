@@ -40,7 +40,9 @@ rank order: "campaigns" (the assignments' campaign, null when the offers
 come from one campaign), "attr.NAME" (the offer's attribute, null where it
 has none) and "carry.FIELD" (the carried input field).
 
-In rows, date fields are "YYYY-MM-DD", float fields may be "nan", "inf",
+In rows, date fields are "YYYY-MM-DD", timestamp fields
+"YYYY-MM-DDTHH:MM:SS[.ffffff]" (timestamp lets are not observed: a case
+checks what is computed from them), float fields may be "nan", "inf",
 "-inf"; a field left out is null; `id` defaults to the row's number (from 1).
 Expected values are read by the type of the name: dates from "YYYY-MM-DD",
 float results must be Python floats, int results ints (3 is not 3.0), bool
@@ -119,6 +121,12 @@ def _observed(program: ir.Program, rows: list[dict]) -> ir.Program:
     import dataclasses
     F, I, B, S, D = Type.FLOAT, Type.INT, Type.BOOL, Type.STRING, Type.DATE
     strings = {v for r in rows for v in r.values() if isinstance(v, str)}
+    # and the strings that string functions compute: the reference's values
+    # (a wrong one still shows, as another value or as null)
+    for r in rows:
+        values = evaluate_row(program, r, DEFAULT_AS_OF, {p.name: p.default for p in program.params},
+                              trace=False).values
+        strings.update(values[let.name] for let in program.lets if isinstance(values[let.name], str))
     for e in _program_exprs(program):
         for node in ir.walk(e):
             if isinstance(node, ir.Literal) and node.type == S and node.value is not None:
@@ -142,6 +150,8 @@ def _observed(program: ir.Program, rows: list[dict]) -> ir.Program:
         elif t == B:
             extra_classes.append(ir.Classify(f"__{let.name}", None, (
                 ir.When(ref, "t"), ir.When(ir.Call(B, "not", (ref,)), "f")), None))
+        elif t == Type.TIMESTAMP:
+            continue        # not observed: a case checks what is computed from it
         else:
             whens = tuple(ir.When(ir.Call(B, "eq", (ref, ir.Literal(S, v))), v) for v in sorted(strings))
             extra_classes.append(ir.Classify(f"__{let.name}", None, whens, None))
@@ -168,6 +178,8 @@ def _unobserve(program: ir.Program, out: dict, column) -> dict:
                              for v in column(f"__{let.name}")]
         elif t == Type.BOOL:
             out[let.name] = [None if v is None else v == "t" for v in column(f"__{let.name}")]
+        elif t == Type.TIMESTAMP:
+            continue
         else:
             out[let.name] = column(f"__{let.name}")
     return out
@@ -182,7 +194,7 @@ def compiled(engine: str):
         from pol.api.policy import Policy
         observed = _observed(program, rows + [e for ev in (history or {}).values() for e in ev])
         arrow = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(),
-                 Type.STRING: pa.string(), Type.DATE: pa.date32()}
+                 Type.STRING: pa.string(), Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us")}
         schema = pa.schema([(f.name, arrow[f.type]) for f in program.input.fields])
         table = pa.Table.from_pylist(rows, schema=schema)
         tables = {h.name: pa.Table.from_pylist((history or {}).get(h.name, []),
@@ -272,6 +284,8 @@ def _field_value(t: Type, v):
         return None
     if t == Type.DATE:
         return dt.date.fromisoformat(v)
+    if t == Type.TIMESTAMP:
+        return dt.datetime.fromisoformat(v)
     if t == Type.FLOAT:
         return float(v)       # also "nan", "inf", "-inf"
     return v
@@ -318,6 +332,8 @@ def expected_value(t: Type | None, v):
         return v
     if t == Type.DATE:
         return dt.date.fromisoformat(v)
+    if t == Type.TIMESTAMP:
+        return dt.datetime.fromisoformat(v)
     if t == Type.FLOAT:
         return float(v)
     return v
@@ -334,7 +350,8 @@ def same(t: Type | None, expected, actual) -> bool:
         return expected is None and actual is None
     if t is None:
         return list(actual) == expected
-    kind = {Type.INT: int, Type.FLOAT: float, Type.BOOL: bool, Type.STRING: str, Type.DATE: dt.date}[t]
+    kind = {Type.INT: int, Type.FLOAT: float, Type.BOOL: bool, Type.STRING: str, Type.DATE: dt.date,
+            Type.TIMESTAMP: dt.datetime}[t]
     if type(actual) is bool and kind is not bool:
         return False
     return isinstance(actual, kind) and actual == expected
