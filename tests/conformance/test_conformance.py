@@ -113,14 +113,14 @@ def offer_columns(program: ir.Program, per_row: list[list[dict]], out: dict) -> 
         out[f"carry.{name}"] = [[a[name] for a in row] for row in per_row]
 
 
-def _observed(program: ir.Program, rows: list[dict]) -> ir.Program:
+def _observed(program: ir.Program, rows: list[dict], events: list[dict] = ()) -> ir.Program:
     """The program with every let also written to the output, so the batch
     evaluators expose it: ints as two exact float scores (a multiple of 2**32
     and the remainder), dates as days since 1970, bools and strings as
     classifications over every value that can occur."""
     import dataclasses
     F, I, B, S, D = Type.FLOAT, Type.INT, Type.BOOL, Type.STRING, Type.DATE
-    strings = {v for r in rows for v in r.values() if isinstance(v, str)}
+    strings = {v for r in [*rows, *events] for v in r.values() if isinstance(v, str)}
     # and the strings that string functions compute: the reference's values
     # (a wrong one still shows, as another value or as null)
     for r in rows:
@@ -192,7 +192,7 @@ def compiled(engine: str):
         import pyarrow as pa
 
         from pol.api.policy import Policy
-        observed = _observed(program, rows + [e for ev in (history or {}).values() for e in ev])
+        observed = _observed(program, rows, [e for ev in (history or {}).values() for e in ev])
         arrow = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(),
                  Type.STRING: pa.string(), Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us")}
         schema = pa.schema([(f.name, arrow[f.type]) for f in program.input.fields])
@@ -224,7 +224,7 @@ def row_kernel(program: ir.Program, rows: list[dict], as_of: dt.date, params: di
     decision ignores capacities, so with capacities the offers are not
     compared."""
     from pol.api.policy import Policy
-    observed = Policy(_observed(program, rows + [e for ev in (history or {}).values() for e in ev]))
+    observed = Policy(_observed(program, rows, [e for ev in (history or {}).values() for e in ev]))
     records = [{k: v.isoformat() if isinstance(v, dt.date) else v for k, v in r.items()} for r in rows]
     decisions = [observed.decide(r, as_of=as_of, params=params, engine="kernel",
                                  history=_mine(program, history or {}, r.get(program.input.key)))
