@@ -215,8 +215,40 @@ class IsNull:
     span: Span | None = field(default=None, compare=False)
 
 
-Expr = Union[Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull]
-EXPR_KINDS = (Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull)
+@dataclass(frozen=True)
+class Aggregate:
+    """An aggregate of a customer's events (LANGUAGE.md section 12).
+
+    `func` is one of AGGREGATES; `field` the event field it reads (None for
+    count and days_since_last); `where` a BOOL expression over the event's
+    fields only (its FieldRefs name event fields, not input fields), None
+    for every event; `within` a number of days >= 1, None for no window.
+    Not a child-bearing node: `where` is a scope of its own, so walks over
+    the customer's expression (dependencies, lint) do not see event fields."""
+    type: Type
+    func: str
+    history: str
+    field: str | None
+    where: Expr | None
+    within: int | None
+    span: Span | None = field(default=None, compare=False)
+
+
+# aggregate -> {field type (None: no field): result type}
+AGGREGATES: dict[str, dict[Type | None, Type]] = {
+    "count": {None: I},
+    "days_since_last": {None: I},
+    "sum": {I: I, F: F},
+    "avg": {I: F, F: F},
+    "min": {I: I, F: F, D: D},
+    "max": {I: I, F: F, D: D},
+    "first": {I: I, F: F, B: B, S: S, D: D},
+    "last": {I: I, F: F, B: B, S: S, D: D},
+}
+
+
+Expr = Union[Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull, Aggregate]
+EXPR_KINDS = (Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull, Aggregate)
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
@@ -252,6 +284,23 @@ class InputField:
 class Input:
     name: str
     key: str
+    fields: tuple[InputField, ...]
+    span: Span | None = field(default=None, compare=False)
+
+    def field(self, name: str) -> InputField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class History:
+    """A table of events that belong to a customer (LANGUAGE.md section 12):
+    `key` joins to the input's key, `at` (a date) places each event in time."""
+    name: str
+    key: str
+    at: str
     fields: tuple[InputField, ...]
     span: Span | None = field(default=None, compare=False)
 
@@ -345,7 +394,7 @@ class Offer:
     attributes: tuple[tuple[str, object], ...] = ()   # (name, value): typed constants, in Program.attributes' types
     # (property, param) for each property read from a param: "capacity",
     # "holdout", "valid_from", "valid_to"; capacity, holdout_bp and the window
-    # hold the default's value, compiler/offer_settings.settle a run's (LANGUAGE.md 3.10)
+    # hold the default's value, compiler/offer_settings.with_params a run's (LANGUAGE.md 3.10)
     settings: tuple[tuple[str, str], ...] = ()
 
 
@@ -393,6 +442,8 @@ class Test:
     as_of: dt.date | None = None
     params: tuple[tuple[str, object], ...] = ()  # `with NAME = LITERAL`, converted to the param type
     span: Span | None = field(default=None, compare=False)
+    # `given HISTORY { ... }`: (history, ((field, value), ...)) per event, in order
+    events: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
 
 
 # ---------------------------------------------------------------- program
@@ -425,6 +476,13 @@ class Program:
     files: tuple[str, ...] = ()   # every source file, root first
     attributes: tuple[tuple[str, Type], ...] = ()   # the offers' attribute names and types, first seen first
     carry: tuple[str, ...] = ()   # input fields copied into the assignments
+    histories: tuple[History, ...] = ()
+
+    def history(self, name: str) -> History:
+        for h in self.histories:
+            if h.name == name:
+                return h
+        raise KeyError(name)
 
     def decl(self, name: str) -> Let | Segment | Classify | Score | Channel | Offer | Param:
         """The let, segment, classify, score, channel, offer or param of that name."""
@@ -460,12 +518,19 @@ def dump(program: Program) -> str:
             return f"({'not_in' if e.negated else 'in'} {ex(e.operand)} {list(e.values)!r})"
         if isinstance(e, IsNull):
             return f"({'is_not_null' if e.negated else 'is_null'} {ex(e.operand)})"
+        if isinstance(e, Aggregate):
+            where = ex(e.where) if e.where is not None else "all"
+            return f"({e.func}:{e.type} {e.history}.{e.field} where {where} within {e.within})"
         raise TypeError(type(e).__name__)
 
     inp = program.input
     lines.append(f"input {inp.name} key {inp.key}")
     for f in inp.fields:
         lines.append(f"  field {f.name}: {f.type}{'?' if f.nullable else ''}")
+    for h in program.histories:
+        lines.append(f"history {h.name} key {h.key} at {h.at}")
+        for f in h.fields:
+            lines.append(f"  field {f.name}: {f.type}{'?' if f.nullable else ''}")
     for p in program.params:
         lines.append(f"param {p.name}: {p.type} = {p.default!r}")
     for d in program.lets:

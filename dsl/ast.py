@@ -181,9 +181,27 @@ class Call:
     name_span: Span | None = _span()
 
 
+@dataclass(frozen=True)
+class Aggregate:
+    """An aggregate of a history (LANGUAGE.md section 12):
+    `count(contacts where channel == "sms" within 7 days)`,
+    `sum(contacts.cost within 30 days)`. `count(contacts)` without `where`
+    or `within` parses as a Call with a Name argument; the checker reads
+    both the same way."""
+    func: str
+    history: str
+    field: str | None                    # `contacts.cost`: "cost"
+    where: Expr | None                   # over the event's fields
+    within: Number | None                # days
+    span: Span | None = _span()
+    name_span: Span | None = _span()     # the function's name
+    history_span: Span | None = _span()
+    field_span: Span | None = _span()
+
+
 Literal = Union[Number, String, DateLit, Bool, Null]
 Expr = Union[Name, Number, String, DateLit, Bool, Null, Today, Unary, Binary, Compare,
-             Between, InList, IsNull, If, Call]
+             Between, InList, IsNull, If, Call, Aggregate]
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
@@ -199,6 +217,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
         return (e.cond, e.then, e.else_)
     if isinstance(e, Call):
         return e.args
+    # An Aggregate's `where` reads the event's fields, not the program's
+    # names: it is a scope of its own, checked on its own.
     return ()
 
 
@@ -255,6 +275,18 @@ class Input:
     fields: tuple[Field, ...]
     span: Span | None = _span()
     key_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class History:
+    """`history NAME key FIELD at FIELD { fields }`: events of a customer (section 12)."""
+    name: str
+    key: str
+    at: str
+    fields: tuple[Field, ...]
+    span: Span | None = _span()
+    key_span: Span | None = _span()
+    at_span: Span | None = _span()
 
 
 @dataclass(frozen=True)
@@ -440,6 +472,8 @@ class GivenField:
 class Given:
     fields: tuple[GivenField, ...]
     span: Span | None = _span()
+    history: str | None = None           # `given contacts { ... }`: one event (section 12)
+    history_span: Span | None = _span()
 
 
 @dataclass(frozen=True)
@@ -474,7 +508,7 @@ class Test:
     span: Span | None = _span()          # the test's name
 
 
-Decl = Union[Header, Import, Carry, Input, Param, Let, Segment, Classify, Score, Channel, Offer,
+Decl = Union[Header, Import, Carry, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
              Arbitrate, Test]
 
 

@@ -59,6 +59,17 @@ class _Part:
         self.kind, self.value, self.span = kind, value, span
 
 
+def split_history_name(text: str, span: Span):
+    """`contacts.cost` (one QNAME token) -> history, field and their spans;
+    `contacts` -> history, None."""
+    history, dot, field = text.partition(".")
+    if not dot:
+        return history, None, span, None
+    cut = span.col + len(history)
+    return (history, field, Span(span.path, span.line, span.col, span.line, cut),
+            Span(span.path, span.line, cut + 1, span.end_line, span.end_col))
+
+
 class Builder(Transformer):
     """Grammar rules -> AST nodes, for one file at a time (see `begin`)."""
 
@@ -156,6 +167,11 @@ class Builder(Transformer):
 
     def input_decl(self, c):
         return ast.Input(str(c[0]), str(c[1]), tuple(c[2:]), self._tok(c[0]), self._tok(c[1]))
+
+    def history_decl(self, c):
+        fields = tuple(x for x in c[4:] if isinstance(x, ast.Field))
+        return ast.History(str(c[1]), str(c[2]), str(c[3]), fields, self._tok(c[1]), self._tok(c[2]),
+                           self._tok(c[3]))
 
     def field(self, c):
         return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
@@ -266,6 +282,8 @@ class Builder(Transformer):
         return ast.With(str(c[0]), c[1], self._tok(c[0]))
 
     def given(self, c):
+        if len(c) > 1 and isinstance(c[1], Token) and c[1].type == "NAME":
+            return ast.Given(tuple(c[2:-1]), self._span(c[0], c[-1]), str(c[1]), self._tok(c[1]))
         return ast.Given(tuple(c[1:-1]), self._span(c[0], c[-1]))
 
     def given_field(self, c):
@@ -359,6 +377,24 @@ class Builder(Transformer):
 
     def call(self, c):
         return ast.Call(str(c[0]), tuple(c[1:-1]), self._span(c[0], c[-1]), self._tok(c[0]))
+
+    def aggregate(self, c):
+        a = c[1]
+        return ast.Aggregate(str(c[0]), a.history, a.field, a.where, a.within, self._span(c[0], c[-1]),
+                             self._tok(c[0]), a.history_span, a.field_span)
+
+    def history_arg(self, c):
+        where = within = None
+        for k, x in enumerate(c[1:], start=1):
+            if isinstance(x, Token) and x.type == "WHERE":
+                where = c[k + 1]
+            elif isinstance(x, _Part):
+                within = x.value
+        history, field, history_span, field_span = split_history_name(str(c[0]), self._tok(c[0]))
+        return ast.Aggregate("", history, field, where, within, None, None, history_span, field_span)
+
+    def within(self, c):
+        return _Part("within", ast.Number(str(c[1]), self._tok(c[1])), self._span(c[0], c[2]))
 
     def name(self, c):
         return ast.Name(str(c[0]), self._tok(c[0]))

@@ -157,6 +157,9 @@ class _Formatter:
         if isinstance(d, ast.Input):
             items = [(f, self.at(f.span), self.field) for f in d.fields]
             return self.block(f"input {d.name} key {d.key}", items, first, end)
+        if isinstance(d, ast.History):
+            items = [(f, self.at(f.span), self.field) for f in d.fields]
+            return self.block(f"history {d.name} key {d.key} at {d.at}", items, first, end)
         if isinstance(d, ast.Classify):
             items = [(w, self.word_before(self.at(w.span), "when"), self.when) for w in d.whens]
             if d.default is not None:
@@ -211,6 +214,9 @@ class _Formatter:
         return [_Out(STEP, printer.rule(r), first, end)]
 
     def test_item(self, i, first: int, end: int) -> list[_Out]:
+        if isinstance(i, ast.Given) and i.history is not None:
+            # an event: one line as the printer writes it (section 12)
+            return [_Out(STEP, printer.test_item(i), first, end)]
         if isinstance(i, ast.Given):
             return self.given(i, first, end)
         if isinstance(i, ast.ExpectExpr) and not printer.expect_wrapped(i.expr):

@@ -108,7 +108,19 @@ def _expr(e) -> str:
         return f"{expr(e.operand, SUM)} is {'not null' if e.negated else 'null'}"
     if isinstance(e, ast.Call):
         return f"{e.name}({', '.join(expr(a) for a in e.args)})"
+    if isinstance(e, ast.Aggregate):
+        return f"{e.func}({aggregate_argument(e)})"
     raise TypeError(f"not an expression: {type(e).__name__}")
+
+
+def aggregate_argument(e) -> str:
+    """`contacts.cost where channel == "sms" within 7 days` (LANGUAGE.md section 12)."""
+    text = e.history + (f".{e.field}" if e.field is not None else "")
+    if e.where is not None:
+        text += f" where {expr(e.where)}"
+    if e.within is not None:
+        text += f" within {e.within.text} days"
+    return text
 
 
 def label(text: str | None) -> str:
@@ -137,6 +149,9 @@ def declaration(d) -> str:
     if isinstance(d, ast.Input):
         fields = "".join(f"    {f.name}: {f.type_name}{'?' if f.nullable else ''}\n" for f in d.fields)
         return f"input {d.name} key {d.key} {{\n{fields}}}"
+    if isinstance(d, ast.History):
+        fields = "".join(f"    {f.name}: {f.type_name}{'?' if f.nullable else ''}\n" for f in d.fields)
+        return f"history {d.name} key {d.key} at {d.at} {{\n{fields}}}"
     if isinstance(d, ast.Param):
         return f"param {d.name}: {d.type_name} = {literal(d.default)}"
     if isinstance(d, ast.Let):
@@ -203,6 +218,8 @@ def test_item(i) -> str:
         return f"as of {i.date.text}"
     if isinstance(i, ast.With):
         return f"with {i.name} = {literal(i.value)}"
+    if isinstance(i, ast.Given) and i.history is not None:
+        return f"given {i.history} {{ " + ", ".join(given_field(g) for g in i.fields) + " }"
     if isinstance(i, ast.Given):
         return "given { " + ", ".join(given_field(g) for g in i.fields) + " }" if i.fields else "given { }"
     if isinstance(i, ast.ExpectOffer):

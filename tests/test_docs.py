@@ -206,9 +206,14 @@ def same_decision_in_vector_evaluator(program, test) -> None:
     policy = Policy(program)
     day = test.as_of or RUN_DATE
     table = pa.table({f.name: pa.array([given.get(f.name)], _ARROW[f.type.value]) for f in fields})
-    result = policy.evaluate(table, as_of=day, params=dict(test.params), engine="vector")
+    # the test's events (LANGUAGE.md section 12), as tables and as records
+    events = {h.name: [dict(v) for name, v in test.events if name == h.name] for h in program.histories}
+    tables = {h.name: pa.table({f.name: pa.array([e.get(f.name, given[program.input.key] if f.name == h.key else None)
+                                                  for e in events[h.name]], _ARROW[f.type.value])
+                                for f in h.fields}) for h in program.histories}
+    result = policy.evaluate(table, as_of=day, params=dict(test.params), engine="vector", history=tables)
     row = result.customers.to_pylist()[0]
-    ref = policy.decide(given, as_of=day, params=dict(test.params), engine="reference")
+    ref = policy.decide(given, as_of=day, params=dict(test.params), engine="reference", history=events)
     assert {**ref.segments, **ref.classifications, **ref.scores} == \
         {k: v for k, v in row.items() if k not in (program.input.key, "offers")}, test.name
     mine = [(a["offer"], a["rank"], a["channel"], a["priority"], a["control"])

@@ -322,6 +322,9 @@ def test_render_reads_back_as_the_same_expression():
         names = {f.name: f for f in inp.fields}
         head = (f"input {inp.name} key {inp.key} {{ "
                 + " ".join(f"{f.name}: {f.type}{'?' if f.nullable else ''}" for f in names.values()) + " }\n")
+        head += "".join(f"history {h.name} key {h.key} at {h.at} {{ "
+                        + " ".join(f"{f.name}: {f.type}{'?' if f.nullable else ''}" for f in h.fields) + " }\n"
+                        for h in program.histories)
         decls = "".join(f"let {d.name} = {render(d.expr)}\n" for d in program.lets)
         decls += "".join(f"segment {d.name} = {render(d.expr)}\n" for d in program.segments)
         decls += "".join("classify " + c.name + " { " + " ".join(f'when {render(w.cond)} => "{w.value}"'

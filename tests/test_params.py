@@ -156,7 +156,7 @@ def test_an_offer_setting_from_a_param_is_checked_when_overridden(given, words):
 
 
 def test_an_offer_setting_from_a_param_takes_the_run_value():
-    from pol.compiler.offer_settings import settle
+    from pol.compiler.offer_settings import with_params as settle
     assert settle(OFFERS, resolve_params(OFFERS, {})) is OFFERS
     (o,) = OFFERS.offers
     assert (o.capacity, o.holdout_bp, o.valid_from, o.valid_to) == (3000, 500, dt.date(2026, 11, 1), None)

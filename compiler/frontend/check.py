@@ -30,6 +30,7 @@ from decimal import Decimal
 from pol.compiler import ir, offer_settings
 from pol.compiler.frontend.expressions import INT64, Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
+from pol.compiler.frontend.history import check_histories, event_values
 from pol.compiler.frontend.offer_data import (
     attribute_types,
     check_attributes,
@@ -70,6 +71,8 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
 
     inp = merged_input(inputs) if inputs else None
     fields = check_input(ck, inp) if inp is not None else []
+    key_field = next((f for f in fields if inp is not None and f.name == inp.key), None)
+    histories = check_histories(ck, items, key_field.type if key_field is not None else None)
     params = check_params(ck, items)
 
     graph = ast_graph(unit)
@@ -117,6 +120,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         files=tuple(unit.files),
         attributes=attrs,
         carry=carry,
+        histories=tuple(histories),
     )
 
 
@@ -343,6 +347,7 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
     given: list[tuple[str, object]] = []
     params: list[tuple[str, object]] = []
     expects: list = []
+    events: list = []
     as_of = None
     seen_given: dict[str, Span] = {}
     for item in t.items:
@@ -358,6 +363,10 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
                 value, ok = ck.value(item.value, ptype, f"param '{item.name}'")
                 if ok:
                     params.append((item.name, value))
+        elif isinstance(item, ast.Given) and item.history is not None:
+            values = event_values(ck, ck.histories.get(item.history), item.history, item.history_span, item)
+            if values is not None:
+                events.append((item.history, values))
         elif isinstance(item, ast.Given):
             for g in item.fields:
                 if g.name in seen_given:
@@ -390,7 +399,7 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
             c = ck.condition(item.expr, "an 'expect'")
             if c is not None:
                 expects.append(ir.ExpectExpr(c, _text(ck.diags, item.expr.span), item.span))
-    return ir.Test(t.name, tuple(given), tuple(expects), as_of, tuple(params), t.span)
+    return ir.Test(t.name, tuple(given), tuple(expects), as_of, tuple(params), t.span, tuple(events))
 
 
 def _text(diags: Diagnostics, span: Span) -> str:

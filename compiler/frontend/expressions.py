@@ -62,6 +62,7 @@ from pol.compiler.frontend.hints import (
     type_words,
     unquoted_text_hint,
 )
+from pol.compiler.frontend.history import HistoryRules
 from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS, Unit
 from pol.compiler.types import Type, parse_type
@@ -88,7 +89,7 @@ _CHAIN_GROUP = {"and": "and", "or": "or", "+": "+", "-": "+", "*": "*", "/": "*"
 _SUGGESTION_BUDGET = (300_000, 10_000)
 
 
-class Checker(FunctionRules):
+class Checker(FunctionRules, HistoryRules):
     """Checks expressions against the program's namespace; collects diagnostics."""
 
     def __init__(self, unit: Unit, diags: Diagnostics):
@@ -98,6 +99,7 @@ class Checker(FunctionRules):
         self.field_types: dict[str, Type] = {}
         self.param_types: dict[str, Type] = {}
         self.let_types: dict[str, Type | None] = {}     # None: the let itself is wrong
+        self.histories: dict[str, ir.History] = {}      # compiler/frontend/history.py
         self._names: dict = {}
         self._suggestions_left = _SUGGESTION_BUDGET
 
@@ -244,6 +246,9 @@ class Checker(FunctionRules):
         if isinstance(d, ast.Score):
             return ir.DeclRef(F, e.name, "score", e.span)
         kind = KIND_WORDS[type(d)]
+        if kind == "history":
+            return self.error("E-NAME-004", f"'{e.name}' is a history, not a value", e.span,
+                              f"aggregate its events, e.g. count({e.name}) or count({e.name} within 30 days)")
         return self.error("E-NAME-004", f"'{e.name}' is {'an' if kind == 'offer' else 'a'} {kind}, "
                           "not a value", e.span,
                           f"{kind}s cannot be used in expressions" + (

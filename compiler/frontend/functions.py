@@ -19,6 +19,7 @@ from __future__ import annotations
 from pol.compiler import ir
 from pol.compiler.frontend.hints import NUMERIC, TS, UNTYPED_NULL, USAGE, B, D, F, I, S, a_type, type_words
 from pol.compiler.frontend.resolve import KIND_WORDS
+from pol.compiler.ir import AGGREGATES
 from pol.dsl import ast
 from pol.dsl.words import closest
 
@@ -57,6 +58,9 @@ class FunctionRules:
 
     def x_Call(self, e: ast.Call):
         name, span = e.name, e.name_span
+        if name in AGGREGATES and len(e.args) == 1 and isinstance(e.args[0], ast.Name) \
+                and isinstance(self.space.get(e.args[0].name.partition(".")[0]), ast.History):
+            return self.aggregate_call(e)
         if name not in FUNCTIONS:
             if name in self.space:
                 kind = KIND_WORDS[type(self.space[name])]

@@ -103,11 +103,11 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
 
 
 def decide(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
-           extra: str = "error", exhausted=()) -> Decision:
+           extra: str = "error", exhausted=(), history: Mapping | None = None) -> Decision:
     """One customer on the reference evaluator. `params`: overrides of the
     declared defaults (converted as pol.api.params does); `exhausted`: offers
-    whose capacity is used up."""
-    row = evaluate_row(program, record, as_of, params, trace=False, extra=extra)
+    whose capacity is used up; `history`: this customer's events per history."""
+    row = evaluate_row(program, record, as_of, params, trace=False, extra=extra, history=history)
     return decision_of(program, row, match_customer(program, row, exhausted=exhausted))
 
 
@@ -116,12 +116,17 @@ decide_reference = decide
 
 
 def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.date, params: dict,
-                    active, extra: str = "error") -> Decision:
+                    active, extra: str = "error", history_columns=(), history=None) -> Decision:
     """One customer on the compiled row kernel (engine/evaluation/row.py).
-    `params`: every param's value, resolved already."""
+    `params`: every param's value, resolved already. `history_columns`: the
+    aggregates the kernel reads as extra fields (compiler/backend/history.py),
+    computed here from `history`, the customer's events."""
     program = offer_settings.with_params(program, params)         # holdouts from params
     read = reader(program, extra)
     values = read.values(record)
+    if history_columns or history:
+        from pol.reference.history import column_values
+        values = values + column_values(program, history_columns, history, values[read.key_index], as_of)
     plan = executor.plan
     today = as_of.toordinal() - _EPOCH
     key = values[read.key_index]

@@ -23,6 +23,7 @@ import pyarrow as pa
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
+from pol.compiler.backend.history import lower as lower_history
 from pol.compiler.backend.plan import plan as make_plan
 from pol.errors import ArgumentError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
@@ -78,11 +79,15 @@ class Policy:
     def __init__(self, program: ir.Program, path: str | None = None):
         self.program = program
         self.path = path
-        self.plan = make_plan(program)
-        self._kernel = KernelExecutor(program, self.plan)
-        self._vector = VectorExecutor(program, self.plan)
+        # The kernels run the program with each history aggregate an input
+        # field, computed per batch (compiler/backend/history.py).
+        self.lowered = lower_history(program)
+        run = self.lowered.program
+        self.plan = make_plan(run)
+        self._kernel = KernelExecutor(run, self.plan)
+        self._vector = VectorExecutor(run, self.plan)
         self._auto = AutoExecutor(self._kernel, self._vector)
-        self._row = RowExecutor(program, self.plan)
+        self._row = RowExecutor(run, self.plan)
         self._active_cache = None
         self._defaults = resolve_params(program, {})
 
@@ -123,13 +128,21 @@ class Policy:
         return self._row.ready or cache.is_cached(self._row.source)
 
     def stream(self, sink, as_of=None, params=None, path: str | None = None,
-               engine: str = "auto") -> Stream:
-        """A batch-by-batch run: `feed` batches, then `finish`; output goes to sink."""
+               engine: str = "auto", history=None, history_paths=None) -> Stream:
+        """A batch-by-batch run: `feed` batches, then `finish`; output goes to sink.
+        `history`: {history name: Arrow table of events} (LANGUAGE.md section 12);
+        the stream's `history.summary()` counts the events that matched no customer."""
         executor = self._executor(engine)
-        return Stream(self.program, self.plan, executor, _as_of(as_of),
-                      resolve_params(self.program, params or {}), sink, path)
+        day = _as_of(as_of)
+        tables = None
+        if history is not None or self.program.histories:
+            from pol.evaluation.history import HistoryTables
+            tables = HistoryTables(self.program, self.lowered.columns, history if history is not None else {},
+                                   day, history_paths)
+        return Stream(self.lowered.program, self.plan, executor, day,
+                      resolve_params(self.program, params or {}), sink, path, history=tables)
 
-    def evaluate(self, data, as_of=None, params=None, engine: str = "auto") -> Result:
+    def evaluate(self, data, as_of=None, params=None, engine: str = "auto", history=None) -> Result:
         """Evaluate every customer in `data`. `engine`: "kernel" (the fused
         kernel, compiled on first use and cached on disk), "vector" (no
         compilation; slower per row) or "auto"."""
@@ -140,7 +153,7 @@ class Policy:
             customers.append(c)
             assignments.append(a)
 
-        run = self.stream(sink, as_of, params, engine=engine)
+        run = self.stream(sink, as_of, params, engine=engine, history=history)
         key_type = None
         for batch in batches_of(data, self.columns, optional=True):
             key_type = key_type or batch.schema.field(self.program.input.key).type
@@ -156,6 +169,8 @@ class Policy:
         # the run's identity is in the Result's fields and the tables' metadata:
         # the summary is what was computed, equal for equal runs
         summary = {**run.counts.to_dict(self.labels()), "absent_fields": list(run.absent)}
+        if run.history is not None:
+            summary["history"] = run.history.summary()
         return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id)
 
     def program_key_arrow_type(self) -> pa.DataType:
@@ -163,7 +178,7 @@ class Policy:
         return pa.int64() if t.value == "int" else pa.string()
 
     def decide(self, record: dict, as_of=None, params=None, engine: str = "auto", extra: str = "error",
-               exhausted: frozenset[str] | set[str] | tuple[str, ...] = ()):
+                exhausted: frozenset[str] | set[str] | tuple[str, ...] = (), history=None):
         """One customer, in-process: segments, classifications, scores and
         accepted offers. `engine`: "kernel" (the compiled row kernel, built on
         first use), "reference" (the reference evaluator) or "auto" (the
@@ -173,19 +188,23 @@ class Policy:
         not declare, which are otherwise an error. `exhausted` names offers
         whose capacity a caller's ledger has used up (pol serve): they are
         lost to capacity, and the walk goes on to the next candidates, as in
-        a run."""
+        a run. `history`: the customer's events, {history name: [event
+        record, ...]} (LANGUAGE.md section 12), read like records; a history
+        left out has none."""
         from pol.api.decision import decide_compiled, decide_reference
         engine = _choice("engine", engine, DECIDE_ENGINES)
         day = _as_of(as_of)
         values = resolve_params(self.program, params) if params else self._defaults
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
-            return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted)
+            return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
+                                    history=history)
         active = self._active(day, values)
         if exhausted:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.
             active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
-        return decide_compiled(self._row, self.program, record, day, values, active, extra=extra)
+        return decide_compiled(self._row, self.program, record, day, values, active, extra=extra,
+                               history_columns=self.lowered.columns, history=history)
 
     def _row_ready(self) -> bool:
         row = self._row
@@ -208,12 +227,13 @@ class Policy:
             cached = self._active_cache = (day, active_offers(self.program, day))
         return cached[1]
 
-    def explain(self, record: dict, as_of=None, params=None, extra: str = "error"):
+    def explain(self, record: dict, as_of=None, params=None, extra: str = "error", history=None):
         """Why this customer gets what it gets: an Explanation (`str()` is the
-        text a marketer reads, `to_dict()` / `to_json()` its data)."""
+        text a marketer reads, `to_dict()` / `to_json()` its data); the
+        aggregates of `history` (as for decide) show with their values."""
         from pol.reference.explain import explain
         return explain(self.program, record, _as_of(as_of), resolve_params(self.program, params or {}),
-                       extra=extra)
+                       extra=extra, history=history)
 
     def __repr__(self) -> str:
         return f"<Policy {self.name} version {self.version!r} from {self.path}>"

@@ -144,7 +144,15 @@ def cmd_explain(args) -> int:
     else:
         from pol.cli.run import find_record
         record = find_record(policy, args.input, args.key)
-    explanation = policy.explain(record, as_of=as_of, params=params, extra=args.extra)
+    history = None
+    if args.history:
+        from pol.io.history_files import customer_events, parse_history_args
+        try:
+            paths = parse_history_args(args.history)
+        except ValueError as e:
+            return _err(str(e), 2)
+        history = customer_events(policy, paths, record)
+    explanation = policy.explain(record, as_of=as_of, params=params, extra=args.extra, history=history)
     # A string field may hold what the terminal cannot encode (a lone surrogate from JSON's \ud800).
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
@@ -169,6 +177,7 @@ def cmd_gen(args) -> int:
     except ValueError:
         print(f"pol: error: --as-of '{args.as_of}' is not a date (YYYY-MM-DD)", file=sys.stderr)
         return 2
+    written: list[str] = []
     try:
         if args.policy is None:
             write(args.n, args.out, seed=args.seed, **({"as_of": as_of} if as_of else {}))
@@ -177,10 +186,21 @@ def cmd_gen(args) -> int:
             from pol.compiler.frontend import compile_path
             if not Path(args.policy).is_file():
                 return _err(f"cannot read '{args.policy}': no such file")
-            save(generate(compile_path(args.policy), args.n, seed=args.seed, as_of=as_of), args.out)
+            program = compile_path(args.policy)
+            customers = generate(program, args.n, seed=args.seed, as_of=as_of)
+            save(customers, args.out)
+            if program.histories:
+                # the events of each history, beside the customers (LANGUAGE.md section 12)
+                from pol.cli.gen_history import events_path, generate_events
+                for name, events in generate_events(program, customers, seed=args.seed, as_of=as_of).items():
+                    path = events_path(args.out, name)
+                    save(events, path)
+                    written.append(f"wrote {events.num_rows:,} events of {name} to {path}")
     except OSError as e:
         return _err(f"cannot write '{args.out}': {e.strerror or e}")
     print(f"wrote {args.n:,} customers to {args.out}")
+    for line in written:
+        print(line)
     return 0
 
 
@@ -232,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra", choices=["error", "ignore"], default="error",
                    help="a record field the input block does not declare: an error (default) or ignored")
     p.add_argument("--json", action="store_true", help="the explanation as JSON")
+    p.add_argument("--history", action="append", default=[], metavar="NAME=PATH",
+                   help="the events of a declared history (as for pol run); the customer's are used")
     p.set_defaults(fn=cmd_explain)
 
     from pol.cli import sample

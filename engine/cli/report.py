@@ -85,6 +85,12 @@ def header(s: dict) -> list[str]:
         files = s.get("files", 1)
         where = f"{s['input']} ({files:,} files)" if files != 1 else s["input"]
         rows.append(["Input", f"{where}: {_n(s['customers'])} customers"])
+    for k, (name, h) in enumerate((s.get("history") or {}).items()):
+        # events matching no customer are counted, never silently dropped (section 12)
+        text = f"{name}: {_n(h['events'])} events, {_n(h['unmatched'])} matching no customer"
+        if h.get("undated") or h.get("future"):
+            text += f", {_n(h['undated'])} undated, {_n(h['future'])} after the as-of date"
+        rows.append(["History" if k == 0 else "", text])
     if "output" in s:
         rows.append(["Output", f"{s['output']} ({s.get('output_format', 'parquet')})"])
     if "seconds" in s:

@@ -69,16 +69,18 @@ def parse_date(text: str | None) -> dt.date:
 
 def run_command(policy: str, input: str, out: str, as_of: str | None = None, params=(),
                 fmt: str = "parquet", overwrite: bool = False, progress: bool | None = None,
-                engine: str = "local", master: str | None = None) -> int:
+                engine: str = "local", master: str | None = None, history=()) -> int:
     """`pol run`: the exit status; the summary on stdout, one error message on stderr."""
     try:
         with _sigterm_as_interrupt():
             if engine == "spark":
+                if history:
+                    raise UsageError("--history is not read by --engine spark yet: run it without --engine")
                 summary = _spark_run()(policy, input, out, as_of, params, fmt, overwrite, progress, master)
             elif master is not None:
                 raise UsageError("--master needs --engine spark")
             else:
-                summary = run(policy, input, out, as_of, params, fmt, overwrite, progress)
+                summary = run(policy, input, out, as_of, params, fmt, overwrite, progress, history)
     except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
@@ -106,17 +108,23 @@ def _spark_run():
 
 
 def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), fmt: str = "parquet",
-        overwrite: bool = False, progress: bool | None = None) -> dict:
-    """The run itself: the summary dict, or an exception for run_command to report."""
+        overwrite: bool = False, progress: bool | None = None, history=()) -> dict:
+    """The run itself: the summary dict, or an exception for run_command to report.
+    `history`: ['NAME=PATH', ...], the events of the policy's histories."""
     from pol.api.params import resolve_params
     from pol.api.policy import load
     from pol.cli.progress import Progress
     from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
     from pol.evaluation.stream import output_schemas
+    from pol.io.history_files import parse_history_args, read_history
     started = time.perf_counter()
     started_at = dt.datetime.now().astimezone()
     day = parse_date(as_of)
     raw_params = parse_params(params)
+    try:
+        history_paths = parse_history_args(history)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if fmt not in SUFFIX:
         raise UsageError(f"--format must be parquet, csv or arrow, not '{fmt}'")
     check_paths(out, policy, input)
@@ -131,7 +139,16 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         inp = Input(program, input)
         staging = Staging(claim)
         bar = Progress(inp.total, enabled=progress)
-        stream = pol_.stream(None, as_of=day, params=values)     # its sink: the writer, made below
+        read = {c.aggregate.history for c in pol_.lowered.columns}
+        missing = sorted(read - set(history_paths))
+        if missing:
+            raise UsageError(f"the policy reads history '{missing[0]}': give its events with "
+                             f"--history {missing[0]}=PATH (an empty file is fine)")
+        events = {name: read_history(program, pol_.lowered.columns, name, path)
+                  for name, path in history_paths.items()}
+        stream = pol_.stream(None, as_of=day, params=values,     # its sink: the writer, made below
+                             history=events if events or program.histories else None,
+                             history_paths=history_paths)
         meta = run_metadata(program, day, stream.run_id)
         schemas = {name: with_run_metadata(s, meta)
                    for name, s in zip(OUTPUTS, output_schemas(program, pol_.plan, inp.key_type))}
@@ -162,6 +179,9 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             pol_, stream.run_id, policy, input, out, files=len(inp.files), input_format=inp.fmt, fmt=fmt, day=day,
             params=values, started_at=started_at, seconds=time.perf_counter() - started, rows=rows,
             counts=stream.counts, absent=stream.absent)
+        if stream.history is not None:
+            summary["history"] = {name: dict(counts, path=history_paths.get(name))
+                                  for name, counts in stream.history.summary().items()}
         commit_with_summary(staging, out, summary)
         return summary
     finally:
@@ -269,6 +289,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", choices=list(SUFFIX), default="parquet",
                    help="output format (default parquet; csv for spreadsheets; arrow: Arrow IPC files, "
                         "unencoded, for pipelines that read Arrow)")
+    p.add_argument("--history", action="append", default=[], metavar="NAME=PATH",
+                   help="the events of a declared history: a file or folder in any format --input "
+                        "takes (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     p.add_argument("--engine", choices=["local", "spark"], default="local",
@@ -280,4 +303,5 @@ def add_parser(subparsers) -> None:
 
 def main(args) -> int:
     return run_command(args.policy, args.input, args.out, args.as_of, args.param, args.format,
-                       args.overwrite, False if args.no_progress else None, args.engine, args.master)
+                       args.overwrite, False if args.no_progress else None, args.engine, args.master,
+                       args.history)

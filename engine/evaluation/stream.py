@@ -251,9 +251,10 @@ class Stream:
 
     def __init__(self, program: ir.Program, plan: KernelPlan, run_batch: Callable, as_of: dt.date,
                  params: dict, sink: Callable[[pa.RecordBatch, pa.RecordBatch], None],
-                 path: str | None = None):
+                 path: str | None = None, history=None):
         program = offer_settings.with_params(program, params)     # capacities, holdouts, windows from params
         self.program = program
+        self.history = history      # engine/evaluation/history.HistoryTables: aggregate columns
         self.plan = plan
         self.run_batch = run_batch
         self.params = params
@@ -283,6 +284,8 @@ class Stream:
         count rows from `first_row`, the batch's first row in that file
         (default: its position in the whole run)."""
         path = path or self.path
+        if self.history is not None:
+            batch = self.history.extend(batch)
         batch = adapt(self.program, batch, self.absent)
         if self.schema_seen is None or not batch.schema.equals(self.schema_seen):
             check_schema(self.program, batch.schema, path)

@@ -142,11 +142,11 @@ def _where(span, root: str | None) -> str | None:
 
 
 def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
-            extra: str = "error") -> Explanation:
+            extra: str = "error", history: Mapping | None = None) -> Explanation:
     """Why this customer gets what it gets, as of `as_of`, with `params`
     overriding the declared defaults. Capacities do not apply. The record
     is read as pol.api.records reads it (`extra`: see there)."""
-    row = evaluate_row(program, record, as_of, params, trace=True, extra=extra)
+    row = evaluate_row(program, record, as_of, params, trace=True, extra=extra, history=history)
     program = offer_settings.with_params(program, row.params)     # windows from params, as the run sees them
     match = match_customer(program, row)
     trace = row.trace

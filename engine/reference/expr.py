@@ -25,6 +25,9 @@ class Env:
     today: dt.date = dt.date(1970, 1, 1)
     decls: Mapping[str, object] = field(default_factory=dict)
     exprs: Mapping[str, ir.Expr] = field(default_factory=dict)
+    # history name -> this customer's events, read (engine/reference/history.py)
+    events: Mapping[str, list] = field(default_factory=dict)
+    histories: Mapping[str, ir.History] = field(default_factory=dict)
 
 
 def eval_expr(expr: ir.Expr, env: Env):
@@ -65,6 +68,8 @@ def eval_expr(expr: ir.Expr, env: Env):
             values.append(env.decls[e.name])
         elif isinstance(e, ir.Today):
             values.append(env.today)
+        elif isinstance(e, ir.Aggregate):
+            values.append(_aggregate(e, env))
         elif isinstance(e, ir.If):
             todo.append((e,))
             todo.append(e.cond)
@@ -74,3 +79,12 @@ def eval_expr(expr: ir.Expr, env: Env):
         else:
             raise TypeError(f"not an IR expression: {type(e).__name__}")
     return values[0]
+
+
+def _aggregate(e: ir.Aggregate, env: Env):
+    from pol.reference.history import aggregate_value
+    hist = env.histories[e.history]
+
+    def where(event):
+        return eval_expr(e.where, Env(event, today=env.today))
+    return aggregate_value(e, hist, env.events.get(e.history, []), env.today, where)

@@ -78,26 +78,45 @@ class RowResult:
 
 
 
+def _events(program: ir.Program, history, key) -> tuple[dict, dict]:
+    """(events per history, histories by name) for the Env."""
+    if history is None:
+        history = {}
+    if not isinstance(history, Mapping):
+        from pol.errors import ArgumentError
+        raise ArgumentError(f"history must be a dict of history name -> list of events, not "
+                            f"{type(history).__name__}", argument="history")
+    from pol.reference.history import read_events
+    declared = {h.name: h for h in program.histories}
+    for name in history:
+        if name not in declared:
+            from pol.errors import ArgumentError
+            raise ArgumentError(f"the policy declares no history '{name}'", argument="history")
+    return {name: read_events(program, name, ev, key) for name, ev in history.items()}, declared
+
+
 def in_window(offer: ir.Offer, as_of: dt.date) -> bool:
     return ((offer.valid_from is None or offer.valid_from <= as_of)
             and (offer.valid_to is None or as_of <= offer.valid_to))
 
 
 def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
-                 *, trace: bool = True, extra: str = "error") -> RowResult:
+                 *, trace: bool = True, extra: str = "error", history: Mapping | None = None) -> RowResult:
     """Everything the policy computes for one customer, before offer matching.
 
     record: field -> value as pol.api.records reads it (None, or left out,
     for null; DataError for a value of the wrong kind; `extra` says what an
     undeclared field does). params: overrides of the declared defaults,
     converted as pol.api.params does, before the record is read.
-    trace=False skips the explanations."""
+    trace=False skips the explanations. history: {history name: this
+    customer's events, a list of records} (LANGUAGE.md section 12); a
+    history left out has no events."""
     params = resolve_params(program, dict(params or {}))
     program = offer_settings.with_params(program, params)         # offers' windows from params
     fields = reader(program, extra).read(record)
     decls: dict[str, object] = {}
     exprs: dict[str, ir.Expr] = {d.name: d.expr for d in program.lets + program.segments}
-    env = Env(fields, params, as_of, decls, exprs)
+    env = Env(fields, params, as_of, decls, exprs, *_events(program, history, fields.get(program.input.key)))
     by_name = {d.name: d for d in program.lets + program.segments + program.classifies + program.scores}
     whens: dict[str, int | None] = {}
 

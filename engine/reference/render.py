@@ -76,6 +76,14 @@ def render(e: ir.Expr) -> str:
         return e.name
     if isinstance(e, ir.Today):
         return "today"
+    if isinstance(e, ir.Aggregate):
+        # as written: `count(contacts where channel == "sms" within 7 days)`
+        text = e.history + (f".{e.field}" if e.field is not None else "")
+        if e.where is not None:
+            text += f" where {render(e.where)}"
+        if e.within is not None:
+            text += f" within {e.within} days"
+        return f"{e.func}({text})"
     if isinstance(e, ir.If):
         return f"if {sub(e.cond, 2)} then {sub(e.then, 2)} else {sub(e.else_, 2)}"
     if isinstance(e, ir.InSet):

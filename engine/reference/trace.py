@@ -37,8 +37,10 @@ def inputs_of(expr: ir.Expr, env: Env) -> tuple[tuple[str, object], ...]:
 
     def visit(e: ir.Expr) -> None:
         for node in ir.walk(e):
-            if isinstance(node, (ir.FieldRef, ir.ParamRef, ir.DeclRef, ir.Today)):
-                name = "today" if isinstance(node, ir.Today) else node.name
+            if isinstance(node, (ir.FieldRef, ir.ParamRef, ir.DeclRef, ir.Today, ir.Aggregate)):
+                # an aggregate shows as written, with its value (LANGUAGE.md section 12)
+                name = "today" if isinstance(node, ir.Today) else \
+                    render(node) if isinstance(node, ir.Aggregate) else node.name
                 if name not in out:
                     out[name] = eval_expr(node, env)
                 if isinstance(node, ir.DeclRef) and node.kind == "let" and name not in seen \

@@ -88,6 +88,14 @@ def _culprits_text(culprits: tuple[Culprit, ...]) -> str:
     return "; ".join(parts)
 
 
+def _events(test: ir.Test) -> dict:
+    """A test's `given HISTORY { ... }` events, per history (LANGUAGE.md section 12)."""
+    out: dict[str, list] = {}
+    for name, values in test.events:
+        out.setdefault(name, []).append(dict(values))
+    return out
+
+
 def run_test(program: ir.Program, test: ir.Test, as_of: dt.date | None = None, observe=None) -> TestOutcome:
     """One test block. `as_of`: the run's date, used when the test has no `as of`.
     `observe(program, test, row, match)`, when given, sees what the customer got
@@ -95,7 +103,8 @@ def run_test(program: ir.Program, test: ir.Test, as_of: dt.date | None = None, o
     day = test.as_of or as_of or dt.date.today()
     position = _position(test.span)
     try:
-        row = evaluate_row(program, dict(test.given), day, dict(test.params), trace=True)
+        row = evaluate_row(program, dict(test.given), day, dict(test.params), trace=True,
+                           history=_events(test))
     except (ParamError, DataError) as e:
         return TestOutcome(test.name, position, day, error=str(e))
     match = match_customer(program, row)
@@ -110,7 +119,7 @@ def run_test(program: ir.Program, test: ir.Test, as_of: dt.date | None = None, o
         nonlocal explanation
         if explanation is None:
             from pol.reference.explain import explain
-            explanation = explain(program, dict(test.given), day, dict(test.params))
+            explanation = explain(program, dict(test.given), day, dict(test.params), history=_events(test))
         verdict = next(v for v in explanation.offers if v.name == offer)
         detail = _culprits_text(verdict.why)
         if verdict.closed:

@@ -28,8 +28,11 @@ Case file format (JSON, because it has null):
                                          # own `input` block
         "as_of": "2026-11-01",          # optional (this is the default)
         "params": {"lim": 5},           # optional overrides
-        "rows": [[{"i": 7, "j": 2}, {"q": 3.5}], ...]   # [fields, expected] per row
-        "files": {"lib.pol": "..."}     # optional: files the policy imports
+        "rows": [[{"i": 7, "j": 2}, {"q": 3.5}], ...],  # [fields, expected] per row
+        "files": {"lib.pol": "..."},    # optional: files the policy imports
+        "history": {"h": [{"k": 1, "at": "2026-10-30"}, ...]}   # optional: events of
+                                         # the case's histories (LANGUAGE.md section 12),
+                                         # with their keys, in the order given
     }]}
 
 Besides the declared names, a case may expect, per row and accepted offer in
@@ -75,8 +78,16 @@ STANDARD_INPUT = """input t key id {
 
 # ---------------------------------------------------------------- evaluators
 
-def reference(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict) -> dict[str, list]:
-    results = [evaluate_row(program, r, as_of, params, trace=False) for r in rows]
+def _mine(program: ir.Program, history: dict, key) -> dict:
+    """One customer's events per history."""
+    return {name: [e for e in events if e.get(program.history(name).key) == key]
+            for name, events in history.items()}
+
+
+def reference(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict,
+              history: dict | None = None) -> dict[str, list]:
+    results = [evaluate_row(program, r, as_of, params, trace=False,
+                            history=_mine(program, history or {}, r.get(program.input.key))) for r in rows]
     out: dict[str, list] = {name: [r.values[name] for r in results] for name in program.order}
     run = match_all(program, results)
     out["offers"] = [m.offers for m in run.matches]
@@ -102,14 +113,14 @@ def offer_columns(program: ir.Program, per_row: list[list[dict]], out: dict) -> 
         out[f"carry.{name}"] = [[a[name] for a in row] for row in per_row]
 
 
-def _observed(program: ir.Program, rows: list[dict]) -> ir.Program:
+def _observed(program: ir.Program, rows: list[dict], events: list[dict] = ()) -> ir.Program:
     """The program with every let also written to the output, so the batch
     evaluators expose it: ints as two exact float scores (a multiple of 2**32
     and the remainder), dates as days since 1970, bools and strings as
     classifications over every value that can occur."""
     import dataclasses
     F, I, B, S, D = Type.FLOAT, Type.INT, Type.BOOL, Type.STRING, Type.DATE
-    strings = {v for r in rows for v in r.values() if isinstance(v, str)}
+    strings = {v for r in [*rows, *events] for v in r.values() if isinstance(v, str)}
     # and the strings that string functions compute: the reference's values
     # (a wrong one still shows, as another value or as null)
     for r in rows:
@@ -176,16 +187,21 @@ def _unobserve(program: ir.Program, out: dict, column) -> dict:
 
 def compiled(engine: str):
     """A batch evaluator of the engine: the fused kernel or the vectorized one."""
-    def evaluate(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict) -> dict[str, list]:
+    def evaluate(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict,
+                 history: dict | None = None) -> dict[str, list]:
         import pyarrow as pa
 
         from pol.api.policy import Policy
-        observed = _observed(program, rows)
+        observed = _observed(program, rows, [e for ev in (history or {}).values() for e in ev])
         arrow = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(),
                  Type.STRING: pa.string(), Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us")}
         schema = pa.schema([(f.name, arrow[f.type]) for f in program.input.fields])
         table = pa.Table.from_pylist(rows, schema=schema)
-        result = Policy(observed).evaluate(table, as_of=as_of, params=params, engine=engine)
+        tables = {h.name: pa.Table.from_pylist((history or {}).get(h.name, []),
+                                               schema=pa.schema([(f.name, arrow[f.type]) for f in h.fields]))
+                  for h in program.histories}
+        result = Policy(observed).evaluate(table, as_of=as_of, params=params, engine=engine,
+                                           history=tables if program.histories else None)
         c = result.customers
         out = {name: c.column(name).to_pylist() for name in program.outputs}
         _unobserve(program, out, lambda name: c.column(name).to_pylist())
@@ -201,15 +217,18 @@ def compiled(engine: str):
     return evaluate
 
 
-def row_kernel(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict) -> dict[str, list]:
+def row_kernel(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict,
+               history: dict | None = None) -> dict[str, list]:
     """`decide(engine="kernel")`: each row alone through the compiled row
     kernel, as a JSON service sends it (dates as "YYYY-MM-DD"). A single
     decision ignores capacities, so with capacities the offers are not
     compared."""
     from pol.api.policy import Policy
-    observed = Policy(_observed(program, rows))
+    observed = Policy(_observed(program, rows, [e for ev in (history or {}).values() for e in ev]))
     records = [{k: v.isoformat() if isinstance(v, dt.date) else v for k, v in r.items()} for r in rows]
-    decisions = [observed.decide(r, as_of=as_of, params=params, engine="kernel") for r in records]
+    decisions = [observed.decide(r, as_of=as_of, params=params, engine="kernel",
+                                 history=_mine(program, history or {}, r.get(program.input.key)))
+                 for r in records]
     values = [{**d.segments, **d.classifications, **d.scores} for d in decisions]
     out = {name: [v[name] for v in values] for name in program.outputs}
     _unobserve(program, out, lambda name: [v[name] for v in values])
@@ -285,6 +304,15 @@ def case_rows(program: ir.Program, case: dict) -> list[dict]:
     return rows
 
 
+def case_history(program: ir.Program, case: dict) -> dict:
+    """The case's events, their fields read by type (dates from text)."""
+    out = {}
+    for name, events in case.get("history", {}).items():
+        types = {f.name: f.type for f in program.history(name).fields}
+        out[name] = [{k: _field_value(types[k], v) for k, v in e.items()} for e in events]
+    return out
+
+
 def result_type(program: ir.Program, name: str) -> Type | None:
     """The type of a declared name; None for the lists of offers, channels, controls."""
     if name in ("offers", "channels", "controls", "campaigns") or name.startswith(("attr.", "carry.")):
@@ -341,7 +369,8 @@ def test_case(case, evaluator):
     program = compile_case(case)
     rows = case_rows(program, case)
     as_of = dt.date.fromisoformat(case.get("as_of", DEFAULT_AS_OF.isoformat()))
-    got = evaluator(program, rows, as_of, case.get("params", {}))
+    history = case_history(program, case)
+    got = evaluator(program, rows, as_of, case.get("params", {}), **({"history": history} if history else {}))
     missing: set[str] = set()
     problems = []
     for n, ((given, expected), _row) in enumerate(zip(case["rows"], rows), start=1):

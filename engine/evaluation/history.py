@@ -1,0 +1,362 @@
+"""History tables for batch runs: each history's events -> grouped once per
+run -> per batch of customers, one column per aggregate (LANGUAGE.md
+section 12).
+
+The aggregates' filters read only the event's fields, and the as-of date is
+the run's, so every aggregate is a function of the event key alone: it is
+computed once per run for every distinct key, and a batch of customers only
+looks its keys up (a hash join, `pc.index_in`) and takes the values. No
+per-row Python anywhere:
+
+* keys: each event's group, by key (`Groups`): dense int keys are their
+  own group, others go through one Arrow hash pass; events need no order;
+* filters: every distinct `where` is a segment of a small program over the
+  event's fields, run by the vectorized evaluator (engine/evaluation/vector.py),
+  so a filter means exactly what the same condition means anywhere else;
+* aggregation: one pass of engine/evaluation/history_kernel.py over the events.
+
+Memory: the used columns of every event (about 8 bytes per column and event,
+strings as dictionary codes), a byte per event and distinct filter, and per
+distinct key 17 bytes per aggregate.
+
+    HistoryTables(program, columns, tables, as_of, paths)   # checks and groups the events
+    HistoryTables.extend(batch)  -> the batch with the aggregate columns added
+    HistoryTables.summary()      -> {history: {events, matched, unmatched, undated, future}}
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pol.compiler import ir
+from pol.compiler.backend.history import Column
+from pol.compiler.backend.plan import plan as make_plan
+from pol.compiler.types import Type
+from pol.errors import ArgumentError
+from pol.evaluation.bind import EPOCH, _days, _float_values, _values, bind, check_nulls, check_schema
+from pol.evaluation.history_kernel import FIRST, LAST, NO_DAY, aggregate, op_code
+
+_SLICE = 1 << 20          # events filtered at once: bounded intermediates
+_ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.DATE: pa.date32()}
+
+
+def used_fields(hist: ir.History, columns) -> list[ir.InputField]:
+    """The fields of a history the aggregates read: key, `at`, their fields and filters."""
+    names = {hist.key, hist.at}
+    for c in columns:
+        a = c.aggregate
+        if a.field is not None:
+            names.add(a.field)
+        if a.where is not None:
+            names.update(x.name for x in ir.walk(a.where) if isinstance(x, ir.FieldRef))
+    return [f for f in hist.fields if f.name in names]
+
+
+def view(hist: ir.History, fields) -> SimpleNamespace:
+    """A history as an input block, for the readers and checks written for one."""
+    return SimpleNamespace(input=ir.Input(hist.name, hist.key, tuple(fields)))
+
+
+def as_table(data, name: str) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    try:
+        import pyarrow.dataset as ds
+        if isinstance(data, ds.Dataset):
+            return data.to_table()
+    except ImportError:         # pragma: no cover
+        pass
+    raise ArgumentError(f"history '{name}' must be a pyarrow Table, RecordBatch or Dataset, "
+                        f"not {type(data).__name__}", argument="history")
+
+
+def customer_keys(col, key_type: Type):
+    """Keys of customers or events in one Arrow type, so that they can be joined."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    return col.cast(pa.int64()) if key_type == Type.INT else col.cast(pa.large_string())
+
+
+class Groups:
+    """Event keys -> groups, and customer keys -> the group of their events (-1: none).
+
+    Int keys that lie in a range not much wider than the events (customer
+    numbers usually do) are their own group, key - lowest: no hashing, and
+    a customer is found by a subtraction. Other int keys are found by binary
+    search in the distinct keys sorted once; strings through Arrow's hash
+    (`index_in`)."""
+
+    def __init__(self, keys: pa.Array):
+        n = len(keys)
+        self.dense = self.sorted = None
+        if pa.types.is_integer(keys.type) and n:
+            k = keys.to_numpy(zero_copy_only=False)
+            lo, hi = int(k.min()), int(k.max())
+            if hi - lo < 2 * n + (1 << 20):
+                self.dense = lo
+                self.gid = k - lo
+                self.groups = hi - lo + 1
+                return
+        encoded = pc.dictionary_encode(keys)
+        self.gid = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.keys = encoded.dictionary
+        self.groups = len(self.keys)
+        if pa.types.is_integer(keys.type):
+            distinct = self.keys.to_numpy(zero_copy_only=False)
+            self.order = np.argsort(distinct, kind="stable")
+            self.sorted = distinct[self.order]
+
+    def find(self, keys: pa.Array) -> np.ndarray:
+        """int64[n]: each customer's group, -1 when it has no events (or no key)."""
+        if not self.groups:
+            return np.full(len(keys), -1, np.int64)
+        if self.dense is not None or self.sorted is not None:
+            k = keys.to_numpy(zero_copy_only=False) if not keys.null_count else \
+                keys.fill_null(0).to_numpy(zero_copy_only=False)
+            if self.dense is not None:
+                g = k - self.dense
+                hit = (g >= 0) & (g < self.groups)
+            else:
+                pos = np.minimum(np.searchsorted(self.sorted, k), self.groups - 1)
+                hit = self.sorted[pos] == k
+                g = self.order[pos]
+            if keys.null_count:
+                hit &= keys.is_valid().to_numpy(zero_copy_only=False)
+            return np.where(hit, g, -1).astype(np.int64)
+        idx = pc.index_in(keys, value_set=self.keys)
+        return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+class _Grouped:
+    """One history's events grouped by key, and its aggregates per key."""
+
+    def __init__(self, hist: ir.History, columns: list[Column], table: pa.Table, key_type: Type,
+                 today: int, path: str | None):
+        fields = used_fields(hist, columns)
+        shape = view(hist, fields)
+        check_schema(shape, table.schema, path)
+        table = table.select([f.name for f in fields]).combine_chunks()
+        batch = table.to_batches()[0] if table.num_rows else None
+        self.events = table.num_rows
+        self.columns = columns
+        if batch is not None:
+            check_nulls(shape, batch, path)
+        self.lookup = Groups(customer_keys(table.column(hist.key), key_type))
+        gid, groups = self.lookup.gid, self.lookup.groups
+        self.sizes = np.bincount(gid, minlength=groups) if self.events else np.zeros(0, np.int64)
+        self.seen = np.zeros(groups, np.bool_)
+        self.lock = threading.Lock()
+        at = table.column(hist.at).combine_chunks() if self.events else None
+        if self.events:
+            day = _days(at).astype(np.int64)
+            if at.null_count:
+                day = np.where(at.is_valid().to_numpy(zero_copy_only=False), day, NO_DAY)
+        else:
+            day = np.zeros(0, np.int64)
+        self.undated = int((day == NO_DAY).sum())
+        self.future = int(((day != NO_DAY) & (day > today)).sum())
+
+        masks, mask_rows = self._filters(hist, fields, batch, columns, today)
+        ivals, ivalid, fvals, value_rows, self.dictionaries = self._values(hist, table, columns)
+        spec = np.zeros((len(columns), 4), np.int64)
+        for k, c in enumerate(columns):
+            a = c.aggregate
+            is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
+            spec[k] = (op_code(a.func, is_float), mask_rows[k], value_rows[k], a.within or 0)
+        ival, fval, valid = aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups)
+        # first/last hold the event's position: its value, which may be null
+        for k, c in enumerate(columns):
+            if spec[k, 0] in (FIRST, LAST):
+                pos = ival[k]
+                r = value_rows[k]
+                if hist.field(c.aggregate.field).type == Type.FLOAT:
+                    v = fvals[r, pos] if self.events else np.zeros(groups)
+                    valid[k] &= np.isfinite(v)
+                    fval[k] = v
+                else:
+                    valid[k] &= ivalid[r, pos] if self.events else False
+                    ival[k] = ivals[r, pos] if self.events else 0
+        self.ival, self.fval, self.valid = ival, fval, valid
+
+    def _filters(self, hist, fields, batch, columns, today):
+        """bool[M, E]: each distinct `where` over the events (the vectorized evaluator)."""
+        wheres: list[ir.Expr] = []
+        rows = []
+        for c in columns:
+            w = c.aggregate.where
+            if w is None:
+                rows.append(-1)
+                continue
+            if w not in wheres:
+                wheres.append(w)
+            rows.append(wheres.index(w))
+        masks = np.ones((max(len(wheres), 1), self.events), np.bool_)
+        if not wheres or batch is None:
+            return masks, rows
+        from pol.evaluation.stream import BatchOut
+        from pol.evaluation.vector import VectorExecutor
+        names = tuple(f"where:{k}" for k in range(len(wheres)))
+        mini = ir.Program(
+            name=hist.name, version=None,
+            input=ir.Input(hist.name, hist.key, tuple(ir.InputField(f.name, f.type, True) for f in fields)),
+            params=(), lets=(), segments=tuple(ir.Segment(n, None, w) for n, w in zip(names, wheres)),
+            classifies=(), scores=(), channels=(), offers=(), arbitrate=ir.Arbitrate(), tests=(),
+            order=names, outputs=names)
+        plan = make_plan(mini)
+        run = VectorExecutor(mini, plan)
+        for start in range(0, self.events, _SLICE):
+            part = batch.slice(start, _SLICE)
+            out = BatchOut(plan, part.num_rows)
+            run(bind(mini, plan, part, {}), np.zeros(0, np.bool_), today, out)
+            masks[:, start:start + part.num_rows] = out.segs
+        return masks, rows
+
+    def _values(self, hist, table, columns):
+        """The values the aggregates read: ints, dates, bools and string codes
+        as int64 rows (with validity), floats as float64 rows (NaN null)."""
+        ints: list[str] = []
+        floats: list[str] = []
+        rows = []
+        for c in columns:
+            f = c.aggregate.field
+            if f is None:
+                rows.append(-1)
+                continue
+            group = floats if hist.field(f).type == Type.FLOAT else ints
+            if f not in group:
+                group.append(f)
+            rows.append(group.index(f))
+        n = self.events
+        ivals = np.zeros((max(len(ints), 1), n), np.int64)
+        ivalid = np.zeros((max(len(ints), 1), n), np.bool_)
+        fvals = np.full((max(len(floats), 1), n), np.nan)
+        dictionaries = {}
+        if not n:
+            return ivals, ivalid, fvals, rows, {name: pa.array([], pa.string()) for name in ints}
+        # The value buffers as they are (a null's slot holds anything: the
+        # validity says which to skip); fill_null would copy each column.
+        for r, name in enumerate(ints):
+            col = table.column(name).combine_chunks()
+            t = hist.field(name).type
+            if t == Type.STRING:
+                enc = col.dictionary_encode() if not pa.types.is_dictionary(col.type) else col
+                dictionaries[name] = enc.dictionary.cast(pa.string())
+                ivals[r] = _values(enc.indices)
+            elif t == Type.DATE:
+                ivals[r] = _days(col)
+            elif t == Type.BOOL:
+                ivals[r] = col.fill_null(False).to_numpy(zero_copy_only=False)
+            else:
+                ivals[r] = _values(col)
+            ivalid[r] = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else True
+        for r, name in enumerate(floats):
+            col = table.column(name).combine_chunks()
+            fvals[r] = _float_values(col) if pa.types.is_floating(col.type) else _values(col)
+            if col.null_count:
+                fvals[r][~col.is_valid().to_numpy(zero_copy_only=False)] = np.nan
+        return ivals, ivalid, fvals, rows, dictionaries
+
+    def columns_for(self, hist: ir.History, keys: pa.Array, key_type: Type) -> list[pa.Array]:
+        """The aggregate columns of a batch of customers with these keys."""
+        n = len(keys)
+        gidx = self.lookup.find(customer_keys(keys, key_type))
+        has = gidx >= 0
+        safe = np.where(has, gidx, 0)
+        with self.lock:
+            self.seen[gidx[has]] = True
+        out = []
+        for k, c in enumerate(self.columns):
+            a = c.aggregate
+            if not self.lookup.groups:
+                valid = np.zeros(n, np.bool_)
+                ival, fval = np.zeros(n, np.int64), np.zeros(n)
+            else:
+                valid = self.valid[k][safe] & has
+                ival, fval = self.ival[k][safe], self.fval[k][safe]
+            if a.func in ("count", "sum"):
+                valid = valid | ~has          # nothing counted: 0 (section 12)
+                ival = np.where(has, ival, 0)
+                fval = np.where(has, fval, 0.0)
+            out.append(self._array(hist, a, ival, fval, valid))
+        return out
+
+    def _array(self, hist, a: ir.Aggregate, ival, fval, valid) -> pa.Array:
+        mask = ~valid
+        if a.type == Type.FLOAT:
+            return pa.array(fval, pa.float64(), mask=mask)
+        if a.type == Type.STRING:
+            codes = pa.array(ival.astype(np.int32), pa.int32(), mask=mask)
+            return pa.DictionaryArray.from_arrays(codes, self.dictionaries[a.field])
+        if a.type == Type.DATE:
+            return pa.array(ival.astype(np.int32), pa.int32(), mask=mask).view(pa.date32())
+        if a.type == Type.BOOL:
+            return pa.array(ival.astype(np.bool_), pa.bool_(), mask=mask)
+        return pa.array(ival, pa.int64(), mask=mask)
+
+    def summary(self) -> dict:
+        matched = int(self.sizes[self.seen].sum())
+        return {"events": self.events, "matched": matched, "unmatched": self.events - matched,
+                "undated": self.undated, "future": self.future}
+
+
+class HistoryTables:
+    """Every history a run uses, grouped once; hands each batch its aggregate columns."""
+
+    def __init__(self, program: ir.Program, columns, tables: dict, as_of: dt.date,
+                 paths: dict | None = None):
+        if not isinstance(tables, dict):
+            raise ArgumentError("history must be a dict of history name -> table, not "
+                                f"{type(tables).__name__}", argument="history")
+        declared = {h.name for h in program.histories}
+        for name in tables:
+            if name not in declared:
+                raise ArgumentError(f"the policy declares no history '{name}'"
+                                    + (f"; it declares {', '.join(sorted(declared))}" if declared else ""),
+                                    argument="history")
+        self.key = program.input.key
+        self.input = program.input
+        self.key_type = program.input.field(self.key).type
+        today = (as_of - EPOCH).days
+        self.columns = tuple(columns)
+        self.groups: dict[str, _Grouped] = {}
+        for h in program.histories:
+            mine = [c for c in self.columns if c.aggregate.history == h.name]
+            if not mine and h.name not in tables:
+                continue
+            if h.name not in tables:
+                raise ArgumentError(f"the policy reads history '{h.name}' but no events were given for it "
+                                    f"(history={{'{h.name}': table}}, or pol run --history {h.name}=PATH)",
+                                    argument="history")
+            table = as_table(tables[h.name], h.name)
+            self.groups[h.name] = _Grouped(h, mine, table, self.key_type, today, (paths or {}).get(h.name))
+        self.histories = {h.name: h for h in program.histories}
+
+    def extend(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with one column per aggregate, named as the lowered program's fields."""
+        if not self.columns:
+            return batch
+        if self.key not in batch.schema.names:
+            # the input's own check names the column; the aggregates' are not its business
+            from pol.evaluation.bind import check_schema
+            check_schema(SimpleNamespace(input=self.input), batch.schema)
+        keys = batch.column(self.key)
+        arrays, names = list(batch.columns), list(batch.schema.names)
+        for name, g in self.groups.items():
+            if not g.columns:
+                continue
+            arrays += g.columns_for(self.histories[name], keys, self.key_type)
+            names += [c.name for c in g.columns]
+        return pa.RecordBatch.from_arrays(arrays, names)
+
+    def summary(self) -> dict:
+        return {name: g.summary() for name, g in self.groups.items()}
+

@@ -1,0 +1,164 @@
+"""The aggregation kernel: a history's events, each with its group (the
+event key's position among the distinct keys) -> every aggregate of every
+group, in one pass over the events (LANGUAGE.md section 12).
+
+One compiled function for every policy: what each aggregate does travels
+as numbers (an op code, the row of its filter, the row of its values, its
+window), never as code. The events need no order: each updates its group's
+accumulators where it stands, and `first`/`last` remember the position of
+the event they hold, so ties between events on one day go to the earlier
+(first) or later (last) row, as the reference evaluator does.
+
+    aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups) -> (ivalue, fvalue, valid)
+
+Cost: the scan is bound by memory latency, one accumulator block per event
+at a random place when the events come in random key order. Partitioning
+the events by group first (cache-sized buckets, a scan per core) was tried
+and measured no faster on the 2-core machine (benchmarks/README.md).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# op codes: the aggregate and where its values are (ints: ivals, floats: fvals)
+COUNT, DAYS_SINCE_LAST, SUM_I, SUM_F, AVG_I, AVG_F, MIN_I, MIN_F, MAX_I, MAX_F, FIRST, LAST = range(12)
+NO_DAY = np.iinfo(np.int64).min          # an event without a date: never counted
+_I64_MIN, _I64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+
+
+def op_code(func: str, is_float: bool) -> int:
+    return {"count": COUNT, "days_since_last": DAYS_SINCE_LAST, "first": FIRST, "last": LAST,
+            "sum": SUM_F if is_float else SUM_I, "avg": AVG_F if is_float else AVG_I,
+            "min": MIN_F if is_float else MIN_I, "max": MAX_F if is_float else MAX_I}[func]
+
+
+def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
+    """spec: int64[A, 4] (op, mask row or -1, value row or -1, window days or 0).
+    Returns int64[A, G] (int results, FIRST/LAST: the chosen event's position),
+    float64[A, G] and bool[A, G] (the result is not null)."""
+    # One block of 3 words per group and aggregate, [G, A, 3]: count, value,
+    # day held (or an int sum's overflow). An event's group is anywhere, so
+    # keeping all its accumulators in one place makes it touch two cache
+    # lines, not one per accumulator array.
+    # A float value lives in the value word, read through a float view.
+    acc = np.zeros((groups, spec.shape[0], 3), np.int64)
+    acc[:, :, 2] = NO_DAY
+    accf = acc.view(np.float64)
+    _scan(gid, day, today, spec, masks, ivals, ivalid, fvals, acc, accf)
+    return _finish(today, spec, acc, accf)
+
+
+@njit(cache=True, nogil=True)
+def _scan(gid, day, today, spec, masks, ivals, ivalid, fvals, acc, accf):
+    """Every event into its group's accumulators, in input order (first and
+    last keep the event's position; ties go by it)."""
+    n_agg = spec.shape[0]
+    for e in range(gid.shape[0]):
+        d = day[e]
+        g = gid[e]
+        if d == NO_DAY or d > today or g < 0:
+            continue
+        for a in range(n_agg):
+            op = spec[a, 0]
+            m = spec[a, 1]
+            if m >= 0 and not masks[m, e]:
+                continue
+            w = spec[a, 3]
+            if w > 0 and d <= today - w:
+                continue
+            r = spec[a, 2]
+            c = acc[g, a, 0]
+            if op == COUNT:
+                acc[g, a, 0] = c + 1
+            elif op == DAYS_SINCE_LAST:
+                if d > acc[g, a, 2]:
+                    acc[g, a, 2] = d
+                acc[g, a, 0] = c + 1
+            elif op == FIRST:
+                if c == 0 or d < acc[g, a, 2]:
+                    acc[g, a, 2] = d
+                    acc[g, a, 1] = e
+                acc[g, a, 0] = c + 1
+            elif op == LAST:
+                if c == 0 or d >= acc[g, a, 2]:
+                    acc[g, a, 2] = d
+                    acc[g, a, 1] = e
+                acc[g, a, 0] = c + 1
+            elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
+                v = fvals[r, e]
+                if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
+                    continue
+                if op == MIN_F:
+                    if c == 0 or v < accf[g, a, 1]:
+                        accf[g, a, 1] = v
+                elif op == MAX_F:
+                    if c == 0 or v > accf[g, a, 1]:
+                        accf[g, a, 1] = v
+                elif c == 0:
+                    accf[g, a, 1] = v
+                else:
+                    accf[g, a, 1] += v
+                acc[g, a, 0] = c + 1
+            else:
+                if not ivalid[r, e]:
+                    continue
+                v = ivals[r, e]
+                if op == MIN_I:
+                    if c == 0 or v < acc[g, a, 1]:
+                        acc[g, a, 1] = v
+                elif op == MAX_I:
+                    if c == 0 or v > acc[g, a, 1]:
+                        acc[g, a, 1] = v
+                elif c == 0:
+                    acc[g, a, 1] = v
+                    acc[g, a, 2] = 0            # no overflow yet
+                elif acc[g, a, 2] == 0:
+                    s = acc[g, a, 1]
+                    if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
+                        acc[g, a, 2] = 1
+                    else:
+                        acc[g, a, 1] = s + v
+                acc[g, a, 0] = c + 1
+
+
+@njit(cache=True, nogil=True)
+def _finish(today, spec, acc, accf):
+    n_agg = spec.shape[0]
+    groups = acc.shape[0]
+    ival = np.zeros((n_agg, groups), np.int64)
+    fval = np.zeros((n_agg, groups), np.float64)
+    valid = np.ones((n_agg, groups), np.bool_)
+    for a in range(n_agg):
+        op = spec[a, 0]
+        for g in range(groups):
+            c = acc[g, a, 0]
+            if op == COUNT:
+                ival[a, g] = c
+            elif op == DAYS_SINCE_LAST:
+                valid[a, g] = c > 0
+                ival[a, g] = today - acc[g, a, 2] if c > 0 else 0
+            elif op == FIRST or op == LAST or op == MIN_I or op == MAX_I:
+                valid[a, g] = c > 0
+                ival[a, g] = acc[g, a, 1] if c > 0 else 0
+            elif op == SUM_I:
+                valid[a, g] = c == 0 or acc[g, a, 2] == 0
+                ival[a, g] = acc[g, a, 1] if c > 0 else 0
+            elif op == SUM_F:
+                fval[a, g] = accf[g, a, 1] if c > 0 else 0.0
+                valid[a, g] = np.isfinite(fval[a, g])
+            elif op == AVG_I:
+                if c == 0 or acc[g, a, 2] != 0:
+                    valid[a, g] = False
+                else:
+                    fval[a, g] = float(acc[g, a, 1]) / c
+            elif op == AVG_F:
+                if c == 0:
+                    valid[a, g] = False
+                else:
+                    fval[a, g] = accf[g, a, 1] / c
+                    valid[a, g] = np.isfinite(fval[a, g])
+            else:                               # MIN_F, MAX_F
+                valid[a, g] = c > 0
+                fval[a, g] = accf[g, a, 1] if c > 0 else 0.0
+    return ival, fval, valid
