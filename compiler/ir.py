@@ -33,6 +33,7 @@ tuples -> result type. A test checks that every op has a rule in each back end.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -231,7 +232,8 @@ class Aggregate:
     field: str | None
     where: Expr | None
     within: int | None
-    span: Span | None = field(default=None, compare=False)
+    # dataclasses.field by its full name: the attribute above shadows it for mypy
+    span: Span | None = dataclasses.field(default=None, compare=False)
 
 
 # aggregate -> {field type (None: no field): result type}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from pol.compiler import ir
 
@@ -50,7 +51,7 @@ def lower(program: ir.Program) -> Lowered:
     if not program.histories:
         return Lowered(program, ())
 
-    def rewrite(e: ir.Expr | None) -> ir.Expr | None:
+    def rewrite(e: Any) -> Any:       # an Expr, or None where a declaration has none
         if e is None or not any(isinstance(x, ir.Aggregate) for x in ir.walk(e)):
             return e
         return _replace(e, found)
@@ -72,11 +73,11 @@ def lower(program: ir.Program) -> Lowered:
     return Lowered(lowered, columns)
 
 
-def _replace(e: ir.Expr, found: dict) -> ir.Expr:
+def _replace(e: ir.Expr, found: dict[ir.Aggregate, ir.FieldRef]) -> ir.Expr:
     """e with each Aggregate a FieldRef; walked on a stack of its own (an
     expression may nest deeply, LANGUAGE.md section 10, E-LIMIT-002)."""
     done: dict[int, ir.Expr] = {}
-    stack: list = [(e, False)]
+    stack: list[tuple[ir.Expr, bool]] = [(e, False)]
     while stack:
         node, ready = stack.pop()
         kids = ir.children(node)
@@ -96,7 +97,7 @@ def _replace(e: ir.Expr, found: dict) -> ir.Expr:
                 done[id(node)] = dataclasses.replace(node, args=new)
             elif isinstance(node, ir.If):
                 done[id(node)] = dataclasses.replace(node, cond=new[0], then=new[1], else_=new[2])
-            else:
-                done[id(node)] = dataclasses.replace(node, operand=new[0])
+            else:                       # InSet, IsNull: one operand
+                done[id(node)] = dataclasses.replace(node, operand=new[0])  # type: ignore[arg-type]
     return done[id(e)]
 
