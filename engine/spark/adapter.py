@@ -15,22 +15,24 @@ import numpy as np
 import pyarrow as pa
 
 from pol.arbitration.arbitrate import (
-    Accepted,
+    Flat,
     MatchJob,
     Rules,
     _funnel,
     collect_candidates,
-    flatten,
+    flat_of_pairs,
     global_order,
     walk_global,
 )
+from pol.compiler import offer_settings
+from pol.compiler.backend.layout import NOT_ELIGIBLE
+from pol.evaluation.assignment_columns import AssignmentColumns
 from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
 from pol.evaluation.stream import (
     BatchOut,
     Names,
     Stream,
     _match_batch,
-    accepted_rows,
     active_offers,
     batches_of,
     customer_columns,
@@ -87,9 +89,11 @@ class Batches:
 
     def __init__(self, policy, as_of: dt.date, params: dict):
         self.policy = policy
-        self.program = policy.program
+        # capacities, holdouts and windows from params, as the local stream takes them
+        self.program = offer_settings.with_params(policy.program, params)
         self.plan = policy.plan
         self.rules = Rules.of(self.program)
+        self.extra = AssignmentColumns(self.program)
         self.params = params
         self.as_of = as_of
         self.active = active_offers(self.program, as_of)
@@ -112,7 +116,10 @@ class Batches:
         out = BatchOut(self.plan, batch.num_rows)
         self.policy._executor("kernel")(bound, self.active, self.today, out, None)
         key = batch.column(self.program.input.key)
-        return out, customer_columns(self.program, self.plan, key, out), key
+        cols = customer_columns(self.program, self.plan, key, out)
+        if self.extra.carry:
+            cols.update(self.extra.carried(batch))
+        return out, cols, key
 
     def candidates(self, batch: pa.RecordBatch, pos: np.ndarray, constrained: np.ndarray,
                    path: str | None = None, row_base: int = 0) -> Candidates:
@@ -145,8 +152,8 @@ class Batches:
             # customer here; the walked ones are then hidden from the per-row
             # matching, which counts the rest of the funnel.
             _funnel(0, int(is_walked.sum()), np.ascontiguousarray(out.cchan[is_walked]), self.counts.funnel)
-            out.cchan[is_walked] = -3
-        acc = self._match(out, key)
+            out.cchan[is_walked] = NOT_ELIGIBLE
+        flat = self._match(out, key)
         if is_walked.any():
             lo, hi = np.searchsorted(accepted.pos, [pos.min(), pos.max() + 1])
             apos = accepted.pos[lo:hi]
@@ -154,17 +161,27 @@ class Batches:
             order = np.argsort(pos, kind="stable")
             local = order[np.searchsorted(pos, apos[mine], sorter=order)]
             pick = np.arange(lo, hi)[mine]
-            w = accepted_rows(local, accepted.offer[pick], accepted.chan[pick], accepted.prio[pick],
-                              accepted.ctrl[pick], np.ones(len(pick), np.bool_), n, self.rules.max_n)
-            rows = np.flatnonzero(is_walked)
-            for a, b in ((acc.offer, w.offer), (acc.chan, w.chan), (acc.prio, w.prio), (acc.ctrl, w.ctrl),
-                         (acc.count, w.count)):
-                a[rows] = b[rows]
+            walked_flat = flat_of_pairs(local, accepted.offer[pick], accepted.chan[pick], accepted.prio[pick],
+                                        accepted.ctrl[pick], np.ones(len(pick), np.bool_), n,
+                                        self.counts.by_channel)
+            flat = _merge(flat, walked_flat, n)
         self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
-        flat = flatten(acc, self.counts.by_channel)
         ints = key.to_numpy() if pa.types.is_integer(key.type) else None
-        return output_batches(self.program, cols, ints, flat, self._offers, self._channels)
+        return output_batches(self.program, cols, ints, flat, self._offers, self._channels, self.extra)
 
-    def _match(self, out: BatchOut, key) -> Accepted:
+    def _match(self, out: BatchOut, key) -> Flat:
         return _match_batch(out, MatchJob(self.rules, keys_of(key), self.counts.funnel, self.counts.by_channel))
+
+
+def _merge(a: Flat, b: Flat, n: int) -> Flat:
+    """Two batches' worth of assignments over disjoint rows (matched here, and
+    given by the global walk) as one, in (row, rank) order."""
+    rows = np.concatenate([a.rows, b.rows])
+    order = np.argsort(rows, kind="stable")       # each row's entries come from one side, in rank order
+    cols = [np.concatenate([x, y])[order] for x, y in
+            ((a.rows, b.rows), (a.rank, b.rank), (a.offer, b.offer), (a.chan, b.chan), (a.prio, b.prio),
+             (a.ctrl, b.ctrl))]
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(np.bincount(cols[0], minlength=n), out=offsets[1:])
+    return Flat(*cols, offsets)
 
