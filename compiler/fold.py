@@ -5,8 +5,11 @@ from the engine.
 
     fold(expr) -> value (None for null); NOT_CONSTANT when it reads a field,
     a param, a declaration or today
+    evaluate(expr, leaf) -> value, with `leaf` giving fields, params...
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from pol.compiler import ir
 from pol.compiler.ops import apply_op, fit
@@ -20,10 +23,29 @@ def is_constant(e: ir.Expr) -> bool:
 
 
 def fold(e: ir.Expr) -> object:
-    """The value of a constant expression, on a stack of its own (an
-    expression may nest thousands of levels)."""
+    """The value of a constant expression."""
     if not is_constant(e):
         return NOT_CONSTANT
+    return evaluate(e, _literal)
+
+
+def _literal(x: ir.Expr) -> object:
+    if isinstance(x, ir.Literal):
+        return fit(x.type, x.value)
+    raise TypeError(f"not a constant IR expression: {type(x).__name__}")
+
+
+def evaluate(e: ir.Expr, leaf: Callable[[ir.Expr], object]) -> object:
+    """The value of an expression by the reference rules, where `leaf(node)`
+    gives the value of each node that is not an operation (a literal, a
+    field, a param...). The reference evaluator (engine/reference/expr.py)
+    and constant folding both evaluate through here.
+
+    An expression may nest thousands of levels (a long sum is left-nested),
+    so it is walked on a stack of its own, not Python's: `todo` holds nodes
+    to visit and, as (node,), nodes whose operands are done, whose values
+    wait at the end of `values`. Only the branch of an `if` that its
+    condition takes is evaluated."""
     todo: list[ir.Expr | tuple[ir.Expr]] = [e]
     values: list[object] = []
     while todo:
@@ -43,8 +65,6 @@ def fold(e: ir.Expr) -> object:
                 values.append(None if v is None else (v in x.values) != x.negated)
             elif isinstance(x, ir.IsNull):
                 values.append((values.pop() is None) != x.negated)
-        elif isinstance(x, ir.Literal):
-            values.append(fit(x.type, x.value))
         elif isinstance(x, ir.Call):
             todo.append((x,))
             todo.extend(reversed(x.args))
@@ -54,6 +74,6 @@ def fold(e: ir.Expr) -> object:
         elif isinstance(x, (ir.InSet, ir.IsNull)):
             todo.append((x,))
             todo.append(x.operand)
-        else:
-            raise TypeError(f"not a constant IR expression: {type(x).__name__}")
+        elif not isinstance(x, tuple):
+            values.append(leaf(x))
     return values[0]

@@ -263,6 +263,32 @@ def children(e: Expr) -> tuple[Expr, ...]:
     return ()
 
 
+def bottom_up(e: Expr, rule: Callable[[Expr, list[R]], R]) -> R:
+    """`rule(node, its children's results)` for every node, children first
+    (every child: for an `if`, both branches), on a stack of its own rather
+    than Python's: an expression may nest thousands of levels (a long sum is
+    left-nested). The code generator and the vectorized evaluator build
+    their results through here."""
+    todo: list[Expr | tuple[Expr]] = [e]
+    done: list[R] = []
+    while todo:
+        x = todo.pop()
+        if isinstance(x, tuple):        # nodes whose children are done; IR nodes are never tuples
+            node = x[0]
+            k = len(children(node))
+            args = done[-k:]
+            del done[-k:]
+            done.append(rule(node, args))
+            continue
+        kids = children(x)
+        if kids:
+            todo.append((x,))
+            todo.extend(reversed(kids))
+        else:
+            done.append(rule(x, []))
+    return done[0]
+
+
 def walk(e: Expr) -> Iterator[Expr]:
     """Every node of an expression, parents before children."""
     stack = [e]

@@ -160,29 +160,14 @@ class Emitter:
         return self.check_finite(self.lazy(e))
 
     def lazy(self, e: ir.Expr) -> Value:
-        """The code of an expression, its operands' first, on a stack of our
-        own rather than Python's: an expression may nest thousands of levels
-        (a long sum is left-nested). `todo` holds nodes to visit and, as
-        (node,), nodes whose operands are done; their Values wait at the end
-        of `done`. Each rule gets its operands' Values unchecked (see check_finite)."""
-        todo: list[ir.Expr | tuple[ir.Expr]] = [e]
-        done: list[Value] = []
-        while todo:
-            x = todo.pop()
-            if isinstance(x, tuple):        # IR nodes are dataclasses, never tuples
-                node = x[0]
-                k = len(ir.children(node))
-                args = done[-k:]
-                del done[-k:]
-                done.append(getattr(self, "x_" + type(node).__name__)(node, args))
-                continue
-            kids = ir.children(x)
-            if kids:
-                todo.append((x,))
-                todo.extend(reversed(kids))
-            else:
-                done.append(getattr(self, "x_" + type(x).__name__)(x))
-        return done[0]
+        """The code of an expression, its operands' first (ir.bottom_up). Each
+        rule gets its operands' Values unchecked (see check_finite)."""
+        return ir.bottom_up(e, self._rule)
+
+    def _rule(self, node: ir.Expr, args: list[Value]) -> Value:
+        rule = getattr(self, "x_" + type(node).__name__)
+        value: Value = rule(node, args) if ir.children(node) else rule(node)
+        return value
 
     def check_finite(self, x: Value) -> Value:
         """Apply a pending finiteness check (LANGUAGE.md section 5).

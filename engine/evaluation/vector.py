@@ -72,28 +72,11 @@ class _Eval:
 
     def expr(self, e: ir.Expr):
         """(values, valid) of an expression over the batch."""
-        # Operands first, on a stack of our own rather than Python's: an
-        # expression may nest thousands of levels (a long sum is left-nested).
-        # `todo` holds nodes to visit and, as (node,), nodes whose operands
-        # are done; their results wait at the end of `done`.
-        todo: list = [e]
-        done: list = []
-        while todo:
-            x = todo.pop()
-            if type(x) is tuple:
-                x = x[0]
-                k = len(ir.children(x))
-                args = done[-k:]
-                del done[-k:]
-                done.append(getattr(self, "x_" + type(x).__name__)(x, args))
-                continue
-            kids = ir.children(x)
-            if kids:
-                todo.append((x,))
-                todo.extend(reversed(kids))
-            else:
-                done.append(getattr(self, "x_" + type(x).__name__)(x))
-        return done[0]
+        return ir.bottom_up(e, self._rule)
+
+    def _rule(self, node: ir.Expr, args: list):
+        rule = getattr(self, "x_" + type(node).__name__)
+        return rule(node, args) if ir.children(node) else rule(node)
 
     def x_Literal(self, e: ir.Literal):
         if e.value is None:
