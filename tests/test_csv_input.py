@@ -286,3 +286,13 @@ def test_rows_are_the_records_python_reads_or_an_error(body, head):
         assert got is None                              # the input holds no rows
         return
     assert got == expected
+
+
+def test_a_bad_value_in_a_file_without_a_nullable_column_names_its_line(policy, tmp_path, capsys):
+    """The file leaves out the nullable `note` (read as null); the error the
+    bad number gives is about that number, not about the absent column."""
+    data = tmp_path / "customers.csv"
+    data.write_bytes(b"id,spend\n1,20\n2,abc\n")
+    status, err = run_here(policy, data, tmp_path / "out", capsys)
+    assert status == 1
+    assert "column 'spend', line 3: 'abc' is not a number" in err and "note" not in err

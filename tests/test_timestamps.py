@@ -87,3 +87,23 @@ def test_a_timestamp_param_from_text():
     assert not d.segments["late"]
     with pytest.raises(ParamError):
         POLICY.decide({"id": 1}, as_of=AS_OF, params={"cutoff": "2026-11-01T25:00"})
+
+
+def test_a_timestamp_field_absent_from_the_data_or_carried_into_the_assignments():
+    """Columns pol makes itself (an absent nullable field, a carried field)
+    take the field's type: a timestamp one is a timestamp column."""
+    policy = pol.loads('''policy t version "1"
+input c key id { id: int  spend: float  seen: timestamp? }
+carry seen
+segment night "夜间" = hour(seen) >= 22
+channel sms "短信"
+offer gift "礼品" { eligible when spend > 10  priority 1  channels sms }
+''', name="t.pol")
+    absent = policy.evaluate(pa.table({"id": [1, 2], "spend": [20.0, 5.0]}), as_of="2026-11-01")
+    assert absent.summary["absent_fields"] == ["seen"]
+    assert absent.assignments.column("seen").type == pa.timestamp("us")
+    assert absent.assignments.column("seen").to_pylist() == [None]
+    seen = pa.array([dt.datetime(2026, 11, 1, 23)], pa.timestamp("us"))
+    given = policy.evaluate(pa.table({"id": [1], "spend": [20.0], "seen": seen}), as_of="2026-11-01")
+    assert given.assignments.column("seen").to_pylist() == [dt.datetime(2026, 11, 1, 23)]
+    assert given.customers.column("night").to_pylist() == [True]

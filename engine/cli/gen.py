@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 from pol.compiler import ir
 from pol.compiler.frontend.lint import expressions
 from pol.compiler.types import MICROS_PER_DAY, Type, micros
+from pol.io.columns import ARROW
 
 NULL_SHARE = 0.05
 LITERAL_SHARE = 0.85            # strings drawn from the policy's literals
@@ -229,8 +230,6 @@ def gen_timestamp(rng, n, h: Hints, as_of: dt.date = dt.date(2026, 11, 1)) -> pa
 # A type -> its generator (rng, n, Hints, **context) and the Arrow type of its column.
 GENERATORS = {Type.INT: gen_int, Type.FLOAT: gen_float, Type.BOOL: gen_bool, Type.STRING: gen_string,
               Type.DATE: gen_date, Type.TIMESTAMP: gen_timestamp}
-ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.STRING: pa.string(),
-         Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us")}
 
 
 def _key(n: int, t: Type) -> pa.Array:

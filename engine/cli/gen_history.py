@@ -21,9 +21,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pol.cli.gen import ARROW, GENERATORS, NULL_SHARE, Hints, hints
+from pol.cli.gen import GENERATORS, NULL_SHARE, Hints, hints
 from pol.compiler import ir
 from pol.compiler.types import Type
+from pol.io.columns import ARROW
 
 EVENTS_PER_CUSTOMER = 3
 UNMATCHED_SHARE = 0.05

@@ -14,8 +14,11 @@ import pyarrow.compute as pc
 from pol.compiler import ir
 from pol.compiler.types import Type
 
+# Each field type as an Arrow column: how pol builds the columns it makes
+# (absent fields, carried fields and attributes, CSV and record input,
+# generated data). Every reader and writer takes the type from here.
 ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.STRING: pa.string(),
-         Type.DATE: pa.date32()}
+         Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us")}
 
 
 def is_decimal(t: pa.DataType) -> bool:

@@ -73,5 +73,5 @@ def customer_events(policy, paths: dict[str, str], record) -> dict[str, list[dic
 
 
 def _empty_schema(shape) -> pa.Schema:
-    from pol.io.input_files import ARROW_TYPES
-    return pa.schema([pa.field(f.name, ARROW_TYPES[f.type.value]) for f in shape.input.fields])
+    from pol.io.columns import ARROW
+    return pa.schema([pa.field(f.name, ARROW[f.type]) for f in shape.input.fields])

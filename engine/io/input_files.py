@@ -36,13 +36,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pol.errors import DataError
+from pol.io.columns import ARROW
 from pol.io.csv_records import count_records
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc",
             ".csv": "csv"}
 FORMAT_NAMES = {"parquet": "Parquet", "ipc": "Arrow IPC/Feather", "csv": "CSV"}
-ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(),
-               "date": pa.date32(), "timestamp": pa.timestamp("us")}
 CSV_NULLS = ["", "NULL", "null"]
 # Large enough that per-batch overhead vanishes, small enough that the few
 # batches in flight (read ahead, evaluated, being written) stay a few hundred MB.
@@ -162,12 +161,12 @@ def _csv_schema(program, path: str) -> pa.Schema:
             raise DataError(f"the header names column '{name}' twice (columns {seen[name]} and {k}): "
                             "rename one of them", column=name, path=path)
         seen.setdefault(name, k)
-    declared = {f.name: ARROW_TYPES[f.type.value] for f in program.input.fields}
+    declared = {f.name: ARROW[f.type] for f in program.input.fields}
     return pa.schema([pa.field(name, declared.get(name, pa.string())) for name in seen])
 
 
 def _csv_reader(path: str, columns: list[str], program, use_threads: bool = True):
-    types = {f.name: ARROW_TYPES[f.type.value] for f in program.input.fields}
+    types = {f.name: ARROW[f.type] for f in program.input.fields}
     # newlines_in_values: without it a quoted field holding a line end breaks
     # when a read block ends inside it, so a file was read or refused by its
     # size; it cost nothing measurable on the bench's CSV (1M rows, 144 MB).
@@ -186,8 +185,11 @@ def _csv_batches(file: InputFile, columns: list[str], program) -> Iterator[pa.Re
 def _csv_error_with_row(program, path: str) -> str | None:
     """The first error of a CSV file, read again serially: only a serial
     read says in which row pyarrow failed ("Row #N"). The error path only."""
+    header = set(_csv_header(path) or ())
+    # the columns a run reads: a nullable field the file lacks is not one
+    columns = [f.name for f in program.input.fields if f.name in header]
     try:
-        with _csv_reader(path, [f.name for f in program.input.fields], program, use_threads=False) as reader:
+        with _csv_reader(path, columns, program, use_threads=False) as reader:
             for _ in reader:
                 pass
     except pa.ArrowException as e:

@@ -27,14 +27,13 @@ import pyarrow as pa
 
 from pol.api.records import reader
 from pol.errors import DataError, ParamError
+from pol.io.columns import ARROW
 from pol.serve import metrics
 from pol.serve.registry import NotLoaded
 from pol.serve.requests import Ask, ClientError, from_engine
 from pol.serve.routing import Route, Router
 from pol.serve.tables import decisions_of, log_lines, logged, offers_of, table_of, table_of_result
 
-ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(),
-                "date": pa.date32()}
 _PID = os.getpid()
 
 
@@ -167,7 +166,7 @@ class Decider:
                 raise from_engine(e, f"records[{i}]") from None
             for col, v in zip(columns, values):
                 col.append(v)
-        table = pa.table({f.name: pa.array(col, ARROW_TYPES[f.type.value])
+        table = pa.table({f.name: pa.array(col, ARROW[f.type])
                           for f, col in zip(program.input.fields, columns)})
         result = self._evaluate(entry, table, ask)
         return decisions_of(entry, result)
