@@ -185,13 +185,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         commit_with_summary(staging, out, summary)
         return summary
     finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.abort()
-        if staging is not None:
-            staging.discard()
-        claim.release(committed=staging is not None and staging.committed)
+        release(claim, staging, writer, bar)
 
 
 def run_summary(pol_, run_id: str, policy, input, out, *, files: int, input_format: str, fmt: str,
@@ -220,6 +214,20 @@ def commit_with_summary(staging: Staging, out, summary: dict) -> None:
         staging.commit()
     except OSError as e:
         raise cannot_write(out, e) from None
+
+
+def release(claim: Claim, staging: Staging | None, writer, bar) -> None:
+    """What a run holds, given back however it ended: the progress line
+    closed, an unfinished writer stopped, an uncommitted staging folder
+    removed, the output folder's lock released (pol run, --engine spark,
+    pol diff)."""
+    if bar is not None:
+        bar.close()
+    if writer is not None:
+        writer.abort()
+    if staging is not None:
+        staging.discard()
+    claim.release(committed=staging is not None and staging.committed)
 
 
 def _guard_output(write, out: str):

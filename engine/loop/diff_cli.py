@@ -13,7 +13,6 @@ Exit status 0, 1 (policy or data error), 2 (usage, or a refused DIR).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -24,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pol.cli.run import UsageError, _sigterm_as_interrupt, parse_date, parse_params
+from pol.cli.run import UsageError, _sigterm_as_interrupt, commit_with_summary, parse_date, parse_params, release
 from pol.errors import DataError, ParamError, PolicyError
 from pol.io.output_files import OutputError, Staging, cannot_write
 from pol.io.output_folder import Claim, OutputRefused, check_paths
@@ -85,21 +84,10 @@ def run(policies: list[str], input: str, out: str, as_of=None, params=(), fmt: s
         writer.close(result.schema)
         summary = {**result.summary, "input": str(input), "files": len(opened[1].files), "output": str(out),
                    "output_format": fmt, "seconds": round(time.perf_counter() - started, 3)}
-        try:
-            (staging.path / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n",
-                                                       encoding="utf-8")
-            staging.commit()
-        except OSError as e:
-            raise cannot_write(out, e) from None
+        commit_with_summary(staging, out, summary)
         return summary
     finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.abort()
-        if staging is not None:
-            staging.discard()
-        claim.release(committed=staging is not None and staging.committed)
+        release(claim, staging, writer, bar)
 
 
 class _Writer:

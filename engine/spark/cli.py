@@ -26,7 +26,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pol.cli.run import UsageError, _guard_output, commit_with_summary, parse_date, parse_params, run_summary
+from pol.cli.run import (
+    UsageError,
+    _guard_output,
+    commit_with_summary,
+    parse_date,
+    parse_params,
+    release,
+    run_summary,
+)
 from pol.errors import DataError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.io.output_files import OutputError
@@ -159,13 +167,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             raise SparkJobError(f"the Spark job failed, nothing was written: {why[:300]}") from None
         raise
     finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.abort()
-        if staging is not None:
-            staging.discard()
-        claim.release(committed=staging is not None and staging.committed)
+        release(claim, staging, writer, bar)
         if owned:
             spark.stop()
 
