@@ -62,104 +62,22 @@ from pol.compiler.frontend.hints import (
     type_words,
     unquoted_text_hint,
 )
-from pol.compiler.frontend.history import HistoryRules
 from pol.compiler.frontend.nesting import too_deep
-from pol.compiler.frontend.resolve import KIND_WORDS, Unit
-from pol.compiler.types import Type, parse_type
+from pol.compiler.frontend.resolve import KIND_WORDS
+from pol.compiler.types import Type
 from pol.dsl import ast
-from pol.dsl.diagnostics import Diagnostics
 from pol.dsl.source import Span
-from pol.dsl.words import Vocabulary, closest, closest_within
+from pol.dsl.words import Vocabulary
 
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
-TYPE_NAMES = ("int", "float", "bool", "string", "date", "timestamp")
-_TYPE_SYNONYMS = {"integer": "int", "long": "int", "number": "float", "double": "float",
-                  "decimal": "float", "boolean": "bool", "str": "string", "text": "string",
-                  "datetime": "timestamp", "time": "timestamp"}
 _ARITH = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}
 _COMPARE = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 # Binary operators that chain at one level: the left operand of a node of
 # the group may be another node of it, `a + b - c` being `(a + b) - c`.
 _CHAIN_GROUP = {"and": "and", "or": "or", "+": "+", "-": "+", "*": "*", "/": "*", "%": "*"}
-# "Did you mean" looks at every name of a word's kind, most of them in a
-# fraction of a microsecond (dsl/words.py), and fills an edit table for
-# the few that may be near, in tens of microseconds: per check at most this
-# many looks and tables, about a second, however many names and misspellings
-# a generated policy holds. Past it, hints say less.
-_SUGGESTION_BUDGET = (300_000, 10_000)
-
-
-class Checker(FunctionRules, HistoryRules):
-    """Checks expressions against the program's namespace; collects diagnostics."""
-
-    def __init__(self, unit: Unit, diags: Diagnostics):
-        self.unit = unit
-        self.space = unit.space
-        self.diags = diags
-        self.field_types: dict[str, Type] = {}
-        self.param_types: dict[str, Type] = {}
-        self.let_types: dict[str, Type | None] = {}     # None: the let itself is wrong
-        self.histories: dict[str, ir.History] = {}      # compiler/frontend/history.py
-        self._names: dict = {}
-        self._suggestions_left = _SUGGESTION_BUDGET
-
-    def names_of(self, *kinds: type, extra: tuple[str, ...] = ()) -> Vocabulary:
-        """The declared names of these kinds, and `extra` words, to suggest
-        from (the namespace does not change while checking)."""
-        key = (kinds, extra)
-        if key not in self._names:
-            self._names[key] = Vocabulary([n for n, d in self.space.items() if isinstance(d, kinds)] + list(extra))
-        return self._names[key]
-
-    def suggest(self, word: str, candidates) -> str | None:
-        """The candidate `word` was probably meant to be (words.closest), within
-        the check's budget for suggestions, and only while diagnostics are kept."""
-        looks, tables = self._suggestions_left
-        if self.diags.full or len(candidates) > looks:
-            return None
-        guess, filled = closest_within(word, candidates, tables=tables)
-        self._suggestions_left = (looks - len(candidates), max(tables - filled, 0))
-        return guess
-
-    def error(self, code: str, message: str, span: Span | None, hint: str | None = None, related=()):
-        self.diags.add(code, message, span, hint, related)
-        return None
-
-    # ------------------------------------------------------------ typing helpers
-
-    @staticmethod
-    def settle(e, t: Type):
-        """An expression as type t: an untyped null takes t, an int becomes a float."""
-        if e.type is UNTYPED_NULL:
-            return ir.Literal(t, None, e.span)
-        if e.type == t:
-            return e
-        assert e.type == I and t == F, (e.type, t)
-        if isinstance(e, ir.Literal):
-            # the literal is exact as written; converting it now saves the
-            # back ends a conversion per row and means the same
-            return ir.Literal(F, float(e.value) if e.value is not None else None, e.span)
-        return ir.Call(F, "to_float", (e,), e.span)
-
-    @staticmethod
-    def untyped_null(e):
-        """`if c then null else null`, `coalesce(null, null)`: always null, so
-        like a bare `null` it takes the type its context needs."""
-        return ir.Literal(UNTYPED_NULL, None, e.span)
-
-    def unify(self, xs: list) -> tuple[list, Type | None]:
-        """One type for several values (ints widen to float, nulls take the
-        others' type); None when they do not fit together."""
-        types = {x.type for x in xs if x.type is not UNTYPED_NULL}
-        if not types:
-            return [self.settle(x, I) for x in xs], I
-        if types <= {I, F}:
-            t = F if F in types else I
-        elif len(types) == 1:
-            t = types.pop()
-        else:
-            return xs, None
-        return [self.settle(x, t) for x in xs], t
+class Checker(FunctionRules):
+    """Checks expressions against the program's namespace (compiler/frontend/context.py
+    holds what it shares with the rules of functions and histories)."""
 
     # ------------------------------------------------------------ expressions
 
@@ -278,7 +196,7 @@ class Checker(FunctionRules, HistoryRules):
             return None     # nobody will read the hint: spare the search among every name
         values = self.names_of(ast.Field, ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score,
                                extra=("true", "false", "null", "today"))
-        twin = self._twins(values).get(unicodedata.normalize("NFKC", name))
+        twin = self.twins(values).get(unicodedata.normalize("NFKC", name))
         guess = twin or self.suggest(name, values)
         if twin is not None:
             hint = f"did you mean '{twin}'? (the two are written with different characters: full-width or " \
@@ -293,12 +211,12 @@ class Checker(FunctionRules, HistoryRules):
             hint = "declare it as a field of the input block, a param or a let"
         return self.error("E-NAME-001", f"unknown name '{name}'", span, hint)
 
-    def _twins(self, vocab: Vocabulary) -> dict[str, str]:
+    def twins(self, vocab: Vocabulary) -> dict[str, str]:
         """Names that are not ASCII by their NFKC form (`x１` under `x1`): the
         same to the eye as a name written with ASCII digits and letters."""
-        if "twins" not in self._names:
-            self._names["twins"] = {unicodedata.normalize("NFKC", n): n for n in vocab.names if not n.isascii()}
-        return self._names["twins"]
+        if self._twins is None:
+            self._twins = {unicodedata.normalize("NFKC", n): n for n in vocab.names if not n.isascii()}
+        return self._twins
 
     def x_Number(self, e: ast.Number):
         value = e.value
@@ -561,13 +479,3 @@ class Checker(FunctionRules, HistoryRules):
         self.error("E-TYPE-009", f"{what} is {a_type(t)}, but this value is {found}", lit.span,
                    literal_hint(lit, t))
         return None, False
-
-    # ------------------------------------------------------------ types
-
-    def type_name(self, name: str, span: Span) -> Type | None:
-        t = parse_type(name)
-        if t is None:
-            guess = _TYPE_SYNONYMS.get(name.lower()) or closest(name, TYPE_NAMES)
-            hint = f"did you mean '{guess}'?" if guess else "the types are " + ", ".join(TYPE_NAMES)
-            self.error("E-TYPE-010", f"unknown type '{name}'", span, hint)
-        return t

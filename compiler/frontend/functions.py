@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pol.compiler import ir
 from pol.compiler.frontend.hints import NUMERIC, TS, UNTYPED_NULL, USAGE, B, D, F, I, S, a_type, type_words
+from pol.compiler.frontend.history import HistoryRules
 from pol.compiler.frontend.resolve import KIND_WORDS
 from pol.compiler.ir import AGGREGATES
 from pol.dsl import ast
@@ -52,9 +53,9 @@ _FUNCTION_ADVICE = {
 }
 
 
-class FunctionRules:
-    """The function rules of the Checker (a mixin: `self` is the Checker,
-    which provides error, settle, unify and untyped_null)."""
+class FunctionRules(HistoryRules):
+    """The function rules of the Checker. An aggregate is written as a call
+    (`count(contacts)`): its rule is the history rules'."""
 
     def x_Call(self, e: ast.Call):
         name, span = e.name, e.name_span

@@ -18,6 +18,7 @@ Codes:
 from __future__ import annotations
 
 from pol.compiler import ir
+from pol.compiler.frontend.context import CheckContext
 from pol.compiler.frontend.hints import UNTYPED_NULL, D, S, a_type, bool_hint
 from pol.dsl import ast
 from pol.dsl.source import Span
@@ -94,8 +95,8 @@ def _missing(ck, h, name: str, span: Span, what: str, example: str) -> bool:
     return False
 
 
-class HistoryRules:
-    """The Checker's rule for aggregates (a mixin: `self` is the Checker)."""
+class HistoryRules(CheckContext):
+    """The Checker's rule for aggregates."""
 
     def aggregate_call(self, e: ast.Call):
         """`count(contacts)`, `sum(contacts.cost)`: a call whose one argument
