@@ -12,6 +12,7 @@ Codes: E-TYPE-010 unknown type name.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Generator, Sequence
 
 from pol.compiler import ir
@@ -23,11 +24,21 @@ from pol.dsl.diagnostics import Diagnostics, Related
 from pol.dsl.source import Span
 from pol.dsl.words import Vocabulary, closest, closest_within
 
+# A literal's value as the IR holds it (a timestamp's datetime is a date).
+Value = int | float | bool | str | dt.date | None
 # An expression's IR, or None when it is wrong (already reported).
 Typed = ir.Expr | None
 # The rule for a nested expression: it yields each subexpression, is sent
 # its IR (compiler/frontend/expressions.py, Checker.expr), and returns its own.
 Rule = Generator[ast.Expr, Typed, Typed]
+
+
+
+def present(xs: Sequence[Typed]) -> list[ir.Expr] | None:
+    """The IR of several subexpressions, or None when one of them is wrong."""
+    out = [x for x in xs if x is not None]
+    return out if len(out) == len(xs) else None
+
 
 TYPE_NAMES = ("int", "float", "bool", "string", "date", "timestamp")
 _TYPE_SYNONYMS = {"integer": "int", "long": "int", "number": "float", "double": "float",
@@ -55,7 +66,7 @@ class CheckContext:
         # (offer name, {attribute: literal}) while an offer is checked: what `offer.NAME` reads
         self.offer_attrs: tuple[str, dict[str, ir.Literal]] | None = None
         # (attribute, type, span) of every offer's attributes, in order (compiler/frontend/offer_data.py)
-        self.attr_log: list[tuple[str, Type, Span]] = []
+        self.attr_log: list[tuple[str, Type, Span | None]] = []
         # the carried fields, where each is carried (compiler/frontend/offer_data.py)
         self.carry_spans: dict[str, Span] = {}
         self._names: dict[tuple[tuple[type, ...], tuple[str, ...]], Vocabulary] = {}
@@ -81,8 +92,9 @@ class CheckContext:
         return guess
 
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None,
-              related: Related = ()) -> None:
-        """Reports an error; None, so that a rule can `return self.error(...)`."""
+              related: Related = ()) -> Typed:
+        """Reports an error; None, the IR of a wrong expression, so that a rule
+        can `return self.error(...)`."""
         self.diags.add(code, message, span, hint, related)
         return None
 

@@ -40,8 +40,10 @@ import datetime as dt
 import math
 import unicodedata
 from types import GeneratorType
+from typing import cast
 
 from pol.compiler import ir
+from pol.compiler.frontend.context import CheckContext, Rule, Typed, Value, present
 from pol.compiler.frontend.functions import FUNCTIONS, FunctionRules
 from pol.compiler.frontend.hints import (
     NUMERIC,
@@ -66,6 +68,7 @@ from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS
 from pol.compiler.types import Type
 from pol.dsl import ast
+from pol.dsl.diagnostics import placed
 from pol.dsl.source import Span
 from pol.dsl.words import Vocabulary
 
@@ -81,7 +84,7 @@ class Checker(FunctionRules):
 
     # ------------------------------------------------------------ expressions
 
-    def expr(self, e):
+    def expr(self, e: ast.Expr) -> Typed:
         """The IR of an expression, or None when it is wrong (already reported).
 
         The driver of the rules: a rule that yields a subexpression waits on
@@ -90,18 +93,20 @@ class Checker(FunctionRules):
         deep = too_deep(e)
         if deep is not None:
             return self.error(deep.code, deep.message, deep.span, deep.hint)
+        # The rules are found by the node's class name: a name's or a
+        # literal's gives its IR at once, a nested expression's is a Rule.
         rule = getattr(self, "x_" + type(e).__name__)(e)
         if type(rule) is not GeneratorType:
-            return rule                     # a name or a literal
-        stack = [rule]
-        value = None
+            return cast(Typed, rule)
+        stack: list[Rule] = [rule]
+        value: Typed = None
         while True:
             try:
                 sub = stack[-1].send(value)
             except StopIteration as done:
                 stack.pop()
                 if not stack:
-                    return done.value
+                    return cast(Typed, done.value)
                 value = done.value
                 continue
             rule = getattr(self, "x_" + type(sub).__name__)(sub)
@@ -111,14 +116,14 @@ class Checker(FunctionRules):
                 stack.append(rule)
                 value = None
 
-    def any_type(self, e):
+    def any_type(self, e: ast.Expr) -> Typed:
         """An expression of whatever type it has (a let); a bare null is an INT."""
         x = self.expr(e)
         if x is not None and x.type is UNTYPED_NULL:
             x = self.settle(x, I)
         return x
 
-    def condition(self, e, what: str):
+    def condition(self, e: ast.Expr, what: str) -> Typed:
         """A bool expression for `what` ("a segment", "the eligible condition" ...)."""
         x = self.expr(e)
         if x is None:
@@ -130,7 +135,7 @@ class Checker(FunctionRules):
                               e.span, bool_hint(x.type))
         return x
 
-    def numeric(self, e, what: str):
+    def numeric(self, e: ast.Expr, what: str) -> Typed:
         """A FLOAT expression for a score or a priority."""
         x = self.expr(e)
         if x is None:
@@ -142,7 +147,7 @@ class Checker(FunctionRules):
                 D: "a number can be computed from a date with days_since(...) or year(...)"}.get(x.type)
         return self.error("E-TYPE-008", f"{what} must be a number, found {a_type(x.type)}", e.span, hint)
 
-    def x_Name(self, e: ast.Name):
+    def x_Name(self, e: ast.Name) -> Typed:
         d = self.space.get(e.name)
         if d is None and e.name.startswith("offer."):
             return self.attribute(e)
@@ -173,7 +178,7 @@ class Checker(FunctionRules):
                               "; to test whether a channel is open, use its condition"
                               if kind == "channel" else ""))
 
-    def attribute(self, e: ast.Name):
+    def attribute(self, e: ast.Name) -> Typed:
         """`offer.NAME`: the attribute of the offer being checked, a constant."""
         current = getattr(self, "offer_attrs", None)
         word = e.name[len("offer."):]
@@ -191,7 +196,7 @@ class Checker(FunctionRules):
                                "give it one: attributes { " + word + ": ... }"))
         return ir.Literal(lit.type, lit.value, e.span)
 
-    def unknown_name(self, name: str, span: Span):
+    def unknown_name(self, name: str, span: Span | None) -> Typed:
         if self.diags.full:
             return None     # nobody will read the hint: spare the search among every name
         values = self.names_of(ast.Field, ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score,
@@ -218,32 +223,34 @@ class Checker(FunctionRules):
             self._twins = {unicodedata.normalize("NFKC", n): n for n in vocab.names if not n.isascii()}
         return self._twins
 
-    def x_Number(self, e: ast.Number):
+    def x_Number(self, e: ast.Number) -> ir.Literal | None:
         value = e.value
         if e.kind == "int":
             if not INT64[0] <= value <= INT64[1]:
-                return self.error("E-TYPE-011", f"the number {e.text} is too large for an int", e.span,
-                                  "ints hold up to 9223372036854775807; write a float (e.g. 1e20) "
-                                  "if that is what you mean")
+                self.error("E-TYPE-011", f"the number {e.text} is too large for an int", e.span,
+                           "ints hold up to 9223372036854775807; write a float (e.g. 1e20) "
+                           "if that is what you mean")
+                return None
             return ir.Literal(I, value, e.span)
         if not math.isfinite(value):
-            return self.error("E-TYPE-011", f"the number {e.text} is too large", e.span)
+            self.error("E-TYPE-011", f"the number {e.text} is too large", e.span)
+            return None
         return ir.Literal(F, value, e.span)
 
-    def x_String(self, e: ast.String):
+    def x_String(self, e: ast.String) -> ir.Literal | None:
         return ir.Literal(S, e.value, e.span)
 
-    def x_Bool(self, e: ast.Bool):
+    def x_Bool(self, e: ast.Bool) -> ir.Literal | None:
         return ir.Literal(B, e.value, e.span)
 
-    def x_Null(self, e: ast.Null):
+    def x_Null(self, e: ast.Null) -> ir.Literal | None:
         return ir.Literal(UNTYPED_NULL, None, e.span)
 
-    def x_DateLit(self, e: ast.DateLit):
+    def x_DateLit(self, e: ast.DateLit) -> ir.Literal | None:
         d = self.date(e)
         return ir.Literal(D, d, e.span) if d is not None else None
 
-    def x_TimestampLit(self, e: ast.TimestampLit):
+    def x_TimestampLit(self, e: ast.TimestampLit) -> ir.Literal | None:
         d = self.date(e)
         return ir.Literal(Type.TIMESTAMP, d, e.span) if d is not None else None
 
@@ -258,10 +265,10 @@ class Checker(FunctionRules):
                 self.error("E-DATE-001", f"'{e.text}' is not a valid date", e.span, date_hint(e.text))
         return d
 
-    def x_Today(self, e: ast.Today):
+    def x_Today(self, e: ast.Today) -> Typed:
         return ir.Today(D, e.span)
 
-    def x_Unary(self, e: ast.Unary):
+    def x_Unary(self, e: ast.Unary) -> Rule:
         x = yield e.operand
         if x is None:
             return None
@@ -279,28 +286,30 @@ class Checker(FunctionRules):
                               "'-' in front of a value needs a number")
         return ir.Call(x.type, "neg", (x,), e.span)
 
-    def x_Binary(self, e: ast.Binary):
+    def x_Binary(self, e: ast.Binary) -> Rule:
         # The chain's nodes, innermost first: `a + b - c` is [a + b, (a + b) - c].
         group = _CHAIN_GROUP[e.op]
         chain = [e]
         while isinstance(chain[-1].left, ast.Binary) and _CHAIN_GROUP[chain[-1].left.op] == group:
             chain.append(chain[-1].left)
         chain.reverse()
-        operands = [(yield chain[0].left)]
+        typed = [(yield chain[0].left)]
         for node in chain:
-            operands.append((yield node.right))
-        if any(x is None for x in operands):
+            typed.append((yield node.right))
+        operands = present(typed)
+        if operands is None:
             return None
         if group in ("and", "or"):
             return self.logic(chain, operands)
         acc = operands[0]
         for node, x in zip(chain, operands[1:]):
-            acc = self.arithmetic(node, acc, x)
-            if acc is None:
+            step = self.arithmetic(node, acc, x)
+            if step is None:
                 return None
+            acc = step
         return acc
 
-    def logic(self, chain: list, operands: list):
+    def logic(self, chain: list[ast.Binary], operands: list[ir.Expr]) -> Typed:
         """`a and b and c ...` (or `or`): one n-ary call of bool operands."""
         xs = [self.settle(x, B) if x.type is UNTYPED_NULL else x for x in operands]
         left = xs[0].type
@@ -313,7 +322,7 @@ class Checker(FunctionRules):
             left = B
         return ir.Call(B, chain[-1].op, tuple(xs), chain[-1].span)
 
-    def arithmetic(self, e: ast.Binary, a, b):
+    def arithmetic(self, e: ast.Binary, a: ir.Expr, b: ir.Expr) -> Typed:
         op, name = e.op, _ARITH[e.op]
         ta, tb = a.type, b.type
         # dates: date +/- int, int + date, date - date
@@ -334,6 +343,7 @@ class Checker(FunctionRules):
             if op == "/":
                 return ir.Call(F, "div", (self.settle(a, F), self.settle(b, F)), e.span)
             (a, b), t = self.unify([a, b])
+            assert t is not None, "numbers and nulls always fit together"
             return ir.Call(t, name, (a, b), e.span)
         verb = {"+": f"cannot add {type_words(ta)} and {type_words(tb)}",
                 "-": f"cannot subtract {a_type(tb)} from {a_type(ta)}",
@@ -347,7 +357,7 @@ class Checker(FunctionRules):
             f"'{op}' works on numbers (int or float)")
         return self.error("E-TYPE-001", verb, e.op_span, hint)
 
-    def x_Compare(self, e: ast.Compare):
+    def x_Compare(self, e: ast.Compare) -> Rule:
         a, b = (yield e.left), (yield e.right)
         if a is None or b is None:
             return None
@@ -366,9 +376,9 @@ class Checker(FunctionRules):
                               + (" (or tested with 'in')" if t == S else ""))
         return ir.Call(B, _COMPARE[e.op], (a2, b2), e.span)
 
-    def x_Between(self, e: ast.Between):
-        xs = [(yield e.operand), (yield e.low), (yield e.high)]
-        if any(x is None for x in xs):
+    def x_Between(self, e: ast.Between) -> Rule:
+        xs = present([(yield e.operand), (yield e.low), (yield e.high)])
+        if xs is None:
             return None
         ys, t = self.unify(xs)
         if t is None:
@@ -380,41 +390,44 @@ class Checker(FunctionRules):
                               f"{t} values have no order")
         return ir.Call(B, "between", tuple(ys), e.span)
 
-    def x_InList(self, e: ast.InList):
+    def x_InList(self, e: ast.InList) -> Rule:
         x = yield e.operand
-        lits = []
+        lits: list[ir.Literal | None] = []
         for v in e.values:
             if isinstance(v, ast.Null):
                 self.error("E-TYPE-006", "'null' cannot be in an 'in' list", v.span,
                            "to test for a missing value write 'is null'")
                 lits.append(None)
             else:
-                lits.append((yield v))
+                lit = yield v               # a literal's rule gives an ir.Literal (or None)
+                lits.append(lit if isinstance(lit, ir.Literal) else None)
         if x is None:
             return None
         t = x.type
         if t is UNTYPED_NULL:
-            _, t = self.unify([v for v in lits if v is not None])
-            if t is None:
+            _, found = self.unify([v for v in lits if v is not None])
+            if found is None:
                 return self.error("E-TYPE-006", "the values of an 'in' list must have one type", e.op_span)
+            t = found
             x = self.settle(x, t)
-        values, ok = [], all(v is not None for v in lits)
-        for v, node in zip(lits, e.values):
-            if v is None:
+        values: list[object] = []
+        ok = all(v is not None for v in lits)
+        for got, node in zip(lits, e.values):
+            if got is None:
                 continue
-            if v.type == t:
-                values.append(v.value)
-            elif t == F and v.type == I:
-                values.append(float(v.value))
+            if got.type == t:
+                values.append(got.value)
+            elif t == F and got.type == I and isinstance(got.value, int):
+                values.append(float(got.value))
             else:
                 ok = False
-                self.error("E-TYPE-006", f"this 'in' list tests {a_type(t)}, but holds {a_type(v.type)}", node.span,
+                self.error("E-TYPE-006", f"this 'in' list tests {a_type(t)}, but holds {a_type(got.type)}", node.span,
                            literal_hint(node, t))
         if not ok:
             return None
         return ir.InSet(B, x, tuple(values), e.negated, e.span)
 
-    def x_IsNull(self, e: ast.IsNull):
+    def x_IsNull(self, e: ast.IsNull) -> Rule:
         x = yield e.operand
         if x is None:
             return None
@@ -422,7 +435,7 @@ class Checker(FunctionRules):
             x = self.settle(x, I)
         return ir.IsNull(B, x, e.negated, e.span)
 
-    def x_If(self, e: ast.If):
+    def x_If(self, e: ast.If) -> Rule:
         # `if .. then .. else if .. then .. else ..`: the chain's ifs, outermost first
         chain = [e]
         while isinstance(chain[-1].else_, ast.If):
@@ -435,10 +448,9 @@ class Checker(FunctionRules):
             result = self.if_else(node, c, a, result)
         return result
 
-    def if_else(self, e: ast.If, c, a, b):
+    def if_else(self, e: ast.If, c: Typed, a: Typed, b: Typed) -> Typed:
         if c is None or a is None or b is None:
             return None
-        if_span = Span(e.span.path, e.span.line, e.span.col, e.span.line, e.span.col + 2)
         if c.type is UNTYPED_NULL:
             c = self.settle(c, B)
         if c.type != B:
@@ -448,6 +460,8 @@ class Checker(FunctionRules):
             return self.untyped_null(e)
         (a, b), t = self.unify([a, b])
         if t is None:
+            at = placed(e.span)
+            if_span = Span(at.path, at.line, at.col, at.line, at.col + 2)
             return self.error("E-TYPE-005", "'then' and 'else' give values of different types: "
                               f"{type_words(a.type)} and {type_words(b.type)}", if_span,
                               "both branches of 'if' must give the same type (int and float mix)")
@@ -455,7 +469,7 @@ class Checker(FunctionRules):
 
     # ------------------------------------------------------------ literal values
 
-    def value(self, lit, t: Type, what: str):
+    def value(self, lit: ast.Expr, t: Type, what: str) -> tuple[Value, bool]:
         """A literal as a Python value of type t: (value, ok). Ints widen to float."""
         if isinstance(lit, ast.Null):
             return None, True
@@ -479,3 +493,32 @@ class Checker(FunctionRules):
         self.error("E-TYPE-009", f"{what} is {a_type(t)}, but this value is {found}", lit.span,
                    literal_hint(lit, t))
         return None, False
+
+
+class EventChecker(Checker):
+    """The Checker with names resolved among one history's fields: the
+    scope of an aggregate's `where` (compiler/frontend/history.py). What it
+    reports goes to the outer check's diagnostics, its suggestions come out
+    of the outer check's budget."""
+
+    def __init__(self, outer: CheckContext, hist: ir.History):
+        super().__init__(outer.unit, outer.diags)
+        self.outer = outer
+        self.hist = hist
+        self.field_types = {f.name: f.type for f in hist.fields}
+
+    def x_Name(self, e: ast.Name) -> Typed:
+        t = self.field_types.get(e.name)
+        if t is not None:
+            return ir.FieldRef(t, e.name, e.span)
+        fields = [f.name for f in self.hist.fields]
+        guess = self.outer.suggest(e.name, fields)
+        hint = (f"did you mean '{guess}'?" if guess else f"the fields of '{self.hist.name}' are "
+                + ", ".join(fields))
+        if e.name in self.space:
+            hint += "; compare with the customer's values outside the aggregate, in a let or a segment"
+        return self.error("E-HIST-005", f"'{e.name}' is not a field of history '{self.hist.name}'", e.span, hint)
+
+    def x_Aggregate(self, e: ast.Aggregate) -> Typed:
+        return self.error("E-HIST-005", "an aggregate inside the 'where' of another", e.span,
+                          "compute it in a let and compare outside")
