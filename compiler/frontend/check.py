@@ -32,9 +32,10 @@ from typing import Any, TypeVar
 
 from pol.compiler import ir, offer_settings
 from pol.compiler.frontend.context import Typed
-from pol.compiler.frontend.expressions import INT64, Checker
+from pol.compiler.frontend.expressions import Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.history import check_histories, event_values
+from pol.compiler.frontend.literals import INT64
 from pol.compiler.frontend.offer_data import (
     attribute_types,
     check_attributes,

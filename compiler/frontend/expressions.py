@@ -10,7 +10,8 @@ and everything above it stays quiet, so one mistake gives one message. Type
 errors point at the operator or the function name and say what was expected
 and what was found, in the words a policy author uses (int, float, bool,
 string, date); the words and hints are compiler/frontend/hints.py's, the
-functions' rules compiler/frontend/functions.py's.
+functions' rules compiler/frontend/functions.py's, the literals'
+compiler/frontend/literals.py's.
 
 Nesting is followed on a stack of the checker's own (`Checker.expr`), not
 Python's: a rule for a nested expression is a generator that yields each
@@ -27,23 +28,19 @@ Codes:
   E-TYPE-003 ordering strings/bools    E-TYPE-004 and/or/not on a non-bool
   E-TYPE-005 `if` condition/branches   E-TYPE-006 `in` list value (wrong type, null)
   E-TYPE-008 a declaration's required type
-  E-TYPE-009 literal of the wrong type (param default, given, with)
-  E-TYPE-010 unknown type name         E-TYPE-011 number out of range
   E-TYPE-012 `between` operands        E-TYPE-013 unary '-' on a non-number
-  E-DATE-001 invalid date literal      E-LIMIT-002 nested too deeply
-  W-NULL-001 comparison with null (always null)
-  (E-FUNC-* and E-TYPE-007: compiler/frontend/functions.py)
+  E-LIMIT-002 nested too deeply        W-NULL-001 comparison with null (always null)
+  (E-FUNC-* and E-TYPE-007: compiler/frontend/functions.py; E-TYPE-009, E-TYPE-011
+  and E-DATE-001: compiler/frontend/literals.py; E-TYPE-010: compiler/frontend/context.py)
 """
 from __future__ import annotations
 
-import datetime as dt
-import math
 import unicodedata
 from types import GeneratorType
 from typing import cast
 
 from pol.compiler import ir
-from pol.compiler.frontend.context import CheckContext, Rule, Typed, Value, present
+from pol.compiler.frontend.context import CheckContext, Rule, Typed, present
 from pol.compiler.frontend.functions import FUNCTIONS, FunctionRules
 from pol.compiler.frontend.hints import (
     NUMERIC,
@@ -55,15 +52,14 @@ from pol.compiler.frontend.hints import (
     S,
     a_type,
     bool_hint,
-    date_hint,
     literal_hint,
-    literal_type,
     mismatch_hint,
     quoted_date_hint,
     quoted_number_hint,
     type_words,
     unquoted_text_hint,
 )
+from pol.compiler.frontend.literals import LiteralRules
 from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS
 from pol.compiler.types import Type
@@ -72,15 +68,14 @@ from pol.dsl.diagnostics import placed
 from pol.dsl.source import Span
 from pol.dsl.words import Vocabulary
 
-INT64 = (-(2 ** 63), 2 ** 63 - 1)
 _ARITH = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}
 _COMPARE = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 # Binary operators that chain at one level: the left operand of a node of
 # the group may be another node of it, `a + b - c` being `(a + b) - c`.
 _CHAIN_GROUP = {"and": "and", "or": "or", "+": "+", "-": "+", "*": "*", "/": "*", "%": "*"}
-class Checker(FunctionRules):
+class Checker(FunctionRules, LiteralRules):
     """Checks expressions against the program's namespace (compiler/frontend/context.py
-    holds what it shares with the rules of functions and histories)."""
+    holds what it shares with the rules of functions, histories and literals)."""
 
     # ------------------------------------------------------------ expressions
 
@@ -222,51 +217,6 @@ class Checker(FunctionRules):
         if self._twins is None:
             self._twins = {unicodedata.normalize("NFKC", n): n for n in vocab.names if not n.isascii()}
         return self._twins
-
-    def x_Number(self, e: ast.Number) -> ir.Literal | None:
-        value = e.value
-        if e.kind == "int":
-            if not INT64[0] <= value <= INT64[1]:
-                self.error("E-TYPE-011", f"the number {e.text} is too large for an int", e.span,
-                           "ints hold up to 9223372036854775807; write a float (e.g. 1e20) "
-                           "if that is what you mean")
-                return None
-            return ir.Literal(I, value, e.span)
-        if not math.isfinite(value):
-            self.error("E-TYPE-011", f"the number {e.text} is too large", e.span)
-            return None
-        return ir.Literal(F, value, e.span)
-
-    def x_String(self, e: ast.String) -> ir.Literal | None:
-        return ir.Literal(S, e.value, e.span)
-
-    def x_Bool(self, e: ast.Bool) -> ir.Literal | None:
-        return ir.Literal(B, e.value, e.span)
-
-    def x_Null(self, e: ast.Null) -> ir.Literal | None:
-        return ir.Literal(UNTYPED_NULL, None, e.span)
-
-    def x_DateLit(self, e: ast.DateLit) -> ir.Literal | None:
-        d = self.date(e)
-        return ir.Literal(D, d, e.span) if d is not None else None
-
-    def x_TimestampLit(self, e: ast.TimestampLit) -> ir.Literal | None:
-        d = self.date(e)
-        return ir.Literal(Type.TIMESTAMP, d, e.span) if d is not None else None
-
-    def date(self, e: ast.DateLit) -> dt.date | None:
-        d = e.parse()
-        if d is None:
-            if isinstance(e, ast.TimestampLit):
-                self.error("E-DATE-001", f"'{e.text}' is not a valid timestamp", e.span,
-                           date_hint(e.text[:10]) if ast.DateLit(e.text[:10]).parse() is None
-                           else "hours go from 00 to 23, minutes and seconds from 00 to 59")
-            else:
-                self.error("E-DATE-001", f"'{e.text}' is not a valid date", e.span, date_hint(e.text))
-        return d
-
-    def x_Today(self, e: ast.Today) -> Typed:
-        return ir.Today(D, e.span)
 
     def x_Unary(self, e: ast.Unary) -> Rule:
         x = yield e.operand
@@ -466,33 +416,6 @@ class Checker(FunctionRules):
                               f"{type_words(a.type)} and {type_words(b.type)}", if_span,
                               "both branches of 'if' must give the same type (int and float mix)")
         return ir.If(t, c, a, b, e.span)
-
-    # ------------------------------------------------------------ literal values
-
-    def value(self, lit: ast.Expr, t: Type, what: str) -> tuple[Value, bool]:
-        """A literal as a Python value of type t: (value, ok). Ints widen to float."""
-        if isinstance(lit, ast.Null):
-            return None, True
-        if isinstance(lit, ast.TimestampLit) and t == Type.TIMESTAMP:
-            d = self.date(lit)
-            return d, d is not None
-        if isinstance(lit, ast.DateLit) and not isinstance(lit, ast.TimestampLit) and t == D:
-            d = self.date(lit)
-            return d, d is not None
-        if isinstance(lit, ast.Number):
-            if t == I and lit.kind == "int":
-                x = self.x_Number(lit)
-                return (x.value, True) if x is not None else (None, False)
-            if t == F:
-                return float(lit.value), True
-        if isinstance(lit, ast.String) and t == S:
-            return lit.value, True
-        if isinstance(lit, ast.Bool) and t == B:
-            return lit.value, True
-        found = literal_type(lit)
-        self.error("E-TYPE-009", f"{what} is {a_type(t)}, but this value is {found}", lit.span,
-                   literal_hint(lit, t))
-        return None, False
 
 
 class EventChecker(Checker):
