@@ -455,7 +455,9 @@ class ExpectNoOffer:
 class ExpectExpr:
     """`expect EXPR`: holds when EXPR is true (null fails)."""
     expr: Expr
-    text: str = ""       # the expectation as written, for failure reports
+    # The expectation as written, for failure reports: like a span, where and
+    # how it is written (comments, line breaks), not what it means.
+    text: str = field(default="", compare=False)
     span: Span | None = field(default=None, compare=False)
 
 
@@ -520,69 +522,3 @@ class Program:
                 if d.name == name:
                     return d
         raise KeyError(name)
-
-
-def dump(program: Program) -> str:
-    """A canonical text of the program's meaning, spans left out: tests/test_fmt.py
-    compares a policy's meaning before and after formatting with it."""
-    lines: list[str] = [f"program {program.name} version {program.version!r}"]
-
-    def ex(e: Expr) -> str:
-        if isinstance(e, Literal):
-            return f"{e.value!r}:{e.type}"
-        if isinstance(e, FieldRef):
-            return f"field:{e.name}:{e.type}"
-        if isinstance(e, ParamRef):
-            return f"param:{e.name}:{e.type}"
-        if isinstance(e, DeclRef):
-            return f"{e.kind}:{e.name}:{e.type}"
-        if isinstance(e, Today):
-            return "today"
-        if isinstance(e, Call):
-            return f"({e.op}:{e.type} {' '.join(ex(a) for a in e.args)})"
-        if isinstance(e, If):
-            return f"(if:{e.type} {ex(e.cond)} {ex(e.then)} {ex(e.else_)})"
-        if isinstance(e, InSet):
-            return f"({'not_in' if e.negated else 'in'} {ex(e.operand)} {list(e.values)!r})"
-        if isinstance(e, IsNull):
-            return f"({'is_not_null' if e.negated else 'is_null'} {ex(e.operand)})"
-        if isinstance(e, Aggregate):
-            where = ex(e.where) if e.where is not None else "all"
-            return f"({e.func}:{e.type} {e.history}.{e.field} where {where} within {e.within})"
-        raise TypeError(type(e).__name__)
-
-    inp = program.input
-    lines.append(f"input {inp.name} key {inp.key}")
-    for f in inp.fields:
-        lines.append(f"  field {f.name}: {f.type}{'?' if f.nullable else ''}")
-    for h in program.histories:
-        lines.append(f"history {h.name} key {h.key} at {h.at}")
-        for f in h.fields:
-            lines.append(f"  field {f.name}: {f.type}{'?' if f.nullable else ''}")
-    for p in program.params:
-        lines.append(f"param {p.name}: {p.type} = {p.default!r}")
-    for d in program.lets:
-        lines.append(f"let {d.name} = {ex(d.expr)}")
-    for s in program.segments:
-        lines.append(f"segment {s.name} {s.label!r} = {ex(s.expr)}")
-    for c in program.classifies:
-        lines.append(f"classify {c.name} {c.label!r}")
-        for w in c.whens:
-            lines.append(f"  when {ex(w.cond)} => {w.value!r}")
-        lines.append(f"  else => {c.default!r}")
-    for r in program.scores:
-        lines.append(f"score {r.name} {r.label!r} = {ex(r.expr)}")
-    for ch in program.channels:
-        lines.append(f"channel {ch.name} {ch.label!r} when {ex(ch.cond) if ch.cond is not None else 'always'}")
-    for o in program.offers:
-        lines.append(f"offer {o.name} {o.label!r} category={o.category} capacity={o.capacity} "
-                     f"valid={o.valid_from}..{o.valid_to} holdout_bp={o.holdout_bp}")
-        lines.append(f"  eligible {ex(o.eligible)}")
-        lines.append(f"  priority {ex(o.priority)}")
-        lines.append(f"  channels {', '.join(o.channels)}")
-    a = program.arbitrate
-    lines.append(f"arbitrate max={a.max_per_customer} one_per_category={a.one_per_category} "
-                 f"exclusive={[list(x) for x in a.exclusive]}")
-    lines.append(f"order {' '.join(program.order)}")
-    lines.append(f"outputs {' '.join(program.outputs)}")
-    return "\n".join(lines) + "\n"
