@@ -204,35 +204,6 @@ Expr = Union[Name, Number, String, DateLit, Bool, Null, Today, Unary, Binary, Co
              Between, InList, IsNull, If, Call, Aggregate]
 
 
-def children(e: Expr) -> tuple[Expr, ...]:
-    if isinstance(e, (Unary,)):
-        return (e.operand,)
-    if isinstance(e, (Binary, Compare)):
-        return (e.left, e.right)
-    if isinstance(e, Between):
-        return (e.operand, e.low, e.high)
-    if isinstance(e, (InList, IsNull)):
-        return (e.operand,)
-    if isinstance(e, If):
-        return (e.cond, e.then, e.else_)
-    if isinstance(e, Call):
-        return e.args
-    # An Aggregate's `where` reads the event's fields, not the program's
-    # names: it is a scope of its own, checked on its own.
-    return ()
-
-
-def names(e: Expr):
-    """Every Name read by an expression, left to right."""
-    stack = [e]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Name):
-            yield node
-        else:
-            stack.extend(reversed(children(node)))
-
-
 # ---------------------------------------------------------------- declarations
 
 @dataclass(frozen=True)
