@@ -377,3 +377,17 @@ def held_out(k, i, bp, state, is_int, ints, offsets, data):
         return False
     h = hash_key(state[k], i, is_int, ints, offsets, data)
     return h % np.uint64(10000) < np.uint64(bp[k])
+
+
+@_jit
+def draw_arms(state, bounds, is_int, ints, offsets, data, n, out):
+    """Each row's arm of an experiment (LANGUAGE.md section 13): the FNV-1a
+    hash of "NAME:[SALT:]KEY" (`state` has hashed the prefix) mod 10,000,
+    the first arm whose running share `bounds` exceeds it; len(bounds) is
+    the control group."""
+    for i in range(n):
+        h = hash_key(state, i, is_int, ints, offsets, data) % np.uint64(10000)
+        k = 0
+        while k < len(bounds) and h >= np.uint64(bounds[k]):
+            k += 1
+        out[i] = k

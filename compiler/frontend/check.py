@@ -28,6 +28,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pol.compiler import ir, offer_settings
+from pol.compiler.frontend.experiments import check_experiments, expect_arm, param_arms, restrict
 from pol.compiler.frontend.expressions import INT64, Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.history import check_histories, event_values
@@ -73,6 +74,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     fields = check_input(ck, inp) if inp is not None else []
     key_field = next((f for f in fields if inp is not None and f.name == inp.key), None)
     histories = check_histories(ck, items, key_field.type if key_field is not None else None)
+    experiments = check_experiments(ck, items)
     params = check_params(ck, items)
 
     graph = ast_graph(unit)
@@ -121,6 +123,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         attributes=attrs,
         carry=carry,
         histories=tuple(histories),
+        experiments=tuple(experiments),
     )
 
 
@@ -177,9 +180,12 @@ def check_params(ck: Checker, items) -> list[ir.Param]:
         if t is None:
             continue
         value, ok = ck.value(item.default, t, f"param '{item.name}'")
-        if ok:
+        arms = param_arms(ck, item, t) if item.arms else ()
+        if ok and arms is not None:
             ck.param_types[item.name] = t
-            params.append(ir.Param(item.name, t, value, item.span))
+            params.append(ir.Param(item.name, t, value, item.span, arms))
+            if arms:
+                ck.param_arms[item.name] = params[-1]
     return params
 
 
@@ -248,6 +254,7 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
     priority = ck.numeric(first[ast.Priority].expr, f"the priority of offer '{o.name}'") \
         if ast.Priority in first else ir.Literal(F, 0.0, o.span)
     ck.offer_attrs = None
+    eligible, arm = restrict(ck, o, eligible)
     channels: tuple[str, ...] = ()
     if ast.Channels in first:
         p = first[ast.Channels]
@@ -280,6 +287,7 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
             ck.diags.warn("W-OFFER-001", f"offer '{o.name}' is never valid: {valid_from} is after {valid_to}",
                           v.span, "swap the dates, or remove the offer")
     holdout_bp = None
+    salt = first[ast.Holdout].salt if ast.Holdout in first else None
     if ast.Holdout in first and isinstance(first[ast.Holdout].percent, ast.Name):
         holdout_bp = _setting(ck, o, "holdout", first[ast.Holdout].percent, params, settings)
     elif ast.Holdout in first:
@@ -296,7 +304,8 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
         return None
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
                     valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
-                    attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings))
+                    attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings),
+                    arm=arm, holdout_salt=salt)
 
 
 def _unknown(ck: Checker, code: str, what: str, name: str, span: Span, kind: type):
@@ -395,6 +404,10 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
             expects.append(ir.ExpectOffer(item.offer, item.via, rank, item.negated, item.span))
         elif isinstance(item, ast.ExpectNoOffer):
             expects.append(ir.ExpectNoOffer(item.span))
+        elif isinstance(item, ast.ExpectArm):
+            x = expect_arm(ck, item)
+            if x is not None:
+                expects.append(x)
         else:
             c = ck.condition(item.expr, "an 'expect'")
             if c is not None:

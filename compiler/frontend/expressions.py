@@ -42,6 +42,7 @@ import unicodedata
 from types import GeneratorType
 
 from pol.compiler import ir
+from pol.compiler.frontend.experiments import param_read
 from pol.compiler.frontend.functions import FUNCTIONS, FunctionRules
 from pol.compiler.frontend.hints import (
     NUMERIC,
@@ -100,6 +101,8 @@ class Checker(FunctionRules, HistoryRules):
         self.param_types: dict[str, Type] = {}
         self.let_types: dict[str, Type | None] = {}     # None: the let itself is wrong
         self.histories: dict[str, ir.History] = {}      # compiler/frontend/history.py
+        self.experiments: dict[str, ir.Experiment] = {}    # compiler/frontend/experiments.py
+        self.param_arms: dict[str, ir.Param] = {}          # params with a value per arm
         self._names: dict = {}
         self._suggestions_left = _SUGGESTION_BUDGET
 
@@ -235,7 +238,12 @@ class Checker(FunctionRules, HistoryRules):
             return ir.FieldRef(t, e.name, e.span) if t is not None else None
         if isinstance(d, ast.Param):
             t = self.param_types.get(e.name)
+            if t is not None and e.name in self.param_arms:        # a value per arm (LANGUAGE.md 13)
+                return param_read(self.param_arms[e.name], self.experiments, e.span)
             return ir.ParamRef(t, e.name, e.span) if t is not None else None
+        if isinstance(d, ast.Experiment):
+            # the customer's arm: an extra input field the batch paths compute
+            return ir.FieldRef(S, e.name, e.span) if e.name in self.experiments else None
         if isinstance(d, ast.Let):
             t = self.let_types.get(e.name)
             return ir.DeclRef(t, e.name, "let", e.span) if t is not None else None

@@ -45,10 +45,10 @@ from pol.dsl.source import Source
 # What a name can be declared as, in the words messages use.
 KIND_WORDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
               ast.Classify: "classification", ast.Score: "score", ast.Channel: "channel",
-              ast.Offer: "offer", ast.History: "history"}
+              ast.Offer: "offer", ast.History: "history", ast.Experiment: "experiment"}
 GRAPH_KINDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
                ast.Classify: "classify", ast.Score: "score", ast.Channel: "channel", ast.Offer: "offer",
-               ast.History: "history"}
+               ast.History: "history", ast.Experiment: "experiment"}
 DERIVED = (ast.Let, ast.Segment, ast.Classify, ast.Score)
 
 
@@ -220,7 +220,7 @@ def namespace(unit: Unit, diags: Diagnostics) -> dict[str, object]:
     places (E-DECL-006)."""
     space: dict[str, object] = {}
     decls = [d for d in _program_order(unit)
-             if isinstance(d, (ast.Field, ast.Param, ast.Channel, ast.Offer, ast.History) + DERIVED)]
+             if isinstance(d, (ast.Field, ast.Param, ast.Channel, ast.Offer, ast.History, ast.Experiment) + DERIVED)]
     for d in decls:
         prior = space.get(d.name)
         if prior is None:

@@ -23,7 +23,9 @@ import pyarrow as pa
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
+from pol.compiler.backend.experiments import lower as lower_experiments
 from pol.compiler.backend.history import lower as lower_history
+from pol.evaluation.experiments import Arms
 from pol.compiler.backend.plan import plan as make_plan
 from pol.errors import ArgumentError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
@@ -82,12 +84,14 @@ class Policy:
         # The kernels run the program with each history aggregate an input
         # field, computed per batch (compiler/backend/history.py).
         self.lowered = lower_history(program)
-        run = self.lowered.program
+        # ... and each experiment's arm too, drawn per batch (compiler/backend/experiments.py)
+        run = lower_experiments(self.lowered.program)
         self.plan = make_plan(run)
         self._kernel = KernelExecutor(run, self.plan)
         self._vector = VectorExecutor(run, self.plan)
         self._auto = AutoExecutor(self._kernel, self._vector)
         self._row = RowExecutor(run, self.plan)
+        self._arms = Arms(program)
         self._active_cache = None
         self._defaults = resolve_params(program, {})
 
@@ -171,6 +175,8 @@ class Policy:
         summary = {**run.counts.to_dict(self.labels()), "absent_fields": list(run.absent)}
         if run.history is not None:
             summary["history"] = run.history.summary()
+        if run.arms:
+            summary["experiments"] = run.arms.summary()
         return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id)
 
     def program_key_arrow_type(self) -> pa.DataType:
@@ -204,7 +210,7 @@ class Policy:
             # one that is not a candidate.
             active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
         return decide_compiled(self._row, self.program, record, day, values, active, extra=extra,
-                               history_columns=self.lowered.columns, history=history)
+                               history_columns=self.lowered.columns, history=history, arms=self._arms)
 
     def _row_ready(self) -> bool:
         row = self._row
