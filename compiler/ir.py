@@ -369,8 +369,11 @@ class Experiment:
 
     @property
     def prefix(self) -> str:
-        """The text hashed before the key: "NAME:" or "NAME:SALT:"."""
-        return f"{self.name}:" if self.salt is None else f"{self.name}:{self.salt}:"
+        """The text hashed before the key: "NAME:" or "NAME:SALT:", NAME as
+        declared (in a file imported under a name, without the qualifier: the
+        customers draw the same arms whoever imports the file)."""
+        name = self.name.rsplit(".", 1)[-1]
+        return f"{name}:" if self.salt is None else f"{name}:{self.salt}:"
 
     @property
     def values(self) -> tuple[str, ...]:
