@@ -1,15 +1,15 @@
 """The oracle of experiments (LANGUAGE.md section 13): a customer's arm from
 their key, in plain Python, with the holdout hash's oracle
-(engine/reference/matching.py `fnv1a64`)."""
+(engine/reference/matching.py `fnv1a64`, `mix64`)."""
 from __future__ import annotations
 
 from pol.compiler import ir
-from pol.reference.matching import fnv1a64, key_text
+from pol.reference.matching import fnv1a64, key_text, mix64
 
 
 def bucket(x: ir.Experiment, key) -> int:
-    """fnv1a64(UTF-8 of "NAME:[SALT:]KEY") mod 10000."""
-    return fnv1a64(f"{x.prefix}{key_text(key)}".encode()) % 10000
+    """mix64(fnv1a64(UTF-8 of "NAME:[SALT:]KEY")) mod 10000."""
+    return mix64(fnv1a64(f"{x.prefix}{key_text(key)}".encode())) % 10000
 
 
 def arm_of(x: ir.Experiment, key) -> str:

@@ -304,7 +304,7 @@ def _text(x: Explanation) -> str:
         out += ["", "Experiments"]
         for a in x.experiments:
             where = ("no key to draw from" if a.bucket is None else
-                     f"fnv1a64(\"{a.text}\") mod 10000 = {a.bucket}, in {a.low} to {a.high - 1}")
+                     f"mix64(fnv1a64(\"{a.text}\")) mod 10000 = {a.bucket}, in {a.low} to {a.high - 1}")
             out.append(f"  {_named(a.name, x.labels)}: {a.arm} ({where})")
     if x.scores:
         out += ["", "Scores"] + [f"  {_named(n, x.labels)} = {value_text(v)}" for n, _, v in x.scores]

@@ -27,7 +27,7 @@ _MASK = 2 ** 64 - 1
 
 # The funnel of each offer (`FUNNEL`, the names every walk counts under) in
 # the order a customer passes through it.
-__all__ = ["FUNNEL", "Accepted", "Lost", "Match", "RunMatch", "fnv1a64", "is_control", "key_text",
+__all__ = ["FUNNEL", "Accepted", "Lost", "Match", "RunMatch", "fnv1a64", "is_control", "key_text", "mix64",
            "match_all", "match_customer", "ranked_candidates"]
 
 
@@ -36,6 +36,15 @@ def fnv1a64(data: bytes) -> int:
     for byte in data:
         h = ((h ^ byte) * FNV_PRIME) & _MASK
     return h
+
+
+def mix64(h: int) -> int:
+    """MurmurHash3's 64-bit finalizer, for experiments and salted holdouts
+    (LANGUAGE.md 6.5, 13.2): FNV-1a alone draws related groups for one key
+    under two prefixes."""
+    h = ((h ^ (h >> 33)) * 0xFF51AFD7ED558CCD) & _MASK
+    h = ((h ^ (h >> 33)) * 0xC4CEB9FE1A85EC53) & _MASK
+    return h ^ (h >> 33)
 
 
 def key_text(key) -> str:
@@ -54,8 +63,9 @@ def is_control(offer: ir.Offer | str, key, holdout_bp: int | None = None, salt: 
         offer, holdout_bp, salt = offer.name, offer.holdout_bp, offer.holdout_salt
     if not holdout_bp or key is None:
         return False
-    prefix = f"{offer}:" if salt is None else f"{offer}:{salt}:"       # ir.Offer.holdout_prefix
-    return fnv1a64(f"{prefix}{key_text(key)}".encode()) % 10000 < holdout_bp
+    if salt is None:
+        return fnv1a64(f"{offer}:{key_text(key)}".encode()) % 10000 < holdout_bp
+    return mix64(fnv1a64(f"{offer}:{salt}:{key_text(key)}".encode())) % 10000 < holdout_bp
 
 
 @dataclass(frozen=True)
