@@ -22,9 +22,12 @@ Codes:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from pol.compiler import ir
+from pol.compiler.frontend.context import CheckContext
+from pol.compiler.frontend.literals import LiteralRules
 from pol.compiler.types import Type
 from pol.dsl import ast
 from pol.dsl.source import Span
@@ -33,7 +36,7 @@ S, B = Type.STRING, Type.BOOL
 _WHOLE = Decimal(10000)
 
 
-def check_experiments(ck, items) -> list[ir.Experiment]:
+def check_experiments(ck: CheckContext, items: Sequence[object]) -> list[ir.Experiment]:
     """Every experiment of the namespace, checked; also kept in ck.experiments."""
     out: list[ir.Experiment] = []
     ck.experiments = {}
@@ -46,9 +49,9 @@ def check_experiments(ck, items) -> list[ir.Experiment]:
     return out
 
 
-def _experiment(ck, d: ast.Experiment) -> ir.Experiment | None:
+def _experiment(ck: CheckContext, d: ast.Experiment) -> ir.Experiment | None:
     arms: list[tuple[str, int]] = []
-    seen: dict[str, Span] = {}
+    seen: dict[str, Span | None] = {}
     control: ast.Share | None = None
     total = 0
     ok = True
@@ -91,7 +94,7 @@ def _experiment(ck, d: ast.Experiment) -> ir.Experiment | None:
     return ir.Experiment(d.name, d.label, d.salt, tuple(arms), control_bp or 0, d.span)
 
 
-def _basis_points(ck, n: ast.Number) -> int | None:
+def _basis_points(ck: CheckContext, n: ast.Number) -> int | None:
     percent = Decimal(n.text.replace("_", "")[:-1])
     bp = percent * 100
     if not 0 <= percent <= 100:
@@ -109,7 +112,7 @@ def _percent(bp: int) -> str:
     return f"{(Decimal(bp) / 100).normalize():f}%"
 
 
-def arm_of(ck, experiment: str, arm: str | None, span: Span) -> ir.Experiment | None:
+def arm_of(ck: CheckContext, experiment: str, arm: str | None, span: Span | None) -> ir.Experiment | None:
     """The experiment `E` of `E.A` (or of `control E`), its arm checked; None reported."""
     x = ck.experiments.get(experiment)
     if x is None:
@@ -136,7 +139,8 @@ def is_arm(x: ir.Experiment, arm: str, span: Span | None) -> ir.Expr:
     return ir.Call(B, "eq", (ir.FieldRef(S, x.name, span), ir.Literal(S, arm, span)), span)
 
 
-def restrict(ck, offer: ast.Offer, eligible: ir.Expr | None) -> tuple[ir.Expr | None, tuple[str, str] | None]:
+def restrict(ck: CheckContext, offer: ast.Offer,
+             eligible: ir.Expr | None) -> tuple[ir.Expr | None, tuple[str, str] | None]:
     """An offer's eligible condition with its `arm E.A` (if it has one) in front."""
     prop = next((p for p in offer.props if isinstance(p, ast.ArmOf)), None)
     if prop is None:
@@ -147,10 +151,10 @@ def restrict(ck, offer: ast.Offer, eligible: ir.Expr | None) -> tuple[ir.Expr | 
     return ir.Call(B, "and", (is_arm(x, prop.arm, prop.span), eligible), eligible.span), (x.name, prop.arm)
 
 
-def param_arms(ck, item: ast.Param, t) -> tuple[tuple[str, str, object], ...] | None:
+def param_arms(ck: LiteralRules, item: ast.Param, t: Type) -> tuple[tuple[str, str, object], ...] | None:
     """A param's values per arm, checked against its type; None when one is wrong."""
     out: list[tuple[str, str, object]] = []
-    seen: dict[tuple[str, str], Span] = {}
+    seen: dict[tuple[str, str], Span | None] = {}
     ok = True
     for a in item.arms:
         x = arm_of(ck, a.experiment, a.arm, a.span)
@@ -180,7 +184,7 @@ def param_read(p: ir.Param, experiments: dict[str, ir.Experiment], span: Span | 
     return e
 
 
-def expect_arm(ck, item: ast.ExpectArm) -> ir.ExpectExpr | None:
+def expect_arm(ck: CheckContext, item: ast.ExpectArm) -> ir.ExpectExpr | None:
     """`expect arm E.A` / `expect control E` as the expectation `E == "A"`."""
     x = arm_of(ck, item.experiment, item.arm, item.name_span)
     if x is None:

@@ -25,11 +25,11 @@ from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
 from pol.compiler.backend.experiments import lower as lower_experiments
 from pol.compiler.backend.history import lower as lower_history
-from pol.evaluation.experiments import Arms
 from pol.compiler.backend.plan import plan as make_plan
 from pol.errors import ArgumentError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.evaluation.executor import AutoExecutor, KernelExecutor
+from pol.evaluation.experiments import Arms
 from pol.evaluation.row import RowExecutor
 from pol.evaluation.stream import Stream, active_offers, batches_of, output_schemas
 from pol.evaluation.vector import VectorExecutor

@@ -120,7 +120,8 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
     decls: dict[str, object] = {}
     exprs: dict[str, ir.Expr] = {d.name: d.expr for d in program.lets + program.segments}
     # an experiment reads as its arm (LANGUAGE.md section 13)
-    env = Env({**fields, **drawn} if drawn else fields, params, as_of, decls, exprs, *_events(program, history, fields.get(program.input.key)))
+    env = Env({**fields, **drawn} if drawn else fields, params, as_of, decls, exprs,
+              *_events(program, history, fields.get(program.input.key)))
     by_name = {d.name: d for d in program.lets + program.segments + program.classifies + program.scores}
     whens: dict[str, int | None] = {}
 
