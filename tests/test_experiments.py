@@ -274,6 +274,20 @@ def test_messages_say_what_the_shares_add_up_to_and_name_the_arms():
     assert arm.hint == "did you mean 't.voucher'? its arms are voucher, data"
 
 
+def test_lint_warns_about_an_arm_nothing_is_for_and_a_value_no_arm_has():
+    out = check_text(INPUT + "experiment t { arm a 40%  arm b 40%  arm c 10%  control 10% }\n"
+                     "param p: int = 1 { t.b: 2 }\n"
+                     "segment s \"S\" = t == \"d\" or t == \"control\"\n"
+                     "offer o { eligible when ok  channels sms  arm t.a  priority p }\n"
+                     "test \"x\" { given { id: 1 } expect t == \"c\" }", name="t.pol")
+    got = [(d.code, d.span.line, d.span.col, d.message) for d in out.diagnostics.warnings]
+    assert got == [("W-EXP-001", 3, 12, "arm 'c' of experiment 't' changes nothing: no offer, param or "
+                                        "condition is for it"),
+                   ("W-EXP-002", 5, 22, "experiment 't' is never \"d\": it is one of its arms or \"control\"")]
+    quiet = check_text(INPUT + "experiment t { arm a 50%  arm b 50% }", name="t.pol")
+    assert quiet.diagnostics.warnings == []         # read by nothing: it only marks the groups
+
+
 def test_an_offer_per_arm_is_the_arm_test_before_its_condition():
     p = compile_text(INPUT + "experiment t { arm a 60%  control 40% }\n"
                      "offer o { eligible when ok  channels sms  arm t.a }", name="t.pol")
