@@ -182,6 +182,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         if stream.history is not None:
             summary["history"] = {name: dict(counts, path=history_paths.get(name))
                                   for name, counts in stream.history.summary().items()}
+        if stream.arms:
+            summary["experiments"] = stream.arms.summary()
         commit_with_summary(staging, out, summary)
         return summary
     finally:
