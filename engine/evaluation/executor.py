@@ -47,11 +47,13 @@ class KernelCall:
 
 
 class KernelExecutor:
-    def __init__(self, program: ir.Program, plan: KernelPlan):
+    def __init__(self, program: ir.Program, plan: KernelPlan, split_at: int | None = None):
         self.plan = plan
         self.max_n = program.arbitrate.max_per_customer
         self.fused = not any(o.capacity is not None for o in program.offers)
-        self.source = codegen.source(program, plan, fused=self.fused)
+        # split_at: the size from which the kernel is generated in stages
+        # (compiler/backend/split.py; None: its THRESHOLD)
+        self.source = codegen.source(program, plan, fused=self.fused, split_at=split_at)
         self.order = plan.layout.batch(self.fused)
         self.path = cache.path_for(self.source)
         self._kernel = None
