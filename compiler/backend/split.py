@@ -40,7 +40,7 @@ from pol.compiler.types import Type
 # Expression nodes (declarations and offers) per stage, and the size from
 # which a kernel is split. benchmarks/README.md ("Large policies") has the
 # compile times these were chosen from.
-THRESHOLD = 6_000
+THRESHOLD = 2_000
 BLOCK = 1024
 
 STAGE_BUFFERS = ("fb", "ib", "bb")
@@ -314,4 +314,7 @@ def generate(program: ir.Program, plan: KernelPlan, fused: bool, threshold: int)
     if fused:
         body += template(_UNPACK, K=K, ELIGIBLE=names.ELIGIBLE, DELIVERABLE=names.DELIVERABLE,
                          CANDIDATES=names.CANDIDATES) + codegen.epilogue(program, per_offer=False)
-    return functions + [_function("kernel", plan.layout.batch(fused), body)]
+    # What compiler/backend/warm.py needs to compile the stages in parallel:
+    # how many, how many of the kernel's parameters open a stage's, fused or not.
+    shape = [assign("STAGES", C(len(stages))), assign("CORE", C(len(core))), assign("FUSED", C(fused))]
+    return shape + functions + [_function("kernel", plan.layout.batch(fused), body)]
