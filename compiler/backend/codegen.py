@@ -29,6 +29,7 @@ from pol.compiler.backend.astgen import C, N, assign, call, template
 from pol.compiler.backend.emitter import Emitter
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.backend.walk import walk_code
+from pol.compiler.nogc import no_cycle_collection
 
 RUNTIME_NAMES = (
     "add_i", "sub_i", "mul_i", "neg_i", "abs_i", "mod_i", "mod_f",
@@ -164,4 +165,5 @@ def _header() -> list[ast.stmt]:
 
 def source(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False,
            split_at: int | None = None) -> str:
-    return ast.unparse(generate(program, plan, row, fused, split_at)) + "\n"
+    with no_cycle_collection():
+        return ast.unparse(generate(program, plan, row, fused, split_at)) + "\n"

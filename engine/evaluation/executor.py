@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -57,14 +58,23 @@ class KernelExecutor:
         self.fused = not any(o.capacity is not None for o in program.offers)
         # split_at: the size from which the kernel is generated in stages
         # (compiler/backend/split.py; None: its THRESHOLD)
-        self.source = codegen.source(program, plan, fused=self.fused, split_at=split_at)
+        self._program, self._split_at = program, split_at
         self.order = plan.layout.batch(self.fused)
-        self.path = cache.path_for(self.source)
         self._kernel = None
         self._lock = threading.Lock()
         self._signatures: dict[tuple, tuple] = {}
         self._ready: set[tuple] = set()
         self._compiled: set[tuple] = set()
+
+    @functools.cached_property
+    def source(self) -> str:
+        """Generated on first use (a second or two for a policy of 1,000
+        segments): a vectorized run never needs it."""
+        return codegen.source(self._program, self.plan, fused=self.fused, split_at=self._split_at)
+
+    @functools.cached_property
+    def path(self) -> Path | None:
+        return cache.path_for(self.source)
 
     def call(self, bound: Bound, active, today: int, out, job: MatchJob | None) -> KernelCall:
         parts = chunks(bound.n)
