@@ -59,7 +59,7 @@ class _Part:
         self.kind, self.value, self.span = kind, value, span
 
 
-def split_history_name(text: str, span: Span):
+def split_history_name(text: str, span: Span) -> tuple[str, str | None, Span, Span | None]:
     """`contacts.cost` (one QNAME token) -> history, field and their spans;
     `contacts` -> history, None."""
     history, dot, field = text.partition(".")

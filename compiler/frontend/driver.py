@@ -43,6 +43,13 @@ class Frontend:
     def ok(self) -> bool:
         return self.program is not None and not self.diagnostics.errors
 
+    def checked(self) -> ir.Program:
+        """The program; PolicyError with every diagnostic when there is none
+        (a check that finds no error makes a program)."""
+        self.diagnostics.raise_if_errors()
+        assert self.program is not None, "no program, and no error to say why"
+        return self.program
+
 
 def _run(source: Source, folder: Path, real: Path | None, tree: Root) -> Frontend:
     with no_cycle_collection():
@@ -120,14 +127,10 @@ def unreadable(path: str, e: Exception) -> Diagnostic:
 
 def compile_text(text: str, name: str = "<string>", base_dir: str | Path | None = None) -> ir.Program:
     """Check a policy given as text; imports resolve against base_dir (default: the current folder)."""
-    out = check_text(text, name, base_dir)
-    out.diagnostics.raise_if_errors()
-    return out.program
+    return check_text(text, name, base_dir).checked()
 
 
 def compile_path(path: str | Path, root: str | Path | None = None) -> ir.Program:
     """Check a policy file and everything it imports; imports stay inside
     `root` (default: the file's folder)."""
-    out = check_path(path, root)
-    out.diagnostics.raise_if_errors()
-    return out.program
+    return check_path(path, root).checked()

@@ -28,16 +28,18 @@ to `expressions` and, if it needs one, a rule to RULES.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pol.compiler import ir
 from pol.compiler.frontend import regions
+from pol.compiler.frontend.resolve import Unit
 from pol.compiler.types import Type
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
-from pol.dsl.parser import closest
 from pol.dsl.printer import string as quoted
 from pol.dsl.source import Span
+from pol.dsl.words import closest
 
 
 @dataclass
@@ -45,14 +47,15 @@ class Lint:
     program: ir.Program
     root: str                                   # the root file's path, as spans name it
     diags: Diagnostics
-    in_lists: dict = field(default_factory=dict)     # span of an `in` -> its ast.InList
+    in_lists: dict[Span, ast.InList] = field(default_factory=dict)     # span of an `in` -> its ast.InList
 
-    def warn(self, code: str, message: str, span: Span | None, hint: str | None = None, related=()):
+    def warn(self, code: str, message: str, span: Span | None, hint: str | None = None,
+             related: Sequence[tuple[Span | None, str]] = ()) -> None:
         if span is not None:
             self.diags.warn(code, message, span, hint, tuple(related))
 
 
-def lint(program: ir.Program | None, unit, diags: Diagnostics) -> None:
+def lint(program: ir.Program | None, unit: Unit, diags: Diagnostics) -> None:
     """Add the warnings of a checked program (nothing when it did not check)."""
     if program is None or diags.errors:
         return
@@ -66,7 +69,7 @@ def lint(program: ir.Program | None, unit, diags: Diagnostics) -> None:
 
 # ---------------------------------------------------------------- what the program holds
 
-def expressions(program: ir.Program):
+def expressions(program: ir.Program) -> Iterator[tuple[object, ir.Expr]]:
     """Every expression of the program, with the declaration or test it belongs to."""
     for d in program.lets + program.segments + program.scores:
         yield d, d.expr
@@ -85,7 +88,7 @@ def expressions(program: ir.Program):
                 yield t, e.expr
 
 
-def _ast_expressions(item):
+def _ast_expressions(item: ast.Decl) -> Iterator[ast.Expr]:
     if isinstance(item, (ast.Let, ast.Segment, ast.Score)):
         yield item.expr
     elif isinstance(item, ast.Classify):
@@ -98,9 +101,9 @@ def _ast_expressions(item):
         yield from (i.expr for i in item.items if isinstance(i, ast.ExpectExpr))
 
 
-def _in_lists(items) -> dict:
+def _in_lists(items: Iterable[ast.Decl]) -> dict[Span, ast.InList]:
     """The `in` lists of the source by their span: the IR keeps their values, not where each is written."""
-    out = {}
+    out: dict[Span, ast.InList] = {}
     for item in items:
         for root in _ast_expressions(item):
             stack = [root]
@@ -121,7 +124,7 @@ def _line(span: Span | None) -> str:
 def when_rules(ctx: Lint) -> None:
     """W-WHEN-001 and W-WHEN-002: rules of a classification that can never be the one that matches."""
     for c in ctx.program.classifies:
-        seen: list[tuple[ir.When, list]] = []
+        seen: list[tuple[ir.When, regions.Region]] = []
         for w in c.whens:
             r = regions.region(w.cond)
             twin = next((e for e, _ in seen if e.cond == w.cond), None)
@@ -138,7 +141,8 @@ def when_rules(ctx: Lint) -> None:
                 if alone is not None:
                     message = f"this 'when' of '{c.name}' can never match: the one at {_line(alone.span)} " \
                               "takes every customer it would"
-                    related = [(alone.cond.span, "every such customer matches this first")]
+                    related: list[tuple[Span | None, str]] = [
+                        (alone.cond.span, "every such customer matches this first")]
                 else:
                     lines = ", ".join(str(e.span.line) for e, _ in seen if e.span is not None)
                     message = f"this 'when' of '{c.name}' can never match: the 'when's above it " \
@@ -151,21 +155,21 @@ def when_rules(ctx: Lint) -> None:
 
 # ---------------------------------------------------------------- strings and classes
 
-def _string_comparisons(ctx: Lint, e):
+def _string_comparisons(ctx: Lint, e: ir.Expr) -> Iterator[tuple[ir.Expr, str, Span | None]]:
     """(operand, literal value, literal span) for each string compared with ==, != or in."""
     for node in ir.walk(e):
         if isinstance(node, ir.Call) and node.op in ("eq", "ne") and node.args[0].type == Type.STRING:
             a, b = node.args
             if isinstance(a, ir.Literal) and not isinstance(b, ir.Literal):
                 a, b = b, a
-            if isinstance(b, ir.Literal) and not isinstance(a, ir.Literal) and b.value is not None:
+            if isinstance(b, ir.Literal) and not isinstance(a, ir.Literal) and isinstance(b.value, str):
                 yield a, b.value, b.span or node.span
         elif isinstance(node, ir.InSet) and node.operand.type == Type.STRING \
                 and not isinstance(node.operand, ir.Literal):
             yield from _in_values(ctx, node)
 
 
-def _in_values(ctx: Lint, node: ir.InSet):
+def _in_values(ctx: Lint, node: ir.InSet) -> Iterator[tuple[ir.Expr, str, Span | None]]:
     """The values of a string `in` list with the span each is written at (the list's, when unknown)."""
     source = ctx.in_lists.get(node.span) if node.span is not None else None
     spans = [v.span for v in source.values] if source is not None and len(source.values) == len(node.values) \
@@ -225,7 +229,11 @@ def _reads(program: ir.Program) -> set[str]:
 
 def unused_rules(ctx: Lint) -> None:
     """W-UNUSED-001..004, for the declarations of the root file."""
-    program, mine = ctx.program, lambda d: d.span is not None and d.span.path == ctx.root
+    program = ctx.program
+
+    def mine(d: ir.Param | ir.Let | ir.Channel | ir.Segment) -> bool:
+        return d.span is not None and d.span.path == ctx.root
+
     reads = _reads(program)
     for p in program.params:
         if mine(p) and p.name not in reads:
