@@ -44,6 +44,9 @@ class Result:
     version: str | None = None
     as_of: dt.date | None = None
     run_id: str | None = None           # a uuid4, also in the tables' metadata and the summary
+    # What the run could not do as it should have, said in words: the
+    # kernel's background compile failed (the run stayed vectorized)
+    warnings: tuple[str, ...] = ()
 
 
 def resolve_params(program, params):
@@ -177,7 +180,13 @@ class Policy:
             summary["history"] = run.history.summary()
         if run.arms:
             summary["experiments"] = run.arms.summary()
-        return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id)
+        return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id,
+                      tuple(self.warnings(engine)))
+
+    def warnings(self, engine: str = "auto") -> list[str]:
+        """What a run on this engine could not do as it should (so far in this
+        process): a failed background compile of the kernel."""
+        return self._auto.warnings() if engine == "auto" else []
 
     def program_key_arrow_type(self) -> pa.DataType:
         t = self.program.input.field(self.program.input.key).type

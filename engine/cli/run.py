@@ -95,6 +95,8 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
         return 130
     from pol.cli.report import render
     print(render(summary))
+    for warning in summary.get("warnings", ()):
+        print(f"pol: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -184,6 +186,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
                                   for name, counts in stream.history.summary().items()}
         if stream.arms:
             summary["experiments"] = stream.arms.summary()
+        if pol_.warnings():
+            summary["warnings"] = pol_.warnings()
         commit_with_summary(staging, out, summary)
         return summary
     finally:
