@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from pol.compiler import ir, offer_settings
 from pol.compiler.frontend.context import Typed
+from pol.compiler.frontend.experiments import check_experiments, expect_arm, param_arms, restrict
 from pol.compiler.frontend.expressions import Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.history import check_histories, event_values
@@ -76,6 +77,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     fields = check_input(ck, inp) if inp is not None else []
     key_field = next((f for f in fields if inp is not None and f.name == inp.key), None)
     histories = check_histories(ck, items, key_field.type if key_field is not None else None)
+    experiments = check_experiments(ck, items)
     params = check_params(ck, items)
 
     graph = ast_graph(unit)
@@ -124,6 +126,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         attributes=attrs,
         carry=carry,
         histories=tuple(histories),
+        experiments=tuple(experiments),
     )
 
 
@@ -186,9 +189,12 @@ def check_params(ck: Checker, items: Sequence[ast.Decl]) -> list[ir.Param]:
         if t is None:
             continue
         value, ok = ck.value(item.default, t, f"param '{item.name}'")
-        if ok:
+        arms = param_arms(ck, item, t) if item.arms else ()
+        if ok and arms is not None:
             ck.param_types[item.name] = t
-            params.append(ir.Param(item.name, t, value, item.span))
+            params.append(ir.Param(item.name, t, value, item.span, arms))
+            if arms:
+                ck.param_arms[item.name] = params[-1]
     return params
 
 
@@ -261,6 +267,7 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
     priority = ck.numeric(priority_prop.expr, f"the priority of offer '{o.name}'") \
         if priority_prop is not None else ir.Literal(F, 0.0, o.span)
     ck.offer_attrs = None
+    eligible, arm = restrict(ck, o, eligible)
     channels: tuple[str, ...] = ()
     if channels_prop is not None:
         channels = channels_prop.names
@@ -297,6 +304,7 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
                           v.span, "swap the dates, or remove the offer")
     holdout_bp: int | None = None
     holdout_prop = _prop(first, ast.Holdout)
+    salt = holdout_prop.salt if holdout_prop is not None else None
     num = holdout_prop.percent if holdout_prop is not None else None
     if isinstance(num, ast.Name):
         holdout_bp = _setting(ck, o, "holdout", num, params, settings)
@@ -313,7 +321,8 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
         return None
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
                     valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
-                    attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings))
+                    attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings),
+                    arm=arm, holdout_salt=salt)
 
 
 P = TypeVar("P", bound=ast.OfferProp)
@@ -430,6 +439,10 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
             expects.append(ir.ExpectOffer(item.offer, item.via, rank, item.negated, item.span))
         elif isinstance(item, ast.ExpectNoOffer):
             expects.append(ir.ExpectNoOffer(item.span))
+        elif isinstance(item, ast.ExpectArm):
+            arm_expect = expect_arm(ck, item)
+            if arm_expect is not None:
+                expects.append(arm_expect)
         else:
             c = ck.condition(item.expr, "an 'expect'")
             if c is not None:

@@ -63,6 +63,8 @@ class CheckContext:
         self.param_types: dict[str, Type] = {}
         self.let_types: dict[str, Type | None] = {}     # None: the let itself is wrong
         self.histories: dict[str, ir.History] = {}      # compiler/frontend/history.py
+        self.experiments: dict[str, ir.Experiment] = {}    # compiler/frontend/experiments.py
+        self.param_arms: dict[str, ir.Param] = {}          # params with a value per arm
         # (offer name, {attribute: literal}) while an offer is checked: what `offer.NAME` reads
         self.offer_attrs: tuple[str, dict[str, ir.Literal]] | None = None
         # (attribute, type, span) of every offer's attributes, in order (compiler/frontend/offer_data.py)

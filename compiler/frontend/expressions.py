@@ -41,6 +41,7 @@ from typing import cast
 
 from pol.compiler import ir
 from pol.compiler.frontend.context import CheckContext, Rule, Typed, present
+from pol.compiler.frontend.experiments import param_read
 from pol.compiler.frontend.functions import FUNCTIONS, FunctionRules
 from pol.compiler.frontend.hints import (
     NUMERIC,
@@ -153,7 +154,12 @@ class Checker(FunctionRules, LiteralRules):
             return ir.FieldRef(t, e.name, e.span) if t is not None else None
         if isinstance(d, ast.Param):
             t = self.param_types.get(e.name)
+            if t is not None and e.name in self.param_arms:        # a value per arm (LANGUAGE.md 13)
+                return param_read(self.param_arms[e.name], self.experiments, e.span)
             return ir.ParamRef(t, e.name, e.span) if t is not None else None
+        if isinstance(d, ast.Experiment):
+            # the customer's arm: an extra input field the batch paths compute
+            return ir.FieldRef(S, e.name, e.span) if e.name in self.experiments else None
         if isinstance(d, ast.Let):
             t = self.let_types.get(e.name)
             return ir.DeclRef(t, e.name, "let", e.span) if t is not None else None

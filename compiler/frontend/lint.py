@@ -15,6 +15,8 @@ Codes:
   W-OFFER-002  an offer whose `eligible` condition is never true (`eligible when false`)
   W-UNUSED-001 a param nothing reads      W-UNUSED-002 a let nothing reads
   W-UNUSED-003 a channel no offer lists   W-UNUSED-004 an unlabelled segment nothing reads
+  W-EXP-001    an arm of an experiment that nothing gives anything (no offer, param or expression)
+  W-EXP-002    an experiment compared with a value it never takes
 
 What "reads" means for W-UNUSED: the expressions of declarations and of tests'
 `expect`s; a test's `with` sets a param without reading it. Only the root
@@ -255,4 +257,40 @@ def unused_rules(ctx: Lint) -> None:
                      f"if it is an output, give it a label: segment {s.name} \"...\" = ...; otherwise remove it")
 
 
-RULES = (when_rules, string_rules, offer_rules, unused_rules)
+# ---------------------------------------------------------------- experiments
+
+def experiment_rules(ctx: Lint) -> None:
+    """W-EXP-001 and W-EXP-002 (LANGUAGE.md section 13), for the root file's experiments.
+    Offers per arm and params per arm read as comparisons with the arm
+    (compiler/frontend/experiments.py), so the comparisons tell what is used;
+    a test's expectation does not use an arm."""
+    program = ctx.program
+    declared = {x.name: x for x in program.experiments}
+    used: dict[str, set[str]] = {name: set() for name in declared}
+    for p in program.params:
+        for experiment, arm, _ in p.arms:
+            used[experiment].add(arm)
+    for owner, e in expressions(program):
+        for operand, value, span in _string_comparisons(ctx, e):
+            if not isinstance(operand, ir.FieldRef) or operand.name not in declared:
+                continue
+            x = declared[operand.name]
+            if value not in x.values:
+                guess = closest(value, x.values)
+                ctx.warn("W-EXP-002", f"experiment '{x.name}' is never {quoted(value)}: it is one of its arms "
+                         "or \"control\"", span, f"did you mean {quoted(guess)}?" if guess is not None else
+                         "its values are " + ", ".join(quoted(v) for v in x.values))
+            elif not isinstance(owner, ir.Test):
+                used[x.name].add(value)
+    for x in program.experiments:
+        if x.span is None or x.span.path != ctx.root or not used[x.name]:
+            continue        # an experiment nothing reads only marks its groups in the output
+        for arm, bp in x.arms:
+            if arm not in used[x.name] and bp > 0:
+                ctx.warn("W-EXP-001", f"arm '{arm}' of experiment '{x.name}' changes nothing: no offer, param "
+                         "or condition is for it", x.span,
+                         f"give it an offer ('arm {x.name}.{arm}') or a param value, or make its customers "
+                         "part of another arm or the control")
+
+
+RULES = (when_rules, string_rules, offer_rules, unused_rules, experiment_rules)

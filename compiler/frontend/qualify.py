@@ -31,8 +31,8 @@ from pol.compiler.frontend.resolve import FileInfo, FileKey, Unit
 from pol.dsl import ast, expr_walk
 from pol.dsl.diagnostics import Diagnostics
 
-DECLS = (ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score, ast.Channel, ast.Offer)
-Declared = ast.Param | ast.Let | ast.Segment | ast.Classify | ast.Score | ast.Channel | ast.Offer
+DECLS = (ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score, ast.Channel, ast.Offer, ast.Experiment)
+Declared = ast.Param | ast.Let | ast.Segment | ast.Classify | ast.Score | ast.Channel | ast.Offer | ast.Experiment
 _MAX_PATHS = 64      # ways one file is reached that are followed (a diamond of diamonds stays small)
 
 
@@ -129,6 +129,8 @@ def _resolver(prefix: str, alias: dict[str, list[Declared]], canon: dict[int, st
 def _renamed(d: Declared, name: str, r: Callable[[str], str]) -> Declared:
     replace = dataclasses.replace
     if isinstance(d, ast.Param):
+        return replace(d, name=name, arms=tuple(replace(a, experiment=r(a.experiment)) for a in d.arms))
+    if isinstance(d, ast.Experiment):
         return replace(d, name=name)
     if isinstance(d, (ast.Let, ast.Segment, ast.Score)):
         return replace(d, name=name, expr=rename_expr(d.expr, r))
@@ -142,6 +144,8 @@ def _renamed(d: Declared, name: str, r: Callable[[str], str]) -> Declared:
             p = replace(p, expr=rename_expr(p.expr, r))
         elif isinstance(p, ast.Channels):
             p = replace(p, names=tuple(r(n) for n in p.names))
+        elif isinstance(p, ast.ArmOf):
+            p = replace(p, experiment=r(p.experiment))
         props.append(p)
     return replace(d, name=name, props=tuple(props))
 

@@ -46,13 +46,14 @@ from pol.dsl.source import Source, Span
 # What a name can be declared as, in the words messages use.
 KIND_WORDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
               ast.Classify: "classification", ast.Score: "score", ast.Channel: "channel",
-              ast.Offer: "offer", ast.History: "history"}
+              ast.Offer: "offer", ast.History: "history", ast.Experiment: "experiment"}
 GRAPH_KINDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
                ast.Classify: "classify", ast.Score: "score", ast.Channel: "channel", ast.Offer: "offer",
-               ast.History: "history"}
+               ast.History: "history", ast.Experiment: "experiment"}
 DERIVED = (ast.Let, ast.Segment, ast.Classify, ast.Score)
 # What a name of the namespace is declared as.
-Named = ast.Field | ast.Param | ast.Let | ast.Segment | ast.Classify | ast.Score | ast.Channel | ast.Offer | ast.History
+Named = (ast.Field | ast.Param | ast.Let | ast.Segment | ast.Classify | ast.Score | ast.Channel | ast.Offer
+         | ast.History | ast.Experiment)
 # A file of a program: its real path, or the root Source's path when the root is a text.
 FileKey = Path | str
 # The declarations of a program, with the fields of input blocks: what `Unit.items` holds, but for imports.
@@ -227,7 +228,7 @@ def namespace(unit: Unit, diags: Diagnostics) -> dict[str, Named]:
     places (E-DECL-006)."""
     space: dict[str, Named] = {}
     decls = [d for d in _program_order(unit)
-             if isinstance(d, (ast.Field, ast.Param, ast.Channel, ast.Offer, ast.History) + DERIVED)]
+             if isinstance(d, (ast.Field, ast.Param, ast.Channel, ast.Offer, ast.History, ast.Experiment) + DERIVED)]
     for d in decls:
         prior = space.get(d.name)
         if prior is None:
