@@ -1,4 +1,4 @@
-"""The walks of a syntax tree's expressions (dsl/ast.py): a node's operands,
+"""The walks of a syntax tree's expressions (dsl/ast_expr.py): a node's operands,
 and the names an expression reads, for the front end's name resolution,
 qualification, nesting limit and lint (compiler/frontend/).
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pol.dsl.ast import Between, Binary, Call, Compare, Expr, If, InList, IsNull, Name, Unary
+from pol.dsl.ast_expr import Between, Binary, Call, Compare, Expr, If, InList, IsNull, Name, Unary
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
