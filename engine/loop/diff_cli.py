@@ -48,7 +48,7 @@ def split_params(items, n: int) -> tuple[dict, dict[int, dict]]:
     return shared, own
 
 
-def run(policies: list[str], input: str, out: str, as_of=None, params=(), fmt: str = "parquet",
+def diff(policies: list[str], input: str, out: str, as_of=None, params=(), fmt: str = "parquet",
         overwrite: bool = False, progress: bool | None = None) -> dict:
     from pol.api.policy import load
     from pol.cli.progress import Progress
@@ -201,7 +201,7 @@ def _moved(d: dict) -> list[list[str]]:
 def command(policies, input, out, as_of, params, fmt, overwrite, progress) -> int:
     try:
         with _sigterm_as_interrupt():
-            summary = run(policies, input, out, as_of, params, fmt, overwrite, progress)
+            summary = diff(policies, input, out, as_of, params, fmt, overwrite, progress)
     except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
