@@ -177,7 +177,12 @@ class Builder(Transformer):
         return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
 
     def param_decl(self, c):
+        if len(c) == 6:             # NAME '<' NAME '>': one type name, `list<string>`, for the checker
+            return ast.Param(str(c[0]), "".join(map(str, c[1:5])), c[5], self._tok(c[0]), self._span(c[1], c[4]))
         return ast.Param(str(c[0]), str(c[1]), c[2], self._tok(c[0]), self._tok(c[1]))
+
+    def list_literal(self, c):
+        return ast.ListLit(tuple(c[1:-1]), self._span(c[0], c[-1]))
 
     def let_decl(self, c):
         return ast.Let(str(c[0]), c[1], self._tok(c[0]))
@@ -347,6 +352,12 @@ class Builder(Transformer):
         word = c[2] if negated else c[1]
         values = tuple(x for x in c[(3 if negated else 2):-1])
         return ast.InList(c[0], values, negated, self._span(c[0], c[-1]), self._span(c[1], word))
+
+    def member(self, c):
+        negated = c[1].type == "NOT"
+        word = c[2] if negated else c[1]
+        name = ast.Name(str(c[-1]), self._tok(c[-1]))
+        return ast.Member(c[0], name, negated, self._span(c[0], c[-1]), self._span(c[1], word))
 
     def between(self, c):
         return ast.Between(c[0], c[2], c[4], self._span(c[0], c[4]), self._tok(c[1]))

@@ -203,6 +203,8 @@ class Emitter:
     def x_ParamRef(self, e: ir.ParamRef) -> Value:
         k = [p.name for p in self.plan.params].index(e.name)
         a = self.plan.layout.params[k]
+        if e.type.element is not None:      # a list: its array, read by `member` alone, never null
+            return Value(N(a.value), None)
         return Value(N(a.value), N(a.valid))
 
     def x_DeclRef(self, e: ir.DeclRef) -> Value:

@@ -323,6 +323,17 @@ def ts_date(t):
 
 
 @_jit
+def member(x, values):
+    """`x in LIST` (LANGUAGE.md 4.5): x among a list param's values, ints or
+    strings' codes in the batch's table. A list param holds a few values:
+    a scan beats a hash."""
+    for v in values:
+        if v == x:
+            return True
+    return False
+
+
+@_jit
 def bit(buf, i):
     """Bit i of an Arrow bitmap (least significant bit first)."""
     return (buf[i >> 3] >> (i & 7)) & 1 == 1

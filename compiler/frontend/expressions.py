@@ -63,6 +63,7 @@ from pol.compiler.frontend.hints import (
     unquoted_text_hint,
 )
 from pol.compiler.frontend.history import HistoryRules
+from pol.compiler.frontend.lists import ListRules
 from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS, Unit
 from pol.compiler.types import Type, parse_type
@@ -89,7 +90,7 @@ _CHAIN_GROUP = {"and": "and", "or": "or", "+": "+", "-": "+", "*": "*", "/": "*"
 _SUGGESTION_BUDGET = (300_000, 10_000)
 
 
-class Checker(FunctionRules, HistoryRules):
+class Checker(FunctionRules, HistoryRules, ListRules):
     """Checks expressions against the program's namespace; collects diagnostics."""
 
     def __init__(self, unit: Unit, diags: Diagnostics):
@@ -235,6 +236,8 @@ class Checker(FunctionRules, HistoryRules):
             return ir.FieldRef(t, e.name, e.span) if t is not None else None
         if isinstance(d, ast.Param):
             t = self.param_types.get(e.name)
+            if t is not None and t.element is not None:
+                return self.list_used_as_value(e.name, t, e.span)
             return ir.ParamRef(t, e.name, e.span) if t is not None else None
         if isinstance(d, ast.Let):
             t = self.let_types.get(e.name)
@@ -539,6 +542,10 @@ class Checker(FunctionRules, HistoryRules):
 
     def value(self, lit, t: Type, what: str):
         """A literal as a Python value of type t: (value, ok). Ints widen to float."""
+        if t.element is not None:
+            return self.list_value(lit, t, what)
+        if isinstance(lit, ast.ListLit):
+            return self.not_a_list_value(lit, t, what)
         if isinstance(lit, ast.Null):
             return None, True
         if isinstance(lit, ast.TimestampLit) and t == Type.TIMESTAMP:

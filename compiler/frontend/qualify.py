@@ -177,6 +177,8 @@ def _rebuilt(node, kids: list):
         return replace(node, operand=kids[0], low=kids[1], high=kids[2])
     if isinstance(node, (ast.InList, ast.IsNull)):
         return replace(node, operand=kids[0])
+    if isinstance(node, ast.Member):
+        return replace(node, operand=kids[0], collection=kids[1])
     if isinstance(node, ast.If):
         return replace(node, cond=kids[0], then=kids[1], else_=kids[2])
     return replace(node, args=tuple(kids))
