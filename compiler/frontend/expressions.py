@@ -576,5 +576,7 @@ class Checker(FunctionRules, HistoryRules, ListRules):
         if t is None:
             guess = _TYPE_SYNONYMS.get(name.lower()) or closest(name, TYPE_NAMES)
             hint = f"did you mean '{guess}'?" if guess else "the types are " + ", ".join(TYPE_NAMES)
+            if name.startswith("list<"):
+                hint = "a list is list<int> or list<string>"
             self.error("E-TYPE-010", f"unknown type '{name}'", span, hint)
         return t
