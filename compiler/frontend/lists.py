@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pol.compiler import ir
 from pol.compiler.frontend.hints import UNTYPED_NULL, B, a_type, literal_hint, literal_type
-from pol.compiler.types import Type
+from pol.compiler.types import LIST_OF, Type
 from pol.dsl import ast
 from pol.dsl.source import Span
 
@@ -88,8 +88,11 @@ class ListRules:
         if x.type is UNTYPED_NULL:
             x = self.settle(x, element)
         if x.type != element:
+            hint = literal_hint(e.operand, element) if isinstance(e.operand, (ast.Number, ast.String)) else None
+            if hint is None:
+                hint = f"{a_type(x.type)} is tested against a list<{x.type}> param" \
+                    if x.type in LIST_OF else "lists hold ints or strings"
             return self.error("E-TYPE-006", f"'{c.name}' is {list_words(lst.type)}, but this tests {a_type(x.type)}",
-                              e.op_span, literal_hint(e.operand, element)
-                              if isinstance(e.operand, (ast.Number, ast.String)) else None)
+                              e.op_span, hint)
         test = ir.Call(B, "member", (x, lst), e.span)
         return ir.Call(B, "not", (test,), e.span) if e.negated else test
