@@ -325,12 +325,17 @@ def ts_date(t):
 @_jit
 def member(x, values):
     """`x in LIST` (LANGUAGE.md 4.5): x among a list param's values, ints or
-    strings' codes in the batch's table. A list param holds a few values:
-    a scan beats a hash."""
-    for v in values:
-        if v == x:
-            return True
-    return False
+    strings' codes in the batch's table, sorted by the host (bind): a
+    binary search, so a list of thousands of product codes costs a few
+    comparisons per row."""
+    lo, hi = 0, len(values)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < len(values) and values[lo] == x
 
 
 @_jit
