@@ -181,6 +181,13 @@ class Builder(Transformer):
             return ast.Param(str(c[0]), "".join(map(str, c[1:5])), c[5], self._tok(c[0]), self._span(c[1], c[4]))
         return ast.Param(str(c[0]), str(c[1]), c[2], self._tok(c[0]), self._tok(c[1]))
 
+    def param_decl_ge(self, c):
+        # `list<int>= [1]`: the `>=` is the type's `>` and the `=`
+        if str(c[4]) != ">=":
+            self._report(Diagnostic("E-SYNTAX-001", f"missing '=' before the value of param '{c[0]}'",
+                                    self._tok(c[4]), f"write {c[0]}: TYPE = VALUE"))
+        return ast.Param(str(c[0]), f"{c[1]}{c[2]}{c[3]}>", c[5], self._tok(c[0]), self._span(c[1], c[4]))
+
     def list_literal(self, c):
         return ast.ListLit(tuple(c[1:-1]), self._span(c[0], c[-1]))
 

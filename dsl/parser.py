@@ -344,9 +344,6 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str, floor: int = 0) 
                           span, "choose another name; the reserved words are "
                           + ", ".join(RESERVED))
     if kind == "LSQB" and "LSQB" not in expected:
-        if prev is not None and prev.value == ">=":
-            return Diagnostic("E-SYNTAX-001", "'>=' here is '>' and '=' run together", _tspan(path, prev),
-                              "write a space before '=': list<int> = [1, 2]")
         return Diagnostic("E-SYNTAX-002", "'[' starts a list only as a list param's value", span,
                           "an 'in' list is written in parentheses: x in (1, 2)")
     if kind == "IF" and "LPAR" in expected:
