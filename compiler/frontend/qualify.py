@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import networkx as nx
-
+from pol.compiler.frontend.digraph import DiGraph, topological_order
 from pol.compiler.frontend.resolve import Unit
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
@@ -40,15 +39,16 @@ def qualify(unit: Unit, diags: Diagnostics) -> None:
         return
     keys = list(infos)
     order = {k: n for n, k in enumerate(keys)}
-    g = nx.DiGraph()
-    g.add_nodes_from(keys)
+    g = DiGraph()
+    for k in keys:
+        g.add_node(k)
     for k, info in infos.items():
         for _, target in info.edges:
             g.add_edge(k, target)
     # per file, the ways it is reached: (prefix, offers kept, arbitrate and tests kept)
     states: dict = {k: [] for k in keys}
     states[keys[0]].append(("", True, True))
-    for k in nx.lexicographical_topological_sort(g, key=lambda k: order[k]):
+    for k in topological_order(g, key=lambda k: order[k]):
         for prefix, offers, full in states[k]:
             for imp, target in infos[k].edges:
                 q = imp.qualifier
