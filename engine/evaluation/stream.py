@@ -23,10 +23,9 @@ from pol.arbitration.arbitrate import (
     Rules,
     collect_candidates,
     flat_of_pairs,
-    global_order,
     match_range,
-    walk_global,
 )
+from pol.arbitration.optimal import Allocation, walk_run
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
@@ -262,6 +261,8 @@ class Stream:
         self.path = path
         self.rules = Rules.of(program)
         self.counts = Counts.empty(plan)
+        if self.rules.optimal:          # a run without candidates reports an empty allocation
+            self.counts.allocation = Allocation(0.0, 0.0, 0.0, {}, 0).to_dict()
         self.active = active_offers(program, as_of)
         self.today = (as_of - EPOCH).days
         self.rows = 0
@@ -348,14 +349,9 @@ class Stream:
         writer.close()
         rows, offer, chan, prio, ctrl = (np.concatenate([c[j] for c in self._candidates]) for j in range(5))
         self._candidates = []
-        # Per-customer state only for customers that have candidates.
-        first = np.ones(len(rows), np.bool_)
-        first[1:] = rows[1:] != rows[:-1]
-        dense = np.cumsum(first) - 1
-        accepted = np.zeros(len(rows), np.bool_)
-        walk_global(global_order(rows, offer, prio), dense, offer, ctrl, int(first.sum()),
-                    self.rules.max_n, self.rules.category, self.rules.exclusive, self.rules.capacity,
-                    accepted, self.counts.funnel)
+        accepted, allocation = walk_run(rows, offer, prio, ctrl, self.rules, self.plan.offers, self.counts.funnel)
+        if allocation is not None:
+            self.counts.allocation = allocation.to_dict()
         f.seek(0)
         base = 0
         for batch in pa.ipc.open_stream(f):
