@@ -71,7 +71,7 @@ class Allocation:
 
 
 @njit(cache=True, nogil=True)
-def _best(lo, hi, red, cat, excl, max_n, exact, forced, banned, pick, order, vals, inc, keep):
+def _best(lo, hi, red, cat, excl, max_n, exact, forced, banned, pick, order, vals, inc, keep, before):
     """The best value of one customer's pairs lo..hi at reduced values `red`:
     the largest sum of positive reduced values over a set the per-customer
     rules allow. `forced` (a pair, or -1) is in the set and its own value not
@@ -134,6 +134,7 @@ def _best(lo, hi, red, cat, excl, max_n, exact, forced, banned, pick, order, val
                 c = cat[j]
                 if not ((c >= 0 and (cats >> c) & 1) or (ex & excl[j]) != 0):
                     inc[a] = True
+                    before[a] = cur
                     cur += vals[a]
                     slots -= 1
                     if c >= 0:
@@ -155,7 +156,7 @@ def _best(lo, hi, red, cat, excl, max_n, exact, forced, banned, pick, order, val
             break
         j = order[a]
         inc[a] = False
-        cur -= vals[a]
+        cur = before[a]     # not cur - vals[a]: totals are sums left to right, as the oracle adds them
         slots += 1
         if cat[j] >= 0:
             cats &= ~(np.int64(1) << cat[j])
@@ -169,16 +170,16 @@ def _best(lo, hi, red, cat, excl, max_n, exact, forced, banned, pick, order, val
 
 
 @njit(cache=True, nogil=True)
-def _threshold(j, lo, hi, prio, red, cat, excl, max_n, exact, order, vals, inc, keep):
+def _threshold(j, lo, hi, prio, red, cat, excl, max_n, exact, order, vals, inc, keep, before):
     """The price above which the customer of pair j no longer wants it."""
     none = np.zeros(0, np.bool_)
-    with_j = _best(lo, hi, red, cat, excl, max_n, exact, j, -1, none, order, vals, inc, keep)
-    without = _best(lo, hi, red, cat, excl, max_n, exact, -1, j, none, order, vals, inc, keep)
+    with_j = _best(lo, hi, red, cat, excl, max_n, exact, j, -1, none, order, vals, inc, keep, before)
+    without = _best(lo, hi, red, cat, excl, max_n, exact, -1, j, none, order, vals, inc, keep, before)
     return prio[j] + with_j - without
 
 
 @njit(cache=True, nogil=True)
-def _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, inc, keep):
+def _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, inc, keep, before):
     none = np.zeros(0, np.bool_)
     total = 0.0
     for k in range(len(price)):
@@ -186,7 +187,7 @@ def _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, in
             total += price[k] * capacity[k]
     for c in range(len(starts) - 1):
         total += _best(starts[c], starts[c + 1], red, cat, excl, max_n, exact, -1, -1, none,
-                       order, vals, inc, keep)
+                       order, vals, inc, keep, before)
     return total
 
 
@@ -207,6 +208,7 @@ def solve(starts, cust, offer, prio, category, exclusive, capacity, max_n, exact
     vals = np.empty(width, np.float64)
     inc = np.zeros(width, np.bool_)
     keep = np.zeros(width, np.bool_)
+    before = np.zeros(width, np.float64)
     cat = np.empty(n, np.int64)
     excl = np.empty(n, np.int64)
     red = np.empty(n, np.float64)
@@ -216,7 +218,7 @@ def solve(starts, cust, offer, prio, category, exclusive, capacity, max_n, exact
         red[j] = prio[j]
     for k in range(K):
         price[k] = 0.0
-    bound = _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, inc, keep)
+    bound = _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, inc, keep, before)
     done = 0
     for p in range(passes):
         moved = False
@@ -229,7 +231,7 @@ def solve(starts, cust, offer, prio, category, exclusive, capacity, max_n, exact
                 j = by_offer[by_offer_start[k] + a]
                 c = cust[j]
                 t[a] = _threshold(j, starts[c], starts[c + 1], prio, red, cat, excl, max_n, exact,
-                                  order, vals, inc, keep)
+                                  order, vals, inc, keep, before)
             t.sort()
             new = max(t[size - 1 - capacity[k]], 0.0)
             if new != price[k]:
@@ -239,11 +241,11 @@ def solve(starts, cust, offer, prio, category, exclusive, capacity, max_n, exact
                     j = by_offer[by_offer_start[k] + a]
                     red[j] = prio[j] - new
         done = p + 1
-        bound = min(bound, _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, inc, keep))
+        bound = min(bound, _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, inc, keep, before))
         if not moved:
             break
     for c in range(len(starts) - 1):
-        _best(starts[c], starts[c + 1], red, cat, excl, max_n, exact, -1, -1, pick, order, vals, inc, keep)
+        _best(starts[c], starts[c + 1], red, cat, excl, max_n, exact, -1, -1, pick, order, vals, inc, keep, before)
     # Ties at a price can leave an offer wanted by more than its capacity:
     # keep those with the highest thresholds (then the earlier position).
     for k in range(K):
@@ -265,7 +267,7 @@ def solve(starts, cust, offer, prio, category, exclusive, capacity, max_n, exact
                 js[b] = j
                 c = cust[j]
                 t[b] = -_threshold(j, starts[c], starts[c + 1], prio, red, cat, excl, max_n, exact,
-                                   order, vals, inc, keep)
+                                   order, vals, inc, keep, before)
                 b += 1
         ranked = np.argsort(t, kind="mergesort")        # stable: equal thresholds keep position order
         for b in range(capacity[k], taken):

@@ -25,7 +25,7 @@ from pol.arbitration.arbitrate import (
     flat_of_pairs,
     match_range,
 )
-from pol.arbitration.optimal import Allocation, walk_run
+from pol.arbitration.optimal import walk_run
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
@@ -261,8 +261,6 @@ class Stream:
         self.path = path
         self.rules = Rules.of(program)
         self.counts = Counts.empty(plan)
-        if self.rules.optimal:          # a run without candidates reports an empty allocation
-            self.counts.allocation = Allocation(0.0, 0.0, 0.0, {}, 0).to_dict()
         self.active = active_offers(program, as_of)
         self.today = (as_of - EPOCH).days
         self.rows = 0
@@ -344,6 +342,11 @@ class Stream:
 
     def finish(self) -> None:
         if self._spill is None:
+            if self.rules.optimal:      # no rows: the report of an empty allocation
+                empty = np.zeros(0, np.int64)
+                _, allocation = walk_run(empty, empty.astype(np.int16), empty.astype(np.float64),
+                                         empty.astype(np.bool_), self.rules, self.plan.offers, self.counts.funnel)
+                self.counts.allocation = allocation.to_dict() if allocation is not None else None
             return
         f, writer = self._spill
         writer.close()
