@@ -42,10 +42,15 @@ import numpy as np
 from numba import njit
 
 from pol.arbitration.arbitrate import Rules, global_order, walk_global
+from pol.evaluation.threads import THREADS, chunks, run_parts
 
 # Passes of coordinate descent at most; the prices stop moving sooner on
 # every sample measured (benchmarks/README.md).
 PASSES = 30
+# A pass in which no price moves by more than this share of the largest
+# priority is the last: later passes moved the bound by less than 1e-6 of
+# itself on the samples measured, and each costs as much as the first.
+SETTLED = 1e-6
 
 
 @dataclass(frozen=True)
@@ -71,18 +76,13 @@ class Allocation:
 
 
 @njit(cache=True, nogil=True)
-def _best(lo, hi, red, cat, excl, max_n, exact, forced, banned, pick, order, vals, inc, keep, before):
-    """The best value of one customer's pairs lo..hi at reduced values `red`:
-    the largest sum of positive reduced values over a set the per-customer
-    rules allow. `forced` (a pair, or -1) is in the set and its own value not
-    counted; `banned` (a pair, or -1) is not. Without exclusive lines
-    (`exact` False) the allowed sets are a matroid and the greedy choice is
-    the best; with them, a depth-first search bounded by the best remaining
-    values. With `pick` non-empty, the chosen pairs are marked in it. Ties
-    go to the earlier pair (offer declaration order)."""
+def _rank(lo, hi, red, skip, order, vals):
+    """One customer's pairs lo..hi with a positive reduced value, except
+    `skip` (or -1), into order/vals, highest first (equal ones in pair
+    order: offer declaration order); how many."""
     m = 0
     for j in range(lo, hi):
-        if j == forced or j == banned or not red[j] > 0.0:
+        if j == skip or not red[j] > 0.0:
             continue
         v = red[j]
         b = m
@@ -93,6 +93,19 @@ def _best(lo, hi, red, cat, excl, max_n, exact, forced, banned, pick, order, val
         vals[b] = v
         order[b] = j
         m += 1
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _choose(m, cat, excl, max_n, exact, forced, pick, order, vals, inc, keep, before):
+    """The best value of a customer's m ranked pairs (`_rank`): the largest
+    sum of values over a set the per-customer rules allow. `forced` (a pair
+    not among them, or -1) is in the set and its own value not counted.
+    Without exclusive lines (`exact` False) the allowed sets are a matroid
+    and the greedy choice is the best; with them, a depth-first search
+    bounded by the best remaining values. Of equal totals, the set that
+    takes the earlier-ranked pairs wins. With `pick` non-empty, the chosen
+    pairs are marked in it."""
     slots = max_n
     cats = np.int64(0)
     ex = np.int64(0)
@@ -170,109 +183,113 @@ def _best(lo, hi, red, cat, excl, max_n, exact, forced, banned, pick, order, val
 
 
 @njit(cache=True, nogil=True)
-def _threshold(j, lo, hi, prio, red, cat, excl, max_n, exact, order, vals, inc, keep, before):
-    """The price above which the customer of pair j no longer wants it."""
-    none = np.zeros(0, np.bool_)
-    with_j = _best(lo, hi, red, cat, excl, max_n, exact, j, -1, none, order, vals, inc, keep, before)
-    without = _best(lo, hi, red, cat, excl, max_n, exact, -1, j, none, order, vals, inc, keep, before)
+def _best(lo, hi, red, cat, excl, max_n, exact, pick, order, vals, inc, keep, before):
+    """The best value of one customer's pairs lo..hi at reduced values `red`."""
+    m = _rank(lo, hi, red, -1, order, vals)
+    return _choose(m, cat, excl, max_n, exact, -1, pick, order, vals, inc, keep, before)
+
+
+@njit(cache=True, nogil=True)
+def _threshold(j, lo, hi, prio, red, cat, excl, max_n, exact, order, vals, inc, keep, before, none):
+    """The price above which the customer of pair j no longer wants it: its
+    priority plus the best value of the others alongside it, minus their
+    best value without it."""
+    m = _rank(lo, hi, red, j, order, vals)
+    with_j = _choose(m, cat, excl, max_n, exact, j, none, order, vals, inc, keep, before)
+    without = _choose(m, cat, excl, max_n, exact, -1, none, order, vals, inc, keep, before)
     return prio[j] + with_j - without
 
 
 @njit(cache=True, nogil=True)
-def _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, inc, keep, before):
+def _thresholds(js, a, b, t, starts, cust, prio, red, cat, excl, max_n, exact, order, vals, inc, keep, before):
+    """t[i] = the threshold of pair js[i], for i in a..b."""
     none = np.zeros(0, np.bool_)
+    for i in range(a, b):
+        j = js[i]
+        c = cust[j]
+        t[i] = _threshold(j, starts[c], starts[c + 1], prio, red, cat, excl, max_n, exact,
+                          order, vals, inc, keep, before, none)
+
+
+@njit(cache=True, nogil=True)
+def _dual_and_picks(starts, price, capacity, red, cat, excl, max_n, exact, pick, order, vals, inc, keep, before):
+    """The dual bound at these prices (summed in one fixed order), and each
+    customer's best set marked in `pick`."""
     total = 0.0
     for k in range(len(price)):
         if capacity[k] >= 0:
             total += price[k] * capacity[k]
     for c in range(len(starts) - 1):
-        total += _best(starts[c], starts[c + 1], red, cat, excl, max_n, exact, -1, -1, none,
+        total += _best(starts[c], starts[c + 1], red, cat, excl, max_n, exact, pick,
                        order, vals, inc, keep, before)
     return total
 
 
-@njit(cache=True, nogil=True)
-def solve(starts, cust, offer, prio, category, exclusive, capacity, max_n, exact, by_offer, by_offer_start,
-          passes, price, pick):
+class _Problem:
+    """A run's pairs as the passes read them, with scratch space per thread."""
+
+    def __init__(self, starts, cust, offer, prio, rules: Rules):
+        self.starts, self.cust, self.prio = starts, cust, prio
+        self.cat = rules.category[offer]
+        self.excl = rules.exclusive[offer]
+        self.max_n = rules.max_n
+        self.exact = bool((rules.exclusive != 0).any())
+        width = max(1, int(np.diff(starts).max(initial=0)))
+        self.scratch = [(np.empty(width, np.int64), np.empty(width, np.float64), np.zeros(width, np.bool_),
+                         np.zeros(width, np.bool_), np.zeros(width, np.float64)) for _ in range(THREADS)]
+
+    def thresholds(self, js: np.ndarray, red: np.ndarray) -> np.ndarray:
+        """Each pair's threshold at reduced values `red`, the pairs split
+        over the cores (each value on its own: the split changes nothing)."""
+        t = np.empty(len(js), np.float64)
+        run_parts(lambda part, a, b: _thresholds(js, a, b, t, self.starts, self.cust, self.prio, red, self.cat,
+                                                 self.excl, self.max_n, self.exact, *self.scratch[part]),
+                  chunks(len(js)))
+        return t
+
+
+def solve(starts, cust, offer, prio, rules: Rules, passes: int) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Prices by coordinate descent, then each customer's best set at them
-    with over-wanted offers cut to capacity, marked in `pick`. `starts`:
-    each customer's first pair (sorted by position, then offer); `by_offer`:
-    the pairs of each offer from `by_offer_start[k]`, by position. Returns
-    (the lowest dual bound seen, passes run)."""
-    n = len(prio)
-    K = len(capacity)
-    width = 1
-    for c in range(len(starts) - 1):
-        width = max(width, starts[c + 1] - starts[c])
-    order = np.empty(width, np.int64)
-    vals = np.empty(width, np.float64)
-    inc = np.zeros(width, np.bool_)
-    keep = np.zeros(width, np.bool_)
-    before = np.zeros(width, np.float64)
-    cat = np.empty(n, np.int64)
-    excl = np.empty(n, np.int64)
-    red = np.empty(n, np.float64)
-    for j in range(n):
-        cat[j] = category[offer[j]]
-        excl[j] = exclusive[offer[j]]
-        red[j] = prio[j]
-    for k in range(K):
-        price[k] = 0.0
-    bound = _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, inc, keep, before)
+    with over-wanted offers cut to capacity. `starts`: each customer's first
+    pair (pairs sorted by position, then offer), `cust` each pair's
+    customer. Returns (prices, the chosen pairs, the dual bound at the final
+    prices, passes run)."""
+    K = len(rules.capacity)
+    capacity = rules.capacity
+    problem = _Problem(starts, cust, offer, prio, rules)
+    by_offer, by_start = by_offer_index(offer, K)
+    mine = [by_offer[by_start[k]:by_start[k + 1]] for k in range(K)]
+    price = np.zeros(K, np.float64)
+    red = prio.copy()
+    settled = SETTLED * float(np.abs(prio).max(initial=0.0))
     done = 0
     for p in range(passes):
         moved = False
         for k in range(K):
-            size = by_offer_start[k + 1] - by_offer_start[k]
-            if capacity[k] < 0 or size <= capacity[k]:
+            js = mine[k]
+            if capacity[k] < 0 or len(js) <= capacity[k]:
                 continue
-            t = np.empty(size, np.float64)
-            for a in range(size):
-                j = by_offer[by_offer_start[k] + a]
-                c = cust[j]
-                t[a] = _threshold(j, starts[c], starts[c + 1], prio, red, cat, excl, max_n, exact,
-                                  order, vals, inc, keep, before)
-            t.sort()
-            new = max(t[size - 1 - capacity[k]], 0.0)
+            t = np.sort(problem.thresholds(js, red))
+            new = max(float(t[len(js) - 1 - capacity[k]]), 0.0)
             if new != price[k]:
-                moved = True
+                moved = moved or abs(new - price[k]) > settled
                 price[k] = new
-                for a in range(size):
-                    j = by_offer[by_offer_start[k] + a]
-                    red[j] = prio[j] - new
+                red[js] = prio[js] - new
         done = p + 1
-        bound = min(bound, _dual(starts, price, capacity, red, cat, excl, max_n, exact, order, vals, inc, keep, before))
         if not moved:
             break
-    for c in range(len(starts) - 1):
-        _best(starts[c], starts[c + 1], red, cat, excl, max_n, exact, -1, -1, pick, order, vals, inc, keep, before)
+    pick = np.zeros(len(prio), np.bool_)
+    bound = _dual_and_picks(starts, price, capacity, red, problem.cat, problem.excl, problem.max_n, problem.exact,
+                            pick, *problem.scratch[0])
     # Ties at a price can leave an offer wanted by more than its capacity:
     # keep those with the highest thresholds (then the earlier position).
     for k in range(K):
-        if capacity[k] < 0:
+        taken = mine[k][pick[mine[k]]]
+        if capacity[k] < 0 or len(taken) <= capacity[k]:
             continue
-        lo = by_offer_start[k]
-        taken = 0
-        for a in range(lo, by_offer_start[k + 1]):
-            if pick[by_offer[a]]:
-                taken += 1
-        if taken <= capacity[k]:
-            continue
-        js = np.empty(taken, np.int64)
-        t = np.empty(taken, np.float64)
-        b = 0
-        for a in range(lo, by_offer_start[k + 1]):
-            j = by_offer[a]
-            if pick[j]:
-                js[b] = j
-                c = cust[j]
-                t[b] = -_threshold(j, starts[c], starts[c + 1], prio, red, cat, excl, max_n, exact,
-                                   order, vals, inc, keep, before)
-                b += 1
-        ranked = np.argsort(t, kind="mergesort")        # stable: equal thresholds keep position order
-        for b in range(capacity[k], taken):
-            pick[js[ranked[b]]] = False
-    return bound, done
+        ranked = np.argsort(-problem.thresholds(taken, red), kind="stable")
+        pick[taken[ranked[capacity[k]:]]] = False
+    return price, pick, float(bound), done
 
 
 def by_offer_index(offer: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
@@ -309,15 +326,10 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray, ctrl: np.nda
         # An infinite priority has no finite total to maximise: the greedy walk stands.
         funnel += g_counts
         return g_accepted, Allocation(g_value, g_value, float("inf"), {}, 0)
-    starts = np.flatnonzero(first).astype(np.int64)
-    starts = np.append(starts, len(rows)).astype(np.int64)
+    starts = np.append(np.flatnonzero(first), len(rows)).astype(np.int64)
     K = len(names)
-    idx, idx_start = by_offer_index(offer, K)
-    price = np.zeros(K, np.float64)
-    pick = np.zeros(len(rows), np.bool_)
-    bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64), prio.astype(np.float64),
-                          rules.category, rules.exclusive, rules.capacity, rules.max_n,
-                          bool((rules.exclusive != 0).any()), idx, idx_start, PASSES, price, pick)
+    price, pick, bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64),
+                                       prio.astype(np.float64), rules, PASSES)
     o_counts = np.zeros_like(funnel)
     o_accepted = walk(np.concatenate([greedy[pick[greedy]], greedy[~pick[greedy]]]), o_counts)
     o_value = float(prio[o_accepted].sum())

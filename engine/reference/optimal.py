@@ -19,6 +19,7 @@ from pol.arbitration.optimal import Allocation
 from pol.compiler import ir
 
 PASSES = 30
+SETTLED = 1e-6      # a pass whose prices all move by less than this share of the largest priority is the last
 
 
 def _allowed(rules, offers: Sequence[str]) -> bool:
@@ -81,7 +82,7 @@ def choose(pairs: Sequence[tuple[int, str, float]], capacity: dict[str, int | No
             total += best(items(c), rules)[0]
         return total
 
-    bound = dual()
+    settled = SETTLED * max((abs(p[2]) for p in pairs), default=0.0)
     done = 0
     for p in range(passes):
         moved = False
@@ -92,11 +93,12 @@ def choose(pairs: Sequence[tuple[int, str, float]], capacity: dict[str, int | No
             t = sorted((threshold(j) for j in js), reverse=True)
             new = max(t[cap], 0.0)
             if new != price[o]:
-                moved, price[o] = True, new
+                moved = moved or abs(new - price[o]) > settled
+                price[o] = new
         done = p + 1
-        bound = min(bound, dual())
         if not moved:
             break
+    bound = dual()
     chosen = {j for c in by_customer for j in best(items(c), rules)[1]}
     for o, cap in capacity.items():
         mine = [j for j in sorted(chosen) if pairs[j][1] == o]
