@@ -290,12 +290,41 @@ class History:
 
 
 @dataclass(frozen=True)
+class ParamArm:
+    """`care_ab.b: 0.2` in a param's block: its value for one arm (section 13)."""
+    experiment: str
+    arm: str
+    value: Literal
+    span: Span | None = _span()          # the `experiment.arm` name
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     type_name: str
     default: Literal
     span: Span | None = _span()
     type_span: Span | None = _span()
+    arms: tuple[ParamArm, ...] = ()
+
+
+@dataclass(frozen=True)
+class Share:
+    """`arm NAME P%` (arm is the name) or `control P%` (arm is None)."""
+    arm: str | None
+    percent: Number
+    span: Span | None = _span()          # the arm's name, or the `control` keyword
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """`experiment NAME ["LABEL"] [salt "S"] { arm A P% ... control P% }` (section 13)."""
+    name: str
+    label: str | None
+    salt: str | None
+    shares: tuple[Share, ...]
+    span: Span | None = _span()
+    body_span: Span | None = _span()     # the `experiment` keyword to the closing brace
 
 
 @dataclass(frozen=True)
@@ -390,6 +419,16 @@ class Valid:
 class Holdout:
     percent: Number | Name        # a Name: a float param
     span: Span | None = _span()
+    salt: str | None = None       # `holdout 5% salt "x"`: None hashes as before salts existed
+
+
+@dataclass(frozen=True)
+class ArmOf:
+    """`arm EXPERIMENT.ARM`: the offer is only for that arm's customers (section 13)."""
+    experiment: str
+    arm: str
+    span: Span | None = _span()
+    name_span: Span | None = _span()
 
 
 @dataclass(frozen=True)
@@ -406,9 +445,9 @@ class Attributes:
     span: Span | None = _span()
 
 
-OfferProp = Union[Eligible, Channels, Priority, Category, Capacity, Valid, Holdout, Attributes]
+OfferProp = Union[Eligible, Channels, Priority, Category, Capacity, Valid, Holdout, Attributes, ArmOf]
 PROP_WORDS = {Eligible: "eligible", Channels: "channels", Priority: "priority", Category: "category",
-              Capacity: "capacity", Valid: "valid", Holdout: "holdout", Attributes: "attributes"}
+              Capacity: "capacity", Valid: "valid", Holdout: "holdout", Attributes: "attributes", ArmOf: "arm"}
 
 
 @dataclass(frozen=True)
@@ -506,7 +545,16 @@ class ExpectExpr:
     span: Span | None = _span()
 
 
-TestItem = Union[AsOf, With, Given, ExpectOffer, ExpectNoOffer, ExpectExpr]
+@dataclass(frozen=True)
+class ExpectArm:
+    """`expect arm EXPERIMENT.ARM`, or `expect control EXPERIMENT` (arm None)."""
+    experiment: str
+    arm: str | None
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+TestItem = Union[AsOf, With, Given, ExpectOffer, ExpectNoOffer, ExpectExpr, ExpectArm]
 
 
 @dataclass(frozen=True)
@@ -517,7 +565,7 @@ class Test:
 
 
 Decl = Union[Header, Import, Carry, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
-             Arbitrate, Test]
+             Arbitrate, Test, Experiment]
 
 
 @dataclass(frozen=True)

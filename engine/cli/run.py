@@ -95,6 +95,8 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
         return 130
     from pol.cli.report import render
     print(render(summary))
+    for warning in summary.get("warnings", ()):
+        print(f"pol: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -182,6 +184,10 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         if stream.history is not None:
             summary["history"] = {name: dict(counts, path=history_paths.get(name))
                                   for name, counts in stream.history.summary().items()}
+        if stream.arms:
+            summary["experiments"] = stream.arms.summary()
+        if pol_.warnings():
+            summary["warnings"] = pol_.warnings()
         commit_with_summary(staging, out, summary)
         return summary
     finally:
