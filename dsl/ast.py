@@ -495,7 +495,15 @@ class Exclusive:
     name_spans: tuple[Span, ...] = _span()
 
 
-Rule = Union[MaxRule, OnePerCategory, Exclusive]
+@dataclass(frozen=True)
+class Maximize:
+    """`maximize priority` (LANGUAGE.md 6.7); `what` as written, checked later."""
+    what: str
+    span: Span | None = _span()
+    what_span: Span | None = _span()
+
+
+Rule = Union[MaxRule, OnePerCategory, Exclusive, Maximize]
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,9 @@ class Builder(Transformer):
     def category_rule(self, c):
         return ast.OnePerCategory(self._span(c[0], c[-1]))
 
+    def maximize_rule(self, c):
+        return ast.Maximize(str(c[1]), self._span(c[0], c[1]), self._tok(c[1]))
+
     def exclusive_rule(self, c):
         names = c[1:]
         return ast.Exclusive(tuple(str(t) for t in names), self._span(c[0], c[-1]),

@@ -224,6 +224,8 @@ def rule(r) -> str:
         return f"max {r.count.text} per customer"
     if isinstance(r, ast.OnePerCategory):
         return "one per category"
+    if isinstance(r, ast.Maximize):
+        return f"maximize {r.what}"
     return "exclusive " + ", ".join(r.offers)
 
 
