@@ -290,6 +290,35 @@ class History:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """`limit sms to 2 within 7 days` (section 13)."""
+    channel: str
+    count: Number
+    within: Number
+    span: Span | None = _span()
+    channel_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Suppress:
+    """`suppress family after 2 refusals within 90 days` (section 13)."""
+    attribute: str
+    count: Number
+    within: Number
+    span: Span | None = _span()
+    attribute_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Contact:
+    """`contact HISTORY { rules }`: the contact policy over a history (section 13)."""
+    history: str
+    rules: tuple[Limit | Suppress, ...]
+    span: Span | None = _span()          # the `contact` keyword
+    history_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     type_name: str
@@ -508,7 +537,7 @@ class Test:
     span: Span | None = _span()          # the test's name
 
 
-Decl = Union[Header, Import, Carry, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
+Decl = Union[Header, Import, Carry, Input, History, Contact, Param, Let, Segment, Classify, Score, Channel, Offer,
              Arbitrate, Test]
 
 

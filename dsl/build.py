@@ -173,6 +173,18 @@ class Builder(Transformer):
         return ast.History(str(c[1]), str(c[2]), str(c[3]), fields, self._tok(c[1]), self._tok(c[2]),
                            self._tok(c[3]))
 
+    def contact_decl(self, c):
+        rules = tuple(x for x in c[2:] if isinstance(x, (ast.Limit, ast.Suppress)))
+        return ast.Contact(str(c[1]), rules, self._tok(c[0]), self._tok(c[1]))
+
+    def limit_rule(self, c):
+        return ast.Limit(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), c[3].value,
+                         self._span(c[0], c[-1]), self._tok(c[1]))
+
+    def suppress_rule(self, c):
+        return ast.Suppress(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), c[3].value,
+                            self._span(c[0], c[-1]), self._tok(c[1]))
+
     def field(self, c):
         return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
 

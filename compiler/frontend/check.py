@@ -28,6 +28,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pol.compiler import ir, offer_settings
+from pol.compiler.frontend.contact import apply_contact
 from pol.compiler.frontend.expressions import INT64, Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.history import check_histories, event_values
@@ -92,6 +93,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
     offers = [widened(o, attrs) for o in offers]
+    channels, offers = apply_contact(ck, items, channels, offers, attrs)
     carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
     name = header.name if (header := unit.header) else _stem(root)
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]

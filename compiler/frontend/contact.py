@@ -1,0 +1,156 @@
+"""The contact policy in the checker (LANGUAGE.md section 13): `contact`
+blocks -> their rules applied to the program's channels and offers.
+
+A contact policy is written once, in a file every campaign imports, and
+holds across campaigns because it reads the contacts history (what every
+campaign sent) rather than one campaign's own offers. It adds no evaluator
+rule of its own: each rule becomes the history aggregates of section 12 in
+the conditions the evaluators already have, so every evaluator (reference,
+vectorized, fused and row kernels) applies it with one meaning:
+
+* `limit C to N within W days`: channel C is open only while
+  count(H where channel == "C" within W days) < N;
+* `suppress A after N refusals within W days`: an offer whose attribute A
+  is the string V is eligible only while
+  count(H where A == V and outcome == "refused" within W days) < N.
+
+A channel is named in the events by its own name (the last part of a
+qualified one: `cp.sms` is "sms"), the name every campaign shares.
+
+Codes:
+  E-CONTACT-001 the history lacks a field the rule reads (or it is not a string)
+  E-CONTACT-002 a count out of range        E-CONTACT-003 the attribute is not a string
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from pol.compiler import ir
+from pol.compiler.frontend.hints import S, a_type
+from pol.compiler.frontend.history import MAX_WITHIN
+from pol.dsl import ast
+from pol.dsl.source import Span
+
+MAX_COUNT = 1_000_000     # contacts or refusals in a window: more is a typo
+REFUSED = "refused"       # the `outcome` of an event the customer refused
+CHANNEL_FIELD = "channel"
+OUTCOME_FIELD = "outcome"
+
+
+def count(history: str, where: ir.Expr, within: int) -> ir.Aggregate:
+    return ir.Aggregate(ir.Type.INT, "count", history, None, where, within)
+
+
+def _is(field: str, value: str) -> ir.Expr:
+    return ir.Call(ir.Type.BOOL, "eq", (ir.FieldRef(S, field), ir.Literal(S, value)))
+
+
+def _below(agg: ir.Aggregate, n: int) -> ir.Expr:
+    return ir.Call(ir.Type.BOOL, "lt", (agg, ir.Literal(ir.Type.INT, n)))
+
+
+def _and(cond: ir.Expr | None, more: list[ir.Expr]) -> ir.Expr | None:
+    parts = ([cond] if cond is not None else []) + more
+    if not parts:
+        return cond
+    return parts[0] if len(parts) == 1 else ir.Call(ir.Type.BOOL, "and", tuple(parts))
+
+
+def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) -> tuple[list, list]:
+    """The channels and offers with every contact block's rules applied
+    (offers that failed their own checks stay None)."""
+    limits: dict[str, list[ir.Expr]] = {}
+    suppress: list[tuple[ir.History, str, int, int]] = []
+    declared = {c.name for c in channels}
+    attr_types = dict(attrs)
+    for block in items:
+        if not isinstance(block, ast.Contact):
+            continue
+        h = _history(ck, block)
+        for r in block.rules:
+            n = _count(ck, r)
+            within = _within(ck, r.within)
+            if isinstance(r, ast.Limit):
+                if r.channel not in declared:
+                    guess = ck.suggest(r.channel, sorted(declared)) if declared else None
+                    ck.error("E-NAME-005", f"unknown channel '{r.channel}'", r.channel_span,
+                             f"did you mean '{guess}'?" if guess else "declare it: channel NAME")
+                    continue
+                ok = h is not None and _string_field(ck, h, CHANNEL_FIELD, r.span, "the channel of each event")
+                if ok and n is not None and within is not None:
+                    own = r.channel.rsplit(".", 1)[-1]
+                    limits.setdefault(r.channel, []).append(
+                        _below(count(h.name, _is(CHANNEL_FIELD, own), within), n))
+            else:
+                t = attr_types.get(r.attribute)
+                if t is not None and t != S:
+                    ck.error("E-CONTACT-003", f"attribute '{r.attribute}' is {a_type(t)}; a family is a string",
+                             r.attribute_span, f"give the offers a string, e.g. attributes {{ {r.attribute}: "
+                             "\"voice\" }")
+                    continue
+                ok = h is not None and _string_field(ck, h, r.attribute, r.span, "the family of each event")
+                ok = ok and _string_field(ck, h, OUTCOME_FIELD, r.span, f"\"{REFUSED}\" for a refusal")
+                if ok and n is not None and within is not None:
+                    if n < 1:
+                        ck.error("E-CONTACT-002", f"'after {r.count.text} refusals' suppresses every offer",
+                                 r.count.span, "suppress after 1 refusal or more; to pause an offer, "
+                                 "give it capacity 0")
+                        continue
+                    suppress.append((h, r.attribute, n, within))
+    if limits:
+        channels = [dataclasses.replace(c, cond=_and(c.cond, limits[c.name])) if c.name in limits else c
+                    for c in channels]
+    if suppress:
+        offers = [_suppressed(o, suppress) if o is not None else None for o in offers]
+    return channels, offers
+
+
+def _suppressed(o: ir.Offer, rules) -> ir.Offer:
+    values = dict(o.attributes)
+    more = []
+    for h, attribute, n, within in rules:
+        v = values.get(attribute)
+        if isinstance(v, str):
+            where = ir.Call(ir.Type.BOOL, "and", (_is(attribute, v), _is(OUTCOME_FIELD, REFUSED)))
+            more.append(_below(count(h.name, where, within), n))
+    cond = _and(o.eligible, more)
+    return dataclasses.replace(o, eligible=cond) if more and cond is not None else o
+
+
+def _history(ck, block: ast.Contact) -> ir.History | None:
+    hists = getattr(ck, "histories", {})
+    h = hists.get(block.history)
+    if h is None and not isinstance(ck.space.get(block.history), ast.History):
+        guess = ck.suggest(block.history, list(hists)) if hists else None
+        ck.error("E-HIST-001", f"unknown history '{block.history}'", block.history_span,
+                 f"did you mean '{guess}'?" if guess else "a contact policy reads a history of contacts: "
+                 "history contacts key FIELD at FIELD { channel: string ... } (LANGUAGE.md section 12)")
+    return h
+
+
+def _string_field(ck, h: ir.History, name: str, span: Span, what: str) -> bool:
+    f = next((x for x in h.fields if x.name == name), None)
+    if f is not None and f.type == S:
+        return True
+    found = "has no field" if f is None else f"has '{name}' as {a_type(f.type)}, not a string: no"
+    ck.error("E-CONTACT-001", f"history '{h.name}' {found} '{name}' for this rule", span,
+             f"declare '{name}: string' in history '{h.name}': {what}")
+    return False
+
+
+def _count(ck, r) -> int | None:
+    n = int(r.count.text.replace("_", ""))
+    if n > MAX_COUNT:
+        ck.error("E-CONTACT-002", f"{r.count.text} is not a count of contacts", r.count.span,
+                 f"a count is from 0 to {MAX_COUNT:,}")
+        return None
+    return n
+
+
+def _within(ck, w: ast.Number) -> int | None:
+    days = int(w.text.replace("_", ""))
+    if not 1 <= days <= MAX_WITHIN:
+        ck.error("E-HIST-006", f"'within {w.text} days' is not a window", w.span,
+                 f"a window is from 1 to {MAX_WITHIN:,} days; 1 is the as-of date alone")
+        return None
+    return days
