@@ -61,7 +61,7 @@ def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) ->
     (offers that failed their own checks stay None)."""
     limits: dict[str, list[ir.Expr]] = {}
     suppress: list[tuple[ir.History, str, int, int]] = []
-    declared = {c.name for c in channels}
+    declared = [c.name for c in channels]
     attr_types = dict(attrs)
     for block in items:
         if not isinstance(block, ast.Contact):
@@ -72,9 +72,11 @@ def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) ->
             within = _within(ck, r.within)
             if isinstance(r, ast.Limit):
                 if r.channel not in declared:
-                    guess = ck.suggest(r.channel, sorted(declared)) if declared else None
+                    guess = ck.suggest(r.channel, declared) if declared else None
                     ck.error("E-NAME-005", f"unknown channel '{r.channel}'", r.channel_span,
-                             f"did you mean '{guess}'?" if guess else "declare it: channel NAME")
+                             f"did you mean '{guess}'?" if guess else
+                             ("the channels are " + ", ".join(declared)) if declared else
+                             "declare it: channel NAME")
                     continue
                 ok = h is not None and _string_field(ck, h, CHANNEL_FIELD, r.span, "the channel of each event")
                 if ok and n is not None and within is not None:
