@@ -310,10 +310,22 @@ class Suppress:
 
 
 @dataclass(frozen=True)
+class Quiet:
+    """`quiet call from 21:00 to 08:00` (section 13): the times as written, HH:MM."""
+    channel: str
+    start: str
+    end: str
+    span: Span | None = _span()
+    channel_span: Span | None = _span()
+    start_span: Span | None = _span()
+    end_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
 class Contact:
     """`contact HISTORY { rules }`: the contact policy over a history (section 13)."""
     history: str
-    rules: tuple[Limit | Suppress, ...]
+    rules: tuple[Limit | Suppress | Quiet, ...]
     span: Span | None = _span()          # the `contact` keyword
     history_span: Span | None = _span()
 

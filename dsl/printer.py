@@ -214,6 +214,8 @@ def rule(r) -> str:
         return "one per category"
     if isinstance(r, ast.Limit):
         return f"limit {r.channel} to {r.count.text} within {r.within.text} days"
+    if isinstance(r, ast.Quiet):
+        return f"quiet {r.channel} from {r.start} to {r.end}"
     if isinstance(r, ast.Suppress):
         return f"suppress {r.attribute} after {r.count.text} refusals within {r.within.text} days"
     return "exclusive " + ", ".join(r.offers)

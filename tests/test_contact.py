@@ -149,3 +149,77 @@ def test_random_contacts_agree_with_the_reference(policy, events, apps):
         r = policy.evaluate(customers, as_of=AS_OF, history={"contacts": _table(events)}, engine=engine)
         got = [(a["id"], a["offer"], a["channel"]) for a in r.assignments.to_pylist()]
         assert got == want, engine
+
+
+QUIET = HEAD + """contact contacts {
+    quiet call from 21:00 to 08:00
+    quiet app from 12:00 to 13:30
+}
+offer o { eligible when true  channels call, app, sms }
+"""
+
+
+@pytest.mark.parametrize("moment, channel", [
+    (dt.datetime(2026, 11, 1, 20, 59, 59), "call"),     # the last second before 21:00
+    (dt.datetime(2026, 11, 1, 21, 0), "app"),           # quiet from 21:00 on
+    (dt.datetime(2026, 11, 1, 0, 0), "app"),            # over midnight
+    (dt.datetime(2026, 11, 1, 7, 59), "app"),
+    (dt.datetime(2026, 11, 1, 8, 0), "call"),           # open again at 08:00
+    (dt.datetime(2026, 11, 1, 12, 0), "call"),
+    (dt.date(2026, 11, 1), "call"),                     # no time of day: no quiet hours
+])
+def test_quiet_hours_at_their_edges_on_every_evaluator(moment, channel):
+    p = pol.loads(QUIET)
+    late = dt.datetime(2026, 11, 1, 22, 0)
+    for record, want in [({"id": 1, "app_on": True}, channel),
+                         ({"id": 2, "app_on": False}, "sms" if channel == "app" else channel)]:
+        for engine in ("reference", "kernel"):
+            d = p.decide(record, as_of=moment, history={"contacts": []}, engine=engine)
+            assert [o.channel for o in d.offers] == [want], (engine, record)
+        for engine in ("vector", "kernel"):
+            r = p.evaluate(pa.table({"id": [record["id"]], "app_on": [record["app_on"]]}), as_of=moment,
+                           history={"contacts": _table([])}, engine=engine)
+            assert r.assignments.column("channel").to_pylist() == [want], (engine, record)
+    lunch = p.decide({"id": 1, "app_on": True}, as_of=late.replace(hour=13, minute=29),
+                     history={"contacts": []})
+    assert lunch.offers[0].channel == "call"
+
+
+def test_quiet_hours_in_explain_tests_and_pol_run(tmp_path, capsys):
+    p = pol.loads(QUIET)
+    why = str(p.explain({"id": 1, "app_on": False}, as_of="2026-11-01T23:00", history={"contacts": []}))
+    assert "run:minute" in why and "call: closed" in why
+    (tmp_path / "q.pol").write_text(QUIET + 'test "night" {\n    as of 2026-11-01T23:00\n    given { id: 1 }\n'
+                                    "    expect offer o via sms\n}\n", encoding="utf-8")
+    from pol.cli.main import main
+    assert main(["test", str(tmp_path / "q.pol")]) == 0
+    assert main(["check", str(tmp_path / "q.pol")]) == 0
+    assert "0 params" in capsys.readouterr().out         # the time of day is the run's, not a param
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"id": [1, 2], "app_on": [True, None]}), tmp_path / "c.parquet")
+    pq.write_table(_table([]), tmp_path / "h.parquet")
+    for at, want in [("2026-11-01T21:30", ["app", "sms"]), ("2026-11-01", ["call", "call"])]:
+        assert main(["run", str(tmp_path / "q.pol"), "--input", str(tmp_path / "c.parquet"), "--out",
+                     str(tmp_path / "out"), "--overwrite", "--as-of", at,
+                     "--history", f"contacts={tmp_path / 'h.parquet'}"]) == 0
+        out = pq.read_table(tmp_path / "out" / "assignments.parquet")
+        assert out.column("channel").to_pylist() == want, at
+    assert main(["run", str(tmp_path / "q.pol"), "--input", str(tmp_path / "c.parquet"), "--out",
+                 str(tmp_path / "out2"), "--as-of", "2026-11-01T25:00"]) == 2
+
+
+@pytest.mark.parametrize("rule, at", [
+    ("quiet call from 24:00 to 08:00", (13, 21)),
+    ("quiet call from 21:60 to 08:00", (13, 21)),
+    ("quiet call from 08:00 to 08:00", (13, 30)),
+])
+def test_quiet_hours_errors(rule, at):
+    errs = check_text(HEAD + "contact contacts {\n    " + rule + "\n}\n").diagnostics.errors
+    assert [(x.code, x.line, x.span.col) for x in errs] == [("E-CONTACT-004", *at)] and errs[0].hint
+
+
+def test_quiet_hours_print_and_format():
+    text = HEAD + "contact contacts {   quiet call  from 21:00 to 08:00 }\n"
+    tree, _ = parse(Source("q.pol", text))
+    assert "    quiet call from 21:00 to 08:00\n" in print_file(tree)
+    assert "contact contacts {\n    quiet call from 21:00 to 08:00\n}" in format_text(text).text

@@ -93,7 +93,8 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
     offers = [widened(o, attrs) for o in offers]
-    channels, offers = apply_contact(ck, items, channels, offers, attrs)
+    channels, offers, hidden = apply_contact(ck, items, channels, offers, attrs)
+    params += hidden
     carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
     name = header.name if (header := unit.header) else _stem(root)
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]

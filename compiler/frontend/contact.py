@@ -12,7 +12,12 @@ vectorized, fused and row kernels) applies it with one meaning:
   count(H where channel == "C" within W days) < N;
 * `suppress A after N refusals within W days`: an offer whose attribute A
   is the string V is eligible only while
-  count(H where A == V and outcome == "refused" within W days) < N.
+  count(H where A == V and outcome == "refused" within W days) < N;
+* `quiet C from HH:MM to HH:MM`: channel C is open only while the run's
+  time of day is outside [from, to) (wrapping midnight when from > to).
+  The time is a hidden param, MINUTE (minutes since midnight, null when a
+  run has a date and no time: then no quiet hours apply), that the API sets
+  per run (`run_params`): one kernel serves every time of day.
 
 A channel is named in the events by its own name (the last part of a
 qualified one: `cp.sms` is "sms"), the name every campaign shares.
@@ -20,10 +25,12 @@ qualified one: `cp.sms` is "sms"), the name every campaign shares.
 Codes:
   E-CONTACT-001 the history lacks a field the rule reads (or it is not a string)
   E-CONTACT-002 a count out of range        E-CONTACT-003 the attribute is not a string
+  E-CONTACT-004 quiet hours that are not times of day, or that start where they end
 """
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from pol.compiler import ir
 from pol.compiler.frontend.hints import S, a_type
@@ -35,6 +42,22 @@ MAX_COUNT = 1_000_000     # contacts or refusals in a window: more is a typo
 REFUSED = "refused"       # the `outcome` of an event the customer refused
 CHANNEL_FIELD = "channel"
 OUTCOME_FIELD = "outcome"
+# The run's time of day, minutes since midnight: a param name no policy can
+# declare (a name has no ':'), so it never meets a declared one.
+MINUTE = "run:minute"
+
+
+def run_params(program: ir.Program, values: dict, moment) -> dict:
+    """A run's param values with its time of day set (`moment` a datetime;
+    a date alone, or None, is no time: quiet hours do not apply)."""
+    if not any(p.name == MINUTE for p in program.params):
+        return values
+    minute = moment.hour * 60 + moment.minute if isinstance(moment, dt.datetime) else None
+    return {**values, MINUTE: minute}
+
+
+def has_quiet_hours(program: ir.Program) -> bool:
+    return any(p.name == MINUTE for p in program.params)
 
 
 def count(history: str, where: ir.Expr, within: int) -> ir.Aggregate:
@@ -56,9 +79,10 @@ def _and(cond: ir.Expr | None, more: list[ir.Expr]) -> ir.Expr | None:
     return parts[0] if len(parts) == 1 else ir.Call(ir.Type.BOOL, "and", tuple(parts))
 
 
-def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) -> tuple[list, list]:
+def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) -> tuple[list, list, list]:
     """The channels and offers with every contact block's rules applied
-    (offers that failed their own checks stay None)."""
+    (offers that failed their own checks stay None), and the params the
+    rules add (MINUTE under quiet hours)."""
     limits: dict[str, list[ir.Expr]] = {}
     suppress: list[tuple[ir.History, str, int, int]] = []
     declared = [c.name for c in channels]
@@ -68,16 +92,21 @@ def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) ->
             continue
         h = _history(ck, block)
         for r in block.rules:
+            if isinstance(r, (ast.Limit, ast.Quiet)) and r.channel not in declared:
+                guess = ck.suggest(r.channel, declared) if declared else None
+                ck.error("E-NAME-005", f"unknown channel '{r.channel}'", r.channel_span,
+                         f"did you mean '{guess}'?" if guess else
+                         ("the channels are " + ", ".join(declared)) if declared else
+                         "declare it: channel NAME")
+                continue
+            if isinstance(r, ast.Quiet):
+                hours = _quiet(ck, r)
+                if hours is not None:
+                    limits.setdefault(r.channel, []).append(hours)
+                continue
             n = _count(ck, r)
             within = _within(ck, r.within)
             if isinstance(r, ast.Limit):
-                if r.channel not in declared:
-                    guess = ck.suggest(r.channel, declared) if declared else None
-                    ck.error("E-NAME-005", f"unknown channel '{r.channel}'", r.channel_span,
-                             f"did you mean '{guess}'?" if guess else
-                             ("the channels are " + ", ".join(declared)) if declared else
-                             "declare it: channel NAME")
-                    continue
                 ok = h is not None and _string_field(ck, h, CHANNEL_FIELD, r.span, "the channel of each event")
                 if ok and n is not None and within is not None:
                     own = r.channel.rsplit(".", 1)[-1]
@@ -104,7 +133,35 @@ def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) ->
                     for c in channels]
     if suppress:
         offers = [_suppressed(o, suppress) if o is not None else None for o in offers]
-    return channels, offers
+    quiet = any(isinstance(r, ast.Quiet) for b in items if isinstance(b, ast.Contact) for r in b.rules)
+    return channels, offers, [ir.Param(MINUTE, ir.Type.INT, None)] if quiet else []
+
+
+def _quiet(ck, r: ast.Quiet) -> ir.Expr | None:
+    """`not coalesce(inside, false)`: the channel is closed inside the quiet
+    hours, open outside them and when the run has no time of day."""
+    start, end = _minutes(ck, r.start, r.start_span), _minutes(ck, r.end, r.end_span)
+    if start is None or end is None:
+        return None
+    if start == end:
+        ck.error("E-CONTACT-004", f"quiet hours from {r.start} to {r.end} are empty", r.end_span,
+                 "give the hours the channel stays closed, e.g. quiet call from 21:00 to 08:00")
+        return None
+    m = ir.ParamRef(ir.Type.INT, MINUTE)
+    after = ir.Call(ir.Type.BOOL, "ge", (m, ir.Literal(ir.Type.INT, start)))
+    before = ir.Call(ir.Type.BOOL, "lt", (m, ir.Literal(ir.Type.INT, end)))
+    inside = ir.Call(ir.Type.BOOL, "and" if start < end else "or", (after, before))
+    known = ir.Call(ir.Type.BOOL, "coalesce", (inside, ir.Literal(ir.Type.BOOL, False)))
+    return ir.Call(ir.Type.BOOL, "not", (known,))
+
+
+def _minutes(ck, text: str, span: Span) -> int | None:
+    h, m = int(text[:2]), int(text[3:])
+    if h > 23 or m > 59:
+        ck.error("E-CONTACT-004", f"'{text}' is not a time of day", span,
+                 "hours go from 00 to 23 and minutes from 00 to 59; midnight is 00:00")
+        return None
+    return h * 60 + m
 
 
 def _suppressed(o: ir.Offer, rules) -> ir.Offer:

@@ -85,7 +85,7 @@ def qualify(unit: Unit, diags: Diagnostics) -> None:
         elif prefix[k] and isinstance(item, ast.Contact):       # its channels, as its file names them
             r = _resolver(prefix[k], alias, canon, fields)
             item = dataclasses.replace(item, rules=tuple(
-                dataclasses.replace(x, channel=r(x.channel)) if isinstance(x, ast.Limit) else x
+                dataclasses.replace(x, channel=r(x.channel)) if isinstance(x, (ast.Limit, ast.Quiet)) else x
                 for x in item.rules))
         items.append(item)
         owner.append(k)
