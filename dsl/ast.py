@@ -291,7 +291,7 @@ class History:
 
 @dataclass(frozen=True)
 class Limit:
-    """`limit sms to 2 within 7 days` (section 13)."""
+    """`limit sms to 2 within 7 days` (section 14)."""
     channel: str
     count: Number
     within: Number
@@ -301,7 +301,7 @@ class Limit:
 
 @dataclass(frozen=True)
 class Suppress:
-    """`suppress family after 2 refusals within 90 days` (section 13)."""
+    """`suppress family after 2 refusals within 90 days` (section 14)."""
     attribute: str
     count: Number
     within: Number
@@ -311,7 +311,7 @@ class Suppress:
 
 @dataclass(frozen=True)
 class Quiet:
-    """`quiet call from 21:00 to 08:00` (section 13): the times as written, HH:MM."""
+    """`quiet call from 21:00 to 08:00` (section 14): the times as written, HH:MM."""
     channel: str
     start: str
     end: str
@@ -323,11 +323,20 @@ class Quiet:
 
 @dataclass(frozen=True)
 class Contact:
-    """`contact HISTORY { rules }`: the contact policy over a history (section 13)."""
+    """`contact HISTORY { rules }`: the contact policy over a history (section 14)."""
     history: str
     rules: tuple[Limit | Suppress | Quiet, ...]
     span: Span | None = _span()          # the `contact` keyword
     history_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class ParamArm:
+    """`care_ab.b: 0.2` in a param's block: its value for one arm (section 13)."""
+    experiment: str
+    arm: str
+    value: Literal
+    span: Span | None = _span()          # the `experiment.arm` name
 
 
 @dataclass(frozen=True)
@@ -337,6 +346,26 @@ class Param:
     default: Literal
     span: Span | None = _span()
     type_span: Span | None = _span()
+    arms: tuple[ParamArm, ...] = ()
+
+
+@dataclass(frozen=True)
+class Share:
+    """`arm NAME P%` (arm is the name) or `control P%` (arm is None)."""
+    arm: str | None
+    percent: Number
+    span: Span | None = _span()          # the arm's name, or the `control` keyword
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """`experiment NAME ["LABEL"] [salt "S"] { arm A P% ... control P% }` (section 13)."""
+    name: str
+    label: str | None
+    salt: str | None
+    shares: tuple[Share, ...]
+    span: Span | None = _span()
+    body_span: Span | None = _span()     # the `experiment` keyword to the closing brace
 
 
 @dataclass(frozen=True)
@@ -431,6 +460,16 @@ class Valid:
 class Holdout:
     percent: Number | Name        # a Name: a float param
     span: Span | None = _span()
+    salt: str | None = None       # `holdout 5% salt "x"`: None hashes as before salts existed
+
+
+@dataclass(frozen=True)
+class ArmOf:
+    """`arm EXPERIMENT.ARM`: the offer is only for that arm's customers (section 13)."""
+    experiment: str
+    arm: str
+    span: Span | None = _span()
+    name_span: Span | None = _span()
 
 
 @dataclass(frozen=True)
@@ -447,9 +486,9 @@ class Attributes:
     span: Span | None = _span()
 
 
-OfferProp = Union[Eligible, Channels, Priority, Category, Capacity, Valid, Holdout, Attributes]
+OfferProp = Union[Eligible, Channels, Priority, Category, Capacity, Valid, Holdout, Attributes, ArmOf]
 PROP_WORDS = {Eligible: "eligible", Channels: "channels", Priority: "priority", Category: "category",
-              Capacity: "capacity", Valid: "valid", Holdout: "holdout", Attributes: "attributes"}
+              Capacity: "capacity", Valid: "valid", Holdout: "holdout", Attributes: "attributes", ArmOf: "arm"}
 
 
 @dataclass(frozen=True)
@@ -539,7 +578,16 @@ class ExpectExpr:
     span: Span | None = _span()
 
 
-TestItem = Union[AsOf, With, Given, ExpectOffer, ExpectNoOffer, ExpectExpr]
+@dataclass(frozen=True)
+class ExpectArm:
+    """`expect arm EXPERIMENT.ARM`, or `expect control EXPERIMENT` (arm None)."""
+    experiment: str
+    arm: str | None
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+TestItem = Union[AsOf, With, Given, ExpectOffer, ExpectNoOffer, ExpectExpr, ExpectArm]
 
 
 @dataclass(frozen=True)
@@ -549,8 +597,8 @@ class Test:
     span: Span | None = _span()          # the test's name
 
 
-Decl = Union[Header, Import, Carry, Input, History, Contact, Param, Let, Segment, Classify, Score, Channel, Offer,
-             Arbitrate, Test]
+Decl = Union[Header, Import, Carry, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
+             Arbitrate, Test, Experiment, Contact]
 
 
 @dataclass(frozen=True)

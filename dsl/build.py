@@ -59,7 +59,7 @@ class _Part:
         self.kind, self.value, self.span = kind, value, span
 
 
-def split_history_name(text: str, span: Span):
+def split_history_name(text: str, span: Span) -> tuple[str, str | None, Span, Span | None]:
     """`contacts.cost` (one QNAME token) -> history, field and their spans;
     `contacts` -> history, None."""
     history, dot, field = text.partition(".")
@@ -193,7 +193,29 @@ class Builder(Transformer):
         return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
 
     def param_decl(self, c):
-        return ast.Param(str(c[0]), str(c[1]), c[2], self._tok(c[0]), self._tok(c[1]))
+        arms = tuple(c[3]) if len(c) > 3 else ()
+        return ast.Param(str(c[0]), str(c[1]), c[2], self._tok(c[0]), self._tok(c[1]), arms)
+
+    def param_arms(self, c):
+        return [x for x in c if isinstance(x, ast.ParamArm)]
+
+    def param_arm(self, c):
+        experiment, _, arm = str(c[0]).rpartition(".")
+        return ast.ParamArm(experiment, arm, c[1], self._tok(c[0]))
+
+    def experiment_decl(self, c):
+        label, rest = self._label(c[2:])
+        salt = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "SALT":
+            salt, rest = self._string(rest[1]), rest[2:]
+        shares = tuple(x for x in rest if isinstance(x, ast.Share))
+        return ast.Experiment(str(c[1]), label, salt, shares, self._tok(c[1]), self._span(c[0], c[-1]))
+
+    def arm_share(self, c):
+        return ast.Share(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), self._tok(c[1]))
+
+    def control_share(self, c):
+        return ast.Share(None, ast.Number(str(c[1]), self._tok(c[1])), self._tok(c[0]))
 
     def let_decl(self, c):
         return ast.Let(str(c[0]), c[1], self._tok(c[0]))
@@ -263,7 +285,12 @@ class Builder(Transformer):
         return _Part("to", self._date_or_param(c[0]), self._tok(c[0]))
 
     def holdout_prop(self, c):
-        return ast.Holdout(self._number_or_param(c[1]), self._span(c[0], c[1]))
+        salt = self._string(c[3]) if len(c) > 3 else None
+        return ast.Holdout(self._number_or_param(c[1]), self._span(c[0], c[-1]), salt)
+
+    def arm_prop(self, c):
+        experiment, _, arm = str(c[1]).rpartition(".")
+        return ast.ArmOf(experiment, arm, self._span(c[0], c[1]), self._tok(c[1]))
 
     def attributes_prop(self, c):
         return ast.Attributes(tuple(x for x in c[1:-1] if isinstance(x, ast.Attribute)), self._span(c[0], c[-1]))
@@ -326,6 +353,13 @@ class Builder(Transformer):
 
     def expect_expr(self, c):
         return ast.ExpectExpr(c[1], self._span(c[0], c[1]))
+
+    def expect_arm(self, c):
+        experiment, _, arm = str(c[2]).rpartition(".")
+        return ast.ExpectArm(experiment, arm, self._span(c[0], c[2]), self._tok(c[2]))
+
+    def expect_control(self, c):
+        return ast.ExpectArm(str(c[2]), None, self._span(c[0], c[2]), self._tok(c[2]))
 
     # ------------------------------------------------------------ literals
 

@@ -62,8 +62,8 @@ _LEXER: PolLexer = PARSER.parser.lexer
 _FAST = FastParser(PARSER, _LEXER)
 
 DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",
-                "channel", "offer", "arbitrate", "test", "carry", "history", "contact")
-PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout", "attributes")
+                "channel", "offer", "arbitrate", "test", "carry", "history", "experiment", "contact")
+PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout", "attributes", "arm")
 # A line that starts a declaration: where parsing can start again after an error.
 _DECL_LINE = re.compile(r"(?:{})(?=[ \t\"{{]|$)".format("|".join(DECLARATIONS)))
 # The same at an offset of the whole text, where the line goes on after it.

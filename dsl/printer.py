@@ -16,7 +16,7 @@ from pol.dsl import ast
 IF, OR, AND, NOT, COMPARE, SUM, PRODUCT, NEGATE, ATOM = range(1, 10)
 _BINARY = {"or": OR, "and": AND, "+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "%": PRODUCT}
 # Words that `expect` reads as the start of `expect offer` / `expect no offer`.
-_EXPECT_WORDS = ("offer", "no")
+_EXPECT_WORDS = ("offer", "no", "arm", "control")
 
 
 def level(e) -> int:
@@ -153,7 +153,15 @@ def declaration(d) -> str:
         fields = "".join(f"    {f.name}: {f.type_name}{'?' if f.nullable else ''}\n" for f in d.fields)
         return f"history {d.name} key {d.key} at {d.at} {{\n{fields}}}"
     if isinstance(d, ast.Param):
-        return f"param {d.name}: {d.type_name} = {literal(d.default)}"
+        arms = (" { " + ", ".join(f"{a.experiment}.{a.arm}: {literal(a.value)}" for a in d.arms) + " }"
+                if d.arms else "")
+        return f"param {d.name}: {d.type_name} = {literal(d.default)}{arms}"
+    if isinstance(d, ast.Experiment):
+        salt = f" salt {string(d.salt)}" if d.salt is not None else ""
+        lines = [f"experiment {d.name}{label(d.label)}{salt} {{"]
+        lines += [f"    arm {s.arm} {s.percent.text}" if s.arm is not None else f"    control {s.percent.text}"
+                  for s in d.shares]
+        return "\n".join(lines + ["}"])
     if isinstance(d, ast.Let):
         return f"let {d.name} = {expr(d.expr)}"
     if isinstance(d, ast.Segment):
@@ -195,7 +203,9 @@ def prop(p) -> str:
     if isinstance(p, ast.Valid):
         return "valid" + (f" from {_written(p.start)}" if p.start else "") + (f" to {_written(p.end)}" if p.end else "")
     if isinstance(p, ast.Holdout):
-        return f"holdout {_written(p.percent)}"
+        return f"holdout {_written(p.percent)}" + (f" salt {string(p.salt)}" if p.salt is not None else "")
+    if isinstance(p, ast.ArmOf):
+        return f"arm {p.experiment}.{p.arm}"
     if isinstance(p, ast.Attributes):
         return "attributes { " + ", ".join(f"{a.name}: {literal(a.value)}" for a in p.items) + " }" \
             if p.items else "attributes { }"
@@ -237,6 +247,8 @@ def test_item(i) -> str:
                 + (f" rank {i.rank.text}" if i.rank is not None else ""))
     if isinstance(i, ast.ExpectNoOffer):
         return "expect no offer"
+    if isinstance(i, ast.ExpectArm):
+        return f"expect arm {i.experiment}.{i.arm}" if i.arm is not None else f"expect control {i.experiment}"
     return f"expect {expect_text(i.expr)}"
 
 

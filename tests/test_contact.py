@@ -1,4 +1,4 @@
-"""The contact policy (LANGUAGE.md section 13): the checker's errors with
+"""The contact policy (LANGUAGE.md section 14): the checker's errors with
 their places and hints, a contact block imported under a name, printing and
 formatting, explain, and random contacts through every evaluator against
 the reference evaluator (the oracle)."""

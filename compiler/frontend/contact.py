@@ -1,4 +1,4 @@
-"""The contact policy in the checker (LANGUAGE.md section 13): `contact`
+"""The contact policy in the checker (LANGUAGE.md section 14): `contact`
 blocks -> their rules applied to the program's channels and offers.
 
 A contact policy is written once, in a file every campaign imports, and
@@ -31,12 +31,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 
 from pol.compiler import ir
+from pol.compiler.frontend.context import CheckContext
 from pol.compiler.frontend.hints import S, a_type
 from pol.compiler.frontend.history import MAX_WITHIN
+from pol.compiler.types import Type
 from pol.dsl import ast
 from pol.dsl.source import Span
+
+B, I = Type.BOOL, Type.INT
 
 MAX_COUNT = 1_000_000     # contacts or refusals in a window: more is a typo
 REFUSED = "refused"       # the `outcome` of an event the customer refused
@@ -47,7 +52,7 @@ OUTCOME_FIELD = "outcome"
 MINUTE = "run:minute"
 
 
-def run_params(program: ir.Program, values: dict, moment) -> dict:
+def run_params(program: ir.Program, values: dict[str, object], moment: object) -> dict[str, object]:
     """A run's param values with its time of day set (`moment` a datetime;
     a date alone, or None, is no time: quiet hours do not apply)."""
     if not any(p.name == MINUTE for p in program.params):
@@ -61,25 +66,27 @@ def has_quiet_hours(program: ir.Program) -> bool:
 
 
 def count(history: str, where: ir.Expr, within: int) -> ir.Aggregate:
-    return ir.Aggregate(ir.Type.INT, "count", history, None, where, within)
+    return ir.Aggregate(I, "count", history, None, where, within)
 
 
 def _is(field: str, value: str) -> ir.Expr:
-    return ir.Call(ir.Type.BOOL, "eq", (ir.FieldRef(S, field), ir.Literal(S, value)))
+    return ir.Call(B, "eq", (ir.FieldRef(S, field), ir.Literal(S, value)))
 
 
 def _below(agg: ir.Aggregate, n: int) -> ir.Expr:
-    return ir.Call(ir.Type.BOOL, "lt", (agg, ir.Literal(ir.Type.INT, n)))
+    return ir.Call(B, "lt", (agg, ir.Literal(I, n)))
 
 
 def _and(cond: ir.Expr | None, more: list[ir.Expr]) -> ir.Expr | None:
     parts = ([cond] if cond is not None else []) + more
     if not parts:
         return cond
-    return parts[0] if len(parts) == 1 else ir.Call(ir.Type.BOOL, "and", tuple(parts))
+    return parts[0] if len(parts) == 1 else ir.Call(B, "and", tuple(parts))
 
 
-def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) -> tuple[list, list, list]:
+def apply_contact(ck: CheckContext, items: Sequence[ast.Decl], channels: list[ir.Channel],
+                  offers: list[ir.Offer | None], attrs: tuple[tuple[str, Type], ...]
+                  ) -> tuple[list[ir.Channel], list[ir.Offer | None], list[ir.Param]]:
     """The channels and offers with every contact block's rules applied
     (offers that failed their own checks stay None), and the params the
     rules add (MINUTE under quiet hours)."""
@@ -108,7 +115,7 @@ def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) ->
             within = _within(ck, r.within)
             if isinstance(r, ast.Limit):
                 ok = h is not None and _string_field(ck, h, CHANNEL_FIELD, r.span, "the channel of each event")
-                if ok and n is not None and within is not None:
+                if h is not None and ok and n is not None and within is not None:
                     own = r.channel.rsplit(".", 1)[-1]
                     limits.setdefault(r.channel, []).append(
                         _below(count(h.name, _is(CHANNEL_FIELD, own), within), n))
@@ -119,9 +126,10 @@ def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) ->
                              r.attribute_span, f"give the offers a string, e.g. attributes {{ {r.attribute}: "
                              "\"voice\" }")
                     continue
-                ok = h is not None and _string_field(ck, h, r.attribute, r.span, "the family of each event")
-                ok = ok and _string_field(ck, h, OUTCOME_FIELD, r.span, f"\"{REFUSED}\" for a refusal")
-                if ok and n is not None and within is not None:
+                if h is None or not _string_field(ck, h, r.attribute, r.span, "the family of each event") \
+                        or not _string_field(ck, h, OUTCOME_FIELD, r.span, f"\"{REFUSED}\" for a refusal"):
+                    continue
+                if n is not None and within is not None:
                     if n < 1:
                         ck.error("E-CONTACT-002", f"'after {r.count.text} refusals' suppresses every offer",
                                  r.count.span, "suppress after 1 refusal or more; to pause an offer, "
@@ -134,10 +142,10 @@ def apply_contact(ck, items, channels: list[ir.Channel], offers: list, attrs) ->
     if suppress:
         offers = [_suppressed(o, suppress) if o is not None else None for o in offers]
     quiet = any(isinstance(r, ast.Quiet) for b in items if isinstance(b, ast.Contact) for r in b.rules)
-    return channels, offers, [ir.Param(MINUTE, ir.Type.INT, None)] if quiet else []
+    return channels, offers, [ir.Param(MINUTE, I, None)] if quiet else []
 
 
-def _quiet(ck, r: ast.Quiet) -> ir.Expr | None:
+def _quiet(ck: CheckContext, r: ast.Quiet) -> ir.Expr | None:
     """`not coalesce(inside, false)`: the channel is closed inside the quiet
     hours, open outside them and when the run has no time of day."""
     start, end = _minutes(ck, r.start, r.start_span), _minutes(ck, r.end, r.end_span)
@@ -147,15 +155,15 @@ def _quiet(ck, r: ast.Quiet) -> ir.Expr | None:
         ck.error("E-CONTACT-004", f"quiet hours from {r.start} to {r.end} are empty", r.end_span,
                  "give the hours the channel stays closed, e.g. quiet call from 21:00 to 08:00")
         return None
-    m = ir.ParamRef(ir.Type.INT, MINUTE)
-    after = ir.Call(ir.Type.BOOL, "ge", (m, ir.Literal(ir.Type.INT, start)))
-    before = ir.Call(ir.Type.BOOL, "lt", (m, ir.Literal(ir.Type.INT, end)))
-    inside = ir.Call(ir.Type.BOOL, "and" if start < end else "or", (after, before))
-    known = ir.Call(ir.Type.BOOL, "coalesce", (inside, ir.Literal(ir.Type.BOOL, False)))
-    return ir.Call(ir.Type.BOOL, "not", (known,))
+    m = ir.ParamRef(I, MINUTE)
+    after = ir.Call(B, "ge", (m, ir.Literal(I, start)))
+    before = ir.Call(B, "lt", (m, ir.Literal(I, end)))
+    inside = ir.Call(B, "and" if start < end else "or", (after, before))
+    known = ir.Call(B, "coalesce", (inside, ir.Literal(B, False)))
+    return ir.Call(B, "not", (known,))
 
 
-def _minutes(ck, text: str, span: Span) -> int | None:
+def _minutes(ck: CheckContext, text: str, span: Span | None) -> int | None:
     h, m = int(text[:2]), int(text[3:])
     if h > 23 or m > 59:
         ck.error("E-CONTACT-004", f"'{text}' is not a time of day", span,
@@ -164,20 +172,20 @@ def _minutes(ck, text: str, span: Span) -> int | None:
     return h * 60 + m
 
 
-def _suppressed(o: ir.Offer, rules) -> ir.Offer:
+def _suppressed(o: ir.Offer, rules: list[tuple[ir.History, str, int, int]]) -> ir.Offer:
     values = dict(o.attributes)
     more = []
     for h, attribute, n, within in rules:
         v = values.get(attribute)
         if isinstance(v, str):
-            where = ir.Call(ir.Type.BOOL, "and", (_is(attribute, v), _is(OUTCOME_FIELD, REFUSED)))
+            where = ir.Call(B, "and", (_is(attribute, v), _is(OUTCOME_FIELD, REFUSED)))
             more.append(_below(count(h.name, where, within), n))
     cond = _and(o.eligible, more)
     return dataclasses.replace(o, eligible=cond) if more and cond is not None else o
 
 
-def _history(ck, block: ast.Contact) -> ir.History | None:
-    hists = getattr(ck, "histories", {})
+def _history(ck: CheckContext, block: ast.Contact) -> ir.History | None:
+    hists = ck.histories
     h = hists.get(block.history)
     if h is None and not isinstance(ck.space.get(block.history), ast.History):
         guess = ck.suggest(block.history, list(hists)) if hists else None
@@ -187,7 +195,7 @@ def _history(ck, block: ast.Contact) -> ir.History | None:
     return h
 
 
-def _string_field(ck, h: ir.History, name: str, span: Span, what: str) -> bool:
+def _string_field(ck: CheckContext, h: ir.History, name: str, span: Span | None, what: str) -> bool:
     f = next((x for x in h.fields if x.name == name), None)
     if f is not None and f.type == S:
         return True
@@ -197,7 +205,7 @@ def _string_field(ck, h: ir.History, name: str, span: Span, what: str) -> bool:
     return False
 
 
-def _count(ck, r) -> int | None:
+def _count(ck: CheckContext, r: ast.Limit | ast.Suppress) -> int | None:
     n = int(r.count.text.replace("_", ""))
     if n > MAX_COUNT:
         ck.error("E-CONTACT-002", f"{r.count.text} is not a count of contacts", r.count.span,
@@ -206,7 +214,7 @@ def _count(ck, r) -> int | None:
     return n
 
 
-def _within(ck, w: ast.Number) -> int | None:
+def _within(ck: CheckContext, w: ast.Number) -> int | None:
     days = int(w.text.replace("_", ""))
     if not 1 <= days <= MAX_WITHIN:
         ck.error("E-HIST-006", f"'within {w.text} days' is not a window", w.span,

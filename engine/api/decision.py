@@ -52,6 +52,7 @@ class Decision(BaseModel):
     version: str | None = None
     as_of: dt.date | None = None
     run_id: str | None = None       # a uuid4 per decision, for the decision log
+    arms: dict[str, str] = {}       # experiment -> the customer's arm, or "control" (LANGUAGE.md 13)
 
     def __eq__(self, other) -> bool:
         # Two decisions are equal when they decide the same: each has its own run id.
@@ -99,6 +100,7 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
                            control=a.control, campaign=campaign_of(program, offers[a.offer]),
                            attributes=dict(offers[a.offer].attributes)) for a in match.accepted],
         policy=program.name, version=program.version, as_of=row.as_of, run_id=str(uuid.uuid4()),
+        arms=dict(row.arms),
     )
 
 
@@ -116,7 +118,7 @@ decide_reference = decide
 
 
 def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.date, params: dict,
-                    active, extra: str = "error", history_columns=(), history=None) -> Decision:
+                    active, extra: str = "error", history_columns=(), history=None, arms=None) -> Decision:
     """One customer on the compiled row kernel (engine/evaluation/row.py).
     `params`: every param's value, resolved already. `history_columns`: the
     aggregates the kernel reads as extra fields (compiler/backend/history.py),
@@ -127,9 +129,11 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
     if history_columns or history:
         from pol.reference.history import column_values
         values = values + column_values(program, history_columns, history, values[read.key_index], as_of)
+    key = values[read.key_index]
+    drawn = arms.of_key(key) if arms else []     # experiments' fields come last (compiler/backend/experiments.py)
+    values = values + drawn
     plan = executor.plan
     today = as_of.toordinal() - _EPOCH
-    key = values[read.key_index]
     out = executor.evaluate(values, today, params, active, key)
     segs = out.segs[:, 0].tolist()
     classes = out.classes[:, 0].tolist()
@@ -150,4 +154,5 @@ def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.da
         "scores": {name: (None if math.isnan(v) else v) for name, v in zip(plan.scores, scores)},
         "offers": offers,
         "policy": program.name, "version": program.version, "as_of": as_of, "run_id": str(uuid.uuid4()),
+        "arms": dict(zip((x.name for x in program.experiments), drawn)),
     })

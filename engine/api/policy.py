@@ -23,12 +23,14 @@ import pyarrow as pa
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
+from pol.compiler.backend.experiments import lower as lower_experiments
 from pol.compiler.backend.history import lower as lower_history
 from pol.compiler.backend.plan import plan as make_plan
 from pol.compiler.frontend.contact import has_quiet_hours, run_params
 from pol.errors import ArgumentError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.evaluation.executor import AutoExecutor, KernelExecutor
+from pol.evaluation.experiments import Arms
 from pol.evaluation.row import RowExecutor
 from pol.evaluation.stream import Stream, active_offers, batches_of, output_schemas
 from pol.evaluation.vector import VectorExecutor
@@ -43,6 +45,9 @@ class Result:
     version: str | None = None
     as_of: dt.date | None = None
     run_id: str | None = None           # a uuid4, also in the tables' metadata and the summary
+    # What the run could not do as it should have, said in words: the
+    # kernel's background compile failed (the run stayed vectorized)
+    warnings: tuple[str, ...] = ()
 
 
 def resolve_params(program, params):
@@ -77,7 +82,7 @@ def _as_of(as_of) -> dt.date:
 
 
 def _moment(program: ir.Program, as_of, now: bool = True):
-    """as_of with its time of day, for quiet hours (LANGUAGE.md section 13):
+    """as_of with its time of day, for quiet hours (LANGUAGE.md section 14):
     text 'YYYY-MM-DDTHH:MM[:SS]' read as a datetime; left out, decide's and
     explain's (`now`) is the present moment when quiet hours apply (a
     decision is made when it is asked for), a run's today without a time."""
@@ -99,12 +104,14 @@ class Policy:
         # The kernels run the program with each history aggregate an input
         # field, computed per batch (compiler/backend/history.py).
         self.lowered = lower_history(program)
-        run = self.lowered.program
+        # ... and each experiment's arm too, drawn per batch (compiler/backend/experiments.py)
+        run = lower_experiments(self.lowered.program)
         self.plan = make_plan(run)
         self._kernel = KernelExecutor(run, self.plan)
         self._vector = VectorExecutor(run, self.plan)
         self._auto = AutoExecutor(self._kernel, self._vector)
         self._row = RowExecutor(run, self.plan)
+        self._arms = Arms(program)
         self._active_cache = None
         self._defaults = resolve_params(program, {})
 
@@ -189,7 +196,15 @@ class Policy:
         summary = {**run.counts.to_dict(self.labels()), "absent_fields": list(run.absent)}
         if run.history is not None:
             summary["history"] = run.history.summary()
-        return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id)
+        if run.arms:
+            summary["experiments"] = run.arms.summary()
+        return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id,
+                      tuple(self.warnings(engine)))
+
+    def warnings(self, engine: str = "auto") -> list[str]:
+        """What a run on this engine could not do as it should (so far in this
+        process): a failed background compile of the kernel."""
+        return self._auto.warnings() if engine == "auto" else []
 
     def program_key_arrow_type(self) -> pa.DataType:
         t = self.program.input.field(self.program.input.key).type
@@ -224,7 +239,7 @@ class Policy:
             # one that is not a candidate.
             active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
         return decide_compiled(self._row, self.program, record, day, values, active, extra=extra,
-                               history_columns=self.lowered.columns, history=history)
+                               history_columns=self.lowered.columns, history=history, arms=self._arms)
 
     def _row_ready(self) -> bool:
         row = self._row

@@ -122,6 +122,16 @@ def classifications(s: dict) -> list[str]:
     return out[1:]
 
 
+def experiments(s: dict) -> list[str]:
+    """Customers per arm of each experiment (LANGUAGE.md section 13)."""
+    n = s["customers"]
+    out = []
+    for name, counts in (s.get("experiments") or {}).items():
+        rows = [["arm", "customers", "share"]] + [[k, _n(v), _share(v, n)] for k, v in counts.items()]
+        out += ["", f"Experiment {name}"] + table(rows, {1, 2})
+    return out[1:]
+
+
 def channels(s: dict) -> list[str]:
     if not s["channels"]:
         return []
@@ -160,7 +170,7 @@ def absent(s: dict) -> list[str]:
 
 def render(s: dict) -> str:
     parts = [header(s)] if "policy" in s else []
-    parts += [absent(s), segments(s), classifications(s), channels(s), funnel(s)]
+    parts += [absent(s), segments(s), classifications(s), experiments(s), channels(s), funnel(s)]
     out: list[str] = []
     for p in parts:
         if p:

@@ -58,7 +58,7 @@ def parse_params(items) -> dict[str, str]:
 
 def parse_moment(text: str | None) -> dt.date:
     """--as-of: a date, or a date and a time of day (a datetime) for quiet
-    hours (LANGUAGE.md section 13)."""
+    hours (LANGUAGE.md section 14)."""
     if text is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?", text.strip()):
         try:
             return dt.datetime.fromisoformat(text.strip())
@@ -106,6 +106,8 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
         return 130
     from pol.cli.report import render
     print(render(summary))
+    for warning in summary.get("warnings", ()):
+        print(f"pol: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -194,6 +196,10 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         if stream.history is not None:
             summary["history"] = {name: dict(counts, path=history_paths.get(name))
                                   for name, counts in stream.history.summary().items()}
+        if stream.arms:
+            summary["experiments"] = stream.arms.summary()
+        if pol_.warnings():
+            summary["warnings"] = pol_.warnings()
         commit_with_summary(staging, out, summary)
         return summary
     finally:
