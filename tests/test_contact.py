@@ -223,3 +223,20 @@ def test_quiet_hours_print_and_format():
     tree, _ = parse(Source("q.pol", text))
     assert "    quiet call from 21:00 to 08:00\n" in print_file(tree)
     assert "contact contacts {\n    quiet call from 21:00 to 08:00\n}" in format_text(text).text
+
+
+def test_spark_refuses_a_policy_that_reads_history_before_any_work(policy, tmp_path, capsys):
+    """Spark runs do not group events yet (LANGUAGE.md 12.3): refused at once,
+    in words, not on a worker."""
+    pytest.importorskip("pyspark")
+    with pytest.raises(pol.ArgumentError, match="reads history 'contacts': Spark runs do not read"):
+        pol.spark.evaluate(policy, None)
+    (tmp_path / "p.pol").write_text(POLICY, encoding="utf-8")
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"id": [1], "app_on": [True]}), tmp_path / "c.parquet")
+    from pol.cli.run import run_command
+    assert run_command(str(tmp_path / "p.pol"), str(tmp_path / "c.parquet"), str(tmp_path / "o"),
+                       engine="spark") == 2
+    err = capsys.readouterr().err
+    assert "Spark runs do not read history tables yet" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

@@ -36,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-from pol.errors import DataError, ParamError, PolicyError
+from pol.errors import ArgumentError, DataError, ParamError, PolicyError
 from pol.io.input_files import Input, read_batches
 from pol.io.output_files import OUTPUTS, SUFFIX, OutputError, Staging, Writer, cannot_write
 from pol.io.output_folder import Claim, OutputRefused, check_paths
@@ -92,7 +92,7 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
                 raise UsageError("--master needs --engine spark")
             else:
                 summary = run(policy, input, out, as_of, params, fmt, overwrite, progress, history)
-    except (UsageError, OutputRefused) as e:
+    except (UsageError, OutputRefused, ArgumentError) as e:     # ArgumentError: a request the engine refuses
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
     except PolicyError as e:
