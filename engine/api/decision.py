@@ -51,6 +51,7 @@ class Decision(BaseModel):
     version: str | None = None
     as_of: dt.date | None = None
     run_id: str | None = None       # unique per decision, for the decision log (pol.api.ids)
+    arms: dict[str, str] = {}       # experiment -> the customer's arm, or "control" (LANGUAGE.md 13)
 
     def __eq__(self, other) -> bool:
         # Two decisions are equal when they decide the same: each has its own run id.
@@ -98,6 +99,7 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
                            control=a.control, campaign=campaign_of(program, offers[a.offer]),
                            attributes=dict(offers[a.offer].attributes)) for a in match.accepted],
         policy=program.name, version=program.version, as_of=row.as_of, run_id=decision_id(),
+        arms=dict(row.arms),
     )
 
 
@@ -120,13 +122,16 @@ class CompiledDecisions:
     the names of the outputs, each offer's campaign and attributes.
     `history_columns`: the aggregates the kernel reads as extra fields
     (compiler/backend/history.py), computed per decision from the
-    customer's events."""
+    customer's events; `arms` (engine/evaluation/experiments.Arms) draws the
+    customer's arm of each experiment, the fields after them."""
 
-    def __init__(self, executor, program: ir.Program, history_columns=()):
+    def __init__(self, executor, program: ir.Program, history_columns=(), arms=None):
         plan = executor.plan
         self.executor = executor
         self.program = program
         self.history_columns = history_columns
+        self.arms = arms
+        self._experiments = tuple(x.name for x in program.experiments)
         several = has_campaigns(program)
         # (offer, campaign, attributes) per offer index; the attributes are
         # copied into each Assignment, which a caller may change
@@ -150,6 +155,9 @@ class CompiledDecisions:
         if self.history_columns or history:
             from pol.reference.history import column_values
             values = values + column_values(self.program, self.history_columns, history, key, as_of)
+        drawn = self.arms.of_key(key) if self.arms else []
+        if drawn:
+            values = values + drawn
         out = self.executor.evaluate(values, as_of.toordinal() - _EPOCH, params, active, key)
         offers = []
         if out.n:
@@ -167,5 +175,5 @@ class CompiledDecisions:
             "scores": {name: (None if v != v else v) for name, v in zip(self._scores, out.score.tolist())},
             "offers": offers,
             "policy": self.program.name, "version": self.program.version, "as_of": as_of,
-            "run_id": decision_id(),
+            "run_id": decision_id(), "arms": dict(zip(self._experiments, drawn)),
         })

@@ -63,8 +63,9 @@ def _folder(text: str) -> str:
 
 def summary(program) -> str:
     """What a policy holds, e.g. '25 fields, 2 params, 5 lets, ...'."""
+    declared = [p for p in program.params if ":" not in p.name]     # a name with ':' is the run's own
     counts = [
-        (len(program.input.fields), "field", "fields"), (len(program.params), "param", "params"),
+        (len(program.input.fields), "field", "fields"), (len(declared), "param", "params"),
         (len(program.lets), "let", "lets"), (len(program.segments), "segment", "segments"),
         (len(program.classifies), "classification", "classifications"),
         (len(program.scores), "score", "scores"), (len(program.channels), "channel", "channels"),
