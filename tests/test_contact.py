@@ -240,3 +240,30 @@ def test_spark_refuses_a_policy_that_reads_history_before_any_work(policy, tmp_p
     err = capsys.readouterr().err
     assert "Spark runs do not read history tables yet" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_pol_serve_decides_with_the_events_and_the_time_of_the_request(tmp_path):
+    """A decision request carries the customer's events and its moment."""
+    pytest.importorskip("uvicorn")
+    from tests.serving import Served
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "contact.pol").write_text("policy contact\n" + POLICY.replace(
+        "    suppress family", "    quiet call from 21:00 to 08:00\n    suppress family"), encoding="utf-8")
+    here = pol.load(policies / "contact.pol")
+    sms = [{"sent_at": "2026-11-01", "channel": "sms"}, {"sent_at": "2026-10-30", "channel": "sms"}]
+    with Served(policies, tmp_path / "state") as server:
+        for as_of, events in [("2026-11-01T22:00", []), ("2026-11-01T10:00", []), ("2026-11-01T22:00", sms),
+                              ("2026-11-01", sms)]:
+            r = server.post("/v1/decide", {"record": {"id": 7, "app_on": True}, "as_of": as_of,
+                                           "history": {"contacts": events}})
+            assert r.status_code == 200, r.text
+            want = here.decide({"id": 7, "app_on": True}, as_of=as_of, history={"contacts": events},
+                               engine="reference")
+            assert [(o["offer"], o["channel"]) for o in r.json()["offers"]] == [
+                (o.offer, o.channel) for o in want.offers], as_of
+        assert r.json()["offers"][0]["channel"] == "call"       # a date alone: no quiet hours
+        bad = server.post("/v1/decide", {"record": {"id": 7}, "history": {"contact": []}})
+        assert bad.status_code == 400 and "contact" in bad.text
+        bad = server.post("/v1/decide", {"record": {"id": 7}, "history": ["x"]})
+        assert bad.status_code == 400 and bad.json()["error"]["field"] == "history"
