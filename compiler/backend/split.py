@@ -84,10 +84,18 @@ def size(program: ir.Program) -> int:
 
 def needed(program: ir.Program, threshold: int | None) -> bool:
     """Whether the batch kernel is split; `threshold` (nodes) replaces both
-    defaults, so that a test can split a small policy or keep a large one whole."""
+    defaults, so that a test can split a small policy or keep a large one
+    whole. A policy whose stages would have to pass on a value no block
+    buffer holds (a type added to the language after this module) keeps
+    the single kernel."""
     if threshold is not None:
-        return size(program) > threshold
-    return size(program) > THRESHOLD or len(program.offers) > MAX_OFFERS
+        large = size(program) > threshold
+    else:
+        large = size(program) > THRESHOLD or len(program.offers) > MAX_OFFERS
+    if not large:
+        return False
+    kept = _later_refs(program, groups(program, THRESHOLD if threshold is None else threshold))
+    return all(t in KEPT for t in kept.values())
 
 
 @dataclass
@@ -158,14 +166,13 @@ class _Rows:
         return self.count[buffer] - 1
 
 
+# The block buffer that keeps a value of each type between stages.
+KEPT = {Type.FLOAT: "fb", Type.BOOL: "bb", Type.INT: "ib", Type.STRING: "ib", Type.DATE: "ib",
+        Type.TIMESTAMP: "ib"}
+
+
 def _buffer(t: Type) -> str:
-    if t == Type.FLOAT:
-        return "fb"
-    if t == Type.BOOL:
-        return "bb"
-    if t in (Type.INT, Type.STRING, Type.DATE, Type.TIMESTAMP):
-        return "ib"
-    raise TypeError(f"a split kernel cannot keep a {t} between stages")
+    return KEPT[t]
 
 
 class StageEmitter(Emitter):
