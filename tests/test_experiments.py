@@ -312,6 +312,21 @@ test "wrong on purpose" { given { id: 1, risk: true } expect arm care_ab.b  expe
     assert 'care_ab = "a"' in wrong.failures[0].seen
 
 
+def test_coverage_counts_the_arms_tests_reach():
+    from pol.testing.coverage import Coverage
+    p = compile_text(POLICY + """
+test "in a" { given { id: 1, risk: true } expect arm care_ab.a }
+test "a control" { given { id: 15, risk: true } expect control care_ab }
+""", name="p.pol")
+    cov = Coverage()
+    run_tests(p, AS_OF, observe=cov.observe)
+    arms = {(part.name, part.case): part.hit for part in cov.parts.values() if part.kind == "arm"}
+    assert arms[("care_ab", "arm a")] and arms[("care_ab", "the control group")]
+    assert not arms[("care_ab", "arm b")]
+    assert ("price", "the control group") not in arms          # 0%: nobody to test
+    assert "experiment care_ab: no test's customer is in arm b" in cov.report()
+
+
 def test_fmt_keeps_experiments_and_their_comments():
     text = ('input c key id { id: int  ok: bool }\nchannel sms\n'
             'experiment   t "试验"  salt "s" {   arm a 45%   # the first\n arm b 45%\n  control 10%  }\n'
