@@ -9,6 +9,8 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import pol
@@ -117,6 +119,29 @@ def test_the_compiled_draw_is_the_oracles(policy):
     got = Arms(text).codes(keys_of(pa.array(strings)), len(strings))[0]
     x = text.experiments[0]
     assert [x.values[k] for k in got] == [arm_of(x, k) for k in strings]
+
+
+_SHARES = st.lists(st.integers(0, 10000), min_size=1, max_size=5).map(
+    lambda xs: [x * 10000 // max(sum(xs), 1) for x in xs])
+_SALTS = st.none() | st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12).filter(
+    lambda t: '"' not in t and "\\" not in t)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(shares=_SHARES, salt=_SALTS,
+       ints=st.lists(st.integers(-(2 ** 63), 2 ** 63 - 1), min_size=1, max_size=40),
+       texts=st.lists(st.text(max_size=20), min_size=1, max_size=40))
+def test_any_shares_salt_and_keys_draw_alike_compiled_and_in_the_oracle(shares, salt, ints, texts):
+    arms = "  ".join(f"arm a{k} {bp / 100:.2f}%" for k, bp in enumerate(shares))
+    control = f"  control {(10000 - sum(shares)) / 100:.2f}%"
+    salted = f' salt "{salt}"' if salt is not None else ""
+    for key_type, keys in (("int", ints), ("string", texts)):
+        program = compile_text(f"input c key id {{ id: {key_type} }}\nexperiment t{salted} {{ {arms}{control} }}",
+                               name="t.pol")
+        x = program.experiments[0]
+        got = Arms(program).codes(keys_of(pa.array(keys, pa.int64() if key_type == "int" else pa.string())),
+                                  len(keys))[0]
+        assert [x.values[k] for k in got] == [arm_of(x, k) for k in keys]
 
 
 def test_the_draw_follows_the_written_rule():
