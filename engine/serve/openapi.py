@@ -18,7 +18,9 @@ _DECISION = {"type": "object", "properties": {
     "segments": {"type": "object", "additionalProperties": {"type": "boolean"}},
     "classifications": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
     "scores": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
-    "offers": {"type": "array", "items": _OFFER}}}
+    "offers": {"type": "array", "items": _OFFER},
+    "arms": {"type": "object", "additionalProperties": {"type": "string"},
+             "description": "the policy's experiments: each one's arm for the customer, or control"}}}
 _COMMON = {
     "as_of": {"type": "string", "format": "date", "description": "the decision's date (default: today)"},
     "params": {"type": "object", "description": "param overrides, as Policy.decide takes them"},
