@@ -489,6 +489,7 @@ class Arbitrate:
     one_per_category: bool = False
     exclusive: tuple[tuple[str, ...], ...] = ()
     span: Span | None = field(default=None, compare=False)
+    optimal: bool = False           # `maximize priority`: section 6.7's allocation
 
 
 # ---------------------------------------------------------------- tests
@@ -644,7 +645,7 @@ def dump(program: Program) -> str:
         lines.append(f"  channels {', '.join(o.channels)}")
     a = program.arbitrate
     lines.append(f"arbitrate max={a.max_per_customer} one_per_category={a.one_per_category} "
-                 f"exclusive={[list(x) for x in a.exclusive]}")
+                 f"exclusive={[list(x) for x in a.exclusive]}" + (" maximize=priority" if a.optimal else ""))
     lines.append(f"order {' '.join(program.order)}")
     lines.append(f"outputs {' '.join(program.outputs)}")
     return "\n".join(lines) + "\n"

@@ -173,6 +173,22 @@ class Builder(Transformer):
         return ast.History(str(c[1]), str(c[2]), str(c[3]), fields, self._tok(c[1]), self._tok(c[2]),
                            self._tok(c[3]))
 
+    def contact_decl(self, c):
+        rules = tuple(x for x in c[2:] if isinstance(x, (ast.Limit, ast.Suppress, ast.Quiet)))
+        return ast.Contact(str(c[1]), rules, self._tok(c[0]), self._tok(c[1]))
+
+    def limit_rule(self, c):
+        return ast.Limit(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), c[3].value,
+                         self._span(c[0], c[-1]), self._tok(c[1]))
+
+    def suppress_rule(self, c):
+        return ast.Suppress(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), c[3].value,
+                            self._span(c[0], c[-1]), self._tok(c[1]))
+
+    def quiet_rule(self, c):
+        return ast.Quiet(str(c[1]), str(c[2]), str(c[3]), self._span(c[0], c[-1]), self._tok(c[1]),
+                         self._tok(c[2]), self._tok(c[3]))
+
     def field(self, c):
         return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
 
@@ -307,6 +323,9 @@ class Builder(Transformer):
     def category_rule(self, c):
         return ast.OnePerCategory(self._span(c[0], c[-1]))
 
+    def maximize_rule(self, c):
+        return ast.Maximize(str(c[1]), self._span(c[0], c[1]), self._tok(c[1]))
+
     def exclusive_rule(self, c):
         names = c[1:]
         return ast.Exclusive(tuple(str(t) for t in names), self._span(c[0], c[-1]),
@@ -319,7 +338,8 @@ class Builder(Transformer):
         return ast.Test(self._string(c[1]), tuple(c[2:]), self._tok(c[0]))
 
     def as_of(self, c):
-        return ast.AsOf(ast.DateLit(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+        lit = ast.TimestampLit if c[1].type == "TIMESTAMP" else ast.DateLit
+        return ast.AsOf(lit(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
 
     def with_param(self, c):
         return ast.With(str(c[0]), c[1], self._tok(c[0]))

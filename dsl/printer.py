@@ -184,6 +184,8 @@ def declaration(d) -> str:
         lines = [f"offer {d.name}{label(d.label)} {{"]
         lines += [f"    {prop(p)}" for p in d.props]
         return "\n".join(lines + ["}"])
+    if isinstance(d, ast.Contact):
+        return "\n".join([f"contact {d.history} {{"] + [f"    {rule(r)}" for r in d.rules] + ["}"])
     if isinstance(d, ast.Arbitrate):
         return "\n".join(["arbitrate {"] + [f"    {rule(r)}" for r in d.rules] + ["}"])
     if isinstance(d, ast.Test):
@@ -224,6 +226,14 @@ def rule(r) -> str:
         return f"max {r.count.text} per customer"
     if isinstance(r, ast.OnePerCategory):
         return "one per category"
+    if isinstance(r, ast.Maximize):
+        return f"maximize {r.what}"
+    if isinstance(r, ast.Limit):
+        return f"limit {r.channel} to {r.count.text} within {r.within.text} days"
+    if isinstance(r, ast.Quiet):
+        return f"quiet {r.channel} from {r.start} to {r.end}"
+    if isinstance(r, ast.Suppress):
+        return f"suppress {r.attribute} after {r.count.text} refusals within {r.within.text} days"
     return "exclusive " + ", ".join(r.offers)
 
 

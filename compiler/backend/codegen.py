@@ -25,7 +25,7 @@ import sys
 from pol.compiler import ir
 from pol.compiler.backend import layout as names
 from pol.compiler.backend import split
-from pol.compiler.backend.astgen import C, N, assign, call, template
+from pol.compiler.backend.astgen import C, N, assign, call, item, template
 from pol.compiler.backend.emitter import Emitter
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.backend.walk import walk_code
@@ -101,15 +101,26 @@ def epilogue(program: ir.Program, per_offer: bool = True) -> list[ast.stmt]:
     return out + template(_EPILOGUE, **_matched_names())
 
 
+def _row_walk(program: ir.Program) -> ast.Call:
+    """The row kernel's walk: its one row's candidates through
+    walk.matcher()'s match_range, a call rather than the walk pasted in (that
+    doubled the telecom library's row kernel compile time), made inside the
+    kernel so that a decision is one call from Python, not two. The kernel
+    then returns how many offers the walk accepted."""
+    fixed = {names.START: C(0), names.STOP: C(1), names.MAX_N: C(program.arbitrate.max_per_customer)}
+    return call("match_range", *(fixed.get(n, N(n)) for n in names.MATCH_RANGE))
+
+
 def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False,
              split_at: int | None = None) -> ast.Module:
     """The batch kernel `kernel(start, stop, ...)`, or with `row` the
     single-record kernel `row_kernel(today, ...)` that `decide` calls (it
-    writes its candidates out: a walk in it doubled the telecom library's
-    row kernel compile time, so the host walks them with walk.matcher()).
+    writes its candidates out and walks them with a call of walk.matcher()'s
+    match_range: the walk pasted in doubled the telecom library's row kernel
+    compile time).
     `fused`: the batch kernel matches offers too (only for policies without
     capacities). A batch kernel larger than `split_at` expression nodes
-    (default split.THRESHOLD) is generated in stages (compiler/backend/split.py).
+    (default: split.needed's sizes) is generated in stages (compiler/backend/split.py).
 
     The batch kernel releases the GIL and the engine runs it on row ranges
     from a thread pool, one range per core (Numba's own `parallel=True` gave
@@ -134,7 +145,8 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     options = [ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
                ast.keyword("error_model", ast.Constant("numpy")), ast.keyword("boundscheck", C(False))]
     if row:
-        body = [assign("i", C(0))] + g.body
+        body = [assign("i", C(0))] + g.body + [ast.Expr(_row_walk(program)),
+                                                ast.Return(item(names.FLAT[-1], C(0)))]
         name, args = "row_kernel", plan.layout.row()
     else:
         body = [ast.For(ast.Name("i", ast.Store()), call("range", N(names.START), N(names.STOP)), g.body, [])]
@@ -150,7 +162,11 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     )
     if sys.version_info >= (3, 12):
         fn.type_params = []          # a field since 3.12, which ast.unparse reads
-    module = ast.Module(_header(plan) + [fn], [])
+    header = _header(plan)
+    if row:
+        header += [ast.ImportFrom("pol.compiler.backend.walk", [ast.alias("matcher")], 0),
+                   assign("match_range", ast.Attribute(call("matcher"), "match_range", ast.Load()))]
+    module = ast.Module(header + [fn], [])
     return ast.fix_missing_locations(module)
 
 
