@@ -17,10 +17,7 @@ type errors in a program that is not all there would mostly be echoes of it.
 """
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from pol.compiler.frontend.check import check
 from pol.compiler.frontend.lint import lint
 from pol.compiler.frontend.qualify import qualify
 from pol.compiler.frontend.resolve import Root, dependency_graph, load, namespace, read_source
+from pol.compiler.nogc import no_cycle_collection
 from pol.dsl.diagnostics import Diagnostic, Diagnostics
 from pol.dsl.source import Source, Span
 
@@ -53,22 +51,8 @@ class Frontend:
         return self.program
 
 
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The front end makes hundreds of thousands of small objects and no
-    cycles worth collecting while it runs; Python's cycle collector, set off
-    by the allocations, took 40% of checking a 5,000-declaration policy."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _run(source: Source, folder: Path, real: Path | None, tree: Root) -> Frontend:
-    with _no_cycle_collection():
+    with no_cycle_collection():
         return _run_checks(source, folder, real, tree)
 
 

@@ -21,9 +21,8 @@ from pol.arbitration.arbitrate import (
     _funnel,
     collect_candidates,
     flat_of_pairs,
-    global_order,
-    walk_global,
 )
+from pol.arbitration.optimal import walk_run
 from pol.compiler import offer_settings
 from pol.compiler.backend.layout import NOT_ELIGIBLE
 from pol.evaluation.assignment_columns import AssignmentColumns
@@ -73,13 +72,11 @@ class Candidates:
 def walk(c: Candidates, rules: Rules, funnel: np.ndarray) -> np.ndarray:
     """The run-wide walk of LANGUAGE.md section 6 (arbitrate.walk_global) over
     candidates sorted by position: which pairs are accepted. Adds the walk's
-    counts (accepted, controls, lost_to_*) to `funnel`."""
-    first = np.ones(len(c.pos), np.bool_)
-    first[1:] = c.pos[1:] != c.pos[:-1]
-    dense = np.cumsum(first) - 1
-    accepted = np.zeros(len(c.pos), np.bool_)
-    walk_global(global_order(c.pos, c.offer, c.prio), dense, c.offer, c.ctrl, int(first.sum()),
-                rules.max_n, rules.category, rules.exclusive, rules.capacity, accepted, funnel)
+    counts (accepted, controls, lost_to_*) to `funnel`. Under `maximize
+    priority`, section 6.7's allocation (its report is not in a Spark run's
+    summary yet)."""
+    names = [f"offer {k}" for k in range(len(rules.capacity))]
+    accepted, _ = walk_run(c.pos, c.offer, c.prio, c.ctrl, rules, names, funnel)
     return accepted
 
 
