@@ -158,6 +158,23 @@ class InList:
 
 
 @dataclass(frozen=True)
+class Member:
+    """`x in NAME` / `x not in NAME`: membership in a list param (LANGUAGE.md 4.5)."""
+    operand: Expr
+    collection: Name
+    negated: bool = False
+    span: Span | None = _span()
+    op_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class ListLit:
+    """`["A", "B"]`: a list param's default or a test's `with` value."""
+    values: tuple[Literal, ...]
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
 class IsNull:
     operand: Expr
     negated: bool = False
@@ -201,7 +218,7 @@ class Aggregate:
 
 Literal = Union[Number, String, DateLit, Bool, Null]
 Expr = Union[Name, Number, String, DateLit, Bool, Null, Today, Unary, Binary, Compare,
-             Between, InList, IsNull, If, Call, Aggregate]
+             Between, InList, Member, IsNull, If, Call, Aggregate]
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
@@ -213,6 +230,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
         return (e.operand, e.low, e.high)
     if isinstance(e, (InList, IsNull)):
         return (e.operand,)
+    if isinstance(e, Member):
+        return (e.operand, e.collection)
     if isinstance(e, If):
         return (e.cond, e.then, e.else_)
     if isinstance(e, Call):
@@ -343,7 +362,7 @@ class ParamArm:
 class Param:
     name: str
     type_name: str
-    default: Literal
+    default: Literal | ListLit
     span: Span | None = _span()
     type_span: Span | None = _span()
     arms: tuple[ParamArm, ...] = ()
@@ -517,7 +536,15 @@ class Exclusive:
     name_spans: tuple[Span, ...] = _span()
 
 
-Rule = Union[MaxRule, OnePerCategory, Exclusive]
+@dataclass(frozen=True)
+class Maximize:
+    """`maximize priority` (LANGUAGE.md 6.7); `what` as written, checked later."""
+    what: str
+    span: Span | None = _span()
+    what_span: Span | None = _span()
+
+
+Rule = Union[MaxRule, OnePerCategory, Exclusive, Maximize]
 
 
 @dataclass(frozen=True)
@@ -537,7 +564,7 @@ class AsOf:
 @dataclass(frozen=True)
 class With:
     name: str
-    value: Literal
+    value: Literal | ListLit
     span: Span | None = _span()          # the param's name
 
 

@@ -38,9 +38,15 @@ from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
 
 # Expression nodes (declarations and offers) per stage, and the size from
-# which a kernel is split. benchmarks/README.md ("Large policies") has the
-# compile times these were chosen from.
+# which a kernel is split; or the number of offers, which cost a fused
+# kernel's compile more than linearly (docs/GUARANTEES.md): a split kernel
+# walks them in a loop. benchmarks/README.md ("Policies as large as a
+# catalogue") has the figures these were chosen from: a split kernel costs
+# the same CPU to compile, in parallel, but 1.3x-1.5x the single kernel's
+# time per row, so policies of the size of the telecom library (at most 529
+# nodes, 22 offers) and the bench policy (267, 14) keep the single kernel.
 THRESHOLD = 2_000
+MAX_OFFERS = 64
 BLOCK = 1024
 
 STAGE_BUFFERS = ("fb", "ib", "bb")
@@ -77,7 +83,19 @@ def size(program: ir.Program) -> int:
 
 
 def needed(program: ir.Program, threshold: int | None) -> bool:
-    return size(program) > (THRESHOLD if threshold is None else threshold)
+    """Whether the batch kernel is split; `threshold` (nodes) replaces both
+    defaults, so that a test can split a small policy or keep a large one
+    whole. A policy whose stages would have to pass on a value no block
+    buffer holds (a type added to the language after this module) keeps
+    the single kernel."""
+    if threshold is not None:
+        large = size(program) > threshold
+    else:
+        large = size(program) > THRESHOLD or len(program.offers) > MAX_OFFERS
+    if not large:
+        return False
+    kept = _later_refs(program, groups(program, THRESHOLD if threshold is None else threshold))
+    return all(t in KEPT for t in kept.values())
 
 
 @dataclass
@@ -148,14 +166,13 @@ class _Rows:
         return self.count[buffer] - 1
 
 
+# The block buffer that keeps a value of each type between stages.
+KEPT = {Type.FLOAT: "fb", Type.BOOL: "bb", Type.INT: "ib", Type.STRING: "ib", Type.DATE: "ib",
+        Type.TIMESTAMP: "ib"}
+
+
 def _buffer(t: Type) -> str:
-    if t == Type.FLOAT:
-        return "fb"
-    if t == Type.BOOL:
-        return "bb"
-    if t in (Type.INT, Type.STRING, Type.DATE, Type.TIMESTAMP):
-        return "ib"
-    raise TypeError(f"a split kernel cannot keep a {t} between stages")
+    return KEPT[t]
 
 
 class StageEmitter(Emitter):

@@ -113,6 +113,7 @@ class Policy:
         self._row = RowExecutor(run, self.plan)
         self._arms = Arms(program)
         self._active_cache = None
+        self._decisions = None          # pol.api.decision.CompiledDecisions, made at the first decision
         self._defaults = resolve_params(program, {})
 
     def _executor(self, engine: str):
@@ -224,13 +225,15 @@ class Policy:
         a run. `history`: the customer's events, {history name: [event
         record, ...]} (LANGUAGE.md section 12), read like records; a history
         left out has none."""
-        from pol.api.decision import decide_compiled, decide_reference
-        engine = _choice("engine", engine, DECIDE_ENGINES)
-        as_of = _moment(self.program, as_of)
-        day = _as_of(as_of)
+        if engine not in DECIDE_ENGINES:
+            _choice("engine", engine, DECIDE_ENGINES)
+        if type(as_of) is not dt.date:      # a date: no time of day, nothing to convert
+            as_of = _moment(self.program, as_of)
+        day = as_of if type(as_of) is dt.date else _as_of(as_of)
         values = run_params(self.program, resolve_params(self.program, params) if params else self._defaults,
                             as_of)
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
+            from pol.api.decision import decide_reference
             return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
                                     history=history)
         active = self._active(day, values)
@@ -238,8 +241,12 @@ class Policy:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.
             active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
-        return decide_compiled(self._row, self.program, record, day, values, active, extra=extra,
-                               history_columns=self.lowered.columns, history=history, arms=self._arms)
+        decisions = self._decisions
+        if decisions is None:
+            from pol.api.decision import CompiledDecisions
+            decisions = self._decisions = CompiledDecisions(self._row, self.program, self.lowered.columns,
+                                                            self._arms)
+        return decisions.decide(record, day, values, active, extra, history)
 
     def _row_ready(self) -> bool:
         row = self._row

@@ -24,10 +24,9 @@ from pol.arbitration.arbitrate import (
     Rules,
     collect_candidates,
     flat_of_pairs,
-    global_order,
     match_range,
-    walk_global,
 )
+from pol.arbitration.optimal import walk_run
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
@@ -365,19 +364,19 @@ class Stream:
 
     def finish(self) -> None:
         if self._spill is None:
+            if self.rules.optimal:      # no rows: the report of an empty allocation
+                empty = np.zeros(0, np.int64)
+                _, allocation = walk_run(empty, empty.astype(np.int16), empty.astype(np.float64),
+                                         empty.astype(np.bool_), self.rules, self.plan.offers, self.counts.funnel)
+                self.counts.allocation = allocation.to_dict() if allocation is not None else None
             return
         f, writer = self._spill
         writer.close()
         rows, offer, chan, prio, ctrl = (np.concatenate([c[j] for c in self._candidates]) for j in range(5))
         self._candidates = []
-        # Per-customer state only for customers that have candidates.
-        first = np.ones(len(rows), np.bool_)
-        first[1:] = rows[1:] != rows[:-1]
-        dense = np.cumsum(first) - 1
-        accepted = np.zeros(len(rows), np.bool_)
-        walk_global(global_order(rows, offer, prio), dense, offer, ctrl, int(first.sum()),
-                    self.rules.max_n, self.rules.category, self.rules.exclusive, self.rules.capacity,
-                    accepted, self.counts.funnel)
+        accepted, allocation = walk_run(rows, offer, prio, ctrl, self.rules, self.plan.offers, self.counts.funnel)
+        if allocation is not None:
+            self.counts.allocation = allocation.to_dict()
         f.seek(0)
         base = 0
         for batch in pa.ipc.open_stream(f):

@@ -18,7 +18,9 @@ _DECISION = {"type": "object", "properties": {
     "segments": {"type": "object", "additionalProperties": {"type": "boolean"}},
     "classifications": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
     "scores": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
-    "offers": {"type": "array", "items": _OFFER}}}
+    "offers": {"type": "array", "items": _OFFER},
+    "arms": {"type": "object", "additionalProperties": {"type": "string"},
+             "description": "the policy's experiments: each one's arm for the customer, or control"}}}
 _HISTORY = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "object"}},
             "description": "the customer's events: history name -> [event record, ...]"}
 _COMMON = {
