@@ -20,6 +20,7 @@ compiler/frontend/resolve.py, expression errors from compiler/frontend/expressio
   E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%
   E-OFFER-005 channel listed twice     E-OFFER-008 a capacity param's default negative or null
   E-ARB-001 max 0 per customer         E-ARB-002 rule given twice
+  E-ARB-003 maximize other than priority
   E-TEST-001 field given twice in a test            E-TEST-002 rank below 1
   W-OFFER-001 empty valid window
 """
@@ -31,7 +32,9 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from pol.compiler import ir, offer_settings
+from pol.compiler.frontend.contact import apply_contact
 from pol.compiler.frontend.context import Typed
+from pol.compiler.frontend.experiments import check_experiments, expect_arm, param_arms, restrict
 from pol.compiler.frontend.expressions import Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.history import check_histories, event_values
@@ -76,6 +79,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     fields = check_input(ck, inp) if inp is not None else []
     key_field = next((f for f in fields if inp is not None and f.name == inp.key), None)
     histories = check_histories(ck, items, key_field.type if key_field is not None else None)
+    experiments = check_experiments(ck, items)
     params = check_params(ck, items)
 
     graph = ast_graph(unit)
@@ -95,6 +99,8 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
     offers = [widened(o, attrs) for o in offers]
+    channels, offers, hidden = apply_contact(ck, items, channels, offers, attrs)
+    params += hidden
     carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
     name = header.name if (header := unit.header) else _stem(root)
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
@@ -124,6 +130,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         attributes=attrs,
         carry=carry,
         histories=tuple(histories),
+        experiments=tuple(experiments),
     )
 
 
@@ -186,9 +193,12 @@ def check_params(ck: Checker, items: Sequence[ast.Decl]) -> list[ir.Param]:
         if t is None:
             continue
         value, ok = ck.value(item.default, t, f"param '{item.name}'")
-        if ok:
+        arms = param_arms(ck, item, t) if item.arms else ()
+        if ok and arms is not None:
             ck.param_types[item.name] = t
-            params.append(ir.Param(item.name, t, value, item.span))
+            params.append(ir.Param(item.name, t, value, item.span, arms))
+            if arms:
+                ck.param_arms[item.name] = params[-1]
     return params
 
 
@@ -261,6 +271,7 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
     priority = ck.numeric(priority_prop.expr, f"the priority of offer '{o.name}'") \
         if priority_prop is not None else ir.Literal(F, 0.0, o.span)
     ck.offer_attrs = None
+    eligible, arm = restrict(ck, o, eligible)
     channels: tuple[str, ...] = ()
     if channels_prop is not None:
         channels = channels_prop.names
@@ -297,6 +308,7 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
                           v.span, "swap the dates, or remove the offer")
     holdout_bp: int | None = None
     holdout_prop = _prop(first, ast.Holdout)
+    salt = holdout_prop.salt if holdout_prop is not None else None
     num = holdout_prop.percent if holdout_prop is not None else None
     if isinstance(num, ast.Name):
         holdout_bp = _setting(ck, o, "holdout", num, params, settings)
@@ -313,7 +325,8 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
         return None
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
                     valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
-                    attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings))
+                    attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings),
+                    arm=arm, holdout_salt=salt)
 
 
 P = TypeVar("P", bound=ast.OfferProp)
@@ -349,12 +362,13 @@ def _a_word(w: str) -> str:
 
 
 def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
-    max_n, one = 1, False
+    max_n, one, optimal = 1, False, False
     exclusive: list[tuple[str, ...]] = []
     seen: dict[type, ast.Rule] = {}
     for r in a.rules:
         if type(r) in seen and not isinstance(r, ast.Exclusive):
-            word = "max N per customer" if isinstance(r, ast.MaxRule) else "one per category"
+            word = {ast.MaxRule: "max N per customer", ast.OnePerCategory: "one per category"}.get(
+                type(r), "maximize priority")
             ck.error("E-ARB-002", f"'{word}' is given twice", r.span, "keep one",
                      related=((seen[type(r)].span, "the first is here"),))
             continue
@@ -370,12 +384,19 @@ def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
                 max_n = n
         elif isinstance(r, ast.OnePerCategory):
             one = True
+        elif isinstance(r, ast.Maximize):
+            if r.what != "priority":
+                ck.error("E-ARB-003", f"cannot maximize '{r.what}': the allocation maximizes the total priority",
+                         r.what_span, "write 'maximize priority'; to value offers differently, "
+                         "say so in their priority")
+            else:
+                optimal = True
         else:
             for name, span in zip(r.offers, r.name_spans):
                 if not isinstance(ck.space.get(name), ast.Offer):
                     _unknown(ck, "E-NAME-006", "offer", name, span, ast.Offer)
             exclusive.append(r.offers)
-    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span)
+    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, optimal)
 
 
 def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
@@ -430,6 +451,10 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
             expects.append(ir.ExpectOffer(item.offer, item.via, rank, item.negated, item.span))
         elif isinstance(item, ast.ExpectNoOffer):
             expects.append(ir.ExpectNoOffer(item.span))
+        elif isinstance(item, ast.ExpectArm):
+            arm_expect = expect_arm(ck, item)
+            if arm_expect is not None:
+                expects.append(arm_expect)
         else:
             c = ck.condition(item.expr, "an 'expect'")
             if c is not None:

@@ -25,7 +25,7 @@ from pol.dsl.source import Span
 from pol.dsl.words import Vocabulary, closest, closest_within
 
 # A literal's value as the IR holds it (a timestamp's datetime is a date).
-Value = int | float | bool | str | dt.date | None
+Value = int | float | bool | str | dt.date | tuple[int | str, ...] | None   # a list param's value is a tuple
 # An expression's IR, or None when it is wrong (already reported).
 Typed = ir.Expr | None
 # The rule for a nested expression: it yields each subexpression, is sent
@@ -63,6 +63,8 @@ class CheckContext:
         self.param_types: dict[str, Type] = {}
         self.let_types: dict[str, Type | None] = {}     # None: the let itself is wrong
         self.histories: dict[str, ir.History] = {}      # compiler/frontend/history.py
+        self.experiments: dict[str, ir.Experiment] = {}    # compiler/frontend/experiments.py
+        self.param_arms: dict[str, ir.Param] = {}          # params with a value per arm
         # (offer name, {attribute: literal}) while an offer is checked: what `offer.NAME` reads
         self.offer_attrs: tuple[str, dict[str, ir.Literal]] | None = None
         # (attribute, type, span) of every offer's attributes, in order (compiler/frontend/offer_data.py)
@@ -141,6 +143,8 @@ class CheckContext:
         if t is None:
             guess = _TYPE_SYNONYMS.get(name.lower()) or closest(name, TYPE_NAMES)
             hint = f"did you mean '{guess}'?" if guess else "the types are " + ", ".join(TYPE_NAMES)
+            if name.startswith("list<"):
+                hint = "a list is list<int> or list<string>"
             self.error("E-TYPE-010", f"unknown type '{name}'", span, hint)
         return t
 

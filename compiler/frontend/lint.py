@@ -10,11 +10,15 @@ Codes:
                customer it would (interval reasoning, compiler/frontend/regions.py),
                or its condition is never true
   W-WHEN-002   a `when` whose condition repeats an earlier one of its classification
-  W-STR-001    a string literal with leading or trailing spaces compared with a value
-  W-CLASS-001  a classification compared with a value it never takes
+  W-STR-001    a string literal with leading or trailing spaces compared with a value,
+               or in a list param's value
+  W-CLASS-001  a classification compared with a value it never takes (tested
+               against a list param: a value of the list's default it never takes)
   W-OFFER-002  an offer whose `eligible` condition is never true (`eligible when false`)
   W-UNUSED-001 a param nothing reads      W-UNUSED-002 a let nothing reads
   W-UNUSED-003 a channel no offer lists   W-UNUSED-004 an unlabelled segment nothing reads
+  W-EXP-001    an arm of an experiment that nothing gives anything (no offer, param or expression)
+  W-EXP-002    an experiment compared with a value it never takes
 
 What "reads" means for W-UNUSED: the expressions of declarations and of tests'
 `expect`s; a test's `with` sets a param without reading it. Only the root
@@ -48,6 +52,7 @@ class Lint:
     root: str                                   # the root file's path, as spans name it
     diags: Diagnostics
     in_lists: dict[Span, ast.InList] = field(default_factory=dict)     # span of an `in` -> its ast.InList
+    lists: dict[str, ast.ListLit] = field(default_factory=dict)        # a list param's name -> its value
 
     def warn(self, code: str, message: str, span: Span | None, hint: str | None = None,
              related: Sequence[tuple[Span | None, str]] = ()) -> None:
@@ -59,7 +64,8 @@ def lint(program: ir.Program | None, unit: Unit, diags: Diagnostics) -> None:
     """Add the warnings of a checked program (nothing when it did not check)."""
     if program is None or diags.errors:
         return
-    ctx = Lint(program, unit.root, diags, _in_lists(unit.items))
+    lists = {i.name: i.default for i in unit.items if isinstance(i, ast.Param) and isinstance(i.default, ast.ListLit)}
+    ctx = Lint(program, unit.root, diags, _in_lists(unit.items), lists)
     for rule in RULES:
         try:
             rule(ctx)
@@ -203,6 +209,39 @@ def string_rules(ctx: Lint) -> None:
                          if value.strip() else "strings are compared as they are, spaces included")
 
 
+def list_rules(ctx: Lint) -> None:
+    """W-STR-001 for a list param's spaced strings (at the value); W-CLASS-001
+    for a classification tested against a list whose default holds values
+    it never takes (at the `in`)."""
+    classes = {c.name: c for c in ctx.program.classifies}
+    for p in ctx.program.params:
+        lit = ctx.lists.get(p.name)
+        if p.type != Type.LIST_STRING or lit is None or p.span is None or p.span.path != ctx.root:
+            continue
+        for v in lit.values:
+            if isinstance(v, ast.String) and v.value != v.value.strip():
+                ctx.warn("W-STR-001", f"the string {quoted(v.value)} of list '{p.name}' has spaces at its "
+                         + ("start" if v.value[:1].isspace() else "end"), v.span,
+                         "strings are compared as they are, spaces included"
+                         + (f": write {quoted(v.value.strip())}" if v.value.strip() else ""))
+    defaults = {p.name: p.default for p in ctx.program.params}
+    for _, e in expressions(ctx.program):
+        for node in ir.walk(e):
+            if not (isinstance(node, ir.Call) and node.op == "member"):
+                continue
+            x, lst = node.args
+            if not isinstance(lst, ir.ParamRef):
+                continue
+            default = defaults.get(lst.name)
+            if isinstance(x, ir.DeclRef) and x.kind == "classify" and isinstance(default, tuple):
+                values = classes[x.name].values
+                never = [v for v in default if v not in values]
+                if never:
+                    ctx.warn("W-CLASS-001", f"'{x.name}' is never {', '.join(quoted(str(v)) for v in never)}, "
+                             f"which '{lst.name}' holds: no rule gives that value", node.span,
+                             "its values are " + ", ".join(quoted(v) for v in values))
+
+
 # ---------------------------------------------------------------- offers
 
 def offer_rules(ctx: Lint) -> None:
@@ -255,4 +294,40 @@ def unused_rules(ctx: Lint) -> None:
                      f"if it is an output, give it a label: segment {s.name} \"...\" = ...; otherwise remove it")
 
 
-RULES = (when_rules, string_rules, offer_rules, unused_rules)
+# ---------------------------------------------------------------- experiments
+
+def experiment_rules(ctx: Lint) -> None:
+    """W-EXP-001 and W-EXP-002 (LANGUAGE.md section 13), for the root file's experiments.
+    Offers per arm and params per arm read as comparisons with the arm
+    (compiler/frontend/experiments.py), so the comparisons tell what is used;
+    a test's expectation does not use an arm."""
+    program = ctx.program
+    declared = {x.name: x for x in program.experiments}
+    used: dict[str, set[str]] = {name: set() for name in declared}
+    for p in program.params:
+        for experiment, arm, _ in p.arms:
+            used[experiment].add(arm)
+    for owner, e in expressions(program):
+        for operand, value, span in _string_comparisons(ctx, e):
+            if not isinstance(operand, ir.FieldRef) or operand.name not in declared:
+                continue
+            x = declared[operand.name]
+            if value not in x.values:
+                guess = closest(value, x.values)
+                ctx.warn("W-EXP-002", f"experiment '{x.name}' is never {quoted(value)}: it is one of its arms "
+                         "or \"control\"", span, f"did you mean {quoted(guess)}?" if guess is not None else
+                         "its values are " + ", ".join(quoted(v) for v in x.values))
+            elif not isinstance(owner, ir.Test):
+                used[x.name].add(value)
+    for x in program.experiments:
+        if x.span is None or x.span.path != ctx.root or not used[x.name]:
+            continue        # an experiment nothing reads only marks its groups in the output
+        for arm, bp in x.arms:
+            if arm not in used[x.name] and bp > 0:
+                ctx.warn("W-EXP-001", f"arm '{arm}' of experiment '{x.name}' changes nothing: no offer, param "
+                         "or condition is for it", x.span,
+                         f"give it an offer ('arm {x.name}.{arm}') or a param value, or make its customers "
+                         "part of another arm or the control")
+
+
+RULES = (when_rules, string_rules, list_rules, offer_rules, unused_rules, experiment_rules)

@@ -25,14 +25,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import networkx as nx
-
+from pol.compiler.frontend.digraph import DiGraph, topological_order
 from pol.compiler.frontend.resolve import FileInfo, FileKey, Unit
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
 
-DECLS = (ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score, ast.Channel, ast.Offer)
-Declared = ast.Param | ast.Let | ast.Segment | ast.Classify | ast.Score | ast.Channel | ast.Offer
+DECLS = (ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score, ast.Channel, ast.Offer, ast.Experiment)
+Declared = ast.Param | ast.Let | ast.Segment | ast.Classify | ast.Score | ast.Channel | ast.Offer | ast.Experiment
 _MAX_PATHS = 64      # ways one file is reached that are followed (a diamond of diamonds stays small)
 
 
@@ -42,15 +41,16 @@ def qualify(unit: Unit, diags: Diagnostics) -> None:
         return
     keys = list(infos)
     order = {k: n for n, k in enumerate(keys)}
-    g = nx.DiGraph()
-    g.add_nodes_from(keys)
+    g = DiGraph()
+    for k in keys:
+        g.add_node(k)
     for k, info in infos.items():
         for _, target in info.edges:
             g.add_edge(k, target)
     # per file, the ways it is reached: (prefix, offers kept, arbitrate and tests kept)
     states: dict[FileKey, list[tuple[str, bool, bool]]] = {k: [] for k in keys}
     states[keys[0]].append(("", True, True))
-    for k in nx.lexicographical_topological_sort(g, key=lambda k: order[k]):
+    for k in topological_order(g, key=lambda k: order[k]):
         for prefix, offers, full in states[k]:
             for imp, target in infos[k].edges:
                 q = imp.qualifier
@@ -85,6 +85,11 @@ def qualify(unit: Unit, diags: Diagnostics) -> None:
             continue
         if prefix_of[k] and isinstance(item, DECLS):
             item = _renamed(item, canon[id(item)], _resolver(prefix_of[k], alias, canon, fields))
+        elif prefix_of[k] and isinstance(item, ast.Contact):       # its channels, as its file names them
+            r = _resolver(prefix_of[k], alias, canon, fields)
+            item = dataclasses.replace(item, rules=tuple(
+                dataclasses.replace(x, channel=r(x.channel)) if isinstance(x, (ast.Limit, ast.Quiet)) else x
+                for x in item.rules))
         items.append(item)
         owner.append(k)
     unit.items, unit.owner = items, owner
@@ -129,6 +134,8 @@ def _resolver(prefix: str, alias: dict[str, list[Declared]], canon: dict[int, st
 def _renamed(d: Declared, name: str, r: Callable[[str], str]) -> Declared:
     replace = dataclasses.replace
     if isinstance(d, ast.Param):
+        return replace(d, name=name, arms=tuple(replace(a, experiment=r(a.experiment)) for a in d.arms))
+    if isinstance(d, ast.Experiment):
         return replace(d, name=name)
     if isinstance(d, (ast.Let, ast.Segment, ast.Score)):
         return replace(d, name=name, expr=rename_expr(d.expr, r))
@@ -142,6 +149,8 @@ def _renamed(d: Declared, name: str, r: Callable[[str], str]) -> Declared:
             p = replace(p, expr=rename_expr(p.expr, r))
         elif isinstance(p, ast.Channels):
             p = replace(p, names=tuple(r(n) for n in p.names))
+        elif isinstance(p, ast.ArmOf):
+            p = replace(p, experiment=r(p.experiment))
         props.append(p)
     return replace(d, name=name, props=tuple(props))
 
@@ -181,6 +190,8 @@ def _rebuilt(node: ast.Expr, kids: list[ast.Expr]) -> ast.Expr:
         return replace(node, operand=kids[0], low=kids[1], high=kids[2])
     if isinstance(node, (ast.InList, ast.IsNull)):
         return replace(node, operand=kids[0])
+    if isinstance(node, ast.Member):
+        return replace(node, operand=kids[0], collection=kids[1])
     if isinstance(node, ast.If):
         return replace(node, cond=kids[0], then=kids[1], else_=kids[2])
     assert isinstance(node, ast.Call), node      # the last kind with children (ast.children)

@@ -39,13 +39,14 @@ from pol.compiler.backend.layout import (
     NO_PRIORITY,
     NOT_ELIGIBLE,
 )
-from pol.compiler.backend.runtime import FNV_OFFSET, fnv1a, held_out
+from pol.compiler.backend.runtime import FNV_OFFSET, MIXED, fnv1a, held_out
 from pol.compiler.backend.walk import matcher
 
 
-def _prefix_state(offer: str) -> np.uint64:
-    """The holdout hash's state after the bytes of "OFFER:" (runtime.fnv1a)."""
-    data = np.frombuffer((offer + ":").encode("utf-8"), np.uint8)
+def _prefix_state(prefix: str) -> np.uint64:
+    """The holdout hash's state after the bytes of "OFFER:" or "OFFER:SALT:"
+    (ir.Offer.holdout_prefix, runtime.fnv1a)."""
+    data = np.frombuffer(prefix.encode("utf-8"), np.uint8)
     return fnv1a(FNV_OFFSET, data, 0, len(data))
 
 
@@ -56,12 +57,15 @@ class Rules:
     category: np.ndarray        # int64[K]: category id, -1 none (ids < 64 with one per category)
     exclusive: np.ndarray       # int64[K]: bitmask of exclusive lines holding the offer
     capacity: np.ndarray        # int64[K]: -1 unlimited
-    holdout_bp: np.ndarray      # int64[K]: -1 no holdout
-    holdout_state: np.ndarray   # uint64[K]: FNV-1a state after the bytes of "OFFER:"
+    holdout_bp: np.ndarray      # int64[K]: -1 no holdout; + runtime.MIXED when salted
+    holdout_state: np.ndarray   # uint64[K]: FNV-1a state after the bytes of "OFFER:[SALT:]"
+    optimal: bool = False       # `maximize priority`: engine/arbitration/optimal.py walks the run
 
     @property
     def has_capacity(self) -> bool:
-        return bool((self.capacity >= 0).any())
+        """Whether a run matches all customers together: an offer has a
+        capacity, or the allocation is optimal (section 6.7)."""
+        return bool((self.capacity >= 0).any()) or self.optimal
 
     def arguments(self, holdouts: bool = True) -> dict[str, np.ndarray]:
         """The kernel arguments of the rules, by layout name. Without
@@ -91,8 +95,10 @@ class Rules:
             category=category,
             exclusive=exclusive,
             capacity=np.array([o.capacity if o.capacity is not None else -1 for o in offers], np.int64),
-            holdout_bp=np.array([o.holdout_bp if o.holdout_bp is not None else -1 for o in offers], np.int64),
-            holdout_state=np.array([_prefix_state(o.name) for o in offers], np.uint64),
+            holdout_bp=np.array([-1 if o.holdout_bp is None else o.holdout_bp if o.holdout_salt is None
+                                 else o.holdout_bp + MIXED for o in offers], np.int64),
+            holdout_state=np.array([_prefix_state(o.holdout_prefix) for o in offers], np.uint64),
+            optimal=a.optimal,
         )
 
 
