@@ -18,6 +18,7 @@ from typing import TypeVar
 from pol.compiler.types import Type
 
 I, F, B, S, D, TS = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP
+LI, LS = Type.LIST_INT, Type.LIST_STRING
 
 # op -> {argument types: result type}. Variadic ops (min, max, coalesce, and,
 # or) list the one-argument form; all their arguments share that type.
@@ -75,6 +76,9 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "trim": {(S,): S},
     "substring": {(S, I): S, (S, I, I): S},  # start and count: int Literals
     "concat": {(S,): S},                     # variadic, >= 2; one argument computed, the others Literals
+    # `x in LIST` (compiler/frontend/lists.py): the second argument is always a
+    # list param's ParamRef, the only place a list is read
+    "member": {(I, LI): B, (S, LS): B},
 }
 
 VARIADIC = frozenset({"min", "max", "coalesce", "and", "or", "concat"})

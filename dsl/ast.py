@@ -27,7 +27,9 @@ from pol.dsl.ast_expr import (
     If,
     InList,
     IsNull,
+    ListLit,
     Literal,
+    Member,
     Name,
     Null,
     Number,
@@ -42,7 +44,8 @@ from pol.dsl.source import Span
 # The expression nodes (dsl/ast_expr.py), read as ast.NAME like the rest.
 __all__ = [
     "Aggregate", "Between", "Binary", "Bool", "Call", "Compare", "DateLit", "Expr", "If", "InList",
-    "IsNull", "Literal", "Name", "Null", "Number", "String", "TimestampLit", "Today", "Unary",
+    "IsNull", "ListLit", "Literal", "Member", "Name", "Null", "Number", "String", "TimestampLit", "Today",
+    "Unary",
 ]
 
 # ---------------------------------------------------------------- declarations
@@ -102,6 +105,47 @@ class History:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """`limit sms to 2 within 7 days` (section 14)."""
+    channel: str
+    count: Number
+    within: Number
+    span: Span | None = _span()
+    channel_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Suppress:
+    """`suppress family after 2 refusals within 90 days` (section 14)."""
+    attribute: str
+    count: Number
+    within: Number
+    span: Span | None = _span()
+    attribute_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """`quiet call from 21:00 to 08:00` (section 14): the times as written, HH:MM."""
+    channel: str
+    start: str
+    end: str
+    span: Span | None = _span()
+    channel_span: Span | None = _span()
+    start_span: Span | None = _span()
+    end_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Contact:
+    """`contact HISTORY { rules }`: the contact policy over a history (section 14)."""
+    history: str
+    rules: tuple[Limit | Suppress | Quiet, ...]
+    span: Span | None = _span()          # the `contact` keyword
+    history_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
 class ParamArm:
     """`care_ab.b: 0.2` in a param's block: its value for one arm (section 13)."""
     experiment: str
@@ -114,7 +158,7 @@ class ParamArm:
 class Param:
     name: str
     type_name: str
-    default: Literal
+    default: Literal | ListLit
     span: Span | None = _span()
     type_span: Span | None = _span()
     arms: tuple[ParamArm, ...] = ()
@@ -288,7 +332,15 @@ class Exclusive:
     name_spans: tuple[Span, ...] = _span()
 
 
-Rule = Union[MaxRule, OnePerCategory, Exclusive]
+@dataclass(frozen=True)
+class Maximize:
+    """`maximize priority` (LANGUAGE.md 6.7); `what` as written, checked later."""
+    what: str
+    span: Span | None = _span()
+    what_span: Span | None = _span()
+
+
+Rule = Union[MaxRule, OnePerCategory, Exclusive, Maximize]
 
 
 @dataclass(frozen=True)
@@ -308,7 +360,7 @@ class AsOf:
 @dataclass(frozen=True)
 class With:
     name: str
-    value: Literal
+    value: Literal | ListLit
     span: Span | None = _span()          # the param's name
 
 
@@ -369,7 +421,7 @@ class Test:
 
 
 Decl = Union[Header, Import, Carry, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
-             Arbitrate, Test, Experiment]
+             Arbitrate, Test, Experiment, Contact]
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,23 @@ class InList:
 
 
 @dataclass(frozen=True)
+class Member:
+    """`x in NAME` / `x not in NAME`: membership in a list param (LANGUAGE.md 4.5)."""
+    operand: Expr
+    collection: Name
+    negated: bool = False
+    span: Span | None = span_field()
+    op_span: Span | None = span_field()
+
+
+@dataclass(frozen=True)
+class ListLit:
+    """`["A", "B"]`: a list param's default or a test's `with` value."""
+    values: tuple[Literal, ...]
+    span: Span | None = span_field()
+
+
+@dataclass(frozen=True)
 class IsNull:
     operand: Expr
     negated: bool = False
@@ -201,4 +218,4 @@ class Aggregate:
 
 Literal = Union[Number, String, DateLit, Bool, Null]
 Expr = Union[Name, Number, String, DateLit, Bool, Null, Today, Unary, Binary, Compare,
-             Between, InList, IsNull, If, Call, Aggregate]
+             Between, InList, Member, IsNull, If, Call, Aggregate]

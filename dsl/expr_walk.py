@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pol.dsl.ast_expr import Between, Binary, Call, Compare, Expr, If, InList, IsNull, Name, Unary
+from pol.dsl.ast_expr import Between, Binary, Call, Compare, Expr, If, InList, IsNull, Member, Name, Unary
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
@@ -24,6 +24,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
         return (e.operand, e.low, e.high)
     if isinstance(e, (InList, IsNull)):
         return (e.operand,)
+    if isinstance(e, Member):
+        return (e.operand, e.collection)
     if isinstance(e, If):
         return (e.cond, e.then, e.else_)
     if isinstance(e, Call):

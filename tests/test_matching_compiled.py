@@ -22,10 +22,11 @@ WINDOWS = ["", "valid from 2026-11-01", "valid to 2026-10-31", "valid from 2026-
 
 
 @st.composite
-def catalogues(draw, with_capacity: bool):
+def catalogues(draw, with_capacity: bool, optimal: bool = False):
     """(policy text, records): up to five offers over two channels, with
     categories, exclusive lines, holdouts, valid windows and (optionally)
-    capacities; customers with nulls and tied priorities."""
+    capacities, and `maximize priority`; customers with nulls and tied
+    priorities."""
     k = draw(st.integers(1, 5))
     offers = []
     for j in range(k):
@@ -45,7 +46,8 @@ def catalogues(draw, with_capacity: bool):
         st.lists(st.integers(0, k - 1), min_size=2, max_size=min(3, k), unique=True), max_size=2))
     rules = (f"max {draw(st.integers(1, 3))} per customer "
              + ("one per category " if draw(st.booleans()) else "")
-             + " ".join("exclusive " + ", ".join(f"o{j}" for j in line) for line in lines))
+             + " ".join("exclusive " + ", ".join(f"o{j}" for j in line) for line in lines)
+             + (" maximize priority" if optimal else ""))
     fields = " ".join(f"e{j}: bool? p{j}: float?" for j in range(k))
     text = (f"input t key id {{ id: int a: bool? {fields} }}\n"
             "channel app when a\nchannel sms\n" + "\n".join(offers) + f"\narbitrate {{ {rules} }}\n")
@@ -73,12 +75,12 @@ def table_of(policy: pol.Policy, records: list[dict]) -> pa.Table:
 def expected(policy: pol.Policy, records: list[dict]):
     rows = [evaluate_row(policy.program, r, AS_OF, trace=False) for r in records]
     run = match_all(policy.program, rows)
-    return run.assignments([r["id"] for r in records]), [m.offers for m in run.matches], run.funnel
+    return run.assignments([r["id"] for r in records]), [m.offers for m in run.matches], run.funnel, run.allocation
 
 
 def check(text: str, records: list[dict], engine: str) -> None:
     policy = pol.loads(text, name="catalogue.pol")
-    assignments, offers, funnel = expected(policy, records)
+    assignments, offers, funnel, allocation = expected(policy, records)
     table = table_of(policy, records)
     n = len(records)
     results = []
@@ -91,6 +93,16 @@ def check(text: str, records: list[dict], engine: str) -> None:
     assert got == assignments
     assert first.customers.column("offers").to_pylist() == offers
     assert {o: {f: v for f, v in c.items() if f in funnel[o]} for o, c in first.summary["offers"].items()} == funnel
+    if allocation is None:
+        assert "allocation" not in first.summary
+    else:       # totals summed in another order: equal to the last bits
+        got_alloc = first.summary["allocation"]
+        assert {k: v for k, v in got_alloc.items() if k not in ("value", "greedy_value", "dual_bound", "gap")} == \
+            {k: v for k, v in allocation.items() if k not in ("value", "greedy_value", "dual_bound", "gap")}
+        for k in ("value", "greedy_value", "dual_bound", "gap"):
+            assert got_alloc[k] == pytest.approx(allocation[k], rel=1e-9, abs=1e-9)
+        assert got_alloc["value"] >= got_alloc["greedy_value"] - 1e-9
+        assert got_alloc["value"] <= got_alloc["dual_bound"] + 1e-9
     for other in results[1:]:
         assert other.customers.equals(first.customers)
         assert other.assignments.equals(first.assignments)
@@ -109,6 +121,12 @@ def test_per_customer_walk_agrees_with_the_plain_matcher(case):
 @settings(max_examples=150, **SETTINGS)
 @given(catalogues(with_capacity=True))
 def test_run_wide_walk_with_capacities_agrees_with_the_plain_matcher(case):
+    check(*case, engine="vector")
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(catalogues(with_capacity=True, optimal=True))
+def test_optimal_allocation_agrees_with_the_plain_python_algorithm(case):
     check(*case, engine="vector")
 
 

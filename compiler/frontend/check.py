@@ -20,6 +20,7 @@ compiler/frontend/resolve.py, expression errors from compiler/frontend/expressio
   E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%
   E-OFFER-005 channel listed twice     E-OFFER-008 a capacity param's default negative or null
   E-ARB-001 max 0 per customer         E-ARB-002 rule given twice
+  E-ARB-003 maximize other than priority
   E-TEST-001 field given twice in a test            E-TEST-002 rank below 1
   W-OFFER-001 empty valid window
 """
@@ -31,6 +32,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from pol.compiler import ir, offer_settings
+from pol.compiler.frontend.contact import apply_contact
 from pol.compiler.frontend.context import Typed
 from pol.compiler.frontend.experiments import check_experiments, expect_arm, param_arms, restrict
 from pol.compiler.frontend.expressions import Checker
@@ -97,6 +99,8 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
     offers = [widened(o, attrs) for o in offers]
+    channels, offers, hidden = apply_contact(ck, items, channels, offers, attrs)
+    params += hidden
     carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
     name = header.name if (header := unit.header) else _stem(root)
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
@@ -358,12 +362,13 @@ def _a_word(w: str) -> str:
 
 
 def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
-    max_n, one = 1, False
+    max_n, one, optimal = 1, False, False
     exclusive: list[tuple[str, ...]] = []
     seen: dict[type, ast.Rule] = {}
     for r in a.rules:
         if type(r) in seen and not isinstance(r, ast.Exclusive):
-            word = "max N per customer" if isinstance(r, ast.MaxRule) else "one per category"
+            word = {ast.MaxRule: "max N per customer", ast.OnePerCategory: "one per category"}.get(
+                type(r), "maximize priority")
             ck.error("E-ARB-002", f"'{word}' is given twice", r.span, "keep one",
                      related=((seen[type(r)].span, "the first is here"),))
             continue
@@ -379,12 +384,19 @@ def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
                 max_n = n
         elif isinstance(r, ast.OnePerCategory):
             one = True
+        elif isinstance(r, ast.Maximize):
+            if r.what != "priority":
+                ck.error("E-ARB-003", f"cannot maximize '{r.what}': the allocation maximizes the total priority",
+                         r.what_span, "write 'maximize priority'; to value offers differently, "
+                         "say so in their priority")
+            else:
+                optimal = True
         else:
             for name, span in zip(r.offers, r.name_spans):
                 if not isinstance(ck.space.get(name), ast.Offer):
                     _unknown(ck, "E-NAME-006", "offer", name, span, ast.Offer)
             exclusive.append(r.offers)
-    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span)
+    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, optimal)
 
 
 def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:

@@ -59,10 +59,13 @@ class Rules:
     capacity: np.ndarray        # int64[K]: -1 unlimited
     holdout_bp: np.ndarray      # int64[K]: -1 no holdout; + runtime.MIXED when salted
     holdout_state: np.ndarray   # uint64[K]: FNV-1a state after the bytes of "OFFER:[SALT:]"
+    optimal: bool = False       # `maximize priority`: engine/arbitration/optimal.py walks the run
 
     @property
     def has_capacity(self) -> bool:
-        return bool((self.capacity >= 0).any())
+        """Whether a run matches all customers together: an offer has a
+        capacity, or the allocation is optimal (section 6.7)."""
+        return bool((self.capacity >= 0).any()) or self.optimal
 
     def arguments(self, holdouts: bool = True) -> dict[str, np.ndarray]:
         """The kernel arguments of the rules, by layout name. Without
@@ -95,6 +98,7 @@ class Rules:
             holdout_bp=np.array([-1 if o.holdout_bp is None else o.holdout_bp if o.holdout_salt is None
                                  else o.holdout_bp + MIXED for o in offers], np.int64),
             holdout_state=np.array([_prefix_state(o.holdout_prefix) for o in offers], np.uint64),
+            optimal=a.optimal,
         )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend.layout import FUNNEL
+from pol.reference import optimal
 
 FNV_OFFSET = 14695981039346656037
 FNV_PRIME = 1099511628211
@@ -167,6 +168,7 @@ class RunMatch:
     (offer -> {FUNNEL step: count})."""
     matches: list[Match]
     funnel: dict[str, dict[str, int]] = field(default_factory=dict)
+    allocation: dict | None = None      # section 6.7's report, under `maximize priority`
 
     def assignments(self, keys: Sequence) -> list[tuple]:
         """(key, offer, rank, channel, priority, control) rows, by input position then rank."""
@@ -183,8 +185,6 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
         program = offer_settings.with_params(program, rows[0].params)
     rules = _Rules(program)
     position = {o.name: k for k, o in enumerate(program.offers)}
-    left = {o.name: o.capacity for o in program.offers}      # None: never runs out
-    by_name = {o.name: o for o in program.offers}
     funnel = {o.name: dict.fromkeys(FUNNEL, 0) for o in program.offers}
 
     pairs = []
@@ -199,10 +199,24 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
                         f["candidates"] += 1
                         pairs.append((-s.priority, position[name], i, s))
     pairs.sort(key=lambda p: p[:3])
+    walked = _walk(program, rules, rows, keys, pairs, funnel)
+    if not program.arbitrate.optimal:
+        return walked[0]
+    return optimal.allocate(program, rules, pairs, walked,
+                            lambda order: _walk(program, rules, rows, keys, order, funnel))
 
+
+def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs: list,
+          funnel: dict[str, dict[str, int]]) -> tuple[RunMatch, float]:
+    """The pairs walked in the order given; their total priority."""
+    funnel = {o: dict(f) for o, f in funnel.items()}
+    position = {o.name: k for k, o in enumerate(program.offers)}
+    left = {o.name: o.capacity for o in program.offers}      # None: never runs out
+    by_name = {o.name: o for o in program.offers}
     held: list[list[str]] = [[] for _ in rows]
     accepted: list[list[Accepted]] = [[] for _ in rows]
     lost: list[list[Lost]] = [[] for _ in rows]
+    total = 0.0
     for _, _, i, s in pairs:
         name = s.name
         refused = rules.refusal(name, held[i])
@@ -219,5 +233,9 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
         accepted[i].append(Accepted(name, len(held[i]), s.channel, s.priority, control))
         funnel[name]["accepted"] += 1
         funnel[name]["controls"] += control
-    matches = [Match(tuple(a), tuple(x)) for a, x in zip(accepted, lost)]
-    return RunMatch(matches, funnel)
+        total += s.priority
+    # Ranks follow priority, as in every walk, whatever order the pairs came in.
+    ranked = [sorted(a, key=lambda x: (-x.priority, position[x.offer])) for a in accepted]
+    matches = [Match(tuple(Accepted(x.offer, r + 1, x.channel, x.priority, x.control) for r, x in enumerate(a)),
+                     tuple(x)) for a, x in zip(ranked, lost)]
+    return RunMatch(matches, funnel), total
