@@ -19,6 +19,9 @@ guess:
 * `add_days(d, n)` becomes `Call("add", (d, n))`; `days_to_anniversary(d)`
   becomes `Call("anniversary", (d, Today))`; `date(y, m, d)` is `make_date`;
 * `concat` of literals alone is a Literal;
+* `x in LIST_PARAM` becomes `Call("member", (x, ParamRef(list type, name)))`,
+  `x not in LIST_PARAM` that call in `not`: a ParamRef of a list type appears
+  nowhere else;
 * `round(x)` becomes `Call("round", (x, Literal(int, 0)))`;
 * a chain `a and b and c` is one `Call("and", (a, b, c))` (likewise `or`):
   three-valued and/or are associative, and a chain of thousands stays one
@@ -43,6 +46,7 @@ from pol.compiler.types import Type
 from pol.dsl.source import Span
 
 I, F, B, S, D, TS = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP
+LI, LS = Type.LIST_INT, Type.LIST_STRING
 
 # op -> {argument types: result type}. Variadic ops (min, max, coalesce, and,
 # or) list the one-argument form; all their arguments share that type.
@@ -100,6 +104,9 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "trim": {(S,): S},
     "substring": {(S, I): S, (S, I, I): S},  # start and count: int Literals
     "concat": {(S,): S},                     # variadic, >= 2; one argument computed, the others Literals
+    # `x in LIST` (compiler/frontend/lists.py): the second argument is always a
+    # list param's ParamRef, the only place a list is read
+    "member": {(I, LI): B, (S, LS): B},
 }
 
 VARIADIC = frozenset({"min", "max", "coalesce", "and", "or", "concat"})
@@ -343,7 +350,7 @@ class History:
 class Param:
     name: str
     type: Type
-    default: int | float | bool | str | dt.date | None   # already of `type`
+    default: int | float | bool | str | dt.date | tuple[int | str, ...] | None   # of `type`; a list's a tuple
     span: Span | None = field(default=None, compare=False)
     # (experiment, arm, value) per arm given its own value (LANGUAGE.md 13);
     # the checker reads such a param as an `if` on the arms (ParamRef the rest)

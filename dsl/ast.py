@@ -158,6 +158,23 @@ class InList:
 
 
 @dataclass(frozen=True)
+class Member:
+    """`x in NAME` / `x not in NAME`: membership in a list param (LANGUAGE.md 4.5)."""
+    operand: Expr
+    collection: Name
+    negated: bool = False
+    span: Span | None = _span()
+    op_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class ListLit:
+    """`["A", "B"]`: a list param's default or a test's `with` value."""
+    values: tuple[Literal, ...]
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
 class IsNull:
     operand: Expr
     negated: bool = False
@@ -201,7 +218,7 @@ class Aggregate:
 
 Literal = Union[Number, String, DateLit, Bool, Null]
 Expr = Union[Name, Number, String, DateLit, Bool, Null, Today, Unary, Binary, Compare,
-             Between, InList, IsNull, If, Call, Aggregate]
+             Between, InList, Member, IsNull, If, Call, Aggregate]
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
@@ -213,6 +230,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
         return (e.operand, e.low, e.high)
     if isinstance(e, (InList, IsNull)):
         return (e.operand,)
+    if isinstance(e, Member):
+        return (e.operand, e.collection)
     if isinstance(e, If):
         return (e.cond, e.then, e.else_)
     if isinstance(e, Call):
@@ -290,6 +309,47 @@ class History:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """`limit sms to 2 within 7 days` (section 14)."""
+    channel: str
+    count: Number
+    within: Number
+    span: Span | None = _span()
+    channel_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Suppress:
+    """`suppress family after 2 refusals within 90 days` (section 14)."""
+    attribute: str
+    count: Number
+    within: Number
+    span: Span | None = _span()
+    attribute_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """`quiet call from 21:00 to 08:00` (section 14): the times as written, HH:MM."""
+    channel: str
+    start: str
+    end: str
+    span: Span | None = _span()
+    channel_span: Span | None = _span()
+    start_span: Span | None = _span()
+    end_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Contact:
+    """`contact HISTORY { rules }`: the contact policy over a history (section 14)."""
+    history: str
+    rules: tuple[Limit | Suppress | Quiet, ...]
+    span: Span | None = _span()          # the `contact` keyword
+    history_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
 class ParamArm:
     """`care_ab.b: 0.2` in a param's block: its value for one arm (section 13)."""
     experiment: str
@@ -302,7 +362,7 @@ class ParamArm:
 class Param:
     name: str
     type_name: str
-    default: Literal
+    default: Literal | ListLit
     span: Span | None = _span()
     type_span: Span | None = _span()
     arms: tuple[ParamArm, ...] = ()
@@ -504,7 +564,7 @@ class AsOf:
 @dataclass(frozen=True)
 class With:
     name: str
-    value: Literal
+    value: Literal | ListLit
     span: Span | None = _span()          # the param's name
 
 
@@ -565,7 +625,7 @@ class Test:
 
 
 Decl = Union[Header, Import, Carry, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
-             Arbitrate, Test, Experiment]
+             Arbitrate, Test, Experiment, Contact]
 
 
 @dataclass(frozen=True)

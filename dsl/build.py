@@ -173,12 +173,44 @@ class Builder(Transformer):
         return ast.History(str(c[1]), str(c[2]), str(c[3]), fields, self._tok(c[1]), self._tok(c[2]),
                            self._tok(c[3]))
 
+    def contact_decl(self, c):
+        rules = tuple(x for x in c[2:] if isinstance(x, (ast.Limit, ast.Suppress, ast.Quiet)))
+        return ast.Contact(str(c[1]), rules, self._tok(c[0]), self._tok(c[1]))
+
+    def limit_rule(self, c):
+        return ast.Limit(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), c[3].value,
+                         self._span(c[0], c[-1]), self._tok(c[1]))
+
+    def suppress_rule(self, c):
+        return ast.Suppress(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), c[3].value,
+                            self._span(c[0], c[-1]), self._tok(c[1]))
+
+    def quiet_rule(self, c):
+        return ast.Quiet(str(c[1]), str(c[2]), str(c[3]), self._span(c[0], c[-1]), self._tok(c[1]),
+                         self._tok(c[2]), self._tok(c[3]))
+
     def field(self, c):
         return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
 
     def param_decl(self, c):
         arms = tuple(c[3]) if len(c) > 3 else ()
         return ast.Param(str(c[0]), str(c[1]), c[2], self._tok(c[0]), self._tok(c[1]), arms)
+
+    def param_decl_list(self, c):
+        # NAME '<' NAME '>': one type name, `list<string>`, for the checker
+        arms = tuple(c[6]) if len(c) > 6 else ()
+        return ast.Param(str(c[0]), f"{c[1]}{c[2]}{c[3]}{c[4]}", c[5], self._tok(c[0]), self._span(c[1], c[4]), arms)
+
+    def param_decl_ge(self, c):
+        # `list<int>= [1]`: the `>=` is the type's `>` and the `=`
+        if str(c[4]) != ">=":
+            self._report(Diagnostic("E-SYNTAX-001", f"missing '=' before the value of param '{c[0]}'",
+                                    self._tok(c[4]), f"write {c[0]}: TYPE = VALUE"))
+        arms = tuple(c[6]) if len(c) > 6 else ()
+        return ast.Param(str(c[0]), f"{c[1]}{c[2]}{c[3]}>", c[5], self._tok(c[0]), self._span(c[1], c[4]), arms)
+
+    def list_literal(self, c):
+        return ast.ListLit(tuple(c[1:-1]), self._span(c[0], c[-1]))
 
     def param_arms(self, c):
         return [x for x in c if isinstance(x, ast.ParamArm)]
@@ -306,7 +338,8 @@ class Builder(Transformer):
         return ast.Test(self._string(c[1]), tuple(c[2:]), self._tok(c[0]))
 
     def as_of(self, c):
-        return ast.AsOf(ast.DateLit(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+        lit = ast.TimestampLit if c[1].type == "TIMESTAMP" else ast.DateLit
+        return ast.AsOf(lit(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
 
     def with_param(self, c):
         return ast.With(str(c[0]), c[1], self._tok(c[0]))
@@ -384,6 +417,12 @@ class Builder(Transformer):
         word = c[2] if negated else c[1]
         values = tuple(x for x in c[(3 if negated else 2):-1])
         return ast.InList(c[0], values, negated, self._span(c[0], c[-1]), self._span(c[1], word))
+
+    def member(self, c):
+        negated = c[1].type == "NOT"
+        word = c[2] if negated else c[1]
+        name = ast.Name(str(c[-1]), self._tok(c[-1]))
+        return ast.Member(c[0], name, negated, self._span(c[0], c[-1]), self._span(c[1], word))
 
     def between(self, c):
         return ast.Between(c[0], c[2], c[4], self._span(c[0], c[4]), self._tok(c[1]))

@@ -177,6 +177,9 @@ class _Formatter:
         if isinstance(d, ast.Arbitrate):
             items = [(r, self.at(r.span), self.rule) for r in d.rules]
             return self.block("arbitrate", items, first, end)
+        if isinstance(d, ast.Contact):
+            items = [(r, self.at(r.span), self.rule) for r in d.rules]
+            return self.block(f"contact {d.history}", items, first, end)
         if isinstance(d, ast.Test):
             items = [(i, self.at(i.span) - (1 if isinstance(i, ast.With) else 0), self.test_item) for i in d.items]
             return self.block(f"test {printer.string(d.name)}", items, first, end)

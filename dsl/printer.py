@@ -26,7 +26,7 @@ def level(e) -> int:
         return _BINARY[e.op]
     if isinstance(e, ast.Unary):
         return NOT if e.op == "not" else NEGATE
-    if isinstance(e, (ast.Compare, ast.Between, ast.InList, ast.IsNull)):
+    if isinstance(e, (ast.Compare, ast.Between, ast.InList, ast.Member, ast.IsNull)):
         return COMPARE
     return ATOM
 
@@ -60,6 +60,8 @@ def literal(e) -> str:
         return "true" if e.value else "false"
     if isinstance(e, ast.Null):
         return "null"
+    if isinstance(e, ast.ListLit):
+        return "[" + ", ".join(literal(v) for v in e.values) + "]"
     raise TypeError(f"not a literal: {type(e).__name__}")
 
 
@@ -104,6 +106,8 @@ def _expr(e) -> str:
     if isinstance(e, ast.InList):
         values = ", ".join(literal(v) for v in e.values)
         return f"{expr(e.operand, SUM)} {'not in' if e.negated else 'in'} ({values})"
+    if isinstance(e, ast.Member):
+        return f"{expr(e.operand, SUM)} {'not in' if e.negated else 'in'} {e.collection.name}"
     if isinstance(e, ast.IsNull):
         return f"{expr(e.operand, SUM)} is {'not null' if e.negated else 'null'}"
     if isinstance(e, ast.Call):
@@ -132,7 +136,7 @@ def _leftmost(e):
     while True:
         if isinstance(e, ast.Binary) or isinstance(e, ast.Compare):
             e = e.left
-        elif isinstance(e, (ast.Between, ast.InList, ast.IsNull)):
+        elif isinstance(e, (ast.Between, ast.InList, ast.Member, ast.IsNull)):
             e = e.operand
         else:
             return e
@@ -180,6 +184,8 @@ def declaration(d) -> str:
         lines = [f"offer {d.name}{label(d.label)} {{"]
         lines += [f"    {prop(p)}" for p in d.props]
         return "\n".join(lines + ["}"])
+    if isinstance(d, ast.Contact):
+        return "\n".join([f"contact {d.history} {{"] + [f"    {rule(r)}" for r in d.rules] + ["}"])
     if isinstance(d, ast.Arbitrate):
         return "\n".join(["arbitrate {"] + [f"    {rule(r)}" for r in d.rules] + ["}"])
     if isinstance(d, ast.Test):
@@ -222,6 +228,12 @@ def rule(r) -> str:
         return "one per category"
     if isinstance(r, ast.Maximize):
         return f"maximize {r.what}"
+    if isinstance(r, ast.Limit):
+        return f"limit {r.channel} to {r.count.text} within {r.within.text} days"
+    if isinstance(r, ast.Quiet):
+        return f"quiet {r.channel} from {r.start} to {r.end}"
+    if isinstance(r, ast.Suppress):
+        return f"suppress {r.attribute} after {r.count.text} refusals within {r.within.text} days"
     return "exclusive " + ", ".join(r.offers)
 
 

@@ -107,18 +107,16 @@ class Emitter:
     # -- leaves
 
     def load_record(self) -> None:
-        """Fields of one record packed by the host: ints, dates, bools and
-        string codes in `iv`, floats in `fv`, validity in `ok` (any field of
+        """Fields of one record packed by the host (layout.record_slots): ints,
+        dates, bools and string codes in `iv`, floats in `fv`, validity in `ok` (any field of
         a hand-made record may be missing, so all may be null)."""
-        iv, fv, ok = names.RECORD
+        ok = names.RECORD[2]
+        slots = names.record_slots(tuple(f.type for f in self.plan.fields))
         for j, f in enumerate(self.plan.fields):
-            v: ast.expr
-            if f.type == Type.FLOAT:
-                v = item(fv, C(j))
-            elif f.type == Type.BOOL:
-                v = cmp(ast.NotEq(), item(iv, C(j)), C(0))
-            else:
-                v = item(iv, C(j))
+            array, k = slots[j]
+            v: ast.expr = item(array, C(k))
+            if f.type == Type.BOOL:
+                v = cmp(ast.NotEq(), v, C(0))
             self.fields[f.name] = self.bind(v, item(ok, C(j)))
 
     def load_fields(self) -> None:
@@ -203,6 +201,8 @@ class Emitter:
     def x_ParamRef(self, e: ir.ParamRef) -> Value:
         k = [p.name for p in self.plan.params].index(e.name)
         a = self.plan.layout.params[k]
+        if e.type.element is not None:      # a list: its array, read by `member` alone, never null
+            return Value(N(a.value), None)
         return Value(N(a.value), N(a.valid))
 
     def x_DeclRef(self, e: ir.DeclRef) -> Value:

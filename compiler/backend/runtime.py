@@ -326,6 +326,22 @@ def ts_date(t):
 
 
 @_jit
+def member(x, values):
+    """`x in LIST` (LANGUAGE.md 4.5): x among a list param's values, ints or
+    strings' codes in the batch's table, sorted by the host (bind): a
+    binary search, so a list of thousands of product codes costs a few
+    comparisons per row."""
+    lo, hi = 0, len(values)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < len(values) and values[lo] == x
+
+
+@_jit
 def bit(buf, i):
     """Bit i of an Arrow bitmap (least significant bit first)."""
     return (buf[i >> 3] >> (i & 7)) & 1 == 1

@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from pol.compiler import ir, offer_settings
+from pol.compiler.frontend.contact import apply_contact
 from pol.compiler.frontend.context import Typed
 from pol.compiler.frontend.experiments import check_experiments, expect_arm, param_arms, restrict
 from pol.compiler.frontend.expressions import Checker
@@ -98,6 +99,8 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
     offers = [widened(o, attrs) for o in offers]
+    channels, offers, hidden = apply_contact(ck, items, channels, offers, attrs)
+    params += hidden
     carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
     name = header.name if (header := unit.header) else _stem(root)
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]

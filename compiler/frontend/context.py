@@ -25,7 +25,7 @@ from pol.dsl.source import Span
 from pol.dsl.words import Vocabulary, closest, closest_within
 
 # A literal's value as the IR holds it (a timestamp's datetime is a date).
-Value = int | float | bool | str | dt.date | None
+Value = int | float | bool | str | dt.date | tuple[int | str, ...] | None   # a list param's value is a tuple
 # An expression's IR, or None when it is wrong (already reported).
 Typed = ir.Expr | None
 # The rule for a nested expression: it yields each subexpression, is sent
@@ -143,6 +143,8 @@ class CheckContext:
         if t is None:
             guess = _TYPE_SYNONYMS.get(name.lower()) or closest(name, TYPE_NAMES)
             hint = f"did you mean '{guess}'?" if guess else "the types are " + ", ".join(TYPE_NAMES)
+            if name.startswith("list<"):
+                hint = "a list is list<int> or list<string>"
             self.error("E-TYPE-010", f"unknown type '{name}'", span, hint)
         return t
 

@@ -60,7 +60,7 @@ from pol.compiler.frontend.hints import (
     type_words,
     unquoted_text_hint,
 )
-from pol.compiler.frontend.literals import LiteralRules
+from pol.compiler.frontend.lists import ListRules
 from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS
 from pol.compiler.types import Type
@@ -74,7 +74,7 @@ _COMPARE = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"
 # Binary operators that chain at one level: the left operand of a node of
 # the group may be another node of it, `a + b - c` being `(a + b) - c`.
 _CHAIN_GROUP = {"and": "and", "or": "or", "+": "+", "-": "+", "*": "*", "/": "*", "%": "*"}
-class Checker(FunctionRules, LiteralRules):
+class Checker(FunctionRules, ListRules):
     """Checks expressions against the program's namespace (compiler/frontend/context.py
     holds what it shares with the rules of functions, histories and literals)."""
 
@@ -154,6 +154,8 @@ class Checker(FunctionRules, LiteralRules):
             return ir.FieldRef(t, e.name, e.span) if t is not None else None
         if isinstance(d, ast.Param):
             t = self.param_types.get(e.name)
+            if t is not None and t.element is not None:
+                return self.list_used_as_value(e.name, t, e.span)
             if t is not None and e.name in self.param_arms:        # a value per arm (LANGUAGE.md 13)
                 return param_read(self.param_arms[e.name], self.experiments, e.span)
             return ir.ParamRef(t, e.name, e.span) if t is not None else None

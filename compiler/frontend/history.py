@@ -85,10 +85,10 @@ def check_histories(ck: CheckContext, items: Sequence[ast.Decl], input_key_type:
                                    "joins to the customer whose key equals its own"))
         if at is None:
             ok = _missing(ck, h, h.at, h.at_span, "'at'", "date") and ok
-        elif at.name in types and types[at.name] != D:
-            ok = bool(ck.error("E-HIST-002", f"the 'at' field '{at.name}' of history '{h.name}' must be a date, "
-                               f"found {a_type(types[at.name])}", at.type_span,
-                               "the 'at' field places each event in time: declare it a date")) and ok
+        elif at.name in types and types[at.name] not in (D, Type.TIMESTAMP):
+            ok = bool(ck.error("E-HIST-002", f"the 'at' field '{at.name}' of history '{h.name}' must be a date "
+                               f"or a timestamp, found {a_type(types[at.name])}", at.type_span,
+                               "the 'at' field places each event in time: declare it a date or a timestamp")) and ok
         if ok:
             hist = ir.History(h.name, h.key, h.at, tuple(fields), h.span)
             ck.histories[h.name] = hist

@@ -10,8 +10,10 @@ Codes:
                customer it would (interval reasoning, compiler/frontend/regions.py),
                or its condition is never true
   W-WHEN-002   a `when` whose condition repeats an earlier one of its classification
-  W-STR-001    a string literal with leading or trailing spaces compared with a value
-  W-CLASS-001  a classification compared with a value it never takes
+  W-STR-001    a string literal with leading or trailing spaces compared with a value,
+               or in a list param's value
+  W-CLASS-001  a classification compared with a value it never takes (tested
+               against a list param: a value of the list's default it never takes)
   W-OFFER-002  an offer whose `eligible` condition is never true (`eligible when false`)
   W-UNUSED-001 a param nothing reads      W-UNUSED-002 a let nothing reads
   W-UNUSED-003 a channel no offer lists   W-UNUSED-004 an unlabelled segment nothing reads
@@ -50,6 +52,7 @@ class Lint:
     root: str                                   # the root file's path, as spans name it
     diags: Diagnostics
     in_lists: dict[Span, ast.InList] = field(default_factory=dict)     # span of an `in` -> its ast.InList
+    lists: dict[str, ast.ListLit] = field(default_factory=dict)        # a list param's name -> its value
 
     def warn(self, code: str, message: str, span: Span | None, hint: str | None = None,
              related: Sequence[tuple[Span | None, str]] = ()) -> None:
@@ -61,7 +64,8 @@ def lint(program: ir.Program | None, unit: Unit, diags: Diagnostics) -> None:
     """Add the warnings of a checked program (nothing when it did not check)."""
     if program is None or diags.errors:
         return
-    ctx = Lint(program, unit.root, diags, _in_lists(unit.items))
+    lists = {i.name: i.default for i in unit.items if isinstance(i, ast.Param) and isinstance(i.default, ast.ListLit)}
+    ctx = Lint(program, unit.root, diags, _in_lists(unit.items), lists)
     for rule in RULES:
         try:
             rule(ctx)
@@ -205,6 +209,39 @@ def string_rules(ctx: Lint) -> None:
                          if value.strip() else "strings are compared as they are, spaces included")
 
 
+def list_rules(ctx: Lint) -> None:
+    """W-STR-001 for a list param's spaced strings (at the value); W-CLASS-001
+    for a classification tested against a list whose default holds values
+    it never takes (at the `in`)."""
+    classes = {c.name: c for c in ctx.program.classifies}
+    for p in ctx.program.params:
+        lit = ctx.lists.get(p.name)
+        if p.type != Type.LIST_STRING or lit is None or p.span is None or p.span.path != ctx.root:
+            continue
+        for v in lit.values:
+            if isinstance(v, ast.String) and v.value != v.value.strip():
+                ctx.warn("W-STR-001", f"the string {quoted(v.value)} of list '{p.name}' has spaces at its "
+                         + ("start" if v.value[:1].isspace() else "end"), v.span,
+                         "strings are compared as they are, spaces included"
+                         + (f": write {quoted(v.value.strip())}" if v.value.strip() else ""))
+    defaults = {p.name: p.default for p in ctx.program.params}
+    for _, e in expressions(ctx.program):
+        for node in ir.walk(e):
+            if not (isinstance(node, ir.Call) and node.op == "member"):
+                continue
+            x, lst = node.args
+            if not isinstance(lst, ir.ParamRef):
+                continue
+            default = defaults.get(lst.name)
+            if isinstance(x, ir.DeclRef) and x.kind == "classify" and isinstance(default, tuple):
+                values = classes[x.name].values
+                never = [v for v in default if v not in values]
+                if never:
+                    ctx.warn("W-CLASS-001", f"'{x.name}' is never {', '.join(quoted(str(v)) for v in never)}, "
+                             f"which '{lst.name}' holds: no rule gives that value", node.span,
+                             "its values are " + ", ".join(quoted(v) for v in values))
+
+
 # ---------------------------------------------------------------- offers
 
 def offer_rules(ctx: Lint) -> None:
@@ -293,4 +330,4 @@ def experiment_rules(ctx: Lint) -> None:
                          "part of another arm or the control")
 
 
-RULES = (when_rules, string_rules, offer_rules, unused_rules, experiment_rules)
+RULES = (when_rules, string_rules, list_rules, offer_rules, unused_rules, experiment_rules)

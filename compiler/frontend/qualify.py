@@ -25,8 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import networkx as nx
-
+from pol.compiler.frontend.digraph import DiGraph, topological_order
 from pol.compiler.frontend.resolve import FileInfo, FileKey, Unit
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
@@ -42,15 +41,16 @@ def qualify(unit: Unit, diags: Diagnostics) -> None:
         return
     keys = list(infos)
     order = {k: n for n, k in enumerate(keys)}
-    g = nx.DiGraph()
-    g.add_nodes_from(keys)
+    g = DiGraph()
+    for k in keys:
+        g.add_node(k)
     for k, info in infos.items():
         for _, target in info.edges:
             g.add_edge(k, target)
     # per file, the ways it is reached: (prefix, offers kept, arbitrate and tests kept)
     states: dict[FileKey, list[tuple[str, bool, bool]]] = {k: [] for k in keys}
     states[keys[0]].append(("", True, True))
-    for k in nx.lexicographical_topological_sort(g, key=lambda k: order[k]):
+    for k in topological_order(g, key=lambda k: order[k]):
         for prefix, offers, full in states[k]:
             for imp, target in infos[k].edges:
                 q = imp.qualifier
@@ -85,6 +85,11 @@ def qualify(unit: Unit, diags: Diagnostics) -> None:
             continue
         if prefix_of[k] and isinstance(item, DECLS):
             item = _renamed(item, canon[id(item)], _resolver(prefix_of[k], alias, canon, fields))
+        elif prefix_of[k] and isinstance(item, ast.Contact):       # its channels, as its file names them
+            r = _resolver(prefix_of[k], alias, canon, fields)
+            item = dataclasses.replace(item, rules=tuple(
+                dataclasses.replace(x, channel=r(x.channel)) if isinstance(x, (ast.Limit, ast.Quiet)) else x
+                for x in item.rules))
         items.append(item)
         owner.append(k)
     unit.items, unit.owner = items, owner
@@ -185,6 +190,8 @@ def _rebuilt(node: ast.Expr, kids: list[ast.Expr]) -> ast.Expr:
         return replace(node, operand=kids[0], low=kids[1], high=kids[2])
     if isinstance(node, (ast.InList, ast.IsNull)):
         return replace(node, operand=kids[0])
+    if isinstance(node, ast.Member):
+        return replace(node, operand=kids[0], collection=kids[1])
     if isinstance(node, ast.If):
         return replace(node, cond=kids[0], then=kids[1], else_=kids[2])
     assert isinstance(node, ast.Call), node      # the last kind with children (ast.children)

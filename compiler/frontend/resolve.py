@@ -34,22 +34,22 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from pol.compiler import ir
+from pol.compiler.frontend.digraph import DiGraph, strongly_connected_components, topological_order
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
 from pol.dsl.parser import parse
 from pol.dsl.source import Source, Span
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 # What a name can be declared as, in the words messages use.
 KIND_WORDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
               ast.Classify: "classification", ast.Score: "score", ast.Channel: "channel",
               ast.Offer: "offer", ast.History: "history", ast.Experiment: "experiment"}
-GRAPH_KINDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
-               ast.Classify: "classify", ast.Score: "score", ast.Channel: "channel", ast.Offer: "offer",
-               ast.History: "history", ast.Experiment: "experiment"}
 DERIVED = (ast.Let, ast.Segment, ast.Classify, ast.Score)
 # What a name of the namespace is declared as.
 Named = (ast.Field | ast.Param | ast.Let | ast.Segment | ast.Classify | ast.Score | ast.Channel | ast.Offer
@@ -286,12 +286,12 @@ def reads(decl: Named) -> list[ast.Name]:
     return out
 
 
-def ast_graph(unit: Unit) -> nx.DiGraph:
+def ast_graph(unit: Unit) -> DiGraph:
     """The dependency graph of the declarations (edge A -> B: B reads A)."""
-    g = nx.DiGraph()
+    g = DiGraph()
     space = unit.space
-    for name, d in space.items():
-        g.add_node(name, kind=GRAPH_KINDS[type(d)])
+    for name in space:
+        g.add_node(name)
     for name, d in space.items():
         for ref in reads(d):
             if ref.name in space:
@@ -305,14 +305,14 @@ def ast_graph(unit: Unit) -> nx.DiGraph:
     return g
 
 
-def report_cycles(g: nx.DiGraph, unit: Unit, diags: Diagnostics) -> set[str]:
+def report_cycles(g: DiGraph, unit: Unit, diags: Diagnostics) -> set[str]:
     """Report each dependency cycle once; return every name on one."""
     index = {id(item): k for k, item in enumerate(unit.items)}
     space = unit.space
     derived = [n for n in g if isinstance(space.get(n), DERIVED)]
     sub = g.subgraph(derived)
     on_cycle: set[str] = set()
-    for comp in nx.strongly_connected_components(sub):
+    for comp in strongly_connected_components(sub):
         if len(comp) == 1:
             (only,) = comp
             if not sub.has_edge(only, only):
@@ -327,7 +327,7 @@ def report_cycles(g: nx.DiGraph, unit: Unit, diags: Diagnostics) -> set[str]:
     return on_cycle
 
 
-def _cycle_from(g: nx.DiGraph, comp: set[str], start: str) -> list[str]:
+def _cycle_from(g: DiGraph, comp: set[str], start: str) -> list[str]:
     """The shortest path start -> ... -> start following what each name reads."""
     parent: dict[str, str] = {}
     queue = deque([start])
@@ -347,19 +347,20 @@ def _cycle_from(g: nx.DiGraph, comp: set[str], start: str) -> list[str]:
     return [start, start]
 
 
-def derived_order(g: nx.DiGraph, unit: Unit, skip: set[str]) -> list[str]:
+def derived_order(g: DiGraph, unit: Unit, skip: set[str]) -> list[str]:
     """Lets, segments, classifications and scores, each after what it reads;
     ties keep declaration order."""
     index = {item.name: k for k, item in enumerate(unit.items)
              if isinstance(item, DERIVED) and unit.space.get(item.name) is item}
     sub = g.subgraph([n for n in index if n not in skip])
-    return list(nx.lexicographical_topological_sort(sub, key=lambda n: index[n]))
+    return topological_order(sub, key=lambda n: index[n])
 
 
 def dependency_graph(program: ir.Program) -> nx.DiGraph:
     """What depends on what in a checked program: fields, params, lets,
     segments, classifications, scores, channels and offers; edge A -> B when
-    B reads A."""
+    B reads A. A networkx graph, for `pol graph` (checking does without)."""
+    import networkx as nx
     g = nx.DiGraph()
     for f in program.input.fields:
         g.add_node(f.name, kind="field")

@@ -26,6 +26,7 @@ from pol.compiler.backend import cache
 from pol.compiler.backend.experiments import lower as lower_experiments
 from pol.compiler.backend.history import lower as lower_history
 from pol.compiler.backend.plan import plan as make_plan
+from pol.compiler.frontend.contact import has_quiet_hours, run_params
 from pol.errors import ArgumentError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.evaluation.executor import AutoExecutor, KernelExecutor
@@ -80,6 +81,22 @@ def _as_of(as_of) -> dt.date:
     return day
 
 
+def _moment(program: ir.Program, as_of, now: bool = True):
+    """as_of with its time of day, for quiet hours (LANGUAGE.md section 14):
+    text 'YYYY-MM-DDTHH:MM[:SS]' read as a datetime; left out, decide's and
+    explain's (`now`) is the present moment when quiet hours apply (a
+    decision is made when it is asked for), a run's today without a time."""
+    if as_of is None and now and has_quiet_hours(program):
+        return dt.datetime.now()
+    if isinstance(as_of, str) and "T" in as_of:
+        try:
+            return dt.datetime.fromisoformat(as_of)
+        except ValueError:
+            raise ArgumentError(f"as_of must be a date or a timestamp, written YYYY-MM-DD or "
+                                f"YYYY-MM-DDTHH:MM; got {shown_argument(as_of)}", argument="as_of") from None
+    return as_of
+
+
 class Policy:
     def __init__(self, program: ir.Program, path: str | None = None):
         self.program = program
@@ -96,6 +113,7 @@ class Policy:
         self._row = RowExecutor(run, self.plan)
         self._arms = Arms(program)
         self._active_cache = None
+        self._decisions = None          # pol.api.decision.CompiledDecisions, made at the first decision
         self._defaults = resolve_params(program, {})
 
     def _executor(self, engine: str):
@@ -140,14 +158,15 @@ class Policy:
         `history`: {history name: Arrow table of events} (LANGUAGE.md section 12);
         the stream's `history.summary()` counts the events that matched no customer."""
         executor = self._executor(engine)
+        as_of = _moment(self.program, as_of, now=False)
         day = _as_of(as_of)
+        values = run_params(self.program, resolve_params(self.program, params or {}), as_of)
         tables = None
         if history is not None or self.program.histories:
             from pol.evaluation.history import HistoryTables
             tables = HistoryTables(self.program, self.lowered.columns, history if history is not None else {},
                                    day, history_paths)
-        return Stream(self.lowered.program, self.plan, executor, day,
-                      resolve_params(self.program, params or {}), sink, path, history=tables)
+        return Stream(self.lowered.program, self.plan, executor, day, values, sink, path, history=tables)
 
     def evaluate(self, data, as_of=None, params=None, engine: str = "auto", history=None) -> Result:
         """Evaluate every customer in `data`. `engine`: "kernel" (the fused
@@ -206,11 +225,15 @@ class Policy:
         a run. `history`: the customer's events, {history name: [event
         record, ...]} (LANGUAGE.md section 12), read like records; a history
         left out has none."""
-        from pol.api.decision import decide_compiled, decide_reference
-        engine = _choice("engine", engine, DECIDE_ENGINES)
-        day = _as_of(as_of)
-        values = resolve_params(self.program, params) if params else self._defaults
+        if engine not in DECIDE_ENGINES:
+            _choice("engine", engine, DECIDE_ENGINES)
+        if type(as_of) is not dt.date:      # a date: no time of day, nothing to convert
+            as_of = _moment(self.program, as_of)
+        day = as_of if type(as_of) is dt.date else _as_of(as_of)
+        values = run_params(self.program, resolve_params(self.program, params) if params else self._defaults,
+                            as_of)
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
+            from pol.api.decision import decide_reference
             return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
                                     history=history)
         active = self._active(day, values)
@@ -218,8 +241,12 @@ class Policy:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.
             active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
-        return decide_compiled(self._row, self.program, record, day, values, active, extra=extra,
-                               history_columns=self.lowered.columns, history=history, arms=self._arms)
+        decisions = self._decisions
+        if decisions is None:
+            from pol.api.decision import CompiledDecisions
+            decisions = self._decisions = CompiledDecisions(self._row, self.program, self.lowered.columns,
+                                                            self._arms)
+        return decisions.decide(record, day, values, active, extra, history)
 
     def _row_ready(self) -> bool:
         row = self._row
@@ -247,7 +274,9 @@ class Policy:
         text a marketer reads, `to_dict()` / `to_json()` its data); the
         aggregates of `history` (as for decide) show with their values."""
         from pol.reference.explain import explain
-        return explain(self.program, record, _as_of(as_of), resolve_params(self.program, params or {}),
+        as_of = _moment(self.program, as_of)
+        return explain(self.program, record, _as_of(as_of),
+                       run_params(self.program, resolve_params(self.program, params or {}), as_of),
                        extra=extra, history=history)
 
     def __repr__(self) -> str:
