@@ -13,9 +13,11 @@ executors, the cache and the background compile see no difference.
 
 The kernel runs its range in blocks of BLOCK rows: each stage runs over the
 block, keeping what a later stage reads in block buffers (`fb` floats, `ib`
-ints, dates, timestamps and string codes, `bb` bools and validity, one row
-per value kept); segments and scores are read back from the `segs` and
-`scores` outputs they are written to anyway. Offer stages write each
+ints, dates, timestamps and string codes, `bb` bools and validity, a row of
+each per input row, a column per value kept: a row's values side by side,
+where a column per row put them 8 kB apart, all in one set of the L1
+cache); segments and scores are read back from the `segs` and `scores`
+outputs they are written to anyway. Offer stages write each
 offer's candidate state and priority (`ost`, `opr`) when the kernel walks
 (fused): its own loop then counts the funnel and walks the candidates with
 compiler/backend/walk.py's template, a loop over the offers rather than a
@@ -199,7 +201,7 @@ class StageEmitter(Emitter):
             v = self.bind(s, ast.Compare(s, [ast.Eq()], [s]))      # NaN is a null score
         else:
             buffer, row, valid = self.rows.where[e.name]
-            v = self.bind(item(buffer, C(row), j), None if valid is None else item("bb", C(valid), j))
+            v = self.bind(item(buffer, j, C(row)), None if valid is None else item("bb", j, C(valid)))
         self.decls[e.name] = v
         return v
 
@@ -212,11 +214,11 @@ class StageEmitter(Emitter):
             value = self.decls[name]
             buffer = _buffer(self.kept[name])
             row = self.rows.take(buffer)
-            self.emit(store_item(buffer, (C(row), j), value.v))
+            self.emit(store_item(buffer, (j, C(row)), value.v))
             valid = None
             if value.m is not None:
                 valid = self.rows.take("bb")
-                self.emit(store_item("bb", (C(valid), j), value.m))
+                self.emit(store_item("bb", (j, C(valid)), value.m))
             self.rows.where[name] = (buffer, row, valid)
 
     def candidate(self, k: int, state: ast.expr, prio: ast.expr) -> None:
@@ -224,8 +226,8 @@ class StageEmitter(Emitter):
             super().candidate(k, state, prio)
             return
         j = N("j")
-        self.emit(store_item("ost", (C(k), j), state))
-        self.emit(store_item("opr", (C(k), j), prio))
+        self.emit(store_item("ost", (j, C(k)), state))
+        self.emit(store_item("opr", (j, C(k)), prio))
 
 
 def _function(name: str, params: tuple[str, ...], body: list[ast.stmt]) -> ast.FunctionDef:
@@ -253,11 +255,11 @@ def _row_loop(body: list[ast.stmt]) -> ast.For:
 _CANDIDATES = """
 nc = 0
 for ok in range(K):
-    st = ost[ok, j]
+    st = ost[j, ok]
     fa[ok] += fw[min(st, 0) + 3]
     if st >= 0:
         co[nc] = ok
-        cp[nc] = opr[ok, j]
+        cp[nc] = opr[j, ok]
         cs[nc] = st
         nc += 1
 """
@@ -270,14 +272,14 @@ for ok in range(K):
 """
 
 _BUFFERS = """
-fb = np.empty((NFB, BLOCK), np.float64)
-ib = np.empty((NIB, BLOCK), np.int64)
-bb = np.empty((NBB, BLOCK), np.bool_)
+fb = np.empty((BLOCK, NFB), np.float64)
+ib = np.empty((BLOCK, NIB), np.int64)
+bb = np.empty((BLOCK, NBB), np.bool_)
 """
 
 _OFFER_BUFFERS = """
-ost = np.empty((K1, BLOCK), np.int64)
-opr = np.empty((K1, BLOCK), np.float64)
+ost = np.empty((BLOCK, K1), np.int64)
+opr = np.empty((BLOCK, K1), np.float64)
 fa = np.zeros(K1, np.int64)
 """
 
