@@ -240,3 +240,54 @@ def test_spark_refuses_a_policy_that_reads_history_before_any_work(policy, tmp_p
     err = capsys.readouterr().err
     assert "Spark runs do not read history tables yet" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_pol_serve_decides_with_the_events_and_the_time_of_the_request(tmp_path):
+    """A decision request carries the customer's events and its moment."""
+    pytest.importorskip("uvicorn")
+    from tests.serving import Served
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "contact.pol").write_text("policy contact\n" + POLICY.replace(
+        "    suppress family", "    quiet call from 21:00 to 08:00\n    suppress family"), encoding="utf-8")
+    here = pol.load(policies / "contact.pol")
+    sms = [{"sent_at": "2026-11-01", "channel": "sms"}, {"sent_at": "2026-10-30", "channel": "sms"}]
+    with Served(policies, tmp_path / "state") as server:
+        for as_of, events in [("2026-11-01T22:00", []), ("2026-11-01T10:00", []), ("2026-11-01T22:00", sms),
+                              ("2026-11-01", sms)]:
+            r = server.post("/v1/decide", {"record": {"id": 7, "app_on": True}, "as_of": as_of,
+                                           "history": {"contacts": events}})
+            assert r.status_code == 200, r.text
+            want = here.decide({"id": 7, "app_on": True}, as_of=as_of, history={"contacts": events},
+                               engine="reference")
+            assert [(o["offer"], o["channel"]) for o in r.json()["offers"]] == [
+                (o.offer, o.channel) for o in want.offers], as_of
+        assert r.json()["offers"][0]["channel"] == "call"       # a date alone: no quiet hours
+        bad = server.post("/v1/decide", {"record": {"id": 7}, "history": {"contact": []}})
+        assert bad.status_code == 400 and "contact" in bad.text
+        bad = server.post("/v1/decide", {"record": {"id": 7}, "history": ["x"]})
+        assert bad.status_code == 400 and bad.json()["error"]["field"] == "history"
+
+
+def test_pol_diff_reads_history(tmp_path, capsys):
+    """A what-if of the contact policy: two SMS a week against one."""
+    one = tmp_path / "one.pol"
+    one.write_text(POLICY.replace("limit sms to 2 within 7 days", "limit sms to 1 within 7 days"), encoding="utf-8")
+    two = tmp_path / "two.pol"
+    two.write_text(POLICY, encoding="utf-8")
+    customers = pa.table({"id": [1, 2, 3], "app_on": [False, False, True]})
+    events = _table([_event(1, "sms", None, None, 1), _event(1, "sms", None, None, 3)])
+    result = pol.diff([str(one), str(two)], customers, as_of=AS_OF, history={"contacts": events})
+    changed = result.changes.column("id").to_pylist()
+    assert changed == [1, 3]        # with a second SMS allowed, 1 gets offers by SMS, 3 its flow pack by SMS
+    with pytest.raises(pol.ArgumentError, match="no events were given"):
+        pol.diff([str(one), str(two)], customers, as_of=AS_OF)
+    import pyarrow.parquet as pq
+    pq.write_table(customers, tmp_path / "c.parquet")
+    pq.write_table(events, tmp_path / "h.parquet")
+    from pol.cli.main import main
+    base = ["diff", str(one), str(two), "--input", str(tmp_path / "c.parquet"), "--as-of", "2026-11-01"]
+    assert main([*base, "--out", str(tmp_path / "d0")]) == 2
+    assert "--history contacts=PATH" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "d1"), "--history", f"contacts={tmp_path / 'h.parquet'}"]) == 0
+    assert pq.read_table(tmp_path / "d1" / "changes.parquet").column("id").to_pylist() == [1, 3]

@@ -9,6 +9,8 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import pol
@@ -117,6 +119,29 @@ def test_the_compiled_draw_is_the_oracles(policy):
     got = Arms(text).codes(keys_of(pa.array(strings)), len(strings))[0]
     x = text.experiments[0]
     assert [x.values[k] for k in got] == [arm_of(x, k) for k in strings]
+
+
+_SHARES = st.lists(st.integers(0, 10000), min_size=1, max_size=5).map(
+    lambda xs: [x * 10000 // max(sum(xs), 1) for x in xs])
+_SALTS = st.none() | st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12).filter(
+    lambda t: '"' not in t and "\\" not in t)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(shares=_SHARES, salt=_SALTS,
+       ints=st.lists(st.integers(-(2 ** 63), 2 ** 63 - 1), min_size=1, max_size=40),
+       texts=st.lists(st.text(max_size=20), min_size=1, max_size=40))
+def test_any_shares_salt_and_keys_draw_alike_compiled_and_in_the_oracle(shares, salt, ints, texts):
+    arms = "  ".join(f"arm a{k} {bp / 100:.2f}%" for k, bp in enumerate(shares))
+    control = f"  control {(10000 - sum(shares)) / 100:.2f}%"
+    salted = f' salt "{salt}"' if salt is not None else ""
+    for key_type, keys in (("int", ints), ("string", texts)):
+        program = compile_text(f"input c key id {{ id: {key_type} }}\nexperiment t{salted} {{ {arms}{control} }}",
+                               name="t.pol")
+        x = program.experiments[0]
+        got = Arms(program).codes(keys_of(pa.array(keys, pa.int64() if key_type == "int" else pa.string())),
+                                  len(keys))[0]
+        assert [x.values[k] for k in got] == [arm_of(x, k) for k in keys]
 
 
 def test_the_draw_follows_the_written_rule():
@@ -310,6 +335,21 @@ test "wrong on purpose" { given { id: 1, risk: true } expect arm care_ab.b  expe
     assert ok_a.passed and ok_ctl.passed and not wrong.passed
     assert [f.expectation for f in wrong.failures] == ["expect arm care_ab.b", "expect control care_ab"]
     assert 'care_ab = "a"' in wrong.failures[0].seen
+
+
+def test_coverage_counts_the_arms_tests_reach():
+    from pol.testing.coverage import Coverage
+    p = compile_text(POLICY + """
+test "in a" { given { id: 1, risk: true } expect arm care_ab.a }
+test "a control" { given { id: 15, risk: true } expect control care_ab }
+""", name="p.pol")
+    cov = Coverage()
+    run_tests(p, AS_OF, observe=cov.observe)
+    arms = {(part.name, part.case): part.hit for part in cov.parts.values() if part.kind == "arm"}
+    assert arms[("care_ab", "arm a")] and arms[("care_ab", "the control group")]
+    assert not arms[("care_ab", "arm b")]
+    assert ("price", "the control group") not in arms          # 0%: nobody to test
+    assert "experiment care_ab: no test's customer is in arm b" in cov.report()
 
 
 def test_fmt_keeps_experiments_and_their_comments():

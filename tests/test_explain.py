@@ -163,3 +163,18 @@ def test_attributes_and_campaign_are_in_the_explanation(tmp_path):
     assert '      code = "P1", floor = 10' in str(x).splitlines()
     assert x.to_dict()["offers"][0]["attributes"] == {"code": "P1", "floor": 10}
     assert x.decision.offers[0].campaign == "packs" and x.decision.offers[0].attributes["code"] == "P1"
+
+
+def test_a_list_param_shows_its_values_and_why_a_membership_failed():
+    program = compile_text('input t key id { id: int  plan: string?  region: int }\n'
+                           'param vip: list<string> = ["全球通", "动感地带"]\n'
+                           'param regions: list<int> = []\n'
+                           'channel sms\n'
+                           'offer care { eligible when plan in vip and region not in regions channels sms }\n'
+                           'offer other { eligible when plan not in vip channels sms }\n', name="l.pol")
+    x = explain(program, {"id": 1, "plan": "神州行", "region": 5}, AS_OF, {"regions": [5, 6]})
+    text = str(x)
+    assert 'vip = ["全球通", "动感地带"]' in text and "regions = [5, 6]" in text
+    assert 'plan in vip is false: plan = "神州行", vip = ["全球通", "动感地带"]' in text
+    assert "region not in regions" in text
+    assert verdicts(x)["other"].given and not verdicts(x)["care"].given

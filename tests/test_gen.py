@@ -119,3 +119,13 @@ def test_csv_output_and_errors(tmp_path, capsys):
     assert status == 1 and "error[E-NAME-001]" in err and not (tmp_path / "d.parquet").exists()
     status, _, err = run(capsys, "gen", 10, tmp_path / "d.parquet", "--policy", policy, "--as-of", "2026-02-30")
     assert status == 2 and err.startswith("pol: error: --as-of")
+
+
+def test_a_field_tested_against_a_list_param_gets_its_values():
+    program = compile_text('input t key id { id: int  plan: string  code: int? }\n'
+                           'param vip: list<string> = ["全球通", "动感地带"]\n'
+                           'param codes: list<int> = [4711]\n'
+                           'segment s "S" = plan in vip and code in codes\n', name="l.pol")
+    t = generate(program, 400, seed=1, as_of=AS_OF)
+    assert {"全球通", "动感地带"} <= set(t["plan"].to_pylist())
+    assert 4711 in t["code"].to_pylist()

@@ -325,6 +325,9 @@ def test_render_reads_back_as_the_same_expression():
         head += "".join(f"history {h.name} key {h.key} at {h.at} {{ "
                         + " ".join(f"{f.name}: {f.type}{'?' if f.nullable else ''}" for f in h.fields) + " }\n"
                         for h in program.histories)
+        head += "".join(f"experiment {x.name}" + (f' salt "{x.salt}"' if x.salt is not None else "") + " { "
+                        + " ".join(f"arm {arm} {bp / 100}%" for arm, bp in x.arms)
+                        + f" control {x.control_bp / 100}% }}\n" for x in program.experiments)
         decls = "".join(f"let {d.name} = {render(d.expr)}\n" for d in program.lets)
         decls += "".join(f"segment {d.name} = {render(d.expr)}\n" for d in program.segments)
         decls += "".join("classify " + c.name + " { " + " ".join(f'when {render(w.cond)} => "{w.value}"'

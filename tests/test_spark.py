@@ -233,3 +233,20 @@ def test_bad_input_is_a_data_error_on_the_driver(spark, bench_policy, bench_tabl
     assert str(local.value) == str(remote.value)
     with pytest.raises(pol.ArgumentError):
         pol.spark.evaluate(bench_policy, small, as_of=AS_OF)
+
+
+def test_list_params_travel_to_the_executors(spark, bench_table, split_files, tmp_path):
+    # the bench policy with its tiers read from a list param, overridden for the run
+    text = BENCH_POLICY.read_text(encoding="utf-8")
+    assert 'segment mid_high "中高端" = tier in ("全球通", "钻石卡", "金卡")' in text
+    text = text.replace('segment mid_high "中高端" = tier in ("全球通", "钻石卡", "金卡")',
+                        'param mid_tiers: list<string> = ["全球通", "钻石卡", "金卡"]\n'
+                        'segment mid_high "中高端" = tier in mid_tiers')
+    path = tmp_path / "bench_lists.pol"
+    path.write_text(text, encoding="utf-8")
+    policy = pol.load(path)
+    params = {"mid_tiers": ["金卡", "银卡"]}
+    want = policy.evaluate(bench_table, as_of=AS_OF, params=params, engine="kernel")
+    default = policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
+    assert want.customers.column("mid_high") != default.customers.column("mid_high")
+    assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(split_files[4])), as_of=AS_OF, params=params), want)

@@ -45,6 +45,12 @@ def test_small_policies_keep_the_single_kernel(bench_policy):
     assert "def stage0" not in codegen.source(run, bench_policy.plan, fused=True)
 
 
+def test_many_offers_split_a_kernel_of_few_nodes():
+    run = pol.loads(large_policy(80, 20)).lowered.program
+    assert split.size(run) < split.THRESHOLD and split.needed(run, None)
+    assert not split.needed(pol.loads(large_policy(40, 20)).lowered.program, None)
+
+
 def test_large_policies_are_split_in_dependency_order():
     p = pol.loads(large_policy(200, 1000))
     run = p.lowered.program

@@ -120,7 +120,7 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     compile time).
     `fused`: the batch kernel matches offers too (only for policies without
     capacities). A batch kernel larger than `split_at` expression nodes
-    (default split.THRESHOLD) is generated in stages (compiler/backend/split.py).
+    (default: split.needed's sizes) is generated in stages (compiler/backend/split.py).
 
     The batch kernel releases the GIL and the engine runs it on row ranges
     from a thread pool, one range per core (Numba's own `parallel=True` gave

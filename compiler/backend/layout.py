@@ -44,7 +44,9 @@ NO_PRIORITY = -1        # eligible with a channel, but its priority is null
 
 START, STOP, TODAY = "start", "stop", "today"
 ACTIVE = "active"                                   # bool[K]: the offer is in its valid window
-SEGS, CLASSES, SCORES = "segs", "classes", "scores"  # bool[S, n], int16[C, n] (-1 null), float64[R, n]
+# bool[S, n], int16[C, n] (-1 null), float64[R, n]; a batch kernel's rows are
+# longer than n (padded against cache aliasing: engine/evaluation/stream.padded)
+SEGS, CLASSES, SCORES = "segs", "classes", "scores"
 CPRIO, CCHAN = "cprio", "cchan"                     # float64[n, K], int8[n, K]: candidates, unfused
 RECORD = ("iv", "fv", "ok")                         # one record: ints/dates/bools/codes, floats, validity
 # The record's fields in `iv`, by kind: every int, then every bool, string

@@ -13,9 +13,11 @@ executors, the cache and the background compile see no difference.
 
 The kernel runs its range in blocks of BLOCK rows: each stage runs over the
 block, keeping what a later stage reads in block buffers (`fb` floats, `ib`
-ints, dates, timestamps and string codes, `bb` bools and validity, one row
-per value kept); segments and scores are read back from the `segs` and
-`scores` outputs they are written to anyway. Offer stages write each
+ints, dates, timestamps and string codes, `bb` bools and validity, a row of
+each per input row, a column per value kept: a row's values side by side,
+where a column per row put them 8 kB apart, all in one set of the L1
+cache); segments and scores are read back from the `segs` and `scores`
+outputs they are written to anyway. Offer stages write each
 offer's candidate state and priority (`ost`, `opr`) when the kernel walks
 (fused): its own loop then counts the funnel and walks the candidates with
 compiler/backend/walk.py's template, a loop over the offers rather than a
@@ -38,9 +40,15 @@ from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
 
 # Expression nodes (declarations and offers) per stage, and the size from
-# which a kernel is split. benchmarks/README.md ("Large policies") has the
-# compile times these were chosen from.
+# which a kernel is split; or the number of offers, which cost a fused
+# kernel's compile more than linearly (docs/GUARANTEES.md): a split kernel
+# walks them in a loop. benchmarks/README.md ("Policies as large as a
+# catalogue") has the figures these were chosen from: a split kernel costs
+# the same CPU to compile, in parallel, but 1.3x-1.5x the single kernel's
+# time per row, so policies of the size of the telecom library (at most 529
+# nodes, 22 offers) and the bench policy (267, 14) keep the single kernel.
 THRESHOLD = 2_000
+MAX_OFFERS = 64
 BLOCK = 1024
 
 STAGE_BUFFERS = ("fb", "ib", "bb")
@@ -77,7 +85,19 @@ def size(program: ir.Program) -> int:
 
 
 def needed(program: ir.Program, threshold: int | None) -> bool:
-    return size(program) > (THRESHOLD if threshold is None else threshold)
+    """Whether the batch kernel is split; `threshold` (nodes) replaces both
+    defaults, so that a test can split a small policy or keep a large one
+    whole. A policy whose stages would have to pass on a value no block
+    buffer holds (a type added to the language after this module) keeps
+    the single kernel."""
+    if threshold is not None:
+        large = size(program) > threshold
+    else:
+        large = size(program) > THRESHOLD or len(program.offers) > MAX_OFFERS
+    if not large:
+        return False
+    kept = _later_refs(program, groups(program, THRESHOLD if threshold is None else threshold))
+    return all(t in KEPT for t in kept.values())
 
 
 @dataclass
@@ -148,14 +168,13 @@ class _Rows:
         return self.count[buffer] - 1
 
 
+# The block buffer that keeps a value of each type between stages.
+KEPT = {Type.FLOAT: "fb", Type.BOOL: "bb", Type.INT: "ib", Type.STRING: "ib", Type.DATE: "ib",
+        Type.TIMESTAMP: "ib"}
+
+
 def _buffer(t: Type) -> str:
-    if t == Type.FLOAT:
-        return "fb"
-    if t == Type.BOOL:
-        return "bb"
-    if t in (Type.INT, Type.STRING, Type.DATE, Type.TIMESTAMP):
-        return "ib"
-    raise TypeError(f"a split kernel cannot keep a {t} between stages")
+    return KEPT[t]
 
 
 class StageEmitter(Emitter):
@@ -182,7 +201,7 @@ class StageEmitter(Emitter):
             v = self.bind(s, ast.Compare(s, [ast.Eq()], [s]))      # NaN is a null score
         else:
             buffer, row, valid = self.rows.where[e.name]
-            v = self.bind(item(buffer, C(row), j), None if valid is None else item("bb", C(valid), j))
+            v = self.bind(item(buffer, j, C(row)), None if valid is None else item("bb", j, C(valid)))
         self.decls[e.name] = v
         return v
 
@@ -195,11 +214,11 @@ class StageEmitter(Emitter):
             value = self.decls[name]
             buffer = _buffer(self.kept[name])
             row = self.rows.take(buffer)
-            self.emit(store_item(buffer, (C(row), j), value.v))
+            self.emit(store_item(buffer, (j, C(row)), value.v))
             valid = None
             if value.m is not None:
                 valid = self.rows.take("bb")
-                self.emit(store_item("bb", (C(valid), j), value.m))
+                self.emit(store_item("bb", (j, C(valid)), value.m))
             self.rows.where[name] = (buffer, row, valid)
 
     def candidate(self, k: int, state: ast.expr, prio: ast.expr) -> None:
@@ -207,8 +226,8 @@ class StageEmitter(Emitter):
             super().candidate(k, state, prio)
             return
         j = N("j")
-        self.emit(store_item("ost", (C(k), j), state))
-        self.emit(store_item("opr", (C(k), j), prio))
+        self.emit(store_item("ost", (j, C(k)), state))
+        self.emit(store_item("opr", (j, C(k)), prio))
 
 
 def _function(name: str, params: tuple[str, ...], body: list[ast.stmt]) -> ast.FunctionDef:
@@ -236,11 +255,11 @@ def _row_loop(body: list[ast.stmt]) -> ast.For:
 _CANDIDATES = """
 nc = 0
 for ok in range(K):
-    st = ost[ok, j]
+    st = ost[j, ok]
     fa[ok] += fw[min(st, 0) + 3]
     if st >= 0:
         co[nc] = ok
-        cp[nc] = opr[ok, j]
+        cp[nc] = opr[j, ok]
         cs[nc] = st
         nc += 1
 """
@@ -253,14 +272,14 @@ for ok in range(K):
 """
 
 _BUFFERS = """
-fb = np.empty((NFB, BLOCK), np.float64)
-ib = np.empty((NIB, BLOCK), np.int64)
-bb = np.empty((NBB, BLOCK), np.bool_)
+fb = np.empty((BLOCK, NFB), np.float64)
+ib = np.empty((BLOCK, NIB), np.int64)
+bb = np.empty((BLOCK, NBB), np.bool_)
 """
 
 _OFFER_BUFFERS = """
-ost = np.empty((K1, BLOCK), np.int64)
-opr = np.empty((K1, BLOCK), np.float64)
+ost = np.empty((BLOCK, K1), np.int64)
+opr = np.empty((BLOCK, K1), np.float64)
 fa = np.zeros(K1, np.int64)
 """
 

@@ -51,6 +51,10 @@ PASSES = 30
 # priority is the last: later passes moved the bound by less than 1e-6 of
 # itself on the samples measured, and each costs as much as the first.
 SETTLED = 1e-6
+# Priorities whose total might pass the largest float (the largest times the
+# number of pairs beyond this) leave no total to compare: the greedy walk
+# stands, without a bound.
+OVERFLOW = 1e300
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,15 @@ class Allocation:
     """What optimal mode reports (summary["allocation"])."""
     value: float            # total priority of the accepted pairs
     greedy_value: float     # the same for the greedy walk of section 6.4
-    dual_bound: float       # no allocation can exceed it
+    dual_bound: float | None    # no allocation can exceed it; None: priorities too large to add up
     prices: dict[str, float]
     passes: int
 
     @property
-    def gap(self) -> float:
+    def gap(self) -> float | None:
         """How far below the bound the value may be, as a share of the bound."""
+        if self.dual_bound is None:
+            return None
         if self.dual_bound <= 0:
             return 0.0
         return max(0.0, (self.dual_bound - self.value) / self.dual_bound)
@@ -269,8 +275,13 @@ def solve(starts, cust, offer, prio, rules: Rules, passes: int) -> tuple[np.ndar
             js = mine[k]
             if capacity[k] < 0 or len(js) <= capacity[k]:
                 continue
-            t = np.sort(problem.thresholds(js, red))
-            new = max(float(t[len(js) - 1 - capacity[k]]), 0.0)
+            if capacity[k] == 0:
+                # a threshold never exceeds its priority: at the highest one nobody
+                # wants the offer, not even a customer with an equal alternative
+                new = max(float(prio[js].max()), 0.0)
+            else:
+                t = np.sort(problem.thresholds(js, red))
+                new = max(float(t[len(js) - 1 - capacity[k]]), 0.0)
             if new != price[k]:
                 moved = moved or abs(new - price[k]) > settled
                 price[k] = new
@@ -322,10 +333,9 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray, ctrl: np.nda
     g_counts = np.zeros_like(funnel)
     g_accepted = walk(greedy, g_counts)
     g_value = float(prio[g_accepted].sum())
-    if len(rows) and not np.isfinite(prio).all():
-        # An infinite priority has no finite total to maximise: the greedy walk stands.
+    if len(rows) and float(np.abs(prio).max()) * len(rows) > OVERFLOW:
         funnel += g_counts
-        return g_accepted, Allocation(g_value, g_value, float("inf"), {}, 0)
+        return g_accepted, Allocation(g_value, g_value, None, {}, 0)
     starts = np.append(np.flatnonzero(first), len(rows)).astype(np.int64)
     K = len(names)
     price, pick, bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64),

@@ -170,7 +170,8 @@ def allocation(s: dict) -> list[str]:
     share = f" ({more / a['greedy_value']:+.2%})" if a["greedy_value"] > 0 else ""
     out = ["Allocation: maximize priority",
            f"  total priority {a['value']:,.2f}; greedy walk {a['greedy_value']:,.2f}{share}",
-           f"  within {a['gap']:.3%} of the best possible (bound {a['dual_bound']:,.2f}, {a['passes']} passes)"]
+           f"  within {a['gap']:.3%} of the best possible (bound {a['dual_bound']:,.2f}, {a['passes']} passes)"
+           if a["dual_bound"] is not None else "  priorities too large to add up: the greedy walk stands"]
     if a["prices"]:
         rows = [["offer", "price"]] + [[k, f"{v:,.4g}"] for k, v in a["prices"].items()]
         out += ["  prices of the capped offers"] + table(rows, {1}, indent="    ")

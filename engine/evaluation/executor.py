@@ -82,8 +82,8 @@ class KernelExecutor:
             # A fused kernel's packed funnel counters hold so many rows per call.
             step = codegen.FUSED_MAX_ROWS
             parts = [(s, min(s + step, b)) for a, b in parts for s in range(a, max(b, a + 1), step)]
-        common = {**bound.args, names.TODAY: today, names.ACTIVE: active, names.SEGS: out.segs,
-                  names.CLASSES: out.classes, names.SCORES: out.scores}
+        common = {**bound.args, names.TODAY: today, names.ACTIVE: active,
+                  **dict(zip((names.SEGS, names.CLASSES, names.SCORES), out.kernel_out))}
         if not self.fused:
             common |= {names.CPRIO: out.cprio, names.CCHAN: out.cchan}
             args = [KernelLayout.arguments(self.order, {**common, names.START: a, names.STOP: b}) for a, b in parts]

@@ -11,11 +11,10 @@ none); `rules.refusal(offer, held)` is the per-customer walk's test
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from itertools import combinations
 
-from pol.arbitration.optimal import Allocation
+from pol.arbitration.optimal import OVERFLOW, Allocation
 from pol.compiler import ir
 
 PASSES = 30
@@ -90,8 +89,11 @@ def choose(pairs: Sequence[tuple[int, str, float]], capacity: dict[str, int | No
             js = [j for j, p in enumerate(pairs) if p[1] == o]
             if cap is None or len(js) <= cap:
                 continue
-            t = sorted((threshold(j) for j in js), reverse=True)
-            new = max(t[cap], 0.0)
+            if cap == 0:
+                new = max(max(pairs[j][2] for j in js), 0.0)
+            else:
+                t = sorted((threshold(j) for j in js), reverse=True)
+                new = max(t[cap], 0.0)
             if new != price[o]:
                 moved = moved or abs(new - price[o]) > settled
                 price[o] = new
@@ -115,8 +117,8 @@ def allocate(program: ir.Program, rules, pairs: list, greedy: tuple, walk: Calla
     chosen pairs walk first, then the rest in the greedy order; the greedy
     walk stands if it gives more."""
     g_match, g_value = greedy
-    if any(not math.isfinite(p[3].priority) for p in pairs):
-        return _report(g_match, Allocation(g_value, g_value, math.inf, {}, 0))
+    if pairs and max(abs(p[3].priority) for p in pairs) * len(pairs) > OVERFLOW:
+        return _report(g_match, Allocation(g_value, g_value, None, {}, 0))
     by_position = sorted(range(len(pairs)), key=lambda j: (pairs[j][2], pairs[j][1]))
     plain = [(pairs[j][2], pairs[j][3].name, pairs[j][3].priority) for j in by_position]
     capacity = {o.name: o.capacity for o in program.offers}

@@ -27,6 +27,7 @@ from pol.compiler import offer_settings
 from pol.compiler.backend.layout import NOT_ELIGIBLE
 from pol.evaluation.assignment_columns import AssignmentColumns
 from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
+from pol.evaluation.experiments import Arms
 from pol.evaluation.stream import (
     BatchOut,
     Names,
@@ -98,6 +99,7 @@ class Batches:
         self.counts = Counts.empty(self.plan)
         self._offers = Names(self.plan.offers)
         self._channels = Names(self.plan.channels)
+        self.arms = Arms(self.program)      # experiments: each row's arm, drawn from its key
 
     def stream(self, sink):
         """The engine's streaming core, for a policy without capacities: each
@@ -109,11 +111,15 @@ class Batches:
     def _evaluate(self, batch: pa.RecordBatch, path: str | None, row_base: int) -> tuple[BatchOut, dict, object]:
         check_schema(self.program, batch.schema, path)
         check_nulls(self.program, batch, path, row_base)
+        key = batch.column(self.program.input.key)
+        if self.arms:
+            batch = self.arms.extend(batch, keys_of(key))
         bound = bind(self.program, self.plan, batch, self.params)
         out = BatchOut(self.plan, batch.num_rows)
         self.policy._executor("kernel")(bound, self.active, self.today, out, None)
-        key = batch.column(self.program.input.key)
         cols = customer_columns(self.program, self.plan, key, out)
+        for x in self.program.experiments:
+            cols[x.name] = batch.column(x.name)
         if self.extra.carry:
             cols.update(self.extra.carried(batch))
         return out, cols, key
