@@ -37,6 +37,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, TypeVar, Union
 
 from pol.compiler.types import Type
@@ -432,6 +433,19 @@ class Arbitrate:
     one_per_category: bool = False
     exclusive: tuple[tuple[str, ...], ...] = ()
     span: Span | None = field(default=None, compare=False)
+    # Run-wide constraints (LANGUAGE.md 6.4), in declaration order of their names:
+    channel_capacity: tuple[tuple[str, int], ...] = ()   # (channel, customers it may contact)
+    quota: tuple[tuple[str, int], ...] = ()              # (category, offers it may give)
+    # `budget B cost offer.ATTR`: B and each offer's cost, both exact
+    # decimals (fractions.Fraction); an offer without the attribute costs nothing.
+    budget: Fraction | None = None
+    cost: tuple[tuple[str, Fraction], ...] = ()          # (offer, cost) for the offers that have one
+    cost_attribute: str | None = None
+
+    @property
+    def constrained(self) -> bool:
+        """Whether a run must match its customers together for this block."""
+        return bool(self.channel_capacity or self.quota or self.budget is not None)
 
 
 # ---------------------------------------------------------------- tests
@@ -583,6 +597,9 @@ def dump(program: Program) -> str:
     a = program.arbitrate
     lines.append(f"arbitrate max={a.max_per_customer} one_per_category={a.one_per_category} "
                  f"exclusive={[list(x) for x in a.exclusive]}")
+    if a.constrained:
+        lines.append(f"  channel_capacity={list(a.channel_capacity)} quota={list(a.quota)} budget={a.budget} "
+                     f"cost={[(n, str(c)) for n, c in a.cost]}")
     lines.append(f"order {' '.join(program.order)}")
     lines.append(f"outputs {' '.join(program.outputs)}")
     return "\n".join(lines) + "\n"

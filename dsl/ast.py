@@ -437,7 +437,34 @@ class Exclusive:
     name_spans: tuple[Span, ...] = _span()
 
 
-Rule = Union[MaxRule, OnePerCategory, Exclusive]
+@dataclass(frozen=True)
+class ChannelCapacity:
+    """`capacity CHANNEL N`: at most N customers contacted through the channel in a run."""
+    channel: str
+    count: Number
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Quota:
+    """`quota CATEGORY N`: at most N offers of the category given in a run."""
+    category: str
+    count: Number
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`budget B cost offer.ATTR`: the offers given cost at most B in a run."""
+    amount: Number
+    cost: str                       # as written: `offer.ATTR`
+    span: Span | None = _span()
+    cost_span: Span | None = _span()
+
+
+Rule = Union[MaxRule, OnePerCategory, Exclusive, ChannelCapacity, Quota, Budget]
 
 
 @dataclass(frozen=True)

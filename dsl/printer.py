@@ -210,6 +210,12 @@ def rule(r) -> str:
         return f"max {r.count.text} per customer"
     if isinstance(r, ast.OnePerCategory):
         return "one per category"
+    if isinstance(r, ast.ChannelCapacity):
+        return f"capacity {r.channel} {r.count.text}"
+    if isinstance(r, ast.Quota):
+        return f"quota {r.category} {r.count.text}"
+    if isinstance(r, ast.Budget):
+        return f"budget {r.amount.text} cost {r.cost}"
     return "exclusive " + ", ".join(r.offers)
 
 

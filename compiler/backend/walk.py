@@ -151,21 +151,43 @@ def match_range(start, stop, cprio, cchan, max_n, category, exclusive, holdout_b
 
 _WALK_GLOBAL = """
 @njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)
-def walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity, accepted, counts):
+def walk_global(order, cust, offer, chan, ctrl, n_cust, max_n, category, exclusive, capacity, quota_of, quota,
+                chan_bit, chan_cap, cost, budget, accepted, counts):
     left = capacity.copy()
+    qleft = quota.copy()
+    cleft = chan_cap.copy()
+    bleft = budget
     taken = np.zeros(n_cust, np.int64)
     cats = np.zeros(n_cust, np.int64)
     excl = np.zeros(n_cust, np.int64)
+    contacted = np.zeros(n_cust, np.int64)
     for j in order:
         i = cust[j]
         wk = offer[j]
         REFUSE
-        if col == ACCEPTED and left[wk] == 0:
-            col = LOST_CAPACITY
+        wq = quota_of[wk]
+        wh = chan_bit[chan[j]]
+        fresh = wh >= 0 and (contacted[i] >> wh) & 1 == 0
+        if col == ACCEPTED:
+            if left[wk] == 0:
+                col = LOST_CAPACITY
+            elif wq >= 0 and qleft[wq] == 0:
+                col = LOST_QUOTA
+            elif fresh and cleft[wh] == 0:
+                col = LOST_CHANNEL_CAPACITY
+            elif cost[wk] > bleft:
+                col = LOST_BUDGET
         counts[wk, col] += 1
         if col == ACCEPTED:
             if left[wk] > 0:
                 left[wk] -= 1
+            if wq >= 0:
+                qleft[wq] -= 1
+            if fresh:
+                if cleft[wh] > 0:
+                    cleft[wh] -= 1
+                contacted[i] |= np.int64(1) << wh
+            bleft -= cost[wk]
             accepted[j] = True
             taken[i] += 1
             if ctrl[j]:
@@ -187,7 +209,11 @@ def matcher_source() -> str:
     rows start..stop, through WALK into a FlatParts' arrays, with their
     funnel and per-channel counts) and `walk_global` (the run-wide walk of
     pairs visited in `order`; `cust` numbers the customers that have
-    candidates densely; capacity comes after REFUSAL)."""
+    candidates densely; after REFUSAL come the run-wide constraints of
+    LANGUAGE.md 6.4 in their order: the offer's capacity (-1: none), its
+    category's quota (`quota_of`, -1: none), its channel's customers
+    (`chan_bit`: the channel's bit in a customer's contacted mask, -1: no
+    capacity) and the budget, in whole units of the costs)."""
     def name(n: str) -> ast.Name:
         return ast.Name(n, ast.Load())
 
@@ -198,7 +224,9 @@ def matcher_source() -> str:
                            NOT_ELIGIBLE=names.NOT_ELIGIBLE, NO_CHANNEL=names.NO_CHANNEL,
                            NO_PRIORITY=names.NO_PRIORITY, ELIGIBLE=names.ELIGIBLE,
                            DELIVERABLE=names.DELIVERABLE, CANDIDATES=names.CANDIDATES)
-    walk_global = template(_WALK_GLOBAL, LOST_CAPACITY=names.LOST_CAPACITY, **_COLUMNS,
+    walk_global = template(_WALK_GLOBAL, LOST_CAPACITY=names.LOST_CAPACITY, LOST_QUOTA=names.LOST_QUOTA,
+                           LOST_CHANNEL_CAPACITY=names.LOST_CHANNEL_CAPACITY, LOST_BUDGET=names.LOST_BUDGET,
+                           **_COLUMNS,
                            REFUSE=refusal_code(name("max_n"), item("taken", "i"), item("cats", "i"),
                                                item("excl", "i")))
     module = ast.fix_missing_locations(ast.Module([*match_range, *walk_global], []))

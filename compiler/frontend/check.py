@@ -20,6 +20,7 @@ compiler/frontend/resolve.py, expression errors from compiler/frontend/expressio
   E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%
   E-OFFER-005 channel listed twice     E-OFFER-008 a capacity param's default negative or null
   E-ARB-001 max 0 per customer         E-ARB-002 rule given twice
+  (the run-wide constraints: compiler/frontend/constraints.py)
   E-TEST-001 field given twice in a test            E-TEST-002 rank below 1
   W-OFFER-001 empty valid window
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pol.compiler import ir, offer_settings
+from pol.compiler.frontend.constraints import CONSTRAINTS, check_constraints
 from pol.compiler.frontend.expressions import INT64, Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.history import check_histories, event_values
@@ -97,7 +99,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
     check_columns(ck, inp, [i for i in mine if not isinstance(i, ast.Let)],
                   any(o is not None and o.campaign not in (None, name) for o in offers), attrs)
-    arbitrate = check_arbitrate(ck, arbitrates[0]) if arbitrates else ir.Arbitrate()
+    arbitrate = check_arbitrate(ck, arbitrates[0], offers, attrs) if arbitrates else ir.Arbitrate()
     tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
 
     if diags.errors or inp is None:
@@ -314,10 +316,13 @@ def _a_word(w: str) -> str:
     return ("an " if w[0] in "aeiou" else "a ") + w
 
 
-def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
+def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list, attrs) -> ir.Arbitrate:
     max_n, one, exclusive = 1, False, []
     seen: dict[type, object] = {}
+    constraints = check_constraints(ck, [r for r in a.rules if isinstance(r, CONSTRAINTS)], offers, attrs)
     for r in a.rules:
+        if isinstance(r, CONSTRAINTS):
+            continue
         if type(r) in seen and not isinstance(r, ast.Exclusive):
             word = "max N per customer" if isinstance(r, ast.MaxRule) else "one per category"
             ck.error("E-ARB-002", f"'{word}' is given twice", r.span, "keep one",
@@ -340,7 +345,7 @@ def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
                 if not isinstance(ck.space.get(name), ast.Offer):
                     _unknown(ck, "E-NAME-006", "offer", name, span, ast.Offer)
             exclusive.append(r.offers)
-    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span)
+    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, **constraints)
 
 
 def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:

@@ -50,7 +50,8 @@ class KernelExecutor:
     def __init__(self, program: ir.Program, plan: KernelPlan):
         self.plan = plan
         self.max_n = program.arbitrate.max_per_customer
-        self.fused = not any(o.capacity is not None for o in program.offers)
+        # A run-wide constraint matches the run's customers together, after every batch.
+        self.fused = not (program.arbitrate.constrained or any(o.capacity is not None for o in program.offers))
         self.source = codegen.source(program, plan, fused=self.fused)
         self.order = plan.layout.batch(self.fused)
         self.path = cache.path_for(self.source)

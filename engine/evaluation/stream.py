@@ -353,8 +353,7 @@ class Stream:
         first[1:] = rows[1:] != rows[:-1]
         dense = np.cumsum(first) - 1
         accepted = np.zeros(len(rows), np.bool_)
-        walk_global(global_order(rows, offer, prio), dense, offer, ctrl, int(first.sum()),
-                    self.rules.max_n, self.rules.category, self.rules.exclusive, self.rules.capacity,
+        walk_global(global_order(rows, offer, prio), dense, offer, chan, ctrl, int(first.sum()), self.rules,
                     accepted, self.counts.funnel)
         f.seek(0)
         base = 0

@@ -4,14 +4,17 @@ lost, and each offer's funnel. It is the oracle for the compiled matching.
 
     match_customer(program, row)          one customer, no capacities (decide, explain, tests)
     match_all(program, rows, keys=None)   a whole run: the global walk with capacities
+    Limits(program)                       what is left of the run-wide constraints
     fnv1a64(data), is_control(offer, key) holdouts
 
 The walk: candidates in order of priority (highest first), then offer
 declaration order, then (run-wide) the customer's input position. A pair is
 accepted when the customer holds fewer than `max` offers, no accepted offer
 of the customer shares its category (under `one per category`) or an
-`exclusive` line, and the offer has capacity left. Reasons are checked in
-that order, so a lost pair carries the first rule that refused it.
+`exclusive` line, the offer has capacity left, its category quota left, its
+channel room for one more customer (or the customer is already contacted
+through it) and the budget room for its cost. Reasons are checked in that
+order, so a lost pair carries the first rule that refused it.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ _MASK = 2 ** 64 - 1
 
 # The funnel of each offer (`FUNNEL`, the names every walk counts under) in
 # the order a customer passes through it.
-__all__ = ["FUNNEL", "Accepted", "Lost", "Match", "RunMatch", "fnv1a64", "is_control", "key_text",
+__all__ = ["FUNNEL", "Accepted", "Limits", "Lost", "Match", "RunMatch", "fnv1a64", "is_control", "key_text",
            "match_all", "match_customer", "ranked_candidates"]
 
 
@@ -70,10 +73,11 @@ class Accepted:
 class Lost:
     """A candidate that was not accepted, and the first rule that refused it.
 
-    reason: "max" | "category" | "exclusive" | "capacity". `to`: the accepted
-    offers that took the place (all of them under max, the one of the same
-    category or exclusive line; none for capacity). `rule`: the category, or
-    the exclusive line, that applied."""
+    reason: "max" | "category" | "exclusive" | "capacity" | "quota" |
+    "channel_capacity" | "budget". `to`: the accepted offers that took the
+    place (all of them under max, the one of the same category or exclusive
+    line; none for the run-wide constraints). `rule`: the category, the
+    exclusive line, the quota's category or the full channel that applied."""
     offer: str
     reason: str
     to: tuple[str, ...] = ()
@@ -119,6 +123,47 @@ class _Rules:
         return None
 
 
+class Limits:
+    """What is left of a run's constraints (section 6.4): each offer's
+    capacity, each category's quota, each channel's customers, the budget
+    (an exact fraction). None: no limit."""
+
+    def __init__(self, program: ir.Program):
+        a = program.arbitrate
+        self.capacity = {o.name: o.capacity for o in program.offers}
+        self.category = {o.name: o.category for o in program.offers}
+        self.quota = dict(a.quota)
+        self.channel = dict(a.channel_capacity)
+        self.cost = dict(a.cost)
+        self.budget = a.budget
+
+    def refusal(self, offer: str, channel: str, contacted) -> tuple[str, tuple[str, ...]] | None:
+        """The first constraint that refuses `offer` through `channel` to a
+        customer already contacted through the channels `contacted`."""
+        left = self.capacity[offer]
+        if left is not None and left <= 0:
+            return "capacity", ()
+        c = self.category[offer]
+        if c in self.quota and self.quota[c] <= 0:
+            return "quota", (c,)
+        if channel in self.channel and channel not in contacted and self.channel[channel] <= 0:
+            return "channel_capacity", (channel,)
+        if self.budget is not None and offer in self.cost and self.cost[offer] > self.budget:
+            return "budget", ()
+        return None
+
+    def use(self, offer: str, channel: str, contacted) -> None:
+        if self.capacity[offer] is not None:
+            self.capacity[offer] -= 1
+        c = self.category[offer]
+        if c in self.quota:
+            self.quota[c] -= 1
+        if channel in self.channel and channel not in contacted:
+            self.channel[channel] -= 1
+        if self.budget is not None and offer in self.cost:
+            self.budget -= self.cost[offer]
+
+
 def ranked_candidates(program: ir.Program, row) -> list:
     """A customer's candidates (OfferStates), priority highest first; equal
     priorities keep declaration order (sorted() is stable)."""
@@ -126,10 +171,12 @@ def ranked_candidates(program: ir.Program, row) -> list:
     return sorted(cands, key=lambda s: -s.priority)
 
 
-def match_customer(program: ir.Program, row, key=..., exhausted=()) -> Match:
+def match_customer(program: ir.Program, row, key=..., exhausted=(), limits: Limits | None = None) -> Match:
     """The per-customer walk, without capacities. `key` defaults to the
     row's own key (it decides holdouts); `exhausted` offers (a service's
-    ledger has used their capacity up) are lost to capacity."""
+    ledger has used their capacity up) are lost to capacity; with `limits`
+    (what a ledger has left) the run-wide constraints apply and the
+    accepted offers are taken from them."""
     key = row.key if key is ... else key
     program = offer_settings.with_params(program, row.params)      # holdouts from params
     rules = _Rules(program)
@@ -141,9 +188,14 @@ def match_customer(program: ir.Program, row, key=..., exhausted=()) -> Match:
         refused = rules.refusal(s.name, held)
         if refused is None and s.name in exhausted:
             refused = ("capacity", (), ())
+        if refused is None and limits is not None:
+            by = limits.refusal(s.name, s.channel, {a.channel for a in accepted})
+            refused = None if by is None else (by[0], (), by[1])
         if refused is not None:
             lost.append(Lost(s.name, refused[0], refused[1], refused[2], s.priority, s.channel))
             continue
+        if limits is not None:
+            limits.use(s.name, s.channel, {a.channel for a in accepted})
         held.append(s.name)
         accepted.append(Accepted(s.name, len(held), s.channel, s.priority,
                                  is_control(s.name, key, bp[s.name])))
@@ -172,7 +224,7 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
         program = offer_settings.with_params(program, rows[0].params)
     rules = _Rules(program)
     position = {o.name: k for k, o in enumerate(program.offers)}
-    left = {o.name: o.capacity for o in program.offers}      # None: never runs out
+    limits = Limits(program)
     bp = {o.name: o.holdout_bp for o in program.offers}
     funnel = {o.name: dict.fromkeys(FUNNEL, 0) for o in program.offers}
 
@@ -192,17 +244,19 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
     held: list[list[str]] = [[] for _ in rows]
     accepted: list[list[Accepted]] = [[] for _ in rows]
     lost: list[list[Lost]] = [[] for _ in rows]
+    contacted: list[set[str]] = [set() for _ in rows]
     for _, _, i, s in pairs:
         name = s.name
         refused = rules.refusal(name, held[i])
-        if refused is None and left[name] is not None and left[name] <= 0:
-            refused = ("capacity", (), ())
+        if refused is None:
+            by = limits.refusal(name, s.channel, contacted[i])
+            refused = None if by is None else (by[0], (), by[1])
         if refused is not None:
             lost[i].append(Lost(name, refused[0], refused[1], refused[2], s.priority, s.channel))
             funnel[name]["lost_to_" + refused[0]] += 1
             continue
-        if left[name] is not None:
-            left[name] -= 1
+        limits.use(name, s.channel, contacted[i])
+        contacted[i].add(s.channel)
         held[i].append(name)
         control = is_control(name, keys[i], bp[name])
         accepted[i].append(Accepted(name, len(held[i]), s.channel, s.priority, control))
