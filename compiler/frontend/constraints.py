@@ -11,7 +11,8 @@ written numbers need (`scaled`).
 Codes: E-ARB-002 a constraint given twice (a channel's capacity, a
 category's quota, the budget), E-NAME-005 unknown channel, E-ARB-003 a
 quota for a category no offer has, E-ARB-004 a cost that is not a numeric
-offer attribute, or a negative cost, E-TYPE-011 a number too large.
+offer attribute, or a negative cost, E-TYPE-011 a number too large;
+W-ARB-001 a capacity of a channel no offer lists.
 """
 from __future__ import annotations
 
@@ -74,6 +75,10 @@ def check_constraints(ck: Checker, rules, offers: list[ir.Offer | None], attrs) 
                          f"a capacity limits a declared channel: channel {r.channel} ...")
             elif _count(ck, r.count, "the capacity") is not None:
                 channels[r.channel] = r.count.value
+                if not any(o is not None and r.channel in o.channels for o in offers):
+                    ck.diags.warn("W-ARB-001", f"the capacity of channel '{r.channel}' limits nothing: no offer "
+                                  "goes through it", r.span, f"list {r.channel} in an offer's channels, or remove "
+                                  "the capacity")
         elif isinstance(r, ast.Quota):
             if r.category not in categories:
                 guess = ck.suggest(r.category, Vocabulary(sorted(categories)))

@@ -70,19 +70,15 @@ class Rules:
     chan_cap: np.ndarray        # int64[C]: customers each capped channel may contact
     cost: np.ndarray            # int64[K]: the offer's cost in whole units of the budget's (0 without)
     budget: int                 # in those units; _NO_BUDGET without one
-    constrained_offers: np.ndarray   # bool[K]
+    # bool[K]: the offers a run-wide constraint may refuse (a customer with a
+    # candidate of one goes through the run-wide walk)
+    constrained: np.ndarray
 
     @property
     def has_capacity(self) -> bool:
         """Whether a run matches its customers together: an offer's
         capacity or any constraint of the arbitrate block."""
         return bool(self.constrained.any())
-
-    @property
-    def constrained(self) -> np.ndarray:
-        """bool[K]: the offers a run-wide constraint may refuse (a customer
-        with a candidate of one goes through the run-wide walk)."""
-        return self.constrained_offers
 
     def walk_arguments(self) -> tuple:
         """walk_global's arguments after the pairs' and before the results."""
@@ -141,7 +137,7 @@ class Rules:
             chan_cap=np.array([n for _, n in a.channel_capacity] or [0], np.int64),
             cost=cost,
             budget=budget,
-            constrained_offers=constrained.astype(np.bool_),
+            constrained=constrained.astype(np.bool_),
         )
 
 
