@@ -441,6 +441,9 @@ class Arbitrate:
     budget: Fraction | None = None
     cost: tuple[tuple[str, Fraction], ...] = ()          # (offer, cost) for the offers that have one
     cost_attribute: str | None = None
+    # `fallback OFFER`: walked after every other candidate, accepted only by a
+    # customer who holds no offer (LANGUAGE.md 6.3)
+    fallback: str | None = None
 
     @property
     def constrained(self) -> bool:
@@ -597,6 +600,8 @@ def dump(program: Program) -> str:
     a = program.arbitrate
     lines.append(f"arbitrate max={a.max_per_customer} one_per_category={a.one_per_category} "
                  f"exclusive={[list(x) for x in a.exclusive]}")
+    if a.fallback is not None:
+        lines.append(f"  fallback={a.fallback}")
     if a.constrained:
         lines.append(f"  channel_capacity={list(a.channel_capacity)} quota={list(a.quota)} budget={a.budget} "
                      f"cost={[(n, str(c)) for n, c in a.cost]}")

@@ -464,7 +464,15 @@ class Budget:
     cost_span: Span | None = _span()
 
 
-Rule = Union[MaxRule, OnePerCategory, Exclusive, ChannelCapacity, Quota, Budget]
+@dataclass(frozen=True)
+class Fallback:
+    """`fallback OFFER`: the offer a customer gets when no other is accepted."""
+    offer: str
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+Rule = Union[MaxRule, OnePerCategory, Exclusive, ChannelCapacity, Quota, Budget, Fallback]
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,9 @@ class Builder(Transformer):
         return ast.Quota(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), self._span(c[0], c[-1]),
                          self._tok(c[1]))
 
+    def fallback_rule(self, c):
+        return ast.Fallback(str(c[1]), self._span(c[0], c[-1]), self._tok(c[1]))
+
     def budget_rule(self, c):
         cost = str(c[3])
         return ast.Budget(ast.Number(str(c[1]), self._tok(c[1])), cost, self._span(c[0], c[-1]), self._tok(c[3]))

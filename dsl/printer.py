@@ -216,6 +216,8 @@ def rule(r) -> str:
         return f"quota {r.category} {r.count.text}"
     if isinstance(r, ast.Budget):
         return f"budget {r.amount.text} cost {r.cost}"
+    if isinstance(r, ast.Fallback):
+        return f"fallback {r.offer}"
     return "exclusive " + ", ".join(r.offers)
 
 

@@ -25,7 +25,7 @@ WINDOWS = ["", "valid from 2026-11-01", "valid to 2026-10-31", "valid from 2026-
 def catalogues(draw, with_capacity: bool, constraints: bool = False):
     """(policy text, records): up to five offers over two channels, with
     categories, exclusive lines, holdouts, valid windows and (optionally)
-    capacities, and the arbitrate block's run-wide constraints (channel
+    capacities, a fallback offer, and the arbitrate block's run-wide constraints (channel
     capacities, quotas, a budget over costs whose decimals add up exactly
     only in exact arithmetic); customers with nulls and tied priorities."""
     k = draw(st.integers(1, 5))
@@ -50,6 +50,8 @@ def catalogues(draw, with_capacity: bool, constraints: bool = False):
     rules = (f"max {draw(st.integers(1, 3))} per customer "
              + ("one per category " if draw(st.booleans()) else "")
              + " ".join("exclusive " + ", ".join(f"o{j}" for j in line) for line in lines))
+    if draw(st.booleans()):
+        rules += f" fallback o{draw(st.integers(0, k - 1))}"
     if constraints:
         rules += "".join(f" capacity {c} {draw(st.integers(0, 4))}" for c in ("app", "sms") if draw(st.booleans()))
         used = {c for c in ("x", "y") if f"category {c}" in " ".join(offers)}
@@ -166,6 +168,11 @@ FIXED = [
      "valid from 2026-01-01 to 2026-12-31 }\n"
      "offer o3 { eligible when e3 priority p3 channels app holdout 50% }\n"
      "arbitrate { max 3 per customer }\n", 4),
+    # a fallback: last, and only to a customer with nothing else
+    ("offer o0 { eligible when e0 priority p0 channels app, sms holdout 50% }\n"
+     "offer o1 { eligible when e1 priority p1 channels sms category x }\n"
+     "offer o2 { eligible when e2 priority p2 channels app category x }\n"
+     "arbitrate { max 2 per customer one per category fallback o0 }\n", 3),
 ]
 
 

@@ -108,8 +108,10 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     The batch kernel releases the GIL and the engine runs it on row ranges
     from a thread pool, one range per core (Numba's own `parallel=True` gave
     the same speed but took six times longer to compile)."""
-    if fused and (row or any(o.capacity is not None for o in program.offers)):
-        raise ValueError("only the batch kernel of a policy without capacities can be fused")
+    if fused and (row or any(o.capacity is not None for o in program.offers) or program.arbitrate.constrained
+                  or program.arbitrate.fallback is not None):
+        raise ValueError("only the batch kernel of a policy without capacities, constraints or a fallback "
+                         "can be fused")
     matched = fused
     g = Emitter(program, plan, fused=matched)
     if row:

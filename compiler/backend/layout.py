@@ -54,8 +54,9 @@ FLAT = ("a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl", "a_end")  # 
 COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 12], int64[K, H, 2], int64[1]
 MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks reads and writes
 MAX_N = "max_n"
+FALLBACK = "fallback"         # the arbitrate block's fallback offer, -1 none
 # walk.matcher().match_range: candidate matrices of rows start..stop, walked
-MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, *MATCH_RULES, *KEYS, *FLAT, "funnel", "by_channel")
+MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, *MATCH_RULES, *KEYS, *FLAT, "funnel", "by_channel")
 
 
 @dataclass(frozen=True)

@@ -318,13 +318,15 @@ def _a_word(w: str) -> str:
 
 def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list, attrs) -> ir.Arbitrate:
     max_n, one, exclusive = 1, False, []
+    fallback = None
     seen: dict[type, object] = {}
     constraints = check_constraints(ck, [r for r in a.rules if isinstance(r, CONSTRAINTS)], offers, attrs)
     for r in a.rules:
         if isinstance(r, CONSTRAINTS):
             continue
         if type(r) in seen and not isinstance(r, ast.Exclusive):
-            word = "max N per customer" if isinstance(r, ast.MaxRule) else "one per category"
+            word = ("max N per customer" if isinstance(r, ast.MaxRule) else "one per category"
+                    if isinstance(r, ast.OnePerCategory) else "fallback")
             ck.error("E-ARB-002", f"'{word}' is given twice", r.span, "keep one",
                      related=((seen[type(r)].span, "the first is here"),))
             continue
@@ -340,12 +342,17 @@ def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list, attrs) -> ir.Ar
                 max_n = n
         elif isinstance(r, ast.OnePerCategory):
             one = True
+        elif isinstance(r, ast.Fallback):
+            if not isinstance(ck.space.get(r.offer), ast.Offer):
+                _unknown(ck, "E-NAME-006", "offer", r.offer, r.name_span, ast.Offer)
+            else:
+                fallback = r.offer
         else:
             for name, span in zip(r.offers, r.name_spans):
                 if not isinstance(ck.space.get(name), ast.Offer):
                     _unknown(ck, "E-NAME-006", "offer", name, span, ast.Offer)
             exclusive.append(r.offers)
-    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, **constraints)
+    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, fallback=fallback, **constraints)
 
 
 def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:

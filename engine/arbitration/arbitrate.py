@@ -73,6 +73,7 @@ class Rules:
     # bool[K]: the offers a run-wide constraint may refuse (a customer with a
     # candidate of one goes through the run-wide walk)
     constrained: np.ndarray
+    fallback: int = -1          # the fallback offer's index, -1 none
 
     @property
     def has_capacity(self) -> bool:
@@ -82,7 +83,7 @@ class Rules:
 
     def walk_arguments(self) -> tuple:
         """walk_global's arguments after the pairs' and before the results."""
-        return (self.max_n, self.category, self.exclusive, self.capacity, self.quota_of, self.quota,
+        return (self.max_n, self.fallback, self.category, self.exclusive, self.capacity, self.quota_of, self.quota,
                 self.chan_bit, self.chan_cap, self.cost, self.budget)
 
     def arguments(self, holdouts: bool = True) -> dict[str, np.ndarray]:
@@ -138,6 +139,7 @@ class Rules:
             cost=cost,
             budget=budget,
             constrained=constrained.astype(np.bool_),
+            fallback=names.index(a.fallback) if a.fallback is not None else -1,
         )
 
 
@@ -249,13 +251,13 @@ def _funnel(start, stop, cchan, counts):
                         counts[k, CANDIDATES] += 1
 
 
-def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state, is_int, ints, offsets, data,
-                a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel) -> None:
+def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, is_int, ints, offsets,
+                data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel) -> None:
     """Rows start..stop of candidate matrices through the per-customer walk
     (compiler/backend/walk.py's template, as the kernels walk), into a
     FlatParts' arrays as a fused kernel fills them, with their funnel and
     per-channel counts."""
-    matcher().match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state, is_int, ints,
+    matcher().match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, is_int, ints,
                           offsets, data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel)
 
 
@@ -296,9 +298,10 @@ def walk_global(order, cust, offer, chan, ctrl, n_cust, rules: Rules, accepted, 
     matcher().walk_global(order, cust, offer, chan, ctrl, n_cust, *rules.walk_arguments(), accepted, counts)
 
 
-def global_order(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray) -> np.ndarray:
-    """Priority highest first, then offer declaration order, then row position."""
-    return np.lexsort((rows, offer, -prio))
+def global_order(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray, fallback: int = -1) -> np.ndarray:
+    """Priority highest first, then offer declaration order, then row
+    position; the fallback offer's pairs after all others."""
+    return np.lexsort((rows, offer, -prio, offer == fallback))
 
 
 def flat_of_pairs(rows, offer, chan, prio, ctrl, accepted, n: int, by_channel: np.ndarray) -> Flat:

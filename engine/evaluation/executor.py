@@ -51,7 +51,9 @@ class KernelExecutor:
         self.plan = plan
         self.max_n = program.arbitrate.max_per_customer
         # A run-wide constraint matches the run's customers together, after every batch.
-        self.fused = not (program.arbitrate.constrained or any(o.capacity is not None for o in program.offers))
+        # A fallback is walked by the matcher module (walk.py's match_range).
+        self.fused = not (program.arbitrate.constrained or program.arbitrate.fallback is not None
+                          or any(o.capacity is not None for o in program.offers))
         self.source = codegen.source(program, plan, fused=self.fused)
         self.order = plan.layout.batch(self.fused)
         self.path = cache.path_for(self.source)

@@ -95,6 +95,7 @@ class RowExecutor:
         self._lit_luts = lookups(plan, pa.array(list(plan.literals), pa.string()))[1]
         rules = Rules.of(program)
         self._rules = rules.arguments()
+        self._fallback = rules.fallback
         self._no_holdouts = rules.arguments(holdouts=False)      # a customer without a key
         self._settings = any(o.settings for o in program.offers)
         self._order = plan.layout.row()
@@ -157,7 +158,8 @@ class RowExecutor:
             changing = dict.fromkeys((names.TODAY, *params, *names.RECORD, *lay.luts, names.ACTIVE))
             self._local.args = list(KernelLayout.arguments(self._order, {**changing, **out.args}))
             self._local.walk = list(KernelLayout.arguments(
-                names.MATCH_RANGE, {**out.walk_args, **self._rules, **dict.fromkeys(names.KEYS)}))
+                names.MATCH_RANGE, {**out.walk_args, **self._rules, names.FALLBACK: self._fallback,
+                                    **dict.fromkeys(names.KEYS)}))
         return out, self._local.args, self._local.walk
 
     def evaluate(self, values: list, today: int, params: dict, active: np.ndarray, key) -> RowOutputs:

@@ -136,7 +136,7 @@ def _match_batch(out: BatchOut, job: MatchJob) -> Flat:
     parts = chunks(out.n)
     counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel)) for _ in parts]
     run_parts(lambda j, a, b: match_range(
-        a, b, out.cprio, out.cchan, rules.max_n, rules.category, rules.exclusive, rules.holdout_bp,
+        a, b, out.cprio, out.cchan, rules.max_n, rules.fallback, rules.category, rules.exclusive, rules.holdout_bp,
         rules.holdout_state, keys.is_int, keys.ints, keys.offsets, keys.data, *flat.arrays(), *counts[j]), parts)
     for funnel, by_channel in counts:
         job.funnel += funnel
@@ -353,8 +353,8 @@ class Stream:
         first[1:] = rows[1:] != rows[:-1]
         dense = np.cumsum(first) - 1
         accepted = np.zeros(len(rows), np.bool_)
-        walk_global(global_order(rows, offer, prio), dense, offer, chan, ctrl, int(first.sum()), self.rules,
-                    accepted, self.counts.funnel)
+        walk_global(global_order(rows, offer, prio, self.rules.fallback), dense, offer, chan, ctrl, int(first.sum()),
+                    self.rules, accepted, self.counts.funnel)
         f.seek(0)
         base = 0
         for batch in pa.ipc.open_stream(f):

@@ -11,7 +11,8 @@ The walk: candidates in order of priority (highest first), then offer
 declaration order, then (run-wide) the customer's input position. A pair is
 accepted when the customer holds fewer than `max` offers, no accepted offer
 of the customer shares its category (under `one per category`) or an
-`exclusive` line, the offer has capacity left, its category quota left, its
+`exclusive` line (the `fallback` offer comes after every other pair, and
+only to a customer who holds nothing), the offer has capacity left, its category quota left, its
 channel room for one more customer (or the customer is already contacted
 through it) and the budget room for its cost. Reasons are checked in that
 order, so a lost pair carries the first rule that refused it.
@@ -106,10 +107,11 @@ class _Rules:
         self.max = a.max_per_customer
         self.category = {o.name: o.category if a.one_per_category else None for o in program.offers}
         self.lines = {o.name: [line for line in a.exclusive if o.name in line] for o in program.offers}
+        self.fallback = a.fallback
 
     def refusal(self, offer: str, held: Sequence[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
         """Why `offer` cannot join the customer's `held` offers, or None."""
-        if len(held) >= self.max:
+        if len(held) >= self.max or (offer == self.fallback and held):
             return "max", tuple(held), ()
         c = self.category[offer]
         if c is not None:
@@ -166,9 +168,11 @@ class Limits:
 
 def ranked_candidates(program: ir.Program, row) -> list:
     """A customer's candidates (OfferStates), priority highest first; equal
-    priorities keep declaration order (sorted() is stable)."""
+    priorities keep declaration order (sorted() is stable); the fallback
+    offer last."""
     cands = [row.offers[o.name] for o in program.offers if row.offers[o.name].candidate]
-    return sorted(cands, key=lambda s: -s.priority)
+    fallback = program.arbitrate.fallback
+    return sorted(cands, key=lambda s: (s.name == fallback, -s.priority))
 
 
 def match_customer(program: ir.Program, row, key=..., exhausted=(), limits: Limits | None = None) -> Match:
@@ -238,14 +242,14 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
                     f["deliverable"] += 1
                     if s.priority is not None:
                         f["candidates"] += 1
-                        pairs.append((-s.priority, position[name], i, s))
-    pairs.sort(key=lambda p: p[:3])
+                        pairs.append((name == program.arbitrate.fallback, -s.priority, position[name], i, s))
+    pairs.sort(key=lambda p: p[:4])
 
     held: list[list[str]] = [[] for _ in rows]
     accepted: list[list[Accepted]] = [[] for _ in rows]
     lost: list[list[Lost]] = [[] for _ in rows]
     contacted: list[set[str]] = [set() for _ in rows]
-    for _, _, i, s in pairs:
+    for _, _, _, i, s in pairs:
         name = s.name
         refused = rules.refusal(name, held[i])
         if refused is None:

@@ -77,8 +77,8 @@ def walk(c: Candidates, rules: Rules, funnel: np.ndarray) -> np.ndarray:
     first[1:] = c.pos[1:] != c.pos[:-1]
     dense = np.cumsum(first) - 1
     accepted = np.zeros(len(c.pos), np.bool_)
-    walk_global(global_order(c.pos, c.offer, c.prio), dense, c.offer, c.chan, c.ctrl, int(first.sum()), rules,
-                accepted, funnel)
+    walk_global(global_order(c.pos, c.offer, c.prio, rules.fallback), dense, c.offer, c.chan, c.ctrl,
+                int(first.sum()), rules, accepted, funnel)
     return accepted
 
 
