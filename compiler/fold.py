@@ -15,7 +15,7 @@ from pol.compiler import ir
 from pol.compiler.ops import apply_op, fit
 
 NOT_CONSTANT = object()
-_READS = (ir.FieldRef, ir.ParamRef, ir.DeclRef, ir.Today)
+_READS = (ir.FieldRef, ir.ParamRef, ir.DeclRef, ir.Today, ir.Aggregate)
 
 
 def is_constant(e: ir.Expr) -> bool:

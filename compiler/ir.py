@@ -19,6 +19,9 @@ guess:
 * `add_days(d, n)` becomes `Call("add", (d, n))`; `days_to_anniversary(d)`
   becomes `Call("anniversary", (d, Today))`; `date(y, m, d)` is `make_date`;
 * `concat` of literals alone is a Literal;
+* `x in LIST_PARAM` becomes `Call("member", (x, ParamRef(list type, name)))`,
+  `x not in LIST_PARAM` that call in `not`: a ParamRef of a list type appears
+  nowhere else;
 * `round(x)` becomes `Call("round", (x, Literal(int, 0)))`;
 * a chain `a and b and c` is one `Call("and", (a, b, c))` (likewise `or`):
   three-valued and/or are associative, and a chain of thousands stays one
@@ -44,6 +47,7 @@ from pol.compiler.types import Type
 from pol.dsl.source import Span
 
 I, F, B, S, D, TS = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP
+LI, LS = Type.LIST_INT, Type.LIST_STRING
 
 # op -> {argument types: result type}. Variadic ops (min, max, coalesce, and,
 # or) list the one-argument form; all their arguments share that type.
@@ -101,6 +105,9 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "trim": {(S,): S},
     "substring": {(S, I): S, (S, I, I): S},  # start and count: int Literals
     "concat": {(S,): S},                     # variadic, >= 2; one argument computed, the others Literals
+    # `x in LIST` (compiler/frontend/lists.py): the second argument is always a
+    # list param's ParamRef, the only place a list is read
+    "member": {(I, LI): B, (S, LS): B},
 }
 
 VARIADIC = frozenset({"min", "max", "coalesce", "and", "or", "concat"})
@@ -344,8 +351,51 @@ class History:
 class Param:
     name: str
     type: Type
-    default: int | float | bool | str | dt.date | None   # already of `type`
+    default: int | float | bool | str | dt.date | tuple[int | str, ...] | None   # of `type`; a list's a tuple
     span: Span | None = field(default=None, compare=False)
+    # (experiment, arm, value) per arm given its own value (LANGUAGE.md 13);
+    # the checker reads such a param as an `if` on the arms (ParamRef the rest)
+    arms: tuple[tuple[str, str, Any], ...] = ()
+
+
+CONTROL = "control"     # the arm of an experiment's control group
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Customers drawn into arms by a salted hash of their key (LANGUAGE.md 13):
+    h = fnv1a64(prefix + KEY) mod 10000; the first arm whose running total
+    of shares (basis points) exceeds h, else the control group. In an
+    expression the experiment is a STRING FieldRef of its name, an extra
+    input field the batch paths compute (compiler/backend/experiments.py)."""
+    name: str
+    label: str | None
+    salt: str | None
+    arms: tuple[tuple[str, int], ...]    # (arm, share in basis points), as declared
+    control_bp: int
+    span: Span | None = field(default=None, compare=False)
+
+    @property
+    def prefix(self) -> str:
+        """The text hashed before the key: "NAME:" or "NAME:SALT:", NAME as
+        declared (in a file imported under a name, without the qualifier: the
+        customers draw the same arms whoever imports the file)."""
+        name = self.name.rsplit(".", 1)[-1]
+        return f"{name}:" if self.salt is None else f"{name}:{self.salt}:"
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """Every value the experiment takes: its arms, then the control."""
+        return tuple(a for a, _ in self.arms) + (CONTROL,)
+
+    @property
+    def bounds(self) -> tuple[int, ...]:
+        """The running totals of the arms' shares: arm k holds bounds[k-1] <= h < bounds[k]."""
+        out, total = [], 0
+        for _, bp in self.arms:
+            total += bp
+            out.append(total)
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -425,6 +475,13 @@ class Offer:
     # "holdout", "valid_from", "valid_to"; capacity, holdout_bp and the window
     # hold the default's value, compiler/offer_settings.with_params a run's (LANGUAGE.md 3.10)
     settings: tuple[tuple[str, str], ...] = ()
+    arm: tuple[str, str] | None = None      # (experiment, arm): only that arm's customers (LANGUAGE.md 13)
+    holdout_salt: str | None = None         # `holdout P% salt "S"`: hashes "NAME:S:KEY"
+
+    @property
+    def holdout_prefix(self) -> str:
+        """The text the holdout hash reads before the key (LANGUAGE.md 6.5)."""
+        return f"{self.name}:" if self.holdout_salt is None else f"{self.name}:{self.holdout_salt}:"
 
 
 @dataclass(frozen=True)
@@ -433,6 +490,7 @@ class Arbitrate:
     one_per_category: bool = False
     exclusive: tuple[tuple[str, ...], ...] = ()
     span: Span | None = field(default=None, compare=False)
+    optimal: bool = False           # `maximize priority`: section 6.7's allocation
     # Run-wide constraints (LANGUAGE.md 6.4), in declaration order of their names:
     channel_capacity: tuple[tuple[str, int], ...] = ()   # (channel, customers it may contact)
     quota: tuple[tuple[str, int], ...] = ()              # (category, offers it may give)
@@ -522,6 +580,7 @@ class Program:
     attributes: tuple[tuple[str, Type], ...] = ()   # the offers' attribute names and types, first seen first
     carry: tuple[str, ...] = ()   # input fields copied into the assignments
     histories: tuple[History, ...] = ()
+    experiments: tuple[Experiment, ...] = ()
 
     def history(self, name: str) -> History:
         for h in self.histories:
@@ -576,8 +635,10 @@ def dump(program: Program) -> str:
         lines.append(f"history {h.name} key {h.key} at {h.at}")
         for f in h.fields:
             lines.append(f"  field {f.name}: {f.type}{'?' if f.nullable else ''}")
+    for x in program.experiments:
+        lines.append(f"experiment {x.name} {x.label!r} salt={x.salt!r} arms={list(x.arms)} control={x.control_bp}")
     for p in program.params:
-        lines.append(f"param {p.name}: {p.type} = {p.default!r}")
+        lines.append(f"param {p.name}: {p.type} = {p.default!r}" + (f" arms={list(p.arms)!r}" if p.arms else ""))
     for d in program.lets:
         lines.append(f"let {d.name} = {ex(d.expr)}")
     for s in program.segments:
@@ -593,13 +654,15 @@ def dump(program: Program) -> str:
         lines.append(f"channel {ch.name} {ch.label!r} when {ex(ch.cond) if ch.cond is not None else 'always'}")
     for o in program.offers:
         lines.append(f"offer {o.name} {o.label!r} category={o.category} capacity={o.capacity} "
-                     f"valid={o.valid_from}..{o.valid_to} holdout_bp={o.holdout_bp}")
+                     f"valid={o.valid_from}..{o.valid_to} holdout_bp={o.holdout_bp}"
+                     + (f" salt={o.holdout_salt!r}" if o.holdout_salt is not None else "")
+                     + (f" arm={o.arm}" if o.arm is not None else ""))
         lines.append(f"  eligible {ex(o.eligible)}")
         lines.append(f"  priority {ex(o.priority)}")
         lines.append(f"  channels {', '.join(o.channels)}")
     a = program.arbitrate
     lines.append(f"arbitrate max={a.max_per_customer} one_per_category={a.one_per_category} "
-                 f"exclusive={[list(x) for x in a.exclusive]}")
+                 f"exclusive={[list(x) for x in a.exclusive]}" + (" maximize=priority" if a.optimal else ""))
     if a.fallback is not None:
         lines.append(f"  fallback={a.fallback}")
     if a.constrained:

@@ -210,6 +210,7 @@ RULES: dict[str, Callable[..., Any]] = {
     "trim": lambda s: s.strip(WHITE_SPACE),
     "substring": _substring,
     "concat": lambda *a: "".join(a),
+    "member": lambda x, values: x in values,
 }
 _NULL_AWARE = frozenset({"and", "or", "coalesce"})
 rule = ir.rule_table("the reference evaluator", RULES)

@@ -16,6 +16,11 @@ class Type(StrEnum):
     STRING = "string"
     DATE = "date"
     TIMESTAMP = "timestamp"     # a wall-clock date and time, to the microsecond (LANGUAGE.md 2)
+    # Lists are values of params only (LANGUAGE.md 3.4), read by `x in NAME`
+    # alone: the checker lets no list reach an operator, so the value types
+    # above are all an evaluator's operators see.
+    LIST_INT = "list<int>"
+    LIST_STRING = "list<string>"
 
     def __str__(self) -> str:
         return self.value
@@ -23,6 +28,15 @@ class Type(StrEnum):
     @property
     def numeric(self) -> bool:
         return self in (Type.INT, Type.FLOAT)
+
+    @property
+    def element(self) -> Type | None:
+        """A list type's element type; None for a value type."""
+        return _ELEMENTS.get(self)
+
+
+_ELEMENTS = {Type.LIST_INT: Type.INT, Type.LIST_STRING: Type.STRING}
+LIST_OF = {e: t for t, e in _ELEMENTS.items()}
 
 
 def parse_type(name: str) -> Type | None:

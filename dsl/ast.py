@@ -158,6 +158,23 @@ class InList:
 
 
 @dataclass(frozen=True)
+class Member:
+    """`x in NAME` / `x not in NAME`: membership in a list param (LANGUAGE.md 4.5)."""
+    operand: Expr
+    collection: Name
+    negated: bool = False
+    span: Span | None = _span()
+    op_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class ListLit:
+    """`["A", "B"]`: a list param's default or a test's `with` value."""
+    values: tuple[Literal, ...]
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
 class IsNull:
     operand: Expr
     negated: bool = False
@@ -201,7 +218,7 @@ class Aggregate:
 
 Literal = Union[Number, String, DateLit, Bool, Null]
 Expr = Union[Name, Number, String, DateLit, Bool, Null, Today, Unary, Binary, Compare,
-             Between, InList, IsNull, If, Call, Aggregate]
+             Between, InList, Member, IsNull, If, Call, Aggregate]
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
@@ -213,6 +230,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
         return (e.operand, e.low, e.high)
     if isinstance(e, (InList, IsNull)):
         return (e.operand,)
+    if isinstance(e, Member):
+        return (e.operand, e.collection)
     if isinstance(e, If):
         return (e.cond, e.then, e.else_)
     if isinstance(e, Call):
@@ -290,12 +309,82 @@ class History:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """`limit sms to 2 within 7 days` (section 14)."""
+    channel: str
+    count: Number
+    within: Number
+    span: Span | None = _span()
+    channel_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Suppress:
+    """`suppress family after 2 refusals within 90 days` (section 14)."""
+    attribute: str
+    count: Number
+    within: Number
+    span: Span | None = _span()
+    attribute_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """`quiet call from 21:00 to 08:00` (section 14): the times as written, HH:MM."""
+    channel: str
+    start: str
+    end: str
+    span: Span | None = _span()
+    channel_span: Span | None = _span()
+    start_span: Span | None = _span()
+    end_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Contact:
+    """`contact HISTORY { rules }`: the contact policy over a history (section 14)."""
+    history: str
+    rules: tuple[Limit | Suppress | Quiet, ...]
+    span: Span | None = _span()          # the `contact` keyword
+    history_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class ParamArm:
+    """`care_ab.b: 0.2` in a param's block: its value for one arm (section 13)."""
+    experiment: str
+    arm: str
+    value: Literal
+    span: Span | None = _span()          # the `experiment.arm` name
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     type_name: str
-    default: Literal
+    default: Literal | ListLit
     span: Span | None = _span()
     type_span: Span | None = _span()
+    arms: tuple[ParamArm, ...] = ()
+
+
+@dataclass(frozen=True)
+class Share:
+    """`arm NAME P%` (arm is the name) or `control P%` (arm is None)."""
+    arm: str | None
+    percent: Number
+    span: Span | None = _span()          # the arm's name, or the `control` keyword
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """`experiment NAME ["LABEL"] [salt "S"] { arm A P% ... control P% }` (section 13)."""
+    name: str
+    label: str | None
+    salt: str | None
+    shares: tuple[Share, ...]
+    span: Span | None = _span()
+    body_span: Span | None = _span()     # the `experiment` keyword to the closing brace
 
 
 @dataclass(frozen=True)
@@ -390,6 +479,16 @@ class Valid:
 class Holdout:
     percent: Number | Name        # a Name: a float param
     span: Span | None = _span()
+    salt: str | None = None       # `holdout 5% salt "x"`: None hashes as before salts existed
+
+
+@dataclass(frozen=True)
+class ArmOf:
+    """`arm EXPERIMENT.ARM`: the offer is only for that arm's customers (section 13)."""
+    experiment: str
+    arm: str
+    span: Span | None = _span()
+    name_span: Span | None = _span()
 
 
 @dataclass(frozen=True)
@@ -406,9 +505,9 @@ class Attributes:
     span: Span | None = _span()
 
 
-OfferProp = Union[Eligible, Channels, Priority, Category, Capacity, Valid, Holdout, Attributes]
+OfferProp = Union[Eligible, Channels, Priority, Category, Capacity, Valid, Holdout, Attributes, ArmOf]
 PROP_WORDS = {Eligible: "eligible", Channels: "channels", Priority: "priority", Category: "category",
-              Capacity: "capacity", Valid: "valid", Holdout: "holdout", Attributes: "attributes"}
+              Capacity: "capacity", Valid: "valid", Holdout: "holdout", Attributes: "attributes", ArmOf: "arm"}
 
 
 @dataclass(frozen=True)
@@ -472,7 +571,15 @@ class Fallback:
     name_span: Span | None = _span()
 
 
-Rule = Union[MaxRule, OnePerCategory, Exclusive, ChannelCapacity, Quota, Budget, Fallback]
+@dataclass(frozen=True)
+class Maximize:
+    """`maximize priority` (LANGUAGE.md 6.7); `what` as written, checked later."""
+    what: str
+    span: Span | None = _span()
+    what_span: Span | None = _span()
+
+
+Rule = Union[MaxRule, OnePerCategory, Exclusive, ChannelCapacity, Quota, Budget, Fallback, Maximize]
 
 
 @dataclass(frozen=True)
@@ -492,7 +599,7 @@ class AsOf:
 @dataclass(frozen=True)
 class With:
     name: str
-    value: Literal
+    value: Literal | ListLit
     span: Span | None = _span()          # the param's name
 
 
@@ -533,7 +640,16 @@ class ExpectExpr:
     span: Span | None = _span()
 
 
-TestItem = Union[AsOf, With, Given, ExpectOffer, ExpectNoOffer, ExpectExpr]
+@dataclass(frozen=True)
+class ExpectArm:
+    """`expect arm EXPERIMENT.ARM`, or `expect control EXPERIMENT` (arm None)."""
+    experiment: str
+    arm: str | None
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+TestItem = Union[AsOf, With, Given, ExpectOffer, ExpectNoOffer, ExpectExpr, ExpectArm]
 
 
 @dataclass(frozen=True)
@@ -544,7 +660,7 @@ class Test:
 
 
 Decl = Union[Header, Import, Carry, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
-             Arbitrate, Test]
+             Arbitrate, Test, Experiment, Contact]
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ class _Part:
         self.kind, self.value, self.span = kind, value, span
 
 
-def split_history_name(text: str, span: Span):
+def split_history_name(text: str, span: Span) -> tuple[str, str | None, Span, Span | None]:
     """`contacts.cost` (one QNAME token) -> history, field and their spans;
     `contacts` -> history, None."""
     history, dot, field = text.partition(".")
@@ -173,11 +173,65 @@ class Builder(Transformer):
         return ast.History(str(c[1]), str(c[2]), str(c[3]), fields, self._tok(c[1]), self._tok(c[2]),
                            self._tok(c[3]))
 
+    def contact_decl(self, c):
+        rules = tuple(x for x in c[2:] if isinstance(x, (ast.Limit, ast.Suppress, ast.Quiet)))
+        return ast.Contact(str(c[1]), rules, self._tok(c[0]), self._tok(c[1]))
+
+    def limit_rule(self, c):
+        return ast.Limit(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), c[3].value,
+                         self._span(c[0], c[-1]), self._tok(c[1]))
+
+    def suppress_rule(self, c):
+        return ast.Suppress(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), c[3].value,
+                            self._span(c[0], c[-1]), self._tok(c[1]))
+
+    def quiet_rule(self, c):
+        return ast.Quiet(str(c[1]), str(c[2]), str(c[3]), self._span(c[0], c[-1]), self._tok(c[1]),
+                         self._tok(c[2]), self._tok(c[3]))
+
     def field(self, c):
         return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
 
     def param_decl(self, c):
-        return ast.Param(str(c[0]), str(c[1]), c[2], self._tok(c[0]), self._tok(c[1]))
+        arms = tuple(c[3]) if len(c) > 3 else ()
+        return ast.Param(str(c[0]), str(c[1]), c[2], self._tok(c[0]), self._tok(c[1]), arms)
+
+    def param_decl_list(self, c):
+        # NAME '<' NAME '>': one type name, `list<string>`, for the checker
+        arms = tuple(c[6]) if len(c) > 6 else ()
+        return ast.Param(str(c[0]), f"{c[1]}{c[2]}{c[3]}{c[4]}", c[5], self._tok(c[0]), self._span(c[1], c[4]), arms)
+
+    def param_decl_ge(self, c):
+        # `list<int>= [1]`: the `>=` is the type's `>` and the `=`
+        if str(c[4]) != ">=":
+            self._report(Diagnostic("E-SYNTAX-001", f"missing '=' before the value of param '{c[0]}'",
+                                    self._tok(c[4]), f"write {c[0]}: TYPE = VALUE"))
+        arms = tuple(c[6]) if len(c) > 6 else ()
+        return ast.Param(str(c[0]), f"{c[1]}{c[2]}{c[3]}>", c[5], self._tok(c[0]), self._span(c[1], c[4]), arms)
+
+    def list_literal(self, c):
+        return ast.ListLit(tuple(c[1:-1]), self._span(c[0], c[-1]))
+
+    def param_arms(self, c):
+        return [x for x in c if isinstance(x, ast.ParamArm)]
+
+    def param_arm(self, c):
+        experiment, _, arm = str(c[0]).rpartition(".")
+        return ast.ParamArm(experiment, arm, c[1], self._tok(c[0]))
+
+    def experiment_decl(self, c):
+        label, rest = self._label(c[2:])
+        salt = None
+        if rest and isinstance(rest[0], Token) and rest[0].type == "SALT":
+            salt, rest = self._string(rest[1]), rest[2:]
+        shares = tuple(x for x in rest if isinstance(x, ast.Share))
+        return ast.Experiment(str(c[1]), label, salt, shares, self._tok(c[1]), self._span(c[0], c[-1]))
+
+    def arm_share(self, c):
+        return ast.Share(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), self._tok(c[1]))
+
+    def control_share(self, c):
+        return ast.Share(None, ast.Number(str(c[1]), self._tok(c[1])), self._tok(c[0]))
 
     def let_decl(self, c):
         return ast.Let(str(c[0]), c[1], self._tok(c[0]))
@@ -247,7 +301,12 @@ class Builder(Transformer):
         return _Part("to", self._date_or_param(c[0]), self._tok(c[0]))
 
     def holdout_prop(self, c):
-        return ast.Holdout(self._number_or_param(c[1]), self._span(c[0], c[1]))
+        salt = self._string(c[3]) if len(c) > 3 else None
+        return ast.Holdout(self._number_or_param(c[1]), self._span(c[0], c[-1]), salt)
+
+    def arm_prop(self, c):
+        experiment, _, arm = str(c[1]).rpartition(".")
+        return ast.ArmOf(experiment, arm, self._span(c[0], c[1]), self._tok(c[1]))
 
     def attributes_prop(self, c):
         return ast.Attributes(tuple(x for x in c[1:-1] if isinstance(x, ast.Attribute)), self._span(c[0], c[-1]))
@@ -263,6 +322,9 @@ class Builder(Transformer):
 
     def category_rule(self, c):
         return ast.OnePerCategory(self._span(c[0], c[-1]))
+
+    def maximize_rule(self, c):
+        return ast.Maximize(str(c[1]), self._span(c[0], c[1]), self._tok(c[1]))
 
     def exclusive_rule(self, c):
         names = c[1:]
@@ -291,7 +353,8 @@ class Builder(Transformer):
         return ast.Test(self._string(c[1]), tuple(c[2:]), self._tok(c[0]))
 
     def as_of(self, c):
-        return ast.AsOf(ast.DateLit(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
+        lit = ast.TimestampLit if c[1].type == "TIMESTAMP" else ast.DateLit
+        return ast.AsOf(lit(str(c[1]), self._tok(c[1])), self._span(c[0], c[1]))
 
     def with_param(self, c):
         return ast.With(str(c[0]), c[1], self._tok(c[0]))
@@ -324,6 +387,13 @@ class Builder(Transformer):
 
     def expect_expr(self, c):
         return ast.ExpectExpr(c[1], self._span(c[0], c[1]))
+
+    def expect_arm(self, c):
+        experiment, _, arm = str(c[2]).rpartition(".")
+        return ast.ExpectArm(experiment, arm, self._span(c[0], c[2]), self._tok(c[2]))
+
+    def expect_control(self, c):
+        return ast.ExpectArm(str(c[2]), None, self._span(c[0], c[2]), self._tok(c[2]))
 
     # ------------------------------------------------------------ literals
 
@@ -362,6 +432,12 @@ class Builder(Transformer):
         word = c[2] if negated else c[1]
         values = tuple(x for x in c[(3 if negated else 2):-1])
         return ast.InList(c[0], values, negated, self._span(c[0], c[-1]), self._span(c[1], word))
+
+    def member(self, c):
+        negated = c[1].type == "NOT"
+        word = c[2] if negated else c[1]
+        name = ast.Name(str(c[-1]), self._tok(c[-1]))
+        return ast.Member(c[0], name, negated, self._span(c[0], c[-1]), self._span(c[1], word))
 
     def between(self, c):
         return ast.Between(c[0], c[2], c[4], self._span(c[0], c[4]), self._tok(c[1]))

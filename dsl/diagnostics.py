@@ -90,6 +90,19 @@ def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, Source])
     return f"{body}\n\n{summary}" if ds else ""
 
 
+# Other places worth showing, as the checker finds them: a node's span is
+# optional in the syntax tree (a tree built by hand has none).
+Related = tuple[tuple[Span | None, str], ...]
+
+
+def placed(span: Span | None) -> Span:
+    """The span of a node being reported on. Every node of a parsed tree has
+    one; a diagnostic about a node built without one has nowhere to point."""
+    if span is None:
+        raise ValueError("a diagnostic about a syntax tree node without a position")
+    return span
+
+
 @dataclass
 class Diagnostics:
     """A collector shared by the stages of one compilation."""
@@ -98,15 +111,19 @@ class Diagnostics:
     items: list[Diagnostic] = field(default_factory=list)
     limit: int = 100
 
-    def add(self, code: str, message: str, span: Span, hint: str | None = None,
-            related: tuple[tuple[Span, str], ...] = ()) -> None:
-        if len(self.items) < self.limit:
-            self.items.append(Diagnostic(code, message, span, hint, "error", related))
+    def add(self, code: str, message: str, span: Span | None, hint: str | None = None,
+            related: Related = ()) -> None:
+        self._keep(Diagnostic(code, message, placed(span), hint, "error",
+                              tuple((placed(s), note) for s, note in related)))
 
-    def warn(self, code: str, message: str, span: Span, hint: str | None = None,
-             related: tuple[tuple[Span, str], ...] = ()) -> None:
+    def warn(self, code: str, message: str, span: Span | None, hint: str | None = None,
+             related: Related = ()) -> None:
+        self._keep(Diagnostic(code, message, placed(span), hint, "warning",
+                              tuple((placed(s), note) for s, note in related)))
+
+    def _keep(self, diagnostic: Diagnostic) -> None:
         if len(self.items) < self.limit:
-            self.items.append(Diagnostic(code, message, span, hint, "warning", related))
+            self.items.append(diagnostic)
 
     @property
     def full(self) -> bool:

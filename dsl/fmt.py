@@ -43,7 +43,7 @@ WIDTH = 100
 STEP = 4
 # Declarations whose span is their name: their first token is the keyword before it.
 _NAMED = (ast.Header, ast.Input, ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score, ast.Channel,
-          ast.Offer)
+          ast.Offer, ast.Experiment)
 _CHAINS = {"and", "or", "+", "-"}
 
 
@@ -170,9 +170,16 @@ class _Formatter:
         if isinstance(d, ast.Offer):
             items = [(p, self.at(p.span), self.prop) for p in d.props]
             return self.block(f"offer {d.name}{printer.label(d.label)}", items, first, end)
+        if isinstance(d, ast.Experiment):
+            items = [(x, self.at(x.span) - (1 if x.arm is not None else 0), self.share) for x in d.shares]
+            salt = f" salt {printer.string(d.salt)}" if d.salt is not None else ""
+            return self.block(f"experiment {d.name}{printer.label(d.label)}{salt}", items, first, end)
         if isinstance(d, ast.Arbitrate):
             items = [(r, self.at(r.span), self.rule) for r in d.rules]
             return self.block("arbitrate", items, first, end)
+        if isinstance(d, ast.Contact):
+            items = [(r, self.at(r.span), self.rule) for r in d.rules]
+            return self.block(f"contact {d.history}", items, first, end)
         if isinstance(d, ast.Test):
             items = [(i, self.at(i.span) - (1 if isinstance(i, ast.With) else 0), self.test_item) for i in d.items]
             return self.block(f"test {printer.string(d.name)}", items, first, end)
@@ -209,6 +216,10 @@ class _Formatter:
         if isinstance(p, ast.Priority):
             return self.expression(STEP, "priority ", p.expr, "", first, end)
         return [_Out(STEP, printer.prop(p), first, end)]
+
+    def share(self, x: ast.Share, first: int, end: int) -> list[_Out]:
+        text = f"arm {x.arm} {x.percent.text}" if x.arm is not None else f"control {x.percent.text}"
+        return [_Out(STEP, text, first, end)]
 
     def rule(self, r, first: int, end: int) -> list[_Out]:
         return [_Out(STEP, printer.rule(r), first, end)]

@@ -62,8 +62,8 @@ _LEXER: PolLexer = PARSER.parser.lexer
 _FAST = FastParser(PARSER, _LEXER)
 
 DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",
-                "channel", "offer", "arbitrate", "test", "carry", "history")
-PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout", "attributes")
+                "channel", "offer", "arbitrate", "test", "carry", "history", "experiment", "contact")
+PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout", "attributes", "arm")
 # A line that starts a declaration: where parsing can start again after an error.
 _DECL_LINE = re.compile(r"(?:{})(?=[ \t\"{{]|$)".format("|".join(DECLARATIONS)))
 # The same at an offset of the whole text, where the line goes on after it.
@@ -171,7 +171,6 @@ _OTHER_CHARS = {
     "|": ("'|' is not part of the language", "write 'or'"),
     "!": ("'!' is not part of the language", "write 'not', or '!=' for 'not equal'"),
     ";": ("';' is not part of the language", "declarations need no separator; remove it"),
-    "[": ("'[' is not part of the language", "an 'in' list is written in parentheses: x in (1, 2)"),
 }
 
 _WORDS = {
@@ -344,6 +343,9 @@ def syntax_error(e: UnexpectedInput, source: Source, text: str, floor: int = 0) 
         return Diagnostic("E-NAME-003", f"'{value}' is a reserved word and cannot be used as a name",
                           span, "choose another name; the reserved words are "
                           + ", ".join(RESERVED))
+    if kind == "LSQB" and "LSQB" not in expected:
+        return Diagnostic("E-SYNTAX-002", "'[' starts a list only as a list param's value", span,
+                          "an 'in' list is written in parentheses: x in (1, 2)")
     if kind == "IF" and "LPAR" in expected:
         return Diagnostic("E-SYNTAX-011", "'if' needs parentheses when it is part of a larger expression",
                           span, "write it as (if CONDITION then A else B)")

@@ -16,7 +16,7 @@ from pol.dsl import ast
 IF, OR, AND, NOT, COMPARE, SUM, PRODUCT, NEGATE, ATOM = range(1, 10)
 _BINARY = {"or": OR, "and": AND, "+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "%": PRODUCT}
 # Words that `expect` reads as the start of `expect offer` / `expect no offer`.
-_EXPECT_WORDS = ("offer", "no")
+_EXPECT_WORDS = ("offer", "no", "arm", "control")
 
 
 def level(e) -> int:
@@ -26,7 +26,7 @@ def level(e) -> int:
         return _BINARY[e.op]
     if isinstance(e, ast.Unary):
         return NOT if e.op == "not" else NEGATE
-    if isinstance(e, (ast.Compare, ast.Between, ast.InList, ast.IsNull)):
+    if isinstance(e, (ast.Compare, ast.Between, ast.InList, ast.Member, ast.IsNull)):
         return COMPARE
     return ATOM
 
@@ -60,6 +60,8 @@ def literal(e) -> str:
         return "true" if e.value else "false"
     if isinstance(e, ast.Null):
         return "null"
+    if isinstance(e, ast.ListLit):
+        return "[" + ", ".join(literal(v) for v in e.values) + "]"
     raise TypeError(f"not a literal: {type(e).__name__}")
 
 
@@ -104,6 +106,8 @@ def _expr(e) -> str:
     if isinstance(e, ast.InList):
         values = ", ".join(literal(v) for v in e.values)
         return f"{expr(e.operand, SUM)} {'not in' if e.negated else 'in'} ({values})"
+    if isinstance(e, ast.Member):
+        return f"{expr(e.operand, SUM)} {'not in' if e.negated else 'in'} {e.collection.name}"
     if isinstance(e, ast.IsNull):
         return f"{expr(e.operand, SUM)} is {'not null' if e.negated else 'null'}"
     if isinstance(e, ast.Call):
@@ -132,7 +136,7 @@ def _leftmost(e):
     while True:
         if isinstance(e, ast.Binary) or isinstance(e, ast.Compare):
             e = e.left
-        elif isinstance(e, (ast.Between, ast.InList, ast.IsNull)):
+        elif isinstance(e, (ast.Between, ast.InList, ast.Member, ast.IsNull)):
             e = e.operand
         else:
             return e
@@ -153,7 +157,15 @@ def declaration(d) -> str:
         fields = "".join(f"    {f.name}: {f.type_name}{'?' if f.nullable else ''}\n" for f in d.fields)
         return f"history {d.name} key {d.key} at {d.at} {{\n{fields}}}"
     if isinstance(d, ast.Param):
-        return f"param {d.name}: {d.type_name} = {literal(d.default)}"
+        arms = (" { " + ", ".join(f"{a.experiment}.{a.arm}: {literal(a.value)}" for a in d.arms) + " }"
+                if d.arms else "")
+        return f"param {d.name}: {d.type_name} = {literal(d.default)}{arms}"
+    if isinstance(d, ast.Experiment):
+        salt = f" salt {string(d.salt)}" if d.salt is not None else ""
+        lines = [f"experiment {d.name}{label(d.label)}{salt} {{"]
+        lines += [f"    arm {s.arm} {s.percent.text}" if s.arm is not None else f"    control {s.percent.text}"
+                  for s in d.shares]
+        return "\n".join(lines + ["}"])
     if isinstance(d, ast.Let):
         return f"let {d.name} = {expr(d.expr)}"
     if isinstance(d, ast.Segment):
@@ -172,6 +184,8 @@ def declaration(d) -> str:
         lines = [f"offer {d.name}{label(d.label)} {{"]
         lines += [f"    {prop(p)}" for p in d.props]
         return "\n".join(lines + ["}"])
+    if isinstance(d, ast.Contact):
+        return "\n".join([f"contact {d.history} {{"] + [f"    {rule(r)}" for r in d.rules] + ["}"])
     if isinstance(d, ast.Arbitrate):
         return "\n".join(["arbitrate {"] + [f"    {rule(r)}" for r in d.rules] + ["}"])
     if isinstance(d, ast.Test):
@@ -193,7 +207,9 @@ def prop(p) -> str:
     if isinstance(p, ast.Valid):
         return "valid" + (f" from {_written(p.start)}" if p.start else "") + (f" to {_written(p.end)}" if p.end else "")
     if isinstance(p, ast.Holdout):
-        return f"holdout {_written(p.percent)}"
+        return f"holdout {_written(p.percent)}" + (f" salt {string(p.salt)}" if p.salt is not None else "")
+    if isinstance(p, ast.ArmOf):
+        return f"arm {p.experiment}.{p.arm}"
     if isinstance(p, ast.Attributes):
         return "attributes { " + ", ".join(f"{a.name}: {literal(a.value)}" for a in p.items) + " }" \
             if p.items else "attributes { }"
@@ -218,6 +234,14 @@ def rule(r) -> str:
         return f"budget {r.amount.text} cost {r.cost}"
     if isinstance(r, ast.Fallback):
         return f"fallback {r.offer}"
+    if isinstance(r, ast.Maximize):
+        return f"maximize {r.what}"
+    if isinstance(r, ast.Limit):
+        return f"limit {r.channel} to {r.count.text} within {r.within.text} days"
+    if isinstance(r, ast.Quiet):
+        return f"quiet {r.channel} from {r.start} to {r.end}"
+    if isinstance(r, ast.Suppress):
+        return f"suppress {r.attribute} after {r.count.text} refusals within {r.within.text} days"
     return "exclusive " + ", ".join(r.offers)
 
 
@@ -237,6 +261,8 @@ def test_item(i) -> str:
                 + (f" rank {i.rank.text}" if i.rank is not None else ""))
     if isinstance(i, ast.ExpectNoOffer):
         return "expect no offer"
+    if isinstance(i, ast.ExpectArm):
+        return f"expect arm {i.experiment}.{i.arm}" if i.arm is not None else f"expect control {i.experiment}"
     return f"expect {expect_text(i.expr)}"
 
 

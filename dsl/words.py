@@ -11,6 +11,8 @@ edit: `adn` for `and` is one slip), or a word cut short (`loyal`, `loyalty`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def edit_distance(a: str, b: str, most: int | None = None) -> int:
     """Edits (insert, delete, replace, swap two neighbours) that turn a into b:
@@ -38,7 +40,7 @@ class Vocabulary:
     name has at most k characters the name lacks, and the name at most k
     the word lacks, so most names are passed over without the edit table."""
 
-    def __init__(self, names):
+    def __init__(self, names: Iterable[str]):
         self.names = list(names)
         self.lower = [n.lower() for n in self.names]
         self.bits = [_char_bits(n) for n in self.lower]
@@ -54,14 +56,14 @@ def _char_bits(word: str) -> int:
     return bits
 
 
-def closest(word: str, candidates, limit: int | None = None) -> str | None:
+def closest(word: str, candidates: Iterable[str] | Vocabulary, limit: int | None = None) -> str | None:
     """The candidate nearest to `word`, if near enough to be a slip: a few
     edits (more for longer words), or a word cut short (`loyal`, `loyalty`).
     `candidates`: names, or a Vocabulary of them."""
     return closest_within(word, candidates, limit)[0]
 
 
-def closest_within(word: str, candidates, limit: int | None = None,
+def closest_within(word: str, candidates: Iterable[str] | Vocabulary, limit: int | None = None,
                    tables: int | None = None) -> tuple[str | None, int]:
     """closest(), and how many edit tables it filled: with `tables`, None
     once it would fill more than that many (what a search may cost)."""

@@ -5,10 +5,10 @@
     result = policy.evaluate(table, as_of=date(2026, 11, 1))
     what_if = pol.diff([policy, "retention_v2.pol"], table, as_of=date(2026, 11, 1))
 """
-from pol.errors import ArgumentError, DataError, ParamError, PolicyError
+from pol.errors import ArgumentError, CompileError, DataError, ParamError, PolicyError
 
 __all__ = ["load", "loads", "diff", "Ledger", "Policy", "Result", "PolicyError", "DataError", "ParamError",
-           "ArgumentError"]
+           "ArgumentError", "CompileError"]
 
 _POLICY = ("Policy", "Result", "load", "loads")
 

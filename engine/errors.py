@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pol.dsl.diagnostics import Diagnostic, PolicyError
 
-__all__ = ["PolicyError", "Diagnostic", "DataError", "ParamError", "ArgumentError"]
+__all__ = ["PolicyError", "Diagnostic", "DataError", "ParamError", "ArgumentError", "CompileError"]
 
 
 class DataError(Exception):
@@ -32,3 +32,16 @@ class ArgumentError(ValueError):
     def __init__(self, message: str, argument: str | None = None):
         self.argument = argument
         super().__init__(message)
+
+
+class CompileError(RuntimeError):
+    """The policy's kernel could not be compiled (Numba refused it or ran out
+    of stack): a limit of the engine, not a mistake in the policy, which the
+    vectorized evaluator (`engine="vector"`) still runs. `cause` says what
+    failed, in one line."""
+
+    def __init__(self, cause: str):
+        self.cause = cause
+        super().__init__(f"the policy's kernel could not be compiled ({cause}); "
+                         f"engine=\"vector\" runs it without compiling")
+

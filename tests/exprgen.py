@@ -24,6 +24,7 @@ FIELDS = {
     "timestamp": ["t1"],
 }
 NON_NULL = {"id", "n1", "g1"}
+LIST_PARAMS = {"int": ["li1", "li2"], "string": ["ls1", "ls2"]}
 STRINGS = ["", "a", "全球通", "动感地带", "ab", "A", "a\"b", "x y", " Ab\u3000", "straße", "ΣΑΣ"]
 
 INPUT_BLOCK = """input t key id {
@@ -120,6 +121,9 @@ def expr(draw, t: str, depth: int = 3):
             lambda: f"({draw(expr(num, d))} between {draw(expr(num, d))} and {draw(expr(num, d))})",
             lambda: f"({draw(expr(draw(st.sampled_from(list(FIELDS))), d))} {draw(st.sampled_from(['is null', 'is not null']))})",
             lambda: f"{draw(st.sampled_from(['starts_with', 'ends_with', 'contains']))}({draw(expr('string', d))}, {quote(draw(st.sampled_from(STRINGS)))})",
+            # the list params policy_text declares
+            lambda: f"({draw(expr('int', d))} {draw(st.sampled_from(['in', 'not in']))} {draw(st.sampled_from(LIST_PARAMS['int']))})",
+            lambda: f"({draw(expr('string', d))} {draw(st.sampled_from(['in', 'not in']))} {draw(st.sampled_from(LIST_PARAMS['string']))})",
         ]
     elif t == "string":
         forms = [
@@ -213,6 +217,13 @@ def observe(name: str, t: str, text: str) -> str:
 @st.composite
 def policy_text(draw, count: int = 12):
     parts = [INPUT_BLOCK]
+    # list params with drawn values, empty lists among them
+    for name in LIST_PARAMS["int"]:
+        values = draw(st.lists(st.one_of(int_lit(), st.sampled_from(["-1", "-9223372036854775808"])), max_size=4))
+        parts.append(f"param {name}: list<int> = [{', '.join(values)}]\n")
+    for name in LIST_PARAMS["string"]:
+        values = draw(st.lists(st.sampled_from(STRINGS + ["AB", "STRASSE"]), max_size=4))
+        parts.append(f"param {name}: list<string> = [{', '.join(quote(v) for v in values)}]\n")
     for k in range(count):
         t = draw(st.sampled_from(["int", "float", "bool", "string", "date"]))
         parts.append(observe(f"e{k}", t, draw(expr(t))))

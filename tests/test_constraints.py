@@ -46,11 +46,11 @@ def codes(text: str) -> list[tuple[str, int, int]]:
     ("capacity cal 3", [("E-NAME-005", 6, 22)]),
     ("capacity call 3  capacity call 4", [("E-ARB-002", 6, 30)]),
     ("quota traffic 1  quota traffic 2", [("E-ARB-002", 6, 30)]),
-    ("quota trafic 1", [("E-ARB-003", 6, 19)]),
+    ("quota trafic 1", [("E-ARB-004", 6, 19)]),
     ("budget 10 cost offer.cost  budget 20 cost offer.cost", [("E-ARB-002", 6, 40)]),
-    ("budget 10 cost offer.code", [("E-ARB-004", 6, 28)]),
-    ("budget 10 cost offer.price", [("E-ARB-004", 6, 28)]),
-    ("budget 10 cost plan.cost", [("E-ARB-004", 6, 28)]),
+    ("budget 10 cost offer.code", [("E-ARB-005", 6, 28)]),
+    ("budget 10 cost offer.price", [("E-ARB-005", 6, 28)]),
+    ("budget 10 cost plan.cost", [("E-ARB-005", 6, 28)]),
     ("budget 10 cost cost", [("E-SYNTAX-001", 6, 28)]),
     ("capacity call 9223372036854775808", [("E-TYPE-011", 6, 27)]),
 ])
@@ -63,7 +63,7 @@ def test_constraint_errors_have_codes_and_places(rules, want):
 def test_a_negative_cost_is_refused_at_the_offer():
     text = (HEAD + "offer a { eligible when true  channels call  attributes { cost: -1 } }\n"
             "arbitrate { budget 10 cost offer.cost }\n")
-    assert codes(text) == [("E-ARB-004", 4, 7)]          # at the offer's name
+    assert codes(text) == [("E-ARB-005", 4, 7)]          # at the offer's name
 
 
 def test_hints_suggest_the_name_meant():

@@ -214,7 +214,7 @@ def same_decision_in_vector_evaluator(program, test) -> None:
     result = policy.evaluate(table, as_of=day, params=dict(test.params), engine="vector", history=tables)
     row = result.customers.to_pylist()[0]
     ref = policy.decide(given, as_of=day, params=dict(test.params), engine="reference", history=events)
-    assert {**ref.segments, **ref.classifications, **ref.scores} == \
+    assert {**ref.segments, **ref.classifications, **ref.scores, **ref.arms} == \
         {k: v for k, v in row.items() if k not in (program.input.key, "offers")}, test.name
     mine = [(a["offer"], a["rank"], a["channel"], a["priority"], a["control"])
             for a in result.assignments.to_pylist()]

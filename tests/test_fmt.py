@@ -319,3 +319,16 @@ def test_missing_and_unreadable_files(tmp_path, capsys, monkeypatch):
     assert "pol: error: cannot format 'nope.pol': no such file or folder" in err
     assert "pol: error: cannot read 'latin.pol': it is not UTF-8 text" in err
     assert run(capsys, "fmt")[0] == 2
+
+
+def test_list_params_keep_their_comments_and_format_once():
+    from pol.dsl.fmt import format_text
+    text = ('input t key id { id: int  plan: string? }\n'
+            'param vip:list<string>=["全球通","动感地带" , ]   # the VIP plans\n'
+            'param none: list<int> = [ ]\n'
+            'segment s "S" = plan   not in   vip\n')
+    once = format_text(text).text
+    assert once is not None
+    assert 'param vip: list<string> = ["全球通", "动感地带"]  # the VIP plans\n' in once
+    assert "param none: list<int> = []\n" in once and 'segment s "S" = plan not in vip\n' in once
+    assert format_text(once).text == once

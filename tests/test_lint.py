@@ -304,7 +304,7 @@ def test_warnings_never_block_a_run(tmp_path, capsys, monkeypatch):
 def test_every_warning_code_has_a_golden_case():
     source = (ROOT / "compiler" / "frontend" / "lint.py").read_text(encoding="utf-8")
     lint_codes = set(re.findall(r'"(W-[A-Z]+-\d{3})"', source))
-    assert len(lint_codes) == 9
+    assert len(lint_codes) == 11
     expected = "".join(p.read_text(encoding="utf-8") for p in GOLDEN.glob("warn_*.expected"))
     assert all(f"warning[{c}]" in expected for c in lint_codes), \
         sorted(c for c in lint_codes if f"warning[{c}]" not in expected)
@@ -339,3 +339,17 @@ def test_interval_sets_are_sets(a, b, kind):
     assert members(regions.complement(sa, t)) == set(points) - members(a)
     assert regions.subset(sa, sb, t) == (members(a) <= members(b))
     assert regions.normalize(list(sa), t) == sa           # normal forms are stable
+
+
+def test_list_params_warn_of_spaced_strings_and_class_values_never_given():
+    body = ('param vip: list<string> = ["v0 ", "v0", "gold"]\n'
+            + classify("n > 1", other='segment a "A" = k in vip\nsegment b2 "B" = s in vip\n'))
+    found = warnings(body)
+    assert ("W-STR-001", 1, 28) in found
+    # "v0 " and "gold" are never a class of k; `s in vip` is no classification
+    assert [w for w in found if w[0] == "W-CLASS-001"] == [("W-CLASS-001", 6, 17)]
+    assert codes('param vip: list<string> = ["a", "b"]\nsegment a "A" = s in vip\n') == []
+
+
+def test_an_unread_list_param_is_unused():
+    assert codes('param vip: list<int> = [1]\nsegment a "A" = n in (1, 2)\n') == ["W-UNUSED-001"]

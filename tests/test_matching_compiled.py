@@ -22,12 +22,13 @@ WINDOWS = ["", "valid from 2026-11-01", "valid to 2026-10-31", "valid from 2026-
 
 
 @st.composite
-def catalogues(draw, with_capacity: bool, constraints: bool = False):
+def catalogues(draw, with_capacity: bool, constraints: bool = False, optimal: bool = False):
     """(policy text, records): up to five offers over two channels, with
     categories, exclusive lines, holdouts, valid windows and (optionally)
-    capacities, a fallback offer, and the arbitrate block's run-wide constraints (channel
-    capacities, quotas, a budget over costs whose decimals add up exactly
-    only in exact arithmetic); customers with nulls and tied priorities."""
+    capacities, a fallback offer, the arbitrate block's run-wide constraints
+    (channel capacities, quotas, a budget over costs whose decimals add up
+    exactly only in exact arithmetic) and `maximize priority`; customers
+    with nulls and tied priorities."""
     k = draw(st.integers(1, 5))
     offers = []
     for j in range(k):
@@ -49,8 +50,9 @@ def catalogues(draw, with_capacity: bool, constraints: bool = False):
         st.lists(st.integers(0, k - 1), min_size=2, max_size=min(3, k), unique=True), max_size=2))
     rules = (f"max {draw(st.integers(1, 3))} per customer "
              + ("one per category " if draw(st.booleans()) else "")
-             + " ".join("exclusive " + ", ".join(f"o{j}" for j in line) for line in lines))
-    if draw(st.booleans()):
+             + " ".join("exclusive " + ", ".join(f"o{j}" for j in line) for line in lines)
+             + (" maximize priority" if optimal else ""))
+    if not optimal and draw(st.booleans()):
         rules += f" fallback o{draw(st.integers(0, k - 1))}"
     if constraints:
         rules += "".join(f" capacity {c} {draw(st.integers(0, 4))}" for c in ("app", "sms") if draw(st.booleans()))
@@ -85,12 +87,12 @@ def table_of(policy: pol.Policy, records: list[dict]) -> pa.Table:
 def expected(policy: pol.Policy, records: list[dict]):
     rows = [evaluate_row(policy.program, r, AS_OF, trace=False) for r in records]
     run = match_all(policy.program, rows)
-    return run.assignments([r["id"] for r in records]), [m.offers for m in run.matches], run.funnel
+    return run.assignments([r["id"] for r in records]), [m.offers for m in run.matches], run.funnel, run.allocation
 
 
 def check(text: str, records: list[dict], engine: str) -> None:
     policy = pol.loads(text, name="catalogue.pol")
-    assignments, offers, funnel = expected(policy, records)
+    assignments, offers, funnel, allocation = expected(policy, records)
     table = table_of(policy, records)
     n = len(records)
     results = []
@@ -103,6 +105,16 @@ def check(text: str, records: list[dict], engine: str) -> None:
     assert got == assignments
     assert first.customers.column("offers").to_pylist() == offers
     assert {o: {f: v for f, v in c.items() if f in funnel[o]} for o, c in first.summary["offers"].items()} == funnel
+    if allocation is None:
+        assert "allocation" not in first.summary
+    else:       # totals summed in another order: equal to the last bits
+        got_alloc = first.summary["allocation"]
+        assert {k: v for k, v in got_alloc.items() if k not in ("value", "greedy_value", "dual_bound", "gap")} == \
+            {k: v for k, v in allocation.items() if k not in ("value", "greedy_value", "dual_bound", "gap")}
+        for k in ("value", "greedy_value", "dual_bound", "gap"):
+            assert got_alloc[k] == pytest.approx(allocation[k], rel=1e-9, abs=1e-9)
+        assert got_alloc["value"] >= got_alloc["greedy_value"] - 1e-9
+        assert got_alloc["value"] <= got_alloc["dual_bound"] + 1e-9
     for other in results[1:]:
         assert other.customers.equals(first.customers)
         assert other.assignments.equals(first.assignments)
@@ -130,6 +142,12 @@ def test_run_wide_walk_with_constraints_agrees_with_the_plain_matcher(case):
     """Channel capacities, quotas and a budget (LANGUAGE.md 6.4), with
     offer capacities: the compiled run-wide walk is the oracle's, funnel
     reasons included, whatever the batching."""
+    check(*case, engine="vector")
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(catalogues(with_capacity=True, optimal=True))
+def test_optimal_allocation_agrees_with_the_plain_python_algorithm(case):
     check(*case, engine="vector")
 
 

@@ -180,3 +180,62 @@ def test_a_negative_capacity_on_the_command_line_stops_the_run(tmp_path):
     assert r.returncode != 0, r.stdout
     assert "param 'max_calls' is the capacity of offer 'o': a capacity is 0 or more, not -5" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+LISTS = compile_text("""
+input t key id { id: int  plan: string? }
+param vip: list<string> = ["全球通", "动感地带"]
+param codes: list<int> = []
+segment s "S" = plan in vip
+""", name="lists.pol")
+
+
+@pytest.mark.parametrize("name, given, expected", [
+    ("vip", ["A"], ("A",)),
+    ("vip", ("A", "全球通"), ("A", "全球通")),
+    ("vip", [], ()),
+    ("vip", '["神州行", "a,b"]', ("神州行", "a,b")),
+    ("vip", " [] ", ()),
+    ("codes", [1, -2, 9223372036854775807], (1, -2, 9223372036854775807)),
+    ("codes", "[-9223372036854775808, 0]", (-9223372036854775808, 0)),
+])
+def test_list_overrides(name, given, expected):
+    assert resolve_params(LISTS, {name: given})[name] == expected
+    assert resolve_params(LISTS, {})["vip"] == ("全球通", "动感地带")
+
+
+@pytest.mark.parametrize("name, given, words", [
+    ("vip", None, "param 'vip' is list<string>: expected a list of strings"),
+    ("vip", "全球通", 'got "全球通"'),
+    ("vip", "null", 'got "null"'),
+    ("vip", ["A", None], "element 2 is None: no null in a list"),
+    ("vip", [1], "element 1 is 1"),
+    ("vip", '["A", 1]', "element 2 is 1"),
+    ("vip", "[A, B]", 'from the command line a JSON array, e.g. ["A", "B"]'),
+    ("codes", [True], "element 1 is True"),
+    ("codes", [1.0], "element 1 is 1.0"),
+    ("codes", ["1"], "element 1 is '1'"),
+    ("codes", [2 ** 63], "element 1 is 9223372036854775808"),
+    ("codes", {"a": 1}, "expected a list of ints"),
+])
+def test_list_refusals_name_the_param_and_the_element(name, given, words):
+    with pytest.raises(ParamError) as e:
+        resolve_params(LISTS, {name: given})
+    assert e.value.param == name and words in str(e.value)
+
+
+def test_a_list_on_the_command_line(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    policy = tmp_path / "p.pol"
+    policy.write_text('input t key id { id: int  plan: string? }\n'
+                      'param vip: list<string> = ["全球通"]\nsegment s "S" = plan in vip\n', encoding="utf-8")
+    env = dict(os.environ, POL_BACKGROUND_COMPILE="0")
+    r = subprocess.run([sys.executable, "-m", "pol", "explain", str(policy), "--record", '{"id": 1, "plan": "神州行"}',
+                        "--json", "--param", 'vip=["神州行", "动感地带"]'],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["params"] == {"vip": ["神州行", "动感地带"]} and out["decision"]["segments"] == {"s": True}

@@ -226,6 +226,8 @@ def programs(draw) -> ast.File:
             rules.append(ast.OnePerCategory())
         if offers and draw(st.booleans()):
             rules.append(ast.Exclusive(tuple(draw(st.lists(st.sampled_from(offers), min_size=1, unique=True)))))
+        if draw(st.booleans()):
+            rules.append(ast.Maximize("priority"))
         items.append(ast.Arbitrate(tuple(draw(st.permutations(rules)))))
     if draw(st.booleans()):
         items.append(ast.Carry(tuple(draw(st.lists(st.sampled_from(CARRIED), min_size=1, unique=True)))))

@@ -44,7 +44,8 @@ from pol import cachefolder
 # batch kernel or a row kernel, one per module.
 FUNCTIONS = ("kernel", "row_kernel")
 
-_lock = threading.Lock()
+# Reentrant: loading a row kernel module imports the matcher module (walk.matcher()).
+_lock = threading.RLock()
 _modules: dict[str, types.ModuleType] = {}
 _private_lock = threading.Lock()
 _private: Path | None = None

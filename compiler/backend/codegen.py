@@ -24,10 +24,12 @@ import sys
 
 from pol.compiler import ir
 from pol.compiler.backend import layout as names
-from pol.compiler.backend.astgen import C, N, assign, call, template
+from pol.compiler.backend import split
+from pol.compiler.backend.astgen import C, N, assign, call, item, template
 from pol.compiler.backend.emitter import Emitter
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.backend.walk import walk_code
+from pol.compiler.nogc import no_cycle_collection
 
 RUNTIME_NAMES = (
     "add_i", "sub_i", "mul_i", "neg_i", "abs_i", "mod_i", "mod_f",
@@ -75,35 +77,52 @@ def _matched_names() -> dict[str, str]:
     return {n.upper(): n for n in names.MATCHED}
 
 
-def _prologue(program: ir.Program, first: ast.expr) -> list[ast.stmt]:
+def prologue(program: ir.Program, first: ast.expr, per_offer: bool = True) -> list[ast.stmt]:
     K = len(program.offers)
     out = template(_PROLOGUE, K=K, K1=max(K, 1), H=len(program.channels), NFUNNEL=len(names.FUNNEL),
                    MAXN=program.arbitrate.max_per_customer, FIRST=first)
-    for k in range(K):
+    for k in range(K if per_offer else 0):
         out += template("F = np.int64(0)", F=f"f{k}")
     return out
 
 
-def _walk(program: ir.Program) -> list[ast.stmt]:
+def walk(program: ir.Program) -> list[ast.stmt]:
     """The row's candidates, ranked and walked (compiler/backend/walk.py)."""
     holdouts = any(o.holdout_bp is not None for o in program.offers)
     return walk_code(C(program.arbitrate.max_per_customer), holdouts)
 
 
-def _epilogue(program: ir.Program) -> list[ast.stmt]:
+def epilogue(program: ir.Program, per_offer: bool = True) -> list[ast.stmt]:
+    """The counts out; `per_offer`: each offer's packed counter is a local
+    of its own (a split kernel unpacks its array of them itself)."""
     out = []
-    for k in range(len(program.offers)):
+    for k in range(len(program.offers) if per_offer else 0):
         out += template(_UNPACK, K=k, F=f"f{k}", **_FUNNEL_COLUMNS)
     return out + template(_EPILOGUE, **_matched_names())
 
 
-def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False) -> ast.Module:
+def _row_walk(program: ir.Program) -> ast.Call:
+    """The row kernel's walk: its one row's candidates through
+    walk.matcher()'s match_range, a call rather than the walk pasted in (that
+    doubled the telecom library's row kernel compile time), made inside the
+    kernel so that a decision is one call from Python, not two. The kernel
+    then returns how many offers the walk accepted."""
+    fb = program.arbitrate.fallback
+    fixed = {names.START: C(0), names.STOP: C(1), names.MAX_N: C(program.arbitrate.max_per_customer),
+             names.FALLBACK: C([o.name for o in program.offers].index(fb) if fb is not None else -1)}
+    return call("match_range", *(fixed.get(n, N(n)) for n in names.MATCH_RANGE))
+
+
+def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False,
+             split_at: int | None = None) -> ast.Module:
     """The batch kernel `kernel(start, stop, ...)`, or with `row` the
     single-record kernel `row_kernel(today, ...)` that `decide` calls (it
-    writes its candidates out: a walk in it doubled the telecom library's
-    row kernel compile time, so the host walks them with walk.matcher()).
+    writes its candidates out and walks them with a call of walk.matcher()'s
+    match_range: the walk pasted in doubled the telecom library's row kernel
+    compile time).
     `fused`: the batch kernel matches offers too (only for policies without
-    capacities).
+    capacities). A batch kernel larger than `split_at` expression nodes
+    (default: split.needed's sizes) is generated in stages (compiler/backend/split.py).
 
     The batch kernel releases the GIL and the engine runs it on row ranges
     from a thread pool, one range per core (Numba's own `parallel=True` gave
@@ -112,6 +131,9 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
                   or program.arbitrate.fallback is not None):
         raise ValueError("only the batch kernel of a policy without capacities, constraints or a fallback "
                          "can be fused")
+    if not row and split.needed(program, split_at):
+        functions = split.generate(program, plan, fused, split.THRESHOLD if split_at is None else split_at)
+        return ast.fix_missing_locations(ast.Module(_header(plan) + functions, []))
     matched = fused
     g = Emitter(program, plan, fused=matched)
     if row:
@@ -123,16 +145,17 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
         g.emit(assign("nc", C(0)))
     g.offers()
     if matched:
-        g.body.extend(_walk(program))
+        g.body.extend(walk(program))
     options = [ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
                ast.keyword("error_model", ast.Constant("numpy")), ast.keyword("boundscheck", C(False))]
     if row:
-        body = [assign("i", C(0))] + g.body
+        body = [assign("i", C(0))] + g.body + [ast.Expr(_row_walk(program)),
+                                                ast.Return(item(names.FLAT[-1], C(0)))]
         name, args = "row_kernel", plan.layout.row()
     else:
         body = [ast.For(ast.Name("i", ast.Store()), call("range", N(names.START), N(names.STOP)), g.body, [])]
         if fused:
-            body = _prologue(program, N(names.START)) + body + _epilogue(program)
+            body = prologue(program, N(names.START)) + body + epilogue(program)
         name, args = "kernel", plan.layout.batch(fused)
     fn = ast.FunctionDef(
         name=name,
@@ -143,15 +166,30 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     )
     if sys.version_info >= (3, 12):
         fn.type_params = []          # a field since 3.12, which ast.unparse reads
-    header = [
-        ast.Expr(ast.Constant("Generated by pol.compiler.backend.codegen; do not edit.")),
-        ast.Import([ast.alias("numpy", "np")]),
-        ast.ImportFrom("numba", [ast.alias("njit")], 0),
-        ast.ImportFrom("pol.compiler.backend.runtime", [ast.alias(n) for n in RUNTIME_NAMES], 0),
-    ]
+    header = _header(plan)
+    if row:
+        header += [ast.ImportFrom("pol.compiler.backend.walk", [ast.alias("matcher")], 0),
+                   assign("match_range", ast.Attribute(call("matcher"), "match_range", ast.Load()))]
     module = ast.Module(header + [fn], [])
     return ast.fix_missing_locations(module)
 
 
-def source(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False) -> str:
-    return ast.unparse(generate(program, plan, row, fused)) + "\n"
+def _header(plan: KernelPlan) -> list[ast.stmt]:
+    return [
+        ast.Expr(ast.Constant("Generated by pol.compiler.backend.codegen; do not edit.")),
+        ast.Import([ast.alias("numpy", "np")]),
+        ast.ImportFrom("numba", [ast.alias("njit")], 0),
+        ast.ImportFrom("pol.compiler.backend.runtime", [ast.alias(n) for n in _runtime_names(plan)], 0),
+    ]
+
+
+def _runtime_names(plan: KernelPlan) -> tuple[str, ...]:
+    # `member` only where a list param is: every other kernel's text (and
+    # its cache key) stays what it was
+    return RUNTIME_NAMES + (("member",) if any(p.type.element is not None for p in plan.params) else ())
+
+
+def source(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False,
+           split_at: int | None = None) -> str:
+    with no_cycle_collection():
+        return ast.unparse(generate(program, plan, row, fused, split_at)) + "\n"

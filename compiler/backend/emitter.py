@@ -107,18 +107,16 @@ class Emitter:
     # -- leaves
 
     def load_record(self) -> None:
-        """Fields of one record packed by the host: ints, dates, bools and
-        string codes in `iv`, floats in `fv`, validity in `ok` (any field of
+        """Fields of one record packed by the host (layout.record_slots): ints,
+        dates, bools and string codes in `iv`, floats in `fv`, validity in `ok` (any field of
         a hand-made record may be missing, so all may be null)."""
-        iv, fv, ok = names.RECORD
+        ok = names.RECORD[2]
+        slots = names.record_slots(tuple(f.type for f in self.plan.fields))
         for j, f in enumerate(self.plan.fields):
-            v: ast.expr
-            if f.type == Type.FLOAT:
-                v = item(fv, C(j))
-            elif f.type == Type.BOOL:
-                v = cmp(ast.NotEq(), item(iv, C(j)), C(0))
-            else:
-                v = item(iv, C(j))
+            array, k = slots[j]
+            v: ast.expr = item(array, C(k))
+            if f.type == Type.BOOL:
+                v = cmp(ast.NotEq(), v, C(0))
             self.fields[f.name] = self.bind(v, item(ok, C(j)))
 
     def load_fields(self) -> None:
@@ -203,6 +201,8 @@ class Emitter:
     def x_ParamRef(self, e: ir.ParamRef) -> Value:
         k = [p.name for p in self.plan.params].index(e.name)
         a = self.plan.layout.params[k]
+        if e.type.element is not None:      # a list: its array, read by `member` alone, never null
+            return Value(N(a.value), None)
         return Value(N(a.value), N(a.valid))
 
     def x_DeclRef(self, e: ir.DeclRef) -> Value:
@@ -318,7 +318,9 @@ class Emitter:
 
     # -- declarations
 
-    def declarations(self) -> None:
+    def declarations(self, only: list[str] | None = None) -> None:
+        """Every declaration in dependency order, or those named in `only`
+        (compiler/backend/split.py: one stage's share, in that order)."""
         p = self.program
         decls: list[ir.Let | ir.Segment | ir.Classify | ir.Score] = [*p.lets, *p.segments, *p.classifies, *p.scores]
         index = {d.name: d for d in decls}
@@ -326,7 +328,7 @@ class Emitter:
         cls_pos = {c: k for k, c in enumerate(self.plan.classifies)}
         score_pos = {s: k for k, s in enumerate(self.plan.scores)}
         i = N("i")
-        for name in p.order:
+        for name in p.order if only is None else only:
             d = index[name]
             if isinstance(d, ir.Let):
                 self.decls[name] = self.expr(d.expr)
@@ -364,9 +366,9 @@ class Emitter:
         self.emit(store_item(names.CLASSES, (C(pos), N("i")), local))
         return self.bind(v, m)
 
-    def offers(self) -> None:
+    def offers(self, only: range | None = None) -> None:
+        """Every offer's candidate state, or those of the offers in `only`."""
         p = self.program
-        i = N("i")
         open_: dict[str, ast.expr] = {}
         for ch in p.channels:
             if ch.cond is None:
@@ -374,7 +376,8 @@ class Emitter:
             else:
                 x = self.expr(ch.cond)
                 open_[ch.name] = self.bind(truth(x.v, x.m), None).v
-        for k, o in enumerate(p.offers):
+        for k in range(len(p.offers)) if only is None else only:
+            o = p.offers[k]
             el = self.expr(o.eligible)
             pr = self.expr(o.priority)
             eligible = self.bind(all_(item(names.ACTIVE, C(k)), truth(el.v, el.m)), None)
@@ -386,11 +389,13 @@ class Emitter:
             state = pick(not_(eligible.v), C(names.NOT_ELIGIBLE),
                          pick(cmp(ast.Lt(), cv.v, C(0)), C(names.NO_CHANNEL),
                               pick(pr.m, cv.v, C(names.NO_PRIORITY)) if pr.m is not None else cv.v))
-            sv = self.bind(state, None)
-            if self.fused:
-                self.body.extend(template(CANDIDATE, S=local(sv.v), P=pr.v, K=k, F=f"f{k}"))
-                continue
-            self.emit(store_item(names.CCHAN, (i, C(k)), sv.v))
-            nan = N("NAN")
-            self.emit(store_item(names.CPRIO, (i, C(k)),
-                                 ifexp(cmp(ast.GtE(), sv.v, C(0)), pr.v, nan)))
+            self.candidate(k, self.bind(state, None).v, pr.v)
+
+    def candidate(self, k: int, state: ast.expr, prio: ast.expr) -> None:
+        """Offer k's candidate state and priority, to the walk or written out."""
+        if self.fused:
+            self.body.extend(template(CANDIDATE, S=local(state), P=prio, K=k, F=f"f{k}"))
+            return
+        i = N("i")
+        self.emit(store_item(names.CCHAN, (i, C(k)), state))
+        self.emit(store_item(names.CPRIO, (i, C(k)), ifexp(cmp(ast.GtE(), state, C(0)), prio, N("NAN"))))

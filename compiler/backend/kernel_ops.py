@@ -127,6 +127,11 @@ def _plain_call(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> V
     return g.bind(call(e.op, vs[0]), ms[0])              # day_of_year, ts_date
 
 
+def _member(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
+    # vs[1] is the list param's array argument (ints, or strings' codes): runtime.member scans it
+    return g.bind(call("member", vs[0], vs[1]), ms[0])
+
+
 def _chain(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
     raise AssertionError("and, or and coalesce are emitted from their operands' Values (Emitter.x_Call)")
 
@@ -146,6 +151,7 @@ RULES = {
     "ts_date": _plain_call,
     "upper": _string_function, "lower": _string_function, "trim": _string_function,
     "substring": _string_function, "concat": _string_function,
+    "member": _member,
 }
 rule = ir.rule_table("kernel code generation", RULES)
 

@@ -48,6 +48,11 @@ ACTIVE = "active"                                   # bool[K]: the offer is in i
 SEGS, CLASSES, SCORES = "segs", "classes", "scores"  # bool[S, n], int16[C, n] (-1 null), float64[R, n]
 CPRIO, CCHAN = "cprio", "cchan"                     # float64[n, K], int8[n, K]: candidates, unfused
 RECORD = ("iv", "fv", "ok")                         # one record: ints/dates/bools/codes, floats, validity
+# The record's fields in `iv`, by kind: every int, then every bool, string
+# code, date and timestamp (each in plan order), so that the host packs
+# each kind with one list (engine/evaluation/row.py); `fv` holds the floats
+# in plan order, `ok` every field's validity in plan order (record_slots).
+RECORD_INTS = (Type.INT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP)
 MATCH_RULES = ("category", "exclusive", "holdout_bp", "holdout_state")   # arbitrate.Rules
 KEYS = ("key_is_int", "key_ints", "key_offsets", "key_data")            # arbitrate.Keys
 FLAT = ("a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl", "a_end")  # arbitrate.FlatParts
@@ -57,6 +62,9 @@ MAX_N = "max_n"
 FALLBACK = "fallback"         # the arbitrate block's fallback offer, -1 none
 # walk.matcher().match_range: candidate matrices of rows start..stop, walked
 MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, *MATCH_RULES, *KEYS, *FLAT, "funnel", "by_channel")
+# What the row kernel takes on for its call of match_range: the rest of that
+# call is its own (one row, its candidates, the policy's max_n).
+ROW_WALK = tuple(n for n in MATCH_RANGE if n not in (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK))
 
 
 @dataclass(frozen=True)
@@ -107,9 +115,10 @@ class KernelLayout:
 
     def row(self) -> tuple[str, ...]:
         """The row kernel's parameters, in order: one record, its candidates
-        written out (engine/evaluation/row.py walks them with match_range)."""
+        (written out, then walked by the kernel's call of match_range) and
+        that walk's arguments."""
         params = tuple(n for p in self.params for n in (p.value, p.valid))
-        return (TODAY, *params, *RECORD, *self.luts, ACTIVE, SEGS, CLASSES, SCORES, CPRIO, CCHAN)
+        return (TODAY, *params, *RECORD, *self.luts, ACTIVE, SEGS, CLASSES, SCORES, CPRIO, CCHAN, *ROW_WALK)
 
     @staticmethod
     def arguments(order: tuple[str, ...], values: dict[str, object]) -> tuple[object, ...]:
@@ -120,6 +129,19 @@ class KernelLayout:
             extra = sorted(set(values) - set(order))
             raise ValueError(f"kernel arguments do not match the layout: missing {missing}, unknown {extra}")
         return tuple(values[n] for n in order)
+
+
+def record_slots(types: tuple[Type, ...]) -> dict[int, tuple[str, int]]:
+    """Per field of the plan (its index j, `types[j]` its type): the RECORD
+    array that holds its value and the position there (`ok[j]` is its
+    validity)."""
+    out: dict[int, tuple[str, int]] = {}
+    floats = [j for j, t in enumerate(types) if t == Type.FLOAT]
+    ints = [j for kind in RECORD_INTS for j, t in enumerate(types) if t == kind]
+    for array, js in ((RECORD[1], floats), (RECORD[0], ints)):
+        for k, j in enumerate(js):
+            out[j] = (array, k)
+    return out
 
 
 def layout(plan: KernelPlan) -> KernelLayout:

@@ -18,7 +18,6 @@ and a called function costs a call per row.
 from __future__ import annotations
 
 import ast
-import threading
 import types
 
 from pol.compiler.backend import layout as names
@@ -253,16 +252,15 @@ def matcher_source() -> str:
 
 
 _matcher: types.ModuleType | None = None
-_matcher_lock = threading.Lock()
 
 
 def matcher() -> types.ModuleType:
     """The matcher module, loaded (and compiled, or read from Numba's cache)
-    once per process."""
+    once per process: cache.load makes one module per source under its own
+    lock, which a row kernel module loading holds when it calls this (a lock
+    of ours here would be taken in both orders)."""
     global _matcher
     if _matcher is None:
-        with _matcher_lock:
-            if _matcher is None:
-                from pol.compiler.backend import cache
-                _matcher = cache.load(matcher_source())
+        from pol.compiler.backend import cache
+        _matcher = cache.load(matcher_source())
     return _matcher

@@ -20,19 +20,27 @@ compiler/frontend/resolve.py, expression errors from compiler/frontend/expressio
   E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%
   E-OFFER-005 channel listed twice     E-OFFER-008 a capacity param's default negative or null
   E-ARB-001 max 0 per customer         E-ARB-002 rule given twice
+  E-ARB-003 maximize other than priority
   (the run-wide constraints: compiler/frontend/constraints.py)
   E-TEST-001 field given twice in a test            E-TEST-002 rank below 1
   W-OFFER-001 empty valid window
 """
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from pol.compiler import ir, offer_settings
 from pol.compiler.frontend.constraints import CONSTRAINTS, check_constraints
-from pol.compiler.frontend.expressions import INT64, Checker
+from pol.compiler.frontend.contact import apply_contact
+from pol.compiler.frontend.context import Typed
+from pol.compiler.frontend.experiments import check_experiments, expect_arm, param_arms, restrict
+from pol.compiler.frontend.expressions import Checker
 from pol.compiler.frontend.hints import F, I, S, a_type
 from pol.compiler.frontend.history import check_histories, event_values
+from pol.compiler.frontend.literals import INT64
 from pol.compiler.frontend.offer_data import (
     attribute_types,
     check_attributes,
@@ -40,7 +48,7 @@ from pol.compiler.frontend.offer_data import (
     check_columns,
     widened,
 )
-from pol.compiler.frontend.resolve import DERIVED, KIND_WORDS, Unit, ast_graph, derived_order, report_cycles
+from pol.compiler.frontend.resolve import DERIVED, KIND_WORDS, Named, Unit, ast_graph, derived_order, report_cycles
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
 from pol.dsl.source import Span
@@ -50,8 +58,6 @@ from pol.dsl.source import Span
 def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     """The typed program, or None when anything is wrong (all of it in `diags`)."""
     ck = Checker(unit, diags)
-    ck.offer_attrs = None       # (offer name, {attribute: ir.Literal}) while an offer is checked
-    ck.attr_log = []            # (attribute, type, span) of every offer, in order
     items = unit.items
     root = unit.root
     inputs = [i for i in items if isinstance(i, ast.Input)]
@@ -66,8 +72,8 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
                       "the input blocks of a program (imported files included) describe one record "
                       "with one key: key this block by the same field",
                       related=((inputs[0].key_span, "the first input block's key is here"),))
-    for extra in arbitrates[1:]:
-        diags.add("E-DECL-002", "a second arbitrate block", extra.span,
+    for again in arbitrates[1:]:
+        diags.add("E-DECL-002", "a second arbitrate block", again.span,
                   "a program has at most one arbitrate block; put all its rules in one",
                   related=((arbitrates[0].span, "the first arbitrate block is here"),))
 
@@ -75,12 +81,13 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     fields = check_input(ck, inp) if inp is not None else []
     key_field = next((f for f in fields if inp is not None and f.name == inp.key), None)
     histories = check_histories(ck, items, key_field.type if key_field is not None else None)
+    experiments = check_experiments(ck, items)
     params = check_params(ck, items)
 
     graph = ast_graph(unit)
     on_cycle = report_cycles(graph, unit, diags)
     order = derived_order(graph, unit, on_cycle)
-    bodies = {}
+    bodies: dict[str, ir.Let | ir.Segment | ir.Classify | ir.Score | None] = {}
     for name in order:
         bodies[name] = check_derived(ck, unit.space[name])
 
@@ -94,6 +101,8 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
     offers = [widened(o, attrs) for o in offers]
+    channels, offers, hidden = apply_contact(ck, items, channels, offers, attrs)
+    params += hidden
     carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
     name = header.name if (header := unit.header) else _stem(root)
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
@@ -109,21 +118,28 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         version=header.version if header else None,
         input=ir.Input(inp.name, inp.key, tuple(fields), inp.span),
         params=tuple(params),
-        lets=tuple(bodies[i.name] for i in mine if isinstance(i, ast.Let)),
-        segments=tuple(bodies[i.name] for i in mine if isinstance(i, ast.Segment)),
-        classifies=tuple(bodies[i.name] for i in mine if isinstance(i, ast.Classify)),
-        scores=tuple(bodies[i.name] for i in mine if isinstance(i, ast.Score)),
+        lets=_kept(ir.Let, (bodies[i.name] for i in mine)),
+        segments=_kept(ir.Segment, (bodies[i.name] for i in mine)),
+        classifies=_kept(ir.Classify, (bodies[i.name] for i in mine)),
+        scores=_kept(ir.Score, (bodies[i.name] for i in mine)),
         channels=tuple(channels),
-        offers=tuple(offers),
+        offers=_kept(ir.Offer, offers),
         arbitrate=arbitrate,
-        tests=tuple(tests),
+        tests=_kept(ir.Test, tests),
         order=tuple(order),
         outputs=tuple(i.name for i in mine if not isinstance(i, ast.Let)),
         files=tuple(unit.files),
         attributes=attrs,
         carry=carry,
         histories=tuple(histories),
+        experiments=tuple(experiments),
     )
+
+
+def _kept(kind: type[T], checked: Iterable[object]) -> tuple[T, ...]:
+    """The checked declarations of one kind, in order. One whose check
+    failed is None, with an error reported: then no program is made."""
+    return tuple(c for c in checked if isinstance(c, kind))
 
 
 def merged_input(inputs: list[ast.Input]) -> ast.Input:
@@ -170,8 +186,8 @@ def check_input(ck: Checker, inp: ast.Input) -> list[ir.InputField]:
     return fields
 
 
-def check_params(ck: Checker, items) -> list[ir.Param]:
-    params = []
+def check_params(ck: Checker, items: Sequence[ast.Decl]) -> list[ir.Param]:
+    params: list[ir.Param] = []
     for item in items:
         if not isinstance(item, ast.Param) or ck.space.get(item.name) is not item:
             continue
@@ -179,13 +195,16 @@ def check_params(ck: Checker, items) -> list[ir.Param]:
         if t is None:
             continue
         value, ok = ck.value(item.default, t, f"param '{item.name}'")
-        if ok:
+        arms = param_arms(ck, item, t) if item.arms else ()
+        if ok and arms is not None:
             ck.param_types[item.name] = t
-            params.append(ir.Param(item.name, t, value, item.span))
+            params.append(ir.Param(item.name, t, value, item.span, arms))
+            if arms:
+                ck.param_arms[item.name] = params[-1]
     return params
 
 
-def check_derived(ck: Checker, d):
+def check_derived(ck: Checker, d: Named) -> ir.Let | ir.Segment | ir.Classify | ir.Score | None:
     """A let, segment, classification or score (its dependencies checked before it)."""
     if isinstance(d, ast.Let):
         x = ck.any_type(d.expr)
@@ -197,6 +216,7 @@ def check_derived(ck: Checker, d):
     if isinstance(d, ast.Score):
         x = ck.numeric(d.expr, f"score '{d.name}'")
         return ir.Score(d.name, d.label, x, d.span) if x is not None else None
+    assert isinstance(d, ast.Classify), d        # derived_order gives only these four kinds
     whens = []
     for w in d.whens:
         c = ck.condition(w.cond, "a 'when' of a classification")
@@ -205,7 +225,8 @@ def check_derived(ck: Checker, d):
     return ir.Classify(d.name, d.label, tuple(whens), d.default, d.span)
 
 
-def _setting(ck: Checker, o: ast.Offer, prop: str, node: ast.Name, params: dict, settings: list):
+def _setting(ck: Checker, o: ast.Offer, prop: str, node: ast.Name, params: dict[str, ir.Param],
+             settings: list[tuple[str, str]]) -> Any:
     """A property written as a param's name: the param's default value, checked."""
     want = offer_settings.KINDS[prop]
     p = params.get(node.name)
@@ -228,7 +249,7 @@ def _setting(ck: Checker, o: ast.Offer, prop: str, node: ast.Name, params: dict,
 
 
 def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Offer | None:
-    first: dict[type, object] = {}
+    first: dict[type, ast.OfferProp] = {}
     for p in o.props:
         if type(p) in first:
             word = ast.PROP_WORDS[type(p)]
@@ -237,25 +258,27 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
                      related=((first[type(p)].span, f"the first '{word}' is here"),))
         else:
             first[type(p)] = p
-    if ast.Eligible not in first:
+    eligible_prop, channels_prop = _prop(first, ast.Eligible), _prop(first, ast.Channels)
+    if eligible_prop is None:
         ck.error("E-OFFER-001", f"offer '{o.name}' has no 'eligible' condition", o.span,
                  "add one, e.g. eligible when tenure_months >= 12")
-    if ast.Channels not in first:
+    if channels_prop is None:
         ck.error("E-OFFER-002", f"offer '{o.name}' has no 'channels'", o.span,
                  "list the channels that may deliver it, in order of preference, e.g. channels app, sms")
-    attributes = check_attributes(ck, o, first.get(ast.Attributes))
+    attributes = check_attributes(ck, o, _prop(first, ast.Attributes))
     ck.offer_attrs = (o.name, dict(attributes))
-    eligible = ck.condition(first[ast.Eligible].expr, f"the 'eligible' condition of offer '{o.name}'") \
-        if ast.Eligible in first else None
-    priority = ck.numeric(first[ast.Priority].expr, f"the priority of offer '{o.name}'") \
-        if ast.Priority in first else ir.Literal(F, 0.0, o.span)
+    eligible = ck.condition(eligible_prop.expr, f"the 'eligible' condition of offer '{o.name}'") \
+        if eligible_prop is not None else None
+    priority_prop = _prop(first, ast.Priority)
+    priority = ck.numeric(priority_prop.expr, f"the priority of offer '{o.name}'") \
+        if priority_prop is not None else ir.Literal(F, 0.0, o.span)
     ck.offer_attrs = None
+    eligible, arm = restrict(ck, o, eligible)
     channels: tuple[str, ...] = ()
-    if ast.Channels in first:
-        p = first[ast.Channels]
-        channels = p.names
+    if channels_prop is not None:
+        channels = channels_prop.names
         seen: dict[str, Span] = {}
-        for c, span in zip(p.names, p.name_spans):
+        for c, span in zip(channels_prop.names, channels_prop.name_spans):
             d = ck.space.get(c)
             if c in seen:
                 ck.error("E-OFFER-005", f"channel '{c}' is listed twice", span, "list each channel once",
@@ -263,29 +286,35 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
             elif not isinstance(d, ast.Channel):
                 _unknown(ck, "E-NAME-005", "channel", c, span, ast.Channel)
             seen.setdefault(c, span)
-    category = first[ast.Category].name if ast.Category in first else None
-    capacity = None
+    category_prop = _prop(first, ast.Category)
+    category = category_prop.name if category_prop is not None else None
+    capacity: int | None = None
     settings: list[tuple[str, str]] = []
-    if ast.Capacity in first and isinstance(first[ast.Capacity].count, ast.Name):
-        capacity = _setting(ck, o, "capacity", first[ast.Capacity].count, params, settings)
-    elif ast.Capacity in first:
-        capacity = first[ast.Capacity].count.value
+    capacity_prop = _prop(first, ast.Capacity)
+    count = capacity_prop.count if capacity_prop is not None else None
+    if isinstance(count, ast.Name):
+        capacity = _setting(ck, o, "capacity", count, params, settings)
+    elif count is not None:
+        capacity = _whole(count)
         if capacity > INT64[1]:
-            ck.error("E-TYPE-011", "the capacity is too large", first[ast.Capacity].count.span)
-    valid_from = valid_to = None
-    if ast.Valid in first:
-        v = first[ast.Valid]
+            ck.error("E-TYPE-011", "the capacity is too large", count.span)
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    v = _prop(first, ast.Valid)
+    if v is not None:
         valid_from, valid_to = (
             None if end is None else _setting(ck, o, prop, end, params, settings) if isinstance(end, ast.Name)
             else ck.date(end) for prop, end in (("valid_from", v.start), ("valid_to", v.end)))
         if valid_from and valid_to and valid_from > valid_to:
             ck.diags.warn("W-OFFER-001", f"offer '{o.name}' is never valid: {valid_from} is after {valid_to}",
                           v.span, "swap the dates, or remove the offer")
-    holdout_bp = None
-    if ast.Holdout in first and isinstance(first[ast.Holdout].percent, ast.Name):
-        holdout_bp = _setting(ck, o, "holdout", first[ast.Holdout].percent, params, settings)
-    elif ast.Holdout in first:
-        num = first[ast.Holdout].percent
+    holdout_bp: int | None = None
+    holdout_prop = _prop(first, ast.Holdout)
+    salt = holdout_prop.salt if holdout_prop is not None else None
+    num = holdout_prop.percent if holdout_prop is not None else None
+    if isinstance(num, ast.Name):
+        holdout_bp = _setting(ck, o, "holdout", num, params, settings)
+    elif num is not None:
         percent = Decimal(num.text.replace("_", "")[:-1])
         if not 0 <= percent <= 100:
             ck.error("E-OFFER-004", f"a holdout is a share from 0% to 100%, not {num.text}", num.span,
@@ -298,10 +327,28 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
         return None
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
                     valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
-                    attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings))
+                    attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings),
+                    arm=arm, holdout_salt=salt)
 
 
-def _unknown(ck: Checker, code: str, what: str, name: str, span: Span, kind: type):
+P = TypeVar("P", bound=ast.OfferProp)
+T = TypeVar("T")
+
+
+def _prop(first: dict[type, ast.OfferProp], kind: type[P]) -> P | None:
+    """The offer's first property of a kind, if it has one."""
+    p = first.get(kind)
+    return p if isinstance(p, kind) else None
+
+
+def _whole(n: ast.Number) -> int:
+    """The value of a number the grammar reads as an INT token."""
+    value = n.value
+    assert isinstance(value, int), n
+    return value
+
+
+def _unknown(ck: Checker, code: str, what: str, name: str, span: Span | None, kind: type) -> Typed:
     d = ck.space.get(name)
     if d is not None:
         other = KIND_WORDS[type(d)]
@@ -316,23 +363,26 @@ def _a_word(w: str) -> str:
     return ("an " if w[0] in "aeiou" else "a ") + w
 
 
-def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list, attrs) -> ir.Arbitrate:
-    max_n, one, exclusive = 1, False, []
+def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list[ir.Offer | None],
+                    attrs: tuple[tuple[str, object], ...]) -> ir.Arbitrate:
+    max_n, one, optimal = 1, False, False
     fallback = None
-    seen: dict[type, object] = {}
-    constraints = check_constraints(ck, [r for r in a.rules if isinstance(r, CONSTRAINTS)], offers, attrs)
+    exclusive: list[tuple[str, ...]] = []
+    seen: dict[type, ast.Rule] = {}
+    rules = [r for r in a.rules if isinstance(r, (ast.ChannelCapacity, ast.Quota, ast.Budget))]
+    constraints = check_constraints(ck, rules, offers, attrs)
     for r in a.rules:
         if isinstance(r, CONSTRAINTS):
             continue
         if type(r) in seen and not isinstance(r, ast.Exclusive):
-            word = ("max N per customer" if isinstance(r, ast.MaxRule) else "one per category"
-                    if isinstance(r, ast.OnePerCategory) else "fallback")
+            word = {ast.MaxRule: "max N per customer", ast.OnePerCategory: "one per category",
+                    ast.Fallback: "fallback"}.get(type(r), "maximize priority")
             ck.error("E-ARB-002", f"'{word}' is given twice", r.span, "keep one",
                      related=((seen[type(r)].span, "the first is here"),))
             continue
         seen[type(r)] = r
         if isinstance(r, ast.MaxRule):
-            n = r.count.value
+            n = _whole(r.count)
             if n < 1:
                 ck.error("E-ARB-001", "'max 0 per customer' would give no customer any offer", r.count.span,
                          "allow at least 1; to pause an offer, give it 'capacity 0'")
@@ -347,21 +397,28 @@ def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list, attrs) -> ir.Ar
                 _unknown(ck, "E-NAME-006", "offer", r.offer, r.name_span, ast.Offer)
             else:
                 fallback = r.offer
+        elif isinstance(r, ast.Maximize):
+            if r.what != "priority":
+                ck.error("E-ARB-003", f"cannot maximize '{r.what}': the allocation maximizes the total priority",
+                         r.what_span, "write 'maximize priority'; to value offers differently, "
+                         "say so in their priority")
+            else:
+                optimal = True
         else:
             for name, span in zip(r.offers, r.name_spans):
                 if not isinstance(ck.space.get(name), ast.Offer):
                     _unknown(ck, "E-NAME-006", "offer", name, span, ast.Offer)
             exclusive.append(r.offers)
-    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, fallback=fallback, **constraints)
+    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, optimal, fallback=fallback, **constraints)
 
 
 def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
     given: list[tuple[str, object]] = []
     params: list[tuple[str, object]] = []
-    expects: list = []
-    events: list = []
+    expects: list[ir.Expectation] = []
+    events: list[tuple[str, tuple[tuple[str, object], ...]]] = []
     as_of = None
-    seen_given: dict[str, Span] = {}
+    seen_given: dict[str, Span | None] = {}
     for item in t.items:
         if isinstance(item, ast.AsOf):
             as_of = ck.date(item.date)
@@ -401,12 +458,16 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
                 _unknown(ck, "E-NAME-006", "offer", item.offer, item.offer_span, ast.Offer)
             if item.via is not None and not isinstance(ck.space.get(item.via), ast.Channel):
                 _unknown(ck, "E-NAME-005", "channel", item.via, item.via_span, ast.Channel)
-            rank = item.rank.value if item.rank is not None else None
-            if rank is not None and rank < 1:
+            rank = _whole(item.rank) if item.rank is not None else None
+            if item.rank is not None and rank is not None and rank < 1:
                 ck.error("E-TEST-002", "ranks start at 1 (the best offer)", item.rank.span)
             expects.append(ir.ExpectOffer(item.offer, item.via, rank, item.negated, item.span))
         elif isinstance(item, ast.ExpectNoOffer):
             expects.append(ir.ExpectNoOffer(item.span))
+        elif isinstance(item, ast.ExpectArm):
+            arm_expect = expect_arm(ck, item)
+            if arm_expect is not None:
+                expects.append(arm_expect)
         else:
             c = ck.condition(item.expr, "an 'expect'")
             if c is not None:
@@ -414,10 +475,10 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
     return ir.Test(t.name, tuple(given), tuple(expects), as_of, tuple(params), t.span, tuple(events))
 
 
-def _text(diags: Diagnostics, span: Span) -> str:
+def _text(diags: Diagnostics, span: Span | None) -> str:
     """The source text of a span, lines joined by a space."""
-    src = diags.sources.get(span.path)
-    if src is None:
+    src = diags.sources.get(span.path) if span is not None else None
+    if src is None or span is None:
         return ""
     lines = [src.line(n) for n in range(span.line, span.end_line + 1)]
     if len(lines) == 1:

@@ -17,9 +17,7 @@ type errors in a program that is not all there would mostly be echoes of it.
 """
 from __future__ import annotations
 
-import gc
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from pol.compiler.frontend.check import check
 from pol.compiler.frontend.lint import lint
 from pol.compiler.frontend.qualify import qualify
 from pol.compiler.frontend.resolve import Root, dependency_graph, load, namespace, read_source
+from pol.compiler.nogc import no_cycle_collection
 from pol.dsl.diagnostics import Diagnostic, Diagnostics
 from pol.dsl.source import Source, Span
 
@@ -44,23 +43,16 @@ class Frontend:
     def ok(self) -> bool:
         return self.program is not None and not self.diagnostics.errors
 
-
-@contextmanager
-def _no_cycle_collection():
-    """The front end makes hundreds of thousands of small objects and no
-    cycles worth collecting while it runs; Python's cycle collector, set off
-    by the allocations, took 40% of checking a 5,000-declaration policy."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+    def checked(self) -> ir.Program:
+        """The program; PolicyError with every diagnostic when there is none
+        (a check that finds no error makes a program)."""
+        self.diagnostics.raise_if_errors()
+        assert self.program is not None, "no program, and no error to say why"
+        return self.program
 
 
 def _run(source: Source, folder: Path, real: Path | None, tree: Root) -> Frontend:
-    with _no_cycle_collection():
+    with no_cycle_collection():
         return _run_checks(source, folder, real, tree)
 
 
@@ -135,14 +127,10 @@ def unreadable(path: str, e: Exception) -> Diagnostic:
 
 def compile_text(text: str, name: str = "<string>", base_dir: str | Path | None = None) -> ir.Program:
     """Check a policy given as text; imports resolve against base_dir (default: the current folder)."""
-    out = check_text(text, name, base_dir)
-    out.diagnostics.raise_if_errors()
-    return out.program
+    return check_text(text, name, base_dir).checked()
 
 
 def compile_path(path: str | Path, root: str | Path | None = None) -> ir.Program:
     """Check a policy file and everything it imports; imports stay inside
     `root` (default: the file's folder)."""
-    out = check_path(path, root)
-    out.diagnostics.raise_if_errors()
-    return out.program
+    return check_path(path, root).checked()

@@ -16,10 +16,15 @@ an argument of the wrong type.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pol.compiler import ir
+from pol.compiler.frontend.context import Rule, Typed, present
 from pol.compiler.frontend.hints import NUMERIC, TS, UNTYPED_NULL, USAGE, B, D, F, I, S, a_type, type_words
+from pol.compiler.frontend.history import HistoryRules
 from pol.compiler.frontend.resolve import KIND_WORDS
 from pol.compiler.ir import AGGREGATES
+from pol.compiler.types import Type
 from pol.dsl import ast
 from pol.dsl.words import closest
 
@@ -52,15 +57,16 @@ _FUNCTION_ADVICE = {
 }
 
 
-class FunctionRules:
-    """The function rules of the Checker (a mixin: `self` is the Checker,
-    which provides error, settle, unify and untyped_null)."""
+class FunctionRules(HistoryRules):
+    """The function rules of the Checker. An aggregate is written as a call
+    (`count(contacts)`): its rule is the history rules'."""
 
-    def x_Call(self, e: ast.Call):
+    def x_Call(self, e: ast.Call) -> Rule:
         name, span = e.name, e.name_span
-        if name in AGGREGATES and len(e.args) == 1 and isinstance(e.args[0], ast.Name) \
-                and isinstance(self.space.get(e.args[0].name.partition(".")[0]), ast.History):
-            return self.aggregate_call(e)
+        arg = e.args[0] if len(e.args) == 1 else None
+        if name in AGGREGATES and isinstance(arg, ast.Name) \
+                and isinstance(self.space.get(arg.name.partition(".")[0]), ast.History):
+            return self.aggregate_call(e, arg)
         if name not in FUNCTIONS:
             if name in self.space:
                 kind = KIND_WORDS[type(self.space[name])]
@@ -92,11 +98,13 @@ class FunctionRules:
         else:
             for a in e.args[1:]:
                 args.append((yield a))
-        if any(a is None for a in args):
+        typed = present(args)
+        if typed is None:
             return None
-        return getattr(self, "f_" + name, self.f_generic)(e, args)
+        rule: Callable[[ast.Call, list[ir.Expr]], Typed] = getattr(self, "f_" + name, self.f_generic)
+        return rule(e, typed)
 
-    def round_digits(self, node):
+    def round_digits(self, node: ast.Expr) -> Typed:
         n = node
         sign = 1
         if isinstance(n, ast.Unary) and n.op == "-" and isinstance(n.operand, ast.Number):
@@ -110,7 +118,7 @@ class FunctionRules:
                               node.span)
         return ir.Literal(I, digits, node.span)
 
-    def position(self, node):
+    def position(self, node: ast.Expr) -> Typed:
         n, sign = node, 1
         if isinstance(n, ast.Unary) and n.op == "-" and isinstance(n.operand, ast.Number):
             n, sign = n.operand, -1
@@ -119,14 +127,14 @@ class FunctionRules:
                               "out", node.span, "e.g. substring(phone, 1, 3) is the first three characters")
         return ir.Literal(I, sign * n.value, node.span)
 
-    def arg_error(self, e: ast.Call, want: str, found):
+    def arg_error(self, e: ast.Call, want: str, found: Type) -> Typed:
         return self.error("E-TYPE-007", f"'{e.name}' needs {want}, found {a_type(found)}", e.name_span,
                           USAGE.get(e.name))
 
-    def f_generic(self, e: ast.Call, args):
+    def f_generic(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         raise AssertionError(f"no rule for function {e.name}")
 
-    def _one_number(self, e, args):
+    def _one_number(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         x = args[0]
         if x.type is UNTYPED_NULL:
             x = self.settle(x, I)
@@ -134,20 +142,20 @@ class FunctionRules:
             return self.arg_error(e, "a number", x.type)
         return x
 
-    def f_abs(self, e, args):
+    def f_abs(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         x = self._one_number(e, args)
         return ir.Call(x.type, e.name, (x,), e.span) if x is not None else None
 
     f_floor = f_ceil = f_abs
 
-    def f_round(self, e, args):
+    def f_round(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         x = self._one_number(e, args)
         if x is None:
             return None
         digits = args[1] if len(args) == 2 else ir.Literal(I, 0, e.span)
         return ir.Call(x.type, "round", (x, digits), e.span)
 
-    def _float_args(self, e, args):
+    def _float_args(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         out = []
         for x in args:
             if x.type is not UNTYPED_NULL and x.type not in NUMERIC:
@@ -157,7 +165,7 @@ class FunctionRules:
 
     f_sqrt = f_exp = f_log = f_pow = _float_args
 
-    def f_min(self, e, args):
+    def f_min(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         if all(x.type is UNTYPED_NULL for x in args):
             return self.untyped_null(e)
         ys, t = self.unify(args)
@@ -169,7 +177,7 @@ class FunctionRules:
 
     f_max = f_clamp = f_min
 
-    def f_coalesce(self, e, args):
+    def f_coalesce(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         if all(x.type is UNTYPED_NULL for x in args):
             return self.untyped_null(e)
         ys, t = self.unify(args)
@@ -179,7 +187,7 @@ class FunctionRules:
                               e.name_span, "e.g. coalesce(arpu_m1, 0)")
         return ir.Call(t, "coalesce", tuple(ys), e.span)
 
-    def _dates(self, e, args):
+    def _dates(self, e: ast.Call, args: list[ir.Expr]) -> list[ir.Expr] | None:
         out = []
         for x in args:
             if x.type is UNTYPED_NULL:
@@ -190,25 +198,25 @@ class FunctionRules:
             out.append(x)
         return out
 
-    def f_days_since(self, e, args):
+    def f_days_since(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         xs = self._dates(e, args)
         return ir.Call(I, "sub", (ir.Today(D, e.name_span), xs[0]), e.span) if xs else None
 
-    def f_days_until(self, e, args):
+    def f_days_until(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         xs = self._dates(e, args)
         return ir.Call(I, "sub", (xs[0], ir.Today(D, e.name_span)), e.span) if xs else None
 
-    def f_days_between(self, e, args):
+    def f_days_between(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         xs = self._dates(e, args)
         return ir.Call(I, "sub", (xs[1], xs[0]), e.span) if xs else None
 
-    def f_year(self, e, args):
+    def f_year(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         xs = self._dates(e, args)
         return ir.Call(I, e.name, (xs[0],), e.span) if xs else None
 
     f_month = f_day = f_weekday = f_day_of_year = f_year
 
-    def _ints(self, e, args):
+    def _ints(self, e: ast.Call, args: list[ir.Expr]) -> list[ir.Expr] | None:
         out = []
         for x in args:
             if x.type is UNTYPED_NULL:
@@ -219,7 +227,7 @@ class FunctionRules:
             out.append(x)
         return out
 
-    def f_date(self, e, args):
+    def f_date(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         if len(args) == 1:          # the day of a timestamp
             x = self.settle(args[0], TS) if args[0].type is UNTYPED_NULL else args[0]
             if x.type != TS:
@@ -230,18 +238,20 @@ class FunctionRules:
         xs = self._ints(e, args)
         return ir.Call(D, "make_date", tuple(xs), e.span) if xs else None
 
-    def f_add_days(self, e, args):
+    def f_add_days(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         xs = self._dates(e, args[:1])
-        n = self._ints(e, args[1:]) if xs else None
+        if xs is None:
+            return None
+        n = self._ints(e, args[1:])
         return ir.Call(D, "add" if e.name == "add_days" else e.name, (xs[0], n[0]), e.span) if n else None
 
     f_add_months = f_add_days
 
-    def f_days_to_anniversary(self, e, args):
+    def f_days_to_anniversary(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         xs = self._dates(e, args)
         return ir.Call(I, "anniversary", (xs[0], ir.Today(D, e.name_span)), e.span) if xs else None
 
-    def f_hour(self, e, args):
+    def f_hour(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         x = self.settle(args[0], TS) if args[0].type is UNTYPED_NULL else args[0]
         if x.type != TS:
             return self.arg_error(e, "a timestamp", x.type)
@@ -249,7 +259,7 @@ class FunctionRules:
 
     f_minute = f_hour
 
-    def f_starts_with(self, e, args):
+    def f_starts_with(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         s = args[0]
         if s.type is UNTYPED_NULL:
             s = self.settle(s, S)
@@ -259,7 +269,7 @@ class FunctionRules:
 
     f_ends_with = f_contains = f_starts_with
 
-    def f_length(self, e, args):
+    def f_length(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         s = args[0]
         if s.type is UNTYPED_NULL:
             s = self.settle(s, S)
@@ -267,7 +277,7 @@ class FunctionRules:
             return self.arg_error(e, "a string", s.type)
         return ir.Call(I, "length", (s,), e.span)
 
-    def _string(self, e, x):
+    def _string(self, e: ast.Call, x: ir.Expr) -> ir.Expr | None:
         if x.type is UNTYPED_NULL:
             x = self.settle(x, S)
         if x.type != S:
@@ -275,28 +285,29 @@ class FunctionRules:
             return None
         return x
 
-    def f_upper(self, e, args):
+    def f_upper(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         s = self._string(e, args[0])
         return ir.Call(S, e.name, (s,), e.span) if s is not None else None
 
     f_lower = f_trim = f_upper
 
-    def f_substring(self, e, args):
+    def f_substring(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
         s = self._string(e, args[0])
         if s is None:
             return None
         return ir.Call(S, "substring", (s, *args[1:]), e.span)
 
-    def f_concat(self, e, args):
-        xs = [self._string(e, x) for x in args]
-        if any(x is None for x in xs):
+    def f_concat(self, e: ast.Call, args: list[ir.Expr]) -> Typed:
+        xs = present([self._string(e, x) for x in args])
+        if xs is None:
             return None
         if any(isinstance(x, ir.Literal) and x.value is None for x in xs):
             return self.error("E-TYPE-007", "'concat' needs strings, found null", e.name_span,
                               'joined with null, any string is null: leave it out, or write coalesce(x, "")')
         computed = [x for x in xs if not isinstance(x, ir.Literal)]
         if not computed:
-            return ir.Literal(S, "".join(x.value for x in xs), e.span)
+            return ir.Literal(S, "".join(x.value for x in xs if isinstance(x, ir.Literal)
+                                         and isinstance(x.value, str)), e.span)
         if len(computed) > 1:
             # a kernel joins one computed string with constants (LANGUAGE.md 4.8)
             return self.error("E-FUNC-006", f"'concat' joins one computed string with strings written in "

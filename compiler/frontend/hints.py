@@ -7,19 +7,33 @@ not typed yet) and the AST nodes an error is about. Out: text.
 """
 from __future__ import annotations
 
+from typing import cast
+
 from pol.compiler.types import Type
 from pol.dsl import ast
 
 I, F, B, S, D, TS = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP
 NUMERIC = (I, F)
-UNTYPED_NULL = object()     # the type of a `null` literal that its context has not typed yet
 
 
-def type_words(t) -> str:
+class _Untyped:
+    """The type of a `null` literal that its context has not typed yet."""
+
+    def __repr__(self) -> str:
+        return "UNTYPED_NULL"
+
+
+# It stands where a Type stands (ir.Literal.type) only while an expression is
+# checked: the checker settles every such literal to a real type (int where
+# nothing says) before a declaration's IR is kept, and compares it by identity.
+UNTYPED_NULL = cast(Type, _Untyped())
+
+
+def type_words(t: Type) -> str:
     return "null" if t is UNTYPED_NULL else str(t)
 
 
-def a_type(t) -> str:
+def a_type(t: Type) -> str:
     """The type with its article: 'an int', 'a string'."""
     w = type_words(t)
     return ("an " if w[0] in "aeiou" else "a ") + w
@@ -45,7 +59,7 @@ USAGE = {
 }
 
 
-def bool_hint(t) -> str | None:
+def bool_hint(t: Type) -> str | None:
     if t in NUMERIC:
         return "compare the number to make a condition, e.g. x > 0"
     if t == S:
@@ -55,7 +69,7 @@ def bool_hint(t) -> str | None:
     return None
 
 
-def mismatch_hint(a, b) -> str:
+def mismatch_hint(a: Type, b: Type) -> str:
     pair = {a, b}
     if pair == {D, S}:
         return "a date is written without quotes, e.g. 2026-11-01"
@@ -68,7 +82,7 @@ def mismatch_hint(a, b) -> str:
     return f"both sides must be of one type; here they are {type_words(a)} and {type_words(b)}"
 
 
-def quoted_number_hint(*nodes) -> str | None:
+def quoted_number_hint(*nodes: ast.Expr) -> str | None:
     for n in nodes:
         if isinstance(n, ast.String):
             text = n.value.strip()
@@ -80,14 +94,14 @@ def quoted_number_hint(*nodes) -> str | None:
     return None
 
 
-def quoted_date_hint(*nodes) -> str | None:
+def quoted_date_hint(*nodes: ast.Expr) -> str | None:
     for n in nodes:
         if isinstance(n, ast.String) and ast.DateLit(n.value.strip()).parse() is not None:
             return f"write the date without quotes: {n.value.strip()}"
     return None
 
 
-def unquoted_text_hint(ta, tb, left, right) -> str | None:
+def unquoted_text_hint(ta: Type, tb: Type, left: ast.Expr, right: ast.Expr) -> str | None:
     """`brand == 1`: the author may have meant the text "1"."""
     for t, other in ((ta, right), (tb, left)):
         if t == S and isinstance(other, ast.Number):
@@ -95,13 +109,13 @@ def unquoted_text_hint(ta, tb, left, right) -> str | None:
     return None
 
 
-def literal_type(lit) -> str:
+def literal_type(lit: ast.Expr) -> str:
     if isinstance(lit, ast.Number):
         return {"int": "an int", "float": "a float", "percent": "a percentage (a float)"}[lit.kind]
     return {ast.String: "a string", ast.Bool: "a bool", ast.DateLit: "a date", ast.Null: "null"}[type(lit)]
 
 
-def literal_hint(lit, t: Type) -> str | None:
+def literal_hint(lit: ast.Expr, t: Type) -> str | None:
     if isinstance(lit, ast.String):
         if t in NUMERIC:
             return quoted_number_hint(lit) or None

@@ -6,7 +6,8 @@ An aggregate's `where` is a scope of its own: it reads the event's fields
 (and literals, `today`), never the customer's fields, params or lets, so
 that every aggregate of a run can be computed once per event key, before
 any customer is read (engine/evaluation/history.py). It is checked by an
-EventChecker, the Checker with names resolved among the event's fields.
+EventChecker (compiler/frontend/expressions.py), the Checker with names
+resolved among the event's fields.
 
 Codes:
   E-HIST-001 unknown history                E-HIST-002 a history's key or `at` field wrong
@@ -17,10 +18,19 @@ Codes:
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
 from pol.compiler import ir
-from pol.compiler.frontend.hints import UNTYPED_NULL, D, S, a_type, bool_hint
+from pol.compiler.frontend.context import CheckContext, Typed
+from pol.compiler.frontend.hints import D, S, a_type
+from pol.compiler.types import Type
 from pol.dsl import ast
+from pol.dsl.diagnostics import placed
 from pol.dsl.source import Span
+
+if TYPE_CHECKING:
+    from pol.compiler.frontend.expressions import Checker
 
 MAX_WITHIN = 100_000    # days: about 273 years; more is a typo
 _NEEDS_FIELD = {"sum", "avg", "min", "max", "first", "last"}
@@ -35,14 +45,16 @@ _FIELD_WORDS = {"sum": "a number", "avg": "a number", "min": "a number or a date
                 "first": "a field", "last": "a field"}
 
 
-def check_histories(ck, items, input_key_type) -> list[ir.History]:
+def check_histories(ck: CheckContext, items: Sequence[ast.Decl], input_key_type: Type | None) -> list[ir.History]:
     """The program's history declarations; `ck.histories` maps their names."""
-    out = []
+    out: list[ir.History] = []
     ck.histories = {}
     for h in items:
         if not isinstance(h, ast.History) or ck.space.get(h.name) is not h:
             continue
-        fields, types, ok = [], {}, True
+        fields: list[ir.InputField] = []
+        types: dict[str, Type] = {}
+        ok = True
         seen: set[str] = set()
         for f in h.fields:
             t = ck.type_name(f.type_name, f.type_span)
@@ -73,10 +85,10 @@ def check_histories(ck, items, input_key_type) -> list[ir.History]:
                                    "joins to the customer whose key equals its own"))
         if at is None:
             ok = _missing(ck, h, h.at, h.at_span, "'at'", "date") and ok
-        elif at.name in types and types[at.name] != D:
-            ok = bool(ck.error("E-HIST-002", f"the 'at' field '{at.name}' of history '{h.name}' must be a date, "
-                               f"found {a_type(types[at.name])}", at.type_span,
-                               "the 'at' field places each event in time: declare it a date")) and ok
+        elif at.name in types and types[at.name] not in (D, Type.TIMESTAMP):
+            ok = bool(ck.error("E-HIST-002", f"the 'at' field '{at.name}' of history '{h.name}' must be a date "
+                               f"or a timestamp, found {a_type(types[at.name])}", at.type_span,
+                               "the 'at' field places each event in time: declare it a date or a timestamp")) and ok
         if ok:
             hist = ir.History(h.name, h.key, h.at, tuple(fields), h.span)
             ck.histories[h.name] = hist
@@ -84,30 +96,38 @@ def check_histories(ck, items, input_key_type) -> list[ir.History]:
     return out
 
 
-def _find(fields, name):
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Named)
+
+
+def _find(fields: Iterable[N], name: str) -> N | None:
     return next((f for f in fields if f.name == name), None)
 
 
-def _missing(ck, h, name: str, span: Span, what: str, example: str) -> bool:
+def _missing(ck: CheckContext, h: ast.History, name: str, span: Span | None, what: str, example: str) -> bool:
     ck.error("E-HIST-002", f"the {what} '{name}' is not a field of history '{h.name}'", span,
              f"add it to the block, e.g. {name}: {example}")
     return False
 
 
-class HistoryRules:
-    """The Checker's rule for aggregates (a mixin: `self` is the Checker)."""
+class HistoryRules(CheckContext):
+    """The Checker's rule for aggregates."""
 
-    def aggregate_call(self, e: ast.Call):
+    def aggregate_call(self, e: ast.Call, arg: ast.Name) -> Typed:
         """`count(contacts)`, `sum(contacts.cost)`: a call whose one argument
-        names a history (and its field)."""
+        `arg` names a history (and its field)."""
         from pol.dsl.build import split_history_name
-        arg = e.args[0]
-        history, field, history_span, field_span = split_history_name(arg.name, arg.span)
+        history, field, history_span, field_span = split_history_name(arg.name, placed(arg.span))
         return self.x_Aggregate(ast.Aggregate(e.name, history, field, None, None, e.span, e.name_span,
                                               history_span, field_span))
 
-    def x_Aggregate(self, e: ast.Aggregate):
-        hists = getattr(self, "histories", {})
+    def x_Aggregate(self, e: ast.Aggregate) -> Typed:
+        from pol.compiler.frontend.expressions import EventChecker
+        hists = self.histories
         if e.func not in ir.AGGREGATES:
             return self.error("E-FUNC-001", f"'{e.func}' is not an aggregate of a history", e.name_span,
                               "the aggregates are " + ", ".join(ir.AGGREGATES))
@@ -119,7 +139,6 @@ class HistoryRules:
             return self.error("E-HIST-001", f"unknown history '{e.history}'", e.history_span,
                               f"did you mean '{guess}'?" if guess else
                               "declare it: history NAME key FIELD at FIELD { ... } (LANGUAGE.md section 12)")
-        ft = None
         if e.field is not None:
             f = _find(h.fields, e.field)
             if f is None:
@@ -144,10 +163,11 @@ class HistoryRules:
             result = ir.AGGREGATES[e.func][None]
         within = None
         if e.within is not None:
-            within = e.within.value
-            if not 1 <= within <= MAX_WITHIN:
+            days = e.within.value
+            if not isinstance(days, int) or not 1 <= days <= MAX_WITHIN:
                 return self.error("E-HIST-006", f"'within {e.within.text} days' is not a window", e.within.span,
                                   f"a window is from 1 to {MAX_WITHIN:,} days; 1 is the as-of date alone")
+            within = days
         where = None
         if e.where is not None:
             where = EventChecker(self, h).condition(e.where, "the 'where' of an aggregate")
@@ -156,17 +176,20 @@ class HistoryRules:
         return ir.Aggregate(result, e.func, h.name, e.field, where, within, e.span)
 
 
-def event_values(ck, hist: ir.History | None, name: str, span: Span, given: ast.Given):
+def event_values(ck: Checker, hist: ir.History | None, name: str, span: Span | None,
+                 given: ast.Given) -> tuple[tuple[str, object], ...] | None:
     """A test's `given HISTORY { ... }`: (field, value) pairs, or None when wrong (reported)."""
     if hist is None:
         if not isinstance(ck.space.get(name), ast.History):
-            hists = getattr(ck, "histories", {})
+            hists = ck.histories
             guess = ck.suggest(name, list(hists)) if hists else None
             ck.error("E-HIST-001", f"unknown history '{name}'", span,
                      f"did you mean '{guess}'?" if guess else "'given NAME { ... }' gives an event of a "
                      "declared history")
         return None
-    out, seen, ok = [], {}, True
+    out: list[tuple[str, object]] = []
+    seen: dict[str, Span | None] = {}
+    ok = True
     for g in given.fields:
         if g.name in seen:
             ck.error("E-HIST-007", f"field '{g.name}' is given twice in one event", g.span,
@@ -190,48 +213,3 @@ def event_values(ck, hist: ir.History | None, name: str, span: Span, given: ast.
                  f"give it, e.g. {hist.at}: 2026-10-30; an event without a date is never counted")
         ok = False
     return tuple(out) if ok else None
-
-
-class EventChecker:
-    """The Checker with names resolved among one history's fields: the
-    scope of an aggregate's `where`."""
-
-    def __init__(self, outer, hist: ir.History):
-        from pol.compiler.frontend.expressions import Checker
-        inner = Checker.__new__(Checker)
-        inner.__dict__.update(outer.__dict__)
-        inner.field_types = {f.name: f.type for f in hist.fields}
-        inner.param_types = {}
-        inner.let_types = {}
-        inner.histories = {}
-        hist_name, fields = hist.name, tuple(f.name for f in hist.fields)
-
-        def x_Name(e: ast.Name):
-            if e.name in inner.field_types:
-                return ir.FieldRef(inner.field_types[e.name], e.name, e.span)
-            guess = outer.suggest(e.name, list(fields))
-            hint = (f"did you mean '{guess}'?" if guess else f"the fields of '{hist_name}' are "
-                    + ", ".join(fields))
-            if e.name in outer.space:
-                hint += "; compare with the customer's values outside the aggregate, in a let or a segment"
-            return outer.error("E-HIST-005", f"'{e.name}' is not a field of history '{hist_name}'", e.span, hint)
-
-        def x_Aggregate(e: ast.Aggregate):
-            return outer.error("E-HIST-005", "an aggregate inside the 'where' of another", e.span,
-                               "compute it in a let and compare outside")
-
-        inner.x_Name = x_Name
-        inner.x_Aggregate = x_Aggregate
-        self.inner = inner
-
-    def condition(self, e, what: str):
-        x = self.inner.expr(e)
-        if x is None:
-            return None
-        if x.type is UNTYPED_NULL:
-            return self.inner.settle(x, ir.Type.BOOL)
-        if x.type != ir.Type.BOOL:
-            return self.inner.error("E-TYPE-008", f"{what} must be a condition (bool), found {a_type(x.type)}",
-                                    e.span, bool_hint(x.type))
-        return x
-

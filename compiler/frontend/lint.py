@@ -10,11 +10,15 @@ Codes:
                customer it would (interval reasoning, compiler/frontend/regions.py),
                or its condition is never true
   W-WHEN-002   a `when` whose condition repeats an earlier one of its classification
-  W-STR-001    a string literal with leading or trailing spaces compared with a value
-  W-CLASS-001  a classification compared with a value it never takes
+  W-STR-001    a string literal with leading or trailing spaces compared with a value,
+               or in a list param's value
+  W-CLASS-001  a classification compared with a value it never takes (tested
+               against a list param: a value of the list's default it never takes)
   W-OFFER-002  an offer whose `eligible` condition is never true (`eligible when false`)
   W-UNUSED-001 a param nothing reads      W-UNUSED-002 a let nothing reads
   W-UNUSED-003 a channel no offer lists   W-UNUSED-004 an unlabelled segment nothing reads
+  W-EXP-001    an arm of an experiment that nothing gives anything (no offer, param or expression)
+  W-EXP-002    an experiment compared with a value it never takes
 
 What "reads" means for W-UNUSED: the expressions of declarations and of tests'
 `expect`s; a test's `with` sets a param without reading it. Only the root
@@ -28,16 +32,18 @@ to `expressions` and, if it needs one, a rule to RULES.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pol.compiler import ir
 from pol.compiler.frontend import regions
+from pol.compiler.frontend.resolve import Unit
 from pol.compiler.types import Type
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
-from pol.dsl.parser import closest
 from pol.dsl.printer import string as quoted
 from pol.dsl.source import Span
+from pol.dsl.words import closest
 
 
 @dataclass
@@ -45,18 +51,21 @@ class Lint:
     program: ir.Program
     root: str                                   # the root file's path, as spans name it
     diags: Diagnostics
-    in_lists: dict = field(default_factory=dict)     # span of an `in` -> its ast.InList
+    in_lists: dict[Span, ast.InList] = field(default_factory=dict)     # span of an `in` -> its ast.InList
+    lists: dict[str, ast.ListLit] = field(default_factory=dict)        # a list param's name -> its value
 
-    def warn(self, code: str, message: str, span: Span | None, hint: str | None = None, related=()):
+    def warn(self, code: str, message: str, span: Span | None, hint: str | None = None,
+             related: Sequence[tuple[Span | None, str]] = ()) -> None:
         if span is not None:
             self.diags.warn(code, message, span, hint, tuple(related))
 
 
-def lint(program: ir.Program | None, unit, diags: Diagnostics) -> None:
+def lint(program: ir.Program | None, unit: Unit, diags: Diagnostics) -> None:
     """Add the warnings of a checked program (nothing when it did not check)."""
     if program is None or diags.errors:
         return
-    ctx = Lint(program, unit.root, diags, _in_lists(unit.items))
+    lists = {i.name: i.default for i in unit.items if isinstance(i, ast.Param) and isinstance(i.default, ast.ListLit)}
+    ctx = Lint(program, unit.root, diags, _in_lists(unit.items), lists)
     for rule in RULES:
         try:
             rule(ctx)
@@ -66,7 +75,7 @@ def lint(program: ir.Program | None, unit, diags: Diagnostics) -> None:
 
 # ---------------------------------------------------------------- what the program holds
 
-def expressions(program: ir.Program):
+def expressions(program: ir.Program) -> Iterator[tuple[object, ir.Expr]]:
     """Every expression of the program, with the declaration or test it belongs to."""
     for d in program.lets + program.segments + program.scores:
         yield d, d.expr
@@ -85,7 +94,7 @@ def expressions(program: ir.Program):
                 yield t, e.expr
 
 
-def _ast_expressions(item):
+def _ast_expressions(item: ast.Decl) -> Iterator[ast.Expr]:
     if isinstance(item, (ast.Let, ast.Segment, ast.Score)):
         yield item.expr
     elif isinstance(item, ast.Classify):
@@ -98,9 +107,9 @@ def _ast_expressions(item):
         yield from (i.expr for i in item.items if isinstance(i, ast.ExpectExpr))
 
 
-def _in_lists(items) -> dict:
+def _in_lists(items: Iterable[ast.Decl]) -> dict[Span, ast.InList]:
     """The `in` lists of the source by their span: the IR keeps their values, not where each is written."""
-    out = {}
+    out: dict[Span, ast.InList] = {}
     for item in items:
         for root in _ast_expressions(item):
             stack = [root]
@@ -121,7 +130,7 @@ def _line(span: Span | None) -> str:
 def when_rules(ctx: Lint) -> None:
     """W-WHEN-001 and W-WHEN-002: rules of a classification that can never be the one that matches."""
     for c in ctx.program.classifies:
-        seen: list[tuple[ir.When, list]] = []
+        seen: list[tuple[ir.When, regions.Region]] = []
         for w in c.whens:
             r = regions.region(w.cond)
             twin = next((e for e, _ in seen if e.cond == w.cond), None)
@@ -138,7 +147,8 @@ def when_rules(ctx: Lint) -> None:
                 if alone is not None:
                     message = f"this 'when' of '{c.name}' can never match: the one at {_line(alone.span)} " \
                               "takes every customer it would"
-                    related = [(alone.cond.span, "every such customer matches this first")]
+                    related: list[tuple[Span | None, str]] = [
+                        (alone.cond.span, "every such customer matches this first")]
                 else:
                     lines = ", ".join(str(e.span.line) for e, _ in seen if e.span is not None)
                     message = f"this 'when' of '{c.name}' can never match: the 'when's above it " \
@@ -151,21 +161,21 @@ def when_rules(ctx: Lint) -> None:
 
 # ---------------------------------------------------------------- strings and classes
 
-def _string_comparisons(ctx: Lint, e):
+def _string_comparisons(ctx: Lint, e: ir.Expr) -> Iterator[tuple[ir.Expr, str, Span | None]]:
     """(operand, literal value, literal span) for each string compared with ==, != or in."""
     for node in ir.walk(e):
         if isinstance(node, ir.Call) and node.op in ("eq", "ne") and node.args[0].type == Type.STRING:
             a, b = node.args
             if isinstance(a, ir.Literal) and not isinstance(b, ir.Literal):
                 a, b = b, a
-            if isinstance(b, ir.Literal) and not isinstance(a, ir.Literal) and b.value is not None:
+            if isinstance(b, ir.Literal) and not isinstance(a, ir.Literal) and isinstance(b.value, str):
                 yield a, b.value, b.span or node.span
         elif isinstance(node, ir.InSet) and node.operand.type == Type.STRING \
                 and not isinstance(node.operand, ir.Literal):
             yield from _in_values(ctx, node)
 
 
-def _in_values(ctx: Lint, node: ir.InSet):
+def _in_values(ctx: Lint, node: ir.InSet) -> Iterator[tuple[ir.Expr, str, Span | None]]:
     """The values of a string `in` list with the span each is written at (the list's, when unknown)."""
     source = ctx.in_lists.get(node.span) if node.span is not None else None
     spans = [v.span for v in source.values] if source is not None and len(source.values) == len(node.values) \
@@ -199,6 +209,39 @@ def string_rules(ctx: Lint) -> None:
                          if value.strip() else "strings are compared as they are, spaces included")
 
 
+def list_rules(ctx: Lint) -> None:
+    """W-STR-001 for a list param's spaced strings (at the value); W-CLASS-001
+    for a classification tested against a list whose default holds values
+    it never takes (at the `in`)."""
+    classes = {c.name: c for c in ctx.program.classifies}
+    for p in ctx.program.params:
+        lit = ctx.lists.get(p.name)
+        if p.type != Type.LIST_STRING or lit is None or p.span is None or p.span.path != ctx.root:
+            continue
+        for v in lit.values:
+            if isinstance(v, ast.String) and v.value != v.value.strip():
+                ctx.warn("W-STR-001", f"the string {quoted(v.value)} of list '{p.name}' has spaces at its "
+                         + ("start" if v.value[:1].isspace() else "end"), v.span,
+                         "strings are compared as they are, spaces included"
+                         + (f": write {quoted(v.value.strip())}" if v.value.strip() else ""))
+    defaults = {p.name: p.default for p in ctx.program.params}
+    for _, e in expressions(ctx.program):
+        for node in ir.walk(e):
+            if not (isinstance(node, ir.Call) and node.op == "member"):
+                continue
+            x, lst = node.args
+            if not isinstance(lst, ir.ParamRef):
+                continue
+            default = defaults.get(lst.name)
+            if isinstance(x, ir.DeclRef) and x.kind == "classify" and isinstance(default, tuple):
+                values = classes[x.name].values
+                never = [v for v in default if v not in values]
+                if never:
+                    ctx.warn("W-CLASS-001", f"'{x.name}' is never {', '.join(quoted(str(v)) for v in never)}, "
+                             f"which '{lst.name}' holds: no rule gives that value", node.span,
+                             "its values are " + ", ".join(quoted(v) for v in values))
+
+
 # ---------------------------------------------------------------- offers
 
 def offer_rules(ctx: Lint) -> None:
@@ -225,7 +268,11 @@ def _reads(program: ir.Program) -> set[str]:
 
 def unused_rules(ctx: Lint) -> None:
     """W-UNUSED-001..004, for the declarations of the root file."""
-    program, mine = ctx.program, lambda d: d.span is not None and d.span.path == ctx.root
+    program = ctx.program
+
+    def mine(d: ir.Param | ir.Let | ir.Channel | ir.Segment) -> bool:
+        return d.span is not None and d.span.path == ctx.root
+
     reads = _reads(program)
     for p in program.params:
         if mine(p) and p.name not in reads:
@@ -247,4 +294,40 @@ def unused_rules(ctx: Lint) -> None:
                      f"if it is an output, give it a label: segment {s.name} \"...\" = ...; otherwise remove it")
 
 
-RULES = (when_rules, string_rules, offer_rules, unused_rules)
+# ---------------------------------------------------------------- experiments
+
+def experiment_rules(ctx: Lint) -> None:
+    """W-EXP-001 and W-EXP-002 (LANGUAGE.md section 13), for the root file's experiments.
+    Offers per arm and params per arm read as comparisons with the arm
+    (compiler/frontend/experiments.py), so the comparisons tell what is used;
+    a test's expectation does not use an arm."""
+    program = ctx.program
+    declared = {x.name: x for x in program.experiments}
+    used: dict[str, set[str]] = {name: set() for name in declared}
+    for p in program.params:
+        for experiment, arm, _ in p.arms:
+            used[experiment].add(arm)
+    for owner, e in expressions(program):
+        for operand, value, span in _string_comparisons(ctx, e):
+            if not isinstance(operand, ir.FieldRef) or operand.name not in declared:
+                continue
+            x = declared[operand.name]
+            if value not in x.values:
+                guess = closest(value, x.values)
+                ctx.warn("W-EXP-002", f"experiment '{x.name}' is never {quoted(value)}: it is one of its arms "
+                         "or \"control\"", span, f"did you mean {quoted(guess)}?" if guess is not None else
+                         "its values are " + ", ".join(quoted(v) for v in x.values))
+            elif not isinstance(owner, ir.Test):
+                used[x.name].add(value)
+    for x in program.experiments:
+        if x.span is None or x.span.path != ctx.root or not used[x.name]:
+            continue        # an experiment nothing reads only marks its groups in the output
+        for arm, bp in x.arms:
+            if arm not in used[x.name] and bp > 0:
+                ctx.warn("W-EXP-001", f"arm '{arm}' of experiment '{x.name}' changes nothing: no offer, param "
+                         "or condition is for it", x.span,
+                         f"give it an offer ('arm {x.name}.{arm}') or a param value, or make its customers "
+                         "part of another arm or the control")
+
+
+RULES = (when_rules, string_rules, list_rules, offer_rules, unused_rules, experiment_rules)

@@ -15,15 +15,16 @@ depth; this limit is what the explanations can take.
 from __future__ import annotations
 
 from pol.dsl import ast
-from pol.dsl.diagnostics import Diagnostic
+from pol.dsl.diagnostics import Diagnostic, placed
 from pol.dsl.limits import MAX_DEPTH
 
 _ARITHMETIC = {"+": "+", "-": "+", "*": "*", "/": "*", "%": "*"}
 
 
-def too_deep(e) -> Diagnostic | None:
+def too_deep(e: ast.Expr) -> Diagnostic | None:
     """E-LIMIT-002 where `e` first nests more than MAX_DEPTH levels, or None."""
-    todo = [(e, 1, None)]
+    # (node, its level, the chain it continues: "+", "*", "else", or None)
+    todo: list[tuple[ast.Expr, int, str | None]] = [(e, 1, None)]
     while todo:
         node, level, via = todo.pop()
         children = ast.children(node)
@@ -50,18 +51,18 @@ def too_deep(e) -> Diagnostic | None:
     return None
 
 
-def _refusal(node, via: str | None) -> Diagnostic:
-    if via == "+":
+def _refusal(node: ast.Expr, via: str | None) -> Diagnostic:
+    if via == "+" and isinstance(node, ast.Binary):
         return Diagnostic("E-LIMIT-002", f"the sum nests more than {MAX_DEPTH} levels deep here: each '+' or "
-                          "'-' is a level, as it is added up left to right", node.op_span,
+                          "'-' is a level, as it is added up left to right", placed(node.op_span),
                           "add it up in parts: let part1 = a + b + ... then part1 + part2")
-    if via == "*":
+    if via == "*" and isinstance(node, ast.Binary):
         return Diagnostic("E-LIMIT-002", f"the product nests more than {MAX_DEPTH} levels deep here: each "
-                          "'*', '/' or '%' is a level", node.op_span,
+                          "'*', '/' or '%' is a level", placed(node.op_span),
                           "multiply it out in parts: let part1 = a * b * ... then part1 * part2")
     if via == "else":
         return Diagnostic("E-LIMIT-002", f"the 'else if' chain nests more than {MAX_DEPTH} levels deep here",
-                          node.span, "a classify block takes any number of rules: classify NAME { when "
+                          placed(node.span), "a classify block takes any number of rules: classify NAME { when "
                           "CONDITION => \"VALUE\" ... }; or split the chain into lets")
-    return Diagnostic("E-LIMIT-002", f"the expression nests more than {MAX_DEPTH} levels deep here", node.span,
+    return Diagnostic("E-LIMIT-002", f"the expression nests more than {MAX_DEPTH} levels deep here", placed(node.span),
                       "split it into lets: let part = ... then use part in its place")

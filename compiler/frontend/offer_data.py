@@ -10,10 +10,12 @@ with one name.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from pol.compiler import ir
 from pol.compiler.frontend.expressions import Checker
 from pol.compiler.frontend.hints import F, I, a_type
+from pol.compiler.types import Type
 from pol.dsl import ast
 from pol.dsl.source import Span
 
@@ -21,7 +23,7 @@ CUSTOMER_COLUMNS = ("offers",)
 ASSIGNMENT_COLUMNS = ("offer", "rank", "channel", "priority", "control")
 
 
-def widened(o: ir.Offer | None, attrs) -> ir.Offer | None:
+def widened(o: ir.Offer | None, attrs: tuple[tuple[str, Type], ...]) -> ir.Offer | None:
     """The offer with its int attributes as floats where the attribute is a float."""
     floats = {name for name, t in attrs if t == F}
     if o is None or not any(name in floats and isinstance(v, int) for name, v in o.attributes):
@@ -54,7 +56,7 @@ def check_attributes(ck: Checker, o: ast.Offer, p: ast.Attributes | None) -> lis
     """An offer's attributes as typed literals (E-OFFER-006 a name given twice,
     E-OFFER-007 a null value)."""
     out: dict[str, ir.Literal] = {}
-    spans: dict[str, Span] = {}
+    spans: dict[str, Span | None] = {}
     for a in (p.items if p is not None else ()):
         if a.name in out:
             ck.error("E-OFFER-006", f"offer '{o.name}' gives attribute '{a.name}' twice", a.span,
@@ -65,18 +67,18 @@ def check_attributes(ck: Checker, o: ast.Offer, p: ast.Attributes | None) -> lis
                      "leave the attribute out: an offer without it has null in its column")
             continue
         lit = ck.expr(a.value)
-        if lit is not None:
+        if isinstance(lit, ir.Literal):      # a literal's rule gives an ir.Literal (or None)
             out[a.name] = lit
             spans[a.name] = a.span
             ck.attr_log.append((a.name, lit.type, a.span))
     return list(out.items())
 
 
-def attribute_types(ck: Checker) -> tuple[tuple[str, object], ...]:
+def attribute_types(ck: Checker) -> tuple[tuple[str, Type], ...]:
     """One type per attribute name across the offers (ints widen to float
     where another offer gives a float); two other types are an error at both
     places (E-OFFER-007)."""
-    types: dict[str, tuple[object, Span]] = {}
+    types: dict[str, tuple[Type, Span | None]] = {}
     for name, t, span in ck.attr_log:
         prior = types.get(name)
         if prior is None:
@@ -93,8 +95,8 @@ def attribute_types(ck: Checker) -> tuple[tuple[str, object], ...]:
 
 
 
-def check_columns(ck: Checker, key: ast.Input | None, outputs: list, has_campaign: bool,
-                  attrs: tuple) -> None:
+def check_columns(ck: Checker, key: ast.Input | None, outputs: Sequence[ast.Segment | ast.Classify | ast.Score],
+                  has_campaign: bool, attrs: tuple[tuple[str, Type], ...]) -> None:
     """Every output column's name once per table (E-OUT-001): the customers'
     key, segments, classifications, scores and `offers`; the assignments'
     key, fixed columns, `campaign`, attributes and carried fields."""
@@ -112,7 +114,7 @@ def check_columns(ck: Checker, key: ast.Input | None, outputs: list, has_campaig
                "rename the key field in the data and the input block (e.g. customer_id)")
     for name in ASSIGNMENT_COLUMNS + (("campaign",) if has_campaign else ()):
         taken.setdefault(name, f"the assignments' column '{name}'")
-    spans = {}
+    spans: dict[str, Span | None] = {}
     for name, _, span in ck.attr_log:
         spans.setdefault(name, span)
     for name, _ in attrs:
@@ -120,16 +122,16 @@ def check_columns(ck: Checker, key: ast.Input | None, outputs: list, has_campaig
             _clash(ck, name, spans[name], taken[name], "assignments", "rename the attribute")
         else:
             taken[name] = f"the attribute '{name}'"
-    for name, span in getattr(ck, "carry_spans", {}).items():
+    for name, span in ck.carry_spans.items():
         if name in taken:
             _clash(ck, name, span, taken[name], "assignments",
                    "the key is always in the assignments: do not carry it" if name == key.key
                    else "rename the attribute, or do not carry the field")
 
 
-def _clash(ck: Checker, name: str, span: Span, other: str, table: str, hint: str) -> None:
+def _clash(ck: Checker, name: str, span: Span | None, other: str, table: str, hint: str) -> None:
     ck.error("E-OUT-001", f"'{name}' would be a second column of the {table}: it is {other}", span, hint)
 
 
-def _kind(d) -> str:
+def _kind(d: ast.Segment | ast.Classify | ast.Score) -> str:
     return {ast.Segment: "segment", ast.Classify: "classification", ast.Score: "score"}.get(type(d), "declaration")

@@ -28,19 +28,27 @@ could not be shown.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import Any
 
 from pol.compiler import ir
 from pol.compiler.fold import NOT_CONSTANT, fold, is_constant
 from pol.compiler.types import Type
 
 # A bound is (value, closed); None is an infinity. An interval is (low, high).
-Interval = tuple
-IntervalSet = tuple      # sorted, disjoint, normalized intervals
-Box = dict               # operand -> IntervalSet
-Region = list            # of boxes
+# Values are those of the operand's type (int, float, string, date, timestamp;
+# a bool as 0 or 1), compared with < and ==.
+Bound = tuple[Any, bool] | None
+Interval = tuple[Bound, Bound]
+IntervalSet = tuple[Interval, ...]      # sorted, disjoint, normalized intervals
+Box = dict[ir.Expr, IntervalSet]        # operand -> the values it takes
+Region = list[Box]
+# How a discrete type steps from one value to the next.
+Step = int | dt.timedelta
 
 # Discrete types step from one value to the next: their bounds are kept closed.
-_STEP = {Type.INT: 1, Type.BOOL: 1, Type.DATE: dt.timedelta(days=1), Type.TIMESTAMP: dt.timedelta(microseconds=1)}
+_STEP: dict[Type, Step] = {Type.INT: 1, Type.BOOL: 1, Type.DATE: dt.timedelta(days=1),
+                           Type.TIMESTAMP: dt.timedelta(microseconds=1)}
 # Conjunctions of disjunctions multiply boxes; past this, a condition is kept opaque.
 MAX_BOXES = 64
 _COMPARE = {"eq", "ne", "lt", "le", "gt", "ge"}
@@ -49,18 +57,18 @@ _FLIP = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 
 # ---------------------------------------------------------------- interval sets
 
-def _shift(v, step, up: bool):
+def _shift(v: Any, step: Step, up: bool) -> Any:
     try:
         return v + step if up else v - step
     except OverflowError:           # past the last date: no such value
         return None
 
 
-def normalize(intervals, t: Type) -> IntervalSet:
+def normalize(intervals: Iterable[Interval], t: Type) -> IntervalSet:
     """Intervals of values of type t -> sorted, disjoint, merged, and for
     discrete types with closed bounds only."""
     step = _STEP.get(t)
-    out = []
+    out: list[Interval] = []
     for lo, hi in intervals:
         if step is not None:
             if lo is not None and not lo[1]:
@@ -77,7 +85,7 @@ def normalize(intervals, t: Type) -> IntervalSet:
             continue
         out.append((lo, hi))
     out.sort(key=lambda iv: (iv[0] is not None, iv[0][0] if iv[0] else 0, not (iv[0] and iv[0][1])))
-    merged: list = []
+    merged: list[Interval] = []
     for lo, hi in out:
         if merged and _touches(merged[-1][1], lo, step):
             prev_lo, prev_hi = merged[-1]
@@ -87,17 +95,17 @@ def normalize(intervals, t: Type) -> IntervalSet:
     return tuple(merged)
 
 
-def _touches(hi, lo, step) -> bool:
+def _touches(hi: Bound, lo: Bound, step: Step | None) -> bool:
     """Whether an interval ending at `hi` overlaps or meets one starting at `lo` (lo sorted after)."""
     if hi is None or lo is None:
         return True
     if step is not None:
         nxt = _shift(hi[0], step, True)
         return nxt is None or lo[0] <= nxt
-    return lo[0] < hi[0] or lo[0] == hi[0] and (lo[1] or hi[1])
+    return bool(lo[0] < hi[0] or lo[0] == hi[0] and (lo[1] or hi[1]))
 
 
-def _max_hi(a, b):
+def _max_hi(a: Bound, b: Bound) -> Bound:
     if a is None or b is None:
         return None
     if a[0] != b[0]:
@@ -107,7 +115,8 @@ def _max_hi(a, b):
 
 def complement(s: IntervalSet, t: Type) -> IntervalSet:
     """Every non-null value of type t that is not in s."""
-    out, lo = [], None              # the next gap starts at lo (None: -inf)
+    out: list[Interval] = []
+    lo: Bound = None                # the next gap starts at lo (None: -inf)
     for a, b in s:
         if a is not None:
             out.append((lo, (a[0], not a[1])))
@@ -130,35 +139,35 @@ def subset(a: IntervalSet, b: IntervalSet, t: Type) -> bool:
     return not intersect(a, complement(b, t), t)
 
 
-def point(v, t: Type) -> IntervalSet:
+def point(v: Any, t: Type) -> IntervalSet:
     return normalize([((v, True), (v, True))], t)
 
 
-EVERYTHING = ((None, None),)
+EVERYTHING: IntervalSet = ((None, None),)
 
 
 # ---------------------------------------------------------------- conditions -> regions
 
-def _param_free(e) -> bool:
+def _param_free(e: ir.Expr) -> bool:
     return not any(isinstance(n, ir.ParamRef) for n in ir.walk(e))
 
 
-def _value(v, t: Type):
+def _value(v: Any, t: Type) -> Any:
     return int(v) if t == Type.BOOL else v
 
 
-def _atom(e, want: bool) -> Region:
+def _atom(e: ir.Expr, want: bool) -> Region:
     """An opaque bool expression: TRUE where it is true, FALSE where it is false."""
     return [{e: point(int(want), Type.BOOL)}]
 
 
-def _constraint(operand, values: IntervalSet, want: bool) -> Region:
+def _constraint(operand: ir.Expr, values: IntervalSet, want: bool) -> Region:
     t = operand.type
     s = values if want else complement(values, t)
     return [{operand: s}] if s else []
 
 
-def _comparison(e, want: bool) -> Region | None:
+def _comparison(e: ir.Expr, want: bool) -> Region | None:
     """A comparison of an expression with literals as a constraint; None when it is not one."""
     if isinstance(e, ir.InSet):
         if not _param_free(e.operand) or is_constant(e.operand):
@@ -196,7 +205,7 @@ def _comparison(e, want: bool) -> Region | None:
     return None
 
 
-def region(e, want: bool = True) -> Region:
+def region(e: ir.Expr, want: bool = True) -> Region:
     """Where the bool expression e is `want` (True: true; False: false)."""
     v = fold(e)
     if v is not NOT_CONSTANT:
@@ -209,9 +218,10 @@ def region(e, want: bool = True) -> Region:
         if (e.op == "and") == want:
             out = parts[0]
             for p in parts[1:]:
-                out = meet(out, p)
-                if out is None:
+                both = meet(out, p)
+                if both is None:
                     return _atom(e, want)
+                out = both
             return out
         return join(*parts)
     found = _comparison(e, want)
@@ -229,7 +239,7 @@ def meet(a: Region, b: Region) -> Region | None:
     """The intersection of two regions; None when it would be too large to keep."""
     if len(a) * len(b) > MAX_BOXES:
         return None
-    out = []
+    out: Region = []
     for x in a:
         for y in b:
             box = _box_meet(x, y)
@@ -251,7 +261,7 @@ def _box_meet(x: Box, y: Box) -> Box | None:
 
 # ---------------------------------------------------------------- coverage
 
-def _box_within(b: Box, e: Box, skip=None) -> bool:
+def _box_within(b: Box, e: Box, skip: ir.Expr | None = None) -> bool:
     """Every point of box b meets box e's constraints (except on operand `skip`)."""
     return all(op in b and subset(b[op], s, op.type) for op, s in e.items() if op != skip)
 

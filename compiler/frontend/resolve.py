@@ -31,35 +31,43 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from pol.compiler import ir
+from pol.compiler.frontend.digraph import DiGraph, strongly_connected_components, topological_order
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
 from pol.dsl.parser import parse
-from pol.dsl.source import Source
+from pol.dsl.source import Source, Span
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 # What a name can be declared as, in the words messages use.
 KIND_WORDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
               ast.Classify: "classification", ast.Score: "score", ast.Channel: "channel",
-              ast.Offer: "offer", ast.History: "history"}
-GRAPH_KINDS = {ast.Field: "field", ast.Param: "param", ast.Let: "let", ast.Segment: "segment",
-               ast.Classify: "classify", ast.Score: "score", ast.Channel: "channel", ast.Offer: "offer",
-               ast.History: "history"}
+              ast.Offer: "offer", ast.History: "history", ast.Experiment: "experiment"}
 DERIVED = (ast.Let, ast.Segment, ast.Classify, ast.Score)
+# What a name of the namespace is declared as.
+Named = (ast.Field | ast.Param | ast.Let | ast.Segment | ast.Classify | ast.Score | ast.Channel | ast.Offer
+         | ast.History | ast.Experiment)
+# A file of a program: its real path, or the root Source's path when the root is a text.
+FileKey = Path | str
+# The declarations of a program, with the fields of input blocks: what `Unit.items` holds, but for imports.
+Item = ast.Decl | ast.Field
 
 
 @dataclass
 class FileInfo:
     """One file of a program: its header, and what it imports how
     (compiler/frontend/qualify.py reads them)."""
-    key: object                                  # the file's real path (the root's Source path for text)
+    key: FileKey
     path: str                                    # as messages name it
     header: ast.Header | None = None
-    edges: list = field(default_factory=list)    # (ast.Import, key of the imported file)
+    edges: list[tuple[ast.Import, FileKey]] = field(default_factory=list)
 
 
 @dataclass
@@ -67,13 +75,13 @@ class Unit:
     """Every declaration of a program before type checking."""
     root: str                                   # the root file's path as given
     header: ast.Header | None
-    items: list = field(default_factory=list)   # declarations in program order, imports expanded
+    items: list[ast.Decl] = field(default_factory=list)   # in program order, imports expanded
     files: list[str] = field(default_factory=list)
-    space: dict[str, object] = field(default_factory=dict)   # name -> its (first) declaration
+    space: dict[str, Named] = field(default_factory=dict)   # name -> its (first) declaration
     parsed: bool = True                         # False when some file has a syntax error
-    infos: dict = field(default_factory=dict)   # key -> FileInfo, root first
-    owner: list = field(default_factory=list)   # per item of `items`: the key of its file
-    campaign: dict = field(default_factory=dict)   # offer name -> the campaign it comes from
+    infos: dict[FileKey, FileInfo] = field(default_factory=dict)   # root first
+    owner: list[FileKey] = field(default_factory=list)   # per item of `items`: the key of its file
+    campaign: dict[str, str] = field(default_factory=dict)   # offer name -> the campaign it comes from
 
 
 def read_source(path: Path, shown: str) -> Source:
@@ -108,7 +116,7 @@ def load(root: Source, diags: Diagnostics, folder: Path, real: Path | None = Non
     seen: set[Path] = {real} if real is not None else set()
     stack: list[tuple[Path | None, str]] = [(real, root.path)]
 
-    def visit(source: Source, here: Path, shown_here: str, key):
+    def visit(source: Source, here: Path, shown_here: str, key: FileKey) -> None:
         diags.sources[source.path] = source
         unit.files.append(source.path)
         info = unit.infos[key] = FileInfo(key, source.path)
@@ -211,16 +219,16 @@ def _within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def namespace(unit: Unit, diags: Diagnostics) -> dict[str, object]:
+def namespace(unit: Unit, diags: Diagnostics) -> dict[str, Named]:
     """One namespace for fields, params, lets, segments, classifications,
     scores, channels and offers; a duplicate points back at the first.
 
     The fields of every input block are one record: a field declared again
     with the same type is the same field, with another type an error at both
     places (E-DECL-006)."""
-    space: dict[str, object] = {}
+    space: dict[str, Named] = {}
     decls = [d for d in _program_order(unit)
-             if isinstance(d, (ast.Field, ast.Param, ast.Channel, ast.Offer, ast.History) + DERIVED)]
+             if isinstance(d, (ast.Field, ast.Param, ast.Channel, ast.Offer, ast.History, ast.Experiment) + DERIVED)]
     for d in decls:
         prior = space.get(d.name)
         if prior is None:
@@ -235,7 +243,7 @@ def namespace(unit: Unit, diags: Diagnostics) -> dict[str, object]:
                           related=((prior.type_span, f"'{d.name}' is declared as {_typed(prior)} here"),))
             continue
         hint = (f"the first is a {KIND_WORDS[type(prior)]}; give this {KIND_WORDS[type(d)]} another name"
-                if "." not in d.name or d.span.path == prior.span.path else
+                if "." not in d.name or _path(d.span) == _path(prior.span) else
                 "two files imported under one name declare it: import them under different names")
         diags.add("E-NAME-002", f"'{d.name}' is declared twice", d.span, hint,
                   related=((prior.span, f"'{d.name}' is first declared here"),))
@@ -247,7 +255,11 @@ def _typed(f: ast.Field) -> str:
     return f"'{f.type_name}{'?' if f.nullable else ''}'"
 
 
-def _program_order(unit: Unit):
+def _path(span: Span | None) -> str | None:
+    return span.path if span is not None else None
+
+
+def _program_order(unit: Unit) -> Iterator[Item]:
     for item in unit.items:
         if isinstance(item, ast.Input):
             yield from item.fields
@@ -257,9 +269,9 @@ def _program_order(unit: Unit):
 
 # ---------------------------------------------------------------- dependencies
 
-def reads(decl) -> list[ast.Name]:
+def reads(decl: Named) -> list[ast.Name]:
     """The names a declaration's expressions read, in the order written."""
-    exprs: list = []
+    exprs: list[ast.Expr] = []
     if isinstance(decl, (ast.Let, ast.Segment, ast.Score)):
         exprs = [decl.expr]
     elif isinstance(decl, ast.Classify):
@@ -274,12 +286,12 @@ def reads(decl) -> list[ast.Name]:
     return out
 
 
-def ast_graph(unit: Unit) -> nx.DiGraph:
+def ast_graph(unit: Unit) -> DiGraph:
     """The dependency graph of the declarations (edge A -> B: B reads A)."""
-    g = nx.DiGraph()
+    g = DiGraph()
     space = unit.space
-    for name, d in space.items():
-        g.add_node(name, kind=GRAPH_KINDS[type(d)])
+    for name in space:
+        g.add_node(name)
     for name, d in space.items():
         for ref in reads(d):
             if ref.name in space:
@@ -293,14 +305,14 @@ def ast_graph(unit: Unit) -> nx.DiGraph:
     return g
 
 
-def report_cycles(g: nx.DiGraph, unit: Unit, diags: Diagnostics) -> set[str]:
+def report_cycles(g: DiGraph, unit: Unit, diags: Diagnostics) -> set[str]:
     """Report each dependency cycle once; return every name on one."""
     index = {id(item): k for k, item in enumerate(unit.items)}
     space = unit.space
     derived = [n for n in g if isinstance(space.get(n), DERIVED)]
     sub = g.subgraph(derived)
     on_cycle: set[str] = set()
-    for comp in nx.strongly_connected_components(sub):
+    for comp in strongly_connected_components(sub):
         if len(comp) == 1:
             (only,) = comp
             if not sub.has_edge(only, only):
@@ -315,7 +327,7 @@ def report_cycles(g: nx.DiGraph, unit: Unit, diags: Diagnostics) -> set[str]:
     return on_cycle
 
 
-def _cycle_from(g: nx.DiGraph, comp: set[str], start: str) -> list[str]:
+def _cycle_from(g: DiGraph, comp: set[str], start: str) -> list[str]:
     """The shortest path start -> ... -> start following what each name reads."""
     parent: dict[str, str] = {}
     queue = deque([start])
@@ -335,33 +347,30 @@ def _cycle_from(g: nx.DiGraph, comp: set[str], start: str) -> list[str]:
     return [start, start]
 
 
-def derived_order(g: nx.DiGraph, unit: Unit, skip: set[str]) -> list[str]:
+def derived_order(g: DiGraph, unit: Unit, skip: set[str]) -> list[str]:
     """Lets, segments, classifications and scores, each after what it reads;
     ties keep declaration order."""
     index = {item.name: k for k, item in enumerate(unit.items)
              if isinstance(item, DERIVED) and unit.space.get(item.name) is item}
     sub = g.subgraph([n for n in index if n not in skip])
-    return list(nx.lexicographical_topological_sort(sub, key=lambda n: index[n]))
+    return topological_order(sub, key=lambda n: index[n])
 
 
 def dependency_graph(program: ir.Program) -> nx.DiGraph:
     """What depends on what in a checked program: fields, params, lets,
     segments, classifications, scores, channels and offers; edge A -> B when
-    B reads A."""
+    B reads A. A networkx graph, for `pol graph` (checking does without)."""
+    import networkx as nx
     g = nx.DiGraph()
     for f in program.input.fields:
         g.add_node(f.name, kind="field")
     for p in program.params:
         g.add_node(p.name, kind="param")
-    bodies: list[tuple[str, str, list]] = []
-    for d in program.lets:
-        bodies.append((d.name, "let", [d.expr]))
-    for d in program.segments:
-        bodies.append((d.name, "segment", [d.expr]))
-    for d in program.classifies:
-        bodies.append((d.name, "classify", [w.cond for w in d.whens]))
-    for d in program.scores:
-        bodies.append((d.name, "score", [d.expr]))
+    bodies: list[tuple[str, str, list[ir.Expr]]] = []
+    bodies += [(d.name, "let", [d.expr]) for d in program.lets]
+    bodies += [(d.name, "segment", [d.expr]) for d in program.segments]
+    bodies += [(d.name, "classify", [w.cond for w in d.whens]) for d in program.classifies]
+    bodies += [(d.name, "score", [d.expr]) for d in program.scores]
     for c in program.channels:
         bodies.append((c.name, "channel", [c.cond] if c.cond is not None else []))
     for o in program.offers:
@@ -374,6 +383,6 @@ def dependency_graph(program: ir.Program) -> nx.DiGraph:
                 if isinstance(node, (ir.FieldRef, ir.ParamRef, ir.DeclRef)):
                     g.add_edge(node.name, name)
     for o in program.offers:
-        for c in o.channels:
-            g.add_edge(c, o.name)
+        for channel in o.channels:
+            g.add_edge(channel, o.name)
     return g

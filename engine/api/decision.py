@@ -15,14 +15,13 @@ A Decision is JSON as it is: `decision.model_dump_json()`, or
 from __future__ import annotations
 
 import datetime as dt
-import math
-import uuid
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
+from pol.api.ids import decision_id
 from pol.api.records import reader
-from pol.compiler import ir, offer_settings
+from pol.compiler import ir
 from pol.evaluation.assignment_columns import has_campaigns
 from pol.reference.interp import RowResult, evaluate_row
 from pol.reference.matching import Match, match_customer
@@ -51,7 +50,8 @@ class Decision(BaseModel):
     policy: str | None = None       # the policy's name and version (its header)
     version: str | None = None
     as_of: dt.date | None = None
-    run_id: str | None = None       # a uuid4 per decision, for the decision log
+    run_id: str | None = None       # unique per decision, for the decision log (pol.api.ids)
+    arms: dict[str, str] = {}       # experiment -> the customer's arm, or "control" (LANGUAGE.md 13)
 
     def __eq__(self, other) -> bool:
         # Two decisions are equal when they decide the same: each has its own run id.
@@ -98,7 +98,8 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
         offers=[Assignment(offer=a.offer, rank=a.rank, channel=a.channel, priority=a.priority,
                            control=a.control, campaign=campaign_of(program, offers[a.offer]),
                            attributes=dict(offers[a.offer].attributes)) for a in match.accepted],
-        policy=program.name, version=program.version, as_of=row.as_of, run_id=str(uuid.uuid4()),
+        policy=program.name, version=program.version, as_of=row.as_of, run_id=decision_id(),
+        arms=dict(row.arms),
     )
 
 
@@ -115,39 +116,64 @@ def decide(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping
 decide_reference = decide
 
 
-def decide_compiled(executor, program: ir.Program, record: Mapping, as_of: dt.date, params: dict,
-                    active, extra: str = "error", history_columns=(), history=None) -> Decision:
-    """One customer on the compiled row kernel (engine/evaluation/row.py).
-    `params`: every param's value, resolved already. `history_columns`: the
-    aggregates the kernel reads as extra fields (compiler/backend/history.py),
-    computed here from `history`, the customer's events."""
-    program = offer_settings.with_params(program, params)         # holdouts from params
-    read = reader(program, extra)
-    values = read.values(record)
-    if history_columns or history:
-        from pol.reference.history import column_values
-        values = values + column_values(program, history_columns, history, values[read.key_index], as_of)
-    plan = executor.plan
-    today = as_of.toordinal() - _EPOCH
-    key = values[read.key_index]
-    out = executor.evaluate(values, today, params, active, key)
-    segs = out.segs[:, 0].tolist()
-    classes = out.classes[:, 0].tolist()
-    scores = out.scores[:, 0].tolist()
-    offers = []
-    several = has_campaigns(program)
-    for rank, (k, c, p, control) in enumerate(out.accepted(), start=1):
-        o = program.offers[k]
-        offers.append(_trusted(Assignment, {"offer": plan.offers[k], "rank": rank, "channel": plan.channels[c],
-                                            "priority": p, "control": control,
-                                            "campaign": o.campaign if several else None,
-                                            "attributes": dict(o.attributes)}))
-    return _trusted(Decision, {
-        "key": key,
-        "segments": dict(zip(plan.segments, segs)),
-        "classifications": {name: (plan.class_values[j][c] if c >= 0 else None)
-                            for j, (name, c) in enumerate(zip(plan.classifies, classes))},
-        "scores": {name: (None if math.isnan(v) else v) for name, v in zip(plan.scores, scores)},
-        "offers": offers,
-        "policy": program.name, "version": program.version, "as_of": as_of, "run_id": str(uuid.uuid4()),
-    })
+class CompiledDecisions:
+    """`decide` on the compiled row kernel (engine/evaluation/row.py) for one
+    policy, with what every decision shares made once: the record readers,
+    the names of the outputs, each offer's campaign and attributes.
+    `history_columns`: the aggregates the kernel reads as extra fields
+    (compiler/backend/history.py), computed per decision from the
+    customer's events; `arms` (engine/evaluation/experiments.Arms) draws the
+    customer's arm of each experiment, the fields after them."""
+
+    def __init__(self, executor, program: ir.Program, history_columns=(), arms=None):
+        plan = executor.plan
+        self.executor = executor
+        self.program = program
+        self.history_columns = history_columns
+        self.arms = arms
+        self._experiments = tuple(x.name for x in program.experiments)
+        several = has_campaigns(program)
+        # (offer, campaign, attributes) per offer index; the attributes are
+        # copied into each Assignment, which a caller may change
+        self._offers = tuple((plan.offers[k], o.campaign if several else None, o.attributes)
+                             for k, o in enumerate(program.offers))
+        self._channels = tuple(plan.channels)
+        self._segments = tuple(plan.segments)
+        self._classes = tuple(zip(plan.classifies, plan.class_values))
+        self._scores = tuple(plan.scores)
+        self._readers: dict[str, object] = {}
+
+    def decide(self, record: Mapping, as_of: dt.date, params: dict, active, extra: str = "error",
+               history=None) -> Decision:
+        """One customer. `params`: every param's value, resolved already;
+        `active`: the offers in their valid window (and not exhausted)."""
+        read = self._readers.get(extra)
+        if read is None:
+            read = self._readers[extra] = reader(self.program, extra)     # checks `extra`
+        values = read.values(record)
+        key = values[read.key_index]
+        if self.history_columns or history:
+            from pol.reference.history import column_values
+            values = values + column_values(self.program, self.history_columns, history, key, as_of)
+        drawn = self.arms.of_key(key) if self.arms else []
+        if drawn:
+            values = values + drawn
+        out = self.executor.evaluate(values, as_of.toordinal() - _EPOCH, params, active, key)
+        offers = []
+        if out.n:
+            channels, table = self._channels, self._offers
+            for rank, (k, c, p, control) in enumerate(out.accepted(), start=1):
+                name, campaign, attributes = table[k]
+                offers.append(_trusted(Assignment, {"offer": name, "rank": rank, "channel": channels[c],
+                                                    "priority": p, "control": control, "campaign": campaign,
+                                                    "attributes": dict(attributes)}))
+        return _trusted(Decision, {
+            "key": key,
+            "segments": dict(zip(self._segments, out.seg.tolist())),
+            "classifications": {name: (labels[c] if c >= 0 else None)
+                                for (name, labels), c in zip(self._classes, out.cls.tolist())},
+            "scores": {name: (None if v != v else v) for name, v in zip(self._scores, out.score.tolist())},
+            "offers": offers,
+            "policy": self.program.name, "version": self.program.version, "as_of": as_of,
+            "run_id": decision_id(), "arms": dict(zip(self._experiments, drawn)),
+        })

@@ -11,6 +11,10 @@ Accepted values (INTERFACE.md), per declared type:
     date    a datetime.date (a datetime gives its date), or "YYYY-MM-DD"
     timestamp  a datetime (an aware one: its wall-clock time), a date (midnight), or
             "YYYY-MM-DDTHH:MM[:SS[.ffffff]]"
+    list<int>, list<string>
+            a list or tuple of the elements, each as above (ints only as ints,
+            strings only as str), or the text of a JSON array: '["A", "B"]',
+            '[1, 2]', '[]'. Never null, and no null inside: [] is "none".
 
 From the command line every value arrives as text, hence the text forms.
 Numbers and dates in text are written with the ASCII digits 0-9, as in a
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import math
 import numbers
 import re
@@ -44,6 +49,8 @@ _EXPECTED = {
     Type.STRING: "a string",
     Type.DATE: "a date written YYYY-MM-DD (e.g. 2026-11-01)",
     Type.TIMESTAMP: "a timestamp written YYYY-MM-DDTHH:MM:SS (e.g. 2026-11-01T22:00:00)",
+    Type.LIST_INT: 'a list of ints (from the command line a JSON array, e.g. [1, 2])',
+    Type.LIST_STRING: 'a list of strings (from the command line a JSON array, e.g. ["A", "B"])',
 }
 
 
@@ -55,9 +62,31 @@ def _refuse(p: ir.Param, value, why: str | None = None) -> ParamError:
     return ParamError(message + (f" ({why})" if why else ""), param=p.name)
 
 
+def _convert_list(p: ir.Param, value) -> tuple:
+    t = p.type
+    items = value
+    if isinstance(value, str):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            raise _refuse(p, value) from None
+    if not isinstance(items, (list, tuple)):
+        raise _refuse(p, value, "an empty list is []" if value is None else None)
+    out = []
+    for k, v in enumerate(items):
+        ok = isinstance(v, str) if t.element == Type.STRING else \
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and I64_MIN <= v <= I64_MAX
+        if not ok:
+            raise _refuse(p, value, f"element {k + 1} is {v!r}" + (": no null in a list" if v is None else ""))
+        out.append(v if t.element == Type.STRING else int(v))
+    return tuple(out)
+
+
 def convert(p: ir.Param, value):
     """One override converted to `p`'s type, or ParamError."""
     t = p.type
+    if t.element is not None:
+        return _convert_list(p, value)
     if value is None:
         return None
     if isinstance(value, str) and t != Type.STRING and value.strip().lower() == "null":

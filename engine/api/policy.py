@@ -23,11 +23,14 @@ import pyarrow as pa
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
+from pol.compiler.backend.experiments import lower as lower_experiments
 from pol.compiler.backend.history import lower as lower_history
 from pol.compiler.backend.plan import plan as make_plan
+from pol.compiler.frontend.contact import has_quiet_hours, run_params
 from pol.errors import ArgumentError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.evaluation.executor import AutoExecutor, KernelExecutor
+from pol.evaluation.experiments import Arms
 from pol.evaluation.row import RowExecutor
 from pol.evaluation.stream import Stream, active_offers, batches_of, output_schemas
 from pol.evaluation.vector import VectorExecutor
@@ -42,6 +45,9 @@ class Result:
     version: str | None = None
     as_of: dt.date | None = None
     run_id: str | None = None           # a uuid4, also in the tables' metadata and the summary
+    # What the run could not do as it should have, said in words: the
+    # kernel's background compile failed (the run stayed vectorized)
+    warnings: tuple[str, ...] = ()
 
 
 def resolve_params(program, params):
@@ -75,6 +81,22 @@ def _as_of(as_of) -> dt.date:
     return day
 
 
+def _moment(program: ir.Program, as_of, now: bool = True):
+    """as_of with its time of day, for quiet hours (LANGUAGE.md section 14):
+    text 'YYYY-MM-DDTHH:MM[:SS]' read as a datetime; left out, decide's and
+    explain's (`now`) is the present moment when quiet hours apply (a
+    decision is made when it is asked for), a run's today without a time."""
+    if as_of is None and now and has_quiet_hours(program):
+        return dt.datetime.now()
+    if isinstance(as_of, str) and "T" in as_of:
+        try:
+            return dt.datetime.fromisoformat(as_of)
+        except ValueError:
+            raise ArgumentError(f"as_of must be a date or a timestamp, written YYYY-MM-DD or "
+                                f"YYYY-MM-DDTHH:MM; got {shown_argument(as_of)}", argument="as_of") from None
+    return as_of
+
+
 class Policy:
     def __init__(self, program: ir.Program, path: str | None = None):
         self.program = program
@@ -82,13 +104,16 @@ class Policy:
         # The kernels run the program with each history aggregate an input
         # field, computed per batch (compiler/backend/history.py).
         self.lowered = lower_history(program)
-        run = self.lowered.program
+        # ... and each experiment's arm too, drawn per batch (compiler/backend/experiments.py)
+        run = lower_experiments(self.lowered.program)
         self.plan = make_plan(run)
         self._kernel = KernelExecutor(run, self.plan)
         self._vector = VectorExecutor(run, self.plan)
         self._auto = AutoExecutor(self._kernel, self._vector)
         self._row = RowExecutor(run, self.plan)
+        self._arms = Arms(program)
         self._active_cache = None
+        self._decisions = None          # pol.api.decision.CompiledDecisions, made at the first decision
         self._defaults = resolve_params(program, {})
 
     def _executor(self, engine: str):
@@ -133,14 +158,15 @@ class Policy:
         `history`: {history name: Arrow table of events} (LANGUAGE.md section 12);
         the stream's `history.summary()` counts the events that matched no customer."""
         executor = self._executor(engine)
+        as_of = _moment(self.program, as_of, now=False)
         day = _as_of(as_of)
+        values = run_params(self.program, resolve_params(self.program, params or {}), as_of)
         tables = None
         if history is not None or self.program.histories:
             from pol.evaluation.history import HistoryTables
             tables = HistoryTables(self.program, self.lowered.columns, history if history is not None else {},
                                    day, history_paths)
-        return Stream(self.lowered.program, self.plan, executor, day,
-                      resolve_params(self.program, params or {}), sink, path, history=tables)
+        return Stream(self.lowered.program, self.plan, executor, day, values, sink, path, history=tables)
 
     def evaluate(self, data, as_of=None, params=None, engine: str = "auto", history=None) -> Result:
         """Evaluate every customer in `data`. `engine`: "kernel" (the fused
@@ -171,7 +197,15 @@ class Policy:
         summary = {**run.counts.to_dict(self.labels()), "absent_fields": list(run.absent)}
         if run.history is not None:
             summary["history"] = run.history.summary()
-        return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id)
+        if run.arms:
+            summary["experiments"] = run.arms.summary()
+        return Result(ct, at, summary, self.program.name, self.program.version, run.as_of, run.run_id,
+                      tuple(self.warnings(engine)))
+
+    def warnings(self, engine: str = "auto") -> list[str]:
+        """What a run on this engine could not do as it should (so far in this
+        process): a failed background compile of the kernel."""
+        return self._auto.warnings() if engine == "auto" else []
 
     def program_key_arrow_type(self) -> pa.DataType:
         t = self.program.input.field(self.program.input.key).type
@@ -193,16 +227,21 @@ class Policy:
         left out has none. `ledger` (a pol.Ledger): the run-wide constraints
         apply, against what the ledger's earlier decisions used, and what
         this decision gives is recorded in it (LANGUAGE.md 6.4)."""
-        from pol.api.decision import decide_compiled, decide_reference
-        engine = _choice("engine", engine, DECIDE_ENGINES)
-        day = _as_of(as_of)
-        values = resolve_params(self.program, params) if params else self._defaults
         if ledger is not None:
-            program = offer_settings.with_params(self.program, values)
+            program = offer_settings.with_params(self.program, resolve_params(self.program, params)
+                                                 if params else self._defaults)
             d, _ = ledger.decide(program, lambda refused: self.decide(
-                record, day, params, engine, extra, frozenset(exhausted) | refused, history))
+                record, as_of, params, engine, extra, frozenset(exhausted) | refused, history))
             return d
+        if engine not in DECIDE_ENGINES:
+            _choice("engine", engine, DECIDE_ENGINES)
+        if type(as_of) is not dt.date:      # a date: no time of day, nothing to convert
+            as_of = _moment(self.program, as_of)
+        day = as_of if type(as_of) is dt.date else _as_of(as_of)
+        values = run_params(self.program, resolve_params(self.program, params) if params else self._defaults,
+                            as_of)
         if engine == "reference" or (engine == "auto" and not self._row_ready()):
+            from pol.api.decision import decide_reference
             return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
                                     history=history)
         active = self._active(day, values)
@@ -210,8 +249,12 @@ class Policy:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.
             active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
-        return decide_compiled(self._row, self.program, record, day, values, active, extra=extra,
-                               history_columns=self.lowered.columns, history=history)
+        decisions = self._decisions
+        if decisions is None:
+            from pol.api.decision import CompiledDecisions
+            decisions = self._decisions = CompiledDecisions(self._row, self.program, self.lowered.columns,
+                                                            self._arms)
+        return decisions.decide(record, day, values, active, extra, history)
 
     def _row_ready(self) -> bool:
         row = self._row
@@ -241,7 +284,9 @@ class Policy:
         With a `ledger`, what decide with it would give now, and which
         run-wide constraint refused an offer; the ledger is not changed."""
         from pol.reference.explain import explain
-        return explain(self.program, record, _as_of(as_of), resolve_params(self.program, params or {}),
+        as_of = _moment(self.program, as_of)
+        return explain(self.program, record, _as_of(as_of),
+                       run_params(self.program, resolve_params(self.program, params or {}), as_of),
                        extra=extra, history=history, ledger=ledger)
 
     def __repr__(self) -> str:

@@ -248,7 +248,7 @@ class RecordReader:
         self.names = tuple(f.name for f in self.fields)
         self.key_index = self.names.index(program.input.key)
         self._name_set = frozenset(self.names)
-        by_type = {t: tuple((i, f.name) for i, f in enumerate(self.fields) if f.type == t) for t in Type}
+        by_type = {t: tuple(i for i, f in enumerate(self.fields) if f.type == t) for t in Type}
         self._ints, self._floats = by_type[Type.INT], by_type[Type.FLOAT]
         self._bools, self._strings, self._dates = by_type[Type.BOOL], by_type[Type.STRING], by_type[Type.DATE]
         self._timestamps = by_type[Type.TIMESTAMP]
@@ -261,36 +261,37 @@ class RecordReader:
                             f"not {_kind(record)}")
         if self.extra == "error" and not record.keys() <= self._name_set:
             raise self._unknown(record)
-        out = [None] * len(self.names)
-        get = record.get
+        out = list(map(record.get, self.names))
         fields = self.fields
+        # Each test passes a value of the exact expected type (and None)
+        # with one or two comparisons; the rest goes through convert.
         lo, hi = I64_MIN, I64_MAX
-        for i, name in self._ints:
-            v = get(name)
-            if v is not None:
-                out[i] = v if type(v) is int and lo <= v <= hi else convert(fields[i], v)
-        for i, name in self._floats:
-            v = get(name)
-            if v is not None:
-                # v - v is 0.0 exactly when v is finite
-                out[i] = v if type(v) is float and v - v == 0.0 else convert(fields[i], v)
-        for i, name in self._strings:
-            v = get(name)
-            if v is not None:
-                out[i] = v if type(v) is str else convert(fields[i], v)
-        for i, name in self._bools:
-            v = get(name)
-            if v is not None:
-                out[i] = v if type(v) is bool else convert(fields[i], v)
+        for i in self._ints:
+            v = out[i]
+            if (type(v) is not int or not lo <= v <= hi) and v is not None:
+                out[i] = convert(fields[i], v)
+        for i in self._floats:
+            v = out[i]
+            # v - v is 0.0 exactly when v is finite
+            if (type(v) is not float or v - v != 0.0) and v is not None:
+                out[i] = convert(fields[i], v)
+        for i in self._strings:
+            v = out[i]
+            if type(v) is not str and v is not None:
+                out[i] = convert(fields[i], v)
+        for i in self._bools:
+            v = out[i]
+            if type(v) is not bool and v is not None:
+                out[i] = convert(fields[i], v)
         date = dt.date
-        for i, name in self._dates:
-            v = get(name)
-            if v is not None:
-                out[i] = v if type(v) is date else convert(fields[i], v)
-        for i, name in self._timestamps:
-            v = get(name)
-            if v is not None:
-                out[i] = v if type(v) is dt.datetime and v.tzinfo is None else convert(fields[i], v)
+        for i in self._dates:
+            v = out[i]
+            if type(v) is not date and v is not None:
+                out[i] = convert(fields[i], v)
+        for i in self._timestamps:
+            v = out[i]
+            if (type(v) is not dt.datetime or v.tzinfo is not None) and v is not None:
+                out[i] = convert(fields[i], v)
         if out[self.key_index] is None:
             name = self.names[self.key_index]
             what = "null" if name in record else "missing"

@@ -40,7 +40,7 @@ from pol.compiler.backend.layout import (
     NO_PRIORITY,
     NOT_ELIGIBLE,
 )
-from pol.compiler.backend.runtime import FNV_OFFSET, fnv1a, held_out
+from pol.compiler.backend.runtime import FNV_OFFSET, MIXED, fnv1a, held_out
 from pol.compiler.backend.walk import matcher
 from pol.compiler.frontend.constraints import scaled
 
@@ -48,9 +48,10 @@ from pol.compiler.frontend.constraints import scaled
 _NO_BUDGET = 2 ** 62
 
 
-def _prefix_state(offer: str) -> np.uint64:
-    """The holdout hash's state after the bytes of "OFFER:" (runtime.fnv1a)."""
-    data = np.frombuffer((offer + ":").encode("utf-8"), np.uint8)
+def _prefix_state(prefix: str) -> np.uint64:
+    """The holdout hash's state after the bytes of "OFFER:" or "OFFER:SALT:"
+    (ir.Offer.holdout_prefix, runtime.fnv1a)."""
+    data = np.frombuffer(prefix.encode("utf-8"), np.uint8)
     return fnv1a(FNV_OFFSET, data, 0, len(data))
 
 
@@ -61,8 +62,8 @@ class Rules:
     category: np.ndarray        # int64[K]: category id, -1 none (ids < 64 with one per category)
     exclusive: np.ndarray       # int64[K]: bitmask of exclusive lines holding the offer
     capacity: np.ndarray        # int64[K]: -1 unlimited
-    holdout_bp: np.ndarray      # int64[K]: -1 no holdout
-    holdout_state: np.ndarray   # uint64[K]: FNV-1a state after the bytes of "OFFER:"
+    holdout_bp: np.ndarray      # int64[K]: -1 no holdout; + runtime.MIXED when salted
+    holdout_state: np.ndarray   # uint64[K]: FNV-1a state after the bytes of "OFFER:[SALT:]"
     # The arbitrate block's run-wide constraints (LANGUAGE.md 6.4):
     quota_of: np.ndarray        # int64[K]: the offer's category's quota, -1 none
     quota: np.ndarray           # int64[Q]: offers each quota may give
@@ -74,12 +75,14 @@ class Rules:
     # candidate of one goes through the run-wide walk)
     constrained: np.ndarray
     fallback: int = -1          # the fallback offer's index, -1 none
+    optimal: bool = False       # `maximize priority`: engine/arbitration/optimal.py walks the run
 
     @property
     def has_capacity(self) -> bool:
-        """Whether a run matches its customers together: an offer's
-        capacity or any constraint of the arbitrate block."""
-        return bool(self.constrained.any())
+        """Whether a run matches all customers together: an offer has a
+        capacity or the arbitrate block a constraint, or the allocation is
+        optimal (section 6.7)."""
+        return bool(self.constrained.any()) or self.optimal
 
     def walk_arguments(self) -> tuple:
         """walk_global's arguments after the pairs' and before the results."""
@@ -130,8 +133,9 @@ class Rules:
             category=category,
             exclusive=exclusive,
             capacity=capacity,
-            holdout_bp=np.array([o.holdout_bp if o.holdout_bp is not None else -1 for o in offers], np.int64),
-            holdout_state=np.array([_prefix_state(o.name) for o in offers], np.uint64),
+            holdout_bp=np.array([-1 if o.holdout_bp is None else o.holdout_bp if o.holdout_salt is None
+                                 else o.holdout_bp + MIXED for o in offers], np.int64),
+            holdout_state=np.array([_prefix_state(o.holdout_prefix) for o in offers], np.uint64),
             quota_of=quota_of,
             quota=np.array([n for _, n in a.quota] or [0], np.int64),
             chan_bit=chan_bit if len(chan_bit) else np.full(1, -1, np.int64),
@@ -140,6 +144,7 @@ class Rules:
             budget=budget,
             constrained=constrained.astype(np.bool_),
             fallback=names.index(a.fallback) if a.fallback is not None else -1,
+            optimal=a.optimal,
         )
 
 

@@ -123,6 +123,9 @@ def hints(program: ir.Program, as_of: dt.date) -> dict[str, Hints]:
             elif isinstance(node, ir.InSet):
                 for v in node.values:
                     note(node.operand, v)
+            elif isinstance(node, ir.Call) and node.op == "member":     # x in LIST_PARAM: its default's values
+                for v in constant(node.args[1]) or ():
+                    note(node.args[0], v)
             elif isinstance(node, ir.Call) and node.op in ("starts_with", "ends_with", "contains"):
                 found = target(node.args[0])
                 text = constant(node.args[1])

@@ -71,6 +71,9 @@ def generate_events(program: ir.Program, customers: pa.Table, seed: int = 7,
                 future = rng.random(n) < FUTURE_SHARE
                 days = np.where(future, (as_of - _EPOCH).days + 1 + rng.integers(0, 30, n), days)
                 col = pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32())
+                if f.type == Type.TIMESTAMP:        # a time of day too
+                    seconds = days.astype(np.int64) * 86_400 + rng.integers(0, 86_400, n)
+                    col = pa.array(seconds, pa.int64()).cast(pa.timestamp("s")).cast(ARROW[f.type])
             else:
                 context = {Type.STRING: {"name": f.name}, Type.DATE: {"as_of": as_of}}.get(f.type, {})
                 col = GENERATORS[f.type](rng, n, found.get(f.name, Hints()), **context)

@@ -63,8 +63,9 @@ def _folder(text: str) -> str:
 
 def summary(program) -> str:
     """What a policy holds, e.g. '25 fields, 2 params, 5 lets, ...'."""
+    declared = [p for p in program.params if ":" not in p.name]     # a name with ':' is the run's own
     counts = [
-        (len(program.input.fields), "field", "fields"), (len(program.params), "param", "params"),
+        (len(program.input.fields), "field", "fields"), (len(declared), "param", "params"),
         (len(program.lets), "let", "lets"), (len(program.segments), "segment", "segments"),
         (len(program.classifies), "classification", "classifications"),
         (len(program.scores), "score", "scores"), (len(program.channels), "channel", "channels"),
@@ -209,7 +210,15 @@ def cmd_demo(args) -> int:
     return demo(rows=args.rows, folder=args.dir)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands that a parser without the other modules' commands can run: those
+# modules import pyarrow and NumPy when loaded, half of a `pol check`, which
+# an editor may run on every save.
+LIGHT = ("check", "graph")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with `command` one of LIGHT a parser
+    of the commands this module declares (the same options and help)."""
     ap = argparse.ArgumentParser(prog="pol", description="Check, test and run customer policies written in .pol.")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -226,13 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["dot", "mermaid"], default="dot")
     p.set_defaults(fn=cmd_graph)
 
-    from pol.cli import fmt as fmt_mod
-    from pol.cli import run as run_mod
-    from pol.loop import diff_cli, effect_cli
-    from pol.loop.report import cli as report_cli
-    from pol.serve import cli as serve_cli
-    for module in (run_mod, diff_cli, effect_cli, report_cli, fmt_mod, serve_cli):
-        module.add_parser(sub)
+    if command not in LIGHT:
+        from pol.cli import fmt as fmt_mod
+        from pol.cli import run as run_mod
+        from pol.loop import diff_cli, effect_cli
+        from pol.loop.report import cli as report_cli
+        from pol.serve import cli as serve_cli
+        for module in (run_mod, diff_cli, effect_cli, report_cli, fmt_mod, serve_cli):
+            module.add_parser(sub)
 
     p = sub.add_parser("test", help="run the test blocks of policies")
     p.add_argument("paths", nargs="+", metavar="POLICY_OR_DIR")
@@ -256,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the events of a declared history (as for pol run); the customer's are used")
     p.set_defaults(fn=cmd_explain)
 
-    from pol.cli import sample
-    sample.add_parser(sub)
+    if command not in LIGHT:
+        from pol.cli import sample
+        sample.add_parser(sub)
 
     p = sub.add_parser("demo", help="sample customers through the telecom policies, to a report to open")
     p.add_argument("--rows", type=int, default=1_000_000)
@@ -268,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return args.fn(args)
     except PolicyError as e:

@@ -125,6 +125,16 @@ def classifications(s: dict) -> list[str]:
     return out[1:]
 
 
+def experiments(s: dict) -> list[str]:
+    """Customers per arm of each experiment (LANGUAGE.md section 13)."""
+    n = s["customers"]
+    out = []
+    for name, counts in (s.get("experiments") or {}).items():
+        rows = [["arm", "customers", "share"]] + [[k, _n(v), _share(v, n)] for k, v in counts.items()]
+        out += ["", f"Experiment {name}"] + table(rows, {1, 2})
+    return out[1:]
+
+
 def channels(s: dict) -> list[str]:
     if not s["channels"]:
         return []
@@ -156,6 +166,24 @@ def funnel(s: dict) -> list[str]:
         rows, set(range(2, 2 + len(reasons))))
 
 
+def allocation(s: dict) -> list[str]:
+    """Under `maximize priority` (LANGUAGE.md 6.7): the total against the
+    greedy walk's and the bound it is within."""
+    a = s.get("allocation")
+    if a is None:
+        return []
+    more = a["value"] - a["greedy_value"]
+    share = f" ({more / a['greedy_value']:+.2%})" if a["greedy_value"] > 0 else ""
+    out = ["Allocation: maximize priority",
+           f"  total priority {a['value']:,.2f}; greedy walk {a['greedy_value']:,.2f}{share}",
+           f"  within {a['gap']:.3%} of the best possible (bound {a['dual_bound']:,.2f}, {a['passes']} passes)"
+           if a["dual_bound"] is not None else "  priorities too large to add up: the greedy walk stands"]
+    if a["prices"]:
+        rows = [["offer", "price"]] + [[k, f"{v:,.4g}"] for k, v in a["prices"].items()]
+        out += ["  prices of the capped offers"] + table(rows, {1}, indent="    ")
+    return out
+
+
 def absent(s: dict) -> list[str]:
     """Nullable fields the data did not have: read as null, and said so."""
     names = s.get("absent_fields") or []
@@ -166,7 +194,7 @@ def absent(s: dict) -> list[str]:
 
 def render(s: dict) -> str:
     parts = [header(s)] if "policy" in s else []
-    parts += [absent(s), segments(s), classifications(s), channels(s), funnel(s)]
+    parts += [absent(s), segments(s), classifications(s), experiments(s), channels(s), funnel(s), allocation(s)]
     out: list[str] = []
     for p in parts:
         if p:

@@ -36,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-from pol.errors import DataError, ParamError, PolicyError
+from pol.errors import ArgumentError, DataError, ParamError, PolicyError
 from pol.io.input_files import Input, read_batches
 from pol.io.output_files import OUTPUTS, SUFFIX, OutputError, Staging, Writer, cannot_write
 from pol.io.output_folder import Claim, OutputRefused, check_paths
@@ -54,6 +54,17 @@ def parse_params(items) -> dict[str, str]:
             raise UsageError(f"--param needs NAME=VALUE, got '{item}'")
         out[name.strip()] = value
     return out
+
+
+def parse_moment(text: str | None) -> dt.date:
+    """--as-of: a date, or a date and a time of day (a datetime) for quiet
+    hours (LANGUAGE.md section 14)."""
+    if text is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?", text.strip()):
+        try:
+            return dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise UsageError(f"--as-of '{text}' is not a time: there is no such day or time of day") from None
+    return parse_date(text)
 
 
 def parse_date(text: str | None) -> dt.date:
@@ -81,7 +92,7 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
                 raise UsageError("--master needs --engine spark")
             else:
                 summary = run(policy, input, out, as_of, params, fmt, overwrite, progress, history)
-    except (UsageError, OutputRefused) as e:
+    except (UsageError, OutputRefused, ArgumentError) as e:     # ArgumentError: a request the engine refuses
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
     except PolicyError as e:
@@ -95,6 +106,8 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
         return 130
     from pol.cli.report import render
     print(render(summary))
+    for warning in summary.get("warnings", ()):
+        print(f"pol: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -119,7 +132,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
     from pol.io.history_files import parse_history_args, read_history
     started = time.perf_counter()
     started_at = dt.datetime.now().astimezone()
-    day = parse_date(as_of)
+    moment = parse_moment(as_of)
+    day = moment.date() if isinstance(moment, dt.datetime) else moment
     raw_params = parse_params(params)
     try:
         history_paths = parse_history_args(history)
@@ -146,7 +160,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
                              f"--history {missing[0]}=PATH (an empty file is fine)")
         events = {name: read_history(program, pol_.lowered.columns, name, path)
                   for name, path in history_paths.items()}
-        stream = pol_.stream(None, as_of=day, params=values,     # its sink: the writer, made below
+        stream = pol_.stream(None, as_of=moment, params=values,     # its sink: the writer, made below
                              history=events if events or program.histories else None,
                              history_paths=history_paths)
         meta = run_metadata(program, day, stream.run_id)
@@ -182,6 +196,10 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         if stream.history is not None:
             summary["history"] = {name: dict(counts, path=history_paths.get(name))
                                   for name, counts in stream.history.summary().items()}
+        if stream.arms:
+            summary["experiments"] = stream.arms.summary()
+        if pol_.warnings():
+            summary["warnings"] = pol_.warnings()
         commit_with_summary(staging, out, summary)
         return summary
     finally:
@@ -196,7 +214,8 @@ def run_summary(pol_, run_id: str, policy, input, out, *, files: int, input_form
         "policy": pol_.name, "version": pol_.version, "run_id": run_id, "policy_file": str(policy),
         "input": str(input), "files": files, "input_format": input_format,
         "output": str(out), "output_format": fmt,
-        "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in params.items()},
+        # a param named with ':' is the run's own (its time of day), not the user's
+        "as_of": day.isoformat(), "params": {k: _jsonable(v) for k, v in params.items() if ":" not in k},
         "started_at": started_at.isoformat(timespec="seconds"),
         "seconds": round(seconds, 3), "rows": rows,
         "rows_per_second": round(rows / seconds) if seconds > 0 else None,
@@ -291,7 +310,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--input", required=True, metavar="PATH", help="a file or a folder of files")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="the output folder (refused if it exists, unless --overwrite)")
-    p.add_argument("--as-of", metavar="DATE", help="the run's date, YYYY-MM-DD (default: today)")
+    p.add_argument("--as-of", metavar="DATE", help="the run's date, YYYY-MM-DD (default: today), or "
+                   "its date and time, YYYY-MM-DDTHH:MM, for quiet hours")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override a declared param (repeatable)")
     p.add_argument("--format", choices=list(SUFFIX), default="parquet",

@@ -233,6 +233,10 @@ def param_args(plan: KernelPlan, params: dict, code_of: Callable[[str], int]) ->
         v = params[p.name]
         if p.type == Type.STRING and v is not None:
             args[names.value], args[names.valid] = code_of(v), True
+        elif p.type.element is not None:
+            # sorted and distinct: the kernels' runtime.member searches it
+            codes = [code_of(s) for s in v] if p.type.element == Type.STRING else list(v)
+            args[names.value], args[names.valid] = np.unique(np.array(codes, np.int64)), True
         else:
             args[names.value], args[names.valid] = param_value(p.type, v)
     return args

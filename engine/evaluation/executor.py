@@ -13,7 +13,9 @@
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import os
 import pickle
 import subprocess
@@ -27,13 +29,16 @@ import numpy as np
 
 from pol.arbitration.arbitrate import FlatParts, MatchJob
 from pol.compiler import ir
-from pol.compiler.backend import cache, codegen
+from pol.compiler.backend import cache, codegen, warm
 from pol.compiler.backend import layout as names
 from pol.compiler.backend.layout import KernelLayout
 from pol.compiler.backend.plan import KernelPlan
+from pol.errors import CompileError
 from pol.evaluation.bind import Bound
 from pol.evaluation.threads import chunks, run_parts
 from pol.evaluation.vector import VectorExecutor
+
+log = logging.getLogger("pol")
 
 
 @dataclass
@@ -47,20 +52,32 @@ class KernelCall:
 
 
 class KernelExecutor:
-    def __init__(self, program: ir.Program, plan: KernelPlan):
+    def __init__(self, program: ir.Program, plan: KernelPlan, split_at: int | None = None):
         self.plan = plan
         self.max_n = program.arbitrate.max_per_customer
-        # A run-wide constraint matches the run's customers together, after every batch.
-        # A fallback is walked by the matcher module (walk.py's match_range).
+        # A run-wide constraint matches the run's customers together, after every batch;
+        # a fallback is walked by the matcher module (walk.py's match_range).
         self.fused = not (program.arbitrate.constrained or program.arbitrate.fallback is not None
                           or any(o.capacity is not None for o in program.offers))
-        self.source = codegen.source(program, plan, fused=self.fused)
+        # split_at: the size from which the kernel is generated in stages
+        # (compiler/backend/split.py; None: its THRESHOLD)
+        self._program, self._split_at = program, split_at
         self.order = plan.layout.batch(self.fused)
-        self.path = cache.path_for(self.source)
         self._kernel = None
         self._lock = threading.Lock()
         self._signatures: dict[tuple, tuple] = {}
         self._ready: set[tuple] = set()
+        self._compiled: set[tuple] = set()
+
+    @functools.cached_property
+    def source(self) -> str:
+        """Generated on first use (a second or two for a policy of 1,000
+        segments): a vectorized run never needs it."""
+        return codegen.source(self._program, self.plan, fused=self.fused, split_at=self._split_at)
+
+    @functools.cached_property
+    def path(self) -> Path | None:
+        return cache.path_for(self.source)
 
     def call(self, bound: Bound, active, today: int, out, job: MatchJob | None) -> KernelCall:
         parts = chunks(bound.n)
@@ -124,13 +141,21 @@ class KernelExecutor:
         return False
 
     def compile(self, sig: tuple) -> None:
-        self.kernel().compile(sig)
-        cache.touch(self.marker(sig))
+        """Compile for these types now; Numba's failure as a CompileError."""
+        if sig in self._compiled:
+            return
+        try:
+            self.kernel().compile(sig)
+        except Exception as e:      # RecursionError in Numba's SSA pass, its typing errors ...
+            raise CompileError(warm.one_line(e)) from e
+        self._compiled.add(sig)
 
     def __call__(self, bound: Bound, active, today: int, out, job: MatchJob | None = None) -> None:
         self.execute(self.call(bound, active, today, out, job), out, job)
 
     def execute(self, call: KernelCall, out, job: MatchJob | None) -> None:
+        sig = self.signature(call.args[0])
+        self.compile(sig)
         kernel = self.kernel()
         # The kernel releases the GIL: one row range per core.
         run_parts(lambda j, a, b: kernel(*call.args[j]), call.parts)
@@ -142,7 +167,6 @@ class KernelExecutor:
                 job.funnel += funnel
                 job.by_channel += by_channel
             out.accepted = call.flat.join(call.parts)
-        sig = self.signature(call.args[0])
         if not self.ready(sig):
             cache.touch(self.marker(sig))
             self._ready.add(sig)
@@ -154,6 +178,9 @@ class AutoExecutor:
         self.vector = vector
         self._started: set = set()
         self._lock = threading.Lock()
+        # Why the background compile failed, in one line (None: it has not);
+        # the run stays vectorized and says so (Result.warnings, pol run).
+        self.failure: str | None = None
 
     def __call__(self, bound: Bound, active, today: int, out, job: MatchJob | None = None) -> None:
         call = self.kernel_exec.call(bound, active, today, out, job)
@@ -161,8 +188,37 @@ class AutoExecutor:
         if self.kernel_exec.ready(sig):
             self.kernel_exec.execute(call, out, job)
             return
-        self.start_background(sig)
+        if not self.failed(sig):
+            self.start_background(sig)
         self.vector(bound, active, today, out, job)
+
+    def failed(self, sig: tuple) -> bool:
+        """Whether the kernel's compile for these types failed, in this run's
+        background process or an earlier run's (its `.failed` file, which
+        warm.py writes): then it is not tried again, and the failure is told."""
+        if self.failure is not None:
+            return True
+        marker = self.kernel_exec.marker(sig)
+        if marker is None:
+            return False
+        try:
+            cause = warm.failure_path(marker).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return False
+        self.report(cause or "the background compile failed")
+        return True
+
+    def report(self, cause: str) -> None:
+        if self.failure is None:
+            self.failure = cause
+            log.warning("the kernel could not be compiled in the background (%s): "
+                        "this policy runs on the vectorized evaluator", cause)
+
+    def warnings(self) -> list[str]:
+        if self.failure is None:
+            return []
+        return [f"the kernel could not be compiled in the background ({self.failure}): "
+                f"this run used the vectorized evaluator, which is slower per row"]
 
     def start_background(self, sig: tuple) -> None:
         """Compile the kernel for these argument types in a background
@@ -190,4 +246,17 @@ class AutoExecutor:
             with child.stdin:
                 child.stdin.write(job)
         except OSError:
-            pass                    # no background compile: the run goes on vectorized
+            return                  # no background compile: the run goes on vectorized
+        threading.Thread(target=self._watch, args=(child, marker), daemon=True).start()
+
+    def _watch(self, child: subprocess.Popen, marker: Path) -> None:
+        """A child that dies without a word (killed, out of memory, a crash in
+        LLVM) is reported too, by its exit status."""
+        status = child.wait()
+        if status == 0:
+            return
+        try:
+            cause = warm.failure_path(marker).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            cause = ""
+        self.report(cause or f"the compiling process exited with status {status}")

@@ -40,6 +40,7 @@ from pol.compiler.types import Type
 from pol.errors import ArgumentError
 from pol.evaluation.bind import EPOCH, _days, _float_values, _values, bind, check_nulls, check_schema
 from pol.evaluation.history_kernel import FIRST, LAST, NO_DAY, aggregate, op_code
+from pol.io.columns import ARROW
 
 _SLICE = 1 << 20          # events filtered at once: bounded intermediates
 _ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.DATE: pa.date32()}
@@ -144,6 +145,9 @@ class _Grouped:
         fields = used_fields(hist, columns)
         shape = view(hist, fields)
         check_schema(shape, table.schema, path)
+        for f in fields:        # an absent nullable field is all null, as in the input (section 8.1)
+            if table.schema.get_field_index(f.name) < 0:
+                table = table.append_column(f.name, pa.nulls(table.num_rows, ARROW[f.type]))
         table = table.select([f.name for f in fields]).combine_chunks()
         batch = table.to_batches()[0] if table.num_rows else None
         self.events = table.num_rows

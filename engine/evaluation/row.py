@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import os
 import threading
-import types
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +34,6 @@ from pol.compiler.backend import cache, codegen
 from pol.compiler.backend import layout as names
 from pol.compiler.backend.layout import KernelLayout
 from pol.compiler.backend.plan import KernelPlan
-from pol.compiler.backend.walk import matcher
 from pol.compiler.types import Type, micros
 from pol.evaluation.bind import param_args
 from pol.evaluation.strings import extended, lookups
@@ -50,33 +49,47 @@ if hasattr(os, "register_at_fork"):
 
 class RowOutputs:
     """One record's outputs, as the row kernel writes them: segments,
-    classifications and scores (one column each), the candidates, then the
-    accepted offers in the flat layout (`a_end[0]` of them) and the walk's
-    counts (not read)."""
+    classifications and scores (one column each, read through the 1-D views
+    `seg`, `cls`, `score`), the candidates, then the accepted offers in the
+    flat layout (`n` of them) and the walk's counts (not read)."""
 
     def __init__(self, program: ir.Program, plan: KernelPlan):
         K, H, max_n = len(plan.offers), len(plan.channels), program.arbitrate.max_per_customer
         self.segs = np.empty((len(plan.segments), 1), np.bool_)
         self.classes = np.empty((len(plan.classifies), 1), np.int16)
         self.scores = np.empty((len(plan.scores), 1), np.float64)
+        self.seg, self.cls, self.score = self.segs[:, 0], self.classes[:, 0], self.scores[:, 0]
         flat = (np.empty(max_n, np.int64), np.empty(max_n, np.int32), np.empty(max_n, np.int32),
                 np.empty(max_n, np.int32), np.empty(max_n, np.float64), np.empty(max_n, np.bool_),
                 np.zeros(1, np.int64))
-        counts = (np.zeros((K, len(names.FUNNEL)), np.int64), np.zeros((K, H, 2), np.int64), np.zeros(1, np.int64))
+        counts = (np.zeros((K, len(names.FUNNEL)), np.int64), np.zeros((K, H, 2), np.int64))
         self.cprio = np.empty((1, K), np.float64)
         self.cchan = np.empty((1, K), np.int8)
+        self.key_int = np.zeros(1, np.int64)        # an int key, set per decision
         self.args = {names.SEGS: self.segs, names.CLASSES: self.classes, names.SCORES: self.scores,
-                     names.CPRIO: self.cprio, names.CCHAN: self.cchan}
-        self.walk_args = {names.START: 0, names.STOP: 1, names.CPRIO: self.cprio, names.CCHAN: self.cchan,
-                          names.MAX_N: max_n, **dict(zip(names.FLAT, flat)),
-                          **dict(zip(names.COUNTS[:2], counts[:2]))}
-        self.offer, self.chan, self.prio, self.ctrl, self.end = flat[2], flat[3], flat[4], flat[5], flat[6]
+                     names.CPRIO: self.cprio, names.CCHAN: self.cchan, **dict(zip(names.FLAT, flat)),
+                     **dict(zip(names.COUNTS[:2], counts))}
+        self.offer, self.chan, self.prio, self.ctrl = flat[2], flat[3], flat[4], flat[5]
+        self.n = 0          # how many offers were accepted: what the kernel returns
 
     def accepted(self) -> list[tuple[int, int, float, bool]]:
         """(offer index, channel index, priority, control) in rank order."""
-        n = int(self.end[0])
+        n = self.n
+        if n == 0:
+            return []
         return list(zip(self.offer[:n].tolist(), self.chan[:n].tolist(), self.prio[:n].tolist(),
                         self.ctrl[:n].tolist()))
+
+
+class _Thread:
+    """What one thread's decisions reuse: its outputs, the kernel's
+    arguments that stay (a list to copy and fill), and the params last packed."""
+
+    def __init__(self, outputs: RowOutputs, args: list):
+        self.out = outputs
+        self.args = args
+        self.params: dict | None = None
+        self.packed: tuple = ()
 
 
 class RowExecutor:
@@ -86,24 +99,32 @@ class RowExecutor:
         self._kernel = None
         self._started: int | None = None      # the process that started a background build
         self._codes = {s: k for k, s in enumerate(plan.literals)}
-        # (kernel slot, input field index) by how a value is packed (bools pack as ints).
+        # The record packed as layout.record_slots lays it out: each kind of
+        # value picked from the reader's list (input order) by one call.
         index = {f.name: i for i, f in enumerate(program.input.fields)}
-        slots = {t: [(j, index[f.name]) for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
-        self._floats, self._strings, self._dates = slots[Type.FLOAT], slots[Type.STRING], slots[Type.DATE]
-        self._ints = slots[Type.INT] + slots[Type.BOOL]
-        self._timestamps = slots[Type.TIMESTAMP]
+        inputs = [index[f.name] for f in plan.fields]
+        kinds = {t: [inputs[j] for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
+        self._all = _picker(inputs)
+        self._floats = _picker(kinds[Type.FLOAT])
+        self._ints = _picker(kinds[Type.INT] + kinds[Type.BOOL])
+        self._strings, self._dates = _picker(kinds[Type.STRING]), _picker(kinds[Type.DATE])
+        self._timestamps = _picker(kinds[Type.TIMESTAMP])
         self._lit_luts = lookups(plan, pa.array(list(plan.literals), pa.string()))[1]
         rules = Rules.of(program)
         self._rules = rules.arguments()
-        self._fallback = rules.fallback
         self._no_holdouts = rules.arguments(holdouts=False)      # a customer without a key
         self._settings = any(o.settings for o in program.offers)
         self._order = plan.layout.row()
         # The kernel's arguments by position, found by name once: a call
         # fills only what changes (a dict per call cost a quarter of it).
-        self._at = {n: k for k, n in enumerate(self._order)}
-        self._walk_at = {n: k for k, n in enumerate(names.MATCH_RANGE)}
-        self._matcher: types.ModuleType | None = None     # walk.matcher(), loaded with the kernel
+        at = {n: k for k, n in enumerate(self._order)}
+        self._at_today, self._at_active = at[names.TODAY], at[names.ACTIVE]
+        self._at_record = tuple(at[n] for n in names.RECORD)
+        self._at_luts = tuple(at[n] for n in plan.layout.luts)
+        self._at_params = {n: at[n] for p in plan.layout.params for n in (p.value, p.valid)}
+        self._at_keys = tuple(at[n] for n in names.KEYS)
+        self._at_bp = at[names.MATCH_RULES[2]]
+        self._int_key = (True, None, _NO_OFFSETS, _NO_DATA)     # None: the thread's key_int
         self._local = threading.local()
 
     @functools.cached_property
@@ -135,7 +156,6 @@ class RowExecutor:
             if self._kernel is not None:
                 return
             kernel = cache.load(self.source).row_kernel
-            self._matcher = matcher()
             # One call on a record of nulls compiles the kernel for the types
             # every call passes (or loads the machine code from Numba's cache),
             # so that no decision waits for it.
@@ -143,110 +163,130 @@ class RowExecutor:
             from pol.evaluation.stream import active_offers
             params = resolve_params(self.program, {})
             self._call(kernel, [None] * len(self.program.input.fields), 0, params,
-                       active_offers(self.program, dt.date(1970, 1, 1)), None)
-            self._kernel = kernel
+                       active_offers(self.program, dt.date(1970, 1, 1)), 0)
+            self._kernel = _entry_point(kernel)
 
-    def _outputs(self) -> tuple[RowOutputs, list, list]:
-        """This thread's outputs, and the arguments that stay, of the kernel
-        (the output buffers) and of the walk (the rules, its buffers): every
-        name of their layouts, checked once."""
-        out = getattr(self._local, "out", None)
-        if out is None:
-            out = self._local.out = RowOutputs(self.program, self.plan)
+    def _thread(self) -> _Thread:
+        """This thread's outputs and the kernel arguments that stay (the
+        output buffers, the rules): every name of the layout, checked once."""
+        t = getattr(self._local, "t", None)
+        if t is None:
+            out = RowOutputs(self.program, self.plan)
             lay = self.plan.layout
             params = [n for p in lay.params for n in (p.value, p.valid)]
-            changing = dict.fromkeys((names.TODAY, *params, *names.RECORD, *lay.luts, names.ACTIVE))
-            self._local.args = list(KernelLayout.arguments(self._order, {**changing, **out.args}))
-            self._local.walk = list(KernelLayout.arguments(
-                names.MATCH_RANGE, {**out.walk_args, **self._rules, names.FALLBACK: self._fallback,
-                                    **dict.fromkeys(names.KEYS)}))
-        return out, self._local.args, self._local.walk
+            changing = dict.fromkeys((names.TODAY, *params, *names.RECORD, *lay.luts, names.ACTIVE, *names.KEYS))
+            args = list(KernelLayout.arguments(self._order, {**changing, **out.args, **self._rules}))
+            t = self._local.t = _Thread(out, args)
+        return t
 
     def evaluate(self, values: list, today: int, params: dict, active: np.ndarray, key) -> RowOutputs:
         """One record through the kernel. values: every input field's value in
         input order, as RecordReader.values gives them (checked, None for
-        null); `key` its key (None: the customer is in no holdout)."""
+        null); `key` its key (None: the customer is in no holdout). The
+        outputs are this thread's, overwritten by its next call."""
         return self._call(self.kernel(), values, today, params, active, key)
 
-    def _call(self, kernel, values: list, today: int, params: dict, active: np.ndarray, key) -> RowOutputs:
-        # Python lists, converted once: item by item into numpy costs more.
-        n = len(self.plan.fields)
-        iv = [0] * n
-        fv = [0.0] * n
-        ok = [False] * n
-        extra: list[str] = []
-        codes = self._codes
+    def _params(self, t: _Thread, params: dict, codes: dict[str, int], extra: dict[str, int]) -> tuple:
+        """The params' kernel arguments ((position, value) pairs) and the
+        holdouts' basis points, packed once per params (usually the defaults)."""
+        if t.params is params:
+            return t.packed
 
-        def code_of(v: str) -> int:
-            code = codes.get(v)
-            if code is None:
-                if v not in extra:
-                    extra.append(v)
-                code = len(codes) + extra.index(v)
-            return code
-
-        # The params of one run (usually the defaults) are packed once.
-        cached = self._local.__dict__.get("params")
-        if cached is not None and cached[0] is params:
-            pargs = cached[1]
-        else:
-            pargs = param_args(self.plan, params, code_of)
-            if not extra:
-                self._local.params = (params, pargs)
-        # The reader has checked every value: a float is finite, an int 64-bit.
-        for j, i in self._floats:
-            v = values[i]
-            if v is not None:
-                fv[j] = v
-                ok[j] = True
-        for j, i in self._ints:
-            v = values[i]
-            if v is not None:
-                iv[j] = v
-                ok[j] = True
-        for j, i in self._strings:
-            v = values[i]
-            if v is not None:
-                iv[j] = code_of(v)
-                ok[j] = True
-        for j, i in self._dates:
-            v = values[i]
-            if v is not None:
-                iv[j] = v.toordinal() - _ORDINAL_EPOCH
-                ok[j] = True
-        for j, i in self._timestamps:
-            v = values[i]
-            if v is not None:
-                iv[j] = micros(v)
-                ok[j] = True
-        luts = self._lit_luts
-        if extra and luts:
-            # the record's own strings follow the literals, as code_of numbered them
-            luts = extended(self.plan, luts, extra)
-        out, fixed, walk = self._outputs()
-        at = self._at
-        args = fixed.copy()
-        args[at[names.TODAY]] = today
-        for name, v in pargs.items():
-            args[at[name]] = v
-        iv_, fv_, ok_ = names.RECORD
-        args[at[iv_]] = np.array(iv, np.int64)
-        args[at[fv_]] = np.array(fv, np.float64)
-        args[at[ok_]] = np.array(ok, np.bool_)
-        for name, table in zip(self.plan.layout.luts, luts):
-            args[at[name]] = table
-        args[at[names.ACTIVE]] = active
-        kernel(*args)
-        walk = walk.copy()
-        at = self._walk_at
-        rules = self._no_holdouts if key is None else self._rules
-        if key is not None and self._settings:
+        def code(v: str) -> int:
+            c = codes.get(v)
+            return c if c is not None else extra.setdefault(v, len(codes) + len(extra))
+        at = self._at_params
+        pargs = tuple((at[name], v) for name, v in param_args(self.plan, params, code).items())
+        bp = self._rules[names.MATCH_RULES[2]]
+        if self._settings:
             # a holdout read from a param: the run's value (compiler/offer_settings.py)
-            rules = Rules.of(offer_settings.with_params(self.program, params)).arguments()
-        for name, v in rules.items():
-            walk[at[name]] = v
-        for name, v in Keys.of_record(key if key is not None else 0).arguments().items():
-            walk[at[name]] = v
-        assert self._matcher is not None
-        self._matcher.match_range(*walk)
+            bp = Rules.of(offer_settings.with_params(self.program, params)).arguments()[names.MATCH_RULES[2]]
+        packed = (pargs, bp)
+        if not extra:       # a param's own string numbers differently per record: not kept
+            t.params, t.packed = params, packed
+        return packed
+
+    def _call(self, kernel, values: list, today: int, params: dict, active: np.ndarray, key) -> RowOutputs:
+        codes = self._codes
+        extra: dict[str, int] = {}      # strings the policy does not name, numbered after its literals
+        t = self._thread()
+        pargs, bp = self._params(t, params, codes, extra)
+        # The reader has checked every value: a float is finite, an int
+        # 64-bit. Python lists, converted once: item by item into numpy
+        # costs more. A null packs as 0.
+        iv = [0 if v is None else v for v in self._ints(values)]
+        strings = self._strings(values)
+        if strings:
+            iv += [0 if v is None else codes[v] if v in codes else extra.setdefault(v, len(codes) + len(extra))
+                   for v in strings]
+        dates = self._dates(values)
+        if dates:
+            iv += [0 if v is None else v.toordinal() - _ORDINAL_EPOCH for v in dates]
+        stamps = self._timestamps(values)
+        if stamps:
+            iv += [0 if v is None else micros(v) for v in stamps]
+        args = t.args.copy()
+        args[self._at_today] = today
+        for at, v in pargs:
+            args[at] = v
+        a_iv, a_fv, a_ok = self._at_record
+        args[a_iv] = np.array(iv, np.int64)
+        args[a_fv] = np.array([0.0 if v is None else v for v in self._floats(values)], np.float64)
+        args[a_ok] = np.array([v is not None for v in self._all(values)], np.bool_)
+        if self._at_luts:
+            luts = self._lit_luts
+            if extra:
+                # the record's own strings follow the literals, as code_of numbered them
+                luts = extended(self.plan, luts, list(extra))
+            for at, table in zip(self._at_luts, luts):
+                args[at] = table
+        args[self._at_active] = active
+        if key is None:
+            args[self._at_bp] = self._no_holdouts[names.MATCH_RULES[2]]
+            keys: tuple = self._int_key
+        else:
+            args[self._at_bp] = bp
+            if type(key) is int:
+                keys = self._int_key
+            else:
+                keys = _key_arguments(key)
+        a_is, a_ints, a_off, a_data = self._at_keys
+        out = t.out
+        if keys[1] is None:
+            out.key_int[0] = key if key is not None else 0
+            args[a_is], args[a_ints], args[a_off], args[a_data] = True, out.key_int, keys[2], keys[3]
+        else:
+            args[a_is], args[a_ints], args[a_off], args[a_data] = keys
+        out.n = kernel(*args)
         return out
+
+
+def _entry_point(kernel):
+    """The kernel's compiled function for the one signature every call has
+    (each argument's type is fixed by the layout and the policy: the first
+    call compiled it), called without the dispatcher's matching of argument
+    types to signatures: that took a quarter of the call. The dispatcher
+    itself where there is more than one signature, or Numba has no entry
+    point."""
+    if len(kernel.signatures) != 1:
+        return kernel
+    return getattr(kernel.overloads.get(kernel.signatures[0]), "entry_point", None) or kernel
+
+
+def _picker(indices: list[int]):
+    """A function from a list to its items at `indices`, as a sequence."""
+    if not indices:
+        return lambda values: ()
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda values: (values[i],)
+    return operator.itemgetter(*indices)
+
+
+def _key_arguments(key: int | str) -> tuple:
+    k = Keys.of_record(key)
+    return (k.is_int, k.ints, k.offsets, k.data)
+
+
+_NO_OFFSETS = np.zeros(1, np.int64)
+_NO_DATA = np.zeros(1, np.uint8)

@@ -8,6 +8,7 @@ run-wide walk at the end. No per-row Python anywhere.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -23,10 +24,9 @@ from pol.arbitration.arbitrate import (
     Rules,
     collect_candidates,
     flat_of_pairs,
-    global_order,
     match_range,
-    walk_global,
 )
+from pol.arbitration.optimal import walk_run
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
@@ -34,6 +34,7 @@ from pol.errors import DataError
 from pol.evaluation.assignment_columns import AssignmentColumns, without_carried
 from pol.evaluation.assignment_columns import fields as extra_fields
 from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
+from pol.evaluation.experiments import ARM_TYPE, Arms
 from pol.evaluation.summary import Counts
 from pol.evaluation.threads import chunks, run_parts
 from pol.io.columns import adapt
@@ -225,6 +226,8 @@ def output_schemas(program: ir.Program, plan: KernelPlan, key_type: pa.DataType)
             fields.append(pa.field(name, pa.dictionary(pa.int16(), pa.string())))
         else:
             fields.append(pa.field(name, pa.float64()))
+    for x in program.experiments:
+        fields.append(pa.field(x.name, ARM_TYPE, nullable=False))
     names = pa.dictionary(pa.int32(), pa.string())
     fields.append(pa.field("offers", pa.list_(names)))
     customers = pa.schema(fields)
@@ -238,6 +241,16 @@ def output_schemas(program: ir.Program, plan: KernelPlan, key_type: pa.DataType)
 # Rows evaluated at once at most: 2^18 measured fastest on the bench policy
 # (2^20 was 15% slower and held 0.3 GiB of intermediates at its peak).
 MAX_BATCH_ROWS = 1 << 18
+
+
+def _without_arms(program: ir.Program) -> ir.Program:
+    """The program as the data meets it: the experiments' fields are drawn, not read."""
+    if not program.experiments:
+        return program
+    drawn = {x.name for x in program.experiments}
+    inp = program.input
+    return dataclasses.replace(program, input=dataclasses.replace(
+        inp, fields=tuple(f for f in inp.fields if f.name not in drawn)))
 
 
 class Stream:
@@ -254,6 +267,9 @@ class Stream:
                  path: str | None = None, history=None):
         program = offer_settings.with_params(program, params)     # capacities, holdouts, windows from params
         self.program = program
+        self.arms = Arms(program)   # experiments: their arms, drawn per batch once the data is checked
+        # what the data must hold: the program's input without the arms' fields
+        self._given = _without_arms(program)
         self.history = history      # engine/evaluation/history.HistoryTables: aggregate columns
         self.plan = plan
         self.run_batch = run_batch
@@ -286,15 +302,18 @@ class Stream:
         path = path or self.path
         if self.history is not None:
             batch = self.history.extend(batch)
-        batch = adapt(self.program, batch, self.absent)
+        given = self._given
+        batch = adapt(given, batch, self.absent)
         if self.schema_seen is None or not batch.schema.equals(self.schema_seen):
-            check_schema(self.program, batch.schema, path)
+            check_schema(given, batch.schema, path)
             self.schema_seen = batch.schema
         row_base = self.rows if first_row is None else first_row
-        check_nulls(self.program, batch, path, row_base, unscanned=self._kernel_scans)
+        check_nulls(given, batch, path, row_base, unscanned=self._kernel_scans)
+        if self.arms:
+            batch = self.arms.extend(batch, keys_of(batch.column(self.program.input.key)))
         # The floats left unscanned are checked, for the whole batch, only if
         # the evaluator did not count them or found some (`_feed_slice`).
-        self._refuse = (lambda: check_nulls(self.program, batch, path, row_base)) if self._kernel_scans else None
+        self._refuse = (lambda: check_nulls(given, batch, path, row_base)) if self._kernel_scans else None
         # Large batches in zero-copy slices: the intermediates stay bounded
         # (the candidates take 9 bytes per row and offer) and in cache.
         for start in range(0, batch.num_rows, MAX_BATCH_ROWS):
@@ -313,6 +332,8 @@ class Stream:
             self._refuse()          # raises if the kernel found some
             self._refuse = None     # another evaluator ran: the batch is clean
         cols = customer_columns(self.program, self.plan, key, out)
+        for x in self.program.experiments:
+            cols[x.name] = batch.column(x.name)
         self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
         if self.extra.carry:
             cols.update(self.extra.carried(batch))
@@ -343,18 +364,19 @@ class Stream:
 
     def finish(self) -> None:
         if self._spill is None:
+            if self.rules.optimal:      # no rows: the report of an empty allocation
+                empty = np.zeros(0, np.int64)
+                _, allocation = walk_run(empty, empty.astype(np.int16), empty.astype(np.int8), empty.astype(np.float64),
+                                         empty.astype(np.bool_), self.rules, self.plan.offers, self.counts.funnel)
+                self.counts.allocation = allocation.to_dict() if allocation is not None else None
             return
         f, writer = self._spill
         writer.close()
         rows, offer, chan, prio, ctrl = (np.concatenate([c[j] for c in self._candidates]) for j in range(5))
         self._candidates = []
-        # Per-customer state only for customers that have candidates.
-        first = np.ones(len(rows), np.bool_)
-        first[1:] = rows[1:] != rows[:-1]
-        dense = np.cumsum(first) - 1
-        accepted = np.zeros(len(rows), np.bool_)
-        walk_global(global_order(rows, offer, prio, self.rules.fallback), dense, offer, chan, ctrl, int(first.sum()),
-                    self.rules, accepted, self.counts.funnel)
+        accepted, allocation = walk_run(rows, offer, chan, prio, ctrl, self.rules, self.plan.offers, self.counts.funnel)
+        if allocation is not None:
+            self.counts.allocation = allocation.to_dict()
         f.seek(0)
         base = 0
         for batch in pa.ipc.open_stream(f):

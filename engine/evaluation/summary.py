@@ -31,6 +31,7 @@ class Counts:
     classes: list               # per classification: int64[values + 1], last = null
     funnel: np.ndarray          # int64[K, len(FUNNEL)]
     by_channel: np.ndarray      # int64[K, channels, 2]: accepted to contact, controls
+    allocation: dict | None = None  # optimal mode's report (engine/arbitration/optimal.Allocation)
 
     @staticmethod
     def empty(plan: KernelPlan) -> Counts:
@@ -73,4 +74,5 @@ class Counts:
             "channels": channels,
             "assignments": int(self.funnel[:, 3].sum()),
             "controls": int(self.funnel[:, 4].sum()),
+            **({"allocation": dict(self.allocation)} if self.allocation is not None else {}),
         }

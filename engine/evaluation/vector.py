@@ -94,6 +94,8 @@ class _Eval:
 
     def x_ParamRef(self, e):
         v, ok = self.params[e.name]
+        if e.type.element is not None:      # a list, read by `member` alone: its values as bound
+            return v, None
         return self.full(v, e.type), (None if ok else np.zeros(self.n, np.bool_))
 
     def x_DeclRef(self, e):

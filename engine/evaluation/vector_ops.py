@@ -174,6 +174,12 @@ def _not(ev: _Eval, e: ir.Call, args):
     return ~v, m
 
 
+def _member(ev: _Eval, e: ir.Call, args):
+    # the list's values as bind packed them: ints, or strings' codes in the batch's table
+    (v, m), (values, _) = args
+    return np.isin(v, values), m
+
+
 def _to_float(ev: _Eval, e: ir.Call, args):
     (v, m), = args
     return v.astype(np.float64), m
@@ -375,6 +381,7 @@ RULES = {
     "anniversary": _calendar, "hour": _calendar, "minute": _calendar, "ts_date": _calendar,
     "upper": _string_function, "lower": _string_function, "trim": _string_function,
     "substring": _string_function, "concat": _string_function,
+    "member": _member,
 }
 rule = ir.rule_table("the vectorized evaluator", RULES)
 

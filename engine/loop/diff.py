@@ -48,7 +48,7 @@ class Diff:
     batches go to `sink` as soon as every version has produced the rows."""
 
     def __init__(self, versions: list[Version], as_of, sink: Callable[[pa.RecordBatch], None],
-                 key_type: pa.DataType, engine: str = "auto", path: str | None = None):
+                 key_type: pa.DataType, engine: str = "auto", path: str | None = None, history=None):
         from pol.api.policy import _as_of
         self.versions = versions
         self.as_of = _as_of(as_of)
@@ -60,8 +60,12 @@ class Diff:
         self.comparisons = [Comparison(self.catalog, v.label, base.key, key_type) for v in versions[1:]]
         self.schema = self.comparisons[0].schema if self.comparisons else None
         self.aligner = Aligner(len(versions))
-        self.streams = [v.policy.stream(self.aligner.sink(k, self._compare_ready), as_of=self.as_of,
-                                        params=v.params, path=path, engine=engine)
+        # `history`: {name: events} for every version, or a list of one such per version
+        # (LANGUAGE.md 12.3); a version that reads no history is given none
+        mine = history if isinstance(history, list) else [history] * len(versions)
+        self.streams = [v.policy.stream(self.aligner.sink(k, self._compare_ready), as_of=as_of,
+                                        params=v.params, path=path, engine=engine,
+                                        history=mine[k] if v.policy.program.histories else None)
                         for k, v in enumerate(versions)]
         self.rows = 0
         self.compared = 0
@@ -115,28 +119,29 @@ class Diff:
         self.aligner.close()
 
 
-def diff(policies, data, as_of=None, params=None, engine: str = "auto") -> DiffResult:
+def diff(policies, data, as_of=None, params=None, engine: str = "auto", history=None) -> DiffResult:
     """Evaluate every version on `data` in one pass and compare each with
-    the first. `data`: an Arrow table or batches, or a file or folder path."""
+    the first. `data`: an Arrow table or batches, or a file or folder path;
+    `history`: {history name: Arrow table of events}, as Policy.evaluate."""
     versions = load_versions(policies, params)
     changes: list[pa.RecordBatch] = []
     if isinstance(data, (str, Path)):
-        run = run_files(versions, str(data), as_of, changes.append, engine=engine)
+        run = run_files(versions, str(data), as_of, changes.append, engine=engine, history=history)
     else:
-        run = _run_arrow(versions, data, as_of, changes.append, engine)
+        run = _run_arrow(versions, data, as_of, changes.append, engine, history)
     schema = run.schema
     table = pa.Table.from_batches(changes, schema=schema)
     return DiffResult(table, run.summary, versions)
 
 
-def _run_arrow(versions, data, as_of, sink, engine) -> Diff:
+def _run_arrow(versions, data, as_of, sink, engine, history=None) -> Diff:
     from pol.evaluation.stream import batches_of
     union = UnionInput(versions)
     batches = iter(batches_of(data, union.columns, optional=True))   # absent nullable fields: read as null
     first = next(batches, None)
     key = versions[0].policy.program.input.key
     key_type = first.schema.field(key).type if first is not None else versions[0].policy.program_key_arrow_type()
-    run = Diff(versions, as_of, sink, key_type, engine)
+    run = Diff(versions, as_of, sink, key_type, engine, history=history)
     try:
         if first is not None:
             run.feed(first)
@@ -161,11 +166,12 @@ def open_input(versions, path: str):
     return union, inp
 
 
-def run_files(versions, path: str, as_of, sink, engine: str = "auto", progress=None, inp=None) -> Diff:
+def run_files(versions, path: str, as_of, sink, engine: str = "auto", progress=None, inp=None,
+              history=None) -> Diff:
     """A file or folder through every version; `progress(rows)` after each batch."""
     from pol.io.input_files import read_batches
     union, inp = inp or open_input(versions, path)
-    run = Diff(versions, as_of, sink, inp.key_type, engine)
+    run = Diff(versions, as_of, sink, inp.key_type, engine, history=history)
     try:
         for file in inp.files:
             file_rows = 0

@@ -49,7 +49,7 @@ def split_params(items, n: int) -> tuple[dict, dict[int, dict]]:
 
 
 def run(policies: list[str], input: str, out: str, as_of=None, params=(), fmt: str = "parquet",
-        overwrite: bool = False, progress: bool | None = None) -> dict:
+        overwrite: bool = False, progress: bool | None = None, history=()) -> dict:
     from pol.api.policy import load
     from pol.cli.progress import Progress
     from pol.loop.diff import open_input, run_files
@@ -61,6 +61,11 @@ def run(policies: list[str], input: str, out: str, as_of=None, params=(), fmt: s
     if fmt not in ("parquet", "csv"):
         raise UsageError(f"--format must be parquet or csv, not '{fmt}'")
     shared, own = split_params(params, len(policies))
+    from pol.io.history_files import parse_history_args, read_history
+    try:
+        history_paths = parse_history_args(history)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     for p in policies:
         check_paths(out, p, input)
     claim = Claim(out, Path(os.path.abspath(out)), overwrite)
@@ -79,7 +84,16 @@ def run(policies: list[str], input: str, out: str, as_of=None, params=(), fmt: s
         path = staging.path / f"changes.{fmt}"
         writer = _Writer(path, fmt)
         bar = Progress(opened[1].total, enabled=progress)
-        result = run_files(versions, input, day, writer.write, progress=bar.update, inp=opened)
+        events = []             # each version's own columns of the events (LANGUAGE.md 12.3)
+        for v in versions:
+            read = {c.aggregate.history for c in v.policy.lowered.columns}
+            missing = sorted(read - set(history_paths))
+            if missing:
+                raise UsageError(f"{v.label} reads history '{missing[0]}': give its events with "
+                                 f"--history {missing[0]}=PATH (an empty file is fine)")
+            events.append({name: read_history(v.policy.program, v.policy.lowered.columns, name, path)
+                           for name, path in history_paths.items() if name in read})
+        result = run_files(versions, input, day, writer.write, progress=bar.update, inp=opened, history=events)
         bar.close()
         writer.close(result.schema)
         summary = {**result.summary, "input": str(input), "files": len(opened[1].files), "output": str(out),
@@ -198,10 +212,10 @@ def _moved(d: dict) -> list[list[str]]:
     return rows
 
 
-def command(policies, input, out, as_of, params, fmt, overwrite, progress) -> int:
+def command(policies, input, out, as_of, params, fmt, overwrite, progress, history=()) -> int:
     try:
         with _sigterm_as_interrupt():
-            summary = run(policies, input, out, as_of, params, fmt, overwrite, progress)
+            summary = run(policies, input, out, as_of, params, fmt, overwrite, progress, history)
     except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
@@ -234,5 +248,7 @@ def add_parser(subparsers) -> None:
                    help="changes as Parquet (default) or CSV with the lists as text, for spreadsheets")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if pol wrote it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+    p.add_argument("--history", action="append", default=[], metavar="NAME=PATH",
+                   help="the events of a history the versions read (LANGUAGE.md 12.3), as pol run takes them")
     p.set_defaults(fn=lambda a: command(a.policies, a.input, a.out, a.as_of, a.param, a.format, a.overwrite,
-                                        False if a.no_progress else None))
+                                        False if a.no_progress else None, a.history))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from pol.api.decision import Decision, decision_of
 from pol.compiler import ir, offer_settings
+from pol.reference.experiments import bucket
 from pol.reference.interp import evaluate_row
 from pol.reference.matching import match_customer
 from pol.reference.render import render, value_text
@@ -73,6 +74,19 @@ class OfferVerdict:
 
 
 @dataclass(frozen=True)
+class ArmVerdict:
+    """Which arm of an experiment the customer is in, and the draw that put
+    them there (LANGUAGE.md section 13)."""
+    name: str
+    label: str | None
+    arm: str
+    text: str                # what was hashed: "NAME:[SALT:]KEY"
+    bucket: int | None       # its hash mod 10000; None without a key
+    low: int                 # the arm's range of buckets, low <= bucket < high
+    high: int
+
+
+@dataclass(frozen=True)
 class Explanation:
     policy: str
     version: str | None
@@ -88,6 +102,7 @@ class Explanation:
     offers: list[OfferVerdict]         # given ones by rank, then the rest in declaration order
     decision: Decision
     labels: dict[str, str]
+    experiments: list[ArmVerdict] = dataclasses.field(default_factory=list)
 
     def __str__(self) -> str:
         return _text(self)
@@ -98,6 +113,8 @@ class Explanation:
         out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
         out["segments"] = [{"name": n, "label": label, "value": v} for n, label, v in self.segments]
         out["scores"] = [{"name": n, "label": label, "value": v} for n, label, v in self.scores]
+        if not self.experiments:
+            del out["experiments"]
         return out
 
     def to_json(self, indent: int | None = None) -> str:
@@ -156,7 +173,7 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
     trace = row.trace
     root = program.files[0] if program.files else (program.input.span.path if program.input.span else None)
     labels = {d.name: d.label for g in (program.segments, program.classifies, program.scores,
-                                        program.channels, program.offers) for d in g if d.label}
+                                        program.channels, program.offers, program.experiments) for d in g if d.label}
 
     classes = []
     for c in program.classifies:
@@ -233,7 +250,18 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
         offers=given + others,
         decision=decision_of(program, row, match),
         labels=labels,
+        experiments=[_arm_verdict(x, row.key, row.arms[x.name]) for x in program.experiments],
     )
+
+
+def _arm_verdict(x: ir.Experiment, key, arm: str) -> ArmVerdict:
+    h = None if key is None else bucket(x, key)
+    low = 0
+    for name, bp in x.arms:
+        if name == arm:
+            return ArmVerdict(x.name, x.label, arm, f"{x.prefix}{key}", h, low, low + bp)
+        low += bp
+    return ArmVerdict(x.name, x.label, arm, f"{x.prefix}{key}", h, low, 10000)
 
 
 # ---------------------------------------------------------------- text
@@ -279,6 +307,12 @@ def _text(x: Explanation) -> str:
             else:
                 how = f"when {c.condition} ({c.where})"
             out.append(f"  {_named(c.name, x.labels)} = {value_text(c.value)}: {how}")
+    if x.experiments:
+        out += ["", "Experiments"]
+        for a in x.experiments:
+            where = ("no key to draw from" if a.bucket is None else
+                     f"mix64(fnv1a64(\"{a.text}\")) mod 10000 = {a.bucket}, in {a.low} to {a.high - 1}")
+            out.append(f"  {_named(a.name, x.labels)}: {a.arm} ({where})")
     if x.scores:
         out += ["", "Scores"] + [f"  {_named(n, x.labels)} = {value_text(v)}" for n, _, v in x.scores]
     if x.channels:

@@ -50,6 +50,8 @@ def aggregate_value(agg: ir.Aggregate, hist: ir.History, events: list[dict], tod
     chosen = []
     for pos, e in enumerate(events):
         day = e.get(hist.at)
+        if isinstance(day, dt.datetime):
+            day = day.date()            # a timestamp places the event on its date (section 12.1)
         if day is None or day > today:
             continue                    # undated, or after the as-of date: not happened yet
         if agg.within is not None and (today - day).days >= agg.within:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pol.api.params import resolve_params
 from pol.api.records import read_record, reader
 from pol.compiler import ir, offer_settings
 from pol.compiler.ops import RULES, apply_op, read_field
+from pol.reference.experiments import arms
 from pol.reference.expr import Env, eval_expr
 from pol.reference.render import render, value_text
 from pol.reference.trace import Culprit, inputs_of, null_sources, values_behind, why_not
@@ -72,6 +73,7 @@ class RowResult:
     offers: dict[str, OfferState]  # declaration order
     env: Env
     trace: Trace | None = None
+    arms: dict[str, str] = field(default_factory=dict)   # experiment -> arm (or "control")
 
     def candidates(self) -> list[OfferState]:
         return [o for o in self.offers.values() if o.candidate]
@@ -114,9 +116,12 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
     params = resolve_params(program, dict(params or {}))
     program = offer_settings.with_params(program, params)         # offers' windows from params
     fields = reader(program, extra).read(record)
+    drawn = arms(program, fields.get(program.input.key)) if program.experiments else {}
     decls: dict[str, object] = {}
     exprs: dict[str, ir.Expr] = {d.name: d.expr for d in program.lets + program.segments}
-    env = Env(fields, params, as_of, decls, exprs, *_events(program, history, fields.get(program.input.key)))
+    # an experiment reads as its arm (LANGUAGE.md section 13)
+    env = Env({**fields, **drawn} if drawn else fields, params, as_of, decls, exprs,
+              *_events(program, history, fields.get(program.input.key)))
     by_name = {d.name: d for d in program.lets + program.segments + program.classifies + program.scores}
     whens: dict[str, int | None] = {}
 
@@ -156,4 +161,4 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
         )
     values = {name: decls[name] for name in program.order}
     return RowResult(fields.get(program.input.key), as_of, fields, params, values,
-                     channels, offers, env, tr)
+                     channels, offers, env, tr, drawn)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend.layout import FUNNEL
+from pol.reference import optimal
 
 FNV_OFFSET = 14695981039346656037
 FNV_PRIME = 1099511628211
@@ -31,7 +32,7 @@ _MASK = 2 ** 64 - 1
 
 # The funnel of each offer (`FUNNEL`, the names every walk counts under) in
 # the order a customer passes through it.
-__all__ = ["FUNNEL", "Accepted", "Limits", "Lost", "Match", "RunMatch", "fnv1a64", "is_control", "key_text",
+__all__ = ["FUNNEL", "Accepted", "Limits", "Lost", "Match", "RunMatch", "fnv1a64", "is_control", "key_text", "mix64",
            "match_all", "match_customer", "ranked_candidates"]
 
 
@@ -42,6 +43,15 @@ def fnv1a64(data: bytes) -> int:
     return h
 
 
+def mix64(h: int) -> int:
+    """MurmurHash3's 64-bit finalizer, for experiments and salted holdouts
+    (LANGUAGE.md 6.5, 13.2): FNV-1a alone draws related groups for one key
+    under two prefixes."""
+    h = ((h ^ (h >> 33)) * 0xFF51AFD7ED558CCD) & _MASK
+    h = ((h ^ (h >> 33)) * 0xC4CEB9FE1A85EC53) & _MASK
+    return h ^ (h >> 33)
+
+
 def key_text(key) -> str:
     """The text a key hashes as: decimal for an int key, the string itself."""
     if isinstance(key, bool):
@@ -49,16 +59,18 @@ def key_text(key) -> str:
     return str(key)
 
 
-def is_control(offer: ir.Offer | str, key, holdout_bp: int | None = None) -> bool:
+def is_control(offer: ir.Offer | str, key, holdout_bp: int | None = None, salt: str | None = None) -> bool:
     """Whether this customer is in the offer's control group: the same in
-    every run. `offer` is an ir.Offer (its holdout is used) or an offer name
-    with `holdout_bp` (holdout % x 100). A null key is never a control: there
-    is nothing stable to hash."""
+    every run. `offer` is an ir.Offer (its holdout and salt are used) or an
+    offer name with `holdout_bp` (holdout % x 100) and `salt`. A null key is
+    never a control: there is nothing stable to hash."""
     if isinstance(offer, ir.Offer):
-        offer, holdout_bp = offer.name, offer.holdout_bp
+        offer, holdout_bp, salt = offer.name, offer.holdout_bp, offer.holdout_salt
     if not holdout_bp or key is None:
         return False
-    return fnv1a64(f"{offer}:{key_text(key)}".encode()) % 10000 < holdout_bp
+    if salt is None:
+        return fnv1a64(f"{offer}:{key_text(key)}".encode()) % 10000 < holdout_bp
+    return mix64(fnv1a64(f"{offer}:{salt}:{key_text(key)}".encode())) % 10000 < holdout_bp
 
 
 @dataclass(frozen=True)
@@ -187,7 +199,7 @@ def match_customer(program: ir.Program, row, key=..., exhausted=(), limits: Limi
     held: list[str] = []
     accepted: list[Accepted] = []
     lost: list[Lost] = []
-    bp = {o.name: o.holdout_bp for o in program.offers}
+    by_name = {o.name: o for o in program.offers}
     for s in ranked_candidates(program, row):
         refused = rules.refusal(s.name, held)
         if refused is None and s.name in exhausted:
@@ -202,7 +214,7 @@ def match_customer(program: ir.Program, row, key=..., exhausted=(), limits: Limi
             limits.use(s.name, s.channel, {a.channel for a in accepted})
         held.append(s.name)
         accepted.append(Accepted(s.name, len(held), s.channel, s.priority,
-                                 is_control(s.name, key, bp[s.name])))
+                                 is_control(by_name[s.name], key)))
     return Match(tuple(accepted), tuple(lost))
 
 
@@ -212,6 +224,7 @@ class RunMatch:
     (offer -> {FUNNEL step: count})."""
     matches: list[Match]
     funnel: dict[str, dict[str, int]] = field(default_factory=dict)
+    allocation: dict | None = None      # section 6.7's report, under `maximize priority`
 
     def assignments(self, keys: Sequence) -> list[tuple]:
         """(key, offer, rank, channel, priority, control) rows, by input position then rank."""
@@ -228,8 +241,6 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
         program = offer_settings.with_params(program, rows[0].params)
     rules = _Rules(program)
     position = {o.name: k for k, o in enumerate(program.offers)}
-    limits = Limits(program)
-    bp = {o.name: o.holdout_bp for o in program.offers}
     funnel = {o.name: dict.fromkeys(FUNNEL, 0) for o in program.offers}
 
     pairs = []
@@ -242,14 +253,29 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
                     f["deliverable"] += 1
                     if s.priority is not None:
                         f["candidates"] += 1
-                        pairs.append((name == program.arbitrate.fallback, -s.priority, position[name], i, s))
-    pairs.sort(key=lambda p: p[:4])
+                        pairs.append((-s.priority, position[name], i, s))
+    fallback = program.arbitrate.fallback
+    pairs.sort(key=lambda p: (p[3].name == fallback, *p[:3]))       # the fallback's pairs last
+    walked = _walk(program, rules, rows, keys, pairs, funnel)
+    if not program.arbitrate.optimal:
+        return walked[0]
+    return optimal.allocate(program, rules, pairs, walked,
+                            lambda order: _walk(program, rules, rows, keys, order, funnel))
 
+
+def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs: list,
+          funnel: dict[str, dict[str, int]]) -> tuple[RunMatch, float]:
+    """The pairs walked in the order given; their total priority."""
+    funnel = {o: dict(f) for o, f in funnel.items()}
+    position = {o.name: k for k, o in enumerate(program.offers)}
+    limits = Limits(program)
+    contacted: list[set[str]] = [set() for _ in rows]
+    by_name = {o.name: o for o in program.offers}
     held: list[list[str]] = [[] for _ in rows]
     accepted: list[list[Accepted]] = [[] for _ in rows]
     lost: list[list[Lost]] = [[] for _ in rows]
-    contacted: list[set[str]] = [set() for _ in rows]
-    for _, _, _, i, s in pairs:
+    total = 0.0
+    for _, _, i, s in pairs:
         name = s.name
         refused = rules.refusal(name, held[i])
         if refused is None:
@@ -262,9 +288,13 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
         limits.use(name, s.channel, contacted[i])
         contacted[i].add(s.channel)
         held[i].append(name)
-        control = is_control(name, keys[i], bp[name])
+        control = is_control(by_name[name], keys[i])
         accepted[i].append(Accepted(name, len(held[i]), s.channel, s.priority, control))
         funnel[name]["accepted"] += 1
         funnel[name]["controls"] += control
-    matches = [Match(tuple(a), tuple(x)) for a, x in zip(accepted, lost)]
-    return RunMatch(matches, funnel)
+        total += s.priority
+    # Ranks follow priority, as in every walk, whatever order the pairs came in.
+    ranked = [sorted(a, key=lambda x: (-x.priority, position[x.offer])) for a in accepted]
+    matches = [Match(tuple(Accepted(x.offer, r + 1, x.channel, x.priority, x.control) for r, x in enumerate(a)),
+                     tuple(x)) for a, x in zip(ranked, lost)]
+    return RunMatch(matches, funnel), total

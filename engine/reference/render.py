@@ -32,6 +32,8 @@ def _literal_text(v) -> str:
         return '"' + "".join(_ESCAPES.get(ch) or (f"\\u{ord(ch):04x}" if ord(ch) < 0x20 else ch) for ch in v) + '"'
     if isinstance(v, dt.date):
         return v.isoformat()
+    if isinstance(v, tuple):            # a list param's value
+        return "[" + ", ".join(_literal_text(x) for x in v) + "]"
     return repr(v)
 
 
@@ -46,9 +48,11 @@ def _level(e: ir.Expr) -> int:
     if isinstance(e, ir.Call):
         if e.op in _BINARY:
             return _BINARY[e.op][1]
+        if e.op == "not" and isinstance(e.args[0], ir.Call) and e.args[0].op == "member":
+            return 5                    # `x not in LIST`
         if e.op == "not":
             return 4
-        if e.op == "between":
+        if e.op in ("between", "member"):
             return 5
         if e.op == "neg":
             return 8
@@ -108,6 +112,10 @@ def render(e: ir.Expr) -> str:
                 return f"({render(x)})"
             return sub(x, least)
         return f" {symbol} ".join([operand(a[0], level)] + [operand(x, level + 1) for x in a[1:]])
+    if e.op == "not" and isinstance(a[0], ir.Call) and a[0].op == "member":
+        return f"{sub(a[0].args[0], 6)} not in {render(a[0].args[1])}"     # as written
+    if e.op == "member":
+        return f"{sub(a[0], 6)} in {render(a[1])}"
     if e.op == "not":
         return f"not {sub(a[0], 4)}"
     if e.op == "neg":

@@ -201,7 +201,7 @@ class Server:
 
         def run():
             try:
-                return entry.policy.explain(record, a.as_of, a.params, extra=a.extra)
+                return entry.policy.explain(record, a.moment or a.as_of, a.params, extra=a.extra, history=a.history)
             except (DataError, ParamError, ValueError) as e:
                 raise from_engine(e) from None
         why = await run_in_threadpool(run)

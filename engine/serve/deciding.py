@@ -68,7 +68,8 @@ class Decider:
         policy = entry.policy
         caps = entry.capacities
         if not entry.drawn:
-            return policy.decide(record, ask.as_of, ask.params, engine=entry.engine, extra=ask.extra)
+            return policy.decide(record, ask.moment or ask.as_of, ask.params, engine=entry.engine, extra=ask.extra,
+                                 history=ask.history)
         draws, channels = entry.draws
         exhausted = set(self.ledger.exhausted(entry.name, ask.as_of, caps))
         if exhausted:
@@ -77,8 +78,8 @@ class Decider:
             key = read.values(record)[read.key_index]
             exhausted -= self.ledger.held(entry.name, ask.as_of, key, exhausted)
         while True:
-            d = policy.decide(record, ask.as_of, ask.params, engine=entry.engine, extra=ask.extra,
-                              exhausted=frozenset(exhausted))
+            d = policy.decide(record, ask.moment or ask.as_of, ask.params, engine=entry.engine, extra=ask.extra,
+                              exhausted=frozenset(exhausted), history=ask.history)
             if shadow:
                 return d
             contacted: set[str] = set()

@@ -18,9 +18,14 @@ _DECISION = {"type": "object", "properties": {
     "segments": {"type": "object", "additionalProperties": {"type": "boolean"}},
     "classifications": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
     "scores": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
-    "offers": {"type": "array", "items": _OFFER}}}
+    "offers": {"type": "array", "items": _OFFER},
+    "arms": {"type": "object", "additionalProperties": {"type": "string"},
+             "description": "the policy's experiments: each one's arm for the customer, or control"}}}
+_HISTORY = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "object"}},
+            "description": "the customer's events: history name -> [event record, ...]"}
 _COMMON = {
-    "as_of": {"type": "string", "format": "date", "description": "the decision's date (default: today)"},
+    "as_of": {"type": "string", "description": "the decision's date, YYYY-MM-DD, or its moment, YYYY-MM-DDTHH:MM, "
+              "for quiet hours (default: now)"},
     "params": {"type": "object", "description": "param overrides, as Policy.decide takes them"},
     "policy": {"type": "string", "description": "the policy's name (needed when the server holds several)"},
     "version": {"type": "string", "description": "pin this version; otherwise routing chooses"},
@@ -47,7 +52,8 @@ def document() -> dict:
             "/v1/decide": {"post": {
                 "summary": "Decide for one customer",
                 "requestBody": {"required": True, **_json({"type": "object", "required": ["record"], "properties": {
-                    "record": {"type": "object", "description": "the customer: field -> value"}, **_COMMON}})},
+                    "record": {"type": "object", "description": "the customer: field -> value"},
+                    "history": _HISTORY, **_COMMON}})},
                 "responses": {"200": {"description": "the decision", **_json(_DECISION)},
                               **_errors(400, 404, 413, 422)}}},
             "/v1/decide/batch": {"post": {
@@ -67,7 +73,7 @@ def document() -> dict:
             "/v1/explain": {"post": {
                 "summary": "Why a customer gets, or does not get, each offer",
                 "requestBody": {"required": True, **_json({"type": "object", "required": ["record"], "properties": {
-                    "record": {"type": "object"}, **_COMMON}})},
+                    "record": {"type": "object"}, "history": _HISTORY, **_COMMON}})},
                 "responses": {"200": {"description": "the explanation (Policy.explain's to_dict, and `text`)",
                                       **_json({"type": "object"})}, **_errors(400, 404, 413, 422)}}},
             "/v1/policies": {"get": {

@@ -18,7 +18,7 @@ import orjson
 from pol.api.records import iso_date, shown_argument
 from pol.errors import ArgumentError, DataError, ParamError
 
-_SINGLE = {"record", "as_of", "params", "policy", "version", "extra"}
+_SINGLE = {"record", "as_of", "params", "policy", "version", "extra", "history"}
 _BATCH = {"records", "as_of", "params", "policy", "version", "extra"}
 
 
@@ -41,6 +41,10 @@ class Ask:
     version: str | None
     pinned: bool
     extra: str
+    # the decision's moment: as_of's time of day when it has one, now when
+    # as_of is left out (quiet hours, LANGUAGE.md section 14); None: a date alone
+    moment: dt.datetime | None = None
+    history: dict | None = None     # the customer's events per history (LANGUAGE.md 12.3)
 
 
 def from_engine(e: Exception, prefix: str = "record") -> ClientError:
@@ -61,9 +65,23 @@ def json_body(body: bytes):
         raise ClientError(400, "bad_json", f"the body is not JSON: {e}") from None
 
 
+def _moment(value) -> dt.datetime | None:
+    if value is None:
+        return dt.datetime.now()
+    if isinstance(value, str) and "T" in value:
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ClientError(400, "bad_request", f"as_of must be a date or a time written YYYY-MM-DD or "
+                                                  f"YYYY-MM-DDTHH:MM, not {shown_argument(value)}", "as_of") from None
+    return None
+
+
 def _as_of(value) -> dt.date:
     if value is None:
         return dt.date.today()
+    if isinstance(value, str) and "T" in value:
+        return _moment(value).date()      # type: ignore[union-attr]
     day = iso_date(value) if isinstance(value, str) else None
     if day is None:
         raise ClientError(400, "bad_request", f"as_of must be a date written YYYY-MM-DD (e.g. 2026-11-01), "
@@ -104,7 +122,13 @@ def ask(body: bytes, batch: bool, max_batch: int) -> Ask:
     if extra not in ("error", "ignore"):
         raise ClientError(400, "bad_request", f"extra must be 'error' or 'ignore', not {shown_argument(extra)}",
                           "extra")
-    return Ask(records, _as_of(data.get("as_of")), params or None, policy, version, "version" in data, extra)
+    history = data.get("history")
+    if history is not None and not (isinstance(history, dict)
+                                    and all(isinstance(v, list) for v in history.values())):
+        raise ClientError(400, "bad_request", "history must be a JSON object of history name: [event, ...]",
+                          "history")
+    return Ask(records, _as_of(data.get("as_of")), params or None, policy, version, "version" in data, extra,
+               _moment(data.get("as_of")), history)
 
 
 def ask_arrow(query, max_batch: int) -> Ask:

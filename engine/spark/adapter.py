@@ -21,13 +21,13 @@ from pol.arbitration.arbitrate import (
     _funnel,
     collect_candidates,
     flat_of_pairs,
-    global_order,
-    walk_global,
 )
+from pol.arbitration.optimal import walk_run
 from pol.compiler import offer_settings
 from pol.compiler.backend.layout import NOT_ELIGIBLE
 from pol.evaluation.assignment_columns import AssignmentColumns
 from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
+from pol.evaluation.experiments import Arms
 from pol.evaluation.stream import (
     BatchOut,
     Names,
@@ -72,13 +72,11 @@ class Candidates:
 def walk(c: Candidates, rules: Rules, funnel: np.ndarray) -> np.ndarray:
     """The run-wide walk of LANGUAGE.md section 6 (arbitrate.walk_global) over
     candidates sorted by position: which pairs are accepted. Adds the walk's
-    counts (accepted, controls, lost_to_*) to `funnel`."""
-    first = np.ones(len(c.pos), np.bool_)
-    first[1:] = c.pos[1:] != c.pos[:-1]
-    dense = np.cumsum(first) - 1
-    accepted = np.zeros(len(c.pos), np.bool_)
-    walk_global(global_order(c.pos, c.offer, c.prio, rules.fallback), dense, c.offer, c.chan, c.ctrl,
-                int(first.sum()), rules, accepted, funnel)
+    counts (accepted, controls, lost_to_*) to `funnel`. Under `maximize
+    priority`, section 6.7's allocation (its report is not in a Spark run's
+    summary yet)."""
+    names = [f"offer {k}" for k in range(len(rules.capacity))]
+    accepted, _ = walk_run(c.pos, c.offer, c.chan, c.prio, c.ctrl, rules, names, funnel)
     return accepted
 
 
@@ -101,6 +99,7 @@ class Batches:
         self.counts = Counts.empty(self.plan)
         self._offers = Names(self.plan.offers)
         self._channels = Names(self.plan.channels)
+        self.arms = Arms(self.program)      # experiments: each row's arm, drawn from its key
 
     def stream(self, sink):
         """The engine's streaming core, for a policy without capacities: each
@@ -112,11 +111,15 @@ class Batches:
     def _evaluate(self, batch: pa.RecordBatch, path: str | None, row_base: int) -> tuple[BatchOut, dict, object]:
         check_schema(self.program, batch.schema, path)
         check_nulls(self.program, batch, path, row_base)
+        key = batch.column(self.program.input.key)
+        if self.arms:
+            batch = self.arms.extend(batch, keys_of(key))
         bound = bind(self.program, self.plan, batch, self.params)
         out = BatchOut(self.plan, batch.num_rows)
         self.policy._executor("kernel")(bound, self.active, self.today, out, None)
-        key = batch.column(self.program.input.key)
         cols = customer_columns(self.program, self.plan, key, out)
+        for x in self.program.experiments:
+            cols[x.name] = batch.column(x.name)
         if self.extra.carry:
             cols.update(self.extra.carried(batch))
         return out, cols, key

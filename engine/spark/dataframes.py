@@ -69,13 +69,17 @@ class Prepared:
 
     def __init__(self, policy, df: DataFrame, as_of, params, history, position, path: str | None = None):
         from pol.api.params import resolve_params
-        if history:
-            raise ArgumentError("history tables are not part of the language yet: pass history=None",
-                                argument="history")
+        self.policy = load_policy(policy)
+        # A Spark run does not group events by key on the workers yet
+        # (LANGUAGE.md 12.3): refused here rather than failing on a worker.
+        read = sorted({c.aggregate.history for c in self.policy.lowered.columns})
+        if history or read:
+            what = f"the policy reads history '{read[0]}'" if read else "history tables were given"
+            raise ArgumentError(what + ": Spark runs do not read history tables yet; run it with pol run "
+                                "(without --engine spark) or Policy.evaluate", argument="history")
         if not isinstance(df, DataFrame):
             raise ArgumentError(f"df must be a Spark DataFrame, not {type(df).__name__}", argument="df")
         _python_for_workers(df)
-        self.policy = load_policy(policy)
         program = self.policy.program
         self.program = program
         self.rules = Rules.of(program)

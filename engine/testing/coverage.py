@@ -8,6 +8,7 @@ Per file, the parts that can be exercised (LANGUAGE.md section 11.2):
     a segment                                        seen true; seen false
     a channel                                        seen open; seen closed (if it has a condition)
     an offer                                         given (accepted); not given
+    an arm of an experiment (and its control group)  some test's customer is in it (section 13)
 
 Each declaration counts in the file that declares it, whichever program's
 tests reached it: the tests of retention.pol exercise tiers.pol too. A test
@@ -37,7 +38,7 @@ class Part:
     """One thing a test can exercise."""
     file: str
     line: int
-    kind: str            # "when", "else", "segment", "channel", "offer"
+    kind: str            # "when", "else", "segment", "channel", "offer", "arm"
     name: str            # the declaration's name
     case: str            # what must be seen: 'when x > 3 => "a"', "true", "open", "given" ...
     hit: bool = False
@@ -45,9 +46,15 @@ class Part:
     def describe(self) -> str:
         if self.kind in ("when", "else"):
             return f"classify {self.name}: {self.case}: never matched"
+        if self.kind == "arm":
+            return f"experiment {self.name}: no test's customer is in {self.case}"
         never = {"true": "never true", "false": "never false", "open": "never open", "closed": "never closed",
                  "given": "never given", "not given": "always given"}[self.case]
         return f"{self.kind} {self.name}: {never}"
+
+
+def _arm_case(arm: str) -> str:
+    return "the control group" if arm == ir.CONTROL else f"arm {arm}"
 
 
 def _file(span) -> str:
@@ -107,6 +114,10 @@ class Coverage:
         for o in program.offers:
             for case in ("given", "not given"):
                 self._part(o, None, "offer", case)
+        for x in program.experiments:
+            for arm, bp in x.arms + ((ir.CONTROL, x.control_bp),):
+                if bp > 0:          # an arm of 0% holds nobody to test
+                    self._part(x, None, "arm", _arm_case(arm))
 
     # ------------------------------------------------------------ what a test saw
 
@@ -127,6 +138,8 @@ class Coverage:
         given = {a.offer for a in match.accepted}
         for o in program.offers:
             self._part(o, None, "offer", "given" if o.name in given else "not given").hit = True
+        for x in program.experiments:
+            self._part(x, None, "arm", _arm_case(row.arms[x.name])).hit = True
 
     # ------------------------------------------------------------ reports
 
@@ -146,8 +159,9 @@ class Coverage:
         files = self.files()
         if not files:
             return "coverage: nothing to cover (no classification, segment, channel or offer)"
+        arms = "; experiments' arms" if any(p.kind == "arm" for p in self.parts.values()) else ""
         lines = ["coverage (classification rules, segments true and false, channels open and closed, "
-                 "offers given and not):"]
+                 f"offers given and not{arms}):"]
         for name, parts in files.items():
             hit, total, percent = self._share(parts)
             lines.append(f"  {name}: {percent:.0f}% ({hit} of {total})")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pol.compiler import ir
+from pol.compiler.frontend.contact import run_params
 from pol.errors import DataError, ParamError
 from pol.reference.expr import eval_expr
 from pol.reference.interp import evaluate_row
@@ -100,10 +101,12 @@ def run_test(program: ir.Program, test: ir.Test, as_of: dt.date | None = None, o
     """One test block. `as_of`: the run's date, used when the test has no `as of`.
     `observe(program, test, row, match)`, when given, sees what the customer got
     (engine/testing/coverage.py)."""
-    day = test.as_of or as_of or dt.date.today()
+    moment = test.as_of or as_of or dt.date.today()
+    day = moment.date() if isinstance(moment, dt.datetime) else moment
+    params = run_params(program, dict(test.params), moment)
     position = _position(test.span)
     try:
-        row = evaluate_row(program, dict(test.given), day, dict(test.params), trace=True,
+        row = evaluate_row(program, dict(test.given), day, params, trace=True,
                            history=_events(test))
     except (ParamError, DataError) as e:
         return TestOutcome(test.name, position, day, error=str(e))
@@ -119,7 +122,7 @@ def run_test(program: ir.Program, test: ir.Test, as_of: dt.date | None = None, o
         nonlocal explanation
         if explanation is None:
             from pol.reference.explain import explain
-            explanation = explain(program, dict(test.given), day, dict(test.params), history=_events(test))
+            explanation = explain(program, dict(test.given), day, params, history=_events(test))
         verdict = next(v for v in explanation.offers if v.name == offer)
         detail = _culprits_text(verdict.why)
         if verdict.closed:

@@ -35,8 +35,9 @@ Case file format (JSON, because it has null):
                                          # with their keys, in the order given
     }]}
 
-Besides the declared names, a case may expect, per row and accepted offer in
-rank order: "campaigns" (the assignments' campaign, null when the offers
+Besides the declared names, a case may expect per row "arm.NAME" (the
+experiment's arm, or "control", LANGUAGE.md section 13) and, per row and
+accepted offer in rank order: "campaigns" (the assignments' campaign, null when the offers
 come from one campaign), "attr.NAME" (the offer's attribute, null where it
 has none) and "carry.FIELD" (the carried input field).
 
@@ -101,6 +102,8 @@ def reference(program: ir.Program, rows: list[dict], as_of: dt.date, params: dic
                                for m in run.matches]
     for name in program.carry:
         out[f"carry.{name}"] = [[r.get(name) for _ in m.accepted] for r, m in zip(rows, run.matches)]
+    for x in program.experiments:
+        out[f"arm.{x.name}"] = [r.arms[x.name] for r in results]
     return out
 
 
@@ -213,6 +216,8 @@ def compiled(engine: str):
         out["channels"] = [[a["channel"] for a in by_row.get(k, [])] for k in keys]
         out["controls"] = [[a["offer"] for a in by_row.get(k, []) if a["control"]] for k in keys]
         offer_columns(program, [by_row.get(k, []) for k in keys], out)
+        for x in program.experiments:
+            out[f"arm.{x.name}"] = c.column(x.name).to_pylist()
         return out
     return evaluate
 
@@ -233,6 +238,8 @@ def row_kernel(program: ir.Program, rows: list[dict], as_of: dt.date, params: di
     values = [{**d.segments, **d.classifications, **d.scores} for d in decisions]
     out = {name: [v[name] for v in values] for name in program.outputs}
     _unobserve(program, out, lambda name: [v[name] for v in values])
+    for x in program.experiments:
+        out[f"arm.{x.name}"] = [d.arms[x.name] for d in decisions]
     if all(o.capacity is None for o in program.offers) and not program.arbitrate.constrained:
         out["offers"] = [d.offer_names for d in decisions]
         out["channels"] = [[a.channel for a in d.offers] for d in decisions]
@@ -318,6 +325,8 @@ def result_type(program: ir.Program, name: str) -> Type | None:
     """The type of a declared name; None for the lists of offers, channels, controls."""
     if name in ("offers", "channels", "controls", "campaigns") or name.startswith(("attr.", "carry.")):
         return None
+    if name.startswith("arm."):
+        return Type.STRING
     d = program.decl(name)
     if isinstance(d, ir.Segment):
         return Type.BOOL
