@@ -76,9 +76,13 @@ def _as_of(as_of) -> dt.date:
         return as_of
     day = iso_date(as_of) if isinstance(as_of, str) else None
     if day is None:
-        raise ArgumentError(f"as_of must be a date, or text written YYYY-MM-DD (e.g. 2026-11-01); "
-                            f"got {shown_argument(as_of)}", argument="as_of")
+        raise _bad_as_of(as_of)
     return day
+
+
+def _bad_as_of(as_of) -> ArgumentError:
+    return ArgumentError(f"as_of must be a date or a timestamp, written YYYY-MM-DD or YYYY-MM-DDTHH:MM "
+                         f"(e.g. 2026-11-01); got {shown_argument(as_of)}", argument="as_of")
 
 
 def _moment(program: ir.Program, as_of, now: bool = True):
@@ -92,8 +96,7 @@ def _moment(program: ir.Program, as_of, now: bool = True):
         try:
             return dt.datetime.fromisoformat(as_of)
         except ValueError:
-            raise ArgumentError(f"as_of must be a date or a timestamp, written YYYY-MM-DD or "
-                                f"YYYY-MM-DDTHH:MM; got {shown_argument(as_of)}", argument="as_of") from None
+            raise _bad_as_of(as_of) from None
     return as_of
 
 
