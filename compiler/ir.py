@@ -11,7 +11,7 @@ guess:
 
 * int operands of a float operation are wrapped in `Call("to_float", (x,))`;
   arithmetic, comparisons, min/max/clamp/coalesce/if branches always have
-  operands of one type (dates and `date +/- int` excepted, see OPS);
+  operands of one type (dates and `date +/- int` excepted, see compiler/signatures.py OPS);
 * `days_since(d)` becomes `Call("sub", (Today, d))`, `days_until(d)` becomes
   `Call("sub", (d, Today))`, `days_between(a, b)` becomes `Call("sub", (b, a))`;
 * a score's expression and an offer's priority are always FLOAT (an int one
@@ -89,7 +89,7 @@ class Today:
 @dataclass(frozen=True)
 class Call:
     type: Type
-    op: str              # a key of OPS
+    op: str              # a key of signatures.OPS
     args: tuple[Expr, ...]
     span: Span | None = field(default=None, compare=False)
 
