@@ -5,14 +5,13 @@ log lines made column by column; and decisions back into that table.
 """
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pol.api.decision import campaign_of
+from pol.api.ids import decision_id
 
 # What a decision log line and an Arrow answer say of each offer. The
 # offer's campaign and attributes are the policy's constants: the JSON
@@ -80,13 +79,15 @@ def decisions_of(entry, result) -> list[dict]:
         parts.append((names, list(zip(*(c[n] for n in names))) if names else [()] * len(keys)))
     (sn, sv), (cn, cv), (scn, scv) = parts
     nan_free = [tuple(None if v != v else v for v in row) for row in scv]     # NaN is null, as decide says
+    xn = [x.name for x in program.experiments]          # each experiment's arm column
+    xv = list(zip(*(c[n] for n in xn))) if xn else [()] * len(keys)
     extra = {o.name: {"campaign": campaign_of(program, o), "attributes": dict(o.attributes)}
              for o in program.offers}
     head = {"policy": program.name, "version": program.version, "as_of": result.as_of}
     return [{"key": k, "segments": dict(zip(sn, s)), "classifications": dict(zip(cn, cl)),
              "scores": dict(zip(scn, sc)), "offers": [{**a, **extra[a["offer"]]} for a in o],
-             **head, "run_id": str(uuid.uuid4())}
-            for k, s, cl, sc, o in zip(keys, sv, cv, nan_free, offers)]
+             **head, "run_id": decision_id(), "arms": dict(zip(xn, x))}
+            for k, s, cl, sc, o, x in zip(keys, sv, cv, nan_free, offers, xv)]
 
 
 def _offers_type(assignments_schema: pa.Schema) -> pa.DataType:
