@@ -123,7 +123,7 @@ def allocate(program: ir.Program, rules, pairs: list, greedy: tuple, walk: Calla
     plain = [(pairs[j][2], pairs[j][3].name, pairs[j][3].priority) for j in by_position]
     capacity = {o.name: o.capacity for o in program.offers}
     chosen, prices, bound, passes = choose(plain, capacity, rules)
-    picked = {by_position[j] for j in chosen}
+    picked = {by_position[j] for j in chosen if pairs[by_position[j]][3].name != program.arbitrate.fallback}
     o_match, o_value = walk([p for j, p in enumerate(pairs) if j in picked]
                             + [p for j, p in enumerate(pairs) if j not in picked])
     if o_value < g_value:
