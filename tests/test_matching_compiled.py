@@ -52,7 +52,7 @@ def catalogues(draw, with_capacity: bool, constraints: bool = False, optimal: bo
              + ("one per category " if draw(st.booleans()) else "")
              + " ".join("exclusive " + ", ".join(f"o{j}" for j in line) for line in lines)
              + (" maximize priority" if optimal else ""))
-    if not optimal and draw(st.booleans()):
+    if draw(st.booleans()):
         rules += f" fallback o{draw(st.integers(0, k - 1))}"
     if constraints:
         rules += "".join(f" capacity {c} {draw(st.integers(0, 4))}" for c in ("app", "sms") if draw(st.booleans()))
@@ -146,7 +146,7 @@ def test_run_wide_walk_with_constraints_agrees_with_the_plain_matcher(case):
 
 
 @settings(max_examples=60, **SETTINGS)
-@given(catalogues(with_capacity=True, optimal=True))
+@given(catalogues(with_capacity=True, constraints=True, optimal=True))
 def test_optimal_allocation_agrees_with_the_plain_python_algorithm(case):
     check(*case, engine="vector")
 

@@ -339,6 +339,8 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
     K = len(names)
     price, pick, bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64),
                                        prio.astype(np.float64), rules, PASSES)
+    if rules.fallback >= 0:     # the fallback is only for who gets nothing else: it walks last, as ever
+        pick &= offer != rules.fallback
     o_counts = np.zeros_like(funnel)
     o_accepted = walk(np.concatenate([greedy[pick[greedy]], greedy[~pick[greedy]]]), o_counts)
     o_value = float(prio[o_accepted].sum())

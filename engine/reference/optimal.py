@@ -11,6 +11,7 @@ none); `rules.refusal(offer, held)` is the per-customer walk's test
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from itertools import combinations
 
@@ -57,7 +58,12 @@ def choose(pairs: Sequence[tuple[int, str, float]], capacity: dict[str, int | No
            passes: int = PASSES) -> tuple[set[int], dict[str, float], float, int]:
     """Section 6.7's allocation before the walk: prices by coordinate descent
     over the capped offers, in declaration order, then each customer's best
-    set at them, an over-wanted offer cut to its capacity by threshold."""
+    set at them, an over-wanted offer cut to its capacity by threshold.
+    The fallback's own rule (only for who has nothing else) is left out
+    here, as the compiled search leaves it out: a looser problem, so the
+    bound stays a bound; the fallback is never among the chosen pairs."""
+    rules = copy.copy(rules)
+    rules.fallback = None
     price = {o: 0.0 for o in capacity}
     by_customer: dict[int, list[int]] = {}
     for j, (c, _, _) in enumerate(pairs):
@@ -123,7 +129,7 @@ def allocate(program: ir.Program, rules, pairs: list, greedy: tuple, walk: Calla
     plain = [(pairs[j][2], pairs[j][3].name, pairs[j][3].priority) for j in by_position]
     capacity = {o.name: o.capacity for o in program.offers}
     chosen, prices, bound, passes = choose(plain, capacity, rules)
-    picked = {by_position[j] for j in chosen}
+    picked = {by_position[j] for j in chosen if pairs[by_position[j]][3].name != program.arbitrate.fallback}
     o_match, o_value = walk([p for j, p in enumerate(pairs) if j in picked]
                             + [p for j, p in enumerate(pairs) if j not in picked])
     if o_value < g_value:
