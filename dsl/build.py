@@ -35,10 +35,6 @@ _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
 _MAX_PROBLEMS = 100
 
 
-def token_span(path: str, tok: Token) -> Span:
-    return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
-
-
 def _start(x) -> tuple[int, int]:
     if isinstance(x, Token):
         return x.line, x.column

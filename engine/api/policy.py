@@ -114,6 +114,7 @@ class Policy:
         self._arms = Arms(program)
         self._active_cache = None
         self._decisions = None          # pol.api.decision.CompiledDecisions, made at the first decision
+        self._quiet = has_quiet_hours(program)      # decide sets the time of day only then
         self._defaults = resolve_params(program, {})
 
     def _executor(self, engine: str):
@@ -230,9 +231,10 @@ class Policy:
         if type(as_of) is not dt.date:      # a date: no time of day, nothing to convert
             as_of = _moment(self.program, as_of)
         day = as_of if type(as_of) is dt.date else _as_of(as_of)
-        values = run_params(self.program, resolve_params(self.program, params) if params else self._defaults,
-                            as_of)
-        if engine == "reference" or (engine == "auto" and not self._row_ready()):
+        values = resolve_params(self.program, params) if params else self._defaults
+        if self._quiet:
+            values = run_params(self.program, values, as_of)
+        if engine == "reference" or (engine == "auto" and self._row._kernel is None and not self._row_ready()):
             from pol.api.decision import decide_reference
             return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
                                     history=history)

@@ -78,7 +78,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _settle() -> None:
+def _freeze() -> None:
     """Move what a load made out of the collector's sight (gc.freeze): the
     objects of a policy and its kernels live as long as the version, and
     otherwise every full collection, at a random request, walks them all."""
@@ -257,7 +257,7 @@ class Registry:
         self.snapshot = Snapshot(versions, served, {p: v for p, v in errors.items() if p not in imported},
                                  old.generation + 1)
         if fresh:
-            _settle()
+            _freeze()
         return events
 
     def _build(self, entry: Loaded) -> None:
@@ -283,7 +283,7 @@ class Registry:
         def build(entries):
             for e in entries:
                 self._build(e)
-            _settle()
+            _freeze()
         pending = [e for vs in self.snapshot.versions.values() for e in vs.values() if not e.ready]
         if pending:
             threading.Thread(target=build, args=(pending,), name="pol-serve-build", daemon=True).start()
