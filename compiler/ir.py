@@ -40,6 +40,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, TypeVar, Union
 
 from pol.compiler.types import Type
@@ -392,6 +393,22 @@ class Arbitrate:
     exclusive: tuple[tuple[str, ...], ...] = ()
     span: Span | None = field(default=None, compare=False)
     optimal: bool = False           # `maximize priority`: section 6.7's allocation
+    # Run-wide constraints (LANGUAGE.md 6.4), in declaration order of their names:
+    channel_capacity: tuple[tuple[str, int], ...] = ()   # (channel, customers it may contact)
+    quota: tuple[tuple[str, int], ...] = ()              # (category, offers it may give)
+    # `budget B cost offer.ATTR`: B and each offer's cost, both exact
+    # decimals (fractions.Fraction); an offer without the attribute costs nothing.
+    budget: Fraction | None = None
+    cost: tuple[tuple[str, Fraction], ...] = ()          # (offer, cost) for the offers that have one
+    cost_attribute: str | None = None
+    # `fallback OFFER`: walked after every other candidate, accepted only by a
+    # customer who holds no offer (LANGUAGE.md 6.3)
+    fallback: str | None = None
+
+    @property
+    def constrained(self) -> bool:
+        """Whether a run must match its customers together for this block."""
+        return bool(self.channel_capacity or self.quota or self.budget is not None)
 
 
 # ---------------------------------------------------------------- tests

@@ -333,6 +333,41 @@ class Exclusive:
 
 
 @dataclass(frozen=True)
+class ChannelCapacity:
+    """`capacity CHANNEL N`: at most N customers contacted through the channel in a run."""
+    channel: str
+    count: Number
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Quota:
+    """`quota CATEGORY N`: at most N offers of the category given in a run."""
+    category: str
+    count: Number
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`budget B cost offer.ATTR`: the offers given cost at most B in a run."""
+    amount: Number
+    cost: str                       # as written: `offer.ATTR`
+    span: Span | None = _span()
+    cost_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """`fallback OFFER`: the offer a customer gets when no other is accepted."""
+    offer: str
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
 class Maximize:
     """`maximize priority` (LANGUAGE.md 6.7); `what` as written, checked later."""
     what: str
@@ -340,7 +375,7 @@ class Maximize:
     what_span: Span | None = _span()
 
 
-Rule = Union[MaxRule, OnePerCategory, Exclusive, Maximize]
+Rule = Union[MaxRule, OnePerCategory, Exclusive, ChannelCapacity, Quota, Budget, Fallback, Maximize]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pol.serve.ledger import draws_of
+
 log = logging.getLogger("pol.serve")
 
 
@@ -50,6 +52,13 @@ class Loaded:
     loaded_at: str
     capacities: dict[str, int]          # offer -> capacity, for the offers that have one
     ready: bool = False                 # the row kernel is built: decide runs compiled
+    # What a given offer draws from the ledger, and the channels' capacities (ledger.draws_of)
+    draws: tuple[dict, dict] = ({}, {})
+
+    @property
+    def drawn(self) -> bool:
+        """Whether decisions draw from the ledger (record by record)."""
+        return bool(self.capacities or self.draws[0] or self.draws[1])
 
     @property
     def engine(self) -> str:
@@ -222,7 +231,8 @@ class Registry:
             digest = _hash(deps)
             self._known[path] = (digest, deps)
             caps = {o.name: o.capacity for o in policy.program.offers if o.capacity is not None}
-            by_path[path] = Loaded(policy.name, policy.version, path, policy, digest, _now(), caps)
+            by_path[path] = Loaded(policy.name, policy.version, path, policy, digest, _now(), caps,
+                                   draws=draws_of(policy.program))
             errors.pop(path, None)
             fresh.append(path)
         # Only now is it known which files are modules of others: those are not
