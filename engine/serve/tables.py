@@ -83,10 +83,13 @@ def decisions_of(entry, result) -> list[dict]:
     extra = {o.name: {"campaign": campaign_of(program, o), "attributes": dict(o.attributes)}
              for o in program.offers}
     head = {"policy": program.name, "version": program.version, "as_of": result.as_of}
+    # each experiment's arm (LANGUAGE.md section 13), as decide's `arms`
+    arm_names = [x.name for x in program.experiments]
+    arms = list(zip(*(c[n] for n in arm_names))) if arm_names else [()] * len(keys)
     return [{"key": k, "segments": dict(zip(sn, s)), "classifications": dict(zip(cn, cl)),
              "scores": dict(zip(scn, sc)), "offers": [{**a, **extra[a["offer"]]} for a in o],
-             **head, "run_id": str(uuid.uuid4())}
-            for k, s, cl, sc, o in zip(keys, sv, cv, nan_free, offers)]
+             **head, "run_id": str(uuid.uuid4()), "arms": dict(zip(arm_names, ar))}
+            for k, s, cl, sc, o, ar in zip(keys, sv, cv, nan_free, offers, arms)]
 
 
 def _offers_type(assignments_schema: pa.Schema) -> pa.DataType:
@@ -118,10 +121,11 @@ def table_of(entry, decisions: list[dict], key_type: pa.DataType) -> pa.Table:
     cols = {}
     key = policy.program.input.key
     cols[key] = pa.array([d["key"] for d in decisions], c_schema.field(key).type)
+    arm_names = {x.name for x in policy.program.experiments}
     for f in c_schema:
         if f.name in (key, "offers"):
             continue
-        part = "segments" if pa.types.is_boolean(f.type) else \
+        part = "segments" if pa.types.is_boolean(f.type) else "arms" if f.name in arm_names else \
             "classifications" if pa.types.is_dictionary(f.type) else "scores"
         values = [d[part][f.name] for d in decisions]
         cols[f.name] = pa.array(values, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) \
