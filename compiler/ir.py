@@ -31,122 +31,22 @@ guess:
   used in an expression is `DeclRef` (a segment reads its collapsed,
   never-null value; a score reads as float).
 
-`OPS` is the complete table of operators: name -> allowed argument type
-tuples -> result type. A test checks that every op has a rule in each back end.
+The operators a Call may name, with their argument and result types, are
+compiler/signatures.py's `OPS`; every evaluator has a rule for each.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, TypeVar, Union
 
 from pol.compiler.types import Type
 from pol.dsl.source import Span
 
 I, F, B, S, D, TS = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP
-LI, LS = Type.LIST_INT, Type.LIST_STRING
-
-# op -> {argument types: result type}. Variadic ops (min, max, coalesce, and,
-# or) list the one-argument form; all their arguments share that type.
-OPS: dict[str, dict[tuple[Type, ...], Type]] = {
-    # arithmetic: both operands of one numeric type, except date arithmetic
-    "add": {(I, I): I, (F, F): F, (D, I): D},
-    "sub": {(I, I): I, (F, F): F, (D, I): D, (D, D): I},
-    "mul": {(I, I): I, (F, F): F},
-    "div": {(F, F): F},                      # `/` always float; ints are converted
-    "mod": {(I, I): I, (F, F): F},           # floored remainder, sign of the divisor
-    "neg": {(I,): I, (F,): F},
-    "to_float": {(I,): F},
-    # comparisons (operands of one type; strings and bools only eq/ne)
-    "eq": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B, (TS, TS): B},
-    "ne": {(I, I): B, (F, F): B, (B, B): B, (S, S): B, (D, D): B, (TS, TS): B},
-    "lt": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
-    "le": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
-    "gt": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
-    "ge": {(I, I): B, (F, F): B, (D, D): B, (TS, TS): B},
-    "between": {(I, I, I): B, (F, F, F): B, (D, D, D): B, (TS, TS, TS): B},
-    # three-valued logic; a chain `a and b and c` is one call (variadic, >= 2 arguments)
-    "and": {(B,): B},
-    "or": {(B,): B},
-    "not": {(B,): B},
-    # functions (LANGUAGE.md section 4)
-    "abs": {(I,): I, (F,): F},
-    "floor": {(I,): I, (F,): F},
-    "ceil": {(I,): I, (F,): F},
-    "round": {(I, I): I, (F, I): F},         # second argument: an int Literal
-    "min": {(I,): I, (F,): F, (D,): D},      # variadic, >= 1 argument
-    "max": {(I,): I, (F,): F, (D,): D},
-    "clamp": {(I, I, I): I, (F, F, F): F, (D, D, D): D},
-    "sqrt": {(F,): F},
-    "exp": {(F,): F},
-    "log": {(F,): F},
-    "pow": {(F, F): F},
-    "coalesce": {(I,): I, (F,): F, (B,): B, (S,): S, (D,): D, (TS,): TS},  # variadic
-    "year": {(D,): I},
-    "month": {(D,): I},
-    "day": {(D,): I},
-    "make_date": {(I, I, I): D},             # date(y, m, d): null when no such day
-    "add_months": {(D, I): D},               # the day clamped to the month's last
-    "weekday": {(D,): I},                    # 1 Monday .. 7 Sunday
-    "day_of_year": {(D,): I},
-    "anniversary": {(D, D): I},              # (d, Today): days to d's next anniversary
-    "hour": {(TS,): I},                      # 0 .. 23
-    "minute": {(TS,): I},                    # 0 .. 59
-    "ts_date": {(TS,): D},                   # date(ts): the day of a timestamp
-    "starts_with": {(S, S): B},              # second argument: a string Literal
-    "ends_with": {(S, S): B},
-    "contains": {(S, S): B},
-    "length": {(S,): I},
-    "upper": {(S,): S},
-    "lower": {(S,): S},
-    "trim": {(S,): S},
-    "substring": {(S, I): S, (S, I, I): S},  # start and count: int Literals
-    "concat": {(S,): S},                     # variadic, >= 2; one argument computed, the others Literals
-    # `x in LIST` (compiler/frontend/lists.py): the second argument is always a
-    # list param's ParamRef, the only place a list is read
-    "member": {(I, LI): B, (S, LS): B},
-}
-
-VARIADIC = frozenset({"min", "max", "coalesce", "and", "or", "concat"})
-
-
-def op_result(op: str, arg_types: tuple[Type, ...]) -> Type | None:
-    """The result type of `op` on these argument types, or None if they do not fit."""
-    table = OPS.get(op)
-    if table is None:
-        return None
-    if op in VARIADIC:
-        if not arg_types or any(t != arg_types[0] for t in arg_types):
-            return None
-        return table.get((arg_types[0],))
-    return table.get(tuple(arg_types))
-
-
-R = TypeVar("R")
-
-
-def rule_table(evaluator: str, rules: Mapping[str, R]) -> Callable[[str], R]:
-    """An evaluator's operator rules, checked against OPS when its module is
-    imported: an operator without a rule (or a rule for no operator) stops
-    the import, naming both, rather than failing on the first policy that
-    uses it. Returns the lookup, which names the evaluator for an unknown op."""
-    missing = sorted(set(OPS) - set(rules))
-    unknown = sorted(set(rules) - set(OPS))
-    if missing or unknown:
-        raise TypeError(f"{evaluator}: operators without a rule {missing}, rules for no operator {unknown} "
-                        "(compiler/ir.py OPS lists every operator)")
-
-    def rule(op: str) -> R:
-        try:
-            return rules[op]
-        except KeyError:
-            raise LookupError(f"{evaluator} has no rule for operator {op!r}: not an operator of ir.OPS") from None
-
-    return rule
-
-
 # ---------------------------------------------------------------- expressions
 
 @dataclass(frozen=True)
@@ -268,6 +168,9 @@ def children(e: Expr) -> tuple[Expr, ...]:
     if isinstance(e, (InSet, IsNull)):
         return (e.operand,)
     return ()
+
+
+R = TypeVar("R")
 
 
 def bottom_up(e: Expr, rule: Callable[[Expr, list[R]], R]) -> R:
@@ -490,6 +393,22 @@ class Arbitrate:
     exclusive: tuple[tuple[str, ...], ...] = ()
     span: Span | None = field(default=None, compare=False)
     optimal: bool = False           # `maximize priority`: section 6.7's allocation
+    # Run-wide constraints (LANGUAGE.md 6.4), in declaration order of their names:
+    channel_capacity: tuple[tuple[str, int], ...] = ()   # (channel, customers it may contact)
+    quota: tuple[tuple[str, int], ...] = ()              # (category, offers it may give)
+    # `budget B cost offer.ATTR`: B and each offer's cost, both exact
+    # decimals (fractions.Fraction); an offer without the attribute costs nothing.
+    budget: Fraction | None = None
+    cost: tuple[tuple[str, Fraction], ...] = ()          # (offer, cost) for the offers that have one
+    cost_attribute: str | None = None
+    # `fallback OFFER`: walked after every other candidate, accepted only by a
+    # customer who holds no offer (LANGUAGE.md 6.3)
+    fallback: str | None = None
+
+    @property
+    def constrained(self) -> bool:
+        """Whether a run must match its customers together for this block."""
+        return bool(self.channel_capacity or self.quota or self.budget is not None)
 
 
 # ---------------------------------------------------------------- tests
@@ -513,7 +432,9 @@ class ExpectNoOffer:
 class ExpectExpr:
     """`expect EXPR`: holds when EXPR is true (null fails)."""
     expr: Expr
-    text: str = ""       # the expectation as written, for failure reports
+    # The expectation as written, for failure reports: like a span, where and
+    # how it is written (comments, line breaks), not what it means.
+    text: str = field(default="", compare=False)
     span: Span | None = field(default=None, compare=False)
 
 
@@ -579,73 +500,3 @@ class Program:
                 if d.name == name:
                     return d
         raise KeyError(name)
-
-
-def dump(program: Program) -> str:
-    """A canonical text of the program's meaning, spans left out: tests/test_fmt.py
-    compares a policy's meaning before and after formatting with it."""
-    lines: list[str] = [f"program {program.name} version {program.version!r}"]
-
-    def ex(e: Expr) -> str:
-        if isinstance(e, Literal):
-            return f"{e.value!r}:{e.type}"
-        if isinstance(e, FieldRef):
-            return f"field:{e.name}:{e.type}"
-        if isinstance(e, ParamRef):
-            return f"param:{e.name}:{e.type}"
-        if isinstance(e, DeclRef):
-            return f"{e.kind}:{e.name}:{e.type}"
-        if isinstance(e, Today):
-            return "today"
-        if isinstance(e, Call):
-            return f"({e.op}:{e.type} {' '.join(ex(a) for a in e.args)})"
-        if isinstance(e, If):
-            return f"(if:{e.type} {ex(e.cond)} {ex(e.then)} {ex(e.else_)})"
-        if isinstance(e, InSet):
-            return f"({'not_in' if e.negated else 'in'} {ex(e.operand)} {list(e.values)!r})"
-        if isinstance(e, IsNull):
-            return f"({'is_not_null' if e.negated else 'is_null'} {ex(e.operand)})"
-        if isinstance(e, Aggregate):
-            where = ex(e.where) if e.where is not None else "all"
-            return f"({e.func}:{e.type} {e.history}.{e.field} where {where} within {e.within})"
-        raise TypeError(type(e).__name__)
-
-    inp = program.input
-    lines.append(f"input {inp.name} key {inp.key}")
-    for f in inp.fields:
-        lines.append(f"  field {f.name}: {f.type}{'?' if f.nullable else ''}")
-    for h in program.histories:
-        lines.append(f"history {h.name} key {h.key} at {h.at}")
-        for f in h.fields:
-            lines.append(f"  field {f.name}: {f.type}{'?' if f.nullable else ''}")
-    for x in program.experiments:
-        lines.append(f"experiment {x.name} {x.label!r} salt={x.salt!r} arms={list(x.arms)} control={x.control_bp}")
-    for p in program.params:
-        lines.append(f"param {p.name}: {p.type} = {p.default!r}" + (f" arms={list(p.arms)!r}" if p.arms else ""))
-    for d in program.lets:
-        lines.append(f"let {d.name} = {ex(d.expr)}")
-    for s in program.segments:
-        lines.append(f"segment {s.name} {s.label!r} = {ex(s.expr)}")
-    for c in program.classifies:
-        lines.append(f"classify {c.name} {c.label!r}")
-        for w in c.whens:
-            lines.append(f"  when {ex(w.cond)} => {w.value!r}")
-        lines.append(f"  else => {c.default!r}")
-    for r in program.scores:
-        lines.append(f"score {r.name} {r.label!r} = {ex(r.expr)}")
-    for ch in program.channels:
-        lines.append(f"channel {ch.name} {ch.label!r} when {ex(ch.cond) if ch.cond is not None else 'always'}")
-    for o in program.offers:
-        lines.append(f"offer {o.name} {o.label!r} category={o.category} capacity={o.capacity} "
-                     f"valid={o.valid_from}..{o.valid_to} holdout_bp={o.holdout_bp}"
-                     + (f" salt={o.holdout_salt!r}" if o.holdout_salt is not None else "")
-                     + (f" arm={o.arm}" if o.arm is not None else ""))
-        lines.append(f"  eligible {ex(o.eligible)}")
-        lines.append(f"  priority {ex(o.priority)}")
-        lines.append(f"  channels {', '.join(o.channels)}")
-    a = program.arbitrate
-    lines.append(f"arbitrate max={a.max_per_customer} one_per_category={a.one_per_category} "
-                 f"exclusive={[list(x) for x in a.exclusive]}" + (" maximize=priority" if a.optimal else ""))
-    lines.append(f"order {' '.join(program.order)}")
-    lines.append(f"outputs {' '.join(program.outputs)}")
-    return "\n".join(lines) + "\n"

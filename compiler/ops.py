@@ -1,5 +1,5 @@
 """The operator rules on plain values (LANGUAGE.md sections 4 and 5): an
-operator of ir.OPS and its argument values -> its value, one plain Python
+operator of signatures.OPS and its argument values -> its value, one plain Python
 rule per operator. The reference evaluator (engine/reference/) computes
 with them, and so does the compiler's constant folding (compiler/fold.py),
 so that the compiler never imports the engine.
@@ -24,7 +24,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from pol.compiler import ir
+from pol.compiler import signatures
 from pol.compiler.types import Type
 
 I64_MIN, I64_MAX = -(2 ** 63), 2 ** 63 - 1
@@ -213,11 +213,11 @@ RULES: dict[str, Callable[..., Any]] = {
     "member": lambda x, values: x in values,
 }
 _NULL_AWARE = frozenset({"and", "or", "coalesce"})
-rule = ir.rule_table("the reference evaluator", RULES)
+rule = signatures.rule_table("the reference evaluator", RULES)
 
 
 def apply_op(op: str, result_type: Type, args: list[Any]) -> Any:
-    """An operator of ir.OPS on argument values (None for null) -> its value."""
+    """An operator of signatures.OPS on argument values (None for null) -> its value."""
     if op not in _NULL_AWARE and any(a is None for a in args):
         return None
     try:

@@ -7,250 +7,46 @@ two trees are equal when they say the same thing, wherever it was written.
 Parentheses leave no node: the tree's shape records the grouping.
 
 Declarations point at their name (`span`), which is where duplicate-name,
-missing-property and cycle errors are reported.
+missing-property and cycle errors are reported. The expression nodes are
+dsl/ast_expr.py's, read here as `ast.Name`, `ast.Call` ... like the rest.
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Union
 
+from pol.dsl.ast_expr import (
+    Aggregate,
+    Between,
+    Binary,
+    Bool,
+    Call,
+    Compare,
+    DateLit,
+    Expr,
+    If,
+    InList,
+    IsNull,
+    ListLit,
+    Literal,
+    Member,
+    Name,
+    Null,
+    Number,
+    String,
+    TimestampLit,
+    Today,
+    Unary,
+)
+from pol.dsl.ast_expr import span_field as _span
 from pol.dsl.source import Span
 
-
-def _span():
-    return field(default=None, compare=False, repr=False)
-
-
-# ---------------------------------------------------------------- expressions
-
-@dataclass(frozen=True)
-class Name:
-    name: str
-    span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Number:
-    """A number as written: `42`, `1_000`, `3.5`, `1e6`, `80%`; `-5` only where
-    a literal is required (in an expression, `-5` is a negation of 5)."""
-    text: str
-    span: Span | None = _span()
-
-    @property
-    def kind(self) -> str:
-        """"int", "float" or "percent"."""
-        text = self.text
-        if text[-1] == "%":
-            return "percent"
-        return "float" if "." in text or "e" in text or "E" in text else "int"
-
-    @property
-    def value(self) -> int | float:
-        """The number's meaning: `80%` is 0.8, computed from the decimal text
-        so that it is the float nearest to the percent divided by 100."""
-        clean = self.text.replace("_", "")
-        kind = self.kind
-        if kind == "int":
-            return int(clean)
-        if kind == "percent":
-            return float(Decimal(clean[:-1]) / 100)
-        return float(clean)
-
-
-@dataclass(frozen=True)
-class String:
-    value: str           # escapes already resolved
-    span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class DateLit:
-    text: str            # as written; compiler/frontend/check.py validates it
-    span: Span | None = _span()
-
-    def parse(self) -> dt.date | None:
-        """The date, or None when the text is not a real YYYY-MM-DD date."""
-        parts = self.text.split("-")
-        if len(parts) != 3 or [len(p) for p in parts] != [4, 2, 2]:
-            return None
-        try:
-            return dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
-        except ValueError:
-            return None
-
-
-@dataclass(frozen=True)
-class TimestampLit(DateLit):
-    """`2026-11-01T22:30`, `2026-11-01T22:30:05`, `2026-11-01T22:30:05.250`:
-    printed as written, like a date."""
-
-    def parse(self) -> dt.datetime | None:
-        """The timestamp, or None when it is not a real date and time."""
-        day = DateLit(self.text[:10]).parse()
-        if day is None:
-            return None
-        try:
-            return dt.datetime.combine(day, dt.time.fromisoformat(self.text[11:]))
-        except ValueError:
-            return None
-
-
-@dataclass(frozen=True)
-class Bool:
-    value: bool
-    span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Null:
-    span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Today:
-    span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Unary:
-    op: str              # "-" or "not"
-    operand: Expr
-    span: Span | None = _span()
-    op_span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Binary:
-    op: str              # + - * / % and or
-    left: Expr
-    right: Expr
-    span: Span | None = _span()
-    op_span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Compare:
-    op: str              # == != < <= > >=
-    left: Expr
-    right: Expr
-    span: Span | None = _span()
-    op_span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Between:
-    operand: Expr
-    low: Expr
-    high: Expr
-    span: Span | None = _span()
-    op_span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class InList:
-    operand: Expr
-    values: tuple[Literal, ...]
-    negated: bool = False
-    span: Span | None = _span()
-    op_span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Member:
-    """`x in NAME` / `x not in NAME`: membership in a list param (LANGUAGE.md 4.5)."""
-    operand: Expr
-    collection: Name
-    negated: bool = False
-    span: Span | None = _span()
-    op_span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class ListLit:
-    """`["A", "B"]`: a list param's default or a test's `with` value."""
-    values: tuple[Literal, ...]
-    span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class IsNull:
-    operand: Expr
-    negated: bool = False
-    span: Span | None = _span()
-    op_span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class If:
-    cond: Expr
-    then: Expr
-    else_: Expr
-    span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Call:
-    name: str
-    args: tuple[Expr, ...]
-    span: Span | None = _span()
-    name_span: Span | None = _span()
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """An aggregate of a history (LANGUAGE.md section 12):
-    `count(contacts where channel == "sms" within 7 days)`,
-    `sum(contacts.cost within 30 days)`. `count(contacts)` without `where`
-    or `within` parses as a Call with a Name argument; the checker reads
-    both the same way."""
-    func: str
-    history: str
-    field: str | None                    # `contacts.cost`: "cost"
-    where: Expr | None                   # over the event's fields
-    within: Number | None                # days
-    span: Span | None = _span()
-    name_span: Span | None = _span()     # the function's name
-    history_span: Span | None = _span()
-    field_span: Span | None = _span()
-
-
-Literal = Union[Number, String, DateLit, Bool, Null]
-Expr = Union[Name, Number, String, DateLit, Bool, Null, Today, Unary, Binary, Compare,
-             Between, InList, Member, IsNull, If, Call, Aggregate]
-
-
-def children(e: Expr) -> tuple[Expr, ...]:
-    if isinstance(e, (Unary,)):
-        return (e.operand,)
-    if isinstance(e, (Binary, Compare)):
-        return (e.left, e.right)
-    if isinstance(e, Between):
-        return (e.operand, e.low, e.high)
-    if isinstance(e, (InList, IsNull)):
-        return (e.operand,)
-    if isinstance(e, Member):
-        return (e.operand, e.collection)
-    if isinstance(e, If):
-        return (e.cond, e.then, e.else_)
-    if isinstance(e, Call):
-        return e.args
-    # An Aggregate's `where` reads the event's fields, not the program's
-    # names: it is a scope of its own, checked on its own.
-    return ()
-
-
-def names(e: Expr):
-    """Every Name read by an expression, left to right."""
-    stack = [e]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Name):
-            yield node
-        else:
-            stack.extend(reversed(children(node)))
-
+# The expression nodes (dsl/ast_expr.py), read as ast.NAME like the rest.
+__all__ = [
+    "Aggregate", "Between", "Binary", "Bool", "Call", "Compare", "DateLit", "Expr", "If", "InList",
+    "IsNull", "ListLit", "Literal", "Member", "Name", "Null", "Number", "String", "TimestampLit", "Today",
+    "Unary",
+]
 
 # ---------------------------------------------------------------- declarations
 
@@ -537,6 +333,41 @@ class Exclusive:
 
 
 @dataclass(frozen=True)
+class ChannelCapacity:
+    """`capacity CHANNEL N`: at most N customers contacted through the channel in a run."""
+    channel: str
+    count: Number
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Quota:
+    """`quota CATEGORY N`: at most N offers of the category given in a run."""
+    category: str
+    count: Number
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """`budget B cost offer.ATTR`: the offers given cost at most B in a run."""
+    amount: Number
+    cost: str                       # as written: `offer.ATTR`
+    span: Span | None = _span()
+    cost_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """`fallback OFFER`: the offer a customer gets when no other is accepted."""
+    offer: str
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
 class Maximize:
     """`maximize priority` (LANGUAGE.md 6.7); `what` as written, checked later."""
     what: str
@@ -544,7 +375,7 @@ class Maximize:
     what_span: Span | None = _span()
 
 
-Rule = Union[MaxRule, OnePerCategory, Exclusive, Maximize]
+Rule = Union[MaxRule, OnePerCategory, Exclusive, ChannelCapacity, Quota, Budget, Fallback, Maximize]
 
 
 @dataclass(frozen=True)

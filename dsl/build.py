@@ -35,10 +35,6 @@ _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
 _MAX_PROBLEMS = 100
 
 
-def token_span(path: str, tok: Token) -> Span:
-    return Span(path, tok.line, tok.column, tok.end_line, tok.end_column)
-
-
 def _start(x) -> tuple[int, int]:
     if isinstance(x, Token):
         return x.line, x.column
@@ -330,6 +326,21 @@ class Builder(Transformer):
         names = c[1:]
         return ast.Exclusive(tuple(str(t) for t in names), self._span(c[0], c[-1]),
                              tuple(self._tok(t) for t in names))
+
+    def channel_capacity_rule(self, c):
+        return ast.ChannelCapacity(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), self._span(c[0], c[-1]),
+                                   self._tok(c[1]))
+
+    def quota_rule(self, c):
+        return ast.Quota(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), self._span(c[0], c[-1]),
+                         self._tok(c[1]))
+
+    def fallback_rule(self, c):
+        return ast.Fallback(str(c[1]), self._span(c[0], c[-1]), self._tok(c[1]))
+
+    def budget_rule(self, c):
+        cost = str(c[3])
+        return ast.Budget(ast.Number(str(c[1]), self._tok(c[1])), cost, self._span(c[0], c[-1]), self._tok(c[3]))
 
     # ------------------------------------------------------------ tests
 

@@ -226,6 +226,14 @@ def rule(r) -> str:
         return f"max {r.count.text} per customer"
     if isinstance(r, ast.OnePerCategory):
         return "one per category"
+    if isinstance(r, ast.ChannelCapacity):
+        return f"capacity {r.channel} {r.count.text}"
+    if isinstance(r, ast.Quota):
+        return f"quota {r.category} {r.count.text}"
+    if isinstance(r, ast.Budget):
+        return f"budget {r.amount.text} cost {r.cost}"
+    if isinstance(r, ast.Fallback):
+        return f"fallback {r.offer}"
     if isinstance(r, ast.Maximize):
         return f"maximize {r.what}"
     if isinstance(r, ast.Limit):

@@ -7,8 +7,8 @@
 """
 from pol.errors import ArgumentError, CompileError, DataError, ParamError, PolicyError
 
-__all__ = ["load", "loads", "diff", "Policy", "Result", "PolicyError", "DataError", "ParamError", "ArgumentError",
-           "CompileError"]
+__all__ = ["load", "loads", "diff", "Ledger", "Policy", "Result", "PolicyError", "DataError", "ParamError",
+           "ArgumentError", "CompileError"]
 
 _POLICY = ("Policy", "Result", "load", "loads")
 
@@ -19,6 +19,9 @@ def __getattr__(name: str):
     if name in _POLICY:
         from pol.api import policy
         return getattr(policy, name)
+    if name == "Ledger":
+        from pol.api.ledger import Ledger
+        return Ledger
     if name == "diff":
         from pol.loop.diff import diff
         return diff
@@ -29,4 +32,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_POLICY) + ["diff"])
+    return sorted(list(globals()) + list(_POLICY) + ["diff", "Ledger"])

@@ -51,10 +51,13 @@ def comments(text: str) -> list[str]:
     return [c.text for c in scan(text).comments]
 
 
-def meaning(text: str, base_dir=None) -> str:
+def meaning(text: str, base_dir=None) -> ir.Program:
+    """The checked program: IR nodes compare without their spans, so two texts
+    that mean the same give equal programs wherever their parts are written."""
     out = check_text(text, "t.pol", base_dir=base_dir)
     assert out.ok, [d.message for d in out.diagnostics.errors]
-    return ir.dump(out.program)
+    assert out.program is not None
+    return out.program
 
 
 def assert_formatting_keeps(text: str, base_dir=None) -> str:
@@ -64,6 +67,15 @@ def assert_formatting_keeps(text: str, base_dir=None) -> str:
     assert fmt(out) == out, "not idempotent:\n" + out
     assert meaning(out, base_dir) == meaning(text, base_dir)
     return out
+
+
+def test_meaning_is_what_a_text_says_not_where():
+    base = "input c key id { id: int age: int }\nsegment s = age > 30 and age < 60\n"
+    moved = "input c key id {\n  id: int\n  age: int\n}\n\n\nsegment s =\n    age > 30\n    and age < 60\n"
+    assert meaning(moved) == meaning(base)
+    assert meaning(base.replace("> 30", ">= 30")) != meaning(base)
+    assert meaning(base.replace("age < 60", "(age < 60)")) == meaning(base)
+    assert meaning(base.replace("segment s", "segment s \"S\"")) != meaning(base)
 
 
 # ---------------------------------------------------------------- scattering comments and line breaks

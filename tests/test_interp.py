@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pol.compiler import ir
+from pol.compiler import ir, signatures
 from pol.compiler.frontend import compile_path, compile_text
 from pol.compiler.types import Type
 from pol.reference.interp import RULES, Env, apply_op, eval_expr, evaluate_row, null_sources, render, why_not
@@ -33,7 +33,7 @@ def lit(v, t=None):
 
 def call(op, *args, t=None):
     if t is None:
-        t = ir.op_result(op, tuple(a.type for a in args))
+        t = signatures.op_result(op, tuple(a.type for a in args))
         assert t is not None, f"{op} does not take {[a.type for a in args]}"
     return ir.Call(t, op, tuple(args))
 
@@ -47,7 +47,7 @@ def env(**fields):
 
 
 def test_every_operator_has_a_rule():
-    assert set(RULES) == set(ir.OPS)
+    assert set(RULES) == set(signatures.OPS)
 
 
 def test_eval_expr_on_hand_built_ir():

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 import pol
-from pol.compiler import ir, ops
+from pol.compiler import ir, ops, signatures
 from pol.compiler.backend import codegen, kernel_ops
 from pol.compiler.backend import layout as names
 from pol.compiler.backend.layout import KernelLayout
@@ -40,17 +40,17 @@ EVALUATORS = {"reference": ops.RULES, "vectorized": vector.RULES, "kernel": kern
 @pytest.mark.parametrize("evaluator", EVALUATORS)
 def test_every_ir_operator_has_a_rule_in_each_evaluator(evaluator):
     rules = EVALUATORS[evaluator]
-    assert sorted(set(ir.OPS) - set(rules)) == [], f"{evaluator}: operators without a rule"
-    assert sorted(set(rules) - set(ir.OPS)) == [], f"{evaluator}: rules for no operator"
+    assert sorted(set(signatures.OPS) - set(rules)) == [], f"{evaluator}: operators without a rule"
+    assert sorted(set(rules) - set(signatures.OPS)) == [], f"{evaluator}: rules for no operator"
 
 
 def test_a_missing_rule_stops_the_import_naming_the_operator():
     rules = dict(vector.RULES)
     del rules["clamp"]
     with pytest.raises(TypeError, match=r"the test evaluator: operators without a rule \['clamp'\]"):
-        ir.rule_table("the test evaluator", rules)
+        signatures.rule_table("the test evaluator", rules)
     with pytest.raises(TypeError, match=r"rules for no operator \['frobnicate'\]"):
-        ir.rule_table("the test evaluator", {**vector.RULES, "frobnicate": None})
+        signatures.rule_table("the test evaluator", {**vector.RULES, "frobnicate": None})
 
 
 def test_an_unknown_operator_is_named_with_its_evaluator():

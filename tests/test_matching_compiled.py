@@ -22,11 +22,13 @@ WINDOWS = ["", "valid from 2026-11-01", "valid to 2026-10-31", "valid from 2026-
 
 
 @st.composite
-def catalogues(draw, with_capacity: bool, optimal: bool = False):
+def catalogues(draw, with_capacity: bool, constraints: bool = False, optimal: bool = False):
     """(policy text, records): up to five offers over two channels, with
     categories, exclusive lines, holdouts, valid windows and (optionally)
-    capacities, and `maximize priority`; customers with nulls and tied
-    priorities."""
+    capacities, a fallback offer, the arbitrate block's run-wide constraints
+    (channel capacities, quotas, a budget over costs whose decimals add up
+    exactly only in exact arithmetic) and `maximize priority`; customers
+    with nulls and tied priorities."""
     k = draw(st.integers(1, 5))
     offers = []
     for j in range(k):
@@ -41,6 +43,8 @@ def catalogues(draw, with_capacity: bool, optimal: bool = False):
         if hold is not None:
             props.append(f"holdout {hold}%")
         props.append(draw(st.sampled_from(WINDOWS)))
+        if constraints and draw(st.booleans()):
+            props.append(f"attributes {{ cost: {draw(st.sampled_from(['0', '0.1', '0.2', '0.3', '1', '2.5']))} }}")
         offers.append(f"offer o{j} {{ {' '.join(props)} }}")
     lines = [] if k < 2 else draw(st.lists(
         st.lists(st.integers(0, k - 1), min_size=2, max_size=min(3, k), unique=True), max_size=2))
@@ -48,6 +52,14 @@ def catalogues(draw, with_capacity: bool, optimal: bool = False):
              + ("one per category " if draw(st.booleans()) else "")
              + " ".join("exclusive " + ", ".join(f"o{j}" for j in line) for line in lines)
              + (" maximize priority" if optimal else ""))
+    if not optimal and draw(st.booleans()):
+        rules += f" fallback o{draw(st.integers(0, k - 1))}"
+    if constraints:
+        rules += "".join(f" capacity {c} {draw(st.integers(0, 4))}" for c in ("app", "sms") if draw(st.booleans()))
+        used = {c for c in ("x", "y") if f"category {c}" in " ".join(offers)}
+        rules += "".join(f" quota {c} {draw(st.integers(0, 4))}" for c in sorted(used) if draw(st.booleans()))
+        if "cost:" in " ".join(offers) and draw(st.booleans()):
+            rules += f" budget {draw(st.sampled_from(['0', '0.3', '0.6', '1', '2.5', '4']))} cost offer.cost"
     fields = " ".join(f"e{j}: bool? p{j}: float?" for j in range(k))
     text = (f"input t key id {{ id: int a: bool? {fields} }}\n"
             "channel app when a\nchannel sms\n" + "\n".join(offers) + f"\narbitrate {{ {rules} }}\n")
@@ -89,7 +101,7 @@ def check(text: str, records: list[dict], engine: str) -> None:
         data = table.to_batches(max_chunksize=size) if n else table
         results.append(policy.evaluate(data, as_of=AS_OF, engine=engine))
     first = results[0]
-    got = [tuple(r.values()) for r in first.assignments.to_pylist()]
+    got = [tuple(r.values())[:6] for r in first.assignments.to_pylist()]     # attributes follow
     assert got == assignments
     assert first.customers.column("offers").to_pylist() == offers
     assert {o: {f: v for f, v in c.items() if f in funnel[o]} for o, c in first.summary["offers"].items()} == funnel
@@ -124,6 +136,15 @@ def test_run_wide_walk_with_capacities_agrees_with_the_plain_matcher(case):
     check(*case, engine="vector")
 
 
+@settings(max_examples=200, **SETTINGS)
+@given(catalogues(with_capacity=True, constraints=True))
+def test_run_wide_walk_with_constraints_agrees_with_the_plain_matcher(case):
+    """Channel capacities, quotas and a budget (LANGUAGE.md 6.4), with
+    offer capacities: the compiled run-wide walk is the oracle's, funnel
+    reasons included, whatever the batching."""
+    check(*case, engine="vector")
+
+
 @settings(max_examples=60, **SETTINGS)
 @given(catalogues(with_capacity=True, optimal=True))
 def test_optimal_allocation_agrees_with_the_plain_python_algorithm(case):
@@ -138,7 +159,7 @@ def test_optimal_allocation_agrees_with_the_plain_python_algorithm(case):
 @settings(max_examples=3, **SETTINGS)
 @given(data=st.data())
 def test_the_kernel_path_agrees_with_the_plain_matcher(with_capacity, data):
-    check(*data.draw(catalogues(with_capacity)), engine="kernel")
+    check(*data.draw(catalogues(with_capacity, constraints=with_capacity)), engine="kernel")
 
 
 # A kernel without capacities matches in its own pass (compiler/backend/codegen.py,
@@ -165,6 +186,11 @@ FIXED = [
      "valid from 2026-01-01 to 2026-12-31 }\n"
      "offer o3 { eligible when e3 priority p3 channels app holdout 50% }\n"
      "arbitrate { max 3 per customer }\n", 4),
+    # a fallback: last, and only to a customer with nothing else
+    ("offer o0 { eligible when e0 priority p0 channels app, sms holdout 50% }\n"
+     "offer o1 { eligible when e1 priority p1 channels sms category x }\n"
+     "offer o2 { eligible when e2 priority p2 channels app category x }\n"
+     "arbitrate { max 2 per customer one per category fallback o0 }\n", 3),
 ]
 
 

@@ -1,7 +1,8 @@
 """Capacities in pol serve: `Policy.decide(exhausted=...)` walks on as a run
 does when an offer's capacity is used up; the SQLite ledger gives out no
 more than the capacity under concurrent takers, in threads and across two
-server workers, and keeps its counts over a restart."""
+server workers, and keeps its counts over a restart; it holds the arbitrate
+block's channel capacities, quotas and budget as pol.Ledger does."""
 from __future__ import annotations
 
 import datetime as dt
@@ -134,3 +135,48 @@ def test_an_arrow_batch_of_a_capped_policy_draws_record_by_record(tmp_path):
     assert [[o["offer"] for o in row["offers"]] for row in uncapped.to_pylist()] == [["gift"]] * 8
     assert capped.column("vip").to_pylist() == [True] * 8
     assert decider.ledger.usage() == [{"policy": "shop", "offer": "gift", "period": "2026-11-01", "used": 3}]
+
+
+CONSTRAINED = """policy shop
+input customer key id { id: int  arpu: float  reachable: bool }
+channel call "外呼" when reachable
+channel sms "短信"
+offer upgrade { eligible when arpu >= 100  channels call, sms  priority arpu  attributes { cost: 8.5 } }
+offer bonus { eligible when true  channels sms  priority 10  category perk }
+arbitrate { capacity call 2  quota perk 3  budget 25.5 cost offer.cost }
+"""
+
+
+def test_the_ledger_holds_channel_capacities_quotas_and_budgets(tmp_path):
+    """In-process, the Decider of pol serve: the arbitrate block's
+    constraints drawn from the SQLite ledger give what pol.Ledger gives to
+    the same decisions in turn (both walk each decision against what is
+    left), and a repeated customer keeps what they hold."""
+    from pol.serve.deciding import Decider
+    from pol.serve.registry import Registry
+    from pol.serve.requests import Ask
+    from pol.serve.routing import Router
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "shop.pol").write_text(CONSTRAINED, encoding="utf-8")
+    registry = Registry(str(folder))
+    registry.refresh(build=False)
+    decider = Decider(registry, Router({}, {}), Ledger(str(tmp_path / "ledger.sqlite")), None)
+    entry = next(iter(registry.snapshot.by_path.values()))
+    assert entry.drawn and not entry.capacities
+    records = [{"id": k, "arpu": a, "reachable": r} for k, a, r in
+               [(1, 300.0, True), (2, 200.0, True), (3, 150.0, True), (4, 120.0, False), (5, 110.0, False),
+                (6, 50.0, True), (7, 20.0, False), (8, 90.0, True)]]
+    ask = Ask([], dt.date(2026, 11, 1), None, None, None, False, "error")
+    served = [[(a.offer, a.channel) for a in decider.decide_one(entry, r, ask).offers] for r in records]
+    memory = pol.Ledger()
+    policy = pol.loads(CONSTRAINED, name="shop.pol")
+    alone = [[(a.offer, a.channel) for a in policy.decide(r, as_of=AS_OF, ledger=memory).offers] for r in records]
+    assert served == alone == [[("upgrade", "call")], [("upgrade", "call")], [("bonus", "sms")],
+                               [("upgrade", "sms")], [("bonus", "sms")], [("bonus", "sms")], [], []]
+    usage = {row["offer"]: row["used"] for row in decider.ledger.usage()}
+    # the budget in halves (25.5 = 51 x 0.5)
+    assert usage == {"channel:call": 2, "quota:perk": 3, "budget": 51}
+    # The first customer again: they hold the upgrade, and nothing more is drawn.
+    assert [a.offer for a in decider.decide_one(entry, records[0], ask).offers] == ["upgrade"]
+    assert {row["offer"]: row["used"] for row in decider.ledger.usage()} == usage

@@ -151,6 +151,36 @@ def test_capacities_exact_whatever_the_partitioning(spark, capacity_policy, benc
         spark.conf.set("spark.sql.files.maxPartitionBytes", old)
 
 
+@pytest.fixture(scope="session")
+def constraints_policy(tmp_path_factory):
+    """The bench policy with the arbitrate block's run-wide constraints: a
+    channel capacity, a quota and a budget over a cost attribute."""
+    text = BENCH_POLICY.read_text(encoding="utf-8")
+    for offer, cost in (("flow_worry_free", "12.5"), ("intl_family", "0.1"), ("biz_travel", "0.2")):
+        head = text.index(f"offer {offer} ")
+        end = text.index("\n}", head)
+        text = text[:end] + f"\n    attributes {{ cost: {cost} }}" + text[end:]
+    text = text.replace("    one per category\n}", "    one per category\n    capacity call 250\n"
+                        "    quota new_service 400\n    budget 9_000.3 cost offer.cost\n}")
+    path = tmp_path_factory.mktemp("constraints") / "bench_constraints.pol"
+    path.write_text(text, encoding="utf-8")
+    return pol.load(path)
+
+
+def test_run_wide_constraints_exact_whatever_the_partitioning(spark, constraints_policy, bench_table, split_files):
+    """Customers with a candidate a constraint may refuse are walked on the
+    driver: the same as a local run, for every split of the input."""
+    want = constraints_policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
+    funnel = want.summary["offers"]
+    assert funnel["retention_pack"]["lost_to_channel_capacity"] > 0
+    assert funnel["cloud_expand"]["lost_to_quota"] + funnel["migu_video"]["lost_to_quota"] > 0
+    # 720 x 12.5 + 0.1 + 0.2: the budget is reached exactly
+    assert [funnel[o]["accepted"] for o in ("flow_worry_free", "intl_family", "biz_travel")] == [720, 1, 1]
+    assert funnel["biz_travel"]["lost_to_budget"] > 0
+    for folder in split_files.values():
+        assert_same(pol.spark.evaluate(constraints_policy, spark.read.parquet(str(folder)), as_of=AS_OF), want)
+
+
 def test_capacities_dataframe_not_from_files(spark, capacity_policy, bench_table):
     want = capacity_policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
     table = plain(bench_table).append_column("row", pa.array(np.arange(bench_table.num_rows)))

@@ -178,6 +178,6 @@ class Value:
     v: ast.expr
     m: ast.expr | None     # None: never null
     # A float result whose finiteness is not checked yet: it is null when
-    # not finite, beyond what `m` says (see Emitter.settle).
+    # not finite, beyond what `m` says (see Emitter.check_finite).
     pending: bool = False
 

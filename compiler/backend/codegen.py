@@ -107,7 +107,9 @@ def _row_walk(program: ir.Program) -> ast.Call:
     doubled the telecom library's row kernel compile time), made inside the
     kernel so that a decision is one call from Python, not two. The kernel
     then returns how many offers the walk accepted."""
-    fixed = {names.START: C(0), names.STOP: C(1), names.MAX_N: C(program.arbitrate.max_per_customer)}
+    fb = program.arbitrate.fallback
+    fixed = {names.START: C(0), names.STOP: C(1), names.MAX_N: C(program.arbitrate.max_per_customer),
+             names.FALLBACK: C([o.name for o in program.offers].index(fb) if fb is not None else -1)}
     return call("match_range", *(fixed.get(n, N(n)) for n in names.MATCH_RANGE))
 
 
@@ -125,8 +127,10 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     The batch kernel releases the GIL and the engine runs it on row ranges
     from a thread pool, one range per core (Numba's own `parallel=True` gave
     the same speed but took six times longer to compile)."""
-    if fused and (row or any(o.capacity is not None for o in program.offers)):
-        raise ValueError("only the batch kernel of a policy without capacities can be fused")
+    if fused and (row or any(o.capacity is not None for o in program.offers) or program.arbitrate.constrained
+                  or program.arbitrate.fallback is not None):
+        raise ValueError("only the batch kernel of a policy without capacities, constraints or a fallback "
+                         "can be fused")
     if not row and split.needed(program, split_at):
         functions = split.generate(program, plan, fused, split.THRESHOLD if split_at is None else split_at)
         return ast.fix_missing_locations(ast.Module(_header(plan) + functions, []))

@@ -7,7 +7,7 @@ checker can prove it is never null). Invalid values still hold a harmless
 default, so no operation can trap; errors are nulls, never exceptions.
 
 Operators: compiler/backend/kernel_ops.py `RULES` maps every operator of
-ir.OPS to the function that emits it; an operator without a rule fails at
+signatures.OPS to the function that emits it; an operator without a rule fails at
 import, not in a kernel.
 """
 from __future__ import annotations

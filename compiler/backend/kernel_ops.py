@@ -1,7 +1,7 @@
 """The kernel's operator rules (compiler/backend/emitter.py): an operator of
-ir.OPS and its operands' emitted values -> the statements that compute it,
+signatures.OPS and its operands' emitted values -> the statements that compute it,
 following compiler/backend/runtime.py. `RULES` holds one rule per operator;
-`rule(op)` finds it (ir.rule_table checks the table when this module is
+`rule(op)` finds it (signatures.rule_table checks the table when this module is
 imported).
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-from pol.compiler import ir
+from pol.compiler import ir, signatures
 from pol.compiler.backend.astgen import C, Value, all_, attr_call, binop, call, cmp, item, not_, pick
 from pol.compiler.backend.plan import string_operand
 from pol.compiler.types import Type
@@ -153,5 +153,5 @@ RULES = {
     "substring": _string_function, "concat": _string_function,
     "member": _member,
 }
-rule = ir.rule_table("kernel code generation", RULES)
+rule = signatures.rule_table("kernel code generation", RULES)
 

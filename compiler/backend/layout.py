@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 # Per offer, in the order a customer passes through them (LANGUAGE.md section 6).
 FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
-          "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
-ELIGIBLE, DELIVERABLE, CANDIDATES, ACCEPTED, CONTROLS, LOST_MAX, LOST_CATEGORY, LOST_EXCLUSIVE, LOST_CAPACITY = (
-    range(len(FUNNEL)))
+          "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity",
+          "lost_to_quota", "lost_to_channel_capacity", "lost_to_budget")
+(ELIGIBLE, DELIVERABLE, CANDIDATES, ACCEPTED, CONTROLS, LOST_MAX, LOST_CATEGORY, LOST_EXCLUSIVE, LOST_CAPACITY,
+ LOST_QUOTA, LOST_CHANNEL_CAPACITY, LOST_BUDGET) = range(len(FUNNEL))
 
 # ------------------------------------------------------------ candidate states
 
@@ -57,14 +58,15 @@ RECORD_INTS = (Type.INT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP)
 MATCH_RULES = ("category", "exclusive", "holdout_bp", "holdout_state")   # arbitrate.Rules
 KEYS = ("key_is_int", "key_ints", "key_offsets", "key_data")            # arbitrate.Keys
 FLAT = ("a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl", "a_end")  # arbitrate.FlatParts
-COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 9], int64[K, H, 2], int64[1]
+COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 12], int64[K, H, 2], int64[1]
 MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks reads and writes
 MAX_N = "max_n"
+FALLBACK = "fallback"         # the arbitrate block's fallback offer, -1 none
 # walk.matcher().match_range: candidate matrices of rows start..stop, walked
-MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, *MATCH_RULES, *KEYS, *FLAT, "funnel", "by_channel")
+MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, *MATCH_RULES, *KEYS, *FLAT, "funnel", "by_channel")
 # What the row kernel takes on for its call of match_range: the rest of that
 # call is its own (one row, its candidates, the policy's max_n).
-ROW_WALK = tuple(n for n in MATCH_RANGE if n not in (START, STOP, CPRIO, CCHAN, MAX_N))
+ROW_WALK = tuple(n for n in MATCH_RANGE if n not in (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK))
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ def walk_code(max_n: ast.expr, holdouts: bool) -> list[ast.stmt]:
 
 _MATCH_RANGE = """
 @njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)
-def match_range(start, stop, cprio, cchan, max_n, category, exclusive, holdout_bp, holdout_state,
+def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, holdout_bp, holdout_state,
                 key_is_int, key_ints, key_offsets, key_data,
                 a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel):
     K = cprio.shape[1]
@@ -128,6 +128,8 @@ def match_range(start, stop, cprio, cchan, max_n, category, exclusive, holdout_b
     w = start * max_n
     for i in range(start, stop):
         nc = 0
+        fbs = -1
+        fbp = 0.0
         for k in range(K):
             s = cchan[i, k]
             if s == NOT_ELIGIBLE:
@@ -139,10 +141,24 @@ def match_range(start, stop, cprio, cchan, max_n, category, exclusive, holdout_b
             if s == NO_PRIORITY:
                 continue
             lost[k, CANDIDATES] += 1
+            if k == fallback:
+                fbs = s
+                fbp = cprio[i, k]
+                continue
             co[nc] = k
             cp[nc] = cprio[i, k]
             cs[nc] = s
             nc += 1
+        # The fallback comes last, and only to a customer who holds nothing:
+        # here, without run-wide constraints, one who has no other candidate.
+        if fbs >= 0:
+            if nc == 0:
+                co[0] = fallback
+                cp[0] = fbp
+                cs[0] = fbs
+                nc = 1
+            else:
+                lost[fallback, LOST_MAX] += 1
         WALK
     funnel += lost
     by_channel += bych
@@ -150,21 +166,45 @@ def match_range(start, stop, cprio, cchan, max_n, category, exclusive, holdout_b
 
 _WALK_GLOBAL = """
 @njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)
-def walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity, accepted, counts):
+def walk_global(order, cust, offer, chan, ctrl, n_cust, max_n, fallback, category, exclusive, capacity, quota_of, quota,
+                chan_bit, chan_cap, cost, budget, accepted, counts):
     left = capacity.copy()
+    qleft = quota.copy()
+    cleft = chan_cap.copy()
+    bleft = budget
     taken = np.zeros(n_cust, np.int64)
     cats = np.zeros(n_cust, np.int64)
     excl = np.zeros(n_cust, np.int64)
+    contacted = np.zeros(n_cust, np.int64)
     for j in order:
         i = cust[j]
         wk = offer[j]
         REFUSE
-        if col == ACCEPTED and left[wk] == 0:
-            col = LOST_CAPACITY
+        if wk == fallback and taken[i] > 0:
+            col = LOST_MAX          # the first rule: the customer's places are taken
+        wq = quota_of[wk]
+        wh = chan_bit[chan[j]]
+        fresh = wh >= 0 and (contacted[i] >> wh) & 1 == 0
+        if col == ACCEPTED:
+            if left[wk] == 0:
+                col = LOST_CAPACITY
+            elif wq >= 0 and qleft[wq] == 0:
+                col = LOST_QUOTA
+            elif fresh and cleft[wh] == 0:
+                col = LOST_CHANNEL_CAPACITY
+            elif cost[wk] > bleft:
+                col = LOST_BUDGET
         counts[wk, col] += 1
         if col == ACCEPTED:
             if left[wk] > 0:
                 left[wk] -= 1
+            if wq >= 0:
+                qleft[wq] -= 1
+            if fresh:
+                if cleft[wh] > 0:
+                    cleft[wh] -= 1
+                contacted[i] |= np.int64(1) << wh
+            bleft -= cost[wk]
             accepted[j] = True
             taken[i] += 1
             if ctrl[j]:
@@ -186,7 +226,12 @@ def matcher_source() -> str:
     rows start..stop, through WALK into a FlatParts' arrays, with their
     funnel and per-channel counts) and `walk_global` (the run-wide walk of
     pairs visited in `order`; `cust` numbers the customers that have
-    candidates densely; capacity comes after REFUSAL)."""
+    candidates densely; `fallback` is the fallback offer, -1 none, refused
+    to a customer who holds an offer; after REFUSAL come the run-wide constraints of
+    LANGUAGE.md 6.4 in their order: the offer's capacity (-1: none), its
+    category's quota (`quota_of`, -1: none), its channel's customers
+    (`chan_bit`: the channel's bit in a customer's contacted mask, -1: no
+    capacity) and the budget, in whole units of the costs)."""
     def name(n: str) -> ast.Name:
         return ast.Name(n, ast.Load())
 
@@ -196,8 +241,10 @@ def matcher_source() -> str:
     match_range = template(_MATCH_RANGE, WALK=walk_code(name("max_n"), holdouts=True), NFUNNEL=len(names.FUNNEL),
                            NOT_ELIGIBLE=names.NOT_ELIGIBLE, NO_CHANNEL=names.NO_CHANNEL,
                            NO_PRIORITY=names.NO_PRIORITY, ELIGIBLE=names.ELIGIBLE,
-                           DELIVERABLE=names.DELIVERABLE, CANDIDATES=names.CANDIDATES)
-    walk_global = template(_WALK_GLOBAL, LOST_CAPACITY=names.LOST_CAPACITY, **_COLUMNS,
+                           DELIVERABLE=names.DELIVERABLE, CANDIDATES=names.CANDIDATES, LOST_MAX=names.LOST_MAX)
+    walk_global = template(_WALK_GLOBAL, LOST_CAPACITY=names.LOST_CAPACITY, LOST_QUOTA=names.LOST_QUOTA,
+                           LOST_CHANNEL_CAPACITY=names.LOST_CHANNEL_CAPACITY, LOST_BUDGET=names.LOST_BUDGET,
+                           **_COLUMNS,
                            REFUSE=refusal_code(name("max_n"), item("taken", "i"), item("cats", "i"),
                                                item("excl", "i")))
     module = ast.fix_missing_locations(ast.Module([*match_range, *walk_global], []))

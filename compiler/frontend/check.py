@@ -21,6 +21,7 @@ compiler/frontend/resolve.py, expression errors from compiler/frontend/expressio
   E-OFFER-005 channel listed twice     E-OFFER-008 a capacity param's default negative or null
   E-ARB-001 max 0 per customer         E-ARB-002 rule given twice
   E-ARB-003 maximize other than priority
+  (the run-wide constraints: compiler/frontend/constraints.py)
   E-TEST-001 field given twice in a test            E-TEST-002 rank below 1
   W-OFFER-001 empty valid window
 """
@@ -32,6 +33,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from pol.compiler import ir, offer_settings
+from pol.compiler.frontend.constraints import CONSTRAINTS, check_constraints
 from pol.compiler.frontend.contact import apply_contact
 from pol.compiler.frontend.context import Typed
 from pol.compiler.frontend.experiments import check_experiments, expect_arm, param_arms, restrict
@@ -106,7 +108,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
     check_columns(ck, inp, [i for i in mine if not isinstance(i, ast.Let)],
                   any(o is not None and o.campaign not in (None, name) for o in offers), attrs)
-    arbitrate = check_arbitrate(ck, arbitrates[0]) if arbitrates else ir.Arbitrate()
+    arbitrate = check_arbitrate(ck, arbitrates[0], offers, attrs) if arbitrates else ir.Arbitrate()
     tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
 
     if diags.errors or inp is None:
@@ -361,14 +363,20 @@ def _a_word(w: str) -> str:
     return ("an " if w[0] in "aeiou" else "a ") + w
 
 
-def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
+def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list[ir.Offer | None],
+                    attrs: tuple[tuple[str, object], ...]) -> ir.Arbitrate:
     max_n, one, optimal = 1, False, False
+    fallback = None
     exclusive: list[tuple[str, ...]] = []
     seen: dict[type, ast.Rule] = {}
+    rules = [r for r in a.rules if isinstance(r, (ast.ChannelCapacity, ast.Quota, ast.Budget))]
+    constraints = check_constraints(ck, rules, offers, attrs)
     for r in a.rules:
+        if isinstance(r, CONSTRAINTS):
+            continue
         if type(r) in seen and not isinstance(r, ast.Exclusive):
-            word = {ast.MaxRule: "max N per customer", ast.OnePerCategory: "one per category"}.get(
-                type(r), "maximize priority")
+            word = {ast.MaxRule: "max N per customer", ast.OnePerCategory: "one per category",
+                    ast.Fallback: "fallback"}.get(type(r), "maximize priority")
             ck.error("E-ARB-002", f"'{word}' is given twice", r.span, "keep one",
                      related=((seen[type(r)].span, "the first is here"),))
             continue
@@ -384,6 +392,11 @@ def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
                 max_n = n
         elif isinstance(r, ast.OnePerCategory):
             one = True
+        elif isinstance(r, ast.Fallback):
+            if not isinstance(ck.space.get(r.offer), ast.Offer):
+                _unknown(ck, "E-NAME-006", "offer", r.offer, r.name_span, ast.Offer)
+            else:
+                fallback = r.offer
         elif isinstance(r, ast.Maximize):
             if r.what != "priority":
                 ck.error("E-ARB-003", f"cannot maximize '{r.what}': the allocation maximizes the total priority",
@@ -396,7 +409,7 @@ def check_arbitrate(ck: Checker, a: ast.Arbitrate) -> ir.Arbitrate:
                 if not isinstance(ck.space.get(name), ast.Offer):
                     _unknown(ck, "E-NAME-006", "offer", name, span, ast.Offer)
             exclusive.append(r.offers)
-    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, optimal)
+    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, optimal, fallback=fallback, **constraints)
 
 
 def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:

@@ -39,7 +39,7 @@ from pol.compiler import ir
 from pol.compiler.frontend import regions
 from pol.compiler.frontend.resolve import Unit
 from pol.compiler.types import Type
-from pol.dsl import ast
+from pol.dsl import ast, expr_walk
 from pol.dsl.diagnostics import Diagnostics
 from pol.dsl.printer import string as quoted
 from pol.dsl.source import Span
@@ -117,7 +117,7 @@ def _in_lists(items: Iterable[ast.Decl]) -> dict[Span, ast.InList]:
                 node = stack.pop()
                 if isinstance(node, ast.InList) and node.span is not None:
                     out[node.span] = node
-                stack.extend(ast.children(node))
+                stack.extend(expr_walk.children(node))
     return out
 
 

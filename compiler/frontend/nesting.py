@@ -14,7 +14,7 @@ depth; this limit is what the explanations can take.
 """
 from __future__ import annotations
 
-from pol.dsl import ast
+from pol.dsl import ast, expr_walk
 from pol.dsl.diagnostics import Diagnostic, placed
 from pol.dsl.limits import MAX_DEPTH
 
@@ -27,7 +27,7 @@ def too_deep(e: ast.Expr) -> Diagnostic | None:
     todo: list[tuple[ast.Expr, int, str | None]] = [(e, 1, None)]
     while todo:
         node, level, via = todo.pop()
-        children = ast.children(node)
+        children = expr_walk.children(node)
         if not children:
             continue
         if level > MAX_DEPTH:

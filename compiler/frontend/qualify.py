@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from pol.compiler.frontend.digraph import DiGraph, topological_order
 from pol.compiler.frontend.resolve import FileInfo, FileKey, Unit
-from pol.dsl import ast
+from pol.dsl import ast, expr_walk
 from pol.dsl.diagnostics import Diagnostics
 
 DECLS = (ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score, ast.Channel, ast.Offer, ast.Experiment)
@@ -166,7 +166,7 @@ def rename_expr(e: ast.Expr, r: Callable[[str], str]) -> ast.Expr:
         if isinstance(node, ast.Name):
             out.append(replace(node, name=r(node.name)))
             continue
-        kids = ast.children(node)
+        kids = expr_walk.children(node)
         if not kids:
             out.append(node)
             continue
@@ -194,5 +194,5 @@ def _rebuilt(node: ast.Expr, kids: list[ast.Expr]) -> ast.Expr:
         return replace(node, operand=kids[0], collection=kids[1])
     if isinstance(node, ast.If):
         return replace(node, cond=kids[0], then=kids[1], else_=kids[2])
-    assert isinstance(node, ast.Call), node      # the last kind with children (ast.children)
+    assert isinstance(node, ast.Call), node      # the last kind with children (expr_walk.children)
     return replace(node, args=tuple(kids))

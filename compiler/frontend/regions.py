@@ -143,8 +143,6 @@ def point(v: Any, t: Type) -> IntervalSet:
     return normalize([((v, True), (v, True))], t)
 
 
-EVERYTHING: IntervalSet = ((None, None),)
-
 
 # ---------------------------------------------------------------- conditions -> regions
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from pol.compiler import ir
 from pol.compiler.frontend.digraph import DiGraph, strongly_connected_components, topological_order
-from pol.dsl import ast
+from pol.dsl import ast, expr_walk
 from pol.dsl.diagnostics import Diagnostics
 from pol.dsl.parser import parse
 from pol.dsl.source import Source, Span
@@ -282,7 +282,7 @@ def reads(decl: Named) -> list[ast.Name]:
         exprs = [p.expr for p in decl.props if isinstance(p, (ast.Eligible, ast.Priority))]
     out: list[ast.Name] = []
     for e in exprs:
-        out.extend(ast.names(e))
+        out.extend(expr_walk.names(e))
     return out
 
 

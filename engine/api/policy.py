@@ -114,6 +114,7 @@ class Policy:
         self._arms = Arms(program)
         self._active_cache = None
         self._decisions = None          # pol.api.decision.CompiledDecisions, made at the first decision
+        self._quiet = has_quiet_hours(program)      # decide sets the time of day only then
         self._defaults = resolve_params(program, {})
 
     def _executor(self, engine: str):
@@ -212,7 +213,7 @@ class Policy:
         return pa.int64() if t.value == "int" else pa.string()
 
     def decide(self, record: dict, as_of=None, params=None, engine: str = "auto", extra: str = "error",
-                exhausted: frozenset[str] | set[str] | tuple[str, ...] = (), history=None):
+                exhausted: frozenset[str] | set[str] | tuple[str, ...] = (), history=None, ledger=None):
         """One customer, in-process: segments, classifications, scores and
         accepted offers. `engine`: "kernel" (the compiled row kernel, built on
         first use), "reference" (the reference evaluator) or "auto" (the
@@ -224,15 +225,24 @@ class Policy:
         lost to capacity, and the walk goes on to the next candidates, as in
         a run. `history`: the customer's events, {history name: [event
         record, ...]} (LANGUAGE.md section 12), read like records; a history
-        left out has none."""
+        left out has none. `ledger` (a pol.Ledger): the run-wide constraints
+        apply, against what the ledger's earlier decisions used, and what
+        this decision gives is recorded in it (LANGUAGE.md 6.4)."""
+        if ledger is not None:
+            program = offer_settings.with_params(self.program, resolve_params(self.program, params)
+                                                 if params else self._defaults)
+            d, _ = ledger.decide(program, lambda refused: self.decide(
+                record, as_of, params, engine, extra, frozenset(exhausted) | refused, history))
+            return d
         if engine not in DECIDE_ENGINES:
             _choice("engine", engine, DECIDE_ENGINES)
         if type(as_of) is not dt.date:      # a date: no time of day, nothing to convert
             as_of = _moment(self.program, as_of)
         day = as_of if type(as_of) is dt.date else _as_of(as_of)
-        values = run_params(self.program, resolve_params(self.program, params) if params else self._defaults,
-                            as_of)
-        if engine == "reference" or (engine == "auto" and not self._row_ready()):
+        values = resolve_params(self.program, params) if params else self._defaults
+        if self._quiet:
+            values = run_params(self.program, values, as_of)
+        if engine == "reference" or (engine == "auto" and self._row._kernel is None and not self._row_ready()):
             from pol.api.decision import decide_reference
             return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
                                     history=history)
@@ -269,15 +279,17 @@ class Policy:
             cached = self._active_cache = (day, active_offers(self.program, day))
         return cached[1]
 
-    def explain(self, record: dict, as_of=None, params=None, extra: str = "error", history=None):
+    def explain(self, record: dict, as_of=None, params=None, extra: str = "error", history=None, ledger=None):
         """Why this customer gets what it gets: an Explanation (`str()` is the
         text a marketer reads, `to_dict()` / `to_json()` its data); the
-        aggregates of `history` (as for decide) show with their values."""
+        aggregates of `history` (as for decide) show with their values.
+        With a `ledger`, what decide with it would give now, and which
+        run-wide constraint refused an offer; the ledger is not changed."""
         from pol.reference.explain import explain
         as_of = _moment(self.program, as_of)
         return explain(self.program, record, _as_of(as_of),
                        run_params(self.program, resolve_params(self.program, params or {}), as_of),
-                       extra=extra, history=history)
+                       extra=extra, history=history, ledger=ledger)
 
     def __repr__(self) -> str:
         return f"<Policy {self.name} version {self.version!r} from {self.path}>"

@@ -11,7 +11,8 @@ Two walks implement LANGUAGE.md section 6:
 * without capacities, each row is matched on its own (`match_range`, the
   walk template of compiler/backend/walk.py that the kernels paste in), so
   the result cannot depend on batching;
-* with capacities, every (row, candidate) pair of the run is kept in compact
+* with capacities or the arbitrate block's run-wide constraints (a
+  channel's capacity, a quota, a budget), every (row, candidate) pair of the run is kept in compact
   form (20 bytes a pair, about 40 during the walk) and walked once in the
   global order: priority desc, offer declaration order, row position
   (`walk_global`).
@@ -41,6 +42,10 @@ from pol.compiler.backend.layout import (
 )
 from pol.compiler.backend.runtime import FNV_OFFSET, MIXED, fnv1a, held_out
 from pol.compiler.backend.walk import matcher
+from pol.compiler.frontend.constraints import scaled
+
+# Larger than any budget the checker lets through (compiler/frontend/constraints.py).
+_NO_BUDGET = 2 ** 62
 
 
 def _prefix_state(prefix: str) -> np.uint64:
@@ -59,13 +64,30 @@ class Rules:
     capacity: np.ndarray        # int64[K]: -1 unlimited
     holdout_bp: np.ndarray      # int64[K]: -1 no holdout; + runtime.MIXED when salted
     holdout_state: np.ndarray   # uint64[K]: FNV-1a state after the bytes of "OFFER:[SALT:]"
+    # The arbitrate block's run-wide constraints (LANGUAGE.md 6.4):
+    quota_of: np.ndarray        # int64[K]: the offer's category's quota, -1 none
+    quota: np.ndarray           # int64[Q]: offers each quota may give
+    chan_bit: np.ndarray        # int64[H]: the channel's capacity, -1 none
+    chan_cap: np.ndarray        # int64[C]: customers each capped channel may contact
+    cost: np.ndarray            # int64[K]: the offer's cost in whole units of the budget's (0 without)
+    budget: int                 # in those units; _NO_BUDGET without one
+    # bool[K]: the offers a run-wide constraint may refuse (a customer with a
+    # candidate of one goes through the run-wide walk)
+    constrained: np.ndarray
+    fallback: int = -1          # the fallback offer's index, -1 none
     optimal: bool = False       # `maximize priority`: engine/arbitration/optimal.py walks the run
 
     @property
     def has_capacity(self) -> bool:
         """Whether a run matches all customers together: an offer has a
-        capacity, or the allocation is optimal (section 6.7)."""
-        return bool((self.capacity >= 0).any()) or self.optimal
+        capacity or the arbitrate block a constraint, or the allocation is
+        optimal (section 6.7)."""
+        return bool(self.constrained.any()) or self.optimal
+
+    def walk_arguments(self) -> tuple:
+        """walk_global's arguments after the pairs' and before the results."""
+        return (self.max_n, self.fallback, self.category, self.exclusive, self.capacity, self.quota_of, self.quota,
+                self.chan_bit, self.chan_cap, self.cost, self.budget)
 
     def arguments(self, holdouts: bool = True) -> dict[str, np.ndarray]:
         """The kernel arguments of the rules, by layout name. Without
@@ -88,16 +110,40 @@ class Rules:
         for g, line in enumerate(a.exclusive):
             for name in line:
                 exclusive[names.index(name)] |= np.int64(1) << np.int64(g)
-        if len(cats) > 63 or len(a.exclusive) > 63:
-            raise ValueError("at most 63 categories and 63 exclusive lines are supported")
+        if len(cats) > 63 or len(a.exclusive) > 63 or len(a.channel_capacity) > 63:
+            raise ValueError("at most 63 categories, 63 exclusive lines and 63 channel capacities are supported")
+        capacity = np.array([o.capacity if o.capacity is not None else -1 for o in offers], np.int64)
+        quotas = [c for c, _ in a.quota]
+        quota_of = np.array([quotas.index(o.category) if o.category in quotas else -1 for o in offers], np.int64)
+        channels = [c.name for c in program.channels]
+        capped = [c for c, _ in a.channel_capacity]
+        chan_bit = np.array([capped.index(c) if c in capped else -1 for c in channels], np.int64)
+        cost = np.zeros(len(offers), np.int64)
+        budget = _NO_BUDGET
+        if a.budget is not None:
+            costs = dict(a.cost)
+            budget, units = scaled(a.budget, list(costs.values()))
+            unit_of = dict(zip(costs, units))
+            cost = np.array([unit_of.get(o.name, 0) for o in offers], np.int64)
+        constrained = ((capacity >= 0) | (quota_of >= 0) | (cost > 0)
+                       | np.array([any(chan_bit[channels.index(c)] >= 0 for c in o.channels) for o in offers],
+                                  np.bool_))
         return Rules(
             max_n=a.max_per_customer,
             category=category,
             exclusive=exclusive,
-            capacity=np.array([o.capacity if o.capacity is not None else -1 for o in offers], np.int64),
+            capacity=capacity,
             holdout_bp=np.array([-1 if o.holdout_bp is None else o.holdout_bp if o.holdout_salt is None
                                  else o.holdout_bp + MIXED for o in offers], np.int64),
             holdout_state=np.array([_prefix_state(o.holdout_prefix) for o in offers], np.uint64),
+            quota_of=quota_of,
+            quota=np.array([n for _, n in a.quota] or [0], np.int64),
+            chan_bit=chan_bit if len(chan_bit) else np.full(1, -1, np.int64),
+            chan_cap=np.array([n for _, n in a.channel_capacity] or [0], np.int64),
+            cost=cost,
+            budget=budget,
+            constrained=constrained.astype(np.bool_),
+            fallback=names.index(a.fallback) if a.fallback is not None else -1,
             optimal=a.optimal,
         )
 
@@ -210,13 +256,13 @@ def _funnel(start, stop, cchan, counts):
                         counts[k, CANDIDATES] += 1
 
 
-def match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state, is_int, ints, offsets, data,
-                a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel) -> None:
+def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, is_int, ints, offsets,
+                data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel) -> None:
     """Rows start..stop of candidate matrices through the per-customer walk
     (compiler/backend/walk.py's template, as the kernels walk), into a
     FlatParts' arrays as a fused kernel fills them, with their funnel and
     per-channel counts."""
-    matcher().match_range(start, stop, cprio, cchan, max_n, category, exclusive, bp, state, is_int, ints,
+    matcher().match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, is_int, ints,
                           offsets, data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel)
 
 
@@ -249,17 +295,18 @@ def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets,
     return rows, offer, chan, prio, ctrl
 
 
-def walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity, accepted, counts) -> None:
+def walk_global(order, cust, offer, chan, ctrl, n_cust, rules: Rules, accepted, counts) -> None:
     """The run-wide walk of section 6 over pairs visited in `order`; `cust`
     numbers the customers that have candidates densely (0..n_cust-1). The
-    per-customer rules are the walk template's (walk.REFUSAL); capacity
-    comes last."""
-    matcher().walk_global(order, cust, offer, ctrl, n_cust, max_n, category, exclusive, capacity, accepted, counts)
+    per-customer rules are the walk template's (walk.REFUSAL); the run-wide
+    constraints come after them."""
+    matcher().walk_global(order, cust, offer, chan, ctrl, n_cust, *rules.walk_arguments(), accepted, counts)
 
 
-def global_order(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray) -> np.ndarray:
-    """Priority highest first, then offer declaration order, then row position."""
-    return np.lexsort((rows, offer, -prio))
+def global_order(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray, fallback: int = -1) -> np.ndarray:
+    """Priority highest first, then offer declaration order, then row
+    position; the fallback offer's pairs after all others."""
+    return np.lexsort((rows, offer, -prio, offer == fallback))
 
 
 def flat_of_pairs(rows, offer, chan, prio, ctrl, accepted, n: int, by_channel: np.ndarray) -> Flat:

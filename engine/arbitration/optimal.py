@@ -311,7 +311,7 @@ def by_offer_index(offer: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, start
 
 
-def walk_run(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray, ctrl: np.ndarray, rules: Rules,
+def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.ndarray, ctrl: np.ndarray, rules: Rules,
              names: list[str], funnel: np.ndarray) -> tuple[np.ndarray, Allocation | None]:
     """The run-wide walk of a run's candidate pairs (sorted by position, then
     offer): which are accepted, its counts added to `funnel`. Greedy (section
@@ -320,12 +320,11 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray, ctrl: np.nda
     first[1:] = rows[1:] != rows[:-1]
     dense = np.cumsum(first) - 1
     n_cust = int(first.sum())
-    greedy = global_order(rows, offer, prio)
+    greedy = global_order(rows, offer, prio, rules.fallback)
 
     def walk(order: np.ndarray, counts: np.ndarray) -> np.ndarray:
         accepted = np.zeros(len(rows), np.bool_)
-        walk_global(order, dense, offer, ctrl, n_cust, rules.max_n, rules.category, rules.exclusive,
-                    rules.capacity, accepted, counts)
+        walk_global(order, dense, offer, chan, ctrl, n_cust, rules, accepted, counts)
         return accepted
 
     if not rules.optimal:

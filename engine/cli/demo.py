@@ -83,7 +83,7 @@ def _close_the_loop(where: Path) -> int:
                               where / "outcomes.parquet")
     text = ", ".join(f"{o} +{u * 100:.0f} points" for o, u in PLANTED.items())
     print(f"\nplanted outcomes ({outcomes}): response 10% without an offer, {text} for treated customers\n")
-    effect, info = effect_cli.run(str(where / "run"), None, str(outcomes), str(where / "effect"), overwrite=True)
+    effect, info = effect_cli.measure(str(where / "run"), None, str(outcomes), str(where / "effect"), overwrite=True)
     print(effect_cli.render(effect, info, str(where / "effect")))
     report = write_report(str(where / "report.html"), str(where / "run"), effect_dir=str(where / "effect"))
     print(f"\nThe demo's files are in {where}/ (kept): the customers, the run, the outcomes and the effect.")

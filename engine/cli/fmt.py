@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--check", action="store_true",
                    help="change nothing; list the files that would change, exit 1 if any")
     p.add_argument("--diff", action="store_true", help="change nothing; print what would change as a unified diff")
-    p.set_defaults(fn=run)
+    p.set_defaults(fn=command)
 
 
 def _files(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -53,7 +53,7 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def run(args) -> int:
+def command(args) -> int:
     from pol.dsl.diagnostics import render_all
     from pol.dsl.fmt import FormatError, format_text
     files, missing = _files(args.paths)

@@ -20,6 +20,9 @@ from pol.cli.progress import duration_text, rate_text
 
 FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls")
 LOST = ("lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
+# The arbitrate block's constraints: a column only where some offer lost to one.
+LOST_RUN_WIDE = (("lost_to_quota", "quota"), ("lost_to_channel_capacity", "channel capacity"),
+                 ("lost_to_budget", "budget"))
 PARAMS_WIDTH = 72       # a long list of params wraps rather than running off the screen
 
 
@@ -151,13 +154,16 @@ def funnel(s: dict) -> list[str]:
     out = ["Offer funnel: eligible > deliverable (a channel open) > candidates > accepted; "
            "controls are accepted but held out"]
     out += table(rows, set(range(2, 2 + len(FUNNEL))))
-    lost = {k: f for k, f in s["offers"].items() if any(f[x] for x in LOST)}
+    extra = [(x, word) for x, word in LOST_RUN_WIDE if any(f.get(x) for f in s["offers"].values())]
+    reasons = LOST + tuple(x for x, _ in extra)
+    lost = {k: f for k, f in s["offers"].items() if any(f.get(x) for x in reasons)}
     out.append("")
     if not lost:
         return out + ["No candidate was lost in arbitration."]
-    rows = [["offer", "", "max per customer", "category", "exclusive", "capacity"]]
-    rows += [[k, f["label"] or "", *(_n(f[x]) for x in LOST)] for k, f in lost.items()]
-    return out + ["Candidates lost in arbitration, by the rule that refused them"] + table(rows, {2, 3, 4, 5})
+    rows = [["offer", "", "max per customer", "category", "exclusive", "capacity", *(w for _, w in extra)]]
+    rows += [[k, f["label"] or "", *(_n(f.get(x, 0)) for x in reasons)] for k, f in lost.items()]
+    return out + ["Candidates lost in arbitration, by the rule that refused them"] + table(
+        rows, set(range(2, 2 + len(reasons))))
 
 
 def allocation(s: dict) -> list[str]:

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from pol.compiler import ir
-from pol.compiler.backend.plan import KernelPlan, LutSlot
+from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import MICROS_PER_DAY, Type, micros
 from pol.errors import DataError
 from pol.evaluation.strings import lookups
@@ -240,19 +240,6 @@ def param_args(plan: KernelPlan, params: dict, code_of: Callable[[str], int]) ->
         else:
             args[names.value], args[names.valid] = param_value(p.type, v)
     return args
-
-
-_STRING_FUNCTIONS = {"starts_with": pc.starts_with, "ends_with": pc.ends_with, "contains": pc.match_substring}
-
-
-def lookup_table(lut: LutSlot, strings: pa.Array) -> np.ndarray:
-    """A string function over every string of a table, as the kernels and the
-    vectorized evaluator index it by string code: bool tables for
-    starts_with, ends_with and contains (of the literal `lut.arg`), int64 code
-    points for length. The one place these functions are computed for them."""
-    if lut.op == "length":
-        return pc.utf8_length(strings).to_numpy(zero_copy_only=False).astype(np.int64)
-    return _STRING_FUNCTIONS[lut.op](strings, pattern=lut.arg).to_numpy(zero_copy_only=False)
 
 
 def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: dict) -> Bound:

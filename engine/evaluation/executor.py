@@ -55,7 +55,10 @@ class KernelExecutor:
     def __init__(self, program: ir.Program, plan: KernelPlan, split_at: int | None = None):
         self.plan = plan
         self.max_n = program.arbitrate.max_per_customer
-        self.fused = not any(o.capacity is not None for o in program.offers)
+        # A run-wide constraint matches the run's customers together, after every batch;
+        # a fallback is walked by the matcher module (walk.py's match_range).
+        self.fused = not (program.arbitrate.constrained or program.arbitrate.fallback is not None
+                          or any(o.capacity is not None for o in program.offers))
         # split_at: the size from which the kernel is generated in stages
         # (compiler/backend/split.py; None: its THRESHOLD)
         self._program, self._split_at = program, split_at

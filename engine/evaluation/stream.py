@@ -154,7 +154,7 @@ def _match_batch(out: BatchOut, job: MatchJob) -> Flat:
     parts = chunks(out.n)
     counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel)) for _ in parts]
     run_parts(lambda j, a, b: match_range(
-        a, b, out.cprio, out.cchan, rules.max_n, rules.category, rules.exclusive, rules.holdout_bp,
+        a, b, out.cprio, out.cchan, rules.max_n, rules.fallback, rules.category, rules.exclusive, rules.holdout_bp,
         rules.holdout_state, keys.is_int, keys.ints, keys.offsets, keys.data, *flat.arrays(), *counts[j]), parts)
     for funnel, by_channel in counts:
         job.funnel += funnel
@@ -383,7 +383,7 @@ class Stream:
         if self._spill is None:
             if self.rules.optimal:      # no rows: the report of an empty allocation
                 empty = np.zeros(0, np.int64)
-                _, allocation = walk_run(empty, empty.astype(np.int16), empty.astype(np.float64),
+                _, allocation = walk_run(empty, empty.astype(np.int16), empty.astype(np.int8), empty.astype(np.float64),
                                          empty.astype(np.bool_), self.rules, self.plan.offers, self.counts.funnel)
                 self.counts.allocation = allocation.to_dict() if allocation is not None else None
             return
@@ -391,7 +391,7 @@ class Stream:
         writer.close()
         rows, offer, chan, prio, ctrl = (np.concatenate([c[j] for c in self._candidates]) for j in range(5))
         self._candidates = []
-        accepted, allocation = walk_run(rows, offer, prio, ctrl, self.rules, self.plan.offers, self.counts.funnel)
+        accepted, allocation = walk_run(rows, offer, chan, prio, ctrl, self.rules, self.plan.offers, self.counts.funnel)
         if allocation is not None:
             self.counts.allocation = allocation.to_dict()
         f.seek(0)

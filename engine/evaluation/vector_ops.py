@@ -1,7 +1,7 @@
 """The vectorized evaluator's operator rules (engine/evaluation/vector.py):
-an operator of ir.OPS, its operands' (values, valid) arrays -> the result's,
+an operator of signatures.OPS, its operands' (values, valid) arrays -> the result's,
 following the same rules as compiler/backend/runtime.py. `RULES` holds one
-rule per operator; `rule(op)` finds it (ir.rule_table checks the table
+rule per operator; `rule(op)` finds it (signatures.rule_table checks the table
 when this module is imported).
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from pol.compiler import ir
+from pol.compiler import ir, signatures
 from pol.compiler.backend.plan import string_operand
 from pol.compiler.backend.runtime import DATE_MAX, DATE_MIN
 from pol.compiler.types import MICROS_PER_DAY, Type
@@ -383,7 +383,7 @@ RULES = {
     "substring": _string_function, "concat": _string_function,
     "member": _member,
 }
-rule = ir.rule_table("the vectorized evaluator", RULES)
+rule = signatures.rule_table("the vectorized evaluator", RULES)
 
 
 def truth(v, m):

@@ -48,8 +48,8 @@ def split_params(items, n: int) -> tuple[dict, dict[int, dict]]:
     return shared, own
 
 
-def run(policies: list[str], input: str, out: str, as_of=None, params=(), fmt: str = "parquet",
-        overwrite: bool = False, progress: bool | None = None, history=()) -> dict:
+def diff(policies: list[str], input: str, out: str, as_of=None, params=(), fmt: str = "parquet",
+         overwrite: bool = False, progress: bool | None = None, history=()) -> dict:
     from pol.api.policy import load
     from pol.cli.progress import Progress
     from pol.loop.diff import open_input, run_files
@@ -215,7 +215,7 @@ def _moved(d: dict) -> list[list[str]]:
 def command(policies, input, out, as_of, params, fmt, overwrite, progress, history=()) -> int:
     try:
         with _sigterm_as_interrupt():
-            summary = run(policies, input, out, as_of, params, fmt, overwrite, progress, history)
+            summary = diff(policies, input, out, as_of, params, fmt, overwrite, progress, history)
     except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)
         return 2

@@ -45,7 +45,7 @@ def check_out(out: str, *sources: str) -> None:
         raise OutputRefused(f"{out}: --out is or holds the current folder; choose another --out")
 
 
-def run(run_dir, decisions, outcomes, out, metric="response", by=(), key=None, missing="zero",
+def measure(run_dir, decisions, outcomes, out, metric="response", by=(), key=None, missing="zero",
         overwrite=False) -> tuple:
     from pol.loop.effect import estimate
     from pol.loop.exposures import from_decisions, from_run, read_outcomes
@@ -140,7 +140,7 @@ def render(effect, info, out: str | None = None) -> str:
 def command(args) -> int:
     try:
         with _sigterm_as_interrupt():
-            effect, info = run(args.run, args.decisions, args.outcomes, args.out, args.metric, args.by, args.key,
+            effect, info = measure(args.run, args.decisions, args.outcomes, args.out, args.metric, args.by, args.key,
                                args.missing, args.overwrite)
     except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)

@@ -9,7 +9,8 @@ names the FIRST reason, in the order a customer meets them: outside the
 valid window; not eligible (the parts of the condition that were false or
 null, and the values behind them); priority null (where the null comes
 from); no open channel (each channel's failing condition); lost under `max`,
-`one per category` or `exclusive` to the offer that took the place.
+`one per category` or `exclusive` to the offer that took the place;
+with a ledger, the run-wide constraint that refused it.
 
 `to_dict()` gives the same as plain JSON data (dates as YYYY-MM-DD, tuples
 as lists, a culprit's inputs as an object), `to_json()` its text.
@@ -53,7 +54,9 @@ class ChannelVerdict:
 @dataclass(frozen=True)
 class OfferVerdict:
     """One offer. reason: None when given, else "window", "eligible",
-    "priority", "channel", "max", "category" or "exclusive"."""
+    "priority", "channel", "max", "category", "exclusive", or a run-wide
+    constraint under a ledger: "capacity", "quota", "channel_capacity",
+    "budget"."""
     name: str
     label: str | None
     given: bool
@@ -159,13 +162,14 @@ def _where(span, root: str | None) -> str | None:
 
 
 def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
-            extra: str = "error", history: Mapping | None = None) -> Explanation:
+            extra: str = "error", history: Mapping | None = None, ledger=None) -> Explanation:
     """Why this customer gets what it gets, as of `as_of`, with `params`
-    overriding the declared defaults. Capacities do not apply. The record
-    is read as pol.api.records reads it (`extra`: see there)."""
+    overriding the declared defaults. Capacities do not apply, unless a
+    `ledger` (pol.Ledger) says what is left of them. The record is read as
+    pol.api.records reads it (`extra`: see there)."""
     row = evaluate_row(program, record, as_of, params, trace=True, extra=extra, history=history)
     program = offer_settings.with_params(program, row.params)     # windows from params, as the run sees them
-    match = match_customer(program, row)
+    match = match_customer(program, row, limits=None if ledger is None else ledger.limits(program))
     trace = row.trace
     root = program.files[0] if program.files else (program.input.span.path if program.input.span else None)
     labels = {d.name: d.label for g in (program.segments, program.classifies, program.scores,
@@ -217,7 +221,10 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
             rule = {"max": f"max {a_rules.max_per_customer} per customer",
                     "category": f"one per category ({', '.join(x.rule)})",
                     "exclusive": f"exclusive {', '.join(x.rule)}",
-                    "capacity": "its capacity"}[x.reason]
+                    "capacity": "its capacity",
+                    "quota": f"the quota of {', '.join(x.rule)}",
+                    "channel_capacity": f"the capacity of channel {', '.join(_named(c, labels) for c in x.rule)}",
+                    "budget": "the budget"}[x.reason]
             takers = ", ".join(_named(t, labels) for t in x.to)
             others.append(OfferVerdict(o.name, o.label, False, x.reason,
                                        f"not given: lost under {rule}" + (f" to {takers}" if takers else "")

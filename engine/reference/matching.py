@@ -4,14 +4,18 @@ lost, and each offer's funnel. It is the oracle for the compiled matching.
 
     match_customer(program, row)          one customer, no capacities (decide, explain, tests)
     match_all(program, rows, keys=None)   a whole run: the global walk with capacities
+    Limits(program)                       what is left of the run-wide constraints
     fnv1a64(data), is_control(offer, key) holdouts
 
 The walk: candidates in order of priority (highest first), then offer
 declaration order, then (run-wide) the customer's input position. A pair is
 accepted when the customer holds fewer than `max` offers, no accepted offer
 of the customer shares its category (under `one per category`) or an
-`exclusive` line, and the offer has capacity left. Reasons are checked in
-that order, so a lost pair carries the first rule that refused it.
+`exclusive` line (the `fallback` offer comes after every other pair, and
+only to a customer who holds nothing), the offer has capacity left, its category quota left, its
+channel room for one more customer (or the customer is already contacted
+through it) and the budget room for its cost. Reasons are checked in that
+order, so a lost pair carries the first rule that refused it.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ _MASK = 2 ** 64 - 1
 
 # The funnel of each offer (`FUNNEL`, the names every walk counts under) in
 # the order a customer passes through it.
-__all__ = ["FUNNEL", "Accepted", "Lost", "Match", "RunMatch", "fnv1a64", "is_control", "key_text", "mix64",
+__all__ = ["FUNNEL", "Accepted", "Limits", "Lost", "Match", "RunMatch", "fnv1a64", "is_control", "key_text", "mix64",
            "match_all", "match_customer", "ranked_candidates"]
 
 
@@ -82,10 +86,11 @@ class Accepted:
 class Lost:
     """A candidate that was not accepted, and the first rule that refused it.
 
-    reason: "max" | "category" | "exclusive" | "capacity". `to`: the accepted
-    offers that took the place (all of them under max, the one of the same
-    category or exclusive line; none for capacity). `rule`: the category, or
-    the exclusive line, that applied."""
+    reason: "max" | "category" | "exclusive" | "capacity" | "quota" |
+    "channel_capacity" | "budget". `to`: the accepted offers that took the
+    place (all of them under max, the one of the same category or exclusive
+    line; none for the run-wide constraints). `rule`: the category, the
+    exclusive line, the quota's category or the full channel that applied."""
     offer: str
     reason: str
     to: tuple[str, ...] = ()
@@ -114,10 +119,11 @@ class _Rules:
         self.max = a.max_per_customer
         self.category = {o.name: o.category if a.one_per_category else None for o in program.offers}
         self.lines = {o.name: [line for line in a.exclusive if o.name in line] for o in program.offers}
+        self.fallback = a.fallback
 
     def refusal(self, offer: str, held: Sequence[str]) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
         """Why `offer` cannot join the customer's `held` offers, or None."""
-        if len(held) >= self.max:
+        if len(held) >= self.max or (offer == self.fallback and held):
             return "max", tuple(held), ()
         c = self.category[offer]
         if c is not None:
@@ -131,17 +137,62 @@ class _Rules:
         return None
 
 
+class Limits:
+    """What is left of a run's constraints (section 6.4): each offer's
+    capacity, each category's quota, each channel's customers, the budget
+    (an exact fraction). None: no limit."""
+
+    def __init__(self, program: ir.Program):
+        a = program.arbitrate
+        self.capacity = {o.name: o.capacity for o in program.offers}
+        self.category = {o.name: o.category for o in program.offers}
+        self.quota = dict(a.quota)
+        self.channel = dict(a.channel_capacity)
+        self.cost = dict(a.cost)
+        self.budget = a.budget
+
+    def refusal(self, offer: str, channel: str, contacted) -> tuple[str, tuple[str, ...]] | None:
+        """The first constraint that refuses `offer` through `channel` to a
+        customer already contacted through the channels `contacted`."""
+        left = self.capacity[offer]
+        if left is not None and left <= 0:
+            return "capacity", ()
+        c = self.category[offer]
+        if c in self.quota and self.quota[c] <= 0:
+            return "quota", (c,)
+        if channel in self.channel and channel not in contacted and self.channel[channel] <= 0:
+            return "channel_capacity", (channel,)
+        if self.budget is not None and offer in self.cost and self.cost[offer] > self.budget:
+            return "budget", ()
+        return None
+
+    def use(self, offer: str, channel: str, contacted) -> None:
+        if self.capacity[offer] is not None:
+            self.capacity[offer] -= 1
+        c = self.category[offer]
+        if c in self.quota:
+            self.quota[c] -= 1
+        if channel in self.channel and channel not in contacted:
+            self.channel[channel] -= 1
+        if self.budget is not None and offer in self.cost:
+            self.budget -= self.cost[offer]
+
+
 def ranked_candidates(program: ir.Program, row) -> list:
     """A customer's candidates (OfferStates), priority highest first; equal
-    priorities keep declaration order (sorted() is stable)."""
+    priorities keep declaration order (sorted() is stable); the fallback
+    offer last."""
     cands = [row.offers[o.name] for o in program.offers if row.offers[o.name].candidate]
-    return sorted(cands, key=lambda s: -s.priority)
+    fallback = program.arbitrate.fallback
+    return sorted(cands, key=lambda s: (s.name == fallback, -s.priority))
 
 
-def match_customer(program: ir.Program, row, key=..., exhausted=()) -> Match:
+def match_customer(program: ir.Program, row, key=..., exhausted=(), limits: Limits | None = None) -> Match:
     """The per-customer walk, without capacities. `key` defaults to the
     row's own key (it decides holdouts); `exhausted` offers (a service's
-    ledger has used their capacity up) are lost to capacity."""
+    ledger has used their capacity up) are lost to capacity; with `limits`
+    (what a ledger has left) the run-wide constraints apply and the
+    accepted offers are taken from them."""
     key = row.key if key is ... else key
     program = offer_settings.with_params(program, row.params)      # holdouts from params
     rules = _Rules(program)
@@ -153,9 +204,14 @@ def match_customer(program: ir.Program, row, key=..., exhausted=()) -> Match:
         refused = rules.refusal(s.name, held)
         if refused is None and s.name in exhausted:
             refused = ("capacity", (), ())
+        if refused is None and limits is not None:
+            by = limits.refusal(s.name, s.channel, {a.channel for a in accepted})
+            refused = None if by is None else (by[0], (), by[1])
         if refused is not None:
             lost.append(Lost(s.name, refused[0], refused[1], refused[2], s.priority, s.channel))
             continue
+        if limits is not None:
+            limits.use(s.name, s.channel, {a.channel for a in accepted})
         held.append(s.name)
         accepted.append(Accepted(s.name, len(held), s.channel, s.priority,
                                  is_control(by_name[s.name], key)))
@@ -198,7 +254,8 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
                     if s.priority is not None:
                         f["candidates"] += 1
                         pairs.append((-s.priority, position[name], i, s))
-    pairs.sort(key=lambda p: p[:3])
+    fallback = program.arbitrate.fallback
+    pairs.sort(key=lambda p: (p[3].name == fallback, *p[:3]))       # the fallback's pairs last
     walked = _walk(program, rules, rows, keys, pairs, funnel)
     if not program.arbitrate.optimal:
         return walked[0]
@@ -211,7 +268,8 @@ def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs:
     """The pairs walked in the order given; their total priority."""
     funnel = {o: dict(f) for o, f in funnel.items()}
     position = {o.name: k for k, o in enumerate(program.offers)}
-    left = {o.name: o.capacity for o in program.offers}      # None: never runs out
+    limits = Limits(program)
+    contacted: list[set[str]] = [set() for _ in rows]
     by_name = {o.name: o for o in program.offers}
     held: list[list[str]] = [[] for _ in rows]
     accepted: list[list[Accepted]] = [[] for _ in rows]
@@ -220,14 +278,15 @@ def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs:
     for _, _, i, s in pairs:
         name = s.name
         refused = rules.refusal(name, held[i])
-        if refused is None and left[name] is not None and left[name] <= 0:
-            refused = ("capacity", (), ())
+        if refused is None:
+            by = limits.refusal(name, s.channel, contacted[i])
+            refused = None if by is None else (by[0], (), by[1])
         if refused is not None:
             lost[i].append(Lost(name, refused[0], refused[1], refused[2], s.priority, s.channel))
             funnel[name]["lost_to_" + refused[0]] += 1
             continue
-        if left[name] is not None:
-            left[name] -= 1
+        limits.use(name, s.channel, contacted[i])
+        contacted[i].add(s.channel)
         held[i].append(name)
         control = is_control(by_name[name], keys[i])
         accepted[i].append(Accepted(name, len(held[i]), s.channel, s.priority, control))

@@ -11,8 +11,9 @@ capacities decides record by record, so that each draws from the ledger in
 turn.
 
 Capacities: the offers of a decision that have a capacity are drawn in
-rank order; when one is exhausted, it is lost to capacity and the customer
-is decided again without it, so the next candidate by the arbitration
+rank order, each with its share of the arbitrate block's quotas, channel
+capacities and budget (ledger.take_all: all or nothing); when one is
+exhausted, it is lost and the customer is decided again without it, so the next candidate by the arbitration
 order takes its place, as in a run (LANGUAGE.md section 6.4). The offers
 drawn before it stay drawn (the walk before them is unchanged).
 """
@@ -66,9 +67,10 @@ class Decider:
         unless it is a shadow decision (which draws nothing)."""
         policy = entry.policy
         caps = entry.capacities
-        if not caps:
+        if not entry.drawn:
             return policy.decide(record, ask.moment or ask.as_of, ask.params, engine=entry.engine, extra=ask.extra,
                                  history=ask.history)
+        draws, channels = entry.draws
         exhausted = set(self.ledger.exhausted(entry.name, ask.as_of, caps))
         if exhausted:
             # A customer who was given an offer in this period keeps it.
@@ -80,12 +82,16 @@ class Decider:
                               exhausted=frozenset(exhausted), history=ask.history)
             if shadow:
                 return d
+            contacted: set[str] = set()
             for a in d.offers:
-                cap = caps.get(a.offer)
-                if cap is not None and not self.ledger.take(entry.name, a.offer, ask.as_of, d.key, cap):
+                want = list(draws.get(a.offer, ()))
+                if a.channel in channels and a.channel not in contacted:
+                    want.append((f"channel:{a.channel}", 1, channels[a.channel]))
+                if want and self.ledger.take_all(entry.name, a.offer, ask.as_of, d.key, want) is not None:
                     exhausted.add(a.offer)
                     metrics.CAPACITY_REFUSED.labels(entry.name, a.offer).inc()
                     break
+                contacted.add(a.channel)
             else:
                 return d
 
@@ -149,7 +155,7 @@ class Decider:
         return out
 
     def _decide_many(self, entry, records: list, ask: Ask, rows: list[int], shadow: bool = False) -> list[dict]:
-        if entry.capacities:
+        if entry.drawn:
             out = []
             for i, record in zip(rows, records):
                 try:
@@ -185,7 +191,7 @@ class Decider:
         route = self.router.route(name, versions, None, ask.version, ask.pinned)
         entry = route.answer
         t0 = time.perf_counter()
-        if entry.capacities:
+        if entry.drawn:
             records = table.to_pylist()
             got = self._decide_many(entry, records, ask, list(range(len(records))))
             answer = table_of(entry, got, table.schema.field(entry.policy.program.input.key).type)
@@ -211,7 +217,7 @@ class Decider:
             self._log(entry, route.arm, ask, got, ms, request_id)
         if route.shadow is not None:
             try:
-                if route.shadow.capacities:
+                if route.shadow.drawn:
                     shadow = self._decide_many(route.shadow, table.to_pylist(), ask, list(range(table.num_rows)),
                                                True)
                 else:

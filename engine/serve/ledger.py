@@ -17,6 +17,12 @@ workers can both take the last unit.
 
 Offers seen exhausted are remembered in the process for their period, so an
 exhausted offer costs no query.
+
+The arbitrate block's run-wide constraints (LANGUAGE.md 6.4) are counts of
+the same table under names no offer can have (`quota:CATEGORY`,
+`channel:CHANNEL`, `budget`, the budget in whole units of the costs'
+smallest decimal): `take_all` takes an offer's unit and its share of each
+in one transaction, or nothing, and says which constraint refused it.
 """
 from __future__ import annotations
 
@@ -44,6 +50,34 @@ def period_of(day: dt.date, period: str) -> str:
     if period == "month":
         return f"{day.year:04d}-{day.month:02d}"
     return "ever"
+
+
+def draws_of(program) -> tuple[dict[str, list[tuple[str, int, int]]], dict[str, int]]:
+    """What each offer draws from the ledger when given: [(count, amount,
+    limit)] for its capacity, its category's quota and its cost from the
+    budget; and the channels' capacities ({channel: limit}, drawn once per
+    decision through the channel). Empty for a policy without constraints."""
+    from pol.compiler.frontend.constraints import scaled
+    a = program.arbitrate
+    quotas = dict(a.quota)
+    units: dict[str, int] = {}
+    budget = 0
+    if a.budget is not None:
+        costs = dict(a.cost)
+        budget, amounts = scaled(a.budget, list(costs.values()))
+        units = dict(zip(costs, amounts))
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for o in program.offers:
+        d = []
+        if o.capacity is not None:
+            d.append((o.name, 1, o.capacity))
+        if o.category in quotas:
+            d.append((f"quota:{o.category}", 1, quotas[o.category]))
+        if units.get(o.name):
+            d.append(("budget", units[o.name], budget))
+        if d:
+            out[o.name] = d
+    return out, dict(a.channel_capacity)
 
 
 class Ledger:
@@ -99,6 +133,36 @@ class Ledger:
         if not got:
             self._exhausted.setdefault((policy, period), set()).add((offer, capacity))
         return got
+
+    def take_all(self, policy: str, offer: str, day: dt.date, key, draws: list[tuple[str, int, int]]) -> str | None:
+        """The offer for this customer with every (count, amount, limit) it
+        draws (its capacity, quota, channel, budget: `draws`, see `draws_of`),
+        all or nothing: None when taken (or already held in the period),
+        else the name of the first count with too little left."""
+        period = period_of(day, self.period)
+        k = str(key)
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM grants WHERE policy=? AND offer=? AND period=? AND key=?",
+                          (policy, offer, period, k)).fetchone():
+                db.execute("COMMIT")
+                return None
+            for name, amount, limit in draws:
+                db.execute("INSERT OR IGNORE INTO capacity VALUES (?, ?, ?, 0)", (policy, name, period))
+                if db.execute("UPDATE capacity SET used = used + ? WHERE policy=? AND offer=? AND period=? "
+                              "AND used + ? <= ?", (amount, policy, name, period, amount, limit)).rowcount != 1:
+                    db.execute("ROLLBACK")
+                    if name == offer:
+                        self._exhausted.setdefault((policy, period), set()).add((offer, limit))
+                    return name
+            at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            db.execute("INSERT INTO grants VALUES (?, ?, ?, ?, ?)", (policy, offer, period, k, at))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return None
 
     def held(self, policy: str, day: dt.date, key, offers) -> set[str]:
         """Which of these offers the customer was given in the day's period."""

@@ -30,6 +30,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pol.serve.ledger import draws_of
+
 log = logging.getLogger("pol.serve")
 
 
@@ -50,6 +52,13 @@ class Loaded:
     loaded_at: str
     capacities: dict[str, int]          # offer -> capacity, for the offers that have one
     ready: bool = False                 # the row kernel is built: decide runs compiled
+    # What a given offer draws from the ledger, and the channels' capacities (ledger.draws_of)
+    draws: tuple[dict, dict] = ({}, {})
+
+    @property
+    def drawn(self) -> bool:
+        """Whether decisions draw from the ledger (record by record)."""
+        return bool(self.capacities or self.draws[0] or self.draws[1])
 
     @property
     def engine(self) -> str:
@@ -78,7 +87,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _settle() -> None:
+def _freeze() -> None:
     """Move what a load made out of the collector's sight (gc.freeze): the
     objects of a policy and its kernels live as long as the version, and
     otherwise every full collection, at a random request, walks them all."""
@@ -222,7 +231,8 @@ class Registry:
             digest = _hash(deps)
             self._known[path] = (digest, deps)
             caps = {o.name: o.capacity for o in policy.program.offers if o.capacity is not None}
-            by_path[path] = Loaded(policy.name, policy.version, path, policy, digest, _now(), caps)
+            by_path[path] = Loaded(policy.name, policy.version, path, policy, digest, _now(), caps,
+                                   draws=draws_of(policy.program))
             errors.pop(path, None)
             fresh.append(path)
         # Only now is it known which files are modules of others: those are not
@@ -257,7 +267,7 @@ class Registry:
         self.snapshot = Snapshot(versions, served, {p: v for p, v in errors.items() if p not in imported},
                                  old.generation + 1)
         if fresh:
-            _settle()
+            _freeze()
         return events
 
     def _build(self, entry: Loaded) -> None:
@@ -283,7 +293,7 @@ class Registry:
         def build(entries):
             for e in entries:
                 self._build(e)
-            _settle()
+            _freeze()
         pending = [e for vs in self.snapshot.versions.values() for e in vs.values() if not e.ready]
         if pending:
             threading.Thread(target=build, args=(pending,), name="pol-serve-build", daemon=True).start()

@@ -76,7 +76,7 @@ def walk(c: Candidates, rules: Rules, funnel: np.ndarray) -> np.ndarray:
     priority`, section 6.7's allocation (its report is not in a Spark run's
     summary yet)."""
     names = [f"offer {k}" for k in range(len(rules.capacity))]
-    accepted, _ = walk_run(c.pos, c.offer, c.prio, c.ctrl, rules, names, funnel)
+    accepted, _ = walk_run(c.pos, c.offer, c.chan, c.prio, c.ctrl, rules, names, funnel)
     return accepted
 
 

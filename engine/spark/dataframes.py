@@ -22,7 +22,6 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -152,8 +151,3 @@ def evaluate(policy, df: DataFrame, *, as_of=None, params=None, history=None, po
     assignments = packed.select(col(key), F.inline(col(ASSIGN))).select(
         *[col(f.name) for f in assignments_t.fields])
     return customers, assignments
-
-
-def arrow_of(df: DataFrame) -> pa.Table:
-    """A DataFrame collected as Arrow (tests, small results)."""
-    return df.toArrow()

@@ -217,7 +217,7 @@ def candidates_fn(job: Job):
         from pol.spark.adapter import Batches
         policy = policy_of(job)
         run = Batches(policy, job.as_of, job.params)
-        constrained = run.rules.capacity >= 0
+        constrained = run.rules.constrained
         columns = policy.columns
         for batch in batches:
             c = run.candidates(batch.select(columns), positions(batch, job), constrained)

@@ -56,7 +56,7 @@ def render(run_dir: str, diff_dir: str | None = None, effect_dir: str | None = N
     for c in run["classifications"]:
         figs["classes"].append(f.add(charts.sizes([{**v, "title": v["value"]} for v in c["values"]])))
     figs["funnel"] = f.add(charts.funnel(run["offers"])) if run["offers"] else None
-    lost = any(o[k] for o in run["offers"] for k, _ in charts.LOST)
+    lost = any(o.get(k, 0) for o in run["offers"] for k, _ in charts.LOST)
     figs["losses"] = f.add(charts.losses(run["offers"])) if lost else None
     given = [c for c in run["channels"] if c["count"]]
     figs["channels"] = f.add(charts.channels(given)) if given else None

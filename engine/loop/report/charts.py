@@ -17,7 +17,8 @@ COLORS = ["#2f6fb0", "#e07b39", "#3a9d5d", "#c8434d", "#7d5ba6", "#8c6d46", "#d1
 FUNNEL = [("eligible", "eligible"), ("deliverable", "a channel open"), ("candidates", "candidates"),
           ("accepted", "accepted"), ("controls", "controls (held out)")]
 LOST = [("lost_to_max", "max per customer"), ("lost_to_category", "one per category"),
-        ("lost_to_exclusive", "exclusive"), ("lost_to_capacity", "capacity")]
+        ("lost_to_exclusive", "exclusive"), ("lost_to_capacity", "capacity"), ("lost_to_quota", "quota"),
+        ("lost_to_channel_capacity", "channel capacity"), ("lost_to_budget", "budget")]
 
 
 def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
@@ -56,8 +57,8 @@ def funnel(offers: list[dict]) -> go.Figure:
 
 
 def losses(offers: list[dict]) -> go.Figure:
-    lost = [o for o in offers if any(o[k] for k, _ in LOST)]
-    fig = go.Figure([go.Bar(name=label, y=[o["title"] for o in lost], x=[o[k] for o in lost], orientation="h",
+    lost = [o for o in offers if any(o.get(k, 0) for k, _ in LOST)]
+    fig = go.Figure([go.Bar(name=label, y=[o["title"] for o in lost], x=[o.get(k, 0) for o in lost], orientation="h",
                             hovertemplate=f"%{{y}}, {label}: %{{x:,}}<extra></extra>") for k, label in LOST])
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, _bars_height(len(lost)), barmode="stack")

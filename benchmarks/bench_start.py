@@ -1,0 +1,144 @@
+"""Start-up as a user waits for it, each in a fresh process; and `decide` latency.
+
+    python benchmarks/bench_start.py                 # every figure, 7 processes each
+    python benchmarks/bench_start.py --repeat 15 --decisions 20000
+
+Figures (benchmarks/README.md, issue 18's targets):
+
+* warm start of `decide`: a fresh `python` that imports pol, loads the bench
+  policy and prints its first decision, the row kernel already in the disk
+  cache (target 0.5 s);
+* warm start of `pol run`: the bench policy over 10,000 rows of Parquet to
+  Parquet, the kernel already cached (target 0.5 s);
+* `pol check` of the telecom library, every file (target 0.4 s);
+* `decide` p50 and p99 in one process, over the bench records (target 10 µs
+  and 50 µs).
+
+Each start-up figure is the whole process, start to exit, as a shell would
+time it: the median wall time of the processes, and their median CPU time
+(user + system, from the operating system), which a busy machine inflates
+far less than the wall time. The caches live in a temporary folder: the
+first process of each figure fills them and is not counted.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_data import AS_OF, BENCH_POLICY, bench_table  # noqa: E402
+
+TELECOM = Path(__file__).resolve().parent.parent / "policies" / "telecom"
+
+DECIDE_CHILD = """
+import sys, json, datetime as dt
+import pol
+record = json.loads(sys.argv[2])
+d = pol.load(sys.argv[1]).decide(record, as_of=dt.date(2026, 11, 1))
+print(d.offer_names)
+"""
+
+
+def _timed(cmd: list[str], env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one child process, start to exit."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+# Fills the disk cache with both kernels, the row kernel for decide and the
+# batch kernel for the Parquet file's schema, before any figure is taken.
+WARM_CHILD = """
+import sys, datetime as dt
+import pol, pyarrow.parquet as pq
+p = pol.load(sys.argv[1]).compile(decide=True)
+p.evaluate(pq.read_table(sys.argv[2]), as_of=dt.date(2026, 11, 1), engine="kernel")
+"""
+
+
+def _figure(label: str, cmd: list[str], env: dict, repeat: int) -> dict:
+    _timed(cmd, env)                    # fills the OS's file cache
+    runs = [_timed(cmd, env) for _ in range(repeat)]
+    out = {"what": label, "wall_s": statistics.median(w for w, _ in runs),
+           "cpu_s": statistics.median(c for _, c in runs), "best_wall_s": min(w for w, _ in runs)}
+    print(f"{label:40s} wall {out['wall_s']:.3f} s (best {out['best_wall_s']:.3f})  cpu {out['cpu_s']:.3f} s",
+          flush=True)
+    return out
+
+
+def start_figures(repeat: int) -> list[dict]:
+    import json
+
+    import pyarrow.parquet as pq
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, POL_CACHE_DIR=str(Path(tmp) / "cache"))
+        record = bench_table(1).to_pylist()[0]
+        for k, v in record.items():
+            if isinstance(v, dt.date):
+                record[k] = v.isoformat()
+        rows = Path(tmp) / "rows.parquet"
+        pq.write_table(bench_table(10_000), rows)
+        _timed([sys.executable, "-c", WARM_CHILD, str(BENCH_POLICY), str(rows)], env)
+        out.append(_figure("warm start: load + first decide",
+                           [sys.executable, "-c", DECIDE_CHILD, str(BENCH_POLICY), json.dumps(record)], env, repeat))
+        pol = [sys.executable, "-m", "pol.cli.main"]
+        out.append(_figure("warm start: pol run, 10,000 rows",
+                           pol + ["run", str(BENCH_POLICY), "--input", str(rows), "--out", str(Path(tmp) / "out"),
+                                  "--as-of", AS_OF.isoformat(), "--overwrite", "--no-progress"], env, repeat))
+        out.append(_figure("pol check policies/telecom/*.pol",
+                           pol + ["check", *sorted(str(p) for p in TELECOM.glob("*.pol"))], env, repeat))
+    return out
+
+
+def decide_latency(decisions: int) -> dict:
+    """decide's p50 and p99 over the bench records, in this process, once the
+    row kernel is built and a thousand decisions have warmed every path."""
+    import numpy as np
+
+    import pol
+    p = pol.load(BENCH_POLICY).compile(decide=True)
+    records = bench_table(5_000).to_pylist()
+    for r in records[:1000]:
+        p.decide(r, as_of=AS_OF)
+    lat = np.empty(decisions)
+    clock = time.perf_counter_ns
+    for k in range(decisions):
+        r = records[k % len(records)]
+        t0 = clock()
+        p.decide(r, as_of=AS_OF)
+        lat[k] = clock() - t0
+    lat /= 1000.0
+    out = {"what": "decide", "p50_us": float(np.percentile(lat, 50)), "p99_us": float(np.percentile(lat, 99)),
+           "p10_us": float(np.percentile(lat, 10))}
+    print(f"{'decide, bench policy':40s} p50 {out['p50_us']:.2f} µs  p99 {out['p99_us']:.2f} µs  "
+          f"(p10 {out['p10_us']:.2f})", flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=7, help="processes per start-up figure")
+    ap.add_argument("--decisions", type=int, default=10_000)
+    ap.add_argument("--only", choices=["start", "decide"], help="one kind of figure")
+    args = ap.parse_args(argv)
+    if args.only != "decide":
+        start_figures(args.repeat)
+    if args.only != "start":
+        decide_latency(args.decisions)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The arbitrate block's run-wide constraints (LANGUAGE.md 3.11, 6.4):
+`capacity CHANNEL N`, `quota CATEGORY N`, `budget B cost offer.ATTR`,
+checked against the declared channels, the offers' categories and their
+attributes.
+
+Amounts are kept as exact fractions: a budget is "reached" when the costs
+given add up to it exactly, which binary floats cannot promise (0.1 + 0.2
+is not 0.3). The compiled walk counts in integers of the smallest unit the
+written numbers need (`scaled`).
+
+Codes: E-ARB-002 a constraint given twice (a channel's capacity, a
+category's quota, the budget), E-NAME-005 unknown channel, E-ARB-004 a
+quota for a category no offer has, E-ARB-005 a cost that is not a numeric
+offer attribute, or a negative cost, E-TYPE-011 a number too large;
+W-ARB-001 a capacity of a channel no offer lists.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from math import lcm
+from typing import Any
+
+from pol.compiler import ir
+from pol.compiler.frontend.expressions import Checker
+from pol.compiler.frontend.hints import F, I
+from pol.compiler.frontend.literals import INT64
+from pol.dsl import ast
+from pol.dsl.words import Vocabulary
+
+CONSTRAINTS = (ast.ChannelCapacity, ast.Quota, ast.Budget)
+
+# The walk adds costs in int64; a budget below this leaves room for any sum it compares.
+_MOST = 2 ** 62
+
+
+def exact(value: int | float | str) -> Fraction:
+    """A number as the decimal it was written as: a float attribute holds
+    the nearest binary value, whose shortest repr is the written decimal."""
+    if isinstance(value, str):
+        return Fraction(Decimal(value.replace("_", "")))
+    return Fraction(value) if isinstance(value, int) else Fraction(repr(value))
+
+
+def scaled(budget: Fraction, costs: list[Fraction]) -> tuple[int, list[int]]:
+    """The budget and costs as whole multiples of the smallest unit they
+    need (a cost above the budget as budget + 1: it never fits)."""
+    unit = lcm(budget.denominator, *(c.denominator for c in costs))
+    b = int(budget * unit)
+    return b, [min(int(c * unit), b + 1) for c in costs]
+
+
+def check_constraints(ck: Checker, rules: list[ast.ChannelCapacity | ast.Quota | ast.Budget],
+                      offers: list[ir.Offer | None],
+                      attrs: tuple[tuple[str, object], ...]) -> dict[str, Any]:
+    """The ir.Arbitrate fields of the block's constraints (`rules`: its
+    ChannelCapacity, Quota and Budget nodes)."""
+    out: dict[str, Any] = {}
+    channels: dict[str, int] = {}
+    quotas: dict[str, int] = {}
+    seen: dict[object, ast.ChannelCapacity | ast.Quota | ast.Budget] = {}
+    categories = {o.category for o in offers if o is not None and o.category is not None}
+    for r in rules:
+        what = ("budget",) if isinstance(r, ast.Budget) else (type(r), r.channel if isinstance(
+            r, ast.ChannelCapacity) else r.category)
+        if what in seen:
+            word = ("the budget" if isinstance(r, ast.Budget) else f"the capacity of channel '{r.channel}'"
+                    if isinstance(r, ast.ChannelCapacity) else f"the quota of category '{r.category}'")
+            ck.error("E-ARB-002", f"{word} is given twice", r.span, "keep one",
+                     related=((seen[what].span, "the first is here"),))
+            continue
+        seen[what] = r
+        if isinstance(r, ast.ChannelCapacity):
+            d = ck.space.get(r.channel)
+            if not isinstance(d, ast.Channel):
+                guess = ck.suggest(r.channel, ck.names_of(ast.Channel))
+                ck.error("E-NAME-005", f"unknown channel '{r.channel}'", r.name_span,
+                         f"did you mean '{guess}'?" if guess else
+                         f"a capacity limits a declared channel: channel {r.channel} ...")
+            elif (n := _count(ck, r.count, "the capacity")) is not None:
+                channels[r.channel] = n
+                if not any(o is not None and r.channel in o.channels for o in offers):
+                    ck.diags.warn("W-ARB-001", f"the capacity of channel '{r.channel}' limits nothing: no offer "
+                                  "goes through it", r.span, f"list {r.channel} in an offer's channels, or remove "
+                                  "the capacity")
+        elif isinstance(r, ast.Quota):
+            if r.category not in categories:
+                guess = ck.suggest(r.category, Vocabulary(sorted(categories)))
+                ck.error("E-ARB-004", f"no offer has category '{r.category}'", r.name_span,
+                         f"did you mean '{guess}'?" if guess else
+                         "a quota limits the offers of a category: give offers 'category "
+                         f"{r.category}'")
+            elif (n := _count(ck, r.count, "the quota")) is not None:
+                quotas[r.category] = n
+        else:
+            budget = _budget(ck, r, offers, attrs)
+            if budget is not None:
+                out.update(budget)
+    # Declaration order, so that every evaluator numbers them alike.
+    out["channel_capacity"] = tuple((c, channels[c]) for c in sorted(channels, key=list(ck.space).index))
+    out["quota"] = tuple((c, quotas[c]) for c in sorted(quotas))
+    return out
+
+
+def _count(ck: Checker, n: ast.Number, what: str) -> int | None:
+    value = int(n.value)
+    if value > INT64[1]:
+        ck.error("E-TYPE-011", f"{what} is too large", n.span)
+        return None
+    return value
+
+
+def _budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None],
+            attrs: tuple[tuple[str, object], ...]) -> dict[str, Any] | None:
+    prefix, _, name = r.cost.partition(".")
+    types = dict(attrs)
+    if prefix != "offer" or "." in name:
+        ck.error("E-ARB-005", f"'{r.cost}' is not an offer attribute", r.cost_span,
+                        "a budget reads each offer's cost from one of its attributes: cost offer.NAME")
+        return None
+    if name not in types:
+        guess = ck.suggest(name, Vocabulary([n for n, _ in attrs]))
+        ck.error("E-ARB-005", f"no offer has attribute '{name}'", r.cost_span,
+                        f"did you mean 'offer.{guess}'?" if guess else
+                        f"give the offers a cost: attributes {{ {name}: 12.5 }}")
+        return None
+    if types[name] not in (I, F):
+        ck.error("E-ARB-005", f"attribute '{name}' is not a number", r.cost_span,
+                        "a cost is a number: attributes { cost: 12.5 }")
+        return None
+    budget = exact(r.amount.text)
+    costs: list[tuple[str, Fraction]] = []
+    for o in offers:
+        if o is None:
+            continue
+        value = dict(o.attributes).get(name)
+        if not isinstance(value, (int, float)):
+            continue
+        c = exact(value)
+        if c < 0:
+            ck.error("E-ARB-005", f"offer '{o.name}' costs {value}, less than nothing", o.span,
+                            "a cost is 0 or more")
+            return None
+        costs.append((o.name, c))
+    b, _ = scaled(budget, [c for _, c in costs])
+    if b >= _MOST:
+        ck.error("E-TYPE-011", "the budget needs more digits than a run can count with "
+                        "(its amount times the smallest unit of the costs)", r.amount.span,
+                        "round the costs to fewer decimals")
+        return None
+    return {"budget": budget, "cost": tuple(costs), "cost_attribute": name}
