@@ -376,3 +376,16 @@ def test_explain_says_which_arm_and_why(policy):
     assert "care_a: not given: not eligible" in text and 'care_ab = "control"' in text
     d = e.to_dict()
     assert d["experiments"][0]["arm"] == "control" and d["decision"]["arms"]["care_ab"] == "control"
+
+
+def test_pol_serve_batches_carry_the_arms_as_single_decisions_do(policy):
+    from types import SimpleNamespace
+
+    from pol.serve.tables import decisions_of, table_of, table_of_result
+    entry = SimpleNamespace(policy=policy)
+    keys = list(range(1, 41))
+    result = policy.evaluate(_table(keys), as_of=AS_OF, engine="vector")
+    batch = decisions_of(entry, result)
+    assert [d["arms"] for d in batch] == [policy.decide({"id": k, "risk": True}, as_of=AS_OF).arms for k in keys]
+    again = table_of(entry, batch, pa.int64())
+    assert again.column("care_ab").to_pylist() == table_of_result(result).column("care_ab").to_pylist()

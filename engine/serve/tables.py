@@ -119,10 +119,11 @@ def table_of(entry, decisions: list[dict], key_type: pa.DataType) -> pa.Table:
     cols = {}
     key = policy.program.input.key
     cols[key] = pa.array([d["key"] for d in decisions], c_schema.field(key).type)
+    arm_names = {x.name for x in policy.program.experiments}
     for f in c_schema:
         if f.name in (key, "offers"):
             continue
-        part = "segments" if pa.types.is_boolean(f.type) else \
+        part = "segments" if pa.types.is_boolean(f.type) else "arms" if f.name in arm_names else \
             "classifications" if pa.types.is_dictionary(f.type) else "scores"
         values = [d[part][f.name] for d in decisions]
         cols[f.name] = pa.array(values, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) \
