@@ -109,30 +109,7 @@ class Ledger:
 
     def take(self, policy: str, offer: str, day: dt.date, key, capacity: int) -> bool:
         """One unit of the offer for this customer, or False when none is left."""
-        period = period_of(day, self.period)
-        if capacity <= 0:
-            return False
-        k = str(key)
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if db.execute("SELECT 1 FROM grants WHERE policy=? AND offer=? AND period=? AND key=?",
-                          (policy, offer, period, k)).fetchone():
-                db.execute("COMMIT")
-                return True
-            db.execute("INSERT OR IGNORE INTO capacity VALUES (?, ?, ?, 0)", (policy, offer, period))
-            got = db.execute("UPDATE capacity SET used = used + 1 WHERE policy=? AND offer=? AND period=? "
-                             "AND used < ?", (policy, offer, period, capacity)).rowcount == 1
-            if got:
-                at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-                db.execute("INSERT INTO grants VALUES (?, ?, ?, ?, ?)", (policy, offer, period, k, at))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        if not got:
-            self._exhausted.setdefault((policy, period), set()).add((offer, capacity))
-        return got
+        return capacity > 0 and self.take_all(policy, offer, day, key, [(offer, 1, capacity)]) is None
 
     def take_all(self, policy: str, offer: str, day: dt.date, key, draws: list[tuple[str, int, int]]) -> str | None:
         """The offer for this customer with every (count, amount, limit) it
