@@ -290,6 +290,13 @@ def test_arrow_log_lines_are_the_line_by_line_json():
     assert offers == [logged([a.model_dump() for a in policy.decide(r, as_of=AS_OF).offers]) for r in RECORDS]
 
 
+def test_a_list_override_is_logged_as_the_json_array_param_takes():
+    from pol.serve.deciding import _logged_param
+    assert _logged_param(("全球通", "金卡")) == '["全球通", "金卡"]'
+    assert json.loads(_logged_param([3, 5])) == [3, 5]
+    assert _logged_param(50) == "50"
+
+
 def test_serving_the_telecom_library(tmp_path):
     """A folder is served file by file, modules left out: policies/telecom is one
     policy, the nightly dispatch, which imports every other file."""

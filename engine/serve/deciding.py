@@ -20,6 +20,7 @@ drawn before it stay drawn (the walk before them is unchanged).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 from collections import Counter
@@ -263,7 +264,7 @@ class Decider:
         head = {"time": _now(), "policy": entry.name, "version": entry.version, "arm": arm}
         tail = {"as_of": ask.as_of.isoformat(), "latency_ms": round(per_ms, 4), "request": request_id, "worker": _PID}
         if ask.params:
-            tail["params"] = {k: str(v) for k, v in ask.params.items()}
+            tail["params"] = {k: _logged_param(v) for k, v in ask.params.items()}
         return head, tail
 
     def _log(self, entry, arm: str, ask: Ask, decisions: list[dict], ms: float, request_id: str) -> None:
@@ -272,3 +273,11 @@ class Decider:
         head, tail = self._line_parts(entry, arm, ask, ms / len(decisions), request_id)
         self.log.write(entry.name, arm == "shadow",
                        [{**head, "key": d["key"], "offers": logged(d["offers"]), **tail} for d in decisions])
+
+
+def _logged_param(value) -> str:
+    """A param override as text in the log: a list param as the JSON array
+    `--param` takes (["A", "B"]), not Python's tuple text."""
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value), ensure_ascii=False)
+    return str(value)
