@@ -274,3 +274,63 @@ def test_list_params_travel_to_the_executors(spark, bench_table, split_files, tm
     default = policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
     assert want.customers.column("mid_high") != default.customers.column("mid_high")
     assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(split_files[4])), as_of=AS_OF, params=params), want)
+
+
+EXTRA_LIB = """policy lib
+channel sms
+offer gift { eligible when i > 3  channels sms  attributes { code: "G", cost: 1.5, since: 2026-01-01 }
+             priority 10 - offer.cost }
+"""
+EXTRA_ROOT = """policy root
+input t key id { id: int  i: int?  s: string?  x: float?  d: date? }
+import "lib.pol" as lib
+carry s, x, d
+channel app
+offer a { eligible when i > 0  channels app  attributes { code: "A", cost: 4, n: 7 }  priority i }
+offer b { eligible when x > 0.5  channels app  priority x }
+arbitrate { max 2 per customer  ARBITRATE }
+"""
+
+
+@pytest.mark.parametrize("arbitrate", ["budget 300 cost offer.cost", ""], ids=["budget", "no-constraint"])
+def test_campaign_attributes_and_carried_fields(spark, tmp_path, arbitrate):
+    # The assignments' extra columns (LANGUAGE.md 8.3): the campaign (offers
+    # of two campaigns), each attribute (null where an offer lacks it) and the
+    # carried fields; with a budget the pairs go through the global walk, and
+    # it runs out (a's cost 4, gift's 1.5, over 400 customers).
+    (tmp_path / "lib.pol").write_text(EXTRA_LIB, encoding="utf-8")
+    (tmp_path / "root.pol").write_text(EXTRA_ROOT.replace("ARBITRATE", arbitrate), encoding="utf-8")
+    policy = pol.load(tmp_path / "root.pol")
+    rng = np.random.default_rng(7)
+    n = 400
+    table = pa.table({
+        "id": pa.array(np.arange(n), pa.int64()),
+        "i": pa.array([None if k % 11 == 0 else int(v) for k, v in enumerate(rng.integers(-2, 10, n))], pa.int64()),
+        "s": pa.array([None if k % 7 == 0 else ["甲", "", "a b"][k % 3] for k in range(n)], pa.string()),
+        "x": pa.array([None if k % 13 == 0 else float(v) for k, v in enumerate(rng.uniform(-1, 2, n))]),
+        "d": pa.array([None if k % 5 == 0 else dt.date(2026, 1, 1 + k % 28) for k in range(n)], pa.date32()),
+    })
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(3):
+        pq.write_table(table.slice(k * 140, 140), folder / f"part-{k}.parquet")
+    want = policy.evaluate(table, as_of=AS_OF, engine="kernel")
+    names = want.assignments.column_names
+    assert names[6:] == ["campaign", "code", "cost", "since", "n", "s", "x", "d"]
+    offers = set(want.assignments.column("offer").to_pylist())
+    assert offers == {"a", "b", "lib.gift"}
+    spent = sum(c for c in want.assignments.column("cost").to_pylist() if c is not None)
+    if arbitrate:
+        assert want.summary["offers"]["a"]["lost_to_budget"] > 0 and spent <= 300
+    else:
+        assert spent > 300
+    assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(folder)), as_of=AS_OF), want)
+
+    from pol.cli.run import run_command
+    local, remote = tmp_path / "local", tmp_path / "spark"
+    assert run_command(str(tmp_path / "root.pol"), str(folder), str(local), "2026-11-01", [], progress=False) == 0
+    assert run_command(str(tmp_path / "root.pol"), str(folder), str(remote), "2026-11-01", [], progress=False,
+                       engine="spark") == 0
+    for name in ("customers.parquet", "assignments.parquet"):
+        a, b = pq.read_table(local / name), pq.read_table(remote / name)
+        assert a.schema.equals(b.schema) and a.equals(b), name

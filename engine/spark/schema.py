@@ -20,7 +20,7 @@ from pyspark.sql.pandas.types import from_arrow_type, to_arrow_type
 
 from pol.errors import DataError
 from pol.spark.adapter import check_nulls, check_schema, output_schemas
-from pol.spark.worker import ASSIGN, FILE, NESTED, POS, ROW, normalized
+from pol.spark.worker import ASSIGN, FILE, POS, ROW, nested_names, normalized
 
 # Rows fetched from the first bad one to build the error message.
 ERROR_SLICE = 1 << 16
@@ -116,7 +116,7 @@ def output_types(program, plan, key_type: pa.DataType) -> tuple[T.StructType, T.
 
 def packed_type(customers: T.StructType, assignments: T.StructType, with_pos: bool) -> T.StructType:
     """What the executors emit: customers, each one's assignments nested."""
-    nested = T.ArrayType(T.StructType([assignments[n] for n in NESTED]))
+    nested = T.ArrayType(T.StructType([assignments[n] for n in nested_names(assignments)]))
     fields = list(customers.fields) + [T.StructField(ASSIGN, nested)]
     if with_pos:
         fields.append(T.StructField(POS, T.LongType(), False))

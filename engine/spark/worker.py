@@ -163,8 +163,9 @@ def customers_fn(job: Job, with_pos: bool):
             if len(item) == 1:
                 continue
             c, a = plain(item[0]), plain(item[1])
+            names = nested_names(a.schema)
             nested = pa.ListArray.from_arrays(c.column("offers").offsets, pa.StructArray.from_arrays(
-                [a.column(n) for n in NESTED], list(NESTED)))
+                [a.column(n) for n in names], names))
             cols, names = list(c.columns) + [nested], c.schema.names + [ASSIGN]
             if with_pos:
                 cols.append(pa.array(item[2]))
@@ -173,7 +174,11 @@ def customers_fn(job: Job, with_pos: bool):
     return fn
 
 
-NESTED = ("offer", "rank", "channel", "priority", "control")
+def nested_names(assignments) -> list[str]:
+    """The assignment columns nested in each customer's row: all but the key
+    (the first), so the fixed ones and those of LANGUAGE.md section 8.3
+    (campaign, offer attributes, carried fields) as output_schemas lists them."""
+    return list(assignments.names)[1:]
 
 
 BLOB_SCHEMA = pa.schema([("start", pa.int64()), ("rows", pa.int64()), ("customers", pa.binary()),
