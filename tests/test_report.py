@@ -157,3 +157,11 @@ def test_the_demo_ends_with_its_report(tmp_path, monkeypatch):
     (tmp_path / "demo" / "notes.txt").write_text("mine", encoding="utf-8")
     r = pol_cmd("demo", "--rows", 1000, "--dir", "demo", cwd=tmp_path)
     assert r.returncode == 2 and "holds files the demo did not write (notes.txt)" in r.stderr
+
+
+def test_the_header_writes_a_list_param_as_the_policy_does():
+    from pol.cli.report import header
+    text = "\n".join(header({"policy": "p", "as_of": "2026-11-01",
+                             "params": {"tiers": ["全球通", "金卡"], "codes": [3, 5], "empty": [], "cap": 4}}))
+    assert 'tiers = ["全球通", "金卡"]' in text
+    assert "codes = [3, 5]" in text and "empty = []" in text and "cap = 4" in text

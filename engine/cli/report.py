@@ -58,6 +58,8 @@ def _value(v) -> str:
         return "null"
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, (list, tuple)):        # a list param, as the policy writes it
+        return "[" + ", ".join(f'"{x}"' if isinstance(x, str) else _value(x) for x in v) + "]"
     return str(v)
 
 
