@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 import textwrap
 from dataclasses import dataclass
 from typing import overload
@@ -181,3 +182,19 @@ class Value:
     # not finite, beyond what `m` says (see Emitter.check_finite).
     pending: bool = False
 
+
+def jitted(name: str, params: tuple[str, ...] | list[str], body: list[ast.stmt]) -> ast.FunctionDef:
+    """A kernel function: cached on disk, without the GIL, numpy's error model
+    (a division by zero is the emitter's to check), no bounds checks."""
+    options = [ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
+               ast.keyword("error_model", ast.Constant("numpy")), ast.keyword("boundscheck", C(False))]
+    fn = ast.FunctionDef(
+        name=name,
+        args=ast.arguments([], [ast.arg(a) for a in params], None, [], [], None, []),
+        body=body,
+        decorator_list=[ast.Call(N("njit"), [], options)],
+        returns=None,
+    )
+    if sys.version_info >= (3, 12):
+        fn.type_params = []          # a field since 3.12, which ast.unparse reads
+    return fn

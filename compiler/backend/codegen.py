@@ -20,12 +20,11 @@ imports, so Numba can cache the compiled kernel.
 from __future__ import annotations
 
 import ast
-import sys
 
 from pol.compiler import ir
 from pol.compiler.backend import layout as names
 from pol.compiler.backend import split
-from pol.compiler.backend.astgen import C, N, assign, call, item, template
+from pol.compiler.backend.astgen import C, N, assign, call, item, jitted, template
 from pol.compiler.backend.emitter import Emitter
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.backend.walk import walk_code
@@ -146,8 +145,6 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     g.offers()
     if matched:
         g.body.extend(walk(program))
-    options = [ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
-               ast.keyword("error_model", ast.Constant("numpy")), ast.keyword("boundscheck", C(False))]
     if row:
         body = [assign("i", C(0))] + g.body + [ast.Expr(_row_walk(program)),
                                                 ast.Return(item(names.FLAT[-1], C(0)))]
@@ -157,15 +154,7 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
         if fused:
             body = prologue(program, N(names.START)) + body + epilogue(program)
         name, args = "kernel", plan.layout.batch(fused)
-    fn = ast.FunctionDef(
-        name=name,
-        args=ast.arguments([], [ast.arg(a) for a in args], None, [], [], None, []),
-        body=body,
-        decorator_list=[ast.Call(N("njit"), [], options)],
-        returns=None,
-    )
-    if sys.version_info >= (3, 12):
-        fn.type_params = []          # a field since 3.12, which ast.unparse reads
+    fn = jitted(name, args, body)
     header = _header(plan)
     if row:
         header += [ast.ImportFrom("pol.compiler.backend.walk", [ast.alias("matcher")], 0),

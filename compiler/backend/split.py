@@ -29,12 +29,11 @@ before (its speed and golden source unchanged).
 from __future__ import annotations
 
 import ast
-import sys
 from dataclasses import dataclass
 
 from pol.compiler import ir
 from pol.compiler.backend import layout as names
-from pol.compiler.backend.astgen import C, N, Value, assign, call, item, store_item, template
+from pol.compiler.backend.astgen import C, N, Value, assign, call, item, jitted, store_item, template
 from pol.compiler.backend.emitter import Emitter
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
@@ -230,21 +229,6 @@ class StageEmitter(Emitter):
         self.emit(store_item("opr", (j, C(k)), prio))
 
 
-def _function(name: str, params: tuple[str, ...], body: list[ast.stmt]) -> ast.FunctionDef:
-    options = [ast.keyword("cache", C(True)), ast.keyword("nogil", C(True)),
-               ast.keyword("error_model", ast.Constant("numpy")), ast.keyword("boundscheck", C(False))]
-    fn = ast.FunctionDef(
-        name=name,
-        args=ast.arguments([], [ast.arg(a) for a in params], None, [], [], None, []),
-        body=body,
-        decorator_list=[ast.Call(N("njit"), [], options)],
-        returns=None,
-    )
-    if sys.version_info >= (3, 12):
-        fn.type_params = []
-    return fn
-
-
 def _row_loop(body: list[ast.stmt]) -> ast.For:
     head = template("j = i - start")
     return ast.For(ast.Name("i", ast.Store()), call("range", N(names.START), N(names.STOP)), head + body, [])
@@ -299,7 +283,7 @@ def generate(program: ir.Program, plan: KernelPlan, fused: bool, threshold: int)
     def stage(emitter: StageEmitter) -> None:
         name = f"stage{len(stages)}"
         stages.append(name)
-        functions.append(_function(name, stage_params, [_row_loop(emitter.body)]))
+        functions.append(jitted(name, stage_params, [_row_loop(emitter.body)]))
 
     for group in g.decls:
         e = StageEmitter(program, plan, rows, kept, fused)
@@ -336,4 +320,4 @@ def generate(program: ir.Program, plan: KernelPlan, fused: bool, threshold: int)
     # What compiler/backend/warm.py needs to compile the stages in parallel:
     # how many, how many of the kernel's parameters open a stage's, fused or not.
     shape = [assign("STAGES", C(len(stages))), assign("CORE", C(len(core))), assign("FUSED", C(fused))]
-    return shape + functions + [_function("kernel", plan.layout.batch(fused), body)]
+    return shape + functions + [jitted("kernel", plan.layout.batch(fused), body)]
