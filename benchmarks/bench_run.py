@@ -35,6 +35,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_data import AS_OF, BENCH_POLICY, cache_dir, generator  # noqa: E402
 
 SIZES = (1_000_000, 10_000_000, 30_000_000)
+# About what the generated input takes on disk per row (33 bytes), with room for pol's output (25).
+INPUT_BYTES_PER_ROW = 60
 CHUNK = 1_000_000
 SEED = 7
 
@@ -98,14 +102,15 @@ def warm_kernel(policy_path: Path, data: Path) -> None:
     print(f"kernel ready ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
 
 
-def run_once(policy_path: Path, data: Path, out: Path) -> dict:
-    """One `pol run` in a child process: wall seconds, peak RSS, its summary and stdout."""
+def run_once(policy_path: Path, data: Path, out: Path, extra: tuple[str, ...] = ()) -> dict:
+    """One `pol run` in a child process: wall and CPU seconds, peak RSS, its summary and stdout."""
     env = dict(os.environ, POL_BACKGROUND_COMPILE="0")
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         t0 = time.perf_counter()
         child = subprocess.Popen(
             [sys.executable, "-m", "pol", "run", str(policy_path), "--input", str(data), "--out", str(out),
-             "--as-of", AS_OF.isoformat(), "--no-progress"], stdout=stdout, stderr=stderr, env=env)
+             "--as-of", AS_OF.isoformat(), "--no-progress", "--overwrite", *extra], stdout=stdout, stderr=stderr,
+            env=env)
         # wait4 gives this child's own peak RSS; RUSAGE_CHILDREN would be the
         # maximum over every child so far.
         _, status, usage = os.wait4(child.pid, 0)
@@ -118,8 +123,8 @@ def run_once(policy_path: Path, data: Path, out: Path) -> dict:
         raise SystemExit(f"pol run failed (exit {child.returncode}) on {data}:\n{errors}")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     output_bytes = sum(f.stat().st_size for f in out.iterdir())
-    return {"wall": wall, "peak_rss": usage.ru_maxrss * 1024, "summary": summary, "text": text,
-            "output_bytes": output_bytes}
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss": usage.ru_maxrss * 1024,
+            "summary": summary, "text": text, "output_bytes": output_bytes}
 
 
 FLOOR = """
@@ -132,52 +137,97 @@ for name in outs:
 """
 
 
-def codec_floor(policy_path: Path, data: Path, out: Path, scratch: Path) -> float:
-    """Wall seconds of a process that only reads the used columns of `data` and
-    writes the tables in `out` (a pol run's outputs) with pyarrow's defaults."""
-    import pol
-    columns = [f.name for f in pol.load(policy_path).plan.fields]
-    scratch.mkdir()
-    names = ("customers", "assignments")
-    for name in names:
+def floor_inputs(out: Path, scratch: Path) -> None:
+    """A pol run's two output tables as Arrow IPC files for the floor to write."""
+    scratch.mkdir(exist_ok=True)
+    for name in OUTPUTS:
         table = pq.read_table(out / f"{name}.parquet")
         with pa.OSFile(str(scratch / f"{name}.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
             w.write_table(table)
+
+
+def codec_floor(policy_path: Path, data: Path, scratch: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of a process that only reads the used columns of
+    `data` and writes the tables in `scratch` (a pol run's outputs, see
+    floor_inputs) with pyarrow's defaults."""
+    import pol
+    columns = [f.name for f in pol.load(policy_path).plan.fields]
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", FLOOR, str(data), ",".join(columns), ",".join(names), str(scratch)],
-                   check=True)
-    return time.perf_counter() - t0
+    child = subprocess.Popen([sys.executable, "-c", FLOOR, str(data), ",".join(columns), ",".join(OUTPUTS),
+                              str(scratch)])
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the codec floor failed on {data}")
+    return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime
+
+
+OUTPUTS = ("customers", "assignments")
+# Above this, the floor (which holds the whole input's columns in memory, as
+# pq.read_table does) is not run: 100M rows would need about 10 GiB.
+FLOOR_MAX_ROWS = 30_000_000
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, action="append", help="input sizes (repeatable; default 1M, 10M, 30M)")
     ap.add_argument("--policy", type=Path, default=BENCH_POLICY)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of pol and of the floor per size, alternated (medians are reported)")
+    ap.add_argument("--no-floor", action="store_true", help="pol run alone")
+    ap.add_argument("--pol-args", default="", help="more arguments for pol run, e.g. '--compression none'")
     ap.add_argument("--show-summary", action="store_true", help="print the text summary of each run")
     args = ap.parse_args(argv)
     sizes = sorted(args.rows or SIZES)
+    free = shutil.disk_usage(cache_dir()).free
+    need = sum(n * INPUT_BYTES_PER_ROW for n in sizes) * 1.5
+    if need > free:
+        raise SystemExit(f"the inputs and outputs need about {need / 2**30:.0f} GiB in {cache_dir()} and "
+                         f"{free / 2**30:.0f} GiB are free: choose fewer --rows or set POL_BENCH_DATA_DIR")
     inputs = {n: input_file(n) for n in sizes}
     warm_kernel(args.policy, inputs[sizes[0]])
+    extra = tuple(args.pol_args.split())
     results = []
     with tempfile.TemporaryDirectory(prefix="pol-bench-run-", dir=cache_dir()) as tmp:
         for n in sizes:
-            r = run_once(args.policy, inputs[n], Path(tmp) / f"out_{n}")
-            if r["summary"]["rows"] != n:
-                raise SystemExit(f"pol run read {r['summary']['rows']:,} rows of {n:,}")
-            r["floor"] = codec_floor(args.policy, inputs[n], Path(tmp) / f"out_{n}", Path(tmp) / f"floor_{n}")
-            results.append((n, r))
-            if args.show_summary:
-                print(r["text"])
-            print(f"{n:>12,} rows: {r['wall']:.1f}s (codec floor {r['floor']:.1f}s), peak RSS {r['peak_rss'] / 2**20:,.0f} MiB", file=sys.stderr)
-    base = results[0][1]["peak_rss"]
-    rows = [["rows", "input MiB", "output MiB", "wall s", "floor s", "x floor", "rows/s (wall)", "rows/s (run)",
-             "peak RSS MiB", "RSS vs first"]]
-    for n, r in results:
-        rows.append([f"{n:,}", f"{inputs[n].stat().st_size / 2**20:,.0f}", f"{r['output_bytes'] / 2**20:,.0f}",
-                     f"{r['wall']:.2f}", f"{r['floor']:.2f}", f"{r['wall'] / r['floor']:.2f}", f"{n / r['wall']:,.0f}", f"{r['summary']['rows_per_second']:,}",
-                     f"{r['peak_rss'] / 2**20:,.0f}", f"{r['peak_rss'] / base:.2f}x"])
+            out, scratch = Path(tmp) / f"out_{n}", Path(tmp) / f"floor_{n}"
+            floor = not args.no_floor and n <= FLOOR_MAX_ROWS
+            runs, floors = [], []
+            for k in range(args.repeat):
+                r = run_once(args.policy, inputs[n], out, extra)
+                if r["summary"]["rows"] != n:
+                    raise SystemExit(f"pol run read {r['summary']['rows']:,} rows of {n:,}")
+                runs.append(r)
+                if floor:
+                    if k == 0:
+                        floor_inputs(out, scratch)
+                    floors.append(codec_floor(args.policy, inputs[n], scratch))
+                line = f"{n:>12,} rows, run {k + 1}: pol {r['wall']:.2f}s ({r['cpu']:.2f}s CPU)"
+                if floor:
+                    line += f", codec floor {floors[-1][0]:.2f}s ({floors[-1][1]:.2f}s CPU)"
+                print(line + f", peak RSS {r['peak_rss'] / 2**20:,.0f} MiB", file=sys.stderr, flush=True)
+                if args.show_summary:
+                    print(r["text"])
+            results.append((n, runs, floors))
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+    base = max(r["peak_rss"] for r in results[0][1])
+    rows = [["rows", "input MiB", "output MiB", "wall s", "CPU s", "floor s", "floor CPU s", "x floor",
+             "x floor (pairs)", "rows/s (wall)", "rows/s (run)", "peak RSS MiB", "RSS vs first"]]
+    med = statistics.median
+    for n, runs, floors in results:
+        wall, cpu_s = med(r["wall"] for r in runs), med(r["cpu"] for r in runs)
+        rss = max(r["peak_rss"] for r in runs)
+        fw = med(f[0] for f in floors) if floors else None
+        fc = med(f[1] for f in floors) if floors else None
+        pairs = " ".join(f"{r['wall'] / f[0]:.2f}" for r, f in zip(runs, floors))
+        rows.append([f"{n:,}", f"{inputs[n].stat().st_size / 2**20:,.0f}",
+                     f"{med(r['output_bytes'] for r in runs) / 2**20:,.0f}", f"{wall:.2f}", f"{cpu_s:.2f}",
+                     f"{fw:.2f}" if fw else "-", f"{fc:.2f}" if fc else "-", f"{wall / fw:.2f}" if fw else "-",
+                     pairs or "-", f"{n / wall:,.0f}", f"{med(r['summary']['rows_per_second'] for r in runs):,.0f}",
+                     f"{rss / 2**20:,.0f}", f"{rss / base:.2f}x"])
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
-    print(f"pol run, Parquet -> Parquet, {args.policy.name}, {os.cpu_count()} cores")
+    print(f"pol run, Parquet -> Parquet, {args.policy.name}, {os.cpu_count()} cores, median of {args.repeat} "
+          f"(pol and floor alternated), load average {os.getloadavg()[0]:.1f} at the end")
     for r in rows:
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
     return 0

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from pol.errors import ArgumentError, DataError, ParamError, PolicyError
 from pol.io.input_files import Input, read_batches
-from pol.io.output_files import OUTPUTS, SUFFIX, OutputError, Staging, Writer, cannot_write
+from pol.io.output_files import COMPRESSIONS, OUTPUTS, SUFFIX, OutputError, Staging, Writer, cannot_write
 from pol.io.output_folder import Claim, OutputRefused, check_paths
 
 
@@ -80,18 +80,21 @@ def parse_date(text: str | None) -> dt.date:
 
 def run_command(policy: str, input: str, out: str, as_of: str | None = None, params=(),
                 fmt: str = "parquet", overwrite: bool = False, progress: bool | None = None,
-                engine: str = "local", master: str | None = None, history=()) -> int:
+                engine: str = "local", master: str | None = None, history=(), compression: str | None = None) -> int:
     """`pol run`: the exit status; the summary on stdout, one error message on stderr."""
     try:
         with _sigterm_as_interrupt():
             if engine == "spark":
                 if history:
                     raise UsageError("--history is not read by --engine spark yet: run it without --engine")
+                if compression is not None:
+                    raise UsageError("--compression is not taken by --engine spark yet: run it without "
+                                     "--compression (Spark's writer compresses with snappy)")
                 summary = _spark_run()(policy, input, out, as_of, params, fmt, overwrite, progress, master)
             elif master is not None:
                 raise UsageError("--master needs --engine spark")
             else:
-                summary = run(policy, input, out, as_of, params, fmt, overwrite, progress, history)
+                summary = run(policy, input, out, as_of, params, fmt, overwrite, progress, history, compression)
     except (UsageError, OutputRefused, ArgumentError) as e:     # ArgumentError: a request the engine refuses
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
@@ -121,9 +124,10 @@ def _spark_run():
 
 
 def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), fmt: str = "parquet",
-        overwrite: bool = False, progress: bool | None = None, history=()) -> dict:
+        overwrite: bool = False, progress: bool | None = None, history=(), compression: str | None = None) -> dict:
     """The run itself: the summary dict, or an exception for run_command to report.
-    `history`: ['NAME=PATH', ...], the events of the policy's histories."""
+    `history`: ['NAME=PATH', ...], the events of the policy's histories;
+    `compression`: Parquet's codec (default snappy)."""
     from pol.api.params import resolve_params
     from pol.api.policy import load
     from pol.cli.progress import Progress
@@ -141,6 +145,10 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         raise UsageError(str(e)) from None
     if fmt not in SUFFIX:
         raise UsageError(f"--format must be parquet, csv or arrow, not '{fmt}'")
+    if compression is not None and fmt != "parquet":
+        raise UsageError(f"--compression is for Parquet output; --format {fmt} is written uncompressed")
+    if compression is not None and compression not in COMPRESSIONS:
+        raise UsageError(f"--compression must be one of {', '.join(COMPRESSIONS)}, not '{compression}'")
     check_paths(out, policy, input)
     # Lexically absolute, links kept: DIR is the name the user gave, and a
     # link there is replaced, not what it points at.
@@ -167,7 +175,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         schemas = {name: with_run_metadata(s, meta)
                    for name, s in zip(OUTPUTS, output_schemas(program, pol_.plan, inp.key_type))}
         try:
-            writer = Writer(staging.path, fmt, schemas)
+            writer = Writer(staging.path, fmt, schemas, compression or "snappy")
         except OSError as e:
             raise cannot_write(out, e, "the output folder") from None
         stream.sink = _guard_output(writer.write, out)
@@ -317,6 +325,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", choices=list(SUFFIX), default="parquet",
                    help="output format (default parquet; csv for spreadsheets; arrow: Arrow IPC files, "
                         "unencoded, for pipelines that read Arrow)")
+    p.add_argument("--compression", choices=list(COMPRESSIONS), default=None,
+                   help="Parquet output's codec (default snappy, which every reader has; none writes "
+                        "faster and larger files, zstd smaller and slower ones)")
     p.add_argument("--history", action="append", default=[], metavar="NAME=PATH",
                    help="the events of a declared history: a file or folder in any format --input "
                         "takes (repeatable)")
@@ -332,4 +343,4 @@ def add_parser(subparsers) -> None:
 def main(args) -> int:
     return run_command(args.policy, args.input, args.out, args.as_of, args.param, args.format,
                        args.overwrite, False if args.no_progress else None, args.engine, args.master,
-                       args.history)
+                       args.history, args.compression)

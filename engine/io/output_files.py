@@ -52,40 +52,27 @@ class Writer:
     """Streaming writers for customers and assignments in the staging folder.
 
     Encoding Parquet costs more than evaluating the policy, and pyarrow
-    releases the GIL while it encodes, so batches are written on a thread of
-    their own, at most two behind the run. A write error is raised by the
-    next write() or by close()."""
+    releases the GIL while it encodes, so each output is written on a thread
+    of its own (customers cost about three times assignments; on one thread
+    the two were the run's longest path), at most two batches behind the
+    run. A write error is raised by the next write() or by close()."""
 
-    def __init__(self, folder: Path, fmt: str, schemas: dict[str, pa.Schema]):
+    def __init__(self, folder: Path, fmt: str, schemas: dict[str, pa.Schema], compression: str = "snappy"):
         self.fmt = fmt
         self.schemas = schemas
         self.writers = {}
         for name, schema in schemas.items():
-            self.writers[name] = _open(folder / f"{name}.{SUFFIX[fmt]}", fmt, schema)
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
+            self.writers[name] = _open(folder / f"{name}.{SUFFIX[fmt]}", fmt, schema, compression)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="pol-write", daemon=True)
-        self._thread.start()
+        self._lanes = {name: _Lane(self, name) for name in schemas}
 
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self._error is None:
-                try:
-                    self._write(*item)
-                except BaseException as e:          # raised in the run's thread
-                    self._error = e
-
-    def _write(self, customers: pa.RecordBatch, assignments: pa.RecordBatch) -> None:
-        for name, batch in zip(OUTPUTS, (customers, assignments)):
-            schema = self.schemas[name]
-            if batch.schema != schema:
-                batch = batch.cast(schema)
-            if self.fmt == "csv":
-                batch = plain(batch)
-            self.writers[name].write_batch(batch)
+    def _write(self, name: str, batch: pa.RecordBatch) -> None:
+        schema = self.schemas[name]
+        if batch.schema != schema:
+            batch = batch.cast(schema)
+        if self.fmt == "csv":
+            batch = plain(batch)
+        self.writers[name].write_batch(batch)
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -93,12 +80,12 @@ class Writer:
 
     def write(self, customers: pa.RecordBatch, assignments: pa.RecordBatch) -> None:
         self._raise()
-        self._queue.put((customers, assignments))
+        for name, batch in zip(OUTPUTS, (customers, assignments)):
+            self._lanes[name].queue.put(batch)
 
     def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        for lane in self._lanes.values():
+            lane.stop()
 
     def close(self) -> None:
         """Every batch written and the files closed; the first write error raised."""
@@ -117,12 +104,71 @@ class Writer:
                 pass
 
 
-def _open(path: Path, fmt: str, schema: pa.Schema):
+class _Lane:
+    """One output's queue and writing thread. After the first error of any
+    lane, every lane drops what it is given, so the run stops as soon as it
+    next writes."""
+
+    def __init__(self, writer: Writer, name: str):
+        self.writer, self.name = writer, name
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.thread = threading.Thread(target=self._work, name=f"pol-write-{name}", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        w = self.writer
+        while True:
+            batch = self.queue.get()
+            if batch is None:
+                return
+            if w._error is None:
+                try:
+                    w._write(self.name, batch)
+                except BaseException as e:          # raised in the run's thread
+                    if w._error is None:
+                        w._error = e
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+
+
+# --compression: Parquet's codecs as pyarrow names them. snappy is the
+# default (pyarrow's and Spark's): every reader has it, and on pol's
+# outputs it costs a fifth of the encoding (benchmarks/README.md).
+COMPRESSIONS = ("snappy", "lz4", "zstd", "none")
+
+
+def _open(path: Path, fmt: str, schema: pa.Schema, compression: str = "snappy"):
     if fmt == "csv":
         return pacsv.CSVWriter(path, plain_schema(schema))
     if fmt == "arrow":
         return pa.ipc.new_file(path, schema)
-    return pq.ParquetWriter(path, schema, use_dictionary=dictionary_columns(schema))
+    return pq.ParquetWriter(path, schema, **writer_options(schema, compression))
+
+
+def writer_options(schema: pa.Schema, compression: str = "snappy") -> dict:
+    """pol run's Parquet settings for an output schema, chosen column by
+    column type on the bench outputs (benchmarks/bench_codec.py, figures in
+    benchmarks/README.md):
+
+    - names (offers, channels, classes) dictionary-encoded, nothing else;
+    - integers (keys, ranks) DELTA_BINARY_PACKED: half the time of PLAIN and
+      a fraction of its size (keys come sorted or nearly so);
+    - no statistics on flags, names and the offers list: min/max of a flag
+      or of a handful of names prunes no row group (each holds every value),
+      and they cost 15-40% of those columns' time. Keys, ranks and scores
+      keep theirs, for readers that filter on them.
+    """
+    def names(t: pa.DataType) -> bool:
+        return pa.types.is_dictionary(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
+
+    stats = [f.name for f in schema if not (pa.types.is_boolean(f.type) or names(f.type)
+                                            or pa.types.is_list(f.type) or pa.types.is_large_list(f.type))]
+    delta = {f.name: "DELTA_BINARY_PACKED" for f in schema if pa.types.is_integer(f.type)}
+    return {"use_dictionary": dictionary_columns(schema), "column_encoding": delta or None,
+            "write_statistics": stats, "compression": compression}
 
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:
