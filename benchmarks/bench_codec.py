@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--columns", help="only these output columns (comma-separated)")
     args = ap.parse_args(argv)
-    from pol.io.output_files import writer_options
+    from pol.io.output_files import COMPRESSIONS, writer_options
     customers, assignments = outputs(args.rows)
     only = set(args.columns.split(",")) if args.columns else None
     per_m = 1e6 / args.rows
@@ -125,9 +125,10 @@ def main(argv=None) -> int:
                     print(f"  {name:50s} {s * per_m * 1e3:7.1f} ms  {s / base:5.2f}x  {size / 2**20:7.2f} MiB")
         print("\nwhole tables")
         for table, batches in (("customers", customers), ("assignments", assignments)):
-            variants = {"pyarrow default": {}, "pol run's settings": writer_options(batches[0].schema)}
+            variants = {"pyarrow default": {}, **{f"pol run's settings, {c}": writer_options(batches[0].schema, c)
+                                                  for c in COMPRESSIONS}}
             for name, (s, size) in measure(batches, path, variants, args.repeat).items():
-                print(f"  {table:12s} {name:22s} {s * per_m * 1e3:7.1f} ms  {size / 2**20:7.2f} MiB")
+                print(f"  {table:12s} {name:32s} {s * per_m * 1e3:7.1f} ms  {size / 2**20:7.2f} MiB")
     return 0
 
 

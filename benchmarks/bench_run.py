@@ -1,7 +1,8 @@
 """`pol run` Parquet -> Parquet at growing sizes: rows/s and peak memory.
 
     python benchmarks/bench_run.py                        # 1M, 10M and 30M rows
-    python benchmarks/bench_run.py --rows 1000000 --rows 5000000 --show-summary
+    python benchmarks/bench_run.py --rows 5000000 --rows 10000000 --repeat 3    # against the floor
+    python benchmarks/bench_run.py --rows 10000000 --rows 100000000 --no-floor  # flat memory (3.3 GB input)
 
 In: the bench policy and inputs made by the bench customer generator,
 written once as Parquet (row groups of 2^20 rows) into the benchmark data
@@ -12,15 +13,20 @@ input is exactly `generate(1_000_000, seed=7)`.
 
 Out: a table with, per size, the input size on disk, the wall time of the
 whole `pol` process (start-up, policy load, read, evaluate, write, rename),
-rows/s over that wall time, rows/s as the run reports it (summary.json,
-without interpreter start-up), peak resident memory of the process (its own
-getrusage, through wait4) and that peak against the smallest size's. Flat
-memory means that column stays near 1.0x while the rows grow 30-fold.
+its CPU seconds (all threads), rows/s over that wall time, rows/s as the
+run reports it (summary.json, without interpreter start-up), peak resident
+memory of the process (its own getrusage, through wait4; this process stays
+small, see in_child) and that peak against the smallest size's. Flat memory
+means that column stays near 1.0x while the rows grow 10- to 100-fold. The
+inputs need about 33 bytes a row on disk (100M rows: 3.3 GB, generated in
+about 10 minutes on two cores), checked against the free space first.
 
 The codec floor, measured in the same run beside each `pol run`: a fresh
 Python process that reads the policy's used columns of the same file and
 writes the run's two output tables as Parquet with pyarrow's defaults,
-nothing else (start-up included, as for pol). The tables it writes are
+nothing else (start-up included, as for pol); with `--repeat K` the two
+alternate K times and medians are reported, with each pair's ratio (the
+machine may be shared: compare within one run). The tables it writes are
 pol's own outputs, handed to it as memory-mapped Arrow files (reading them
 costs nothing), so the floor holds exactly the decoding and encoding any
 Parquet-to-Parquet tool must do. "x floor" is pol's wall time over it.
@@ -90,6 +96,15 @@ def input_file(n: int) -> Path:
     return path
 
 
+def in_child(fn: str, *args: str) -> None:
+    """This module's function `fn` run in a child process. Linux gives a child
+    the peak resident memory of its parent at the fork as its own starting
+    peak (`ru_maxrss` is kept across exec), so this process stays small:
+    anything that loads Numba or whole tables runs in a child of its own."""
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_run; bench_run.{fn}(*sys.argv[1:])"
+    subprocess.run([sys.executable, "-c", code, *args], check=True)
+
+
 def warm_kernel(policy_path: Path, data: Path) -> None:
     """Compile the fused kernel for this input's schema and mark it ready in
     the disk cache, so that timed runs use it from their first batch."""
@@ -139,6 +154,7 @@ for name in outs:
 
 def floor_inputs(out: Path, scratch: Path) -> None:
     """A pol run's two output tables as Arrow IPC files for the floor to write."""
+    out, scratch = Path(out), Path(scratch)
     scratch.mkdir(exist_ok=True)
     for name in OUTPUTS:
         table = pq.read_table(out / f"{name}.parquet")
@@ -150,8 +166,7 @@ def codec_floor(policy_path: Path, data: Path, scratch: Path) -> tuple[float, fl
     """Wall and CPU seconds of a process that only reads the used columns of
     `data` and writes the tables in `scratch` (a pol run's outputs, see
     floor_inputs) with pyarrow's defaults."""
-    import pol
-    columns = [f.name for f in pol.load(policy_path).plan.fields]
+    columns = policy_columns(policy_path)
     t0 = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", FLOOR, str(data), ",".join(columns), ",".join(OUTPUTS),
                               str(scratch)])
@@ -162,6 +177,12 @@ def codec_floor(policy_path: Path, data: Path, scratch: Path) -> tuple[float, fl
 
 
 OUTPUTS = ("customers", "assignments")
+
+
+def policy_columns(policy_path: Path) -> list[str]:
+    """The input columns the policy reads (the front end alone: no Numba in this process)."""
+    from pol.compiler.frontend import compile_path
+    return [f.name for f in compile_path(policy_path).input.fields]
 # Above this, the floor (which holds the whole input's columns in memory, as
 # pq.read_table does) is not run: 100M rows would need about 10 GiB.
 FLOOR_MAX_ROWS = 30_000_000
@@ -184,7 +205,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"the inputs and outputs need about {need / 2**30:.0f} GiB in {cache_dir()} and "
                          f"{free / 2**30:.0f} GiB are free: choose fewer --rows or set POL_BENCH_DATA_DIR")
     inputs = {n: input_file(n) for n in sizes}
-    warm_kernel(args.policy, inputs[sizes[0]])
+    in_child("warm_kernel", str(args.policy), str(inputs[sizes[0]]))
     extra = tuple(args.pol_args.split())
     results = []
     with tempfile.TemporaryDirectory(prefix="pol-bench-run-", dir=cache_dir()) as tmp:
@@ -199,7 +220,7 @@ def main(argv=None) -> int:
                 runs.append(r)
                 if floor:
                     if k == 0:
-                        floor_inputs(out, scratch)
+                        in_child("floor_inputs", str(out), str(scratch))
                     floors.append(codec_floor(args.policy, inputs[n], scratch))
                 line = f"{n:>12,} rows, run {k + 1}: pol {r['wall']:.2f}s ({r['cpu']:.2f}s CPU)"
                 if floor:
