@@ -294,7 +294,7 @@ def main(argv=None) -> int:
         args = build_parser(argv[0] if argv else None).parse_args(argv)
         if own_process:
             gc.freeze()
-    if own_process and args.command == "run":
+    if own_process and args.command == "run" and args.engine == "local":     # Spark's driver keeps it
         gc.disable()
     try:
         return args.fn(args)
