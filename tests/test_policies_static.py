@@ -99,13 +99,15 @@ def test_dispatch_runs_every_campaign_as_one_program():
     the fields the warehouse view lacks read as null and are reported."""
     from pol.api.policy import load
     from pol.cli.sample import generate
+    from pol.cli.sample_contacts import contacts
     policy = load(TELECOM / "dispatch.pol")
     program = policy.program
     assert {o.campaign for o in program.offers} == {"lifecycle", "risk", "triggers", "care"}
     assert all(dict(o.attributes).keys() == {"code", "family"} for o in program.offers)
     assert program.carry == ("msisdn", "home_store")
     table = generate(3000, seed=3)
-    result = policy.evaluate(table, as_of=dt.date(2026, 11, 1), engine="vector")
+    history = {"contacts": contacts(table, dt.date(2026, 11, 1), seed=3)}
+    result = policy.evaluate(table, as_of=dt.date(2026, 11, 1), engine="vector", history=history)
     a = result.assignments
     assert a.column_names[6:] == ["campaign", "code", "family", "msisdn", "home_store"]
     rows = a.to_pylist()
@@ -116,6 +118,8 @@ def test_dispatch_runs_every_campaign_as_one_program():
     assert all(r["msisdn"] == phones[r["id"]] and r["home_store"] is None for r in rows)
     assert result.summary["absent_fields"] == ["dropped_calls_7d", "weak_signal_days", "home_store"]
     assert (result.policy, result.version) == ("telecom_dispatch", "2026.12")
+    assert result.summary["history"]["contacts"]["events"] == history["contacts"].num_rows
     # the same customers through retention.pol alone get the same offers where no rule differs
-    alone = load(TELECOM / "retention.pol").evaluate(table, as_of=dt.date(2026, 11, 1), engine="vector")
+    alone = load(TELECOM / "retention.pol").evaluate(table, as_of=dt.date(2026, 11, 1), engine="vector",
+                                                     history=history)
     assert [r["offer"] for r in rows] == ["retention." + r["offer"] for r in alone.assignments.to_pylist()]
