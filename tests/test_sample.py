@@ -125,7 +125,10 @@ def test_the_library_finds_everyone_something_to_do():
     os.environ.setdefault("POL_BACKGROUND_COMPILE", "0")
     import pol
     n = 50_000
-    result = pol.load(TELECOM / "retention.pol").evaluate(generate(n, seed=7), as_of=AS_OF, engine="vector")
+    from pol.cli.sample_contacts import contacts
+    table = generate(n, seed=7)
+    result = pol.load(TELECOM / "retention.pol").evaluate(table, as_of=AS_OF, engine="vector",
+                                                         history={"contacts": contacts(table, AS_OF)})
     s = result.summary
     for name, seg in s["segments"].items():
         assert 0 < seg["count"] < n, name
