@@ -97,6 +97,7 @@ def contact_effect(customers, schema, run: Path) -> list[str]:
     import json
 
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     import pol
@@ -112,17 +113,17 @@ def contact_effect(customers, schema, run: Path) -> list[str]:
     plain = [pa.field("id", pa.int64()), pa.field("offer", pa.string()), pa.field("channel", pa.string())]
     given, without = (t.cast(pa.schema(plain)) for t in (given, without))
     both = without.join(given, ["id", "offer"], join_type="left outer", right_suffix=" now")
-    lost = both.filter(pa.compute.is_null(both["channel now"]))
-    moved = both.filter(pa.compute.not_equal(both["channel"], both["channel now"]))
+    lost = both.filter(pc.is_null(both["channel now"]))
+    moved = both.filter(pc.not_equal(both["channel"], both["channel now"]))
+    customers_lost = pc.count_distinct(lost["id"]).as_py()
     instead = given.join(without, ["id", "offer"], join_type="left anti").num_rows
     h = summary["history"]["contacts"]
     return ["Contact rules (contact.pol), against the same customers without the contact log:",
             f"  contacts read   {_n(h['events'])}, of which {_n(h['unmatched'])} of no customer "
             f"(former customers)",
-            f"  suppressed      {_n(suppressed)} eligible offers: the customer refused their family twice "
-            "in 90 days",
-            f"  capped          {_n(closed)} more eligible offers with no open channel (a channel at its cap)",
-            f"  customers       {_n(len(set(lost['id'].to_pylist())))} lost an offer ({_n(lost.num_rows)} offers); "
+            f"  suppressed      {_n(suppressed)} eligible offers: a family the customer refused (suppress)",
+            f"  capped          {_n(closed)} more eligible offers with no open channel (limit)",
+            f"  customers       {_n(customers_lost)} lost an offer ({_n(lost.num_rows)} offers); "
             f"{_n(moved.num_rows)} offers went through another channel; {_n(instead)} given in their place"]
 
 
