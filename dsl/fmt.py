@@ -43,7 +43,7 @@ WIDTH = 100
 STEP = 4
 # Declarations whose span is their name: their first token is the keyword before it.
 _NAMED = (ast.Header, ast.Input, ast.Param, ast.Let, ast.Segment, ast.Classify, ast.Score, ast.Channel,
-          ast.Offer, ast.Experiment)
+          ast.Offer, ast.Experiment, ast.History)
 _CHAINS = {"and", "or", "+", "-"}
 
 

@@ -74,9 +74,14 @@ def test_gen_then_explain_by_key(tmp_path):
     assert r.returncode == 0, r.stderr
     t = pq.read_table(out)
     assert t.num_rows == 500 and "storage_used_pct" in t.column_names
-    r = pol("explain", TELECOM / "retention.pol", "--input", out, "--key", 7, "--as-of", "2026-11-01")
+    log = tmp_path / "c.contacts.parquet"        # the contact log that contact.pol reads, beside them
+    assert f"contacts of the last 90 days to {log}" in r.stdout
+    assert pq.read_table(log).column_names == ["customer_id", "sent_at", "campaign", "channel", "family", "outcome"]
+    r = pol("explain", TELECOM / "retention.pol", "--input", out, "--key", 7, "--as-of", "2026-11-01",
+            "--history", f"contacts={log}")
     assert r.returncode == 0, r.stderr
     assert "customer id = 7" in r.stdout and "\nOffers\n" in r.stdout
+    assert 'count(contacts where family == "流量" and outcome == "refused" within 90 days) < 2' in r.stdout
 
 
 def test_explain_record_json():

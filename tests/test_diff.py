@@ -23,6 +23,7 @@ from conftest import ROOT
 import pol
 import pol.loop.align
 from pol.cli.sample import generate
+from pol.cli.sample_contacts import contacts
 
 AS_OF = dt.date(2026, 11, 1)
 RETENTION = ROOT / "policies" / "telecom" / "retention.pol"
@@ -73,10 +74,10 @@ def _same(x, y):
     return x == y
 
 
-def oracle(policy_a, policy_b, table, params_a=None, params_b=None, label="?"):
+def oracle(policy_a, policy_b, table, params_a=None, params_b=None, label="?", history=None):
     """The changes, computed by evaluating each version on its own."""
-    ra = policy_a.evaluate(table, as_of=AS_OF, params=params_a, engine="vector")
-    rb = policy_b.evaluate(table, as_of=AS_OF, params=params_b, engine="vector")
+    ra = policy_a.evaluate(table, as_of=AS_OF, params=params_a, engine="vector", history=history)
+    rb = policy_b.evaluate(table, as_of=AS_OF, params=params_b, engine="vector", history=history)
     key = policy_a.program.input.key
     ca, oa = _by_key(ra, key)
     cb, ob = _by_key(rb, key)
@@ -115,9 +116,10 @@ def _rows(changes: pa.Table) -> list[dict]:
     return out
 
 
-def check_against_oracle(result, policy_a, policy_b, table, params_a=None, params_b=None, version=0):
+def check_against_oracle(result, policy_a, policy_b, table, params_a=None, params_b=None, version=0,
+                         history=None):
     label = result.summary["versions"][version + 1]["label"]
-    want, sa, sb = oracle(policy_a, policy_b, table, params_a, params_b, label)
+    want, sa, sb = oracle(policy_a, policy_b, table, params_a, params_b, label, history)
     got = [r for r in _rows(result.changes) if r["version"] == label]
     assert got == want
     assert result.summary["runs"][0]["offers"] == sa["offers"]
@@ -230,8 +232,10 @@ def test_capacities_are_final_only_at_the_end(monkeypatch):
 def test_the_telecom_library_with_a_param_change():
     policy = pol.load(RETENTION)
     table = generate(6000, seed=9)
-    result = pol.diff([policy, policy], table, as_of=AS_OF, params=[None, {"churn_days": 45}], engine="vector")
-    want = check_against_oracle(result, policy, policy, table, None, {"churn_days": 45})
+    history = {"contacts": contacts(table, AS_OF, seed=9)}
+    result = pol.diff([policy, policy], table, as_of=AS_OF, params=[None, {"churn_days": 45}], engine="vector",
+                      history=history)
+    want = check_against_oracle(result, policy, policy, table, None, {"churn_days": 45}, history=history)
     assert any("churn_warning" in r["segments_out"] for r in want)
     assert not any(r["segments_in"] for r in want)
 

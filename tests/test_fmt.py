@@ -344,3 +344,14 @@ def test_list_params_keep_their_comments_and_format_once():
     assert 'param vip: list<string> = ["全球通", "动感地带"]  # the VIP plans\n' in once
     assert "param none: list<int> = []\n" in once and 'segment s "S" = plan not in vip\n' in once
     assert format_text(once).text == once
+
+
+def test_comments_before_a_history_stay_with_it():
+    """A history's span is its name: its keyword, and the comments before
+    it, belong to it, not to the declaration above (policies/telecom/contact.pol)."""
+    text = ("input c key id { id: int }\n\n"
+            "param a: int = 4  # after a\n\n"
+            "# the contact log\n"
+            "history h key cid at t {\n    cid: int\n    t: date\n}\n\n"
+            "let x = count(h within 3 days) + a\n")
+    assert fmt(text) == text.replace("input c key id { id: int }", "input c key id {\n    id: int\n}")

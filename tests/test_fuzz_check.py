@@ -104,7 +104,8 @@ def same_parse(text: str) -> None:
 
 
 def record_for(program) -> dict:
-    value = {"int": 7, "float": 2.5, "bool": True, "string": "全球通", "date": dt.date(2026, 1, 31)}
+    value = {"int": 7, "float": 2.5, "bool": True, "string": "全球通", "date": dt.date(2026, 1, 31),
+             "timestamp": dt.datetime(2026, 1, 31, 3, 30)}
     return {f.name: value[f.type.value] for f in program.input.fields}
 
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pol.cli.gen import ARROW, GENERATORS, generate, hints
+from pol.cli.gen_history import events_path
 from pol.cli.main import main
 from pol.compiler.frontend import compile_path, compile_text
 from pol.compiler.types import Type
@@ -38,15 +39,20 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 def test_generated_customers_run_and_split_every_segment(policy, tmp_path, capsys):
     data, out = tmp_path / "customers.parquet", tmp_path / "out"
     status, printed, err = run(capsys, "gen", 2000, data, "--policy", policy, "--seed", 3, "--as-of", AS_OF)
-    assert status == 0 and printed == f"wrote 2,000 customers to {data}\n", err
     program = compile_path(policy)
+    # the events of each history (the library's contact log, contact.pol) are written beside the customers
+    logs = {h.name: events_path(str(data), h.name) for h in program.histories}
+    assert status == 0 and printed.startswith(f"wrote 2,000 customers to {data}\n"), err
+    assert printed.count("\n") == 1 + len(logs) and all(f" of {n} to {p}\n" in printed for n, p in logs.items())
     table = pq.read_table(data)
     assert table.column_names == [f.name for f in program.input.fields]
     for f in program.input.fields:
         nulls = table[f.name].null_count
         assert nulls == 0 if not f.nullable else 0 < nulls < 200, (f.name, nulls)
     assert pc.count_distinct(table[program.input.key]).as_py() == 2000
-    status, _, err = run(capsys, "run", policy, "--input", data, "--out", out, "--as-of", AS_OF, "--no-progress")
+    given = [a for name, path in logs.items() for a in ("--history", f"{name}={path}")]
+    status, _, err = run(capsys, "run", policy, "--input", data, "--out", out, "--as-of", AS_OF, "--no-progress",
+                         *given)
     assert status == 0, err
     customers = pq.read_table(out / "customers.parquet")
     assert customers.num_rows == 2000

@@ -94,28 +94,39 @@ def test_readme_explains_every_file():
 
 def test_dispatch_runs_every_campaign_as_one_program():
     """dispatch.pol on the sample customers: one arbitration over the
-    retention run's offers and the care campaign's; each line says its
+    retention run's offers and the care campaign's (its occasions: the
+    sample has no network figures); each line says its
     campaign, the offer's code and family, and carries the phone number;
     the fields the warehouse view lacks read as null and are reported."""
     from pol.api.policy import load
     from pol.cli.sample import generate
+    from pol.cli.sample_contacts import contacts
     policy = load(TELECOM / "dispatch.pol")
     program = policy.program
     assert {o.campaign for o in program.offers} == {"lifecycle", "risk", "triggers", "care"}
     assert all(dict(o.attributes).keys() == {"code", "family"} for o in program.offers)
     assert program.carry == ("msisdn", "home_store")
     table = generate(3000, seed=3)
-    result = policy.evaluate(table, as_of=dt.date(2026, 11, 1), engine="vector")
+    history = {"contacts": contacts(table, dt.date(2026, 11, 1), seed=3)}
+    result = policy.evaluate(table, as_of=dt.date(2026, 11, 1), engine="vector", history=history)
     a = result.assignments
     assert a.column_names[6:] == ["campaign", "code", "family", "msisdn", "home_store"]
     rows = a.to_pylist()
-    assert {r["campaign"] for r in rows} == {"lifecycle", "risk", "triggers"}   # no network data: no care
+    assert {r["campaign"] for r in rows} == {"lifecycle", "risk", "triggers", "care"}
+    # no network data: of the care campaign only the occasions (birthdays, 网龄)
+    assert {r["offer"] for r in rows if r["campaign"] == "care"} == {
+        "care.birthday_call", "care.birthday_gift", "care.anniversary_gift"}
     codes = {o.name: dict(o.attributes)["code"] for o in program.offers}
     assert all(r["code"] == codes[r["offer"]] for r in rows)
     phones = dict(zip(table.column("id").to_pylist(), table.column("msisdn").to_pylist()))
     assert all(r["msisdn"] == phones[r["id"]] and r["home_store"] is None for r in rows)
     assert result.summary["absent_fields"] == ["dropped_calls_7d", "weak_signal_days", "home_store"]
     assert (result.policy, result.version) == ("telecom_dispatch", "2026.12")
-    # the same customers through retention.pol alone get the same offers where no rule differs
-    alone = load(TELECOM / "retention.pol").evaluate(table, as_of=dt.date(2026, 11, 1), engine="vector")
-    assert [r["offer"] for r in rows] == ["retention." + r["offer"] for r in alone.assignments.to_pylist()]
+    assert result.summary["history"]["contacts"]["events"] == history["contacts"].num_rows
+    # customers without an occasion get from retention.pol alone the offers they get here
+    alone = load(TELECOM / "retention.pol").evaluate(table, as_of=dt.date(2026, 11, 1), engine="vector",
+                                                     history=history)
+    cared = {r["id"] for r in rows if r["campaign"] == "care"}
+    assert 0 < len(cared) < 3000
+    assert [(r["id"], r["offer"]) for r in rows if r["id"] not in cared] == [
+        (r["id"], "retention." + r["offer"]) for r in alone.assignments.to_pylist() if r["id"] not in cared]

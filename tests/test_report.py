@@ -7,7 +7,9 @@ Chinese labels shown; a screenshot is kept in test-artifacts/.
 The browser test is skipped, with the reason, only where no Chromium is
 installed (.ci/run installs Debian's chromium and fonts-noto-cjk).
 """
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -151,7 +153,18 @@ def test_the_demo_ends_with_its_report(tmp_path, monkeypatch):
     assert r.stdout.rstrip().endswith(f"Open the report in a browser: {report}")
     assert "Effect on response" in r.stdout and "retention_pack" in r.stdout
     assert {p.name for p in (tmp_path / "demo").iterdir()} == \
-        {"customers.parquet", "run", "outcomes.parquet", "effect", "report.html"}
+        {"customers.parquet", "contacts.parquet", "run", "outcomes.parquet", "effect", "report.html"}
+    # the contact log is generated, read by the run, and what its rules did is shown
+    events = pq.read_metadata(tmp_path / "demo" / "contacts.parquet").num_rows
+    summary = json.loads((tmp_path / "demo" / "run" / "summary.json").read_text(encoding="utf-8"))
+    h = summary["history"]["contacts"]
+    assert h["events"] == events > 4000 and 0 < h["unmatched"] < events // 10
+    assert f"History  contacts: {events:,} events, {h['unmatched']:,} matching no customer" in r.stdout
+    figures = re.search(r"suppressed +([\d,]+) eligible offers.*\n.*capped +(-?[\d,]+) more eligible"
+                        r".*\n.*customers +([\d,]+) lost an offer", r.stdout)
+    assert figures, r.stdout
+    suppressed, _, lost = (int(x.replace(",", "")) for x in figures.groups())
+    assert suppressed > 0 and lost > 0
     html = report.read_text(encoding="utf-8")
     assert "telecom_retention" in html and "挽留权益包" in html and 'id="effect"' in html
     (tmp_path / "demo" / "notes.txt").write_text("mine", encoding="utf-8")

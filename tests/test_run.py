@@ -31,6 +31,7 @@ from conftest import ROOT
 import pol
 import pol.evaluation.stream
 from pol.cli.sample import generate
+from pol.cli.sample_contacts import contacts
 
 RETENTION = ROOT / "policies" / "telecom" / "retention.pol"
 AS_OF = dt.date(2026, 11, 1)
@@ -113,7 +114,10 @@ def assert_same_as_evaluate(out: Path, expected) -> dict:
     assert_tables_equal(customers, expected.customers)
     assert_tables_equal(assignments, expected.assignments)
     for k, v in expected.summary.items():
-        assert summary[k] == v, k
+        got = summary[k]
+        if k == "history":      # pol run also says which file each history came from
+            got = {name: {f: x for f, x in h.items() if f != "path"} for name, h in got.items()}
+        assert got == v, k
     return summary
 
 
@@ -178,6 +182,9 @@ def test_retention_run_matches_evaluate_with_summary_and_progress_bar(tmp_path):
     table = generate(3000, seed=3)
     data = tmp_path / "customers.parquet"
     pq.write_table(table, data)
+    events = contacts(table, AS_OF, seed=3)      # contact.pol's caps read the contact log
+    log = tmp_path / "contacts.parquet"
+    pq.write_table(events, log)
     out = tmp_path / "out"
     master, slave = pty.openpty()
     chunks = []
@@ -194,7 +201,8 @@ def test_retention_run_matches_evaluate_with_summary_and_progress_bar(tmp_path):
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    proc = subprocess.Popen(pol_cmd("run", RETENTION, "--input", data, "--out", out, "--as-of", "2026-11-01"),
+    proc = subprocess.Popen(pol_cmd("run", RETENTION, "--input", data, "--out", out, "--as-of", "2026-11-01",
+                                    "--history", f"contacts={log}"),
                             stdout=subprocess.PIPE, stderr=slave, text=True)
     os.close(slave)
     stdout, _ = proc.communicate(timeout=300)
@@ -208,17 +216,19 @@ def test_retention_run_matches_evaluate_with_summary_and_progress_bar(tmp_path):
 
     assert {p.name for p in out.iterdir()} == OUTPUT_FILES
     assert staging_left(out) == []
-    expected = pol.load(RETENTION).evaluate(table, as_of=AS_OF)
+    expected = pol.load(RETENTION).evaluate(table, as_of=AS_OF, history={"contacts": events})
     summary = assert_same_as_evaluate(out, expected)
     assert summary["rows"] == summary["customers"] == 3000
+    assert summary["history"]["contacts"]["events"] == events.num_rows
+    assert f"History  contacts: {events.num_rows:,} events" in stdout
     assert summary["as_of"] == "2026-11-01" and summary["input_format"] == "parquet"
     assert summary["params"]["churn_days"] == 30 and summary["policy"] == "telecom_retention"
     assert summary["controls"] > 0                                          # the holdouts are there
 
     # The summary a marketer reads says what summary.json holds.
-    assert "Policy  telecom_retention, version 2026.11" in stdout
-    assert "As of   2026-11-01" in stdout
-    assert "Input   " in stdout and ": 3,000 customers" in stdout
+    assert "Policy   telecom_retention, version 2026.11" in stdout      # labels as wide as "History"
+    assert "As of    2026-11-01" in stdout
+    assert "Input    " in stdout and ": 3,000 customers" in stdout
     lines = stdout.splitlines()
     seg = summary["segments"]["churn_warning"]
     assert any(ln.split()[:3] == ["churn_warning", "离网预警", f"{seg['count']:,}"] for ln in lines)
@@ -407,8 +417,11 @@ def test_existing_out_is_refused_then_replaced_with_overwrite(mini, tmp_path):
 def test_a_killed_run_leaves_no_output_and_a_rerun_succeeds(tmp_path):
     data = tmp_path / "big.parquet"
     pq.write_table(generate(400_000, seed=11), data)
+    log = tmp_path / "contacts.parquet"
+    pq.write_table(contacts(generate(0), AS_OF), log)     # an empty contact log
     out = tmp_path / "out"
-    proc = subprocess.Popen(pol_cmd("run", RETENTION, "--input", data, "--out", out, "--as-of", "2026-11-01"),
+    proc = subprocess.Popen(pol_cmd("run", RETENTION, "--input", data, "--out", out, "--as-of", "2026-11-01",
+                                    "--history", f"contacts={log}"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         # Kill it once it is writing: its staging folder has appeared beside DIR.
@@ -429,12 +442,22 @@ def test_a_killed_run_leaves_no_output_and_a_rerun_succeeds(tmp_path):
     assert len(staging_left(out)) == 1               # only the hidden staging folder of the dead run
     assert lock_left(out)                            # and its lock file, which locks nothing now
 
-    r = pol_run(RETENTION, "--input", data, "--out", out, "--as-of", "2026-11-01")
+    r = pol_run(RETENTION, "--input", data, "--out", out, "--as-of", "2026-11-01", "--history", f"contacts={log}")
     assert r.returncode == 0, r.stderr
     assert {p.name for p in out.iterdir()} == OUTPUT_FILES
     customers, _, summary = read_output(out)
     assert customers.num_rows == summary["rows"] == 400_000
     assert staging_left(out) == [] and not lock_left(out)   # the rerun swept the dead run's leftovers
+
+
+def test_the_library_without_its_contact_log_is_refused_saying_how(tmp_path):
+    """contact.pol's caps read the contact log: a run that forgot it is
+    refused, never run as if nobody had been contacted (LANGUAGE.md 12.3)."""
+    data = tmp_path / "customers.parquet"
+    pq.write_table(generate(20, seed=3), data)
+    r = pol_run(RETENTION, "--input", data, "--out", tmp_path / "out", "--as-of", "2026-11-01")
+    assert r.returncode == 2 and not (tmp_path / "out").exists()
+    assert "the policy reads history 'contacts': give its events with --history contacts=PATH" in r.stderr
 
 
 # ---------------------------------------------------------------- bad input

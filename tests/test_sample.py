@@ -26,6 +26,7 @@ ARROW_OK = {
     Type.BOOL: pa.types.is_boolean,
     Type.STRING: lambda t: pa.types.is_string(t) or (pa.types.is_dictionary(t) and pa.types.is_string(t.value_type)),
     Type.DATE: pa.types.is_date32,
+    Type.TIMESTAMP: pa.types.is_timestamp,
 }
 
 
@@ -50,7 +51,7 @@ def test_deterministic_for_a_seed():
 def test_as_of_moves_the_dates_only():
     a, b = generate(500, seed=5), generate(500, seed=5, as_of=AS_OF + dt.timedelta(days=10))
     for name in a.column_names:
-        if pa.types.is_date32(a[name].type):
+        if pa.types.is_date32(a[name].type) or pa.types.is_timestamp(a[name].type):
             assert pc.all(pc.equal(pc.days_between(a[name], b[name]), 10)).as_py() is not False, name
         else:
             assert a[name].equals(b[name]), name
@@ -125,7 +126,10 @@ def test_the_library_finds_everyone_something_to_do():
     os.environ.setdefault("POL_BACKGROUND_COMPILE", "0")
     import pol
     n = 50_000
-    result = pol.load(TELECOM / "retention.pol").evaluate(generate(n, seed=7), as_of=AS_OF, engine="vector")
+    from pol.cli.sample_contacts import contacts
+    table = generate(n, seed=7)
+    result = pol.load(TELECOM / "retention.pol").evaluate(table, as_of=AS_OF, engine="vector",
+                                                         history={"contacts": contacts(table, AS_OF)})
     s = result.summary
     for name, seg in s["segments"].items():
         assert 0 < seg["count"] < n, name

@@ -18,9 +18,9 @@ POLICY = HERE.parent.parent / "policies" / "telecom" / "retention.pol"
 COMMANDS = [
     "pol gen 200000 customers.parquet",
     "pol diff retention.pol retention.pol --param 2:churn_days=45 --param 2:flow_worry_line=0.7 "
-    "--input customers.parquet --out what-if --as-of 2026-11-01",
+    "--input customers.parquet --history contacts=customers.contacts.parquet --out what-if --as-of 2026-11-01",
     "pol run retention.pol --param churn_days=45 --param flow_worry_line=0.7 --input customers.parquet "
-    "--out run --as-of 2026-11-01",
+    "--history contacts=customers.contacts.parquet --out run --as-of 2026-11-01",
     "pol gen --outcomes outcomes.parquet --run run --uplift retention_pack=0.06 --uplift handset_discount=0.04",
     "pol effect --run run --outcomes outcomes.parquet --out effect --by tier",
     "pol report run --diff what-if --effect effect --out report.html",

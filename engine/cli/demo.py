@@ -1,15 +1,20 @@
 """`pol demo`: the built-in default run, to its end: a report to open.
 
-Generates sample customers, runs the telecom policy library (shipped inside
-the package, pol.policies) on them with `pol run` and prints the summary a
-marketer reads; then closes the loop as a campaign would: outcomes with a
+Generates sample customers and their contact log (the `contacts` history of
+contact.pol: engine/cli/sample_contacts.py), runs the telecom policy library
+(shipped inside the package, pol.policies) on them with `pol run` and prints
+the summary a marketer reads, the history's events and unmatched keys
+included; then what the contact rules did: the same customers run again
+without the log, and the difference in eligible offers (suppressed after
+refusals), offers left without an open channel (caps), and customers who
+lost an offer or got it through another channel; then closes the loop as a campaign would: outcomes with a
 known effect planted for the customers treated with 挽留权益包 and
 优惠购机 (`pol gen --outcomes`), `pol effect` against the holdout controls,
 and `pol report`, whose path it prints.
 
 Everything is kept in one folder the user can open, `pol-demo` in the
-current folder unless --dir says otherwise: customers.parquet, run/,
-outcomes.parquet, effect/, report.html. A later demo replaces that folder's
+current folder unless --dir says otherwise: customers.parquet,
+contacts.parquet, run/, outcomes.parquet, effect/, report.html. A later demo replaces that folder's
 files, and refuses a folder that holds anything else. Without the `loop`
 extra (SciPy, Plotly, Jinja2) the demo ends after the run, saying how to
 install it.
@@ -24,7 +29,7 @@ from pol.policies import path as library_path
 
 POLICY = library_path("telecom/retention.pol")
 AS_OF = "2026-11-01"
-FILES = {"customers.parquet", "run", "outcomes.parquet", "effect", "report.html"}
+FILES = {"customers.parquet", "contacts.parquet", "run", "outcomes.parquet", "effect", "report.html"}
 PLANTED = {"retention_pack": 0.06, "handset_discount": 0.04}
 
 
@@ -52,8 +57,11 @@ def _loop_installed() -> bool:
 
 
 def main(rows: int = 1_000_000, folder: str = "pol-demo") -> int:
+    import datetime as dt
+
     from pol.cli.run import run_command
-    from pol.cli.sample import write
+    from pol.cli.sample import generate, save
+    from pol.cli.sample_contacts import contacts
     where = Path(folder)
     refused = _check_folder(where)
     if refused:
@@ -61,17 +69,62 @@ def main(rows: int = 1_000_000, folder: str = "pol-demo") -> int:
         return 2
     where.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    data = write(rows, where / "customers.parquet")
-    print(f"generated {rows:,} sample customers in {time.perf_counter() - t0:.1f}s: {data}")
+    customers = generate(rows, as_of=dt.date.fromisoformat(AS_OF))
+    data = save(customers, where / "customers.parquet")
+    events = contacts(customers, dt.date.fromisoformat(AS_OF))
+    log = save(events, where / "contacts.parquet")
+    print(f"generated {rows:,} sample customers ({data}) and {events.num_rows:,} contacts of the last 90 days "
+          f"({log}) in {time.perf_counter() - t0:.1f}s")
     print(f"running the telecom library ({POLICY}) as of {AS_OF}\n")
-    status = run_command(str(POLICY), str(data), str(where / "run"), as_of=AS_OF, overwrite=True)
+    status = run_command(str(POLICY), str(data), str(where / "run"), as_of=AS_OF, overwrite=True,
+                         history=[f"contacts={log}"])
     if status != 0:
         return status
+    print()
+    for line in contact_effect(customers, events.schema, where / "run"):
+        print(line)
     if not _loop_installed():
         print(f"\nThe run is in {where / 'run'}. For the effect and the report, install the loop extra: "
               "pip install 'pol-engine[loop]'")
         return 0
     return _close_the_loop(where)
+
+
+def contact_effect(customers, schema, run: Path) -> list[str]:
+    """What the contact rules of contact.pol did to the run in `run`: the
+    same customers run again with an empty contact log, and the two
+    compared. The rules are applied once, by the engine; this only counts."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    import pol
+    from pol.cli.report import _n
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    given = pq.read_table(run / "assignments.parquet", columns=["id", "offer", "channel"])
+    alone = pol.load(POLICY).evaluate(customers, as_of=AS_OF, history={"contacts": schema.empty_table()})
+    without = alone.assignments.select(["id", "offer", "channel"])
+    with_funnel, without_funnel = summary["offers"], alone.summary["offers"]
+    suppressed = sum(without_funnel[o]["eligible"] - with_funnel[o]["eligible"] for o in with_funnel)
+    closed = sum((with_funnel[o]["eligible"] - with_funnel[o]["deliverable"])
+                 - (without_funnel[o]["eligible"] - without_funnel[o]["deliverable"]) for o in with_funnel)
+    plain = [pa.field("id", pa.int64()), pa.field("offer", pa.string()), pa.field("channel", pa.string())]
+    given, without = (t.cast(pa.schema(plain)) for t in (given, without))
+    both = without.join(given, ["id", "offer"], join_type="left outer", right_suffix=" now")
+    lost = both.filter(pc.is_null(both["channel now"]))
+    moved = both.filter(pc.not_equal(both["channel"], both["channel now"]))
+    customers_lost = pc.count_distinct(lost["id"]).as_py()
+    instead = given.join(without, ["id", "offer"], join_type="left anti").num_rows
+    h = summary["history"]["contacts"]
+    return ["Contact rules (contact.pol), against the same customers without the contact log:",
+            f"  contacts read   {_n(h['events'])}, of which {_n(h['unmatched'])} of no customer "
+            f"(former customers)",
+            f"  suppressed      {_n(suppressed)} eligible offers: a family the customer refused (suppress)",
+            f"  capped          {_n(closed)} more eligible offers with no open channel (limit)",
+            f"  customers       {_n(customers_lost)} lost an offer ({_n(lost.num_rows)} offers); "
+            f"{_n(moved.num_rows)} offers went through another channel; {_n(instead)} given in their place"]
 
 
 def _close_the_loop(where: Path) -> int:

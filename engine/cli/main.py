@@ -171,7 +171,7 @@ def cmd_gen(args) -> int:
     for any policy's input block (pol/cli/gen.py)."""
     import datetime as dt
 
-    from pol.cli.sample import save, write
+    from pol.cli.sample import save
     if args.n < 0:
         print("pol: error: N must be 0 or more", file=sys.stderr)
         return 2
@@ -183,7 +183,18 @@ def cmd_gen(args) -> int:
     written: list[str] = []
     try:
         if args.policy is None:
-            write(args.n, args.out, seed=args.seed, **({"as_of": as_of} if as_of else {}))
+            # the telecom library's customers and their contact log, which contact.pol reads
+            from pol.cli.gen_history import events_path
+            from pol.cli.sample import generate as sample
+            from pol.cli.sample_contacts import contacts
+            day = {"as_of": as_of} if as_of else {}
+            customers = sample(args.n, seed=args.seed, **day)
+            save(customers, args.out)
+            events = contacts(customers, seed=args.seed, **day)
+            path = events_path(args.out, "contacts")
+            save(events, path)
+            written.append(f"wrote {events.num_rows:,} contacts of the last 90 days to {path} "
+                           "(pol run ... --history contacts=" + path + ")")
         else:
             from pol.cli.gen import generate
             from pol.compiler.frontend import compile_path

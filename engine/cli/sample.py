@@ -50,7 +50,15 @@ classification occurs, and every offer is given to someone:
   two years ahead; none (null) for the others.
 - SMS opt-out 10%, call opt-out 12%, do-not-disturb 3%; marketing contacts
   in the last 30 days Poisson(1.2); app users 75% on 动感地带, 65% on
-  全球通, 45% on 神州行.
+  全球通, 45% on 神州行. The contact log behind those counts is
+  engine/cli/sample_contacts.py.
+- birthday: `age` years and up to a year before the as-of date (unknown
+  with the age), so about one customer in 52 has a birthday in the coming
+  week; join_date (入网日期): `tenure_months` whole months and up to a month
+  before it, unknown for 3%; the last data session (last_data_at): within
+  the few days before the as-of date, between 02:00 and 05:00 for half of the night owls
+  and 3% of the others, none (null) without data this month. These are
+  drawn after the other columns, so a seed gives the others as before.
 """
 from __future__ import annotations
 
@@ -76,11 +84,12 @@ SCHEMA = pa.schema([
     ("brand", pa.dictionary(pa.int8(), pa.string())),
     ("customer_type", pa.dictionary(pa.int8(), pa.string())),
     ("province", pa.dictionary(pa.int8(), pa.string())),
-    ("age", pa.int32()), ("tenure_months", pa.int32()),
+    ("age", pa.int32()), ("tenure_months", pa.int32()), ("birthday", pa.date32()), ("join_date", pa.date32()),
     ("arpu_m1", pa.float64()), ("arpu_m2", pa.float64()), ("arpu_m3", pa.float64()),
     ("voice_min", pa.float64()), ("ld_voice_min", pa.float64()), ("roam_voice_min", pa.float64()),
     ("plan_voice_min", pa.float64()), ("data_gb", pa.float64()), ("plan_data_gb", pa.float64()),
-    ("night_data_gb", pa.float64()), ("intl_call_min", pa.float64()), ("roaming_days", pa.int32()),
+    ("night_data_gb", pa.float64()), ("last_data_at", pa.timestamp("us")), ("intl_call_min", pa.float64()),
+    ("roaming_days", pa.int32()),
     ("vas_spend", pa.float64()), ("vas_count", pa.int32()), ("services_used", pa.int32()),
     ("broadband", pa.bool_()), ("storage_used_pct", pa.float64()), ("contract_end", pa.date32()),
     ("complaints_90d", pa.int32()), ("last_complaint", pa.date32()), ("last_active", pa.date32()),
@@ -182,14 +191,31 @@ def generate(n: int, seed: int = 7, as_of: dt.date = dt.date(2026, 11, 1)) -> pa
     dnd = rng.random(n) < 0.03
     contacts = np.minimum(rng.poisson(1.2, n), 10).astype(np.int32)
 
+    # Dates, drawn last so that a seed gives the columns above as before.
+    # Birthday: `age` years and up to a year before the as-of date, so the
+    # two agree; unknown with the age. Joined `tenure_months` whole months
+    # and up to a month before; lost for 3%.
+    birthday = today - np.floor((age + rng.random(n)) * 365.2425).astype(np.int64)
+    join_date = today - np.floor((tenure + rng.random(n)) * 30.436875).astype(np.int64)
+    join_lost = rng.random(n) < 0.03
+    # Last data session: within the few days before the as-of date; between 02:00 and 05:00
+    # for half of the night owls (a night share of 30% or more) and 3% of
+    # the others; none without data this month.
+    owl = night >= 0.3 * np.maximum(data, 1e-9)
+    at_night = rng.random(n) < np.where(owl, 0.5, 0.03)
+    hour = np.where(at_night, rng.integers(2, 5, n), rng.integers(6, 24, n))
+    session = ((today - rng.geometric(0.5, n)) * 86_400 + hour * 3_600 + rng.integers(0, 3_600, n))
+    last_data_at = pa.array(session * 1_000_000, pa.int64(), mask=data <= 0).cast(pa.timestamp("us"))
+
     columns = {
         "id": ids, "msisdn": msisdn,
         "brand": _dict(brand, BRANDS), "customer_type": _dict(ctype, TYPES),
         "province": _dict(province, PROVINCES),
         "age": pa.array(age, pa.int32(), mask=age_null), "tenure_months": tenure,
+        "birthday": _dates(birthday, age_null), "join_date": _dates(join_date, join_lost),
         "arpu_m1": m1, "arpu_m2": m2, "arpu_m3": m3,
         "voice_min": voice, "ld_voice_min": ld, "roam_voice_min": roam, "plan_voice_min": plan_voice,
-        "data_gb": data, "plan_data_gb": plan_data, "night_data_gb": night,
+        "data_gb": data, "plan_data_gb": plan_data, "night_data_gb": night, "last_data_at": last_data_at,
         "intl_call_min": intl, "roaming_days": roaming_days,
         "vas_spend": vas_spend, "vas_count": vas_count, "services_used": services,
         "broadband": broadband, "storage_used_pct": pa.array(storage, pa.float64(), mask=~cloud),
