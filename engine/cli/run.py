@@ -40,6 +40,7 @@ from pol.errors import ArgumentError, DataError, ParamError, PolicyError
 from pol.io.input_files import Input, read_batches
 from pol.io.output_files import OUTPUTS, SUFFIX, OutputError, Staging, Writer, cannot_write
 from pol.io.output_folder import Claim, OutputRefused, check_paths
+from pol.io.scan import prune
 
 
 class UsageError(Exception):
@@ -151,8 +152,9 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         program = pol_.program
         values = resolve_params(program, raw_params)
         inp = Input(program, input)
+        scan = prune(program, values, inp)      # the population's partitions and row groups only
         staging = Staging(claim)
-        bar = Progress(inp.total, enabled=progress)
+        bar = Progress(inp.total - scan.rows_skipped if inp.total is not None else None, enabled=progress)
         read = {c.aggregate.history for c in pol_.lowered.columns}
         missing = sorted(read - set(history_paths))
         if missing:
@@ -173,13 +175,16 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         stream.sink = _guard_output(writer.write, out)
         rows = 0
         for file in inp.files:
+            if file.row_groups == []:
+                continue            # pruned whole
             file_rows = 0
             for batch in read_batches(program, file):
+                # rows of a file whose first row groups were skipped: counted from the first read
                 stream.feed(batch, path=file.path, first_row=file_rows)
                 rows += batch.num_rows
                 file_rows += batch.num_rows
                 bar.update(rows)
-        if rows == 0:
+        if rows == 0 and not scan.rows_skipped:
             raise DataError("the input holds no rows", path=input)
         bar.phase("writing" if not stream.rules.has_capacity else "matching capacities and writing")
         stream.finish()
@@ -198,6 +203,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
                                   for name, counts in stream.history.summary().items()}
         if stream.arms:
             summary["experiments"] = stream.arms.summary()
+        if program.population is not None:
+            summary["scan"] = scan.to_dict()
         if pol_.warnings():
             summary["warnings"] = pol_.warnings()
         commit_with_summary(staging, out, summary)

@@ -28,7 +28,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -56,6 +56,11 @@ class InputFile:
     schema: pa.Schema
     rows: int | None                      # known up front for Parquet, IPC files and CSV
     read: Callable[..., Iterator[pa.RecordBatch]]       # (file, columns, program)
+    # hive partition values from the folders' names (`province=广东/`), as the
+    # input block types them; columns every row of the file holds
+    partition: dict[str, pa.Scalar] = field(default_factory=dict)
+    # the row groups to read (engine/io/scan.py's pruning); None: all of them
+    row_groups: list[int] | None = None
 
 
 _BROKEN_LINK = "cannot be read: a link to a file that does not exist (or a loop of links)"
@@ -96,10 +101,53 @@ def list_files(path: str) -> tuple[str, list[str]]:
     return SUFFIXES[Path(paths[0]).suffix.lower()], paths
 
 
-def open_file(program, path: str, fmt: str) -> InputFile:
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def hive_values(program, root: str, path: str) -> dict[str, pa.Scalar]:
+    """The `NAME=VALUE` folders between the input folder and a file, each a
+    column of the file's rows, typed as the input block declares NAME
+    (a string if it does not); a value of the wrong type names the column."""
+    from urllib.parse import unquote
+    declared = {f.name: ARROW[f.type] for f in program.input.fields}
+    out: dict[str, pa.Scalar] = {}
+    for part in Path(path).relative_to(root).parts[:-1]:
+        name, eq, text = part.partition("=")
+        if not eq or not name:
+            continue
+        t = declared.get(name, pa.string())
+        value = unquote(text)
+        if value == HIVE_NULL:
+            out[name] = pa.scalar(None, t)
+            continue
+        try:
+            out[name] = pa.array([value]).cast(t)[0]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise DataError(f"the partition folder '{part}' gives column '{name}' the value '{value}', "
+                            f"which is not {_EXPECTED.get(program.input.field(name).type.value, 'of its type')}",
+                            column=name, path=path) from None
+    return out
+
+
+def open_file(program, path: str, fmt: str, partition: dict[str, pa.Scalar] | None = None) -> InputFile:
     """One input file, its schema checked against the policy's input block.
     Files are closed again until read: a folder may hold thousands."""
     from pol.evaluation.bind import check_schema
+    file = _open_file(program, path, fmt)
+    if partition:
+        clash = next((n for n in partition if n in file.schema.names), None)
+        if clash is not None:
+            raise DataError(f"column '{clash}' is both in the file and a partition folder's name: "
+                            "keep one of them", column=clash, path=path)
+        file.partition = partition
+        file.schema = pa.schema([*file.schema, *(pa.field(n, v.type) for n, v in partition.items())])
+    check_schema(program, file.schema, path)
+    if fmt == "csv":
+        file.rows = max(count_records(path) - 1, 0)         # the header is a record
+    return file
+
+
+def _open_file(program, path: str, fmt: str) -> InputFile:
     with _reading(program, path, fmt):
         if fmt == "parquet":
             with pq.ParquetFile(path) as pf:
@@ -117,9 +165,6 @@ def open_file(program, path: str, fmt: str) -> InputFile:
                     file = InputFile(path, fmt, pa.ipc.open_stream(source).schema, None, _ipc_stream_batches)
         else:
             file = InputFile(path, fmt, _csv_schema(program, path), None, _csv_batches)
-    check_schema(program, file.schema, path)
-    if fmt == "csv":
-        file.rows = max(count_records(path) - 1, 0)         # the header is a record
     return file
 
 
@@ -131,7 +176,8 @@ def _parquet_batches(file: InputFile, columns: list[str], program) -> Iterator[p
     # pre_buffer keeps every byte range it has read until the file is closed:
     # memory would grow with the file (1 GiB more at 30M rows).
     with pq.ParquetFile(file.path, pre_buffer=False) as pf:
-        yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=True)
+        yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=True,
+                                   row_groups=file.row_groups)
 
 
 def _ipc_file_batches(file: InputFile, columns: list[str], program) -> Iterator[pa.RecordBatch]:
@@ -205,12 +251,15 @@ def read_batches(program, file: InputFile) -> Iterator[pa.RecordBatch]:
     overhead count. The next batch is read while this one is evaluated."""
     # a nullable field the file lacks reads as null (pol.io.columns)
     columns = [f.name for f in program.input.fields if f.name in file.schema.names]
+    stored = [c for c in columns if c not in file.partition]
     pending: list[pa.RecordBatch] = []
     n = total = 0
     with _reading(program, file.path, file.fmt):
-        for batch in prefetch(file.read(file, columns, program)):
+        for batch in prefetch(file.read(file, stored, program)):
             if not batch.num_rows:
                 continue
+            if file.partition:
+                batch = _with_partition(batch, file.partition, columns)
             pending.append(batch)
             n += batch.num_rows
             total += batch.num_rows
@@ -224,6 +273,16 @@ def read_batches(program, file: InputFile) -> Iterator[pa.RecordBatch]:
                             "it with the file)", path=file.path)
         if pending:
             yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+
+
+def _with_partition(batch: pa.RecordBatch, partition: dict[str, pa.Scalar], columns: list[str]) -> pa.RecordBatch:
+    """The batch with its partition values as columns, in the policy's order."""
+    n = batch.num_rows
+    cols = {name: batch.column(name) for name in batch.schema.names}
+    for name, value in partition.items():
+        if name in columns:
+            cols[name] = pa.repeat(value, n) if value.is_valid else pa.nulls(n, value.type)
+    return pa.RecordBatch.from_pydict({c: cols[c] for c in columns if c in cols})
 
 
 def prefetch(batches: Iterator, depth: int = 1) -> Iterator:
@@ -373,7 +432,9 @@ class Input:
     def __init__(self, program, path: str):
         self.path = path
         self.fmt, paths = list_files(path)
-        self.files = [open_file(program, f, self.fmt) for f in paths]
+        hive = Path(path).is_dir() and self.fmt == "parquet"
+        self.files = [open_file(program, f, self.fmt, hive_values(program, path, f) if hive else None)
+                      for f in paths]
         known = [f.rows for f in self.files]
         self.total = None if None in known else sum(known)
         if self.total == 0:

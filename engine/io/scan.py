@@ -1,0 +1,81 @@
+"""Pruning a run's Parquet input by its population (LANGUAGE.md 3.14): the
+files (hive partitions) and row groups that no row of the population can
+be in, found from the partition values and the row groups' statistics by
+pyarrow.dataset, are not read. What is read is then filtered row by row by
+the exact condition (engine/evaluation/population.py).
+
+In: the program, the run's params, the checked Input (engine/io/input_files.py).
+Out: each InputFile's `row_groups` set (an empty list: the file is skipped)
+and `rows` the rows they hold; a Scan of what was skipped, for the summary.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from pol.io.input_files import Input, _reading
+from pol.io.pushdown import population_filter
+
+
+_FORMAT = ds.ParquetFileFormat()
+_LOCAL = pafs.LocalFileSystem()
+
+
+@dataclass
+class Scan:
+    filter: str | None = None   # the pushed-down filter as pyarrow writes it; None: nothing pruned
+    files: int = 0
+    files_skipped: int = 0
+    row_groups: int = 0
+    row_groups_skipped: int = 0
+    rows_skipped: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def prune(program, params: Mapping[str, object], inp: Input) -> Scan:
+    """Mark what each file of `inp` needs read; the counts of what does not."""
+    scan = Scan(files=len(inp.files))
+    if program.population is None or inp.fmt != "parquet":
+        return scan
+    filters: dict[pa.Schema, object] = {}
+    shown: set[str] = set()
+    for file in inp.files:
+        schema = file.schema
+        if schema not in filters:
+            filters[schema] = population_filter(program, params, schema)
+        expr = filters[schema]
+        if expr is None:
+            continue
+        shown.add(str(expr))
+        with _reading(program, file.path, file.fmt):
+            fragment = _FORMAT.make_fragment(file.path, _LOCAL, partition_expression=_partition(file))
+            kept = fragment.subset(filter=expr, schema=schema)
+            groups = fragment.row_groups
+            keep = [g.id for g in kept.row_groups]
+        scan.row_groups += len(groups)
+        if len(keep) == len(groups):
+            continue
+        sizes = {g.id: g.num_rows for g in groups}
+        rows = sum(sizes[k] for k in keep)
+        scan.row_groups_skipped += len(groups) - len(keep)
+        scan.rows_skipped += (file.rows or 0) - rows
+        scan.files_skipped += not keep
+        file.row_groups, file.rows = keep, rows
+    if shown:
+        scan.filter = " / ".join(sorted(shown))
+    return scan
+
+
+def _partition(file) -> ds.Expression:
+    """What the file's folders say of every row it holds."""
+    import pyarrow.compute as pc
+    expr = pc.scalar(True)
+    for name, value in file.partition.items():
+        expr = expr & (pc.field(name) == pc.scalar(value) if value.is_valid else pc.field(name).is_null())
+    return expr
