@@ -20,7 +20,6 @@ import pyarrow.fs as pafs
 from pol.io.input_files import Input, _reading
 from pol.io.pushdown import population_filter
 
-
 _FORMAT = ds.ParquetFileFormat()
 _LOCAL = pafs.LocalFileSystem()
 
