@@ -102,11 +102,14 @@ def conjuncts(e: ir.Expr, bodies: Mapping[str, object]) -> list[ir.Expr]:
 
 
 def _from_record(e: ir.Expr, fields: Mapping[str, Type], drawn: frozenset[str]) -> bool:
-    """Whether `e` reads nothing but the record's own fields, params and literals."""
+    """Whether `e` reads the record's own fields, and nothing but them, params
+    and literals (`true` alone restricts nothing)."""
+    read = False
     for node in ir.walk(e):
         if isinstance(node, ir.FieldRef):
             if node.name not in fields or node.name in drawn:
                 return False
+            read = True
         elif isinstance(node, (ir.DeclRef, ir.Aggregate)):
             return False
-    return True
+    return read
