@@ -14,14 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 
 from pol.io.input_files import Input, _reading
-from pol.io.pushdown import population_filter
-
-_FORMAT = ds.ParquetFileFormat()
-_LOCAL = pafs.LocalFileSystem()
 
 
 @dataclass
@@ -42,6 +36,12 @@ def prune(program, params: Mapping[str, object], inp: Input) -> Scan:
     scan = Scan(files=len(inp.files))
     if program.population is None or inp.fmt != "parquet":
         return scan
+    # imported here: pyarrow.dataset takes a tenth of a second, which a run without a population never needs
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    from pol.io.pushdown import population_filter
+    parquet, local = ds.ParquetFileFormat(), pafs.LocalFileSystem()
     filters: dict[pa.Schema, object] = {}
     shown: set[str] = set()
     for file in inp.files:
@@ -53,7 +53,7 @@ def prune(program, params: Mapping[str, object], inp: Input) -> Scan:
             continue
         shown.add(str(expr))
         with _reading(program, file.path, file.fmt):
-            fragment = _FORMAT.make_fragment(file.path, _LOCAL, partition_expression=_partition(file))
+            fragment = parquet.make_fragment(file.path, local, partition_expression=_partition(file))
             kept = fragment.subset(filter=expr, schema=schema)
             groups = fragment.row_groups
             keep = [g.id for g in kept.row_groups]
@@ -71,7 +71,7 @@ def prune(program, params: Mapping[str, object], inp: Input) -> Scan:
     return scan
 
 
-def _partition(file) -> ds.Expression:
+def _partition(file):
     """What the file's folders say of every row it holds."""
     import pyarrow.compute as pc
     expr = pc.scalar(True)
