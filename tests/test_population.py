@@ -82,12 +82,12 @@ def test_a_hive_folder_is_pruned_to_the_population(tmp_path, data):
     status, summary, customers, assignments = _run(tmp_path, GD_MID_HIGH, root)
     assert status == 0
     scan = summary["scan"]
-    # 北京 and the null province are skipped whole; in 广东 the row groups of
-    # ARPU 0-49.5 (rows 0-99) and 50-99.5 (rows 100-199) cannot reach 100
-    assert (scan["files"], scan["files_skipped"]) == (3, 2)
-    assert (scan["row_groups"], scan["row_groups_skipped"]) == (30, 22)
-    assert scan["rows_skipped"] == 2200
-    assert summary["rows"] == 800
+    # 北京 and the null province are skipped whole, unopened; in 广东 the row
+    # groups of ARPU 0-49.5 (rows 0-99) and 50-99.5 (rows 100-199) cannot reach 100
+    assert (scan["files"], scan["files_skipped"], scan["partitions"], scan["partitions_skipped"]) == (3, 2, 3, 2)
+    assert (scan["row_groups"], scan["row_groups_skipped"]) == (10, 2)
+    assert scan["rows_skipped"] == 200
+    assert summary["rows"] == 800 and summary["files"] == 3
     # of the rows read, the NaN and the null ARPU are outside (NaN is null, 5.4)
     assert summary["outside_population"] == 2
     assert summary["customers"] == customers.num_rows == 798
@@ -99,7 +99,7 @@ def test_a_param_moves_the_pruning(tmp_path, data):
     root, table = data
     status, summary, customers, assignments = _run(tmp_path, GD_MID_HIGH, root, params=["min_arpu=450"])
     assert status == 0
-    assert summary["scan"]["row_groups_skipped"] == 29          # only ARPU 450-499.5 is read
+    assert summary["scan"]["row_groups_skipped"] == 9           # only ARPU 450-499.5 is read
     assert summary["customers"] == 98
     _same_as_unpruned(GD_MID_HIGH, table, customers, assignments, params={"min_arpu": 450.0})
 
@@ -219,3 +219,17 @@ def test_a_ledger_gives_nothing_outside_the_population():
     assert policy.decide(outside, as_of=AS_OF, ledger=ledger).offers == []
     inside = dict(outside, province="广东")
     assert policy.decide(inside, as_of=AS_OF, ledger=ledger).offer_names == ["gift"]
+
+
+def test_a_pruned_partition_is_not_opened(tmp_path):
+    """Its files are neither read nor checked: a broken file there stops only
+    a run that needs it."""
+    root = tmp_path / "broken"
+    for prov in ("广东", "北京"):
+        (root / f"province={prov}").mkdir(parents=True)
+    pq.write_table(_rows(0), root / "province=广东" / "part-0.parquet", row_group_size=100)
+    (root / "province=北京" / "part-0.parquet").write_bytes(b"not parquet at all")
+    status, summary, customers, _ = _run(tmp_path, GD_MID_HIGH, root)
+    assert status == 0 and summary["scan"]["files_skipped"] == 1 and customers.num_rows == 798
+    status, *_ = _run(tmp_path, INPUT + OFFER, root, name="all")
+    assert status == 1

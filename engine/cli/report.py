@@ -95,9 +95,11 @@ def header(s: dict) -> list[str]:
         text = f"{_n(s['outside_population'])} rows read outside it"
         scan = s.get("scan") or {}
         if scan.get("filter"):
-            text += (f"; not read: {_n(scan['files_skipped'])} of {_n(scan['files'])} files, "
-                     f"{_n(scan['row_groups_skipped'])} of {_n(scan['row_groups'])} row groups "
-                     f"({_n(scan['rows_skipped'])} rows)")
+            parts = f" ({_n(scan['partitions_skipped'])} of {_n(scan['partitions'])} partitions)" \
+                if scan.get("partitions") else ""
+            text += (f"; not read: {_n(scan['files_skipped'])} of {_n(scan['files'])} files{parts}, "
+                     f"{_n(scan['row_groups_skipped'])} of {_n(scan['row_groups'])} row groups of the "
+                     f"files opened ({_n(scan['rows_skipped'])} rows)")
         rows.append(["Population", text])
     for k, (name, h) in enumerate((s.get("history") or {}).items()):
         # events matching no customer are counted, never silently dropped (section 12)

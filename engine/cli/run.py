@@ -151,7 +151,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         pol_ = load(policy)
         program = pol_.program
         values = resolve_params(program, raw_params)
-        inp = Input(program, input)
+        inp = Input(program, input, values)
         scan = prune(program, values, inp)      # the population's partitions and row groups only
         staging = Staging(claim)
         bar = Progress(inp.total - scan.rows_skipped if inp.total is not None else None, enabled=progress)
@@ -195,7 +195,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         writer = None
         bar.close()
         summary = run_summary(
-            pol_, stream.run_id, policy, input, out, files=len(inp.files), input_format=inp.fmt, fmt=fmt, day=day,
+            pol_, stream.run_id, policy, input, out, files=inp.listed, input_format=inp.fmt, fmt=fmt, day=day,
             params=values, started_at=started_at, seconds=time.perf_counter() - started, rows=rows,
             counts=stream.counts, absent=stream.absent)
         if stream.history is not None:

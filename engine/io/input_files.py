@@ -429,14 +429,33 @@ class Input:
     """A file or a folder of files, every file opened and its schema checked
     before anything is run or written."""
 
-    def __init__(self, program, path: str):
+    def __init__(self, program, path: str, params: dict | None = None):
         self.path = path
         self.fmt, paths = list_files(path)
         hive = Path(path).is_dir() and self.fmt == "parquet"
-        self.files = [open_file(program, f, self.fmt, hive_values(program, path, f) if hive else None)
-                      for f in paths]
+        values = {f: hive_values(program, path, f) for f in paths} if hive else {}
+        # With the run's params, a policy's population prunes the partitions
+        # that cannot hold a row of it (engine/io/scan.py) before their files
+        # are opened: they are not read, so not checked. The first file is
+        # opened whatever happens: the run's key type is its.
+        self.listed = len(paths)
+        self.partitions = len({tuple(v.items()) for v in values.values()}) if values else 0
+        keep = set(paths)
+        if values and params is not None and program.population is not None:
+            from pol.io.scan import partitions_to_read
+            keep = partitions_to_read(program, params, values)
+        self.partitions_skipped = (self.partitions - len({tuple(values[f].items()) for f in keep})
+                                   if values else 0)
+        self.files = []
+        for k, f in enumerate(paths):
+            if f in keep or k == 0:
+                file = open_file(program, f, self.fmt, values.get(f))
+                if f not in keep:
+                    file.row_groups, file.rows = [], 0
+                self.files.append(file)
+        self.files_pruned = len(paths) - len(keep)
         known = [f.rows for f in self.files]
         self.total = None if None in known else sum(known)
-        if self.total == 0:
+        if self.total == 0 and not self.files_pruned:
             raise DataError("the input holds no rows", path=path)
         self.key_type = self.files[0].schema.field(program.input.key).type

@@ -20,9 +20,14 @@ from pol.io.input_files import Input, _reading
 
 @dataclass
 class Scan:
+    """What a run did not read. Files of a partition pruned whole are not
+    opened, so their row groups and rows are not counted: `row_groups` and
+    `rows_skipped` are of the files opened."""
     filter: str | None = None   # the pushed-down filter as pyarrow writes it; None: nothing pruned
     files: int = 0
     files_skipped: int = 0
+    partitions: int = 0         # hive partitions (distinct folder values)
+    partitions_skipped: int = 0
     row_groups: int = 0
     row_groups_skipped: int = 0
     rows_skipped: int = 0
@@ -33,7 +38,8 @@ class Scan:
 
 def prune(program, params: Mapping[str, object], inp: Input) -> Scan:
     """Mark what each file of `inp` needs read; the counts of what does not."""
-    scan = Scan(files=len(inp.files))
+    scan = Scan(files=inp.listed, files_skipped=inp.files_pruned, partitions=inp.partitions,
+                partitions_skipped=inp.partitions_skipped)
     if program.population is None or inp.fmt != "parquet":
         return scan
     # imported here: pyarrow.dataset takes a tenth of a second, which a run without a population never needs
@@ -45,6 +51,8 @@ def prune(program, params: Mapping[str, object], inp: Input) -> Scan:
     filters: dict[pa.Schema, object] = {}
     shown: set[str] = set()
     for file in inp.files:
+        if file.row_groups == []:
+            continue            # its partition is pruned (Input)
         schema = file.schema
         if schema not in filters:
             filters[schema] = population_filter(program, params, schema)
@@ -71,10 +79,39 @@ def prune(program, params: Mapping[str, object], inp: Input) -> Scan:
     return scan
 
 
+def partitions_to_read(program, params: Mapping[str, object], values: dict[str, dict[str, pa.Scalar]]) -> set[str]:
+    """The files (of a hive folder: `values`, each file's partition values)
+    whose partition can hold a row of the population, found from the folder
+    names alone: the others are not opened."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    from pol.io.columns import ARROW
+    from pol.io.pushdown import population_filter
+    declared = {f.name: ARROW[f.type] for f in program.input.fields}
+    for v in values.values():
+        for name, value in v.items():
+            declared.setdefault(name, value.type)
+    schema = pa.schema(list(declared.items()))
+    expr = population_filter(program, params, schema)
+    if expr is None:
+        return set(values)
+    paths = list(values)
+    guarantees = [_guarantee(values[p], pc) for p in paths]
+    dataset = ds.FileSystemDataset.from_paths(paths, schema=schema, format=ds.ParquetFileFormat(),
+                                              filesystem=pafs.LocalFileSystem(), partitions=guarantees)
+    return {f.path for f in dataset.get_fragments(filter=expr)}
+
+
+def _guarantee(partition: dict[str, pa.Scalar], pc):
+    expr = pc.scalar(True)
+    for name, value in partition.items():
+        expr = expr & (pc.field(name) == pc.scalar(value) if value.is_valid else pc.field(name).is_null())
+    return expr
+
+
 def _partition(file):
     """What the file's folders say of every row it holds."""
     import pyarrow.compute as pc
-    expr = pc.scalar(True)
-    for name, value in file.partition.items():
-        expr = expr & (pc.field(name) == pc.scalar(value) if value.is_valid else pc.field(name).is_null())
-    return expr
+    return _guarantee(file.partition, pc)
