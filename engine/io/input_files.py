@@ -436,8 +436,8 @@ class Input:
         values = {f: hive_values(program, path, f) for f in paths} if hive else {}
         # With the run's params, a policy's population prunes the partitions
         # that cannot hold a row of it (engine/io/scan.py) before their files
-        # are opened: they are not read, so not checked. The first file is
-        # opened whatever happens: the run's key type is its.
+        # are opened: they are not read, so not checked. One file is opened
+        # whatever happens (the first kept): the run's key type is its.
         self.listed = len(paths)
         self.partitions = len({tuple(v.items()) for v in values.values()}) if values else 0
         keep = set(paths)
@@ -446,9 +446,10 @@ class Input:
             keep = partitions_to_read(program, params, values)
         self.partitions_skipped = (self.partitions - len({tuple(values[f].items()) for f in keep})
                                    if values else 0)
+        first = next((f for f in paths if f in keep), paths[0])
         self.files = []
-        for k, f in enumerate(paths):
-            if f in keep or k == 0:
+        for f in paths:
+            if f in keep or f == first:
                 file = open_file(program, f, self.fmt, values.get(f))
                 if f not in keep:
                     file.row_groups, file.rows = [], 0
