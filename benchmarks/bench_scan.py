@@ -8,9 +8,9 @@ statement (LANGUAGE.md 3.14), over a hive-partitioned folder.
 In: the bench customers (benchmarks/data/bench_customers.py), 10M rows
 generated in chunks of a million (chunk k with seed 7 + k, ids shifted, as
 bench_run.py does), written once into the benchmark data cache
-(bench_data.cache_dir()) as a hive folder `region=<province>/part-<k>.parquet`:
-one file per chunk and province (about 32,000 rows), sorted by this month's
-ARPU within the file, in row groups of 4,096 rows. The policy is the bench
+(bench_data.cache_dir()) as a hive folder `region=<province>/part-0.parquet`:
+one file per province (about 323,000 rows), sorted by this month's ARPU, in
+row groups of 4,096 rows. The policy is the bench
 policy (benchmarks/data/retention_bench.pol) plus
 
     population when region == "广东" and arpu_m1 >= MIN_ARPU
@@ -47,32 +47,39 @@ ROW_GROUP = 4096
 
 
 def hive_folder(n: int) -> Path:
-    """The cached hive folder of `n` rows, generated chunk by chunk if missing."""
+    """The cached hive folder of `n` rows, generated chunk by chunk if missing:
+    each chunk's rows of a province are written apart, then a province's
+    parts become one file, sorted by ARPU (memory: one chunk, or one province)."""
     root = cache_dir() / f"scan_input_n{n}_seed{SEED}_{AS_OF.isoformat()}"
     done = root / "_complete"           # a name pol skips ('_'): written last
     if done.exists():
         return root
     import shutil
     shutil.rmtree(root, ignore_errors=True)
+    parts = root / "_parts"
     gen = generator()
     t0 = time.perf_counter()
+    names: list[str] = []
     for k, start in enumerate(range(0, n, CHUNK)):
         table = gen.generate(min(CHUNK, n - start), seed=SEED + k, as_of=AS_OF)
         ids = table.schema.get_field_index("id")
         table = table.set_column(ids, "id", pa.array(table["id"].to_numpy() + start))
         region = table["region"].combine_chunks()
-        codes = region.indices.to_numpy() if isinstance(region, pa.DictionaryArray) else None
-        names = region.dictionary.to_pylist() if codes is not None else sorted(set(region.to_pylist()))
+        names = region.dictionary.to_pylist()
+        codes = region.indices.to_numpy()
         rest = table.drop_columns(["region"])
         for c, name in enumerate(names):
-            mask = codes == c if codes is not None else pc.equal(region, name).to_numpy(zero_copy_only=False)
-            part = rest.filter(pa.array(mask))
-            part = part.take(pc.sort_indices(part["arpu_m1"]))
-            folder = root / f"region={name}"
+            folder = parts / name
             folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(part, folder / f"part-{k}.parquet", row_group_size=ROW_GROUP)
+            pq.write_table(rest.filter(pa.array(codes == c)), folder / f"{k}.parquet")
         print(f"\rgenerating {root.name}: {start + table.num_rows:,} / {n:,} rows", end="", file=sys.stderr,
               flush=True)
+    for name in names:
+        province = pq.read_table(parts / name)
+        province = province.take(pc.sort_indices(province["arpu_m1"]))
+        (root / f"region={name}").mkdir(parents=True)
+        pq.write_table(province, root / f"region={name}" / "part-0.parquet", row_group_size=ROW_GROUP)
+    shutil.rmtree(parts)
     done.write_text("")
     print(f"\rgenerated {root.name} ({n:,} rows) in {time.perf_counter() - t0:.0f}s" + " " * 20, file=sys.stderr)
     return root
