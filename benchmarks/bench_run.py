@@ -119,7 +119,7 @@ def run_once(policy_path: Path, data: Path, out: Path) -> dict:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     output_bytes = sum(f.stat().st_size for f in out.iterdir())
     return {"wall": wall, "peak_rss": usage.ru_maxrss * 1024, "summary": summary, "text": text,
-            "output_bytes": output_bytes}
+            "output_bytes": output_bytes, "cpu": usage.ru_utime + usage.ru_stime}
 
 
 FLOOR = """

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from pol.errors import ArgumentError, DataError, ParamError, PolicyError
-from pol.io.input_files import Input, read_batches
+from pol.io.input_files import Input, read_batches, read_positioned
 from pol.io.output_files import OUTPUTS, SUFFIX, OutputError, Staging, Writer, cannot_write
 from pol.io.output_folder import Claim, OutputRefused, check_paths
 from pol.io.scan import prune
@@ -177,12 +177,9 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         for file in inp.files:
             if file.row_groups == []:
                 continue            # pruned whole
-            file_rows = 0
-            for batch in read_batches(program, file):
-                # rows of a file whose first row groups were skipped: counted from the first read
-                stream.feed(batch, path=file.path, first_row=file_rows)
+            for first, batch in read_positioned(program, file):
+                stream.feed(batch, path=file.path, first_row=first)
                 rows += batch.num_rows
-                file_rows += batch.num_rows
                 bar.update(rows)
         if rows == 0 and not scan.rows_skipped:
             raise DataError("the input holds no rows", path=input)

@@ -23,6 +23,7 @@ twice in the header is an error.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import queue
 import re
@@ -245,6 +246,37 @@ def _csv_error_with_row(program, path: str) -> str | None:
     return None
 
 
+def read_positioned(program, file: InputFile) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(the batch's first row in the file, batch) for each batch of
+    read_batches: where row groups were pruned, each run of adjacent row
+    groups is read on its own, so that data errors name the file's rows."""
+    if file.row_groups is None:
+        first = 0
+        for batch in read_batches(program, file):
+            yield first, batch
+            first += batch.num_rows
+        return
+    if not file.row_groups:
+        return
+    with pq.ParquetFile(file.path) as pf:
+        sizes = [pf.metadata.row_group(k).num_rows for k in range(pf.metadata.num_row_groups)]
+    starts = [0]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+    runs: list[list[int]] = []
+    for k in file.row_groups:
+        if runs and runs[-1][-1] == k - 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    for run in runs:
+        part = dataclasses.replace(file, row_groups=run, rows=sum(sizes[k] for k in run))
+        first = starts[run[0]]
+        for batch in read_batches(program, part):
+            yield first, batch
+            first += batch.num_rows
+
+
 def read_batches(program, file: InputFile) -> Iterator[pa.RecordBatch]:
     """The policy's columns of one file, in batches of at least MIN_BATCH_ROWS
     (but the last): small row groups or CSV blocks would make per-batch
@@ -432,8 +464,7 @@ class Input:
     def __init__(self, program, path: str, params: dict | None = None):
         self.path = path
         self.fmt, paths = list_files(path)
-        hive = Path(path).is_dir() and self.fmt == "parquet"
-        values = {f: hive_values(program, path, f) for f in paths} if hive else {}
+        values = {f: hive_values(program, path, f) for f in paths} if Path(path).is_dir() else {}
         # With the run's params, a policy's population prunes the partitions
         # that cannot hold a row of it (engine/io/scan.py) before their files
         # are opened: they are not read, so not checked. One file is opened
