@@ -233,3 +233,14 @@ def test_a_pruned_partition_is_not_opened(tmp_path):
     assert status == 0 and summary["scan"]["files_skipped"] == 1 and customers.num_rows == 798
     status, *_ = _run(tmp_path, INPUT + OFFER, root, name="all")
     assert status == 1
+
+
+def test_a_data_error_after_pruned_row_groups_names_the_files_own_row(tmp_path, capsys):
+    root = tmp_path / "nullkey"
+    (root / "province=广东").mkdir(parents=True)
+    t = _rows(0)
+    ids = pa.array(t.column("id").to_pylist()[:950] + [None] + t.column("id").to_pylist()[951:], pa.int64())
+    pq.write_table(t.set_column(0, "id", ids), root / "province=广东" / "part-0.parquet", row_group_size=100)
+    status, *_ = _run(tmp_path, GD_MID_HIGH, root)
+    err = capsys.readouterr().err
+    assert status == 1 and "column 'id'" in err and "951" in err, err
