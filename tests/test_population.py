@@ -6,12 +6,15 @@ Small data: three partitions of 1,000 rows in row groups of 100."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pol
 from pol.cli.run import run_command
@@ -244,3 +247,44 @@ def test_a_data_error_after_pruned_row_groups_names_the_files_own_row(tmp_path, 
     status, *_ = _run(tmp_path, GD_MID_HIGH, root)
     err = capsys.readouterr().err
     assert status == 1 and "column 'id'" in err and "951" in err, err
+
+
+# ---------------------------------------------------------------- property: pruning never loses a row
+
+_CONDITIONS = ["arpu >= {a}", "arpu != {a}", "arpu between {a} and {b}", 'province != "{p}"',
+               'province in ("广东", "{p}")', "province is null", "tenure < {k} or province == \"{p}\"",
+               "not (arpu > {a}) and tenure >= {k}", "province is not null and arpu < {b}",
+               "arpu is null or tenure > {k}"]
+
+
+@settings(max_examples=int(os.environ.get("POL_DIFF_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=list(HealthCheck), derandomize=True)
+@given(arpu=st.lists(st.one_of(st.none(), st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+                               st.floats(-50, 50, allow_nan=False)), min_size=1, max_size=60),
+       provinces=st.lists(st.one_of(st.none(), st.sampled_from(["广东", "北京", "x"])), min_size=60, max_size=60),
+       template=st.sampled_from(_CONDITIONS), a=st.integers(-50, 50), b=st.integers(-50, 50),
+       k=st.integers(0, 30), p=st.sampled_from(["广东", "北京", "x"]), group=st.integers(1, 8))
+def test_no_row_group_skipped_holds_a_row_of_the_population(tmp_path_factory, arpu, provinces, template, a, b, k,
+                                                              p, group):
+    """Whatever the nulls, NaNs and infinities: every row group the scan
+    skips holds no row the exact condition takes."""
+    from pol.evaluation.population import Population
+    from pol.io.input_files import Input
+    from pol.io.scan import prune
+    n = len(arpu)
+    table = pa.table({"id": pa.array(range(n), pa.int64()), "province": pa.array(provinces[:n], pa.string()),
+                      "arpu": pa.array(arpu, pa.float64()), "tenure": pa.array([j % 31 for j in range(n)], pa.int64())})
+    path = tmp_path_factory.mktemp("prop") / "t.parquet"
+    pq.write_table(table, path, row_group_size=group)
+    cond = template.format(a=float(a), b=float(b), k=k, p=p)
+    policy = pol.loads(INPUT + f"population when {cond}\n" + OFFER)
+    params = {q.name: q.default for q in policy.program.params}
+    inp = Input(policy.program, str(path), params)
+    prune(policy.program, params, inp)
+    kept = inp.files[0].row_groups
+    if kept is None:
+        return
+    mask = Population(policy.program).mask(table.to_batches(max_chunksize=n)[0], params, 0)
+    skipped = sorted(set(range(pq.ParquetFile(path).num_row_groups)) - set(kept))
+    for g in skipped:
+        assert not mask[g * group:(g + 1) * group].any(), (cond, g)
