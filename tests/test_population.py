@@ -288,3 +288,15 @@ def test_no_row_group_skipped_holds_a_row_of_the_population(tmp_path_factory, ar
     skipped = sorted(set(range(pq.ParquetFile(path).num_row_groups)) - set(kept))
     for g in skipped:
         assert not mask[g * group:(g + 1) * group].any(), (cond, g)
+
+
+def test_fmt_and_lint_know_the_statement():
+    from pol.compiler.frontend import check_text
+    from pol.dsl.fmt import format_text
+    text = INPUT + "segment gd = province == \"广东\"\npopulation   when gd and\n    arpu>1.5\n" \
+        "population  from   offers\n" + OFFER
+    out = format_text(text).text
+    assert "population when gd and arpu > 1.5\n" in out and "population from offers\n" in out
+    # a segment that only the population reads is used; `from offers` derives nothing to lint
+    checked = check_text(INPUT + 'segment gd = province == "广东"\npopulation when gd\n' + OFFER)
+    assert checked.ok and not [d for d in checked.diagnostics.warnings if d.code.startswith("W-UNUSED")]
