@@ -300,3 +300,15 @@ def test_fmt_and_lint_know_the_statement():
     # a segment that only the population reads is used; `from offers` derives nothing to lint
     checked = check_text(INPUT + 'segment gd = province == "广东"\npopulation when gd\n' + OFFER)
     assert checked.ok and not [d for d in checked.diagnostics.warnings if d.code.startswith("W-UNUSED")]
+
+
+def test_a_hive_folder_of_csv_files_is_pruned_by_partition(tmp_path):
+    root = tmp_path / "csv"
+    for prov, rows in (("广东", "1,150,24\n2,50,24\n"), ("北京", "3,500,24\n")):
+        (root / f"province={prov}").mkdir(parents=True)
+        (root / f"province={prov}" / "a.csv").write_text("id,arpu,tenure\n" + rows, encoding="utf-8")
+    status, summary, customers, _ = _run(tmp_path, GD_MID_HIGH, root)
+    assert status == 0 and customers.column("id").to_pylist() == [1]
+    assert summary["outside_population"] == 1
+    assert (summary["scan"]["files_skipped"], summary["scan"]["row_groups"]) == (1, 0)
+    assert summary["scan"]["filter"] == '((province == "广东") and (arpu >= 100))'

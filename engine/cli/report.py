@@ -97,9 +97,10 @@ def header(s: dict) -> list[str]:
         if scan.get("filter"):
             parts = f" ({_n(scan['partitions_skipped'])} of {_n(scan['partitions'])} partitions)" \
                 if scan.get("partitions") else ""
-            text += (f"; not read: {_n(scan['files_skipped'])} of {_n(scan['files'])} files{parts}, "
-                     f"{_n(scan['row_groups_skipped'])} of {_n(scan['row_groups'])} row groups of the "
-                     f"files opened ({_n(scan['rows_skipped'])} rows)")
+            text += f"; not read: {_n(scan['files_skipped'])} of {_n(scan['files'])} files{parts}"
+            if scan.get("row_groups"):          # Parquet only
+                text += (f", {_n(scan['row_groups_skipped'])} of {_n(scan['row_groups'])} row groups of "
+                         f"the files opened ({_n(scan['rows_skipped'])} rows)")
         rows.append(["Population", text])
     for k, (name, h) in enumerate((s.get("history") or {}).items()):
         # events matching no customer are counted, never silently dropped (section 12)

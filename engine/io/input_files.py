@@ -472,9 +472,10 @@ class Input:
         self.listed = len(paths)
         self.partitions = len({tuple(v.items()) for v in values.values()}) if values else 0
         keep = set(paths)
+        self.partition_filter: str | None = None
         if values and params is not None and program.population is not None:
             from pol.io.scan import partitions_to_read
-            keep = partitions_to_read(program, params, values)
+            keep, self.partition_filter = partitions_to_read(program, params, values)
         self.partitions_skipped = (self.partitions - len({tuple(values[f].items()) for f in keep})
                                    if values else 0)
         first = next((f for f in paths if f in keep), paths[0])

@@ -38,8 +38,8 @@ class Scan:
 
 def prune(program, params: Mapping[str, object], inp: Input) -> Scan:
     """Mark what each file of `inp` needs read; the counts of what does not."""
-    scan = Scan(files=inp.listed, files_skipped=inp.files_pruned, partitions=inp.partitions,
-                partitions_skipped=inp.partitions_skipped)
+    scan = Scan(inp.partition_filter if inp.files_pruned else None, files=inp.listed,
+                files_skipped=inp.files_pruned, partitions=inp.partitions, partitions_skipped=inp.partitions_skipped)
     if program.population is None or inp.fmt != "parquet":
         return scan
     # imported here: pyarrow.dataset takes a tenth of a second, which a run without a population never needs
@@ -76,13 +76,16 @@ def prune(program, params: Mapping[str, object], inp: Input) -> Scan:
         file.row_groups, file.rows = keep, rows
     if shown:
         scan.filter = " / ".join(sorted(shown))
+    elif scan.files_skipped:
+        scan.filter = inp.partition_filter
     return scan
 
 
-def partitions_to_read(program, params: Mapping[str, object], values: dict[str, dict[str, pa.Scalar]]) -> set[str]:
+def partitions_to_read(program, params: Mapping[str, object],
+                       values: dict[str, dict[str, pa.Scalar]]) -> tuple[set[str], str | None]:
     """The files (of a hive folder: `values`, each file's partition values)
     whose partition can hold a row of the population, found from the folder
-    names alone: the others are not opened."""
+    names alone: the others are not opened. And the filter, as text."""
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
@@ -96,12 +99,12 @@ def partitions_to_read(program, params: Mapping[str, object], values: dict[str, 
     schema = pa.schema(list(declared.items()))
     expr = population_filter(program, params, schema)
     if expr is None:
-        return set(values)
+        return set(values), None
     paths = list(values)
     guarantees = [_guarantee(values[p], pc) for p in paths]
     dataset = ds.FileSystemDataset.from_paths(paths, schema=schema, format=ds.ParquetFileFormat(),
                                               filesystem=pafs.LocalFileSystem(), partitions=guarantees)
-    return {f.path for f in dataset.get_fragments(filter=expr)}
+    return {f.path for f in dataset.get_fragments(filter=expr)}, str(expr)
 
 
 def _guarantee(partition: dict[str, pa.Scalar], pc):
