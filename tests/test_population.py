@@ -312,3 +312,10 @@ def test_a_hive_folder_of_csv_files_is_pruned_by_partition(tmp_path):
     assert summary["outside_population"] == 1
     assert (summary["scan"]["files_skipped"], summary["scan"]["row_groups"]) == (1, 0)
     assert summary["scan"]["filter"] == '((province == "广东") and (arpu >= 100))'
+
+
+def test_population_is_a_keyword_only_where_a_declaration_starts():
+    from pol.compiler.frontend import check_text
+    checked = check_text('input c key id { id: int  population: int }\nsegment s "s" = population > 3\n'
+                         "population when population > 1\n")
+    assert checked.ok and checked.program.population.cond.args[0].name == "population"
