@@ -442,6 +442,16 @@ Expectation = Union[ExpectOffer, ExpectNoOffer, ExpectExpr]
 
 
 @dataclass(frozen=True)
+class Population:
+    """The customers the policy addresses (LANGUAGE.md 3.14): those for whom
+    `cond` is true; the others are in no output. `derived`: made from the
+    offers' `eligible` conditions (`population from offers`)."""
+    cond: Expr
+    derived: bool = False
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Test:
     name: str
     given: tuple[tuple[str, object], ...]        # (field, python value or None), fields only
@@ -485,6 +495,7 @@ class Program:
     carry: tuple[str, ...] = ()   # input fields copied into the assignments
     histories: tuple[History, ...] = ()
     experiments: tuple[Experiment, ...] = ()
+    population: Population | None = None     # None: every customer
 
     def history(self, name: str) -> History:
         for h in self.histories:

@@ -75,6 +75,14 @@ class Carry:
 
 
 @dataclass(frozen=True)
+class Population:
+    """`population when COND`, or `population from offers` (cond None): the
+    customers the policy addresses (LANGUAGE.md 3.14)."""
+    cond: Expr | None
+    span: Span | None = _span()          # the `population` keyword
+
+
+@dataclass(frozen=True)
 class Field:
     name: str
     type_name: str
@@ -455,7 +463,7 @@ class Test:
     span: Span | None = _span()          # the test's name
 
 
-Decl = Union[Header, Import, Carry, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
+Decl = Union[Header, Import, Carry, Population, Input, History, Param, Let, Segment, Classify, Score, Channel, Offer,
              Arbitrate, Test, Experiment, Contact]
 
 

@@ -161,6 +161,12 @@ class Builder(Transformer):
         names = c[1:]
         return ast.Carry(tuple(str(t) for t in names), self._tok(c[0]), tuple(self._tok(t) for t in names))
 
+    def population_decl(self, c):
+        return ast.Population(c[1], self._tok(c[0]))
+
+    def population_offers(self, c):
+        return ast.Population(None, self._tok(c[0]))
+
     def input_decl(self, c):
         return ast.Input(str(c[0]), str(c[1]), tuple(c[2:]), self._tok(c[0]), self._tok(c[1]))
 

@@ -154,6 +154,8 @@ class _Formatter:
             return self.expression(0, f"{head} = ", d.expr, "", first, end)
         if isinstance(d, ast.Channel) and d.cond is not None:
             return self.expression(0, f"channel {d.name}{printer.label(d.label)} when ", d.cond, "", first, end)
+        if isinstance(d, ast.Population) and d.cond is not None:
+            return self.expression(0, "population when ", d.cond, "", first, end)
         if isinstance(d, ast.Input):
             items = [(f, self.at(f.span), self.field) for f in d.fields]
             return self.block(f"input {d.name} key {d.key}", items, first, end)

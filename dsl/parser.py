@@ -62,7 +62,8 @@ _LEXER: PolLexer = PARSER.parser.lexer
 _FAST = FastParser(PARSER, _LEXER)
 
 DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",
-                "channel", "offer", "arbitrate", "test", "carry", "history", "experiment", "contact")
+                "channel", "offer", "arbitrate", "test", "carry", "history", "experiment", "contact",
+                "population")
 PROPERTIES = ("eligible", "channels", "priority", "category", "capacity", "valid", "holdout", "attributes", "arm")
 # A line that starts a declaration: where parsing can start again after an error.
 _DECL_LINE = re.compile(r"(?:{})(?=[ \t\"{{]|$)".format("|".join(DECLARATIONS)))

@@ -150,6 +150,8 @@ def declaration(d) -> str:
                 + (" without offers" if d.without_offers else ""))
     if isinstance(d, ast.Carry):
         return "carry " + ", ".join(d.names)
+    if isinstance(d, ast.Population):
+        return "population from offers" if d.cond is None else f"population when {expr(d.cond)}"
     if isinstance(d, ast.Input):
         fields = "".join(f"    {f.name}: {f.type_name}{'?' if f.nullable else ''}\n" for f in d.fields)
         return f"input {d.name} key {d.key} {{\n{fields}}}"

@@ -332,3 +332,11 @@ def test_the_command_refuses_and_leaves_nothing(files):
     assert not (tmp / "d").exists()
     assert sorted(p.name for p in tmp.iterdir() if not p.name.startswith(".")) == \
         ["a.pol", "b.pol", "c.pol", "cache", "in.parquet"]
+
+
+def test_a_policy_with_a_population_is_refused_by_name():
+    """Its outputs leave rows out, which the row-by-row comparison cannot line up (LANGUAGE.md 3.14)."""
+    text = "policy p\ninput c key id { id: int  x: int }\nchannel sms\noffer o { eligible when x > 1  channels sms }\n"
+    with pytest.raises(pol.ArgumentError, match="'q' states a population"):
+        pol.diff([pol.loads(text), pol.loads(text.replace("policy p", "policy q") + "population when x > 0\n")],
+                 pa.table({"id": [1], "x": [2]}), as_of="2026-11-01")

@@ -212,6 +212,12 @@ def same_decision_in_vector_evaluator(program, test) -> None:
                                                   for e in events[h.name]], _ARROW[f.type.value])
                                 for f in h.fields}) for h in program.histories}
     result = policy.evaluate(table, as_of=day, params=dict(test.params), engine="vector", history=tables)
+    if not policy.addresses(given, as_of=day, params=dict(test.params), history=events):
+        # outside the population (LANGUAGE.md 3.14): in no output
+        assert result.customers.num_rows == result.assignments.num_rows == 0, test.name
+        assert not policy.decide(given, as_of=day, params=dict(test.params), engine="reference",
+                                 history=events).offers, test.name
+        return
     row = result.customers.to_pylist()[0]
     ref = policy.decide(given, as_of=day, params=dict(test.params), engine="reference", history=events)
     assert {**ref.segments, **ref.classifications, **ref.scores, **ref.arms} == \

@@ -311,3 +311,31 @@ def test_serving_the_telecom_library(tmp_path):
         got = _decide(server, record)
         assert [(o["offer"], o["rank"], o["campaign"]) for o in got["offers"]] == \
             [("retention.welcome_gift", 1, "lifecycle"), ("retention.flow_worry_free", 2, "lifecycle")]
+
+
+def test_a_population_answers_every_record_of_a_batch(tmp_path):
+    """LANGUAGE.md 3.14: a batch run leaves the customers outside the
+    population out, but a request answers every record it holds: those
+    outside with no offer, as decide does."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "shop.pol").write_text(policy_text("1", 100) + "population when arpu >= 150\n", encoding="utf-8")
+    policy = pol.load(policies / "shop.pol")
+    table = pa.Table.from_pylist(RECORDS, schema=pa.schema([("id", pa.int64()), ("arpu", pa.float64()),
+                                                            ("app_active", pa.bool_())]))
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    with Served(policies, tmp_path / "state") as server:
+        r = server.post("/v1/decide/batch", {"records": RECORDS, "as_of": AS_OF})
+        assert r.status_code == 200, r.text
+        got = r.json()["decisions"]
+        r = server.session.post(server.url + "/v1/decide/batch?as_of=2026-11-01", data=sink.getvalue().to_pybytes(),
+                                headers={"content-type": "application/vnd.apache.arrow.stream"})
+        assert r.status_code == 200, r.text
+        answer = ipc.open_stream(pa.py_buffer(r.content)).read_all().to_pylist()
+    assert [d["key"] for d in got] == [row["id"] for row in answer] == [rec["id"] for rec in RECORDS]
+    for d, row, rec in zip(got, answer, RECORDS):
+        want = policy.decide(rec, as_of=AS_OF, engine="reference")
+        assert [a["offer"] for a in d["offers"]] == [a["offer"] for a in row["offers"]] == want.offer_names
+        assert (want.offer_names == []) == (rec["arpu"] < 150)

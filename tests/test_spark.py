@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -334,3 +335,18 @@ def test_campaign_attributes_and_carried_fields(spark, tmp_path, arbitrate):
     for name in ("customers.parquet", "assignments.parquet"):
         a, b = pq.read_table(local / name), pq.read_table(remote / name)
         assert a.schema.equals(b.schema) and a.equals(b), name
+
+
+def test_the_population_leaves_out_what_a_local_run_leaves_out(spark, capacity_policy, bench_table, split_files,
+                                                                tmp_path):
+    """LANGUAGE.md 3.14: the rows outside the population reach no output,
+    with and without capacities (positions kept, so the walk's ties are the
+    local run's)."""
+    population = '\npopulation when region in ("广东", "浙江") and arpu_m1 >= 60\n'
+    for base in (BENCH_POLICY.read_text(encoding="utf-8"), Path(capacity_policy.path).read_text(encoding="utf-8")):
+        path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.pol"
+        path.write_text(base + population, encoding="utf-8")
+        policy = pol.load(path)
+        want = policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
+        assert 0 < want.customers.num_rows < bench_table.num_rows / 10
+        assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(split_files[4])), as_of=AS_OF), want)

@@ -65,11 +65,14 @@ def lower(program: ir.Program) -> Lowered:
     channels = tuple(dataclasses.replace(c, cond=rewrite(c.cond)) for c in p.channels)
     offers = tuple(dataclasses.replace(o, eligible=rewrite(o.eligible), priority=rewrite(o.priority))
                    for o in p.offers)
+    population = (dataclasses.replace(p.population, cond=rewrite(p.population.cond))
+                  if p.population is not None else None)
     columns = tuple(Column(ref.name, agg) for agg, ref in found.items())
     extra = tuple(ir.InputField(c.name, c.aggregate.type, c.nullable) for c in columns)
     lowered = dataclasses.replace(
         p, input=dataclasses.replace(p.input, fields=p.input.fields + extra), lets=lets, segments=segments,
-        classifies=classifies, scores=scores, channels=channels, offers=offers, tests=())
+        classifies=classifies, scores=scores, channels=channels, offers=offers, tests=(),
+        population=population)
     return Lowered(lowered, columns)
 
 

@@ -48,6 +48,7 @@ from pol.compiler.frontend.offer_data import (
     check_columns,
     widened,
 )
+from pol.compiler.frontend.population import check_population
 from pol.compiler.frontend.resolve import DERIVED, KIND_WORDS, Named, Unit, ast_graph, derived_order, report_cycles
 from pol.dsl import ast
 from pol.dsl.diagnostics import Diagnostics
@@ -110,6 +111,8 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
                   any(o is not None and o.campaign not in (None, name) for o in offers), attrs)
     arbitrate = check_arbitrate(ck, arbitrates[0], offers, attrs) if arbitrates else ir.Arbitrate()
     tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
+    population = check_population(ck, items, unit.owner, offers, bodies, {f.name: f.type for f in fields},
+                                  frozenset(x.name for x in experiments))
 
     if diags.errors or inp is None:
         return None
@@ -133,6 +136,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         carry=carry,
         histories=tuple(histories),
         experiments=tuple(experiments),
+        population=population,
     )
 
 

@@ -88,6 +88,8 @@ def expressions(program: ir.Program) -> Iterator[tuple[object, ir.Expr]]:
     for o in program.offers:
         yield o, o.eligible
         yield o, o.priority
+    if program.population is not None and not program.population.derived:     # derived: the offers' own
+        yield program.population, program.population.cond
     for t in program.tests:
         for e in t.expects:
             if isinstance(e, ir.ExpectExpr):
@@ -99,7 +101,7 @@ def _ast_expressions(item: ast.Decl) -> Iterator[ast.Expr]:
         yield item.expr
     elif isinstance(item, ast.Classify):
         yield from (w.cond for w in item.whens)
-    elif isinstance(item, ast.Channel) and item.cond is not None:
+    elif isinstance(item, (ast.Channel, ast.Population)) and item.cond is not None:
         yield item.cond
     elif isinstance(item, ast.Offer):
         yield from (p.expr for p in item.props if isinstance(p, (ast.Eligible, ast.Priority)))

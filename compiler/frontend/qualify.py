@@ -81,7 +81,7 @@ def qualify(unit: Unit, diags: Diagnostics) -> None:
     for item, k in zip(unit.items, unit.owner):
         if isinstance(item, ast.Offer) and not offers_in[k]:
             continue
-        if isinstance(item, (ast.Arbitrate, ast.Test)) and not full_in[k]:
+        if isinstance(item, (ast.Arbitrate, ast.Test, ast.Population)) and not full_in[k]:
             continue
         if prefix_of[k] and isinstance(item, DECLS):
             item = _renamed(item, canon[id(item)], _resolver(prefix_of[k], alias, canon, fields))

@@ -120,6 +120,7 @@ class Policy:
         self._decisions = None          # pol.api.decision.CompiledDecisions, made at the first decision
         self._quiet = has_quiet_hours(program)      # decide sets the time of day only then
         self._defaults = resolve_params(program, {})
+        self._population_program: ir.Program | None = None     # made at the first decision that needs it
 
     @functools.cached_property
     def _row(self) -> RowExecutor:
@@ -238,10 +239,32 @@ class Policy:
         left out has none. `ledger` (a pol.Ledger): the run-wide constraints
         apply, against what the ledger's earlier decisions used, and what
         this decision gives is recorded in it (LANGUAGE.md 6.4)."""
+        if self.program.population is not None and not self.addresses(record, as_of, params, extra, history):
+            # LANGUAGE.md 3.14: no offer, and nothing taken from a ledger; explain says why
+            d = self._decide(record, as_of, params, engine, extra, exhausted, history)
+            return d.model_copy(update={"offers": []})
+        return self._decide(record, as_of, params, engine, extra, exhausted, history, ledger)
+
+    def addresses(self, record: dict, as_of=None, params=None, extra: str = "error", history=None) -> bool:
+        """Whether the customer is in the policy's population (LANGUAGE.md
+        3.14): always, for a policy without one. By the reference rules, on
+        the population's own program (its condition and what it reads)."""
+        if self.program.population is None:
+            return True
+        from pol.evaluation.population import NAME, population_program
+        from pol.reference.interp import evaluate_row
+        program = self._population_program
+        if program is None:
+            program = self._population_program = population_program(self.program)
+        as_of = _moment(self.program, as_of)
+        row = evaluate_row(program, record, _as_of(as_of), params, trace=False, extra=extra, history=history)
+        return row.values[NAME] is True
+
+    def _decide(self, record: dict, as_of, params, engine: str, extra: str, exhausted, history, ledger=None):
         if ledger is not None:
             program = offer_settings.with_params(self.program, resolve_params(self.program, params)
                                                  if params else self._defaults)
-            d, _ = ledger.decide(program, lambda refused: self.decide(
+            d, _ = ledger.decide(program, lambda refused: self._decide(
                 record, as_of, params, engine, extra, frozenset(exhausted) | refused, history))
             return d
         if engine not in DECIDE_ENGINES:

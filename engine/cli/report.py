@@ -90,6 +90,18 @@ def header(s: dict) -> list[str]:
         files = s.get("files", 1)
         where = f"{s['input']} ({files:,} files)" if files != 1 else s["input"]
         rows.append(["Input", f"{where}: {_n(s['customers'])} customers"])
+    if s.get("outside_population") is not None:
+        # LANGUAGE.md 3.14: who was left out, read and dropped or never read
+        text = f"{_n(s['outside_population'])} rows read outside it"
+        scan = s.get("scan") or {}
+        if scan.get("filter"):
+            parts = f" ({_n(scan['partitions_skipped'])} of {_n(scan['partitions'])} partitions)" \
+                if scan.get("partitions") else ""
+            text += f"; not read: {_n(scan['files_skipped'])} of {_n(scan['files'])} files{parts}"
+            if scan.get("row_groups"):          # Parquet only
+                text += (f", {_n(scan['row_groups_skipped'])} of {_n(scan['row_groups'])} row groups of "
+                         f"the files opened ({_n(scan['rows_skipped'])} rows)")
+        rows.append(["Population", text])
     for k, (name, h) in enumerate((s.get("history") or {}).items()):
         # events matching no customer are counted, never silently dropped (section 12)
         text = f"{name}: {_n(h['events'])} events, {_n(h['unmatched'])} matching no customer"

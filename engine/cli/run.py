@@ -38,9 +38,10 @@ from pathlib import Path
 
 from pol.compiler.nogc import no_cycle_collection
 from pol.errors import ArgumentError, DataError, ParamError, PolicyError
-from pol.io.input_files import Input, read_batches
+from pol.io.input_files import Input, read_batches, read_positioned
 from pol.io.output_files import COMPRESSIONS, OUTPUTS, SUFFIX, OutputError, Staging, Writer, cannot_write
 from pol.io.output_folder import Claim, OutputRefused, check_paths
+from pol.io.scan import prune
 
 
 class UsageError(Exception):
@@ -166,9 +167,10 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         pol_ = load(policy)
         program = pol_.program
         values = resolve_params(program, raw_params)
-        inp = Input(program, input)
+        inp = Input(program, input, values)
+        scan = prune(program, values, inp)      # the population's partitions and row groups only
         staging = Staging(claim)
-        bar = Progress(inp.total, enabled=progress)
+        bar = Progress(inp.total - scan.rows_skipped if inp.total is not None else None, enabled=progress)
         read = {c.aggregate.history for c in pol_.lowered.columns}
         missing = sorted(read - set(history_paths))
         if missing:
@@ -189,13 +191,13 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         stream.sink = _guard_output(writer.write, out)
         rows = 0
         for file in inp.files:
-            file_rows = 0
-            for batch in read_batches(program, file):
-                stream.feed(batch, path=file.path, first_row=file_rows)
+            if file.row_groups == []:
+                continue            # pruned whole
+            for first, batch in read_positioned(program, file):
+                stream.feed(batch, path=file.path, first_row=first)
                 rows += batch.num_rows
-                file_rows += batch.num_rows
                 bar.update(rows)
-        if rows == 0:
+        if rows == 0 and not scan.rows_skipped:
             raise DataError("the input holds no rows", path=input)
         bar.phase("writing" if not stream.rules.has_capacity else "matching capacities and writing")
         stream.finish()
@@ -206,7 +208,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         writer = None
         bar.close()
         summary = run_summary(
-            pol_, stream.run_id, policy, input, out, files=len(inp.files), input_format=inp.fmt, fmt=fmt, day=day,
+            pol_, stream.run_id, policy, input, out, files=inp.listed, input_format=inp.fmt, fmt=fmt, day=day,
             params=values, started_at=started_at, seconds=time.perf_counter() - started, rows=rows,
             counts=stream.counts, absent=stream.absent)
         if stream.history is not None:
@@ -214,6 +216,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
                                   for name, counts in stream.history.summary().items()}
         if stream.arms:
             summary["experiments"] = stream.arms.summary()
+        if program.population is not None:
+            summary["scan"] = scan.to_dict()
         if pol_.warnings():
             summary["warnings"] = pol_.warnings()
         commit_with_summary(staging, out, summary)

@@ -35,6 +35,7 @@ from pol.evaluation.assignment_columns import AssignmentColumns, without_carried
 from pol.evaluation.assignment_columns import fields as extra_fields
 from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
 from pol.evaluation.experiments import ARM_TYPE, Arms
+from pol.evaluation.population import Population
 from pol.evaluation.summary import Counts
 from pol.evaluation.threads import chunks, run_parts
 from pol.io.columns import adapt
@@ -311,6 +312,10 @@ class Stream:
         self.as_of = as_of
         self.run_id = str(uuid.uuid4())
         self.absent: list[str] = []     # nullable fields some batch lacked (read as null)
+        # LANGUAGE.md 3.14: rows outside the population are dropped before evaluation
+        self.population = Population(program) if program.population is not None else None
+        if self.population is not None:
+            self.counts.outside = 0
 
     def feed(self, batch: pa.RecordBatch, path: str | None = None, first_row: int | None = None) -> None:
         """One batch in. Data errors name `path` (default: the stream's) and
@@ -328,6 +333,10 @@ class Stream:
         check_nulls(given, batch, path, row_base, unscanned=self._kernel_scans)
         if self.arms:
             batch = self.arms.extend(batch, keys_of(batch.column(self.program.input.key)))
+        if self.population is not None:
+            batch = self._in_population(batch)
+            if not batch.num_rows:
+                return
         # The floats left unscanned are checked, for the whole batch, only if
         # the evaluator did not count them or found some (`_feed_slice`).
         self._refuse = (lambda: check_nulls(given, batch, path, row_base)) if self._kernel_scans else None
@@ -335,6 +344,14 @@ class Stream:
         # (the candidates take 9 bytes per row and offer) and in cache.
         for start in range(0, batch.num_rows, MAX_BATCH_ROWS):
             self._feed_slice(batch.slice(start, MAX_BATCH_ROWS) if batch.num_rows > MAX_BATCH_ROWS else batch)
+
+    def _in_population(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch's rows that are in the population; the others counted."""
+        assert self.population is not None and self.counts.outside is not None
+        keep = self.population.mask(batch, self.params, self.today)
+        inside = int(np.count_nonzero(keep))
+        self.counts.outside += batch.num_rows - inside
+        return batch if inside == batch.num_rows else batch.filter(pa.array(keep))
 
     def _feed_slice(self, batch: pa.RecordBatch) -> None:
         n = batch.num_rows

@@ -32,6 +32,7 @@ class Counts:
     funnel: np.ndarray          # int64[K, len(FUNNEL)]
     by_channel: np.ndarray      # int64[K, channels, 2]: accepted to contact, controls
     allocation: dict | None = None  # optimal mode's report (engine/arbitration/optimal.Allocation)
+    outside: int | None = None      # rows read outside the population (LANGUAGE.md 3.14); None: no population
 
     @staticmethod
     def empty(plan: KernelPlan) -> Counts:
@@ -75,4 +76,5 @@ class Counts:
             "assignments": int(self.funnel[:, 3].sum()),
             "controls": int(self.funnel[:, 4].sum()),
             **({"allocation": dict(self.allocation)} if self.allocation is not None else {}),
+            **({"outside_population": self.outside} if self.outside is not None else {}),
         }

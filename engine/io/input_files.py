@@ -23,12 +23,13 @@ twice in the header is an error.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -56,6 +57,11 @@ class InputFile:
     schema: pa.Schema
     rows: int | None                      # known up front for Parquet, IPC files and CSV
     read: Callable[..., Iterator[pa.RecordBatch]]       # (file, columns, program)
+    # hive partition values from the folders' names (`province=广东/`), as the
+    # input block types them; columns every row of the file holds
+    partition: dict[str, pa.Scalar] = field(default_factory=dict)
+    # the row groups to read (engine/io/scan.py's pruning); None: all of them
+    row_groups: list[int] | None = None
 
 
 _BROKEN_LINK = "cannot be read: a link to a file that does not exist (or a loop of links)"
@@ -96,10 +102,53 @@ def list_files(path: str) -> tuple[str, list[str]]:
     return SUFFIXES[Path(paths[0]).suffix.lower()], paths
 
 
-def open_file(program, path: str, fmt: str) -> InputFile:
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def hive_values(program, root: str, path: str) -> dict[str, pa.Scalar]:
+    """The `NAME=VALUE` folders between the input folder and a file, each a
+    column of the file's rows, typed as the input block declares NAME
+    (a string if it does not); a value of the wrong type names the column."""
+    from urllib.parse import unquote
+    declared = {f.name: ARROW[f.type] for f in program.input.fields}
+    out: dict[str, pa.Scalar] = {}
+    for part in Path(path).relative_to(root).parts[:-1]:
+        name, eq, text = part.partition("=")
+        if not eq or not name:
+            continue
+        t = declared.get(name, pa.string())
+        value = unquote(text)
+        if value == HIVE_NULL:
+            out[name] = pa.scalar(None, t)
+            continue
+        try:
+            out[name] = pa.array([value]).cast(t)[0]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise DataError(f"the partition folder '{part}' gives column '{name}' the value '{value}', "
+                            f"which is not {_EXPECTED.get(program.input.field(name).type.value, 'of its type')}",
+                            column=name, path=path) from None
+    return out
+
+
+def open_file(program, path: str, fmt: str, partition: dict[str, pa.Scalar] | None = None) -> InputFile:
     """One input file, its schema checked against the policy's input block.
     Files are closed again until read: a folder may hold thousands."""
     from pol.evaluation.bind import check_schema
+    file = _open_file(program, path, fmt)
+    if partition:
+        clash = next((n for n in partition if n in file.schema.names), None)
+        if clash is not None:
+            raise DataError(f"column '{clash}' is both in the file and a partition folder's name: "
+                            "keep one of them", column=clash, path=path)
+        file.partition = partition
+        file.schema = pa.schema([*file.schema, *(pa.field(n, v.type) for n, v in partition.items())])
+    check_schema(program, file.schema, path)
+    if fmt == "csv":
+        file.rows = max(count_records(path) - 1, 0)         # the header is a record
+    return file
+
+
+def _open_file(program, path: str, fmt: str) -> InputFile:
     with _reading(program, path, fmt):
         if fmt == "parquet":
             with pq.ParquetFile(path) as pf:
@@ -117,9 +166,6 @@ def open_file(program, path: str, fmt: str) -> InputFile:
                     file = InputFile(path, fmt, pa.ipc.open_stream(source).schema, None, _ipc_stream_batches)
         else:
             file = InputFile(path, fmt, _csv_schema(program, path), None, _csv_batches)
-    check_schema(program, file.schema, path)
-    if fmt == "csv":
-        file.rows = max(count_records(path) - 1, 0)         # the header is a record
     return file
 
 
@@ -131,7 +177,8 @@ def _parquet_batches(file: InputFile, columns: list[str], program) -> Iterator[p
     # pre_buffer keeps every byte range it has read until the file is closed:
     # memory would grow with the file (1 GiB more at 30M rows).
     with pq.ParquetFile(file.path, pre_buffer=False) as pf:
-        yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=True)
+        yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=True,
+                                   row_groups=file.row_groups)
 
 
 def _ipc_file_batches(file: InputFile, columns: list[str], program) -> Iterator[pa.RecordBatch]:
@@ -199,18 +246,52 @@ def _csv_error_with_row(program, path: str) -> str | None:
     return None
 
 
+def read_positioned(program, file: InputFile) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(the batch's first row in the file, batch) for each batch of
+    read_batches: where row groups were pruned, each run of adjacent row
+    groups is read on its own, so that data errors name the file's rows."""
+    if file.row_groups is None:
+        first = 0
+        for batch in read_batches(program, file):
+            yield first, batch
+            first += batch.num_rows
+        return
+    if not file.row_groups:
+        return
+    with pq.ParquetFile(file.path) as pf:
+        sizes = [pf.metadata.row_group(k).num_rows for k in range(pf.metadata.num_row_groups)]
+    starts = [0]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+    runs: list[list[int]] = []
+    for k in file.row_groups:
+        if runs and runs[-1][-1] == k - 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    for run in runs:
+        part = dataclasses.replace(file, row_groups=run, rows=sum(sizes[k] for k in run))
+        first = starts[run[0]]
+        for batch in read_batches(program, part):
+            yield first, batch
+            first += batch.num_rows
+
+
 def read_batches(program, file: InputFile) -> Iterator[pa.RecordBatch]:
     """The policy's columns of one file, in batches of at least MIN_BATCH_ROWS
     (but the last): small row groups or CSV blocks would make per-batch
     overhead count. The next batch is read while this one is evaluated."""
     # a nullable field the file lacks reads as null (pol.io.columns)
     columns = [f.name for f in program.input.fields if f.name in file.schema.names]
+    stored = [c for c in columns if c not in file.partition]
     pending: list[pa.RecordBatch] = []
     n = total = 0
     with _reading(program, file.path, file.fmt):
-        for batch in prefetch(file.read(file, columns, program)):
+        for batch in prefetch(file.read(file, stored, program)):
             if not batch.num_rows:
                 continue
+            if file.partition:
+                batch = _with_partition(batch, file.partition, columns)
             pending.append(batch)
             n += batch.num_rows
             total += batch.num_rows
@@ -224,6 +305,16 @@ def read_batches(program, file: InputFile) -> Iterator[pa.RecordBatch]:
                             "it with the file)", path=file.path)
         if pending:
             yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+
+
+def _with_partition(batch: pa.RecordBatch, partition: dict[str, pa.Scalar], columns: list[str]) -> pa.RecordBatch:
+    """The batch with its partition values as columns, in the policy's order."""
+    n = batch.num_rows
+    cols = {name: batch.column(name) for name in batch.schema.names}
+    for name, value in partition.items():
+        if name in columns:
+            cols[name] = pa.repeat(value, n) if value.is_valid else pa.nulls(n, value.type)
+    return pa.RecordBatch.from_pydict({c: cols[c] for c in columns if c in cols})
 
 
 def prefetch(batches: Iterator, depth: int = 1) -> Iterator:
@@ -370,12 +461,34 @@ class Input:
     """A file or a folder of files, every file opened and its schema checked
     before anything is run or written."""
 
-    def __init__(self, program, path: str):
+    def __init__(self, program, path: str, params: dict | None = None):
         self.path = path
         self.fmt, paths = list_files(path)
-        self.files = [open_file(program, f, self.fmt) for f in paths]
+        values = {f: hive_values(program, path, f) for f in paths} if Path(path).is_dir() else {}
+        # With the run's params, a policy's population prunes the partitions
+        # that cannot hold a row of it (engine/io/scan.py) before their files
+        # are opened: they are not read, so not checked. One file is opened
+        # whatever happens (the first kept): the run's key type is its.
+        self.listed = len(paths)
+        self.partitions = len({tuple(v.items()) for v in values.values()}) if values else 0
+        keep = set(paths)
+        self.partition_filter: str | None = None
+        if values and params is not None and program.population is not None:
+            from pol.io.scan import partitions_to_read
+            keep, self.partition_filter = partitions_to_read(program, params, values)
+        self.partitions_skipped = (self.partitions - len({tuple(values[f].items()) for f in keep})
+                                   if values else 0)
+        first = next((f for f in paths if f in keep), paths[0])
+        self.files = []
+        for f in paths:
+            if f in keep or f == first:
+                file = open_file(program, f, self.fmt, values.get(f))
+                if f not in keep:
+                    file.row_groups, file.rows = [], 0
+                self.files.append(file)
+        self.files_pruned = len(paths) - len(keep)
         known = [f.rows for f in self.files]
         self.total = None if None in known else sum(known)
-        if self.total == 0:
+        if self.total == 0 and not self.files_pruned:
             raise DataError("the input holds no rows", path=path)
         self.key_type = self.files[0].schema.field(program.input.key).type

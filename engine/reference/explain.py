@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pol.api.decision import Decision, decision_of
 from pol.compiler import ir, offer_settings
 from pol.reference.experiments import bucket
-from pol.reference.interp import evaluate_row
+from pol.reference.interp import eval_expr, evaluate_row, why_not
 from pol.reference.matching import match_customer
 from pol.reference.render import render, value_text
 from pol.reference.trace import Culprit
@@ -103,6 +103,8 @@ class Explanation:
     decision: Decision
     labels: dict[str, str]
     experiments: list[ArmVerdict] = dataclasses.field(default_factory=list)
+    # LANGUAGE.md 3.14: why the customer is outside the population (None: inside, or no population)
+    outside: str | None = None
 
     def __str__(self) -> str:
         return _text(self)
@@ -115,6 +117,8 @@ class Explanation:
         out["scores"] = [{"name": n, "label": label, "value": v} for n, label, v in self.scores]
         if not self.experiments:
             del out["experiments"]
+        if self.outside is None:
+            del out["outside"]
         return out
 
     def to_json(self, indent: int | None = None) -> str:
@@ -147,6 +151,7 @@ def fields_used(program: ir.Program) -> list[str]:
     exprs += [w.cond for c in program.classifies for w in c.whens]
     exprs += [c.cond for c in program.channels if c.cond is not None]
     exprs += [e for o in program.offers for e in (o.eligible, o.priority)]
+    exprs += [program.population.cond] if program.population is not None else []
     used = {n.name for e in exprs for n in ir.walk(e) if isinstance(n, ir.FieldRef)}
     return [f.name for f in program.input.fields if f.name in used]
 
@@ -188,6 +193,13 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
 
     accepted = {a.offer: a for a in match.accepted}
     lost = match.lost_by_offer()
+    outside = population_why = None
+    if not row.in_population and program.population is not None:
+        p = program.population
+        state = "null" if eval_expr(p.cond, row.env) is None else "false"
+        outside = (f"outside the population: {render(p.cond)} is {state} "
+                   f"({'population from offers' if p.derived else 'population'} at {_where(p.span, root)})")
+        population_why = why_not(p.cond, row.env)
     given, others = [], []
     for o in program.offers:
         s = row.offers[o.name]
@@ -198,6 +210,10 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
                 o.name, o.label, True, None,
                 f"given, rank {a.rank}, via {_named(a.channel, labels)}, priority {value_text(a.priority)}{note}",
                 a.rank, a.channel, a.priority, a.control))
+        elif not row.in_population:
+            others.append(OfferVerdict(o.name, o.label, False, "population",
+                                       "not given: the customer is outside the policy's population",
+                                       why=population_why))
         elif not s.in_window:
             window = f"from {o.valid_from or 'the start'} to {o.valid_to or 'no end'}"
             others.append(OfferVerdict(o.name, o.label, False, "window",
@@ -251,6 +267,7 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
         decision=decision_of(program, row, match),
         labels=labels,
         experiments=[_arm_verdict(x, row.key, row.arms[x.name]) for x in program.experiments],
+        outside=outside,
     )
 
 
@@ -321,6 +338,8 @@ def _text(x: Explanation) -> str:
             out.append(f"  {_named(ch.name, x.labels)}: {'open' if ch.open else 'closed'}")
             for c in ch.why:
                 out += _culprit_lines(c, x.labels, "      ")
+    if x.outside is not None:
+        out += ["", "Population", f"  {x.outside}: no offer is given, and a run leaves the customer out"]
     out += ["", "Offers"]
     if not x.offers:
         out.append("  (the policy declares no offers)")

@@ -74,6 +74,9 @@ class RowResult:
     env: Env
     trace: Trace | None = None
     arms: dict[str, str] = field(default_factory=dict)   # experiment -> arm (or "control")
+    # LANGUAGE.md 3.14: outside the population a customer is in no output,
+    # and no offer is a candidate
+    in_population: bool = True
 
     def candidates(self) -> list[OfferState]:
         return [o for o in self.offers.values() if o.candidate]
@@ -138,6 +141,7 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
         else:       # let or score (a score's expression is float already)
             decls[name] = eval_expr(d.expr, env)
 
+    inside = program.population is None or eval_expr(program.population.cond, env) is True
     channels = {c.name: c.cond is None or eval_expr(c.cond, env) is True for c in program.channels}
     offers: dict[str, OfferState] = {}
     for o in program.offers:
@@ -146,7 +150,8 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
         channel = next((c for c in o.channels if channels[c]), None)
         window = in_window(o, as_of)
         offers[o.name] = OfferState(o.name, window, eligible, priority, channel,
-                                    window and eligible is True and priority is not None and channel is not None)
+                                    inside and window and eligible is True and priority is not None
+                                    and channel is not None)
 
     tr = None
     if trace:
@@ -161,4 +166,4 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
         )
     values = {name: decls[name] for name in program.order}
     return RowResult(fields.get(program.input.key), as_of, fields, params, values,
-                     channels, offers, env, tr, drawn)
+                     channels, offers, env, tr, drawn, inside)

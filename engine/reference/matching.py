@@ -245,6 +245,8 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
 
     pairs = []
     for i, row in enumerate(rows):
+        if not getattr(row, "in_population", True):
+            continue            # in no output, and counted nowhere (LANGUAGE.md 3.14)
         for name, s in row.offers.items():
             f = funnel[name]
             if s.in_window and s.eligible is True:

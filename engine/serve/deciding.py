@@ -156,7 +156,7 @@ class Decider:
         return out
 
     def _decide_many(self, entry, records: list, ask: Ask, rows: list[int], shadow: bool = False) -> list[dict]:
-        if entry.drawn:
+        if entry.by_record:
             out = []
             for i, record in zip(rows, records):
                 try:
@@ -192,7 +192,7 @@ class Decider:
         route = self.router.route(name, versions, None, ask.version, ask.pinned)
         entry = route.answer
         t0 = time.perf_counter()
-        if entry.drawn:
+        if entry.by_record:
             records = table.to_pylist()
             got = self._decide_many(entry, records, ask, list(range(len(records))))
             answer = table_of(entry, got, table.schema.field(entry.policy.program.input.key).type)
@@ -218,7 +218,7 @@ class Decider:
             self._log(entry, route.arm, ask, got, ms, request_id)
         if route.shadow is not None:
             try:
-                if route.shadow.drawn:
+                if route.shadow.by_record:
                     shadow = self._decide_many(route.shadow, table.to_pylist(), ask, list(range(table.num_rows)),
                                                True)
                 else:

@@ -61,6 +61,14 @@ class Loaded:
         return bool(self.capacities or self.draws[0] or self.draws[1])
 
     @property
+    def by_record(self) -> bool:
+        """Whether batches are decided record by record: when decisions draw
+        from the ledger, and for a policy with a population (LANGUAGE.md
+        3.14), whose batch run leaves out the customers outside it while a
+        request answers every record it holds (with no offer)."""
+        return self.drawn or self.policy.program.population is not None
+
+    @property
     def engine(self) -> str:
         # Not "auto" while the kernel builds: auto would build it again on a
         # thread of this process. Where nothing may compile, auto still uses a

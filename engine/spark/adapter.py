@@ -8,6 +8,7 @@ No rule is written here: each function calls the engine's own.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -88,7 +89,8 @@ class Batches:
     def __init__(self, policy, as_of: dt.date, params: dict):
         self.policy = policy
         # capacities, holdouts and windows from params, as the local stream takes them
-        self.program = offer_settings.with_params(policy.program, params)
+        # (without the population: worker.population_fn left out its rows before any batch comes here)
+        self.program = dataclasses.replace(offer_settings.with_params(policy.program, params), population=None)
         self.plan = policy.plan
         self.rules = Rules.of(self.program)
         self.extra = AssignmentColumns(self.program)

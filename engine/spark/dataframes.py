@@ -97,6 +97,13 @@ class Prepared:
         check_values(program, self.input.data, self.schema, self.input.files)
         sources, root = policy_sources(self.policy)
         self.job = Job(sources, root, day, values, self.input.files)
+        if program.population is not None:
+            # LANGUAGE.md 3.14: the rows outside it go no further (positions kept)
+            from dataclasses import replace
+
+            from pol.spark.worker import population_fn
+            data = self.input.data
+            self.input = replace(self.input, data=data.mapInArrow(population_fn(self.job), data.schema))
         key_type = self.schema.field(program.input.key).type
         self.types = output_types(program, self.policy.plan, key_type)
         self.funnel = None      # the global walk's counts, with capacities

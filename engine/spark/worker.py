@@ -213,6 +213,23 @@ def blobs_fn(job: Job):
     return fn
 
 
+def population_fn(job: Job):
+    """Only the rows in the policy's population (LANGUAGE.md 3.14), every
+    column kept (positions too): the engine's own evaluator of the condition
+    (engine/evaluation/population.py), so Spark runs leave out the customers
+    a local run does, and every later pass sees only the population."""
+    def fn(batches):
+        from pol.evaluation.bind import EPOCH
+        from pol.evaluation.population import Population
+        policy = policy_of(job)
+        population = Population(policy.lowered.program)
+        today = (job.as_of - EPOCH).days
+        for batch in batches:
+            keep = population.mask(batch, job.params, today)
+            yield batch if keep.all() else batch.filter(pa.array(keep))
+    return fn
+
+
 CANDIDATE_SCHEMA = pa.schema([("pos", pa.int64()), ("offer", pa.int16()), ("chan", pa.int8()),
                               ("prio", pa.float64()), ("ctrl", pa.bool_())])
 

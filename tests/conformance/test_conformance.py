@@ -35,7 +35,9 @@ Case file format (JSON, because it has null):
                                          # with their keys, in the order given
     }]}
 
-Besides the declared names, a case may expect per row "arm.NAME" (the
+Besides the declared names, a case may expect per row "population" (whether
+the row is in the policy's population, LANGUAGE.md 3.14: a row outside it
+is in no output of a batch evaluator, and gets no offer from any), and "arm.NAME" (the
 experiment's arm, or "control", LANGUAGE.md section 13) and, per row and
 accepted offer in rank order: "campaigns" (the assignments' campaign, null when the offers
 come from one campaign), "attr.NAME" (the offer's attribute, null where it
@@ -90,6 +92,7 @@ def reference(program: ir.Program, rows: list[dict], as_of: dt.date, params: dic
     results = [evaluate_row(program, r, as_of, params, trace=False,
                             history=_mine(program, history or {}, r.get(program.input.key))) for r in rows]
     out: dict[str, list] = {name: [r.values[name] for r in results] for name in program.order}
+    out["population"] = [r.in_population for r in results]
     run = match_all(program, results)
     out["offers"] = [m.offers for m in run.matches]
     out["channels"] = [[a.channel for a in m.accepted] for m in run.matches]
@@ -206,18 +209,27 @@ def compiled(engine: str):
         result = Policy(observed).evaluate(table, as_of=as_of, params=params, engine=engine,
                                            history=tables if program.histories else None)
         c = result.customers
-        out = {name: c.column(name).to_pylist() for name in program.outputs}
-        _unobserve(program, out, lambda name: c.column(name).to_pylist())
+        # a row outside the population is in no output: its values read as null
+        at = {k: i for i, k in enumerate(c.column(program.input.key).to_pylist())}
+        keys = [r.get(program.input.key) for r in rows]
+        where = [at.get(k) for k in keys]
+
+        def column(name):
+            values = c.column(name).to_pylist()
+            return [None if i is None else values[i] for i in where]
+
+        out = {name: column(name) for name in program.outputs}
+        _unobserve(program, out, column)
+        out["population"] = [i is not None for i in where]
         by_row: dict = {}
         for a in result.assignments.to_pylist():
             by_row.setdefault(a[program.input.key], []).append(a)
-        keys = c.column(program.input.key).to_pylist()
         out["offers"] = [[a["offer"] for a in by_row.get(k, [])] for k in keys]
         out["channels"] = [[a["channel"] for a in by_row.get(k, [])] for k in keys]
         out["controls"] = [[a["offer"] for a in by_row.get(k, []) if a["control"]] for k in keys]
         offer_columns(program, [by_row.get(k, []) for k in keys], out)
         for x in program.experiments:
-            out[f"arm.{x.name}"] = c.column(x.name).to_pylist()
+            out[f"arm.{x.name}"] = column(x.name)
         return out
     return evaluate
 
@@ -237,6 +249,9 @@ def row_kernel(program: ir.Program, rows: list[dict], as_of: dt.date, params: di
                  for r in records]
     values = [{**d.segments, **d.classifications, **d.scores} for d in decisions]
     out = {name: [v[name] for v in values] for name in program.outputs}
+    out["population"] = [observed.addresses(r, as_of=as_of, params=params,
+                                            history=_mine(program, history or {}, r.get(program.input.key)))
+                         for r in records]
     _unobserve(program, out, lambda name: [v[name] for v in values])
     for x in program.experiments:
         out[f"arm.{x.name}"] = [d.arms[x.name] for d in decisions]
@@ -325,6 +340,8 @@ def result_type(program: ir.Program, name: str) -> Type | None:
     """The type of a declared name; None for the lists of offers, channels, controls."""
     if name in ("offers", "channels", "controls", "campaigns") or name.startswith(("attr.", "carry.")):
         return None
+    if name == "population":
+        return Type.BOOL
     if name.startswith("arm."):
         return Type.STRING
     d = program.decl(name)
