@@ -67,6 +67,8 @@ class CheckContext:
         self.param_arms: dict[str, ir.Param] = {}          # params with a value per arm
         # (offer name, {attribute: literal}) while an offer is checked: what `offer.NAME` reads
         self.offer_attrs: tuple[str, dict[str, ir.Literal]] | None = None
+        # `it` while the condition of any/all is checked (compiler/frontend/lists.py)
+        self.element: ir.Element | None = None
         # (attribute, type, span) of every offer's attributes, in order (compiler/frontend/offer_data.py)
         self.attr_log: list[tuple[str, Type, Span | None]] = []
         # the carried fields, where each is carried (compiler/frontend/offer_data.py)

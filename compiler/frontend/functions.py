@@ -67,6 +67,8 @@ class FunctionRules(HistoryRules):
         if name in AGGREGATES and isinstance(arg, ast.Name) \
                 and isinstance(self.space.get(arg.name.partition(".")[0]), ast.History):
             return self.aggregate_call(e, arg)
+        if name in ("count", "any", "all"):
+            return (yield from self.list_call(e))
         if name not in FUNCTIONS:
             if name in self.space:
                 kind = KIND_WORDS[type(self.space[name])]
