@@ -88,7 +88,9 @@ def quantify(q: ir.Quantifier, items: tuple[object, ...] | None, leaf: Callable[
         return None
     unknown = False
     for x in items:
-        v = evaluate(q.cond, lambda n, x=x: x if isinstance(n, ir.Element) else leaf(n))
+        def at(n: ir.Expr, x: object = x) -> object:
+            return x if isinstance(n, ir.Element) else leaf(n)
+        v = evaluate(q.cond, at)
         if v is None:
             unknown = True
         elif v is not q.every:

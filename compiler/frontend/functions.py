@@ -68,7 +68,10 @@ class FunctionRules(HistoryRules):
                 and isinstance(self.space.get(arg.name.partition(".")[0]), ast.History):
             return self.aggregate_call(e, arg)
         if name in ("count", "any", "all"):
-            return (yield from self.list_call(e))
+            from pol.compiler.frontend.lists import ListRules
+            assert isinstance(self, ListRules)      # the Checker is both
+            listed: Typed = yield from self.list_call(e)
+            return listed
         if name not in FUNCTIONS:
             if name in self.space:
                 kind = KIND_WORDS[type(self.space[name])]

@@ -101,11 +101,12 @@ class ListRules(LiteralRules):
         first = e.args[0]
         src = self.list_field(first.name) if isinstance(first, ast.Name) else None
         if src is None:
-            d = self.space.get(first.name) if isinstance(first, ast.Name) else None
-            t = self.param_types.get(first.name) if isinstance(first, ast.Name) else None
+            word = first.name if isinstance(first, ast.Name) else ""
+            d = self.space.get(word)
+            t = self.param_types.get(word)
             if isinstance(d, ast.Param) and t is not None and t.element is not None:
-                return self.error("E-TYPE-015", f"'{name}' reads a list field; '{first.name}' is a list param",
-                                  first.span, f"test a value against it: x in {first.name}")
+                return self.error("E-TYPE-015", f"'{name}' reads a list field; '{word}' is a list param",
+                                  first.span, f"test a value against it: x in {word}")
             x = yield first
             if x is None:
                 return None

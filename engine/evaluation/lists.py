@@ -78,7 +78,7 @@ def string_elements(flat: pa.Array) -> pa.Array:
 def truths(plan: KernelPlan, args: dict[str, object], n: int) -> None:
     """Every quantifier's condition per element of its list, into `args`
     under the layout's names (the bound batch's other arguments there)."""
-    from pol.evaluation.vector import element_values      # vector imports bind, which imports this
+    from pol.evaluation.vector import element_values  # vector imports bind, which imports this
     index = {f.name: j for j, f in enumerate(plan.fields)}
     for q, name in zip(plan.quants, plan.layout.quants):
         values = args[plan.layout.fields[index[q.source.name]].values]
