@@ -235,11 +235,14 @@ def bottom_up(e: Expr, rule: Callable[[Expr, list[R]], R]) -> R:
 
 
 def walk(e: Expr) -> Iterator[Expr]:
-    """Every node of an expression, parents before children."""
+    """Every node of an expression, parents before children; an any/all's
+    condition after its list (what it reads is read by the expression)."""
     stack = [e]
     while stack:
         node = stack.pop()
         yield node
+        if isinstance(node, Quantifier):
+            stack.append(node.cond)
         stack.extend(reversed(children(node)))
 
 

@@ -151,20 +151,13 @@ def plan(program: ir.Program) -> KernelPlan:
             let_depth[name] = map_depth(lets[name].expr, let_depth)
     quants: list[ir.Quantifier] = []
 
-    def nodes(e: ir.Expr) -> Iterator[ir.Expr]:
-        # the customer's expression, and the conditions of its any/all
-        for node in ir.walk(e):
-            yield node
-            if isinstance(node, ir.Quantifier):
-                if node not in quants:
-                    quants.append(node)
-                yield from ir.walk(node.cond)
-
     for e in program_exprs(program):
         rounds = max(rounds, map_depth(e, let_depth))
-        for node in nodes(e):
+        for node in ir.walk(e):         # the conditions of any/all too
             if isinstance(node, ir.Quantifier):
                 rounds = max(rounds, map_depth(node.cond, {}))
+                if node not in quants:
+                    quants.append(node)
             if isinstance(node, ir.FieldRef):
                 used.add(node.name)
             elif isinstance(node, ir.Literal) and node.type == Type.STRING and node.value is not None:

@@ -410,9 +410,7 @@ def test_every_operator_and_node_kind_is_covered():
         exprs += [c.cond for c in program.channels if c.cond is not None]
         exprs += [e for o in program.offers for e in (o.eligible, o.priority)]
         for e in exprs:
-            nodes = list(ir.walk(e))
-            nodes += [n for q in nodes if isinstance(q, ir.Quantifier) for n in ir.walk(q.cond)]
-            for node in nodes:
+            for node in ir.walk(e):
                 kinds.add(type(node))
                 if isinstance(node, ir.Call):
                     ops.add(node.op)
