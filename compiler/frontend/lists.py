@@ -133,7 +133,8 @@ class ListRules(LiteralRules):
             cond = self.settle(cond, B)
         if cond.type != B:
             return self.error("E-TYPE-008", f"the condition of '{name}' must be a condition (bool), found "
-                              f"{a_type(cond.type)}", e.args[1].span, f'e.g. {name}({src.name}, it == "5G")')
+                              f"{a_type(cond.type)}", e.args[1].span,
+                              f"e.g. {name}({src.name}, it == {'1' if element == I else chr(34) + '5G' + chr(34)})")
         for node in ir.walk(cond):
             bad = _outside(node, src.name)
             if bad is not None:
@@ -179,7 +180,8 @@ class ListRules(LiteralRules):
         if x.type != element:
             hint = literal_hint(e.operand, element) if isinstance(e.operand, (ast.Number, ast.String)) else None
             if hint is None:
-                hint = f"{a_type(x.type)} is tested against a list<{x.type}> param" \
+                hint = f"{a_type(x.type)} is tested against a list<{x.type}> " \
+                    f"{'field' if isinstance(lst, ir.FieldRef) else 'param'}" \
                     if x.type in LIST_OF else "lists hold ints or strings"
             return self.error("E-TYPE-006", f"'{c.name}' is {list_words(lst.type)}, but this tests {a_type(x.type)}",
                               e.op_span, hint)
