@@ -247,7 +247,8 @@ def _list(f: ir.InputField, element: Type, v) -> tuple:
         try:
             x = convert(one, x)
         except DataError:
-            raise DataError(f"field '{f.name}' is {f.type}: element {k + 1} should be {_EXPECTED[element]}, "
+            raise DataError(f"field '{f.name}' is {f.type}{'?' if f.nullable else ''}: element {k + 1} should be "
+                            f"{_EXPECTED[element]}, "
                             f"got {shown(x)}", column=f.name) from None
         if x is not None:
             out.append(x)
