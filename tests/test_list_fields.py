@@ -214,3 +214,20 @@ def test_fmt_keeps_list_fields_and_is_idempotent():
     assert 'any(tags, it == "5G") and count(codes) > 1' in once
     assert format_text(once).text == once
     assert pol.loads(once).program == pol.loads(text).program
+
+
+def test_a_split_kernel_reads_list_fields_in_every_stage():
+    """compiler/backend/split.py: each stage takes the layout's arguments,
+    the list fields' elements and offsets and the any/all truths too."""
+    from pol.evaluation.executor import KernelExecutor
+    p = pol.loads(POLICY)
+    rows = [{"id": 1, "s": "5G", "i": 4, "tags": ["5G", "VIP金卡"], "codes": [4, 2]},
+            {"id": 2, "s": "a", "tags": [None, "a "], "codes": None},
+            {"id": 3, "i": 12, "tags": [], "codes": [12, None, 3]},
+            {"id": 4, "s": "全球通", "tags": None, "codes": []}]
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    want = _outputs(p.evaluate(table, as_of=AS_OF, engine="vector"))
+    from pol.compiler.backend import split
+    assert split.needed(p.lowered.program, 20)
+    p._kernel = KernelExecutor(p.lowered.program, p.plan, split_at=20)
+    assert _outputs(p.evaluate(table, as_of=AS_OF, engine="kernel")) == want
