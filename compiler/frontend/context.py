@@ -145,7 +145,7 @@ class CheckContext:
         if t is None:
             guess = _TYPE_SYNONYMS.get(name.lower()) or closest(name, TYPE_NAMES)
             hint = f"did you mean '{guess}'?" if guess else "the types are " + ", ".join(TYPE_NAMES)
-            if name.startswith("list<"):
+            if name.startswith("list<") or "<" in name or ">" in name:
                 hint = "a list is list<int> or list<string>"
             self.error("E-TYPE-010", f"unknown type '{name}'", span, hint)
         return t
