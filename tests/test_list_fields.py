@@ -231,3 +231,19 @@ def test_a_split_kernel_reads_list_fields_in_every_stage():
     assert split.needed(p.lowered.program, 20)
     p._kernel = KernelExecutor(p.lowered.program, p.plan, split_at=20)
     assert _outputs(p.evaluate(table, as_of=AS_OF, engine="kernel")) == want
+
+
+def test_a_carried_list_field_and_an_absent_one():
+    """`carry tags` writes the list into the assignments; a nullable list
+    field absent from the data reads as null and is reported absent."""
+    p = pol.loads("""input c key id { id: int  tags: list<string>?  codes: list<int>? }
+carry tags
+channel sms
+offer o { eligible when count(tags) > 0 or tags is null channels sms }
+""")
+    table = pa.table({"id": pa.array([1, 2, 3], pa.int64()),
+                      "tags": pa.array([["a", None], [], None], pa.list_(pa.string()))})
+    for engine in ("vector", "kernel"):
+        r = p.evaluate(table, as_of=AS_OF, engine=engine)
+        assert [(a["id"], a["tags"]) for a in r.assignments.to_pylist()] == [(1, ["a", None]), (3, None)]
+        assert r.summary["absent_fields"] == ["codes"]

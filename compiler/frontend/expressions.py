@@ -394,6 +394,9 @@ class Checker(FunctionRules, ListRules):
         return ir.InSet(B, x, tuple(values), e.negated, e.span)
 
     def x_IsNull(self, e: ast.IsNull) -> Rule:
+        field = self.list_field(e.operand.name) if isinstance(e.operand, ast.Name) else None
+        if field is not None:       # a list field may be asked whether it is null (LANGUAGE.md 4.9)
+            return ir.IsNull(B, ir.FieldRef(field.type, field.name, e.operand.span), e.negated, e.span)
         x = yield e.operand
         if x is None:
             return None
