@@ -247,3 +247,18 @@ offer o { eligible when count(tags) > 0 or tags is null channels sms }
         r = p.evaluate(table, as_of=AS_OF, engine=engine)
         assert [(a["id"], a["tags"]) for a in r.assignments.to_pylist()] == [(1, ["a", None]), (3, None)]
         assert r.summary["absent_fields"] == ["codes"]
+
+
+def test_an_aggregate_and_a_list_in_one_condition():
+    """compiler/backend/history.py rewrites the aggregates of a condition
+    into columns and leaves its any/all as they are."""
+    p = pol.loads("""input c key id { id: int  tags: list<string>? }
+history orders key id at day { id: int  day: date }
+segment s = count(orders) > 0 and any(tags, it == "a")
+""")
+    table = pa.table({"id": pa.array([1, 2, 3], pa.int64()),
+                      "tags": pa.array([["a"], ["a"], ["b"]], pa.list_(pa.string()))})
+    orders = pa.table({"id": pa.array([1, 3], pa.int64()), "day": pa.array([AS_OF, AS_OF], pa.date32())})
+    for engine in ("vector", "kernel"):
+        r = p.evaluate(table, as_of=AS_OF, engine=engine, history={"orders": orders})
+        assert r.customers.column("s").to_pylist() == [True, False, False], engine
