@@ -229,10 +229,13 @@ def apply_op(op: str, result_type: Type, args: list[Any]) -> Any:
     return fit(result_type, v)
 
 
+_LISTS = frozenset({Type.LIST_INT, Type.LIST_STRING})
+
+
 def read_field(t: Type, v: Any) -> Any:
     """An input value as the language sees it: NaN and infinities read as
     null; a list's null elements are dropped (LANGUAGE.md 3.3)."""
-    if t.element is not None and v is not None:
+    if v is not None and t in _LISTS:
         return tuple(x for x in v if x is not None)
     if t == Type.FLOAT and v is not None:
         v = float(v)

@@ -308,5 +308,5 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
     for arr, name in zip(luts, plan.layout.luts):
         args[name] = arr
     if plan.quants:
-        lists.truths(plan, args, n)
+        lists.truths(plan, args)
     return Bound(n, args, table)

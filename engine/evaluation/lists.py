@@ -75,7 +75,7 @@ def string_elements(flat: pa.Array) -> pa.Array:
     return flat.cast(pa.string())
 
 
-def truths(plan: KernelPlan, args: dict[str, object], n: int) -> None:
+def truths(plan: KernelPlan, args: dict[str, object]) -> None:
     """Every quantifier's condition per element of its list, into `args`
     under the layout's names (the bound batch's other arguments there)."""
     from pol.evaluation.vector import element_values  # vector imports bind, which imports this
