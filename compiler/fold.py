@@ -15,7 +15,7 @@ from pol.compiler import ir
 from pol.compiler.ops import apply_op, fit
 
 NOT_CONSTANT = object()
-_READS = (ir.FieldRef, ir.ParamRef, ir.DeclRef, ir.Today, ir.Aggregate)
+_READS = (ir.FieldRef, ir.ParamRef, ir.DeclRef, ir.Today, ir.Aggregate, ir.Element, ir.Quantifier)
 
 
 def is_constant(e: ir.Expr) -> bool:
@@ -77,3 +77,22 @@ def evaluate(e: ir.Expr, leaf: Callable[[ir.Expr], object]) -> object:
         elif not isinstance(x, tuple):
             values.append(leaf(x))
     return values[0]
+
+
+def quantify(q: ir.Quantifier, items: tuple[object, ...] | None, leaf: Callable[[ir.Expr], object]) -> object:
+    """`any`/`all` by the reference rules (LANGUAGE.md 4.9): the condition
+    for each element of `items` (None: a null list), `leaf` giving its
+    literals and params. any: true at the first true element, all: false
+    at the first false one; otherwise null if one was null."""
+    if items is None:
+        return None
+    unknown = False
+    for x in items:
+        def at(n: ir.Expr, x: object = x) -> object:
+            return x if isinstance(n, ir.Element) else leaf(n)
+        v = evaluate(q.cond, at)
+        if v is None:
+            unknown = True
+        elif v is not q.every:
+            return v
+    return None if unknown else q.every

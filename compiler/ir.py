@@ -4,7 +4,8 @@ Produced by compiler/frontend/check.py from the untyped AST; consumed by the ref
 evaluator (engine/reference/interp.py), the kernel generator (compiler/backend/codegen.py) and
 offer matching. The expression nodes form a small closed set:
 
-    Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull
+    Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull,
+    Aggregate, Element, Quantifier
 
 The checker desugars and makes every conversion explicit, so back ends never
 guess:
@@ -22,6 +23,9 @@ guess:
 * `x in LIST_PARAM` becomes `Call("member", (x, ParamRef(list type, name)))`,
   `x not in LIST_PARAM` that call in `not`: a ParamRef of a list type appears
   nowhere else;
+* a list field is read by `x in FIELD` (`Call("list_has", (x, FieldRef))`),
+  `count(FIELD)` (`Call("list_count", ...)`) and `any`/`all`
+  (`Quantifier`) alone;
 * `round(x)` becomes `Call("round", (x, Literal(int, 0)))`;
 * a chain `a and b and c` is one `Call("and", (a, b, c))` (likewise `or`):
   three-valued and/or are associative, and a chain of thousands stays one
@@ -143,6 +147,35 @@ class Aggregate:
     span: Span | None = dataclasses.field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class Element:
+    """`it` in the condition of `any`/`all` (LANGUAGE.md 4.9): the list
+    element the condition is asked about; an int or a string, never null
+    (a list field's null elements are dropped when it is read)."""
+    type: Type
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Quantifier:
+    """`any(LIST, cond)` / `all(LIST, cond)` over a list field (LANGUAGE.md
+    4.9): whether some (every) element makes `cond` true, three-valued:
+    any is true when one is true, else null when one is null, else false
+    (an empty list: false); all is false when one is false, else null when
+    one is null, else true (empty: true); a null list gives null.
+
+    `cond` reads only `it` (Element), literals and params: it is a function
+    of the element, so the batch paths compute it once per element of the
+    batch and the kernels only fold each row's run of elements. It is a
+    scope of its own, not a child: walks over the customer's expression see
+    the list field alone (`children` is `(source,)`)."""
+    type: Type               # always BOOL
+    every: bool              # all (True) or any (False)
+    source: FieldRef         # the list field
+    cond: Expr
+    span: Span | None = field(default=None, compare=False)
+
+
 # aggregate -> {field type (None: no field): result type}
 AGGREGATES: dict[str, dict[Type | None, Type]] = {
     "count": {None: I},
@@ -156,8 +189,8 @@ AGGREGATES: dict[str, dict[Type | None, Type]] = {
 }
 
 
-Expr = Union[Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull, Aggregate]
-EXPR_KINDS = (Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull, Aggregate)
+Expr = Union[Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull, Aggregate, Element, Quantifier]
+EXPR_KINDS = (Literal, FieldRef, ParamRef, DeclRef, Today, Call, If, InSet, IsNull, Aggregate, Element, Quantifier)
 
 
 def children(e: Expr) -> tuple[Expr, ...]:
@@ -167,6 +200,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
         return (e.cond, e.then, e.else_)
     if isinstance(e, (InSet, IsNull)):
         return (e.operand,)
+    if isinstance(e, Quantifier):
+        return (e.source,)
     return ()
 
 
@@ -200,11 +235,14 @@ def bottom_up(e: Expr, rule: Callable[[Expr, list[R]], R]) -> R:
 
 
 def walk(e: Expr) -> Iterator[Expr]:
-    """Every node of an expression, parents before children."""
+    """Every node of an expression, parents before children; an any/all's
+    condition after its list (what it reads is read by the expression)."""
     stack = [e]
     while stack:
         node = stack.pop()
         yield node
+        if isinstance(node, Quantifier):
+            stack.append(node.cond)
         stack.extend(reversed(children(node)))
 
 

@@ -211,6 +211,8 @@ RULES: dict[str, Callable[..., Any]] = {
     "substring": _substring,
     "concat": lambda *a: "".join(a),
     "member": lambda x, values: x in values,
+    "list_has": lambda x, values: x in values,
+    "list_count": len,
 }
 _NULL_AWARE = frozenset({"and", "or", "coalesce"})
 rule = signatures.rule_table("the reference evaluator", RULES)
@@ -227,8 +229,14 @@ def apply_op(op: str, result_type: Type, args: list[Any]) -> Any:
     return fit(result_type, v)
 
 
+_LISTS = frozenset({Type.LIST_INT, Type.LIST_STRING})
+
+
 def read_field(t: Type, v: Any) -> Any:
-    """An input value as the language sees it: NaN and infinities read as null."""
+    """An input value as the language sees it: NaN and infinities read as
+    null; a list's null elements are dropped (LANGUAGE.md 3.3)."""
+    if v is not None and t in _LISTS:
+        return tuple(x for x in v if x is not None)
     if t == Type.FLOAT and v is not None:
         v = float(v)
         return v if math.isfinite(v) else None

@@ -79,6 +79,10 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     # `x in LIST` (compiler/frontend/lists.py): the second argument is always a
     # list param's ParamRef, the only place a list is read
     "member": {(I, LI): B, (S, LS): B},
+    # list fields (LANGUAGE.md 4.9): `x in FIELD`, `count(FIELD)`; the list
+    # argument is always a list field's FieldRef
+    "list_has": {(I, LI): B, (S, LS): B},
+    "list_count": {(LI,): I, (LS,): I},
 }
 
 VARIADIC = frozenset({"min", "max", "coalesce", "and", "or", "concat"})

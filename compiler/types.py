@@ -16,9 +16,10 @@ class Type(StrEnum):
     STRING = "string"
     DATE = "date"
     TIMESTAMP = "timestamp"     # a wall-clock date and time, to the microsecond (LANGUAGE.md 2)
-    # Lists are values of params only (LANGUAGE.md 3.4), read by `x in NAME`
-    # alone: the checker lets no list reach an operator, so the value types
-    # above are all an evaluator's operators see.
+    # Lists are values of params (LANGUAGE.md 3.4), read by `x in NAME` alone
+    # (the `member` operator), and of input fields (3.3), read by `list_has`,
+    # `list_count`, `any`/`all` (ir.Quantifier) and `is null`: no other
+    # operator sees a list.
     LIST_INT = "list<int>"
     LIST_STRING = "list<string>"
 

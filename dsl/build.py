@@ -194,6 +194,11 @@ class Builder(Transformer):
     def field(self, c):
         return ast.Field(str(c[0]), str(c[1]), len(c) > 2, self._tok(c[0]), self._tok(c[1]))
 
+    def field_list(self, c):
+        # NAME ':' NAME '<' NAME '>' '?'?: one type name, `list<string>`, for the checker
+        return ast.Field(str(c[0]), f"{c[1]}{c[2]}{c[3]}{c[4]}", len(c) > 5, self._tok(c[0]),
+                         self._span(c[1], c[4]))
+
     def param_decl(self, c):
         arms = tuple(c[3]) if len(c) > 3 else ()
         return ast.Param(str(c[0]), str(c[1]), c[2], self._tok(c[0]), self._tok(c[1]), arms)

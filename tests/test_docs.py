@@ -184,7 +184,8 @@ def check_policy(ex: Example, folder: Path) -> None:
 
 
 _ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string(),
-          "date": pa.date32(), "timestamp": pa.timestamp("us")}
+          "date": pa.date32(), "timestamp": pa.timestamp("us"),
+          "list<int>": pa.list_(pa.int64()), "list<string>": pa.list_(pa.string())}
 
 
 def same_decision_in_vector_evaluator(program, test) -> None:

@@ -350,3 +350,23 @@ def test_the_population_leaves_out_what_a_local_run_leaves_out(spark, capacity_p
         want = policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
         assert 0 < want.customers.num_rows < bench_table.num_rows / 10
         assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(split_files[4])), as_of=AS_OF), want)
+
+
+def test_list_fields_as_spark_arrays(spark, tmp_path):
+    """A list field is a Spark ArrayType column, carried to the executors as
+    an Arrow list (LANGUAGE.md 3.3): the same values as a local run."""
+    path = tmp_path / "lists.pol"
+    path.write_text("""input c key id { id: int  plan: string?  tags: list<string>?  codes: list<int> }
+segment has = plan in tags
+segment vip = any(tags, starts_with(it, "VIP"))
+score n = count(codes)
+segment small = all(codes, it < 10)
+""", encoding="utf-8")
+    policy = pol.load(path)
+    table = pa.table({"id": pa.array([1, 2, 3, 4], pa.int64()), "plan": ["5G", "x", None, "a"],
+                      "tags": pa.array([["5G", "VIP1"], ["y", None], None, []], pa.list_(pa.string())),
+                      "codes": pa.array([[1, 2], [None, 20], [], [3, 3, 3]], pa.list_(pa.int64()))})
+    want = policy.evaluate(table, as_of=AS_OF, engine="vector").customers
+    got = pol.spark.evaluate(policy, spark.createDataFrame(table), as_of=AS_OF)[0].toArrow().sort_by("id")
+    for name in ("has", "vip", "n", "small"):
+        assert got.column(name).to_pylist() == want.column(name).to_pylist(), name

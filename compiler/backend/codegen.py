@@ -173,9 +173,11 @@ def _header(plan: KernelPlan) -> list[ast.stmt]:
 
 
 def _runtime_names(plan: KernelPlan) -> tuple[str, ...]:
-    # `member` only where a list param is: every other kernel's text (and
-    # its cache key) stays what it was
-    return RUNTIME_NAMES + (("member",) if any(p.type.element is not None for p in plan.params) else ())
+    # `member` only where a list param is, `list_has` and `quantify` where a
+    # list field is: every other kernel's text (and its cache key) stays what it was
+    lists = any(f.type.element is not None for f in plan.fields)
+    return RUNTIME_NAMES + (("member",) if any(p.type.element is not None for p in plan.params) else ()) \
+        + (("list_has", "quantify") if lists else ())
 
 
 def source(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False,

@@ -79,6 +79,8 @@ class Emitter:
         self.n = 0
         self.decls: dict[str, Value] = {}
         self.fields: dict[str, Value] = {}
+        # a list field's elements and this row's run of them: (values, start, stop)
+        self.lists: dict[str, tuple[ast.expr, ast.expr, ast.expr]] = {}
 
     def tmp(self) -> tuple[str, str]:
         self.n += 1
@@ -113,6 +115,10 @@ class Emitter:
         ok = names.RECORD[2]
         slots = names.record_slots(tuple(f.type for f in self.plan.fields))
         for j, f in enumerate(self.plan.fields):
+            if f.type.element is not None:      # its one row's elements: arguments of their own
+                self.fields[f.name] = self.list_field(f.name, self.plan.layout.fields[j], C(0),
+                                                      item(ok, C(j)))
+                continue
             array, k = slots[j]
             v: ast.expr = item(array, C(k))
             if f.type == Type.BOOL:
@@ -129,6 +135,9 @@ class Emitter:
                 assert a.has_nulls is not None and a.validity_offset is not None
                 m = or_(not_(N(a.has_nulls)), call("bit", N(a.validity), binop(ast.Add(), N(a.validity_offset), i)))
                 m = self.bind(m, None).v
+            if a.offsets is not None:
+                self.fields[f.name] = self.list_field(f.name, a, i, m)
+                continue
             if a.bit_offset is not None:
                 v = call("bit", N(x), binop(ast.Add(), N(a.bit_offset), i))
             elif a.remap is not None:
@@ -153,6 +162,15 @@ class Emitter:
                 # Keep invalid slots at a fixed default so they cannot trap later.
                 self.emit(assign(local(val.v), ifexp(val.m, val.v, C(DEFAULTS[f.type]))))
             self.fields[f.name] = val
+
+    def list_field(self, name: str, a: names.FieldArgs, row: ast.expr, m: ast.expr | None) -> Value:
+        """A list field of row `row`: its run of elements in self.lists; its
+        Value is the run's start (read by nothing but the list rules) and validity."""
+        assert a.offsets is not None
+        start = self.bind(item(a.offsets, row), None).v
+        stop = self.bind(item(a.offsets, binop(ast.Add(), row, C(1))), None).v
+        self.lists[name] = (N(a.values), start, stop)
+        return Value(start, m)
 
     def expr(self, e: ir.Expr) -> Value:
         return self.check_finite(self.lazy(e))
@@ -204,6 +222,15 @@ class Emitter:
         if e.type.element is not None:      # a list: its array, read by `member` alone, never null
             return Value(N(a.value), None)
         return Value(N(a.value), N(a.valid))
+
+    def x_Quantifier(self, e: ir.Quantifier, args: list[Value]) -> Value:
+        # the host computed the condition per element (engine/evaluation/lists.py): fold this row's
+        _, start, stop = self.lists[e.source.name]
+        truth = N(self.plan.layout.quants[self.plan.quants.index(e)])
+        return self.checked(call("quantify", truth, start, stop, C(e.every)), args[0].m)
+
+    def x_Element(self, e: ir.Element) -> Value:
+        raise AssertionError("`it` is read by the host (engine/evaluation/lists.py), never by a kernel")
 
     def x_DeclRef(self, e: ir.DeclRef) -> Value:
         return self.decls[e.name]

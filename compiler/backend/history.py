@@ -89,7 +89,7 @@ def _replace(e: ir.Expr, found: dict[ir.Aggregate, ir.FieldRef]) -> ir.Expr:
             if ref is None:
                 ref = found[node] = ir.FieldRef(node.type, column_name(len(found)), node.span)
             done[id(node)] = ref
-        elif not kids:
+        elif not kids or isinstance(node, ir.Quantifier):      # a list field and its own scope: no aggregate
             done[id(node)] = node
         elif not ready:
             stack.append((node, True))

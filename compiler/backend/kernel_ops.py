@@ -132,6 +132,22 @@ def _member(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value
     return g.bind(call("member", vs[0], vs[1]), ms[0])
 
 
+def _list_has(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
+    # vs[1] is the list field's first element (Emitter.load_fields); the row's run is g.lists'
+    values, start, stop = g.lists[_field_name(e.args[1])]
+    return g.bind(call("list_has", values, start, stop, vs[0]), all_(ms[0], ms[1]))
+
+
+def _list_count(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
+    _, start, stop = g.lists[_field_name(e.args[0])]
+    return g.bind(binop(ast.Sub(), stop, start), ms[0])
+
+
+def _field_name(e: ir.Expr) -> str:
+    assert isinstance(e, ir.FieldRef)
+    return e.name
+
+
 def _chain(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
     raise AssertionError("and, or and coalesce are emitted from their operands' Values (Emitter.x_Call)")
 
@@ -152,6 +168,7 @@ RULES = {
     "upper": _string_function, "lower": _string_function, "trim": _string_function,
     "substring": _string_function, "concat": _string_function,
     "member": _member,
+    "list_has": _list_has, "list_count": _list_count,
 }
 rule = signatures.rule_table("kernel code generation", RULES)
 

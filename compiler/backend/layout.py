@@ -73,17 +73,20 @@ ROW_WALK = tuple(n for n in MATCH_RANGE if n not in (START, STOP, CPRIO, CCHAN, 
 class FieldArgs:
     """The arguments of one input field. `values`: the Arrow values (ints,
     floats, date32 days; a bool field's bitmap; a string field's dictionary
-    indices). The others are None where the field's type has no use for them."""
+    indices; a list field's elements, every row's after the other, int64:
+    ints, or strings' codes in the batch's string table, null elements
+    dropped). The others are None where the field's type has no use for them."""
     values: str
     bit_offset: str | None       # bool: the values bitmap's bit offset
     remap: str | None            # string: dictionary index -> code in the batch's string table
     validity: str | None         # nullable: the validity bitmap,
     validity_offset: str | None  # its bit offset,
     has_nulls: str | None        # and whether it is there at all (no nulls: a dummy bitmap)
+    offsets: str | None = None   # list: int64[n + 1], row i's elements are values[offsets[i]:offsets[i + 1]]
 
     def names(self) -> tuple[str, ...]:
         return tuple(n for n in (self.values, self.bit_offset, self.remap, self.validity,
-                                 self.validity_offset, self.has_nulls) if n is not None)
+                                 self.validity_offset, self.has_nulls, self.offsets) if n is not None)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ class KernelLayout:
     params: tuple[ParamArgs, ...]     # per plan.params
     fields: tuple[FieldArgs, ...]     # per plan.fields
     luts: tuple[str, ...]             # per plan.luts: a table per string of the batch's string table
+    # per plan.quants: int8 per element of the quantifier's list field, its
+    # condition's value (0 false, 1 true, 2 null), computed by the host
+    quants: tuple[str, ...] = ()
 
     def bound(self) -> tuple[str, ...]:
         """The arguments a bound batch supplies (engine/evaluation/bind.Bound.args)."""
@@ -105,7 +111,7 @@ class KernelLayout:
             names += [p.value, p.valid]
         for f in self.fields:
             names += f.names()
-        return (*names, *self.luts)
+        return (*names, *self.luts, *self.quants)
 
     def batch(self, matched: bool) -> tuple[str, ...]:
         """The batch kernel's parameters, in order. `matched`: the kernel walks
@@ -113,14 +119,18 @@ class KernelLayout:
         params = tuple(n for p in self.params for n in (p.value, p.valid))
         fields = tuple(n for f in self.fields for n in f.names())
         tail = MATCHED if matched else (CPRIO, CCHAN)
-        return (START, STOP, TODAY, *params, *fields, *self.luts, ACTIVE, SEGS, CLASSES, SCORES, *tail)
+        return (START, STOP, TODAY, *params, *fields, *self.luts, *self.quants, ACTIVE, SEGS, CLASSES, SCORES,
+                *tail)
 
     def row(self) -> tuple[str, ...]:
         """The row kernel's parameters, in order: one record, its candidates
         (written out, then walked by the kernel's call of match_range) and
-        that walk's arguments."""
+        that walk's arguments. A list field is not in the record's slots:
+        its elements and offsets (one row) are arguments of their own."""
         params = tuple(n for p in self.params for n in (p.value, p.valid))
-        return (TODAY, *params, *RECORD, *self.luts, ACTIVE, SEGS, CLASSES, SCORES, CPRIO, CCHAN, *ROW_WALK)
+        lists = tuple(n for f in self.fields if f.offsets is not None for n in (f.values, f.offsets))
+        return (TODAY, *params, *RECORD, *lists, *self.luts, *self.quants, ACTIVE, SEGS, CLASSES, SCORES, CPRIO,
+                CCHAN, *ROW_WALK)
 
     @staticmethod
     def arguments(order: tuple[str, ...], values: dict[str, object]) -> tuple[object, ...]:
@@ -158,6 +168,8 @@ def layout(plan: KernelPlan) -> KernelLayout:
             validity=f"xv{j}" if nullable else None,
             validity_offset=f"xo{j}" if nullable else None,
             has_nulls=f"xh{j}" if nullable else None,
+            offsets=f"xs{j}" if f.type.element is not None else None,
         ))
     luts = tuple(f"l{k}" for k, _ in enumerate(plan.luts))
-    return KernelLayout(params, tuple(fields), luts)
+    quants = tuple(f"q{k}" for k, _ in enumerate(plan.quants))
+    return KernelLayout(params, tuple(fields), luts, quants)

@@ -97,6 +97,9 @@ class KernelPlan:
     scores: tuple[str, ...]
     channels: tuple[str, ...]
     offers: tuple[str, ...]
+    # every any/all of the program (distinct): its condition's value per
+    # element is computed by the host (engine/evaluation/lists.py)
+    quants: tuple[ir.Quantifier, ...] = ()
 
     def literal_code(self, s: str) -> int:
         return self.literals.index(s)
@@ -146,9 +149,15 @@ def plan(program: ir.Program) -> KernelPlan:
     for name in program.order:
         if name in lets:
             let_depth[name] = map_depth(lets[name].expr, let_depth)
+    quants: list[ir.Quantifier] = []
+
     for e in program_exprs(program):
         rounds = max(rounds, map_depth(e, let_depth))
-        for node in ir.walk(e):
+        for node in ir.walk(e):         # the conditions of any/all too
+            if isinstance(node, ir.Quantifier):
+                rounds = max(rounds, map_depth(node.cond, {}))
+                if node not in quants:
+                    quants.append(node)
             if isinstance(node, ir.FieldRef):
                 used.add(node.name)
             elif isinstance(node, ir.Literal) and node.type == Type.STRING and node.value is not None:
@@ -180,4 +189,5 @@ def plan(program: ir.Program) -> KernelPlan:
         scores=tuple(s.name for s in program.scores),
         channels=tuple(c.name for c in program.channels),
         offers=tuple(o.name for o in program.offers),
+        quants=tuple(quants),
     )

@@ -342,6 +342,33 @@ def member(x, values):
 
 
 @_jit
+def list_has(values, start, stop, x):
+    """`x in FIELD` (LANGUAGE.md 4.9): x among a list field's elements of
+    one row, values[start:stop] (ints, or strings' codes): a scan, a
+    customer's tags being few."""
+    for j in range(start, stop):
+        if values[j] == x:
+            return True
+    return False
+
+
+@_jit
+def quantify(truth, start, stop, every):
+    """`any`/`all` of one row (LANGUAGE.md 4.9): its elements' truths,
+    truth[start:stop] (0 false, 1 true, 2 null, computed by the host) ->
+    (value, known): any is true at the first true, all false at the first
+    false; otherwise a null among them leaves it unknown."""
+    unknown = False
+    for j in range(start, stop):
+        t = truth[j]
+        if t == 2:
+            unknown = True
+        elif (t == 1) != every:
+            return not every, True
+    return every, not unknown
+
+
+@_jit
 def bit(buf, i):
     """Bit i of an Arrow bitmap (least significant bit first)."""
     return (buf[i >> 3] >> (i & 7)) & 1 == 1

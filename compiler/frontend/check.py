@@ -453,7 +453,9 @@ def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:
                              f"did you mean '{guess}'?" if guess else "'given' sets input fields only")
                     continue
                 ftype = ck.field_types.get(g.name)
-                if ftype is not None:
+                if ftype is not None and ftype.element is not None and isinstance(g.value, ast.Null):
+                    given.append((g.name, None))        # a null list (LANGUAGE.md 3.3)
+                elif ftype is not None:
                     value, ok = ck.value(g.value, ftype, f"field '{g.name}'")
                     if ok:
                         given.append((g.name, value))

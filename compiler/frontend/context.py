@@ -67,6 +67,8 @@ class CheckContext:
         self.param_arms: dict[str, ir.Param] = {}          # params with a value per arm
         # (offer name, {attribute: literal}) while an offer is checked: what `offer.NAME` reads
         self.offer_attrs: tuple[str, dict[str, ir.Literal]] | None = None
+        # `it` while the condition of any/all is checked (compiler/frontend/lists.py)
+        self.element: ir.Element | None = None
         # (attribute, type, span) of every offer's attributes, in order (compiler/frontend/offer_data.py)
         self.attr_log: list[tuple[str, Type, Span | None]] = []
         # the carried fields, where each is carried (compiler/frontend/offer_data.py)
@@ -143,7 +145,7 @@ class CheckContext:
         if t is None:
             guess = _TYPE_SYNONYMS.get(name.lower()) or closest(name, TYPE_NAMES)
             hint = f"did you mean '{guess}'?" if guess else "the types are " + ", ".join(TYPE_NAMES)
-            if name.startswith("list<"):
+            if name.startswith("list<") or "<" in name or ">" in name:
                 hint = "a list is list<int> or list<string>"
             self.error("E-TYPE-010", f"unknown type '{name}'", span, hint)
         return t

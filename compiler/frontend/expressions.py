@@ -60,7 +60,7 @@ from pol.compiler.frontend.hints import (
     type_words,
     unquoted_text_hint,
 )
-from pol.compiler.frontend.lists import ListRules
+from pol.compiler.frontend.lists import ListRules, list_words
 from pol.compiler.frontend.nesting import too_deep
 from pol.compiler.frontend.resolve import KIND_WORDS
 from pol.compiler.types import Type
@@ -144,6 +144,8 @@ class Checker(FunctionRules, ListRules):
         return self.error("E-TYPE-008", f"{what} must be a number, found {a_type(x.type)}", e.span, hint)
 
     def x_Name(self, e: ast.Name) -> Typed:
+        if e.name == "it" and self.element is not None:
+            return ir.Element(self.element.type, e.span)
         d = self.space.get(e.name)
         if d is None and e.name.startswith("offer."):
             return self.attribute(e)
@@ -151,6 +153,10 @@ class Checker(FunctionRules, ListRules):
             return self.unknown_name(e.name, e.span)
         if isinstance(d, ast.Field):
             t = self.field_types.get(e.name)
+            if t is not None and t.element is not None:
+                return self.error("E-TYPE-014", f"'{e.name}' is {list_words(t)}, not a value", e.span,
+                                  f'read it with x in {e.name}, count({e.name}), any({e.name}, it == ...) '
+                                  f'or all({e.name}, ...)')
             return ir.FieldRef(t, e.name, e.span) if t is not None else None
         if isinstance(d, ast.Param):
             t = self.param_types.get(e.name)
@@ -213,6 +219,8 @@ class Checker(FunctionRules, ListRules):
             hint = f"did you mean '{guess}'?"
         elif name in FUNCTIONS:
             hint = f"'{name}' is a function: write {name}(...)"
+        elif name == "it":
+            hint = "'it' is the list's element in the condition of any(LIST, ...) or all(LIST, ...)"
         elif name.lower() in ("true", "false", "null", "today"):
             hint = f"write '{name.lower()}' in lower case"
         else:
@@ -386,6 +394,9 @@ class Checker(FunctionRules, ListRules):
         return ir.InSet(B, x, tuple(values), e.negated, e.span)
 
     def x_IsNull(self, e: ast.IsNull) -> Rule:
+        field = self.list_field(e.operand.name) if isinstance(e.operand, ast.Name) else None
+        if field is not None:       # a list field may be asked whether it is null (LANGUAGE.md 4.9)
+            return ir.IsNull(B, ir.FieldRef(field.type, field.name, e.operand.span), e.negated, e.span)
         x = yield e.operand
         if x is None:
             return None

@@ -67,6 +67,12 @@ class FunctionRules(HistoryRules):
         if name in AGGREGATES and isinstance(arg, ast.Name) \
                 and isinstance(self.space.get(arg.name.partition(".")[0]), ast.History):
             return self.aggregate_call(e, arg)
+        unknown = isinstance(arg, ast.Name) and arg.name not in self.space
+        if name in ("any", "all") or (name == "count" and not unknown):     # of a list field (lists.py)
+            from pol.compiler.frontend.lists import ListRules
+            assert isinstance(self, ListRules)      # the Checker is both
+            listed: Typed = yield from self.list_call(e)
+            return listed
         if name not in FUNCTIONS:
             if name in self.space:
                 kind = KIND_WORDS[type(self.space[name])]
@@ -75,6 +81,10 @@ class FunctionRules(HistoryRules):
             guess = closest(name, FUNCTIONS)
             hint = (_FUNCTION_ADVICE.get(name.lower()) or (f"did you mean '{guess}'?" if guess else None)
                     or "the functions are " + ", ".join(FUNCTIONS))
+            if name == "count" and isinstance(arg, ast.Name):      # count(NAME) of an undeclared NAME
+                near = self.suggest(arg.name, self.names_of(ast.History, ast.Field))
+                hint = f"count(...) takes a history or a list field, and '{arg.name}' is neither" + (
+                    f": did you mean '{near}'?" if near else "")
             return self.error("E-FUNC-001", f"unknown function '{name}'", span, hint)
         lo, hi = FUNCTIONS[name]
         k = len(e.args)

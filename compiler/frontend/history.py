@@ -64,6 +64,10 @@ def check_histories(ck: CheckContext, items: Sequence[ast.Decl], input_key_type:
                 ok = False
                 continue
             seen.add(f.name)
+            if t is not None and t.element is not None:
+                ck.error("E-TYPE-010", f"a field of history '{h.name}' cannot be a list", f.type_span,
+                         "an event holds one value per field: give each value its own event")
+                t = None
             if t is None:
                 ok = False
                 continue

@@ -50,6 +50,8 @@ _EXPECTED = {
     Type.STRING: "a string",
     Type.DATE: "a date written YYYY-MM-DD",
     Type.TIMESTAMP: "a timestamp written YYYY-MM-DDTHH:MM:SS",
+    Type.LIST_INT: "a list of ints",
+    Type.LIST_STRING: "a list of strings",
 }
 
 
@@ -174,6 +176,8 @@ def convert(f: ir.InputField, v):
     if v is None:
         return None
     t = f.type
+    if t.element is not None:
+        return _list(f, t.element, v)
     if t == Type.INT:
         if isinstance(v, bool):
             raise _refuse(f, v, "write a number")
@@ -232,6 +236,25 @@ def convert(f: ir.InputField, v):
     raise _refuse(f, v)
 
 
+def _list(f: ir.InputField, element: Type, v) -> tuple:
+    """A list field's value: a list or tuple (a JSON array) of the element
+    type; its null elements dropped (LANGUAGE.md 3.3)."""
+    if not isinstance(v, (list, tuple)):
+        raise _refuse(f, v, "write the values in brackets: [\"5G\", \"VIP\"]" if isinstance(v, str) else None)
+    one = ir.InputField(f.name, element, True, f.span)
+    out = []
+    for k, x in enumerate(v):
+        try:
+            x = convert(one, x)
+        except DataError:
+            raise DataError(f"field '{f.name}' is {f.type}{'?' if f.nullable else ''}: element {k + 1} should be "
+                            f"{_EXPECTED[element]}, "
+                            f"got {shown(x)}", column=f.name) from None
+        if x is not None:
+            out.append(x)
+    return tuple(out)
+
+
 # ---------------------------------------------------------------- records
 
 class RecordReader:
@@ -252,6 +275,7 @@ class RecordReader:
         self._ints, self._floats = by_type[Type.INT], by_type[Type.FLOAT]
         self._bools, self._strings, self._dates = by_type[Type.BOOL], by_type[Type.STRING], by_type[Type.DATE]
         self._timestamps = by_type[Type.TIMESTAMP]
+        self._lists = by_type[Type.LIST_INT] + by_type[Type.LIST_STRING]
 
     def values(self, record) -> list:
         """The record's value of every input field, in input order (None for
@@ -291,6 +315,10 @@ class RecordReader:
         for i in self._timestamps:
             v = out[i]
             if (type(v) is not dt.datetime or v.tzinfo is not None) and v is not None:
+                out[i] = convert(fields[i], v)
+        for i in self._lists:
+            v = out[i]
+            if v is not None:
                 out[i] = convert(fields[i], v)
         if out[self.key_index] is None:
             name = self.names[self.key_index]

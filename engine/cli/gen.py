@@ -123,6 +123,17 @@ def hints(program: ir.Program, as_of: dt.date) -> dict[str, Hints]:
             elif isinstance(node, ir.InSet):
                 for v in node.values:
                     note(node.operand, v)
+            elif isinstance(node, ir.Call) and node.op == "list_has":     # "5G" in tags: an element to hold
+                note(node.args[1], constant(node.args[0]))
+            elif isinstance(node, ir.Quantifier):       # any(tags, it == "5G" ...): the values it is compared with
+                for x in ir.walk(node.cond):
+                    if isinstance(x, ir.Call) and x.op in ("eq", "ne", "lt", "le", "gt", "ge"):
+                        for a, b in (x.args, reversed(x.args)):
+                            if isinstance(a, ir.Element) and constant(b) is not None:
+                                out[node.source.name].values.append(constant(b))
+                    elif isinstance(x, ir.Call) and x.op in ("starts_with", "ends_with", "contains") \
+                            and isinstance(x.args[0], ir.Element) and isinstance(constant(x.args[1]), str):
+                        out[node.source.name].patterns.append((x.op, constant(x.args[1])))
             elif isinstance(node, ir.Call) and node.op == "member":     # x in LIST_PARAM: its default's values
                 for v in constant(node.args[1]) or ():
                     note(node.args[0], v)
@@ -255,7 +266,15 @@ def generate(program: ir.Program, n: int, seed: int = 7, as_of: dt.date | None =
             continue
         context = {Type.STRING: {"name": f.name}, Type.DATE: {"as_of": as_of},
                    Type.TIMESTAMP: {"as_of": as_of}}.get(f.type, {})
-        col = GENERATORS[f.type](rng, n, found.get(f.name, Hints()), **context)
+        element = f.type.element
+        if element is not None:
+            # lists of 0 to 4 elements, drawn like a field of the element type
+            context = {"name": f.name} if element == Type.STRING else {}
+            offsets = np.concatenate([[0], np.cumsum(rng.integers(0, 5, n))]).astype(np.int32)
+            items = GENERATORS[element](rng, int(offsets[-1]), found.get(f.name, Hints()), **context)
+            col = pa.ListArray.from_arrays(pa.array(offsets), items).cast(ARROW[f.type])
+        else:
+            col = GENERATORS[f.type](rng, n, found.get(f.name, Hints()), **context)
         if f.nullable:
             mask = pa.array(rng.random(n) < NULL_SHARE)
             col = pc.if_else(mask, pa.scalar(None, col.type), col)

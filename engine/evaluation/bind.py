@@ -24,6 +24,7 @@ from pol.compiler import ir
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import MICROS_PER_DAY, Type, micros
 from pol.errors import DataError
+from pol.evaluation import lists
 from pol.evaluation.strings import lookups
 
 EPOCH = dt.date(1970, 1, 1)
@@ -36,6 +37,8 @@ _ACCEPTED = {
     Type.STRING: "string, large_string or dictionary of string",
     Type.DATE: "date32, date64 or timestamp",
     Type.TIMESTAMP: "timestamp (any unit, with or without a time zone), date32 or date64",
+    Type.LIST_INT: "list or large_list of an integer type (int8-int64, uint8-uint32)",
+    Type.LIST_STRING: "list or large_list of string, large_string or dictionary of string",
 }
 _UNIT_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
@@ -45,6 +48,8 @@ def _is_int(t: pa.DataType) -> bool:
 
 
 def fits(t: Type, at: pa.DataType) -> bool:
+    if t.element is not None:
+        return lists.fits(t.element, at)
     if t == Type.INT:
         return _is_int(at)
     if t == Type.FLOAT:
@@ -257,7 +262,19 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
     table = pa.array(strings, pa.string())
     for f, names in zip(plan.fields, plan.layout.fields):
         col = batch.column(f.name)
-        if f.type == Type.STRING:
+        if f.type.element is not None:
+            flat, args[names.offsets] = lists.elements(col)
+            if f.type.element == Type.STRING:
+                flat = lists.string_elements(flat)
+                fresh = pc.unique(pc.filter(flat, pc.invert(pc.is_in(flat, value_set=table))))
+                if len(fresh):
+                    table = pa.concat_arrays([table, fresh])
+                codes = pc.index_in(flat, value_set=table)
+                args[names.values] = codes.to_numpy(zero_copy_only=False).astype(np.int64)
+            else:
+                args[names.values] = flat.to_numpy(zero_copy_only=False).astype(np.int64)
+            validity = col
+        elif f.type == Type.STRING:
             col = _as_dictionary(col)
             dictionary = col.dictionary.cast(pa.string())
             fresh = pc.filter(dictionary, pc.invert(pc.is_in(dictionary, value_set=table)))
@@ -290,4 +307,6 @@ def bind(program: ir.Program, plan: KernelPlan, batch: pa.RecordBatch, params: d
     table, luts = lookups(plan, table)
     for arr, name in zip(luts, plan.layout.luts):
         args[name] = arr
+    if plan.quants:
+        lists.truths(plan, args)
     return Bound(n, args, table)

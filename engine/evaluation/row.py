@@ -36,6 +36,7 @@ from pol.compiler.backend.layout import KernelLayout
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type, micros
 from pol.evaluation.bind import param_args
+from pol.evaluation.lists import reference_truth
 from pol.evaluation.strings import extended, lookups
 
 _ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -121,6 +122,12 @@ class RowExecutor:
         self._at_today, self._at_active = at[names.TODAY], at[names.ACTIVE]
         self._at_record = tuple(at[n] for n in names.RECORD)
         self._at_luts = tuple(at[n] for n in plan.layout.luts)
+        # list fields: (values, offsets) positions, the field's input index, whether strings
+        self._lists = tuple((at[a.values], at[a.offsets], inputs[j], f.type.element == Type.STRING)
+                            for j, (f, a) in enumerate(zip(plan.fields, plan.layout.fields))
+                            if a.offsets is not None)
+        by_name = {f.name: inputs[j] for j, f in enumerate(plan.fields)}
+        self._quants = tuple((at[n], by_name[q.source.name], q) for q, n in zip(plan.quants, plan.layout.quants))
         self._at_params = {n: at[n] for p in plan.layout.params for n in (p.value, p.valid)}
         self._at_keys = tuple(at[n] for n in names.KEYS)
         self._at_bp = at[names.MATCH_RULES[2]]
@@ -174,7 +181,9 @@ class RowExecutor:
             out = RowOutputs(self.program, self.plan)
             lay = self.plan.layout
             params = [n for p in lay.params for n in (p.value, p.valid)]
-            changing = dict.fromkeys((names.TODAY, *params, *names.RECORD, *lay.luts, names.ACTIVE, *names.KEYS))
+            lists = [n for a in lay.fields if a.offsets is not None for n in (a.values, a.offsets)]
+            changing = dict.fromkeys((names.TODAY, *params, *names.RECORD, *lists, *lay.luts, *lay.quants,
+                                      names.ACTIVE, *names.KEYS))
             args = list(KernelLayout.arguments(self._order, {**changing, **out.args, **self._rules}))
             t = self._local.t = _Thread(out, args)
         return t
@@ -233,6 +242,15 @@ class RowExecutor:
         args[a_iv] = np.array(iv, np.int64)
         args[a_fv] = np.array([0.0 if v is None else v for v in self._floats(values)], np.float64)
         args[a_ok] = np.array([v is not None for v in self._all(values)], np.bool_)
+        for at_values, at_offsets, k, strings_ in self._lists:
+            items = values[k] or ()
+            if strings_:
+                items = [codes[v] if v in codes else extra.setdefault(v, len(codes) + len(extra)) for v in items]
+            args[at_values] = np.array(items, np.int64)
+            args[at_offsets] = np.array([0, len(items)], np.int64)
+        for at_q, k, q in self._quants:
+            # the condition per element by the reference rules: one record's few
+            args[at_q] = np.array([reference_truth(q, v, params) for v in values[k] or ()], np.int8)
         if self._at_luts:
             luts = self._lit_luts
             if extra:

@@ -21,6 +21,8 @@ from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type, micros
 from pol.evaluation.bind import EPOCH as _EPOCH
 from pol.evaluation.bind import Bound
+from pol.evaluation.lists import ListColumn
+from pol.evaluation.lists import fold as fold_list
 from pol.evaluation.vector_ops import RULES, all_valid, clean, rule, truth
 
 __all__ = ["RULES", "VectorExecutor", "evaluate_batch"]
@@ -34,16 +36,18 @@ def _bits(buf: np.ndarray, offset: int, n: int) -> np.ndarray:
 
 
 class _Eval:
-    def __init__(self, program: ir.Program, plan: KernelPlan, bound: Bound, today: int):
+    def __init__(self, program: ir.Program | None, plan: KernelPlan, bound: Bound, today: int):
         self.program = program
         self.plan = plan
         self.n = bound.n
         self.today = today
         self.decls: dict[str, tuple] = {}
-        self.fields = self._fields(bound)
+        self.fields = self._fields(bound) if program is not None else {}
         self.params = {p.name: (bound.args[a.value], bound.args[a.valid])
                        for p, a in zip(plan.params, plan.layout.params)}
         self.luts = [bound.args[name] for name in plan.layout.luts]
+        self.quants = [bound.args[name] for name in plan.layout.quants] if program is not None else []
+        self.element: tuple | None = None       # `it`, over the elements of a list (element_values)
 
     def _fields(self, bound: Bound) -> dict:
         out = {}
@@ -51,6 +55,12 @@ class _Eval:
         n = self.n
         for f, names in zip(self.plan.fields, self.plan.layout.fields):
             x = args[names.values]
+            if f.type.element is not None:
+                m = None
+                if f.nullable and args[names.has_nulls]:
+                    m = _bits(args[names.validity], args[names.validity_offset], n)
+                out[f.name] = (ListColumn(x, args[names.offsets]), m)
+                continue
             if f.type == Type.BOOL:
                 v = _bits(x, args[names.bit_offset], n)
             elif f.type == Type.STRING:
@@ -91,6 +101,14 @@ class _Eval:
 
     def x_FieldRef(self, e):
         return self.fields[e.name]
+
+    def x_Element(self, e):
+        return self.element
+
+    def x_Quantifier(self, e: ir.Quantifier, args):
+        (col, m), = args
+        value, known = fold_list(self.quants[self.plan.quants.index(e)], col.offsets, e.every)
+        return value, (known if m is None else known & m)
 
     def x_ParamRef(self, e):
         v, ok = self.params[e.name]
@@ -134,6 +152,15 @@ class _Eval:
     def x_Call(self, e: ir.Call, args):
         with np.errstate(all="ignore"):
             return rule(e.op)(self, e, args)
+
+
+def element_values(plan: KernelPlan, args: dict, cond: ir.Expr, values: np.ndarray) -> tuple:
+    """(values, valid) of an any/all condition over a list's elements, `it`
+    being each element (engine/evaluation/lists.truths): it reads only the
+    element, literals, params and lookups, from the bound arguments `args`."""
+    ev = _Eval(None, plan, Bound(len(values), args, None), 0)
+    ev.element = (values, None)
+    return ev.expr(cond)
 
 
 def evaluate_batch(program: ir.Program, plan: KernelPlan, bound: Bound, active: np.ndarray, today: int,

@@ -180,6 +180,20 @@ def _member(ev: _Eval, e: ir.Call, args):
     return np.isin(v, values), m
 
 
+def _list_has(ev: _Eval, e: ir.Call, args):
+    # a list field's elements (engine/evaluation/lists.py): x among its row's
+    (v, m), (col, lm) = args
+    rows = col.rows()
+    hit = np.zeros(ev.n, np.bool_)
+    hit[rows[col.values == v[rows]]] = True
+    return hit, all_valid(m, lm)
+
+
+def _list_count(ev: _Eval, e: ir.Call, args):
+    (col, m), = args
+    return np.diff(col.offsets), m
+
+
 def _to_float(ev: _Eval, e: ir.Call, args):
     (v, m), = args
     return v.astype(np.float64), m
@@ -382,6 +396,7 @@ RULES = {
     "upper": _string_function, "lower": _string_function, "trim": _string_function,
     "substring": _string_function, "concat": _string_function,
     "member": _member,
+    "list_has": _list_has, "list_count": _list_count,
 }
 rule = signatures.rule_table("the vectorized evaluator", RULES)
 

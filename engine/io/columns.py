@@ -18,7 +18,8 @@ from pol.compiler.types import Type
 # (absent fields, carried fields and attributes, CSV and record input,
 # generated data). Every reader and writer takes the type from here.
 ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.STRING: pa.string(),
-         Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us")}
+         Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us"),
+         Type.LIST_INT: pa.list_(pa.int64()), Type.LIST_STRING: pa.list_(pa.string())}
 
 
 def is_decimal(t: pa.DataType) -> bool:

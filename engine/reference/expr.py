@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pol.compiler import ir
-from pol.compiler.fold import evaluate
+from pol.compiler.fold import evaluate, quantify
 from pol.compiler.ops import fit, read_field
 
 
@@ -46,6 +46,8 @@ def eval_expr(expr: ir.Expr, env: Env):
             return env.today
         if isinstance(e, ir.Aggregate):
             return _aggregate(e, env)
+        if isinstance(e, ir.Quantifier):
+            return quantify(e, read_field(e.source.type, env.fields.get(e.source.name)), leaf)
         raise TypeError(f"not an IR expression: {type(e).__name__}")
     return evaluate(expr, leaf)
 

@@ -52,7 +52,7 @@ def _level(e: ir.Expr) -> int:
             return 5                    # `x not in LIST`
         if e.op == "not":
             return 4
-        if e.op in ("between", "member"):
+        if e.op in ("between", "member", "list_has"):
             return 5
         if e.op == "neg":
             return 8
@@ -88,6 +88,10 @@ def render(e: ir.Expr) -> str:
         if e.within is not None:
             text += f" within {e.within} days"
         return f"{e.func}({text})"
+    if isinstance(e, ir.Element):
+        return "it"
+    if isinstance(e, ir.Quantifier):
+        return f"{'all' if e.every else 'any'}({e.source.name}, {render(e.cond)})"
     if isinstance(e, ir.If):
         return f"if {sub(e.cond, 2)} then {sub(e.then, 2)} else {sub(e.else_, 2)}"
     if isinstance(e, ir.InSet):
@@ -112,9 +116,11 @@ def render(e: ir.Expr) -> str:
                 return f"({render(x)})"
             return sub(x, least)
         return f" {symbol} ".join([operand(a[0], level)] + [operand(x, level + 1) for x in a[1:]])
-    if e.op == "not" and isinstance(a[0], ir.Call) and a[0].op == "member":
+    if e.op == "not" and isinstance(a[0], ir.Call) and a[0].op in ("member", "list_has"):
         return f"{sub(a[0].args[0], 6)} not in {render(a[0].args[1])}"     # as written
-    if e.op == "member":
+    if e.op == "list_count":
+        return f"count({render(a[0])})"
+    if e.op in ("member", "list_has"):
         return f"{sub(a[0], 6)} in {render(a[1])}"
     if e.op == "not":
         return f"not {sub(a[0], 4)}"

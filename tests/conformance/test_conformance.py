@@ -43,7 +43,8 @@ accepted offer in rank order: "campaigns" (the assignments' campaign, null when 
 come from one campaign), "attr.NAME" (the offer's attribute, null where it
 has none) and "carry.FIELD" (the carried input field).
 
-In rows, date fields are "YYYY-MM-DD", timestamp fields
+In rows, list fields are JSON arrays (null elements kept: the engine drops
+them), date fields are "YYYY-MM-DD", timestamp fields
 "YYYY-MM-DDTHH:MM:SS[.ffffff]" (timestamp lets are not observed: a case
 checks what is computed from them), float fields may be "nan", "inf",
 "-inf"; a field left out is null; `id` defaults to the row's number (from 1).
@@ -200,7 +201,8 @@ def compiled(engine: str):
         from pol.api.policy import Policy
         observed = _observed(program, rows, [e for ev in (history or {}).values() for e in ev])
         arrow = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(),
-                 Type.STRING: pa.string(), Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us")}
+                 Type.STRING: pa.string(), Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us"),
+                 Type.LIST_INT: pa.list_(pa.int64()), Type.LIST_STRING: pa.list_(pa.string())}
         schema = pa.schema([(f.name, arrow[f.type]) for f in program.input.fields])
         table = pa.Table.from_pylist(rows, schema=schema)
         tables = {h.name: pa.Table.from_pylist((history or {}).get(h.name, []),
