@@ -51,9 +51,10 @@ from pol.evaluation.threads import THREADS, chunks, run_parts
 # every sample measured (benchmarks/README.md).
 PASSES = 30
 # A pass in which no price moves by more than this share of the largest
-# priority is the last: later passes moved the bound by less than 1e-6 of
-# itself on the samples measured, and each costs as much as the first.
-SETTLED = 1e-6
+# priority is the last: later passes moved the value by less than 1e-5 of
+# itself on the samples measured (1e-6 took a third more passes for the
+# same allocation), and each costs as much as the first.
+SETTLED = 1e-4
 # Priorities whose total might pass the largest float (the largest times the
 # number of pairs beyond this) leave no total to compare: the greedy walk
 # stands, without a bound.
@@ -215,23 +216,114 @@ def _best(lo, hi, red, ban, cat, excl, hbit, hprice, max_n, exact, pick, order, 
 
 
 @njit(cache=True, nogil=True)
-def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hprice, max_n, exact,
-                order, vals, inc, keep, before, usedb):
+def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hprice, max_n, exact, inb,
+                order, vals, inc, keep, before, usedb, order2, vals2):
     """t[i], for i in a..b: the price per unit of one constraint above which
     the customer of pair j = js[i] no longer wants it. `own[i]` is the
     pair's value without that constraint's price, `units[i]` what it uses
     of it; the customer's other pairs keep their values at `red`:
     (own - its channel's price + the best of the others alongside it - their
-    best without it) / units."""
+    best without it) / units; 0 where `own` is not positive (the threshold
+    cannot be above it). `js` is sorted, so a customer's pairs come
+    together: their ranking and best set are made once; the others' best
+    without j is the customer's best where j is not in their best set."""
     none = np.zeros(0, np.bool_)
+    prev = -1
+    m = 0
+    best = 0.0
     for i in range(a, b):
         j = js[i]
         c = cust[j]
-        m = _rank(starts[c], starts[c + 1], red, j, -1, hbit, order, vals)
-        with_j = _choose(m, cat, excl, hbit, hprice, max_n, exact, j, none, order, vals, inc, keep, before, usedb)
-        without = _choose(m, cat, excl, hbit, hprice, max_n, exact, -1, none, order, vals, inc, keep, before, usedb)
+        if c != prev:
+            if prev >= 0:
+                for q in range(starts[prev], starts[prev + 1]):
+                    inb[q] = False
+            m = _rank(starts[c], starts[c + 1], red, -1, -1, hbit, order, vals)
+            best = _choose(m, cat, excl, hbit, hprice, max_n, exact, -1, inb, order, vals, inc, keep, before, usedb)
+            prev = c
+        if not own[i] > 0.0:
+            t[i] = 0.0
+            continue
+        m2 = 0
+        for q in range(m):
+            if order[q] != j:
+                order2[m2] = order[q]
+                vals2[m2] = vals[q]
+                m2 += 1
+        with_j = _choose(m2, cat, excl, hbit, hprice, max_n, exact, j, none, order2, vals2, inc, keep, before, usedb)
+        without = best
+        if inb[j]:
+            without = _choose(m2, cat, excl, hbit, hprice, max_n, exact, -1, none, order2, vals2, inc, keep, before,
+                              usedb)
         charge = hprice[hbit[j]] if hbit[j] >= 0 else 0.0
         t[i] = (((own[i] - charge) + with_j) - without) / units[i]
+    if prev >= 0:
+        for q in range(starts[prev], starts[prev + 1]):
+            inb[q] = False
+
+
+@njit(cache=True, nogil=True)
+def _tops(lo, hi, red, hbit, hprice, ban):
+    """Under `max 1 per customer` a set is one pair, worth its value less
+    its capped channel's price (as `_choose` adds them up): the best of a
+    customer's positive pairs (0: none) except those through channel `ban`,
+    the pair that has it (-1: none) and the best of the others."""
+    top = 0.0
+    second = 0.0
+    arg = -1
+    for q in range(lo, hi):
+        if not red[q] > 0.0 or (ban >= 0 and hbit[q] == ban):
+            continue
+        net = red[q]
+        if hbit[q] >= 0:
+            net -= hprice[hbit[q]]
+        if net > top:
+            second = top
+            top = net
+            arg = q
+        elif net > second:
+            second = net
+    return top, arg, second
+
+
+@njit(cache=True, nogil=True)
+def _thresholds1(js, a, b, t, starts, cust, own, units, red, hbit, hprice):
+    """`_thresholds` under `max 1 per customer`: nothing goes alongside a
+    pair, and the others' best without it is the customer's best, or the
+    second best where the pair has the best."""
+    prev = -1
+    top, arg, second = 0.0, -1, 0.0
+    for i in range(a, b):
+        j = js[i]
+        c = cust[j]
+        if c != prev:
+            top, arg, second = _tops(starts[c], starts[c + 1], red, hbit, hprice, -1)
+            prev = c
+        if not own[i] > 0.0:
+            t[i] = 0.0
+            continue
+        without = second if j == arg else top
+        charge = hprice[hbit[j]] if hbit[j] >= 0 else 0.0
+        t[i] = (((own[i] - charge) + 0.0) - without) / units[i]
+
+
+@njit(cache=True, nogil=True)
+def _channel_thresholds1(cs, a, b, t, h, starts, red, hbit, hprice, free):
+    """`_channel_thresholds` under `max 1 per customer`."""
+    for i in range(a, b):
+        c = cs[i]
+        t[i] = _tops(starts[c], starts[c + 1], red, hbit, free, -1)[0] - \
+            _tops(starts[c], starts[c + 1], red, hbit, hprice, h)[0]
+
+
+@njit(cache=True, nogil=True)
+def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
+    """out[i] = pair js[i]'s priority less its offer's, its quota's and (per
+    unit of cost) the budget's prices, in that order; -inf for a pair no
+    allocation can give."""
+    for i in range(len(js)):
+        j = js[i]
+        out[i] = -np.inf if dead[j] else ((prio[j] - p_offer[offer[j]]) - p_quota[qid[j]]) - p_budget * cost[j]
 
 
 @njit(cache=True, nogil=True)
@@ -295,6 +387,8 @@ class _Problem:
         self.qid = rules.quota_of[offer]
         self.hbit = rules.chan_bit[chan] if len(chan) else np.zeros(0, np.int64)
         self.cost = rules.cost[offer]
+        self.fcost = self.cost.astype(np.float64)
+        self.every = np.arange(len(prio), dtype=np.int64)
         self.capacity = rules.capacity
         Q = int(rules.quota_of.max(initial=-1)) + 1
         H = int(rules.chan_bit.max(initial=-1)) + 1
@@ -315,25 +409,34 @@ class _Problem:
         self.scratch = [(np.empty(width, np.int64), np.empty(width, np.float64), np.zeros(width, np.bool_),
                          np.zeros(width, np.bool_), np.zeros(width, np.float64), np.zeros(width, np.int64))
                         for _ in range(THREADS)]
+        # per thread: a mark per pair (a customer's best set) and a ranking less one pair
+        self.marks = [np.zeros(len(prio), np.bool_) for _ in range(THREADS)]
+        self.ranked = [(np.empty(width, np.int64), np.empty(width, np.float64)) for _ in range(THREADS)]
 
-    def red(self, p_offer=None, p_quota=None, p_budget=None) -> np.ndarray:
+    def red(self, p_offer=None, p_quota=None, p_budget=None, js=None) -> np.ndarray:
         """Each pair's priority less its offer's, its quota's and (per unit
-        of cost) the budget's prices, in that order; those given replace
-        the current ones (to leave one constraint's price out)."""
+        of cost) the budget's prices, in that order (of the pairs `js`, or
+        all); those given replace the current ones (to leave one
+        constraint's price out)."""
         p_offer = self.p_offer if p_offer is None else p_offer
         p_quota = self.p_quota if p_quota is None else p_quota
         p_budget = self.p_budget if p_budget is None else p_budget
-        red = ((self.prio - p_offer[self.offer]) - p_quota[self.qid]) - p_budget * self.cost.astype(np.float64)
-        red[self.dead] = -np.inf
+        js = self.every if js is None else js
+        red = np.empty(len(js), np.float64)
+        _reduced(js, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota, float(p_budget), red)
         return red
 
     def thresholds(self, js: np.ndarray, own: np.ndarray, units: np.ndarray, red: np.ndarray) -> np.ndarray:
         """Each pair's threshold (`_thresholds`), the pairs split over the
         cores (each value on its own: the split changes nothing)."""
         t = np.empty(len(js), np.float64)
+        if self.max_n == 1:
+            run_parts(lambda part, a, b: _thresholds1(js, a, b, t, self.starts, self.cust, own, units, red, self.hbit,
+                                                      self.p_chan), chunks(len(js)))
+            return t
         run_parts(lambda part, a, b: _thresholds(js, a, b, t, self.starts, self.cust, own, units, red, self.cat,
                                                  self.excl, self.hbit, self.p_chan, self.max_n, self.exact,
-                                                 *self.scratch[part]),
+                                                 self.marks[part], *self.scratch[part], *self.ranked[part]),
                   chunks(len(js)))
         return t
 
@@ -341,6 +444,10 @@ class _Problem:
         free = self.p_chan.copy()
         free[h] = 0.0
         t = np.empty(len(cs), np.float64)
+        if self.max_n == 1:
+            run_parts(lambda part, a, b: _channel_thresholds1(cs, a, b, t, h, self.starts, red, self.hbit, self.p_chan,
+                                                              free), chunks(len(cs)))
+            return t
         run_parts(lambda part, a, b: _channel_thresholds(cs, a, b, t, h, self.starts, red, self.cat, self.excl,
                                                          self.hbit, self.p_chan, free, self.max_n, self.exact,
                                                          *self.scratch[part]),
@@ -348,13 +455,50 @@ class _Problem:
         return t
 
 
+@njit(cache=True, nogil=True)
+def _crossing(t, units, limit):
+    """The largest threshold x with more than `limit` units at or above it
+    (taken highest first, where the units first pass the limit): a
+    selection by three-way partitions around a pivot, no sort. The units
+    must pass the limit."""
+    vals = t.copy()
+    w = units.copy()
+    above = 0       # units of the thresholds known to be above the range
+    while True:
+        n = len(vals)
+        a, b, c = vals[0], vals[n // 2], vals[n - 1]
+        pivot = max(min(a, b), min(max(a, b), c))       # the median of three
+        n_gt = 0
+        w_gt = 0
+        w_eq = 0
+        for i in range(n):
+            if vals[i] > pivot:
+                n_gt += 1
+                w_gt += w[i]
+            elif vals[i] == pivot:
+                w_eq += w[i]
+        upper = above + w_gt > limit
+        if not upper:
+            if above + w_gt + w_eq > limit:
+                return pivot
+            above += w_gt + w_eq
+        nv = np.empty(n, vals.dtype)
+        nw = np.empty(n, w.dtype)
+        k = 0
+        for i in range(n):
+            if (vals[i] > pivot) if upper else (vals[i] < pivot):
+                nv[k] = vals[i]
+                nw[k] = w[i]
+                k += 1
+        vals, w = nv[:k], nw[:k]
+
+
 def _price(t: np.ndarray, units: np.ndarray, limit: int) -> float:
     """The lowest price at which the units of those whose threshold is above
     it fit the limit: the threshold at which, taken highest first, the
-    units first pass it (with one unit each, the (limit + 1)-th largest)."""
-    order = np.argsort(-t, kind="stable")
-    over = int(np.searchsorted(np.cumsum(units[order]), limit, side="right"))
-    return max(float(t[order[over]]), 0.0)
+    units first pass it (with one unit each, the (limit + 1)-th largest);
+    0 at least. Called where all the units pass the limit."""
+    return max(float(_crossing(t, units.astype(np.int64), limit)), 0.0)
 
 
 def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_Problem, np.ndarray, float, int]:
@@ -376,10 +520,12 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
     red = pb.red()
     done = 0
 
-    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, own: np.ndarray) -> float:
+    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, **without) -> float:
+        """The price of one constraint over its pairs `js`; `without`: its
+        price at 0, for the pairs' own values."""
         if int(units.sum()) <= limit:
             return 0.0
-        return _price(pb.thresholds(js, own[js], units, red), units, limit)
+        return _price(pb.thresholds(js, pb.red(js=js, **without), units, red), units, limit)
 
     for p in range(passes):
         moved = False
@@ -394,7 +540,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
                 p_offer = pb.p_offer.copy()
                 p_offer[k] = 0.0
                 js = live_mine[k]
-                new = pairs_price(js, np.ones(len(js), np.int64), int(pb.capacity[k]), pb.red(p_offer=p_offer))
+                new = pairs_price(js, np.ones(len(js), np.int64), int(pb.capacity[k]), p_offer=p_offer)
             if new != pb.p_offer[k]:
                 moved = moved or abs(new - pb.p_offer[k]) > settled
                 pb.p_offer[k] = new
@@ -403,7 +549,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
             js = of_quota[q]
-            new = pairs_price(js, np.ones(len(js), np.int64), int(pb.quota[q]), pb.red(p_quota=p_quota))
+            new = pairs_price(js, np.ones(len(js), np.int64), int(pb.quota[q]), p_quota=p_quota)
             if new != pb.p_quota[q]:
                 moved = moved or abs(new - pb.p_quota[q]) > settled
                 pb.p_quota[q] = new
@@ -412,13 +558,12 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             cs = of_chan[h]
             new = 0.0
             if len(cs) > pb.chan_cap[h]:
-                t = np.sort(pb.channel_thresholds(cs, h, red))
-                new = max(float(t[len(cs) - 1 - pb.chan_cap[h]]), 0.0)
+                new = _price(pb.channel_thresholds(cs, h, red), np.ones(len(cs), np.int64), int(pb.chan_cap[h]))
             if new != pb.p_chan[h]:
                 moved = moved or abs(new - pb.p_chan[h]) > settled
                 pb.p_chan[h] = new
         if pb.budget >= 0:
-            new = pairs_price(costly, pb.cost[costly], pb.budget, pb.red(p_budget=0.0))
+            new = pairs_price(costly, pb.cost[costly], pb.budget, p_budget=0.0)
             if new != pb.p_budget:
                 moved = moved or abs(new - pb.p_budget) > settled
                 pb.p_budget = new
@@ -447,7 +592,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             continue
         p_offer = pb.p_offer.copy()
         p_offer[k] = 0.0
-        t = pb.thresholds(taken, pb.red(p_offer=p_offer)[taken], np.ones(len(taken), np.int64), red)
+        t = pb.thresholds(taken, pb.red(p_offer=p_offer, js=taken), np.ones(len(taken), np.int64), red)
         ranked = np.argsort(-t, kind="stable")
         pick[taken[ranked[pb.capacity[k]:]]] = False
     return pb, pick, float(bound), done

@@ -22,7 +22,7 @@ from pol.compiler import ir
 from pol.compiler.frontend.constraints import scaled
 
 PASSES = 30
-SETTLED = 1e-6      # a pass whose prices all move by less than this share of the largest priority is the last
+SETTLED = 1e-4      # a pass whose prices all move by less than this share of the largest priority is the last
 
 
 @dataclass
@@ -155,6 +155,8 @@ def choose(pairs: Sequence[tuple[int, str, float, str]], limits: Constraints, ru
 
     def threshold(j: int, of: str, units: int) -> float:
         c, o, _, h = pairs[j]
+        if not value(j, of) > 0:
+            return 0.0      # no threshold is above the pair's own value
         with_j, _ = best(items(c, j), rules, hprice, forced=(o, h))
         without, _ = best(items(c, j), rules, hprice)
         charge = hprice[h] if h in hprice else 0.0
