@@ -544,7 +544,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             if new != pb.p_offer[k]:
                 moved = moved or abs(new - pb.p_offer[k]) > settled
                 pb.p_offer[k] = new
-                red = pb.red()
+                red[mine[k]] = pb.red(js=mine[k])
         for q in range(Q):
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
@@ -553,7 +553,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             if new != pb.p_quota[q]:
                 moved = moved or abs(new - pb.p_quota[q]) > settled
                 pb.p_quota[q] = new
-                red = pb.red()
+                red[of_quota[q]] = pb.red(js=of_quota[q])
         for h in range(H):
             cs = of_chan[h]
             new = 0.0
@@ -567,7 +567,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             if new != pb.p_budget:
                 moved = moved or abs(new - pb.p_budget) > settled
                 pb.p_budget = new
-                red = pb.red()
+                red[costly] = pb.red(js=costly)
         done = p + 1
         if not moved:
             break
