@@ -584,17 +584,38 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
         total += pb.p_budget * pb.budget
     bound = _dual_and_picks(total, starts, red, pb.cat, pb.excl, pb.hbit, pb.p_chan, pb.max_n, pb.exact, pick,
                             *pb.scratch[0])
-    # Ties at a price can leave an offer wanted by more than its capacity:
-    # keep those with the highest thresholds (then the earlier position).
-    for k in range(K):
-        taken = mine[k][pick[mine[k]]]
-        if pb.capacity[k] < 0 or len(taken) <= pb.capacity[k]:
-            continue
-        p_offer = pb.p_offer.copy()
-        p_offer[k] = 0.0
-        t = pb.thresholds(taken, pb.red(p_offer=p_offer, js=taken), np.ones(len(taken), np.int64), red)
+    # Ties at a price can leave a constraint wanted beyond its limit: keep
+    # those with the highest thresholds (then the earlier position), offers,
+    # quotas, channels and the budget in turn; the others walk after the
+    # chosen pairs, where what is left may still take them.
+    def cut(js: np.ndarray, units: np.ndarray, limit: int, **without) -> None:
+        taken = js[pick[js]]
+        if int(units[pick[js]].sum()) <= limit:
+            return
+        kept = units[pick[js]]
+        t = pb.thresholds(taken, pb.red(js=taken, **without), kept, red)
         ranked = np.argsort(-t, kind="stable")
-        pick[taken[ranked[pb.capacity[k]:]]] = False
+        pick[taken[ranked[np.cumsum(kept[ranked]) > limit]]] = False
+
+    for k in range(K):
+        if pb.capacity[k] >= 0:
+            p_offer = pb.p_offer.copy()
+            p_offer[k] = 0.0
+            cut(mine[k], np.ones(len(mine[k]), np.int64), int(pb.capacity[k]), p_offer=p_offer)
+    for q in range(Q):
+        p_quota = pb.p_quota.copy()
+        p_quota[q] = 0.0
+        cut(of_quota[q], np.ones(len(of_quota[q]), np.int64), int(pb.quota[q]), p_quota=p_quota)
+    for h in range(H):
+        through = pick & (pb.hbit == h)
+        cs = np.unique(cust[through])
+        if len(cs) > pb.chan_cap[h]:
+            ranked = np.argsort(-pb.channel_thresholds(cs, h, red), kind="stable")
+            out = np.zeros(len(starts) - 1, np.bool_)
+            out[cs[ranked[pb.chan_cap[h]:]]] = True
+            pick[through & out[cust]] = False
+    if pb.budget >= 0:
+        cut(costly, pb.cost[costly], pb.budget, p_budget=0.0)
     return pb, pick, float(bound), done
 
 

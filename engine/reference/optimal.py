@@ -222,11 +222,33 @@ def choose(pairs: Sequence[tuple[int, str, float, str]], limits: Constraints, ru
         total, picked = best(items(c), rules, hprice)
         bound += total
         chosen |= set(picked)
+    # Ties at a price: a constraint wanted beyond its limit keeps the
+    # highest thresholds (stable: position breaks ties).
+    def cut(js: list[int], of: str, units: Callable[[int], int], limit: int) -> None:
+        nonlocal chosen
+        mine = [j for j in sorted(chosen) if j in js]
+        if sum(units(j) for j in mine) <= limit:
+            return
+        used = 0
+        for j in sorted(mine, key=lambda j: -threshold(j, of, units(j))):
+            used += units(j)
+            if used > limit:
+                chosen.discard(j)
+
     for o, cap in capacity.items():
-        mine = [j for j in sorted(chosen) if pairs[j][1] == o]
-        if cap is not None and len(mine) > cap:
-            ranked = sorted(mine, key=lambda j: -threshold(j, "offer", 1))     # stable: position breaks ties
-            chosen -= set(ranked[cap:])
+        if cap is not None:
+            cut([j for j, pr in enumerate(pairs) if pr[1] == o], "offer", lambda j: 1, cap)
+    for q, n in quota.items():
+        cut([j for j in live if category[pairs[j][1]] == q], "quota", lambda j: 1, n)
+    for h, n in channel.items():
+        cs = sorted({pairs[j][0] for j in chosen if pairs[j][3] == h})
+        if len(cs) > n:
+            t = {c: best(items(c), rules, {**hprice, h: 0.0})[0] - best(items(c), rules, hprice, ban=h)[0]
+                 for c in cs}
+            out = set(sorted(cs, key=lambda c: -t[c])[n:])
+            chosen -= {j for j in chosen if pairs[j][3] == h and pairs[j][0] in out}
+    if budget is not None:
+        cut([j for j in live if cost.get(pairs[j][1], 0) > 0], "budget", lambda j: cost[pairs[j][1]], budget)
     others = {**{f"capacity {h}": hprice[h] for h in channel}, **{f"quota {q}": qprice[q] for q in quota},
               **({"budget": bprice * limits.unit} if budget is not None else {})}
     return chosen, {o: price[o] for o, cap in capacity.items() if cap is not None}, others, bound, done
