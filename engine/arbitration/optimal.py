@@ -493,12 +493,23 @@ def _crossing(t, units, limit):
         vals, w = nv[:k], nw[:k]
 
 
+def _distinct(sorted_values: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (customers of pairs in order)."""
+    if len(sorted_values) == 0:
+        return sorted_values
+    return sorted_values[np.r_[True, sorted_values[1:] != sorted_values[:-1]]]
+
+
 def _price(t: np.ndarray, units: np.ndarray, limit: int) -> float:
     """The lowest price at which the units of those whose threshold is above
     it fit the limit: the threshold at which, taken highest first, the
     units first pass it (with one unit each, the (limit + 1)-th largest);
     0 at least. Called where all the units pass the limit."""
-    return max(float(_crossing(t, units.astype(np.int64), limit)), 0.0)
+    above = t > 0.0        # a price is 0 at least: only positive thresholds can set it
+    units = units.astype(np.int64)
+    if int(units[above].sum()) <= limit:
+        return 0.0
+    return float(_crossing(t[above], units[above], limit))
 
 
 def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_Problem, np.ndarray, float, int]:
@@ -514,7 +525,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
     mine = [by_offer[by_start[k]:by_start[k + 1]] for k in range(K)]
     live_mine = [js[live[js]] for js in mine]
     of_quota = [np.flatnonzero(live & (pb.qid == q)) for q in range(Q)]
-    of_chan = [np.unique(cust[live & (pb.hbit == h)]) for h in range(H)]
+    of_chan = [_distinct(cust[live & (pb.hbit == h)]) for h in range(H)]
     costly = np.flatnonzero(live & (pb.cost > 0))
     settled = SETTLED * float(np.abs(prio).max(initial=0.0))
     red = pb.red()
@@ -608,7 +619,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
         cut(of_quota[q], np.ones(len(of_quota[q]), np.int64), int(pb.quota[q]), p_quota=p_quota)
     for h in range(H):
         through = pick & (pb.hbit == h)
-        cs = np.unique(cust[through])
+        cs = _distinct(cust[through])
         if len(cs) > pb.chan_cap[h]:
             ranked = np.argsort(-pb.channel_thresholds(cs, h, red), kind="stable")
             out = np.zeros(len(starts) - 1, np.bool_)
