@@ -19,6 +19,8 @@ from pol.dsl import printer
 from pol.dsl.fmt import format_text
 from pol.dsl.parser import parse
 from pol.dsl.source import Source
+from pol.reference.interp import evaluate_row
+from pol.reference.matching import match_all
 
 AS_OF = dt.date(2026, 11, 1)
 
@@ -45,6 +47,16 @@ def check_allocation(policy: pol.Policy, table: pa.Table, result) -> None:
     for line in program.arbitrate.exclusive:
         held = [i for i, o in zip(ids.tolist(), offers) if o in line]
         assert len(held) == len(set(held))
+    arb = program.arbitrate
+    channels = a.column("channel").to_pylist()
+    for channel, cap in arb.channel_capacity:
+        assert len({i for i, c in zip(ids.tolist(), channels) if c == channel}) <= cap
+    category = {o.name: o.category for o in program.offers}
+    for cat, n in arb.quota:
+        assert sum(category[o] == cat for o in offers) <= n
+    if arb.budget is not None:
+        cost = dict(arb.cost)
+        assert sum(cost.get(o, 0) for o in offers) <= arb.budget
     alloc = result.summary["allocation"]
     assert alloc["value"] == pytest.approx(float(np.sum(a.column("priority").to_numpy())), rel=1e-12)
     assert alloc["greedy_value"] <= alloc["value"] <= alloc["dual_bound"] * (1 + 1e-12)
@@ -78,8 +90,106 @@ def test_within_one_percent_of_the_lp_bound_under_every_rule(max_n):
     assert alloc["value"] <= bound + 1e-6
 
 
+def test_channel_capacities_quotas_and_the_budget_are_priced_too():
+    """A capped channel, a quota and a budget besides the offers'
+    capacities, max 1: within 1% of the LP relaxation HiGHS solves, each
+    constraint kept, and a price on the ones that bind."""
+    text = catalogue(6, customers=2000, constraints=True, seed=7)
+    table = customers(2000, 6, seed=7)
+    policy = optimal(text)
+    result = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    check_allocation(policy, table, result)
+    bound = exact(policy, table, integral=False)
+    alloc = result.summary["allocation"]
+    assert bound * 0.99 <= alloc["value"] <= bound + 1e-6
+    assert alloc["value"] > alloc["greedy_value"] * 1.05
+    assert set(alloc["constraint_prices"]) == {"capacity call", "quota c1", "budget"}
+    assert alloc["constraint_prices"]["budget"] > 0
+
+
+def test_every_constraint_and_rule_against_the_integer_optimum():
+    """max 2, one per category, exclusive lines, offer and channel
+    capacities, a quota and a budget: within 1% of HiGHS's integer optimum
+    (the LP relaxation is looser than 1% here)."""
+    text = catalogue(6, 2, rules=True, customers=800, constraints=True, seed=5)
+    table = customers(800, 6, seed=5)
+    policy = optimal(text)
+    result = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    check_allocation(policy, table, result)
+    best = exact(policy, table, integral=True)
+    alloc = result.summary["allocation"]
+    assert best * 0.99 <= alloc["value"] <= best + 1e-6
+    assert alloc["dual_bound"] >= best - 1e-6
+    assert alloc["constraint_prices"]["capacity call"] > 0
+
+
+CHANNEL = """input customer key id { id: int  call_fit: float  sms_fit: float }
+channel call "外呼"
+channel sms "短信"
+offer call_care { eligible when true  channels call  priority call_fit }
+offer sms_care { eligible when true  channels sms  priority sms_fit  category care  attributes { cost: 1.5 } }
+arbitrate { capacity call 2  maximize priority }
+"""
+
+
+def test_a_channel_goes_to_who_loses_most_without_it():
+    """Greedy, the call centre calls customers 1 and 2 (10 each), who had
+    an SMS almost as good: 22. Priced, it calls 3 and 4: 36. Customers 1
+    and 2 tie at the channel's price (a call and an SMS both worth 9): the
+    cut keeps the calls of the highest thresholds, 3 and 4."""
+    policy = pol.loads(CHANNEL, name="t.pol")
+    table = pa.table({"id": [1, 2, 3, 4], "call_fit": [10.0, 10.0, 9.0, 9.0], "sms_fit": [9.0, 9.0, 1.0, 1.0]})
+    result = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    got = [(a["id"], a["offer"]) for a in result.assignments.to_pylist()]
+    assert got == [(1, "sms_care"), (2, "sms_care"), (3, "call_care"), (4, "call_care")]
+    alloc = result.summary["allocation"]
+    assert (alloc["value"], alloc["greedy_value"], alloc["dual_bound"]) == (36.0, 22.0, 36.0)
+    assert alloc["constraint_prices"] == {"capacity call": 1.0}
+    assert result.summary["offers"]["call_care"]["lost_to_channel_capacity"] == 2
+    check_allocation(policy, table, result)
+
+
+def test_a_budget_binds_with_a_price_per_unit_of_money():
+    """Three SMS of 1.5 under a budget of 3: two fit; the budget's price is
+    per unit of money (the costs count in halves inside)."""
+    text = CHANNEL.replace("capacity call 2", "budget 3 cost offer.cost").replace("call_fit: float", "call_fit: float?")
+    policy = pol.loads(text, name="t.pol")
+    table = pa.table({"id": [1, 2, 3], "call_fit": [None, None, None], "sms_fit": [5.0, 4.0, 3.0]},
+                     schema=pa.schema([("id", pa.int64()), ("call_fit", pa.float64()), ("sms_fit", pa.float64())]))
+    result = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    assert [(a["id"], a["offer"]) for a in result.assignments.to_pylist()] == [(1, "sms_care"), (2, "sms_care")]
+    alloc = result.summary["allocation"]
+    # thresholds 5/3, 4/3, 3/3 units of a half: the third in order is the price, 1.0 per half, 2.0 per unit
+    assert alloc["constraint_prices"] == {"budget": 2.0}
+    assert (alloc["value"], alloc["dual_bound"]) == (9.0, 9.0)
+
+
+@pytest.mark.parametrize("max_n", [1, 2])
+def test_the_oracle_agrees_where_every_constraint_has_a_price(max_n):
+    """engine/reference/optimal.py against the compiled allocation on a
+    sample where the channel, the budget and capped offers all bind (the
+    hypothesis test of tests/test_matching_compiled.py draws smaller
+    catalogues)."""
+    text = catalogue(5, max_n, rules=max_n > 1, customers=60, constraints=True, seed=2)
+    table = customers(60, 5, seed=2)
+    policy = optimal(text)
+    result = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    rows = [evaluate_row(policy.program, r, AS_OF, trace=False) for r in table.to_pylist()]
+    run = match_all(policy.program, rows)
+    assert [tuple(r.values())[:6] for r in result.assignments.to_pylist()] == run.assignments(
+        table.column("id").to_pylist())
+    got, want = result.summary["allocation"], run.allocation
+    assert got["prices"] == want["prices"] and got["constraint_prices"] == want["constraint_prices"]
+    assert got["passes"] == want["passes"]
+    for k in ("value", "greedy_value", "dual_bound"):
+        assert got[k] == pytest.approx(want[k], rel=1e-9)
+    assert got["constraint_prices"]["budget"] > 0
+    assert sum(v > 0 for v in got["prices"].values()) >= 1
+
+
 def test_the_same_whatever_the_batching():
-    text, table = catalogue(8, 2, rules=True, customers=20_000), customers(20_000, 8, seed=11)
+    text = catalogue(8, 2, rules=True, customers=20_000, constraints=True)
+    table = customers(20_000, 8, seed=11)
     policy = optimal(text)
     whole = policy.evaluate(table, as_of=AS_OF, engine="vector")
     check_allocation(policy, table, whole)

@@ -370,3 +370,51 @@ segment small = all(codes, it < 10)
     got = pol.spark.evaluate(policy, spark.createDataFrame(table), as_of=AS_OF)[0].toArrow().sort_by("id")
     for name in ("has", "vip", "n", "small"):
         assert got.column(name).to_pylist() == want.column(name).to_pylist(), name
+
+
+OPTIMAL_AB = """input customer key id { id: int  call_fit: float  sms_fit: float }
+channel call "外呼"
+channel sms "短信"
+experiment care_ab salt "2026-11" {
+    arm call_first 45%
+    arm sms_first 45%
+    control 10%
+}
+offer call_care { eligible when care_ab != "control"  channels call  priority call_fit  capacity 150 }
+offer sms_care { eligible when care_ab != "control"  channels sms  priority sms_fit  attributes { cost: 1.5 } }
+arbitrate {
+    capacity call 120
+    budget 600 cost offer.cost
+    maximize priority
+}
+"""
+
+
+def test_pol_run_engine_spark_reports_arms_and_the_allocation(spark, tmp_path):
+    """An experiment and `maximize priority` with every kind of constraint:
+    the Spark run's summary has the arm counts and the allocation's report,
+    equal to the local run's, and the same outputs."""
+    from pol.cli.run import run_command
+    policy = tmp_path / "optimal_ab.pol"
+    policy.write_text(OPTIMAL_AB, encoding="utf-8")
+    rng = np.random.default_rng(4)
+    n = 2000
+    table = pa.table({"id": np.arange(1, n + 1), "call_fit": np.round(rng.gamma(2, 10, n), 2),
+                      "sms_fit": np.round(rng.gamma(2, 8, n), 2)})
+    data = tmp_path / "in"
+    data.mkdir()
+    pq.write_table(table.slice(0, 1100), data / "a.parquet")
+    pq.write_table(table.slice(1100), data / "b.parquet")
+    local, remote = tmp_path / "local", tmp_path / "spark"
+    assert run_command(str(policy), str(data), str(local), "2026-11-01", progress=False) == 0
+    assert run_command(str(policy), str(data), str(remote), "2026-11-01", progress=False, engine="spark") == 0
+    for name in ("customers.parquet", "assignments.parquet"):
+        assert pq.read_table(local / name).equals(pq.read_table(remote / name)), name
+    sa, sb = (json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in (local, remote))
+    for timing in ("output", "started_at", "seconds", "rows_per_second", "run_id"):
+        sa.pop(timing), sb.pop(timing)
+    assert sa == sb
+    assert sum(sb["experiments"]["care_ab"].values()) == n and sb["experiments"]["care_ab"]["control"] > 0
+    alloc = sb["allocation"]
+    assert alloc["value"] > alloc["greedy_value"]
+    assert set(alloc["constraint_prices"]) == {"capacity call", "budget"}

@@ -36,21 +36,25 @@ oracle the tests hold this one to.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import lcm
 
 import numpy as np
 from numba import njit
 
-from pol.arbitration.arbitrate import Rules, global_order, walk_global
+from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
+from pol.compiler import ir
 from pol.evaluation.threads import THREADS, chunks, run_parts
 
 # Passes of coordinate descent at most; the prices stop moving sooner on
 # every sample measured (benchmarks/README.md).
 PASSES = 30
 # A pass in which no price moves by more than this share of the largest
-# priority is the last: later passes moved the bound by less than 1e-6 of
-# itself on the samples measured, and each costs as much as the first.
-SETTLED = 1e-6
+# priority is the last: later passes moved the value by less than 1e-5 of
+# itself on the samples measured (1e-6 took a third more passes for the
+# same allocation), and each costs as much as the first.
+SETTLED = 1e-4
 # Priorities whose total might pass the largest float (the largest times the
 # number of pairs beyond this) leave no total to compare: the greedy walk
 # stands, without a bound.
@@ -65,6 +69,9 @@ class Allocation:
     dual_bound: float | None    # no allocation can exceed it; None: priorities too large to add up
     prices: dict[str, float]
     passes: int
+    # the arbitrate block's constraints: "capacity CHANNEL", "quota CATEGORY",
+    # "budget" (per unit of money)
+    constraint_prices: dict[str, float] = field(default_factory=dict)
 
     @property
     def gap(self) -> float | None:
@@ -78,17 +85,18 @@ class Allocation:
     def to_dict(self) -> dict:
         return {"mode": "optimal", "value": self.value, "greedy_value": self.greedy_value,
                 "dual_bound": self.dual_bound, "gap": self.gap, "passes": self.passes,
-                "prices": dict(self.prices)}
+                "prices": dict(self.prices), "constraint_prices": dict(self.constraint_prices)}
 
 
 @njit(cache=True, nogil=True)
-def _rank(lo, hi, red, skip, order, vals):
+def _rank(lo, hi, red, skip, ban, hbit, order, vals):
     """One customer's pairs lo..hi with a positive reduced value, except
-    `skip` (or -1), into order/vals, highest first (equal ones in pair
-    order: offer declaration order); how many."""
+    `skip` (or -1) and those through capped channel `ban` (or -1), into
+    order/vals, highest first (equal ones in pair order: offer declaration
+    order); how many."""
     m = 0
     for j in range(lo, hi):
-        if j == skip or not red[j] > 0.0:
+        if j == skip or not red[j] > 0.0 or (ban >= 0 and hbit[j] == ban):
             continue
         v = red[j]
         b = m
@@ -103,23 +111,28 @@ def _rank(lo, hi, red, skip, order, vals):
 
 
 @njit(cache=True, nogil=True)
-def _choose(m, cat, excl, max_n, exact, forced, pick, order, vals, inc, keep, before):
+def _choose(m, cat, excl, hbit, hprice, max_n, exact, forced, pick, order, vals, inc, keep, before, usedb):
     """The best value of a customer's m ranked pairs (`_rank`): the largest
-    sum of values over a set the per-customer rules allow. `forced` (a pair
-    not among them, or -1) is in the set and its own value not counted.
-    Without exclusive lines (`exact` False) the allowed sets are a matroid
-    and the greedy choice is the best; with them, a depth-first search
-    bounded by the best remaining values. Of equal totals, the set that
-    takes the earlier-ranked pairs wins. With `pick` non-empty, the chosen
-    pairs are marked in it."""
+    total over a set the per-customer rules allow, a pair adding its value
+    and, the first time the set uses a capped channel, minus that
+    channel's price. `forced` (a pair not among them, or -1) is in the set,
+    its own value and its channel's price not counted. Without exclusive
+    lines and capped channels (`exact` False) the allowed sets are a matroid
+    and the greedy choice is the best; otherwise a depth-first search,
+    including before leaving out, bounded by the best remaining values: of
+    equal totals the set it reaches first wins, and no set beats the empty
+    one at 0. With `pick` non-empty, the chosen pairs are marked in it."""
     slots = max_n
     cats = np.int64(0)
     ex = np.int64(0)
+    used = np.int64(0)
     if forced >= 0:
         slots -= 1
         if cat[forced] >= 0:
             cats |= np.int64(1) << cat[forced]
         ex |= excl[forced]
+        if hbit[forced] >= 0:
+            used |= np.int64(1) << hbit[forced]
     best = 0.0
     if not exact:
         for a in range(m):
@@ -154,7 +167,12 @@ def _choose(m, cat, excl, max_n, exact, forced, pick, order, vals, inc, keep, be
                 if not ((c >= 0 and (cats >> c) & 1) or (ex & excl[j]) != 0):
                     inc[a] = True
                     before[a] = cur
+                    usedb[a] = used
                     cur += vals[a]
+                    h = hbit[j]
+                    if h >= 0 and (used >> h) & 1 == 0:
+                        cur -= hprice[h]
+                        used |= np.int64(1) << h
                     slots -= 1
                     if c >= 0:
                         cats |= np.int64(1) << c
@@ -176,6 +194,7 @@ def _choose(m, cat, excl, max_n, exact, forced, pick, order, vals, inc, keep, be
         j = order[a]
         inc[a] = False
         cur = before[a]     # not cur - vals[a]: totals are sums left to right, as the oracle adds them
+        used = usedb[a]
         slots += 1
         if cat[j] >= 0:
             cats &= ~(np.int64(1) << cat[j])
@@ -189,118 +208,426 @@ def _choose(m, cat, excl, max_n, exact, forced, pick, order, vals, inc, keep, be
 
 
 @njit(cache=True, nogil=True)
-def _best(lo, hi, red, cat, excl, max_n, exact, pick, order, vals, inc, keep, before):
-    """The best value of one customer's pairs lo..hi at reduced values `red`."""
-    m = _rank(lo, hi, red, -1, order, vals)
-    return _choose(m, cat, excl, max_n, exact, -1, pick, order, vals, inc, keep, before)
+def _best(lo, hi, red, ban, cat, excl, hbit, hprice, max_n, exact, pick, order, vals, inc, keep, before, usedb):
+    """The best value of one customer's pairs lo..hi at reduced values `red`
+    and channel prices `hprice`, without the pairs through channel `ban`."""
+    m = _rank(lo, hi, red, -1, ban, hbit, order, vals)
+    return _choose(m, cat, excl, hbit, hprice, max_n, exact, -1, pick, order, vals, inc, keep, before, usedb)
 
 
 @njit(cache=True, nogil=True)
-def _threshold(j, lo, hi, prio, red, cat, excl, max_n, exact, order, vals, inc, keep, before, none):
-    """The price above which the customer of pair j no longer wants it: its
-    priority plus the best value of the others alongside it, minus their
-    best value without it."""
-    m = _rank(lo, hi, red, j, order, vals)
-    with_j = _choose(m, cat, excl, max_n, exact, j, none, order, vals, inc, keep, before)
-    without = _choose(m, cat, excl, max_n, exact, -1, none, order, vals, inc, keep, before)
-    return prio[j] + with_j - without
-
-
-@njit(cache=True, nogil=True)
-def _thresholds(js, a, b, t, starts, cust, prio, red, cat, excl, max_n, exact, order, vals, inc, keep, before):
-    """t[i] = the threshold of pair js[i], for i in a..b."""
+def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hprice, max_n, exact, inb,
+                order, vals, inc, keep, before, usedb, order2, vals2):
+    """t[i], for i in a..b: the price per unit of one constraint above which
+    the customer of pair j = js[i] no longer wants it. `own[i]` is the
+    pair's value without that constraint's price, `units[i]` what it uses
+    of it; the customer's other pairs keep their values at `red`:
+    (own - its channel's price + the best of the others alongside it - their
+    best without it) / units; 0 where `own` is not positive (the threshold
+    cannot be above it). `js` is sorted, so a customer's pairs come
+    together: their ranking and best set are made once; the others' best
+    without j is the customer's best where j is not in their best set."""
     none = np.zeros(0, np.bool_)
+    prev = -1
+    m = 0
+    best = 0.0
     for i in range(a, b):
         j = js[i]
         c = cust[j]
-        t[i] = _threshold(j, starts[c], starts[c + 1], prio, red, cat, excl, max_n, exact,
-                          order, vals, inc, keep, before, none)
+        if c != prev:
+            if prev >= 0:
+                for q in range(starts[prev], starts[prev + 1]):
+                    inb[q] = False
+            m = _rank(starts[c], starts[c + 1], red, -1, -1, hbit, order, vals)
+            best = _choose(m, cat, excl, hbit, hprice, max_n, exact, -1, inb, order, vals, inc, keep, before, usedb)
+            prev = c
+        if not own[i] > 0.0:
+            t[i] = 0.0
+            continue
+        m2 = 0
+        for q in range(m):
+            if order[q] != j:
+                order2[m2] = order[q]
+                vals2[m2] = vals[q]
+                m2 += 1
+        with_j = _choose(m2, cat, excl, hbit, hprice, max_n, exact, j, none, order2, vals2, inc, keep, before, usedb)
+        without = best
+        if inb[j]:
+            without = _choose(m2, cat, excl, hbit, hprice, max_n, exact, -1, none, order2, vals2, inc, keep, before,
+                              usedb)
+        charge = hprice[hbit[j]] if hbit[j] >= 0 else 0.0
+        t[i] = (((own[i] - charge) + with_j) - without) / units[i]
+    if prev >= 0:
+        for q in range(starts[prev], starts[prev + 1]):
+            inb[q] = False
 
 
 @njit(cache=True, nogil=True)
-def _dual_and_picks(starts, price, capacity, red, cat, excl, max_n, exact, pick, order, vals, inc, keep, before):
-    """The dual bound at these prices (summed in one fixed order), and each
-    customer's best set marked in `pick`."""
-    total = 0.0
-    for k in range(len(price)):
-        if capacity[k] >= 0:
-            total += price[k] * capacity[k]
+def _tops(lo, hi, red, hbit, hprice, ban):
+    """Under `max 1 per customer` a set is one pair, worth its value less
+    its capped channel's price (as `_choose` adds them up): the best of a
+    customer's positive pairs (0: none) except those through channel `ban`,
+    the pair that has it (-1: none) and the best of the others."""
+    top = 0.0
+    second = 0.0
+    arg = -1
+    for q in range(lo, hi):
+        if not red[q] > 0.0 or (ban >= 0 and hbit[q] == ban):
+            continue
+        net = red[q]
+        if hbit[q] >= 0:
+            net -= hprice[hbit[q]]
+        if net > top:
+            second = top
+            top = net
+            arg = q
+        elif net > second:
+            second = net
+    return top, arg, second
+
+
+@njit(cache=True, nogil=True)
+def _thresholds1(js, a, b, t, starts, cust, own, units, red, hbit, hprice):
+    """`_thresholds` under `max 1 per customer`: nothing goes alongside a
+    pair, and the others' best without it is the customer's best, or the
+    second best where the pair has the best."""
+    prev = -1
+    top, arg, second = 0.0, -1, 0.0
+    for i in range(a, b):
+        j = js[i]
+        c = cust[j]
+        if c != prev:
+            top, arg, second = _tops(starts[c], starts[c + 1], red, hbit, hprice, -1)
+            prev = c
+        if not own[i] > 0.0:
+            t[i] = 0.0
+            continue
+        without = second if j == arg else top
+        charge = hprice[hbit[j]] if hbit[j] >= 0 else 0.0
+        t[i] = (((own[i] - charge) + 0.0) - without) / units[i]
+
+
+@njit(cache=True, nogil=True)
+def _channel_thresholds1(cs, a, b, t, h, starts, red, hbit, hprice, free):
+    """`_channel_thresholds` under `max 1 per customer`."""
+    for i in range(a, b):
+        c = cs[i]
+        t[i] = _tops(starts[c], starts[c + 1], red, hbit, free, -1)[0] - \
+            _tops(starts[c], starts[c + 1], red, hbit, hprice, h)[0]
+
+
+@njit(cache=True, nogil=True)
+def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
+    """out[i] = pair js[i]'s priority less its offer's, its quota's and (per
+    unit of cost) the budget's prices, in that order; -inf for a pair no
+    allocation can give."""
+    for i in range(len(js)):
+        j = js[i]
+        out[i] = -np.inf if dead[j] else ((prio[j] - p_offer[offer[j]]) - p_quota[qid[j]]) - p_budget * cost[j]
+
+
+@njit(cache=True, nogil=True)
+def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, free, max_n, exact,
+                        order, vals, inc, keep, before, usedb):
+    """t[i], for i in a..b: the price of capped channel h above which
+    customer cs[i] no longer wants to be contacted through it: their best
+    with the channel free (`free`: the prices with h's at 0) minus their
+    best without its pairs."""
+    none = np.zeros(0, np.bool_)
+    for i in range(a, b):
+        c = cs[i]
+        lo, hi = starts[c], starts[c + 1]
+        with_h = _best(lo, hi, red, -1, cat, excl, hbit, free, max_n, exact, none, order, vals, inc, keep, before,
+                       usedb)
+        without = _best(lo, hi, red, h, cat, excl, hbit, hprice, max_n, exact, none, order, vals, inc, keep, before,
+                        usedb)
+        t[i] = with_h - without
+
+
+@njit(cache=True, nogil=True)
+def _dual_and_picks(total, starts, red, cat, excl, hbit, hprice, max_n, exact, pick, order, vals, inc, keep, before,
+                    usedb):
+    """The dual bound: `total` (each price times its constraint's limit)
+    plus each customer's best at the prices, summed in one fixed order;
+    each customer's best set marked in `pick`."""
     for c in range(len(starts) - 1):
-        total += _best(starts[c], starts[c + 1], red, cat, excl, max_n, exact, pick,
-                       order, vals, inc, keep, before)
+        total += _best(starts[c], starts[c + 1], red, -1, cat, excl, hbit, hprice, max_n, exact, pick,
+                       order, vals, inc, keep, before, usedb)
     return total
 
 
-class _Problem:
-    """A run's pairs as the passes read them, with scratch space per thread."""
+@dataclass(frozen=True)
+class Labels:
+    """What the report calls the arbitrate block's constraints: the quotas'
+    categories and the capped channels, in the block's order, and how many
+    of the budget's whole units make one unit of money."""
+    quotas: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    unit: int = 1
 
-    def __init__(self, starts, cust, offer, prio, rules: Rules):
-        self.starts, self.cust, self.prio = starts, cust, prio
+    @staticmethod
+    def of(program: ir.Program) -> Labels:
+        a = program.arbitrate
+        unit = 1
+        if a.budget is not None:
+            unit = lcm(a.budget.denominator, *(Fraction(c).denominator for _, c in a.cost))
+        return Labels(tuple(c for c, _ in a.quota), tuple(c for c, _ in a.channel_capacity), unit)
+
+
+class _Problem:
+    """A run's pairs as the passes read them: each pair's constraints (its
+    offer's capacity, its category's quota, its channel's capacity, its
+    cost under the budget), the prices, and scratch space per thread."""
+
+    def __init__(self, starts, cust, offer, chan, prio, rules: Rules):
+        self.starts, self.cust, self.offer, self.prio = starts, cust, offer, prio
         self.cat = rules.category[offer]
         self.excl = rules.exclusive[offer]
         self.max_n = rules.max_n
-        self.exact = bool((rules.exclusive != 0).any())
+        self.qid = rules.quota_of[offer]
+        self.hbit = rules.chan_bit[chan] if len(chan) else np.zeros(0, np.int64)
+        self.cost = rules.cost[offer]
+        self.fcost = self.cost.astype(np.float64)
+        self.every = np.arange(len(prio), dtype=np.int64)
+        self.capacity = rules.capacity
+        Q = int(rules.quota_of.max(initial=-1)) + 1
+        H = int(rules.chan_bit.max(initial=-1)) + 1
+        self.quota = rules.quota[:Q]
+        self.chan_cap = rules.chan_cap[:H]
+        self.budget = int(rules.budget) if rules.budget < _NO_BUDGET else -1
+        # Pairs no allocation can give (capacity, quota or channel 0; a cost
+        # above the budget) are out of the search: the walk refuses them.
+        quota, chan_cap = np.append(self.quota, -1), np.append(self.chan_cap, -1)     # the last: none
+        self.dead = ((self.capacity[offer] == 0) | (quota[self.qid] == 0) | (chan_cap[self.hbit] == 0)
+                     | ((self.budget >= 0) & (self.cost > self.budget)))
+        self.exact = bool((rules.exclusive != 0).any()) or bool((self.hbit >= 0).any())
+        self.p_offer = np.zeros(len(rules.capacity), np.float64)
+        self.p_quota = np.zeros(Q + 1, np.float64)      # the last: a pair without a quota
+        self.p_chan = np.zeros(max(H, 1), np.float64)
+        self.p_budget = 0.0
         width = max(1, int(np.diff(starts).max(initial=0)))
         self.scratch = [(np.empty(width, np.int64), np.empty(width, np.float64), np.zeros(width, np.bool_),
-                         np.zeros(width, np.bool_), np.zeros(width, np.float64)) for _ in range(THREADS)]
+                         np.zeros(width, np.bool_), np.zeros(width, np.float64), np.zeros(width, np.int64))
+                        for _ in range(THREADS)]
+        # per thread: a mark per pair (a customer's best set) and a ranking less one pair
+        self.marks = [np.zeros(len(prio), np.bool_) for _ in range(THREADS)]
+        self.ranked = [(np.empty(width, np.int64), np.empty(width, np.float64)) for _ in range(THREADS)]
 
-    def thresholds(self, js: np.ndarray, red: np.ndarray) -> np.ndarray:
-        """Each pair's threshold at reduced values `red`, the pairs split
-        over the cores (each value on its own: the split changes nothing)."""
+    def red(self, p_offer=None, p_quota=None, p_budget=None, js=None) -> np.ndarray:
+        """Each pair's priority less its offer's, its quota's and (per unit
+        of cost) the budget's prices, in that order (of the pairs `js`, or
+        all); those given replace the current ones (to leave one
+        constraint's price out)."""
+        p_offer = self.p_offer if p_offer is None else p_offer
+        p_quota = self.p_quota if p_quota is None else p_quota
+        p_budget = self.p_budget if p_budget is None else p_budget
+        js = self.every if js is None else js
+        red = np.empty(len(js), np.float64)
+        _reduced(js, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota, float(p_budget), red)
+        return red
+
+    def thresholds(self, js: np.ndarray, own: np.ndarray, units: np.ndarray, red: np.ndarray) -> np.ndarray:
+        """Each pair's threshold (`_thresholds`), the pairs split over the
+        cores (each value on its own: the split changes nothing)."""
         t = np.empty(len(js), np.float64)
-        run_parts(lambda part, a, b: _thresholds(js, a, b, t, self.starts, self.cust, self.prio, red, self.cat,
-                                                 self.excl, self.max_n, self.exact, *self.scratch[part]),
+        if self.max_n == 1:
+            run_parts(lambda part, a, b: _thresholds1(js, a, b, t, self.starts, self.cust, own, units, red, self.hbit,
+                                                      self.p_chan), chunks(len(js)))
+            return t
+        run_parts(lambda part, a, b: _thresholds(js, a, b, t, self.starts, self.cust, own, units, red, self.cat,
+                                                 self.excl, self.hbit, self.p_chan, self.max_n, self.exact,
+                                                 self.marks[part], *self.scratch[part], *self.ranked[part]),
                   chunks(len(js)))
         return t
 
+    def channel_thresholds(self, cs: np.ndarray, h: int, red: np.ndarray) -> np.ndarray:
+        free = self.p_chan.copy()
+        free[h] = 0.0
+        t = np.empty(len(cs), np.float64)
+        if self.max_n == 1:
+            run_parts(lambda part, a, b: _channel_thresholds1(cs, a, b, t, h, self.starts, red, self.hbit, self.p_chan,
+                                                              free), chunks(len(cs)))
+            return t
+        run_parts(lambda part, a, b: _channel_thresholds(cs, a, b, t, h, self.starts, red, self.cat, self.excl,
+                                                         self.hbit, self.p_chan, free, self.max_n, self.exact,
+                                                         *self.scratch[part]),
+                  chunks(len(cs)))
+        return t
 
-def solve(starts, cust, offer, prio, rules: Rules, passes: int) -> tuple[np.ndarray, np.ndarray, float, int]:
+
+@njit(cache=True, nogil=True)
+def _crossing(t, units, limit):
+    """The largest threshold x with more than `limit` units at or above it
+    (taken highest first, where the units first pass the limit): a
+    selection by three-way partitions around a pivot, no sort. The units
+    must pass the limit."""
+    vals = t.copy()
+    w = units.copy()
+    above = 0       # units of the thresholds known to be above the range
+    while True:
+        n = len(vals)
+        a, b, c = vals[0], vals[n // 2], vals[n - 1]
+        pivot = max(min(a, b), min(max(a, b), c))       # the median of three
+        n_gt = 0
+        w_gt = 0
+        w_eq = 0
+        for i in range(n):
+            if vals[i] > pivot:
+                n_gt += 1
+                w_gt += w[i]
+            elif vals[i] == pivot:
+                w_eq += w[i]
+        upper = above + w_gt > limit
+        if not upper:
+            if above + w_gt + w_eq > limit:
+                return pivot
+            above += w_gt + w_eq
+        nv = np.empty(n, vals.dtype)
+        nw = np.empty(n, w.dtype)
+        k = 0
+        for i in range(n):
+            if (vals[i] > pivot) if upper else (vals[i] < pivot):
+                nv[k] = vals[i]
+                nw[k] = w[i]
+                k += 1
+        vals, w = nv[:k], nw[:k]
+
+
+def _distinct(sorted_values: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (customers of pairs in order)."""
+    if len(sorted_values) == 0:
+        return sorted_values
+    return sorted_values[np.r_[True, sorted_values[1:] != sorted_values[:-1]]]
+
+
+def _price(t: np.ndarray, units: np.ndarray, limit: int) -> float:
+    """The lowest price at which the units of those whose threshold is above
+    it fit the limit: the threshold at which, taken highest first, the
+    units first pass it (with one unit each, the (limit + 1)-th largest);
+    0 at least. Called where all the units pass the limit."""
+    above = t > 0.0        # a price is 0 at least: only positive thresholds can set it
+    units = units.astype(np.int64)
+    if int(units[above].sum()) <= limit:
+        return 0.0
+    return float(_crossing(t[above], units[above], limit))
+
+
+def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_Problem, np.ndarray, float, int]:
     """Prices by coordinate descent, then each customer's best set at them
     with over-wanted offers cut to capacity. `starts`: each customer's first
     pair (pairs sorted by position, then offer), `cust` each pair's
-    customer. Returns (prices, the chosen pairs, the dual bound at the final
-    prices, passes run)."""
-    K = len(rules.capacity)
-    capacity = rules.capacity
-    problem = _Problem(starts, cust, offer, prio, rules)
+    customer. Returns (the problem with its final prices, the chosen pairs,
+    the dual bound at those prices, passes run)."""
+    pb = _Problem(starts, cust, offer, chan, prio, rules)
+    K, Q, H = len(pb.capacity), len(pb.quota), len(pb.chan_cap)
+    live = ~pb.dead
     by_offer, by_start = by_offer_index(offer, K)
     mine = [by_offer[by_start[k]:by_start[k + 1]] for k in range(K)]
-    price = np.zeros(K, np.float64)
-    red = prio.copy()
+    live_mine = [js[live[js]] for js in mine]
+    of_quota = [np.flatnonzero(live & (pb.qid == q)) for q in range(Q)]
+    of_chan = [_distinct(cust[live & (pb.hbit == h)]) for h in range(H)]
+    costly = np.flatnonzero(live & (pb.cost > 0))
     settled = SETTLED * float(np.abs(prio).max(initial=0.0))
+    red = pb.red()
     done = 0
+
+    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, **without) -> float:
+        """The price of one constraint over its pairs `js`; `without`: its
+        price at 0, for the pairs' own values."""
+        if int(units.sum()) <= limit:
+            return 0.0
+        return _price(pb.thresholds(js, pb.red(js=js, **without), units, red), units, limit)
+
     for p in range(passes):
         moved = False
         for k in range(K):
-            js = mine[k]
-            if capacity[k] < 0 or len(js) <= capacity[k]:
+            if pb.capacity[k] < 0 or len(mine[k]) <= pb.capacity[k]:
                 continue
-            if capacity[k] == 0:
+            if pb.capacity[k] == 0:
                 # a threshold never exceeds its priority: at the highest one nobody
                 # wants the offer, not even a customer with an equal alternative
-                new = max(float(prio[js].max()), 0.0)
+                new = max(float(prio[mine[k]].max()), 0.0)
             else:
-                t = np.sort(problem.thresholds(js, red))
-                new = max(float(t[len(js) - 1 - capacity[k]]), 0.0)
-            if new != price[k]:
-                moved = moved or abs(new - price[k]) > settled
-                price[k] = new
-                red[js] = prio[js] - new
+                p_offer = pb.p_offer.copy()
+                p_offer[k] = 0.0
+                js = live_mine[k]
+                new = pairs_price(js, np.ones(len(js), np.int64), int(pb.capacity[k]), p_offer=p_offer)
+            if new != pb.p_offer[k]:
+                moved = moved or abs(new - pb.p_offer[k]) > settled
+                pb.p_offer[k] = new
+                red[mine[k]] = pb.red(js=mine[k])
+        for q in range(Q):
+            p_quota = pb.p_quota.copy()
+            p_quota[q] = 0.0
+            js = of_quota[q]
+            new = pairs_price(js, np.ones(len(js), np.int64), int(pb.quota[q]), p_quota=p_quota)
+            if new != pb.p_quota[q]:
+                moved = moved or abs(new - pb.p_quota[q]) > settled
+                pb.p_quota[q] = new
+                red[of_quota[q]] = pb.red(js=of_quota[q])
+        for h in range(H):
+            cs = of_chan[h]
+            new = 0.0
+            if len(cs) > pb.chan_cap[h]:
+                new = _price(pb.channel_thresholds(cs, h, red), np.ones(len(cs), np.int64), int(pb.chan_cap[h]))
+            if new != pb.p_chan[h]:
+                moved = moved or abs(new - pb.p_chan[h]) > settled
+                pb.p_chan[h] = new
+        if pb.budget >= 0:
+            new = pairs_price(costly, pb.cost[costly], pb.budget, p_budget=0.0)
+            if new != pb.p_budget:
+                moved = moved or abs(new - pb.p_budget) > settled
+                pb.p_budget = new
+                red[costly] = pb.red(js=costly)
         done = p + 1
         if not moved:
             break
     pick = np.zeros(len(prio), np.bool_)
-    bound = _dual_and_picks(starts, price, capacity, red, problem.cat, problem.excl, problem.max_n, problem.exact,
-                            pick, *problem.scratch[0])
-    # Ties at a price can leave an offer wanted by more than its capacity:
-    # keep those with the highest thresholds (then the earlier position).
+    total = 0.0
     for k in range(K):
-        taken = mine[k][pick[mine[k]]]
-        if capacity[k] < 0 or len(taken) <= capacity[k]:
-            continue
-        ranked = np.argsort(-problem.thresholds(taken, red), kind="stable")
-        pick[taken[ranked[capacity[k]:]]] = False
-    return price, pick, float(bound), done
+        if pb.capacity[k] >= 0:
+            total += float(pb.p_offer[k]) * int(pb.capacity[k])
+    for q in range(Q):
+        total += float(pb.p_quota[q]) * int(pb.quota[q])
+    for h in range(H):
+        total += float(pb.p_chan[h]) * int(pb.chan_cap[h])
+    if pb.budget >= 0:
+        total += pb.p_budget * pb.budget
+    bound = _dual_and_picks(total, starts, red, pb.cat, pb.excl, pb.hbit, pb.p_chan, pb.max_n, pb.exact, pick,
+                            *pb.scratch[0])
+    # Ties at a price can leave a constraint wanted beyond its limit: keep
+    # those with the highest thresholds (then the earlier position), offers,
+    # quotas, channels and the budget in turn; the others walk after the
+    # chosen pairs, where what is left may still take them.
+    def cut(js: np.ndarray, units: np.ndarray, limit: int, **without) -> None:
+        taken = js[pick[js]]
+        if int(units[pick[js]].sum()) <= limit:
+            return
+        kept = units[pick[js]]
+        t = pb.thresholds(taken, pb.red(js=taken, **without), kept, red)
+        ranked = np.argsort(-t, kind="stable")
+        pick[taken[ranked[np.cumsum(kept[ranked]) > limit]]] = False
+
+    for k in range(K):
+        if pb.capacity[k] >= 0:
+            p_offer = pb.p_offer.copy()
+            p_offer[k] = 0.0
+            cut(mine[k], np.ones(len(mine[k]), np.int64), int(pb.capacity[k]), p_offer=p_offer)
+    for q in range(Q):
+        p_quota = pb.p_quota.copy()
+        p_quota[q] = 0.0
+        cut(of_quota[q], np.ones(len(of_quota[q]), np.int64), int(pb.quota[q]), p_quota=p_quota)
+    for h in range(H):
+        through = pick & (pb.hbit == h)
+        cs = _distinct(cust[through])
+        if len(cs) > pb.chan_cap[h]:
+            ranked = np.argsort(-pb.channel_thresholds(cs, h, red), kind="stable")
+            out = np.zeros(len(starts) - 1, np.bool_)
+            out[cs[ranked[pb.chan_cap[h]:]]] = True
+            pick[through & out[cust]] = False
+    if pb.budget >= 0:
+        cut(costly, pb.cost[costly], pb.budget, p_budget=0.0)
+    return pb, pick, float(bound), done
 
 
 def by_offer_index(offer: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
@@ -312,10 +639,11 @@ def by_offer_index(offer: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.ndarray, ctrl: np.ndarray, rules: Rules,
-             names: list[str], funnel: np.ndarray) -> tuple[np.ndarray, Allocation | None]:
+             names: list[str], funnel: np.ndarray, labels: Labels = Labels()) -> tuple[np.ndarray, Allocation | None]:
     """The run-wide walk of a run's candidate pairs (sorted by position, then
     offer): which are accepted, its counts added to `funnel`. Greedy (section
-    6.4), or with `rules.optimal` the optimal allocation and its report."""
+    6.4), or with `rules.optimal` the optimal allocation and its report
+    (`labels` name the arbitrate block's constraints in it)."""
     first = np.ones(len(rows), np.bool_)
     first[1:] = rows[1:] != rows[:-1]
     dense = np.cumsum(first) - 1
@@ -336,17 +664,19 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
         funnel += g_counts
         return g_accepted, Allocation(g_value, g_value, None, {}, 0)
     starts = np.append(np.flatnonzero(first), len(rows)).astype(np.int64)
-    K = len(names)
-    price, pick, bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64),
-                                       prio.astype(np.float64), rules, PASSES)
+    pb, pick, bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64), chan.astype(np.int64),
+                                    prio.astype(np.float64), rules, PASSES)
     if rules.fallback >= 0:     # the fallback is only for who gets nothing else: it walks last, as ever
         pick &= offer != rules.fallback
     o_counts = np.zeros_like(funnel)
     o_accepted = walk(np.concatenate([greedy[pick[greedy]], greedy[~pick[greedy]]]), o_counts)
     o_value = float(prio[o_accepted].sum())
-    prices = {names[k]: float(price[k]) for k in range(K) if rules.capacity[k] >= 0}
+    prices = {names[k]: float(pb.p_offer[k]) for k in range(len(names)) if rules.capacity[k] >= 0}
+    others = {**{f"capacity {c}": float(pb.p_chan[h]) for h, c in enumerate(labels.channels[:len(pb.chan_cap)])},
+              **{f"quota {c}": float(pb.p_quota[q]) for q, c in enumerate(labels.quotas[:len(pb.quota)])},
+              **({"budget": pb.p_budget * labels.unit} if pb.budget >= 0 else {})}
     if o_value < g_value:
         funnel += g_counts
-        return g_accepted, Allocation(g_value, g_value, max(bound, g_value), prices, passes)
+        return g_accepted, Allocation(g_value, g_value, max(bound, g_value), prices, passes, others)
     funnel += o_counts
-    return o_accepted, Allocation(o_value, g_value, max(bound, o_value), prices, passes)
+    return o_accepted, Allocation(o_value, g_value, max(bound, o_value), prices, passes, others)

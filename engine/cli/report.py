@@ -195,6 +195,10 @@ def allocation(s: dict) -> list[str]:
     if a["prices"]:
         rows = [["offer", "price"]] + [[k, f"{v:,.4g}"] for k, v in a["prices"].items()]
         out += ["  prices of the capped offers"] + table(rows, {1}, indent="    ")
+    if a.get("constraint_prices"):
+        rows = [["constraint", "price"]] + [[k, f"{v:,.4g}"] for k, v in a["constraint_prices"].items()]
+        out += ["  prices of the arbitrate block's constraints (the budget's per unit of money)"] + table(
+            rows, {1}, indent="    ")
     return out
 
 

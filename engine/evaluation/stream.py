@@ -26,7 +26,7 @@ from pol.arbitration.arbitrate import (
     flat_of_pairs,
     match_range,
 )
-from pol.arbitration.optimal import walk_run
+from pol.arbitration.optimal import Labels, walk_run
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
@@ -401,14 +401,16 @@ class Stream:
             if self.rules.optimal:      # no rows: the report of an empty allocation
                 empty = np.zeros(0, np.int64)
                 _, allocation = walk_run(empty, empty.astype(np.int16), empty.astype(np.int8), empty.astype(np.float64),
-                                         empty.astype(np.bool_), self.rules, self.plan.offers, self.counts.funnel)
+                                         empty.astype(np.bool_), self.rules, self.plan.offers, self.counts.funnel,
+                                         Labels.of(self.program))
                 self.counts.allocation = allocation.to_dict() if allocation is not None else None
             return
         f, writer = self._spill
         writer.close()
         rows, offer, chan, prio, ctrl = (np.concatenate([c[j] for c in self._candidates]) for j in range(5))
         self._candidates = []
-        accepted, allocation = walk_run(rows, offer, chan, prio, ctrl, self.rules, self.plan.offers, self.counts.funnel)
+        accepted, allocation = walk_run(rows, offer, chan, prio, ctrl, self.rules, self.plan.offers, self.counts.funnel,
+                                        Labels.of(self.program))
         if allocation is not None:
             self.counts.allocation = allocation.to_dict()
         f.seek(0)

@@ -23,7 +23,7 @@ from pol.arbitration.arbitrate import (
     collect_candidates,
     flat_of_pairs,
 )
-from pol.arbitration.optimal import walk_run
+from pol.arbitration.optimal import Labels, walk_run
 from pol.compiler import offer_settings
 from pol.compiler.backend.layout import NOT_ELIGIBLE
 from pol.evaluation.assignment_columns import AssignmentColumns
@@ -45,7 +45,7 @@ from pol.evaluation.summary import FUNNEL, Counts
 from pol.io.input_files import list_files
 from pol.io.output_files import OUTPUTS, Staging, Writer, cannot_write
 
-__all__ = ["Batches", "Candidates", "Counts", "FUNNEL", "OUTPUTS", "Rules", "Staging", "Writer", "batches_of",
+__all__ = ["Arms", "Batches", "Candidates", "Counts", "FUNNEL", "OUTPUTS", "Rules", "Staging", "Writer", "batches_of",
            "cannot_write", "check_nulls", "check_schema", "list_files", "output_schemas", "walk"]
 
 
@@ -70,15 +70,15 @@ class Candidates:
         return Candidates(*(t.column(f).to_numpy().astype(d, copy=False) for f, d in zip(Candidates.FIELDS, dtypes)))
 
 
-def walk(c: Candidates, rules: Rules, funnel: np.ndarray) -> np.ndarray:
+def walk(c: Candidates, rules: Rules, funnel: np.ndarray, program, names: list[str]) -> tuple[np.ndarray, dict | None]:
     """The run-wide walk of LANGUAGE.md section 6 (arbitrate.walk_global) over
     candidates sorted by position: which pairs are accepted. Adds the walk's
     counts (accepted, controls, lost_to_*) to `funnel`. Under `maximize
-    priority`, section 6.7's allocation (its report is not in a Spark run's
-    summary yet)."""
-    names = [f"offer {k}" for k in range(len(rules.capacity))]
-    accepted, _ = walk_run(c.pos, c.offer, c.chan, c.prio, c.ctrl, rules, names, funnel)
-    return accepted
+    priority`, section 6.7's allocation, and its report (`names`: the
+    offers) for the summary."""
+    accepted, allocation = walk_run(c.pos, c.offer, c.chan, c.prio, c.ctrl, rules, names, funnel,
+                                    Labels.of(program))
+    return accepted, allocation.to_dict() if allocation is not None else None
 
 
 class Batches:

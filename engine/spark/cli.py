@@ -39,7 +39,7 @@ from pol.errors import DataError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.io.output_files import OutputError
 from pol.io.output_folder import Claim, check_paths
-from pol.spark.adapter import OUTPUTS, Counts, Staging, Writer, cannot_write, list_files, output_schemas
+from pol.spark.adapter import OUTPUTS, Arms, Counts, Staging, Writer, cannot_write, list_files, output_schemas
 
 # Rows per Arrow batch handed to the Python workers: Spark's default (10,000)
 # costs a Python round trip per 10,000 rows; 2^17 keeps the batches at a few
@@ -120,6 +120,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         staging = Staging(claim)
         bar = Progress(total, enabled=progress)
         counts = Counts.empty(pol_.plan)
+        counts.allocation = prepared.allocation
+        arms = Arms(program)
         if prepared.funnel is not None:
             counts.funnel += prepared.funnel
         from pyspark.sql.pandas.types import from_arrow_schema
@@ -128,7 +130,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         with tempfile.TemporaryDirectory(prefix="pol-spark-") as spill, worker_errors():
             for r in blobs.toLocalIterator(prefetchPartitions=True):
                 if r["start"] < 0:
-                    _add(counts, pickle.loads(r["counts"]))
+                    _add(counts, arms, pickle.loads(r["counts"]))
                     continue
                 # Named by position, zero-padded: sorted names are input order.
                 with open(os.path.join(spill, f"{r['start']:020d}"), "wb") as f:
@@ -157,6 +159,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             pol_, run_id, policy, input, out, files=len(files) if files is not None else len(df.inputFiles()),
             input_format="parquet", fmt=fmt, day=day, params=prepared.job.params, started_at=started_at,
             seconds=time.perf_counter() - started, rows=rows, counts=counts, absent=prepared.absent)
+        if arms:
+            summary["experiments"] = arms.summary()
         commit_with_summary(staging, out, summary)
         return summary
     except Exception as e:
@@ -176,8 +180,11 @@ def _batch(data: bytes) -> pa.RecordBatch:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_next_batch()
 
 
-def _add(counts: Counts, part) -> None:
-    customers, segments, classes, funnel, by_channel = part
+def _add(counts: Counts, arms: Arms, part) -> None:
+    """A partition's counts into the run's."""
+    customers, segments, classes, funnel, by_channel, drawn = part
+    for mine, theirs in zip(arms.counts, drawn):
+        mine += theirs
     counts.customers += customers
     counts.segments += segments
     for mine, theirs in zip(counts.classes, classes):

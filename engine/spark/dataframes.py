@@ -107,13 +107,14 @@ class Prepared:
         key_type = self.schema.field(program.input.key).type
         self.types = output_types(program, self.policy.plan, key_type)
         self.funnel = None      # the global walk's counts, with capacities
+        self.allocation = None  # under `maximize priority`, the allocation's report (LANGUAGE.md 6.7)
 
     def walk(self) -> None:
         """With capacities: the global walk, on the driver (walk.py)."""
         if self.rules.has_capacity:
             from pol.spark.walk import global_walk
             with worker_errors():
-                self.job.walked, self.job.accepted, self.funnel = global_walk(self)
+                self.job.walked, self.job.accepted, self.funnel, self.allocation = global_walk(self)
 
 
 def _python_for_workers(df: DataFrame) -> None:

@@ -5,7 +5,8 @@ each, every candidate pair (position, offer, channel, priority, holdout
 mark: 20 bytes), collected from the executors as Arrow. The driver sorts
 them by position and runs the engine's walk (adapter.walk, LANGUAGE.md
 section 6: priority, then offer order, then input position). Out: the walked
-customers' positions, the pairs accepted, and the walk's funnel counts.
+customers' positions, the pairs accepted, the walk's funnel counts and,
+under `maximize priority`, the allocation's report (LANGUAGE.md 6.7).
 Every other customer's offers depend on that customer alone and are matched
 in its partition.
 
@@ -21,7 +22,7 @@ from pol.spark.adapter import Candidates, Counts, walk
 from pol.spark.worker import CANDIDATE_SCHEMA, candidates_fn
 
 
-def global_walk(run) -> tuple[np.ndarray, Candidates, np.ndarray]:
+def global_walk(run) -> tuple[np.ndarray, Candidates, np.ndarray, dict | None]:
     from pyspark.sql.pandas.types import from_arrow_schema
     table = run.input.data.mapInArrow(candidates_fn(run.job), from_arrow_schema(CANDIDATE_SCHEMA)).toArrow()
     pairs = Candidates.of_table(table)
@@ -29,6 +30,6 @@ def global_walk(run) -> tuple[np.ndarray, Candidates, np.ndarray]:
     order = np.argsort(pairs.pos, kind="stable")
     pairs = Candidates(*(getattr(pairs, f)[order] for f in Candidates.FIELDS))
     funnel = np.zeros_like(Counts.empty(run.policy.plan).funnel)
-    accepted = walk(pairs, run.rules, funnel)
+    accepted, allocation = walk(pairs, run.rules, funnel, run.program, list(run.policy.plan.offers))
     walked = np.unique(pairs.pos)
-    return walked, Candidates(*(getattr(pairs, f)[accepted] for f in Candidates.FIELDS)), funnel
+    return walked, Candidates(*(getattr(pairs, f)[accepted] for f in Candidates.FIELDS)), funnel, allocation

@@ -118,7 +118,8 @@ def _runs(pos: np.ndarray) -> list[tuple[int, int]]:
 def _evaluate(job: Job, batches: Iterator[pa.RecordBatch], contiguous: bool) -> Iterator[tuple]:
     """Every batch through the policy: (customers, assignments, positions)
     for each batch, or with `contiguous` for each run of rows whose
-    positions follow one another; then (counts,)."""
+    positions follow one another; then (counts, customers per arm of each
+    experiment)."""
     from pol.spark.adapter import Batches
     policy = policy_of(job)
     run = Batches(policy, job.as_of, job.params)
@@ -141,7 +142,8 @@ def _evaluate(job: Job, batches: Iterator[pa.RecordBatch], contiguous: bool) -> 
                 yield c, asg, pos[a:a + c.num_rows]
                 a += c.num_rows
             pending.clear()
-    yield (run.counts,)
+    # customers per arm: the stream's draws, or (with capacities) the batches'
+    yield (run.counts, (stream.arms if stream is not None else run.arms).counts)
 
 
 def plain(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -160,7 +162,7 @@ def customers_fn(job: Job, with_pos: bool):
     """customers + ASSIGN (each customer's assignments, nested) [+ POS]."""
     def fn(batches):
         for item in _evaluate(job, batches, contiguous=False):
-            if len(item) == 1:
+            if len(item) == 2:
                 continue
             c, a = plain(item[0]), plain(item[1])
             names = nested_names(a.schema)
@@ -202,9 +204,10 @@ def blobs_fn(job: Job):
     one row with the partition's counts (start -1)."""
     def fn(batches):
         for item in _evaluate(job, batches, contiguous=True):
-            if len(item) == 1:
-                k = item[0]
-                row = (-1, 0, None, None, pickle.dumps((k.customers, k.segments, k.classes, k.funnel, k.by_channel)))
+            if len(item) == 2:
+                k, arms = item
+                row = (-1, 0, None, None, pickle.dumps((k.customers, k.segments, k.classes, k.funnel, k.by_channel,
+                                                        arms)))
             else:
                 c, a, first = item
                 row = (int(first[0]), c.num_rows, _ipc(c), _ipc(a), None)
