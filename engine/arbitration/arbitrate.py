@@ -12,10 +12,17 @@ Two walks implement LANGUAGE.md section 6:
   walk template of compiler/backend/walk.py that the kernels paste in), so
   the result cannot depend on batching;
 * with capacities or the arbitrate block's run-wide constraints (a
-  channel's capacity, a quota, a budget), every (row, candidate) pair of the run is kept in compact
+  channel's capacity, a quota, a budget), the (row, candidate) pairs of the
+  customers that have a candidate of a constrained offer are kept in compact
   form (20 bytes a pair, about 40 during the walk) and walked once in the
   global order: priority desc, offer declaration order, row position
-  (`walk_global`).
+  (`walk_global`). Every other customer can neither take from nor be
+  refused by a run-wide constraint, so its own walk is the same as the
+  run-wide one: it is matched per batch like a policy without capacities
+  (in the fused kernel, which hands the others over: `PairParts`; or
+  `take_constrained` then `match_range`), and merged back after the walk
+  (`merge`). With `maximize priority` every pair goes run-wide (the
+  optimal allocation weighs all of them).
 
 Policy-independent: these functions are compiled once (Numba's disk
 cache; the two walks in the cache folder, walk.matcher) and shared by every
@@ -34,6 +41,7 @@ from pol.compiler.backend.layout import (
     DELIVERABLE,
     ELIGIBLE,
     FLAT,
+    HANDOFF,
     KEYS,
     MATCH_RULES,
     NO_CHANNEL,
@@ -285,6 +293,53 @@ class FlatParts:
                     c[filled:filled + last - first] = c[first:last]
             filled += last - first
         return Flat(*(c[:filled] for c in cols), offsets)
+
+
+class PairParts:
+    """Where a fused kernel hands over the candidates of the customers it
+    does not walk (layout.HANDOFF): row range [a, b) fills slots from a * K
+    on, `end[i]` is the slot after row i's last pair. Only the slots written
+    are ever touched, so their n * K are address space, not memory."""
+
+    def __init__(self, n: int, offers: int):
+        slots = n * max(offers, 1)
+        self.width = max(offers, 1)
+        self.rows = np.empty(slots, np.int64)
+        self.offer = np.empty(slots, np.int16)
+        self.chan = np.empty(slots, np.int8)
+        self.prio = np.empty(slots, np.float64)
+        self.end = np.empty(n, np.int64)
+
+    def arguments(self, walked: np.ndarray) -> dict[str, np.ndarray]:
+        """The kernel arguments, by layout name."""
+        return dict(zip(HANDOFF, (walked, self.rows, self.offer, self.chan, self.prio, self.end)))
+
+    def join(self, parts: list[tuple[int, int]], row_base: int, rules: Rules, keys: Keys) -> tuple:
+        """The pairs as collect_candidates gives them (rows counted from
+        `row_base`, holdout marks), each range's moved down after the previous."""
+        cols = (self.rows, self.offer, self.chan, self.prio)
+        filled = 0
+        for a, b in parts:
+            first = a * self.width
+            last = int(self.end[b - 1]) if b > a else first
+            if first != filled and last > first:
+                for c in cols:
+                    c[filled:filled + last - first] = c[first:last]
+            filled += last - first
+        rows, offer, chan, prio = (c[:filled].copy() for c in cols)
+        ctrl = holdout_marks(rows, offer, rules.holdout_bp, rules.holdout_state, keys.is_int, keys.ints,
+                             keys.offsets, keys.data)
+        rows += row_base
+        return rows, offer, chan, prio, ctrl
+
+
+@njit(cache=True, nogil=True)
+def holdout_marks(rows, offer, bp, state, is_int, ints, offsets, data):
+    """Each pair's holdout mark (rows in the batch)."""
+    ctrl = np.empty(len(rows), np.bool_)
+    for j in range(len(rows)):
+        ctrl[j] = held_out(offer[j], rows[j], bp, state, is_int, ints, offsets, data)
+    return ctrl
 
 
 @dataclass

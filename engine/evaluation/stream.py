@@ -114,6 +114,9 @@ class BatchOut:
         self._cprio: np.ndarray | None = None
         self._cchan: np.ndarray | None = None
         self.accepted: Flat | None = None
+        # with capacities, the pairs a fused kernel handed over to the run-wide
+        # walk (arbitrate.PairParts.join; rows in the batch)
+        self.handed: tuple | None = None
         self.nonfinite: int | None = None   # NaN or infinities a fused kernel read in non-nullable floats
 
     @property
@@ -358,7 +361,7 @@ class Stream:
         out = BatchOut(self.plan, n)
         key = batch.column(self.program.input.key)
         keys = keys_of(key)
-        job = (None if self.rules.has_capacity else
+        job = (None if self.rules.optimal else
                MatchJob(self.rules, keys, self.counts.funnel, self.counts.by_channel))
         self.run_batch(bound, self.active, self.today, out, job)
         if self._refuse is not None and out.nonfinite != 0:
@@ -381,11 +384,18 @@ class Stream:
             # refused by, or take from, a run-wide constraint: everyone
             # else's offers depend on that customer alone and are matched
             # now, per customer; the others' pairs wait for the run-wide walk.
+            # A fused kernel did both already (executor.py: `handoff`).
             r = self.rules
-            self._candidates.append(take_constrained(
-                out.cprio, out.cchan, r.constrained, self.rows, r.holdout_bp, r.holdout_state,
-                keys.is_int, keys.ints, keys.offsets, keys.data, self.counts.funnel))
-            self._kept.append(_match_batch(out, MatchJob(r, keys, self.counts.funnel, self.counts.by_channel)).kept())
+            if out.accepted is not None and out.handed is not None:
+                rows, *rest = out.handed
+                self._candidates.append((rows + self.rows, *rest))
+                flat = out.accepted
+            else:
+                self._candidates.append(take_constrained(
+                    out.cprio, out.cchan, r.constrained, self.rows, r.holdout_bp, r.holdout_state,
+                    keys.is_int, keys.ints, keys.offsets, keys.data, self.counts.funnel))
+                flat = _match_batch(out, MatchJob(r, keys, self.counts.funnel, self.counts.by_channel))
+            self._kept.append(flat.kept())
             self._hold(cols)
         else:
             flat = out.accepted
