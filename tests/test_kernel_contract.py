@@ -75,11 +75,14 @@ def _kernel_params(source: str, name: str) -> tuple[str, ...]:
 def test_generated_kernels_take_the_layouts_arguments_in_its_order(policy):
     program = _program(policy)
     p = plan(program)
-    fused = not any(o.capacity is not None for o in program.offers)
-    assert _kernel_params(codegen.source(program, p, fused=fused), "kernel") == p.layout.batch(fused)
+    # with capacities the fused kernel hands customers over (HANDOFF); the
+    # unfused one writes every candidate out
+    handoff = codegen.hands_off(program)
+    assert _kernel_params(codegen.source(program, p, fused=True), "kernel") == p.layout.batch(True, handoff)
+    assert _kernel_params(codegen.source(program, p, fused=False), "kernel") == p.layout.batch(False)
     assert _kernel_params(codegen.source(program, p, row=True), "row_kernel") == p.layout.row()
     # every name in a layout is one of the compiler's own, each once
-    for order in (p.layout.batch(True), p.layout.batch(False), p.layout.row()):
+    for order in (p.layout.batch(True), p.layout.batch(True, True), p.layout.batch(False), p.layout.row()):
         assert len(set(order)) == len(order)
         assert all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in order)
 
@@ -127,7 +130,7 @@ def test_funnel_columns_and_candidate_states_are_named_once():
 # ------------------------------------------------------------ goldens
 
 KERNELS = [("fields", "batch"), ("fields", "row"), ("matching", "fused"), ("matching", "row"),
-           ("capacity", "batch")]
+           ("capacity", "batch"), ("capacity", "fused")]
 
 
 @pytest.mark.parametrize("policy,kind", KERNELS)

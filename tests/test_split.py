@@ -27,10 +27,11 @@ from pol.evaluation.executor import KernelExecutor
 AS_OF = dt.date(2026, 11, 1)
 
 
-def split_kernel(policy, threshold: int) -> KernelExecutor:
-    """The policy's kernel engine replaced by one split at `threshold` nodes."""
+def split_kernel(policy, threshold: int, fused: bool = True) -> KernelExecutor:
+    """The policy's kernel engine replaced by one split at `threshold` nodes
+    (`fused=False`: the kernel that writes every candidate out)."""
     run = policy.lowered.program
-    executor = KernelExecutor(run, policy.plan, split_at=threshold)
+    executor = KernelExecutor(run, policy.plan, split_at=threshold, fused=fused)
     policy._kernel = executor
     return executor
 
@@ -82,14 +83,19 @@ def test_split_bench_kernel_agrees_with_the_single_kernel_and_the_reference(benc
             assert same(column[i], c), (name, i, column[i], c)
 
 
-def test_split_kernel_with_capacities_writes_the_same_candidates(bench_table):
+@pytest.mark.parametrize("fused", [True, False])
+def test_split_kernel_with_capacities_writes_the_same_candidates(bench_table, fused):
+    """Fused, the split kernel hands the customers of the capped offer over
+    to the run-wide walk as the single kernel does; unfused, it writes every
+    candidate out."""
     text = large_policy(12, 60).replace("    category cat3\n", "    category cat3\n    capacity 40\n")
     table = bench_table.slice(0, 4000)
     single = pol.loads(text)
     want = outputs(single.evaluate(table, as_of=AS_OF, engine="kernel"))
+    assert single._kernel.handoff
     policy = pol.loads(text)
-    split_kernel(policy, 150)
-    assert not policy._kernel.fused
+    split_kernel(policy, 150, fused)
+    assert policy._kernel.handoff == fused
     got = outputs(policy.evaluate(table, as_of=AS_OF, engine="kernel"))
     assert got[0].equals(want[0]) and got[1].equals(want[1]) and got[2] == want[2]
     assert got[1].num_rows > 0 and want[2]["offers"]

@@ -4,7 +4,9 @@ defining one Numba kernel, the batch kernel or the row kernel.
 The per-row code (fields, declarations, candidates) comes from
 compiler/backend/emitter.py; the kernel's parameters are the plan's layout
 (compiler/backend/layout.py), in its order. A kernel that matches (`fused`,
-the batch kernel of a policy without capacities) appends each row's candidates to small local arrays and walks them with
+the batch kernel of a policy without a fallback or an optimal allocation) appends each row's candidates to small
+local arrays and walks them (with capacities, a customer with a candidate of a constrained offer is handed
+over to the run-wide walk instead) with
 compiler/backend/walk.py's template, the one compiled walk of LANGUAGE.md
 section 6, which writes only the accepted offers (in the assignments' flat
 layout, engine/arbitration/arbitrate.FlatParts) and the counts. Otherwise
@@ -80,15 +82,54 @@ def prologue(program: ir.Program, first: ast.expr, per_offer: bool = True) -> li
     K = len(program.offers)
     out = template(_PROLOGUE, K=K, K1=max(K, 1), H=len(program.channels), NFUNNEL=len(names.FUNNEL),
                    MAXN=program.arbitrate.max_per_customer, FIRST=first)
+    if hands_off(program):      # a row range's pairs fill slots from its first row * K on
+        out += template("pw = FIRST * K1", FIRST=first, K1=max(K, 1))
     for k in range(K if per_offer else 0):
         out += template("F = np.int64(0)", F=f"f{k}")
     return out
 
 
+# A customer with a candidate of a constrained offer is not walked here: its
+# candidates, in declaration order, go to the run-wide walk (layout.HANDOFF).
+_HANDOFF = """
+hand = False
+for wb in range(nc):
+    if walked[co[wb]]:
+        hand = True
+if hand:
+    for wb in range(nc):
+        p_row[pw] = i
+        p_offer[pw] = co[wb]
+        p_chan[pw] = cs[wb]
+        p_prio[pw] = cp[wb]
+        pw += 1
+    a_end[i] = w
+else:
+    WALK
+p_end[i] = pw
+"""
+
+
+def hands_off(program: ir.Program) -> bool:
+    """Whether a fused batch kernel of the program hands customers over to
+    the run-wide walk: an offer has a capacity or the arbitrate block a
+    run-wide constraint."""
+    return any(o.capacity is not None for o in program.offers) or program.arbitrate.constrained
+
+
+def fusable(program: ir.Program) -> bool:
+    """Whether the batch kernel can match as it goes: not with a fallback
+    (walk.matcher's match_range walks it) nor an optimal allocation (which
+    weighs every customer's candidates)."""
+    return program.arbitrate.fallback is None and not program.arbitrate.optimal
+
+
 def walk(program: ir.Program) -> list[ast.stmt]:
-    """The row's candidates, ranked and walked (compiler/backend/walk.py)."""
+    """The row's candidates, ranked and walked (compiler/backend/walk.py),
+    or handed over to the run-wide walk (hands_off)."""
     holdouts = any(o.holdout_bp is not None for o in program.offers)
-    return walk_code(C(program.arbitrate.max_per_customer), holdouts)
+    code = walk_code(C(program.arbitrate.max_per_customer), holdouts)
+    return template(_HANDOFF, WALK=code) if hands_off(program) else code
 
 
 def epilogue(program: ir.Program, per_offer: bool = True) -> list[ast.stmt]:
@@ -119,16 +160,17 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     writes its candidates out and walks them with a call of walk.matcher()'s
     match_range: the walk pasted in doubled the telecom library's row kernel
     compile time).
-    `fused`: the batch kernel matches offers too (only for policies without
-    capacities). A batch kernel larger than `split_at` expression nodes
-    (default: split.needed's sizes) is generated in stages (compiler/backend/split.py).
+    `fused`: the batch kernel matches offers too (not with a fallback or an
+    optimal allocation: `fusable`); with capacities or run-wide constraints
+    it hands the customers of constrained offers over (`hands_off`). A batch
+    kernel larger than `split_at` expression nodes (default: split.needed's
+    sizes) is generated in stages (compiler/backend/split.py).
 
     The batch kernel releases the GIL and the engine runs it on row ranges
     from a thread pool, one range per core (Numba's own `parallel=True` gave
     the same speed but took six times longer to compile)."""
-    if fused and (row or any(o.capacity is not None for o in program.offers) or program.arbitrate.constrained
-                  or program.arbitrate.fallback is not None):
-        raise ValueError("only the batch kernel of a policy without capacities, constraints or a fallback "
+    if fused and (row or not fusable(program)):
+        raise ValueError("only the batch kernel of a policy without a fallback or an optimal allocation "
                          "can be fused")
     if not row and split.needed(program, split_at):
         functions = split.generate(program, plan, fused, split.THRESHOLD if split_at is None else split_at)
@@ -153,7 +195,7 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
         body = [ast.For(ast.Name("i", ast.Store()), call("range", N(names.START), N(names.STOP)), g.body, [])]
         if fused:
             body = prologue(program, N(names.START)) + body + epilogue(program)
-        name, args = "kernel", plan.layout.batch(fused)
+        name, args = "kernel", plan.layout.batch(fused, fused and hands_off(program))
     fn = jitted(name, args, body)
     header = _header(plan)
     if row:

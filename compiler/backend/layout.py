@@ -60,6 +60,12 @@ KEYS = ("key_is_int", "key_ints", "key_offsets", "key_data")            # arbitr
 FLAT = ("a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl", "a_end")  # arbitrate.FlatParts
 COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 12], int64[K, H, 2], int64[1]
 MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks reads and writes
+# A fused kernel of a policy with run-wide constraints walks only the
+# customers with no candidate of a `walked` offer (bool[K]: a constrained
+# one, arbitrate.Rules.constrained); every candidate of the others goes to
+# the pairs (arbitrate.PairParts: row in the batch, offer, channel, priority;
+# p_end as a_end) for the run-wide walk.
+HANDOFF = ("walked", "p_row", "p_offer", "p_chan", "p_prio", "p_end")
 MAX_N = "max_n"
 FALLBACK = "fallback"         # the arbitrate block's fallback offer, -1 none
 # walk.matcher().match_range: candidate matrices of rows start..stop, walked
@@ -113,12 +119,14 @@ class KernelLayout:
             names += f.names()
         return (*names, *self.luts, *self.quants)
 
-    def batch(self, matched: bool) -> tuple[str, ...]:
+    def batch(self, matched: bool, handoff: bool = False) -> tuple[str, ...]:
         """The batch kernel's parameters, in order. `matched`: the kernel walks
-        each row's candidates itself (fused); otherwise it writes them out."""
+        each row's candidates itself (fused); otherwise it writes them out.
+        `handoff`: a fused kernel hands the customers of constrained offers
+        over to the run-wide walk (HANDOFF)."""
         params = tuple(n for p in self.params for n in (p.value, p.valid))
         fields = tuple(n for f in self.fields for n in f.names())
-        tail = MATCHED if matched else (CPRIO, CCHAN)
+        tail = (MATCHED + (HANDOFF if handoff else ())) if matched else (CPRIO, CCHAN)
         return (START, STOP, TODAY, *params, *fields, *self.luts, *self.quants, ACTIVE, SEGS, CLASSES, SCORES,
                 *tail)
 

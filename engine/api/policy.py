@@ -165,10 +165,13 @@ class Policy:
         return self._row.ready or cache.is_cached(self._row.source)
 
     def stream(self, sink, as_of=None, params=None, path: str | None = None,
-               engine: str = "auto", history=None, history_paths=None) -> Stream:
+               engine: str = "auto", history=None, history_paths=None, spill: bool = True) -> Stream:
         """A batch-by-batch run: `feed` batches, then `finish`; output goes to sink.
         `history`: {history name: Arrow table of events} (LANGUAGE.md section 12);
-        the stream's `history.summary()` counts the events that matched no customer."""
+        the stream's `history.summary()` counts the events that matched no customer.
+        `spill`: with capacities, finished customer columns wait for the
+        run-wide walk in a temporary file (False: in memory, for a sink that
+        keeps every batch anyway)."""
         executor = self._executor(engine)
         as_of = _moment(self.program, as_of, now=False)
         day = _as_of(as_of)
@@ -178,7 +181,8 @@ class Policy:
             from pol.evaluation.history import HistoryTables
             tables = HistoryTables(self.program, self.lowered.columns, history if history is not None else {},
                                    day, history_paths)
-        return Stream(self.lowered.program, self.plan, executor, day, values, sink, path, history=tables)
+        return Stream(self.lowered.program, self.plan, executor, day, values, sink, path, history=tables,
+                      spill=spill)
 
     def evaluate(self, data, as_of=None, params=None, engine: str = "auto", history=None) -> Result:
         """Evaluate every customer in `data`. `engine`: "kernel" (the fused
@@ -191,7 +195,8 @@ class Policy:
             customers.append(c)
             assignments.append(a)
 
-        run = self.stream(sink, as_of, params, engine=engine, history=history)
+        # the result holds every output batch: nothing is gained by spilling
+        run = self.stream(sink, as_of, params, engine=engine, history=history, spill=False)
         key_type = None
         for batch in batches_of(data, self.columns, optional=True):
             key_type = key_type or batch.schema.field(self.program.input.key).type

@@ -12,10 +12,17 @@ Two walks implement LANGUAGE.md section 6:
   walk template of compiler/backend/walk.py that the kernels paste in), so
   the result cannot depend on batching;
 * with capacities or the arbitrate block's run-wide constraints (a
-  channel's capacity, a quota, a budget), every (row, candidate) pair of the run is kept in compact
+  channel's capacity, a quota, a budget), the (row, candidate) pairs of the
+  customers that have a candidate of a constrained offer are kept in compact
   form (20 bytes a pair, about 40 during the walk) and walked once in the
   global order: priority desc, offer declaration order, row position
-  (`walk_global`).
+  (`walk_global`). Every other customer can neither take from nor be
+  refused by a run-wide constraint, so its own walk is the same as the
+  run-wide one: it is matched per batch like a policy without capacities
+  (in the fused kernel, which hands the others over: `PairParts`; or
+  `take_constrained` then `match_range`), and merged back after the walk
+  (`merge`). With `maximize priority` every pair goes run-wide (the
+  optimal allocation weighs all of them).
 
 Policy-independent: these functions are compiled once (Numba's disk
 cache; the two walks in the cache folder, walk.matcher) and shared by every
@@ -34,6 +41,7 @@ from pol.compiler.backend.layout import (
     DELIVERABLE,
     ELIGIBLE,
     FLAT,
+    HANDOFF,
     KEYS,
     MATCH_RULES,
     NO_CHANNEL,
@@ -188,6 +196,63 @@ class Flat:
     ctrl: np.ndarray      # bool
     offsets: np.ndarray   # int32[n + 1]
 
+    def kept(self) -> Kept:
+        """What a batch's assignments must keep while they wait for the
+        run-wide walk: compact copies (the columns are views into a
+        FlatParts of n * max_n slots), rows and ranks left to `offsets`."""
+        return Kept(self.offsets, self.offer.copy(), self.chan.copy(), self.prio.copy(), self.ctrl.copy())
+
+
+@dataclass
+class Kept:
+    """A Flat without its rows and ranks, which its offsets imply."""
+    offsets: np.ndarray   # int32[n + 1]
+    offer: np.ndarray     # int32
+    chan: np.ndarray      # int32
+    prio: np.ndarray      # float64
+    ctrl: np.ndarray      # bool
+
+
+@njit(cache=True, nogil=True)
+def _merge(a_off, a_offer, a_chan, a_prio, a_ctrl, b_off, b_offer, b_chan, b_prio, b_ctrl):
+    n = len(a_off) - 1
+    total = a_off[n] + b_off[n]
+    rows = np.empty(total, np.int64)
+    rank = np.empty(total, np.int32)
+    offer = np.empty(total, np.int32)
+    chan = np.empty(total, np.int32)
+    prio = np.empty(total, np.float64)
+    ctrl = np.empty(total, np.bool_)
+    offsets = np.zeros(n + 1, np.int32)
+    w = 0
+    for i in range(n):
+        first = w
+        for j in range(a_off[i], a_off[i + 1]):
+            rows[w] = i
+            rank[w] = w - first + 1
+            offer[w] = a_offer[j]
+            chan[w] = a_chan[j]
+            prio[w] = a_prio[j]
+            ctrl[w] = a_ctrl[j]
+            w += 1
+        for j in range(b_off[i], b_off[i + 1]):
+            rows[w] = i
+            rank[w] = w - first + 1
+            offer[w] = b_offer[j]
+            chan[w] = b_chan[j]
+            prio[w] = b_prio[j]
+            ctrl[w] = b_ctrl[j]
+            w += 1
+        offsets[i + 1] = w
+    return rows, rank, offer, chan, prio, ctrl, offsets
+
+
+def merge(a: Flat | Kept, b: Flat | Kept) -> Flat:
+    """Two sets of a batch's assignments over disjoint customers (matched
+    per customer, and given by the run-wide walk) as one Flat, in (row,
+    rank) order: one compiled pass."""
+    return Flat(*_merge(a.offsets, a.offer, a.chan, a.prio, a.ctrl, b.offsets, b.offer, b.chan, b.prio, b.ctrl))
+
 
 class FlatParts:
     """Where a fused kernel writes its assignments: row range [a, b) fills
@@ -230,6 +295,53 @@ class FlatParts:
         return Flat(*(c[:filled] for c in cols), offsets)
 
 
+class PairParts:
+    """Where a fused kernel hands over the candidates of the customers it
+    does not walk (layout.HANDOFF): row range [a, b) fills slots from a * K
+    on, `end[i]` is the slot after row i's last pair. Only the slots written
+    are ever touched, so their n * K are address space, not memory."""
+
+    def __init__(self, n: int, offers: int):
+        slots = n * max(offers, 1)
+        self.width = max(offers, 1)
+        self.rows = np.empty(slots, np.int64)
+        self.offer = np.empty(slots, np.int16)
+        self.chan = np.empty(slots, np.int8)
+        self.prio = np.empty(slots, np.float64)
+        self.end = np.empty(n, np.int64)
+
+    def arguments(self, walked: np.ndarray) -> dict[str, np.ndarray]:
+        """The kernel arguments, by layout name."""
+        return dict(zip(HANDOFF, (walked, self.rows, self.offer, self.chan, self.prio, self.end)))
+
+    def join(self, parts: list[tuple[int, int]], row_base: int, rules: Rules, keys: Keys) -> tuple:
+        """The pairs as collect_candidates gives them (rows counted from
+        `row_base`, holdout marks), each range's moved down after the previous."""
+        cols = (self.rows, self.offer, self.chan, self.prio)
+        filled = 0
+        for a, b in parts:
+            first = a * self.width
+            last = int(self.end[b - 1]) if b > a else first
+            if first != filled and last > first:
+                for c in cols:
+                    c[filled:filled + last - first] = c[first:last]
+            filled += last - first
+        rows, offer, chan, prio = (c[:filled].copy() for c in cols)
+        ctrl = holdout_marks(rows, offer, rules.holdout_bp, rules.holdout_state, keys.is_int, keys.ints,
+                             keys.offsets, keys.data)
+        rows += row_base
+        return rows, offer, chan, prio, ctrl
+
+
+@njit(cache=True, nogil=True)
+def holdout_marks(rows, offer, bp, state, is_int, ints, offsets, data):
+    """Each pair's holdout mark (rows in the batch)."""
+    ctrl = np.empty(len(rows), np.bool_)
+    for j in range(len(rows)):
+        ctrl[j] = held_out(offer[j], rows[j], bp, state, is_int, ints, offsets, data)
+    return ctrl
+
+
 @dataclass
 class MatchJob:
     """What an evaluator needs to match a batch in the same pass (a fused
@@ -267,6 +379,31 @@ def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive,
 
 
 @njit(cache=True, nogil=True)
+def _write_pairs(cprio, cchan, take, total, row_base, bp, state, is_int, ints, offsets, data):
+    """The (row, candidate) pairs of the rows in `take`, `total` of them, in
+    row then offer order, each with its holdout mark."""
+    K = cprio.shape[1]
+    rows = np.empty(total, np.int64)
+    offer = np.empty(total, np.int16)
+    chan = np.empty(total, np.int8)
+    prio = np.empty(total, np.float64)
+    ctrl = np.empty(total, np.bool_)
+    j = 0
+    for i in range(cprio.shape[0]):
+        if not take[i]:
+            continue
+        for k in range(K):
+            if cchan[i, k] >= 0:
+                rows[j] = row_base + i
+                offer[j] = k
+                chan[j] = cchan[i, k]
+                prio[j] = cprio[i, k]
+                ctrl[j] = held_out(k, i, bp, state, is_int, ints, offsets, data)
+                j += 1
+    return rows, offer, chan, prio, ctrl
+
+
+@njit(cache=True, nogil=True)
 def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets, data, counts):
     """Every (row, candidate) pair of a batch, with its holdout mark, for the
     global walk; also counts the batch's funnel."""
@@ -277,22 +414,37 @@ def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets,
         for k in range(K):
             if cchan[i, k] >= 0:
                 total += 1
-    rows = np.empty(total, np.int64)
-    offer = np.empty(total, np.int16)
-    chan = np.empty(total, np.int8)
-    prio = np.empty(total, np.float64)
-    ctrl = np.empty(total, np.bool_)
-    j = 0
+    return _write_pairs(cprio, cchan, np.ones(n, np.bool_), total, row_base, bp, state, is_int, ints, offsets,
+                        data)
+
+
+@njit(cache=True, nogil=True)
+def take_constrained(cprio, cchan, constrained, row_base, bp, state, is_int, ints, offsets, data, counts):
+    """The pairs of the customers that have a candidate of a `constrained`
+    offer (only those depend on other customers), as collect_candidates
+    writes them, their funnel's first columns counted; their rows are then
+    blanked (NOT_ELIGIBLE) so that the per-customer walk over the batch
+    (match_range) gives them nothing and counts only everyone else."""
+    n, K = cprio.shape
+    take = np.zeros(n, np.bool_)
+    total = 0
     for i in range(n):
+        pairs = 0
+        hit = False
         for k in range(K):
             if cchan[i, k] >= 0:
-                rows[j] = row_base + i
-                offer[j] = k
-                chan[j] = cchan[i, k]
-                prio[j] = cprio[i, k]
-                ctrl[j] = held_out(k, i, bp, state, is_int, ints, offsets, data)
-                j += 1
-    return rows, offer, chan, prio, ctrl
+                pairs += 1
+                hit = hit or constrained[k]
+        if hit:
+            take[i] = True
+            total += pairs
+            _funnel(i, i + 1, cchan, counts)
+    pairs_out = _write_pairs(cprio, cchan, take, total, row_base, bp, state, is_int, ints, offsets, data)
+    for i in range(n):
+        if take[i]:
+            for k in range(K):
+                cchan[i, k] = NOT_ELIGIBLE
+    return pairs_out
 
 
 def walk_global(order, cust, offer, chan, ctrl, n_cust, rules: Rules, accepted, counts) -> None:

@@ -2,8 +2,11 @@
 
 * `KernelExecutor` runs the fused Numba kernel generated for the policy,
   loaded through the content-addressed disk cache (compiled on first use).
-  For a policy without capacities the kernel matches offers too and fills
-  `out.accepted`; otherwise it writes the candidates for engine/arbitration/arbitrate.py.
+  The kernel matches offers too and fills `out.accepted`; with capacities
+  it hands the candidates of the customers of constrained offers over
+  (`out.handed`) for the run-wide walk. With a fallback or an optimal
+  allocation, or for a caller without a MatchJob (Spark's adapter), the
+  unfused kernel writes every candidate for engine/arbitration/arbitrate.py.
 * `AutoExecutor` is what a run uses by default. Compiling a fused kernel
   takes seconds, too long for an author who edits and reruns, so: when the
   kernel for this policy and input schema is already compiled and cached, it
@@ -13,6 +16,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -27,7 +31,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from pol.arbitration.arbitrate import FlatParts, MatchJob
+from pol.arbitration.arbitrate import FlatParts, MatchJob, PairParts
 from pol.compiler import ir
 from pol.compiler.backend import cache, codegen, warm
 from pol.compiler.backend import layout as names
@@ -49,20 +53,25 @@ class KernelCall:
     parts: list[tuple[int, int]]
     flat: FlatParts | None
     counts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]   # funnel, by channel, non-finite
+    pairs: PairParts | None = None      # a fused kernel's hand-over to the run-wide walk
+    unfused: KernelExecutor | None = None   # the executor whose kernel the call is for, when not this one
 
 
 class KernelExecutor:
-    def __init__(self, program: ir.Program, plan: KernelPlan, split_at: int | None = None):
+    def __init__(self, program: ir.Program, plan: KernelPlan, split_at: int | None = None, fused: bool = True):
         self.plan = plan
         self.max_n = program.arbitrate.max_per_customer
-        # A run-wide constraint matches the run's customers together, after every batch;
-        # a fallback is walked by the matcher module (walk.py's match_range).
-        self.fused = not (program.arbitrate.constrained or program.arbitrate.fallback is not None
-                          or any(o.capacity is not None for o in program.offers))
+        # A fallback is walked by the matcher module (walk.py's match_range);
+        # an optimal allocation weighs every candidate of the run.
+        self.fused = fused and codegen.fusable(program)
+        # With capacities, the customers of constrained offers are matched
+        # together after every batch: the fused kernel hands them over.
+        self.handoff = self.fused and codegen.hands_off(program)
+        self._unfused: KernelExecutor | None = None
         # split_at: the size from which the kernel is generated in stages
         # (compiler/backend/split.py; None: its THRESHOLD)
         self._program, self._split_at = program, split_at
-        self.order = plan.layout.batch(self.fused)
+        self.order = plan.layout.batch(self.fused, self.handoff)
         self._kernel = None
         self._lock = threading.Lock()
         self._signatures: dict[tuple, tuple] = {}
@@ -79,7 +88,22 @@ class KernelExecutor:
     def path(self) -> Path | None:
         return cache.path_for(self.source)
 
+    def unfused(self) -> KernelExecutor:
+        """The executor of the kernel that writes every candidate out, for a
+        caller that matches them itself (no MatchJob)."""
+        if not self.fused:
+            return self
+        if self._unfused is None:
+            with self._lock:
+                if self._unfused is None:
+                    self._unfused = KernelExecutor(self._program, self.plan, self._split_at, fused=False)
+        return self._unfused
+
     def call(self, bound: Bound, active, today: int, out, job: MatchJob | None) -> KernelCall:
+        if job is None and self.handoff:
+            call = self.unfused().call(bound, active, today, out, None)
+            call.unfused = self._unfused
+            return call
         parts = chunks(bound.n)
         if self.fused:
             # A fused kernel's packed funnel counters hold so many rows per call.
@@ -97,10 +121,14 @@ class KernelExecutor:
         counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel), np.zeros(1, np.int64))
                   for _ in parts]
         common |= job.rules.arguments() | job.keys.arguments() | flat.arguments()
+        pairs = None
+        if self.handoff:
+            pairs = PairParts(bound.n, len(self.plan.offers))
+            common |= pairs.arguments(job.rules.constrained)
         args = [KernelLayout.arguments(self.order, {**common, names.START: a, names.STOP: b,
                                                     **dict(zip(names.COUNTS, c))})
                 for (a, b), c in zip(parts, counts)]
-        return KernelCall(args, parts, flat, counts)
+        return KernelCall(args, parts, flat, counts, pairs)
 
     def kernel(self):
         if self._kernel is None:
@@ -154,6 +182,9 @@ class KernelExecutor:
         self.execute(self.call(bound, active, today, out, job), out, job)
 
     def execute(self, call: KernelCall, out, job: MatchJob | None) -> None:
+        if call.unfused is not None:
+            call.unfused.execute(dataclasses.replace(call, unfused=None), out, job)
+            return
         sig = self.signature(call.args[0])
         self.compile(sig)
         kernel = self.kernel()
@@ -167,6 +198,8 @@ class KernelExecutor:
                 job.funnel += funnel
                 job.by_channel += by_channel
             out.accepted = call.flat.join(call.parts)
+            if call.pairs is not None:
+                out.handed = call.pairs.join(call.parts, 0, job.rules, job.keys)
         if not self.ready(sig):
             cache.touch(self.marker(sig))
             self._ready.add(sig)
@@ -183,12 +216,13 @@ class AutoExecutor:
         self.failure: str | None = None
 
     def __call__(self, bound: Bound, active, today: int, out, job: MatchJob | None = None) -> None:
-        call = self.kernel_exec.call(bound, active, today, out, job)
-        sig = self.kernel_exec.signature(call.args[0])
-        if self.kernel_exec.ready(sig):
-            self.kernel_exec.execute(call, out, job)
+        kernel = self.kernel_exec if job is not None else self.kernel_exec.unfused()
+        call = kernel.call(bound, active, today, out, job)
+        sig = kernel.signature(call.args[0])
+        if kernel.ready(sig):
+            kernel.execute(call, out, job)
             return
-        if not self.failed(sig):
+        if kernel is self.kernel_exec and not self.failed(sig):
             self.start_background(sig)
         self.vector(bound, active, today, out, job)
 

@@ -3,8 +3,12 @@
 Batches stream through: each is checked, bound, run through the policy's
 evaluator (engine/evaluation/executor.py), matched (engine/arbitration/arbitrate.py) and turned
 into output Arrow batches. Without capacities each batch is matched on its
-own; with capacities only compact candidate pairs are kept until the
-run-wide walk at the end. No per-row Python anywhere.
+own. With capacities, a customer with no candidate of a constrained offer is
+matched on its own too, at once; only the compact candidate pairs of the
+others wait for the run-wide walk at the end (all customers' with
+`maximize priority`), and the batch's output waits with them (customer
+columns in a spill file, matched assignments in memory). No per-row Python
+anywhere.
 """
 from __future__ import annotations
 
@@ -19,12 +23,15 @@ import pyarrow as pa
 from pol.arbitration.arbitrate import (
     Flat,
     FlatParts,
+    Kept,
     Keys,
     MatchJob,
     Rules,
     collect_candidates,
     flat_of_pairs,
     match_range,
+    merge,
+    take_constrained,
 )
 from pol.arbitration.optimal import Labels, walk_run
 from pol.compiler import ir, offer_settings
@@ -108,6 +115,9 @@ class BatchOut:
         self._cprio: np.ndarray | None = None
         self._cchan: np.ndarray | None = None
         self.accepted: Flat | None = None
+        # with capacities, the pairs a fused kernel handed over to the run-wide
+        # walk (arbitrate.PairParts.join; rows in the batch)
+        self.handed: tuple | None = None
         self.nonfinite: int | None = None   # NaN or infinities a fused kernel read in non-nullable floats
 
     @property
@@ -282,7 +292,7 @@ class Stream:
 
     def __init__(self, program: ir.Program, plan: KernelPlan, run_batch: Callable, as_of: dt.date,
                  params: dict, sink: Callable[[pa.RecordBatch, pa.RecordBatch], None],
-                 path: str | None = None, history=None):
+                 path: str | None = None, history=None, spill: bool = True):
         program = offer_settings.with_params(program, params)     # capacities, holdouts, windows from params
         self.program = program
         self.arms = Arms(program)   # experiments: their arms, drawn per batch once the data is checked
@@ -301,7 +311,16 @@ class Stream:
         self.rows = 0
         self.schema_seen: pa.Schema | None = None
         self._spill = None
+        # With capacities, the finished customer columns wait for the walk in
+        # a temporary file, unless the sink keeps every batch in memory anyway
+        # (`evaluate`): then in a list (writing and reading them back cost a
+        # tenth of the telecom library's run).
+        self._spills = spill
+        self._held: list[pa.RecordBatch] = []
         self._candidates: list[tuple] = []
+        # With capacities (the greedy walk), the assignments of the customers
+        # that have no candidate of a constrained offer, matched per batch.
+        self._kept: list[Kept] = []
         self._offer_names = Names(plan.offers)
         self._channel_names = Names(plan.channels)
         # Non-nullable float fields that a fused kernel checks for NaN itself.
@@ -359,7 +378,7 @@ class Stream:
         out = BatchOut(self.plan, n)
         key = batch.column(self.program.input.key)
         keys = keys_of(key)
-        job = (None if self.rules.has_capacity else
+        job = (None if self.rules.optimal else
                MatchJob(self.rules, keys, self.counts.funnel, self.counts.by_channel))
         self.run_batch(bound, self.active, self.today, out, job)
         if self._refuse is not None and out.nonfinite != 0:
@@ -371,11 +390,30 @@ class Stream:
         self.counts.add_outputs(out, [cols[s] for s in self.plan.segments])
         if self.extra.carry:
             cols.update(self.extra.carried(batch))
-        if self.rules.has_capacity:
+        if self.rules.optimal:
+            # The optimal allocation weighs every customer's candidates.
             self._candidates.append(collect_candidates(
                 out.cprio, out.cchan, self.rows, self.rules.holdout_bp, self.rules.holdout_state,
                 keys.is_int, keys.ints, keys.offsets, keys.data, self.counts.funnel))
-            self._spill_write(pa.RecordBatch.from_pydict(cols))
+            self._hold(cols)
+        elif self.rules.has_capacity:
+            # Only a customer with a candidate of a constrained offer can be
+            # refused by, or take from, a run-wide constraint: everyone
+            # else's offers depend on that customer alone and are matched
+            # now, per customer; the others' pairs wait for the run-wide walk.
+            # A fused kernel did both already (executor.py: `handoff`).
+            r = self.rules
+            if out.accepted is not None and out.handed is not None:
+                rows, *rest = out.handed
+                self._candidates.append((rows + self.rows, *rest))
+                flat = out.accepted
+            else:
+                self._candidates.append(take_constrained(
+                    out.cprio, out.cchan, r.constrained, self.rows, r.holdout_bp, r.holdout_state,
+                    keys.is_int, keys.ints, keys.offsets, keys.data, self.counts.funnel))
+                flat = _match_batch(out, MatchJob(r, keys, self.counts.funnel, self.counts.by_channel))
+            self._kept.append(flat.kept())
+            self._hold(cols)
         else:
             flat = out.accepted
             if flat is None:
@@ -389,15 +427,32 @@ class Stream:
         self.sink(*output_batches(self.program, cols, ints, flat, self._offer_names, self._channel_names,
                                   self.extra))
 
-    def _spill_write(self, batch: pa.RecordBatch) -> None:
+    def _hold(self, cols: dict) -> None:
+        batch = pa.RecordBatch.from_pydict(cols)
+        if not self._spills:
+            self._held.append(batch)
+            return
         if self._spill is None:
             import tempfile
             f = tempfile.TemporaryFile(prefix="pol-spill-")
             self._spill = (f, pa.ipc.new_stream(f, batch.schema))
         self._spill[1].write_batch(batch)
 
-    def finish(self) -> None:
+    def _held_batches(self) -> Iterator[pa.RecordBatch]:
+        """The held customer columns, batch by batch, in input order."""
         if self._spill is None:
+            held, self._held = self._held, []
+            yield from held
+            return
+        f, writer = self._spill
+        writer.close()
+        f.seek(0)
+        yield from pa.ipc.open_stream(f)
+        f.close()
+        self._spill = None
+
+    def finish(self) -> None:
+        if not self._candidates:
             if self.rules.optimal:      # no rows: the report of an empty allocation
                 empty = np.zeros(0, np.int64)
                 _, allocation = walk_run(empty, empty.astype(np.int16), empty.astype(np.int8), empty.astype(np.float64),
@@ -405,22 +460,21 @@ class Stream:
                                          Labels.of(self.program))
                 self.counts.allocation = allocation.to_dict() if allocation is not None else None
             return
-        f, writer = self._spill
-        writer.close()
         rows, offer, chan, prio, ctrl = (np.concatenate([c[j] for c in self._candidates]) for j in range(5))
         self._candidates = []
         accepted, allocation = walk_run(rows, offer, chan, prio, ctrl, self.rules, self.plan.offers, self.counts.funnel,
                                         Labels.of(self.program))
         if allocation is not None:
             self.counts.allocation = allocation.to_dict()
-        f.seek(0)
         base = 0
-        for batch in pa.ipc.open_stream(f):
+        kept = iter(self._kept)
+        self._kept = []
+        for batch in self._held_batches():
             n = batch.num_rows
             lo, hi = np.searchsorted(rows, [base, base + n])
             flat = flat_of_pairs(rows[lo:hi] - base, offer[lo:hi], chan[lo:hi], prio[lo:hi], ctrl[lo:hi],
                                  accepted[lo:hi], n, self.counts.by_channel)
+            if not self.rules.optimal:
+                flat = merge(next(kept), flat)
             self._emit(dict(zip(batch.schema.names, batch.columns)), flat)
             base += n
-        f.close()
-        self._spill = None
