@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tables import decoded
 
 import pol.evaluation.stream
 import pol.io.output_files
@@ -109,16 +110,6 @@ def test_the_files_say_what_they_were_written_with(outputs):
             assert {c.compression for c in columns(outputs[codec] / f"{table}.parquet").values()} == {name}
 
 
-def plain(t: pa.Table) -> pa.Table:
-    cols = []
-    for f, c in zip(t.schema, t.columns):
-        if pa.types.is_dictionary(f.type):
-            c = c.cast(pa.string())
-        elif pa.types.is_list(f.type) and pa.types.is_dictionary(f.type.value_type):
-            c = c.cast(pa.list_(pa.string()))
-        cols.append(c)
-    return pa.table(cols, names=t.column_names)
-
 
 def test_every_codec_reads_the_same_in_pyarrow_polars_and_duckdb(outputs, inputs):
     import duckdb
@@ -126,11 +117,11 @@ def test_every_codec_reads_the_same_in_pyarrow_polars_and_duckdb(outputs, inputs
 
     from pol.cli.run import parse_date
     expected = pol.load(inputs[0]).evaluate(pq.read_table(inputs[1]), as_of=parse_date(AS_OF))
-    want = {"customers": plain(expected.customers), "assignments": plain(expected.assignments)}
+    want = {"customers": decoded(expected.customers), "assignments": decoded(expected.assignments)}
     for codec, out in outputs.items():
         for table in ("customers", "assignments"):
             path = out / f"{table}.parquet"
-            got = plain(pq.read_table(path))
+            got = decoded(pq.read_table(path))
             assert got.num_rows == want[table].num_rows > 0
             for name in want[table].column_names:
                 assert got[name].combine_chunks().equals(want[table][name].combine_chunks()), (codec, table, name)

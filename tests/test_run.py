@@ -27,6 +27,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
+from tables import decoded
 
 import pol
 import pol.evaluation.stream
@@ -81,18 +82,6 @@ def parquet_input(tmp_path: Path, table: pa.Table) -> tuple[Path, Path]:
     pq.write_table(table, data)
     return data, tmp_path / "out"
 
-
-def decoded(t: pa.Table) -> pa.Table:
-    """Dictionary columns as plain strings: Parquet may bring back other
-    index widths, and equal values are what count."""
-    cols = []
-    for f, c in zip(t.schema, t.columns):
-        if pa.types.is_dictionary(f.type):
-            c = c.cast(pa.string())
-        elif pa.types.is_list(f.type) and pa.types.is_dictionary(f.type.value_type):
-            c = c.cast(pa.list_(pa.string()))
-        cols.append(c)
-    return pa.table(cols, names=t.column_names)
 
 
 def assert_tables_equal(got: pa.Table, want: pa.Table) -> None:

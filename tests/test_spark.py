@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from conftest import BENCH_POLICY
+from tables import decoded
 
 import pol
 import pol.spark
@@ -85,23 +86,11 @@ def split_files(tmp_path_factory, bench_table):
     return folders
 
 
-def plain(t: pa.Table) -> pa.Table:
-    """Dictionary columns as strings (Spark has no dictionary type)."""
-    cols = []
-    for f in t.schema:
-        c = t.column(f.name)
-        if pa.types.is_dictionary(f.type):
-            c = c.cast(f.type.value_type)
-        elif pa.types.is_list(f.type) and pa.types.is_dictionary(f.type.value_type):
-            c = c.cast(pa.list_(pa.string()))
-        cols.append(c)
-    return pa.table(cols, names=t.schema.names)
-
 
 def by_key(t: pa.Table) -> pa.Table:
     """In key order (the keys are unique), assignments by rank within a customer."""
     keys = [("id", "ascending")] + ([("rank", "ascending")] if "rank" in t.schema.names else [])
-    return plain(t).sort_by(keys)
+    return decoded(t).sort_by(keys)
 
 
 def assert_same(spark_pair, result):
@@ -178,7 +167,7 @@ def test_run_wide_constraints_exact_whatever_the_partitioning(spark, constraints
 
 def test_capacities_dataframe_not_from_files(spark, capacity_policy, bench_table):
     want = capacity_policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
-    table = plain(bench_table).append_column("row", pa.array(np.arange(bench_table.num_rows)))
+    table = decoded(bench_table).append_column("row", pa.array(np.arange(bench_table.num_rows)))
     # no files and no position column: Spark's own order, which createDataFrame keeps
     assert_same(pol.spark.evaluate(capacity_policy, spark.createDataFrame(table.drop_columns(["row"])),
                                    as_of=AS_OF), want)
@@ -232,7 +221,7 @@ def _bad(table: pa.Table, name: str, values) -> pa.Table:
 
 
 def test_bad_input_is_a_data_error_on_the_driver(spark, bench_policy, bench_table, tmp_path):
-    small = plain(bench_table.slice(0, 200))
+    small = decoded(bench_table.slice(0, 200))
     cases = {
         "missing": (small.drop_columns(["arpu_m2"]), "arpu_m2", "is missing"),
         "wrong type": (_bad(small, "tenure_months", small.column("tenure_months").cast(pa.string())),
