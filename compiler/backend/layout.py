@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from pol.compiler.types import Type
 
 if TYPE_CHECKING:
@@ -181,3 +183,45 @@ def layout(plan: KernelPlan) -> KernelLayout:
     luts = tuple(f"l{k}" for k, _ in enumerate(plan.luts))
     quants = tuple(f"q{k}" for k, _ in enumerate(plan.quants))
     return KernelLayout(params, tuple(fields), luts, quants)
+
+
+# ------------------------------------------------------------ the row kernel's buffers
+
+@dataclass(frozen=True)
+class RowBuffers:
+    """One thread's buffers of the row kernel (`arrays`, by argument name),
+    views of one allocation (`memory`) at `offsets` (bytes). Each part
+    starts at a multiple of its item size only, so that each of two groups
+    lies without a gap: an int key's one slot (key_ints) and the record (iv,
+    fv, ok), which the host packs with one struct.pack_into, and the
+    declarations' outputs (scores, classes, segs), which it reads back with
+    one struct.unpack_from."""
+    memory: np.ndarray
+    arrays: dict[str, np.ndarray]
+    offsets: dict[str, int]
+
+
+def row_buffers(plan: KernelPlan, max_n: int) -> RowBuffers:
+    """An int key, the record and every output the row kernel writes: its
+    declarations, its candidates, the accepted offers (arbitrate.FlatParts
+    of one row, `max_n` slots) and the walk's counts (never read)."""
+    types = tuple(f.type for f in plan.fields)
+    ints = sum(t in RECORD_INTS for t in types)
+    K, H = len(plan.offers), len(plan.channels)
+    flat = (np.int64, np.int32, np.int32, np.int32, np.float64, np.bool_, np.int64)
+    parts = [(KEYS[1], np.int64, (1,)), (RECORD[0], np.int64, (ints,)),
+             (RECORD[1], np.float64, (types.count(Type.FLOAT),)), (RECORD[2], np.bool_, (len(types),)),
+             (SCORES, np.float64, (len(plan.scores), 1)), (CLASSES, np.int16, (len(plan.classifies), 1)),
+             (SEGS, np.bool_, (len(plan.segments), 1)),
+             (CPRIO, np.float64, (1, K)), (CCHAN, np.int8, (1, K)),
+             *((name, dtype, (1 if name == FLAT[-1] else max_n,)) for name, dtype in zip(FLAT, flat)),
+             (COUNTS[0], np.int64, (K, len(FUNNEL))), (COUNTS[1], np.int64, (K, H, 2))]
+    offsets, end = {}, 0
+    for name, dtype, shape in parts:
+        size = np.dtype(dtype).itemsize
+        offsets[name] = end = -(-end // size) * size
+        end += size * int(np.prod(shape))
+    memory = np.zeros(end, np.uint8)
+    arrays = {name: memory[offsets[name]:offsets[name] + np.dtype(dtype).itemsize * int(np.prod(shape))]
+              .view(dtype).reshape(shape) for name, dtype, shape in parts}
+    return RowBuffers(memory, arrays, offsets)

@@ -141,6 +141,7 @@ class CompiledDecisions:
         self._segments = tuple(plan.segments)
         self._classes = tuple(zip(plan.classifies, plan.class_values))
         self._scores = tuple(plan.scores)
+        self._n_scores = len(self._scores)
         self._readers: dict[str, object] = {}
 
     def decide(self, record: Mapping, as_of: dt.date, params: dict, active, extra: str = "error",
@@ -167,12 +168,14 @@ class CompiledDecisions:
                 offers.append(_trusted(Assignment, {"offer": name, "rank": rank, "channel": channels[c],
                                                     "priority": p, "control": control, "campaign": campaign,
                                                     "attributes": dict(attributes)}))
+        declared = out.declared()
+        s, c = self._n_scores, self._n_scores + len(self._classes)
         return _trusted(Decision, {
             "key": key,
-            "segments": dict(zip(self._segments, out.seg.tolist())),
-            "classifications": {name: (labels[c] if c >= 0 else None)
-                                for (name, labels), c in zip(self._classes, out.cls.tolist())},
-            "scores": {name: (None if v != v else v) for name, v in zip(self._scores, out.score.tolist())},
+            "segments": dict(zip(self._segments, declared[c:])),
+            "classifications": {name: (labels[k] if k >= 0 else None)
+                                for (name, labels), k in zip(self._classes, declared[s:c])},
+            "scores": {name: (None if v != v else v) for name, v in zip(self._scores, declared[:s])},
             "offers": offers,
             "policy": self.program.name, "version": self.program.version, "as_of": as_of,
             "run_id": decision_id(), "arms": dict(zip(self._experiments, drawn)),
