@@ -131,6 +131,7 @@ class CompiledDecisions:
         self.program = program
         self.history_columns = history_columns
         self.arms = arms
+        self._draw = arms.of_key if arms else None       # asked once: Arms.__bool__ is a call
         self._experiments = tuple(x.name for x in program.experiments)
         several = has_campaigns(program)
         # (offer, campaign, attributes) per offer index; the attributes are
@@ -156,7 +157,7 @@ class CompiledDecisions:
         if self.history_columns or history:
             from pol.reference.history import column_values
             values = values + column_values(self.program, self.history_columns, history, key, as_of)
-        drawn = self.arms.of_key(key) if self.arms else []
+        drawn = self._draw(key) if self._draw is not None else []
         if drawn:
             values = values + drawn
         out = self.executor.evaluate(values, as_of.toordinal() - _EPOCH, params, active, key)

@@ -50,23 +50,21 @@ if hasattr(os, "register_at_fork"):
 
 
 class RowOutputs:
-    """One thread's buffers of the row kernel (layout.row_buffers, one
-    allocation): the record it reads and what it writes: segments,
+    """One thread's buffer of the row kernel (one allocation, laid out by
+    layout.row_parts): the record it reads and what it writes: segments,
     classifications and scores (1-D views `seg`, `cls`, `score`), the
     candidates, then the accepted offers in the flat layout (`n` of them)
     and the walk's counts (not read)."""
 
     def __init__(self, program: ir.Program, plan: KernelPlan):
-        buffers = names.row_buffers(plan, program.arbitrate.max_per_customer)
-        a = buffers.arrays
-        self.memory = buffers.memory
-        self.args = {n: a[n] for n in (*names.RECORD, names.SEGS, names.CLASSES, names.SCORES, names.CPRIO,
-                                       names.CCHAN, *names.FLAT, *names.COUNTS[:2])}
+        parts = names.row_parts(plan, program.arbitrate.max_per_customer)
+        self.memory, a = names.row_buffers(parts)
+        self.args = {names.MEMORY: self.memory}
         self.seg, self.cls, self.score = a[names.SEGS][:, 0], a[names.CLASSES][:, 0], a[names.SCORES][:, 0]
         self.offer, self.chan, self.prio, self.ctrl = (a[n] for n in names.FLAT[2:6])
         # scores, classes and segments lie in this order without a gap: one read
         self._declared = struct.Struct(f"<{len(self.score)}d{len(self.cls)}h{len(self.seg)}?")
-        self._declared_at = buffers.offsets[names.SCORES]
+        self._declared_at = next(p.offset for p in parts if p.name == names.SCORES)
         self.key_int = a[names.KEYS[1]]         # an int key, packed with the record
         self.n = 0          # how many offers were accepted: what the kernel returns
 
@@ -133,7 +131,7 @@ class RowExecutor:
         by_name = {f.name: inputs[j] for j, f in enumerate(plan.fields)}
         self._quants = tuple((at[n], by_name[q.source.name], q) for q, n in zip(plan.quants, plan.layout.quants))
         self._at_params = {n: at[n] for p in plan.layout.params for n in (p.value, p.valid)}
-        self._at_keys = tuple(at[n] for n in names.KEYS)
+        self._at_keys = tuple(at[n] for n in (names.KEYS[0], names.KEYS[2], names.KEYS[3]))
         self._at_bp = at[names.MATCH_RULES[2]]
         # the record as row_buffers lays it out, after the key's slot: ints, floats, validity
         ints = sum(len(kinds[t]) for t in names.RECORD_INTS)
@@ -190,7 +188,7 @@ class RowExecutor:
             params = [n for p in lay.params for n in (p.value, p.valid)]
             lists = [n for a in lay.fields if a.offsets is not None for n in (a.values, a.offsets)]
             changing = dict.fromkeys((names.TODAY, *params, *lists, *lay.luts, *lay.quants, names.ACTIVE,
-                                      *names.KEYS))
+                                      *(n for n in names.KEYS if n not in names.ROW_CARVED)))
             args = list(KernelLayout.arguments(self._order, {**changing, **out.args, **self._rules}))
             t = self._local.t = _Thread(out, args)
         return t
@@ -200,7 +198,8 @@ class RowExecutor:
         input order, as RecordReader.values gives them (checked, None for
         null); `key` its key (None: the customer is in no holdout). The
         outputs are this thread's, overwritten by its next call."""
-        return self._call(self.kernel(), values, today, params, active, key)
+        kernel = self._kernel
+        return self._call(kernel if kernel is not None else self.kernel(), values, today, params, active, key)
 
     def _params(self, t: _Thread, params: dict, codes: dict[str, int], extra: dict[str, int]) -> tuple:
         """The params' kernel arguments ((position, value) pairs) and the
@@ -273,16 +272,17 @@ class RowExecutor:
             for at, table in zip(self._at_luts, luts):
                 args[at] = table
         args[self._at_active] = active
-        a_is, a_ints, a_off, a_data = self._at_keys
+        a_is, a_off, a_data = self._at_keys
         if key is None:
             args[self._at_bp] = self._no_holdouts[names.MATCH_RULES[2]]
-            args[a_is], args[a_ints], args[a_off], args[a_data] = True, out.key_int, _NO_OFFSETS, _NO_DATA
+            args[a_is], args[a_off], args[a_data] = True, _NO_OFFSETS, _NO_DATA
         else:
             args[self._at_bp] = bp
             if type(key) is int:
-                args[a_is], args[a_ints], args[a_off], args[a_data] = True, out.key_int, _NO_OFFSETS, _NO_DATA
+                args[a_is], args[a_off], args[a_data] = True, _NO_OFFSETS, _NO_DATA
             else:
-                args[a_is], args[a_ints], args[a_off], args[a_data] = _key_arguments(key)
+                k = Keys.of_record(key)     # its ints are not read: the buffer's slot stays
+                args[a_is], args[a_off], args[a_data] = k.is_int, k.offsets, k.data
         out.n = kernel(*args)
         return out
 
@@ -307,11 +307,6 @@ def _picker(indices: list[int]):
         i = indices[0]
         return lambda values: (values[i],)
     return operator.itemgetter(*indices)
-
-
-def _key_arguments(key: int | str) -> tuple:
-    k = Keys.of_record(key)
-    return (k.is_int, k.ints, k.offsets, k.data)
 
 
 _NO_OFFSETS = np.zeros(1, np.int64)
