@@ -137,6 +137,7 @@ class RowExecutor:
         ints = sum(len(kinds[t]) for t in names.RECORD_INTS)
         self._pack = struct.Struct(f"<q{ints}q{len(kinds[Type.FLOAT])}d{len(inputs)}?").pack_into
         self._codes_get = {None: 0, **self._codes}.get
+        self._all_valid = (True,) * len(inputs)
         self._local = threading.local()
 
     @functools.cached_property
@@ -230,28 +231,33 @@ class RowExecutor:
         extra: dict[str, int] = {}      # strings the policy does not name, numbered after its literals
         pargs, bp = self._params(t, params, codes, extra)
         # The reader has checked every value: a float is finite, an int
-        # 64-bit. A null packs as 0; `v or 0` is 0 for null, False and 0.
-        iv = [v or 0 for v in self._ints(values)]
-        strings = self._strings(values)
-        if strings:
-            known = self._codes_get
+        # 64-bit. A null packs as 0 (`v or 0` is 0 for null, False and 0);
+        # a kind without a null (`None in` is one pass in C) packs as it is.
+        ints = self._ints(values)
+        if None in ints:
+            ints = [v or 0 for v in ints]
+        floats = self._floats(values)
+        if None in floats:
+            floats = [0.0 if v is None else v for v in floats]
+        every = self._all(values)
+        valid = self._all_valid if None not in every else [v is not None for v in every]
+        sv: list | tuple = self._strings(values)
+        if sv:
+            known, strings = self._codes_get, sv
             sv = [known(v, -1) for v in strings]      # null: 0
             if -1 in sv:
                 sv = [c if c >= 0 else extra.setdefault(v, len(codes) + len(extra)) for c, v in zip(sv, strings)]
-            iv += sv
-        dates = self._dates(values)
-        if dates:
-            iv += [0 if v is None else v.toordinal() - _ORDINAL_EPOCH for v in dates]
-        stamps = self._timestamps(values)
-        if stamps:
-            iv += [0 if v is None else micros(v) for v in stamps]
+        dv: list | tuple = self._dates(values)
+        if dv:
+            dv = [0 if v is None else v.toordinal() - _ORDINAL_EPOCH for v in dv]
+        tv: list | tuple = self._timestamps(values)
+        if tv:
+            tv = [0 if v is None else micros(v) for v in tv]
         out = t.out
         args = t.args
         # the int key's slot, then the record: one call writes them into the
         # thread's buffer that the kernel's iv, fv, ok and key_ints view
-        self._pack(out.memory, 0, key if type(key) is int else 0, *iv,
-                   *[0.0 if v is None else v for v in self._floats(values)],
-                   *[v is not None for v in self._all(values)])
+        self._pack(out.memory, 0, key if type(key) is int else 0, *ints, *sv, *dv, *tv, *floats, *valid)
         args[self._at_today] = today
         for at, v in pargs:
             args[at] = v
