@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from pol.evaluation.threads import chunks, run_parts
+
 # op codes: the aggregate and where its values are (ints: ivals, floats: fvals)
 COUNT, DAYS_SINCE_LAST, SUM_I, SUM_F, AVG_I, AVG_F, MIN_I, MIN_F, MAX_I, MAX_F, FIRST, LAST = range(12)
 NO_DAY = np.iinfo(np.int64).min          # an event without a date: never counted
@@ -40,6 +42,8 @@ def op_code(func: str, is_float: bool) -> int:
 _WORDS = {COUNT: 1, DAYS_SINCE_LAST: 1, FIRST: 2, LAST: 2, SUM_I: 3, AVG_I: 3, MIN_I: 2, MAX_I: 2,
           SUM_F: 2, AVG_F: 2, MIN_F: 2, MAX_F: 2}
 _LINE = 8               # int64 words in a 64-byte cache line
+# Fewer groups than this per thread are not worth a thread's start.
+_GROUPS_PER_THREAD = 1 << 16
 
 
 def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
@@ -58,15 +62,28 @@ def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
     raw = np.empty(groups * width + _LINE, np.int64)
     skip = (-raw.ctypes.data // 8) % _LINE        # the first block starts a cache line
     acc = raw[skip:skip + groups * width].reshape(groups, width)
-    _init(spec, offset, acc)
     accf = acc.view(np.float64)
-    _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf)
-    return _finish(today, spec, offset, acc, accf)
+    n_agg = spec.shape[0]
+    ival = np.empty((n_agg, groups), np.int64)
+    fval = np.empty((n_agg, groups), np.float64)
+    valid = np.empty((n_agg, groups), np.bool_)
+
+    # A range of groups per core, each scanned by its own thread over all the
+    # events: a thread updates only its own groups' blocks, so nothing is
+    # shared or merged, and the random updates (the cost) are divided while
+    # the sequential reads of the events are repeated (cheap).
+    def part(_j: int, lo: int, hi: int) -> None:
+        _init(spec, offset, acc, lo, hi)
+        _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf, lo, hi)
+        _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid)
+
+    run_parts(part, chunks(groups, minimum=_GROUPS_PER_THREAD))
+    return ival, fval, valid
 
 
 @njit(cache=True, nogil=True)
-def _init(spec, offset, acc):
-    for g in range(acc.shape[0]):
+def _init(spec, offset, acc, lo, hi):
+    for g in range(lo, hi):
         for a in range(spec.shape[0]):
             op = spec[a, 0]
             o = offset[a]
@@ -87,17 +104,19 @@ def _init(spec, offset, acc):
 
 
 @njit(cache=True, nogil=True)
-def _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf):
-    """Every event into its group's accumulators, in input order (first and
+def _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf, lo, hi):
+    """Every event of the groups lo..hi-1 into its group's accumulators, in input order (first and
     last keep the event's position; ties go by it). Words per op, from its
     offset: COUNT [count]; DAYS_SINCE_LAST [latest day, NO_DAY: none];
     FIRST/LAST [position, its day, NO_DAY: none]; MIN/MAX/SUM/AVG [count,
     value] and for int sums and averages a third word, the overflow."""
     n_agg = spec.shape[0]
     for e in range(gid.shape[0]):
-        d = day[e]
         g = gid[e]
-        if d == NO_DAY or d > today or g < 0:
+        if g < lo or g >= hi:
+            continue
+        d = day[e]
+        if d == NO_DAY or d > today:
             continue
         for a in range(n_agg):
             op = spec[a, 0]
@@ -161,16 +180,16 @@ def _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf)
 
 
 @njit(cache=True, nogil=True)
-def _finish(today, spec, offset, acc, accf):
+def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid):
+    """The results of the groups lo..hi-1 from their accumulators."""
     n_agg = spec.shape[0]
-    groups = acc.shape[0]
-    ival = np.zeros((n_agg, groups), np.int64)
-    fval = np.zeros((n_agg, groups), np.float64)
-    valid = np.ones((n_agg, groups), np.bool_)
     for a in range(n_agg):
         op = spec[a, 0]
         o = offset[a]
-        for g in range(groups):
+        for g in range(lo, hi):
+            ival[a, g] = 0
+            fval[a, g] = 0.0
+            valid[a, g] = True
             if op == COUNT:
                 ival[a, g] = acc[g, o]
                 continue
@@ -206,4 +225,3 @@ def _finish(today, spec, offset, acc, accf):
             else:                               # MIN_F, MAX_F
                 valid[a, g] = c > 0
                 fval[a, g] = accf[g, o + 1] if c > 0 else 0.0
-    return ival, fval, valid
