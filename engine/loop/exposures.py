@@ -32,6 +32,7 @@ class Exposures:
     customers: pa.Table | None = None       # key + segment / class columns, from a run
     segments: list = field(default_factory=list)
     labels: dict = field(default_factory=dict)    # offer and segment labels
+    experiments: dict = field(default_factory=dict)   # name -> its arms as declared, then "control"
 
 
 def _read(path: Path, columns=None, types=None) -> pa.Table:
@@ -80,11 +81,14 @@ def from_run(run_dir: str) -> Exposures:
     table = pa.table({key: assignments.column(key), "offer": assignments.column("offer").cast(pa.string()),
                       "control": assignments.column("control").cast(pa.bool_())})
     labels: dict = {}
+    experiments: dict = {}
     summary = run / "summary.json"
     if summary.is_file():
         try:
             s = json.loads(summary.read_text(encoding="utf-8"))
             labels = {k: v.get("label") for part in ("offers", "segments") for k, v in s.get(part, {}).items()}
+            # Customers per arm, in declaration order with control last: the arms' order.
+            experiments = {k: list(v) for k, v in (s.get("experiments") or {}).items()}
         except (OSError, ValueError, AttributeError):
             labels = {}
     customers, segments = None, []
@@ -93,7 +97,9 @@ def from_run(run_dir: str) -> Exposures:
         customers = _read(cpath)
         customers = customers.drop_columns([c for c in ("offers",) if c in customers.column_names])
         segments = [f.name for f in customers.schema if pa.types.is_boolean(f.type) and f.name != key]
-    return Exposures(table, key, str(run_dir), customers, segments, labels)
+    columns = customers.column_names if customers is not None else []
+    experiments = {k: v for k, v in experiments.items() if k in columns}
+    return Exposures(table, key, str(run_dir), customers, segments, labels, experiments)
 
 
 _OFFERS = pa.schema([("offers", pa.list_(pa.struct([("offer", pa.string()), ("control", pa.bool_()),
