@@ -99,7 +99,6 @@ def experiment_rows(exposures, outcomes: pa.Table, metric: str, names: list[str]
     values = joined.column("_metric").to_numpy(zero_copy_only=False).astype(np.float64)
     rows_at = joined.column("_row").to_numpy(zero_copy_only=False).astype(np.int64)
     kind = "rate" if binary else "mean"
-    groupings = list(_groupings(exposures, joined, [b for b in by if b not in exposures.experiments]))
     rows, measured = [], {}
     for name in names:
         arm_values = exposures.experiments[name]
@@ -108,7 +107,8 @@ def experiment_rows(exposures, outcomes: pa.Table, metric: str, names: list[str]
         counts = np.bincount(arm, minlength=A)
         measured[name] = dict(zip(arm_values, (int(c) for c in counts)))
         pairs = _comparisons(arm_values, counts)
-        for group_by, codes, gnames in groupings:
+        # The experiment's own column is no grouping of itself (each group one arm).
+        for group_by, codes, gnames in _groupings(exposures, joined, [b for b in by if b != name]):
             keep = codes >= 0
             cell = np.where(keep, codes * A + arm, -1)
             order = np.argsort(cell, kind="stable")
