@@ -30,6 +30,7 @@ param line: float = 50
 segment big "大客户" = spend >= line
 segment evil "EVIL" = spend >= 140
 classify band "档位" { when spend >= 100 => "高"  else => "低" }
+experiment greet "问候A/B" salt "w1" { arm warm 45%  arm cool 45%  control 10% }
 channel sms "短信"
 channel store "营业厅"
 offer upsell "升级" { category plan  eligible when spend >= 20  priority spend  channels sms  holdout 30%  capacity 9000 }
@@ -58,7 +59,7 @@ def folders(tmp_path_factory):
              ("diff", "camp.pol", "camp.pol", "--param", "2:line=70", "--input", "in.parquet", "--out", "diff",
               "--as-of", "2026-11-01", "--no-progress"),
              ("gen", "--outcomes", "outcomes.parquet", "--run", "run", "--uplift", "upsell=0.04",
-              "--uplift", "keep=0.08"),
+              "--uplift", "keep=0.08", "--uplift", "greet.warm=0.05"),
              ("effect", "--run", "run", "--outcomes", "outcomes.parquet", "--out", "effect", "--by", "band"),
              ("report", "run", "--diff", "diff", "--effect", "effect", "--out", "report.html")]
     for step in steps:
@@ -79,8 +80,14 @@ def test_the_page_is_one_self_contained_file(folders):
     # A policy author's label is text, never markup or script.
     assert "<script>alert(1)" not in html and EVIL not in html
     assert "&lt;b&gt;大&lt;/b&gt;&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    for part in ("大客户", "挽留权益包", "营业厅", "档位", "Changes between versions", "Effect: treatment against control"):
+    for part in ("大客户", "挽留权益包", "营业厅", "档位", "Changes between versions", "Effect: treatment against control",
+                 "Experiment greet: each arm against its control group"):
         assert part in html
+    # The experiment's table: each arm against control, then arm against arm, over all its customers.
+    table = html[html.index("Experiment greet:"):]
+    table = table[:table.index("</table>")]
+    assert re.findall(r"<tr><td>(\w+)</td><td>(\w+)</td><td>all</td>", table) == \
+        [("warm", "control"), ("cool", "control"), ("cool", "warm")]
 
 
 def test_bad_arguments(folders):
@@ -136,8 +143,9 @@ def test_the_page_in_a_headless_browser(folders, tmp_path):
     assert requests == [page_url]                 # the page asked for nothing else
     sections = {c["section"] for c in charts}
     assert sections == {"segments", "classes", "offers", "channels", "diff", "effect"}
-    # segments, band; funnel, losses; channels, capacity; offer and segment flows, both deltas; uplift
-    assert len(charts) == 11
+    # segments, band; funnel, losses; channels, capacity; offer and segment flows, both deltas; uplift per
+    # offer, per arm of the experiment
+    assert len(charts) == 12
     for c in charts:
         assert c["svgs"] >= 1 and c["marks"] > 0 and c["width"] > 100, c
     assert evil                                    # the label shown as text
