@@ -159,7 +159,17 @@ def test_the_demo_ends_with_its_report(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     report = (tmp_path / "demo" / "report.html").resolve()
     assert r.stdout.rstrip().endswith(f"Open the report in a browser: {report}")
-    assert "Effect on response" in r.stdout and "retention_pack" in r.stdout
+    assert "Effect on response" in r.stdout and "retention.retention_pack" in r.stdout
+    # The dispatch list carries the care campaign's A/B experiment: its arms in the summary, the effect and
+    # the report, each arm's customers the run's.
+    summary = json.loads((tmp_path / "demo" / "run" / "summary.json").read_text(encoding="utf-8"))
+    arms = summary["experiments"]["care.care_sms_ab"]
+    assert list(arms) == ["data", "voucher", "control"] and sum(arms.values()) == 4000
+    assert re.search(rf"Experiment care\.care_sms_ab\n  arm +customers +share\n  data +{arms['data']:,} ", r.stdout)
+    assert "Experiment care.care_sms_ab on response" in r.stdout
+    line = re.search(r"\n  voucher +control +all +([\d,]+) +([\d,]+) ", r.stdout)
+    assert line and line.groups() == (f"{arms['voucher']:,}", f"{arms['control']:,}")
+    assert summary["offers"]["care.network_care_voucher"]["accepted"] > 0      # the arm's SMS go out
     assert {p.name for p in (tmp_path / "demo").iterdir()} == \
         {"customers.parquet", "contacts.parquet", "run", "outcomes.parquet", "effect", "report.html"}
     # the contact log is generated, read by the run, and what its rules did is shown
@@ -174,7 +184,8 @@ def test_the_demo_ends_with_its_report(tmp_path, monkeypatch):
     suppressed, _, lost = (int(x.replace(",", "")) for x in figures.groups())
     assert suppressed > 0 and lost > 0
     html = report.read_text(encoding="utf-8")
-    assert "telecom_retention" in html and "挽留权益包" in html and 'id="effect"' in html
+    assert "telecom_dispatch" in html and "挽留权益包" in html and 'id="effect"' in html
+    assert "Experiment care.care_sms_ab: each arm against its control group" in html
     (tmp_path / "demo" / "notes.txt").write_text("mine", encoding="utf-8")
     r = pol_cmd("demo", "--rows", 1000, "--dir", "demo", cwd=tmp_path)
     assert r.returncode == 2 and "holds files the demo did not write (notes.txt)" in r.stderr

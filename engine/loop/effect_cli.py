@@ -140,13 +140,17 @@ def render(effect, info, out: str | None = None) -> str:
 
 def _experiment_lines(name: str, rows: list[dict], info: dict, out: str | None) -> list[str]:
     """An experiment's table: each arm against control and against the other
-    arms over all its customers, then the groups big enough to tell."""
+    arms over all its customers, then the --by groups big enough to tell;
+    per segment (every segment, three rows or more each) only in the files."""
     from pol.cli.report import table
     kind = info["kind"]
     head = [["arm", "against", "group", "customers", "against customers", "arm " + kind, "against " + kind,
              "uplift" + (" (points)" if kind == "rate" else ""), "95% interval", "relative", "p", ""]]
-    body, small = [], 0
+    body, small, segments = [], 0, 0
     for r in rows:
+        if r["group_by"] == "segment":
+            segments += 1
+            continue
         if r["group_by"] != "all" and r["warning"]:
             small += 1
             continue
@@ -156,9 +160,11 @@ def _experiment_lines(name: str, rows: list[dict], info: dict, out: str | None) 
     lines = [f"Experiment {name} on {info['metric']} ({'response rate' if kind == 'rate' else 'mean'}): every "
              "customer of an arm, offered or not, against the group it is measured against"]
     lines += table(head + body, {3, 4, 5, 6, 7, 9, 10}) if body else ["  nothing to compare: one arm, no control"]
+    files = f"{(out + '/') if out else ''}effect.parquet and effect.json"
+    if segments:
+        lines.append(f"  per segment of the run: {segments:,} more rows in {files}")
     if small:
-        lines.append(f"  {small:,} more groups are too small to tell; every row is in "
-                     f"{(out + '/') if out else ''}effect.parquet and effect.json")
+        lines.append(f"  {small:,} more groups are too small to tell; every row is in {files}")
     return lines
 
 
