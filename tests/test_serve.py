@@ -259,14 +259,20 @@ def test_log_is_written_out_at_shutdown_and_read_by_pol_effect(tmp_path):
     assert [d["offers"] for d in lines[:40]] == [
         logged([a.model_dump() for a in v1.decide(r, as_of=AS_OF).offers]) for r in RECORDS]
     assert any(o["control"] for d in lines for o in d["offers"])      # the holdout is logged
-    outcomes = pa.table({"key": [r["id"] for r in RECORDS], "response": [r["id"] % 2 for r in RECORDS]})
+    run = _effect_of_logs(logs, RECORDS, tmp_path)
+    assert "sms_bonus" in run.stdout and (tmp_path / "effect").is_dir()
+
+
+def _effect_of_logs(logs: Path, records: list[dict], tmp_path: Path) -> subprocess.CompletedProcess:
+    """`pol effect --decisions` on the server's logs, with an odd-key response; it must succeed."""
     import pyarrow.parquet as pq
+    outcomes = pa.table({"key": [r["id"] for r in records], "response": [r["id"] % 2 for r in records]})
     pq.write_table(outcomes, tmp_path / "outcomes.parquet")
     run = subprocess.run([sys.executable, "-m", "pol", "effect", "--decisions", str(logs), "--outcomes",
                           str(tmp_path / "outcomes.parquet"), "--out", str(tmp_path / "effect")],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "sms_bonus" in run.stdout and (tmp_path / "effect").is_dir()
+    return run
 
 
 def test_usage_errors(tmp_path):
@@ -373,13 +379,7 @@ def test_the_log_carries_the_arms_and_pol_effect_measures_them(tmp_path):
     assert sorted(d["key"] for d in lines) == [r["id"] for r in records]
     assert all(d["experiments"] == arms[d["key"]] for d in lines)
     assert any(not d["offers"] for d in lines) and list(lines[0])[5:7] == ["offers", "experiments"]
-    outcomes = pa.table({"key": [r["id"] for r in records], "response": [r["id"] % 2 for r in records]})
-    import pyarrow.parquet as pq
-    pq.write_table(outcomes, tmp_path / "outcomes.parquet")
-    run = subprocess.run([sys.executable, "-m", "pol", "effect", "--decisions", str(logs), "--outcomes",
-                          str(tmp_path / "outcomes.parquet"), "--out", str(tmp_path / "effect")],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
+    run = _effect_of_logs(logs, records, tmp_path)
     doc = json.loads((tmp_path / "effect" / "effect.json").read_text(encoding="utf-8"))
     counts = {a: sum(1 for x in arms.values() if x["greet"] == a) for a in ("cool", "warm", "control")}
     assert doc["experiments"] == {"greet": counts}
