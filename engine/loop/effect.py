@@ -21,7 +21,10 @@ relative uplift of a rate is SciPy's relative risk less 1
 same log interval by the delta method. Groups: each offer over all its
 customers ("all"), per segment of the run (customers in it), and per
 value of any string column of the run's customers named in `by` (a
-classification, or an experiment's arm).
+classification, or an experiment's arm). Then the experiments' rows
+(engine/loop/arms.py): each arm on all its customers, offered or not,
+against the control group and the other arms, with `experiment`, `arm`
+and `against` set and `offer` null.
 """
 from __future__ import annotations
 

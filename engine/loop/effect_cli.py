@@ -3,10 +3,12 @@
 In: a `pol run` output folder (or decision logs of `pol serve`), the
 outcomes observed after it, --metric (the outcomes' column, default
 `response`), --by (string columns of the run's customers to group by, on
-top of each offer and each segment), --key (the outcomes' key column when
+top of each offer and each segment), --experiment (the experiments to
+measure, default all the run carries: engine/loop/arms.py), --key (the outcomes' key column when
 it is not named as the run's key), --missing (an exposure without an
 outcome row counts as 0, or is dropped). Out: DIR/effect.parquet (one row
-per offer and group, engine/loop/effect.py EFFECT), DIR/effect.json (the
+per offer and group, then per experiment arm, comparison and group:
+engine/loop/effect.py EFFECT), DIR/effect.json (the
 rows and what was matched), a text table on stdout. DIR is staged and
 moved into place as `pol run` does. Exit status 0; 1 for a data error
 (a run without controls among them); 2 for a usage error or refused DIR.
@@ -199,9 +201,11 @@ def command(args) -> int:
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "effect", help="the effect of each offer: treatment against the control groups of a run",
+        "effect", help="the effect of each offer and experiment arm: treatment against the control groups of a run",
         description="Join outcomes to a run's assignments and controls (holdouts) and estimate each offer's "
-                    "effect with a 95%% interval: DIR/effect.parquet, DIR/effect.json and a table on stdout.")
+                    "effect with a 95%% interval, and each experiment arm's (all its customers against the "
+                    "experiment's control group and the other arms): DIR/effect.parquet, DIR/effect.json and "
+                    "a table on stdout.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", metavar="RUN_DIR", help="the output folder of a pol run")
     src.add_argument("--decisions", metavar="PATH", help="decision logs (JSON lines: key, offers [{offer, control}])")
