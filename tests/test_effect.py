@@ -3,8 +3,10 @@ uplift is found within its interval and no uplift gives an interval over
 0 (pol run -> pol gen --outcomes -> pol effect, as a user runs them); the
 counts, rates and statistics against a plain computation and SciPy called
 directly; groups per segment and --by column; decision logs in place of a
-run; outcomes per offer, a numeric metric; clear errors (no controls, a
-missing metric, duplicate outcomes)."""
+run; outcomes per offer, a numeric metric; experiments: each arm against its
+control group and the other arms, all its customers, planted uplifts per
+arm found; clear errors (no controls, a missing metric, duplicate outcomes,
+an experiment or arm the run does not have)."""
 import json
 import subprocess
 import sys
@@ -344,3 +346,25 @@ def test_experiment_errors_name_what_the_run_has(ab_dir, run_dir):
     r = pol_cmd("effect", "--run", "run_ab", "--outcomes", "po.parquet", "--out", "e6", "--experiment", "care_ab",
                 cwd=tmp)
     assert r.returncode == 1 and "one outcome per customer" in r.stderr
+
+
+def test_customers_without_an_outcome_count_as_0_or_are_dropped(ab_dir):
+    """--missing applies to the arms' customers as to the offers: a responders
+    list (only the 1s) counts everyone else as 0; with drop, only customers
+    with an outcome row are measured."""
+    tmp = ab_dir
+    c = pq.read_table(tmp / "run_ab" / "customers.parquet", columns=["id", "care_ab"])
+    ids = np.array(c["id"].to_pylist())
+    arm = np.array(c["care_ab"].cast(pa.string()).to_pylist())
+    listed = ids % 3 == 0
+    pq.write_table(pa.table({"id": ids[listed], "response": (ids[listed] % 2).astype(np.int8)}), tmp / "some.parquet")
+    for missing in ("zero", "drop"):
+        r = pol_cmd("effect", "--run", "run_ab", "--outcomes", "some.parquet", "--out", f"e_m{missing}",
+                    "--missing", missing, "--experiment", "care_ab", cwd=tmp)
+        assert r.returncode == 0, r.stderr
+        row = _arm_rows(tmp / f"e_m{missing}", "care_ab")["voucher", "control"]
+        inside = (arm == "voucher") & (listed if missing == "drop" else True)
+        control = (arm == "control") & (listed if missing == "drop" else True)
+        assert (row["treated"], row["control"]) == (inside.sum(), control.sum())
+        values = np.where(listed, ids % 2, 0)
+        assert row["treated_value"] == pytest.approx(values[inside].mean())
