@@ -324,8 +324,8 @@ def test_experiment_errors_name_what_the_run_has(ab_dir, run_dir):
     r = pol_cmd("effect", "--run", "run_ab", "--outcomes", "ab3.parquet", "--out", "e_x", "--experiment", "care",
                 cwd=tmp)
     assert r.returncode == 1 and not (tmp / "e_x").exists()
-    assert r.stderr.strip() == ("pol: error: run_ab: --experiment care: the run has no experiment 'care'; "
-                                "its experiments are care_ab, split")
+    assert r.stderr.strip() == ("pol: error: run_ab: --experiment care: no experiment 'care' in the run; "
+                                "the experiments there: care_ab, split")
     # A run without experiments: none measured by default, and naming one says so.
     r = pol_cmd("gen", "--outcomes", "o4.parquet", "--run", "run", "--uplift", "upsell=0.05", cwd=tmp)
     assert r.returncode == 0, r.stderr
@@ -336,7 +336,7 @@ def test_experiment_errors_name_what_the_run_has(ab_dir, run_dir):
     assert "Experiment" not in r.stdout
     r = pol_cmd("effect", "--run", "run", "--outcomes", "o4.parquet", "--out", "e5", "--experiment", "care_ab",
                 cwd=tmp)
-    assert r.returncode == 1 and "the run has no experiment 'care_ab'; it carries no experiments" in r.stderr
+    assert r.returncode == 1 and "no experiment 'care_ab' in the run; there are none" in r.stderr
     # An uplift for an arm the run does not have lists the arms it has.
     r = pol_cmd("gen", "--outcomes", "x.parquet", "--run", "run_ab", "--uplift", "care_ab.sms=0.1", cwd=tmp)
     assert r.returncode == 1 and not (tmp / "x.parquet").exists()

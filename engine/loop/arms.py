@@ -37,8 +37,8 @@ def select(exposures, names) -> list[str]:
         return carried
     for name in names:
         if name not in exposures.experiments:
-            what = f"its experiments are {', '.join(carried)}" if carried else "it carries no experiments"
-            raise DataError(f"--experiment {name}: the run has no experiment '{name}'; {what}",
+            there = f"the experiments there: {', '.join(carried)}" if carried else "there are none"
+            raise DataError(f"--experiment {name}: no experiment '{name}' in {exposures.what}; {there}",
                             path=exposures.source)
     return list(dict.fromkeys(names))
 

@@ -35,6 +35,7 @@ class Exposures:
     segments: list = field(default_factory=list)
     labels: dict = field(default_factory=dict)    # offer and segment labels
     experiments: dict = field(default_factory=dict)   # name -> its arms as declared, then "control"
+    what: str = "the run"                   # what the exposures are, as error messages name it
 
 
 def _read(path: Path, columns=None, types=None) -> pa.Table:
@@ -162,7 +163,7 @@ def from_decisions(path: str) -> Exposures:
         .group_by(["key", "offer"], use_threads=False).aggregate([("_n", "min")])
     table = table.take(pa.array(np.sort(first.column("_n_min").to_numpy())))
     customers, experiments = _decided(arm_parts, path)
-    return Exposures(table, "key", path, customers, experiments=experiments)
+    return Exposures(table, "key", path, customers, experiments=experiments, what="the decision logs")
 
 
 def _arms(t: pa.Table, f: Path) -> pa.Table:
