@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 # Per offer, in the order a customer passes through them (LANGUAGE.md section 6).
 FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
           "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity",
-          "lost_to_quota", "lost_to_channel_capacity", "lost_to_budget")
+          "lost_to_quota", "lost_to_channel_capacity", "lost_to_budget", "lost_to_contact_cap")
 (ELIGIBLE, DELIVERABLE, CANDIDATES, ACCEPTED, CONTROLS, LOST_MAX, LOST_CATEGORY, LOST_EXCLUSIVE, LOST_CAPACITY,
- LOST_QUOTA, LOST_CHANNEL_CAPACITY, LOST_BUDGET) = range(len(FUNNEL))
+ LOST_QUOTA, LOST_CHANNEL_CAPACITY, LOST_BUDGET, LOST_CONTACT_CAP) = range(len(FUNNEL))
 
 # ------------------------------------------------------------ candidate states
 
@@ -58,7 +58,7 @@ RECORD_INTS = (Type.INT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP)
 MATCH_RULES = ("category", "exclusive", "holdout_bp", "holdout_state")   # arbitrate.Rules
 KEYS = ("key_is_int", "key_ints", "key_offsets", "key_data")            # arbitrate.Keys
 FLAT = ("a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl", "a_end")  # arbitrate.FlatParts
-COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 12], int64[K, H, 2], int64[1]
+COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 13], int64[K, H, 2], int64[1]
 MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks reads and writes
 # A fused kernel of a policy with run-wide constraints walks only the
 # customers with no candidate of a `walked` offer (bool[K]: a constrained
