@@ -145,10 +145,11 @@ def test_random_contacts_agree_with_the_reference(policy, events, apps):
         assert d == policy.decide({"id": i, "app_on": app}, as_of=AS_OF, history={"contacts": mine},
                                   engine="kernel")
         want += [(i, o.offer, o.channel) for o in d.offers]
-    for engine in ("vector", "kernel"):
-        r = policy.evaluate(customers, as_of=AS_OF, history={"contacts": _table(events)}, engine=engine)
+    for engine, size in (("vector", 8), ("kernel", 8), ("kernel", 3)):      # max 2: the walk uses rooms
+        r = policy.evaluate(customers.to_batches(max_chunksize=size), as_of=AS_OF,
+                            history={"contacts": _table(events)}, engine=engine)
         got = [(a["id"], a["offer"], a["channel"]) for a in r.assignments.to_pylist()]
-        assert got == want, engine
+        assert got == want, (engine, size)
 
 
 QUIET = HEAD + """contact contacts {
@@ -456,3 +457,19 @@ def test_maximize_priority_walks_within_the_rooms():
     for i in (1, 3):        # one SMS left: at most one offer by SMS
         assert sum(1 for k, _, ch, _ in want if k == i and ch == "sms") <= 1
     assert sum(f["lost_to_contact_cap"] for f in funnel.values()) > 0
+
+
+def test_split_kernels_walk_with_the_rooms():
+    """A kernel generated in stages (compiler/backend/split.py) reads the
+    rooms its stages wrote, per batch and in the hand-over."""
+    from pol.evaluation.executor import KernelExecutor
+    records = [{"id": i, "app_on": app} for i, (_, app, _) in enumerate(ROOM_CASES, start=1)]
+    events = [{"cid": i, **e, "family": None, "outcome": None}
+              for i, (sent, _, _) in enumerate(ROOM_CASES, start=1) for e in sent]
+    capped = ROOMS.replace("priority 5 }", "priority 5  capacity 3 }")
+    for text in (ROOMS, capped):
+        policy = pol.loads(text)
+        want, _ = _oracle(policy, records, events)
+        policy._kernel = KernelExecutor(policy.lowered.program, policy.plan, split_at=3, fused=True)
+        assert "def stage1" in policy._kernel.source
+        assert _run(policy, records, events, "kernel", 4)[0] == want

@@ -235,16 +235,14 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
         else:
             x = lost[o.name]
             a_rules = program.arbitrate
-            rule = {"max": f"max {a_rules.max_per_customer} per customer",
+            rule = _contact_cap(program, row, s.channel, labels) if x.reason == "contact_cap" else {
+                    "max": f"max {a_rules.max_per_customer} per customer",
                     "category": f"one per category ({', '.join(x.rule)})",
                     "exclusive": f"exclusive {', '.join(x.rule)}",
                     "capacity": "its capacity",
                     "quota": f"the quota of {', '.join(x.rule)}",
                     "channel_capacity": f"the capacity of channel {', '.join(_named(c, labels) for c in x.rule)}",
-                    "budget": "the budget",
-                    "contact_cap": "contact_cap"}[x.reason]
-            if x.reason == "contact_cap":
-                rule = _contact_cap(program, row, s.channel, labels)
+                    "budget": "the budget"}[x.reason]
             takers = ", ".join(_named(t, labels) for t in x.to)
             others.append(OfferVerdict(o.name, o.label, False, x.reason,
                                        f"not given: lost under {rule}" + (f" to {takers}" if takers else "")
