@@ -715,12 +715,16 @@ def by_offer_index(offer: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, start
 
 
-def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.ndarray, ctrl: np.ndarray, rules: Rules,
-             names: list[str], funnel: np.ndarray, labels: Labels = Labels()) -> tuple[np.ndarray, Allocation | None]:
+def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.ndarray, ctrl: np.ndarray,
+             room: np.ndarray, rules: Rules, names: list[str], funnel: np.ndarray, labels: Labels = Labels()
+             ) -> tuple[np.ndarray, Allocation | None]:
     """The run-wide walk of a run's candidate pairs (sorted by position, then
-    offer): which are accepted, its counts added to `funnel`. Greedy (section
-    6.4), or with `rules.optimal` the optimal allocation and its report
-    (`labels` name the arbitrate block's constraints in it)."""
+    offer; `room` each pair's customer's room on its channel under in-run
+    contact caps, empty without): which are accepted, its counts added to
+    `funnel`. Greedy (section 6.4), or with `rules.optimal` the optimal
+    allocation and its report (`labels` name the arbitrate block's
+    constraints in it). The allocation's search leaves the contact caps
+    out (LANGUAGE.md 6.7); the walk that follows it applies them."""
     first = np.ones(len(rows), np.bool_)
     first[1:] = rows[1:] != rows[:-1]
     dense = np.cumsum(first) - 1
@@ -729,7 +733,7 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
 
     def walk(order: np.ndarray, counts: np.ndarray) -> np.ndarray:
         accepted = np.zeros(len(rows), np.bool_)
-        walk_global(order, dense, offer, chan, ctrl, n_cust, rules, accepted, counts)
+        walk_global(order, dense, offer, chan, ctrl, room, n_cust, rules, accepted, counts)
         return accepted
 
     if not rules.optimal:

@@ -96,7 +96,7 @@ def decisions_of(entry, result) -> list[dict]:
     c = result.customers.to_pydict()
     keys, offers = offers_of(result)
     parts = []
-    for group in (program.segments, program.classifies, program.scores):
+    for group in (program.segments, program.classifies, program.shown_scores):
         names = [d.name for d in group]
         parts.append((names, list(zip(*(c[n] for n in names))) if names else [()] * len(keys)))
     (sn, sv), (cn, cv), (scn, scv) = parts
