@@ -110,7 +110,7 @@ def deltas(items: list[dict]) -> go.Figure:
 
 
 def uplift(rows: list[dict], kind: str) -> go.Figure:
-    """Each offer's uplift as a point with its 95% interval; 0 marked."""
+    """Each offer's (or experiment arm's) uplift as a point with its 95% interval; 0 marked."""
     scale = 100.0 if kind == "rate" else 1.0
     unit = " points" if kind == "rate" else ""
     rows = [r for r in rows if r["uplift"] is not None]
