@@ -6,9 +6,8 @@ directly; groups per segment and --by column; decision logs in place of a
 run; outcomes per offer, a numeric metric; clear errors (no controls, a
 missing metric, duplicate outcomes)."""
 import json
-import subprocess
-import sys
 
+import clirun
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,8 +30,7 @@ N = 20_000
 
 
 def pol_cmd(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "pol", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return clirun.pol(*args, cwd=cwd)           # in this process: the kernel compiled once per test run
 
 
 @pytest.fixture(scope="module")
