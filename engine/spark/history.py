@@ -41,9 +41,7 @@ from pol.io.columns import ARROW, absent_fields
 from pol.spark.adapter import PER_KEY, given_histories, used_fields, view
 from pol.spark.position import positioned
 from pol.spark.schema import check_columns, check_values, col, spark_type
-from pol.spark.worker import Job, events_fn
-
-HISTORY_KEY = "__pol_history_key"
+from pol.spark.worker import HISTORY_KEY, Job, events_fn
 
 
 def _events(name: str) -> str:

@@ -36,6 +36,7 @@ POS = "__pol_pos"
 FILE = "__pol_file"
 ROW = "__pol_row"
 ASSIGN = "__pol_assignments"
+HISTORY_KEY = "__pol_history_key"     # the event key of events_fn's rows
 # Rows of one file at most: a position is file index << 40 | row in file.
 FILE_SHIFT = 40
 
@@ -278,5 +279,6 @@ def events_fn(job: Job, history: str, files: list[str] | None):
         names = [n for n in table.schema.names if n not in (POS, FILE, ROW)]
         table = table.select(names).take(pa.array(order))
         key_type = policy.program.input.field(policy.program.input.key).type
-        yield plain(aggregate_by_key(hist, mine, table, key_type, job.as_of))
+        rows = plain(aggregate_by_key(hist, mine, table, key_type, job.as_of))
+        yield pa.RecordBatch.from_arrays(rows.columns, [HISTORY_KEY, *rows.schema.names[1:]])
     return fn
