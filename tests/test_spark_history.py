@@ -6,15 +6,13 @@ after it, without a date, same-date ties, a customer without events, keys
 of no customer); the summary's counts; `pol run --engine spark --history`;
 and the errors, on the driver, before any kernel pass."""
 import datetime as dt
-import json
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from test_history import CUSTOMERS, EVENTS, POLICY, table
-from test_spark import assert_same, spark  # noqa: F401  (the session's SparkSession fixture)
+from test_spark import assert_same, assert_same_run, spark  # noqa: F401  (the session's SparkSession fixture)
 
 import pol
 import pol.spark
@@ -112,14 +110,7 @@ def test_pol_run_engine_spark_history_writes_what_pol_run_writes(spark, edges, t
     assert run_command(policy, data, str(local), "2026-11-01", progress=False, history=history) == 0
     assert run_command(policy, data, str(remote), "2026-11-01", progress=False, history=history,
                        engine="spark") == 0
-    assert sorted(os.listdir(local)) == sorted(os.listdir(remote))
-    for name in ("customers.parquet", "assignments.parquet"):
-        a, b = pq.read_table(local / name), pq.read_table(remote / name)
-        assert a.schema.equals(b.schema) and a.equals(b), name
-    sa, sb = (json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in (local, remote))
-    for timing in ("output", "started_at", "seconds", "rows_per_second", "run_id"):
-        sa.pop(timing), sb.pop(timing)
-    assert sa == sb
+    sb = assert_same_run(local, remote)
     assert sb["history"]["contacts"] == {"events": len(EVENTS), "matched": len(EVENTS) - 3, "unmatched": 3,
                                          "undated": 1, "future": 1, "path": log}
 
