@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from test_history import CUSTOMERS, EVENTS, POLICY, table
@@ -39,18 +40,33 @@ def telecom(tmp_path_factory):
     return folder, customers, events
 
 
-@pytest.fixture(scope="module")
-def edges(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("edges")
-    (folder / "p.pol").write_text(POLICY, encoding="utf-8")
+def _edges(folder: Path, text: str, events: pa.Table):
+    (folder / "p.pol").write_text(text, encoding="utf-8")
     customers = pa.table({"id": [c["id"] for c in CUSTOMERS], "limit": pa.array([None] * len(CUSTOMERS), pa.int64())})
     pq.write_table(customers, folder / "customers.parquet")
     # two files, cut between customer 5's two events of one date (`first` and
     # `last` take the one given first, last): Spark lists the larger file first
     (folder / "contacts").mkdir()
-    pq.write_table(table(EVENTS[:7]), folder / "contacts" / "part-0.parquet")
-    pq.write_table(table(EVENTS[7:]), folder / "contacts" / "part-1.parquet")
-    return folder, customers, table(EVENTS)
+    pq.write_table(events.slice(0, 7), folder / "contacts" / "part-0.parquet")
+    pq.write_table(events.slice(7), folder / "contacts" / "part-1.parquet")
+    return folder, customers, events
+
+
+@pytest.fixture(scope="module")
+def edges(tmp_path_factory):
+    return _edges(tmp_path_factory.mktemp("edges"), POLICY, table(EVENTS))
+
+
+@pytest.fixture(scope="module")
+def timestamp_edges(tmp_path_factory):
+    """The edges with `at` a timestamp (Spark's TIMESTAMP_NTZ), late in the
+    day: an event is placed on the date its wall clock reads."""
+    text = POLICY.replace("sent_at: date?", "sent_at: timestamp?").replace(
+        "let hi = max(contacts.sent_at within 90 days)\n", "")
+    events = table(EVENTS)
+    late = pc.add(events.column("sent_at").cast(pa.timestamp("us")), pa.scalar(dt.timedelta(hours=23, minutes=30)))
+    events = events.set_column(events.schema.get_field_index("sent_at"), "sent_at", late)
+    return _edges(tmp_path_factory.mktemp("timestamp_edges"), text, events)
 
 
 def test_the_telecom_library_with_its_contact_log(spark, telecom):  # noqa: F811
@@ -70,35 +86,53 @@ def test_the_telecom_library_with_its_contact_log(spark, telecom):  # noqa: F811
     assert_same(pol.spark.evaluate(policy, df, as_of="2026-11-01T21:30", history={"contacts": log}), late)
 
 
-def test_every_aggregate_at_the_window_and_null_edges(spark, edges):  # noqa: F811
+def assert_same_aggregates(spark, policy, customers_df, customers, events, log):  # noqa: F811
     """The aggregate columns the kernel reads on Spark equal the local run's,
-    value by value and null by null; the decisions too; and the summary's
-    counts (unmatched, undated, future) are the local run's."""
+    value by value and null by null, and the summary's counts; the latter."""
     from pol.evaluation.history import HistoryTables
     from pol.spark.dataframes import Prepared
+    local = HistoryTables(policy.program, policy.lowered.columns, {"contacts": events}, AS_OF)
+    names = [c.name for c in policy.lowered.columns]
+    expected = pa.Table.from_batches([local.extend(customers.to_batches()[0])])
+    run = Prepared(policy, customers_df, AS_OF, {}, {"contacts": log}, None)
+    got = run.input.data.select("id", *[f"`{n}`" for n in names]).toArrow().sort_by("id")
+    assert got.column("id").equals(expected.column("id"))
+    for n in names:
+        want = expected.column(n)
+        if pa.types.is_dictionary(want.type):
+            want = want.cast(pa.string())
+        assert got.column(n).to_pylist() == want.to_pylist(), n
+    counts = run.history_counts()
+    assert counts == {"contacts": local.summary()["contacts"]}
+    return counts
+
+
+def test_every_aggregate_at_the_window_and_null_edges(spark, edges):  # noqa: F811
+    """Aggregates, decisions and counts: the local run's, with the events
+    read from files (their positions) or made by createDataFrame (Spark's
+    order), and with no events at all."""
     folder, customers, events = edges
     policy = pol.load(folder / "p.pol")
     want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events}, engine="kernel")
-    local = HistoryTables(policy.program, policy.lowered.columns, {"contacts": events}, AS_OF)
-    names = [c.name for c in policy.lowered.columns]
-    expected = pa.Table.from_batches([local.extend(customers.to_batches()[0])]).select(["id", *names])
     df = spark.read.parquet(str(folder / "customers.parquet"))
-    for log in (spark.read.parquet(str(folder / "contacts")),     # positions from the files
-                spark.createDataFrame(events)):                     # Spark's order
-        run = Prepared(policy, df, AS_OF, {}, {"contacts": log}, None)
-        got = run.input.data.select("id", *[f"`{n}`" for n in names]).toArrow().sort_by("id")
-        for n in names:
-            want_col = expected.column(n)
-            if pa.types.is_dictionary(want_col.type):
-                want_col = want_col.cast(pa.string())
-            assert got.column(n).to_pylist() == want_col.to_pylist(), n
-        assert run.history_counts() == want.summary["history"] == {"contacts": {
+    for log in (spark.read.parquet(str(folder / "contacts")), spark.createDataFrame(events)):
+        counts = assert_same_aggregates(spark, policy, df, customers, events, log)
+        assert counts == want.summary["history"] == {"contacts": {
             "events": len(EVENTS), "matched": len(EVENTS) - 3, "unmatched": 3, "undated": 1, "future": 1}}
     assert_same(pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": log}), want)
     # no events at all: count and sum are 0, the others null, as in a local run
     empty = spark.createDataFrame(events.slice(0, 0))
     assert_same(pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": empty}),
                 policy.evaluate(customers, as_of=AS_OF, history={"contacts": events.slice(0, 0)}, engine="kernel"))
+
+
+def test_timestamps_and_null_timestamps(spark, timestamp_edges):  # noqa: F811
+    folder, customers, events = timestamp_edges
+    policy = pol.load(folder / "p.pol")
+    log = spark.read.parquet(str(folder / "contacts"))
+    counts = assert_same_aggregates(spark, policy, spark.read.parquet(str(folder / "customers.parquet")),
+                                    customers, events, log)
+    assert counts["contacts"]["undated"] == 1 and counts["contacts"]["future"] == 1
 
 
 def test_pol_run_engine_spark_history_writes_what_pol_run_writes(spark, edges, tmp_path):  # noqa: F811
