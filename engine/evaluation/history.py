@@ -17,7 +17,9 @@ per-row Python anywhere:
 
 Memory: the used columns of every event (about 8 bytes per column and event,
 strings as dictionary codes), a byte per event and distinct filter, and per
-distinct key 17 bytes per aggregate.
+distinct key 17 bytes per aggregate for the results and a block of
+accumulators of at least 64 bytes (8 to 24 bytes per aggregate) while
+they are computed.
 
     HistoryTables(program, columns, tables, as_of, paths)   # checks and groups the events
     HistoryTables.extend(batch)  -> the batch with the aggregate columns added

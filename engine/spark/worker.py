@@ -242,7 +242,7 @@ def population_fn(job: Job):
 
 
 CANDIDATE_SCHEMA = pa.schema([("pos", pa.int64()), ("offer", pa.int16()), ("chan", pa.int8()),
-                              ("prio", pa.float64()), ("ctrl", pa.bool_())])
+                              ("prio", pa.float64()), ("ctrl", pa.bool_()), ("room", pa.float64())])
 
 
 def candidates_fn(job: Job):
