@@ -226,11 +226,12 @@ def test_quiet_hours_print_and_format():
     assert "contact contacts {\n    quiet call from 21:00 to 08:00\n}" in format_text(text).text
 
 
-def test_spark_refuses_a_policy_that_reads_history_before_any_work(policy, tmp_path, capsys):
-    """Spark runs do not group events yet (LANGUAGE.md 12.3): refused at once,
-    in words, not on a worker."""
+def test_spark_asks_for_the_contact_log_before_any_work(policy, tmp_path, capsys):
+    """A Spark run of a policy that reads the contact log without it is
+    refused at once, in the local run's words, not on a worker (Spark runs
+    with the log: tests/test_spark_history.py)."""
     pytest.importorskip("pyspark")
-    with pytest.raises(pol.ArgumentError, match="reads history 'contacts': Spark runs do not read"):
+    with pytest.raises(pol.ArgumentError, match="reads history 'contacts' but no events were given"):
         pol.spark.evaluate(policy, None)
     (tmp_path / "p.pol").write_text(POLICY, encoding="utf-8")
     import pyarrow.parquet as pq
@@ -239,7 +240,7 @@ def test_spark_refuses_a_policy_that_reads_history_before_any_work(policy, tmp_p
     assert run_command(str(tmp_path / "p.pol"), str(tmp_path / "c.parquet"), str(tmp_path / "o"),
                        engine="spark") == 2
     err = capsys.readouterr().err
-    assert "Spark runs do not read history tables yet" in err and "Traceback" not in err
+    assert "give its events with --history contacts=PATH" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
 
 

@@ -29,6 +29,9 @@ from pol.compiler.backend.layout import NOT_ELIGIBLE
 from pol.evaluation.assignment_columns import AssignmentColumns
 from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
 from pol.evaluation.experiments import Arms
+from pol.evaluation.history import PER_KEY, used_fields, view
+from pol.evaluation.history import by_key as aggregate_by_key
+from pol.evaluation.history import given as given_histories
 from pol.evaluation.stream import (
     BatchOut,
     Names,
@@ -45,8 +48,9 @@ from pol.evaluation.summary import FUNNEL, Counts
 from pol.io.input_files import list_files
 from pol.io.output_files import OUTPUTS, Staging, Writer, cannot_write
 
-__all__ = ["Arms", "Batches", "Candidates", "Counts", "FUNNEL", "OUTPUTS", "Rules", "Staging", "Writer", "batches_of",
-           "cannot_write", "check_nulls", "check_schema", "list_files", "output_schemas", "walk"]
+__all__ = ["PER_KEY", "Arms", "Batches", "Candidates", "Counts", "FUNNEL", "OUTPUTS", "Rules", "Staging", "Writer",
+           "aggregate_by_key", "batches_of", "cannot_write", "check_nulls", "check_schema", "given_histories",
+           "list_files", "output_schemas", "used_fields", "view", "walk"]
 
 
 @dataclass
@@ -91,8 +95,11 @@ class Batches:
     def __init__(self, policy, as_of: dt.date, params: dict):
         self.policy = policy
         # capacities, holdouts and windows from params, as the local stream takes them
-        # (without the population: worker.population_fn left out its rows before any batch comes here)
-        self.program = dataclasses.replace(offer_settings.with_params(policy.program, params), population=None)
+        # (without the population: worker.population_fn left out its rows before any batch comes here);
+        # the lowered program, as the local stream's: each history aggregate an input field
+        # (the driver joined their columns to the customers: engine/spark/history.py)
+        self.program = dataclasses.replace(offer_settings.with_params(policy.lowered.program, params),
+                                           population=None)
         self.plan = policy.plan
         self.rules = Rules.of(self.program)
         self.extra = AssignmentColumns(self.program)
