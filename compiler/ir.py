@@ -442,6 +442,10 @@ class Arbitrate:
     # `fallback OFFER`: walked after every other candidate, accepted only by a
     # customer who holds no offer (LANGUAGE.md 6.3)
     fallback: str | None = None
+    # In-run contact caps (LANGUAGE.md 14.1, under `max N` > 1): (channel, the
+    # hidden score holding the customer's room on it), each accepted offer
+    # through the channel using one unit of the room
+    rooms: tuple[tuple[str, str], ...] = ()
 
     @property
     def constrained(self) -> bool:
@@ -503,6 +507,12 @@ class Test:
 
 # ---------------------------------------------------------------- program
 
+def hidden(name: str) -> bool:
+    """Whether a declaration is one the compiler made (a contact room: a
+    ':' no declared name can have), which no output shows."""
+    return ":" in name
+
+
 @dataclass(frozen=True)
 class Program:
     """A checked policy.
@@ -534,6 +544,12 @@ class Program:
     histories: tuple[History, ...] = ()
     experiments: tuple[Experiment, ...] = ()
     population: Population | None = None     # None: every customer
+
+    @property
+    def shown_scores(self) -> tuple[Score, ...]:
+        """The scores a user declared: not the hidden ones the compiler adds
+        (contact rooms, named with a ':' no declaration can have)."""
+        return tuple(s for s in self.scores if not hidden(s.name))
 
     def history(self, name: str) -> History:
         for h in self.histories:

@@ -94,7 +94,7 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
         key=row.key,
         segments={s.name: row.values[s.name] for s in program.segments},
         classifications={c.name: row.values[c.name] for c in program.classifies},
-        scores={s.name: row.values[s.name] for s in program.scores},
+        scores={s.name: row.values[s.name] for s in program.shown_scores},
         offers=[Assignment(offer=a.offer, rank=a.rank, channel=a.channel, priority=a.priority,
                            control=a.control, campaign=campaign_of(program, offers[a.offer]),
                            attributes=dict(offers[a.offer].attributes)) for a in match.accepted],
@@ -141,8 +141,8 @@ class CompiledDecisions:
         self._channels = tuple(plan.channels)
         self._segments = tuple(plan.segments)
         self._classes = tuple(zip(plan.classifies, plan.class_values))
-        self._scores = tuple(plan.scores)
-        self._n_scores = len(self._scores)
+        self._scores = tuple((k, s) for k, s in enumerate(plan.scores) if not ir.hidden(s))
+        self._n_scores = len(plan.scores)       # every score, hidden ones too, lies in the outputs
         self._readers: dict[str, object] = {}
 
     def decide(self, record: Mapping, as_of: dt.date, params: dict, active, extra: str = "error",
@@ -176,7 +176,7 @@ class CompiledDecisions:
             "segments": dict(zip(self._segments, declared[c:])),
             "classifications": {name: (labels[k] if k >= 0 else None)
                                 for (name, labels), k in zip(self._classes, declared[s:c])},
-            "scores": {name: (None if v != v else v) for name, v in zip(self._scores, declared[:s])},
+            "scores": {name: (None if declared[k] != declared[k] else declared[k]) for k, name in self._scores},
             "offers": offers,
             "policy": self.program.name, "version": self.program.version, "as_of": as_of,
             "run_id": decision_id(), "arms": dict(zip(self._experiments, drawn)),
