@@ -442,6 +442,11 @@ class Arbitrate:
     # `fallback OFFER`: walked after every other candidate, accepted only by a
     # customer who holds no offer (LANGUAGE.md 6.3)
     fallback: str | None = None
+    # (kind, key, param) for each constraint read from a param: kind
+    # "channel_capacity" (key: the channel), "quota" (the category) or
+    # "budget" (""); the constraints hold the default's value,
+    # compiler/offer_settings.with_params a run's (LANGUAGE.md 3.11)
+    settings: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def constrained(self) -> bool:

@@ -265,6 +265,7 @@ def _reads(program: ir.Program) -> set[str]:
                 names.add(node.name)
     for o in program.offers:            # capacity, holdout or window from a param
         names.update(name for _, name in o.settings)
+    names.update(name for _, _, name in program.arbitrate.settings)     # constraints from params
     return names
 
 
