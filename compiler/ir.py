@@ -417,6 +417,11 @@ class Offer:
     settings: tuple[tuple[str, str], ...] = ()
     arm: tuple[str, str] | None = None      # (experiment, arm): only that arm's customers (LANGUAGE.md 13)
     holdout_salt: str | None = None         # `holdout P% salt "S"`: hashes "NAME:S:KEY"
+    # `channels by NAME then ...` (LANGUAGE.md 3.10): INT, the position in
+    # `channels` of the channel NAME's value names, -1 for none of them, null
+    # for a null value (a `channel_rank` call); that channel, when open, is
+    # the offer's, before the list's order is tried
+    prefer: Expr | None = None
 
     @property
     def holdout_prefix(self) -> str:

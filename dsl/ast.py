@@ -252,6 +252,8 @@ class Channels:
     names: tuple[str, ...]
     span: Span | None = _span()
     name_spans: tuple[Span, ...] = _span()
+    # `channels by NAME then ...`: the string value naming the customer's channel, tried first
+    by: Name | None = None
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,11 @@ class Builder(Transformer):
         return ast.Channels(tuple(str(t) for t in names), self._span(c[0], c[-1]),
                             tuple(self._tok(t) for t in names))
 
+    def channels_by_prop(self, c):
+        names = c[4:]
+        return ast.Channels(tuple(str(t) for t in names), self._span(c[0], c[-1]),
+                            tuple(self._tok(t) for t in names), ast.Name(str(c[2]), self._tok(c[2])))
+
     def priority_prop(self, c):
         return ast.Priority(c[1], self._span(c[0], c[1]))
 

@@ -199,7 +199,7 @@ def prop(p) -> str:
     if isinstance(p, ast.Eligible):
         return f"eligible when {expr(p.expr)}"
     if isinstance(p, ast.Channels):
-        return "channels " + ", ".join(p.names)
+        return "channels " + (f"by {p.by.name} then " if p.by is not None else "") + ", ".join(p.names)
     if isinstance(p, ast.Priority):
         return f"priority {expr(p.expr)}"
     if isinstance(p, ast.Category):

@@ -19,6 +19,7 @@ compiler/frontend/resolve.py, expression errors from compiler/frontend/expressio
   E-OFFER-001 no eligible              E-OFFER-002 no channels
   E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%
   E-OFFER-005 channel listed twice     E-OFFER-008 a capacity param's default negative or null
+  E-OFFER-009 `channels by NAME`: NAME undeclared or not a string
   E-ARB-001 max 0 per customer         E-ARB-002 rule given twice
   E-ARB-003 maximize other than priority
   (the run-wide constraints: compiler/frontend/constraints.py)
@@ -291,6 +292,8 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
             elif not isinstance(d, ast.Channel):
                 _unknown(ck, "E-NAME-005", "channel", c, span, ast.Channel)
             seen.setdefault(c, span)
+    prefer = _prefer(ck, o, channels_prop.by, channels) \
+        if channels_prop is not None and channels_prop.by is not None else None
     category_prop = _prop(first, ast.Category)
     category = category_prop.name if category_prop is not None else None
     capacity: int | None = None
@@ -333,7 +336,26 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
                     valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
                     attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings),
-                    arm=arm, holdout_salt=salt)
+                    arm=arm, holdout_salt=salt, prefer=prefer)
+
+
+def _prefer(ck: Checker, o: ast.Offer, by: ast.Name, channels: tuple[str, ...]) -> ir.Expr | None:
+    """`channels by NAME then ...`: NAME's value (a string naming a channel)
+    -> its position among the offer's channels (ir.Offer.prefer)."""
+    if not isinstance(ck.space.get(by.name), (ast.Field, ast.Let, ast.Classify, ast.Param)):
+        guess = ck.suggest(by.name, ck.names_of(ast.Field, ast.Let, ast.Classify, ast.Param))
+        return ck.error("E-OFFER-009", f"offer '{o.name}' takes its first channel from '{by.name}', which is not "
+                        "declared", by.span, f"did you mean '{guess}'?" if guess else
+                        f"declare a string field holding a channel's name: input ... {{ {by.name}: string? }}")
+    x = ck.expr(by)
+    if x is None:
+        return None
+    if x.type != S:
+        return ck.error("E-OFFER-009", f"offer '{o.name}' takes its first channel from '{by.name}', which is "
+                        f"{a_type(x.type)}, not a string", by.span,
+                        "name a string holding a channel's name (a field, a let or a classification), "
+                        "e.g. preferred_channel: string?")
+    return ir.Call(I, "channel_rank", (x, ir.Literal(S, ",".join(channels), by.span)), by.span)
 
 
 P = TypeVar("P", bound=ast.OfferProp)

@@ -88,6 +88,8 @@ def expressions(program: ir.Program) -> Iterator[tuple[object, ir.Expr]]:
     for o in program.offers:
         yield o, o.eligible
         yield o, o.priority
+        if o.prefer is not None:
+            yield o, o.prefer
     if program.population is not None and not program.population.derived:     # derived: the offers' own
         yield program.population, program.population.cond
     for t in program.tests:
