@@ -25,6 +25,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pol.compiler import offer_settings
 from pol.errors import ArgumentError, DataError
 from pol.io.columns import ARROW, absent_fields
 from pol.spark.adapter import Rules
@@ -79,11 +80,12 @@ class Prepared:
         if not isinstance(df, DataFrame):
             raise ArgumentError(f"df must be a Spark DataFrame, not {type(df).__name__}", argument="df")
         _python_for_workers(df)
-        program = self.policy.program
+        values = resolve_params(self.policy.program, params or {})
+        # capacities, constraints and windows as the run's params set them, for the driver's walk
+        program = offer_settings.with_params(self.policy.program, values)
         self.program = program
         self.rules = Rules.of(program)
         day = _as_of(as_of)
-        values = resolve_params(program, params or {})
         # A nullable field the data lacks reads as null, as in a local run:
         # the column is added here, typed, so that every path on the workers
         # reads the same schema, and the summary names it.
