@@ -32,10 +32,10 @@ from tests.test_split import split_kernel
 
 AS_OF = dt.date(2026, 11, 1)
 
-POLICY = """input t key id { id: int  pref: string?  p: float  reach: bool  app: bool }
+POLICY = """input t key id { id: int  pref: string?  p: float  reach: bool  uses_app: bool }
 channel call when reach
 channel sms
-channel app when app
+channel app when uses_app
 let shout = upper(pref)
 offer a { eligible when p > 10  channels by pref then call, sms, app  priority p }
 offer b { eligible when true  channels by shout then app, sms  priority 1 }
@@ -43,7 +43,7 @@ offer c { eligible when p < 90  channels call, app  priority 50 - p }
 arbitrate { max 2 per customer }
 """
 SCHEMA = pa.schema([("id", pa.int64()), ("pref", pa.string()), ("p", pa.float64()), ("reach", pa.bool_()),
-                    ("app", pa.bool_())])
+                    ("uses_app", pa.bool_())])
 PREFS = ["call", "sms", "app", "APP", "Sms", "fax", "", None]
 
 
@@ -67,12 +67,12 @@ def test_it_prints_and_formats_back_to_itself():
 
 
 @pytest.mark.parametrize("prop, want", [
-    ("channels by prefs then sms", [("E-OFFER-009", 4, 40)]),          # not declared
-    ("channels by n then sms", [("E-OFFER-009", 4, 40)]),              # an int
-    ("channels by tags then sms", [("E-OFFER-009", 4, 40)]),           # a list of strings
-    ("channels by pref then sms, sms", [("E-OFFER-005", 4, 55)]),
-    ("channels by pref then sms, fax", [("E-NAME-005", 4, 55)]),
-    ("channels by pref then sms  channels sms", [("E-OFFER-003", 4, 63)]),
+    ("channels by prefs then sms", [("E-OFFER-009", 4, 43)]),          # not declared
+    ("channels by n then sms", [("E-OFFER-009", 4, 43)]),              # an int
+    ("channels by tags then sms", [("E-OFFER-009", 4, 43)]),           # a list of strings
+    ("channels by pref then sms, sms", [("E-OFFER-005", 4, 58)]),
+    ("channels by pref then sms, fax", [("E-NAME-005", 4, 58)]),
+    ("channels by pref then sms  channels sms", [("E-OFFER-003", 4, 58)]),
 ])
 def test_errors_have_codes_and_places(prop, want):
     text = ("input t key id { id: int  pref: string?  n: int  tags: list<string> }\nchannel sms\nlet x = 1\n"
@@ -99,7 +99,7 @@ def test_the_name_counts_as_read_and_orders_its_declarations():
 
 def records(draw_pref, n: int, seed: int) -> list[dict]:
     return [{"id": i, "pref": draw_pref(i), "p": float((i * 37 + seed) % 101), "reach": (i + seed) % 3 != 0,
-             "app": (i * 7 + seed) % 4 != 0} for i in range(n)]
+             "uses_app": (i * 7 + seed) % 4 != 0} for i in range(n)]
 
 
 def oracle(policy: pol.Policy, rows: list[dict]):
@@ -131,12 +131,12 @@ def test_the_vectorized_evaluator_and_the_kernel_agree_with_the_reference(prefs,
 
 def test_the_customers_channel_is_taken_when_listed_and_open():
     policy = pol.loads(POLICY, name="c.pol")
-    rows = [{"id": 1, "pref": "sms", "p": 50.0, "reach": True, "app": True},     # sms before call
-            {"id": 2, "pref": "app", "p": 50.0, "reach": True, "app": False},    # app closed: call
-            {"id": 3, "pref": None, "p": 50.0, "reach": False, "app": True},     # null: the list (sms)
-            {"id": 4, "pref": "fax", "p": 95.0, "reach": True, "app": True}]     # not a channel: the list
+    rows = [{"id": 1, "pref": "sms", "p": 50.0, "reach": True, "uses_app": True},     # sms before call; "SMS" no channel
+            {"id": 2, "pref": "app", "p": 50.0, "reach": True, "uses_app": False},    # app closed: call
+            {"id": 3, "pref": None, "p": 50.0, "reach": False, "uses_app": True},     # null: the list (sms)
+            {"id": 4, "pref": "fax", "p": 95.0, "reach": True, "uses_app": True}]     # not a channel: the list
     assert [(a[0], a[1], a[3]) for a in oracle(policy, rows)] == [
-        (1, "a", "sms"), (1, "b", "sms"), (2, "a", "call"), (2, "b", "sms"),
+        (1, "a", "sms"), (1, "b", "app"), (2, "a", "call"), (2, "b", "sms"),
         (3, "a", "sms"), (3, "b", "app"), (4, "a", "call"), (4, "b", "app")]
 
 
@@ -172,7 +172,7 @@ def test_explain_says_which_channel_was_tried_first_and_why():
     policy = pol.loads(POLICY, name="c.pol")
     seen = {}
     for pref, app in (("sms", True), ("app", False), (None, True), ("fax", True)):
-        x = policy.explain({"id": 1, "pref": pref, "p": 50.0, "reach": True, "app": app}, as_of=AS_OF)
+        x = policy.explain({"id": 1, "pref": pref, "p": 50.0, "reach": True, "uses_app": app}, as_of=AS_OF)
         seen[pref] = next(o.first for o in x.offers if o.name == "a")
         assert f"      - {seen[pref]}\n" in str(x)
         assert json.loads(x.to_json())["offers"][0]["first"] is not None
@@ -180,17 +180,17 @@ def test_explain_says_which_channel_was_tried_first_and_why():
                     "app": 'app tried first (pref = "app"), but it is closed: the first open one of its list',
                     None: "pref is null: its channels in the listed order",
                     "fax": 'pref = "fax" names none of its channels: its channels in the listed order'}
-    x = policy.explain({"id": 1, "pref": "sms", "p": 50.0, "reach": True, "app": True}, as_of=AS_OF)
+    x = policy.explain({"id": 1, "pref": "sms", "p": 50.0, "reach": True, "uses_app": True}, as_of=AS_OF)
     assert next(o.first for o in x.offers if o.name == "c") is None
 
 
 TESTS = """
 test "sms first" {
-    given { id: 1, pref: "sms", p: 50, reach: true, app: true }
+    given { id: 1, pref: "sms", p: 50, reach: true, uses_app: true }
     expect offer a via sms rank 1
 }
 test "the list" {
-    given { id: 2, pref: null, p: 50, reach: true, app: true }
+    given { id: 2, pref: null, p: 50, reach: true, uses_app: true }
     expect offer a via call rank 1
 }
 """

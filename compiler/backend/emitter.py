@@ -416,7 +416,7 @@ class Emitter:
                 # the customer's own channel first, when listed and open (LANGUAGE.md 6.1)
                 rank = self.expr(o.prefer)
                 for j, c in enumerate(o.channels):
-                    hit = all_(rank.m, cmp(ast.Eq(), rank.v, C(j)), open_[c])
+                    hit = all_(cmp(ast.Eq(), rank.v, C(j)), rank.m, open_[c])
                     cv = self.bind(pick(hit, C(self.plan.channels.index(c)), cv.v), None)
             # the candidate state (compiler/backend/layout.py)
             state = pick(not_(eligible.v), C(names.NOT_ELIGIBLE),

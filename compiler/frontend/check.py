@@ -347,12 +347,15 @@ def _prefer(ck: Checker, o: ast.Offer, by: ast.Name, channels: tuple[str, ...]) 
         return ck.error("E-OFFER-009", f"offer '{o.name}' takes its first channel from '{by.name}', which is not "
                         "declared", by.span, f"did you mean '{guess}'?" if guess else
                         f"declare a string field holding a channel's name: input ... {{ {by.name}: string? }}")
-    x = ck.expr(by)
-    if x is None:
-        return None
-    if x.type != S:
+    d = ck.space.get(by.name)
+    listed = isinstance(d, ast.Field) and d.type_name.startswith("list")
+    x = None if listed else ck.expr(by)
+    if x is None and not listed:
+        return None                 # its own error is reported
+    if x is None or x.type != S:
+        what = a_type(x.type) if x is not None else f"a list ({d.type_name})"    # type: ignore[union-attr]
         return ck.error("E-OFFER-009", f"offer '{o.name}' takes its first channel from '{by.name}', which is "
-                        f"{a_type(x.type)}, not a string", by.span,
+                        f"{what}, not a string", by.span,
                         "name a string holding a channel's name (a field, a let or a classification), "
                         "e.g. preferred_channel: string?")
     return ir.Call(I, "channel_rank", (x, ir.Literal(S, ",".join(channels), by.span)), by.span)

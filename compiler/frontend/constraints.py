@@ -139,15 +139,18 @@ def _param(ck: Checker, node: ast.Name, what: tuple[str, str], params: dict[str,
     words = offer_settings.constraint_words(kind, key)
     if p.type not in offer_settings.CONSTRAINT_TYPES[kind]:
         want = "an int or a float" if kind == "budget" else "an int"
-        return ck.error("E-ARB-006", f"{words} needs {want} param; '{p.name}' is {p.type}", node.span,
-                        "e.g. param spend: float = 50_000" if kind == "budget" else
-                        "e.g. param max_calls: int = 3000", related=((p.span, f"'{p.name}' is declared here"),))
+        ck.error("E-ARB-006", f"{words} needs {want} param; '{p.name}' is {p.type}", node.span,
+                 "e.g. param spend: float = 50_000" if kind == "budget" else
+                 "e.g. param max_calls: int = 3000", related=((p.span, f"'{p.name}' is declared here"),))
+        return None
     why = offer_settings.constraint_problem(kind, p.default)
     if why is not None:
-        return ck.error("E-ARB-006", f"param '{p.name}' is {words}: {why}", node.span,
-                        "change the param's default", related=((p.span, f"'{p.name}' is declared here"),))
+        ck.error("E-ARB-006", f"param '{p.name}' is {words}: {why}", node.span,
+                 "change the param's default", related=((p.span, f"'{p.name}' is declared here"),))
+        return None
     settings.append((kind, key, p.name))
-    return p.default                # type: ignore[return-value]
+    assert isinstance(p.default, (int, float))      # an int or float param's, not null (checked above)
+    return p.default
 
 
 def _budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None], attrs: tuple[tuple[str, object], ...],
@@ -169,10 +172,10 @@ def _budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None], attrs: tu
                         "a cost is a number: attributes { cost: 12.5 }")
         return None
     if isinstance(r.amount, ast.Name):
-        value = _param(ck, r.amount, ("budget", ""), params, settings)
-        if value is None:
+        amount = _param(ck, r.amount, ("budget", ""), params, settings)
+        if amount is None:
             return None
-        budget = exact(value)
+        budget = exact(amount)
     else:
         budget = exact(r.amount.text)
     costs: list[tuple[str, Fraction]] = []

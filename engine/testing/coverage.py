@@ -34,7 +34,6 @@ from pol.dsl.source import Span
 from pol.reference.interp import eval_expr, render
 from pol.reference.matching import Match
 
-
 # `channels by NAME then ...`: the two ways an offer's channel is chosen (LANGUAGE.md 6.1)
 _ORDERS = (lambda o: f"the channel {render(o.prefer.args[0])} names", lambda o: "its list's order")
 
