@@ -190,8 +190,8 @@ FIXED = [
      "valid from 2026-01-01 to 2026-12-31 }\n"
      "offer o3 { eligible when e3 priority p3 channels app holdout 50% }\n"
      "arbitrate { max 3 per customer }\n", 4),
-    # a fallback: last, and only to a customer with nothing else
-    ("offer o0 { eligible when e0 priority p0 channels app, sms holdout 50% }\n"
+    # a fallback: last, and only to a customer with nothing else; the customer's channel first
+    ("offer o0 { eligible when e0 priority p0 channels by ch then app, sms holdout 50% }\n"
      "offer o1 { eligible when e1 priority p1 channels sms category x }\n"
      "offer o2 { eligible when e2 priority p2 channels app category x }\n"
      "arbitrate { max 2 per customer one per category fallback o0 }\n", 3),
@@ -200,7 +200,7 @@ FIXED = [
 
 def fixed_text(offers: str, k: int) -> str:
     fields = " ".join(f"e{j}: bool? p{j}: float?" for j in range(k))
-    return f"input t key id {{ id: int a: bool? {fields} }}\nchannel app when a\nchannel sms\n" + offers
+    return f"input t key id {{ id: int a: bool? ch: string? {fields} }}\nchannel app when a\nchannel sms\n" + offers
 
 
 @pytest.mark.parametrize("case", range(len(FIXED)))
