@@ -452,6 +452,10 @@ class Arbitrate:
     # "budget" (""); the constraints hold the default's value,
     # compiler/offer_settings.with_params a run's (LANGUAGE.md 3.11)
     settings: tuple[tuple[str, str, str], ...] = ()
+    # In-run contact caps (LANGUAGE.md 14.1, under `max N` > 1): (channel, the
+    # hidden score holding the customer's room on it), each accepted offer
+    # through the channel using one unit of the room
+    rooms: tuple[tuple[str, str], ...] = ()
 
     @property
     def constrained(self) -> bool:
@@ -513,6 +517,12 @@ class Test:
 
 # ---------------------------------------------------------------- program
 
+def hidden(name: str) -> bool:
+    """Whether a declaration is one the compiler made (a contact room: a
+    ':' no declared name can have), which no output shows."""
+    return ":" in name
+
+
 @dataclass(frozen=True)
 class Program:
     """A checked policy.
@@ -544,6 +554,12 @@ class Program:
     histories: tuple[History, ...] = ()
     experiments: tuple[Experiment, ...] = ()
     population: Population | None = None     # None: every customer
+
+    @property
+    def shown_scores(self) -> tuple[Score, ...]:
+        """The scores a user declared: not the hidden ones the compiler adds
+        (contact rooms, named with a ':' no declaration can have)."""
+        return tuple(s for s in self.scores if not hidden(s.name))
 
     def history(self, name: str) -> History:
         for h in self.histories:

@@ -102,12 +102,31 @@ if hand:
         p_offer[pw] = co[wb]
         p_chan[pw] = cs[wb]
         p_prio[pw] = cp[wb]
+        ROOM
         pw += 1
     a_end[i] = w
 else:
     WALK
 p_end[i] = pw
 """
+
+
+# Under in-run contact caps each handed pair takes its customer's room on
+# its channel along (NaN where the channel has no cap).
+_HANDOFF_ROOM = """
+wr = room_of[cs[wb]]
+p_room[pw] = scores[wr, i] if wr >= 0 else NAN
+"""
+
+
+def rooms(program: ir.Program) -> bool:
+    """Whether the walk reads in-run contact caps (LANGUAGE.md 14.1)."""
+    return bool(program.arbitrate.rooms)
+
+
+def batch_parameters(program: ir.Program, plan: KernelPlan, fused: bool) -> tuple[str, ...]:
+    """The batch kernel's parameters (layout.KernelLayout.batch)."""
+    return plan.layout.batch(fused, fused and hands_off(program), fused and rooms(program))
 
 
 def hands_off(program: ir.Program) -> bool:
@@ -128,8 +147,11 @@ def walk(program: ir.Program) -> list[ast.stmt]:
     """The row's candidates, ranked and walked (compiler/backend/walk.py),
     or handed over to the run-wide walk (hands_off)."""
     holdouts = any(o.holdout_bp is not None for o in program.offers)
-    code = walk_code(C(program.arbitrate.max_per_customer), holdouts)
-    return template(_HANDOFF, WALK=code) if hands_off(program) else code
+    code = walk_code(C(program.arbitrate.max_per_customer), holdouts, rooms(program))
+    if not hands_off(program):
+        return code
+    room = template(_HANDOFF_ROOM) if rooms(program) else []
+    return template(_HANDOFF, WALK=code, ROOM=room)
 
 
 def epilogue(program: ir.Program, per_offer: bool = True) -> list[ast.stmt]:
@@ -195,7 +217,7 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
         body = [ast.For(ast.Name("i", ast.Store()), call("range", N(names.START), N(names.STOP)), g.body, [])]
         if fused:
             body = prologue(program, N(names.START)) + body + epilogue(program)
-        name, args = "kernel", plan.layout.batch(fused, fused and hands_off(program))
+        name, args = "kernel", batch_parameters(program, plan, fused)
     fn = jitted(name, args, body)
     header = _header(plan)
     if row:

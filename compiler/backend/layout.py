@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 # Per offer, in the order a customer passes through them (LANGUAGE.md section 6).
 FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
           "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity",
-          "lost_to_quota", "lost_to_channel_capacity", "lost_to_budget")
+          "lost_to_quota", "lost_to_channel_capacity", "lost_to_budget", "lost_to_contact_cap")
 (ELIGIBLE, DELIVERABLE, CANDIDATES, ACCEPTED, CONTROLS, LOST_MAX, LOST_CATEGORY, LOST_EXCLUSIVE, LOST_CAPACITY,
- LOST_QUOTA, LOST_CHANNEL_CAPACITY, LOST_BUDGET) = range(len(FUNNEL))
+ LOST_QUOTA, LOST_CHANNEL_CAPACITY, LOST_BUDGET, LOST_CONTACT_CAP) = range(len(FUNNEL))
 
 # ------------------------------------------------------------ candidate states
 
@@ -58,7 +58,7 @@ RECORD_INTS = (Type.INT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP)
 MATCH_RULES = ("category", "exclusive", "holdout_bp", "holdout_state")   # arbitrate.Rules
 KEYS = ("key_is_int", "key_ints", "key_offsets", "key_data")            # arbitrate.Keys
 FLAT = ("a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl", "a_end")  # arbitrate.FlatParts
-COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 12], int64[K, H, 2], int64[1]
+COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 13], int64[K, H, 2], int64[1]
 MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks reads and writes
 # A fused kernel of a policy with run-wide constraints walks only the
 # customers with no candidate of a `walked` offer (bool[K]: a constrained
@@ -66,13 +66,20 @@ MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks r
 # the pairs (arbitrate.PairParts: row in the batch, offer, channel, priority;
 # p_end as a_end) for the run-wide walk.
 HANDOFF = ("walked", "p_row", "p_offer", "p_chan", "p_prio", "p_end")
+# Under in-run contact caps, each handed pair's room on its channel (NaN: none)
+HANDOFF_ROOM = ("p_room",)
 MAX_N = "max_n"
 FALLBACK = "fallback"         # the arbitrate block's fallback offer, -1 none
+# int64[H]: per channel, the row of SCORES holding the customers' room on it
+# under an in-run contact cap (LANGUAGE.md 14.1), -1 none (arbitrate.Rules.room_of).
+# A fused kernel takes it only where the policy has such caps.
+ROOM_OF = "room_of"
 # walk.matcher().match_range: candidate matrices of rows start..stop, walked
-MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, *MATCH_RULES, *KEYS, *FLAT, "funnel", "by_channel")
+MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, *MATCH_RULES, ROOM_OF, SCORES, *KEYS, *FLAT, "funnel",
+               "by_channel")
 # What the row kernel takes on for its call of match_range: the rest of that
-# call is its own (one row, its candidates, the policy's max_n).
-ROW_WALK = tuple(n for n in MATCH_RANGE if n not in (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK))
+# call is its own (one row, its candidates, its scores, the policy's max_n).
+ROW_WALK = tuple(n for n in MATCH_RANGE if n not in (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, SCORES))
 
 
 @dataclass(frozen=True)
@@ -119,14 +126,17 @@ class KernelLayout:
             names += f.names()
         return (*names, *self.luts, *self.quants)
 
-    def batch(self, matched: bool, handoff: bool = False) -> tuple[str, ...]:
+    def batch(self, matched: bool, handoff: bool = False, rooms: bool = False) -> tuple[str, ...]:
         """The batch kernel's parameters, in order. `matched`: the kernel walks
         each row's candidates itself (fused); otherwise it writes them out.
         `handoff`: a fused kernel hands the customers of constrained offers
-        over to the run-wide walk (HANDOFF)."""
+        over to the run-wide walk (HANDOFF). `rooms`: a fused kernel's walk
+        reads in-run contact caps (ROOM_OF; and hands each pair's room over,
+        HANDOFF_ROOM)."""
         params = tuple(n for p in self.params for n in (p.value, p.valid))
         fields = tuple(n for f in self.fields for n in f.names())
-        tail = (MATCHED + (HANDOFF if handoff else ())) if matched else (CPRIO, CCHAN)
+        tail = (MATCHED + (HANDOFF if handoff else ()) + ((ROOM_OF,) if rooms else ())
+                + (HANDOFF_ROOM if handoff and rooms else ())) if matched else (CPRIO, CCHAN)
         return (START, STOP, TODAY, *params, *fields, *self.luts, *self.quants, ACTIVE, SEGS, CLASSES, SCORES,
                 *tail)
 

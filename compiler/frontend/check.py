@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from pol.compiler import ir, offer_settings
 from pol.compiler.frontend.constraints import CONSTRAINTS, check_constraints
-from pol.compiler.frontend.contact import apply_contact
+from pol.compiler.frontend.contact import apply_contact, room_scores
 from pol.compiler.frontend.context import Typed
 from pol.compiler.frontend.experiments import check_experiments, expect_arm, param_arms, restrict
 from pol.compiler.frontend.expressions import Checker
@@ -103,7 +103,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
     offers = [widened(o, attrs) for o in offers]
-    channels, offers, hidden = apply_contact(ck, items, channels, offers, attrs)
+    channels, offers, hidden, rooms = apply_contact(ck, items, channels, offers, attrs)
     params += hidden
     carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
     name = header.name if (header := unit.header) else _stem(root)
@@ -112,6 +112,7 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
                   any(o is not None and o.campaign not in (None, name) for o in offers), attrs)
     arbitrate = check_arbitrate(ck, arbitrates[0], offers, attrs, {p.name: p for p in params}) \
         if arbitrates else ir.Arbitrate()
+    room, arbitrate = room_scores(rooms, arbitrate)
     tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
     population = check_population(ck, items, unit.owner, offers, bodies, {f.name: f.type for f in fields},
                                   frozenset(x.name for x in experiments))
@@ -126,12 +127,12 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         lets=_kept(ir.Let, (bodies[i.name] for i in mine)),
         segments=_kept(ir.Segment, (bodies[i.name] for i in mine)),
         classifies=_kept(ir.Classify, (bodies[i.name] for i in mine)),
-        scores=_kept(ir.Score, (bodies[i.name] for i in mine)),
+        scores=_kept(ir.Score, (bodies[i.name] for i in mine)) + tuple(room),
         channels=tuple(channels),
         offers=_kept(ir.Offer, offers),
         arbitrate=arbitrate,
         tests=_kept(ir.Test, tests),
-        order=tuple(order),
+        order=tuple(order) + tuple(s.name for s in room),
         outputs=tuple(i.name for i in mine if not isinstance(i, ast.Let)),
         files=tuple(unit.files),
         attributes=attrs,

@@ -77,7 +77,7 @@ def lint(program: ir.Program | None, unit: Unit, diags: Diagnostics) -> None:
 
 def expressions(program: ir.Program) -> Iterator[tuple[object, ir.Expr]]:
     """Every expression of the program, with the declaration or test it belongs to."""
-    for d in program.lets + program.segments + program.scores:
+    for d in program.lets + program.segments + program.shown_scores:
         yield d, d.expr
     for c in program.classifies:
         for w in c.whens:

@@ -371,7 +371,7 @@ def dependency_graph(program: ir.Program) -> nx.DiGraph:
     bodies += [(d.name, "let", [d.expr]) for d in program.lets]
     bodies += [(d.name, "segment", [d.expr]) for d in program.segments]
     bodies += [(d.name, "classify", [w.cond for w in d.whens]) for d in program.classifies]
-    bodies += [(d.name, "score", [d.expr]) for d in program.scores]
+    bodies += [(d.name, "score", [d.expr]) for d in program.shown_scores]
     for c in program.channels:
         bodies.append((c.name, "channel", [c.cond] if c.cond is not None else []))
     for o in program.offers:

@@ -94,7 +94,7 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
         key=row.key,
         segments={s.name: row.values[s.name] for s in program.segments},
         classifications={c.name: row.values[c.name] for c in program.classifies},
-        scores={s.name: row.values[s.name] for s in program.scores},
+        scores={s.name: row.values[s.name] for s in program.shown_scores},
         offers=[Assignment(offer=a.offer, rank=a.rank, channel=a.channel, priority=a.priority,
                            control=a.control, campaign=campaign_of(program, offers[a.offer]),
                            attributes=dict(offers[a.offer].attributes)) for a in match.accepted],
@@ -140,7 +140,7 @@ class CompiledDecisions:
         self._channels = tuple(plan.channels)
         self._segments = tuple(plan.segments)
         self._classes = tuple(zip(plan.classifies, plan.class_values))
-        self._scores = tuple(plan.scores)
+        self._scores = tuple((k, s) for k, s in enumerate(plan.scores) if not ir.hidden(s))
         self._readers: dict[str, object] = {}
 
     def decide(self, record: Mapping, as_of: dt.date, params: dict, active, extra: str = "error",
@@ -167,12 +167,13 @@ class CompiledDecisions:
                 offers.append(_trusted(Assignment, {"offer": name, "rank": rank, "channel": channels[c],
                                                     "priority": p, "control": control, "campaign": campaign,
                                                     "attributes": dict(attributes)}))
+        score = out.score.tolist()
         return _trusted(Decision, {
             "key": key,
             "segments": dict(zip(self._segments, out.seg.tolist())),
             "classifications": {name: (labels[c] if c >= 0 else None)
                                 for (name, labels), c in zip(self._classes, out.cls.tolist())},
-            "scores": {name: (None if v != v else v) for name, v in zip(self._scores, out.score.tolist())},
+            "scores": {name: (None if score[k] != score[k] else score[k]) for k, name in self._scores},
             "offers": offers,
             "policy": self.program.name, "version": self.program.version, "as_of": as_of,
             "run_id": decision_id(), "arms": dict(zip(self._experiments, drawn)),

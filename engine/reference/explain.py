@@ -56,7 +56,8 @@ class OfferVerdict:
     """One offer. reason: None when given, else "window", "eligible",
     "priority", "channel", "max", "category", "exclusive", or a run-wide
     constraint under a ledger: "capacity", "quota", "channel_capacity",
-    "budget"."""
+    "budget", or "contact_cap" (its channel's contacts in the history and
+    the offers given through it already reach a limit, LANGUAGE.md 14.1)."""
     name: str
     label: str | None
     given: bool
@@ -236,7 +237,8 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
         else:
             x = lost[o.name]
             a_rules = program.arbitrate
-            rule = {"max": f"max {a_rules.max_per_customer} per customer",
+            rule = _contact_cap(program, row, s.channel, labels) if x.reason == "contact_cap" else {
+                    "max": f"max {a_rules.max_per_customer} per customer",
                     "category": f"one per category ({', '.join(x.rule)})",
                     "exclusive": f"exclusive {', '.join(x.rule)}",
                     "capacity": "its capacity",
@@ -265,7 +267,7 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
         params=dict(row.params),
         segments=[(s.name, s.label, row.values[s.name]) for s in program.segments],
         classifications=classes,
-        scores=[(s.name, s.label, row.values[s.name]) for s in program.scores],
+        scores=[(s.name, s.label, row.values[s.name]) for s in program.shown_scores],
         channels=channels,
         offers=given + others,
         decision=decision_of(program, row, match),
@@ -303,6 +305,18 @@ def _arm_verdict(x: ir.Experiment, key, arm: str) -> ArmVerdict:
 
 
 # ---------------------------------------------------------------- text
+
+def _contact_cap(program: ir.Program, row, channel: str, labels: dict) -> str:
+    """The limit of `channel` with the least room for this customer, with
+    its count: which contact cap the offers given through the channel in
+    this walk reached (the hidden score is min(N - count, ...))."""
+    least = program.decl(dict(program.arbitrate.rooms)[channel]).expr.args[0]
+    parts = least.args if least.op == "min" else (least,)
+    n, agg = min(((p.args[0].value, p.args[1]) for p in parts), key=lambda x: x[0] - eval_expr(x[1], row.env))
+    used = eval_expr(agg, row.env)
+    return (f"the contact cap of {_named(channel, labels)} (limit {channel} to {n} within {agg.within} days: "
+            f"{used} in the history, {n - used} left for this run)")
+
 
 def _named(name: str | None, labels: Mapping[str, str]) -> str:
     if name is None:

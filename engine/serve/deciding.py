@@ -37,7 +37,7 @@ from pol.serve.ledger import draws_of
 from pol.serve.registry import NotLoaded
 from pol.serve.requests import Ask, ClientError, from_engine
 from pol.serve.routing import Route, Router
-from pol.serve.tables import decisions_of, log_lines, logged, offers_of, table_of, table_of_result
+from pol.serve.tables import arms_of, decisions_of, log_lines, logged, offers_of, table_of, table_of_result
 
 _PID = os.getpid()
 
@@ -224,8 +224,8 @@ class Decider:
                 self.log.write_encoded(entry.name, False, lines)
             else:
                 keys, offers = offers_of(result)
-                self._log(entry, route.arm, ask, [{"key": k, "offers": o} for k, o in zip(keys, offers)], ms,
-                          request_id)
+                self._log(entry, route.arm, ask, [{"key": k, "offers": o, "arms": x}
+                                                  for k, o, x in zip(keys, offers, arms_of(result))], ms, request_id)
         else:
             self._count(entry, route.arm, got)
             self._log(entry, route.arm, ask, got, ms, request_id)
@@ -235,8 +235,10 @@ class Decider:
                     shadow = self._decide_many(route.shadow, table.to_pylist(), ask, list(range(table.num_rows)),
                                                True)
                 else:
-                    keys, offers = offers_of(self._evaluate(route.shadow, table, ask))
-                    shadow = [{"key": k, "offers": o} for k, o in zip(keys, offers)]
+                    shadow_result = self._evaluate(route.shadow, table, ask)
+                    keys, offers = offers_of(shadow_result)
+                    shadow = [{"key": k, "offers": o, "arms": x}
+                              for k, o, x in zip(keys, offers, arms_of(shadow_result))]
                 self._count(route.shadow, "shadow", [])
                 self._log(route.shadow, "shadow", ask, shadow, ms, request_id)
             except ClientError:
@@ -284,8 +286,11 @@ class Decider:
         if self.log is None or not decisions:
             return
         head, tail = self._line_parts(entry, arm, ask, ms / len(decisions), request_id)
+        # `experiments`: the customer's arms, for pol effect to measure them
+        # (`arm` is the server's routing arm, champion or challenger).
         self.log.write(entry.name, arm == "shadow",
-                       [{**head, "key": d["key"], "offers": logged(d["offers"]), **tail} for d in decisions])
+                       [{**head, "key": d["key"], "offers": logged(d["offers"]),
+                         **({"experiments": d["arms"]} if d.get("arms") else {}), **tail} for d in decisions])
 
 
 def _logged_param(value) -> str:
