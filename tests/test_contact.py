@@ -445,12 +445,14 @@ def test_controls_are_refused_without_room_but_use_none():
     assert (control, "a", "sms", True) in want and (control, "b", "sms", False) in want
 
 
-def test_maximize_priority_walks_within_the_rooms():
+@pytest.mark.parametrize("most", [2, 3])      # max 2: the search's thresholds in closed form
+def test_maximize_priority_walks_within_the_rooms(most):
     """The allocation's search leaves the rooms out; the walk after it keeps
     every customer within theirs, the same on every evaluator."""
     text = ROOMS.replace("offer a { eligible when true  channels sms  priority 5 }",
                          "offer a { eligible when true  channels sms  priority 5  capacity 1 }"
-                         ).replace("arbitrate { max 3 per customer }", "arbitrate { max 3 per customer  maximize priority }")
+                         ).replace("arbitrate { max 3 per customer }",
+                                   f"arbitrate {{ max {most} per customer  maximize priority }}")
     records = [{"id": i, "app_on": False} for i in range(1, 5)]
     events = [{"cid": i, **e, "family": None, "outcome": None} for i in (1, 3) for e in _sent(1)]
     want, funnel = _agree_everywhere(text, records, events)
