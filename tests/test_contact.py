@@ -475,3 +475,37 @@ def test_split_kernels_walk_with_the_rooms():
         policy._kernel = KernelExecutor(policy.lowered.program, policy.plan, split_at=3, fused=True)
         assert "def stage1" in policy._kernel.source
         assert _run(policy, records, events, "kernel", 4)[0] == want
+
+
+def test_pol_run_and_pol_test_count_the_rooms(tmp_path, capsys):
+    """`pol run` prints and writes the funnel's lost_to_contact_cap; `pol
+    check` counts no hidden score; a ledger's decisions walk with the rooms."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pol.cli.main import main
+    (tmp_path / "r.pol").write_text(ROOMS + 'test "one SMS left" {\n    as of 2026-11-01\n    given { id: 1 }\n'
+                                    '    given contacts { sent_at: 2026-10-31, channel: "sms" }\n'
+                                    "    expect offer a via sms rank 1\n    expect not offer b\n}\n",
+                                    encoding="utf-8")
+    assert main(["test", str(tmp_path / "r.pol")]) == 0
+    assert main(["check", str(tmp_path / "r.pol")]) == 0
+    assert "0 scores" in capsys.readouterr().out
+    records = [{"id": i, "app_on": app} for i, (_, app, _) in enumerate(ROOM_CASES, start=1)]
+    events = [{"cid": i, **e, "family": None, "outcome": None}
+              for i, (sent, _, _) in enumerate(ROOM_CASES, start=1) for e in sent]
+    pq.write_table(pa.Table.from_pylist(records, schema=pa.schema([("id", pa.int64()), ("app_on", pa.bool_())])),
+                   tmp_path / "c.parquet")
+    pq.write_table(_table(events), tmp_path / "h.parquet")
+    assert main(["run", str(tmp_path / "r.pol"), "--input", str(tmp_path / "c.parquet"), "--out",
+                 str(tmp_path / "out"), "--as-of", "2026-11-01", "--history", f"contacts={tmp_path / 'h.parquet'}"]) == 0
+    printed = capsys.readouterr().out
+    assert "contact cap" in printed
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["offers"]["b"]["lost_to_contact_cap"] == 3
+    policy = pol.load(tmp_path / "r.pol")
+    ledger = pol.Ledger()
+    for i, (sent, app, want) in enumerate(ROOM_CASES, start=1):
+        d = policy.decide({"id": i, "app_on": app}, as_of=AS_OF, history={"contacts": sent}, ledger=ledger)
+        assert [(o.offer, o.channel) for o in d.offers] == want, i
