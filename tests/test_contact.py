@@ -441,8 +441,9 @@ def test_controls_are_refused_without_room_but_use_none():
     assert [o.offer for o in d.offers] == ["c"]
     records = [{"id": k, "app_on": False} for k in (control, treated)]
     events = [{"cid": k, **e, "family": None, "outcome": None} for k in (control, treated) for e in _sent(1)]
-    want, _ = _agree_everywhere(held, records, events)
-    assert (control, "a", "sms", True) in want and (control, "b", "sms", False) in want
+    for text in (held, held.replace("holdout 50%", "holdout 50%  capacity 5")):     # per batch, run-wide
+        want, _ = _agree_everywhere(text, records, events)
+        assert (control, "a", "sms", True) in want and (control, "b", "sms", False) in want
 
 
 @pytest.mark.parametrize("most", [2, 3])      # max 2: the search's thresholds in closed form
