@@ -510,3 +510,28 @@ def test_pol_run_and_pol_test_count_the_rooms(tmp_path, capsys):
     for i, (sent, app, want) in enumerate(ROOM_CASES, start=1):
         d = policy.decide({"id": i, "app_on": app}, as_of=AS_OF, history={"contacts": sent}, ledger=ledger)
         assert [(o.offer, o.channel) for o in d.offers] == want, i
+
+
+CAPPED_ROOMS = POLICY.replace("priority 2  attributes", "priority 2  capacity 3  attributes").replace(
+    "max 2 per customer", "max 3 per customer  capacity call 4")
+
+
+@pytest.fixture(scope="module")
+def capped_rooms():
+    return pol.loads(CAPPED_ROOMS)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(EVENT, max_size=60), st.lists(st.one_of(st.none(), st.booleans()), min_size=8, max_size=8))
+def test_random_contacts_with_run_wide_constraints_agree_with_the_oracle(capped_rooms, events, apps):
+    """Rooms and run-wide constraints together: the customers handed over
+    (the fused kernel's hand-over, take_constrained) and those walked per
+    batch, against the oracle's run-wide walk, whatever the batches."""
+    policy = capped_rooms
+    records = [{"id": i, "app_on": app} for i, app in enumerate(apps, start=1)]
+    want, funnel = _oracle(policy, records, events)
+    for engine, size in (("vector", 8), ("kernel", 8), ("kernel", 3)):
+        got, summary = _run(policy, records, events, engine, size)
+        assert got == want, (engine, size)
+        assert {o: {f: c[f] for f in funnel[o]} for o, c in summary["offers"].items()} == funnel, (engine, size)
