@@ -442,16 +442,19 @@ def test_controls_are_refused_without_room_but_use_none():
     assert [o.offer for o in d.offers] == ["c"]
     records = [{"id": k, "app_on": False} for k in (control, treated)]
     events = [{"cid": k, **e, "family": None, "outcome": None} for k in (control, treated) for e in _sent(1)]
-    want, _ = _agree_everywhere(held, records, events)
-    assert (control, "a", "sms", True) in want and (control, "b", "sms", False) in want
+    for text in (held, held.replace("holdout 50%", "holdout 50%  capacity 5")):     # per batch, run-wide
+        want, _ = _agree_everywhere(text, records, events)
+        assert (control, "a", "sms", True) in want and (control, "b", "sms", False) in want
 
 
-def test_maximize_priority_walks_within_the_rooms():
+@pytest.mark.parametrize("most", [2, 3])      # max 2: the search's thresholds in closed form
+def test_maximize_priority_walks_within_the_rooms(most):
     """The allocation's search leaves the rooms out; the walk after it keeps
     every customer within theirs, the same on every evaluator."""
     text = ROOMS.replace("offer a { eligible when true  channels sms  priority 5 }",
                          "offer a { eligible when true  channels sms  priority 5  capacity 1 }"
-                         ).replace("arbitrate { max 3 per customer }", "arbitrate { max 3 per customer  maximize priority }")
+                         ).replace("arbitrate { max 3 per customer }",
+                                   f"arbitrate {{ max {most} per customer  maximize priority }}")
     records = [{"id": i, "app_on": False} for i in range(1, 5)]
     events = [{"cid": i, **e, "family": None, "outcome": None} for i in (1, 3) for e in _sent(1)]
     want, funnel = _agree_everywhere(text, records, events)
@@ -474,3 +477,62 @@ def test_split_kernels_walk_with_the_rooms():
         policy._kernel = KernelExecutor(policy.lowered.program, policy.plan, split_at=3, fused=True)
         assert "def stage1" in policy._kernel.source
         assert _run(policy, records, events, "kernel", 4)[0] == want
+
+
+def test_pol_run_and_pol_test_count_the_rooms(tmp_path, capsys):
+    """`pol run` prints and writes the funnel's lost_to_contact_cap; `pol
+    check` counts no hidden score; a ledger's decisions walk with the rooms."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pol.cli.main import main
+    (tmp_path / "r.pol").write_text(ROOMS + 'test "one SMS left" {\n    as of 2026-11-01\n    given { id: 1 }\n'
+                                    '    given contacts { sent_at: 2026-10-31, channel: "sms" }\n'
+                                    "    expect offer a via sms rank 1\n    expect not offer b\n}\n",
+                                    encoding="utf-8")
+    assert main(["test", str(tmp_path / "r.pol")]) == 0
+    assert main(["check", str(tmp_path / "r.pol")]) == 0
+    assert "0 scores" in capsys.readouterr().out
+    records = [{"id": i, "app_on": app} for i, (_, app, _) in enumerate(ROOM_CASES, start=1)]
+    events = [{"cid": i, **e, "family": None, "outcome": None}
+              for i, (sent, _, _) in enumerate(ROOM_CASES, start=1) for e in sent]
+    pq.write_table(pa.Table.from_pylist(records, schema=pa.schema([("id", pa.int64()), ("app_on", pa.bool_())])),
+                   tmp_path / "c.parquet")
+    pq.write_table(_table(events), tmp_path / "h.parquet")
+    assert main(["run", str(tmp_path / "r.pol"), "--input", str(tmp_path / "c.parquet"), "--out",
+                 str(tmp_path / "out"), "--as-of", "2026-11-01", "--history", f"contacts={tmp_path / 'h.parquet'}"]) == 0
+    printed = capsys.readouterr().out
+    assert "contact cap" in printed
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["offers"]["b"]["lost_to_contact_cap"] == 3
+    policy = pol.load(tmp_path / "r.pol")
+    ledger = pol.Ledger()
+    for i, (sent, app, want) in enumerate(ROOM_CASES, start=1):
+        d = policy.decide({"id": i, "app_on": app}, as_of=AS_OF, history={"contacts": sent}, ledger=ledger)
+        assert [(o.offer, o.channel) for o in d.offers] == want, i
+
+
+CAPPED_ROOMS = POLICY.replace("priority 2  attributes", "priority 2  capacity 3  attributes").replace(
+    "max 2 per customer", "max 3 per customer  capacity call 4")
+
+
+@pytest.fixture(scope="module")
+def capped_rooms():
+    return pol.loads(CAPPED_ROOMS)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(EVENT, max_size=60), st.lists(st.one_of(st.none(), st.booleans()), min_size=8, max_size=8))
+def test_random_contacts_with_run_wide_constraints_agree_with_the_oracle(capped_rooms, events, apps):
+    """Rooms and run-wide constraints together: the customers handed over
+    (the fused kernel's hand-over, take_constrained) and those walked per
+    batch, against the oracle's run-wide walk, whatever the batches."""
+    policy = capped_rooms
+    records = [{"id": i, "app_on": app} for i, app in enumerate(apps, start=1)]
+    want, funnel = _oracle(policy, records, events)
+    for engine, size in (("vector", 8), ("kernel", 8), ("kernel", 3)):
+        got, summary = _run(policy, records, events, engine, size)
+        assert got == want, (engine, size)
+        assert {o: {f: c[f] for f in funnel[o]} for o, c in summary["offers"].items()} == funnel, (engine, size)

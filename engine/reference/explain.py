@@ -311,8 +311,12 @@ def _contact_cap(program: ir.Program, row, channel: str, labels: dict) -> str:
     its count: which contact cap the offers given through the channel in
     this walk reached (the hidden score is min(N - count, ...))."""
     least = program.decl(dict(program.arbitrate.rooms)[channel]).expr.args[0]
-    parts = least.args if least.op == "min" else (least,)
-    n, agg = min(((p.args[0].value, p.args[1]) for p in parts), key=lambda x: x[0] - eval_expr(x[1], row.env))
+    parts = least.args if isinstance(least, ir.Call) and least.op == "min" else (least,)
+    limits = [(p.args[0].value, p.args[1]) for p in parts if isinstance(p, ir.Call) and p.op == "sub"
+              and isinstance(p.args[0], ir.Literal) and isinstance(p.args[1], ir.Aggregate)]
+    if not limits:          # not the shape contact.room_scores makes: the channel alone
+        return f"the contact cap of {_named(channel, labels)}"
+    n, agg = min(limits, key=lambda x: x[0] - eval_expr(x[1], row.env))
     used = eval_expr(agg, row.env)
     return (f"the contact cap of {_named(channel, labels)} (limit {channel} to {n} within {agg.within} days: "
             f"{used} in the history, {n - used} left for this run)")
