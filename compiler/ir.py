@@ -417,6 +417,11 @@ class Offer:
     settings: tuple[tuple[str, str], ...] = ()
     arm: tuple[str, str] | None = None      # (experiment, arm): only that arm's customers (LANGUAGE.md 13)
     holdout_salt: str | None = None         # `holdout P% salt "S"`: hashes "NAME:S:KEY"
+    # `channels by NAME then ...` (LANGUAGE.md 3.10): INT, the position in
+    # `channels` of the channel NAME's value names, -1 for none of them, null
+    # for a null value (a `channel_rank` call); that channel, when open, is
+    # the offer's, before the list's order is tried
+    prefer: Expr | None = None
 
     @property
     def holdout_prefix(self) -> str:
@@ -442,6 +447,11 @@ class Arbitrate:
     # `fallback OFFER`: walked after every other candidate, accepted only by a
     # customer who holds no offer (LANGUAGE.md 6.3)
     fallback: str | None = None
+    # (kind, key, param) for each constraint read from a param: kind
+    # "channel_capacity" (key: the channel), "quota" (the category) or
+    # "budget" (""); the constraints hold the default's value,
+    # compiler/offer_settings.with_params a run's (LANGUAGE.md 3.11)
+    settings: tuple[tuple[str, str, str], ...] = ()
     # In-run contact caps (LANGUAGE.md 14.1, under `max N` > 1): (channel, the
     # hidden score holding the customer's room on it), each accepted offer
     # through the channel using one unit of the room

@@ -32,6 +32,19 @@ def bench_policy():
     return pol.load(BENCH_POLICY)
 
 
+# ---------------------------------------------------------------- one JVM
+# Every test that starts Spark (a file test_spark*.py, or a test named for
+# Spark) runs on one xdist worker (`--dist loadgroup` in pyproject.toml): a
+# JVM and its SparkSession cost tens of seconds to start, and two of them at
+# once on two cores would each run at half speed. Within a worker they share
+# the JVM (getOrCreate, SparkSession.getActiveSession).
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name.startswith("test_spark") or "spark" in item.name:
+            item.add_marker(pytest.mark.xdist_group("spark"))
+
+
 # ---------------------------------------------------------------- self-contained
 # The repository must pass its tests from a plain clone, with nothing beside
 # it: any file or folder a test opens beside the checkout (a sibling folder of

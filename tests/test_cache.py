@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,20 @@ def test_a_fresh_process_loads_the_kernel_from_the_cache(tmp_path):
     assert len(list(tmp_path.glob("k_*.py"))) == 2
 
 
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> Path:
+    """A cache folder that holds the kernel, compiled by another process once per module."""
+    cache = tmp_path_factory.mktemp("compiled")
+    assert child(cache)["misses"] == 1
+    return cache
+
+
+@pytest.fixture
+def cache(compiled, tmp_path) -> Path:
+    """A copy of it for one test."""
+    return Path(shutil.copytree(compiled, tmp_path / "cache", copy_function=shutil.copy2))
+
+
 ROWS = 50_000          # enough for one row range per core: the thread pool runs
 
 
@@ -79,15 +94,15 @@ def _evaluate_in(queue, cache: str) -> None:
 
 
 @pytest.mark.parametrize("method", ["spawn", "fork"])
-def test_spawned_and_forked_workers_use_the_cache(tmp_path, method):
+def test_spawned_and_forked_workers_use_the_cache(cache, method):
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} on this platform")
-    child(tmp_path)                                  # compiled and cached by another process
+    # `cache`: compiled and cached by another process
     given = sum(1 for i in range(ROWS) if i % 30 > 10 and i % 2 == 0)
     old = os.environ.get("POL_CACHE_DIR")
     try:
         # A forked worker inherits a process that has run batches on its threads.
-        assert _evaluate(str(tmp_path))[0] == given
+        assert _evaluate(str(cache))[0] == given
     finally:
         if old is None:
             os.environ.pop("POL_CACHE_DIR", None)
@@ -95,7 +110,7 @@ def test_spawned_and_forked_workers_use_the_cache(tmp_path, method):
             os.environ["POL_CACHE_DIR"] = old
     ctx = multiprocessing.get_context(method)
     queue = ctx.Queue()
-    proc = ctx.Process(target=_evaluate_in, args=(queue, str(tmp_path)))
+    proc = ctx.Process(target=_evaluate_in, args=(queue, str(cache)))
     proc.start()
     try:
         assert queue.get(timeout=120) == (given, 1, 0)
@@ -106,9 +121,8 @@ def test_spawned_and_forked_workers_use_the_cache(tmp_path, method):
     assert proc.exitcode == 0
 
 
-def test_the_kernel_file_holds_no_text_of_the_policy(tmp_path):
-    child(tmp_path)
-    (kernel,) = tmp_path.glob("k_*.py")
+def test_the_kernel_file_holds_no_text_of_the_policy(cache):
+    (kernel,) = cache.glob("k_*.py")
     text = kernel.read_text(encoding="utf-8")
     for s in ("全球通", 'a"b', "优惠", "big", "twice"):
         assert s not in text

@@ -1,9 +1,7 @@
 """The `pol` command as a user runs it: check, graph, test, explain, gen."""
 import json
-import os
-import subprocess
-import sys
 
+import clirun
 import pyarrow.parquet as pq
 from conftest import BENCH_POLICY, ROOT
 
@@ -11,9 +9,8 @@ TELECOM = ROOT / "policies" / "telecom"
 
 
 def pol(*args, cwd=None, env=None):
-    e = dict(os.environ, POL_BACKGROUND_COMPILE="0", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "pol", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=e, timeout=300)
+    # in this process (tests/clirun.py); tests/test_cli_check.py runs the entry point itself
+    return clirun.pol(*args, cwd=cwd, env=dict(POL_BACKGROUND_COMPILE="0", **(env or {})))
 
 
 def test_check_ok_prints_a_summary():

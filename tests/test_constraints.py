@@ -8,12 +8,11 @@ threads racing for the last unit, and `explain` naming the constraint."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import threading
 from fractions import Fraction
 from pathlib import Path
 
+import clirun
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -188,9 +187,7 @@ def test_pol_run_gives_the_same_files_whatever_the_row_groups(tmp_path: Path):
         data = tmp_path / f"in{group}.parquet"
         pq.write_table(table, data, row_group_size=group)
         out = tmp_path / f"out{group}"
-        proc = subprocess.run([sys.executable, "-m", "pol", "run", str(tmp_path / "c.pol"), "--input", str(data),
-                               "--out", str(out), "--as-of", "2026-11-01"], capture_output=True, text=True,
-                              timeout=300)
+        proc = clirun.pol("run", tmp_path / "c.pol", "--input", data, "--out", out, "--as-of", "2026-11-01")
         assert proc.returncode == 0, proc.stderr
         outs.append({p.name: pq.read_table(p).to_pylist() for p in sorted(out.glob("*.parquet"))})
     assert outs[0] and outs[0] == outs[1] == outs[2]

@@ -14,10 +14,10 @@ import io
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+import clirun
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -47,8 +47,7 @@ def policy(tmp_path) -> Path:
 
 
 def pol_run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pol", "run", *map(str, args), "--as-of", "2026-11-01"],
-                          capture_output=True, text=True, timeout=300)
+    return clirun.pol("run", *args, "--as-of", "2026-11-01")       # in this process: compiled once per test run
 
 
 def run_here(policy: Path, data: Path, out: Path, capsys) -> tuple[int, str]:

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 
+import clirun
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -253,6 +254,11 @@ def test_arguments_are_checked():
 # ---------------------------------------------------------------- pol diff
 
 def pol_cmd(*args, cwd=None):
+    return clirun.pol(*args, cwd=cwd)           # in this process: the kernels compiled once per test run
+
+
+def pol_sub(*args, cwd=None):
+    """`pol` in a child process: what it leaves in the folder, cache included."""
     return subprocess.run([sys.executable, "-m", "pol", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
 
@@ -318,16 +324,16 @@ def test_the_command_reads_csv_input_once_for_versions_that_read_different_field
 
 def test_the_command_refuses_and_leaves_nothing(files):
     tmp, _ = files
-    r = pol_cmd("diff", "a.pol", "--input", "in.parquet", "--out", "d", cwd=tmp)
+    r = pol_sub("diff", "a.pol", "--input", "in.parquet", "--out", "d", cwd=tmp)
     assert r.returncode == 2 and r.stderr.startswith("pol: error: pol diff needs two policies")
-    r = pol_cmd("diff", "a.pol", "b.pol", "--input", "in.parquet", "--out", "d", "--param", "3:spend_line=1", cwd=tmp)
+    r = pol_sub("diff", "a.pol", "b.pol", "--input", "in.parquet", "--out", "d", "--param", "3:spend_line=1", cwd=tmp)
     assert r.returncode == 2 and "there is no version 3" in r.stderr
-    r = pol_cmd("diff", "a.pol", "b.pol", "--input", "in.parquet", "--out", "d", "--param", "nope=1", cwd=tmp)
+    r = pol_sub("diff", "a.pol", "b.pol", "--input", "in.parquet", "--out", "d", "--param", "nope=1", cwd=tmp)
     assert r.returncode == 1 and "unknown param 'nope'" in r.stderr
     (tmp / "c.pol").write_text(MINI.replace("age: int? }", "age: int?  vip: bool }"), encoding="utf-8")
-    r = pol_cmd("diff", "a.pol", "c.pol", "--input", "in.parquet", "--out", "d", cwd=tmp)
+    r = pol_sub("diff", "a.pol", "c.pol", "--input", "in.parquet", "--out", "d", cwd=tmp)
     assert r.returncode == 1 and "column 'vip'" in r.stderr and "Traceback" not in r.stderr
-    r = pol_cmd("diff", "a.pol", "b.pol", "--input", "in.parquet", "--out", "in.parquet", cwd=tmp)
+    r = pol_sub("diff", "a.pol", "b.pol", "--input", "in.parquet", "--out", "in.parquet", cwd=tmp)
     assert r.returncode == 2 and "--out is the input file" in r.stderr
     assert not (tmp / "d").exists()
     assert sorted(p.name for p in tmp.iterdir() if not p.name.startswith(".")) == \

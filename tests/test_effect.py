@@ -8,9 +8,8 @@ control group and the other arms, all its customers, planted uplifts per
 arm found; clear errors (no controls, a missing metric, duplicate outcomes,
 an experiment or arm the run does not have)."""
 import json
-import subprocess
-import sys
 
+import clirun
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,8 +32,7 @@ N = 20_000
 
 
 def pol_cmd(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "pol", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return clirun.pol(*args, cwd=cwd)           # in this process: the kernel compiled once per test run
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import clirun
 import pyarrow.parquet as pq
 import pytest
 from test_run import MINI, assert_same_as_evaluate, mini_table
@@ -48,7 +49,9 @@ def pol_cmd(*args) -> list[str]:
 
 
 def pol_run(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(pol_cmd(*args), capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    """In this process (tests/clirun.py); the tests of runs at the same
+    time start real processes with pol_cmd."""
+    return clirun.pol("run", *args, "--as-of", "2026-11-01", cwd=cwd, env=env)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -11,9 +11,8 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
+import clirun
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,9 +40,7 @@ arbitrate { max 2 per customer  one per category }
 
 
 def pol_cmd(*args, cwd):
-    r = subprocess.run([sys.executable, "-m", "pol", *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                       timeout=300)
-    return r
+    return clirun.pol(*args, cwd=cwd)           # in this process: the kernel compiled once per test run
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+import clirun
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -73,7 +74,7 @@ def pol_cmd(*args) -> list[str]:
 
 
 def pol_run(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(pol_cmd("run", *args), capture_output=True, text=True, cwd=cwd, timeout=300)
+    return clirun.pol("run", *args, cwd=cwd)        # in this process: each kernel compiled once per test run
 
 
 def parquet_input(tmp_path: Path, table: pa.Table) -> tuple[Path, Path]:

@@ -414,3 +414,35 @@ def test_pol_run_engine_spark_reports_arms_and_the_allocation(spark, tmp_path):
     alloc = sb["allocation"]
     assert alloc["value"] > alloc["greedy_value"]
     assert set(alloc["constraint_prices"]) == {"capacity call", "budget"}
+
+
+CHANNEL_ORDER = """input t key id { id: int  pref: string?  p: float  reach: bool }
+channel call when reach
+channel sms
+channel app
+param calls: int = 5
+offer a { eligible when true  channels by pref then call, sms, app  priority p }
+offer b { eligible when p > 50  channels by pref then app, sms  priority 1 }
+arbitrate { max 2 per customer  capacity call calls }
+"""
+
+
+def test_channel_order_and_a_capacity_from_a_param_as_a_local_run(spark, tmp_path):
+    """`channels by NAME` (each worker maps its batches' strings to channels)
+    and a channel capacity a run's params size (walked on the driver)."""
+    (tmp_path / "order.pol").write_text(CHANNEL_ORDER, encoding="utf-8")
+    policy = pol.load(tmp_path / "order.pol")
+    n = 400
+    table = pa.table({"id": pa.array(range(n), pa.int64()),
+                      "pref": [("call", "sms", "app", None, "fax")[i % 5] for i in range(n)],
+                      "p": [float((i * 37) % 101) for i in range(n)], "reach": [i % 3 != 0 for i in range(n)]})
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(3):
+        pq.write_table(table.slice(k * 150, 150), folder / f"part-{k}.parquet")
+    want = policy.evaluate(table, as_of=AS_OF, params={"calls": 17}, engine="kernel")
+    given = want.assignments.to_pylist()
+    assert sum(a["channel"] == "call" for a in given) == 17
+    assert {a["channel"] for a in given if a["offer"] == "b"} == {"app", "sms"}
+    assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(folder)), as_of=AS_OF, params={"calls": 17}),
+                want)

@@ -175,6 +175,21 @@ def _row_walk(program: ir.Program) -> ast.Call:
     return call("match_range", *(fixed.get(n, N(n)) for n in names.MATCH_RANGE))
 
 
+def _carve(program: ir.Program, plan: KernelPlan) -> list[ast.stmt]:
+    """The row kernel's arrays as views of its one buffer (layout.row_parts),
+    made where it starts: `iv = mem[8:104].view(np.int64)`."""
+    out: list[ast.stmt] = []
+    for p in names.row_parts(plan, program.arbitrate.max_per_customer):
+        dtype = ast.Attribute(N("np"), "bool_" if p.dtype == "bool" else p.dtype, ast.Load())
+        window = ast.Subscript(N(names.MEMORY), ast.Slice(C(p.offset), C(p.offset + p.size)), ast.Load())
+        view: ast.expr = ast.Call(ast.Attribute(window, "view", ast.Load()), [dtype], [])
+        if len(p.shape) > 1:
+            view = ast.Call(ast.Attribute(view, "reshape", ast.Load()),
+                            [ast.Tuple([C(n) for n in p.shape], ast.Load())], [])
+        out.append(assign(p.name, view))
+    return out
+
+
 def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False,
              split_at: int | None = None) -> ast.Module:
     """The batch kernel `kernel(start, stop, ...)`, or with `row` the
@@ -210,7 +225,7 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     if matched:
         g.body.extend(walk(program))
     if row:
-        body = [assign("i", C(0))] + g.body + [ast.Expr(_row_walk(program)),
+        body = [assign("i", C(0)), *_carve(program, plan)] + g.body + [ast.Expr(_row_walk(program)),
                                                 ast.Return(item(names.FLAT[-1], C(0)))]
         name, args = "row_kernel", plan.layout.row()
     else:

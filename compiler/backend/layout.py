@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from pol.compiler.types import Type
 
 if TYPE_CHECKING:
@@ -80,6 +82,11 @@ MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, *MATCH_RULES, ROOM_OF
 # What the row kernel takes on for its call of match_range: the rest of that
 # call is its own (one row, its candidates, its scores, the policy's max_n).
 ROW_WALK = tuple(n for n in MATCH_RANGE if n not in (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, SCORES))
+# The row kernel's one buffer, uint8: every array below is a view of it
+# (row_parts), made by the kernel itself, so that a call from Python passes
+# one array for these 20 (each array argument costs the call about 40 ns).
+MEMORY = "mem"
+ROW_CARVED = (KEYS[1], *RECORD, SCORES, CLASSES, SEGS, CPRIO, CCHAN, *FLAT, *COUNTS[:2])
 
 
 @dataclass(frozen=True)
@@ -141,14 +148,16 @@ class KernelLayout:
                 *tail)
 
     def row(self) -> tuple[str, ...]:
-        """The row kernel's parameters, in order: one record, its candidates
-        (written out, then walked by the kernel's call of match_range) and
-        that walk's arguments. A list field is not in the record's slots:
-        its elements and offsets (one row) are arguments of their own."""
+        """The row kernel's parameters, in order: its buffer (MEMORY: one
+        record, its outputs and candidates, which the kernel's call of
+        match_range walks, and that walk's outputs: ROW_CARVED, laid out by
+        row_parts), then what changes per call or per policy. A list field
+        is not in the record's slots: its elements and offsets (one row)
+        are arguments of their own."""
         params = tuple(n for p in self.params for n in (p.value, p.valid))
         lists = tuple(n for f in self.fields if f.offsets is not None for n in (f.values, f.offsets))
-        return (TODAY, *params, *RECORD, *lists, *self.luts, *self.quants, ACTIVE, SEGS, CLASSES, SCORES, CPRIO,
-                CCHAN, *ROW_WALK)
+        return (TODAY, *params, MEMORY, *lists, *self.luts, *self.quants, ACTIVE,
+                *(n for n in ROW_WALK if n not in ROW_CARVED))
 
     @staticmethod
     def arguments(order: tuple[str, ...], values: dict[str, object]) -> tuple[object, ...]:
@@ -191,3 +200,52 @@ def layout(plan: KernelPlan) -> KernelLayout:
     luts = tuple(f"l{k}" for k, _ in enumerate(plan.luts))
     quants = tuple(f"q{k}" for k, _ in enumerate(plan.quants))
     return KernelLayout(params, tuple(fields), luts, quants)
+
+
+# ------------------------------------------------------------ the row kernel's buffers
+
+@dataclass(frozen=True)
+class RowPart:
+    """One array the row kernel views in its buffer (MEMORY): `size` bytes
+    from `offset`, of `dtype` (a NumPy type's name) and `shape`."""
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    offset: int
+    size: int
+
+
+def row_parts(plan: KernelPlan, max_n: int) -> tuple[RowPart, ...]:
+    """The row kernel's buffer, laid out: an int key's slot, the record
+    (RECORD), the declarations' outputs, the candidates, the accepted offers
+    (arbitrate.FlatParts of one row, `max_n` slots) and the walk's counts
+    (never read). Each part starts at a multiple of its item size only, so
+    that two groups lie without a gap: the key's slot and the record, which
+    the host packs with one struct.pack_into, and the scores, classes and
+    segments, which it reads back with one struct.unpack_from."""
+    types = tuple(f.type for f in plan.fields)
+    ints = sum(t in RECORD_INTS for t in types)
+    K, H = len(plan.offers), len(plan.channels)
+    flat = ("int64", "int32", "int32", "int32", "float64", "bool", "int64")
+    parts = [(KEYS[1], "int64", (1,)), (RECORD[0], "int64", (ints,)),
+             (RECORD[1], "float64", (types.count(Type.FLOAT),)), (RECORD[2], "bool", (len(types),)),
+             (SCORES, "float64", (len(plan.scores), 1)), (CLASSES, "int16", (len(plan.classifies), 1)),
+             (SEGS, "bool", (len(plan.segments), 1)),
+             (CPRIO, "float64", (1, K)), (CCHAN, "int8", (1, K)),
+             *((name, dtype, (1 if name == FLAT[-1] else max_n,)) for name, dtype in zip(FLAT, flat)),
+             (COUNTS[0], "int64", (K, len(FUNNEL))), (COUNTS[1], "int64", (K, H, 2))]
+    out, end = [], 0
+    for name, dtype, shape in parts:
+        itemsize = np.dtype(dtype).itemsize
+        end = -(-end // itemsize) * itemsize
+        size = itemsize * int(np.prod(shape))
+        out.append(RowPart(name, dtype, shape, end, size))
+        end += size
+    return tuple(out)
+
+
+def row_buffers(parts: tuple[RowPart, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One thread's buffer for the row kernel and the host's views of its
+    parts, by name (the kernel makes the same views of it)."""
+    memory = np.zeros(max((p.offset + p.size for p in parts), default=0), np.uint8)
+    return memory, {p.name: memory[p.offset:p.offset + p.size].view(p.dtype).reshape(p.shape) for p in parts}

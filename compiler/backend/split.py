@@ -73,7 +73,7 @@ def _decl_exprs(d: Decl) -> list[ir.Expr]:
 
 
 def _offer_exprs(o: ir.Offer) -> list[ir.Expr]:
-    return [o.eligible, o.priority]
+    return [o.eligible, o.priority] + ([o.prefer] if o.prefer is not None else [])
 
 
 def size(program: ir.Program) -> int:

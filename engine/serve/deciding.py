@@ -27,10 +27,13 @@ from collections import Counter
 
 import pyarrow as pa
 
+from pol.api.params import resolve_params
 from pol.api.records import reader
+from pol.compiler import offer_settings
 from pol.errors import DataError, ParamError
 from pol.io.columns import ARROW
 from pol.serve import metrics
+from pol.serve.ledger import draws_of
 from pol.serve.registry import NotLoaded
 from pol.serve.requests import Ask, ClientError, from_engine
 from pol.serve.routing import Route, Router
@@ -46,6 +49,17 @@ def _now() -> str:
 def route_key(record, key_field: str):
     k = record.get(key_field) if isinstance(record, dict) else None
     return k if isinstance(k, (int, str)) and not isinstance(k, bool) else None
+
+
+def sized(entry, params):
+    """The offers' capacities and what each draws from the ledger for a
+    request: its params may size them (LANGUAGE.md 3.10, 3.11); the
+    version's own, computed once, when they do not."""
+    program = entry.policy.program
+    if not params or not (program.arbitrate.settings or any(o.settings for o in program.offers)):
+        return entry.capacities, entry.draws
+    program = offer_settings.with_params(program, resolve_params(program, params))
+    return {o.name: o.capacity for o in program.offers if o.capacity is not None}, draws_of(program)
 
 
 class Decider:
@@ -67,11 +81,10 @@ class Decider:
         """A Decision for one record on this version, drawing capacities
         unless it is a shadow decision (which draws nothing)."""
         policy = entry.policy
-        caps = entry.capacities
         if not entry.drawn:
             return policy.decide(record, ask.moment or ask.as_of, ask.params, engine=entry.engine, extra=ask.extra,
                                  history=ask.history)
-        draws, channels = entry.draws
+        caps, (draws, channels) = sized(entry, ask.params)
         exhausted = set(self.ledger.exhausted(entry.name, ask.as_of, caps))
         if exhausted:
             # A customer who was given an offer in this period keeps it.

@@ -28,6 +28,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pol.compiler import offer_settings
 from pol.errors import ArgumentError, DataError
 from pol.io.columns import ARROW, absent_fields
 from pol.spark.adapter import Rules
@@ -89,13 +90,14 @@ class Prepared:
         if not isinstance(df, DataFrame):
             raise ArgumentError(f"df must be a Spark DataFrame, not {type(df).__name__}", argument="df")
         _python_for_workers(df)
-        program = self.policy.program
+        # a time of day in as_of ('YYYY-MM-DDTHH:MM') is the quiet hours' (LANGUAGE.md 14), as in a local run
+        moment = _moment(self.policy.program, as_of)
+        day = _as_of(moment)
+        values = run_params(self.policy.program, resolve_params(self.policy.program, params or {}), moment)
+        # capacities, constraints and windows as the run's params set them, for the driver's walk
+        program = offer_settings.with_params(self.policy.program, values)
         self.program = program
         self.rules = Rules.of(program)
-        # a time of day in as_of ('YYYY-MM-DDTHH:MM') is the quiet hours' (LANGUAGE.md 14), as in a local run
-        moment = _moment(program, as_of)
-        day = _as_of(moment)
-        values = run_params(program, resolve_params(program, params or {}), moment)
         # A nullable field the data lacks reads as null, as in a local run:
         # the column is added here, typed, so that every path on the workers
         # reads the same schema, and the summary names it.
