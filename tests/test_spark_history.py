@@ -175,3 +175,16 @@ def test_history_errors_on_the_driver(spark, edges, tmp_path, capsys):  # noqa: 
                        history=[f"contacts={folder / 'contacts'}", f"orders={folder / 'contacts'}"]) == 1
     assert "the policy declares no such history" in capsys.readouterr().err
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_a_population_that_reads_the_history(spark, edges, tmp_path):  # noqa: F811
+    """The aggregates are joined before the population is applied: a
+    population over them leaves out the customers a local run leaves out."""
+    folder, customers, events = edges
+    (tmp_path / "p.pol").write_text(POLICY + "population when n_all > 0\n", encoding="utf-8")
+    policy = pol.load(tmp_path / "p.pol")
+    want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events}, engine="kernel")
+    assert 0 < want.customers.num_rows < customers.num_rows
+    df = spark.read.parquet(str(folder / "customers.parquet"))
+    assert_same(pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": spark.read.parquet(
+        str(folder / "contacts"))}), want)

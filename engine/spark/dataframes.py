@@ -4,7 +4,9 @@
 
 Before any job, the driver checks the DataFrame's schema and its values
 against the policy's input block (schema.py: the engine's own checks, so
-the same pol.DataError as a local run). Then, per partition, mapInArrow
+the same pol.DataError as a local run). A policy that reads history tables
+gets their aggregates per key joined to the customers first (history.py),
+as the extra input fields the kernel reads. Then, per partition, mapInArrow
 runs the policy's compiled kernel over Arrow batches (worker.py). A policy
 with capacities needs one more pass first: the candidate pairs of the
 customers who have a candidate for an offer with a capacity are collected on
