@@ -6,7 +6,10 @@ without them (issue 18: at most 1.3x).
     python benchmarks/bench_telecom.py --rows 500000 --repeat 3 --profile
 
 The input is the telecom sample generator's (engine/cli/sample.py, the one
-`pol gen` uses), cached as Parquet beside the bench tables (bench_data.py).
+`pol gen` uses), cached as Parquet beside the bench tables (bench_data.py),
+with its contact log (engine/cli/sample_contacts.py, as `pol demo` makes it):
+the library reads it, and under `max 2` its limits give each customer a room
+per channel that the walks count (LANGUAGE.md 14.1).
 The policy without capacities is the library copied into a temporary folder
 with each offer's `capacity N` line removed, nothing else. Both are compiled
 first, then evaluated in turn in this one process (kernel engine, same
@@ -56,9 +59,9 @@ def without_capacities(folder: Path) -> Path:
     return folder / "dispatch.pol"
 
 
-def timed(policy, table: pa.Table) -> tuple[float, float, int]:
+def timed(policy, table: pa.Table, history: dict) -> tuple[float, float, int]:
     t0, c0 = time.perf_counter(), time.process_time()
-    result = policy.evaluate(table, as_of=AS_OF, engine="kernel")
+    result = policy.evaluate(table, as_of=AS_OF, engine="kernel", history=history)
     return time.perf_counter() - t0, time.process_time() - c0, result.assignments.num_rows
 
 
@@ -70,20 +73,23 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     import pol
+    from pol.cli.sample_contacts import contacts
     table = telecom_table(args.rows)
+    # The library reads its contact log (contact.pol): the sample's, as `pol demo` makes it
+    history = {"contacts": contacts(table, AS_OF)}
     with tempfile.TemporaryDirectory() as tmp:
         policies = {"without capacities": pol.load(without_capacities(Path(tmp))),
                     "with capacities": pol.load(LIBRARY / "dispatch.pol")}
         capped = {name: [o.name for o in p.program.offers if o.capacity is not None] for name, p in policies.items()}
         assert not capped["without capacities"] and capped["with capacities"], capped
         for p in policies.values():      # compile (or load from the cache) and warm up
-            p.evaluate(table.slice(0, 1000), as_of=AS_OF, engine="kernel")
+            p.evaluate(table.slice(0, 1000), as_of=AS_OF, engine="kernel", history=history)
         wall: dict[str, list[float]] = {n: [] for n in policies}
         cpu: dict[str, list[float]] = {n: [] for n in policies}
         given: dict[str, int] = {}
         for _ in range(args.repeat):
             for name, p in policies.items():
-                w, c, given[name] = timed(p, table)
+                w, c, given[name] = timed(p, table, history)
                 wall[name].append(w)
                 cpu[name].append(c)
         print(f"telecom library, {args.rows:,} rows, kernel engine, {args.repeat} rounds "
@@ -102,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             import pstats
             for name, p in policies.items():
                 prof = cProfile.Profile()
-                prof.runcall(p.evaluate, table, as_of=AS_OF, engine="kernel")
+                prof.runcall(p.evaluate, table, as_of=AS_OF, engine="kernel", history=history)
                 print(f"\n--- {name}: where one run's time goes (tottime)")
                 pstats.Stats(prof).sort_stats("tottime").print_stats(14)
 

@@ -417,6 +417,11 @@ class Offer:
     settings: tuple[tuple[str, str], ...] = ()
     arm: tuple[str, str] | None = None      # (experiment, arm): only that arm's customers (LANGUAGE.md 13)
     holdout_salt: str | None = None         # `holdout P% salt "S"`: hashes "NAME:S:KEY"
+    # `channels by NAME then ...` (LANGUAGE.md 3.10): INT, the position in
+    # `channels` of the channel NAME's value names, -1 for none of them, null
+    # for a null value (a `channel_rank` call); that channel, when open, is
+    # the offer's, before the list's order is tried
+    prefer: Expr | None = None
 
     @property
     def holdout_prefix(self) -> str:
@@ -442,6 +447,15 @@ class Arbitrate:
     # `fallback OFFER`: walked after every other candidate, accepted only by a
     # customer who holds no offer (LANGUAGE.md 6.3)
     fallback: str | None = None
+    # (kind, key, param) for each constraint read from a param: kind
+    # "channel_capacity" (key: the channel), "quota" (the category) or
+    # "budget" (""); the constraints hold the default's value,
+    # compiler/offer_settings.with_params a run's (LANGUAGE.md 3.11)
+    settings: tuple[tuple[str, str, str], ...] = ()
+    # In-run contact caps (LANGUAGE.md 14.1, under `max N` > 1): (channel, the
+    # hidden score holding the customer's room on it), each accepted offer
+    # through the channel using one unit of the room
+    rooms: tuple[tuple[str, str], ...] = ()
 
     @property
     def constrained(self) -> bool:
@@ -503,6 +517,12 @@ class Test:
 
 # ---------------------------------------------------------------- program
 
+def hidden(name: str) -> bool:
+    """Whether a declaration is one the compiler made (a contact room: a
+    ':' no declared name can have), which no output shows."""
+    return ":" in name
+
+
 @dataclass(frozen=True)
 class Program:
     """A checked policy.
@@ -534,6 +554,12 @@ class Program:
     histories: tuple[History, ...] = ()
     experiments: tuple[Experiment, ...] = ()
     population: Population | None = None     # None: every customer
+
+    @property
+    def shown_scores(self) -> tuple[Score, ...]:
+        """The scores a user declared: not the hidden ones the compiler adds
+        (contact rooms, named with a ':' no declaration can have)."""
+        return tuple(s for s in self.scores if not hidden(s.name))
 
     def history(self, name: str) -> History:
         for h in self.histories:

@@ -1,5 +1,7 @@
 """Offer settings that come from params (LANGUAGE.md section 3.10):
-`capacity max_calls`, `holdout control_share`, `valid from start to stop`.
+`capacity max_calls`, `holdout control_share`, `valid from start to stop`;
+and the arbitrate block's run-wide constraints (3.11): `capacity call
+max_calls`, `quota voice max_voice`, `budget spend cost offer.cost`.
 
 The checker records, per offer, which property reads which param
 (`ir.Offer.settings`) and puts the default's value in the property itself,
@@ -11,17 +13,23 @@ default at check time and an override at run time (`problem`).
     KINDS                          property -> the param type it needs
     problem(prop, value)           -> why the value cannot be that property, or None
     holdout_bp(share)              a share 0..1 -> basis points, rounded up
-    with_params(program, values)   -> the program with its offers' settings from `values`
+    constraint_problem(kind, value) -> the same for a run-wide constraint
+    with_params(program, values)   -> the program with its offers' settings and
+                                      constraints from `values`
 """
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
 from decimal import ROUND_CEILING, Decimal
+from fractions import Fraction
 from typing import Any
 
 from pol.compiler import ir
 from pol.compiler.types import Type
+
+# (kind, key, param) of ir.Arbitrate.settings: kind -> the param types it takes
+CONSTRAINT_TYPES = {"channel_capacity": (Type.INT,), "quota": (Type.INT,), "budget": (Type.INT, Type.FLOAT)}
 
 KINDS = {"capacity": Type.INT, "holdout": Type.FLOAT, "valid_from": Type.DATE, "valid_to": Type.DATE}
 WORDS = {"capacity": "the capacity", "holdout": "the holdout", "valid_from": "the first day",
@@ -41,6 +49,21 @@ def problem(prop: str, value: Any) -> str | None:
             return "a holdout needs a value, not null"
         if not 0 <= value <= 1:
             return f"a holdout is a share from 0% to 100%, not {(Decimal(repr(value)) * 100).normalize():f}%"
+    return None
+
+
+def constraint_words(kind: str, key: str) -> str:
+    return {"channel_capacity": f"the capacity of channel '{key}'", "quota": f"the quota of category '{key}'",
+            "budget": "the budget"}[kind]
+
+
+def constraint_problem(kind: str, value: Any) -> str | None:
+    """Why `value` cannot be a run-wide constraint's number, or None."""
+    word = "budget" if kind == "budget" else "capacity" if kind == "channel_capacity" else "quota"
+    if value is None:
+        return f"a {word} needs a value, not null"
+    if value < 0:
+        return f"a {word} is 0 or more, not {value}"
     return None
 
 
@@ -72,4 +95,30 @@ def with_params(program: ir.Program, values: Mapping[str, Any]) -> ir.Program:
                 o = dataclasses.replace(o, **new)
                 changed = True
         offers.append(o)
+    arbitrate = _constraints(program.arbitrate, values)
+    if arbitrate is not program.arbitrate:
+        return dataclasses.replace(program, offers=tuple(offers), arbitrate=arbitrate)
     return dataclasses.replace(program, offers=tuple(offers)) if changed else program
+
+
+def _constraints(a: ir.Arbitrate, values: Mapping[str, Any]) -> ir.Arbitrate:
+    """The arbitrate block with its constraints read from params set from `values`."""
+    if not a.settings:
+        return a
+    channels, quotas, budget = dict(a.channel_capacity), dict(a.quota), a.budget
+    for kind, key, name in a.settings:
+        if kind == "channel_capacity":
+            channels[key] = int(values[name])
+        elif kind == "quota":
+            quotas[key] = int(values[name])
+        else:
+            budget = exact_amount(values[name])
+    new = dataclasses.replace(a, channel_capacity=tuple(channels.items()), quota=tuple(quotas.items()),
+                              budget=budget)
+    return a if new == a else new
+
+
+def exact_amount(value: int | float) -> Fraction:
+    """A budget's value as the decimal it reads as (0.1 is 1/10, not the
+    binary float nearest it), as a written budget is."""
+    return Fraction(value) if isinstance(value, int) else Fraction(repr(float(value)))

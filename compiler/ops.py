@@ -85,6 +85,11 @@ WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u200
                "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
+def _rank(s: str, names: list[str]) -> int:
+    """`channel_rank`: where the string is among the names, -1 when it is not (LANGUAGE.md 3.10)."""
+    return names.index(s) if s in names else -1
+
+
 def _substring(s: str, start: int, count: int | None = None) -> str:
     """The characters at positions start .. start + count - 1 (the first is
     1; without a count, to the end) that exist."""
@@ -205,6 +210,7 @@ RULES: dict[str, Callable[..., Any]] = {
     "ends_with": lambda s, lit: s.endswith(lit),
     "contains": lambda s, lit: lit in s,
     "length": len,
+    "channel_rank": lambda s, names: _rank(s, names.split(",")),
     "upper": str.upper,
     "lower": str.lower,
     "trim": lambda s: s.strip(WHITE_SPACE),

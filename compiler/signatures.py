@@ -71,6 +71,9 @@ OPS: dict[str, dict[tuple[Type, ...], Type]] = {
     "ends_with": {(S, S): B},
     "contains": {(S, S): B},
     "length": {(S,): I},
+    # `channels by NAME then ...`: the position of the string among the
+    # offer's channels (a string Literal of the names joined by ","), -1 if none
+    "channel_rank": {(S, S): I},
     "upper": {(S,): S},
     "lower": {(S,): S},
     "trim": {(S,): S},

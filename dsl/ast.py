@@ -252,6 +252,8 @@ class Channels:
     names: tuple[str, ...]
     span: Span | None = _span()
     name_spans: tuple[Span, ...] = _span()
+    # `channels by NAME then ...`: the string value naming the customer's channel, tried first
+    by: Name | None = None
 
 
 @dataclass(frozen=True)
@@ -344,7 +346,7 @@ class Exclusive:
 class ChannelCapacity:
     """`capacity CHANNEL N`: at most N customers contacted through the channel in a run."""
     channel: str
-    count: Number
+    count: Number | Name          # a Name: an int param (LANGUAGE.md 3.11)
     span: Span | None = _span()
     name_span: Span | None = _span()
 
@@ -353,7 +355,7 @@ class ChannelCapacity:
 class Quota:
     """`quota CATEGORY N`: at most N offers of the category given in a run."""
     category: str
-    count: Number
+    count: Number | Name          # a Name: an int param
     span: Span | None = _span()
     name_span: Span | None = _span()
 
@@ -361,7 +363,7 @@ class Quota:
 @dataclass(frozen=True)
 class Budget:
     """`budget B cost offer.ATTR`: the offers given cost at most B in a run."""
-    amount: Number
+    amount: Number | Name         # a Name: an int or float param
     cost: str                       # as written: `offer.ATTR`
     span: Span | None = _span()
     cost_span: Span | None = _span()

@@ -281,6 +281,11 @@ class Builder(Transformer):
         return ast.Channels(tuple(str(t) for t in names), self._span(c[0], c[-1]),
                             tuple(self._tok(t) for t in names))
 
+    def channels_by_prop(self, c):
+        names = c[4:]
+        return ast.Channels(tuple(str(t) for t in names), self._span(c[0], c[-1]),
+                            tuple(self._tok(t) for t in names), ast.Name(str(c[2]), self._tok(c[2])))
+
     def priority_prop(self, c):
         return ast.Priority(c[1], self._span(c[0], c[1]))
 
@@ -339,11 +344,11 @@ class Builder(Transformer):
                              tuple(self._tok(t) for t in names))
 
     def channel_capacity_rule(self, c):
-        return ast.ChannelCapacity(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), self._span(c[0], c[-1]),
+        return ast.ChannelCapacity(str(c[1]), self._number_or_param(c[2]), self._span(c[0], c[-1]),
                                    self._tok(c[1]))
 
     def quota_rule(self, c):
-        return ast.Quota(str(c[1]), ast.Number(str(c[2]), self._tok(c[2])), self._span(c[0], c[-1]),
+        return ast.Quota(str(c[1]), self._number_or_param(c[2]), self._span(c[0], c[-1]),
                          self._tok(c[1]))
 
     def fallback_rule(self, c):
@@ -351,7 +356,7 @@ class Builder(Transformer):
 
     def budget_rule(self, c):
         cost = str(c[3])
-        return ast.Budget(ast.Number(str(c[1]), self._tok(c[1])), cost, self._span(c[0], c[-1]), self._tok(c[3]))
+        return ast.Budget(self._number_or_param(c[1]), cost, self._span(c[0], c[-1]), self._tok(c[3]))
 
     # ------------------------------------------------------------ tests
 

@@ -199,7 +199,7 @@ def prop(p) -> str:
     if isinstance(p, ast.Eligible):
         return f"eligible when {expr(p.expr)}"
     if isinstance(p, ast.Channels):
-        return "channels " + ", ".join(p.names)
+        return "channels " + (f"by {p.by.name} then " if p.by is not None else "") + ", ".join(p.names)
     if isinstance(p, ast.Priority):
         return f"priority {expr(p.expr)}"
     if isinstance(p, ast.Category):
@@ -229,11 +229,11 @@ def rule(r) -> str:
     if isinstance(r, ast.OnePerCategory):
         return "one per category"
     if isinstance(r, ast.ChannelCapacity):
-        return f"capacity {r.channel} {r.count.text}"
+        return f"capacity {r.channel} {_written(r.count)}"
     if isinstance(r, ast.Quota):
-        return f"quota {r.category} {r.count.text}"
+        return f"quota {r.category} {_written(r.count)}"
     if isinstance(r, ast.Budget):
-        return f"budget {r.amount.text} cost {r.cost}"
+        return f"budget {_written(r.amount)} cost {r.cost}"
     if isinstance(r, ast.Fallback):
         return f"fallback {r.offer}"
     if isinstance(r, ast.Maximize):

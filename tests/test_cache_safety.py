@@ -339,3 +339,23 @@ def test_the_background_compiler_runs_only_the_kernel_its_parent_wrote(compiled,
                           input=job, capture_output=True, timeout=120)
     assert (proc.returncode, proc.stderr) == (1, b"")          # refused, quietly
     assert not ran.exists() and not marker.exists()
+
+
+def test_a_first_decision_imports_no_pandas(tmp_path):
+    """pyarrow's `pa.array` imports pandas (a fifth of a second or more) to
+    ask whether its value is a pandas object: a warm start of `decide`
+    makes no Arrow array of a policy without string functions, and one of
+    strings from its buffers (pol.evaluation.arrays) when it must."""
+    script = (
+        "import sys, datetime as dt, pol\n"
+        "from pol.evaluation.arrays import strings\n"
+        "p = pol.loads('policy s version \"1\"\\ninput t key id { id: int  plan: string }\\n"
+        "segment big = plan == \"max\"\\nchannel c\\noffer o { eligible when big channels c priority 1 }\\n',"
+        " name='s.pol')\n"
+        "print(p.decide({'id': 1, 'plan': 'max'}, as_of=dt.date(2026, 11, 1)).offer_names)\n"
+        "print(strings(['a', '全球通', '']).to_pylist(), strings([]).to_pylist())\n"
+        "print('pandas' in sys.modules)")
+    env = dict(os.environ, POL_CACHE_DIR=str(tmp_path / "cache"), POL_BACKGROUND_COMPILE="0")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == ["['o']", "['a', '全球通', ''] []", "False"]

@@ -50,5 +50,5 @@ def test_corpus_covers_the_error_list():
                  "E-FUNC-002", "E-IMPORT-001", "E-IMPORT-002", "E-OFFER-001", "E-OFFER-002",
                  "E-NAME-005", "E-NAME-006", "E-DECL-001", "E-DECL-002", "E-ARB-001",
                  "E-DECL-006", "E-DECL-007", "E-IMPORT-006", "E-NAME-008", "E-NAME-009", "E-OFFER-006",
-                 "E-OFFER-007", "E-OUT-001", "E-ARB-004", "E-ARB-005", "E-POP-001", "E-POP-002"]:
+                 "E-OFFER-007", "E-OFFER-009", "E-OUT-001", "E-ARB-004", "E-ARB-005", "E-ARB-006", "E-POP-001", "E-POP-002"]:
         assert f"[{code}]" in texts, code

@@ -87,6 +87,28 @@ def test_generated_kernels_take_the_layouts_arguments_in_its_order(policy):
         assert all(re.fullmatch(r"[a-z][a-z0-9_]*", n) for n in order)
 
 
+@pytest.mark.parametrize("policy", ["fields", "matching", "capacity"])
+def test_the_row_kernels_buffer_holds_each_array_once_aligned_and_the_packed_groups_without_a_gap(policy):
+    program = _program(policy)
+    p = plan(program)
+    parts = names.row_parts(p, program.arbitrate.max_per_customer)
+    assert tuple(sorted(q.name for q in parts)) == tuple(sorted(names.ROW_CARVED))
+    spans = sorted((q.offset, q.offset + q.size) for q in parts)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))       # no overlap
+    assert all(q.offset % np.dtype(q.dtype).itemsize == 0 for q in parts)
+    at = {q.name: q for q in parts}
+    for group in ((names.KEYS[1], *names.RECORD), (names.SCORES, names.CLASSES, names.SEGS)):
+        for a, b in zip(group, group[1:]):
+            assert at[a].offset + at[a].size == at[b].offset, (a, b)
+    # the kernel views the buffer where the host does
+    memory, arrays = names.row_buffers(parts)
+    source = codegen.source(program, p, row=True)
+    for q in parts:
+        assert f"{q.name} = mem[{q.offset}:{q.offset + q.size}].view(" in source
+        assert arrays[q.name].shape == q.shape and arrays[q.name].base is not None
+        assert arrays[q.name].nbytes == 0 or np.shares_memory(arrays[q.name], memory)
+
+
 def test_the_matchers_walk_takes_the_layouts_arguments_in_its_order():
     from pol.compiler.backend.walk import matcher_source
     assert _kernel_params(matcher_source(), "match_range") == names.MATCH_RANGE

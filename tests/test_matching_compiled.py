@@ -27,13 +27,15 @@ def catalogues(draw, with_capacity: bool, constraints: bool = False, optimal: bo
     categories, exclusive lines, holdouts, valid windows and (optionally)
     capacities, a fallback offer, the arbitrate block's run-wide constraints
     (channel capacities, quotas, a budget over costs whose decimals add up
-    exactly only in exact arithmetic) and `maximize priority`; customers
+    exactly only in exact arithmetic) and `maximize priority`; channel
+    orders by the customer's `ch` (`channels by ch then ...`); customers
     with nulls and tied priorities."""
     k = draw(st.integers(1, 5))
     offers = []
     for j in range(k):
         props = [f"eligible when e{j}", f"priority p{j}",
-                 "channels " + draw(st.sampled_from(["app", "sms", "app, sms", "sms, app"]))]
+                 "channels " + draw(st.sampled_from(["app", "sms", "app, sms", "sms, app", "by ch then app, sms",
+                                                     "by ch then sms, app", "by ch then sms"]))]
         cat = draw(st.sampled_from([None, "x", "y"]))
         if cat:
             props.append(f"category {cat}")
@@ -61,7 +63,7 @@ def catalogues(draw, with_capacity: bool, constraints: bool = False, optimal: bo
         if "cost:" in " ".join(offers) and draw(st.booleans()):
             rules += f" budget {draw(st.sampled_from(['0', '0.3', '0.6', '1', '2.5', '4']))} cost offer.cost"
     fields = " ".join(f"e{j}: bool? p{j}: float?" for j in range(k))
-    text = (f"input t key id {{ id: int a: bool? {fields} }}\n"
+    text = (f"input t key id {{ id: int a: bool? ch: string? {fields} }}\n"
             "channel app when a\nchannel sms\n" + "\n".join(offers) + f"\narbitrate {{ {rules} }}\n")
     return text, draw(customers(k))
 
@@ -72,6 +74,7 @@ def customers(draw, k: int):
     n = draw(st.integers(0, 40))
     ids = draw(st.lists(st.integers(-10**12, 10**12), min_size=n, max_size=n, unique=True))
     return [{"id": i, "a": draw(st.one_of(st.none(), st.booleans())),
+             "ch": draw(st.sampled_from([None, "app", "sms", "sms", "fax"])),
              **{f"e{j}": draw(st.one_of(st.none(), st.booleans(), st.just(True))) for j in range(k)},
              **{f"p{j}": draw(st.one_of(st.none(), st.sampled_from([1.0, 2.0, 2.0, 3.0, -0.0, 0.0])))
                 for j in range(k)}}
@@ -79,7 +82,8 @@ def customers(draw, k: int):
 
 
 def table_of(policy: pol.Policy, records: list[dict]) -> pa.Table:
-    schema = pa.schema([pa.field(f.name, {"int": pa.int64(), "bool": pa.bool_(), "float": pa.float64()}
+    schema = pa.schema([pa.field(f.name, {"int": pa.int64(), "bool": pa.bool_(), "float": pa.float64(),
+                                          "string": pa.string()}
                                  [f.type.value]) for f in policy.program.input.fields])
     return pa.Table.from_pylist(records, schema=schema)
 
@@ -186,8 +190,8 @@ FIXED = [
      "valid from 2026-01-01 to 2026-12-31 }\n"
      "offer o3 { eligible when e3 priority p3 channels app holdout 50% }\n"
      "arbitrate { max 3 per customer }\n", 4),
-    # a fallback: last, and only to a customer with nothing else
-    ("offer o0 { eligible when e0 priority p0 channels app, sms holdout 50% }\n"
+    # a fallback: last, and only to a customer with nothing else; the customer's channel first
+    ("offer o0 { eligible when e0 priority p0 channels by ch then app, sms holdout 50% }\n"
      "offer o1 { eligible when e1 priority p1 channels sms category x }\n"
      "offer o2 { eligible when e2 priority p2 channels app category x }\n"
      "arbitrate { max 2 per customer one per category fallback o0 }\n", 3),
@@ -196,7 +200,7 @@ FIXED = [
 
 def fixed_text(offers: str, k: int) -> str:
     fields = " ".join(f"e{j}: bool? p{j}: float?" for j in range(k))
-    return f"input t key id {{ id: int a: bool? {fields} }}\nchannel app when a\nchannel sms\n" + offers
+    return f"input t key id {{ id: int a: bool? ch: string? {fields} }}\nchannel app when a\nchannel sms\n" + offers
 
 
 @pytest.mark.parametrize("case", range(len(FIXED)))

@@ -187,6 +187,42 @@ def test_the_oracle_agrees_where_every_constraint_has_a_price(max_n):
     assert sum(v > 0 for v in got["prices"].values()) >= 1
 
 
+def test_thresholds_under_max_2_are_the_searchs_numbers():
+    """Under `max 2 per customer` the thresholds come from a closed form
+    (optimal._thresholds2), not the search per pair: bit for bit the same
+    numbers on random customers with categories, exclusive lines, capped
+    channels, ties and non-positive values."""
+    from pol.arbitration import optimal as opt
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        sizes = rng.integers(0, 7, int(rng.integers(1, 30)))
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        pairs = int(starts[-1])
+        if not pairs:
+            continue
+        cust = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
+        red = np.round(rng.normal(3, 3, pairs), int(rng.integers(0, 3)))
+        cat = rng.integers(-1, 3, pairs).astype(np.int64)
+        exact = bool(rng.random() < 0.8)
+        excl = (rng.integers(0, 4, pairs) * (rng.random(pairs) < 0.5) * exact).astype(np.int64)
+        hbit = np.where(exact, rng.integers(-1, 3, pairs), -1).astype(np.int64)
+        hprice = np.round(rng.random(3) * 2, 1)
+        js = np.sort(rng.choice(pairs, size=int(rng.integers(1, pairs + 1)), replace=False)).astype(np.int64)
+        own = red[js] + rng.normal(0, 1, len(js))
+        units = rng.integers(1, 4, len(js)).astype(np.float64)
+        w = int(sizes.max())
+
+        def scratch(w=w):
+            return (np.empty(w, np.int64), np.empty(w), np.zeros(w, np.bool_), np.zeros(w, np.bool_), np.zeros(w),
+                    np.zeros(w, np.int64))
+        searched, closed = np.empty(len(js)), np.empty(len(js))
+        opt._thresholds(js, 0, len(js), searched, starts, cust, own, units, red, cat, excl, hbit, hprice, 2, exact,
+                        np.zeros(pairs, np.bool_), *scratch(), np.empty(w, np.int64), np.empty(w))
+        opt._thresholds2(js, 0, len(js), closed, starts, cust, own, units, red, cat, excl, hbit, hprice, exact,
+                         np.zeros(pairs, np.bool_), *scratch())
+        assert searched.tobytes() == closed.tobytes()
+
+
 def test_the_same_whatever_the_batching():
     text = catalogue(8, 2, rules=True, customers=20_000, constraints=True)
     table = customers(20_000, 8, seed=11)

@@ -341,3 +341,59 @@ def test_spaces_at_the_end_of_the_file(text):
     from pol.dsl import parser as p
     p._BUILDER.begin("t.pol")
     assert repr(p._FAST.parse(text)) == repr(parse_ok(text))
+
+
+# ---------------------------------------------------------------- the parse cache
+
+@pytest.fixture
+def counted(monkeypatch):
+    """parser's parses that really ran, with an empty cache."""
+    from collections import OrderedDict
+
+    from pol.dsl import parser
+    monkeypatch.setattr(parser, "_PARSED", OrderedDict())
+    monkeypatch.setattr(parser, "_parsed_chars", 0)
+    ran: list[str] = []
+    real = parser._parse
+
+    def spy(source):
+        ran.append(source.path)
+        return real(source)
+    monkeypatch.setattr(parser, "_parse", spy)
+    return ran
+
+
+def test_a_text_parsed_again_comes_from_the_cache(counted):
+    text = 'segment s "S" = a > 1\nlet x = (1'
+    first, p1 = parse(Source("t.pol", text))
+    p1.clear()                      # the caller's list: not the cache's
+    again, p2 = parse(Source("t.pol", text))
+    assert counted == ["t.pol"]
+    assert again is first or again == first
+    assert [d.code for d in p2] == ["E-SYNTAX-006"]
+    # another text, or the same text under another path (spans name it), is parsed
+    parse(Source("t.pol", text + "\n"))
+    _, p3 = parse(Source("u.pol", text))
+    assert counted == ["t.pol", "t.pol", "u.pol"]
+    assert p3[0].span.path == "u.pol"
+
+
+def test_checking_a_library_parses_each_file_once(counted):
+    from pathlib import Path
+
+    from pol.compiler.frontend import check_path
+    files = sorted((Path(__file__).resolve().parent.parent / "policies" / "telecom").glob("*.pol"))
+    for f in files:
+        assert not check_path(str(f)).diagnostics.errors
+    assert sorted(Path(p).name for p in counted) == [f.name for f in files]
+
+
+def test_the_cache_keeps_a_bounded_total(counted, monkeypatch):
+    from pol.dsl import parser
+    monkeypatch.setattr(parser, "_PARSED_CHARS", 100)
+    for k in range(5):
+        parse(Source(f"f{k}.pol", f"let x{k} = {'1 + ' * 10}1"))      # 50 characters each
+    assert parser._parsed_chars == 100
+    assert [path for path, _ in parser._PARSED] == ["f3.pol", "f4.pol"]
+    parse(Source("f0.pol", "let x0 = " + "1 + " * 10 + "1"))
+    assert counted[-1] == "f0.pol" and len(counted) == 6

@@ -99,6 +99,20 @@ def test_the_reader_gives_every_input_field_in_input_order(policy):
                                           for path in ("reference", "kernel", "explain")}
 
 
+def test_threads_deciding_at_once_each_read_their_own_record(policy):
+    """Each thread packs its record into a buffer of its own: the kernel
+    runs without the GIL, so a shared one would mix two records."""
+    from concurrent.futures import ThreadPoolExecutor
+    records = [{"id": k, "n": k if k % 4 else None, "m": -k, "x": k / 8 if k % 3 else None, "f": k * 0.25,
+                "ok": [True, False, None][k % 3], "s": ["a1", "b", None, "abc"][k % 4],
+                "d": f"2026-01-{k % 28 + 1:02d}"} for k in range(300)]
+    alone = [policy.decide(r, as_of=AS_OF, engine="kernel") for r in records]
+    assert alone == [policy.decide(r, as_of=AS_OF, engine="reference") for r in records]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda r: policy.decide(r, as_of=AS_OF, engine="kernel"), records * 4))
+    assert together == alone * 4
+
+
 def test_a_field_left_out_or_none_is_null_even_when_not_nullable(policy):
     d = policy.decide({"id": 3}, as_of=AS_OF, engine="kernel")
     assert d.scores["sm"] is None and d.scores["sf"] is None

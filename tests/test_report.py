@@ -29,6 +29,7 @@ param line: float = 50
 segment big "大客户" = spend >= line
 segment evil "EVIL" = spend >= 140
 classify band "档位" { when spend >= 100 => "高"  else => "低" }
+experiment greet "问候A/B" salt "w1" { arm warm 45%  arm cool 45%  control 10% }
 channel sms "短信"
 channel store "营业厅"
 offer upsell "升级" { category plan  eligible when spend >= 20  priority spend  channels sms  holdout 30%  capacity 9000 }
@@ -55,7 +56,7 @@ def folders(tmp_path_factory):
              ("diff", "camp.pol", "camp.pol", "--param", "2:line=70", "--input", "in.parquet", "--out", "diff",
               "--as-of", "2026-11-01", "--no-progress"),
              ("gen", "--outcomes", "outcomes.parquet", "--run", "run", "--uplift", "upsell=0.04",
-              "--uplift", "keep=0.08"),
+              "--uplift", "keep=0.08", "--uplift", "greet.warm=0.05"),
              ("effect", "--run", "run", "--outcomes", "outcomes.parquet", "--out", "effect", "--by", "band"),
              ("report", "run", "--diff", "diff", "--effect", "effect", "--out", "report.html")]
     for step in steps:
@@ -76,8 +77,14 @@ def test_the_page_is_one_self_contained_file(folders):
     # A policy author's label is text, never markup or script.
     assert "<script>alert(1)" not in html and EVIL not in html
     assert "&lt;b&gt;大&lt;/b&gt;&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    for part in ("大客户", "挽留权益包", "营业厅", "档位", "Changes between versions", "Effect: treatment against control"):
+    for part in ("大客户", "挽留权益包", "营业厅", "档位", "Changes between versions", "Effect: treatment against control",
+                 "Experiment greet: each arm against its control group"):
         assert part in html
+    # The experiment's table: each arm against control, then arm against arm, over all its customers.
+    table = html[html.index("Experiment greet:"):]
+    table = table[:table.index("</table>")]
+    assert re.findall(r"<tr><td>(\w+)</td><td>(\w+)</td><td>all</td>", table) == \
+        [("warm", "control"), ("cool", "control"), ("cool", "warm")]
 
 
 def test_bad_arguments(folders):
@@ -133,8 +140,9 @@ def test_the_page_in_a_headless_browser(folders, tmp_path):
     assert requests == [page_url]                 # the page asked for nothing else
     sections = {c["section"] for c in charts}
     assert sections == {"segments", "classes", "offers", "channels", "diff", "effect"}
-    # segments, band; funnel, losses; channels, capacity; offer and segment flows, both deltas; uplift
-    assert len(charts) == 11
+    # segments, band; funnel, losses; channels, capacity; offer and segment flows, both deltas; uplift per
+    # offer, per arm of the experiment
+    assert len(charts) == 12
     for c in charts:
         assert c["svgs"] >= 1 and c["marks"] > 0 and c["width"] > 100, c
     assert evil                                    # the label shown as text
@@ -148,7 +156,17 @@ def test_the_demo_ends_with_its_report(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     report = (tmp_path / "demo" / "report.html").resolve()
     assert r.stdout.rstrip().endswith(f"Open the report in a browser: {report}")
-    assert "Effect on response" in r.stdout and "retention_pack" in r.stdout
+    assert "Effect on response" in r.stdout and "retention.retention_pack" in r.stdout
+    # The dispatch list carries the care campaign's A/B experiment: its arms in the summary, the effect and
+    # the report, each arm's customers the run's.
+    summary = json.loads((tmp_path / "demo" / "run" / "summary.json").read_text(encoding="utf-8"))
+    arms = summary["experiments"]["care.care_sms_ab"]
+    assert list(arms) == ["data", "voucher", "control"] and sum(arms.values()) == 4000
+    assert re.search(rf"Experiment care\.care_sms_ab\n  arm +customers +share\n  data +{arms['data']:,} ", r.stdout)
+    assert "Experiment care.care_sms_ab on response" in r.stdout
+    line = re.search(r"\n  voucher +control +all +([\d,]+) +([\d,]+) ", r.stdout)
+    assert line and line.groups() == (f"{arms['voucher']:,}", f"{arms['control']:,}")
+    assert summary["offers"]["care.network_care_voucher"]["accepted"] > 0      # the arm's SMS go out
     assert {p.name for p in (tmp_path / "demo").iterdir()} == \
         {"customers.parquet", "contacts.parquet", "run", "outcomes.parquet", "effect", "report.html"}
     # the contact log is generated, read by the run, and what its rules did is shown
@@ -163,7 +181,8 @@ def test_the_demo_ends_with_its_report(tmp_path, monkeypatch):
     suppressed, _, lost = (int(x.replace(",", "")) for x in figures.groups())
     assert suppressed > 0 and lost > 0
     html = report.read_text(encoding="utf-8")
-    assert "telecom_retention" in html and "挽留权益包" in html and 'id="effect"' in html
+    assert "telecom_dispatch" in html and "挽留权益包" in html and 'id="effect"' in html
+    assert "Experiment care.care_sms_ab: each arm against its control group" in html
     (tmp_path / "demo" / "notes.txt").write_text("mine", encoding="utf-8")
     r = pol_cmd("demo", "--rows", 1000, "--dir", "demo", cwd=tmp_path)
     assert r.returncode == 2 and "holds files the demo did not write (notes.txt)" in r.stderr

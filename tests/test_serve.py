@@ -259,14 +259,20 @@ def test_log_is_written_out_at_shutdown_and_read_by_pol_effect(tmp_path):
     assert [d["offers"] for d in lines[:40]] == [
         logged([a.model_dump() for a in v1.decide(r, as_of=AS_OF).offers]) for r in RECORDS]
     assert any(o["control"] for d in lines for o in d["offers"])      # the holdout is logged
-    outcomes = pa.table({"key": [r["id"] for r in RECORDS], "response": [r["id"] % 2 for r in RECORDS]})
+    run = _effect_of_logs(logs, RECORDS, tmp_path)
+    assert "sms_bonus" in run.stdout and (tmp_path / "effect").is_dir()
+
+
+def _effect_of_logs(logs: Path, records: list[dict], tmp_path: Path) -> subprocess.CompletedProcess:
+    """`pol effect --decisions` on the server's logs, with an odd-key response; it must succeed."""
     import pyarrow.parquet as pq
+    outcomes = pa.table({"key": [r["id"] for r in records], "response": [r["id"] % 2 for r in records]})
     pq.write_table(outcomes, tmp_path / "outcomes.parquet")
     run = subprocess.run([sys.executable, "-m", "pol", "effect", "--decisions", str(logs), "--outcomes",
                           str(tmp_path / "outcomes.parquet"), "--out", str(tmp_path / "effect")],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "sms_bonus" in run.stdout and (tmp_path / "effect").is_dir()
+    return run
 
 
 def test_usage_errors(tmp_path):
@@ -339,3 +345,60 @@ def test_a_population_answers_every_record_of_a_batch(tmp_path):
         want = policy.decide(rec, as_of=AS_OF, engine="reference")
         assert [a["offer"] for a in d["offers"]] == [a["offer"] for a in row["offers"]] == want.offer_names
         assert (want.offer_names == []) == (rec["arpu"] < 150)
+
+
+AB = policy_text("1", 100).replace("eligible when true", "eligible when arpu >= 100") + """experiment greet "问候" salt "g" { arm warm 50%  arm cool 40%  control 10% }
+offer warm_sms "暖" { eligible when arpu >= 200  channels sms  priority 5  arm greet.warm }
+"""
+
+
+def test_the_log_carries_the_arms_and_pol_effect_measures_them(tmp_path):
+    """Each line says the customer's arms (`experiments`), on the one-record,
+    JSON batch and Arrow batch paths alike; a customer decided without an
+    offer is logged too, so pol effect measures every arm's customers."""
+    policies = tmp_path / "p"
+    policies.mkdir()
+    (policies / "shop.pol").write_text(AB, encoding="utf-8")
+    records = [{"id": k, "arpu": float(k % 50 * 10), "app_active": k % 3 == 0} for k in range(1, 601)]
+    with Served(policies, tmp_path / "state", "--log-rotate-s", "3600") as server:
+        for record in records[:20]:
+            _decide(server, record)
+        assert server.post("/v1/decide/batch", {"records": records[20:300], "as_of": AS_OF}).status_code == 200
+        table = pa.Table.from_pylist(records[300:], schema=pa.schema([("id", pa.int64()), ("arpu", pa.float64()),
+                                                                      ("app_active", pa.bool_())]))
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table)
+        r = server.session.post(server.url + "/v1/decide/batch?as_of=2026-11-01", data=sink.getvalue().to_pybytes(),
+                                headers={"content-type": "application/vnd.apache.arrow.stream"})
+        assert r.status_code == 200, r.text
+    logs = tmp_path / "state" / "decisions" / "shop"
+    lines = [json.loads(line) for f in sorted(logs.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    policy = pol.load(policies / "shop.pol")
+    arms = {r["id"]: policy.decide(r, as_of=AS_OF).arms for r in records}
+    assert sorted(d["key"] for d in lines) == [r["id"] for r in records]
+    assert all(d["experiments"] == arms[d["key"]] for d in lines)
+    assert any(not d["offers"] for d in lines) and list(lines[0])[5:7] == ["offers", "experiments"]
+    run = _effect_of_logs(logs, records, tmp_path)
+    doc = json.loads((tmp_path / "effect" / "effect.json").read_text(encoding="utf-8"))
+    counts = {a: sum(1 for x in arms.values() if x["greet"] == a) for a in ("cool", "warm", "control")}
+    assert doc["experiments"] == {"greet": counts}
+    rows = {(x["arm"], x["against"]): x for x in doc["rows"] if x["experiment"] == "greet"}
+    assert set(rows) == {("cool", "control"), ("warm", "control"), ("warm", "cool")}
+    assert (rows["warm", "control"]["treated"], rows["warm", "control"]["control"]) == (counts["warm"],
+                                                                                        counts["control"])
+    assert "Experiment greet on response" in run.stdout
+
+
+def test_arrow_log_lines_with_arms_are_the_line_by_line_json():
+    from pol.serve.tables import arms_of, log_lines, offers_of
+    policy = pol.loads(AB, name="shop.pol")
+    result = policy.evaluate(pa.Table.from_pylist(RECORDS), as_of=AS_OF)
+    head = {"time": "2026-11-01T00:00:00.000Z", "policy": "shop", "version": "1", "arm": "champion"}
+    tail = {"as_of": AS_OF, "latency_ms": 0.01, "request": "r1", "worker": 7}
+    lines = log_lines(result, head, tail).decode().splitlines()
+    keys, offers = offers_of(result)
+    want = [{**head, "key": k, "offers": o, "experiments": x, **tail}
+            for k, o, x in zip(keys, offers, arms_of(result))]
+    assert [json.loads(line) for line in lines] == want
+    assert [x["experiments"] for x in want] == [policy.decide(r, as_of=AS_OF).arms for r in RECORDS]

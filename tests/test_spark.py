@@ -186,6 +186,13 @@ def test_pol_run_engine_spark_writes_what_pol_run_writes(spark, capacity_policy,
     assert run_command(policy, str(split_files[4]), str(local), "2026-11-01", ["churn_days=20"], progress=False) == 0
     assert run_command(policy, str(split_files[4]), str(remote), "2026-11-01", ["churn_days=20"], progress=False,
                        engine="spark") == 0
+    sb = assert_same_run(local, remote)
+    assert sb["offers"]["welcome_gift"]["lost_to_capacity"] > 0
+
+
+def assert_same_run(local: Path, remote: Path) -> dict:
+    """Two `pol run` output folders hold the same files, and summaries equal
+    but for timings and ids; the second's summary."""
     assert sorted(os.listdir(local)) == sorted(os.listdir(remote))
     for name in ("customers.parquet", "assignments.parquet"):
         a, b = pq.read_table(local / name), pq.read_table(remote / name)
@@ -194,7 +201,7 @@ def test_pol_run_engine_spark_writes_what_pol_run_writes(spark, capacity_policy,
     for timing in ("output", "started_at", "seconds", "rows_per_second", "run_id"):
         sa.pop(timing), sb.pop(timing)
     assert sa == sb
-    assert sb["offers"]["welcome_gift"]["lost_to_capacity"] > 0
+    return sb
 
 
 def test_pol_run_engine_spark_usage(spark, bench_policy, tmp_path, capsys, bench_table):
@@ -407,3 +414,35 @@ def test_pol_run_engine_spark_reports_arms_and_the_allocation(spark, tmp_path):
     alloc = sb["allocation"]
     assert alloc["value"] > alloc["greedy_value"]
     assert set(alloc["constraint_prices"]) == {"capacity call", "budget"}
+
+
+CHANNEL_ORDER = """input t key id { id: int  pref: string?  p: float  reach: bool }
+channel call when reach
+channel sms
+channel app
+param calls: int = 5
+offer a { eligible when true  channels by pref then call, sms, app  priority p }
+offer b { eligible when p > 50  channels by pref then app, sms  priority 1 }
+arbitrate { max 2 per customer  capacity call calls }
+"""
+
+
+def test_channel_order_and_a_capacity_from_a_param_as_a_local_run(spark, tmp_path):
+    """`channels by NAME` (each worker maps its batches' strings to channels)
+    and a channel capacity a run's params size (walked on the driver)."""
+    (tmp_path / "order.pol").write_text(CHANNEL_ORDER, encoding="utf-8")
+    policy = pol.load(tmp_path / "order.pol")
+    n = 400
+    table = pa.table({"id": pa.array(range(n), pa.int64()),
+                      "pref": [("call", "sms", "app", None, "fax")[i % 5] for i in range(n)],
+                      "p": [float((i * 37) % 101) for i in range(n)], "reach": [i % 3 != 0 for i in range(n)]})
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(3):
+        pq.write_table(table.slice(k * 150, 150), folder / f"part-{k}.parquet")
+    want = policy.evaluate(table, as_of=AS_OF, params={"calls": 17}, engine="kernel")
+    given = want.assignments.to_pylist()
+    assert sum(a["channel"] == "call" for a in given) == 17
+    assert {a["channel"] for a in given if a["offer"] == "b"} == {"app", "sms"}
+    assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(folder)), as_of=AS_OF, params={"calls": 17}),
+                want)

@@ -102,12 +102,31 @@ if hand:
         p_offer[pw] = co[wb]
         p_chan[pw] = cs[wb]
         p_prio[pw] = cp[wb]
+        ROOM
         pw += 1
     a_end[i] = w
 else:
     WALK
 p_end[i] = pw
 """
+
+
+# Under in-run contact caps each handed pair takes its customer's room on
+# its channel along (NaN where the channel has no cap).
+_HANDOFF_ROOM = """
+wr = room_of[cs[wb]]
+p_room[pw] = scores[wr, i] if wr >= 0 else NAN
+"""
+
+
+def rooms(program: ir.Program) -> bool:
+    """Whether the walk reads in-run contact caps (LANGUAGE.md 14.1)."""
+    return bool(program.arbitrate.rooms)
+
+
+def batch_parameters(program: ir.Program, plan: KernelPlan, fused: bool) -> tuple[str, ...]:
+    """The batch kernel's parameters (layout.KernelLayout.batch)."""
+    return plan.layout.batch(fused, fused and hands_off(program), fused and rooms(program))
 
 
 def hands_off(program: ir.Program) -> bool:
@@ -128,8 +147,11 @@ def walk(program: ir.Program) -> list[ast.stmt]:
     """The row's candidates, ranked and walked (compiler/backend/walk.py),
     or handed over to the run-wide walk (hands_off)."""
     holdouts = any(o.holdout_bp is not None for o in program.offers)
-    code = walk_code(C(program.arbitrate.max_per_customer), holdouts)
-    return template(_HANDOFF, WALK=code) if hands_off(program) else code
+    code = walk_code(C(program.arbitrate.max_per_customer), holdouts, rooms(program))
+    if not hands_off(program):
+        return code
+    room = template(_HANDOFF_ROOM) if rooms(program) else []
+    return template(_HANDOFF, WALK=code, ROOM=room)
 
 
 def epilogue(program: ir.Program, per_offer: bool = True) -> list[ast.stmt]:
@@ -151,6 +173,21 @@ def _row_walk(program: ir.Program) -> ast.Call:
     fixed = {names.START: C(0), names.STOP: C(1), names.MAX_N: C(program.arbitrate.max_per_customer),
              names.FALLBACK: C([o.name for o in program.offers].index(fb) if fb is not None else -1)}
     return call("match_range", *(fixed.get(n, N(n)) for n in names.MATCH_RANGE))
+
+
+def _carve(program: ir.Program, plan: KernelPlan) -> list[ast.stmt]:
+    """The row kernel's arrays as views of its one buffer (layout.row_parts),
+    made where it starts: `iv = mem[8:104].view(np.int64)`."""
+    out: list[ast.stmt] = []
+    for p in names.row_parts(plan, program.arbitrate.max_per_customer):
+        dtype = ast.Attribute(N("np"), "bool_" if p.dtype == "bool" else p.dtype, ast.Load())
+        window = ast.Subscript(N(names.MEMORY), ast.Slice(C(p.offset), C(p.offset + p.size)), ast.Load())
+        view: ast.expr = ast.Call(ast.Attribute(window, "view", ast.Load()), [dtype], [])
+        if len(p.shape) > 1:
+            view = ast.Call(ast.Attribute(view, "reshape", ast.Load()),
+                            [ast.Tuple([C(n) for n in p.shape], ast.Load())], [])
+        out.append(assign(p.name, view))
+    return out
 
 
 def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bool = False,
@@ -188,14 +225,14 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     if matched:
         g.body.extend(walk(program))
     if row:
-        body = [assign("i", C(0))] + g.body + [ast.Expr(_row_walk(program)),
+        body = [assign("i", C(0)), *_carve(program, plan)] + g.body + [ast.Expr(_row_walk(program)),
                                                 ast.Return(item(names.FLAT[-1], C(0)))]
         name, args = "row_kernel", plan.layout.row()
     else:
         body = [ast.For(ast.Name("i", ast.Store()), call("range", N(names.START), N(names.STOP)), g.body, [])]
         if fused:
             body = prologue(program, N(names.START)) + body + epilogue(program)
-        name, args = "kernel", plan.layout.batch(fused, fused and hands_off(program))
+        name, args = "kernel", batch_parameters(program, plan, fused)
     fn = jitted(name, args, body)
     header = _header(plan)
     if row:

@@ -412,6 +412,12 @@ class Emitter:
             cv = Value(C(names.NO_CHANNEL), None)
             for c in reversed(o.channels):
                 cv = self.bind(pick(open_[c], C(self.plan.channels.index(c)), cv.v), None)
+            if o.prefer is not None:
+                # the customer's own channel first, when listed and open (LANGUAGE.md 6.1)
+                rank = self.expr(o.prefer)
+                for j, c in enumerate(o.channels):
+                    hit = all_(cmp(ast.Eq(), rank.v, C(j)), rank.m, open_[c])
+                    cv = self.bind(pick(hit, C(self.plan.channels.index(c)), cv.v), None)
             # the candidate state (compiler/backend/layout.py)
             state = pick(not_(eligible.v), C(names.NOT_ELIGIBLE),
                          pick(cmp(ast.Lt(), cv.v, C(0)), C(names.NO_CHANNEL),

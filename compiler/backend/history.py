@@ -63,8 +63,8 @@ def lower(program: ir.Program) -> Lowered:
                                                           for w in d.whens)) for d in p.classifies)
     scores = tuple(dataclasses.replace(d, expr=rewrite(d.expr)) for d in p.scores)
     channels = tuple(dataclasses.replace(c, cond=rewrite(c.cond)) for c in p.channels)
-    offers = tuple(dataclasses.replace(o, eligible=rewrite(o.eligible), priority=rewrite(o.priority))
-                   for o in p.offers)
+    offers = tuple(dataclasses.replace(o, eligible=rewrite(o.eligible), priority=rewrite(o.priority),
+                                       prefer=rewrite(o.prefer)) for o in p.offers)
     population = (dataclasses.replace(p.population, cond=rewrite(p.population.cond))
                   if p.population is not None else None)
     columns = tuple(Column(ref.name, agg) for agg, ref in found.items())

@@ -161,7 +161,7 @@ RULES = {
     "max": _min_max, "clamp": _clamp, "sqrt": _libm, "exp": _libm, "log": _libm, "pow": _libm,
     "coalesce": _chain, "year": _date_part, "month": _date_part, "day": _date_part,
     "starts_with": _string_function, "ends_with": _string_function, "contains": _string_function,
-    "length": _string_function,
+    "length": _string_function, "channel_rank": _string_function,
     "make_date": _checked_call, "add_months": _checked_call, "anniversary": _checked_call,
     "weekday": _date_part, "day_of_year": _plain_call, "hour": _date_part, "minute": _date_part,
     "ts_date": _plain_call,

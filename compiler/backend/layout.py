@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from pol.compiler.types import Type
 
 if TYPE_CHECKING:
@@ -29,9 +31,9 @@ if TYPE_CHECKING:
 # Per offer, in the order a customer passes through them (LANGUAGE.md section 6).
 FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls",
           "lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity",
-          "lost_to_quota", "lost_to_channel_capacity", "lost_to_budget")
+          "lost_to_quota", "lost_to_channel_capacity", "lost_to_budget", "lost_to_contact_cap")
 (ELIGIBLE, DELIVERABLE, CANDIDATES, ACCEPTED, CONTROLS, LOST_MAX, LOST_CATEGORY, LOST_EXCLUSIVE, LOST_CAPACITY,
- LOST_QUOTA, LOST_CHANNEL_CAPACITY, LOST_BUDGET) = range(len(FUNNEL))
+ LOST_QUOTA, LOST_CHANNEL_CAPACITY, LOST_BUDGET, LOST_CONTACT_CAP) = range(len(FUNNEL))
 
 # ------------------------------------------------------------ candidate states
 
@@ -58,7 +60,7 @@ RECORD_INTS = (Type.INT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP)
 MATCH_RULES = ("category", "exclusive", "holdout_bp", "holdout_state")   # arbitrate.Rules
 KEYS = ("key_is_int", "key_ints", "key_offsets", "key_data")            # arbitrate.Keys
 FLAT = ("a_row", "a_rank", "a_offer", "a_chan", "a_prio", "a_ctrl", "a_end")  # arbitrate.FlatParts
-COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 12], int64[K, H, 2], int64[1]
+COUNTS = ("funnel", "by_channel", "nonfinite")      # int64[K, 13], int64[K, H, 2], int64[1]
 MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks reads and writes
 # A fused kernel of a policy with run-wide constraints walks only the
 # customers with no candidate of a `walked` offer (bool[K]: a constrained
@@ -66,13 +68,25 @@ MATCHED = MATCH_RULES + KEYS + FLAT + COUNTS        # what a kernel that walks r
 # the pairs (arbitrate.PairParts: row in the batch, offer, channel, priority;
 # p_end as a_end) for the run-wide walk.
 HANDOFF = ("walked", "p_row", "p_offer", "p_chan", "p_prio", "p_end")
+# Under in-run contact caps, each handed pair's room on its channel (NaN: none)
+HANDOFF_ROOM = ("p_room",)
 MAX_N = "max_n"
 FALLBACK = "fallback"         # the arbitrate block's fallback offer, -1 none
+# int64[H]: per channel, the row of SCORES holding the customers' room on it
+# under an in-run contact cap (LANGUAGE.md 14.1), -1 none (arbitrate.Rules.room_of).
+# A fused kernel takes it only where the policy has such caps.
+ROOM_OF = "room_of"
 # walk.matcher().match_range: candidate matrices of rows start..stop, walked
-MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, *MATCH_RULES, *KEYS, *FLAT, "funnel", "by_channel")
+MATCH_RANGE = (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, *MATCH_RULES, ROOM_OF, SCORES, *KEYS, *FLAT, "funnel",
+               "by_channel")
 # What the row kernel takes on for its call of match_range: the rest of that
-# call is its own (one row, its candidates, the policy's max_n).
-ROW_WALK = tuple(n for n in MATCH_RANGE if n not in (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK))
+# call is its own (one row, its candidates, its scores, the policy's max_n).
+ROW_WALK = tuple(n for n in MATCH_RANGE if n not in (START, STOP, CPRIO, CCHAN, MAX_N, FALLBACK, SCORES))
+# The row kernel's one buffer, uint8: every array below is a view of it
+# (row_parts), made by the kernel itself, so that a call from Python passes
+# one array for these 20 (each array argument costs the call about 40 ns).
+MEMORY = "mem"
+ROW_CARVED = (KEYS[1], *RECORD, SCORES, CLASSES, SEGS, CPRIO, CCHAN, *FLAT, *COUNTS[:2])
 
 
 @dataclass(frozen=True)
@@ -119,26 +133,31 @@ class KernelLayout:
             names += f.names()
         return (*names, *self.luts, *self.quants)
 
-    def batch(self, matched: bool, handoff: bool = False) -> tuple[str, ...]:
+    def batch(self, matched: bool, handoff: bool = False, rooms: bool = False) -> tuple[str, ...]:
         """The batch kernel's parameters, in order. `matched`: the kernel walks
         each row's candidates itself (fused); otherwise it writes them out.
         `handoff`: a fused kernel hands the customers of constrained offers
-        over to the run-wide walk (HANDOFF)."""
+        over to the run-wide walk (HANDOFF). `rooms`: a fused kernel's walk
+        reads in-run contact caps (ROOM_OF; and hands each pair's room over,
+        HANDOFF_ROOM)."""
         params = tuple(n for p in self.params for n in (p.value, p.valid))
         fields = tuple(n for f in self.fields for n in f.names())
-        tail = (MATCHED + (HANDOFF if handoff else ())) if matched else (CPRIO, CCHAN)
+        tail = (MATCHED + (HANDOFF if handoff else ()) + ((ROOM_OF,) if rooms else ())
+                + (HANDOFF_ROOM if handoff and rooms else ())) if matched else (CPRIO, CCHAN)
         return (START, STOP, TODAY, *params, *fields, *self.luts, *self.quants, ACTIVE, SEGS, CLASSES, SCORES,
                 *tail)
 
     def row(self) -> tuple[str, ...]:
-        """The row kernel's parameters, in order: one record, its candidates
-        (written out, then walked by the kernel's call of match_range) and
-        that walk's arguments. A list field is not in the record's slots:
-        its elements and offsets (one row) are arguments of their own."""
+        """The row kernel's parameters, in order: its buffer (MEMORY: one
+        record, its outputs and candidates, which the kernel's call of
+        match_range walks, and that walk's outputs: ROW_CARVED, laid out by
+        row_parts), then what changes per call or per policy. A list field
+        is not in the record's slots: its elements and offsets (one row)
+        are arguments of their own."""
         params = tuple(n for p in self.params for n in (p.value, p.valid))
         lists = tuple(n for f in self.fields if f.offsets is not None for n in (f.values, f.offsets))
-        return (TODAY, *params, *RECORD, *lists, *self.luts, *self.quants, ACTIVE, SEGS, CLASSES, SCORES, CPRIO,
-                CCHAN, *ROW_WALK)
+        return (TODAY, *params, MEMORY, *lists, *self.luts, *self.quants, ACTIVE,
+                *(n for n in ROW_WALK if n not in ROW_CARVED))
 
     @staticmethod
     def arguments(order: tuple[str, ...], values: dict[str, object]) -> tuple[object, ...]:
@@ -181,3 +200,52 @@ def layout(plan: KernelPlan) -> KernelLayout:
     luts = tuple(f"l{k}" for k, _ in enumerate(plan.luts))
     quants = tuple(f"q{k}" for k, _ in enumerate(plan.quants))
     return KernelLayout(params, tuple(fields), luts, quants)
+
+
+# ------------------------------------------------------------ the row kernel's buffers
+
+@dataclass(frozen=True)
+class RowPart:
+    """One array the row kernel views in its buffer (MEMORY): `size` bytes
+    from `offset`, of `dtype` (a NumPy type's name) and `shape`."""
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    offset: int
+    size: int
+
+
+def row_parts(plan: KernelPlan, max_n: int) -> tuple[RowPart, ...]:
+    """The row kernel's buffer, laid out: an int key's slot, the record
+    (RECORD), the declarations' outputs, the candidates, the accepted offers
+    (arbitrate.FlatParts of one row, `max_n` slots) and the walk's counts
+    (never read). Each part starts at a multiple of its item size only, so
+    that two groups lie without a gap: the key's slot and the record, which
+    the host packs with one struct.pack_into, and the scores, classes and
+    segments, which it reads back with one struct.unpack_from."""
+    types = tuple(f.type for f in plan.fields)
+    ints = sum(t in RECORD_INTS for t in types)
+    K, H = len(plan.offers), len(plan.channels)
+    flat = ("int64", "int32", "int32", "int32", "float64", "bool", "int64")
+    parts = [(KEYS[1], "int64", (1,)), (RECORD[0], "int64", (ints,)),
+             (RECORD[1], "float64", (types.count(Type.FLOAT),)), (RECORD[2], "bool", (len(types),)),
+             (SCORES, "float64", (len(plan.scores), 1)), (CLASSES, "int16", (len(plan.classifies), 1)),
+             (SEGS, "bool", (len(plan.segments), 1)),
+             (CPRIO, "float64", (1, K)), (CCHAN, "int8", (1, K)),
+             *((name, dtype, (1 if name == FLAT[-1] else max_n,)) for name, dtype in zip(FLAT, flat)),
+             (COUNTS[0], "int64", (K, len(FUNNEL))), (COUNTS[1], "int64", (K, H, 2))]
+    out, end = [], 0
+    for name, dtype, shape in parts:
+        itemsize = np.dtype(dtype).itemsize
+        end = -(-end // itemsize) * itemsize
+        size = itemsize * int(np.prod(shape))
+        out.append(RowPart(name, dtype, shape, end, size))
+        end += size
+    return tuple(out)
+
+
+def row_buffers(parts: tuple[RowPart, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One thread's buffer for the row kernel and the host's views of its
+    parts, by name (the kernel makes the same views of it)."""
+    memory = np.zeros(max((p.offset + p.size for p in parts), default=0), np.uint8)
+    return memory, {p.name: memory[p.offset:p.offset + p.size].view(p.dtype).reshape(p.shape) for p in parts}

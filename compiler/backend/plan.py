@@ -30,13 +30,14 @@ class FieldSlot:
 class LutSlot:
     """A per-string-table lookup computed by the host: `op` is starts_with,
     ends_with, contains (bool tables, with `arg` the literal), length (int),
+    channel_rank (int, `arg` the offer's channels joined by ","),
     or a string map (STRING_MAPS: the code of the result string; `arg` the
     map's constants: substring's (start, count), concat's (prefix, suffix))."""
     op: str
     arg: str | tuple[Any, ...] | None
 
 
-LOOKUPS = frozenset({"starts_with", "ends_with", "contains", "length"})
+LOOKUPS = frozenset({"starts_with", "ends_with", "contains", "length", "channel_rank"})
 # String-valued functions: the host applies them to every string of the
 # batch's table (engine/evaluation/strings.py); a kernel reads result codes.
 STRING_MAPS = frozenset({"upper", "lower", "trim", "substring", "concat"})
@@ -130,6 +131,8 @@ def program_exprs(program: ir.Program) -> Iterator[ir.Expr]:
     for o in program.offers:
         yield o.eligible
         yield o.priority
+        if o.prefer is not None:
+            yield o.prefer
 
 
 def plan(program: ir.Program) -> KernelPlan:

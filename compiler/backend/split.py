@@ -73,7 +73,7 @@ def _decl_exprs(d: Decl) -> list[ir.Expr]:
 
 
 def _offer_exprs(o: ir.Offer) -> list[ir.Expr]:
-    return [o.eligible, o.priority]
+    return [o.eligible, o.priority] + ([o.prefer] if o.prefer is not None else [])
 
 
 def size(program: ir.Program) -> int:
@@ -320,5 +320,4 @@ def generate(program: ir.Program, plan: KernelPlan, fused: bool, threshold: int)
     # What compiler/backend/warm.py needs to compile the stages in parallel:
     # how many, how many of the kernel's parameters open a stage's, fused or not.
     shape = [assign("STAGES", C(len(stages))), assign("CORE", C(len(core))), assign("FUSED", C(fused))]
-    return shape + functions + [jitted("kernel", plan.layout.batch(fused, fused and codegen.hands_off(program)),
-                                       body)]
+    return shape + functions + [jitted("kernel", codegen.batch_parameters(program, plan, fused), body)]

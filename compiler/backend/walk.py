@@ -64,6 +64,7 @@ excl = np.int64(0)
 for wb in range(nc):
     wk = co[wb]
     REFUSE
+    ROOM
     lost[wk, col] += 1
     if col == ACCEPTED:
         CONTROL
@@ -86,6 +87,22 @@ for wb in range(nc):
 a_end[i] = w
 """
 
+# Under an in-run contact cap (LANGUAGE.md 14.1) an offer through a capped
+# channel needs room left: the customer's room there (its hidden score, row
+# room_of[channel] of `scores`) less the offers this walk already gave through
+# it, controls left out (they are not contacted). The row's accepted offers
+# are its last `taken` slots: counted there, a walk keeps no state per channel.
+ROOM = """
+wr = room_of[cs[wb]]
+if col == ACCEPTED and wr >= 0:
+    wu = 0
+    for wq in range(w - taken, w):
+        if a_chan[wq] == cs[wb] and not a_ctrl[wq]:
+            wu += 1
+    if wu >= scores[wr, i]:
+        col = LOST_CONTACT_CAP
+"""
+
 _HELD_OUT = "ctrl = held_out(wk, i, holdout_bp, holdout_state, key_is_int, key_ints, key_offsets, key_data)"
 _NO_HOLDOUT = "ctrl = False"
 
@@ -98,16 +115,19 @@ def refusal_code(max_n: ast.expr, taken: ast.expr, cats: ast.expr, excl: ast.exp
                     **_COLUMNS)
 
 
-def walk_code(max_n: ast.expr, holdouts: bool) -> list[ast.stmt]:
+def walk_code(max_n: ast.expr, holdouts: bool, rooms: bool = False) -> list[ast.stmt]:
     """The walk of one row, for a kernel whose locals are co, cp, cs, nc, w,
-    lost, bych and whose arguments are the layout's (names.MATCHED). Without
-    `holdouts` no offer has one and nobody is a control."""
+    lost, bych and whose arguments are the layout's (names.MATCHED, and
+    names.ROOMS with `rooms`). Without `holdouts` no offer has one and
+    nobody is a control; without `rooms` no channel has an in-run contact
+    cap (and the walk is what it was before there were any)."""
     def name(n: str) -> ast.Name:
         return ast.Name(n, ast.Load())
 
     refuse = refusal_code(max_n, name("taken"), name("cats"), name("excl"))
     control = template(_HELD_OUT if holdouts else _NO_HOLDOUT)
-    return template(WALK, REFUSE=refuse, CONTROL=control, **_COLUMNS)
+    room = template(ROOM, LOST_CONTACT_CAP=names.LOST_CONTACT_CAP, ACCEPTED=names.ACCEPTED) if rooms else []
+    return template(WALK, REFUSE=refuse, CONTROL=control, ROOM=room, **_COLUMNS)
 
 
 # ------------------------------------------------------------ the matcher module
@@ -115,7 +135,7 @@ def walk_code(max_n: ast.expr, holdouts: bool) -> list[ast.stmt]:
 _MATCH_RANGE = """
 @njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)
 def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, holdout_bp, holdout_state,
-                key_is_int, key_ints, key_offsets, key_data,
+                room_of, scores, key_is_int, key_ints, key_offsets, key_data,
                 a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel):
     K = cprio.shape[1]
     co = np.empty(max(K, 1), np.int64)
@@ -166,8 +186,8 @@ def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive,
 
 _WALK_GLOBAL = """
 @njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)
-def walk_global(order, cust, offer, chan, ctrl, n_cust, max_n, fallback, category, exclusive, capacity, quota_of, quota,
-                chan_bit, chan_cap, cost, budget, accepted, counts):
+def walk_global(order, cust, offer, chan, ctrl, room, n_cust, max_n, fallback, category, exclusive, capacity,
+                quota_of, quota, chan_bit, chan_cap, cost, budget, room_of, accepted, counts):
     left = capacity.copy()
     qleft = quota.copy()
     cleft = chan_cap.copy()
@@ -176,6 +196,16 @@ def walk_global(order, cust, offer, chan, ctrl, n_cust, max_n, fallback, categor
     cats = np.zeros(n_cust, np.int64)
     excl = np.zeros(n_cust, np.int64)
     contacted = np.zeros(n_cust, np.int64)
+    # In-run contact caps: each pair carries its customer's room on its
+    # channel (`room`, empty without caps); rused counts what the walk gave
+    # through each capped channel (rdense numbers them) per customer.
+    rdense = np.full(len(room_of), -1, np.int64)
+    nr = 0
+    for h in range(len(room_of)):
+        if room_of[h] >= 0:
+            rdense[h] = nr
+            nr += 1
+    rused = np.zeros((n_cust if nr > 0 else 0, max(nr, 1)), np.int64)
     for j in order:
         i = cust[j]
         wk = offer[j]
@@ -194,8 +224,13 @@ def walk_global(order, cust, offer, chan, ctrl, n_cust, max_n, fallback, categor
                 col = LOST_CHANNEL_CAPACITY
             elif cost[wk] > bleft:
                 col = LOST_BUDGET
+        wr = rdense[chan[j]]
+        if col == ACCEPTED and wr >= 0 and rused[i, wr] >= room[j]:
+            col = LOST_CONTACT_CAP
         counts[wk, col] += 1
         if col == ACCEPTED:
+            if wr >= 0 and not ctrl[j]:
+                rused[i, wr] += 1
             if left[wk] > 0:
                 left[wk] -= 1
             if wq >= 0:
@@ -231,20 +266,24 @@ def matcher_source() -> str:
     LANGUAGE.md 6.4 in their order: the offer's capacity (-1: none), its
     category's quota (`quota_of`, -1: none), its channel's customers
     (`chan_bit`: the channel's bit in a customer's contacted mask, -1: no
-    capacity) and the budget, in whole units of the costs)."""
+    capacity) and the budget, in whole units of the costs), then the
+    customer's room on the pair's channel under an in-run contact cap
+    (`room` per pair, read where `room_of[channel]` >= 0; match_range reads
+    it from row room_of[channel] of `scores`)."""
     def name(n: str) -> ast.Name:
         return ast.Name(n, ast.Load())
 
     def item(arr: str, i: str) -> ast.Subscript:
         return ast.Subscript(name(arr), name(i), ast.Load())
 
-    match_range = template(_MATCH_RANGE, WALK=walk_code(name("max_n"), holdouts=True), NFUNNEL=len(names.FUNNEL),
+    match_range = template(_MATCH_RANGE, WALK=walk_code(name("max_n"), holdouts=True, rooms=True),
+                           NFUNNEL=len(names.FUNNEL),
                            NOT_ELIGIBLE=names.NOT_ELIGIBLE, NO_CHANNEL=names.NO_CHANNEL,
                            NO_PRIORITY=names.NO_PRIORITY, ELIGIBLE=names.ELIGIBLE,
                            DELIVERABLE=names.DELIVERABLE, CANDIDATES=names.CANDIDATES, LOST_MAX=names.LOST_MAX)
     walk_global = template(_WALK_GLOBAL, LOST_CAPACITY=names.LOST_CAPACITY, LOST_QUOTA=names.LOST_QUOTA,
                            LOST_CHANNEL_CAPACITY=names.LOST_CHANNEL_CAPACITY, LOST_BUDGET=names.LOST_BUDGET,
-                           **_COLUMNS,
+                           LOST_CONTACT_CAP=names.LOST_CONTACT_CAP, **_COLUMNS,
                            REFUSE=refusal_code(name("max_n"), item("taken", "i"), item("cats", "i"),
                                                item("excl", "i")))
     module = ast.fix_missing_locations(ast.Module([*match_range, *walk_global], []))

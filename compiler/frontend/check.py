@@ -19,6 +19,7 @@ compiler/frontend/resolve.py, expression errors from compiler/frontend/expressio
   E-OFFER-001 no eligible              E-OFFER-002 no channels
   E-OFFER-003 property given twice     E-OFFER-004 holdout outside 0%..100%
   E-OFFER-005 channel listed twice     E-OFFER-008 a capacity param's default negative or null
+  E-OFFER-009 `channels by NAME`: NAME undeclared or not a string
   E-ARB-001 max 0 per customer         E-ARB-002 rule given twice
   E-ARB-003 maximize other than priority
   (the run-wide constraints: compiler/frontend/constraints.py)
@@ -34,7 +35,7 @@ from typing import Any, TypeVar
 
 from pol.compiler import ir, offer_settings
 from pol.compiler.frontend.constraints import CONSTRAINTS, check_constraints
-from pol.compiler.frontend.contact import apply_contact
+from pol.compiler.frontend.contact import apply_contact, room_scores
 from pol.compiler.frontend.context import Typed
 from pol.compiler.frontend.experiments import check_experiments, expect_arm, param_arms, restrict
 from pol.compiler.frontend.expressions import Checker
@@ -102,14 +103,16 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
               if isinstance(item, ast.Offer) and unit.space.get(item.name) is item]
     attrs = attribute_types(ck)
     offers = [widened(o, attrs) for o in offers]
-    channels, offers, hidden = apply_contact(ck, items, channels, offers, attrs)
+    channels, offers, hidden, rooms = apply_contact(ck, items, channels, offers, attrs)
     params += hidden
     carry = check_carry(ck, [i for i in items if isinstance(i, ast.Carry)])
     name = header.name if (header := unit.header) else _stem(root)
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
     check_columns(ck, inp, [i for i in mine if not isinstance(i, ast.Let)],
                   any(o is not None and o.campaign not in (None, name) for o in offers), attrs)
-    arbitrate = check_arbitrate(ck, arbitrates[0], offers, attrs) if arbitrates else ir.Arbitrate()
+    arbitrate = check_arbitrate(ck, arbitrates[0], offers, attrs, {p.name: p for p in params}) \
+        if arbitrates else ir.Arbitrate()
+    room, arbitrate = room_scores(rooms, arbitrate)
     tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
     population = check_population(ck, items, unit.owner, offers, bodies, {f.name: f.type for f in fields},
                                   frozenset(x.name for x in experiments))
@@ -124,12 +127,12 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
         lets=_kept(ir.Let, (bodies[i.name] for i in mine)),
         segments=_kept(ir.Segment, (bodies[i.name] for i in mine)),
         classifies=_kept(ir.Classify, (bodies[i.name] for i in mine)),
-        scores=_kept(ir.Score, (bodies[i.name] for i in mine)),
+        scores=_kept(ir.Score, (bodies[i.name] for i in mine)) + tuple(room),
         channels=tuple(channels),
         offers=_kept(ir.Offer, offers),
         arbitrate=arbitrate,
         tests=_kept(ir.Test, tests),
-        order=tuple(order),
+        order=tuple(order) + tuple(s.name for s in room),
         outputs=tuple(i.name for i in mine if not isinstance(i, ast.Let)),
         files=tuple(unit.files),
         attributes=attrs,
@@ -290,6 +293,8 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
             elif not isinstance(d, ast.Channel):
                 _unknown(ck, "E-NAME-005", "channel", c, span, ast.Channel)
             seen.setdefault(c, span)
+    prefer = _prefer(ck, o, channels_prop.by, channels) \
+        if channels_prop is not None and channels_prop.by is not None else None
     category_prop = _prop(first, ast.Category)
     category = category_prop.name if category_prop is not None else None
     capacity: int | None = None
@@ -332,7 +337,29 @@ def check_offer(ck: Checker, o: ast.Offer, params: dict[str, ir.Param]) -> ir.Of
     return ir.Offer(o.name, o.label, eligible, channels, priority, category, capacity, valid_from,
                     valid_to, holdout_bp, o.span, campaign=ck.unit.campaign.get(o.name),
                     attributes=tuple((name, lit.value) for name, lit in attributes), settings=tuple(settings),
-                    arm=arm, holdout_salt=salt)
+                    arm=arm, holdout_salt=salt, prefer=prefer)
+
+
+def _prefer(ck: Checker, o: ast.Offer, by: ast.Name, channels: tuple[str, ...]) -> ir.Expr | None:
+    """`channels by NAME then ...`: NAME's value (a string naming a channel)
+    -> its position among the offer's channels (ir.Offer.prefer)."""
+    if not isinstance(ck.space.get(by.name), (ast.Field, ast.Let, ast.Classify, ast.Param)):
+        guess = ck.suggest(by.name, ck.names_of(ast.Field, ast.Let, ast.Classify, ast.Param))
+        return ck.error("E-OFFER-009", f"offer '{o.name}' takes its first channel from '{by.name}', which is not "
+                        "declared", by.span, f"did you mean '{guess}'?" if guess else
+                        f"declare a string field holding a channel's name: input ... {{ {by.name}: string? }}")
+    d = ck.space.get(by.name)
+    listed = isinstance(d, ast.Field) and d.type_name.startswith("list")
+    x = None if listed else ck.expr(by)
+    if x is None and not listed:
+        return None                 # its own error is reported
+    if x is None or x.type != S:
+        what = a_type(x.type) if x is not None else f"a list ({d.type_name})"    # type: ignore[union-attr]
+        return ck.error("E-OFFER-009", f"offer '{o.name}' takes its first channel from '{by.name}', which is "
+                        f"{what}, not a string", by.span,
+                        "name a string holding a channel's name (a field, a let or a classification), "
+                        "e.g. preferred_channel: string?")
+    return ir.Call(I, "channel_rank", (x, ir.Literal(S, ",".join(channels), by.span)), by.span)
 
 
 P = TypeVar("P", bound=ast.OfferProp)
@@ -368,13 +395,13 @@ def _a_word(w: str) -> str:
 
 
 def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list[ir.Offer | None],
-                    attrs: tuple[tuple[str, object], ...]) -> ir.Arbitrate:
+                    attrs: tuple[tuple[str, object], ...], params: dict[str, ir.Param]) -> ir.Arbitrate:
     max_n, one, optimal = 1, False, False
     fallback = None
     exclusive: list[tuple[str, ...]] = []
     seen: dict[type, ast.Rule] = {}
     rules = [r for r in a.rules if isinstance(r, (ast.ChannelCapacity, ast.Quota, ast.Budget))]
-    constraints = check_constraints(ck, rules, offers, attrs)
+    constraints = check_constraints(ck, rules, offers, attrs, params)
     for r in a.rules:
         if isinstance(r, CONSTRAINTS):
             continue

@@ -21,7 +21,7 @@ from fractions import Fraction
 from math import lcm
 from typing import Any
 
-from pol.compiler import ir
+from pol.compiler import ir, offer_settings
 from pol.compiler.frontend.expressions import Checker
 from pol.compiler.frontend.hints import F, I
 from pol.compiler.frontend.literals import INT64
@@ -42,6 +42,12 @@ def exact(value: int | float | str) -> Fraction:
     return Fraction(value) if isinstance(value, int) else Fraction(repr(value))
 
 
+def too_fine(budget: Fraction, costs: list[Fraction]) -> bool:
+    """Whether the budget in units of the costs' decimals passes what the
+    walk's int64 sums can hold."""
+    return scaled(budget, costs)[0] >= _MOST
+
+
 def scaled(budget: Fraction, costs: list[Fraction]) -> tuple[int, list[int]]:
     """The budget and costs as whole multiples of the smallest unit they
     need (a cost above the budget as budget + 1: it never fits)."""
@@ -52,10 +58,12 @@ def scaled(budget: Fraction, costs: list[Fraction]) -> tuple[int, list[int]]:
 
 def check_constraints(ck: Checker, rules: list[ast.ChannelCapacity | ast.Quota | ast.Budget],
                       offers: list[ir.Offer | None],
-                      attrs: tuple[tuple[str, object], ...]) -> dict[str, Any]:
+                      attrs: tuple[tuple[str, object], ...], params: dict[str, ir.Param]) -> dict[str, Any]:
     """The ir.Arbitrate fields of the block's constraints (`rules`: its
-    ChannelCapacity, Quota and Budget nodes)."""
+    ChannelCapacity, Quota and Budget nodes). A number written as a param's
+    name takes the default's value, and `settings` says which param it was."""
     out: dict[str, Any] = {}
+    settings: list[tuple[str, str, str]] = []
     channels: dict[str, int] = {}
     quotas: dict[str, int] = {}
     seen: dict[object, ast.ChannelCapacity | ast.Quota | ast.Budget] = {}
@@ -77,7 +85,7 @@ def check_constraints(ck: Checker, rules: list[ast.ChannelCapacity | ast.Quota |
                 ck.error("E-NAME-005", f"unknown channel '{r.channel}'", r.name_span,
                          f"did you mean '{guess}'?" if guess else
                          f"a capacity limits a declared channel: channel {r.channel} ...")
-            elif (n := _count(ck, r.count, "the capacity")) is not None:
+            elif (n := _count(ck, r.count, ("channel_capacity", r.channel), params, settings)) is not None:
                 channels[r.channel] = n
                 if not any(o is not None and r.channel in o.channels for o in offers):
                     ck.diags.warn("W-ARB-001", f"the capacity of channel '{r.channel}' limits nothing: no offer "
@@ -90,28 +98,63 @@ def check_constraints(ck: Checker, rules: list[ast.ChannelCapacity | ast.Quota |
                          f"did you mean '{guess}'?" if guess else
                          "a quota limits the offers of a category: give offers 'category "
                          f"{r.category}'")
-            elif (n := _count(ck, r.count, "the quota")) is not None:
+            elif (n := _count(ck, r.count, ("quota", r.category), params, settings)) is not None:
                 quotas[r.category] = n
         else:
-            budget = _budget(ck, r, offers, attrs)
+            budget = _budget(ck, r, offers, attrs, params, settings)
             if budget is not None:
                 out.update(budget)
     # Declaration order, so that every evaluator numbers them alike.
     out["channel_capacity"] = tuple((c, channels[c]) for c in sorted(channels, key=list(ck.space).index))
     out["quota"] = tuple((c, quotas[c]) for c in sorted(quotas))
+    out["settings"] = tuple(settings)
     return out
 
 
-def _count(ck: Checker, n: ast.Number, what: str) -> int | None:
+def _count(ck: Checker, n: ast.Number | ast.Name, what: tuple[str, str], params: dict[str, ir.Param],
+           settings: list[tuple[str, str, str]]) -> int | None:
+    if isinstance(n, ast.Name):
+        value = _param(ck, n, what, params, settings)
+        return None if value is None else int(value)
     value = int(n.value)
     if value > INT64[1]:
-        ck.error("E-TYPE-011", f"{what} is too large", n.span)
+        ck.error("E-TYPE-011", f"{offer_settings.constraint_words(*what)} is too large", n.span)
         return None
     return value
 
 
-def _budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None],
-            attrs: tuple[tuple[str, object], ...]) -> dict[str, Any] | None:
+def _param(ck: Checker, node: ast.Name, what: tuple[str, str], params: dict[str, ir.Param],
+           settings: list[tuple[str, str, str]]) -> int | float | None:
+    """A constraint's number written as a param's name: the default's value,
+    checked, and (kind, key, param) recorded in `settings`."""
+    kind, key = what
+    p = params.get(node.name)
+    if p is None:
+        if not isinstance(ck.space.get(node.name), ast.Param):
+            guess = ck.suggest(node.name, ck.names_of(ast.Param))
+            ck.error("E-NAME-001", f"unknown param '{node.name}'", node.span,
+                     f"did you mean '{guess}'?" if guess else f"declare it: param {node.name}: "
+                     f"{'float' if kind == 'budget' else 'int'} = ...")
+        return None                 # a declared param with errors: its own are reported
+    words = offer_settings.constraint_words(kind, key)
+    if p.type not in offer_settings.CONSTRAINT_TYPES[kind]:
+        want = "an int or a float" if kind == "budget" else "an int"
+        ck.error("E-ARB-006", f"{words} needs {want} param; '{p.name}' is {p.type}", node.span,
+                 "e.g. param spend: float = 50_000" if kind == "budget" else
+                 "e.g. param max_calls: int = 3000", related=((p.span, f"'{p.name}' is declared here"),))
+        return None
+    why = offer_settings.constraint_problem(kind, p.default)
+    if why is not None:
+        ck.error("E-ARB-006", f"param '{p.name}' is {words}: {why}", node.span,
+                 "change the param's default", related=((p.span, f"'{p.name}' is declared here"),))
+        return None
+    settings.append((kind, key, p.name))
+    assert isinstance(p.default, (int, float))      # an int or float param's, not null (checked above)
+    return p.default
+
+
+def _budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None], attrs: tuple[tuple[str, object], ...],
+            params: dict[str, ir.Param], settings: list[tuple[str, str, str]]) -> dict[str, Any] | None:
     prefix, _, name = r.cost.partition(".")
     types = dict(attrs)
     if prefix != "offer" or "." in name:
@@ -128,7 +171,13 @@ def _budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None],
         ck.error("E-ARB-005", f"attribute '{name}' is not a number", r.cost_span,
                         "a cost is a number: attributes { cost: 12.5 }")
         return None
-    budget = exact(r.amount.text)
+    if isinstance(r.amount, ast.Name):
+        amount = _param(ck, r.amount, ("budget", ""), params, settings)
+        if amount is None:
+            return None
+        budget = exact(amount)
+    else:
+        budget = exact(r.amount.text)
     costs: list[tuple[str, Fraction]] = []
     for o in offers:
         if o is None:
@@ -142,8 +191,7 @@ def _budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None],
                             "a cost is 0 or more")
             return None
         costs.append((o.name, c))
-    b, _ = scaled(budget, [c for _, c in costs])
-    if b >= _MOST:
+    if too_fine(budget, [c for _, c in costs]):
         ck.error("E-TYPE-011", "the budget needs more digits than a run can count with "
                         "(its amount times the smallest unit of the costs)", r.amount.span,
                         "round the costs to fewer decimals")

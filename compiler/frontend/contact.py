@@ -19,6 +19,11 @@ vectorized, fused and row kernels) applies it with one meaning:
   run has a date and no time: then no quiet hours apply), that the API sets
   per run (`run_params`): one kernel serves every time of day.
 
+Under `max N per customer` with N > 1 a customer may get several offers
+through one channel in the same run, so each limited channel's room (the
+least of its limits' N - count) is also a hidden score, ROOM + channel, that
+every walk reads: each accepted offer through the channel uses one unit.
+
 A channel is named in the events by its own name (the last part of a
 qualified one: `cp.sms` is "sms"), the name every campaign shares.
 
@@ -41,7 +46,7 @@ from pol.compiler.types import Type
 from pol.dsl import ast
 from pol.dsl.source import Span
 
-B, I = Type.BOOL, Type.INT
+B, I, F = Type.BOOL, Type.INT, Type.FLOAT
 
 MAX_COUNT = 1_000_000     # contacts or refusals in a window: more is a typo
 REFUSED = "refused"       # the `outcome` of an event the customer refused
@@ -50,6 +55,9 @@ OUTCOME_FIELD = "outcome"
 # The run's time of day, minutes since midnight: a param name no policy can
 # declare (a name has no ':'), so it never meets a declared one.
 MINUTE = "run:minute"
+# A customer's room on a limited channel, a hidden score (the ':' again keeps
+# it apart from every declared name, and out of the outputs)
+ROOM = "contact:"
 
 
 def run_params(program: ir.Program, values: dict[str, object], moment: object) -> dict[str, object]:
@@ -84,13 +92,30 @@ def _and(cond: ir.Expr | None, more: list[ir.Expr]) -> ir.Expr | None:
     return parts[0] if len(parts) == 1 else ir.Call(B, "and", tuple(parts))
 
 
+def room_scores(rooms: dict[str, list[ir.Expr]], arbitrate: ir.Arbitrate
+                ) -> tuple[list[ir.Score], ir.Arbitrate]:
+    """The hidden scores of the customers' room on each limited channel
+    (the least of its limits' N - count), and the arbitrate block that walks
+    with them (LANGUAGE.md 14.1). Only under `max N` > 1: with one offer a
+    customer the channel's condition, room > 0, is the whole rule."""
+    if arbitrate.max_per_customer < 2 or not rooms:
+        return [], arbitrate
+    scores = []
+    for channel, parts in rooms.items():
+        least = parts[0] if len(parts) == 1 else ir.Call(I, "min", tuple(parts))
+        scores.append(ir.Score(ROOM + channel, None, ir.Call(F, "to_float", (least,))))
+    return scores, dataclasses.replace(arbitrate, rooms=tuple((c, ROOM + c) for c in rooms))
+
+
 def apply_contact(ck: CheckContext, items: Sequence[ast.Decl], channels: list[ir.Channel],
                   offers: list[ir.Offer | None], attrs: tuple[tuple[str, Type], ...]
-                  ) -> tuple[list[ir.Channel], list[ir.Offer | None], list[ir.Param]]:
+                  ) -> tuple[list[ir.Channel], list[ir.Offer | None], list[ir.Param], dict[str, list[ir.Expr]]]:
     """The channels and offers with every contact block's rules applied
-    (offers that failed their own checks stay None), and the params the
-    rules add (MINUTE under quiet hours)."""
+    (offers that failed their own checks stay None), the params the rules
+    add (MINUTE under quiet hours), and per limited channel (in declaration
+    order) each limit's room, N - count, for `room_scores`."""
     limits: dict[str, list[ir.Expr]] = {}
+    rooms: dict[str, list[ir.Expr]] = {}
     suppress: list[tuple[ir.History, str, int, int]] = []
     declared = [c.name for c in channels]
     attr_types = dict(attrs)
@@ -117,8 +142,9 @@ def apply_contact(ck: CheckContext, items: Sequence[ast.Decl], channels: list[ir
                 ok = h is not None and _string_field(ck, h, CHANNEL_FIELD, r.span, "the channel of each event")
                 if h is not None and ok and n is not None and within is not None:
                     own = r.channel.rsplit(".", 1)[-1]
-                    limits.setdefault(r.channel, []).append(
-                        _below(count(h.name, _is(CHANNEL_FIELD, own), within), n))
+                    contacts = count(h.name, _is(CHANNEL_FIELD, own), within)
+                    limits.setdefault(r.channel, []).append(_below(contacts, n))
+                    rooms.setdefault(r.channel, []).append(ir.Call(I, "sub", (ir.Literal(I, n), contacts)))
             else:
                 t = attr_types.get(r.attribute)
                 if t is not None and t != S:
@@ -142,7 +168,8 @@ def apply_contact(ck: CheckContext, items: Sequence[ast.Decl], channels: list[ir
     if suppress:
         offers = [_suppressed(o, suppress) if o is not None else None for o in offers]
     quiet = any(isinstance(r, ast.Quiet) for b in items if isinstance(b, ast.Contact) for r in b.rules)
-    return channels, offers, [ir.Param(MINUTE, I, None)] if quiet else []
+    rooms = {c: rooms[c] for c in declared if c in rooms}
+    return channels, offers, [ir.Param(MINUTE, I, None)] if quiet else [], rooms
 
 
 def _quiet(ck: CheckContext, r: ast.Quiet) -> ir.Expr | None:

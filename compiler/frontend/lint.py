@@ -77,7 +77,7 @@ def lint(program: ir.Program | None, unit: Unit, diags: Diagnostics) -> None:
 
 def expressions(program: ir.Program) -> Iterator[tuple[object, ir.Expr]]:
     """Every expression of the program, with the declaration or test it belongs to."""
-    for d in program.lets + program.segments + program.scores:
+    for d in program.lets + program.segments + program.shown_scores:
         yield d, d.expr
     for c in program.classifies:
         for w in c.whens:
@@ -88,6 +88,8 @@ def expressions(program: ir.Program) -> Iterator[tuple[object, ir.Expr]]:
     for o in program.offers:
         yield o, o.eligible
         yield o, o.priority
+        if o.prefer is not None:
+            yield o, o.prefer
     if program.population is not None and not program.population.derived:     # derived: the offers' own
         yield program.population, program.population.cond
     for t in program.tests:
@@ -265,6 +267,7 @@ def _reads(program: ir.Program) -> set[str]:
                 names.add(node.name)
     for o in program.offers:            # capacity, holdout or window from a param
         names.update(name for _, name in o.settings)
+    names.update(name for _, _, name in program.arbitrate.settings)     # constraints from params
     return names
 
 

@@ -148,7 +148,8 @@ def _renamed(d: Declared, name: str, r: Callable[[str], str]) -> Declared:
         if isinstance(p, (ast.Eligible, ast.Priority)):
             p = replace(p, expr=rename_expr(p.expr, r))
         elif isinstance(p, ast.Channels):
-            p = replace(p, names=tuple(r(n) for n in p.names))
+            p = replace(p, names=tuple(r(n) for n in p.names),
+                        by=rename_expr(p.by, r) if p.by is not None else None)
         elif isinstance(p, ast.ArmOf):
             p = replace(p, experiment=r(p.experiment))
         props.append(p)

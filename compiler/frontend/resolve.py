@@ -280,6 +280,7 @@ def reads(decl: Named) -> list[ast.Name]:
         exprs = [decl.cond] if decl.cond is not None else []
     elif isinstance(decl, ast.Offer):
         exprs = [p.expr for p in decl.props if isinstance(p, (ast.Eligible, ast.Priority))]
+        exprs += [p.by for p in decl.props if isinstance(p, ast.Channels) and p.by is not None]
     out: list[ast.Name] = []
     for e in exprs:
         out.extend(expr_walk.names(e))
@@ -370,11 +371,11 @@ def dependency_graph(program: ir.Program) -> nx.DiGraph:
     bodies += [(d.name, "let", [d.expr]) for d in program.lets]
     bodies += [(d.name, "segment", [d.expr]) for d in program.segments]
     bodies += [(d.name, "classify", [w.cond for w in d.whens]) for d in program.classifies]
-    bodies += [(d.name, "score", [d.expr]) for d in program.scores]
+    bodies += [(d.name, "score", [d.expr]) for d in program.shown_scores]
     for c in program.channels:
         bodies.append((c.name, "channel", [c.cond] if c.cond is not None else []))
     for o in program.offers:
-        bodies.append((o.name, "offer", [o.eligible, o.priority]))
+        bodies.append((o.name, "offer", [o.eligible, o.priority] + ([o.prefer] if o.prefer is not None else [])))
     for name, kind, _ in bodies:
         g.add_node(name, kind=kind)
     for name, _, exprs in bodies:

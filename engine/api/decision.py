@@ -94,7 +94,7 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
         key=row.key,
         segments={s.name: row.values[s.name] for s in program.segments},
         classifications={c.name: row.values[c.name] for c in program.classifies},
-        scores={s.name: row.values[s.name] for s in program.scores},
+        scores={s.name: row.values[s.name] for s in program.shown_scores},
         offers=[Assignment(offer=a.offer, rank=a.rank, channel=a.channel, priority=a.priority,
                            control=a.control, campaign=campaign_of(program, offers[a.offer]),
                            attributes=dict(offers[a.offer].attributes)) for a in match.accepted],
@@ -131,6 +131,7 @@ class CompiledDecisions:
         self.program = program
         self.history_columns = history_columns
         self.arms = arms
+        self._draw = arms.of_key if arms else None       # asked once: Arms.__bool__ is a call
         self._experiments = tuple(x.name for x in program.experiments)
         several = has_campaigns(program)
         # (offer, campaign, attributes) per offer index; the attributes are
@@ -140,7 +141,8 @@ class CompiledDecisions:
         self._channels = tuple(plan.channels)
         self._segments = tuple(plan.segments)
         self._classes = tuple(zip(plan.classifies, plan.class_values))
-        self._scores = tuple(plan.scores)
+        self._scores = tuple((k, s) for k, s in enumerate(plan.scores) if not ir.hidden(s))
+        self._n_scores = len(plan.scores)       # every score, hidden ones too, lies in the outputs
         self._readers: dict[str, object] = {}
 
     def decide(self, record: Mapping, as_of: dt.date, params: dict, active, extra: str = "error",
@@ -155,7 +157,7 @@ class CompiledDecisions:
         if self.history_columns or history:
             from pol.reference.history import column_values
             values = values + column_values(self.program, self.history_columns, history, key, as_of)
-        drawn = self.arms.of_key(key) if self.arms else []
+        drawn = self._draw(key) if self._draw is not None else []
         if drawn:
             values = values + drawn
         out = self.executor.evaluate(values, as_of.toordinal() - _EPOCH, params, active, key)
@@ -167,12 +169,14 @@ class CompiledDecisions:
                 offers.append(_trusted(Assignment, {"offer": name, "rank": rank, "channel": channels[c],
                                                     "priority": p, "control": control, "campaign": campaign,
                                                     "attributes": dict(attributes)}))
+        declared = out.declared()
+        s, c = self._n_scores, self._n_scores + len(self._classes)
         return _trusted(Decision, {
             "key": key,
-            "segments": dict(zip(self._segments, out.seg.tolist())),
-            "classifications": {name: (labels[c] if c >= 0 else None)
-                                for (name, labels), c in zip(self._classes, out.cls.tolist())},
-            "scores": {name: (None if v != v else v) for name, v in zip(self._scores, out.score.tolist())},
+            "segments": dict(zip(self._segments, declared[c:])),
+            "classifications": {name: (labels[k] if k >= 0 else None)
+                                for (name, labels), k in zip(self._classes, declared[s:c])},
+            "scores": {name: (None if declared[k] != declared[k] else declared[k]) for k, name in self._scores},
             "offers": offers,
             "policy": self.program.name, "version": self.program.version, "as_of": as_of,
             "run_id": decision_id(), "arms": dict(zip(self._experiments, drawn)),

@@ -30,6 +30,7 @@ policy.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,11 +43,13 @@ from pol.compiler.backend.layout import (
     ELIGIBLE,
     FLAT,
     HANDOFF,
+    HANDOFF_ROOM,
     KEYS,
     MATCH_RULES,
     NO_CHANNEL,
     NO_PRIORITY,
     NOT_ELIGIBLE,
+    ROOM_OF,
 )
 from pol.compiler.backend.runtime import FNV_OFFSET, MIXED, fnv1a, held_out
 from pol.compiler.backend.walk import matcher
@@ -84,6 +87,13 @@ class Rules:
     constrained: np.ndarray
     fallback: int = -1          # the fallback offer's index, -1 none
     optimal: bool = False       # `maximize priority`: engine/arbitration/optimal.py walks the run
+    # int64[H]: under an in-run contact cap (LANGUAGE.md 14.1) the row of the
+    # scores that holds the customers' room on the channel, -1 none (layout.ROOM_OF)
+    room_of: np.ndarray = dataclasses.field(default_factory=lambda: np.full(1, -1, np.int64))
+
+    @property
+    def has_rooms(self) -> bool:
+        return bool((self.room_of >= 0).any())
 
     @property
     def has_capacity(self) -> bool:
@@ -95,13 +105,16 @@ class Rules:
     def walk_arguments(self) -> tuple:
         """walk_global's arguments after the pairs' and before the results."""
         return (self.max_n, self.fallback, self.category, self.exclusive, self.capacity, self.quota_of, self.quota,
-                self.chan_bit, self.chan_cap, self.cost, self.budget)
+                self.chan_bit, self.chan_cap, self.cost, self.budget, self.room_of)
 
-    def arguments(self, holdouts: bool = True) -> dict[str, np.ndarray]:
+    def arguments(self, holdouts: bool = True, rooms: bool = True) -> dict[str, np.ndarray]:
         """The kernel arguments of the rules, by layout name. Without
-        `holdouts` nobody is a control (a customer without a key)."""
+        `holdouts` nobody is a control (a customer without a key); without
+        `rooms` the kernel takes no ROOM_OF (a fused kernel of a policy
+        without in-run contact caps)."""
         bp = self.holdout_bp if holdouts else np.full_like(self.holdout_bp, -1)
-        return dict(zip(MATCH_RULES, (self.category, self.exclusive, bp, self.holdout_state)))
+        out = dict(zip(MATCH_RULES, (self.category, self.exclusive, bp, self.holdout_state)))
+        return {**out, ROOM_OF: self.room_of} if rooms else out
 
     @staticmethod
     def of(program: ir.Program) -> Rules:
@@ -153,7 +166,17 @@ class Rules:
             constrained=constrained.astype(np.bool_),
             fallback=names.index(a.fallback) if a.fallback is not None else -1,
             optimal=a.optimal,
+            room_of=_room_of(program),
         )
+
+
+def _room_of(program: ir.Program) -> np.ndarray:
+    """Per channel, the row of the scores (plan order: the program's) that
+    holds the room of its in-run contact cap, -1 none; one -1 without channels."""
+    scores = [x.name for x in program.scores]
+    room = dict(program.arbitrate.rooms)
+    return np.array([scores.index(room[c.name]) if c.name in room else -1 for c in program.channels] or [-1],
+                    np.int64)
 
 
 @dataclass
@@ -180,6 +203,7 @@ class Keys:
 
 
 _NO_INTS = np.zeros(1, np.int64)
+_NO_ROOM = np.zeros(0, np.float64)      # the pairs' rooms without in-run contact caps
 _NO_OFFSETS = np.zeros(1, np.int64)
 _NO_DATA = np.zeros(1, np.uint8)
 
@@ -301,7 +325,7 @@ class PairParts:
     on, `end[i]` is the slot after row i's last pair. Only the slots written
     are ever touched, so their n * K are address space, not memory."""
 
-    def __init__(self, n: int, offers: int):
+    def __init__(self, n: int, offers: int, rooms: bool = False):
         slots = n * max(offers, 1)
         self.width = max(offers, 1)
         self.rows = np.empty(slots, np.int64)
@@ -309,15 +333,18 @@ class PairParts:
         self.chan = np.empty(slots, np.int8)
         self.prio = np.empty(slots, np.float64)
         self.end = np.empty(n, np.int64)
+        self.room = np.empty(slots if rooms else 0, np.float64)     # under in-run contact caps
+        self.rooms = rooms
 
     def arguments(self, walked: np.ndarray) -> dict[str, np.ndarray]:
         """The kernel arguments, by layout name."""
-        return dict(zip(HANDOFF, (walked, self.rows, self.offer, self.chan, self.prio, self.end)))
+        out = dict(zip(HANDOFF, (walked, self.rows, self.offer, self.chan, self.prio, self.end)))
+        return {**out, HANDOFF_ROOM[0]: self.room} if self.rooms else out
 
     def join(self, parts: list[tuple[int, int]], row_base: int, rules: Rules, keys: Keys) -> tuple:
         """The pairs as collect_candidates gives them (rows counted from
-        `row_base`, holdout marks), each range's moved down after the previous."""
-        cols = (self.rows, self.offer, self.chan, self.prio)
+        `row_base`, holdout marks, rooms), each range's moved down after the previous."""
+        cols = (self.rows, self.offer, self.chan, self.prio) + ((self.room,) if self.rooms else ())
         filled = 0
         for a, b in parts:
             first = a * self.width
@@ -326,11 +353,11 @@ class PairParts:
                 for c in cols:
                     c[filled:filled + last - first] = c[first:last]
             filled += last - first
-        rows, offer, chan, prio = (c[:filled].copy() for c in cols)
+        rows, offer, chan, prio, *room = (c[:filled].copy() for c in cols)
         ctrl = holdout_marks(rows, offer, rules.holdout_bp, rules.holdout_state, keys.is_int, keys.ints,
                              keys.offsets, keys.data)
         rows += row_base
-        return rows, offer, chan, prio, ctrl
+        return rows, offer, chan, prio, ctrl, room[0] if room else _NO_ROOM
 
 
 @njit(cache=True, nogil=True)
@@ -368,26 +395,34 @@ def _funnel(start, stop, cchan, counts):
                         counts[k, CANDIDATES] += 1
 
 
-def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, is_int, ints, offsets,
-                data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel) -> None:
+def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, room_of, scores, is_int,
+                ints, offsets, data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel) -> None:
     """Rows start..stop of candidate matrices through the per-customer walk
     (compiler/backend/walk.py's template, as the kernels walk), into a
     FlatParts' arrays as a fused kernel fills them, with their funnel and
-    per-channel counts."""
-    matcher().match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, is_int, ints,
-                          offsets, data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel)
+    per-channel counts; `scores` the batch's, read for in-run contact caps
+    (`room_of`)."""
+    matcher().match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, room_of, scores,
+                          is_int, ints, offsets, data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel,
+                          by_channel)
 
 
 @njit(cache=True, nogil=True)
-def _write_pairs(cprio, cchan, take, total, row_base, bp, state, is_int, ints, offsets, data):
+def _write_pairs(cprio, cchan, take, total, row_base, bp, state, is_int, ints, offsets, data, room_of, scores):
     """The (row, candidate) pairs of the rows in `take`, `total` of them, in
-    row then offer order, each with its holdout mark."""
+    row then offer order, each with its holdout mark and, under in-run
+    contact caps (`room_of`: rows of `scores`), its customer's room on its
+    channel (NaN: no cap; no rooms at all without caps)."""
     K = cprio.shape[1]
     rows = np.empty(total, np.int64)
     offer = np.empty(total, np.int16)
     chan = np.empty(total, np.int8)
     prio = np.empty(total, np.float64)
     ctrl = np.empty(total, np.bool_)
+    capped = False
+    for h in range(len(room_of)):
+        capped = capped or room_of[h] >= 0
+    room = np.empty(total if capped else 0, np.float64)
     j = 0
     for i in range(cprio.shape[0]):
         if not take[i]:
@@ -399,14 +434,17 @@ def _write_pairs(cprio, cchan, take, total, row_base, bp, state, is_int, ints, o
                 chan[j] = cchan[i, k]
                 prio[j] = cprio[i, k]
                 ctrl[j] = held_out(k, i, bp, state, is_int, ints, offsets, data)
+                if capped:
+                    r = room_of[cchan[i, k]]
+                    room[j] = scores[r, i] if r >= 0 else np.nan
                 j += 1
-    return rows, offer, chan, prio, ctrl
+    return rows, offer, chan, prio, ctrl, room
 
 
 @njit(cache=True, nogil=True)
-def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets, data, counts):
-    """Every (row, candidate) pair of a batch, with its holdout mark, for the
-    global walk; also counts the batch's funnel."""
+def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets, data, room_of, scores, counts):
+    """Every (row, candidate) pair of a batch, with its holdout mark (and
+    room, _write_pairs), for the global walk; also counts the batch's funnel."""
     n, K = cprio.shape
     _funnel(0, n, cchan, counts)
     total = 0
@@ -415,11 +453,12 @@ def collect_candidates(cprio, cchan, row_base, bp, state, is_int, ints, offsets,
             if cchan[i, k] >= 0:
                 total += 1
     return _write_pairs(cprio, cchan, np.ones(n, np.bool_), total, row_base, bp, state, is_int, ints, offsets,
-                        data)
+                        data, room_of, scores)
 
 
 @njit(cache=True, nogil=True)
-def take_constrained(cprio, cchan, constrained, row_base, bp, state, is_int, ints, offsets, data, counts):
+def take_constrained(cprio, cchan, constrained, row_base, bp, state, is_int, ints, offsets, data, room_of, scores,
+                     counts):
     """The pairs of the customers that have a candidate of a `constrained`
     offer (only those depend on other customers), as collect_candidates
     writes them, their funnel's first columns counted; their rows are then
@@ -439,7 +478,8 @@ def take_constrained(cprio, cchan, constrained, row_base, bp, state, is_int, int
             take[i] = True
             total += pairs
             _funnel(i, i + 1, cchan, counts)
-    pairs_out = _write_pairs(cprio, cchan, take, total, row_base, bp, state, is_int, ints, offsets, data)
+    pairs_out = _write_pairs(cprio, cchan, take, total, row_base, bp, state, is_int, ints, offsets, data, room_of,
+                             scores)
     for i in range(n):
         if take[i]:
             for k in range(K):
@@ -447,12 +487,13 @@ def take_constrained(cprio, cchan, constrained, row_base, bp, state, is_int, int
     return pairs_out
 
 
-def walk_global(order, cust, offer, chan, ctrl, n_cust, rules: Rules, accepted, counts) -> None:
+def walk_global(order, cust, offer, chan, ctrl, room, n_cust, rules: Rules, accepted, counts) -> None:
     """The run-wide walk of section 6 over pairs visited in `order`; `cust`
     numbers the customers that have candidates densely (0..n_cust-1). The
     per-customer rules are the walk template's (walk.REFUSAL); the run-wide
-    constraints come after them."""
-    matcher().walk_global(order, cust, offer, chan, ctrl, n_cust, *rules.walk_arguments(), accepted, counts)
+    constraints come after them, and then the in-run contact caps (`room`:
+    each pair's customer's room on its channel, _write_pairs)."""
+    matcher().walk_global(order, cust, offer, chan, ctrl, room, n_cust, *rules.walk_arguments(), accepted, counts)
 
 
 def global_order(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray, fallback: int = -1) -> np.ndarray:

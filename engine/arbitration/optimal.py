@@ -263,6 +263,78 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
 
 
 @njit(cache=True, nogil=True)
+def _net(j, used, hbit, hprice, v):
+    """`v` (a running total plus pair j's value) less j's capped channel's
+    price unless channel `used` (or -1) is j's: as `_choose` adds them up."""
+    h = hbit[j]
+    if h >= 0 and h != used:
+        v -= hprice[h]
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _fits(j, k, cat, excl):
+    """Pairs j and k may both be in a customer's set (one per category, exclusive lines)."""
+    return not (cat[j] >= 0 and cat[j] == cat[k]) and (excl[j] & excl[k]) == 0
+
+
+@njit(cache=True, nogil=True)
+def _thresholds2(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hprice, exact, inb,
+                 order, vals, inc, keep, before, usedb):
+    """`_thresholds` under `max 2 per customer`, without a search per pair:
+    a set is a pair or two, so the best alongside j is the best one other
+    pair that fits with it, and the others' best without j (needed only
+    where j is in the customer's best set) the best single or two of the
+    others. Totals are added up in `_choose`'s order (ranked order, each
+    pair's value then its channel's price), so the thresholds are the same
+    numbers the search gives."""
+    prev = -1
+    m = 0
+    best = 0.0
+    for i in range(a, b):
+        j = js[i]
+        c = cust[j]
+        if c != prev:
+            if prev >= 0:
+                for q in range(starts[prev], starts[prev + 1]):
+                    inb[q] = False
+            m = _rank(starts[c], starts[c + 1], red, -1, -1, hbit, order, vals)
+            best = _choose(m, cat, excl, hbit, hprice, 2, exact, -1, inb, order, vals, inc, keep, before, usedb)
+            prev = c
+        if not own[i] > 0.0:
+            t[i] = 0.0
+            continue
+        with_j = 0.0
+        for q in range(m):
+            k = order[q]
+            if k != j and _fits(j, k, cat, excl):
+                v = _net(k, hbit[j], hbit, hprice, 0.0 + vals[q])
+                if v > with_j:
+                    with_j = v
+        without = best
+        if inb[j]:
+            without = 0.0
+            for q in range(m):
+                k = order[q]
+                if k == j:
+                    continue
+                first = _net(k, -1, hbit, hprice, 0.0 + vals[q])
+                if first > without:
+                    without = first
+                for r in range(q + 1, m):
+                    l = order[r]
+                    if l != j and _fits(k, l, cat, excl):
+                        v = _net(l, hbit[k], hbit, hprice, first + vals[r])
+                        if v > without:
+                            without = v
+        charge = hprice[hbit[j]] if hbit[j] >= 0 else 0.0
+        t[i] = (((own[i] - charge) + with_j) - without) / units[i]
+    if prev >= 0:
+        for q in range(starts[prev], starts[prev + 1]):
+            inb[q] = False
+
+
+@njit(cache=True, nogil=True)
 def _tops(lo, hi, red, hbit, hprice, ban):
     """Under `max 1 per customer` a set is one pair, worth its value less
     its capped channel's price (as `_choose` adds them up): the best of a
@@ -433,6 +505,11 @@ class _Problem:
         if self.max_n == 1:
             run_parts(lambda part, a, b: _thresholds1(js, a, b, t, self.starts, self.cust, own, units, red, self.hbit,
                                                       self.p_chan), chunks(len(js)))
+            return t
+        if self.max_n == 2:
+            run_parts(lambda part, a, b: _thresholds2(js, a, b, t, self.starts, self.cust, own, units, red, self.cat,
+                                                      self.excl, self.hbit, self.p_chan, self.exact, self.marks[part],
+                                                      *self.scratch[part]), chunks(len(js)))
             return t
         run_parts(lambda part, a, b: _thresholds(js, a, b, t, self.starts, self.cust, own, units, red, self.cat,
                                                  self.excl, self.hbit, self.p_chan, self.max_n, self.exact,
@@ -638,12 +715,16 @@ def by_offer_index(offer: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, start
 
 
-def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.ndarray, ctrl: np.ndarray, rules: Rules,
-             names: list[str], funnel: np.ndarray, labels: Labels = Labels()) -> tuple[np.ndarray, Allocation | None]:
+def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.ndarray, ctrl: np.ndarray,
+             room: np.ndarray, rules: Rules, names: list[str], funnel: np.ndarray, labels: Labels = Labels()
+             ) -> tuple[np.ndarray, Allocation | None]:
     """The run-wide walk of a run's candidate pairs (sorted by position, then
-    offer): which are accepted, its counts added to `funnel`. Greedy (section
-    6.4), or with `rules.optimal` the optimal allocation and its report
-    (`labels` name the arbitrate block's constraints in it)."""
+    offer; `room` each pair's customer's room on its channel under in-run
+    contact caps, empty without): which are accepted, its counts added to
+    `funnel`. Greedy (section 6.4), or with `rules.optimal` the optimal
+    allocation and its report (`labels` name the arbitrate block's
+    constraints in it). The allocation's search leaves the contact caps
+    out (LANGUAGE.md 6.7); the walk that follows it applies them."""
     first = np.ones(len(rows), np.bool_)
     first[1:] = rows[1:] != rows[:-1]
     dense = np.cumsum(first) - 1
@@ -652,7 +733,7 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
 
     def walk(order: np.ndarray, counts: np.ndarray) -> np.ndarray:
         accepted = np.zeros(len(rows), np.bool_)
-        walk_global(order, dense, offer, chan, ctrl, n_cust, rules, accepted, counts)
+        walk_global(order, dense, offer, chan, ctrl, room, n_cust, rules, accepted, counts)
         return accepted
 
     if not rules.optimal:

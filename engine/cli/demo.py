@@ -1,16 +1,20 @@
 """`pol demo`: the built-in default run, to its end: a report to open.
 
 Generates sample customers and their contact log (the `contacts` history of
-contact.pol: engine/cli/sample_contacts.py), runs the telecom policy library
-(shipped inside the package, pol.policies) on them with `pol run` and prints
-the summary a marketer reads, the history's events and unmatched keys
-included; then what the contact rules did: the same customers run again
+contact.pol: engine/cli/sample_contacts.py), with the two network fields the
+care campaign adds to the customer view (care.pol), runs the telecom policy
+library's nightly dispatch list (shipped inside the package, pol.policies:
+dispatch.pol, the retention run and the care campaign with its A/B
+experiment as one program) on them with `pol run` and prints the summary a
+marketer reads, the history's events, unmatched keys and the experiment's
+arms included; then what the contact rules did: the same customers run again
 without the log, and the difference in eligible offers (suppressed after
 refusals), offers left without an open channel (caps), and customers who
 lost an offer or got it through another channel; then closes the loop as a campaign would: outcomes with a
 known effect planted for the customers treated with 挽留权益包 and
-优惠购机 (`pol gen --outcomes`), `pol effect` against the holdout controls,
-and `pol report`, whose path it prints.
+优惠购机 and for the customers of the experiment's voucher arm (`pol gen
+--outcomes`), `pol effect` against the holdout controls and the
+experiment's control group, and `pol report`, whose path it prints.
 
 Everything is kept in one folder the user can open, `pol-demo` in the
 current folder unless --dir says otherwise: customers.parquet,
@@ -27,10 +31,27 @@ from pathlib import Path
 
 from pol.policies import path as library_path
 
-POLICY = library_path("telecom/retention.pol")
+POLICY = library_path("telecom/dispatch.pol")
 AS_OF = "2026-11-01"
 FILES = {"customers.parquet", "contacts.parquet", "run", "outcomes.parquet", "effect", "report.html"}
-PLANTED = {"retention_pack": 0.06, "handset_discount": 0.04}
+# Offers: for the customers treated with them; EXPERIMENT.ARM: for every customer of the arm.
+PLANTED = {"retention.retention_pack": 0.06, "retention.handset_discount": 0.04, "care.care_sms_ab.voucher": 0.03}
+
+
+def with_network(customers, seed: int = 7):
+    """The sample customers with the care campaign's two fields (care.pol
+    extends the customer view with them; the sample has the view's columns
+    only): dropped calls and weak-signal days of the last week, a few
+    unknown, so that some customers have network trouble (about 5%) and
+    the A/B experiment's SMS go out."""
+    import numpy as np
+    import pyarrow as pa
+    rng = np.random.default_rng(seed)
+    n = customers.num_rows
+    unknown = rng.random(n) < 0.03
+    dropped = pa.array(rng.poisson(1.0, n), pa.int64(), mask=unknown)
+    weak = pa.array(rng.binomial(7, 0.12, n), pa.int64(), mask=unknown)
+    return customers.append_column("dropped_calls_7d", dropped).append_column("weak_signal_days", weak)
 
 
 def _check_folder(folder: Path) -> str | None:
@@ -69,7 +90,7 @@ def main(rows: int = 1_000_000, folder: str = "pol-demo") -> int:
         return 2
     where.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    customers = generate(rows, as_of=dt.date.fromisoformat(AS_OF))
+    customers = with_network(generate(rows, as_of=dt.date.fromisoformat(AS_OF)))
     data = save(customers, where / "customers.parquet")
     events = contacts(customers, dt.date.fromisoformat(AS_OF))
     log = save(events, where / "contacts.parquet")
@@ -134,8 +155,10 @@ def _close_the_loop(where: Path) -> int:
     from pol.loop.report.build import write as write_report
     outcomes = write_outcomes(planted(str(where / "run"), PLANTED, base_rate=0.1, seed=7),
                               where / "outcomes.parquet")
-    text = ", ".join(f"{o} +{u * 100:.0f} points" for o, u in PLANTED.items())
-    print(f"\nplanted outcomes ({outcomes}): response 10% without an offer, {text} for treated customers\n")
+    offers = ", ".join(f"{o} +{u * 100:.0f} points" for o, u in PLANTED.items() if o.count(".") < 2)
+    arms = ", ".join(f"{o} +{u * 100:.0f} points" for o, u in PLANTED.items() if o.count(".") == 2)
+    print(f"\nplanted outcomes ({outcomes}): response 10% without an offer, {offers} for treated customers, "
+          f"{arms} for every customer of the arm\n")
     effect, info = effect_cli.measure(str(where / "run"), None, str(outcomes), str(where / "effect"), overwrite=True)
     print(effect_cli.render(effect, info, str(where / "effect")))
     report = write_report(str(where / "report.html"), str(where / "run"), effect_dir=str(where / "effect"))

@@ -134,6 +134,9 @@ def hints(program: ir.Program, as_of: dt.date) -> dict[str, Hints]:
                     elif isinstance(x, ir.Call) and x.op in ("starts_with", "ends_with", "contains") \
                             and isinstance(x.args[0], ir.Element) and isinstance(constant(x.args[1]), str):
                         out[node.source.name].patterns.append((x.op, constant(x.args[1])))
+            elif isinstance(node, ir.Call) and node.op == "channel_rank":   # channels by NAME: the offer's channels
+                for v in str(constant(node.args[1])).split(","):
+                    note(node.args[0], v)
             elif isinstance(node, ir.Call) and node.op == "member":     # x in LIST_PARAM: its default's values
                 for v in constant(node.args[1]) or ():
                     note(node.args[0], v)

@@ -70,7 +70,7 @@ def summary(program) -> str:
         (len(program.input.fields), "field", "fields"), (len(declared), "param", "params"),
         (len(program.lets), "let", "lets"), (len(program.segments), "segment", "segments"),
         (len(program.classifies), "classification", "classifications"),
-        (len(program.scores), "score", "scores"), (len(program.channels), "channel", "channels"),
+        (len(program.shown_scores), "score", "scores"), (len(program.channels), "channel", "channels"),
         (len(program.offers), "offer", "offers"), (len(program.tests), "test", "tests"),
     ]
     return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)

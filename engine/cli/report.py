@@ -20,9 +20,10 @@ from pol.cli.progress import duration_text, rate_text
 
 FUNNEL = ("eligible", "deliverable", "candidates", "accepted", "controls")
 LOST = ("lost_to_max", "lost_to_category", "lost_to_exclusive", "lost_to_capacity")
-# The arbitrate block's constraints: a column only where some offer lost to one.
+# The arbitrate block's constraints and the in-run contact caps: a column only
+# where some offer lost to one.
 LOST_RUN_WIDE = (("lost_to_quota", "quota"), ("lost_to_channel_capacity", "channel capacity"),
-                 ("lost_to_budget", "budget"))
+                 ("lost_to_budget", "budget"), ("lost_to_contact_cap", "contact cap"))
 PARAMS_WIDTH = 72       # a long list of params wraps rather than running off the screen
 
 

@@ -87,12 +87,10 @@ def run_command(policy: str, input: str, out: str, as_of: str | None = None, par
     try:
         with _sigterm_as_interrupt():
             if engine == "spark":
-                if history:
-                    raise UsageError("--history is not read by --engine spark yet: run it without --engine")
                 if compression is not None:
                     raise UsageError("--compression is not taken by --engine spark yet: run it without "
                                      "--compression (Spark's writer compresses with snappy)")
-                summary = _spark_run()(policy, input, out, as_of, params, fmt, overwrite, progress, master)
+                summary = _spark_run()(policy, input, out, as_of, params, fmt, overwrite, progress, master, history)
             elif master is not None:
                 raise UsageError("--master needs --engine spark")
             else:
@@ -171,11 +169,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         scan = prune(program, values, inp)      # the population's partitions and row groups only
         staging = Staging(claim)
         bar = Progress(inp.total - scan.rows_skipped if inp.total is not None else None, enabled=progress)
-        read = {c.aggregate.history for c in pol_.lowered.columns}
-        missing = sorted(read - set(history_paths))
-        if missing:
-            raise UsageError(f"the policy reads history '{missing[0]}': give its events with "
-                             f"--history {missing[0]}=PATH (an empty file is fine)")
+        check_history_args(pol_, history_paths)
         events = {name: read_history(program, pol_.lowered.columns, name, path)
                   for name, path in history_paths.items()}
         stream = pol_.stream(None, as_of=moment, params=values,     # its sink: the writer, made below
@@ -224,6 +218,19 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         return summary
     finally:
         release(claim, staging, writer, bar)
+
+
+def check_history_args(pol_, paths: dict[str, str]) -> None:
+    """--history as a local run checks it: every history the policy reads
+    given, and only declared ones."""
+    from pol.io.history_files import declared_history
+    read = {c.aggregate.history for c in pol_.lowered.columns}
+    missing = sorted(read - set(paths))
+    if missing:
+        raise UsageError(f"the policy reads history '{missing[0]}': give its events with "
+                         f"--history {missing[0]}=PATH (an empty file is fine)")
+    for name, path in paths.items():
+        declared_history(pol_.program, name, path)
 
 
 def run_summary(pol_, run_id: str, policy, input, out, *, files: int, input_format: str, fmt: str,

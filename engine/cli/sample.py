@@ -267,7 +267,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--outcomes", metavar="PATH", help="write outcomes of a run here (.parquet, or .csv) instead")
     p.add_argument("--run", metavar="RUN_DIR", help="with --outcomes: the pol run whose customers they are")
     p.add_argument("--uplift", action="append", default=[], metavar="OFFER=P",
-                   help="with --outcomes: add P to the response probability of customers treated with OFFER")
+                   help="with --outcomes: add P to the response probability of customers treated with OFFER, "
+                        "or (EXPERIMENT.ARM=P) of every customer in that arm of an experiment")
     p.add_argument("--base-rate", type=float, default=0.1, metavar="P",
                    help="with --outcomes: the response probability without an offer (default 0.1)")
     p.set_defaults(fn=lambda args: _command(p, args))
@@ -297,7 +298,10 @@ def _command(parser, args) -> int:
         parser.error(str(e))
     table = planted(args.run, uplift, args.base_rate, args.seed)
     path = write_outcomes(table, args.outcomes)
-    planted_text = ", ".join(f"{o} {u * 100:+.1f} points" for o, u in uplift.items()) or "no uplift"
+    offers = ", ".join(f"{o} {u * 100:+.1f} points" for o, u in uplift.items() if "." not in o)
+    arms = ", ".join(f"{o} {u * 100:+.1f} points" for o, u in uplift.items() if "." in o)
+    planted_text = "; ".join([f"for treated customers (controls excluded): {offers}"] * bool(offers)
+                             + [f"for every customer of the arm: {arms}"] * bool(arms)) or "no uplift"
     print(f"wrote the outcomes of {table.num_rows:,} customers to {path}: response at a base rate of "
-          f"{args.base_rate:.1%}; planted for treated customers (controls excluded): {planted_text}")
+          f"{args.base_rate:.1%}; planted {planted_text}")
     return 0

@@ -71,7 +71,9 @@ class KernelExecutor:
         # split_at: the size from which the kernel is generated in stages
         # (compiler/backend/split.py; None: its THRESHOLD)
         self._program, self._split_at = program, split_at
-        self.order = plan.layout.batch(self.fused, self.handoff)
+        # In-run contact caps: a fused kernel reads the rooms (and hands them over).
+        self.rooms = self.fused and codegen.rooms(program)
+        self.order = codegen.batch_parameters(program, plan, self.fused)
         self._kernel = None
         self._lock = threading.Lock()
         self._signatures: dict[tuple, tuple] = {}
@@ -120,10 +122,10 @@ class KernelExecutor:
         flat = FlatParts(bound.n, self.max_n)
         counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel), np.zeros(1, np.int64))
                   for _ in parts]
-        common |= job.rules.arguments() | job.keys.arguments() | flat.arguments()
+        common |= job.rules.arguments(rooms=self.rooms) | job.keys.arguments() | flat.arguments()
         pairs = None
         if self.handoff:
-            pairs = PairParts(bound.n, len(self.plan.offers))
+            pairs = PairParts(bound.n, len(self.plan.offers), self.rooms)
             common |= pairs.arguments(job.rules.constrained)
         args = [KernelLayout.arguments(self.order, {**common, names.START: a, names.STOP: b,
                                                     **dict(zip(names.COUNTS, c))})

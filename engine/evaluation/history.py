@@ -17,7 +17,9 @@ per-row Python anywhere:
 
 Memory: the used columns of every event (about 8 bytes per column and event,
 strings as dictionary codes), a byte per event and distinct filter, and per
-distinct key 17 bytes per aggregate.
+distinct key 17 bytes per aggregate for the results and a block of
+accumulators of at least 64 bytes (8 to 24 bytes per aggregate) while
+they are computed.
 
     HistoryTables(program, columns, tables, as_of, paths)   # checks and groups the events
     HistoryTables.extend(batch)  -> the batch with the aggregate columns added
@@ -116,6 +118,12 @@ class Groups:
             self.order = np.argsort(distinct, kind="stable")
             self.sorted = distinct[self.order]
 
+    def key_values(self, groups: np.ndarray) -> pa.Array:
+        """The event key of each of `groups`."""
+        if self.dense is not None:
+            return pa.array(groups.astype(np.int64) + self.dense, pa.int64())
+        return self.keys.take(pa.array(groups, pa.int64()))
+
     def find(self, keys: pa.Array) -> np.ndarray:
         """int64[n]: each customer's group, -1 when it has no events (or no key)."""
         if not self.groups:
@@ -135,6 +143,18 @@ class Groups:
             return np.where(hit, g, -1).astype(np.int64)
         idx = pc.index_in(keys, value_set=self.keys)
         return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def event_days(table: pa.Table, hist: ir.History) -> np.ndarray:
+    """int64[E]: each event's day (days since 1970-01-01 of the date its `at`
+    reads), NO_DAY where `at` is null."""
+    if not table.num_rows:
+        return np.zeros(0, np.int64)
+    at = table.column(hist.at).combine_chunks()
+    day = _days(at).astype(np.int64)
+    if at.null_count:
+        day = np.where(at.is_valid().to_numpy(zero_copy_only=False), day, NO_DAY)
+    return day
 
 
 class _Grouped:
@@ -159,13 +179,7 @@ class _Grouped:
         self.sizes = np.bincount(gid, minlength=groups) if self.events else np.zeros(0, np.int64)
         self.seen = np.zeros(groups, np.bool_)
         self.lock = threading.Lock()
-        at = table.column(hist.at).combine_chunks() if self.events else None
-        if self.events:
-            day = _days(at).astype(np.int64)
-            if at.null_count:
-                day = np.where(at.is_valid().to_numpy(zero_copy_only=False), day, NO_DAY)
-        else:
-            day = np.zeros(0, np.int64)
+        day = event_days(table, hist)
         self.undated = int((day == NO_DAY).sum())
         self.future = int(((day != NO_DAY) & (day > today)).sum())
 
@@ -312,34 +326,68 @@ class _Grouped:
                 "undated": self.undated, "future": self.future}
 
 
+def given(program: ir.Program, columns, tables) -> list[tuple[ir.History, list[Column]]]:
+    """The histories a run groups (each with its aggregates): those the
+    policy reads, and those given; ArgumentError for one given that the
+    policy does not declare, or read and not given."""
+    if not isinstance(tables, dict):
+        raise ArgumentError("history must be a dict of history name -> table, not "
+                            f"{type(tables).__name__}", argument="history")
+    declared = {h.name for h in program.histories}
+    for name in tables:
+        if name not in declared:
+            raise ArgumentError(f"the policy declares no history '{name}'"
+                                + (f"; it declares {', '.join(sorted(declared))}" if declared else ""),
+                                argument="history")
+    out = []
+    for h in program.histories:
+        mine = [c for c in columns if c.aggregate.history == h.name]
+        if not mine and h.name not in tables:
+            continue
+        if h.name not in tables:
+            raise ArgumentError(f"the policy reads history '{h.name}' but no events were given for it "
+                                f"(history={{'{h.name}': table}}, or pol run --history {h.name}=PATH)",
+                                argument="history")
+        out.append((h, mine))
+    return out
+
+
+PER_KEY = ("events", "undated", "future")      # by_key's counts per key, after the aggregates
+
+
+def by_key(hist: ir.History, columns: list[Column], table: pa.Table, key_type: Type, as_of: dt.date) -> pa.RecordBatch:
+    """One row per distinct event key of `table`: the key (int64 or string),
+    every aggregate (named as the lowered program's fields) and the key's
+    counts of events, undated and future events (PER_KEY). A Spark run
+    groups each partition of events (all of a key's in one) with this, the
+    local run's grouping and aggregation; its summary adds the counts up."""
+    today = (as_of - EPOCH).days
+    g = _Grouped(hist, columns, table, key_type, today, None)
+    present = np.flatnonzero(g.sizes)
+    keys = g.lookup.key_values(present)
+    if pa.types.is_large_string(keys.type):
+        keys = keys.cast(pa.string())
+    arrays = [keys, *g.columns_for(hist, keys, key_type)]
+    day = event_days(table.select([hist.at]), hist)
+    gid, groups = g.lookup.gid, g.lookup.groups
+    undated = np.bincount(gid[day == NO_DAY], minlength=groups)
+    future = np.bincount(gid[(day != NO_DAY) & (day > today)], minlength=groups)
+    arrays += [pa.array(counts[present].astype(np.int64)) for counts in (g.sizes, undated, future)]
+    return pa.RecordBatch.from_arrays(arrays, [hist.key, *(c.name for c in columns), *PER_KEY])
+
+
 class HistoryTables:
     """Every history a run uses, grouped once; hands each batch its aggregate columns."""
 
     def __init__(self, program: ir.Program, columns, tables: dict, as_of: dt.date,
                  paths: dict | None = None):
-        if not isinstance(tables, dict):
-            raise ArgumentError("history must be a dict of history name -> table, not "
-                                f"{type(tables).__name__}", argument="history")
-        declared = {h.name for h in program.histories}
-        for name in tables:
-            if name not in declared:
-                raise ArgumentError(f"the policy declares no history '{name}'"
-                                    + (f"; it declares {', '.join(sorted(declared))}" if declared else ""),
-                                    argument="history")
         self.key = program.input.key
         self.input = program.input
         self.key_type = program.input.field(self.key).type
         today = (as_of - EPOCH).days
         self.columns = tuple(columns)
         self.groups: dict[str, _Grouped] = {}
-        for h in program.histories:
-            mine = [c for c in self.columns if c.aggregate.history == h.name]
-            if not mine and h.name not in tables:
-                continue
-            if h.name not in tables:
-                raise ArgumentError(f"the policy reads history '{h.name}' but no events were given for it "
-                                    f"(history={{'{h.name}': table}}, or pol run --history {h.name}=PATH)",
-                                    argument="history")
+        for h, mine in given(program, self.columns, tables):
             table = as_table(tables[h.name], h.name)
             self.groups[h.name] = _Grouped(h, mine, table, self.key_type, today, (paths or {}).get(h.name))
         self.histories = {h.name: h for h in program.histories}

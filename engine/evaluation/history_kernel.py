@@ -12,14 +12,18 @@ the event they hold, so ties between events on one day go to the earlier
     aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups) -> (ivalue, fvalue, valid)
 
 Cost: the scan is bound by memory latency, one accumulator block per event
-at a random place when the events come in random key order. Partitioning
-the events by group first (cache-sized buckets, a scan per core) was tried
-and measured no faster on the 2-core machine (benchmarks/README.md).
+at a random place when the events come in random key order; the blocks
+are kept to a cache line where the aggregates fit in one (`_WORDS`).
+Partitioning the events by group first (cache-sized buckets, a scan per
+core) was tried and measured no faster on the 2-core machine
+(benchmarks/README.md).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from pol.evaluation.threads import chunks, run_parts
 
 # op codes: the aggregate and where its values are (ints: ivals, floats: fvals)
 COUNT, DAYS_SINCE_LAST, SUM_I, SUM_F, AVG_I, AVG_F, MIN_I, MIN_F, MAX_I, MAX_F, FIRST, LAST = range(12)
@@ -33,31 +37,86 @@ def op_code(func: str, is_float: bool) -> int:
             "min": MIN_F if is_float else MIN_I, "max": MAX_F if is_float else MAX_I}[func]
 
 
+# Words of accumulator each op keeps per group (see _scan): a day held
+# doubles as "anything counted" where the count itself is not the result.
+_WORDS = {COUNT: 1, DAYS_SINCE_LAST: 1, FIRST: 2, LAST: 2, SUM_I: 3, AVG_I: 3, MIN_I: 2, MAX_I: 2,
+          SUM_F: 2, AVG_F: 2, MIN_F: 2, MAX_F: 2}
+_LINE = 8               # int64 words in a 64-byte cache line
+# Fewer groups than this per thread are not worth a thread's start.
+_GROUPS_PER_THREAD = 1 << 16
+
+
 def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
     """spec: int64[A, 4] (op, mask row or -1, value row or -1, window days or 0).
     Returns int64[A, G] (int results, FIRST/LAST: the chosen event's position),
     float64[A, G] and bool[A, G] (the result is not null)."""
-    # One block of 3 words per group and aggregate, [G, A, 3]: count, value,
-    # day held (or an int sum's overflow). An event's group is anywhere, so
-    # keeping all its accumulators in one place makes it touch two cache
-    # lines, not one per accumulator array.
-    # A float value lives in the value word, read through a float view.
-    acc = np.zeros((groups, spec.shape[0], 3), np.int64)
-    acc[:, :, 2] = NO_DAY
+    # One block per group holding every aggregate's accumulators, each only
+    # the words its op needs: an event's group is anywhere, so the scan is
+    # bound by the cache lines one event touches, and a block of at most 8
+    # words, aligned to a line, is one line. (Three words per aggregate made
+    # the bench's five aggregates two lines and cost 1.6x.)
+    words = [_WORDS[int(op)] for op in spec[:, 0]]
+    offset = np.cumsum([0] + words[:-1]).astype(np.int64)
+    width = sum(words)
+    width = _LINE if width <= _LINE else width
+    raw = np.empty(groups * width + _LINE, np.int64)
+    skip = (-raw.ctypes.data // 8) % _LINE        # the first block starts a cache line
+    acc = raw[skip:skip + groups * width].reshape(groups, width)
     accf = acc.view(np.float64)
-    _scan(gid, day, today, spec, masks, ivals, ivalid, fvals, acc, accf)
-    return _finish(today, spec, acc, accf)
+    n_agg = spec.shape[0]
+    ival = np.empty((n_agg, groups), np.int64)
+    fval = np.empty((n_agg, groups), np.float64)
+    valid = np.empty((n_agg, groups), np.bool_)
+
+    # A range of groups per core, each scanned by its own thread over all the
+    # events: a thread updates only its own groups' blocks, so nothing is
+    # shared or merged, and the random updates (the cost) are divided while
+    # the sequential reads of the events are repeated (cheap).
+    def part(_j: int, lo: int, hi: int) -> None:
+        _init(spec, offset, acc, lo, hi)
+        _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf, lo, hi)
+        _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid)
+
+    run_parts(part, chunks(groups, minimum=_GROUPS_PER_THREAD))
+    return ival, fval, valid
 
 
 @njit(cache=True, nogil=True)
-def _scan(gid, day, today, spec, masks, ivals, ivalid, fvals, acc, accf):
-    """Every event into its group's accumulators, in input order (first and
-    last keep the event's position; ties go by it)."""
+def _init(spec, offset, acc, lo, hi):
+    for g in range(lo, hi):
+        for a in range(spec.shape[0]):
+            op = spec[a, 0]
+            o = offset[a]
+            if op == DAYS_SINCE_LAST:
+                acc[g, o] = NO_DAY
+            elif op == FIRST or op == LAST:
+                acc[g, o] = 0
+                acc[g, o + 1] = NO_DAY
+            elif op == SUM_I or op == AVG_I:
+                acc[g, o] = 0
+                acc[g, o + 1] = 0
+                acc[g, o + 2] = 0
+            elif op == COUNT:
+                acc[g, o] = 0
+            else:
+                acc[g, o] = 0
+                acc[g, o + 1] = 0
+
+
+@njit(cache=True, nogil=True)
+def _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf, lo, hi):
+    """Every event of the groups lo..hi-1 into its group's accumulators, in input order (first and
+    last keep the event's position; ties go by it). Words per op, from its
+    offset: COUNT [count]; DAYS_SINCE_LAST [latest day, NO_DAY: none];
+    FIRST/LAST [position, its day, NO_DAY: none]; MIN/MAX/SUM/AVG [count,
+    value] and for int sums and averages a third word, the overflow."""
     n_agg = spec.shape[0]
     for e in range(gid.shape[0]):
-        d = day[e]
         g = gid[e]
-        if d == NO_DAY or d > today or g < 0:
+        if g < lo or g >= hi:
+            continue
+        d = day[e]
+        if d == NO_DAY or d > today:
             continue
         for a in range(n_agg):
             op = spec[a, 0]
@@ -68,97 +127,101 @@ def _scan(gid, day, today, spec, masks, ivals, ivalid, fvals, acc, accf):
             if w > 0 and d <= today - w:
                 continue
             r = spec[a, 2]
-            c = acc[g, a, 0]
+            o = offset[a]
             if op == COUNT:
-                acc[g, a, 0] = c + 1
+                acc[g, o] += 1
             elif op == DAYS_SINCE_LAST:
-                if d > acc[g, a, 2]:
-                    acc[g, a, 2] = d
-                acc[g, a, 0] = c + 1
+                if d > acc[g, o]:
+                    acc[g, o] = d
             elif op == FIRST:
-                if c == 0 or d < acc[g, a, 2]:
-                    acc[g, a, 2] = d
-                    acc[g, a, 1] = e
-                acc[g, a, 0] = c + 1
+                if acc[g, o + 1] == NO_DAY or d < acc[g, o + 1]:
+                    acc[g, o + 1] = d
+                    acc[g, o] = e
             elif op == LAST:
-                if c == 0 or d >= acc[g, a, 2]:
-                    acc[g, a, 2] = d
-                    acc[g, a, 1] = e
-                acc[g, a, 0] = c + 1
+                if d >= acc[g, o + 1]:
+                    acc[g, o + 1] = d
+                    acc[g, o] = e
             elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
                 v = fvals[r, e]
                 if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
                     continue
+                c = acc[g, o]
                 if op == MIN_F:
-                    if c == 0 or v < accf[g, a, 1]:
-                        accf[g, a, 1] = v
+                    if c == 0 or v < accf[g, o + 1]:
+                        accf[g, o + 1] = v
                 elif op == MAX_F:
-                    if c == 0 or v > accf[g, a, 1]:
-                        accf[g, a, 1] = v
+                    if c == 0 or v > accf[g, o + 1]:
+                        accf[g, o + 1] = v
                 elif c == 0:
-                    accf[g, a, 1] = v
+                    accf[g, o + 1] = v
                 else:
-                    accf[g, a, 1] += v
-                acc[g, a, 0] = c + 1
+                    accf[g, o + 1] += v
+                acc[g, o] = c + 1
             else:
                 if not ivalid[r, e]:
                     continue
                 v = ivals[r, e]
+                c = acc[g, o]
                 if op == MIN_I:
-                    if c == 0 or v < acc[g, a, 1]:
-                        acc[g, a, 1] = v
+                    if c == 0 or v < acc[g, o + 1]:
+                        acc[g, o + 1] = v
                 elif op == MAX_I:
-                    if c == 0 or v > acc[g, a, 1]:
-                        acc[g, a, 1] = v
+                    if c == 0 or v > acc[g, o + 1]:
+                        acc[g, o + 1] = v
                 elif c == 0:
-                    acc[g, a, 1] = v
-                    acc[g, a, 2] = 0            # no overflow yet
-                elif acc[g, a, 2] == 0:
-                    s = acc[g, a, 1]
+                    acc[g, o + 1] = v
+                elif acc[g, o + 2] == 0:
+                    s = acc[g, o + 1]
                     if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
-                        acc[g, a, 2] = 1
+                        acc[g, o + 2] = 1
                     else:
-                        acc[g, a, 1] = s + v
-                acc[g, a, 0] = c + 1
+                        acc[g, o + 1] = s + v
+                acc[g, o] = c + 1
 
 
 @njit(cache=True, nogil=True)
-def _finish(today, spec, acc, accf):
+def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid):
+    """The results of the groups lo..hi-1 from their accumulators."""
     n_agg = spec.shape[0]
-    groups = acc.shape[0]
-    ival = np.zeros((n_agg, groups), np.int64)
-    fval = np.zeros((n_agg, groups), np.float64)
-    valid = np.ones((n_agg, groups), np.bool_)
     for a in range(n_agg):
         op = spec[a, 0]
-        for g in range(groups):
-            c = acc[g, a, 0]
+        o = offset[a]
+        for g in range(lo, hi):
+            ival[a, g] = 0
+            fval[a, g] = 0.0
+            valid[a, g] = True
             if op == COUNT:
-                ival[a, g] = c
-            elif op == DAYS_SINCE_LAST:
+                ival[a, g] = acc[g, o]
+                continue
+            if op == DAYS_SINCE_LAST:
+                valid[a, g] = acc[g, o] != NO_DAY
+                ival[a, g] = today - acc[g, o] if valid[a, g] else 0
+                continue
+            if op == FIRST or op == LAST:
+                valid[a, g] = acc[g, o + 1] != NO_DAY
+                ival[a, g] = acc[g, o] if valid[a, g] else 0
+                continue
+            c = acc[g, o]
+            if op == MIN_I or op == MAX_I:
                 valid[a, g] = c > 0
-                ival[a, g] = today - acc[g, a, 2] if c > 0 else 0
-            elif op == FIRST or op == LAST or op == MIN_I or op == MAX_I:
-                valid[a, g] = c > 0
-                ival[a, g] = acc[g, a, 1] if c > 0 else 0
+                ival[a, g] = acc[g, o + 1] if c > 0 else 0
             elif op == SUM_I:
-                valid[a, g] = c == 0 or acc[g, a, 2] == 0
-                ival[a, g] = acc[g, a, 1] if c > 0 else 0
+                valid[a, g] = c == 0 or acc[g, o + 2] == 0
+                ival[a, g] = acc[g, o + 1] if c > 0 else 0
             elif op == SUM_F:
-                fval[a, g] = accf[g, a, 1] if c > 0 else 0.0
+                fval[a, g] = accf[g, o + 1] if c > 0 else 0.0
                 valid[a, g] = np.isfinite(fval[a, g])
             elif op == AVG_I:
-                if c == 0 or acc[g, a, 2] != 0:
+                if c == 0 or acc[g, o + 2] != 0:
                     valid[a, g] = False
                 else:
-                    fval[a, g] = float(acc[g, a, 1]) / c
+                    fval[a, g] = float(acc[g, o + 1]) / c
             elif op == AVG_F:
                 if c == 0:
                     valid[a, g] = False
                 else:
-                    fval[a, g] = accf[g, a, 1] / c
+                    fval[a, g] = accf[g, o + 1] / c
                     valid[a, g] = np.isfinite(fval[a, g])
             else:                               # MIN_F, MAX_F
                 valid[a, g] = c > 0
-                fval[a, g] = accf[g, a, 1] if c > 0 else 0.0
-    return ival, fval, valid
+                fval[a, g] = accf[g, o + 1] if c > 0 else 0.0

@@ -23,10 +23,10 @@ import datetime as dt
 import functools
 import operator
 import os
+import struct
 import threading
 
 import numpy as np
-import pyarrow as pa
 
 from pol.arbitration.arbitrate import Keys, Rules
 from pol.compiler import ir, offer_settings
@@ -35,6 +35,7 @@ from pol.compiler.backend import layout as names
 from pol.compiler.backend.layout import KernelLayout
 from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type, micros
+from pol.evaluation.arrays import strings
 from pol.evaluation.bind import param_args
 from pol.evaluation.lists import reference_truth
 from pol.evaluation.strings import extended, lookups
@@ -49,29 +50,28 @@ if hasattr(os, "register_at_fork"):
 
 
 class RowOutputs:
-    """One record's outputs, as the row kernel writes them: segments,
-    classifications and scores (one column each, read through the 1-D views
-    `seg`, `cls`, `score`), the candidates, then the accepted offers in the
-    flat layout (`n` of them) and the walk's counts (not read)."""
+    """One thread's buffer of the row kernel (one allocation, laid out by
+    layout.row_parts): the record it reads and what it writes: segments,
+    classifications and scores (1-D views `seg`, `cls`, `score`), the
+    candidates, then the accepted offers in the flat layout (`n` of them)
+    and the walk's counts (not read)."""
 
     def __init__(self, program: ir.Program, plan: KernelPlan):
-        K, H, max_n = len(plan.offers), len(plan.channels), program.arbitrate.max_per_customer
-        self.segs = np.empty((len(plan.segments), 1), np.bool_)
-        self.classes = np.empty((len(plan.classifies), 1), np.int16)
-        self.scores = np.empty((len(plan.scores), 1), np.float64)
-        self.seg, self.cls, self.score = self.segs[:, 0], self.classes[:, 0], self.scores[:, 0]
-        flat = (np.empty(max_n, np.int64), np.empty(max_n, np.int32), np.empty(max_n, np.int32),
-                np.empty(max_n, np.int32), np.empty(max_n, np.float64), np.empty(max_n, np.bool_),
-                np.zeros(1, np.int64))
-        counts = (np.zeros((K, len(names.FUNNEL)), np.int64), np.zeros((K, H, 2), np.int64))
-        self.cprio = np.empty((1, K), np.float64)
-        self.cchan = np.empty((1, K), np.int8)
-        self.key_int = np.zeros(1, np.int64)        # an int key, set per decision
-        self.args = {names.SEGS: self.segs, names.CLASSES: self.classes, names.SCORES: self.scores,
-                     names.CPRIO: self.cprio, names.CCHAN: self.cchan, **dict(zip(names.FLAT, flat)),
-                     **dict(zip(names.COUNTS[:2], counts))}
-        self.offer, self.chan, self.prio, self.ctrl = flat[2], flat[3], flat[4], flat[5]
+        parts = names.row_parts(plan, program.arbitrate.max_per_customer)
+        self.memory, a = names.row_buffers(parts)
+        self.args = {names.MEMORY: self.memory}
+        self.seg, self.cls, self.score = a[names.SEGS][:, 0], a[names.CLASSES][:, 0], a[names.SCORES][:, 0]
+        self.offer, self.chan, self.prio, self.ctrl = (a[n] for n in names.FLAT[2:6])
+        # scores, classes and segments lie in this order without a gap: one read
+        self._declared = struct.Struct(f"<{len(self.score)}d{len(self.cls)}h{len(self.seg)}?")
+        self._declared_at = next(p.offset for p in parts if p.name == names.SCORES)
+        self.key_int = a[names.KEYS[1]]         # an int key, packed with the record
         self.n = 0          # how many offers were accepted: what the kernel returns
+
+    def declared(self) -> tuple:
+        """Every score (NaN for null), classification (its label's index, -1
+        null) and segment, in this order, as Python values."""
+        return self._declared.unpack_from(self.memory, self._declared_at)
 
     def accepted(self) -> list[tuple[int, int, float, bool]]:
         """(offer index, channel index, priority, control) in rank order."""
@@ -83,8 +83,9 @@ class RowOutputs:
 
 
 class _Thread:
-    """What one thread's decisions reuse: its outputs, the kernel's
-    arguments that stay (a list to copy and fill), and the params last packed."""
+    """What one thread's decisions reuse: its buffers, the kernel's
+    arguments (a list whose changing items each call sets), the params last
+    packed."""
 
     def __init__(self, outputs: RowOutputs, args: list):
         self.out = outputs
@@ -110,7 +111,9 @@ class RowExecutor:
         self._ints = _picker(kinds[Type.INT] + kinds[Type.BOOL])
         self._strings, self._dates = _picker(kinds[Type.STRING]), _picker(kinds[Type.DATE])
         self._timestamps = _picker(kinds[Type.TIMESTAMP])
-        self._lit_luts = lookups(plan, pa.array(list(plan.literals), pa.string()))[1]
+        # Only a policy with string functions has lookups: the others never
+        # build an Arrow array here (pyarrow's first one imports pandas).
+        self._lit_luts = lookups(plan, strings(plan.literals))[1] if plan.luts else []
         rules = Rules.of(program)
         self._rules = rules.arguments()
         self._no_holdouts = rules.arguments(holdouts=False)      # a customer without a key
@@ -120,7 +123,6 @@ class RowExecutor:
         # fills only what changes (a dict per call cost a quarter of it).
         at = {n: k for k, n in enumerate(self._order)}
         self._at_today, self._at_active = at[names.TODAY], at[names.ACTIVE]
-        self._at_record = tuple(at[n] for n in names.RECORD)
         self._at_luts = tuple(at[n] for n in plan.layout.luts)
         # list fields: (values, offsets) positions, the field's input index, whether strings
         self._lists = tuple((at[a.values], at[a.offsets], inputs[j], f.type.element == Type.STRING)
@@ -129,9 +131,13 @@ class RowExecutor:
         by_name = {f.name: inputs[j] for j, f in enumerate(plan.fields)}
         self._quants = tuple((at[n], by_name[q.source.name], q) for q, n in zip(plan.quants, plan.layout.quants))
         self._at_params = {n: at[n] for p in plan.layout.params for n in (p.value, p.valid)}
-        self._at_keys = tuple(at[n] for n in names.KEYS)
+        self._at_keys = tuple(at[n] for n in (names.KEYS[0], names.KEYS[2], names.KEYS[3]))
         self._at_bp = at[names.MATCH_RULES[2]]
-        self._int_key = (True, None, _NO_OFFSETS, _NO_DATA)     # None: the thread's key_int
+        # the record as row_buffers lays it out, after the key's slot: ints, floats, validity
+        ints = sum(len(kinds[t]) for t in names.RECORD_INTS)
+        self._pack = struct.Struct(f"<q{ints}q{len(kinds[Type.FLOAT])}d{len(inputs)}?").pack_into
+        self._codes_get = {None: 0, **self._codes}.get
+        self._all_valid = (True,) * len(inputs)
         self._local = threading.local()
 
     @functools.cached_property
@@ -174,16 +180,16 @@ class RowExecutor:
             self._kernel = _entry_point(kernel)
 
     def _thread(self) -> _Thread:
-        """This thread's outputs and the kernel arguments that stay (the
-        output buffers, the rules): every name of the layout, checked once."""
+        """This thread's buffers and the kernel arguments that stay (the
+        buffers, the rules): every name of the layout, checked once."""
         t = getattr(self._local, "t", None)
         if t is None:
             out = RowOutputs(self.program, self.plan)
             lay = self.plan.layout
             params = [n for p in lay.params for n in (p.value, p.valid)]
             lists = [n for a in lay.fields if a.offsets is not None for n in (a.values, a.offsets)]
-            changing = dict.fromkeys((names.TODAY, *params, *names.RECORD, *lists, *lay.luts, *lay.quants,
-                                      names.ACTIVE, *names.KEYS))
+            changing = dict.fromkeys((names.TODAY, *params, *lists, *lay.luts, *lay.quants, names.ACTIVE,
+                                      *(n for n in names.KEYS if n not in names.ROW_CARVED)))
             args = list(KernelLayout.arguments(self._order, {**changing, **out.args, **self._rules}))
             t = self._local.t = _Thread(out, args)
         return t
@@ -193,7 +199,8 @@ class RowExecutor:
         input order, as RecordReader.values gives them (checked, None for
         null); `key` its key (None: the customer is in no holdout). The
         outputs are this thread's, overwritten by its next call."""
-        return self._call(self.kernel(), values, today, params, active, key)
+        kernel = self._kernel
+        return self._call(kernel if kernel is not None else self.kernel(), values, today, params, active, key)
 
     def _params(self, t: _Thread, params: dict, codes: dict[str, int], extra: dict[str, int]) -> tuple:
         """The params' kernel arguments ((position, value) pairs) and the
@@ -216,32 +223,44 @@ class RowExecutor:
         return packed
 
     def _call(self, kernel, values: list, today: int, params: dict, active: np.ndarray, key) -> RowOutputs:
+        try:
+            t = self._local.t
+        except AttributeError:
+            t = self._thread()
         codes = self._codes
         extra: dict[str, int] = {}      # strings the policy does not name, numbered after its literals
-        t = self._thread()
         pargs, bp = self._params(t, params, codes, extra)
         # The reader has checked every value: a float is finite, an int
-        # 64-bit. Python lists, converted once: item by item into numpy
-        # costs more. A null packs as 0.
-        iv = [0 if v is None else v for v in self._ints(values)]
-        strings = self._strings(values)
-        if strings:
-            iv += [0 if v is None else codes[v] if v in codes else extra.setdefault(v, len(codes) + len(extra))
-                   for v in strings]
-        dates = self._dates(values)
-        if dates:
-            iv += [0 if v is None else v.toordinal() - _ORDINAL_EPOCH for v in dates]
-        stamps = self._timestamps(values)
-        if stamps:
-            iv += [0 if v is None else micros(v) for v in stamps]
-        args = t.args.copy()
+        # 64-bit. A null packs as 0 (`v or 0` is 0 for null, False and 0);
+        # a kind without a null (`None in` is one pass in C) packs as it is.
+        ints = self._ints(values)
+        if None in ints:
+            ints = [v or 0 for v in ints]
+        floats = self._floats(values)
+        if None in floats:
+            floats = [0.0 if v is None else v for v in floats]
+        every = self._all(values)
+        valid = self._all_valid if None not in every else [v is not None for v in every]
+        sv: list | tuple = self._strings(values)
+        if sv:
+            known, strings = self._codes_get, sv
+            sv = [known(v, -1) for v in strings]      # null: 0
+            if -1 in sv:
+                sv = [c if c >= 0 else extra.setdefault(v, len(codes) + len(extra)) for c, v in zip(sv, strings)]
+        dv: list | tuple = self._dates(values)
+        if dv:
+            dv = [0 if v is None else v.toordinal() - _ORDINAL_EPOCH for v in dv]
+        tv: list | tuple = self._timestamps(values)
+        if tv:
+            tv = [0 if v is None else micros(v) for v in tv]
+        out = t.out
+        args = t.args
+        # the int key's slot, then the record: one call writes them into the
+        # thread's buffer that the kernel's iv, fv, ok and key_ints view
+        self._pack(out.memory, 0, key if type(key) is int else 0, *ints, *sv, *dv, *tv, *floats, *valid)
         args[self._at_today] = today
         for at, v in pargs:
             args[at] = v
-        a_iv, a_fv, a_ok = self._at_record
-        args[a_iv] = np.array(iv, np.int64)
-        args[a_fv] = np.array([0.0 if v is None else v for v in self._floats(values)], np.float64)
-        args[a_ok] = np.array([v is not None for v in self._all(values)], np.bool_)
         for at_values, at_offsets, k, strings_ in self._lists:
             items = values[k] or ()
             if strings_:
@@ -259,22 +278,17 @@ class RowExecutor:
             for at, table in zip(self._at_luts, luts):
                 args[at] = table
         args[self._at_active] = active
+        a_is, a_off, a_data = self._at_keys
         if key is None:
             args[self._at_bp] = self._no_holdouts[names.MATCH_RULES[2]]
-            keys: tuple = self._int_key
+            args[a_is], args[a_off], args[a_data] = True, _NO_OFFSETS, _NO_DATA
         else:
             args[self._at_bp] = bp
             if type(key) is int:
-                keys = self._int_key
+                args[a_is], args[a_off], args[a_data] = True, _NO_OFFSETS, _NO_DATA
             else:
-                keys = _key_arguments(key)
-        a_is, a_ints, a_off, a_data = self._at_keys
-        out = t.out
-        if keys[1] is None:
-            out.key_int[0] = key if key is not None else 0
-            args[a_is], args[a_ints], args[a_off], args[a_data] = True, out.key_int, keys[2], keys[3]
-        else:
-            args[a_is], args[a_ints], args[a_off], args[a_data] = keys
+                k = Keys.of_record(key)     # its ints are not read: the buffer's slot stays
+                args[a_is], args[a_off], args[a_data] = k.is_int, k.offsets, k.data
         out.n = kernel(*args)
         return out
 
@@ -299,11 +313,6 @@ def _picker(indices: list[int]):
         i = indices[0]
         return lambda values: (values[i],)
     return operator.itemgetter(*indices)
-
-
-def _key_arguments(key: int | str) -> tuple:
-    k = Keys.of_record(key)
-    return (k.is_int, k.ints, k.offsets, k.data)
 
 
 _NO_OFFSETS = np.zeros(1, np.int64)

@@ -166,7 +166,8 @@ def _match_batch(out: BatchOut, job: MatchJob) -> Flat:
     counts = [(np.zeros_like(job.funnel), np.zeros_like(job.by_channel)) for _ in parts]
     run_parts(lambda j, a, b: match_range(
         a, b, out.cprio, out.cchan, rules.max_n, rules.fallback, rules.category, rules.exclusive, rules.holdout_bp,
-        rules.holdout_state, keys.is_int, keys.ints, keys.offsets, keys.data, *flat.arrays(), *counts[j]), parts)
+        rules.holdout_state, rules.room_of, out.scores, keys.is_int, keys.ints, keys.offsets, keys.data,
+        *flat.arrays(), *counts[j]), parts)
     for funnel, by_channel in counts:
         job.funnel += funnel
         job.by_channel += by_channel
@@ -394,7 +395,7 @@ class Stream:
             # The optimal allocation weighs every customer's candidates.
             self._candidates.append(collect_candidates(
                 out.cprio, out.cchan, self.rows, self.rules.holdout_bp, self.rules.holdout_state,
-                keys.is_int, keys.ints, keys.offsets, keys.data, self.counts.funnel))
+                keys.is_int, keys.ints, keys.offsets, keys.data, self.rules.room_of, out.scores, self.counts.funnel))
             self._hold(cols)
         elif self.rules.has_capacity:
             # Only a customer with a candidate of a constrained offer can be
@@ -410,7 +411,7 @@ class Stream:
             else:
                 self._candidates.append(take_constrained(
                     out.cprio, out.cchan, r.constrained, self.rows, r.holdout_bp, r.holdout_state,
-                    keys.is_int, keys.ints, keys.offsets, keys.data, self.counts.funnel))
+                    keys.is_int, keys.ints, keys.offsets, keys.data, r.room_of, out.scores, self.counts.funnel))
                 flat = _match_batch(out, MatchJob(r, keys, self.counts.funnel, self.counts.by_channel))
             self._kept.append(flat.kept())
             self._hold(cols)
@@ -456,14 +457,14 @@ class Stream:
             if self.rules.optimal:      # no rows: the report of an empty allocation
                 empty = np.zeros(0, np.int64)
                 _, allocation = walk_run(empty, empty.astype(np.int16), empty.astype(np.int8), empty.astype(np.float64),
-                                         empty.astype(np.bool_), self.rules, self.plan.offers, self.counts.funnel,
-                                         Labels.of(self.program))
+                                         empty.astype(np.bool_), empty.astype(np.float64), self.rules,
+                                         self.plan.offers, self.counts.funnel, Labels.of(self.program))
                 self.counts.allocation = allocation.to_dict() if allocation is not None else None
             return
-        rows, offer, chan, prio, ctrl = (np.concatenate([c[j] for c in self._candidates]) for j in range(5))
+        rows, offer, chan, prio, ctrl, room = (np.concatenate([c[j] for c in self._candidates]) for j in range(6))
         self._candidates = []
-        accepted, allocation = walk_run(rows, offer, chan, prio, ctrl, self.rules, self.plan.offers, self.counts.funnel,
-                                        Labels.of(self.program))
+        accepted, allocation = walk_run(rows, offer, chan, prio, ctrl, room, self.rules, self.plan.offers,
+                                        self.counts.funnel, Labels.of(self.program))
         if allocation is not None:
             self.counts.allocation = allocation.to_dict()
         base = 0

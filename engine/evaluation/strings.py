@@ -75,6 +75,10 @@ def lookups(plan: KernelPlan, table: pa.Array) -> tuple[pa.Array, list[np.ndarra
             args.append(maps[lut])
         elif lut.op == "length":
             args.append(pc.utf8_length(table).to_numpy().astype(np.int64))
+        elif lut.op == "channel_rank":
+            # each string's channel, once per batch: no row compares strings
+            names = pa.array(lut.arg.split(","), pa.string())
+            args.append(pc.fill_null(pc.index_in(table, value_set=names), -1).to_numpy().astype(np.int64))
         else:
             fn = {"starts_with": pc.starts_with, "ends_with": pc.ends_with,
                   "contains": pc.match_substring}[lut.op]

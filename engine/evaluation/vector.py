@@ -207,6 +207,12 @@ def evaluate_batch(program: ir.Program, plan: KernelPlan, bound: Bound, active: 
         chan = np.full(n, NO_CHANNEL, np.int8)
         for c in reversed(o.channels):
             chan = np.where(open_[c], np.int8(plan.channels.index(c)), chan)
+        if o.prefer is not None:
+            # the customer's own channel first, when listed and open (LANGUAGE.md 6.1)
+            rv, rm = ev.expr(o.prefer)
+            for j, c in enumerate(o.channels):
+                hit = (rv == j) & open_[c] if rm is None else (rv == j) & open_[c] & rm
+                chan = np.where(hit, np.int8(plan.channels.index(c)), chan)
         state = np.where(eligible, chan, np.int8(NOT_ELIGIBLE))
         if pm is not None:
             state = np.where((state >= 0) & ~pm, np.int8(NO_PRIORITY), state)

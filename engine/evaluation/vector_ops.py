@@ -390,7 +390,7 @@ RULES = {
     "max": _min_max, "clamp": _clamp, "sqrt": _sqrt, "exp": _exp, "log": _log, "pow": _pow,
     "coalesce": _coalesce, "year": _date_part, "month": _date_part, "day": _date_part,
     "starts_with": _string_function, "ends_with": _string_function, "contains": _string_function,
-    "length": _string_function,
+    "length": _string_function, "channel_rank": _string_function,
     "make_date": _calendar, "add_months": _calendar, "weekday": _calendar, "day_of_year": _calendar,
     "anniversary": _calendar, "hour": _calendar, "minute": _calendar, "ts_date": _calendar,
     "upper": _string_function, "lower": _string_function, "trim": _string_function,

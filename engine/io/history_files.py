@@ -32,14 +32,19 @@ def parse_history_args(items) -> dict[str, str]:
     return out
 
 
-def read_history(program: ir.Program, columns, name: str, path: str) -> pa.Table:
-    """The events of history `name` from `path`: the used columns, every file."""
+def declared_history(program: ir.Program, name: str, path: str) -> ir.History:
+    """The history --history names; a DataError when the policy declares none of that name."""
     declared = {h.name: h for h in program.histories}
     if name not in declared:
         known = ", ".join(sorted(declared)) or "none"
         raise DataError(f"--history names '{name}', but the policy declares no such history "
                         f"(its histories: {known})", path=path)
-    hist = declared[name]
+    return declared[name]
+
+
+def read_history(program: ir.Program, columns, name: str, path: str) -> pa.Table:
+    """The events of history `name` from `path`: the used columns, every file."""
+    hist = declared_history(program, name, path)
     shape = view(hist, used_fields(hist, [c for c in columns if c.aggregate.history == name]))
     try:
         inp = Input(shape, path)

@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pol.compiler import ir
+
 CHANGE = pa.struct([("name", pa.string()), ("from", pa.string()), ("to", pa.string())])
 SCORE_CHANGE = pa.struct([("name", pa.string()), ("from", pa.float64()), ("to", pa.float64())])
 MOVE = pa.struct([("offer", pa.string()), ("from_channel", pa.string()), ("to_channel", pa.string()),
@@ -70,7 +72,7 @@ class Catalog:
         self.class_values = pa.array([v for c in self.classes for v in values[c]], pa.string())
         self.value_code = {(c, v): int(self.class_base[i]) + j
                            for i, c in enumerate(self.classes) for j, v in enumerate(values[c])}
-        self.scores = _union(p.scores for p in plans)
+        self.scores = [s for s in _union(p.scores for p in plans) if not ir.hidden(s)]
         self.offers = _union(p.offers for p in plans)
         self.channels = _union(p.channels for p in plans)
         self.segment_names = pa.array(self.segments, pa.string())

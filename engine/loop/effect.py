@@ -21,7 +21,10 @@ relative uplift of a rate is SciPy's relative risk less 1
 same log interval by the delta method. Groups: each offer over all its
 customers ("all"), per segment of the run (customers in it), and per
 value of any string column of the run's customers named in `by` (a
-classification, or an experiment's arm).
+classification, or an experiment's arm). Then the experiments' rows
+(engine/loop/arms.py): each arm on all its customers, offered or not,
+against the control group and the other arms, with `experiment`, `arm`
+and `against` set and `offer` null.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ EFFECT = pa.schema([
     ("uplift", pa.float64()), ("uplift_low", pa.float64()), ("uplift_high", pa.float64()),
     ("relative_uplift", pa.float64()), ("relative_low", pa.float64()), ("relative_high", pa.float64()),
     ("p_value", pa.float64()), ("warning", pa.string()),
+    ("experiment", pa.string()), ("arm", pa.string()), ("against", pa.string()),
 ])
 
 RULE = (f"A group's estimate is flagged too small to tell when treatment or control holds fewer than "
@@ -164,17 +168,34 @@ def warning(row: dict, binary: bool) -> str | None:
     return None
 
 
-def estimate(exposures, outcomes: pa.Table, metric: str, by=(), missing: str = "zero") -> tuple[pa.Table, dict]:
-    """The effect per offer and group, and what was matched (see the module's docstring)."""
+def estimate(exposures, outcomes: pa.Table, metric: str, by=(), missing: str = "zero",
+             experiments=()) -> tuple[pa.Table, dict]:
+    """The effect per offer and group, then per experiment arm (engine/loop/
+    arms.py: all the run carries, or those named in `experiments`), and what
+    was matched (see the module's docstring)."""
+    from pol.loop.arms import binary_values, customer_outcomes, experiment_rows, select
     if missing not in ("zero", "drop"):
         raise ValueError("missing must be 'zero' or 'drop'")
-    if not pc.any(exposures.table.column("control")).as_py():
+    names = select(exposures, experiments)
+    per_offer = "offer" in outcomes.column_names
+    if per_offer and experiments:
+        raise DataError(f"--experiment {names[0]}: an experiment is measured on one outcome per customer, and "
+                        "these outcomes are per customer and offer (an 'offer' column): a customer without an "
+                        "offer has none", column="offer")
+    measurable = names if not per_offer else []
+    if not pc.any(exposures.table.column("control")).as_py() and not measurable:
         raise DataError("the run holds no controls: no offer held customers out, so there is nothing to compare "
                         "the treated with; give the offers to measure a `holdout` (e.g. holdout 5%) and run again",
                         column="control", path=exposures.source)
     joined, info = _joined(exposures, outcomes, metric, missing)
     values = joined.column("_metric").to_numpy(zero_copy_only=False).astype(np.float64)
-    binary = bool(len(values)) and bool(np.isin(values, (0.0, 1.0)).all())
+    if measurable:
+        # One kind for the whole file: the customers' outcomes decide it too.
+        customers = customer_outcomes(exposures, outcomes, metric, missing).column("_metric")
+        values_all = np.concatenate([values, customers.to_numpy(zero_copy_only=False).astype(np.float64)])
+    else:
+        values_all = values
+    binary = binary_values(values_all)
     kind = "rate" if binary else "mean"
     offers_all = joined.column("offer").combine_chunks()
     enc = offers_all.dictionary_encode()
@@ -182,8 +203,8 @@ def estimate(exposures, outcomes: pa.Table, metric: str, by=(), missing: str = "
     offer_names = enc.dictionary.to_pylist()
     control = joined.column("control").to_numpy(zero_copy_only=False).astype(np.bool_)
     rows = []
-    for group_by, codes, names in _groupings(exposures, joined, list(by)):
-        G = len(names)
+    for group_by, codes, groups in _groupings(exposures, joined, list(by)):
+        G = len(groups)
         keep = codes >= 0
         cell = np.where(keep, offer_codes * G + codes, -1)
         order = np.lexsort((control, cell))
@@ -198,11 +219,16 @@ def estimate(exposures, outcomes: pa.Table, metric: str, by=(), missing: str = "
             split = s + int(np.searchsorted(ctrl_sorted[s:e], True))
             row = _stats(vals_sorted[s:split], vals_sorted[split:e], binary)
             row.update(offer=offer_names[k], offer_label=exposures.labels.get(offer_names[k]),
-                       group_by=group_by, group=names[g], metric=metric, kind=kind)
+                       group_by=group_by, group=groups[g], metric=metric, kind=kind)
             row["warning"] = warning(row, binary)
             rows.append(row)
     order = {o: k for k, o in enumerate(exposures.labels)}
     rows.sort(key=lambda r: (order.get(r["offer"], len(order)), r["offer"], r["group_by"] != "all",
                              r["group_by"] != "segment", r["group_by"], r["group"]))
-    info.update(metric=metric, kind=kind, confidence=CONFIDENCE, rule=RULE, source=exposures.source)
-    return pa.Table.from_pylist(rows, schema=EFFECT), info
+    arm_rows, measured = experiment_rows(exposures, outcomes, metric, measurable, by, missing, binary)
+    info.update(metric=metric, kind=kind, confidence=CONFIDENCE, rule=RULE, source=exposures.source,
+                experiments=measured)
+    if per_offer and names:
+        info["experiments_not_measured"] = (f"{', '.join(names)}: the outcomes are per customer and offer, and an "
+                                            "experiment is measured on one outcome per customer")
+    return pa.Table.from_pylist(rows + arm_rows, schema=EFFECT), info

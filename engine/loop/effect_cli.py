@@ -3,10 +3,12 @@
 In: a `pol run` output folder (or decision logs of `pol serve`), the
 outcomes observed after it, --metric (the outcomes' column, default
 `response`), --by (string columns of the run's customers to group by, on
-top of each offer and each segment), --key (the outcomes' key column when
+top of each offer and each segment), --experiment (the experiments to
+measure, default all the run carries: engine/loop/arms.py), --key (the outcomes' key column when
 it is not named as the run's key), --missing (an exposure without an
 outcome row counts as 0, or is dropped). Out: DIR/effect.parquet (one row
-per offer and group, engine/loop/effect.py EFFECT), DIR/effect.json (the
+per offer and group, then per experiment arm, comparison and group:
+engine/loop/effect.py EFFECT), DIR/effect.json (the
 rows and what was matched), a text table on stdout. DIR is staged and
 moved into place as `pol run` does. Exit status 0; 1 for a data error
 (a run without controls among them); 2 for a usage error or refused DIR.
@@ -46,7 +48,7 @@ def check_out(out: str, *sources: str) -> None:
 
 
 def measure(run_dir, decisions, outcomes, out, metric="response", by=(), key=None, missing="zero",
-        overwrite=False) -> tuple:
+            overwrite=False, experiments=()) -> tuple:
     from pol.loop.effect import estimate
     from pol.loop.exposures import from_decisions, from_run, read_outcomes
     if (run_dir is None) == (decisions is None):
@@ -62,7 +64,7 @@ def measure(run_dir, decisions, outcomes, out, metric="response", by=(), key=Non
         table = read_outcomes(outcomes, outcome_key, key_type, metric)
         if outcome_key != exposures.key:
             table = table.rename_columns([exposures.key if c == outcome_key else c for c in table.column_names])
-        effect, info = estimate(exposures, table, metric, by=by, missing=missing)
+        effect, info = estimate(exposures, table, metric, by=by, missing=missing, experiments=experiments)
         info.update(outcomes=str(outcomes))
         staging = Staging(claim)
         try:
@@ -103,7 +105,10 @@ def render(effect, info, out: str | None = None) -> str:
     rows = [["offer", "", "group", "treated", "control", "treated " + kind, "control " + kind,
              "uplift" + (" (points)" if kind == "rate" else ""), "95% interval", "relative", "p", ""]]
     no_control, small = [], 0
-    for r in effect.to_pylist():
+    every = effect.to_pylist()
+    for r in every:
+        if r["experiment"] is not None:
+            continue
         if r["control"] == 0:
             if r["group_by"] == "all":
                 no_control.append(r["offer"])
@@ -112,15 +117,9 @@ def render(effect, info, out: str | None = None) -> str:
             small += 1
             continue
         group = r["group"] if r["group_by"] in ("all", "segment") else f"{r['group_by']} = {r['group']}"
-        up = r["uplift"]
-        up_text = "-" if up is None else (f"{up * 100:+.1f}" if kind == "rate" else f"{up:+,.2f}")
-        rel = "-" if r["relative_uplift"] is None else f"{r['relative_uplift']:+.0%}"
-        p = "-" if r["p_value"] is None or math.isnan(r["p_value"]) else \
-            ("<0.001" if r["p_value"] < 0.001 else f"{r['p_value']:.3f}")
         rows.append([r["offer"] if r["group_by"] == "all" else "", (r["offer_label"] or "") if r["group_by"] == "all"
-                     else "", group, f"{r['treated']:,}", f"{r['control']:,}", _pct(r["treated_value"], kind),
-                     _pct(r["control_value"], kind), up_text, _interval(r["uplift_low"], r["uplift_high"], kind),
-                     rel, p, "too few to tell" if r["warning"] else ""])
+                     else "", group, f"{r['treated']:,}", f"{r['control']:,}", *_figures(r, kind),
+                     "too few to tell" if r["warning"] else ""])
     m = info["metric"]
     lines = [f"Effect on {m} ({'response rate' if kind == 'rate' else 'mean'}): treatment against control, "
              f"{info['exposures']:,} offers given, {info['with_outcome']:,} with an outcome"
@@ -133,15 +132,60 @@ def render(effect, info, out: str | None = None) -> str:
                      f"{(out + '/') if out else ''}effect.parquet and effect.json")
     if no_control:
         lines.append(f"  No control group (the offer has no holdout): {', '.join(no_control)}")
+    for name in info.get("experiments") or {}:
+        lines += [""] + _experiment_lines(name, [r for r in every if r["experiment"] == name], info, out)
+    if info.get("experiments_not_measured"):
+        lines.append(f"  Experiments not measured: {info['experiments_not_measured']}")
     lines.append(f"  {info['rule']}")
     return "\n".join(lines)
+
+
+def _experiment_lines(name: str, rows: list[dict], info: dict, out: str | None) -> list[str]:
+    """An experiment's table: each arm against control and against the other
+    arms over all its customers, then the --by groups big enough to tell;
+    per segment (every segment, three rows or more each) only in the files."""
+    from pol.cli.report import table
+    kind = info["kind"]
+    head = [["arm", "against", "group", "customers", "against customers", "arm " + kind, "against " + kind,
+             "uplift" + (" (points)" if kind == "rate" else ""), "95% interval", "relative", "p", ""]]
+    body, small, segments = [], 0, 0
+    for r in rows:
+        if r["group_by"] == "segment":
+            segments += 1
+            continue
+        if r["group_by"] != "all" and r["warning"]:
+            small += 1
+            continue
+        group = r["group"] if r["group_by"] in ("all", "segment") else f"{r['group_by']} = {r['group']}"
+        body.append([r["arm"], r["against"], group, f"{r['treated']:,}", f"{r['control']:,}",
+                     *_figures(r, kind), "too few to tell" if r["warning"] else ""])
+    lines = [f"Experiment {name} on {info['metric']} ({'response rate' if kind == 'rate' else 'mean'}): every "
+             "customer of an arm, offered or not, against the group it is measured against"]
+    lines += table(head + body, {3, 4, 5, 6, 7, 9, 10}) if body else ["  nothing to compare: one arm, no control"]
+    files = f"{(out + '/') if out else ''}effect.parquet and effect.json"
+    if segments:
+        lines.append(f"  per segment of the run: {segments:,} more rows in {files}")
+    if small:
+        lines.append(f"  {small:,} more groups are too small to tell; every row is in {files}")
+    return lines
+
+
+def _figures(r: dict, kind: str) -> list[str]:
+    """A row's rates or means, uplift, interval, relative uplift and p-value, as the tables show them."""
+    up = r["uplift"]
+    up_text = "-" if up is None else (f"{up * 100:+.1f}" if kind == "rate" else f"{up:+,.2f}")
+    rel = "-" if r["relative_uplift"] is None else f"{r['relative_uplift']:+.0%}"
+    p = "-" if r["p_value"] is None or math.isnan(r["p_value"]) else \
+        ("<0.001" if r["p_value"] < 0.001 else f"{r['p_value']:.3f}")
+    return [_pct(r["treated_value"], kind), _pct(r["control_value"], kind), up_text,
+            _interval(r["uplift_low"], r["uplift_high"], kind), rel, p]
 
 
 def command(args) -> int:
     try:
         with _sigterm_as_interrupt():
             effect, info = measure(args.run, args.decisions, args.outcomes, args.out, args.metric, args.by, args.key,
-                               args.missing, args.overwrite)
+                                   args.missing, args.overwrite, args.experiment)
     except (UsageError, OutputRefused) as e:
         print(f"pol: error: {e}", file=sys.stderr)
         return 2
@@ -157,9 +201,11 @@ def command(args) -> int:
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "effect", help="the effect of each offer: treatment against the control groups of a run",
+        "effect", help="the effect of each offer and experiment arm: treatment against the control groups of a run",
         description="Join outcomes to a run's assignments and controls (holdouts) and estimate each offer's "
-                    "effect with a 95%% interval: DIR/effect.parquet, DIR/effect.json and a table on stdout.")
+                    "effect with a 95%% interval, and each experiment arm's (all its customers against the "
+                    "experiment's control group and the other arms): DIR/effect.parquet, DIR/effect.json and "
+                    "a table on stdout.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", metavar="RUN_DIR", help="the output folder of a pol run")
     src.add_argument("--decisions", metavar="PATH", help="decision logs (JSON lines: key, offers [{offer, control}])")
@@ -171,6 +217,8 @@ def add_parser(subparsers) -> None:
                    help="the outcomes' column to measure: 0/1 (a response rate) or numbers (a mean); default response")
     p.add_argument("--by", action="append", default=[], metavar="COLUMN",
                    help="also per value of this string column of the run's customers (repeatable)")
+    p.add_argument("--experiment", action="append", default=[], metavar="NAME",
+                   help="measure only this experiment of the run (repeatable; default: every experiment it carries)")
     p.add_argument("--key", metavar="COLUMN", help="the outcomes' key column (default: the run's key name)")
     p.add_argument("--missing", choices=["zero", "drop"], default="zero",
                    help="an offer given with no outcome row: counts as 0 (default) or is left out")

@@ -3,8 +3,10 @@
 In: a `pol run` output folder (assignments.parquet/.csv/.arrow: key, offer,
 control; customers.parquet/.csv: segments and classifications; summary.json:
 labels), or decision logs in its place (a JSON lines file, or a folder of
-them: one object per decision with `key` and `offers` [{offer, control}];
-a customer decided twice counts once per offer, at its first decision);
+them: one object per decision with `key` and `offers` [{offer, control}],
+and `experiments` {experiment: arm} where the policy has experiments;
+a customer decided twice counts once per offer, at its first decision,
+and in the arms of its first decision);
 and an outcomes file or folder as `pol run` reads inputs (Parquet, Arrow
 IPC, CSV): a key column, optionally `offer`, and the metric column.
 Out: `Exposures` (key, offer, control; customers for grouping; labels) and
@@ -32,6 +34,8 @@ class Exposures:
     customers: pa.Table | None = None       # key + segment / class columns, from a run
     segments: list = field(default_factory=list)
     labels: dict = field(default_factory=dict)    # offer and segment labels
+    experiments: dict = field(default_factory=dict)   # name -> its arms as declared, then "control"
+    what: str = "the run"                   # what the exposures are, as error messages name it
 
 
 def _read(path: Path, columns=None, types=None) -> pa.Table:
@@ -80,11 +84,14 @@ def from_run(run_dir: str) -> Exposures:
     table = pa.table({key: assignments.column(key), "offer": assignments.column("offer").cast(pa.string()),
                       "control": assignments.column("control").cast(pa.bool_())})
     labels: dict = {}
+    experiments: dict = {}
     summary = run / "summary.json"
     if summary.is_file():
         try:
             s = json.loads(summary.read_text(encoding="utf-8"))
             labels = {k: v.get("label") for part in ("offers", "segments") for k, v in s.get(part, {}).items()}
+            # Customers per arm, in declaration order with control last: the arms' order.
+            experiments = {k: list(v) for k, v in (s.get("experiments") or {}).items()}
         except (OSError, ValueError, AttributeError):
             labels = {}
     customers, segments = None, []
@@ -93,7 +100,9 @@ def from_run(run_dir: str) -> Exposures:
         customers = _read(cpath)
         customers = customers.drop_columns([c for c in ("offers",) if c in customers.column_names])
         segments = [f.name for f in customers.schema if pa.types.is_boolean(f.type) and f.name != key]
-    return Exposures(table, key, str(run_dir), customers, segments, labels)
+    columns = customers.column_names if customers is not None else []
+    experiments = {k: v for k, v in experiments.items() if k in columns}
+    return Exposures(table, key, str(run_dir), customers, segments, labels, experiments)
 
 
 _OFFERS = pa.schema([("offers", pa.list_(pa.struct([("offer", pa.string()), ("control", pa.bool_()),
@@ -114,7 +123,7 @@ def from_decisions(path: str) -> Exposures:
         files = [p]
     else:
         raise DataError("no such file or folder", path=path)
-    parts = []
+    parts, arm_parts = [], []
     for f in files:
         try:
             # `offers` typed up front: a block whose decisions all have no
@@ -143,6 +152,8 @@ def from_decisions(path: str) -> Exposures:
         parts.append(pa.table({"key": t.column("key").combine_chunks().take(parent),
                                "offer": flat.field("offer").cast(pa.string()),
                                "control": pc.fill_null(control.cast(pa.bool_()), False)}))
+        if "experiments" in t.column_names:
+            arm_parts.append(_arms(t, f))
     try:
         table = pa.concat_tables(parts, promote_options="permissive")
     except pa.ArrowException as e:
@@ -151,7 +162,39 @@ def from_decisions(path: str) -> Exposures:
     first = table.append_column("_n", pa.array(np.arange(table.num_rows))) \
         .group_by(["key", "offer"], use_threads=False).aggregate([("_n", "min")])
     table = table.take(pa.array(np.sort(first.column("_n_min").to_numpy())))
-    return Exposures(table, "key", path)
+    customers, experiments = _decided(arm_parts, path)
+    return Exposures(table, "key", path, customers, experiments=experiments, what="the decision logs")
+
+
+def _arms(t: pa.Table, f: Path) -> pa.Table:
+    """Every decision's key and arms (`experiments` {name: arm}), offered or not."""
+    x = t.column("experiments").combine_chunks()
+    if not pa.types.is_struct(x.type):
+        raise DataError("'experiments' must be an object {experiment: arm}", column="experiments", path=str(f))
+    cols = {"key": t.column("key").combine_chunks()}
+    for i in range(x.type.num_fields):
+        cols[x.type.field(i).name] = x.field(i).cast(pa.string())
+    return pa.table(cols).filter(pc.is_valid(x))
+
+
+def _decided(parts: list[pa.Table], path: str) -> tuple[pa.Table | None, dict]:
+    """The customers the logs decided, each with the arms of their first
+    decision, and each experiment's arms (sorted: the logs do not say in
+    which order they were declared; control last)."""
+    if not parts:
+        return None, {}
+    try:
+        t = pa.concat_tables(parts, promote_options="permissive")
+    except pa.ArrowException as e:
+        raise DataError(f"the logs disagree on the type of a field ({e})", path=path) from None
+    first = t.append_column("_n", pa.array(np.arange(t.num_rows))) \
+        .group_by(["key"], use_threads=False).aggregate([("_n", "min")])
+    t = t.take(pa.array(np.sort(first.column("_n_min").to_numpy())))
+    experiments = {}
+    for name in t.column_names[1:]:
+        arms = sorted(a for a in pc.unique(t.column(name)).to_pylist() if a is not None and a != "control")
+        experiments[name] = arms + ["control"]
+    return t, experiments
 
 
 def read_outcomes(path: str, key: str, key_type: pa.DataType, metric: str) -> pa.Table:

@@ -2,11 +2,13 @@
 for checking that it finds what was planted.
 
 In: a `pol run` output folder, the uplift per offer (added to the response
-probability of customers given the offer and not held out), a base rate,
-a seed. Out: a table of every customer of the run: its key and `response`
-(0/1), drawn with probability base rate + the uplifts of the offers it was
-treated with (clipped to [0, 1]); controls get the base rate for that
-offer. The same arguments always give the same outcomes.
+probability of customers given the offer and not held out) or per
+experiment arm (`EXPERIMENT.ARM`: added for every customer of the arm,
+offered or not, the effect an experiment measures), a base rate, a seed.
+Out: a table of every customer of the run: its key and `response` (0/1),
+drawn with probability base rate + the uplifts of the offers it was
+treated with and of its arms (clipped to [0, 1]); controls get the base
+rate for that offer. The same arguments always give the same outcomes.
 """
 from __future__ import annotations
 
@@ -30,13 +32,23 @@ def planted(run_dir: str, uplift: dict[str, float], base_rate: float = 0.1, seed
                         path=run_dir)
     keys = _read(cpath, columns=[key]).column(key).combine_chunks()
     offers = set(pc.unique(exposures.table.column("offer")).to_pylist())
-    unknown = [o for o in uplift if o not in offers]
+    arms = {f"{x}.{a}": (x, a) for x, values in exposures.experiments.items() for a in values[:-1]}
+    unknown = [o for o in uplift if o not in offers and o not in arms]
     if unknown:
-        raise DataError(f"--uplift {unknown[0]}: no customer of the run was given that offer (given: "
-                        f"{', '.join(sorted(offers))})", path=run_dir)
+        what = f"no customer of the run was given that offer (given: {', '.join(sorted(offers)) or 'none'})"
+        if "." in unknown[0] or arms:
+            what += f"; nor is it an arm of the run's experiments ({', '.join(arms) or 'none'})"
+        raise DataError(f"--uplift {unknown[0]}: {what}", path=run_dir)
     p = np.full(len(keys), float(base_rate))
+    for name, u in uplift.items():
+        if name in arms and name not in offers:
+            x, a = arms[name]
+            inside = pc.equal(exposures.customers.column(x).cast(pa.string()), a)
+            at = np.flatnonzero(pc.fill_null(inside, False).to_numpy(zero_copy_only=False))
+            k = pc.index_in(exposures.customers.column(key).take(pa.array(at)), value_set=keys)
+            np.add.at(p, k.to_numpy(zero_copy_only=False).astype(np.int64), float(u))
     t = exposures.table.filter(pc.invert(exposures.table.column("control")))
-    for offer, u in uplift.items():
+    for offer, u in ((o, u) for o, u in uplift.items() if o in offers):
         treated = t.filter(pc.equal(t.column("offer"), offer)).column(key)
         at = pc.index_in(treated, value_set=keys).to_numpy(zero_copy_only=False)
         np.add.at(p, at.astype(np.int64), float(u))
@@ -68,7 +80,8 @@ def parse_uplift(items) -> dict[str, float]:
                 raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
-            raise ValueError(f"--uplift needs OFFER=NUMBER (e.g. retention_pack=0.05), got '{item}'") from None
+            raise ValueError(f"--uplift needs OFFER=NUMBER or EXPERIMENT.ARM=NUMBER (e.g. retention_pack=0.05, "
+                             f"care_ab.voucher=0.05), got '{item}'") from None
         if not -1 <= out[name.strip()] <= 1:
             raise ValueError(f"--uplift {item}: an uplift is a change of probability, between -1 and 1")
     return out

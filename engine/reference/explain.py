@@ -56,7 +56,8 @@ class OfferVerdict:
     """One offer. reason: None when given, else "window", "eligible",
     "priority", "channel", "max", "category", "exclusive", or a run-wide
     constraint under a ledger: "capacity", "quota", "channel_capacity",
-    "budget"."""
+    "budget", or "contact_cap" (its channel's contacts in the history and
+    the offers given through it already reach a limit, LANGUAGE.md 14.1)."""
     name: str
     label: str | None
     given: bool
@@ -71,6 +72,8 @@ class OfferVerdict:
     to: tuple[str, ...] = ()           # the offers that took the place
     campaign: str | None = None        # the file's campaign the offer is declared in
     attributes: dict = dataclasses.field(default_factory=dict)   # the offer's attributes
+    # `channels by NAME then ...`: which channel was tried first and why (None: the list's order alone)
+    first: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def fields_used(program: ir.Program) -> list[str]:
     exprs: list[ir.Expr] = [d.expr for d in program.lets + program.segments + program.scores]
     exprs += [w.cond for c in program.classifies for w in c.whens]
     exprs += [c.cond for c in program.channels if c.cond is not None]
-    exprs += [e for o in program.offers for e in (o.eligible, o.priority)]
+    exprs += [e for o in program.offers for e in (o.eligible, o.priority, o.prefer) if e is not None]
     exprs += [program.population.cond] if program.population is not None else []
     used = {n.name for e in exprs for n in ir.walk(e) if isinstance(n, ir.FieldRef)}
     return [f.name for f in program.input.fields if f.name in used]
@@ -234,7 +237,8 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
         else:
             x = lost[o.name]
             a_rules = program.arbitrate
-            rule = {"max": f"max {a_rules.max_per_customer} per customer",
+            rule = _contact_cap(program, row, s.channel, labels) if x.reason == "contact_cap" else {
+                    "max": f"max {a_rules.max_per_customer} per customer",
                     "category": f"one per category ({', '.join(x.rule)})",
                     "exclusive": f"exclusive {', '.join(x.rule)}",
                     "capacity": "its capacity",
@@ -252,6 +256,8 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
              for v in given]
     others = [dataclasses.replace(v, campaign=offers[v.name].campaign, attributes=dict(offers[v.name].attributes))
               for v in others]
+    given, others = ([dataclasses.replace(v, first=_first(offers[v.name], row, labels)) for v in vs]
+                     for vs in (given, others))
 
     used = fields_used(program)
     return Explanation(
@@ -261,7 +267,7 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
         params=dict(row.params),
         segments=[(s.name, s.label, row.values[s.name]) for s in program.segments],
         classifications=classes,
-        scores=[(s.name, s.label, row.values[s.name]) for s in program.scores],
+        scores=[(s.name, s.label, row.values[s.name]) for s in program.shown_scores],
         channels=channels,
         offers=given + others,
         decision=decision_of(program, row, match),
@@ -269,6 +275,23 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
         experiments=[_arm_verdict(x, row.key, row.arms[x.name]) for x in program.experiments],
         outside=outside,
     )
+
+
+def _first(o: ir.Offer, row, labels: Mapping[str, str]) -> str | None:
+    """How the channel of a `channels by NAME` offer was chosen, in words (LANGUAGE.md 6.1)."""
+    if o.prefer is None:
+        return None
+    by = o.prefer.args[0]
+    name, value = render(by), eval_expr(by, row.env)
+    if value is None:
+        return f"{name} is null: its channels in the listed order"
+    rank = eval_expr(o.prefer, row.env)
+    if rank < 0:
+        return f"{name} = {value_text(value)} names none of its channels: its channels in the listed order"
+    c = _named(o.channels[rank], labels)
+    if row.channels[o.channels[rank]]:
+        return f"{c} tried first: {name} = {value_text(value)}"
+    return f"{c} tried first ({name} = {value_text(value)}), but it is closed: the first open one of its list"
 
 
 def _arm_verdict(x: ir.Experiment, key, arm: str) -> ArmVerdict:
@@ -282,6 +305,22 @@ def _arm_verdict(x: ir.Experiment, key, arm: str) -> ArmVerdict:
 
 
 # ---------------------------------------------------------------- text
+
+def _contact_cap(program: ir.Program, row, channel: str, labels: dict) -> str:
+    """The limit of `channel` with the least room for this customer, with
+    its count: which contact cap the offers given through the channel in
+    this walk reached (the hidden score is min(N - count, ...))."""
+    least = program.decl(dict(program.arbitrate.rooms)[channel]).expr.args[0]
+    parts = least.args if isinstance(least, ir.Call) and least.op == "min" else (least,)
+    limits = [(p.args[0].value, p.args[1]) for p in parts if isinstance(p, ir.Call) and p.op == "sub"
+              and isinstance(p.args[0], ir.Literal) and isinstance(p.args[1], ir.Aggregate)]
+    if not limits:          # not the shape contact.room_scores makes: the channel alone
+        return f"the contact cap of {_named(channel, labels)}"
+    n, agg = min(limits, key=lambda x: x[0] - eval_expr(x[1], row.env))
+    used = eval_expr(agg, row.env)
+    return (f"the contact cap of {_named(channel, labels)} (limit {channel} to {n} within {agg.within} days: "
+            f"{used} in the history, {n - used} left for this run)")
+
 
 def _named(name: str | None, labels: Mapping[str, str]) -> str:
     if name is None:
@@ -347,6 +386,8 @@ def _text(x: Explanation) -> str:
         out.append(f"  {_named(o.name, x.labels)}: {o.summary}")
         if o.attributes:
             out.append("      " + ", ".join(f"{k} = {value_text(v)}" for k, v in o.attributes.items()))
+        if o.first is not None:
+            out.append(f"      - {o.first}")
         for c in o.why:
             out += _culprit_lines(c, x.labels, "      ")
         for ch in o.closed:

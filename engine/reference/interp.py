@@ -105,6 +105,15 @@ def in_window(offer: ir.Offer, as_of: dt.date) -> bool:
             and (offer.valid_to is None or as_of <= offer.valid_to))
 
 
+def channel_of(o: ir.Offer, open_: Mapping[str, bool], rank: int | None) -> str | None:
+    """The offer's channel (LANGUAGE.md 6.1): the one the customer's value
+    names (`rank`, its position in the offer's list: ir.Offer.prefer) when it
+    is open, else the first open one of the list; None when none is open."""
+    if rank is not None and rank >= 0 and open_[o.channels[rank]]:
+        return o.channels[rank]
+    return next((c for c in o.channels if open_[c]), None)
+
+
 def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
                  *, trace: bool = True, extra: str = "error", history: Mapping | None = None) -> RowResult:
     """Everything the policy computes for one customer, before offer matching.
@@ -147,7 +156,7 @@ def evaluate_row(program: ir.Program, record: Mapping, as_of: dt.date, params: M
     for o in program.offers:
         eligible = eval_expr(o.eligible, env)
         priority = eval_expr(o.priority, env)
-        channel = next((c for c in o.channels if channels[c]), None)
+        channel = channel_of(o, channels, eval_expr(o.prefer, env) if o.prefer is not None else None)
         window = in_window(o, as_of)
         offers[o.name] = OfferState(o.name, window, eligible, priority, channel,
                                     inside and window and eligible is True and priority is not None

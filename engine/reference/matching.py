@@ -14,8 +14,9 @@ of the customer shares its category (under `one per category`) or an
 `exclusive` line (the `fallback` offer comes after every other pair, and
 only to a customer who holds nothing), the offer has capacity left, its category quota left, its
 channel room for one more customer (or the customer is already contacted
-through it) and the budget room for its cost. Reasons are checked in that
-order, so a lost pair carries the first rule that refused it.
+through it), the budget room for its cost and, under an in-run contact cap
+(section 14.1), the customer room on its channel. Reasons are checked in
+that order, so a lost pair carries the first rule that refused it.
 """
 from __future__ import annotations
 
@@ -87,10 +88,11 @@ class Lost:
     """A candidate that was not accepted, and the first rule that refused it.
 
     reason: "max" | "category" | "exclusive" | "capacity" | "quota" |
-    "channel_capacity" | "budget". `to`: the accepted offers that took the
-    place (all of them under max, the one of the same category or exclusive
-    line; none for the run-wide constraints). `rule`: the category, the
-    exclusive line, the quota's category or the full channel that applied."""
+    "channel_capacity" | "budget" | "contact_cap". `to`: the accepted offers
+    that took the place (all of them under max, the one of the same category
+    or exclusive line, those through the channel under a contact cap; none
+    for the run-wide constraints). `rule`: the category, the exclusive line,
+    the quota's category, the full channel or the capped channel that applied."""
     offer: str
     reason: str
     to: tuple[str, ...] = ()
@@ -178,6 +180,25 @@ class Limits:
             self.budget -= self.cost[offer]
 
 
+class Rooms:
+    """A customer's room on each channel with an in-run contact cap
+    (LANGUAGE.md 14.1): the hidden score the checker made, less what the
+    walk has given through the channel so far. A control is not contacted:
+    it is refused where a contact would be (so the control group stays like
+    the customers it stands for), but uses no room."""
+
+    def __init__(self, program: ir.Program, row):
+        self.left = {c: row.values[score] for c, score in program.arbitrate.rooms}
+
+    def full(self, channel: str) -> bool:
+        v = self.left.get(channel)
+        return v is not None and v <= 0
+
+    def use(self, channel: str, control: bool) -> None:
+        if channel in self.left and not control:
+            self.left[channel] -= 1
+
+
 def ranked_candidates(program: ir.Program, row) -> list:
     """A customer's candidates (OfferStates), priority highest first; equal
     priorities keep declaration order (sorted() is stable); the fallback
@@ -200,6 +221,7 @@ def match_customer(program: ir.Program, row, key=..., exhausted=(), limits: Limi
     accepted: list[Accepted] = []
     lost: list[Lost] = []
     by_name = {o.name: o for o in program.offers}
+    rooms = Rooms(program, row)
     for s in ranked_candidates(program, row):
         refused = rules.refusal(s.name, held)
         if refused is None and s.name in exhausted:
@@ -207,14 +229,17 @@ def match_customer(program: ir.Program, row, key=..., exhausted=(), limits: Limi
         if refused is None and limits is not None:
             by = limits.refusal(s.name, s.channel, {a.channel for a in accepted})
             refused = None if by is None else (by[0], (), by[1])
+        if refused is None and rooms.full(s.channel):
+            refused = ("contact_cap", tuple(a.offer for a in accepted if a.channel == s.channel), (s.channel,))
         if refused is not None:
             lost.append(Lost(s.name, refused[0], refused[1], refused[2], s.priority, s.channel))
             continue
         if limits is not None:
             limits.use(s.name, s.channel, {a.channel for a in accepted})
         held.append(s.name)
-        accepted.append(Accepted(s.name, len(held), s.channel, s.priority,
-                                 is_control(by_name[s.name], key)))
+        control = is_control(by_name[s.name], key)
+        rooms.use(s.channel, control)
+        accepted.append(Accepted(s.name, len(held), s.channel, s.priority, control))
     return Match(tuple(accepted), tuple(lost))
 
 
@@ -272,6 +297,8 @@ def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs:
     position = {o.name: k for k, o in enumerate(program.offers)}
     limits = Limits(program)
     contacted: list[set[str]] = [set() for _ in rows]
+    rooms = [Rooms(program, row) if program.arbitrate.rooms and getattr(row, "in_population", True) else None
+             for row in rows]
     by_name = {o.name: o for o in program.offers}
     held: list[list[str]] = [[] for _ in rows]
     accepted: list[list[Accepted]] = [[] for _ in rows]
@@ -283,6 +310,9 @@ def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs:
         if refused is None:
             by = limits.refusal(name, s.channel, contacted[i])
             refused = None if by is None else (by[0], (), by[1])
+        room = rooms[i]
+        if refused is None and room is not None and room.full(s.channel):
+            refused = ("contact_cap", tuple(a.offer for a in accepted[i] if a.channel == s.channel), (s.channel,))
         if refused is not None:
             lost[i].append(Lost(name, refused[0], refused[1], refused[2], s.priority, s.channel))
             funnel[name]["lost_to_" + refused[0]] += 1
@@ -291,6 +321,8 @@ def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs:
         contacted[i].add(s.channel)
         held[i].append(name)
         control = is_control(by_name[name], keys[i])
+        if room is not None:
+            room.use(s.channel, control)
         accepted[i].append(Accepted(name, len(held[i]), s.channel, s.priority, control))
         funnel[name]["accepted"] += 1
         funnel[name]["controls"] += control

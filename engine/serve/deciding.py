@@ -27,14 +27,17 @@ from collections import Counter
 
 import pyarrow as pa
 
+from pol.api.params import resolve_params
 from pol.api.records import reader
+from pol.compiler import offer_settings
 from pol.errors import DataError, ParamError
 from pol.io.columns import ARROW
 from pol.serve import metrics
+from pol.serve.ledger import draws_of
 from pol.serve.registry import NotLoaded
 from pol.serve.requests import Ask, ClientError, from_engine
 from pol.serve.routing import Route, Router
-from pol.serve.tables import decisions_of, log_lines, logged, offers_of, table_of, table_of_result
+from pol.serve.tables import arms_of, decisions_of, log_lines, logged, offers_of, table_of, table_of_result
 
 _PID = os.getpid()
 
@@ -46,6 +49,17 @@ def _now() -> str:
 def route_key(record, key_field: str):
     k = record.get(key_field) if isinstance(record, dict) else None
     return k if isinstance(k, (int, str)) and not isinstance(k, bool) else None
+
+
+def sized(entry, params):
+    """The offers' capacities and what each draws from the ledger for a
+    request: its params may size them (LANGUAGE.md 3.10, 3.11); the
+    version's own, computed once, when they do not."""
+    program = entry.policy.program
+    if not params or not (program.arbitrate.settings or any(o.settings for o in program.offers)):
+        return entry.capacities, entry.draws
+    program = offer_settings.with_params(program, resolve_params(program, params))
+    return {o.name: o.capacity for o in program.offers if o.capacity is not None}, draws_of(program)
 
 
 class Decider:
@@ -67,11 +81,10 @@ class Decider:
         """A Decision for one record on this version, drawing capacities
         unless it is a shadow decision (which draws nothing)."""
         policy = entry.policy
-        caps = entry.capacities
         if not entry.drawn:
             return policy.decide(record, ask.moment or ask.as_of, ask.params, engine=entry.engine, extra=ask.extra,
                                  history=ask.history)
-        draws, channels = entry.draws
+        caps, (draws, channels) = sized(entry, ask.params)
         exhausted = set(self.ledger.exhausted(entry.name, ask.as_of, caps))
         if exhausted:
             # A customer who was given an offer in this period keeps it.
@@ -211,8 +224,8 @@ class Decider:
                 self.log.write_encoded(entry.name, False, lines)
             else:
                 keys, offers = offers_of(result)
-                self._log(entry, route.arm, ask, [{"key": k, "offers": o} for k, o in zip(keys, offers)], ms,
-                          request_id)
+                self._log(entry, route.arm, ask, [{"key": k, "offers": o, "arms": x}
+                                                  for k, o, x in zip(keys, offers, arms_of(result))], ms, request_id)
         else:
             self._count(entry, route.arm, got)
             self._log(entry, route.arm, ask, got, ms, request_id)
@@ -222,8 +235,10 @@ class Decider:
                     shadow = self._decide_many(route.shadow, table.to_pylist(), ask, list(range(table.num_rows)),
                                                True)
                 else:
-                    keys, offers = offers_of(self._evaluate(route.shadow, table, ask))
-                    shadow = [{"key": k, "offers": o} for k, o in zip(keys, offers)]
+                    shadow_result = self._evaluate(route.shadow, table, ask)
+                    keys, offers = offers_of(shadow_result)
+                    shadow = [{"key": k, "offers": o, "arms": x}
+                              for k, o, x in zip(keys, offers, arms_of(shadow_result))]
                 self._count(route.shadow, "shadow", [])
                 self._log(route.shadow, "shadow", ask, shadow, ms, request_id)
             except ClientError:
@@ -271,8 +286,11 @@ class Decider:
         if self.log is None or not decisions:
             return
         head, tail = self._line_parts(entry, arm, ask, ms / len(decisions), request_id)
+        # `experiments`: the customer's arms, for pol effect to measure them
+        # (`arm` is the server's routing arm, champion or challenger).
         self.log.write(entry.name, arm == "shadow",
-                       [{**head, "key": d["key"], "offers": logged(d["offers"]), **tail} for d in decisions])
+                       [{**head, "key": d["key"], "offers": logged(d["offers"]),
+                         **({"experiments": d["arms"]} if d.get("arms") else {}), **tail} for d in decisions])
 
 
 def _logged_param(value) -> str:

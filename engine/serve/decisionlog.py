@@ -9,6 +9,9 @@ A line:
      "offers": [{"offer": "retention_pack", "rank": 1, "channel": "call", "priority": 60.0, "control": false}],
      "latency_ms": 0.21, "request": "5f0c...", "worker": 4121}
 
+(with `"experiments": {"care_ab": "voucher"}` after `offers` when the
+policy has experiments: the customer's arms, which `pol effect` measures.)
+
 Requests only put the line's data on a queue; a background thread encodes
 and writes it, so a slow disk never holds a request. Each worker writes its
 own files, DIR/POLICY/decisions-START-PID-N.jsonl, written as

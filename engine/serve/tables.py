@@ -48,9 +48,31 @@ def log_lines(result, head: dict, tail: dict) -> bytes | None:
     offsets = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(lengths.cast(pa.int64()))])
     offers = pc.binary_join(pa.LargeListArray.from_arrays(offsets, frag), ",")
     prefix = orjson.dumps(head)[:-1].decode() + ',"key":'
-    suffix = "]," + orjson.dumps(tail)[1:].decode()
-    lines = pc.binary_join_element_wise(prefix, keys.cast(pa.string()), ',"offers":[', offers, suffix, empty)
+    suffix = "," + orjson.dumps(tail)[1:].decode()
+    names = list(result.summary.get("experiments") or {})
+    if names:
+        # Experiment and arm names are policy names too ("control" for the control group).
+        parts = []
+        for k, name in enumerate(names):
+            parts += [("," if k else "") + orjson.dumps(name).decode() + ':"', _text(c.column(name).chunk(0)), '"']
+        arms = pc.binary_join_element_wise(*parts, empty)
+        lines = pc.binary_join_element_wise(prefix, keys.cast(pa.string()), ',"offers":[', offers,
+                                            '],"experiments":{', arms, "}" + suffix, empty)
+    else:
+        lines = pc.binary_join_element_wise(prefix, keys.cast(pa.string()), ',"offers":[', offers, "]" + suffix,
+                                            empty)
     return ("\n".join(lines.to_pylist()) + "\n").encode()
+
+
+def arms_of(result) -> list[dict]:
+    """Each customer's arm of every experiment, as decide's `arms` (empty
+    dicts for a policy without experiments)."""
+    names = list(result.summary.get("experiments") or {})
+    n = result.customers.num_rows
+    if not names:
+        return [{}] * n
+    columns = [result.customers.column(x).cast(pa.string()).to_pylist() for x in names]
+    return [dict(zip(names, row)) for row in zip(*columns)]
 
 
 def offers_of(result) -> tuple[list, list[list[dict]]]:
@@ -74,7 +96,7 @@ def decisions_of(entry, result) -> list[dict]:
     c = result.customers.to_pydict()
     keys, offers = offers_of(result)
     parts = []
-    for group in (program.segments, program.classifies, program.scores):
+    for group in (program.segments, program.classifies, program.shown_scores):
         names = [d.name for d in group]
         parts.append((names, list(zip(*(c[n] for n in names))) if names else [()] * len(keys)))
     (sn, sv), (cn, cv), (scn, scv) = parts

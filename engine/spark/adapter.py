@@ -29,6 +29,9 @@ from pol.compiler.backend.layout import NOT_ELIGIBLE
 from pol.evaluation.assignment_columns import AssignmentColumns
 from pol.evaluation.bind import EPOCH, bind, check_nulls, check_schema
 from pol.evaluation.experiments import Arms
+from pol.evaluation.history import PER_KEY, used_fields, view
+from pol.evaluation.history import by_key as aggregate_by_key
+from pol.evaluation.history import given as given_histories
 from pol.evaluation.stream import (
     BatchOut,
     Names,
@@ -45,28 +48,31 @@ from pol.evaluation.summary import FUNNEL, Counts
 from pol.io.input_files import list_files
 from pol.io.output_files import OUTPUTS, Staging, Writer, cannot_write
 
-__all__ = ["Arms", "Batches", "Candidates", "Counts", "FUNNEL", "OUTPUTS", "Rules", "Staging", "Writer", "batches_of",
-           "cannot_write", "check_nulls", "check_schema", "list_files", "output_schemas", "walk"]
+__all__ = ["PER_KEY", "Arms", "Batches", "Candidates", "Counts", "FUNNEL", "OUTPUTS", "Rules", "Staging", "Writer",
+           "aggregate_by_key", "batches_of", "cannot_write", "check_nulls", "check_schema", "given_histories",
+           "list_files", "output_schemas", "used_fields", "view", "walk"]
 
 
 @dataclass
 class Candidates:
     """Candidate pairs (customer, offer) in the global walk's terms: `pos` is
-    the customer's input position, `ctrl` its holdout mark."""
+    the customer's input position, `ctrl` its holdout mark, `room` the
+    customer's room on its channel under an in-run contact cap (NaN: none)."""
     pos: np.ndarray       # int64
     offer: np.ndarray     # int16
     chan: np.ndarray      # int8
     prio: np.ndarray      # float64
     ctrl: np.ndarray      # bool
+    room: np.ndarray      # float64
 
-    FIELDS = ("pos", "offer", "chan", "prio", "ctrl")
+    FIELDS = ("pos", "offer", "chan", "prio", "ctrl", "room")
 
     def to_batch(self) -> pa.RecordBatch:
         return pa.RecordBatch.from_arrays([pa.array(getattr(self, f)) for f in self.FIELDS], list(self.FIELDS))
 
     @staticmethod
     def of_table(t: pa.Table) -> Candidates:
-        dtypes = (np.int64, np.int16, np.int8, np.float64, np.bool_)
+        dtypes = (np.int64, np.int16, np.int8, np.float64, np.bool_, np.float64)
         return Candidates(*(t.column(f).to_numpy().astype(d, copy=False) for f, d in zip(Candidates.FIELDS, dtypes)))
 
 
@@ -76,7 +82,7 @@ def walk(c: Candidates, rules: Rules, funnel: np.ndarray, program, names: list[s
     counts (accepted, controls, lost_to_*) to `funnel`. Under `maximize
     priority`, section 6.7's allocation, and its report (`names`: the
     offers) for the summary."""
-    accepted, allocation = walk_run(c.pos, c.offer, c.chan, c.prio, c.ctrl, rules, names, funnel,
+    accepted, allocation = walk_run(c.pos, c.offer, c.chan, c.prio, c.ctrl, c.room, rules, names, funnel,
                                     Labels.of(program))
     return accepted, allocation.to_dict() if allocation is not None else None
 
@@ -89,8 +95,11 @@ class Batches:
     def __init__(self, policy, as_of: dt.date, params: dict):
         self.policy = policy
         # capacities, holdouts and windows from params, as the local stream takes them
-        # (without the population: worker.population_fn left out its rows before any batch comes here)
-        self.program = dataclasses.replace(offer_settings.with_params(policy.program, params), population=None)
+        # (without the population: worker.population_fn left out its rows before any batch comes here);
+        # the lowered program, as the local stream's: each history aggregate an input field
+        # (the driver joined their columns to the customers: engine/spark/history.py)
+        self.program = dataclasses.replace(offer_settings.with_params(policy.lowered.program, params),
+                                           population=None)
         self.plan = policy.plan
         self.rules = Rules.of(self.program)
         self.extra = AssignmentColumns(self.program)
@@ -136,10 +145,13 @@ class Batches:
         rows = np.flatnonzero(has)
         keys = keys_of(key.take(pa.array(rows)))
         r = self.rules
-        local, offer, chan, prio, ctrl = collect_candidates(
+        local, offer, chan, prio, ctrl, room = collect_candidates(
             out.cprio[rows], out.cchan[rows], 0, r.holdout_bp, r.holdout_state, keys.is_int, keys.ints,
-            keys.offsets, keys.data, np.zeros_like(self.counts.funnel))
-        return Candidates(pos[rows][local], offer, chan, prio, ctrl)
+            keys.offsets, keys.data, r.room_of, np.ascontiguousarray(out.scores[:, rows]),
+            np.zeros_like(self.counts.funnel))
+        if len(room) != len(local):         # no in-run contact caps: no rooms
+            room = np.full(len(local), np.nan)
+        return Candidates(pos[rows][local], offer, chan, prio, ctrl, room)
 
     def finish(self, batch: pa.RecordBatch, pos: np.ndarray, walked: np.ndarray, accepted: Candidates,
                path: str | None = None, row_base: int = 0) -> tuple[pa.RecordBatch, pa.RecordBatch]:

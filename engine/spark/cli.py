@@ -29,8 +29,9 @@ import pyarrow.parquet as pq
 from pol.cli.run import (
     UsageError,
     _guard_output,
+    check_history_args,
     commit_with_summary,
-    parse_date,
+    parse_moment,
     parse_params,
     release,
     run_summary,
@@ -91,27 +92,42 @@ def read_input(spark, program, path: str):
 
 
 def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), fmt: str = "parquet",
-        overwrite: bool = False, progress: bool | None = None, master: str | None = None) -> dict:
+        overwrite: bool = False, progress: bool | None = None, master: str | None = None, history=()) -> dict:
+    """`history`: ['NAME=PATH', ...], the events of the policy's histories
+    (Parquet, read as --input is; engine/spark/history.py)."""
     from pol.api.policy import load
     from pol.cli.progress import Progress
+    from pol.io.history_files import parse_history_args
     from pol.spark.dataframes import Prepared, worker_errors
+    from pol.spark.history import in_position_order
     from pol.spark.worker import BLOB_SCHEMA, blobs_fn
     started = time.perf_counter()
     started_at = dt.datetime.now().astimezone()
-    day = parse_date(as_of)
+    moment = parse_moment(as_of)
+    day = moment.date() if isinstance(moment, dt.datetime) else moment
     raw_params = parse_params(params)
+    try:
+        history_paths = parse_history_args(history)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if fmt not in ("parquet", "csv"):
         raise UsageError(f"--format must be parquet or csv, not '{fmt}'")
     check_paths(out, policy, input)
     claim = Claim(out, Path(os.path.abspath(out)), overwrite)
     staging = bar = writer = None
     spark, owned = None, False
+    cached: list = []
     try:
         pol_ = load(policy)
         program = pol_.program
+        check_history_args(pol_, history_paths)
         spark, owned = session(master)
         df, files, total = read_input(spark, program, input)
-        prepared = Prepared(pol_, df, day, raw_params, None, None, path=input)
+        events = {name: read_input(spark, program, path)[0] for name, path in history_paths.items()}
+        prepared = Prepared(pol_, df, moment, raw_params, events, None, path=input, history_paths=history_paths)
+        for h in prepared.histories:      # read by the counts, the walk and the pass: aggregated once
+            cached.append(h.rows.persist())
+        history_counts = prepared.history_counts()
         prepared.walk()
         run_id = str(uuid.uuid4())
         meta = run_metadata(program, day, run_id)
@@ -125,7 +141,10 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         if prepared.funnel is not None:
             counts.funnel += prepared.funnel
         from pyspark.sql.pandas.types import from_arrow_schema
-        blobs = prepared.input.data.mapInArrow(blobs_fn(prepared.job), from_arrow_schema(BLOB_SCHEMA))
+        data = prepared.input.data
+        if prepared.histories:      # the join moved the customers: runs of positions again
+            data = in_position_order(data, prepared.input.files is not None, df.rdd.getNumPartitions())
+        blobs = data.mapInArrow(blobs_fn(prepared.job), from_arrow_schema(BLOB_SCHEMA))
         rows = 0
         with tempfile.TemporaryDirectory(prefix="pol-spark-") as spill, worker_errors():
             for r in blobs.toLocalIterator(prefetchPartitions=True):
@@ -159,6 +178,9 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             pol_, run_id, policy, input, out, files=len(files) if files is not None else len(df.inputFiles()),
             input_format="parquet", fmt=fmt, day=day, params=prepared.job.params, started_at=started_at,
             seconds=time.perf_counter() - started, rows=rows, counts=counts, absent=prepared.absent)
+        if prepared.histories:
+            summary["history"] = {name: dict(counts, path=history_paths.get(name))
+                                  for name, counts in history_counts.items()}
         if arms:
             summary["experiments"] = arms.summary()
         commit_with_summary(staging, out, summary)
@@ -172,6 +194,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         raise
     finally:
         release(claim, staging, writer, bar)
+        for frame in cached:
+            frame.unpersist()
         if owned:
             spark.stop()
 

@@ -4,7 +4,9 @@
 
 Before any job, the driver checks the DataFrame's schema and its values
 against the policy's input block (schema.py: the engine's own checks, so
-the same pol.DataError as a local run). Then, per partition, mapInArrow
+the same pol.DataError as a local run). A policy that reads history tables
+gets their aggregates per key joined to the customers first (history.py),
+as the extra input fields the kernel reads. Then, per partition, mapInArrow
 runs the policy's compiled kernel over Arrow batches (worker.py). A policy
 with capacities needs one more pass first: the candidate pairs of the
 customers who have a candidate for an offer with a capacity are collected on
@@ -20,14 +22,17 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pol.compiler import offer_settings
 from pol.errors import ArgumentError, DataError
 from pol.io.columns import ARROW, absent_fields
 from pol.spark.adapter import Rules
+from pol.spark.history import aggregated, check_given, count_events, joined
 from pol.spark.position import Positioned, positioned
 from pol.spark.schema import check_columns, check_values, col, output_types, packed_type
 from pol.spark.worker import ASSIGN, Job, customers_fn
@@ -63,27 +68,36 @@ def _as_of(as_of) -> dt.date:
     return engine_as_of(as_of)
 
 
+def _moment(program, as_of):
+    from pol.api.policy import _moment as engine_moment
+    return engine_moment(program, as_of, now=False)
+
+
+def run_params(program, values: dict, moment) -> dict:
+    from pol.compiler.frontend.contact import run_params as engine_run_params
+    return engine_run_params(program, values, moment)
+
+
 class Prepared:
     """A checked run: the policy, the positioned input, the executors' job."""
 
-    def __init__(self, policy, df: DataFrame, as_of, params, history, position, path: str | None = None):
+    def __init__(self, policy, df: DataFrame, as_of, params, history, position, path: str | None = None,
+                 history_paths: dict | None = None):
         from pol.api.params import resolve_params
         self.policy = load_policy(policy)
-        # A Spark run does not group events by key on the workers yet
-        # (LANGUAGE.md 12.3): refused here rather than failing on a worker.
-        read = sorted({c.aggregate.history for c in self.policy.lowered.columns})
-        if history or read:
-            what = f"the policy reads history '{read[0]}'" if read else "history tables were given"
-            raise ArgumentError(what + ": Spark runs do not read history tables yet; run it with pol run "
-                                "(without --engine spark) or Policy.evaluate", argument="history")
+        # the histories' names and types, before any job (history.py)
+        read = check_given(self.policy, history)
         if not isinstance(df, DataFrame):
             raise ArgumentError(f"df must be a Spark DataFrame, not {type(df).__name__}", argument="df")
         _python_for_workers(df)
-        program = self.policy.program
+        # a time of day in as_of ('YYYY-MM-DDTHH:MM') is the quiet hours' (LANGUAGE.md 14), as in a local run
+        moment = _moment(self.policy.program, as_of)
+        day = _as_of(moment)
+        values = run_params(self.policy.program, resolve_params(self.policy.program, params or {}), moment)
+        # capacities, constraints and windows as the run's params set them, for the driver's walk
+        program = offer_settings.with_params(self.policy.program, values)
         self.program = program
         self.rules = Rules.of(program)
-        day = _as_of(as_of)
-        values = resolve_params(program, params or {})
         # A nullable field the data lacks reads as null, as in a local run:
         # the column is added here, typed, so that every path on the workers
         # reads the same schema, and the summary names it.
@@ -97,10 +111,15 @@ class Prepared:
         check_values(program, self.input.data, self.schema, self.input.files)
         sources, root = policy_sources(self.policy)
         self.job = Job(sources, root, day, values, self.input.files)
+        # each history's aggregates per key, joined to the customers before
+        # the population (which may read them) and the kernel (history.py)
+        self.histories = [aggregated(self.policy, h, mine, history[h.name], self.job, (history_paths or {}).get(h.name))
+                          for h, mine in read]
+        if self.histories:
+            self.customers = self.input.data        # every row read, for the summary's matched events
+            self.input = replace(self.input, data=joined(self.input.data, program.input.key, self.histories))
         if program.population is not None:
             # LANGUAGE.md 3.14: the rows outside it go no further (positions kept)
-            from dataclasses import replace
-
             from pol.spark.worker import population_fn
             data = self.input.data
             self.input = replace(self.input, data=data.mapInArrow(population_fn(self.job), data.schema))
@@ -108,6 +127,12 @@ class Prepared:
         self.types = output_types(program, self.policy.plan, key_type)
         self.funnel = None      # the global walk's counts, with capacities
         self.allocation = None  # under `maximize priority`, the allocation's report (LANGUAGE.md 6.7)
+
+    def history_counts(self) -> dict:
+        """summary["history"] of a local run: per history, its events,
+        matched, unmatched, undated and future (one job each)."""
+        key = self.program.input.key
+        return {h.name: count_events(self.customers, key, h) for h in self.histories}
 
     def walk(self) -> None:
         """With capacities: the global walk, on the driver (walk.py)."""

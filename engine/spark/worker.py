@@ -36,6 +36,7 @@ POS = "__pol_pos"
 FILE = "__pol_file"
 ROW = "__pol_row"
 ASSIGN = "__pol_assignments"
+HISTORY_KEY = "__pol_history_key"     # the event key of events_fn's rows
 # Rows of one file at most: a position is file index << 40 | row in file.
 FILE_SHIFT = 40
 
@@ -80,6 +81,12 @@ def policy_of(job: Job):
         return policy
 
 
+def read_columns(policy) -> list[str]:
+    """The columns the kernel reads: the input block's, and one per history
+    aggregate (joined to the customers on the driver: engine/spark/history.py)."""
+    return policy.columns + [c.name for c in policy.lowered.columns]
+
+
 def normalized(uri: str) -> str:
     """A file's name as Spark's inputFiles() and _metadata.file_path both
     reduce to: file:/x, file:///x and /x are /x; other schemes keep theirs."""
@@ -90,18 +97,19 @@ def normalized(uri: str) -> str:
     return f"{u.scheme}://{u.netloc}{unquote(u.path)}"
 
 
-def positions(batch: pa.RecordBatch, job: Job) -> np.ndarray:
-    """Each row's input position (int64), from the columns the driver added."""
+def positions(batch: pa.RecordBatch, files: list[str] | None) -> np.ndarray:
+    """Each row's input position (int64), from the columns the driver added
+    (`files`: the input files in position order, when read from files)."""
     if FILE not in batch.schema.names:
         return batch.column(POS).to_numpy().astype(np.int64)
     import pyarrow.compute as pc
-    files = pc.dictionary_encode(batch.column(FILE))
-    names = pa.array([normalized(f) for f in files.dictionary.to_pylist()], pa.string())
-    index = pc.index_in(names, value_set=pa.array(job.files, pa.string()))
+    seen = pc.dictionary_encode(batch.column(FILE))
+    names = pa.array([normalized(f) for f in seen.dictionary.to_pylist()], pa.string())
+    index = pc.index_in(names, value_set=pa.array(files, pa.string()))
     if index.null_count:
         raise RuntimeError("rows came from a file the driver did not list: "
                            + ", ".join(n for n, i in zip(names.to_pylist(), index.to_pylist()) if i is None))
-    file_index = index.to_numpy().astype(np.int64)[files.indices.to_numpy(zero_copy_only=False)]
+    file_index = index.to_numpy().astype(np.int64)[seen.indices.to_numpy(zero_copy_only=False)]
     return (file_index << FILE_SHIFT) | batch.column(ROW).to_numpy().astype(np.int64)
 
 
@@ -123,13 +131,13 @@ def _evaluate(job: Job, batches: Iterator[pa.RecordBatch], contiguous: bool) -> 
     from pol.spark.adapter import Batches
     policy = policy_of(job)
     run = Batches(policy, job.as_of, job.params)
-    columns = policy.columns
+    columns = read_columns(policy)
     stream = None
     pending: list = []
     if not run.rules.has_capacity:
         stream = run.stream(lambda c, a: pending.append((c, a)))
     for batch in batches:
-        pos = positions(batch, job)
+        pos = positions(batch, job.files)
         data = batch.select(columns)
         for a, b in _runs(pos) if contiguous else [(0, batch.num_rows)]:
             if stream is None:
@@ -234,7 +242,7 @@ def population_fn(job: Job):
 
 
 CANDIDATE_SCHEMA = pa.schema([("pos", pa.int64()), ("offer", pa.int16()), ("chan", pa.int8()),
-                              ("prio", pa.float64()), ("ctrl", pa.bool_())])
+                              ("prio", pa.float64()), ("ctrl", pa.bool_()), ("room", pa.float64())])
 
 
 def candidates_fn(job: Job):
@@ -243,8 +251,34 @@ def candidates_fn(job: Job):
         policy = policy_of(job)
         run = Batches(policy, job.as_of, job.params)
         constrained = run.rules.constrained
-        columns = policy.columns
+        columns = read_columns(policy)
         for batch in batches:
-            c = run.candidates(batch.select(columns), positions(batch, job), constrained)
+            c = run.candidates(batch.select(columns), positions(batch, job.files), constrained)
             yield c.to_batch()
+    return fn
+
+
+def events_fn(job: Job, history: str, files: list[str] | None):
+    """One row per event key of the partition (all of a key's events are in
+    it: the driver partitioned them by key): the key, every aggregate of
+    the history and the key's counts (engine/evaluation/history.by_key, the
+    local run's grouping). The events are taken in input position order, so
+    that `first` and `last` break ties between events of one date as a local
+    run does; the partition is held whole, as a local run holds the history."""
+    def fn(batches):
+        from pol.spark.adapter import aggregate_by_key
+        policy = policy_of(job)
+        hist = policy.program.history(history)
+        mine = [c for c in policy.lowered.columns if c.aggregate.history == history]
+        parts = list(batches)
+        if not parts or not sum(b.num_rows for b in parts):
+            return
+        table = pa.Table.from_batches(parts)
+        pos = np.concatenate([positions(b, files) for b in parts])
+        order = np.argsort(pos, kind="stable")
+        names = [n for n in table.schema.names if n not in (POS, FILE, ROW)]
+        table = table.select(names).take(pa.array(order))
+        key_type = policy.program.input.field(policy.program.input.key).type
+        rows = plain(aggregate_by_key(hist, mine, table, key_type, job.as_of))
+        yield pa.RecordBatch.from_arrays(rows.columns, [HISTORY_KEY, *rows.schema.names[1:]])
     return fn

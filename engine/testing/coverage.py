@@ -8,6 +8,8 @@ Per file, the parts that can be exercised (LANGUAGE.md section 11.2):
     a segment                                        seen true; seen false
     a channel                                        seen open; seen closed (if it has a condition)
     an offer                                         given (accepted); not given
+    an offer's `channels by NAME then ...`           given through the channel NAME names;
+                                                     given through its list's order
     an arm of an experiment (and its control group)  some test's customer is in it (section 13)
 
 Each declaration counts in the file that declares it, whichever program's
@@ -29,8 +31,11 @@ from pathlib import Path
 from pol.compiler import ir
 from pol.dsl.printer import string
 from pol.dsl.source import Span
-from pol.reference.interp import render
+from pol.reference.interp import eval_expr, render
 from pol.reference.matching import Match
+
+# `channels by NAME then ...`: the two ways an offer's channel is chosen (LANGUAGE.md 6.1)
+_ORDERS = (lambda o: f"the channel {render(o.prefer.args[0])} names", lambda o: "its list's order")
 
 
 @dataclass
@@ -38,7 +43,7 @@ class Part:
     """One thing a test can exercise."""
     file: str
     line: int
-    kind: str            # "when", "else", "segment", "channel", "offer", "arm"
+    kind: str            # "when", "else", "segment", "channel", "offer", "channels by", "arm"
     name: str            # the declaration's name
     case: str            # what must be seen: 'when x > 3 => "a"', "true", "open", "given" ...
     hit: bool = False
@@ -48,6 +53,8 @@ class Part:
             return f"classify {self.name}: {self.case}: never matched"
         if self.kind == "arm":
             return f"experiment {self.name}: no test's customer is in {self.case}"
+        if self.kind == "channels by":
+            return f"offer {self.name}: never given through {self.case}"
         never = {"true": "never true", "false": "never false", "open": "never open", "closed": "never closed",
                  "given": "never given", "not given": "always given"}[self.case]
         return f"{self.kind} {self.name}: {never}"
@@ -114,6 +121,9 @@ class Coverage:
         for o in program.offers:
             for case in ("given", "not given"):
                 self._part(o, None, "offer", case)
+            if o.prefer is not None:
+                for case in _ORDERS:
+                    self._part(o, None, "channels by", case(o))
         for x in program.experiments:
             for arm, bp in x.arms + ((ir.CONTROL, x.control_bp),):
                 if bp > 0:          # an arm of 0% holds nobody to test
@@ -138,6 +148,10 @@ class Coverage:
         given = {a.offer for a in match.accepted}
         for o in program.offers:
             self._part(o, None, "offer", "given" if o.name in given else "not given").hit = True
+            if o.prefer is not None and o.name in given:
+                rank = eval_expr(o.prefer, row.env)
+                preferred = rank is not None and rank >= 0 and row.channels[o.channels[rank]]
+                self._part(o, None, "channels by", _ORDERS[0 if preferred else 1](o)).hit = True
         for x in program.experiments:
             self._part(x, None, "arm", _arm_case(row.arms[x.name])).hit = True
 

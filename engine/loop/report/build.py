@@ -78,6 +78,10 @@ def render(run_dir: str, diff_dir: str | None = None, effect_dir: str | None = N
     figs["uplift"] = None
     if effect and any(r["uplift"] is not None for r in effect["measured"]):
         figs["uplift"] = f.add(charts.uplift(effect["measured"], effect["info"]["kind"]))
+    figs["arms"] = {}
+    for x in effect["experiments"] if effect else ():
+        if any(r["uplift"] is not None for r in x["measured"]):
+            figs["arms"][x["name"]] = f.add(charts.uplift(x["measured"], effect["info"]["kind"]))
 
     s = run["summary"]
     kind = effect["info"]["kind"] if effect else "rate"

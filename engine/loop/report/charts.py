@@ -18,7 +18,8 @@ FUNNEL = [("eligible", "eligible"), ("deliverable", "a channel open"), ("candida
           ("accepted", "accepted"), ("controls", "controls (held out)")]
 LOST = [("lost_to_max", "max per customer"), ("lost_to_category", "one per category"),
         ("lost_to_exclusive", "exclusive"), ("lost_to_capacity", "capacity"), ("lost_to_quota", "quota"),
-        ("lost_to_channel_capacity", "channel capacity"), ("lost_to_budget", "budget")]
+        ("lost_to_channel_capacity", "channel capacity"), ("lost_to_budget", "budget"),
+        ("lost_to_contact_cap", "contact cap")]
 
 
 def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
@@ -109,7 +110,7 @@ def deltas(items: list[dict]) -> go.Figure:
 
 
 def uplift(rows: list[dict], kind: str) -> go.Figure:
-    """Each offer's uplift as a point with its 95% interval; 0 marked."""
+    """Each offer's (or experiment arm's) uplift as a point with its 95% interval; 0 marked."""
     scale = 100.0 if kind == "rate" else 1.0
     unit = " points" if kind == "rate" else ""
     rows = [r for r in rows if r["uplift"] is not None]

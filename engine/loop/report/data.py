@@ -146,11 +146,21 @@ def effect_view(effect_dir: str) -> dict:
     e = _json(effect_dir, "effect.json", "a pol effect")
     if "rows" not in e:
         raise DataError("effect.json is not a pol effect's output", path=effect_dir)
-    rows = e["rows"]
-    for r in rows:
-        r["title"] = _label(r["offer"], r.get("offer_label"))
+    every = e["rows"]
+    for r in every:
+        r.setdefault("experiment", None)      # an effect written before experiments were measured
+        r["title"] = _label(r["offer"], r.get("offer_label")) if r["experiment"] is None else \
+            f"{r['arm']} against {r['against']}"
         r["group_text"] = r["group"] if r["group_by"] in ("all", "segment") else f"{r['group_by']} = {r['group']}"
-    return {"info": e, "rows": rows,
+    rows = [r for r in every if r["experiment"] is None]
+    experiments = []
+    for name, customers in (e.get("experiments") or {}).items():
+        arms = [r for r in every if r["experiment"] == name]
+        experiments.append({
+            "name": name, "customers": customers,
+            "measured": [r for r in arms if r["group_by"] == "all"],
+            "groups": [r for r in arms if r["group_by"] != "all" and not r["warning"]]})
+    return {"info": e, "rows": rows, "experiments": experiments,
             "measured": [r for r in rows if r["group_by"] == "all" and r["control"] > 0],
             "groups": [r for r in rows if r["group_by"] != "all" and r["control"] > 0 and not r["warning"]],
             "no_control": [r["title"] for r in rows if r["group_by"] == "all" and r["control"] == 0]}
