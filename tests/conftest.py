@@ -34,10 +34,18 @@ def bench_policy():
 
 # ---------------------------------------------------------------- one JVM
 # Every test that starts Spark (a file test_spark*.py, or a test named for
-# Spark) runs on one xdist worker (`--dist loadgroup` in pyproject.toml): a
-# JVM and its SparkSession cost tens of seconds to start, and two of them at
-# once on two cores would each run at half speed. Within a worker they share
-# the JVM (getOrCreate, SparkSession.getActiveSession).
+# Spark) runs on one xdist worker: a JVM and its SparkSession cost tens of
+# seconds to start, and two of them at once on two cores would each run at
+# half speed. Within a worker they share the JVM (getOrCreate,
+# SparkSession.getActiveSession). `-n N` alone means `--dist load`; it is
+# made `loadgroup` here (load, but a group on one worker) rather than in
+# addopts, where a run without -n would see pytest-benchmark switch itself
+# off for a --dist it does not use.
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", None) == "load":
+        config.option.dist = "loadgroup"
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
