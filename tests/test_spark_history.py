@@ -188,3 +188,77 @@ def test_a_population_that_reads_the_history(spark, edges, tmp_path):  # noqa: F
     df = spark.read.parquet(str(folder / "customers.parquet"))
     assert_same(pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": spark.read.parquet(
         str(folder / "contacts"))}), want)
+
+
+DISPATCH = ROOT / "policies" / "telecom" / "dispatch.pol"
+
+
+def _lost_to_contact_cap(summary: dict) -> int:
+    return sum(o.get("lost_to_contact_cap", 0) for o in summary["offers"].values())
+
+
+def test_the_dispatch_run_walks_each_customers_room(spark, telecom, tmp_path):  # noqa: F811
+    """`max 2 per customer` with the library's contact limits: the walk
+    spends each customer's room on a channel (LANGUAGE.md 14.1), on the
+    executors as on one machine, through the API and `pol run`."""
+    from pol.cli.run import run_command
+    folder, customers, events = telecom
+    policy = pol.load(DISPATCH)
+    want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events}, engine="kernel")
+    # the sample reaches the rooms: some second offers find their channel full
+    assert _lost_to_contact_cap(want.summary) > 0
+    df = spark.read.parquet(str(folder / "customers.parquet"))
+    log = spark.read.parquet(str(folder / "contacts"))
+    assert_same(pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": log}), want)
+    local, remote = tmp_path / "local", tmp_path / "spark"
+    args = (str(DISPATCH), str(folder / "customers.parquet"))
+    history = [f"contacts={folder / 'contacts'}"]
+    assert run_command(*args, str(local), "2026-11-01", progress=False, history=history) == 0
+    assert run_command(*args, str(remote), "2026-11-01", progress=False, history=history, engine="spark") == 0
+    summary = assert_same_run(local, remote)
+    assert summary["offers"] == want.summary["offers"]
+    assert _lost_to_contact_cap(summary) == _lost_to_contact_cap(want.summary)
+
+
+ROOMS = """
+input customer key id { id: int }
+history contacts key customer_id at sent_at { customer_id: int  sent_at: date  channel: string }
+contact contacts { limit sms to 2 within 7 days }
+channel sms
+channel app
+offer night_pack { eligible when true  channels sms, app  priority 60 }
+offer roaming_pack { eligible when true  channels sms  priority 50 }
+offer voice_pack { eligible when id == 3  channels app  priority 40 }
+arbitrate { max 2 per customer }
+"""
+
+
+def test_one_sms_left_on_spark(spark, tmp_path):  # noqa: F811
+    """Customer 1 has one SMS left this week: the night pack takes it and
+    the roaming pack is lost to the contact cap; 2 has two left, 3 none (its
+    night pack goes by app), 4's sends are out of the window."""
+    (tmp_path / "p.pol").write_text(ROOMS, encoding="utf-8")
+    policy = pol.load(tmp_path / "p.pol")
+    customers = pa.table({"id": pa.array([1, 2, 3, 4], pa.int64())})
+    sms = [(1, 1), (3, 1), (3, 2), (4, 7), (4, 8)]
+    events = pa.table({"customer_id": pa.array([c for c, _ in sms], pa.int64()),
+                       "sent_at": pa.array([AS_OF - dt.timedelta(days=n) for _, n in sms], pa.date32()),
+                       "channel": ["sms"] * len(sms)})
+    want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events})
+    assert [(a["id"], a["offer"], a["channel"]) for a in want.assignments.to_pylist()] == [
+        (1, "night_pack", "sms"), (2, "night_pack", "sms"), (2, "roaming_pack", "sms"),
+        (3, "night_pack", "app"), (3, "voice_pack", "app"), (4, "night_pack", "sms"), (4, "roaming_pack", "sms")]
+    assert want.summary["offers"]["roaming_pack"]["lost_to_contact_cap"] == 1
+    got = pol.spark.evaluate(policy, spark.createDataFrame(customers), as_of=AS_OF,
+                             history={"contacts": spark.createDataFrame(events)})
+    assert_same(got, want)
+    pq.write_table(customers, tmp_path / "customers.parquet")
+    pq.write_table(events, tmp_path / "contacts.parquet")
+    from pol.cli.run import run_command
+    args = (str(tmp_path / "p.pol"), str(tmp_path / "customers.parquet"))
+    history = [f"contacts={tmp_path / 'contacts.parquet'}"]
+    assert run_command(*args, str(tmp_path / "local"), "2026-11-01", progress=False, history=history) == 0
+    assert run_command(*args, str(tmp_path / "spark"), "2026-11-01", progress=False, history=history,
+                       engine="spark") == 0
+    summary = assert_same_run(tmp_path / "local", tmp_path / "spark")
+    assert summary["offers"]["roaming_pack"]["lost_to_contact_cap"] == 1
