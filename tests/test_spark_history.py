@@ -6,6 +6,7 @@ after it, without a date, same-date ties, a customer without events, keys
 of no customer); the summary's counts; `pol run --engine spark --history`;
 and the errors, on the driver, before any kernel pass."""
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -218,6 +219,41 @@ def test_the_dispatch_run_walks_each_customers_room(spark, telecom, tmp_path):  
     summary = assert_same_run(local, remote)
     assert summary["offers"] == want.summary["offers"]
     assert _lost_to_contact_cap(summary) == _lost_to_contact_cap(want.summary)
+
+
+
+def test_rooms_in_the_global_walk_with_binding_capacities(spark, telecom, tmp_path):  # noqa: F811
+    """The dispatch run with capacities that bind: the customers with a
+    capacity-bound candidate go through the driver's walk, which spends their
+    rooms as well; customers in 3 files; at 21:30 too (quiet hours)."""
+    folder, customers, events = telecom
+    shutil.copytree(DISPATCH.parent, tmp_path / "telecom")
+    for name, was, now in (("lifecycle.pol", "capacity 20000", "capacity 60"),
+                           ("risk.pol", "capacity 5000", "capacity 15")):
+        text = (tmp_path / "telecom" / name).read_text(encoding="utf-8")
+        assert was in text
+        (tmp_path / "telecom" / name).write_text(text.replace(was, now), encoding="utf-8")
+    policy = pol.load(tmp_path / "telecom" / "dispatch.pol")
+    parts = tmp_path / "customers"
+    parts.mkdir()
+    for k in range(3):
+        pq.write_table(customers.slice(k * 1000, 1000), parts / f"part-{k}.parquet")
+    df = spark.read.parquet(str(parts))
+    log = spark.read.parquet(str(folder / "contacts"))
+    for as_of in (AS_OF, "2026-11-01T21:30"):
+        want = policy.evaluate(customers, as_of=as_of, history={"contacts": events}, engine="kernel")
+        lost = want.summary["offers"]
+        assert lost["retention.retention_pack"]["lost_to_capacity"] > 0 and _lost_to_contact_cap(want.summary) > 0
+        assert_same(pol.spark.evaluate(policy, df, as_of=as_of, history={"contacts": log}), want)
+    # the funnel: the driver's walk counts the walked customers, the executors the others
+    from pol.cli.run import run_command
+    args = (str(tmp_path / "telecom" / "dispatch.pol"), str(parts))
+    history = [f"contacts={folder / 'contacts'}"]
+    assert run_command(*args, str(tmp_path / "local"), "2026-11-01", progress=False, history=history) == 0
+    assert run_command(*args, str(tmp_path / "spark"), "2026-11-01", progress=False, history=history,
+                       engine="spark") == 0
+    summary = assert_same_run(tmp_path / "local", tmp_path / "spark")
+    assert summary["offers"]["retention.retention_pack"]["lost_to_capacity"] > 0 and _lost_to_contact_cap(summary) > 0
 
 
 ROOMS = """
