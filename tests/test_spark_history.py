@@ -273,13 +273,7 @@ def test_one_sms_left_on_spark(spark, tmp_path):  # noqa: F811
     """Customer 1 has one SMS left this week: the night pack takes it and
     the roaming pack is lost to the contact cap; 2 has two left, 3 none (its
     night pack goes by app), 4's sends are out of the window."""
-    (tmp_path / "p.pol").write_text(ROOMS, encoding="utf-8")
-    policy = pol.load(tmp_path / "p.pol")
-    customers = pa.table({"id": pa.array([1, 2, 3, 4], pa.int64())})
-    sms = [(1, 1), (3, 1), (3, 2), (4, 7), (4, 8)]
-    events = pa.table({"customer_id": pa.array([c for c, _ in sms], pa.int64()),
-                       "sent_at": pa.array([AS_OF - dt.timedelta(days=n) for _, n in sms], pa.date32()),
-                       "channel": ["sms"] * len(sms)})
+    policy, customers, events = _one_sms_left(tmp_path, ROOMS)
     want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events})
     assert [(a["id"], a["offer"], a["channel"]) for a in want.assignments.to_pylist()] == [
         (1, "night_pack", "sms"), (2, "night_pack", "sms"), (2, "roaming_pack", "sms"),
@@ -288,13 +282,47 @@ def test_one_sms_left_on_spark(spark, tmp_path):  # noqa: F811
     got = pol.spark.evaluate(policy, spark.createDataFrame(customers), as_of=AS_OF,
                              history={"contacts": spark.createDataFrame(events)})
     assert_same(got, want)
+    assert _same_pol_run(tmp_path, customers, events)["offers"]["roaming_pack"]["lost_to_contact_cap"] == 1
+
+
+def _one_sms_left(tmp_path, text: str):
+    """ROOMS-like policy `text` and its four customers and their SMS."""
+    (tmp_path / "p.pol").write_text(text, encoding="utf-8")
+    customers = pa.table({"id": pa.array([1, 2, 3, 4], pa.int64())})
+    sms = [(1, 1), (3, 1), (3, 2), (4, 7), (4, 8)]
+    events = pa.table({"customer_id": pa.array([c for c, _ in sms], pa.int64()),
+                       "sent_at": pa.array([AS_OF - dt.timedelta(days=n) for _, n in sms], pa.date32()),
+                       "channel": ["sms"] * len(sms)})
+    return pol.load(tmp_path / "p.pol"), customers, events
+
+
+def _same_pol_run(tmp_path, customers, events) -> dict:
+    """`pol run` of tmp_path/p.pol locally and on Spark write the same: the
+    summary."""
+    from pol.cli.run import run_command
     pq.write_table(customers, tmp_path / "customers.parquet")
     pq.write_table(events, tmp_path / "contacts.parquet")
-    from pol.cli.run import run_command
     args = (str(tmp_path / "p.pol"), str(tmp_path / "customers.parquet"))
     history = [f"contacts={tmp_path / 'contacts.parquet'}"]
     assert run_command(*args, str(tmp_path / "local"), "2026-11-01", progress=False, history=history) == 0
     assert run_command(*args, str(tmp_path / "spark"), "2026-11-01", progress=False, history=history,
                        engine="spark") == 0
-    summary = assert_same_run(tmp_path / "local", tmp_path / "spark")
-    assert summary["offers"]["roaming_pack"]["lost_to_contact_cap"] == 1
+    return assert_same_run(tmp_path / "local", tmp_path / "spark")
+
+
+def test_maximize_priority_leaves_the_rooms_to_the_walk_on_spark(spark, tmp_path):  # noqa: F811
+    """Under `maximize priority` (6.7) with a capacity, the allocation is
+    searched without the rooms and the walk after it applies them, on the
+    driver as on one machine."""
+    text = ROOMS.replace("priority 60 }", "priority 60  capacity 3 }").replace(
+        "max 2 per customer }", "max 2 per customer\n    maximize priority\n}")
+    policy, customers, events = _one_sms_left(tmp_path, text)
+    want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events})
+    # the search mattered (it beats the greedy walk), and a room refused an offer after it
+    assert want.summary["allocation"]["value"] > want.summary["allocation"]["greedy_value"]
+    assert _lost_to_contact_cap(want.summary) == 1
+    got = pol.spark.evaluate(policy, spark.createDataFrame(customers), as_of=AS_OF,
+                             history={"contacts": spark.createDataFrame(events)})
+    assert_same(got, want)
+    summary = _same_pol_run(tmp_path, customers, events)
+    assert summary["offers"] == want.summary["offers"] and summary["allocation"] == want.summary["allocation"]
