@@ -4,7 +4,9 @@ generated contact log; every aggregate column at the window and null edges
 of tests/test_history.py (an event exactly N days back, on the as-of date,
 after it, without a date, same-date ties, a customer without events, keys
 of no customer); the summary's counts; `pol run --engine spark --history`;
-and the errors, on the driver, before any kernel pass."""
+the errors, on the driver, before any kernel pass; and the contact rooms of
+LANGUAGE.md 14.1 (the dispatch run, `max 2` with one SMS left), in the
+executors' matching and in the driver's walk."""
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -202,7 +204,6 @@ def test_the_dispatch_run_walks_each_customers_room(spark, telecom, tmp_path):  
     """`max 2 per customer` with the library's contact limits: the walk
     spends each customer's room on a channel (LANGUAGE.md 14.1), on the
     executors as on one machine, through the API and `pol run`."""
-    from pol.cli.run import run_command
     folder, customers, events = telecom
     policy = pol.load(DISPATCH)
     want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events}, engine="kernel")
@@ -211,15 +212,9 @@ def test_the_dispatch_run_walks_each_customers_room(spark, telecom, tmp_path):  
     df = spark.read.parquet(str(folder / "customers.parquet"))
     log = spark.read.parquet(str(folder / "contacts"))
     assert_same(pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": log}), want)
-    local, remote = tmp_path / "local", tmp_path / "spark"
-    args = (str(DISPATCH), str(folder / "customers.parquet"))
-    history = [f"contacts={folder / 'contacts'}"]
-    assert run_command(*args, str(local), "2026-11-01", progress=False, history=history) == 0
-    assert run_command(*args, str(remote), "2026-11-01", progress=False, history=history, engine="spark") == 0
-    summary = assert_same_run(local, remote)
+    summary = _same_pol_run(tmp_path, DISPATCH, folder / "customers.parquet", folder / "contacts")
     assert summary["offers"] == want.summary["offers"]
     assert _lost_to_contact_cap(summary) == _lost_to_contact_cap(want.summary)
-
 
 
 def test_rooms_in_the_global_walk_with_binding_capacities(spark, telecom, tmp_path):  # noqa: F811
@@ -246,13 +241,7 @@ def test_rooms_in_the_global_walk_with_binding_capacities(spark, telecom, tmp_pa
         assert lost["retention.retention_pack"]["lost_to_capacity"] > 0 and _lost_to_contact_cap(want.summary) > 0
         assert_same(pol.spark.evaluate(policy, df, as_of=as_of, history={"contacts": log}), want)
     # the funnel: the driver's walk counts the walked customers, the executors the others
-    from pol.cli.run import run_command
-    args = (str(tmp_path / "telecom" / "dispatch.pol"), str(parts))
-    history = [f"contacts={folder / 'contacts'}"]
-    assert run_command(*args, str(tmp_path / "local"), "2026-11-01", progress=False, history=history) == 0
-    assert run_command(*args, str(tmp_path / "spark"), "2026-11-01", progress=False, history=history,
-                       engine="spark") == 0
-    summary = assert_same_run(tmp_path / "local", tmp_path / "spark")
+    summary = _same_pol_run(tmp_path, tmp_path / "telecom" / "dispatch.pol", parts, folder / "contacts")
     assert summary["offers"]["retention.retention_pack"]["lost_to_capacity"] > 0 and _lost_to_contact_cap(summary) > 0
 
 
@@ -282,28 +271,31 @@ def test_one_sms_left_on_spark(spark, tmp_path):  # noqa: F811
     got = pol.spark.evaluate(policy, spark.createDataFrame(customers), as_of=AS_OF,
                              history={"contacts": spark.createDataFrame(events)})
     assert_same(got, want)
-    assert _same_pol_run(tmp_path, customers, events)["offers"]["roaming_pack"]["lost_to_contact_cap"] == 1
+    summary = _same_pol_run(tmp_path, tmp_path / "p.pol", tmp_path / "customers.parquet",
+                            tmp_path / "contacts.parquet")
+    assert summary["offers"]["roaming_pack"]["lost_to_contact_cap"] == 1
 
 
 def _one_sms_left(tmp_path, text: str):
-    """ROOMS-like policy `text` and its four customers and their SMS."""
+    """The policy `text` (ROOMS or a variant), its four customers and their
+    SMS (days back), also as files in tmp_path for `pol run`."""
     (tmp_path / "p.pol").write_text(text, encoding="utf-8")
     customers = pa.table({"id": pa.array([1, 2, 3, 4], pa.int64())})
     sms = [(1, 1), (3, 1), (3, 2), (4, 7), (4, 8)]
     events = pa.table({"customer_id": pa.array([c for c, _ in sms], pa.int64()),
                        "sent_at": pa.array([AS_OF - dt.timedelta(days=n) for _, n in sms], pa.date32()),
                        "channel": ["sms"] * len(sms)})
+    pq.write_table(customers, tmp_path / "customers.parquet")
+    pq.write_table(events, tmp_path / "contacts.parquet")
     return pol.load(tmp_path / "p.pol"), customers, events
 
 
-def _same_pol_run(tmp_path, customers, events) -> dict:
-    """`pol run` of tmp_path/p.pol locally and on Spark write the same: the
-    summary."""
+def _same_pol_run(tmp_path, policy: Path, data: Path, log: Path) -> dict:
+    """`pol run --history contacts=LOG` locally and on Spark (into
+    tmp_path/local, tmp_path/spark) write the same: the summary."""
     from pol.cli.run import run_command
-    pq.write_table(customers, tmp_path / "customers.parquet")
-    pq.write_table(events, tmp_path / "contacts.parquet")
-    args = (str(tmp_path / "p.pol"), str(tmp_path / "customers.parquet"))
-    history = [f"contacts={tmp_path / 'contacts.parquet'}"]
+    args = (str(policy), str(data))
+    history = [f"contacts={log}"]
     assert run_command(*args, str(tmp_path / "local"), "2026-11-01", progress=False, history=history) == 0
     assert run_command(*args, str(tmp_path / "spark"), "2026-11-01", progress=False, history=history,
                        engine="spark") == 0
@@ -324,5 +316,6 @@ def test_maximize_priority_leaves_the_rooms_to_the_walk_on_spark(spark, tmp_path
     got = pol.spark.evaluate(policy, spark.createDataFrame(customers), as_of=AS_OF,
                              history={"contacts": spark.createDataFrame(events)})
     assert_same(got, want)
-    summary = _same_pol_run(tmp_path, customers, events)
+    summary = _same_pol_run(tmp_path, tmp_path / "p.pol", tmp_path / "customers.parquet",
+                            tmp_path / "contacts.parquet")
     assert summary["offers"] == want.summary["offers"] and summary["allocation"] == want.summary["allocation"]
