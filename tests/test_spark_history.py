@@ -4,8 +4,11 @@ generated contact log; every aggregate column at the window and null edges
 of tests/test_history.py (an event exactly N days back, on the as-of date,
 after it, without a date, same-date ties, a customer without events, keys
 of no customer); the summary's counts; `pol run --engine spark --history`;
-and the errors, on the driver, before any kernel pass."""
+the errors, on the driver, before any kernel pass; and the contact rooms of
+LANGUAGE.md 14.1 (the dispatch run, `max 2` with one SMS left), in the
+executors' matching and in the driver's walk."""
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -188,3 +191,131 @@ def test_a_population_that_reads_the_history(spark, edges, tmp_path):  # noqa: F
     df = spark.read.parquet(str(folder / "customers.parquet"))
     assert_same(pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": spark.read.parquet(
         str(folder / "contacts"))}), want)
+
+
+DISPATCH = ROOT / "policies" / "telecom" / "dispatch.pol"
+
+
+def _lost_to_contact_cap(summary: dict) -> int:
+    return sum(o.get("lost_to_contact_cap", 0) for o in summary["offers"].values())
+
+
+def test_the_dispatch_run_walks_each_customers_room(spark, telecom, tmp_path):  # noqa: F811
+    """`max 2 per customer` with the library's contact limits: the walk
+    spends each customer's room on a channel (LANGUAGE.md 14.1), on the
+    executors as on one machine, through the API and `pol run`."""
+    folder, customers, events = telecom
+    policy = pol.load(DISPATCH)
+    want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events}, engine="kernel")
+    # the sample reaches the rooms: some second offers find their channel full
+    assert _lost_to_contact_cap(want.summary) > 0
+    df = spark.read.parquet(str(folder / "customers.parquet"))
+    log = spark.read.parquet(str(folder / "contacts"))
+    assert_same(pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": log}), want)
+    summary = _same_pol_run(tmp_path, DISPATCH, folder / "customers.parquet", folder / "contacts")
+    assert summary["offers"] == want.summary["offers"]
+    assert _lost_to_contact_cap(summary) == _lost_to_contact_cap(want.summary)
+
+
+def test_rooms_in_the_global_walk_with_binding_capacities(spark, telecom, tmp_path):  # noqa: F811
+    """The dispatch run with capacities that bind: the customers with a
+    capacity-bound candidate go through the driver's walk, which spends their
+    rooms as well; customers in 3 files; at 21:30 too (quiet hours)."""
+    folder, customers, events = telecom
+    shutil.copytree(DISPATCH.parent, tmp_path / "telecom")
+    for name, was, now in (("lifecycle.pol", "capacity 20000", "capacity 60"),
+                           ("risk.pol", "capacity 5000", "capacity 15")):
+        text = (tmp_path / "telecom" / name).read_text(encoding="utf-8")
+        assert was in text
+        (tmp_path / "telecom" / name).write_text(text.replace(was, now), encoding="utf-8")
+    policy = pol.load(tmp_path / "telecom" / "dispatch.pol")
+    parts = tmp_path / "customers"
+    parts.mkdir()
+    for k in range(3):
+        pq.write_table(customers.slice(k * 1000, 1000), parts / f"part-{k}.parquet")
+    df = spark.read.parquet(str(parts))
+    log = spark.read.parquet(str(folder / "contacts"))
+    for as_of in (AS_OF, "2026-11-01T21:30"):
+        want = policy.evaluate(customers, as_of=as_of, history={"contacts": events}, engine="kernel")
+        lost = want.summary["offers"]
+        assert lost["retention.retention_pack"]["lost_to_capacity"] > 0 and _lost_to_contact_cap(want.summary) > 0
+        assert_same(pol.spark.evaluate(policy, df, as_of=as_of, history={"contacts": log}), want)
+    # the funnel: the driver's walk counts the walked customers, the executors the others
+    summary = _same_pol_run(tmp_path, tmp_path / "telecom" / "dispatch.pol", parts, folder / "contacts")
+    assert summary["offers"]["retention.retention_pack"]["lost_to_capacity"] > 0 and _lost_to_contact_cap(summary) > 0
+
+
+ROOMS = """
+input customer key id { id: int }
+history contacts key customer_id at sent_at { customer_id: int  sent_at: date  channel: string }
+contact contacts { limit sms to 2 within 7 days }
+channel sms
+channel app
+offer night_pack { eligible when true  channels sms, app  priority 60 }
+offer roaming_pack { eligible when true  channels sms  priority 50 }
+offer voice_pack { eligible when id == 3  channels app  priority 40 }
+arbitrate { max 2 per customer }
+"""
+
+
+def test_one_sms_left_on_spark(spark, tmp_path):  # noqa: F811
+    """Customer 1 has one SMS left this week: the night pack takes it and
+    the roaming pack is lost to the contact cap; 2 has two left, 3 none (its
+    night pack goes by app), 4's sends are out of the window."""
+    policy, customers, events = _one_sms_left(tmp_path, ROOMS)
+    want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events})
+    assert [(a["id"], a["offer"], a["channel"]) for a in want.assignments.to_pylist()] == [
+        (1, "night_pack", "sms"), (2, "night_pack", "sms"), (2, "roaming_pack", "sms"),
+        (3, "night_pack", "app"), (3, "voice_pack", "app"), (4, "night_pack", "sms"), (4, "roaming_pack", "sms")]
+    assert want.summary["offers"]["roaming_pack"]["lost_to_contact_cap"] == 1
+    got = pol.spark.evaluate(policy, spark.createDataFrame(customers), as_of=AS_OF,
+                             history={"contacts": spark.createDataFrame(events)})
+    assert_same(got, want)
+    summary = _same_pol_run(tmp_path, tmp_path / "p.pol", tmp_path / "customers.parquet",
+                            tmp_path / "contacts.parquet")
+    assert summary["offers"]["roaming_pack"]["lost_to_contact_cap"] == 1
+
+
+def _one_sms_left(tmp_path, text: str):
+    """The policy `text` (ROOMS or a variant), its four customers and their
+    SMS (days back), also as files in tmp_path for `pol run`."""
+    (tmp_path / "p.pol").write_text(text, encoding="utf-8")
+    customers = pa.table({"id": pa.array([1, 2, 3, 4], pa.int64())})
+    sms = [(1, 1), (3, 1), (3, 2), (4, 7), (4, 8)]
+    events = pa.table({"customer_id": pa.array([c for c, _ in sms], pa.int64()),
+                       "sent_at": pa.array([AS_OF - dt.timedelta(days=n) for _, n in sms], pa.date32()),
+                       "channel": ["sms"] * len(sms)})
+    pq.write_table(customers, tmp_path / "customers.parquet")
+    pq.write_table(events, tmp_path / "contacts.parquet")
+    return pol.load(tmp_path / "p.pol"), customers, events
+
+
+def _same_pol_run(tmp_path, policy: Path, data: Path, log: Path) -> dict:
+    """`pol run --history contacts=LOG` locally and on Spark (into
+    tmp_path/local, tmp_path/spark) write the same: the summary."""
+    from pol.cli.run import run_command
+    args = (str(policy), str(data))
+    history = [f"contacts={log}"]
+    assert run_command(*args, str(tmp_path / "local"), "2026-11-01", progress=False, history=history) == 0
+    assert run_command(*args, str(tmp_path / "spark"), "2026-11-01", progress=False, history=history,
+                       engine="spark") == 0
+    return assert_same_run(tmp_path / "local", tmp_path / "spark")
+
+
+def test_maximize_priority_leaves_the_rooms_to_the_walk_on_spark(spark, tmp_path):  # noqa: F811
+    """Under `maximize priority` (6.7) with a capacity, the allocation is
+    searched without the rooms and the walk after it applies them, on the
+    driver as on one machine."""
+    text = ROOMS.replace("priority 60 }", "priority 60  capacity 3 }").replace(
+        "max 2 per customer }", "max 2 per customer\n    maximize priority\n}")
+    policy, customers, events = _one_sms_left(tmp_path, text)
+    want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events})
+    # the search mattered (it beats the greedy walk), and a room refused an offer after it
+    assert want.summary["allocation"]["value"] > want.summary["allocation"]["greedy_value"]
+    assert _lost_to_contact_cap(want.summary) == 1
+    got = pol.spark.evaluate(policy, spark.createDataFrame(customers), as_of=AS_OF,
+                             history={"contacts": spark.createDataFrame(events)})
+    assert_same(got, want)
+    summary = _same_pol_run(tmp_path, tmp_path / "p.pol", tmp_path / "customers.parquet",
+                            tmp_path / "contacts.parquet")
+    assert summary["offers"] == want.summary["offers"] and summary["allocation"] == want.summary["allocation"]

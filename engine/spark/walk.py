@@ -2,7 +2,8 @@
 
 Only customers with a candidate for an offer with a capacity travel: for
 each, every candidate pair (position, offer, channel, priority, holdout
-mark: 20 bytes), collected from the executors as Arrow. The driver sorts
+mark, room under the in-run contact caps: 28 bytes), collected from the
+executors as Arrow. The driver sorts
 them by position and runs the engine's walk (adapter.walk, LANGUAGE.md
 section 6: priority, then offer order, then input position). Out: the walked
 customers' positions, the pairs accepted, the walk's funnel counts and,
