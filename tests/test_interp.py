@@ -314,7 +314,7 @@ def test_render_reads_back_as_the_same_expression():
     must give the very same IR."""
     checked = 0
     for program in _policies():
-        exprs = [e for d in program.lets + program.segments + program.scores for e in [d.expr]]
+        exprs = [e for d in program.lets + program.segments + program.shown_scores for e in [d.expr]]
         exprs += [w.cond for c in program.classifies for w in c.whens]
         exprs += [e for o in program.offers for e in (o.eligible, o.priority)]
         inp = program.input
@@ -332,9 +332,10 @@ def test_render_reads_back_as_the_same_expression():
         decls += "".join(f"segment {d.name} = {render(d.expr)}\n" for d in program.segments)
         decls += "".join("classify " + c.name + " { " + " ".join(f'when {render(w.cond)} => "{w.value}"'
                                                                 for w in c.whens) + " }\n" for c in program.classifies)
-        decls += "".join(f"score {d.name} = {render(d.expr)}\n" for d in program.scores)
+        decls += "".join(f"score {d.name} = {render(d.expr)}\n" for d in program.shown_scores)
         again = compile_text(head + params + decls, name="again.pol")
-        for a, b in zip(program.lets + program.segments + program.scores, again.lets + again.segments + again.scores):
+        for a, b in zip(program.lets + program.segments + program.shown_scores,
+                        again.lets + again.segments + again.shown_scores):
             assert a.expr == b.expr, (render(a.expr), render(b.expr))
             checked += 1
         for a, b in zip(program.classifies, again.classifies):

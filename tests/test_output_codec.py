@@ -2,6 +2,7 @@
 choices per column type, `--compression`, and that what pol writes reads the
 same in pyarrow, Polars and DuckDB, whichever codec wrote it."""
 import errno
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -161,12 +162,18 @@ def test_a_failed_assignments_write_leaves_no_output(inputs, tmp_path, monkeypat
     policy, data = inputs
     real = pol.io.output_files.Writer._write
     seen = []
+    customers_written = threading.Event()
 
     def failing(self, name, batch):
         seen.append(name)
         if name == "assignments" and seen.count(name) == 2:
+            # fail while the other writer is at work, however the threads are scheduled
+            customers_written.wait(30)
             raise OSError(errno.EIO, "Input/output error")
-        return real(self, name, batch)
+        result = real(self, name, batch)
+        if name == "customers":
+            customers_written.set()
+        return result
 
     monkeypatch.setattr(pol.io.output_files.Writer, "_write", failing)
     monkeypatch.setattr(pol.evaluation.stream, "MAX_BATCH_ROWS", 500)

@@ -426,6 +426,7 @@ def test_every_operator_and_node_kind_is_covered():
         exprs += [w.cond for c in program.classifies for w in c.whens]
         exprs += [c.cond for c in program.channels if c.cond is not None]
         exprs += [e for o in program.offers for e in (o.eligible, o.priority)]
+        exprs += [o.prefer for o in program.offers if o.prefer is not None]
         for e in exprs:
             for node in ir.walk(e):
                 kinds.add(type(node))
