@@ -189,7 +189,7 @@ def test_the_oracle_agrees_where_every_constraint_has_a_price(max_n):
 
 def test_thresholds_under_max_2_are_the_searchs_numbers():
     """Under `max 2 per customer` the thresholds come from a closed form
-    (optimal._thresholds2), not the search per pair: bit for bit the same
+    (`closed` in optimal._thresholds), not the search per pair: bit for bit the same
     numbers on random customers with categories, exclusive lines, capped
     channels, ties and non-positive values."""
     from pol.arbitration import optimal as opt
@@ -216,10 +216,9 @@ def test_thresholds_under_max_2_are_the_searchs_numbers():
             return (np.empty(w, np.int64), np.empty(w), np.zeros(w, np.bool_), np.zeros(w, np.bool_), np.zeros(w),
                     np.zeros(w, np.int64))
         searched, closed = np.empty(len(js)), np.empty(len(js))
-        opt._thresholds(js, 0, len(js), searched, starts, cust, own, units, red, cat, excl, hbit, hprice, 2, exact,
-                        np.zeros(pairs, np.bool_), *scratch(), np.empty(w, np.int64), np.empty(w))
-        opt._thresholds2(js, 0, len(js), closed, starts, cust, own, units, red, cat, excl, hbit, hprice, exact,
-                         np.zeros(pairs, np.bool_), *scratch())
+        for out, form in ((searched, False), (closed, True)):
+            opt._thresholds(js, 0, len(js), out, starts, cust, own, units, red, cat, excl, hbit, hprice, 2, exact,
+                            form, np.zeros(pairs, np.bool_), *scratch(), np.empty(w, np.int64), np.empty(w))
         assert searched.tobytes() == closed.tobytes()
 
 
