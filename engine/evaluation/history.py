@@ -294,31 +294,34 @@ class _Grouped:
         out = []
         for k, c in enumerate(self.columns):
             a = c.aggregate
+            # only the kind of value the aggregate has is gathered: a gather per
+            # customer and aggregate is most of what a batch costs here
+            values = self.fval[k] if a.type == Type.FLOAT else self.ival[k]
             if not self.lookup.groups:
                 valid = np.zeros(n, np.bool_)
-                ival, fval = np.zeros(n, np.int64), np.zeros(n)
+                value = np.zeros(n, values.dtype)
             else:
                 valid = self.valid[k][safe] & has
-                ival, fval = self.ival[k][safe], self.fval[k][safe]
+                value = values[safe]
             if a.func in ("count", "sum"):
                 valid = valid | ~has          # nothing counted: 0 (section 12)
-                ival = np.where(has, ival, 0)
-                fval = np.where(has, fval, 0.0)
-            out.append(self._array(hist, a, ival, fval, valid))
+                value[~has] = 0
+            out.append(self._array(hist, a, value, valid))
         return out
 
-    def _array(self, hist, a: ir.Aggregate, ival, fval, valid) -> pa.Array:
+    def _array(self, hist, a: ir.Aggregate, value, valid) -> pa.Array:
+        """The column of one aggregate: `value` float64 for a float, int64 for the rest."""
         mask = ~valid
         if a.type == Type.FLOAT:
-            return pa.array(fval, pa.float64(), mask=mask)
+            return pa.array(value, pa.float64(), mask=mask)
         if a.type == Type.STRING:
-            codes = pa.array(ival.astype(np.int32), pa.int32(), mask=mask)
+            codes = pa.array(value.astype(np.int32), pa.int32(), mask=mask)
             return pa.DictionaryArray.from_arrays(codes, self.dictionaries[a.field])
         if a.type == Type.DATE:
-            return pa.array(ival.astype(np.int32), pa.int32(), mask=mask).view(pa.date32())
+            return pa.array(value.astype(np.int32), pa.int32(), mask=mask).view(pa.date32())
         if a.type == Type.BOOL:
-            return pa.array(ival.astype(np.bool_), pa.bool_(), mask=mask)
-        return pa.array(ival, pa.int64(), mask=mask)
+            return pa.array(value.astype(np.bool_), pa.bool_(), mask=mask)
+        return pa.array(value, pa.int64(), mask=mask)
 
     def summary(self) -> dict:
         matched = int(self.sizes[self.seen].sum())
