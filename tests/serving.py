@@ -106,3 +106,19 @@ def wait_for(check, timeout: float = 30.0, what: str = "the condition"):
             return last
         time.sleep(0.1)
     raise AssertionError(f"{what} did not happen in {timeout} s (last: {last!r})")
+
+
+def served_decider(tmp_path: Path, text: str):
+    """pol serve's Decider, in this process, over one policy `text` in a
+    folder of its own and a SQLite ledger beside it: (decider, its entry)."""
+    from pol.serve.deciding import Decider
+    from pol.serve.ledger import Ledger
+    from pol.serve.registry import Registry
+    from pol.serve.routing import Router
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "shop.pol").write_text(text, encoding="utf-8")
+    registry = Registry(str(folder))
+    registry.refresh(build=False)
+    decider = Decider(registry, Router({}, {}), Ledger(str(tmp_path / "ledger.sqlite")), None)
+    return decider, next(iter(registry.snapshot.by_path.values()))

@@ -163,18 +163,9 @@ arbitrate { capacity call calls }
 def test_pol_serve_sizes_the_ledger_by_the_requests_params(tmp_path):
     """In-process, the Decider of pol serve: a request's params size the
     capacity it draws against in the SQLite ledger."""
-    from pol.serve.deciding import Decider
-    from pol.serve.ledger import Ledger
-    from pol.serve.registry import Registry
     from pol.serve.requests import Ask
-    from pol.serve.routing import Router
-    folder = tmp_path / "p"
-    folder.mkdir()
-    (folder / "shop.pol").write_text(SERVED, encoding="utf-8")
-    registry = Registry(str(folder))
-    registry.refresh(build=False)
-    decider = Decider(registry, Router({}, {}), Ledger(str(tmp_path / "ledger.sqlite")), None)
-    entry = next(iter(registry.snapshot.by_path.values()))
+    from tests.serving import served_decider
+    decider, entry = served_decider(tmp_path, SERVED)
     records = [{"id": k, "arpu": 200.0, "reachable": True} for k in range(1, 6)]
     for params, calls in (({"calls": 3}, 3), (None, 3), ({"calls": 4}, 4)):
         ask = Ask([], AS_OF, params, None, None, False, "error")

@@ -14,7 +14,7 @@ import pytest
 
 import pol
 from pol.serve.ledger import Ledger, period_of
-from tests.serving import Served, policy_text
+from tests.serving import Served, policy_text, served_decider
 
 AS_OF = "2026-11-01"
 WALK = """input customer key id { id: int  arpu: float  app_active: bool }
@@ -152,17 +152,8 @@ def test_the_ledger_holds_channel_capacities_quotas_and_budgets(tmp_path):
     constraints drawn from the SQLite ledger give what pol.Ledger gives to
     the same decisions in turn (both walk each decision against what is
     left), and a repeated customer keeps what they hold."""
-    from pol.serve.deciding import Decider
-    from pol.serve.registry import Registry
     from pol.serve.requests import Ask
-    from pol.serve.routing import Router
-    folder = tmp_path / "p"
-    folder.mkdir()
-    (folder / "shop.pol").write_text(CONSTRAINED, encoding="utf-8")
-    registry = Registry(str(folder))
-    registry.refresh(build=False)
-    decider = Decider(registry, Router({}, {}), Ledger(str(tmp_path / "ledger.sqlite")), None)
-    entry = next(iter(registry.snapshot.by_path.values()))
+    decider, entry = served_decider(tmp_path, CONSTRAINED)
     assert entry.drawn and not entry.capacities
     records = [{"id": k, "arpu": a, "reachable": r} for k, a, r in
                [(1, 300.0, True), (2, 200.0, True), (3, 150.0, True), (4, 120.0, False), (5, 110.0, False),
