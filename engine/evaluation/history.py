@@ -10,10 +10,11 @@ per-row Python anywhere:
 
 * keys: each event's group, by key (`Groups`): dense int keys are their
   own group, others go through one Arrow hash pass; events need no order;
-* filters: every distinct `where` is a segment of a small program over the
-  event's fields, run by the vectorized evaluator (engine/evaluation/vector.py),
+* filters: every distinct `where` is a table over the codes of the fields it
+  reads, made by the vectorized evaluator (engine/evaluation/history_filters.py),
   so a filter means exactly what the same condition means anywhere else;
-* aggregation: one pass of engine/evaluation/history_kernel.py over the events.
+* aggregation: one pass of engine/evaluation/history_kernel.py over the
+  events, which looks each event's filters up in those tables.
 
 Memory: the used columns of every event (about 8 bytes per column and event,
 strings as dictionary codes), a byte per event and distinct filter, and per
@@ -37,14 +38,13 @@ import pyarrow.compute as pc
 
 from pol.compiler import ir
 from pol.compiler.backend.history import Column
-from pol.compiler.backend.plan import plan as make_plan
 from pol.compiler.types import Type
 from pol.errors import ArgumentError
-from pol.evaluation.bind import EPOCH, _days, _float_values, _values, bind, check_nulls, check_schema
+from pol.evaluation.bind import EPOCH, _days, _float_values, _values, check_nulls, check_schema
+from pol.evaluation.history_filters import compile_filters
 from pol.evaluation.history_kernel import FIRST, LAST, NO_DAY, aggregate, op_code
 from pol.io.columns import ARROW
 
-_SLICE = 1 << 20          # events filtered at once: bounded intermediates
 _ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.DATE: pa.date32()}
 
 
@@ -183,14 +183,14 @@ class _Grouped:
         self.undated = int((day == NO_DAY).sum())
         self.future = int(((day != NO_DAY) & (day > today)).sum())
 
-        masks, mask_rows = self._filters(hist, fields, batch, columns, today)
+        filters, filter_rows = self._filters(hist, fields, table, columns, today)
         ivals, ivalid, fvals, value_rows, self.dictionaries = self._values(hist, table, columns)
         spec = np.zeros((len(columns), 4), np.int64)
         for k, c in enumerate(columns):
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
-            spec[k] = (op_code(a.func, is_float), mask_rows[k], value_rows[k], a.within or 0)
-        ival, fval, valid = aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups)
+            spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0)
+        ival, fval, valid = aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups)
         # first/last hold the event's position: its value, which may be null
         for k, c in enumerate(columns):
             if spec[k, 0] in (FIRST, LAST):
@@ -205,8 +205,9 @@ class _Grouped:
                     ival[k] = ivals[r, pos] if self.events else 0
         self.ival, self.fval, self.valid = ival, fval, valid
 
-    def _filters(self, hist, fields, batch, columns, today):
-        """bool[M, E]: each distinct `where` over the events (the vectorized evaluator)."""
+    @staticmethod
+    def _filters(hist, fields, table, columns, today):
+        """Each distinct `where` as a table over its fields' codes, and each column's filter (or -1)."""
         wheres: list[ir.Expr] = []
         rows = []
         for c in columns:
@@ -217,26 +218,7 @@ class _Grouped:
             if w not in wheres:
                 wheres.append(w)
             rows.append(wheres.index(w))
-        masks = np.ones((max(len(wheres), 1), self.events), np.bool_)
-        if not wheres or batch is None:
-            return masks, rows
-        from pol.evaluation.stream import BatchOut
-        from pol.evaluation.vector import VectorExecutor
-        names = tuple(f"where:{k}" for k in range(len(wheres)))
-        mini = ir.Program(
-            name=hist.name, version=None,
-            input=ir.Input(hist.name, hist.key, tuple(ir.InputField(f.name, f.type, True) for f in fields)),
-            params=(), lets=(), segments=tuple(ir.Segment(n, None, w) for n, w in zip(names, wheres)),
-            classifies=(), scores=(), channels=(), offers=(), arbitrate=ir.Arbitrate(), tests=(),
-            order=names, outputs=names)
-        plan = make_plan(mini)
-        run = VectorExecutor(mini, plan)
-        for start in range(0, self.events, _SLICE):
-            part = batch.slice(start, _SLICE)
-            out = BatchOut(plan, part.num_rows)
-            run(bind(mini, plan, part, {}), np.zeros(0, np.bool_), today, out)
-            masks[:, start:start + part.num_rows] = out.segs
-        return masks, rows
+        return compile_filters(hist, fields, table, wheres, today), rows
 
     def _values(self, hist, table, columns):
         """The values the aggregates read: ints, dates, bools and string codes

@@ -9,7 +9,10 @@ accumulators where it stands, and `first`/`last` remember the position of
 the event they hold, so ties between events on one day go to the earlier
 (first) or later (last) row, as the reference evaluator does.
 
-    aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups) -> (ivalue, fvalue, valid)
+    aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups) -> (ivalue, fvalue, valid)
+
+The filters come as tables over the codes of the fields they read
+(engine/evaluation/history_filters.py): an event's filter is a lookup.
 
 Cost: the scan is bound by memory, one accumulator block per event at a
 random place when the events come in random key order; the blocks are
@@ -68,8 +71,9 @@ def _prefetch(typingctx, arr, i):
     return types.void(arr, i), codegen
 
 
-def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
-    """spec: int64[A, 4] (op, mask row or -1, value row or -1, window days or 0).
+def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
+    """spec: int64[A, 4] (op, filter or -1, value row or -1, window days or 0);
+    filters: a history_filters.Filters.
     Returns int64[A, G] (int results, FIRST/LAST: the chosen event's position),
     float64[A, G] and bool[A, G] (the result is not null)."""
     # One block per group holding every aggregate's accumulators, each only
@@ -96,7 +100,8 @@ def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
     # the sequential reads of the events are repeated (cheap).
     def part(_j: int, lo: int, hi: int) -> None:
         _init(spec, offset, acc, lo, hi)
-        _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf, lo, hi)
+        _scan(gid, day, today, spec, offset, filters.codes, filters.terms, filters.tables, filters.starts,
+              ivals, ivalid, fvals, acc, accf, lo, hi)
         _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid)
 
     run_parts(part, chunks(groups, minimum=_GROUPS_PER_THREAD))
@@ -126,7 +131,7 @@ def _init(spec, offset, acc, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf, lo, hi):
+def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, ivalid, fvals, acc, accf, lo, hi):
     """Every event of the groups lo..hi-1 into its group's accumulators, in input order (first and
     last keep the event's position; ties go by it). Words per op, from its
     offset: COUNT [count]; DAYS_SINCE_LAST [latest day, NO_DAY: none];
@@ -136,6 +141,7 @@ def _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf,
     n = gid.shape[0]
     width = acc.shape[1]
     flat = acc.reshape(-1)
+    hit = np.empty(terms.shape[0], np.bool_)
     for e in range(n):
         # The block of the event _AHEAD on is asked for now: each event's
         # update branches on what its block holds, so without this the scan
@@ -150,10 +156,18 @@ def _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf,
         d = day[e]
         if d == NO_DAY or d > today:
             continue
+        for m in range(terms.shape[0]):     # each filter's row in its table, from the event's codes
+            at = starts[m]
+            for k in range(terms.shape[1]):
+                r = terms[m, k, 0]
+                if r < 0:
+                    break
+                at += codes[r, e] * terms[m, k, 1]
+            hit[m] = tables[at]
         for a in range(n_agg):
             op = spec[a, 0]
             m = spec[a, 1]
-            if m >= 0 and not masks[m, e]:
+            if m >= 0 and not hit[m]:
                 continue
             w = spec[a, 3]
             if w > 0 and d <= today - w:
