@@ -40,9 +40,10 @@ from pol.compiler import ir
 from pol.compiler.backend.history import Column
 from pol.compiler.types import Type
 from pol.errors import ArgumentError
-from pol.evaluation.bind import EPOCH, _days, _float_values, _values, check_nulls, check_schema
+from pol.evaluation.bind import EPOCH, _days, _float_values, _validity, _values, check_nulls, check_schema
+from pol.evaluation.history_events import float_row, int_row, valid_row
 from pol.evaluation.history_filters import compile_filters
-from pol.evaluation.history_kernel import FIRST, LAST, NO_DAY, aggregate, op_code
+from pol.evaluation.history_kernel import NO_DAY, aggregate, op_code
 from pol.io.columns import ARROW
 
 _ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.DATE: pa.date32()}
@@ -151,10 +152,7 @@ def event_days(table: pa.Table, hist: ir.History) -> np.ndarray:
     if not table.num_rows:
         return np.zeros(0, np.int64)
     at = table.column(hist.at).combine_chunks()
-    day = _days(at).astype(np.int64)
-    if at.null_count:
-        day = np.where(at.is_valid().to_numpy(zero_copy_only=False), day, NO_DAY)
-    return day
+    return int_row(_days(at), _validity(at), NO_DAY, np.empty(len(at), np.int64))
 
 
 class _Grouped:
@@ -185,24 +183,12 @@ class _Grouped:
 
         filters, filter_rows = self._filters(hist, fields, table, columns, today)
         ivals, ivalid, fvals, value_rows, self.dictionaries = self._values(hist, table, columns)
-        spec = np.zeros((len(columns), 4), np.int64)
+        spec = np.zeros((len(columns), 5), np.int64)
         for k, c in enumerate(columns):
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
-            spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0)
+            spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0, is_float)
         ival, fval, valid = aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups)
-        # first/last hold the event's position: its value, which may be null
-        for k, c in enumerate(columns):
-            if spec[k, 0] in (FIRST, LAST):
-                pos = ival[k]
-                r = value_rows[k]
-                if hist.field(c.aggregate.field).type == Type.FLOAT:
-                    v = fvals[r, pos] if self.events else np.zeros(groups)
-                    valid[k] &= np.isfinite(v)
-                    fval[k] = v
-                else:
-                    valid[k] &= ivalid[r, pos] if self.events else False
-                    ival[k] = ivals[r, pos] if self.events else 0
         self.ival, self.fval, self.valid = ival, fval, valid
 
     @staticmethod
@@ -236,33 +222,32 @@ class _Grouped:
                 group.append(f)
             rows.append(group.index(f))
         n = self.events
-        ivals = np.zeros((max(len(ints), 1), n), np.int64)
+        ivals = np.empty((max(len(ints), 1), n), np.int64)
         ivalid = np.zeros((max(len(ints), 1), n), np.bool_)
-        fvals = np.full((max(len(floats), 1), n), np.nan)
+        fvals = np.empty((max(len(floats), 1), n))
         dictionaries = {}
         if not n:
             return ivals, ivalid, fvals, rows, {name: pa.array([], pa.string()) for name in ints}
-        # The value buffers as they are (a null's slot holds anything: the
-        # validity says which to skip); fill_null would copy each column.
+        # The value buffers as they are, read by a compiled pass per column on
+        # every core (a null's slot holds anything: the validity says which to skip).
         for r, name in enumerate(ints):
             col = table.column(name).combine_chunks()
             t = hist.field(name).type
             if t == Type.STRING:
                 enc = col.dictionary_encode() if not pa.types.is_dictionary(col.type) else col
                 dictionaries[name] = enc.dictionary.cast(pa.string())
-                ivals[r] = _values(enc.indices)
-            elif t == Type.DATE:
-                ivals[r] = _days(col)
+                col = enc.indices
+                raw = _values(col)
             elif t == Type.BOOL:
-                ivals[r] = col.fill_null(False).to_numpy(zero_copy_only=False)
+                raw = col.fill_null(False).to_numpy(zero_copy_only=False)
             else:
-                ivals[r] = _values(col)
-            ivalid[r] = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else True
+                raw = _days(col) if t == Type.DATE else _values(col)
+                raw = raw.view(np.int64) if raw.dtype == np.uint64 else raw
+            int_row(raw, _validity(col), 0, ivals[r])
+            valid_row(_validity(col), ivalid[r])
         for r, name in enumerate(floats):
             col = table.column(name).combine_chunks()
-            fvals[r] = _float_values(col) if pa.types.is_floating(col.type) else _values(col)
-            if col.null_count:
-                fvals[r][~col.is_valid().to_numpy(zero_copy_only=False)] = np.nan
+            float_row(_float_values(col) if pa.types.is_floating(col.type) else _values(col), _validity(col), fvals[r])
         return ivals, ivalid, fvals, rows, dictionaries
 
     def columns_for(self, hist: ir.History, keys: pa.Array, key_type: Type) -> list[pa.Array]:

@@ -30,7 +30,8 @@ import pyarrow as pa
 from pol.compiler import ir
 from pol.compiler.backend.plan import plan as make_plan
 from pol.compiler.types import Type
-from pol.evaluation.bind import _days, _values, bind
+from pol.evaluation.bind import _days, _validity, _values, bind
+from pol.evaluation.history_events import int_row, span
 
 _MAX_TABLE = 1 << 16        # rows of a filter's table: beyond, the events' own pass
 _MAX_RANGE = 1 << 12        # values of an int or date field read as codes
@@ -90,33 +91,26 @@ def _width(w: ir.Expr) -> int:
 def _field_codes(col: pa.Array, t: Type) -> tuple[np.ndarray, pa.Array] | None:
     """int32[E]: each event's code of the field, and the field's value of
     each code (the last: null); None where the field has too many values."""
-    valid = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
+    shift = 0
     if t == Type.STRING:
         enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
         values = enc.dictionary.cast(pa.string())
-        raw = _values(enc.indices)
-        lo = 0
+        raw, validity = _values(enc.indices), _validity(enc.indices)
     elif t == Type.BOOL:
         values = pa.array([False, True])
-        raw = col.fill_null(False).to_numpy(zero_copy_only=False)
-        lo = 0
-    elif t in (Type.INT, Type.DATE):
-        if col.null_count == len(col):
+        raw, validity = col.fill_null(False).to_numpy(zero_copy_only=False), _validity(col)
+    elif t in (Type.INT, Type.DATE) and not (t == Type.INT and col.type == pa.uint64()):
+        raw, validity = (_days(col) if t == Type.DATE else _values(col)), _validity(col)
+        found = span(raw, validity)
+        if found is None or found[1] - found[0] >= _MAX_RANGE:
             return None
-        raw = _days(col) if t == Type.DATE else _values(col)
-        present = raw[valid] if valid is not None else raw
-        lo, hi = int(present.min()), int(present.max())
-        if hi - lo >= _MAX_RANGE or lo < -(1 << 62) or hi > 1 << 62:
-            return None
-        every = np.arange(lo, hi + 1, dtype=np.int64)
+        shift = found[0]
+        every = np.arange(found[0], found[1] + 1, dtype=np.int64)
         values = (pa.array(every.astype(np.int32), pa.int32()).view(pa.date32()) if t == Type.DATE
                   else pa.array(every, pa.int64()))
     else:
         return None
-    null = len(values)
-    code = (raw.astype(np.int64) - lo).astype(np.int32) if lo else raw.astype(np.int32, copy=True)
-    if valid is not None:
-        code[~valid] = null
+    code = int_row(raw, validity, len(values), np.empty(len(col), np.int32), shift)
     return code, pa.concat_arrays([values, pa.nulls(1, values.type)])
 
 

@@ -72,10 +72,10 @@ def _prefetch(typingctx, arr, i):
 
 
 def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
-    """spec: int64[A, 4] (op, filter or -1, value row or -1, window days or 0);
-    filters: a history_filters.Filters.
-    Returns int64[A, G] (int results, FIRST/LAST: the chosen event's position),
-    float64[A, G] and bool[A, G] (the result is not null)."""
+    """spec: int64[A, 5] (op, filter or -1, value row or -1, window days or 0,
+    1 where the values are fvals' rather than ivals'); filters: a
+    history_filters.Filters. Returns int64[A, G] (int results), float64[A, G]
+    and bool[A, G] (the result is not null)."""
     # One block per group holding every aggregate's accumulators, each only
     # the words its op needs: an event's group is anywhere, so the scan is
     # bound by the cache lines one event touches, and a block of at most 8
@@ -102,7 +102,7 @@ def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
         _init(spec, offset, acc, lo, hi)
         _scan(gid, day, today, spec, offset, filters.codes, filters.terms, filters.tables, filters.starts,
               ivals, ivalid, fvals, acc, accf, lo, hi)
-        _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid)
+        _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, fval, valid)
 
     run_parts(part, chunks(groups, minimum=_GROUPS_PER_THREAD))
     return ival, fval, valid
@@ -226,8 +226,9 @@ def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, iv
 
 
 @njit(cache=True, nogil=True)
-def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid):
-    """The results of the groups lo..hi-1 from their accumulators."""
+def _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, fval, valid):
+    """The results of the groups lo..hi-1 from their accumulators (first and
+    last: the value of the event they hold, which may be null)."""
     n_agg = spec.shape[0]
     # a group's block once, every aggregate's results from it (the other way
     # round read all the blocks once per aggregate)
@@ -246,8 +247,14 @@ def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid):
                 ival[a, g] = today - acc[g, o] if valid[a, g] else 0
                 continue
             if op == FIRST or op == LAST:
-                valid[a, g] = acc[g, o + 1] != NO_DAY
-                ival[a, g] = acc[g, o] if valid[a, g] else 0
+                if acc[g, o + 1] == NO_DAY:
+                    valid[a, g] = False
+                elif spec[a, 4]:
+                    fval[a, g] = fvals[spec[a, 2], acc[g, o]]
+                    valid[a, g] = np.isfinite(fval[a, g])
+                else:
+                    valid[a, g] = ivalid[spec[a, 2], acc[g, o]]
+                    ival[a, g] = ivals[spec[a, 2], acc[g, o]]
                 continue
             c = acc[g, o]
             if op == MIN_I or op == MAX_I:
