@@ -41,12 +41,15 @@ from pol.compiler.backend.history import Column
 from pol.compiler.types import Type
 from pol.errors import ArgumentError
 from pol.evaluation.bind import EPOCH, _days, _float_values, _validity, _values, check_nulls, check_schema
+from pol.evaluation.history_columns import gather
 from pol.evaluation.history_events import float_row, int_row, valid_row
 from pol.evaluation.history_filters import compile_filters
 from pol.evaluation.history_kernel import NO_DAY, aggregate, op_code
 from pol.io.columns import ARROW
 
 _ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.DATE: pa.date32()}
+# the Arrow type of an aggregate's column as gather builds it (strings: their codes)
+_COLUMN = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.DATE: pa.date32(), Type.STRING: pa.int32()}
 
 
 def used_fields(hist: ir.History, columns) -> list[ir.InputField]:
@@ -254,29 +257,28 @@ class _Grouped:
         """The aggregate columns of a batch of customers with these keys."""
         n = len(keys)
         gidx = self.lookup.find(customer_keys(keys, key_type))
-        has = gidx >= 0
-        safe = np.where(has, gidx, 0)
         with self.lock:
-            self.seen[gidx[has]] = True
+            self.seen[gidx[gidx >= 0]] = True
         out = []
         for k, c in enumerate(self.columns):
             a = c.aggregate
             # only the kind of value the aggregate has is gathered: a gather per
             # customer and aggregate is most of what a batch costs here
             values = self.fval[k] if a.type == Type.FLOAT else self.ival[k]
+            zero = a.func in ("count", "sum")           # nothing counted: 0 (section 12)
             if not self.lookup.groups:
-                valid = np.zeros(n, np.bool_)
-                value = np.zeros(n, values.dtype)
+                out.append(self._array(a, np.zeros(n, values.dtype), np.full(n, zero)))
+            elif a.type == Type.BOOL:
+                has = gidx >= 0
+                safe = np.where(has, gidx, 0)
+                out.append(self._array(a, values[safe], self.valid[k][safe] & has))
             else:
-                valid = self.valid[k][safe] & has
-                value = values[safe]
-            if a.func in ("count", "sum"):
-                valid = valid | ~has          # nothing counted: 0 (section 12)
-                value[~has] = 0
-            out.append(self._array(hist, a, value, valid))
+                col = gather(gidx, self.valid[k], values, zero, _COLUMN[a.type])
+                out.append(pa.DictionaryArray.from_arrays(col, self.dictionaries[a.field])
+                           if a.type == Type.STRING else col)
         return out
 
-    def _array(self, hist, a: ir.Aggregate, value, valid) -> pa.Array:
+    def _array(self, a: ir.Aggregate, value, valid) -> pa.Array:
         """The column of one aggregate: `value` float64 for a float, int64 for the rest."""
         mask = ~valid
         if a.type == Type.FLOAT:
