@@ -177,12 +177,9 @@ class _Grouped:
             check_nulls(shape, batch, path)
         self.lookup = Groups(customer_keys(table.column(hist.key), key_type))
         gid, groups = self.lookup.gid, self.lookup.groups
-        self.sizes = np.bincount(gid, minlength=groups) if self.events else np.zeros(0, np.int64)
         self.seen = np.zeros(groups, np.bool_)
         self.lock = threading.Lock()
         day = event_days(table, hist)
-        self.undated = int((day == NO_DAY).sum())
-        self.future = int(((day != NO_DAY) & (day > today)).sum())
 
         filters, filter_rows = self._filters(hist, fields, table, columns, today)
         ivals, ivalid, fvals, value_rows, self.dictionaries = self._values(hist, table, columns)
@@ -191,7 +188,8 @@ class _Grouped:
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
             spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0, is_float)
-        ival, fval, valid = aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups)
+        ival, fval, valid, self.undated, self.future = aggregate(gid, day, today, spec, filters, ivals, ivalid,
+                                                                 fvals, groups)
         self.ival, self.fval, self.valid = ival, fval, valid
 
     @staticmethod
@@ -292,8 +290,13 @@ class _Grouped:
             return pa.array(value.astype(np.bool_), pa.bool_(), mask=mask)
         return pa.array(value, pa.int64(), mask=mask)
 
+    @property
+    def sizes(self) -> np.ndarray:
+        """int64[G]: each group's events (by_key's; a run's summary needs only the matched)."""
+        return np.bincount(self.lookup.gid, minlength=self.lookup.groups)
+
     def summary(self) -> dict:
-        matched = int(self.sizes[self.seen].sum())
+        matched = int(np.count_nonzero(self.seen[self.lookup.gid]))
         return {"events": self.events, "matched": matched, "unmatched": self.events - matched,
                 "undated": self.undated, "future": self.future}
 
@@ -335,7 +338,8 @@ def by_key(hist: ir.History, columns: list[Column], table: pa.Table, key_type: T
     local run's grouping and aggregation; its summary adds the counts up."""
     today = (as_of - EPOCH).days
     g = _Grouped(hist, columns, table, key_type, today, None)
-    present = np.flatnonzero(g.sizes)
+    sizes = g.sizes
+    present = np.flatnonzero(sizes)
     keys = g.lookup.key_values(present)
     if pa.types.is_large_string(keys.type):
         keys = keys.cast(pa.string())
@@ -344,7 +348,7 @@ def by_key(hist: ir.History, columns: list[Column], table: pa.Table, key_type: T
     gid, groups = g.lookup.gid, g.lookup.groups
     undated = np.bincount(gid[day == NO_DAY], minlength=groups)
     future = np.bincount(gid[(day != NO_DAY) & (day > today)], minlength=groups)
-    arrays += [pa.array(counts[present].astype(np.int64)) for counts in (g.sizes, undated, future)]
+    arrays += [pa.array(counts[present].astype(np.int64)) for counts in (sizes, undated, future)]
     return pa.RecordBatch.from_arrays(arrays, [hist.key, *(c.name for c in columns), *PER_KEY])
 
 
@@ -380,6 +384,11 @@ class HistoryTables:
             arrays += g.columns_for(self.histories[name], keys, self.key_type)
             names += [c.name for c in g.columns]
         return pa.RecordBatch.from_arrays(arrays, names)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """int64[G]: each group's events (by_key's; a run's summary needs only the matched)."""
+        return np.bincount(self.lookup.gid, minlength=self.lookup.groups)
 
     def summary(self) -> dict:
         return {name: g.summary() for name, g in self.groups.items()}

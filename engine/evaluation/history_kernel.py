@@ -9,7 +9,8 @@ accumulators where it stands, and `first`/`last` remember the position of
 the event they hold, so ties between events on one day go to the earlier
 (first) or later (last) row, as the reference evaluator does.
 
-    aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups) -> (ivalue, fvalue, valid)
+    aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups)
+        -> (ivalue, fvalue, valid, undated, future)
 
 The filters come as tables over the codes of the fields they read
 (engine/evaluation/history_filters.py): an event's filter is a lookup.
@@ -75,7 +76,8 @@ def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
     """spec: int64[A, 5] (op, filter or -1, value row or -1, window days or 0,
     1 where the values are fvals' rather than ivals'); filters: a
     history_filters.Filters. Returns int64[A, G] (int results), float64[A, G]
-    and bool[A, G] (the result is not null)."""
+    and bool[A, G] (the result is not null), and the number of events
+    without a date and after `today` (counted by the scan that reads them)."""
     # One block per group holding every aggregate's accumulators, each only
     # the words its op needs: an event's group is anywhere, so the scan is
     # bound by the cache lines one event touches, and a block of at most 8
@@ -98,14 +100,18 @@ def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
     # events: a thread updates only its own groups' blocks, so nothing is
     # shared or merged, and the random updates (the cost) are divided while
     # the sequential reads of the events are repeated (cheap).
-    def part(_j: int, lo: int, hi: int) -> None:
+    parts = chunks(groups, minimum=_GROUPS_PER_THREAD)
+    skipped = np.zeros((len(parts), 2), np.int64)
+
+    def part(j: int, lo: int, hi: int) -> None:
         _init(spec, offset, acc, lo, hi)
-        _scan(gid, day, today, spec, offset, filters.codes, filters.terms, filters.tables, filters.starts,
+        skipped[j] = _scan(gid, day, today, spec, offset, filters.codes, filters.terms, filters.tables, filters.starts,
               ivals, ivalid, fvals, acc, accf, lo, hi)
         _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, fval, valid)
 
-    run_parts(part, chunks(groups, minimum=_GROUPS_PER_THREAD))
-    return ival, fval, valid
+    run_parts(part, parts)
+    undated, future = skipped.sum(axis=0)
+    return ival, fval, valid, int(undated), int(future)
 
 
 @njit(cache=True, nogil=True)
@@ -136,12 +142,14 @@ def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, iv
     last keep the event's position; ties go by it). Words per op, from its
     offset: COUNT [count]; DAYS_SINCE_LAST [latest day, NO_DAY: none];
     FIRST/LAST [position, its day, NO_DAY: none]; MIN/MAX/SUM/AVG [count,
-    value] and for int sums and averages a third word, the overflow."""
+    value] and for int sums and averages a third word, the overflow.
+    Returns the events of these groups without a date and after today."""
     n_agg = spec.shape[0]
     n = gid.shape[0]
     width = acc.shape[1]
     flat = acc.reshape(-1)
     hit = np.empty(terms.shape[0], np.bool_)
+    undated = future = 0
     for e in range(n):
         # The block of the event _AHEAD on is asked for now: each event's
         # update branches on what its block holds, so without this the scan
@@ -155,6 +163,10 @@ def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, iv
             continue
         d = day[e]
         if d == NO_DAY or d > today:
+            if d == NO_DAY:
+                undated += 1
+            else:
+                future += 1
             continue
         for m in range(terms.shape[0]):     # each filter's row in its table, from the event's codes
             at = starts[m]
@@ -223,6 +235,7 @@ def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, iv
                     else:
                         acc[g, o + 1] = s + v
                 acc[g, o] = c + 1
+    return undated, future
 
 
 @njit(cache=True, nogil=True)
