@@ -51,7 +51,9 @@ _WORDS = {COUNT: 1, DAYS_SINCE_LAST: 1, FIRST: 2, LAST: 2, SUM_I: 3, AVG_I: 3, M
 _LINE = 8               # int64 words in a 64-byte cache line
 # Fewer groups than this per thread are not worth a thread's start.
 _GROUPS_PER_THREAD = 1 << 16
-# How many events ahead the scan asks for a group's block (see _scan).
+# Events the scan sorts out at a time, and how many events ahead it asks
+# for a group's block (see _scan).
+_BLOCK = 1024
 _AHEAD = 32
 
 
@@ -150,91 +152,100 @@ def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, iv
     flat = acc.reshape(-1)
     hit = np.empty(terms.shape[0], np.bool_)
     undated = future = 0
-    for e in range(n):
-        # The block of the event _AHEAD on is asked for now: each event's
-        # update branches on what its block holds, so without this the scan
-        # waits out one miss per event (measured 3x slower: README).
-        if e + _AHEAD < n:
-            h = gid[e + _AHEAD]
-            if h >= lo and h < hi:
-                _prefetch(flat, h * width)
-        g = gid[e]
-        if g < lo or g >= hi:
-            continue
-        d = day[e]
-        if d == NO_DAY or d > today:
-            if d == NO_DAY:
-                undated += 1
-            else:
-                future += 1
-            continue
-        for m in range(terms.shape[0]):     # each filter's row in its table, from the event's codes
-            at = starts[m]
-            for k in range(terms.shape[1]):
-                r = terms[m, k, 0]
-                if r < 0:
-                    break
-                at += codes[r, e] * terms[m, k, 1]
-            hit[m] = tables[at]
-        for a in range(n_agg):
-            op = spec[a, 0]
-            m = spec[a, 1]
-            if m >= 0 and not hit[m]:
-                continue
-            w = spec[a, 3]
-            if w > 0 and d <= today - w:
-                continue
-            r = spec[a, 2]
-            o = offset[a]
-            if op == COUNT:
-                acc[g, o] += 1
-            elif op == DAYS_SINCE_LAST:
-                if d > acc[g, o]:
-                    acc[g, o] = d
-            elif op == FIRST:
-                if acc[g, o + 1] == NO_DAY or d < acc[g, o + 1]:
-                    acc[g, o + 1] = d
-                    acc[g, o] = e
-            elif op == LAST:
-                if d >= acc[g, o + 1]:
-                    acc[g, o + 1] = d
-                    acc[g, o] = e
-            elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
-                v = fvals[r, e]
-                if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
-                    continue
-                c = acc[g, o]
-                if op == MIN_F:
-                    if c == 0 or v < accf[g, o + 1]:
-                        accf[g, o + 1] = v
-                elif op == MAX_F:
-                    if c == 0 or v > accf[g, o + 1]:
-                        accf[g, o + 1] = v
-                elif c == 0:
-                    accf[g, o + 1] = v
+    mine = np.empty(_BLOCK, np.int64)
+    for start in range(0, n, _BLOCK):
+        # This range's events among the next _BLOCK, found without a branch
+        # (with a thread per range, most are another thread's, at random).
+        stop = min(n, start + _BLOCK)
+        k = 0
+        for e in range(start, stop):
+            g = gid[e]
+            mine[k] = e
+            k += (g >= lo) & (g < hi)
+        for j in range(min(k, _AHEAD)):
+            _prefetch(flat, gid[mine[j]] * width)
+        for j in range(k):
+            # The block of the event _AHEAD on is asked for now: the update
+            # branches on what its block holds, and waiting out one miss per
+            # event was 3x slower (benchmarks/README.md).
+            if j + _AHEAD < k:
+                _prefetch(flat, gid[mine[j + _AHEAD]] * width)
+            e = mine[j]
+            g = gid[e]
+            d = day[e]
+            if d == NO_DAY or d > today:
+                if d == NO_DAY:
+                    undated += 1
                 else:
-                    accf[g, o + 1] += v
-                acc[g, o] = c + 1
-            else:
-                if not ivalid[r, e]:
+                    future += 1
+                continue
+            for m in range(terms.shape[0]):     # each filter's row in its table, from the event's codes
+                at = starts[m]
+                for t in range(terms.shape[1]):
+                    r = terms[m, t, 0]
+                    if r < 0:
+                        break
+                    at += codes[r, e] * terms[m, t, 1]
+                hit[m] = tables[at]
+            for a in range(n_agg):
+                op = spec[a, 0]
+                m = spec[a, 1]
+                if m >= 0 and not hit[m]:
                     continue
-                v = ivals[r, e]
-                c = acc[g, o]
-                if op == MIN_I:
-                    if c == 0 or v < acc[g, o + 1]:
-                        acc[g, o + 1] = v
-                elif op == MAX_I:
-                    if c == 0 or v > acc[g, o + 1]:
-                        acc[g, o + 1] = v
-                elif c == 0:
-                    acc[g, o + 1] = v
-                elif acc[g, o + 2] == 0:
-                    s = acc[g, o + 1]
-                    if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
-                        acc[g, o + 2] = 1
+                w = spec[a, 3]
+                if w > 0 and d <= today - w:
+                    continue
+                r = spec[a, 2]
+                o = offset[a]
+                if op == COUNT:
+                    acc[g, o] += 1
+                elif op == DAYS_SINCE_LAST:
+                    if d > acc[g, o]:
+                        acc[g, o] = d
+                elif op == FIRST:
+                    if acc[g, o + 1] == NO_DAY or d < acc[g, o + 1]:
+                        acc[g, o + 1] = d
+                        acc[g, o] = e
+                elif op == LAST:
+                    if d >= acc[g, o + 1]:
+                        acc[g, o + 1] = d
+                        acc[g, o] = e
+                elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
+                    v = fvals[r, e]
+                    if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
+                        continue
+                    c = acc[g, o]
+                    if op == MIN_F:
+                        if c == 0 or v < accf[g, o + 1]:
+                            accf[g, o + 1] = v
+                    elif op == MAX_F:
+                        if c == 0 or v > accf[g, o + 1]:
+                            accf[g, o + 1] = v
+                    elif c == 0:
+                        accf[g, o + 1] = v
                     else:
-                        acc[g, o + 1] = s + v
-                acc[g, o] = c + 1
+                        accf[g, o + 1] += v
+                    acc[g, o] = c + 1
+                else:
+                    if not ivalid[r, e]:
+                        continue
+                    v = ivals[r, e]
+                    c = acc[g, o]
+                    if op == MIN_I:
+                        if c == 0 or v < acc[g, o + 1]:
+                            acc[g, o + 1] = v
+                    elif op == MAX_I:
+                        if c == 0 or v > acc[g, o + 1]:
+                            acc[g, o + 1] = v
+                    elif c == 0:
+                        acc[g, o + 1] = v
+                    elif acc[g, o + 2] == 0:
+                        s = acc[g, o + 1]
+                        if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
+                            acc[g, o + 2] = 1
+                        else:
+                            acc[g, o + 1] = s + v
+                    acc[g, o] = c + 1
     return undated, future
 
 
@@ -259,15 +270,9 @@ def _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, 
                 valid[a, g] = acc[g, o] != NO_DAY
                 ival[a, g] = today - acc[g, o] if valid[a, g] else 0
                 continue
-            if op == FIRST or op == LAST:
-                if acc[g, o + 1] == NO_DAY:
-                    valid[a, g] = False
-                elif spec[a, 4]:
-                    fval[a, g] = fvals[spec[a, 2], acc[g, o]]
-                    valid[a, g] = np.isfinite(fval[a, g])
-                else:
-                    valid[a, g] = ivalid[spec[a, 2], acc[g, o]]
-                    ival[a, g] = ivals[spec[a, 2], acc[g, o]]
+            if op == FIRST or op == LAST:       # the event's position, for the pass below
+                valid[a, g] = acc[g, o + 1] != NO_DAY
+                ival[a, g] = acc[g, o] if valid[a, g] else 0
                 continue
             c = acc[g, o]
             if op == MIN_I or op == MAX_I:
@@ -293,3 +298,18 @@ def _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, 
             else:                               # MIN_F, MAX_F
                 valid[a, g] = c > 0
                 fval[a, g] = accf[g, o + 1] if c > 0 else 0.0
+    # First and last: the value of the event each holds, a read at a random
+    # place, in a loop of its own without a branch so that the reads overlap.
+    for a in range(n_agg):
+        if spec[a, 0] != FIRST and spec[a, 0] != LAST:
+            continue
+        r = spec[a, 2]
+        for g in range(lo, hi):
+            p = ival[a, g]
+            if spec[a, 4]:
+                v = fvals[r, p]
+                fval[a, g] = v
+                valid[a, g] &= np.isfinite(v)
+            else:
+                valid[a, g] &= ivalid[r, p]
+                ival[a, g] = ivals[r, p]
