@@ -17,7 +17,8 @@ per-row Python anywhere:
   events, which looks each event's filters up in those tables.
 
 Memory: the used columns of every event (about 8 bytes per column and event,
-strings as dictionary codes), a byte per event and distinct filter, and per
+strings as dictionary codes), 4 bytes per event and field a filter reads
+(its code; a filter evaluated over the events: 4 bytes per event), and per
 distinct key 17 bytes per aggregate for the results and a block of
 accumulators of at least 64 bytes (8 to 24 bytes per aggregate) while
 they are computed.

@@ -78,7 +78,9 @@ def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
     """spec: int64[A, 5] (op, filter or -1, value row or -1, window days or 0,
     1 where the values are fvals' rather than ivals'); filters: a
     history_filters.Filters. Returns int64[A, G] (int results), float64[A, G]
-    and bool[A, G] (the result is not null), and the number of events
+    (float results: avg, and float sums, least, greatest, first and last;
+    each row holds only its own kind, the other is left unwritten) and
+    bool[A, G] (the result is not null), and the number of events
     without a date and after `today` (counted by the scan that reads them)."""
     # One block per group holding every aggregate's accumulators, each only
     # the words its op needs: an event's group is anywhere, so the scan is
@@ -260,8 +262,8 @@ def _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, 
         for a in range(n_agg):
             op = spec[a, 0]
             o = offset[a]
-            ival[a, g] = 0
-            fval[a, g] = 0.0
+            # Only the kind of value the op gives is written (the columns read
+            # no other): the other's pages are never touched, nor faulted in.
             valid[a, g] = True
             if op == COUNT:
                 ival[a, g] = acc[g, o]
@@ -287,11 +289,13 @@ def _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, 
             elif op == AVG_I:
                 if c == 0 or acc[g, o + 2] != 0:
                     valid[a, g] = False
+                    fval[a, g] = 0.0
                 else:
                     fval[a, g] = float(acc[g, o + 1]) / c
             elif op == AVG_F:
                 if c == 0:
                     valid[a, g] = False
+                    fval[a, g] = 0.0
                 else:
                     fval[a, g] = accf[g, o + 1] / c
                     valid[a, g] = np.isfinite(fval[a, g])
