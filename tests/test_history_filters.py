@@ -13,6 +13,7 @@ import pytest
 
 import pol
 from pol.evaluation.history import HistoryTables
+from tests.test_history import assert_reference_columns
 
 AS_OF = dt.date(2026, 11, 1)
 POLICY = """
@@ -78,20 +79,8 @@ def test_every_filter_gives_the_reference_aggregates(policy, units_range, dictio
     """Units over a short range (their codes) and a wide one (the events'
     own pass), channels as strings and as a dictionary: every aggregate
     column equals the reference evaluator's, customer by customer."""
-    from pol.reference.expr import Env, eval_expr
-    from pol.reference.interp import _events as reference_events
     events = _events(units_range, units_range)
-    tables = HistoryTables(policy.program, policy.lowered.columns, {"contacts": _table(events, dictionary)}, AS_OF)
-    ids = list(range(1, 92))
-    batch = tables.extend(pa.record_batch({"id": ids}))
-    by_id: dict = {}
-    for ev in events:
-        by_id.setdefault(ev["customer_id"], []).append(ev)
-    for row, cid in enumerate(ids):
-        evs, hists = reference_events(policy.program, {"contacts": by_id.get(cid, [])}, cid)
-        for col in policy.lowered.columns:
-            want = eval_expr(col.aggregate, Env({}, today=AS_OF, events=evs, histories=hists))
-            assert batch.column(col.name)[row].as_py() == want, (cid, col.aggregate.where)
+    assert_reference_columns(policy, _table(events, dictionary), events, list(range(1, 92)), AS_OF)
 
 
 def test_which_filters_are_tables(policy):
