@@ -53,20 +53,25 @@ class Filters:
 def compile_filters(hist: ir.History, fields, table: pa.Table, wheres: list[ir.Expr], today: int) -> Filters:
     """Each of `wheres` (distinct, in order) over the events of `table`."""
     events = table.num_rows
-    codes: list[np.ndarray] = []
+    read = [sorted({x.name for x in ir.walk(w) if isinstance(x, ir.FieldRef)}) for w in wheres]
+    # a row per field and per filter at most; rows never written are never faulted in
+    codes = np.empty((len({n for names in read for n in names}) + len(wheres), events), np.int32)
+    rows = 0
     coded: dict[str, tuple[int, pa.Array]] = {}       # field -> (code row, values by code)
-    terms = np.full((len(wheres), max([_width(w) for w in wheres] + [1]), 2), -1, np.int64)
+    wide: set[str] = set()                            # fields of too many values
+    terms = np.full((len(wheres), max([len(names) for names in read] + [1]), 2), -1, np.int64)
     tables: list[np.ndarray] = []
     starts = np.zeros(len(wheres), np.int64)
     at = 0
-    for m, w in enumerate(wheres):
-        names = sorted({x.name for x in ir.walk(w) if isinstance(x, ir.FieldRef)})
+    for m, (w, names) in enumerate(zip(wheres, read)):
         for name in names:
-            if name not in coded and events:
-                found = _field_codes(table.column(name).combine_chunks(), hist.field(name).type)
-                if found is not None:
-                    coded[name] = (len(codes), found[1])
-                    codes.append(found[0])
+            if name not in coded and name not in wide and events:
+                values = _field_codes(table.column(name).combine_chunks(), hist.field(name).type, codes[rows])
+                if values is None:
+                    wide.add(name)
+                else:
+                    coded[name] = (rows, values)
+                    rows += 1
         sizes = [len(coded[n][1]) for n in names if n in coded]
         if events and len(sizes) == len(names) and int(np.prod(sizes, dtype=np.float64)) <= _MAX_TABLE:
             strides = np.cumprod([1] + sizes[::-1])[:-1][::-1] if sizes else []
@@ -74,23 +79,19 @@ def compile_filters(hist: ir.History, fields, table: pa.Table, wheres: list[ir.E
                 terms[m, k] = (coded[name][0], stride)
             t = _table(hist, w, [(n, coded[n][1]) for n in names], sizes, today)
         else:
-            terms[m, 0] = (len(codes), 1)
-            codes.append(_mask(hist, fields, table, w, today).view(np.int8).astype(np.int32))
+            terms[m, 0] = (rows, 1)
+            codes[rows] = _mask(hist, fields, table, w, today)
+            rows += 1
             t = np.array([False, True])
         starts[m] = at
         at += len(t)
         tables.append(t)
-    matrix = np.stack(codes) if codes else np.zeros((0, events), np.int32)
-    return Filters(matrix, terms, np.concatenate(tables) if tables else np.zeros(1, np.bool_), starts)
+    return Filters(codes[:rows], terms, np.concatenate(tables) if tables else np.zeros(1, np.bool_), starts)
 
 
-def _width(w: ir.Expr) -> int:
-    return len({x.name for x in ir.walk(w) if isinstance(x, ir.FieldRef)}) or 1
-
-
-def _field_codes(col: pa.Array, t: Type) -> tuple[np.ndarray, pa.Array] | None:
-    """int32[E]: each event's code of the field, and the field's value of
-    each code (the last: null); None where the field has too many values."""
+def _field_codes(col: pa.Array, t: Type, out: np.ndarray) -> pa.Array | None:
+    """Each event's code of the field into `out`; the field's value of each
+    code (the last: null), or None where the field has too many values."""
     shift = 0
     if t == Type.STRING:
         enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
@@ -110,8 +111,8 @@ def _field_codes(col: pa.Array, t: Type) -> tuple[np.ndarray, pa.Array] | None:
                   else pa.array(every, pa.int64()))
     else:
         return None
-    code = int_row(raw, validity, len(values), np.empty(len(col), np.int32), shift)
-    return code, pa.concat_arrays([values, pa.nulls(1, values.type)])
+    int_row(raw, validity, len(values), out, shift)
+    return pa.concat_arrays([values, pa.nulls(1, values.type)])
 
 
 def _program(hist: ir.History, fields, wheres: list[ir.Expr]) -> ir.Program:
