@@ -10,13 +10,15 @@ per-row Python anywhere:
 
 * keys: each event's group, by key (`Groups`): dense int keys are their
   own group, others go through one Arrow hash pass; events need no order;
-* filters: every distinct `where` is a segment of a small program over the
-  event's fields, run by the vectorized evaluator (engine/evaluation/vector.py),
+* filters: every distinct `where` is a table over the codes of the fields it
+  reads, made by the vectorized evaluator (engine/evaluation/history_filters.py),
   so a filter means exactly what the same condition means anywhere else;
-* aggregation: one pass of engine/evaluation/history_kernel.py over the events.
+* aggregation: one pass of engine/evaluation/history_kernel.py over the
+  events, which looks each event's filters up in those tables.
 
 Memory: the used columns of every event (about 8 bytes per column and event,
-strings as dictionary codes), a byte per event and distinct filter, and per
+strings as dictionary codes), 4 bytes per event and field a filter reads
+(its code; a filter evaluated over the events: 4 bytes per event), and per
 distinct key 17 bytes per aggregate for the results and a block of
 accumulators of at least 64 bytes (8 to 24 bytes per aggregate) while
 they are computed.
@@ -37,15 +39,18 @@ import pyarrow.compute as pc
 
 from pol.compiler import ir
 from pol.compiler.backend.history import Column
-from pol.compiler.backend.plan import plan as make_plan
 from pol.compiler.types import Type
 from pol.errors import ArgumentError
-from pol.evaluation.bind import EPOCH, _days, _float_values, _values, bind, check_nulls, check_schema
-from pol.evaluation.history_kernel import FIRST, LAST, NO_DAY, aggregate, op_code
+from pol.evaluation.bind import EPOCH, _days, _float_values, _validity, _values, check_nulls, check_schema
+from pol.evaluation.history_columns import gather
+from pol.evaluation.history_events import float_row, int_row, valid_row
+from pol.evaluation.history_filters import compile_filters
+from pol.evaluation.history_kernel import NO_DAY, aggregate, op_code
 from pol.io.columns import ARROW
 
-_SLICE = 1 << 20          # events filtered at once: bounded intermediates
 _ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.DATE: pa.date32()}
+# the Arrow type of an aggregate's column as gather builds it (strings: their codes)
+_COLUMN = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.DATE: pa.date32(), Type.STRING: pa.int32()}
 
 
 def used_fields(hist: ir.History, columns) -> list[ir.InputField]:
@@ -151,10 +156,7 @@ def event_days(table: pa.Table, hist: ir.History) -> np.ndarray:
     if not table.num_rows:
         return np.zeros(0, np.int64)
     at = table.column(hist.at).combine_chunks()
-    day = _days(at).astype(np.int64)
-    if at.null_count:
-        day = np.where(at.is_valid().to_numpy(zero_copy_only=False), day, NO_DAY)
-    return day
+    return int_row(_days(at), _validity(at), NO_DAY, np.empty(len(at), np.int64))
 
 
 class _Grouped:
@@ -176,37 +178,24 @@ class _Grouped:
             check_nulls(shape, batch, path)
         self.lookup = Groups(customer_keys(table.column(hist.key), key_type))
         gid, groups = self.lookup.gid, self.lookup.groups
-        self.sizes = np.bincount(gid, minlength=groups) if self.events else np.zeros(0, np.int64)
         self.seen = np.zeros(groups, np.bool_)
         self.lock = threading.Lock()
         day = event_days(table, hist)
-        self.undated = int((day == NO_DAY).sum())
-        self.future = int(((day != NO_DAY) & (day > today)).sum())
 
-        masks, mask_rows = self._filters(hist, fields, batch, columns, today)
+        filters, filter_rows = self._filters(hist, fields, table, columns, today)
         ivals, ivalid, fvals, value_rows, self.dictionaries = self._values(hist, table, columns)
-        spec = np.zeros((len(columns), 4), np.int64)
+        spec = np.zeros((len(columns), 5), np.int64)
         for k, c in enumerate(columns):
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
-            spec[k] = (op_code(a.func, is_float), mask_rows[k], value_rows[k], a.within or 0)
-        ival, fval, valid = aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups)
-        # first/last hold the event's position: its value, which may be null
-        for k, c in enumerate(columns):
-            if spec[k, 0] in (FIRST, LAST):
-                pos = ival[k]
-                r = value_rows[k]
-                if hist.field(c.aggregate.field).type == Type.FLOAT:
-                    v = fvals[r, pos] if self.events else np.zeros(groups)
-                    valid[k] &= np.isfinite(v)
-                    fval[k] = v
-                else:
-                    valid[k] &= ivalid[r, pos] if self.events else False
-                    ival[k] = ivals[r, pos] if self.events else 0
+            spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0, is_float)
+        ival, fval, valid, self.undated, self.future = aggregate(gid, day, today, spec, filters, ivals, ivalid,
+                                                                 fvals, groups)
         self.ival, self.fval, self.valid = ival, fval, valid
 
-    def _filters(self, hist, fields, batch, columns, today):
-        """bool[M, E]: each distinct `where` over the events (the vectorized evaluator)."""
+    @staticmethod
+    def _filters(hist, fields, table, columns, today):
+        """Each distinct `where` as a table over its fields' codes, and each column's filter (or -1)."""
         wheres: list[ir.Expr] = []
         rows = []
         for c in columns:
@@ -217,26 +206,7 @@ class _Grouped:
             if w not in wheres:
                 wheres.append(w)
             rows.append(wheres.index(w))
-        masks = np.ones((max(len(wheres), 1), self.events), np.bool_)
-        if not wheres or batch is None:
-            return masks, rows
-        from pol.evaluation.stream import BatchOut
-        from pol.evaluation.vector import VectorExecutor
-        names = tuple(f"where:{k}" for k in range(len(wheres)))
-        mini = ir.Program(
-            name=hist.name, version=None,
-            input=ir.Input(hist.name, hist.key, tuple(ir.InputField(f.name, f.type, True) for f in fields)),
-            params=(), lets=(), segments=tuple(ir.Segment(n, None, w) for n, w in zip(names, wheres)),
-            classifies=(), scores=(), channels=(), offers=(), arbitrate=ir.Arbitrate(), tests=(),
-            order=names, outputs=names)
-        plan = make_plan(mini)
-        run = VectorExecutor(mini, plan)
-        for start in range(0, self.events, _SLICE):
-            part = batch.slice(start, _SLICE)
-            out = BatchOut(plan, part.num_rows)
-            run(bind(mini, plan, part, {}), np.zeros(0, np.bool_), today, out)
-            masks[:, start:start + part.num_rows] = out.segs
-        return masks, rows
+        return compile_filters(hist, fields, table, wheres, today), rows
 
     def _values(self, hist, table, columns):
         """The values the aggregates read: ints, dates, bools and string codes
@@ -254,62 +224,60 @@ class _Grouped:
                 group.append(f)
             rows.append(group.index(f))
         n = self.events
-        ivals = np.zeros((max(len(ints), 1), n), np.int64)
+        ivals = np.empty((max(len(ints), 1), n), np.int64)
         ivalid = np.zeros((max(len(ints), 1), n), np.bool_)
-        fvals = np.full((max(len(floats), 1), n), np.nan)
+        fvals = np.empty((max(len(floats), 1), n))
         dictionaries = {}
         if not n:
             return ivals, ivalid, fvals, rows, {name: pa.array([], pa.string()) for name in ints}
-        # The value buffers as they are (a null's slot holds anything: the
-        # validity says which to skip); fill_null would copy each column.
+        # The value buffers as they are, read by a compiled pass per column on
+        # every core (a null's slot holds anything: the validity says which to skip).
         for r, name in enumerate(ints):
             col = table.column(name).combine_chunks()
             t = hist.field(name).type
             if t == Type.STRING:
                 enc = col.dictionary_encode() if not pa.types.is_dictionary(col.type) else col
                 dictionaries[name] = enc.dictionary.cast(pa.string())
-                ivals[r] = _values(enc.indices)
-            elif t == Type.DATE:
-                ivals[r] = _days(col)
+                col = enc.indices
+                raw = _values(col)
             elif t == Type.BOOL:
-                ivals[r] = col.fill_null(False).to_numpy(zero_copy_only=False)
+                raw = col.fill_null(False).to_numpy(zero_copy_only=False)
             else:
-                ivals[r] = _values(col)
-            ivalid[r] = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else True
+                raw = _days(col) if t == Type.DATE else _values(col)
+                raw = raw.view(np.int64) if raw.dtype == np.uint64 else raw
+            int_row(raw, _validity(col), 0, ivals[r])
+            valid_row(_validity(col), ivalid[r])
         for r, name in enumerate(floats):
             col = table.column(name).combine_chunks()
-            fvals[r] = _float_values(col) if pa.types.is_floating(col.type) else _values(col)
-            if col.null_count:
-                fvals[r][~col.is_valid().to_numpy(zero_copy_only=False)] = np.nan
+            float_row(_float_values(col) if pa.types.is_floating(col.type) else _values(col), _validity(col), fvals[r])
         return ivals, ivalid, fvals, rows, dictionaries
 
     def columns_for(self, hist: ir.History, keys: pa.Array, key_type: Type) -> list[pa.Array]:
         """The aggregate columns of a batch of customers with these keys."""
         n = len(keys)
         gidx = self.lookup.find(customer_keys(keys, key_type))
-        has = gidx >= 0
-        safe = np.where(has, gidx, 0)
         with self.lock:
-            self.seen[gidx[has]] = True
+            self.seen[gidx[gidx >= 0]] = True
         out = []
         for k, c in enumerate(self.columns):
             a = c.aggregate
             # only the kind of value the aggregate has is gathered: a gather per
             # customer and aggregate is most of what a batch costs here
             values = self.fval[k] if a.type == Type.FLOAT else self.ival[k]
+            zero = a.func in ("count", "sum")           # nothing counted: 0 (section 12)
             if not self.lookup.groups:
-                valid = np.zeros(n, np.bool_)
-                value = np.zeros(n, values.dtype)
+                out.append(self._array(a, np.zeros(n, values.dtype), np.full(n, zero)))
+            elif a.type == Type.BOOL:
+                has = gidx >= 0
+                safe = np.where(has, gidx, 0)
+                out.append(self._array(a, values[safe], self.valid[k][safe] & has))
             else:
-                valid = self.valid[k][safe] & has
-                value = values[safe]
-            if a.func in ("count", "sum"):
-                valid = valid | ~has          # nothing counted: 0 (section 12)
-                value[~has] = 0
-            out.append(self._array(hist, a, value, valid))
+                col = gather(gidx, self.valid[k], values, zero, _COLUMN[a.type])
+                out.append(pa.DictionaryArray.from_arrays(col, self.dictionaries[a.field])
+                           if a.type == Type.STRING else col)
         return out
 
-    def _array(self, hist, a: ir.Aggregate, value, valid) -> pa.Array:
+    def _array(self, a: ir.Aggregate, value, valid) -> pa.Array:
         """The column of one aggregate: `value` float64 for a float, int64 for the rest."""
         mask = ~valid
         if a.type == Type.FLOAT:
@@ -323,8 +291,13 @@ class _Grouped:
             return pa.array(value.astype(np.bool_), pa.bool_(), mask=mask)
         return pa.array(value, pa.int64(), mask=mask)
 
+    @property
+    def sizes(self) -> np.ndarray:
+        """int64[G]: each group's events (by_key's; a run's summary needs only the matched)."""
+        return np.bincount(self.lookup.gid, minlength=self.lookup.groups)
+
     def summary(self) -> dict:
-        matched = int(self.sizes[self.seen].sum())
+        matched = int(np.count_nonzero(self.seen[self.lookup.gid]))
         return {"events": self.events, "matched": matched, "unmatched": self.events - matched,
                 "undated": self.undated, "future": self.future}
 
@@ -366,7 +339,8 @@ def by_key(hist: ir.History, columns: list[Column], table: pa.Table, key_type: T
     local run's grouping and aggregation; its summary adds the counts up."""
     today = (as_of - EPOCH).days
     g = _Grouped(hist, columns, table, key_type, today, None)
-    present = np.flatnonzero(g.sizes)
+    sizes = g.sizes
+    present = np.flatnonzero(sizes)
     keys = g.lookup.key_values(present)
     if pa.types.is_large_string(keys.type):
         keys = keys.cast(pa.string())
@@ -375,7 +349,7 @@ def by_key(hist: ir.History, columns: list[Column], table: pa.Table, key_type: T
     gid, groups = g.lookup.gid, g.lookup.groups
     undated = np.bincount(gid[day == NO_DAY], minlength=groups)
     future = np.bincount(gid[(day != NO_DAY) & (day > today)], minlength=groups)
-    arrays += [pa.array(counts[present].astype(np.int64)) for counts in (g.sizes, undated, future)]
+    arrays += [pa.array(counts[present].astype(np.int64)) for counts in (sizes, undated, future)]
     return pa.RecordBatch.from_arrays(arrays, [hist.key, *(c.name for c in columns), *PER_KEY])
 
 
@@ -411,6 +385,11 @@ class HistoryTables:
             arrays += g.columns_for(self.histories[name], keys, self.key_type)
             names += [c.name for c in g.columns]
         return pa.RecordBatch.from_arrays(arrays, names)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """int64[G]: each group's events (by_key's; a run's summary needs only the matched)."""
+        return np.bincount(self.lookup.gid, minlength=self.lookup.groups)
 
     def summary(self) -> dict:
         return {name: g.summary() for name, g in self.groups.items()}

@@ -9,11 +9,16 @@ accumulators where it stands, and `first`/`last` remember the position of
 the event they hold, so ties between events on one day go to the earlier
 (first) or later (last) row, as the reference evaluator does.
 
-    aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups) -> (ivalue, fvalue, valid)
+    aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups)
+        -> (ivalue, fvalue, valid, undated, future)
 
-Cost: the scan is bound by memory latency, one accumulator block per event
-at a random place when the events come in random key order; the blocks
-are kept to a cache line where the aggregates fit in one (`_WORDS`).
+The filters come as tables over the codes of the fields they read
+(engine/evaluation/history_filters.py): an event's filter is a lookup.
+
+Cost: the scan is bound by memory, one accumulator block per event at a
+random place when the events come in random key order; the blocks are
+kept to a cache line where the aggregates fit in one (`_WORDS`), and each
+is prefetched a few events before its update so that the misses overlap.
 Partitioning the events by group first (cache-sized buckets, a scan per
 core) was tried and measured no faster on the 2-core machine
 (benchmarks/README.md).
@@ -21,7 +26,9 @@ core) was tried and measured no faster on the 2-core machine
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir as llvm
+from numba import njit, types
+from numba.extending import intrinsic
 
 from pol.evaluation.threads import chunks, run_parts
 
@@ -44,12 +51,37 @@ _WORDS = {COUNT: 1, DAYS_SINCE_LAST: 1, FIRST: 2, LAST: 2, SUM_I: 3, AVG_I: 3, M
 _LINE = 8               # int64 words in a 64-byte cache line
 # Fewer groups than this per thread are not worth a thread's start.
 _GROUPS_PER_THREAD = 1 << 16
+# Events the scan sorts out at a time, and how many events ahead it asks
+# for a group's block (see _scan).
+_BLOCK = 1024
+_AHEAD = 32
 
 
-def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
-    """spec: int64[A, 4] (op, mask row or -1, value row or -1, window days or 0).
-    Returns int64[A, G] (int results, FIRST/LAST: the chosen event's position),
-    float64[A, G] and bool[A, G] (the result is not null)."""
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Ask the CPU to bring the line of arr.flat[i] into the cache for writing,
+    without waiting for it (LLVM's prefetch: no fault, no result)."""
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        byte = llvm.IntType(8).as_pointer()
+        i32 = llvm.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", fnty=llvm.FunctionType(llvm.VoidType(), [byte, i32, i32, i32]))
+        # rw 1 (write), locality 3 (keep in every level), cache type 1 (data)
+        builder.call(fn, [builder.bitcast(builder.gep(data, [args[1]]), byte),
+                          i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+    return types.void(arr, i), codegen
+
+
+def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
+    """spec: int64[A, 5] (op, filter or -1, value row or -1, window days or 0,
+    1 where the values are fvals' rather than ivals'); filters: a
+    history_filters.Filters. Returns int64[A, G] (int results), float64[A, G]
+    (float results: avg, and float sums, least, greatest, first and last;
+    each row holds only its own kind, the other is left unwritten) and
+    bool[A, G] (the result is not null), and the number of events
+    without a date and after `today` (counted by the scan that reads them)."""
     # One block per group holding every aggregate's accumulators, each only
     # the words its op needs: an event's group is anywhere, so the scan is
     # bound by the cache lines one event touches, and a block of at most 8
@@ -72,13 +104,18 @@ def aggregate(gid, day, today, spec, masks, ivals, ivalid, fvals, groups):
     # events: a thread updates only its own groups' blocks, so nothing is
     # shared or merged, and the random updates (the cost) are divided while
     # the sequential reads of the events are repeated (cheap).
-    def part(_j: int, lo: int, hi: int) -> None:
-        _init(spec, offset, acc, lo, hi)
-        _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf, lo, hi)
-        _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid)
+    parts = chunks(groups, minimum=_GROUPS_PER_THREAD)
+    skipped = np.zeros((len(parts), 2), np.int64)
 
-    run_parts(part, chunks(groups, minimum=_GROUPS_PER_THREAD))
-    return ival, fval, valid
+    def part(j: int, lo: int, hi: int) -> None:
+        _init(spec, offset, acc, lo, hi)
+        skipped[j] = _scan(gid, day, today, spec, offset, filters.codes, filters.terms, filters.tables, filters.starts,
+              ivals, ivalid, fvals, acc, accf, lo, hi)
+        _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, fval, valid)
+
+    run_parts(part, parts)
+    undated, future = skipped.sum(axis=0)
+    return ival, fval, valid, int(undated), int(future)
 
 
 @njit(cache=True, nogil=True)
@@ -104,91 +141,129 @@ def _init(spec, offset, acc, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def _scan(gid, day, today, spec, offset, masks, ivals, ivalid, fvals, acc, accf, lo, hi):
+def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, ivalid, fvals, acc, accf, lo, hi):
     """Every event of the groups lo..hi-1 into its group's accumulators, in input order (first and
     last keep the event's position; ties go by it). Words per op, from its
     offset: COUNT [count]; DAYS_SINCE_LAST [latest day, NO_DAY: none];
     FIRST/LAST [position, its day, NO_DAY: none]; MIN/MAX/SUM/AVG [count,
-    value] and for int sums and averages a third word, the overflow."""
+    value] and for int sums and averages a third word, the overflow.
+    Returns the events of these groups without a date and after today."""
     n_agg = spec.shape[0]
-    for e in range(gid.shape[0]):
-        g = gid[e]
-        if g < lo or g >= hi:
-            continue
-        d = day[e]
-        if d == NO_DAY or d > today:
-            continue
-        for a in range(n_agg):
-            op = spec[a, 0]
-            m = spec[a, 1]
-            if m >= 0 and not masks[m, e]:
-                continue
-            w = spec[a, 3]
-            if w > 0 and d <= today - w:
-                continue
-            r = spec[a, 2]
-            o = offset[a]
-            if op == COUNT:
-                acc[g, o] += 1
-            elif op == DAYS_SINCE_LAST:
-                if d > acc[g, o]:
-                    acc[g, o] = d
-            elif op == FIRST:
-                if acc[g, o + 1] == NO_DAY or d < acc[g, o + 1]:
-                    acc[g, o + 1] = d
-                    acc[g, o] = e
-            elif op == LAST:
-                if d >= acc[g, o + 1]:
-                    acc[g, o + 1] = d
-                    acc[g, o] = e
-            elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
-                v = fvals[r, e]
-                if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
-                    continue
-                c = acc[g, o]
-                if op == MIN_F:
-                    if c == 0 or v < accf[g, o + 1]:
-                        accf[g, o + 1] = v
-                elif op == MAX_F:
-                    if c == 0 or v > accf[g, o + 1]:
-                        accf[g, o + 1] = v
-                elif c == 0:
-                    accf[g, o + 1] = v
+    n = gid.shape[0]
+    width = acc.shape[1]
+    flat = acc.reshape(-1)
+    hit = np.empty(terms.shape[0], np.bool_)
+    undated = future = 0
+    mine = np.empty(_BLOCK, np.int64)
+    for start in range(0, n, _BLOCK):
+        # This range's events among the next _BLOCK, found without a branch
+        # (with a thread per range, most are another thread's, at random).
+        stop = min(n, start + _BLOCK)
+        k = 0
+        for e in range(start, stop):
+            g = gid[e]
+            mine[k] = e
+            k += (g >= lo) & (g < hi)
+        for j in range(min(k, _AHEAD)):
+            _prefetch(flat, gid[mine[j]] * width)
+        for j in range(k):
+            # The block of the event _AHEAD on is asked for now: the update
+            # branches on what its block holds, and waiting out one miss per
+            # event was 3x slower (benchmarks/README.md).
+            if j + _AHEAD < k:
+                _prefetch(flat, gid[mine[j + _AHEAD]] * width)
+            e = mine[j]
+            g = gid[e]
+            d = day[e]
+            if d == NO_DAY or d > today:
+                if d == NO_DAY:
+                    undated += 1
                 else:
-                    accf[g, o + 1] += v
-                acc[g, o] = c + 1
-            else:
-                if not ivalid[r, e]:
+                    future += 1
+                continue
+            for m in range(terms.shape[0]):     # each filter's row in its table, from the event's codes
+                at = starts[m]
+                for t in range(terms.shape[1]):
+                    r = terms[m, t, 0]
+                    if r < 0:
+                        break
+                    at += codes[r, e] * terms[m, t, 1]
+                hit[m] = tables[at]
+            for a in range(n_agg):
+                op = spec[a, 0]
+                m = spec[a, 1]
+                if m >= 0 and not hit[m]:
                     continue
-                v = ivals[r, e]
-                c = acc[g, o]
-                if op == MIN_I:
-                    if c == 0 or v < acc[g, o + 1]:
-                        acc[g, o + 1] = v
-                elif op == MAX_I:
-                    if c == 0 or v > acc[g, o + 1]:
-                        acc[g, o + 1] = v
-                elif c == 0:
-                    acc[g, o + 1] = v
-                elif acc[g, o + 2] == 0:
-                    s = acc[g, o + 1]
-                    if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
-                        acc[g, o + 2] = 1
+                w = spec[a, 3]
+                if w > 0 and d <= today - w:
+                    continue
+                r = spec[a, 2]
+                o = offset[a]
+                if op == COUNT:
+                    acc[g, o] += 1
+                elif op == DAYS_SINCE_LAST:
+                    if d > acc[g, o]:
+                        acc[g, o] = d
+                elif op == FIRST:
+                    if acc[g, o + 1] == NO_DAY or d < acc[g, o + 1]:
+                        acc[g, o + 1] = d
+                        acc[g, o] = e
+                elif op == LAST:
+                    if d >= acc[g, o + 1]:
+                        acc[g, o + 1] = d
+                        acc[g, o] = e
+                elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
+                    v = fvals[r, e]
+                    if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
+                        continue
+                    c = acc[g, o]
+                    if op == MIN_F:
+                        if c == 0 or v < accf[g, o + 1]:
+                            accf[g, o + 1] = v
+                    elif op == MAX_F:
+                        if c == 0 or v > accf[g, o + 1]:
+                            accf[g, o + 1] = v
+                    elif c == 0:
+                        accf[g, o + 1] = v
                     else:
-                        acc[g, o + 1] = s + v
-                acc[g, o] = c + 1
+                        accf[g, o + 1] += v
+                    acc[g, o] = c + 1
+                else:
+                    if not ivalid[r, e]:
+                        continue
+                    v = ivals[r, e]
+                    c = acc[g, o]
+                    if op == MIN_I:
+                        if c == 0 or v < acc[g, o + 1]:
+                            acc[g, o + 1] = v
+                    elif op == MAX_I:
+                        if c == 0 or v > acc[g, o + 1]:
+                            acc[g, o + 1] = v
+                    elif c == 0:
+                        acc[g, o + 1] = v
+                    elif acc[g, o + 2] == 0:
+                        s = acc[g, o + 1]
+                        if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
+                            acc[g, o + 2] = 1
+                        else:
+                            acc[g, o + 1] = s + v
+                    acc[g, o] = c + 1
+    return undated, future
 
 
 @njit(cache=True, nogil=True)
-def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid):
-    """The results of the groups lo..hi-1 from their accumulators."""
+def _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, fval, valid):
+    """The results of the groups lo..hi-1 from their accumulators (first and
+    last: the value of the event they hold, which may be null)."""
     n_agg = spec.shape[0]
-    for a in range(n_agg):
-        op = spec[a, 0]
-        o = offset[a]
-        for g in range(lo, hi):
-            ival[a, g] = 0
-            fval[a, g] = 0.0
+    # a group's block once, every aggregate's results from it (the other way
+    # round read all the blocks once per aggregate)
+    for g in range(lo, hi):
+        for a in range(n_agg):
+            op = spec[a, 0]
+            o = offset[a]
+            # Only the kind of value the op gives is written (the columns read
+            # no other): the other's pages are never touched, nor faulted in.
             valid[a, g] = True
             if op == COUNT:
                 ival[a, g] = acc[g, o]
@@ -197,7 +272,7 @@ def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid):
                 valid[a, g] = acc[g, o] != NO_DAY
                 ival[a, g] = today - acc[g, o] if valid[a, g] else 0
                 continue
-            if op == FIRST or op == LAST:
+            if op == FIRST or op == LAST:       # the event's position, for the pass below
                 valid[a, g] = acc[g, o + 1] != NO_DAY
                 ival[a, g] = acc[g, o] if valid[a, g] else 0
                 continue
@@ -214,14 +289,31 @@ def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid):
             elif op == AVG_I:
                 if c == 0 or acc[g, o + 2] != 0:
                     valid[a, g] = False
+                    fval[a, g] = 0.0
                 else:
                     fval[a, g] = float(acc[g, o + 1]) / c
             elif op == AVG_F:
                 if c == 0:
                     valid[a, g] = False
+                    fval[a, g] = 0.0
                 else:
                     fval[a, g] = accf[g, o + 1] / c
                     valid[a, g] = np.isfinite(fval[a, g])
             else:                               # MIN_F, MAX_F
                 valid[a, g] = c > 0
                 fval[a, g] = accf[g, o + 1] if c > 0 else 0.0
+    # First and last: the value of the event each holds, a read at a random
+    # place, in a loop of its own without a branch so that the reads overlap.
+    for a in range(n_agg):
+        if spec[a, 0] != FIRST and spec[a, 0] != LAST:
+            continue
+        r = spec[a, 2]
+        for g in range(lo, hi):
+            p = ival[a, g]
+            if spec[a, 4]:
+                v = fvals[r, p]
+                fval[a, g] = v
+                valid[a, g] &= np.isfinite(v)
+            else:
+                valid[a, g] &= ivalid[r, p]
+                ival[a, g] = ivals[r, p]
