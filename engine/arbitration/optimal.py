@@ -44,6 +44,7 @@ import numpy as np
 from numba import njit
 
 from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
+from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs, _reduced, banded
 from pol.compiler import ir
 from pol.evaluation.threads import THREADS, chunks, run_parts
 
@@ -390,16 +391,6 @@ def _channel_thresholds1(cs, a, b, t, h, starts, red, hbit, hprice, free):
 
 
 @njit(cache=True, nogil=True)
-def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
-    """out[i] = pair js[i]'s priority less its offer's, its quota's and (per
-    unit of cost) the budget's prices, in that order; -inf for a pair no
-    allocation can give."""
-    for i in range(len(js)):
-        j = js[i]
-        out[i] = -np.inf if dead[j] else ((prio[j] - p_offer[offer[j]]) - p_quota[qid[j]]) - p_budget * cost[j]
-
-
-@njit(cache=True, nogil=True)
 def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, free, max_n, exact,
                         order, vals, inc, keep, before, usedb):
     """t[i], for i in a..b: the price of capped channel h above which
@@ -461,6 +452,8 @@ class _Problem:
         self.hbit = rules.chan_bit[chan] if len(chan) else np.zeros(0, np.int64)
         self.cost = rules.cost[offer]
         self.fcost = self.cost.astype(np.float64)
+        self.ones = np.ones(len(prio), np.int64)
+        self.margin = MARGIN * (rules.max_n + 2) ** 2 * float(np.abs(prio).max(initial=0.0))
         self.every = np.arange(len(prio), dtype=np.int64)
         self.capacity = rules.capacity
         Q = int(rules.quota_of.max(initial=-1)) + 1
@@ -499,6 +492,28 @@ class _Problem:
         _reduced(js, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota, float(p_budget), red)
         return red
 
+    def near_pairs(self, js: np.ndarray, units: np.ndarray, lo: float, hi: float, p_offer=None, p_quota=None,
+                   p_budget=None) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, int]:
+        """The pairs of `js` whose bound is in [lo, hi) (pricing.banded) with
+        their own values, at the current prices but those given; their units
+        (`units` is indexed by pair); the units of those with a positive own value."""
+        p_offer = self.p_offer if p_offer is None else p_offer
+        p_quota = self.p_quota if p_quota is None else p_quota
+        p_budget = self.p_budget if p_budget is None else p_budget
+        out_js, out_own, out_units = np.empty(len(js), np.int64), np.empty(len(js)), np.empty(len(js), np.int64)
+        n, positive = _near_pairs(js, units, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota,
+                                  float(p_budget), lo, hi, self.margin, out_js, out_own, out_units)
+        return (out_js[:n], out_own[:n]), out_units[:n], int(positive)
+
+    def near_customers(self, cs: np.ndarray, h: int, lo: float, hi: float, red: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The customers of `cs` whose bound for channel h is in [lo, hi)
+        (pricing.banded), a unit each; how many have a positive value through h."""
+        out = np.empty(len(cs), np.int64)
+        n, positive = _near_customers(cs, h, self.starts, red, self.hbit, self.max_n, lo, hi, self.margin, out,
+                                      np.empty(min(self.max_n, len(self.scratch[0][1])), np.float64))
+        return out[:n], np.ones(n, np.int64), int(positive)
+
     def thresholds(self, js: np.ndarray, own: np.ndarray, units: np.ndarray, red: np.ndarray) -> np.ndarray:
         """Each pair's threshold (`_thresholds`), the pairs split over the
         cores (each value on its own: the split changes nothing)."""
@@ -529,61 +544,11 @@ class _Problem:
         return t
 
 
-@njit(cache=True, nogil=True)
-def _crossing(t, units, limit):
-    """The largest threshold x with more than `limit` units at or above it
-    (taken highest first, where the units first pass the limit): a
-    selection by three-way partitions around a pivot, no sort. The units
-    must pass the limit."""
-    vals = t.copy()
-    w = units.copy()
-    above = 0       # units of the thresholds known to be above the range
-    while True:
-        n = len(vals)
-        a, b, c = vals[0], vals[n // 2], vals[n - 1]
-        pivot = max(min(a, b), min(max(a, b), c))       # the median of three
-        n_gt = 0
-        w_gt = 0
-        w_eq = 0
-        for i in range(n):
-            if vals[i] > pivot:
-                n_gt += 1
-                w_gt += w[i]
-            elif vals[i] == pivot:
-                w_eq += w[i]
-        upper = above + w_gt > limit
-        if not upper:
-            if above + w_gt + w_eq > limit:
-                return pivot
-            above += w_gt + w_eq
-        nv = np.empty(n, vals.dtype)
-        nw = np.empty(n, w.dtype)
-        k = 0
-        for i in range(n):
-            if (vals[i] > pivot) if upper else (vals[i] < pivot):
-                nv[k] = vals[i]
-                nw[k] = w[i]
-                k += 1
-        vals, w = nv[:k], nw[:k]
-
-
 def _distinct(sorted_values: np.ndarray) -> np.ndarray:
     """The distinct values of a sorted array (customers of pairs in order)."""
     if len(sorted_values) == 0:
         return sorted_values
     return sorted_values[np.r_[True, sorted_values[1:] != sorted_values[:-1]]]
-
-
-def _price(t: np.ndarray, units: np.ndarray, limit: int) -> float:
-    """The lowest price at which the units of those whose threshold is above
-    it fit the limit: the threshold at which, taken highest first, the
-    units first pass it (with one unit each, the (limit + 1)-th largest);
-    0 at least. Called where all the units pass the limit."""
-    above = t > 0.0        # a price is 0 at least: only positive thresholds can set it
-    units = units.astype(np.int64)
-    if int(units[above].sum()) <= limit:
-        return 0.0
-    return float(_crossing(t[above], units[above], limit))
 
 
 def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_Problem, np.ndarray, float, int]:
@@ -605,12 +570,26 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
     red = pb.red()
     done = 0
 
-    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, **without) -> float:
-        """The price of one constraint over its pairs `js`; `without`: its
-        price at 0, for the pairs' own values."""
-        if int(units.sum()) <= limit:
-            return 0.0
-        return _price(pb.thresholds(js, pb.red(js=js, **without), units, red), units, limit)
+    # Each constraint's last price and how far it last moved: the next
+    # pass prices it from a cutoff that far below (pricing.banded).
+    last: dict[tuple[str, int], tuple[float, float]] = {}
+
+    def cutoff(key: tuple[str, int]) -> float:
+        old, move = last.get(key, (0.0, 0.0))
+        return old - move if old > 0.0 else 0.0
+
+    def moved_to(key: tuple[str, int], old: float, new: float) -> bool:
+        """Whether the price moved by more than `settled`; noted for the next cutoff."""
+        last[key] = (new, abs(new - old))
+        return abs(new - old) > settled
+
+    def pairs_price(key: tuple[str, int], js: np.ndarray, units: np.ndarray, limit: int, **without) -> float:
+        """The price of one constraint over its pairs `js` (`units`: what
+        each pair uses of it, indexed by pair); `without`: its price at 0,
+        for the pairs' own values."""
+        return banded(lambda lo, hi: pb.near_pairs(js, units, lo, hi, **without),
+                      lambda near, near_units: pb.thresholds(near[0], near[1], near_units, red),
+                      limit, cutoff(key))
 
     for p in range(passes):
         moved = False
@@ -624,33 +603,32 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             else:
                 p_offer = pb.p_offer.copy()
                 p_offer[k] = 0.0
-                js = live_mine[k]
-                new = pairs_price(js, np.ones(len(js), np.int64), int(pb.capacity[k]), p_offer=p_offer)
+                new = pairs_price(("offer", k), live_mine[k], pb.ones, int(pb.capacity[k]), p_offer=p_offer)
+            moved = moved_to(("offer", k), pb.p_offer[k], new) or moved
             if new != pb.p_offer[k]:
-                moved = moved or abs(new - pb.p_offer[k]) > settled
                 pb.p_offer[k] = new
                 red[mine[k]] = pb.red(js=mine[k])
         for q in range(Q):
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
-            js = of_quota[q]
-            new = pairs_price(js, np.ones(len(js), np.int64), int(pb.quota[q]), p_quota=p_quota)
+            new = pairs_price(("quota", q), of_quota[q], pb.ones, int(pb.quota[q]), p_quota=p_quota)
+            moved = moved_to(("quota", q), pb.p_quota[q], new) or moved
             if new != pb.p_quota[q]:
-                moved = moved or abs(new - pb.p_quota[q]) > settled
                 pb.p_quota[q] = new
                 red[of_quota[q]] = pb.red(js=of_quota[q])
         for h in range(H):
             cs = of_chan[h]
             new = 0.0
             if len(cs) > pb.chan_cap[h]:
-                new = _price(pb.channel_thresholds(cs, h, red), np.ones(len(cs), np.int64), int(pb.chan_cap[h]))
-            if new != pb.p_chan[h]:
-                moved = moved or abs(new - pb.p_chan[h]) > settled
-                pb.p_chan[h] = new
+                new = banded(lambda lo, hi, cs=cs, h=h: pb.near_customers(cs, h, lo, hi, red),
+                             lambda members, units, h=h: pb.channel_thresholds(members, h, red),
+                             int(pb.chan_cap[h]), cutoff(("channel", h)))
+            moved = moved_to(("channel", h), pb.p_chan[h], new) or moved
+            pb.p_chan[h] = new
         if pb.budget >= 0:
-            new = pairs_price(costly, pb.cost[costly], pb.budget, p_budget=0.0)
+            new = pairs_price(("budget", 0), costly, pb.cost, pb.budget, p_budget=0.0)
+            moved = moved_to(("budget", 0), pb.p_budget, new) or moved
             if new != pb.p_budget:
-                moved = moved or abs(new - pb.p_budget) > settled
                 pb.p_budget = new
                 red[costly] = pb.red(js=costly)
         done = p + 1
