@@ -493,26 +493,29 @@ class _Problem:
         return red
 
     def near_pairs(self, js: np.ndarray, units: np.ndarray, lo: float, hi: float, p_offer=None, p_quota=None,
-                   p_budget=None) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, int]:
+                   p_budget=None) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, int, np.ndarray]:
         """The pairs of `js` whose bound is in [lo, hi) (pricing.banded) with
         their own values, at the current prices but those given; their units
-        (`units` is indexed by pair); the units of those with a positive own value."""
+        (`units` is indexed by pair); the units of those with a positive own
+        value; their bounds."""
         p_offer = self.p_offer if p_offer is None else p_offer
         p_quota = self.p_quota if p_quota is None else p_quota
         p_budget = self.p_budget if p_budget is None else p_budget
         out_js, out_own, out_units = np.empty(len(js), np.int64), np.empty(len(js)), np.empty(len(js), np.int64)
+        out_bound = np.empty(len(js))
         n, positive = _near_pairs(js, units, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota,
-                                  float(p_budget), lo, hi, self.margin, out_js, out_own, out_units)
-        return (out_js[:n], out_own[:n]), out_units[:n], int(positive)
+                                  float(p_budget), lo, hi, self.margin, out_js, out_own, out_units, out_bound)
+        return (out_js[:n], out_own[:n]), out_units[:n], int(positive), out_bound[:n]
 
     def near_customers(self, cs: np.ndarray, h: int, lo: float, hi: float, red: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, int]:
+                       ) -> tuple[tuple[np.ndarray], np.ndarray, int, np.ndarray]:
         """The customers of `cs` whose bound for channel h is in [lo, hi)
-        (pricing.banded), a unit each; how many have a positive value through h."""
-        out = np.empty(len(cs), np.int64)
+        (pricing.banded), a unit each; how many have a positive value
+        through h; their bounds."""
+        out, out_bound = np.empty(len(cs), np.int64), np.empty(len(cs))
         n, positive = _near_customers(cs, h, self.starts, red, self.hbit, self.max_n, lo, hi, self.margin, out,
-                                      np.empty(min(self.max_n, len(self.scratch[0][1])), np.float64))
-        return out[:n], np.ones(n, np.int64), int(positive)
+                                      out_bound, np.empty(min(self.max_n, len(self.scratch[0][1])), np.float64))
+        return (out[:n],), np.ones(n, np.int64), int(positive), out_bound[:n]
 
     def thresholds(self, js: np.ndarray, own: np.ndarray, units: np.ndarray, red: np.ndarray) -> np.ndarray:
         """Each pair's threshold (`_thresholds`), the pairs split over the
@@ -570,17 +573,17 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
     red = pb.red()
     done = 0
 
-    # Each constraint's last price and how far it last moved: the next
-    # pass prices it from a cutoff that far below (pricing.banded).
-    last: dict[tuple[str, int], tuple[float, float]] = {}
+    # Each constraint's last price: the next pass prices it from there
+    # (pricing.banded); a price that falls takes a second round, from where
+    # it falls to.
+    last: dict[tuple[str, int], float] = {}
 
-    def cutoff(key: tuple[str, int]) -> float:
-        old, move = last.get(key, (0.0, 0.0))
-        return old - move if old > 0.0 else 0.0
+    def cutoff(key: tuple[str, int]) -> float | None:
+        return last.get(key)
 
     def moved_to(key: tuple[str, int], old: float, new: float) -> bool:
         """Whether the price moved by more than `settled`; noted for the next cutoff."""
-        last[key] = (new, abs(new - old))
+        last[key] = new
         return abs(new - old) > settled
 
     def pairs_price(key: tuple[str, int], js: np.ndarray, units: np.ndarray, limit: int, **without) -> float:
@@ -621,7 +624,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             new = 0.0
             if len(cs) > pb.chan_cap[h]:
                 new = banded(lambda lo, hi, cs=cs, h=h: pb.near_customers(cs, h, lo, hi, red),
-                             lambda members, units, h=h: pb.channel_thresholds(members, h, red),
+                             lambda near, units, h=h: pb.channel_thresholds(near[0], h, red),
                              int(pb.chan_cap[h]), cutoff(("channel", h)))
             moved = moved_to(("channel", h), pb.p_chan[h], new) or moved
             pb.p_chan[h] = new

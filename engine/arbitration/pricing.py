@@ -55,33 +55,32 @@ def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
 
 @njit(cache=True, nogil=True)
 def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, lo, hi, margin,
-                out_js, out_own, out_units):
+                out_js, out_own, out_units, out_bound):
     """The pairs of `js` with a positive own value whose bound (own value per
     unit, plus `margin`) is in [lo, hi), into out_*, in js's order; how
     many, and the units of every pair with a positive own value."""
     n = 0
     positive = 0
-    for i in range(len(js)):
+    for i in range(len(js)):      # without branches: the tests are as good as random
         j = js[i]
         own = _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
-        if not own > 0.0:
-            continue
         u = units[j]
-        positive += u
         top = own / u + margin
-        if lo <= top < hi:
-            out_js[n] = j
-            out_own[n] = own
-            out_units[n] = u
-            n += 1
+        out_js[n] = j
+        out_own[n] = own
+        out_units[n] = u
+        out_bound[n] = top
+        yes = own > 0.0
+        positive += u * yes
+        n += yes & (lo <= top) & (top < hi)
     return n, positive
 
 
 @njit(cache=True, nogil=True)
-def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, out, top):
+def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, out, out_bound, top):
     """The customers of `cs` whose bound for channel h (the sum of their
     `max_n` best positive values through it, plus `margin`) is in [lo, hi),
-    into `out`, in cs's order; how many, and how many have a positive value
+    into `out` (their bounds into `out_bound`), in cs's order; how many, and how many have a positive value
     through h at all. `top`: scratch of max_n values."""
     n = 0
     positive = 0
@@ -110,6 +109,7 @@ def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, out, top):
             bound += top[q]
         if lo <= bound < hi:
             out[n] = c
+            out_bound[n] = bound
             n += 1
     return n, positive
 
@@ -152,20 +152,39 @@ def _crossing(t, units, limit):
         vals, w = nv[:k], nw[:k]
 
 
-Near = Callable[[float, float], tuple[np.ndarray, np.ndarray, int]]
-Thresholds = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Members = tuple[np.ndarray, ...]      # arrays alike indexed: a pair's index and own value, or a customer
+Near = Callable[[float, float], tuple[Members, np.ndarray, int, np.ndarray]]
+Thresholds = Callable[[Members, np.ndarray], np.ndarray]
 
 
-def banded(near: Near, thresholds: Thresholds, limit: int, cutoff: float) -> float:
+def banded(near: Near, thresholds: Thresholds, limit: int, cutoff: float | None) -> float:
     """The price of one constraint: `near(lo, hi)` gives the members whose
-    bound is in [lo, hi) with their units, and the units of every member
-    that could have a positive threshold; `thresholds(members, units)`
-    their thresholds. Rounds from `cutoff` down, as the module says."""
-    lo, hi = cutoff, np.inf
+    bound is in [lo, hi), their units and bounds, and the units of every
+    member that could have a positive threshold; `thresholds(members,
+    units)` their thresholds. Rounds from `cutoff` down, as the module
+    says; without one (no price yet), from where the bounds alone would put
+    the price, halving until the units pass the limit (the bounds of every
+    member at hand, the rounds select from them)."""
+    if cutoff is None:
+        every, every_units, positive, bounds = near(0.0, np.inf)
+        if positive <= limit:
+            return 0.0
+
+        def band(lo: float, hi: float) -> tuple[Members, np.ndarray, int]:
+            sel = (bounds >= lo) & (bounds < hi)
+            return tuple(a[sel] for a in every), every_units[sel], positive
+        lo = float(_crossing(bounds, every_units, limit))
+    else:
+        def band(lo: float, hi: float) -> tuple[Members, np.ndarray, int]:
+            members, units, positive, _ = near(lo, hi)
+            return members, units, positive
+        lo = cutoff
+    floor = lo / 1024       # below it, the rest at once
+    hi = np.inf
     ts: list[np.ndarray] = []
     us: list[np.ndarray] = []
     while True:
-        members, units, positive = near(lo, hi)
+        members, units, positive = band(lo, hi)
         if positive <= limit:
             return 0.0
         ts.append(thresholds(members, units))
@@ -180,4 +199,4 @@ def banded(near: Near, thresholds: Thresholds, limit: int, cutoff: float) -> flo
         elif lo <= 0.0:
             return 0.0
         else:
-            lo, hi = 0.0, lo
+            lo, hi = (lo / 2 if lo / 2 > floor else 0.0), lo
