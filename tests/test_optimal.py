@@ -188,8 +188,9 @@ def test_the_oracle_agrees_where_every_constraint_has_a_price(max_n):
 
 
 def test_thresholds_under_max_2_are_the_searchs_numbers():
-    """Under `max 2 per customer` the thresholds come from a closed form
-    (`closed` in optimal._thresholds), not the search per pair: bit for bit the same
+    """Under `max 2 per customer` the thresholds (a pair's and a customer's
+    for a capped channel) come from a closed form (`closed` in
+    optimal._thresholds and _channel_thresholds), not a search: bit for bit the same
     numbers on random customers with categories, exclusive lines, capped
     channels, ties and non-positive values."""
     from pol.arbitration import optimal as opt
@@ -220,6 +221,15 @@ def test_thresholds_under_max_2_are_the_searchs_numbers():
             opt._thresholds(js, 0, len(js), out, starts, cust, own, units, red, cat, excl, hbit, hprice, 2, exact,
                             form, np.zeros(pairs, np.bool_), *scratch(), np.empty(w, np.int64), np.empty(w))
         assert searched.tobytes() == closed.tobytes()
+        cs = np.unique(cust)
+        for h in range(3):
+            free = hprice.copy()
+            free[h] = 0.0
+            searched, closed = np.empty(len(cs)), np.empty(len(cs))
+            for out, form in ((searched, False), (closed, True)):
+                opt._channel_thresholds(cs, 0, len(cs), out, h, starts, red, cat, excl, hbit, hprice, free, 2, exact,
+                                        form, *scratch())
+            assert searched.tobytes() == closed.tobytes()
 
 
 def _crossing_of_every(t: np.ndarray, units: np.ndarray, limit: int) -> float:
@@ -313,7 +323,7 @@ def test_no_threshold_is_above_its_bound(max_n):
             free[h] = 0.0
             tc = np.empty(len(cs))
             opt._channel_thresholds(cs, 0, len(cs), tc, h, starts, red, cat, excl, hbit, hprice, free, max_n, True,
-                                    *scratch)
+                                    max_n == 2, *scratch)
             limit_of = dict.fromkeys(cs.tolist(), 0.0)
             limit_of.update(zip(got[:m].tolist(), got_bound[:m].tolist()))
             assert all(tc[i] <= limit_of[c] + 1e-12 * np.abs(prio).max() for i, c in enumerate(cs.tolist()))

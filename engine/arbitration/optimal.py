@@ -44,7 +44,7 @@ import numpy as np
 from numba import njit
 
 from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
-from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs, _reduced, banded
+from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs, _reduced, _reprice, banded
 from pol.compiler import ir
 from pol.evaluation.threads import THREADS, chunks, run_parts
 
@@ -282,8 +282,9 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
     without j is the customer's best where j is not in their best set.
     `closed` (under `max 2` only): a set is one pair or two, so the best
     beside j and the best without it come from a scan of the ranked pairs
-    (`_beside2`, `_without2`) instead of a search per pair: the same
-    numbers, bit for bit, in a fraction of the time."""
+    (`_beside2`, `_without2`) instead of a search per pair, and no search
+    of the best set at all: the same numbers, bit for bit (the largest of
+    the same sums, added in the same order), in a fraction of the time."""
     none = np.zeros(0, np.bool_)
     prev = -1
     m = 0
@@ -292,16 +293,19 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
         j = js[i]
         c = cust[j]
         if c != prev:
-            _clear(inb, starts, prev)
-            m, best = _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order, vals, inc, keep,
-                                before, usedb)
+            if closed:      # the scans need the ranking only
+                m = _rank(starts[c], starts[c + 1], red, -1, -1, hbit, order, vals)
+            else:
+                _clear(inb, starts, prev)
+                m, best = _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order, vals, inc,
+                                    keep, before, usedb)
             prev = c
         if not own[i] > 0.0:
             t[i] = 0.0
             continue
         if closed:
             with_j = _beside2(j, m, order, vals, cat, excl, hbit, hprice)
-            without = _without2(j, m, order, vals, cat, excl, hbit, hprice) if inb[j] else best
+            without = _without2(j, m, order, vals, cat, excl, hbit, hprice)
         else:
             m2 = 0
             for q in range(m):
@@ -317,7 +321,8 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
                                   before, usedb)
         charge = hprice[hbit[j]] if hbit[j] >= 0 else 0.0
         t[i] = (((own[i] - charge) + with_j) - without) / units[i]
-    _clear(inb, starts, prev)
+    if not closed:
+        _clear(inb, starts, prev)
 
 
 @njit(cache=True, nogil=True)
@@ -391,20 +396,27 @@ def _channel_thresholds1(cs, a, b, t, h, starts, red, hbit, hprice, free):
 
 
 @njit(cache=True, nogil=True)
-def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, free, max_n, exact,
+def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, free, max_n, exact, closed,
                         order, vals, inc, keep, before, usedb):
     """t[i], for i in a..b: the price of capped channel h above which
     customer cs[i] no longer wants to be contacted through it: their best
     with the channel free (`free`: the prices with h's at 0) minus their
-    best without its pairs."""
+    best without its pairs. `closed` (under `max 2` only): each best from
+    the scan of `_thresholds`, not a search."""
     none = np.zeros(0, np.bool_)
     for i in range(a, b):
         c = cs[i]
         lo, hi = starts[c], starts[c + 1]
-        with_h = _best(lo, hi, red, -1, cat, excl, hbit, free, max_n, exact, none, order, vals, inc, keep, before,
-                       usedb)
-        without = _best(lo, hi, red, h, cat, excl, hbit, hprice, max_n, exact, none, order, vals, inc, keep, before,
-                        usedb)
+        if closed:
+            m = _rank(lo, hi, red, -1, -1, hbit, order, vals)
+            with_h = _without2(-1, m, order, vals, cat, excl, hbit, free)
+            m = _rank(lo, hi, red, -1, h, hbit, order, vals)
+            without = _without2(-1, m, order, vals, cat, excl, hbit, hprice)
+        else:
+            with_h = _best(lo, hi, red, -1, cat, excl, hbit, free, max_n, exact, none, order, vals, inc, keep,
+                           before, usedb)
+            without = _best(lo, hi, red, h, cat, excl, hbit, hprice, max_n, exact, none, order, vals, inc, keep,
+                            before, usedb)
         t[i] = with_h - without
 
 
@@ -478,6 +490,10 @@ class _Problem:
         # per thread: a mark per pair (a customer's best set) and a ranking less one pair
         self.marks = [np.zeros(len(prio), np.bool_) for _ in range(THREADS)]
         self.ranked = [(np.empty(width, np.int64), np.empty(width, np.float64)) for _ in range(THREADS)]
+        # what near_pairs and near_customers hand over, valid until the next call: a
+        # buffer per call would cost its page faults on every price
+        n = len(prio)
+        self.near_out = (np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64), np.empty(n, np.float64))
 
     def red(self, p_offer=None, p_quota=None, p_budget=None, js=None) -> np.ndarray:
         """Each pair's priority less its offer's, its quota's and (per unit
@@ -492,6 +508,11 @@ class _Problem:
         _reduced(js, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota, float(p_budget), red)
         return red
 
+    def reprice(self, js: np.ndarray, red: np.ndarray) -> None:
+        """The values `red` of the pairs `js` at the current prices, in place."""
+        _reprice(js, self.prio, self.offer, self.qid, self.fcost, self.dead, self.p_offer, self.p_quota,
+                 float(self.p_budget), red)
+
     def near_pairs(self, js: np.ndarray, units: np.ndarray, lo: float, hi: float, p_offer=None, p_quota=None,
                    p_budget=None) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, int, np.ndarray]:
         """The pairs of `js` whose bound is in [lo, hi) (pricing.banded) with
@@ -501,8 +522,7 @@ class _Problem:
         p_offer = self.p_offer if p_offer is None else p_offer
         p_quota = self.p_quota if p_quota is None else p_quota
         p_budget = self.p_budget if p_budget is None else p_budget
-        out_js, out_own, out_units = np.empty(len(js), np.int64), np.empty(len(js)), np.empty(len(js), np.int64)
-        out_bound = np.empty(len(js))
+        out_js, out_own, out_units, out_bound = self.near_out
         n, positive = _near_pairs(js, units, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota,
                                   float(p_budget), lo, hi, self.margin, out_js, out_own, out_units, out_bound)
         return (out_js[:n], out_own[:n]), out_units[:n], int(positive), out_bound[:n]
@@ -512,7 +532,7 @@ class _Problem:
         """The customers of `cs` whose bound for channel h is in [lo, hi)
         (pricing.banded), a unit each; how many have a positive value
         through h; their bounds."""
-        out, out_bound = np.empty(len(cs), np.int64), np.empty(len(cs))
+        out, out_bound = self.near_out[0], self.near_out[1]
         n, positive = _near_customers(cs, h, self.starts, red, self.hbit, self.max_n, lo, hi, self.margin, out,
                                       out_bound, np.empty(min(self.max_n, len(self.scratch[0][1])), np.float64))
         return (out[:n],), np.ones(n, np.int64), int(positive), out_bound[:n]
@@ -542,6 +562,7 @@ class _Problem:
             return t
         run_parts(lambda part, a, b: _channel_thresholds(cs, a, b, t, h, self.starts, red, self.cat, self.excl,
                                                          self.hbit, self.p_chan, free, self.max_n, self.exact,
+                                                         self.max_n == 2,
                                                          *self.scratch[part]),
                   chunks(len(cs)))
         return t
@@ -610,7 +631,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             moved = moved_to(("offer", k), pb.p_offer[k], new) or moved
             if new != pb.p_offer[k]:
                 pb.p_offer[k] = new
-                red[mine[k]] = pb.red(js=mine[k])
+                pb.reprice(mine[k], red)
         for q in range(Q):
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
@@ -618,7 +639,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             moved = moved_to(("quota", q), pb.p_quota[q], new) or moved
             if new != pb.p_quota[q]:
                 pb.p_quota[q] = new
-                red[of_quota[q]] = pb.red(js=of_quota[q])
+                pb.reprice(of_quota[q], red)
         for h in range(H):
             cs = of_chan[h]
             new = 0.0
@@ -633,7 +654,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             moved = moved_to(("budget", 0), pb.p_budget, new) or moved
             if new != pb.p_budget:
                 pb.p_budget = new
-                red[costly] = pb.red(js=costly)
+                pb.reprice(costly, red)
         done = p + 1
         if not moved:
             break

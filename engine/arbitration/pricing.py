@@ -54,6 +54,13 @@ def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
 
 
 @njit(cache=True, nogil=True)
+def _reprice(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, red):
+    """red[j] = pair j's `_value`, for j in js: in place, where a price moved."""
+    for j in js:
+        red[j] = _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
+
+
+@njit(cache=True, nogil=True)
 def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, lo, hi, margin,
                 out_js, out_own, out_units, out_bound):
     """The pairs of `js` with a positive own value whose bound (own value per
@@ -188,7 +195,7 @@ def banded(near: Near, thresholds: Thresholds, limit: int, cutoff: float | None)
         if positive <= limit:
             return 0.0
         ts.append(thresholds(members, units))
-        us.append(units)
+        us.append(units.copy())     # near's buffers serve the next round
         t, u = np.concatenate(ts), np.concatenate(us)
         above = t > 0.0
         if int(u[above].sum()) > limit:
