@@ -17,7 +17,9 @@ candidates' threshold (the price at which the customer stops wanting it:
 priority + best value with it - best value without it) is computed, and
 the price set to the (capacity + 1)-th largest threshold, the lowest price
 at which no more customers want it than it has room for. A few passes over
-the capped offers settle the prices.
+the capped offers settle the prices. Only the thresholds that can reach a
+price are computed (pricing.py: bounded by each pair's own value, from
+the last pass's price down), which gives the same price.
 
 The allocation: each customer's best set at the final prices; an offer
 wanted by more customers than its capacity (ties at the price) keeps the
@@ -46,7 +48,7 @@ from numba import njit
 from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
 from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs, _reduced, _reprice, banded
 from pol.compiler import ir
-from pol.evaluation.threads import THREADS, chunks, run_parts
+from pol.evaluation.threads import THREADS, chunks, later, run_parts
 
 # Passes of coordinate descent at most; the prices stop moving sooner on
 # every sample measured (benchmarks/README.md).
@@ -738,14 +740,18 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
     if not rules.optimal:
         return walk(greedy, funnel), None
     g_counts = np.zeros_like(funnel)
-    g_accepted = walk(greedy, g_counts)
-    g_value = float(prio[g_accepted].sum())
+    # the greedy walk (for the report) on another core while the prices are found
+    g_walk = later(lambda: walk(greedy, g_counts))
     if len(rows) and float(np.abs(prio).max()) * len(rows) > OVERFLOW:
+        g_accepted = g_walk.result()
+        g_value = float(prio[g_accepted].sum())
         funnel += g_counts
         return g_accepted, Allocation(g_value, g_value, None, {}, 0)
     starts = np.append(np.flatnonzero(first), len(rows)).astype(np.int64)
     pb, pick, bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64), chan.astype(np.int64),
                                     prio.astype(np.float64), rules, PASSES)
+    g_accepted = g_walk.result()
+    g_value = float(prio[g_accepted].sum())
     if rules.fallback >= 0:     # the fallback is only for who gets nothing else: it walks last, as ever
         pick &= offer != rules.fallback
     o_counts = np.zeros_like(funnel)
