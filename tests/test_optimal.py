@@ -245,7 +245,7 @@ def _crossing_of_every(t: np.ndarray, units: np.ndarray, limit: int) -> float:
 
 def test_a_price_from_the_pairs_near_it_is_the_price_from_every_pair():
     """pricing.banded computes the thresholds only of members whose bound
-    reaches a cutoff: whatever the cutoff (none, 0, below, at or above the
+    reaches a cutoff: whatever the cutoff (0, below, at or above the
     price), the price is the one every threshold gives, with ties at it,
     thresholds equal to their bounds and limits that nothing passes."""
     from pol.arbitration.pricing import banded
@@ -263,12 +263,12 @@ def test_a_price_from_the_pairs_near_it_is_the_price_from_every_pair():
 
         def near(lo, hi, t=t, bound=bound, units=units, own_positive=own_positive):
             sel = own_positive & (bound >= lo) & (bound < hi)
-            return (np.flatnonzero(sel),), units[sel], int(units[own_positive].sum()), bound[sel]
+            return (np.flatnonzero(sel),), units[sel], int(units[own_positive].sum())
 
         def thresholds(members, _units, t=t, asked=asked):
             asked.extend(members[0].tolist())
             return t[members[0]]
-        for cutoff in (None, 0.0, want - 1.5, want, want + 0.5, want + 10.0):
+        for cutoff in (0.0, want - 1.5, want, want + 0.5, want + 10.0):
             asked.clear()
             assert banded(near, thresholds, limit, cutoff) == want, (cutoff, t, units, limit)
             assert len(asked) == len(set(asked))        # each threshold once
@@ -279,9 +279,10 @@ def test_no_threshold_is_above_its_bound(max_n):
     """The bounds pricing.banded selects by: a pair's threshold is at most
     its own value per unit, a customer's for a capped channel at most the
     sum of their max best values through it (as the kernels add them up,
-    within the margin), on random customers with every rule."""
+    within the margin), so that the pairs and customers near a positive
+    threshold include its own, on random customers with every rule."""
     from pol.arbitration import optimal as opt
-    from pol.arbitration.pricing import _near_customers, _near_pairs
+    from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs
     rng = np.random.default_rng(max_n)
     for _ in range(100):
         sizes = rng.integers(1, 7, int(rng.integers(1, 30)))
@@ -302,31 +303,35 @@ def test_no_threshold_is_above_its_bound(max_n):
         opt._reduced(np.arange(pairs), prio, offer, qid, cost.astype(np.float64), dead, p_offer, p_quota, p_budget,
                      red)
         units = np.maximum(cost, 1)
+        margin = MARGIN * (max_n + 2) ** 2 * float(np.abs(prio).max())
         js = np.arange(pairs, dtype=np.int64)
-        out = (np.empty(pairs, np.int64), np.empty(pairs), np.empty(pairs, np.int64), np.empty(pairs))
-        n, _ = _near_pairs(js, units, prio, offer, qid, cost.astype(np.float64), dead, p_offer, p_quota, 0.0,
-                           -np.inf, np.inf, 0.0, *out)
-        members, own, u, bound = (a[:n] for a in out)
+        out = (np.empty(pairs, np.int64), np.empty(pairs), np.empty(pairs, np.int64))
+
+        def near(lo, js=js, units=units, prio=prio, offer=offer, cost=cost, dead=dead, p_offer=p_offer, out=out,
+                 margin=margin):
+            n, _ = _near_pairs(js, units, prio, offer, np.zeros(len(js), np.int64), cost.astype(np.float64), dead,
+                               p_offer, np.zeros(1), 0.0, lo, np.inf, margin, *out)
+            return [a[:n].copy() for a in out]
+        members, own, u = near(-np.inf)
         w = int(sizes.max())
         scratch = (np.empty(w, np.int64), np.empty(w), np.zeros(w, np.bool_), np.zeros(w, np.bool_), np.zeros(w),
                    np.zeros(w, np.int64))
-        t = np.empty(n)
-        opt._thresholds(members, 0, n, t, starts, cust, own, u, red, cat, excl, hbit, hprice, max_n, True,
+        t = np.empty(len(members))
+        opt._thresholds(members, 0, len(members), t, starts, cust, own, u, red, cat, excl, hbit, hprice, max_n, True,
                         max_n == 2, np.zeros(pairs, np.bool_), *scratch, np.empty(w, np.int64), np.empty(w))
-        assert (t <= bound + 1e-12 * np.abs(prio).max()).all()
+        for j, tj in zip(members.tolist(), t.tolist()):
+            assert tj <= 0 or j in near(tj)[0]
+        cs = np.unique(cust)
         for h in range(3):
-            cs = np.unique(cust)
-            got, got_bound = np.empty(len(cs), np.int64), np.empty(len(cs))
-            m, _ = _near_customers(cs, h, starts, red, hbit, max_n, -np.inf, np.inf, 0.0, got, got_bound,
-                                   np.empty(max_n))
             free = hprice.copy()
             free[h] = 0.0
             tc = np.empty(len(cs))
             opt._channel_thresholds(cs, 0, len(cs), tc, h, starts, red, cat, excl, hbit, hprice, free, max_n, True,
                                     max_n == 2, *scratch)
-            limit_of = dict.fromkeys(cs.tolist(), 0.0)
-            limit_of.update(zip(got[:m].tolist(), got_bound[:m].tolist()))
-            assert all(tc[i] <= limit_of[c] + 1e-12 * np.abs(prio).max() for i, c in enumerate(cs.tolist()))
+            for c, tcc in zip(cs.tolist(), tc.tolist()):
+                got = np.empty(len(cs), np.int64)
+                m, _ = _near_customers(cs, h, starts, red, hbit, max_n, tcc, np.inf, margin, got, np.empty(max_n))
+                assert tcc <= 0 or c in got[:m]
 
 
 def test_the_same_whatever_the_batching():

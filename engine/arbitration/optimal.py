@@ -495,7 +495,7 @@ class _Problem:
         # what near_pairs and near_customers hand over, valid until the next call: a
         # buffer per call would cost its page faults on every price
         n = len(prio)
-        self.near_out = (np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64), np.empty(n, np.float64))
+        self.near_out = (np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64))
 
     def red(self, p_offer=None, p_quota=None, p_budget=None, js=None) -> np.ndarray:
         """Each pair's priority less its offer's, its quota's and (per unit
@@ -516,28 +516,28 @@ class _Problem:
                  float(self.p_budget), red)
 
     def near_pairs(self, js: np.ndarray, units: np.ndarray, lo: float, hi: float, p_offer=None, p_quota=None,
-                   p_budget=None) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, int, np.ndarray]:
+                   p_budget=None) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, int]:
         """The pairs of `js` whose bound is in [lo, hi) (pricing.banded) with
         their own values, at the current prices but those given; their units
         (`units` is indexed by pair); the units of those with a positive own
-        value; their bounds."""
+        value. The arrays are views of buffers the next call reuses."""
         p_offer = self.p_offer if p_offer is None else p_offer
         p_quota = self.p_quota if p_quota is None else p_quota
         p_budget = self.p_budget if p_budget is None else p_budget
-        out_js, out_own, out_units, out_bound = self.near_out
+        out_js, out_own, out_units = self.near_out
         n, positive = _near_pairs(js, units, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota,
-                                  float(p_budget), lo, hi, self.margin, out_js, out_own, out_units, out_bound)
-        return (out_js[:n], out_own[:n]), out_units[:n], int(positive), out_bound[:n]
+                                  float(p_budget), lo, hi, self.margin, out_js, out_own, out_units)
+        return (out_js[:n], out_own[:n]), out_units[:n], int(positive)
 
     def near_customers(self, cs: np.ndarray, h: int, lo: float, hi: float, red: np.ndarray
-                       ) -> tuple[tuple[np.ndarray], np.ndarray, int, np.ndarray]:
+                       ) -> tuple[tuple[np.ndarray], np.ndarray, int]:
         """The customers of `cs` whose bound for channel h is in [lo, hi)
         (pricing.banded), a unit each; how many have a positive value
-        through h; their bounds."""
-        out, out_bound = self.near_out[0], self.near_out[1]
+        through h."""
+        out = self.near_out[0]
         n, positive = _near_customers(cs, h, self.starts, red, self.hbit, self.max_n, lo, hi, self.margin, out,
-                                      out_bound, np.empty(min(self.max_n, len(self.scratch[0][1])), np.float64))
-        return (out[:n],), np.ones(n, np.int64), int(positive), out_bound[:n]
+                                      np.empty(min(self.max_n, len(self.scratch[0][1])), np.float64))
+        return (out[:n],), np.ones(n, np.int64), int(positive)
 
     def thresholds(self, js: np.ndarray, own: np.ndarray, units: np.ndarray, red: np.ndarray) -> np.ndarray:
         """Each pair's threshold (`_thresholds`), the pairs split over the
@@ -601,8 +601,8 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
     # it falls to.
     last: dict[tuple[str, int], float] = {}
 
-    def cutoff(key: tuple[str, int]) -> float | None:
-        return last.get(key)
+    def cutoff(key: tuple[str, int]) -> float:
+        return last.get(key, 0.0)
 
     def moved_to(key: tuple[str, int], old: float, new: float) -> bool:
         """Whether the price moved by more than `settled`; noted for the next cutoff."""

@@ -12,9 +12,9 @@ bounds cost a subtraction per pair, a threshold a search of the customer's
 sets, so the price is found in rounds:
 
 * the thresholds of the pairs whose bound reaches a cutoff (the price of
-  the previous pass, a little lower): if, among them, the units first pass
-  the limit at a threshold x at or above the cutoff, every pair left out
-  is below x and cannot move it, and x is the price;
+  the previous pass; 0 in the first, every pair): if, among them, the
+  units first pass the limit at a threshold x at or above the cutoff,
+  every pair left out is below x and cannot move it, and x is the price;
 * otherwise those whose bound reaches x (or 0, when they do not pass the
   limit at all), once more, and the same holds at the new cutoff.
 
@@ -62,7 +62,7 @@ def _reprice(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, red):
 
 @njit(cache=True, nogil=True)
 def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, lo, hi, margin,
-                out_js, out_own, out_units, out_bound):
+                out_js, out_own, out_units):
     """The pairs of `js` with a positive own value whose bound (own value per
     unit, plus `margin`) is in [lo, hi), into out_*, in js's order; how
     many, and the units of every pair with a positive own value."""
@@ -76,7 +76,6 @@ def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_bud
         out_js[n] = j
         out_own[n] = own
         out_units[n] = u
-        out_bound[n] = top
         yes = own > 0.0
         positive += u * yes
         n += yes & (lo <= top) & (top < hi)
@@ -84,10 +83,10 @@ def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_bud
 
 
 @njit(cache=True, nogil=True)
-def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, out, out_bound, top):
+def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, out, top):
     """The customers of `cs` whose bound for channel h (the sum of their
     `max_n` best positive values through it, plus `margin`) is in [lo, hi),
-    into `out` (their bounds into `out_bound`), in cs's order; how many, and how many have a positive value
+    into `out`, in cs's order; how many, and how many have a positive value
     through h at all. `top`: scratch of max_n values."""
     n = 0
     positive = 0
@@ -116,7 +115,6 @@ def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, out, out_bo
             bound += top[q]
         if lo <= bound < hi:
             out[n] = c
-            out_bound[n] = bound
             n += 1
     return n, positive
 
@@ -160,38 +158,22 @@ def _crossing(t, units, limit):
 
 
 Members = tuple[np.ndarray, ...]      # arrays alike indexed: a pair's index and own value, or a customer
-Near = Callable[[float, float], tuple[Members, np.ndarray, int, np.ndarray]]
+Near = Callable[[float, float], tuple[Members, np.ndarray, int]]
 Thresholds = Callable[[Members, np.ndarray], np.ndarray]
 
 
-def banded(near: Near, thresholds: Thresholds, limit: int, cutoff: float | None) -> float:
+def banded(near: Near, thresholds: Thresholds, limit: int, cutoff: float) -> float:
     """The price of one constraint: `near(lo, hi)` gives the members whose
-    bound is in [lo, hi), their units and bounds, and the units of every
-    member that could have a positive threshold; `thresholds(members,
-    units)` their thresholds. Rounds from `cutoff` down, as the module
-    says; without one (no price yet), from where the bounds alone would put
-    the price, halving until the units pass the limit (the bounds of every
-    member at hand, the rounds select from them)."""
-    if cutoff is None:
-        every, every_units, positive, bounds = near(0.0, np.inf)
-        if positive <= limit:
-            return 0.0
-
-        def band(lo: float, hi: float) -> tuple[Members, np.ndarray, int]:
-            sel = (bounds >= lo) & (bounds < hi)
-            return tuple(a[sel] for a in every), every_units[sel], positive
-        lo = float(_crossing(bounds, every_units, limit))
-    else:
-        def band(lo: float, hi: float) -> tuple[Members, np.ndarray, int]:
-            members, units, positive, _ = near(lo, hi)
-            return members, units, positive
-        lo = cutoff
-    floor = lo / 1024       # below it, the rest at once
-    hi = np.inf
+    bound is in [lo, hi) and their units, and the units of every member
+    that could have a positive threshold; `thresholds(members, units)`
+    their thresholds. Rounds from `cutoff` down, as the module says (from
+    0: every member at once, as in the first pass, where starting from
+    the bounds alone and halving took longer on the benchmark)."""
+    lo, hi = cutoff, np.inf
     ts: list[np.ndarray] = []
     us: list[np.ndarray] = []
     while True:
-        members, units, positive = band(lo, hi)
+        members, units, positive = near(lo, hi)
         if positive <= limit:
             return 0.0
         ts.append(thresholds(members, units))
@@ -206,4 +188,4 @@ def banded(near: Near, thresholds: Thresholds, limit: int, cutoff: float | None)
         elif lo <= 0.0:
             return 0.0
         else:
-            lo, hi = (lo / 2 if lo / 2 > floor else 0.0), lo
+            lo, hi = 0.0, lo
