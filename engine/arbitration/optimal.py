@@ -596,26 +596,13 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
     red = pb.red()
     done = 0
 
-    # Each constraint's last price: the next pass prices it from there
-    # (pricing.banded); a price that falls takes a second round, from where
-    # it falls to.
-    last: dict[tuple[str, int], float] = {}
-
-    def cutoff(key: tuple[str, int]) -> float:
-        return last.get(key, 0.0)
-
-    def moved_to(key: tuple[str, int], old: float, new: float) -> bool:
-        """Whether the price moved by more than `settled`; noted for the next cutoff."""
-        last[key] = new
-        return abs(new - old) > settled
-
-    def pairs_price(key: tuple[str, int], js: np.ndarray, units: np.ndarray, limit: int, **without) -> float:
+    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, cutoff: float, **without) -> float:
         """The price of one constraint over its pairs `js` (`units`: what
-        each pair uses of it, indexed by pair); `without`: its price at 0,
-        for the pairs' own values."""
+        each pair uses of it, indexed by pair), from its current price
+        `cutoff` down (pricing.banded); `without`: its price at 0, for the
+        pairs' own values."""
         return banded(lambda lo, hi: pb.near_pairs(js, units, lo, hi, **without),
-                      lambda near, near_units: pb.thresholds(near[0], near[1], near_units, red),
-                      limit, cutoff(key))
+                      lambda near, near_units: pb.thresholds(near[0], near[1], near_units, red), limit, cutoff)
 
     for p in range(passes):
         moved = False
@@ -629,17 +616,17 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             else:
                 p_offer = pb.p_offer.copy()
                 p_offer[k] = 0.0
-                new = pairs_price(("offer", k), live_mine[k], pb.ones, int(pb.capacity[k]), p_offer=p_offer)
-            moved = moved_to(("offer", k), pb.p_offer[k], new) or moved
+                new = pairs_price(live_mine[k], pb.ones, int(pb.capacity[k]), pb.p_offer[k], p_offer=p_offer)
             if new != pb.p_offer[k]:
+                moved = moved or abs(new - pb.p_offer[k]) > settled
                 pb.p_offer[k] = new
                 pb.reprice(mine[k], red)
         for q in range(Q):
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
-            new = pairs_price(("quota", q), of_quota[q], pb.ones, int(pb.quota[q]), p_quota=p_quota)
-            moved = moved_to(("quota", q), pb.p_quota[q], new) or moved
+            new = pairs_price(of_quota[q], pb.ones, int(pb.quota[q]), pb.p_quota[q], p_quota=p_quota)
             if new != pb.p_quota[q]:
+                moved = moved or abs(new - pb.p_quota[q]) > settled
                 pb.p_quota[q] = new
                 pb.reprice(of_quota[q], red)
         for h in range(H):
@@ -648,13 +635,14 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             if len(cs) > pb.chan_cap[h]:
                 new = banded(lambda lo, hi, cs=cs, h=h: pb.near_customers(cs, h, lo, hi, red),
                              lambda near, units, h=h: pb.channel_thresholds(near[0], h, red),
-                             int(pb.chan_cap[h]), cutoff(("channel", h)))
-            moved = moved_to(("channel", h), pb.p_chan[h], new) or moved
-            pb.p_chan[h] = new
+                             int(pb.chan_cap[h]), pb.p_chan[h])
+            if new != pb.p_chan[h]:
+                moved = moved or abs(new - pb.p_chan[h]) > settled
+                pb.p_chan[h] = new
         if pb.budget >= 0:
-            new = pairs_price(("budget", 0), costly, pb.cost, pb.budget, p_budget=0.0)
-            moved = moved_to(("budget", 0), pb.p_budget, new) or moved
+            new = pairs_price(costly, pb.cost, pb.budget, pb.p_budget, p_budget=0.0)
             if new != pb.p_budget:
+                moved = moved or abs(new - pb.p_budget) > settled
                 pb.p_budget = new
                 pb.reprice(costly, red)
         done = p + 1
