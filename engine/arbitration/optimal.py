@@ -17,7 +17,9 @@ candidates' threshold (the price at which the customer stops wanting it:
 priority + best value with it - best value without it) is computed, and
 the price set to the (capacity + 1)-th largest threshold, the lowest price
 at which no more customers want it than it has room for. A few passes over
-the capped offers settle the prices.
+the capped offers settle the prices. Only the thresholds that can reach a
+price are computed (pricing.py: bounded by each pair's own value, from
+the last pass's price down), which gives the same price.
 
 The allocation: each customer's best set at the final prices; an offer
 wanted by more customers than its capacity (ties at the price) keeps the
@@ -44,8 +46,9 @@ import numpy as np
 from numba import njit
 
 from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
+from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs, _reduced, _reprice, banded
 from pol.compiler import ir
-from pol.evaluation.threads import THREADS, chunks, run_parts
+from pol.evaluation.threads import THREADS, chunks, later, run_parts
 
 # Passes of coordinate descent at most; the prices stop moving sooner on
 # every sample measured (benchmarks/README.md).
@@ -281,8 +284,9 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
     without j is the customer's best where j is not in their best set.
     `closed` (under `max 2` only): a set is one pair or two, so the best
     beside j and the best without it come from a scan of the ranked pairs
-    (`_beside2`, `_without2`) instead of a search per pair: the same
-    numbers, bit for bit, in a fraction of the time."""
+    (`_beside2`, `_without2`) instead of a search per pair, and no search
+    of the best set at all: the same numbers, bit for bit (the largest of
+    the same sums, added in the same order), in a fraction of the time."""
     none = np.zeros(0, np.bool_)
     prev = -1
     m = 0
@@ -291,16 +295,19 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
         j = js[i]
         c = cust[j]
         if c != prev:
-            _clear(inb, starts, prev)
-            m, best = _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order, vals, inc, keep,
-                                before, usedb)
+            if closed:      # the scans need the ranking only
+                m = _rank(starts[c], starts[c + 1], red, -1, -1, hbit, order, vals)
+            else:
+                _clear(inb, starts, prev)
+                m, best = _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order, vals, inc,
+                                    keep, before, usedb)
             prev = c
         if not own[i] > 0.0:
             t[i] = 0.0
             continue
         if closed:
             with_j = _beside2(j, m, order, vals, cat, excl, hbit, hprice)
-            without = _without2(j, m, order, vals, cat, excl, hbit, hprice) if inb[j] else best
+            without = _without2(j, m, order, vals, cat, excl, hbit, hprice)
         else:
             m2 = 0
             for q in range(m):
@@ -316,7 +323,8 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
                                   before, usedb)
         charge = hprice[hbit[j]] if hbit[j] >= 0 else 0.0
         t[i] = (((own[i] - charge) + with_j) - without) / units[i]
-    _clear(inb, starts, prev)
+    if not closed:
+        _clear(inb, starts, prev)
 
 
 @njit(cache=True, nogil=True)
@@ -390,30 +398,27 @@ def _channel_thresholds1(cs, a, b, t, h, starts, red, hbit, hprice, free):
 
 
 @njit(cache=True, nogil=True)
-def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
-    """out[i] = pair js[i]'s priority less its offer's, its quota's and (per
-    unit of cost) the budget's prices, in that order; -inf for a pair no
-    allocation can give."""
-    for i in range(len(js)):
-        j = js[i]
-        out[i] = -np.inf if dead[j] else ((prio[j] - p_offer[offer[j]]) - p_quota[qid[j]]) - p_budget * cost[j]
-
-
-@njit(cache=True, nogil=True)
-def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, free, max_n, exact,
+def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, free, max_n, exact, closed,
                         order, vals, inc, keep, before, usedb):
     """t[i], for i in a..b: the price of capped channel h above which
     customer cs[i] no longer wants to be contacted through it: their best
     with the channel free (`free`: the prices with h's at 0) minus their
-    best without its pairs."""
+    best without its pairs. `closed` (under `max 2` only): each best from
+    the scan of `_thresholds`, not a search."""
     none = np.zeros(0, np.bool_)
     for i in range(a, b):
         c = cs[i]
         lo, hi = starts[c], starts[c + 1]
-        with_h = _best(lo, hi, red, -1, cat, excl, hbit, free, max_n, exact, none, order, vals, inc, keep, before,
-                       usedb)
-        without = _best(lo, hi, red, h, cat, excl, hbit, hprice, max_n, exact, none, order, vals, inc, keep, before,
-                        usedb)
+        if closed:
+            m = _rank(lo, hi, red, -1, -1, hbit, order, vals)
+            with_h = _without2(-1, m, order, vals, cat, excl, hbit, free)
+            m = _rank(lo, hi, red, -1, h, hbit, order, vals)
+            without = _without2(-1, m, order, vals, cat, excl, hbit, hprice)
+        else:
+            with_h = _best(lo, hi, red, -1, cat, excl, hbit, free, max_n, exact, none, order, vals, inc, keep,
+                           before, usedb)
+            without = _best(lo, hi, red, h, cat, excl, hbit, hprice, max_n, exact, none, order, vals, inc, keep,
+                            before, usedb)
         t[i] = with_h - without
 
 
@@ -461,6 +466,8 @@ class _Problem:
         self.hbit = rules.chan_bit[chan] if len(chan) else np.zeros(0, np.int64)
         self.cost = rules.cost[offer]
         self.fcost = self.cost.astype(np.float64)
+        self.ones = np.ones(len(prio), np.int64)
+        self.margin = MARGIN * (rules.max_n + 2) ** 2 * float(np.abs(prio).max(initial=0.0))
         self.every = np.arange(len(prio), dtype=np.int64)
         self.capacity = rules.capacity
         Q = int(rules.quota_of.max(initial=-1)) + 1
@@ -485,6 +492,10 @@ class _Problem:
         # per thread: a mark per pair (a customer's best set) and a ranking less one pair
         self.marks = [np.zeros(len(prio), np.bool_) for _ in range(THREADS)]
         self.ranked = [(np.empty(width, np.int64), np.empty(width, np.float64)) for _ in range(THREADS)]
+        # what near_pairs and near_customers hand over, valid until the next call: a
+        # buffer per call would cost its page faults on every price
+        n = len(prio)
+        self.near_out = (np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64))
 
     def red(self, p_offer=None, p_quota=None, p_budget=None, js=None) -> np.ndarray:
         """Each pair's priority less its offer's, its quota's and (per unit
@@ -498,6 +509,35 @@ class _Problem:
         red = np.empty(len(js), np.float64)
         _reduced(js, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota, float(p_budget), red)
         return red
+
+    def reprice(self, js: np.ndarray, red: np.ndarray) -> None:
+        """The values `red` of the pairs `js` at the current prices, in place."""
+        _reprice(js, self.prio, self.offer, self.qid, self.fcost, self.dead, self.p_offer, self.p_quota,
+                 float(self.p_budget), red)
+
+    def near_pairs(self, js: np.ndarray, units: np.ndarray, lo: float, hi: float, p_offer=None, p_quota=None,
+                   p_budget=None) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, int]:
+        """The pairs of `js` whose bound is in [lo, hi) (pricing.banded) with
+        their own values, at the current prices but those given; their units
+        (`units` is indexed by pair); the units of those with a positive own
+        value. The arrays are views of buffers the next call reuses."""
+        p_offer = self.p_offer if p_offer is None else p_offer
+        p_quota = self.p_quota if p_quota is None else p_quota
+        p_budget = self.p_budget if p_budget is None else p_budget
+        out_js, out_own, out_units = self.near_out
+        n, positive = _near_pairs(js, units, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota,
+                                  float(p_budget), lo, hi, self.margin, out_js, out_own, out_units)
+        return (out_js[:n], out_own[:n]), out_units[:n], int(positive)
+
+    def near_customers(self, cs: np.ndarray, h: int, lo: float, hi: float, red: np.ndarray
+                       ) -> tuple[tuple[np.ndarray], np.ndarray, int]:
+        """The customers of `cs` whose bound for channel h is in [lo, hi)
+        (pricing.banded), a unit each; how many have a positive value
+        through h."""
+        out = self.near_out[0]
+        n, positive = _near_customers(cs, h, self.starts, red, self.hbit, self.max_n, lo, hi, self.margin, out,
+                                      np.empty(min(self.max_n, len(self.scratch[0][1])), np.float64))
+        return (out[:n],), np.ones(n, np.int64), int(positive)
 
     def thresholds(self, js: np.ndarray, own: np.ndarray, units: np.ndarray, red: np.ndarray) -> np.ndarray:
         """Each pair's threshold (`_thresholds`), the pairs split over the
@@ -524,47 +564,10 @@ class _Problem:
             return t
         run_parts(lambda part, a, b: _channel_thresholds(cs, a, b, t, h, self.starts, red, self.cat, self.excl,
                                                          self.hbit, self.p_chan, free, self.max_n, self.exact,
+                                                         self.max_n == 2,
                                                          *self.scratch[part]),
                   chunks(len(cs)))
         return t
-
-
-@njit(cache=True, nogil=True)
-def _crossing(t, units, limit):
-    """The largest threshold x with more than `limit` units at or above it
-    (taken highest first, where the units first pass the limit): a
-    selection by three-way partitions around a pivot, no sort. The units
-    must pass the limit."""
-    vals = t.copy()
-    w = units.copy()
-    above = 0       # units of the thresholds known to be above the range
-    while True:
-        n = len(vals)
-        a, b, c = vals[0], vals[n // 2], vals[n - 1]
-        pivot = max(min(a, b), min(max(a, b), c))       # the median of three
-        n_gt = 0
-        w_gt = 0
-        w_eq = 0
-        for i in range(n):
-            if vals[i] > pivot:
-                n_gt += 1
-                w_gt += w[i]
-            elif vals[i] == pivot:
-                w_eq += w[i]
-        upper = above + w_gt > limit
-        if not upper:
-            if above + w_gt + w_eq > limit:
-                return pivot
-            above += w_gt + w_eq
-        nv = np.empty(n, vals.dtype)
-        nw = np.empty(n, w.dtype)
-        k = 0
-        for i in range(n):
-            if (vals[i] > pivot) if upper else (vals[i] < pivot):
-                nv[k] = vals[i]
-                nw[k] = w[i]
-                k += 1
-        vals, w = nv[:k], nw[:k]
 
 
 def _distinct(sorted_values: np.ndarray) -> np.ndarray:
@@ -572,18 +575,6 @@ def _distinct(sorted_values: np.ndarray) -> np.ndarray:
     if len(sorted_values) == 0:
         return sorted_values
     return sorted_values[np.r_[True, sorted_values[1:] != sorted_values[:-1]]]
-
-
-def _price(t: np.ndarray, units: np.ndarray, limit: int) -> float:
-    """The lowest price at which the units of those whose threshold is above
-    it fit the limit: the threshold at which, taken highest first, the
-    units first pass it (with one unit each, the (limit + 1)-th largest);
-    0 at least. Called where all the units pass the limit."""
-    above = t > 0.0        # a price is 0 at least: only positive thresholds can set it
-    units = units.astype(np.int64)
-    if int(units[above].sum()) <= limit:
-        return 0.0
-    return float(_crossing(t[above], units[above], limit))
 
 
 def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_Problem, np.ndarray, float, int]:
@@ -605,12 +596,13 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
     red = pb.red()
     done = 0
 
-    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, **without) -> float:
-        """The price of one constraint over its pairs `js`; `without`: its
-        price at 0, for the pairs' own values."""
-        if int(units.sum()) <= limit:
-            return 0.0
-        return _price(pb.thresholds(js, pb.red(js=js, **without), units, red), units, limit)
+    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, cutoff: float, **without) -> float:
+        """The price of one constraint over its pairs `js` (`units`: what
+        each pair uses of it, indexed by pair), from its current price
+        `cutoff` down (pricing.banded); `without`: its price at 0, for the
+        pairs' own values."""
+        return banded(lambda lo, hi: pb.near_pairs(js, units, lo, hi, **without),
+                      lambda near, near_units: pb.thresholds(near[0], near[1], near_units, red), limit, cutoff)
 
     for p in range(passes):
         moved = False
@@ -624,35 +616,35 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_
             else:
                 p_offer = pb.p_offer.copy()
                 p_offer[k] = 0.0
-                js = live_mine[k]
-                new = pairs_price(js, np.ones(len(js), np.int64), int(pb.capacity[k]), p_offer=p_offer)
+                new = pairs_price(live_mine[k], pb.ones, int(pb.capacity[k]), pb.p_offer[k], p_offer=p_offer)
             if new != pb.p_offer[k]:
                 moved = moved or abs(new - pb.p_offer[k]) > settled
                 pb.p_offer[k] = new
-                red[mine[k]] = pb.red(js=mine[k])
+                pb.reprice(mine[k], red)
         for q in range(Q):
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
-            js = of_quota[q]
-            new = pairs_price(js, np.ones(len(js), np.int64), int(pb.quota[q]), p_quota=p_quota)
+            new = pairs_price(of_quota[q], pb.ones, int(pb.quota[q]), pb.p_quota[q], p_quota=p_quota)
             if new != pb.p_quota[q]:
                 moved = moved or abs(new - pb.p_quota[q]) > settled
                 pb.p_quota[q] = new
-                red[of_quota[q]] = pb.red(js=of_quota[q])
+                pb.reprice(of_quota[q], red)
         for h in range(H):
             cs = of_chan[h]
             new = 0.0
             if len(cs) > pb.chan_cap[h]:
-                new = _price(pb.channel_thresholds(cs, h, red), np.ones(len(cs), np.int64), int(pb.chan_cap[h]))
+                new = banded(lambda lo, hi, cs=cs, h=h: pb.near_customers(cs, h, lo, hi, red),
+                             lambda near, units, h=h: pb.channel_thresholds(near[0], h, red),
+                             int(pb.chan_cap[h]), pb.p_chan[h])
             if new != pb.p_chan[h]:
                 moved = moved or abs(new - pb.p_chan[h]) > settled
                 pb.p_chan[h] = new
         if pb.budget >= 0:
-            new = pairs_price(costly, pb.cost[costly], pb.budget, p_budget=0.0)
+            new = pairs_price(costly, pb.cost, pb.budget, pb.p_budget, p_budget=0.0)
             if new != pb.p_budget:
                 moved = moved or abs(new - pb.p_budget) > settled
                 pb.p_budget = new
-                red[costly] = pb.red(js=costly)
+                pb.reprice(costly, red)
         done = p + 1
         if not moved:
             break
@@ -736,14 +728,18 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
     if not rules.optimal:
         return walk(greedy, funnel), None
     g_counts = np.zeros_like(funnel)
-    g_accepted = walk(greedy, g_counts)
-    g_value = float(prio[g_accepted].sum())
+    # the greedy walk (for the report) on another core while the prices are found
+    g_walk = later(lambda: walk(greedy, g_counts))
     if len(rows) and float(np.abs(prio).max()) * len(rows) > OVERFLOW:
+        g_accepted = g_walk.result()
+        g_value = float(prio[g_accepted].sum())
         funnel += g_counts
         return g_accepted, Allocation(g_value, g_value, None, {}, 0)
     starts = np.append(np.flatnonzero(first), len(rows)).astype(np.int64)
     pb, pick, bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64), chan.astype(np.int64),
                                     prio.astype(np.float64), rules, PASSES)
+    g_accepted = g_walk.result()
+    g_value = float(prio[g_accepted].sum())
     if rules.fallback >= 0:     # the fallback is only for who gets nothing else: it walks last, as ever
         pick &= offer != rules.fallback
     o_counts = np.zeros_like(funnel)

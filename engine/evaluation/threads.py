@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
 THREADS = max(1, os.cpu_count() or 1)
+T = TypeVar("T")
 
 
 def _new_pool() -> ThreadPoolExecutor:
@@ -44,3 +46,10 @@ def run_parts(fn: Callable[[int, int, int], None], parts: list[tuple[int, int]])
         return
     for f in [_pool.submit(fn, j, a, b) for j, (a, b) in enumerate(parts)]:
         f.result()
+
+
+def later(fn: Callable[[], T]) -> Future[T]:
+    """fn() on a pool thread (a kernel that releases the GIL runs beside the
+    caller); its result from .result(). It holds a thread until done: a
+    run_parts meanwhile may wait for it, never deadlock."""
+    return _pool.submit(fn)

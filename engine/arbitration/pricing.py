@@ -1,0 +1,191 @@
+"""One run-wide constraint's price (LANGUAGE.md 6.7) from the thresholds of
+only the pairs (or customers) near it.
+
+A price is the threshold at which, taken highest first, the units of the
+constraint's pairs first pass its limit. A pair's threshold never exceeds
+its own value per unit (the value it has with the constraint's price left
+out, divided by what it uses of it): whatever goes alongside the pair, the
+customer could have taken it without the pair, and at most the pair's
+channel price is saved. Likewise a customer's threshold for a capped
+channel never exceeds the sum of their best `max` values through it. These
+bounds cost a subtraction per pair, a threshold a search of the customer's
+sets, so the price is found in rounds:
+
+* the thresholds of the pairs whose bound reaches a cutoff (the price of
+  the previous pass; 0 in the first, every pair): if, among them, the
+  units first pass the limit at a threshold x at or above the cutoff,
+  every pair left out is below x and cannot move it, and x is the price;
+* otherwise those whose bound reaches x (or 0, when they do not pass the
+  limit at all), once more, and the same holds at the new cutoff.
+
+So the price is bit for bit the one a threshold of every pair gives, at
+the cost of the pairs near it: after a pass or two, a tenth of the budget's
+pairs on the benchmark (benchmarks/README.md). `MARGIN` keeps the bounds
+bounds in floating point, where a threshold is a sum in another order.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numba import njit
+
+# The bounds are widened by this share of (max + 2)^2 times the largest
+# priority: far above the rounding of sums of a few values each at most that
+# large, far below any gap between prices that matters.
+MARGIN = 1e-9
+
+
+@njit(cache=True, nogil=True)
+def _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget):
+    """Pair j's priority less its offer's, its quota's and (per unit of
+    cost) the budget's prices, in that order; -inf for a pair no allocation
+    can give."""
+    if dead[j]:
+        return -np.inf
+    return ((prio[j] - p_offer[offer[j]]) - p_quota[qid[j]]) - p_budget * cost[j]
+
+
+@njit(cache=True, nogil=True)
+def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
+    """out[i] = pair js[i]'s `_value`."""
+    for i in range(len(js)):
+        out[i] = _value(js[i], prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
+
+
+@njit(cache=True, nogil=True)
+def _reprice(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, red):
+    """red[j] = pair j's `_value`, for j in js: in place, where a price moved."""
+    for j in js:
+        red[j] = _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
+
+
+@njit(cache=True, nogil=True)
+def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, lo, hi, margin,
+                out_js, out_own, out_units):
+    """The pairs of `js` with a positive own value whose bound (own value per
+    unit, plus `margin`) is in [lo, hi), into out_*, in js's order; how
+    many, and the units of every pair with a positive own value."""
+    n = 0
+    positive = 0
+    for i in range(len(js)):      # without branches: the tests are as good as random
+        j = js[i]
+        own = _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
+        u = units[j]
+        top = own / u + margin
+        out_js[n] = j
+        out_own[n] = own
+        out_units[n] = u
+        yes = own > 0.0
+        positive += u * yes
+        n += yes & (lo <= top) & (top < hi)
+    return n, positive
+
+
+@njit(cache=True, nogil=True)
+def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, out, top):
+    """The customers of `cs` whose bound for channel h (the sum of their
+    `max_n` best positive values through it, plus `margin`) is in [lo, hi),
+    into `out`, in cs's order; how many, and how many have a positive value
+    through h at all. `top`: scratch of max_n values."""
+    n = 0
+    positive = 0
+    for i in range(len(cs)):
+        c = cs[i]
+        m = 0
+        for j in range(starts[c], starts[c + 1]):
+            if hbit[j] != h or not red[j] > 0.0:
+                continue
+            v = red[j]
+            if m < max_n:
+                top[m] = v
+                m += 1
+            else:   # replace the smallest kept, if smaller
+                low = 0
+                for q in range(1, m):
+                    if top[q] < top[low]:
+                        low = q
+                if top[low] < v:
+                    top[low] = v
+        if m == 0:
+            continue
+        positive += 1
+        bound = margin
+        for q in range(m):
+            bound += top[q]
+        if lo <= bound < hi:
+            out[n] = c
+            n += 1
+    return n, positive
+
+
+@njit(cache=True, nogil=True)
+def _crossing(t, units, limit):
+    """The largest threshold x with more than `limit` units at or above it
+    (taken highest first, where the units first pass the limit): a
+    selection by three-way partitions around a pivot, no sort. The units
+    must pass the limit."""
+    vals = t.copy()
+    w = units.copy()
+    above = 0       # units of the thresholds known to be above the range
+    while True:
+        n = len(vals)
+        a, b, c = vals[0], vals[n // 2], vals[n - 1]
+        pivot = max(min(a, b), min(max(a, b), c))       # the median of three
+        n_gt = 0
+        w_gt = 0
+        w_eq = 0
+        for i in range(n):
+            if vals[i] > pivot:
+                n_gt += 1
+                w_gt += w[i]
+            elif vals[i] == pivot:
+                w_eq += w[i]
+        upper = above + w_gt > limit
+        if not upper:
+            if above + w_gt + w_eq > limit:
+                return pivot
+            above += w_gt + w_eq
+        nv = np.empty(n, vals.dtype)
+        nw = np.empty(n, w.dtype)
+        k = 0
+        for i in range(n):
+            if (vals[i] > pivot) if upper else (vals[i] < pivot):
+                nv[k] = vals[i]
+                nw[k] = w[i]
+                k += 1
+        vals, w = nv[:k], nw[:k]
+
+
+Members = tuple[np.ndarray, ...]      # arrays alike indexed: a pair's index and own value, or a customer
+Near = Callable[[float, float], tuple[Members, np.ndarray, int]]
+Thresholds = Callable[[Members, np.ndarray], np.ndarray]
+
+
+def banded(near: Near, thresholds: Thresholds, limit: int, cutoff: float) -> float:
+    """The price of one constraint: `near(lo, hi)` gives the members whose
+    bound is in [lo, hi) and their units, and the units of every member
+    that could have a positive threshold; `thresholds(members, units)`
+    their thresholds. Rounds from `cutoff` down, as the module says (from
+    0: every member at once, as in the first pass, where starting from
+    the bounds alone and halving took longer on the benchmark)."""
+    lo, hi = cutoff, np.inf
+    ts: list[np.ndarray] = []
+    us: list[np.ndarray] = []
+    while True:
+        members, units, positive = near(lo, hi)
+        if positive <= limit:
+            return 0.0
+        ts.append(thresholds(members, units))
+        us.append(units.copy())     # near's buffers serve the next round
+        t, u = np.concatenate(ts), np.concatenate(us)
+        above = t > 0.0
+        if int(u[above].sum()) > limit:
+            x = float(_crossing(t[above], u[above], limit))
+            if x >= lo:
+                return x
+            lo, hi = x, lo
+        elif lo <= 0.0:
+            return 0.0
+        else:
+            lo, hi = 0.0, lo
