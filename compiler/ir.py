@@ -444,6 +444,10 @@ class Arbitrate:
     budget: Fraction | None = None
     cost: tuple[tuple[str, Fraction], ...] = ()          # (offer, cost) for the offers that have one
     cost_attribute: str | None = None
+    # `budget B cost EXPR` computed per customer: (offer, the hidden score
+    # holding that offer's cost), for the offers under the budget; `cost`
+    # is then empty (LANGUAGE.md 3.11, compiler/costs.py)
+    cost_scores: tuple[tuple[str, str], ...] = ()
     # `fallback OFFER`: walked after every other candidate, accepted only by a
     # customer who holds no offer (LANGUAGE.md 6.3)
     fallback: str | None = None

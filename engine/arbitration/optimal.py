@@ -37,14 +37,13 @@ oracle the tests hold this one to.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
-from math import lcm
 
 import numpy as np
 from numba import njit
 
 from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
 from pol.compiler import ir
+from pol.compiler.costs import units_of
 from pol.evaluation.threads import THREADS, chunks, run_parts
 
 # Passes of coordinate descent at most; the prices stop moving sooner on
@@ -441,9 +440,8 @@ class Labels:
     @staticmethod
     def of(program: ir.Program) -> Labels:
         a = program.arbitrate
-        unit = 1
-        if a.budget is not None:
-            unit = lcm(a.budget.denominator, *(Fraction(c).denominator for _, c in a.cost))
+        u = units_of(a)
+        unit = u.unit if u is not None else 1
         return Labels(tuple(c for c, _ in a.quota), tuple(c for c, _ in a.channel_capacity), unit)
 
 
