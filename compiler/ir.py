@@ -522,8 +522,9 @@ class Test:
 # ---------------------------------------------------------------- program
 
 def hidden(name: str) -> bool:
-    """Whether a declaration is one the compiler made (a contact room: a
-    ':' no declared name can have), which no output shows."""
+    """Whether a declaration is one the compiler made (a contact room, a
+    budget's computed cost: a ':' no declared name can have), which no
+    output shows."""
     return ":" in name
 
 

@@ -26,6 +26,7 @@ from pol.compiler.frontend.expressions import Checker
 from pol.compiler.frontend.hints import F, I
 from pol.compiler.frontend.literals import INT64
 from pol.dsl import ast, expr_walk
+from pol.dsl.source import Span
 from pol.dsl.words import Vocabulary
 
 CONSTRAINTS = (ast.ChannelCapacity, ast.Quota, ast.Budget)
@@ -188,10 +189,7 @@ def _computed_costs(ck: Checker, cost: ast.Expr, offers: list[ir.Offer | None],
         if n.name.startswith("offer."):
             word = n.name[len("offer."):]
             if word not in types:
-                guess = ck.suggest(word, Vocabulary([a for a, _ in attrs]))
-                ck.error("E-ARB-005", f"no offer has attribute '{word}'", n.span,
-                         f"did you mean 'offer.{guess}'?" if guess else
-                         f"give the offers it: attributes {{ {word}: 0.1 }}")
+                _no_attribute(ck, word, attrs, n.span, f"give the offers it: attributes {{ {word}: 0.1 }}")
                 return None
             read.setdefault(word, n)
     under = [o for o in offers if o is not None and set(read) <= {a for a, _ in o.attributes}]
@@ -213,6 +211,12 @@ def _computed_costs(ck: Checker, cost: ast.Expr, offers: list[ir.Offer | None],
     return out
 
 
+def _no_attribute(ck: Checker, name: str, attrs: tuple[tuple[str, object], ...], span: Span | None,
+                  hint: str) -> None:
+    guess = ck.suggest(name, Vocabulary([a for a, _ in attrs]))
+    ck.error("E-ARB-005", f"no offer has attribute '{name}'", span, f"did you mean 'offer.{guess}'?" if guess else hint)
+
+
 def _constant_budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None],
                      attrs: tuple[tuple[str, object], ...], params: dict[str, ir.Param],
                      settings: list[tuple[str, str, str]]) -> dict[str, Any] | None:
@@ -224,10 +228,7 @@ def _constant_budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None],
                  "a budget reads each offer's cost from one of its attributes: cost offer.NAME")
         return None
     if name not in types:
-        guess = ck.suggest(name, Vocabulary([n for n, _ in attrs]))
-        ck.error("E-ARB-005", f"no offer has attribute '{name}'", r.cost_span,
-                        f"did you mean 'offer.{guess}'?" if guess else
-                        f"give the offers a cost: attributes {{ {name}: 12.5 }}")
+        _no_attribute(ck, name, attrs, r.cost_span, f"give the offers a cost: attributes {{ {name}: 12.5 }}")
         return None
     if types[name] not in (I, F):
         ck.error("E-ARB-005", f"attribute '{name}' is not a number", r.cost_span,

@@ -19,8 +19,8 @@ import threading
 from collections import Counter
 from fractions import Fraction
 
-from pol.compiler import ir
 from pol.api.decision import costs_of
+from pol.compiler import ir
 from pol.reference.matching import Limits
 
 __all__ = ["Ledger"]

@@ -14,7 +14,7 @@ Two walks implement LANGUAGE.md section 6:
 * with capacities or the arbitrate block's run-wide constraints (a
   channel's capacity, a quota, a budget), the (row, candidate) pairs of the
   customers that have a candidate of a constrained offer are kept in compact
-  form (20 bytes a pair, about 40 during the walk) and walked once in the
+  form (20 bytes a pair, 28 under a budget, about 40 during the walk) and walked once in the
   global order: priority desc, offer declaration order, row position
   (`walk_global`). Every other customer can neither take from nor be
   refused by a run-wide constraint, so its own walk is the same as the
