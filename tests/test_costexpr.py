@@ -20,6 +20,7 @@ from serving import served_decider
 
 import pol
 from pol.compiler.costs import Units, cost_units, cost_units_array, units_of
+from pol.compiler.frontend import check_text
 from tests.test_matching_compiled import SETTINGS, catalogues, check
 
 AS_OF = dt.date(2026, 11, 1)
@@ -38,7 +39,7 @@ def units(budget: int = 10**12, step: int = 1) -> Units:
     (1.00005, 10001),           # 10000.500000000002: above the half
     (0.00005, 0), (0.0, 0), (-0.0, 0), (12.5, 125_000),
     (None, 10**12 + 1), (math.nan, 10**12 + 1), (-1e-9, 10**12 + 1), (-3.0, 10**12 + 1),
-    (math.inf, 10**12 + 1), (1e300, 10**12 + 1), (1e8 + 0.00001, 10**12 + 1),
+    (math.inf, 10**12 + 1), (1e300, 10**12 + 1), (1e8, 10**12), (1e8 + 0.001, 10**12 + 1),
 ])
 def test_a_cost_counts_in_ten_thousandths_half_to_even(value, want):
     u = units()
@@ -47,13 +48,13 @@ def test_a_cost_counts_in_ten_thousandths_half_to_even(value, want):
 
 
 def test_the_steps_of_a_budget_with_more_decimals():
-    # A budget of 0.00005 counts in hundred-thousandths: a cost step is 10 of them.
+    # A budget of 0.00005 (1/20000) counts in twenty-thousandths: a cost's step is 2 of them.
     program = pol.loads("input t key id { id: int  x: float? }\nchannel sms\n"
                         "offer a { eligible when true  channels sms }\n"
                         "arbitrate { budget 0.00005 cost x }\n", name="c.pol").program
     u = units_of(program.arbitrate)
-    assert (u.unit, u.budget, u.step) == (100_000, 5, 10)
-    assert [cost_units(v, u) for v in (0.00004, 0.00005, 0.00006)] == [0, 0, 6]
+    assert (u.unit, u.budget, u.step) == (20_000, 1, 2)
+    assert [cost_units(v, u) for v in (0.00004, 0.00005, 0.00006, None)] == [0, 0, 2, 2]
 
 
 @settings(max_examples=300, deadline=None)
@@ -211,7 +212,7 @@ HEAD = "input t key id { id: int  x: float  s: string }\nchannel sms\n"
     ("budget 10 cost offer.rat * x", "E-ARB-005", 28, "no offer has attribute 'rat'"),
     ("budget 10 cost offer.rate * offer.size", "E-ARB-005", 28, "no offer gives every attribute the cost reads"),
     ("budget 10 cost y * 2", "E-NAME-001", 28, "unknown name 'y'"),
-    ("budget 1e14 cost x", "E-TYPE-011", 20, "the budget needs more digits"),
+    ("budget 1e15 cost x", "E-TYPE-011", 20, "the budget needs more digits"),
 ])
 def test_a_cost_that_is_not_a_number_is_an_error_at_its_place(arbitrate, code, col, words):
     text = (HEAD + "offer a { eligible when true  channels sms  attributes { rate: 0.1 } }\n"
@@ -233,4 +234,6 @@ def test_the_costs_are_hidden_scores_of_the_offers_that_give_the_attributes():
     assert [s.name for s in policy.program.shown_scores] == []
     result = policy.evaluate(pa.table({"id": [1], "x": [4.0], "s": ["z"]}), as_of=AS_OF)
     assert result.customers.column_names == ["id", "offers"]      # in no output
-    assert pol.loads(text.replace("let share", "let unused = 1\nlet share"), name="c.pol").warnings
+    # the cost reads `share`: no warning that nothing reads it
+    lint = check_text(text.replace("let share", "let unused = 1\nlet share"), "c.pol").diagnostics.warnings
+    assert [w.message for w in lint if w.code == "W-UNUSED-002"] == ["let 'unused' is never read"]
