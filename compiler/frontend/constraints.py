@@ -199,7 +199,8 @@ def _computed_costs(ck: Checker, cost: ast.Expr, offers: list[ir.Offer | None],
         return None
     out: list[tuple[str, ir.Score]] = []
     before = len(ck.diags.errors)
-    for o in under or [None]:
+    checked: list[ir.Offer | None] = list(under) or [None]     # no offer at all: checked once for its errors
+    for o in checked:
         ck.offer_attrs = None if o is None else (o.name, {a: ir.Literal(types[a], v)       # type: ignore[arg-type]
                                                           for a, v in o.attributes})
         x = ck.numeric(cost, "the budget's cost", "E-ARB-005")
