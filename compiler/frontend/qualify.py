@@ -85,11 +85,6 @@ def qualify(unit: Unit, diags: Diagnostics) -> None:
             continue
         if prefix_of[k] and isinstance(item, DECLS):
             item = _renamed(item, canon[id(item)], _resolver(prefix_of[k], alias, canon, fields))
-        elif prefix_of[k] and isinstance(item, ast.Arbitrate):     # a budget's cost reads names of its file
-            r = _resolver(prefix_of[k], alias, canon, fields)
-            item = dataclasses.replace(item, rules=tuple(
-                dataclasses.replace(x, cost=rename_expr(x.cost, r)) if isinstance(x, ast.Budget) else x
-                for x in item.rules))
         elif prefix_of[k] and isinstance(item, ast.Contact):       # its channels, as its file names them
             r = _resolver(prefix_of[k], alias, canon, fields)
             item = dataclasses.replace(item, rules=tuple(
