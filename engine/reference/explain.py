@@ -170,17 +170,20 @@ def _where(span, root: str | None) -> str | None:
     return f"{os.path.relpath(span.path, os.path.dirname(root) or '.')}:{span.line}"
 
 
-def _cost_note(program: ir.Program, row, offer: str) -> str:
+def _cost_note(program: ir.Program, row, offer: str, given: bool = False) -> str:
     """What the offer costs this customer under `budget B cost EXPR`
-    (LANGUAGE.md 3.11), as the walk counts it; nothing for a constant cost."""
+    (LANGUAGE.md 3.11), as the walk counts it; nothing for a constant cost.
+    A given offer whose cost is null or negative was given by a walk
+    without the budget (one customer alone): a run would refuse it."""
     score = dict(program.arbitrate.cost_scores).get(offer)
     if score is None:
         return ""
     value = row.values.get(score)
+    refused = " (the budget of a run refuses it)" if given else ""
     if value is None:
-        return f"; its cost for this customer is null ({render(program.decl(score).expr)})"
+        return f"; its cost for this customer is null ({render(program.decl(score).expr)}){refused}"
     if value < 0:
-        return f"; its cost for this customer is {value_text(value)}, below 0"
+        return f"; its cost for this customer is {value_text(value)}, below 0{refused}"
     charge = Limits(program).charge(offer, value)
     text = format((Decimal(charge.numerator) / Decimal(charge.denominator)).normalize(), "f")
     return f"; it costs {text} for this customer"
@@ -229,7 +232,7 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
             given.append(OfferVerdict(
                 o.name, o.label, True, None,
                 f"given, rank {a.rank}, via {_named(a.channel, labels)}, priority {value_text(a.priority)}{note}"
-                + _cost_note(program, row, o.name),
+                + _cost_note(program, row, o.name, given=True),
                 a.rank, a.channel, a.priority, a.control))
         elif not row.in_population:
             others.append(OfferVerdict(o.name, o.label, False, "population",
