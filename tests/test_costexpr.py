@@ -202,6 +202,32 @@ def test_the_served_ledger_draws_each_customers_own_cost(tmp_path):
     assert usage == {"budget": 30_000}          # 3 in ten-thousandths
 
 
+def test_pol_run_and_pol_check_with_a_computed_budget(tmp_path):
+    """Through the CLI as a user runs it: the budget reached exactly (3 in
+    ten-thousandths), whatever the row groups, and a budget override."""
+    import json
+
+    import clirun
+    import pyarrow.parquet as pq
+    (tmp_path / "rebate.pol").write_text(REBATE.replace("budget 3 ", "budget spend ").replace(
+        "channel sms", "param spend: float = 3\nchannel sms"), encoding="utf-8")
+    assert clirun.pol("check", tmp_path / "rebate.pol").returncode == 0
+    table = pa.table({"id": list(range(len(BILLS))), "arpu": [100.0] * len(BILLS), "bill": BILLS})
+    seen = []
+    for group, spend in ((1, None), (4, None), (4, "2.5")):
+        data = tmp_path / f"in{group}.parquet"
+        pq.write_table(table, data, row_group_size=group)
+        out = tmp_path / f"out{group}{spend}"
+        proc = clirun.pol("run", tmp_path / "rebate.pol", "--input", data, "--out", out, "--as-of", "2026-11-01",
+                          *(["--param", f"spend={spend}"] if spend else []))
+        assert proc.returncode == 0, proc.stderr
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        given = [a["offer"] for f in out.glob("assign*.parquet") for a in pq.read_table(f).to_pylist()]
+        seen.append((given.count("rebate"), summary["offers"]["rebate"]["lost_to_budget"]))
+    # 3: 1 + 1.5 + 0 + 0.5 + 0 (four rebates and a free one); 2.5: 1 + 1.5 + 0 + 0
+    assert seen == [(5, 4), (5, 4), (4, 5)]
+
+
 # ---------------------------------------------------------------- the checker
 
 HEAD = "input t key id { id: int  x: float  s: string }\nchannel sms\n"
