@@ -444,6 +444,10 @@ class Arbitrate:
     budget: Fraction | None = None
     cost: tuple[tuple[str, Fraction], ...] = ()          # (offer, cost) for the offers that have one
     cost_attribute: str | None = None
+    # `budget B cost EXPR` computed per customer: (offer, the hidden score
+    # holding that offer's cost), for the offers under the budget; `cost`
+    # is then empty (LANGUAGE.md 3.11, compiler/costs.py)
+    cost_scores: tuple[tuple[str, str], ...] = ()
     # `fallback OFFER`: walked after every other candidate, accepted only by a
     # customer who holds no offer (LANGUAGE.md 6.3)
     fallback: str | None = None
@@ -518,8 +522,9 @@ class Test:
 # ---------------------------------------------------------------- program
 
 def hidden(name: str) -> bool:
-    """Whether a declaration is one the compiler made (a contact room: a
-    ':' no declared name can have), which no output shows."""
+    """Whether a declaration is one the compiler made (a contact room, a
+    budget's computed cost: a ':' no declared name can have), which no
+    output shows."""
     return ":" in name
 
 

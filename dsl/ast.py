@@ -362,9 +362,10 @@ class Quota:
 
 @dataclass(frozen=True)
 class Budget:
-    """`budget B cost offer.ATTR`: the offers given cost at most B in a run."""
+    """`budget B cost EXPR`: the offers given cost at most B in a run; EXPR
+    is `offer.ATTR` (a constant per offer) or computed per customer."""
     amount: Number | Name         # a Name: an int or float param
-    cost: str                       # as written: `offer.ATTR`
+    cost: Expr                      # as written: `offer.ATTR`, `offer.rate * arpu` ...
     span: Span | None = _span()
     cost_span: Span | None = _span()
 

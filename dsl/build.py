@@ -355,8 +355,7 @@ class Builder(Transformer):
         return ast.Fallback(str(c[1]), self._span(c[0], c[-1]), self._tok(c[1]))
 
     def budget_rule(self, c):
-        cost = str(c[3])
-        return ast.Budget(self._number_or_param(c[1]), cost, self._span(c[0], c[-1]), self._tok(c[3]))
+        return ast.Budget(self._number_or_param(c[1]), c[3], self._span(c[0], c[-1]), c[3].span)
 
     # ------------------------------------------------------------ tests
 

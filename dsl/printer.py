@@ -233,7 +233,7 @@ def rule(r) -> str:
     if isinstance(r, ast.Quota):
         return f"quota {r.category} {_written(r.count)}"
     if isinstance(r, ast.Budget):
-        return f"budget {_written(r.amount)} cost {r.cost}"
+        return f"budget {_written(r.amount)} cost {expr(r.cost)}"
     if isinstance(r, ast.Fallback):
         return f"fallback {r.offer}"
     if isinstance(r, ast.Maximize):

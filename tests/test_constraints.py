@@ -49,8 +49,13 @@ def codes(text: str) -> list[tuple[str, int, int]]:
     ("budget 10 cost offer.cost  budget 20 cost offer.cost", [("E-ARB-002", 6, 40)]),
     ("budget 10 cost offer.code", [("E-ARB-005", 6, 28)]),
     ("budget 10 cost offer.price", [("E-ARB-005", 6, 28)]),
-    ("budget 10 cost plan.cost", [("E-ARB-005", 6, 28)]),
-    ("budget 10 cost cost", [("E-SYNTAX-001", 6, 28)]),
+    # A cost other than `offer.NAME` is an expression computed per customer (LANGUAGE.md 3.11).
+    ("budget 10 cost plan.cost", [("E-NAME-001", 6, 28)]),
+    ("budget 10 cost cost", [("E-NAME-001", 6, 28)]),
+    ("budget 10 cost reach", [("E-ARB-005", 6, 28)]),
+    ("budget 10 cost offer.code * p", [("E-TYPE-001", 6, 39)]),
+    ("budget 10 cost offer.prize * p", [("E-ARB-005", 6, 28)]),
+    ("budget 10 cost p * 0.1  budget 20 cost p", [("E-ARB-002", 6, 37)]),
     ("capacity call 9223372036854775808", [("E-TYPE-011", 6, 27)]),
 ])
 def test_constraint_errors_have_codes_and_places(rules, want):

@@ -273,6 +273,38 @@ def test_list_params_travel_to_the_executors(spark, bench_table, split_files, tm
     assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(split_files[4])), as_of=AS_OF, params=params), want)
 
 
+COSTED = """input t key id { id: int  i: int?  x: float? }
+channel sms
+offer a { eligible when i > 0  channels sms  priority i  attributes { rate: 0.5 } }
+offer b { eligible when x > 0.5  channels sms  priority x  attributes { rate: 0.25 } }
+offer c { eligible when true  channels sms  priority 0 }
+arbitrate { max 2 per customer  budget 150.5 cost offer.rate * x }
+"""
+
+
+def test_a_budget_whose_costs_are_computed_per_customer(spark, tmp_path):
+    # LANGUAGE.md 3.11: each pair's cost read on the workers from the batch's
+    # hidden scores, walked on the driver; null and negative costs refused.
+    path = tmp_path / "costed.pol"
+    path.write_text(COSTED, encoding="utf-8")
+    policy = pol.load(path)
+    rng = np.random.default_rng(11)
+    n = 400
+    table = pa.table({
+        "id": pa.array(np.arange(n), pa.int64()),
+        "i": pa.array([None if k % 9 == 0 else int(v) for k, v in enumerate(rng.integers(-2, 10, n))], pa.int64()),
+        "x": pa.array([None if k % 13 == 0 else round(float(v), 5) for k, v in enumerate(rng.uniform(-1, 2, n))]),
+    })
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(3):
+        pq.write_table(table.slice(k * 140, 140), folder / f"part-{k}.parquet")
+    want = policy.evaluate(table, as_of=AS_OF, engine="kernel")
+    funnel = want.summary["offers"]
+    assert funnel["a"]["lost_to_budget"] > 0 and funnel["a"]["accepted"] > 0
+    assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(folder)), as_of=AS_OF), want)
+
+
 EXTRA_LIB = """policy lib
 channel sms
 offer gift { eligible when i > 3  channels sms  attributes { code: "G", cost: 1.5, since: 2026-01-01 }

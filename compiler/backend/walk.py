@@ -186,8 +186,8 @@ def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive,
 
 _WALK_GLOBAL = """
 @njit(cache=True, nogil=True, error_model='numpy', boundscheck=False)
-def walk_global(order, cust, offer, chan, ctrl, room, n_cust, max_n, fallback, category, exclusive, capacity,
-                quota_of, quota, chan_bit, chan_cap, cost, budget, room_of, accepted, counts):
+def walk_global(order, cust, offer, chan, ctrl, room, cost, n_cust, max_n, fallback, category, exclusive, capacity,
+                quota_of, quota, chan_bit, chan_cap, budget, room_of, accepted, counts):
     left = capacity.copy()
     qleft = quota.copy()
     cleft = chan_cap.copy()
@@ -222,7 +222,7 @@ def walk_global(order, cust, offer, chan, ctrl, room, n_cust, max_n, fallback, c
                 col = LOST_QUOTA
             elif fresh and cleft[wh] == 0:
                 col = LOST_CHANNEL_CAPACITY
-            elif cost[wk] > bleft:
+            elif len(cost) > 0 and cost[j] > bleft:
                 col = LOST_BUDGET
         wr = rdense[chan[j]]
         if col == ACCEPTED and wr >= 0 and rused[i, wr] >= room[j]:
@@ -239,7 +239,8 @@ def walk_global(order, cust, offer, chan, ctrl, room, n_cust, max_n, fallback, c
                 if cleft[wh] > 0:
                     cleft[wh] -= 1
                 contacted[i] |= np.int64(1) << wh
-            bleft -= cost[wk]
+            if len(cost) > 0:
+                bleft -= cost[j]
             accepted[j] = True
             taken[i] += 1
             if ctrl[j]:
@@ -266,7 +267,9 @@ def matcher_source() -> str:
     LANGUAGE.md 6.4 in their order: the offer's capacity (-1: none), its
     category's quota (`quota_of`, -1: none), its channel's customers
     (`chan_bit`: the channel's bit in a customer's contacted mask, -1: no
-    capacity) and the budget, in whole units of the costs), then the
+    capacity) and the budget, in whole units of the costs: `cost` per pair,
+    its customer's when computed, LANGUAGE.md 3.11; empty without a
+    budget), then the
     customer's room on the pair's channel under an in-run contact cap
     (`room` per pair, read where `room_of[channel]` >= 0; match_range reads
     it from row room_of[channel] of `scores`)."""

@@ -110,9 +110,10 @@ def check(unit: Unit, diags: Diagnostics) -> ir.Program | None:
     mine = [i for i in items if isinstance(i, DERIVED) and unit.space.get(i.name) is i]
     check_columns(ck, inp, [i for i in mine if not isinstance(i, ast.Let)],
                   any(o is not None and o.campaign not in (None, name) for o in offers), attrs)
-    arbitrate = check_arbitrate(ck, arbitrates[0], offers, attrs, {p.name: p for p in params}) \
-        if arbitrates else ir.Arbitrate()
+    arbitrate, costs = check_arbitrate(ck, arbitrates[0], offers, attrs, {p.name: p for p in params}) \
+        if arbitrates else (ir.Arbitrate(), [])
     room, arbitrate = room_scores(rooms, arbitrate)
+    room += costs
     tests = [check_test(ck, item) for item in items if isinstance(item, ast.Test)]
     population = check_population(ck, items, unit.owner, offers, bodies, {f.name: f.type for f in fields},
                                   frozenset(x.name for x in experiments))
@@ -395,13 +396,16 @@ def _a_word(w: str) -> str:
 
 
 def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list[ir.Offer | None],
-                    attrs: tuple[tuple[str, object], ...], params: dict[str, ir.Param]) -> ir.Arbitrate:
+                    attrs: tuple[tuple[str, object], ...], params: dict[str, ir.Param]
+                    ) -> tuple[ir.Arbitrate, list[ir.Score]]:
+    """The block, and the hidden scores of a budget's computed costs."""
     max_n, one, optimal = 1, False, False
     fallback = None
     exclusive: list[tuple[str, ...]] = []
     seen: dict[type, ast.Rule] = {}
     rules = [r for r in a.rules if isinstance(r, (ast.ChannelCapacity, ast.Quota, ast.Budget))]
     constraints = check_constraints(ck, rules, offers, attrs, params)
+    costs = list(constraints.pop("cost_exprs", ()))
     for r in a.rules:
         if isinstance(r, CONSTRAINTS):
             continue
@@ -440,7 +444,7 @@ def check_arbitrate(ck: Checker, a: ast.Arbitrate, offers: list[ir.Offer | None]
                 if not isinstance(ck.space.get(name), ast.Offer):
                     _unknown(ck, "E-NAME-006", "offer", name, span, ast.Offer)
             exclusive.append(r.offers)
-    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, optimal, fallback=fallback, **constraints)
+    return ir.Arbitrate(max_n, one, tuple(exclusive), a.span, optimal, fallback=fallback, **constraints), costs
 
 
 def check_test(ck: Checker, t: ast.Test) -> ir.Test | None:

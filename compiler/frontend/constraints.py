@@ -18,17 +18,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from math import lcm
 from typing import Any
 
 from pol.compiler import ir, offer_settings
+from pol.compiler.costs import STEP, scaled
 from pol.compiler.frontend.expressions import Checker
 from pol.compiler.frontend.hints import F, I
 from pol.compiler.frontend.literals import INT64
-from pol.dsl import ast
+from pol.dsl import ast, expr_walk
+from pol.dsl.source import Span
 from pol.dsl.words import Vocabulary
 
 CONSTRAINTS = (ast.ChannelCapacity, ast.Quota, ast.Budget)
+
+# The hidden score of an offer's computed cost (LANGUAGE.md 3.11): in no output.
+COST = "cost:"
 
 # The walk adds costs in int64; a budget below this leaves room for any sum it compares.
 _MOST = 2 ** 62
@@ -46,14 +50,6 @@ def too_fine(budget: Fraction, costs: list[Fraction]) -> bool:
     """Whether the budget in units of the costs' decimals passes what the
     walk's int64 sums can hold."""
     return scaled(budget, costs)[0] >= _MOST
-
-
-def scaled(budget: Fraction, costs: list[Fraction]) -> tuple[int, list[int]]:
-    """The budget and costs as whole multiples of the smallest unit they
-    need (a cost above the budget as budget + 1: it never fits)."""
-    unit = lcm(budget.denominator, *(c.denominator for c in costs))
-    b = int(budget * unit)
-    return b, [min(int(c * unit), b + 1) for c in costs]
 
 
 def check_constraints(ck: Checker, rules: list[ast.ChannelCapacity | ast.Quota | ast.Budget],
@@ -155,29 +151,93 @@ def _param(ck: Checker, node: ast.Name, what: tuple[str, str], params: dict[str,
 
 def _budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None], attrs: tuple[tuple[str, object], ...],
             params: dict[str, ir.Param], settings: list[tuple[str, str, str]]) -> dict[str, Any] | None:
-    prefix, _, name = r.cost.partition(".")
+    """`budget B cost offer.ATTR` (a constant per offer) or `budget B cost
+    EXPR` (computed per customer: each offer's expression a hidden score)."""
+    if isinstance(r.cost, ast.Name) and r.cost.name.startswith("offer."):
+        return _constant_budget(ck, r, offers, attrs, params, settings)
+    scores = _computed_costs(ck, r.cost, offers, attrs)
+    if scores is None:
+        return None
+    budget = _amount(ck, r, params, settings)
+    if budget is None:
+        return None
+    if too_fine(budget, [STEP]):
+        ck.error("E-TYPE-011", "the budget needs more digits than a run can count with (its amount in "
+                 "ten-thousandths, the step of a computed cost)", r.amount.span, "write a smaller budget")
+        return None
+    return {"budget": budget, "cost": (), "cost_attribute": None,
+            "cost_scores": tuple((o, s.name) for o, s in scores), "cost_exprs": tuple(s for _, s in scores)}
+
+
+def _amount(ck: Checker, r: ast.Budget, params: dict[str, ir.Param],
+            settings: list[tuple[str, str, str]]) -> Fraction | None:
+    if isinstance(r.amount, ast.Name):
+        amount = _param(ck, r.amount, ("budget", ""), params, settings)
+        return None if amount is None else exact(amount)
+    return exact(r.amount.text)
+
+
+def _computed_costs(ck: Checker, cost: ast.Expr, offers: list[ir.Offer | None],
+                    attrs: tuple[tuple[str, object], ...]) -> list[tuple[str, ir.Score]] | None:
+    """The cost expression checked in each offer that gives every attribute
+    it reads (`offer.NAME` that offer's constant), as a hidden score per
+    offer: every evaluator computes it as it computes a score, and the walks
+    read it (LANGUAGE.md 3.11)."""
     types = dict(attrs)
-    if prefix != "offer" or "." in name:
-        ck.error("E-ARB-005", f"'{r.cost}' is not an offer attribute", r.cost_span,
-                        "a budget reads each offer's cost from one of its attributes: cost offer.NAME")
+    read: dict[str, Any] = {}
+    for n in expr_walk.names(cost):
+        if n.name.startswith("offer."):
+            word = n.name[len("offer."):]
+            if word not in types:
+                _no_attribute(ck, word, attrs, n.span, f"give the offers it: attributes {{ {word}: 0.1 }}")
+                return None
+            read.setdefault(word, n)
+    under = [o for o in offers if o is not None and set(read) <= {a for a, _ in o.attributes}]
+    if not under and read:
+        ck.error("E-ARB-005", "no offer gives every attribute the cost reads (" + ", ".join(read) + ")",
+                 cost.span, "give one offer all of them, or compute the cost from fewer")
+        return None
+    out: list[tuple[str, ir.Score]] = []
+    before = len(ck.diags.errors)
+    checked: list[ir.Offer | None] = list(under) or [None]     # no offer at all: checked once for its errors
+    for o in checked:
+        ck.offer_attrs = None if o is None else (o.name, {a: ir.Literal(types[a], v)       # type: ignore[arg-type]
+                                                          for a, v in o.attributes})
+        x = ck.numeric(cost, "the budget's cost", "E-ARB-005")
+        ck.offer_attrs = None
+        if x is None or len(ck.diags.errors) > before:
+            return None     # one offer's errors are every offer's: said once
+        if o is not None:
+            out.append((o.name, ir.Score(COST + o.name, None, x, cost.span)))
+    return out
+
+
+def _no_attribute(ck: Checker, name: str, attrs: tuple[tuple[str, object], ...], span: Span | None,
+                  hint: str) -> None:
+    guess = ck.suggest(name, Vocabulary([a for a, _ in attrs]))
+    ck.error("E-ARB-005", f"no offer has attribute '{name}'", span, f"did you mean 'offer.{guess}'?" if guess else hint)
+
+
+def _constant_budget(ck: Checker, r: ast.Budget, offers: list[ir.Offer | None],
+                     attrs: tuple[tuple[str, object], ...], params: dict[str, ir.Param],
+                     settings: list[tuple[str, str, str]]) -> dict[str, Any] | None:
+    assert isinstance(r.cost, ast.Name)
+    name = r.cost.name[len("offer."):]
+    types = dict(attrs)
+    if "." in name:
+        ck.error("E-ARB-005", f"'{r.cost.name}' is not an offer attribute", r.cost_span,
+                 "a budget reads each offer's cost from one of its attributes: cost offer.NAME")
         return None
     if name not in types:
-        guess = ck.suggest(name, Vocabulary([n for n, _ in attrs]))
-        ck.error("E-ARB-005", f"no offer has attribute '{name}'", r.cost_span,
-                        f"did you mean 'offer.{guess}'?" if guess else
-                        f"give the offers a cost: attributes {{ {name}: 12.5 }}")
+        _no_attribute(ck, name, attrs, r.cost_span, f"give the offers a cost: attributes {{ {name}: 12.5 }}")
         return None
     if types[name] not in (I, F):
         ck.error("E-ARB-005", f"attribute '{name}' is not a number", r.cost_span,
                         "a cost is a number: attributes { cost: 12.5 }")
         return None
-    if isinstance(r.amount, ast.Name):
-        amount = _param(ck, r.amount, ("budget", ""), params, settings)
-        if amount is None:
-            return None
-        budget = exact(amount)
-    else:
-        budget = exact(r.amount.text)
+    budget = _amount(ck, r, params, settings)
+    if budget is None:
+        return None
     costs: list[tuple[str, Fraction]] = []
     for o in offers:
         if o is None:

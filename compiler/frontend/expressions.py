@@ -131,8 +131,9 @@ class Checker(FunctionRules, ListRules):
                               e.span, bool_hint(x.type))
         return x
 
-    def numeric(self, e: ast.Expr, what: str) -> Typed:
-        """A FLOAT expression for a score or a priority."""
+    def numeric(self, e: ast.Expr, what: str, code: str = "E-TYPE-008") -> Typed:
+        """A FLOAT expression for a score, a priority or a cost (`code`: the
+        error when it is not a number)."""
         x = self.expr(e)
         if x is None:
             return None
@@ -141,7 +142,7 @@ class Checker(FunctionRules, ListRules):
         hint = {B: "a yes/no value is a segment; or give numbers with (if CONDITION then 1 else 0)",
                 S: "a number can be computed from a string with length(...)",
                 D: "a number can be computed from a date with days_since(...) or year(...)"}.get(x.type)
-        return self.error("E-TYPE-008", f"{what} must be a number, found {a_type(x.type)}", e.span, hint)
+        return self.error(code, f"{what} must be a number, found {a_type(x.type)}", e.span, hint)
 
     def x_Name(self, e: ast.Name) -> Typed:
         if e.name == "it" and self.element is not None:

@@ -90,6 +90,10 @@ def expressions(program: ir.Program) -> Iterator[tuple[object, ir.Expr]]:
         yield o, o.priority
         if o.prefer is not None:
             yield o, o.prefer
+    costs = {score for _, score in program.arbitrate.cost_scores}    # a budget's cost per offer (3.11): the author's
+    for s in program.scores:
+        if s.name in costs:
+            yield program.arbitrate, s.expr
     if program.population is not None and not program.population.derived:     # derived: the offers' own
         yield program.population, program.population.cond
     for t in program.tests:
@@ -109,6 +113,8 @@ def _ast_expressions(item: ast.Decl) -> Iterator[ast.Expr]:
         yield from (p.expr for p in item.props if isinstance(p, (ast.Eligible, ast.Priority)))
     elif isinstance(item, ast.Test):
         yield from (i.expr for i in item.items if isinstance(i, ast.ExpectExpr))
+    elif isinstance(item, ast.Arbitrate):
+        yield from (r.cost for r in item.rules if isinstance(r, ast.Budget))
 
 
 def _in_lists(items: Iterable[ast.Decl]) -> dict[Span, ast.InList]:

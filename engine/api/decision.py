@@ -82,6 +82,21 @@ def _trusted(cls, values: dict):
     return m
 
 
+def with_costs(d: Decision, costs: dict[str, float | None]) -> Decision:
+    """The decision carrying the customer's computed cost of each offer
+    under a `budget B cost EXPR` (LANGUAGE.md 3.11), which a ledger takes
+    from its budget: kept out of the model's fields (and its JSON), since
+    only a ledger reads it."""
+    if costs:
+        object.__setattr__(d, "__pydantic_private__", {"costs": costs})
+    return d
+
+
+def costs_of(d: Decision) -> dict[str, float | None]:
+    """The costs `with_costs` gave the decision; none for another policy."""
+    return (d.__pydantic_private__ or {}).get("costs", {})
+
+
 def campaign_of(program: ir.Program, offer: ir.Offer) -> str | None:
     """An offer's campaign as the assignments say it: only where the offers come from several."""
     return offer.campaign if has_campaigns(program) else None
@@ -90,7 +105,7 @@ def campaign_of(program: ir.Program, offer: ir.Offer) -> str | None:
 def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
     """A Decision from the reference evaluator's row and its match."""
     offers = {o.name: o for o in program.offers}
-    return Decision(
+    return with_costs(Decision(
         key=row.key,
         segments={s.name: row.values[s.name] for s in program.segments},
         classifications={c.name: row.values[c.name] for c in program.classifies},
@@ -100,7 +115,7 @@ def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
                            attributes=dict(offers[a.offer].attributes)) for a in match.accepted],
         policy=program.name, version=program.version, as_of=row.as_of, run_id=decision_id(),
         arms=dict(row.arms),
-    )
+    ), {o: row.values.get(s) for o, s in program.arbitrate.cost_scores})
 
 
 def decide(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
@@ -143,6 +158,7 @@ class CompiledDecisions:
         self._classes = tuple(zip(plan.classifies, plan.class_values))
         self._scores = tuple((k, s) for k, s in enumerate(plan.scores) if not ir.hidden(s))
         self._n_scores = len(plan.scores)       # every score, hidden ones too, lies in the outputs
+        self._costs = tuple((o, list(plan.scores).index(s)) for o, s in program.arbitrate.cost_scores)
         self._readers: dict[str, object] = {}
 
     def decide(self, record: Mapping, as_of: dt.date, params: dict, active, extra: str = "error",
@@ -171,7 +187,8 @@ class CompiledDecisions:
                                                     "attributes": dict(attributes)}))
         declared = out.declared()
         s, c = self._n_scores, self._n_scores + len(self._classes)
-        return _trusted(Decision, {
+        costs = {o: (None if declared[k] != declared[k] else declared[k]) for o, k in self._costs}
+        return with_costs(_trusted(Decision, {
             "key": key,
             "segments": dict(zip(self._segments, declared[c:])),
             "classifications": {name: (labels[k] if k >= 0 else None)
@@ -180,4 +197,4 @@ class CompiledDecisions:
             "offers": offers,
             "policy": self.program.name, "version": self.program.version, "as_of": as_of,
             "run_id": decision_id(), "arms": dict(zip(self._experiments, drawn)),
-        })
+        }), costs)

@@ -19,6 +19,7 @@ import threading
 from collections import Counter
 from fractions import Fraction
 
+from pol.api.decision import costs_of
 from pol.compiler import ir
 from pol.reference.matching import Limits
 
@@ -59,8 +60,9 @@ class Ledger:
             left.budget -= u.spent
         return left
 
-    def _record(self, program: ir.Program, given) -> None:
-        """Record the accepted (offer, channel) pairs of one decision."""
+    def _record(self, program: ir.Program, given, costs: dict[str, float | None]) -> None:
+        """Record the accepted (offer, channel) pairs of one decision, whose
+        computed costs (LANGUAGE.md 3.11) are `costs`."""
         u = self._used.setdefault(program.name, _Used())
         limits = Limits(program)
         contacted: set[str] = set()
@@ -71,7 +73,7 @@ class Ledger:
             if channel not in contacted:
                 u.channels[channel] += 1
                 contacted.add(channel)
-            u.spent += limits.cost.get(offer, 0)
+            u.spent += limits.charge(offer, costs.get(offer))
 
     def decide(self, program: ir.Program, decide_without):
         """A decision that respects what is left: `decide_without(refused)`
@@ -82,17 +84,18 @@ class Ledger:
         with self._lock:
             while True:
                 d = decide_without(frozenset(refused))
+                costs = costs_of(d)
                 left = self.limits(program)
                 contacted: set[str] = set()
                 for a in d.offers:
-                    by = left.refusal(a.offer, a.channel, contacted)
+                    by = left.refusal(a.offer, a.channel, contacted, costs.get(a.offer))
                     if by is not None:
                         refused[a.offer] = by[0]
                         break
-                    left.use(a.offer, a.channel, contacted)
+                    left.use(a.offer, a.channel, contacted, costs.get(a.offer))
                     contacted.add(a.channel)
                 else:
-                    self._record(program, [(a.offer, a.channel) for a in d.offers])
+                    self._record(program, [(a.offer, a.channel) for a in d.offers], costs)
                     return d, refused
 
     def used(self, policy) -> dict:

@@ -191,11 +191,11 @@ def resolve_params(program: ir.Program, overrides: dict | None) -> dict:
 def _check_constraints(a: ir.Arbitrate, values: dict) -> None:
     """A run-wide constraint read from a param (LANGUAGE.md 3.11) judged by
     the checker's rule for its default."""
+    from pol.compiler.costs import unit_costs
     from pol.compiler.frontend.constraints import too_fine
     for kind, key, name in a.settings:
         why = offer_settings.constraint_problem(kind, values[name])
-        if why is None and kind == "budget" and too_fine(offer_settings.exact_amount(values[name]),
-                                                         [c for _, c in a.cost]):
+        if why is None and kind == "budget" and too_fine(offer_settings.exact_amount(values[name]), unit_costs(a)):
             why = f"{values[name]} needs more digits than a run can count with"
         if why is not None:
             raise ParamError(f"param '{name}' is {offer_settings.constraint_words(kind, key)}: {why}", param=name)

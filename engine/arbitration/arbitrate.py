@@ -14,7 +14,7 @@ Two walks implement LANGUAGE.md section 6:
 * with capacities or the arbitrate block's run-wide constraints (a
   channel's capacity, a quota, a budget), the (row, candidate) pairs of the
   customers that have a candidate of a constrained offer are kept in compact
-  form (20 bytes a pair, about 40 during the walk) and walked once in the
+  form (20 bytes a pair, 28 under a budget, about 40 during the walk) and walked once in the
   global order: priority desc, offer declaration order, row position
   (`walk_global`). Every other customer can neither take from nor be
   refused by a run-wide constraint, so its own walk is the same as the
@@ -53,7 +53,7 @@ from pol.compiler.backend.layout import (
 )
 from pol.compiler.backend.runtime import FNV_OFFSET, MIXED, fnv1a, held_out
 from pol.compiler.backend.walk import matcher
-from pol.compiler.frontend.constraints import scaled
+from pol.compiler.costs import Units, cost_units_array, units_of
 
 # Larger than any budget the checker lets through (compiler/frontend/constraints.py).
 _NO_BUDGET = 2 ** 62
@@ -90,6 +90,23 @@ class Rules:
     # int64[H]: under an in-run contact cap (LANGUAGE.md 14.1) the row of the
     # scores that holds the customers' room on the channel, -1 none (layout.ROOM_OF)
     room_of: np.ndarray = dataclasses.field(default_factory=lambda: np.full(1, -1, np.int64))
+    # int64[K]: under `budget B cost EXPR` (LANGUAGE.md 3.11) the row of the
+    # scores that holds the customers' cost of the offer, -1 none (`cost` then)
+    cost_row: np.ndarray = dataclasses.field(default_factory=lambda: np.full(1, -1, np.int64))
+    units: Units | None = None  # the budget's units (compiler/costs.py); None without a budget
+
+    def pair_costs(self, offer: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Each pair's cost in the budget's units (int64): its offer's, or
+        its customer's (`rows` in the batch, `scores` the batch's) when
+        computed. Empty without a budget: 8 bytes a pair spared."""
+        if self.units is None:
+            return _NO_COST
+        out = self.cost[offer.astype(np.int64)]
+        if self.units.step:
+            at = self.cost_row[offer.astype(np.int64)]
+            mine = np.flatnonzero(at >= 0)
+            out[mine] = cost_units_array(scores[at[mine], rows[mine]], self.units)
+        return out
 
     @property
     def has_rooms(self) -> bool:
@@ -105,7 +122,7 @@ class Rules:
     def walk_arguments(self) -> tuple:
         """walk_global's arguments after the pairs' and before the results."""
         return (self.max_n, self.fallback, self.category, self.exclusive, self.capacity, self.quota_of, self.quota,
-                self.chan_bit, self.chan_cap, self.cost, self.budget, self.room_of)
+                self.chan_bit, self.chan_cap, self.budget, self.room_of)
 
     def arguments(self, holdouts: bool = True, rooms: bool = True) -> dict[str, np.ndarray]:
         """The kernel arguments of the rules, by layout name. Without
@@ -141,12 +158,15 @@ class Rules:
         chan_bit = np.array([capped.index(c) if c in capped else -1 for c in channels], np.int64)
         cost = np.zeros(len(offers), np.int64)
         budget = _NO_BUDGET
-        if a.budget is not None:
-            costs = dict(a.cost)
-            budget, units = scaled(a.budget, list(costs.values()))
-            unit_of = dict(zip(costs, units))
-            cost = np.array([unit_of.get(o.name, 0) for o in offers], np.int64)
-        constrained = ((capacity >= 0) | (quota_of >= 0) | (cost > 0)
+        units = units_of(a)
+        if units is not None:
+            budget = units.budget
+            cost = np.array([units.fixed.get(o.name, 0) for o in offers], np.int64)
+        scores = [x.name for x in program.scores]
+        computed = dict(a.cost_scores)
+        cost_row = np.array([scores.index(computed[o.name]) if o.name in computed else -1 for o in offers],
+                            np.int64)
+        constrained = ((capacity >= 0) | (quota_of >= 0) | (cost > 0) | (cost_row >= 0)
                        | np.array([any(chan_bit[channels.index(c)] >= 0 for c in o.channels) for o in offers],
                                   np.bool_))
         return Rules(
@@ -167,6 +187,8 @@ class Rules:
             fallback=names.index(a.fallback) if a.fallback is not None else -1,
             optimal=a.optimal,
             room_of=_room_of(program),
+            cost_row=cost_row,
+            units=units,
         )
 
 
@@ -204,6 +226,7 @@ class Keys:
 
 _NO_INTS = np.zeros(1, np.int64)
 _NO_ROOM = np.zeros(0, np.float64)      # the pairs' rooms without in-run contact caps
+_NO_COST = np.zeros(0, np.int64)        # the pairs' costs without a budget
 _NO_OFFSETS = np.zeros(1, np.int64)
 _NO_DATA = np.zeros(1, np.uint8)
 
@@ -487,13 +510,15 @@ def take_constrained(cprio, cchan, constrained, row_base, bp, state, is_int, int
     return pairs_out
 
 
-def walk_global(order, cust, offer, chan, ctrl, room, n_cust, rules: Rules, accepted, counts) -> None:
+def walk_global(order, cust, offer, chan, ctrl, room, cost, n_cust, rules: Rules, accepted, counts) -> None:
     """The run-wide walk of section 6 over pairs visited in `order`; `cust`
     numbers the customers that have candidates densely (0..n_cust-1). The
     per-customer rules are the walk template's (walk.REFUSAL); the run-wide
-    constraints come after them, and then the in-run contact caps (`room`:
-    each pair's customer's room on its channel, _write_pairs)."""
-    matcher().walk_global(order, cust, offer, chan, ctrl, room, n_cust, *rules.walk_arguments(), accepted, counts)
+    constraints come after them (`cost`: each pair's, Rules.pair_costs), and
+    then the in-run contact caps (`room`: each pair's customer's room on its
+    channel, _write_pairs)."""
+    matcher().walk_global(order, cust, offer, chan, ctrl, room, cost, n_cust, *rules.walk_arguments(), accepted,
+                          counts)
 
 
 def global_order(rows: np.ndarray, offer: np.ndarray, prio: np.ndarray, fallback: int = -1) -> np.ndarray:

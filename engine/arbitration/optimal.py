@@ -39,8 +39,6 @@ oracle the tests hold this one to.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
-from math import lcm
 
 import numpy as np
 from numba import njit
@@ -48,6 +46,7 @@ from numba import njit
 from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
 from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs, _reduced, _reprice, banded
 from pol.compiler import ir
+from pol.compiler.costs import units_of
 from pol.evaluation.threads import THREADS, chunks, later, run_parts
 
 # Passes of coordinate descent at most; the prices stop moving sooner on
@@ -446,9 +445,8 @@ class Labels:
     @staticmethod
     def of(program: ir.Program) -> Labels:
         a = program.arbitrate
-        unit = 1
-        if a.budget is not None:
-            unit = lcm(a.budget.denominator, *(Fraction(c).denominator for _, c in a.cost))
+        u = units_of(a)
+        unit = u.unit if u is not None else 1
         return Labels(tuple(c for c, _ in a.quota), tuple(c for c, _ in a.channel_capacity), unit)
 
 
@@ -457,14 +455,14 @@ class _Problem:
     offer's capacity, its category's quota, its channel's capacity, its
     cost under the budget), the prices, and scratch space per thread."""
 
-    def __init__(self, starts, cust, offer, chan, prio, rules: Rules):
+    def __init__(self, starts, cust, offer, chan, prio, rules: Rules, cost=None):
         self.starts, self.cust, self.offer, self.prio = starts, cust, offer, prio
         self.cat = rules.category[offer]
         self.excl = rules.exclusive[offer]
         self.max_n = rules.max_n
         self.qid = rules.quota_of[offer]
         self.hbit = rules.chan_bit[chan] if len(chan) else np.zeros(0, np.int64)
-        self.cost = rules.cost[offer]
+        self.cost = rules.cost[offer] if cost is None else cost      # per pair: computed per customer (3.11)
         self.fcost = self.cost.astype(np.float64)
         self.ones = np.ones(len(prio), np.int64)
         self.margin = MARGIN * (rules.max_n + 2) ** 2 * float(np.abs(prio).max(initial=0.0))
@@ -577,13 +575,15 @@ def _distinct(sorted_values: np.ndarray) -> np.ndarray:
     return sorted_values[np.r_[True, sorted_values[1:] != sorted_values[:-1]]]
 
 
-def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int) -> tuple[_Problem, np.ndarray, float, int]:
+def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
+          ) -> tuple[_Problem, np.ndarray, float, int]:
     """Prices by coordinate descent, then each customer's best set at them
     with over-wanted offers cut to capacity. `starts`: each customer's first
     pair (pairs sorted by position, then offer), `cust` each pair's
     customer. Returns (the problem with its final prices, the chosen pairs,
-    the dual bound at those prices, passes run)."""
-    pb = _Problem(starts, cust, offer, chan, prio, rules)
+    the dual bound at those prices, passes run). `cost`: each pair's cost
+    in the budget's units (its offer's when left out)."""
+    pb = _Problem(starts, cust, offer, chan, prio, rules, cost)
     K, Q, H = len(pb.capacity), len(pb.quota), len(pb.chan_cap)
     live = ~pb.dead
     by_offer, by_start = by_offer_index(offer, K)
@@ -705,11 +705,12 @@ def by_offer_index(offer: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.ndarray, ctrl: np.ndarray,
-             room: np.ndarray, rules: Rules, names: list[str], funnel: np.ndarray, labels: Labels = Labels()
-             ) -> tuple[np.ndarray, Allocation | None]:
+             room: np.ndarray, cost: np.ndarray, rules: Rules, names: list[str], funnel: np.ndarray,
+             labels: Labels = Labels()) -> tuple[np.ndarray, Allocation | None]:
     """The run-wide walk of a run's candidate pairs (sorted by position, then
     offer; `room` each pair's customer's room on its channel under in-run
-    contact caps, empty without): which are accepted, its counts added to
+    contact caps, empty without; `cost` each pair's cost in the budget's
+    units, Rules.pair_costs): which are accepted, its counts added to
     `funnel`. Greedy (section 6.4), or with `rules.optimal` the optimal
     allocation and its report (`labels` name the arbitrate block's
     constraints in it). The allocation's search leaves the contact caps
@@ -722,7 +723,7 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
 
     def walk(order: np.ndarray, counts: np.ndarray) -> np.ndarray:
         accepted = np.zeros(len(rows), np.bool_)
-        walk_global(order, dense, offer, chan, ctrl, room, n_cust, rules, accepted, counts)
+        walk_global(order, dense, offer, chan, ctrl, room, cost, n_cust, rules, accepted, counts)
         return accepted
 
     if not rules.optimal:
@@ -737,7 +738,7 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
         return g_accepted, Allocation(g_value, g_value, None, {}, 0)
     starts = np.append(np.flatnonzero(first), len(rows)).astype(np.int64)
     pb, pick, bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64), chan.astype(np.int64),
-                                    prio.astype(np.float64), rules, PASSES)
+                                    prio.astype(np.float64), rules, PASSES, cost if len(cost) else None)
     g_accepted = g_walk.result()
     g_value = float(prio[g_accepted].sum())
     if rules.fallback >= 0:     # the fallback is only for who gets nothing else: it walks last, as ever

@@ -393,9 +393,9 @@ class Stream:
             cols.update(self.extra.carried(batch))
         if self.rules.optimal:
             # The optimal allocation weighs every customer's candidates.
-            self._candidates.append(collect_candidates(
+            self._candidates.append(self._costed(out, collect_candidates(
                 out.cprio, out.cchan, self.rows, self.rules.holdout_bp, self.rules.holdout_state,
-                keys.is_int, keys.ints, keys.offsets, keys.data, self.rules.room_of, out.scores, self.counts.funnel))
+                keys.is_int, keys.ints, keys.offsets, keys.data, self.rules.room_of, out.scores, self.counts.funnel)))
             self._hold(cols)
         elif self.rules.has_capacity:
             # Only a customer with a candidate of a constrained offer can be
@@ -406,12 +406,12 @@ class Stream:
             r = self.rules
             if out.accepted is not None and out.handed is not None:
                 rows, *rest = out.handed
-                self._candidates.append((rows + self.rows, *rest))
+                self._candidates.append(self._costed(out, (rows + self.rows, *rest)))
                 flat = out.accepted
             else:
-                self._candidates.append(take_constrained(
+                self._candidates.append(self._costed(out, take_constrained(
                     out.cprio, out.cchan, r.constrained, self.rows, r.holdout_bp, r.holdout_state,
-                    keys.is_int, keys.ints, keys.offsets, keys.data, r.room_of, out.scores, self.counts.funnel))
+                    keys.is_int, keys.ints, keys.offsets, keys.data, r.room_of, out.scores, self.counts.funnel)))
                 flat = _match_batch(out, MatchJob(r, keys, self.counts.funnel, self.counts.by_channel))
             self._kept.append(flat.kept())
             self._hold(cols)
@@ -421,6 +421,13 @@ class Stream:
                 flat = _match_batch(out, job)
             self._emit(cols, flat)
         self.rows += n
+
+    def _costed(self, out: BatchOut, pairs: tuple) -> tuple:
+        """A batch's pairs (rows counted from the run's first) with each
+        pair's cost in the budget's units, read while the batch's scores are
+        here (a computed cost is a hidden score: LANGUAGE.md 3.11)."""
+        rows, offer = pairs[0], pairs[1]
+        return (*pairs, self.rules.pair_costs(offer, rows - self.rows, out.scores))
 
     def _emit(self, cols: dict, flat: Flat) -> None:
         key = cols[self.program.input.key]
@@ -457,13 +464,13 @@ class Stream:
             if self.rules.optimal:      # no rows: the report of an empty allocation
                 empty = np.zeros(0, np.int64)
                 _, allocation = walk_run(empty, empty.astype(np.int16), empty.astype(np.int8), empty.astype(np.float64),
-                                         empty.astype(np.bool_), empty.astype(np.float64), self.rules,
+                                         empty.astype(np.bool_), empty.astype(np.float64), empty, self.rules,
                                          self.plan.offers, self.counts.funnel, Labels.of(self.program))
                 self.counts.allocation = allocation.to_dict() if allocation is not None else None
             return
-        rows, offer, chan, prio, ctrl, room = (np.concatenate([c[j] for c in self._candidates]) for j in range(6))
+        rows, offer, chan, prio, ctrl, room, cost = (np.concatenate([c[j] for c in self._candidates]) for j in range(7))
         self._candidates = []
-        accepted, allocation = walk_run(rows, offer, chan, prio, ctrl, room, self.rules, self.plan.offers,
+        accepted, allocation = walk_run(rows, offer, chan, prio, ctrl, room, cost, self.rules, self.plan.offers,
                                         self.counts.funnel, Labels.of(self.program))
         if allocation is not None:
             self.counts.allocation = allocation.to_dict()

@@ -23,12 +23,13 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from pol.api.decision import Decision, decision_of
 from pol.compiler import ir, offer_settings
 from pol.reference.experiments import bucket
 from pol.reference.interp import eval_expr, evaluate_row, why_not
-from pol.reference.matching import match_customer
+from pol.reference.matching import Limits, match_customer
 from pol.reference.render import render, value_text
 from pol.reference.trace import Culprit
 
@@ -169,6 +170,25 @@ def _where(span, root: str | None) -> str | None:
     return f"{os.path.relpath(span.path, os.path.dirname(root) or '.')}:{span.line}"
 
 
+def _cost_note(program: ir.Program, row, offer: str, given: bool = False) -> str:
+    """What the offer costs this customer under `budget B cost EXPR`
+    (LANGUAGE.md 3.11), as the walk counts it; nothing for a constant cost.
+    A given offer whose cost is null or negative was given by a walk
+    without the budget (one customer alone): a run would refuse it."""
+    score = dict(program.arbitrate.cost_scores).get(offer)
+    if score is None:
+        return ""
+    value = row.values.get(score)
+    refused = " (the budget of a run refuses it)" if given else ""
+    if value is None:
+        return f"; its cost for this customer is null ({render(program.decl(score).expr)}){refused}"
+    if value < 0:
+        return f"; its cost for this customer is {value_text(value)}, below 0{refused}"
+    charge = Limits(program).charge(offer, value)
+    text = format((Decimal(charge.numerator) / Decimal(charge.denominator)).normalize(), "f")
+    return f"; it costs {text} for this customer"
+
+
 def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,
             extra: str = "error", history: Mapping | None = None, ledger=None) -> Explanation:
     """Why this customer gets what it gets, as of `as_of`, with `params`
@@ -211,7 +231,8 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
             note = "; a holdout control: counted as given, not to be contacted" if a.control else ""
             given.append(OfferVerdict(
                 o.name, o.label, True, None,
-                f"given, rank {a.rank}, via {_named(a.channel, labels)}, priority {value_text(a.priority)}{note}",
+                f"given, rank {a.rank}, via {_named(a.channel, labels)}, priority {value_text(a.priority)}{note}"
+                + _cost_note(program, row, o.name, given=True),
                 a.rank, a.channel, a.priority, a.control))
         elif not row.in_population:
             others.append(OfferVerdict(o.name, o.label, False, "population",
@@ -248,6 +269,7 @@ def explain(program: ir.Program, record: Mapping, as_of: dt.date, params: Mappin
             takers = ", ".join(_named(t, labels) for t in x.to)
             others.append(OfferVerdict(o.name, o.label, False, x.reason,
                                        f"not given: lost under {rule}" + (f" to {takers}" if takers else "")
+                                       + (_cost_note(program, row, o.name) if x.reason == "budget" else "")
                                        + f" (priority {value_text(s.priority)}, via {_named(s.channel, labels)})",
                                        priority=s.priority, channel=s.channel, to=x.to))
     given.sort(key=lambda v: v.rank)

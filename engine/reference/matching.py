@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
-from pol.compiler import ir, offer_settings
+from pol.compiler import costs, ir, offer_settings
 from pol.compiler.backend.layout import FUNNEL
 from pol.reference import optimal
 
@@ -142,7 +143,9 @@ class _Rules:
 class Limits:
     """What is left of a run's constraints (section 6.4): each offer's
     capacity, each category's quota, each channel's customers, the budget
-    (an exact fraction). None: no limit."""
+    (an exact fraction). None: no limit. A cost computed per customer
+    (`budget B cost EXPR`, 3.11) is the value of the offer's hidden score
+    for the customer (`value`, None for null), in whole ten-thousandths."""
 
     def __init__(self, program: ir.Program):
         a = program.arbitrate
@@ -151,9 +154,25 @@ class Limits:
         self.quota = dict(a.quota)
         self.channel = dict(a.channel_capacity)
         self.cost = dict(a.cost)
+        self.scores = dict(a.cost_scores)       # offer -> the hidden score of its computed cost
+        self.units = costs.units_of(a)
         self.budget = a.budget
 
-    def refusal(self, offer: str, channel: str, contacted) -> tuple[str, tuple[str, ...]] | None:
+    def charge(self, offer: str, value: float | None = None) -> Fraction:
+        """The offer's cost for a customer whose computed cost is `value`:
+        exact; above any budget when null or below 0; 0 off the budget."""
+        if offer in self.scores:
+            assert self.units is not None
+            return costs.money(costs.cost_units(value, self.units), self.units)
+        return self.cost.get(offer, Fraction(0))
+
+    def value(self, offer: str, row) -> float | None:
+        """A customer's computed cost of the offer (its RowResult's hidden score)."""
+        score = self.scores.get(offer)
+        return None if score is None else row.values.get(score)
+
+    def refusal(self, offer: str, channel: str, contacted,
+                value: float | None = None) -> tuple[str, tuple[str, ...]] | None:
         """The first constraint that refuses `offer` through `channel` to a
         customer already contacted through the channels `contacted`."""
         left = self.capacity[offer]
@@ -164,11 +183,11 @@ class Limits:
             return "quota", (c,)
         if channel in self.channel and channel not in contacted and self.channel[channel] <= 0:
             return "channel_capacity", (channel,)
-        if self.budget is not None and offer in self.cost and self.cost[offer] > self.budget:
+        if self.budget is not None and self.charge(offer, value) > self.budget:
             return "budget", ()
         return None
 
-    def use(self, offer: str, channel: str, contacted) -> None:
+    def use(self, offer: str, channel: str, contacted, value: float | None = None) -> None:
         if self.capacity[offer] is not None:
             self.capacity[offer] -= 1
         c = self.category[offer]
@@ -176,8 +195,8 @@ class Limits:
             self.quota[c] -= 1
         if channel in self.channel and channel not in contacted:
             self.channel[channel] -= 1
-        if self.budget is not None and offer in self.cost:
-            self.budget -= self.cost[offer]
+        if self.budget is not None:
+            self.budget -= self.charge(offer, value)
 
 
 class Rooms:
@@ -227,7 +246,7 @@ def match_customer(program: ir.Program, row, key=..., exhausted=(), limits: Limi
         if refused is None and s.name in exhausted:
             refused = ("capacity", (), ())
         if refused is None and limits is not None:
-            by = limits.refusal(s.name, s.channel, {a.channel for a in accepted})
+            by = limits.refusal(s.name, s.channel, {a.channel for a in accepted}, limits.value(s.name, row))
             refused = None if by is None else (by[0], (), by[1])
         if refused is None and rooms.full(s.channel):
             refused = ("contact_cap", tuple(a.offer for a in accepted if a.channel == s.channel), (s.channel,))
@@ -235,7 +254,7 @@ def match_customer(program: ir.Program, row, key=..., exhausted=(), limits: Limi
             lost.append(Lost(s.name, refused[0], refused[1], refused[2], s.priority, s.channel))
             continue
         if limits is not None:
-            limits.use(s.name, s.channel, {a.channel for a in accepted})
+            limits.use(s.name, s.channel, {a.channel for a in accepted}, limits.value(s.name, row))
         held.append(s.name)
         control = is_control(by_name[s.name], key)
         rooms.use(s.channel, control)
@@ -287,7 +306,7 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
     if not program.arbitrate.optimal:
         return walked[0]
     return optimal.allocate(program, rules, pairs, walked,
-                            lambda order: _walk(program, rules, rows, keys, order, funnel))
+                            lambda order: _walk(program, rules, rows, keys, order, funnel), rows)
 
 
 def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs: list,
@@ -308,7 +327,7 @@ def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs:
         name = s.name
         refused = rules.refusal(name, held[i])
         if refused is None:
-            by = limits.refusal(name, s.channel, contacted[i])
+            by = limits.refusal(name, s.channel, contacted[i], limits.value(name, rows[i]))
             refused = None if by is None else (by[0], (), by[1])
         room = rooms[i]
         if refused is None and room is not None and room.full(s.channel):
@@ -317,7 +336,7 @@ def _walk(program: ir.Program, rules: _Rules, rows: Sequence, keys: list, pairs:
             lost[i].append(Lost(name, refused[0], refused[1], refused[2], s.priority, s.channel))
             funnel[name]["lost_to_" + refused[0]] += 1
             continue
-        limits.use(name, s.channel, contacted[i])
+        limits.use(name, s.channel, contacted[i], limits.value(name, rows[i]))
         contacted[i].add(s.channel)
         held[i].append(name)
         control = is_control(by_name[name], keys[i])

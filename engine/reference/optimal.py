@@ -19,7 +19,7 @@ from itertools import combinations
 
 from pol.arbitration.optimal import OVERFLOW, Allocation, Labels
 from pol.compiler import ir
-from pol.compiler.frontend.constraints import scaled
+from pol.compiler.costs import units_of
 
 PASSES = 30
 SETTLED = 1e-4      # a pass whose prices all move by less than this share of the largest priority is the last
@@ -42,13 +42,10 @@ class Constraints:
     @staticmethod
     def of(program: ir.Program) -> Constraints:
         a = program.arbitrate
-        budget, cost = None, {}
-        if a.budget is not None:
-            costs = dict(a.cost)
-            budget, units = scaled(a.budget, list(costs.values()))
-            cost = dict(zip(costs, units))
+        u = units_of(a)
         return Constraints({o.name: o.capacity for o in program.offers}, {o.name: o.category for o in program.offers},
-                           dict(a.quota), dict(a.channel_capacity), cost, budget, Labels.of(program).unit)
+                           dict(a.quota), dict(a.channel_capacity), u.fixed if u else {}, u.budget if u else None,
+                           Labels.of(program).unit)
 
 
 def _allowed(rules, offers: Sequence[str]) -> bool:
@@ -107,7 +104,8 @@ def _price(thresholds: list[tuple[float, int]], limit: int) -> float:
     raise AssertionError("called only when the units pass the limit")
 
 
-def choose(pairs: Sequence[tuple[int, str, float, str]], limits: Constraints, rules, passes: int = PASSES):
+def choose(pairs: Sequence[tuple[int, str, float, str]], limits: Constraints, rules, passes: int = PASSES,
+           pair_costs: Sequence[int] | None = None):
     """Section 6.7's allocation before the walk: a price per run-wide
     constraint by coordinate descent (offer capacities in declaration
     order, then quotas, channel capacities and the budget in the block's
@@ -117,6 +115,8 @@ def choose(pairs: Sequence[tuple[int, str, float, str]], limits: Constraints, ru
     search. The fallback's own rule (only for who has nothing else) is left
     out here, as the compiled search leaves it out: a looser problem, so the
     bound stays a bound; the fallback is never among the chosen pairs.
+    `pair_costs`: each pair's cost in the budget's units, when computed per
+    customer (3.11); otherwise its offer's.
     Returns (chosen, offer prices, constraint prices, bound, passes)."""
     rules = copy.copy(rules)
     rules.fallback = None
@@ -130,11 +130,14 @@ def choose(pairs: Sequence[tuple[int, str, float, str]], limits: Constraints, ru
     for j, (c, _, _, _) in enumerate(pairs):
         by_customer.setdefault(c, []).append(j)
 
+    def pcost(j: int) -> int:
+        return cost.get(pairs[j][1], 0) if pair_costs is None else pair_costs[j]
+
     def dead(j: int) -> bool:
         _, o, _, h = pairs[j]
         q = category[o]
         return (capacity[o] == 0 or (q in quota and quota[q] == 0) or (h in channel and channel[h] == 0)
-                or (budget is not None and cost.get(o, 0) > budget))
+                or (budget is not None and pcost(j) > budget))
 
     live = [j for j in range(len(pairs)) if not dead(j)]
 
@@ -148,7 +151,7 @@ def choose(pairs: Sequence[tuple[int, str, float, str]], limits: Constraints, ru
         po = 0.0 if without == "offer" else price[o]
         pq = 0.0 if without == "quota" or q not in quota else qprice[q]
         pb = 0.0 if without == "budget" else bprice
-        return ((p - po) - pq) - pb * float(cost.get(o, 0))
+        return ((p - po) - pq) - pb * float(pcost(j))
 
     def items(c: int, without: int | None = None) -> list[tuple[int, str, float, str]]:
         return [(j, pairs[j][1], value(j), pairs[j][3]) for j in by_customer[c] if j != without]
@@ -200,8 +203,8 @@ def choose(pairs: Sequence[tuple[int, str, float, str]], limits: Constraints, ru
             move(hprice[h], new)
             hprice[h] = new
         if budget is not None:
-            costly = [j for j in live if cost.get(pairs[j][1], 0) > 0]
-            new = pairs_price(costly, "budget", lambda j: cost[pairs[j][1]], budget)
+            costly = [j for j in live if pcost(j) > 0]
+            new = pairs_price(costly, "budget", pcost, budget)
             move(bprice, new)
             bprice = new
         done = p + 1
@@ -248,16 +251,18 @@ def choose(pairs: Sequence[tuple[int, str, float, str]], limits: Constraints, ru
             out = set(sorted(cs, key=lambda c: -t[c])[n:])
             chosen -= {j for j in chosen if pairs[j][3] == h and pairs[j][0] in out}
     if budget is not None:
-        cut([j for j in live if cost.get(pairs[j][1], 0) > 0], "budget", lambda j: cost[pairs[j][1]], budget)
+        cut([j for j in live if pcost(j) > 0], "budget", pcost, budget)
     others = {**{f"capacity {h}": hprice[h] for h in channel}, **{f"quota {q}": qprice[q] for q in quota},
               **({"budget": bprice * limits.unit} if budget is not None else {})}
     return chosen, {o: price[o] for o, cap in capacity.items() if cap is not None}, others, bound, done
 
 
-def allocate(program: ir.Program, rules, pairs: list, greedy: tuple, walk: Callable[[list], tuple]):
+def allocate(program: ir.Program, rules, pairs: list, greedy: tuple, walk: Callable[[list], tuple],
+             rows: Sequence = ()):
     """A run under `maximize priority`: `pairs` (-priority, offer position,
     customer, OfferState) in the greedy order, `greedy` their greedy walk
-    (RunMatch, total); `walk(order)` walks pairs in another order. The
+    (RunMatch, total); `walk(order)` walks pairs in another order; `rows`
+    the customers' RowResults (their computed costs, 3.11). The
     chosen pairs walk first, then the rest in the greedy order; the greedy
     walk stands if it gives more."""
     g_match, g_value = greedy
@@ -265,7 +270,14 @@ def allocate(program: ir.Program, rules, pairs: list, greedy: tuple, walk: Calla
         return _report(g_match, Allocation(g_value, g_value, None, {}, 0))
     by_position = sorted(range(len(pairs)), key=lambda j: (pairs[j][2], pairs[j][1]))
     plain = [(pairs[j][2], pairs[j][3].name, pairs[j][3].priority, pairs[j][3].channel) for j in by_position]
-    chosen, prices, others, bound, passes = choose(plain, Constraints.of(program), rules)
+    pair_costs = None
+    if program.arbitrate.cost_scores:
+        from pol.reference.matching import Limits
+        limits = Limits(program)
+        assert limits.units is not None
+        pair_costs = [int(limits.charge(pairs[j][3].name, limits.value(pairs[j][3].name, rows[pairs[j][2]]))
+                          * limits.units.unit) for j in by_position]
+    chosen, prices, others, bound, passes = choose(plain, Constraints.of(program), rules, pair_costs=pair_costs)
     picked = {by_position[j] for j in chosen if pairs[by_position[j]][3].name != program.arbitrate.fallback}
     o_match, o_value = walk([p for j, p in enumerate(pairs) if j in picked]
                             + [p for j, p in enumerate(pairs) if j not in picked])

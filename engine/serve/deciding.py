@@ -27,13 +27,14 @@ from collections import Counter
 
 import pyarrow as pa
 
+from pol.api.decision import costs_of
 from pol.api.params import resolve_params
 from pol.api.records import reader
 from pol.compiler import offer_settings
 from pol.errors import DataError, ParamError
 from pol.io.columns import ARROW
 from pol.serve import metrics
-from pol.serve.ledger import draws_of
+from pol.serve.ledger import amounts, draws_of
 from pol.serve.registry import NotLoaded
 from pol.serve.requests import Ask, ClientError, from_engine
 from pol.serve.routing import Route, Router
@@ -97,8 +98,9 @@ class Decider:
             if shadow:
                 return d
             contacted: set[str] = set()
+            costs = costs_of(d)
             for a in d.offers:
-                want = list(draws.get(a.offer, ()))
+                want = amounts(draws.get(a.offer, []), costs.get(a.offer))
                 if a.channel in channels and a.channel not in contacted:
                     want.append((f"channel:{a.channel}", 1, channels[a.channel]))
                 if want and self.ledger.take_all(entry.name, a.offer, ask.as_of, d.key, want) is not None:

@@ -31,6 +31,8 @@ import os
 import sqlite3
 import threading
 
+from pol.compiler.costs import Units, cost_units, units_of
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS capacity (
     policy TEXT NOT NULL, offer TEXT NOT NULL, period TEXT NOT NULL, used INTEGER NOT NULL,
@@ -52,32 +54,39 @@ def period_of(day: dt.date, period: str) -> str:
     return "ever"
 
 
-def draws_of(program) -> tuple[dict[str, list[tuple[str, int, int]]], dict[str, int]]:
+def draws_of(program) -> tuple[dict[str, list[tuple[str, int | Units, int]]], dict[str, int]]:
     """What each offer draws from the ledger when given: [(count, amount,
     limit)] for its capacity, its category's quota and its cost from the
-    budget; and the channels' capacities ({channel: limit}, drawn once per
-    decision through the channel). Empty for a policy without constraints."""
-    from pol.compiler.frontend.constraints import scaled
+    budget (an amount of Units: the customer's own cost, computed per
+    decision, `amounts`); and the channels' capacities ({channel: limit},
+    drawn once per decision through the channel). Empty for a policy
+    without constraints."""
     a = program.arbitrate
     quotas = dict(a.quota)
-    units: dict[str, int] = {}
-    budget = 0
-    if a.budget is not None:
-        costs = dict(a.cost)
-        budget, amounts = scaled(a.budget, list(costs.values()))
-        units = dict(zip(costs, amounts))
-    out: dict[str, list[tuple[str, int, int]]] = {}
+    units = units_of(a)
+    computed = dict(a.cost_scores)
+    out: dict[str, list[tuple[str, int | Units, int]]] = {}
     for o in program.offers:
-        d = []
+        d: list[tuple[str, int | Units, int]] = []
         if o.capacity is not None:
             d.append((o.name, 1, o.capacity))
         if o.category in quotas:
             d.append((f"quota:{o.category}", 1, quotas[o.category]))
-        if units.get(o.name):
-            d.append(("budget", units[o.name], budget))
+        if units is not None and o.name in computed:
+            d.append(("budget", units, units.budget))
+        elif units is not None and units.fixed.get(o.name):
+            d.append(("budget", units.fixed[o.name], units.budget))
         if d:
             out[o.name] = d
     return out, dict(a.channel_capacity)
+
+
+def amounts(draws: list[tuple[str, int | Units, int]], cost: float | None) -> list[tuple[str, int, int]]:
+    """An offer's draws for one decision: a computed cost (`cost`, the
+    customer's, api.decision.costs_of) in the budget's units; refused (more
+    than any budget) when null or below 0 (LANGUAGE.md 3.11)."""
+    return [(name, cost_units(cost, amount) if isinstance(amount, Units) else amount, limit)
+            for name, amount, limit in draws]
 
 
 class Ledger:

@@ -57,22 +57,25 @@ __all__ = ["PER_KEY", "Arms", "Batches", "Candidates", "Counts", "FUNNEL", "OUTP
 class Candidates:
     """Candidate pairs (customer, offer) in the global walk's terms: `pos` is
     the customer's input position, `ctrl` its holdout mark, `room` the
-    customer's room on its channel under an in-run contact cap (NaN: none)."""
+    customer's room on its channel under an in-run contact cap (NaN: none),
+    `cost` the pair's cost in the budget's units (Rules.pair_costs: its
+    customer's when computed, LANGUAGE.md 3.11)."""
     pos: np.ndarray       # int64
     offer: np.ndarray     # int16
     chan: np.ndarray      # int8
     prio: np.ndarray      # float64
     ctrl: np.ndarray      # bool
     room: np.ndarray      # float64
+    cost: np.ndarray      # int64
 
-    FIELDS = ("pos", "offer", "chan", "prio", "ctrl", "room")
+    FIELDS = ("pos", "offer", "chan", "prio", "ctrl", "room", "cost")
 
     def to_batch(self) -> pa.RecordBatch:
         return pa.RecordBatch.from_arrays([pa.array(getattr(self, f)) for f in self.FIELDS], list(self.FIELDS))
 
     @staticmethod
     def of_table(t: pa.Table) -> Candidates:
-        dtypes = (np.int64, np.int16, np.int8, np.float64, np.bool_, np.float64)
+        dtypes = (np.int64, np.int16, np.int8, np.float64, np.bool_, np.float64, np.int64)
         return Candidates(*(t.column(f).to_numpy().astype(d, copy=False) for f, d in zip(Candidates.FIELDS, dtypes)))
 
 
@@ -82,7 +85,7 @@ def walk(c: Candidates, rules: Rules, funnel: np.ndarray, program, names: list[s
     counts (accepted, controls, lost_to_*) to `funnel`. Under `maximize
     priority`, section 6.7's allocation, and its report (`names`: the
     offers) for the summary."""
-    accepted, allocation = walk_run(c.pos, c.offer, c.chan, c.prio, c.ctrl, c.room, rules, names, funnel,
+    accepted, allocation = walk_run(c.pos, c.offer, c.chan, c.prio, c.ctrl, c.room, c.cost, rules, names, funnel,
                                     Labels.of(program))
     return accepted, allocation.to_dict() if allocation is not None else None
 
@@ -151,7 +154,10 @@ class Batches:
             np.zeros_like(self.counts.funnel))
         if len(room) != len(local):         # no in-run contact caps: no rooms
             room = np.full(len(local), np.nan)
-        return Candidates(pos[rows][local], offer, chan, prio, ctrl, room)
+        cost = r.pair_costs(offer, rows[local], out.scores)
+        if len(cost) != len(local):         # no budget: no costs
+            cost = np.zeros(len(local), np.int64)
+        return Candidates(pos[rows][local], offer, chan, prio, ctrl, room, cost)
 
     def finish(self, batch: pa.RecordBatch, pos: np.ndarray, walked: np.ndarray, accepted: Candidates,
                path: str | None = None, row_base: int = 0) -> tuple[pa.RecordBatch, pa.RecordBatch]:

@@ -2,7 +2,9 @@
 
 Only customers with a candidate for an offer with a capacity travel: for
 each, every candidate pair (position, offer, channel, priority, holdout
-mark, room under the in-run contact caps: 28 bytes), collected from the
+mark, room under the in-run contact caps, cost under a budget, read on the
+executor from the customer's hidden scores when computed per customer:
+36 bytes), collected from the
 executors as Arrow. The driver sorts
 them by position and runs the engine's walk (adapter.walk, LANGUAGE.md
 section 6: priority, then offer order, then input position). Out: the walked

@@ -260,7 +260,8 @@ def population_fn(job: Job):
 
 
 CANDIDATE_SCHEMA = pa.schema([("pos", pa.int64()), ("offer", pa.int16()), ("chan", pa.int8()),
-                              ("prio", pa.float64()), ("ctrl", pa.bool_()), ("room", pa.float64())])
+                              ("prio", pa.float64()), ("ctrl", pa.bool_()), ("room", pa.float64()),
+                              ("cost", pa.int64())])
 
 
 def candidates_fn(job: Job):
