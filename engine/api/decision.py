@@ -11,15 +11,25 @@ records with the same DataError. Capacities do not apply to one customer
 
 A Decision is JSON as it is: `decision.model_dump_json()`, or
 `json.dumps(decision.model_dump(mode="json"))`.
+
+The compiled path makes its Decision lazily: it keeps the kernel's outputs
+as one tuple and makes the dicts, the Assignments and the run id's text at
+the first read of any field (building them eagerly took a quarter of a
+decision, and a caller that reads only the offers, or nothing but the
+JSON, pays for them once). Every read goes through the instance's
+`__dict__`, which Decision makes a property that fills it first: attribute
+access, equality, repr, model_dump and its JSON, copies, pickling, and a
+Decision inside another model (pydantic-core reads `__dict__` by name).
 """
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from pol.api.ids import decision_id
+from pol.api.ids import decision_id, ticket, written
 from pol.api.records import reader
 from pol.compiler import ir
 from pol.evaluation.assignment_columns import has_campaigns
@@ -38,6 +48,13 @@ class Assignment(BaseModel):
     control: bool = False   # a holdout: accepted, but must not be contacted
     campaign: str | None = None     # its campaign, when the offers come from several (LANGUAGE.md 8.3)
     attributes: dict[str, str | int | float | bool | dt.date] = {}   # the offer's attributes
+
+
+# The instance dict's own descriptor (BaseModel's __slots__ has __dict__),
+# which Decision's `__dict__` property stands in front of.
+_INSTANCE_DICT = BaseModel.__dict__["__dict__"]
+_PENDING = "\0pending"     # the key a lazy Decision keeps its outputs under: no field's name
+_FILLING = threading.Lock()
 
 
 class Decision(BaseModel):
@@ -65,6 +82,49 @@ class Decision(BaseModel):
     @property
     def offer_names(self) -> list[str]:
         return [a.offer for a in self.offers]
+
+    def _filled(self) -> dict:
+        """The instance dict, with every field: a lazy Decision's made now
+        (once: two threads reading one Decision get the same objects)."""
+        d = _INSTANCE_DICT.__get__(self)
+        if _PENDING in d:
+            with _FILLING:
+                pending = d.get(_PENDING)
+                if pending is not None:
+                    fill, raw = pending
+                    d.update(fill(*raw))
+                    del d[_PENDING]
+        return d
+
+    def _set_dict(self, values: dict) -> None:
+        _INSTANCE_DICT.__set__(self, values)
+
+    __dict__ = property(_filled, _set_dict)     # type: ignore[assignment]
+
+    def __getattr__(self, name: str):
+        # Only a field missing from the instance dict comes here: a lazy
+        # Decision's, until it is filled.
+        if _PENDING in _INSTANCE_DICT.__get__(self):
+            d = self._filled()
+            if name in d:
+                return d[name]
+        return super().__getattr__(name)
+
+
+_FIELDS_SET = frozenset(Decision.model_fields)
+_SET_FIELDS = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def _lazy(fill, raw: tuple) -> Decision:
+    """A Decision whose fields are `fill(*raw)`, made at their first read."""
+    m = Decision.__new__(Decision)
+    _INSTANCE_DICT.__set__(m, {_PENDING: (fill, raw)})
+    _SET_FIELDS(m, set(_FIELDS_SET))
+    _SET_EXTRA(m, None)
+    _SET_PRIVATE(m, None)
+    return m
 
 
 def _trusted(cls, values: dict):
@@ -143,6 +203,7 @@ class CompiledDecisions:
         self._classes = tuple(zip(plan.classifies, plan.class_values))
         self._scores = tuple((k, s) for k, s in enumerate(plan.scores) if not ir.hidden(s))
         self._n_scores = len(plan.scores)       # every score, hidden ones too, lies in the outputs
+        self._max_n = program.arbitrate.max_per_customer
         self._readers: dict[str, object] = {}
 
     def decide(self, record: Mapping, as_of: dt.date, params: dict, active, extra: str = "error",
@@ -161,23 +222,32 @@ class CompiledDecisions:
         if drawn:
             values = values + drawn
         out = self.executor.evaluate(values, as_of.toordinal() - _EPOCH, params, active, key)
+        return _lazy(self._fields, (key, out.read(), out.n, as_of, drawn, *ticket()))
+
+    def _fields(self, key, raw: tuple, n: int, as_of: dt.date, drawn, prefix: str, number: int) -> dict:
+        """A Decision's fields, in their order, from what the kernel wrote
+        (RowOutputs.read: scores, classes, segments, then the accepted
+        offers' columns of max_n slots each)."""
+        s, c = self._n_scores, self._n_scores + len(self._classes)
+        g = c + len(self._segments)
         offers = []
-        if out.n:
+        if n:
+            m = self._max_n
             channels, table = self._channels, self._offers
-            for rank, (k, c, p, control) in enumerate(out.accepted(), start=1):
+            for rank, (k, ch, p, control) in enumerate(zip(raw[g:g + n], raw[g + m:g + m + n],
+                                                           raw[g + 2 * m:g + 2 * m + n],
+                                                           raw[g + 3 * m:g + 3 * m + n]), start=1):
                 name, campaign, attributes = table[k]
-                offers.append(_trusted(Assignment, {"offer": name, "rank": rank, "channel": channels[c],
+                offers.append(_trusted(Assignment, {"offer": name, "rank": rank, "channel": channels[ch],
                                                     "priority": p, "control": control, "campaign": campaign,
                                                     "attributes": dict(attributes)}))
-        declared = out.declared()
-        s, c = self._n_scores, self._n_scores + len(self._classes)
-        return _trusted(Decision, {
+        return {
             "key": key,
-            "segments": dict(zip(self._segments, declared[c:])),
+            "segments": dict(zip(self._segments, raw[c:g])),
             "classifications": {name: (labels[k] if k >= 0 else None)
-                                for (name, labels), k in zip(self._classes, declared[s:c])},
-            "scores": {name: (None if declared[k] != declared[k] else declared[k]) for k, name in self._scores},
+                                for (name, labels), k in zip(self._classes, raw[s:c])},
+            "scores": {name: (None if raw[k] != raw[k] else raw[k]) for k, name in self._scores},
             "offers": offers,
             "policy": self.program.name, "version": self.program.version, "as_of": as_of,
-            "run_id": decision_id(), "arms": dict(zip(self._experiments, drawn)),
-        })
+            "run_id": written(prefix, number), "arms": dict(zip(self._experiments, drawn)),
+        }

@@ -12,6 +12,7 @@ readable by anything that reads UUIDs; the last 62 bits are the counter,
 so the ids one process gives sort in the order it gave them.
 
     decision_id() -> str
+    ticket() -> (prefix, number)      an id drawn now, written later by written(*ticket)
 """
 from __future__ import annotations
 
@@ -39,6 +40,16 @@ if hasattr(os, "register_at_fork"):
 
 
 def decision_id() -> str:
-    n = next(_counter)
+    return written(_prefix, next(_counter))
+
+
+def ticket() -> tuple[str, int]:
+    """An id drawn now and written only when read (a Decision made lazily,
+    pol.api.decision): the prefix is kept with the number, so a fork in
+    between does not change it."""
+    return _prefix, next(_counter)
+
+
+def written(prefix: str, n: int) -> str:
     # the variant bits 10, then the counter's 62 bits
-    return f"{_prefix}{0x8000 | (n >> 48) & 0x3FFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"
+    return f"{prefix}{0x8000 | (n >> 48) & 0x3FFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"

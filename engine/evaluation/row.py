@@ -52,34 +52,36 @@ if hasattr(os, "register_at_fork"):
 class RowOutputs:
     """One thread's buffer of the row kernel (one allocation, laid out by
     layout.row_parts): the record it reads and what it writes: segments,
-    classifications and scores (1-D views `seg`, `cls`, `score`), the
-    candidates, then the accepted offers in the flat layout (`n` of them)
-    and the walk's counts (not read)."""
+    classifications and scores, the candidates, then the accepted offers in
+    the flat layout (`n` of them) and the walk's counts (not read)."""
 
     def __init__(self, program: ir.Program, plan: KernelPlan):
-        parts = names.row_parts(plan, program.arbitrate.max_per_customer)
-        self.memory, a = names.row_buffers(parts)
+        self.max_n = program.arbitrate.max_per_customer
+        parts = names.row_parts(plan, self.max_n)
+        self.memory, _ = names.row_buffers(parts)
         self.args = {names.MEMORY: self.memory}
-        self.seg, self.cls, self.score = a[names.SEGS][:, 0], a[names.CLASSES][:, 0], a[names.SCORES][:, 0]
-        self.offer, self.chan, self.prio, self.ctrl = (a[n] for n in names.FLAT[2:6])
-        # scores, classes and segments lie in this order without a gap: one read
-        self._declared = struct.Struct(f"<{len(self.score)}d{len(self.cls)}h{len(self.seg)}?")
-        self._declared_at = next(p.offset for p in parts if p.name == names.SCORES)
-        self.key_int = a[names.KEYS[1]]         # an int key, packed with the record
         self.n = 0          # how many offers were accepted: what the kernel returns
+        # What a decision reads back, with one struct.unpack_from: every
+        # score, classification and segment, then the accepted offers'
+        # columns (offer, channel, priority, control; max_n slots each),
+        # the parts between them skipped.
+        wanted = (names.SCORES, names.CLASSES, names.SEGS, *names.FLAT[2:6])
+        self._read_at = at = next(p.offset for p in parts if p.name == names.SCORES)
+        fmt = "<"
+        for p in parts:
+            if p.name in wanted:
+                fmt += f"{p.offset - at}x" if p.offset > at else ""
+                fmt += f"{p.size // np.dtype(p.dtype).itemsize}{_STRUCT_CODES[p.dtype]}"
+                at = p.offset + p.size
+        self._read = struct.Struct(fmt)
 
-    def declared(self) -> tuple:
+    def read(self) -> tuple:
         """Every score (NaN for null), classification (its label's index, -1
-        null) and segment, in this order, as Python values."""
-        return self._declared.unpack_from(self.memory, self._declared_at)
-
-    def accepted(self) -> list[tuple[int, int, float, bool]]:
-        """(offer index, channel index, priority, control) in rank order."""
-        n = self.n
-        if n == 0:
-            return []
-        return list(zip(self.offer[:n].tolist(), self.chan[:n].tolist(), self.prio[:n].tolist(),
-                        self.ctrl[:n].tolist()))
+        null) and segment, in this order, then the accepted offers' indices,
+        channel indices, priorities and controls (max_n of each, the first
+        `n` in rank order), as Python values: a copy, which the thread's
+        next call does not change."""
+        return self._read.unpack_from(self.memory, self._read_at)
 
 
 class _Thread:
@@ -315,5 +317,6 @@ def _picker(indices: list[int]):
     return operator.itemgetter(*indices)
 
 
+_STRUCT_CODES = {"float64": "d", "int16": "h", "bool": "?", "int32": "i"}
 _NO_OFFSETS = np.zeros(1, np.int64)
 _NO_DATA = np.zeros(1, np.uint8)
