@@ -205,6 +205,7 @@ class CompiledDecisions:
         self._n_scores = len(plan.scores)       # every score, hidden ones too, lies in the outputs
         self._max_n = program.arbitrate.max_per_customer
         self._readers: dict[str, object] = {}
+        self._packers: dict[str, object] = {}       # per `extra`: the executor's RecordPacker, or None
 
     def decide(self, record: Mapping, as_of: dt.date, params: dict, active, extra: str = "error",
                history=None) -> Decision:
@@ -213,6 +214,15 @@ class CompiledDecisions:
         read = self._readers.get(extra)
         if read is None:
             read = self._readers[extra] = reader(self.program, extra)     # checks `extra`
+            self._packers[extra] = self.executor.packer(read.fields, read.key_index, extra)
+        today = as_of.toordinal() - _EPOCH
+        packer = self._packers[extra]
+        if packer is not None and not history:
+            # checked and packed in one pass; a record of other types reads as below
+            done = self.executor.decide(packer, record, today, params, active)
+            if done is not None:
+                out, key = done
+                return _lazy(self._fields, (key, out.read(), out.n, as_of, (), *ticket()))
         values = read.values(record)
         key = values[read.key_index]
         if self.history_columns or history:
@@ -221,7 +231,7 @@ class CompiledDecisions:
         drawn = self._draw(key) if self._draw is not None else []
         if drawn:
             values = values + drawn
-        out = self.executor.evaluate(values, as_of.toordinal() - _EPOCH, params, active, key)
+        out = self.executor.evaluate(values, today, params, active, key)
         return _lazy(self._fields, (key, out.read(), out.n, as_of, drawn, *ticket()))
 
     def _fields(self, key, raw: tuple, n: int, as_of: dt.date, drawn, prefix: str, number: int) -> dict:
