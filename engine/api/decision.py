@@ -29,7 +29,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from pol.api.ids import decision_id, ticket, written
+from pol.api import ids
+from pol.api.ids import decision_id, written
 from pol.api.records import reader
 from pol.compiler import ir
 from pol.evaluation.assignment_columns import has_campaigns
@@ -222,7 +223,7 @@ class CompiledDecisions:
             done = self.executor.decide(packer, record, today, params, active)
             if done is not None:
                 out, key = done
-                return _lazy(self._fields, (key, out.read(), out.n, as_of, (), *ticket()))
+                return _lazy(self._fields, (key, out.read(), out.n, as_of, (), *next(ids.tickets)))
         values = read.values(record)
         key = values[read.key_index]
         if self.history_columns or history:
@@ -232,7 +233,7 @@ class CompiledDecisions:
         if drawn:
             values = values + drawn
         out = self.executor.evaluate(values, today, params, active, key)
-        return _lazy(self._fields, (key, out.read(), out.n, as_of, drawn, *ticket()))
+        return _lazy(self._fields, (key, out.read(), out.n, as_of, drawn, *next(ids.tickets)))
 
     def _fields(self, key, raw: tuple, n: int, as_of: dt.date, drawn, prefix: str, number: int) -> dict:
         """A Decision's fields, in their order, from what the kernel wrote

@@ -62,26 +62,21 @@ class RowOutputs:
         self.args = {names.MEMORY: self.memory}
         self.n = 0          # how many offers were accepted: what the kernel returns
         # What a decision reads back, with one struct.unpack_from: every
-        # score, classification and segment, then the accepted offers'
-        # columns (offer, channel, priority, control; max_n slots each),
-        # the parts between them skipped.
+        # score (NaN for null), classification (its label's index, -1 null)
+        # and segment, then the accepted offers' columns (offer index,
+        # channel index, priority, control; max_n slots each, the first `n`
+        # in rank order), the parts between them skipped.
         wanted = (names.SCORES, names.CLASSES, names.SEGS, *names.FLAT[2:6])
-        self._read_at = at = next(p.offset for p in parts if p.name == names.SCORES)
+        at_scores = at = next(p.offset for p in parts if p.name == names.SCORES)
         fmt = "<"
         for p in parts:
             if p.name in wanted:
                 fmt += f"{p.offset - at}x" if p.offset > at else ""
                 fmt += f"{p.size // np.dtype(p.dtype).itemsize}{_STRUCT_CODES[p.dtype]}"
                 at = p.offset + p.size
-        self._read = struct.Struct(fmt)
-
-    def read(self) -> tuple:
-        """Every score (NaN for null), classification (its label's index, -1
-        null) and segment, in this order, then the accepted offers' indices,
-        channel indices, priorities and controls (max_n of each, the first
-        `n` in rank order), as Python values: a copy, which the thread's
-        next call does not change."""
-        return self._read.unpack_from(self.memory, self._read_at)
+        # read(): those values as a tuple, a copy the thread's next call does
+        # not change (a partial: no Python frame of its own)
+        self.read = functools.partial(struct.Struct(fmt).unpack_from, self.memory, at_scores)
 
 
 class _Thread:
@@ -244,7 +239,7 @@ class RowExecutor:
         except AttributeError:
             t = self._thread()
         unnamed: dict[str, int] = {}
-        pargs, bp = self._params(t, params, self._codes, unnamed)
+        pargs, bp = t.packed if t.params is params else self._params(t, params, self._codes, unnamed)
         key = packer.pack(record, t.out.memory, unnamed)
         if key is None:
             return None
