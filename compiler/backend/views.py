@@ -18,6 +18,8 @@ it (compiler/backend/cache.py).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -26,14 +28,14 @@ __all__ = ["byte_at", "carray"]
 
 
 @intrinsic
-def byte_at(typingctx, array, offset):
+def byte_at(typingctx: Any, array: Any, offset: Any) -> Any:
     """The address of byte `offset` of a uint8 array's data, as a void
     pointer for carray (no bounds check: the offsets are the layout's)."""
     if not (isinstance(array, types.Array) and array.dtype == types.uint8 and isinstance(offset, types.Integer)):
         return None
     sig = types.voidptr(array, offset)
 
-    def codegen(context, builder, sig, args):
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         data = context.make_array(sig.args[0])(context, builder, args[0]).data
         return builder.bitcast(builder.gep(data, [args[1]]), cgutils.voidptr_t)
     return sig, codegen
