@@ -120,26 +120,22 @@ _SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 
 def _lazy(fill, raw: tuple) -> Decision:
     """A Decision whose fields are `fill(*raw)`, made at their first read."""
-    m = Decision.__new__(Decision)
-    _INSTANCE_DICT.__set__(m, {_PENDING: (fill, raw)})
-    _SET_FIELDS(m, set(_FIELDS_SET))
-    _SET_EXTRA(m, None)
-    _SET_PRIVATE(m, None)
-    return m
+    return _trusted(Decision, {_PENDING: (fill, raw)}, set(_FIELDS_SET))
 
 
-def _trusted(cls, values: dict):
+def _trusted(cls, values: dict, fields: set | None = None):
     """A model of values that are already of its fields' types, all given:
     what model_construct makes, without its pass over every field's aliases
     and defaults, which takes three times as long (about as long as reading
-    the record, for a Decision and again for each Assignment).
+    the record, for a Decision and again for each Assignment); its slots set
+    through their descriptors, without object.__setattr__'s look-up of each.
     tests/test_records.py checks such models equal, and dump as, validated
     ones."""
     m = cls.__new__(cls)
-    object.__setattr__(m, "__dict__", values)
-    object.__setattr__(m, "__pydantic_fields_set__", set(values))
-    object.__setattr__(m, "__pydantic_extra__", None)
-    object.__setattr__(m, "__pydantic_private__", None)
+    _INSTANCE_DICT.__set__(m, values)
+    _SET_FIELDS(m, set(values) if fields is None else fields)
+    _SET_EXTRA(m, None)
+    _SET_PRIVATE(m, None)
     return m
 
 
