@@ -55,7 +55,9 @@ class Assignment(BaseModel):
 # which Decision's `__dict__` property stands in front of.
 _INSTANCE_DICT = BaseModel.__dict__["__dict__"]
 _PENDING = "\0pending"     # the key a lazy Decision keeps its outputs under: no field's name
-_FILLING = threading.Lock()
+# Reentrant: a finalizer or signal handler that reads another lazy Decision
+# while this thread fills one must not wait for itself.
+_FILLING = threading.RLock()
 
 
 class Decision(BaseModel):
@@ -119,11 +121,17 @@ _SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def _lazy(fill, raw: tuple) -> Decision:
-    """A Decision whose fields are `fill(*raw)`, made at their first read."""
-    return _trusted(Decision, {_PENDING: (fill, raw)}, set(_FIELDS_SET))
+    """A Decision whose fields are `fill(*raw)`, made at their first read
+    (as _trusted makes one, without a second call: this runs per decision)."""
+    m = Decision.__new__(Decision)
+    _INSTANCE_DICT.__set__(m, {_PENDING: (fill, raw)})
+    _SET_FIELDS(m, set(_FIELDS_SET))
+    _SET_EXTRA(m, None)
+    _SET_PRIVATE(m, None)
+    return m
 
 
-def _trusted(cls, values: dict, fields: set | None = None):
+def _trusted(cls, values: dict):
     """A model of values that are already of its fields' types, all given:
     what model_construct makes, without its pass over every field's aliases
     and defaults, which takes three times as long (about as long as reading
@@ -133,7 +141,7 @@ def _trusted(cls, values: dict, fields: set | None = None):
     ones."""
     m = cls.__new__(cls)
     _INSTANCE_DICT.__set__(m, values)
-    _SET_FIELDS(m, set(values) if fields is None else fields)
+    _SET_FIELDS(m, set(values))
     _SET_EXTRA(m, None)
     _SET_PRIVATE(m, None)
     return m
