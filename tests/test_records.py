@@ -299,6 +299,12 @@ def test_a_compiled_decision_made_lazily_reads_as_an_eager_one(policy):
     }
     for name, read in reads.items():
         assert read(policy.decide(record, as_of=AS_OF, engine="kernel")) == read(want), name
+    # a field is no class attribute, as pydantic's are not: a subclass keeps every field required
+    assert not hasattr(Decision, "offers")
+
+    class Mine(Decision):
+        note: str = ""
+    assert Mine.model_fields["offers"].is_required() and Mine.model_validate(want.model_dump()).offers == want.offers
     # ids are drawn when the decision is made: they sort in that order, read in any
     first, second = (policy.decide(record, as_of=AS_OF, engine="kernel") for _ in range(2))
     assert second.run_id > first.run_id

@@ -104,16 +104,29 @@ class Decision(BaseModel):
 
     __dict__ = property(_filled, _set_dict)     # type: ignore[assignment]
 
-    def __getattr__(self, name: str):
-        # Only a field missing from the instance dict comes here: a lazy
-        # Decision's, until it is filled.
-        if _PENDING in _INSTANCE_DICT.__get__(self):
-            d = self._filled()
-            if name in d:
-                return d[name]
-        return super().__getattr__(name)
 
 
+class _Unfilled:
+    """A field of Decision, read where the instance dict lacks it: a lazy
+    Decision's, until it is filled. A descriptor without __set__, so a filled
+    dict's value comes first and this runs no more (a descriptor's call is
+    a fifth of a __getattr__'s); read from the class, it is not there, as a
+    field is not, so that pydantic, collecting the fields of a subclass or
+    a rebuild, takes no default from it."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            raise AttributeError(self.name)
+        return obj._filled()[self.name]
+
+
+for _name in Decision.model_fields:
+    setattr(Decision, _name, _Unfilled(_name))
 _FIELDS_SET = frozenset(Decision.model_fields)
 _SET_FIELDS = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
