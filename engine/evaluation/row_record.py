@@ -39,6 +39,7 @@ from pol.compiler.backend.plan import KernelPlan
 from pol.compiler.types import Type
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
+_ORDINAL = dt.date.toordinal
 I64_MIN, I64_MAX = -(2 ** 63), 2 ** 63 - 1
 _NONE = type(None)
 # The Python types a field takes as they are, without conversion (the
@@ -94,6 +95,7 @@ class RecordPacker:
         self.key_index = key_index
         self._types = tuple(f.type for f in fields)
         self._strict = extra == "error"
+        self._absent = (_ABSENT,) * len(names)      # record.get's default per field
         index = {n: i for i, n in enumerate(names)}
         # the plan's fields by slot, as layout.record_slots lays them out
         planned = [index[f.name] for f in plan.fields]
@@ -124,7 +126,7 @@ class RecordPacker:
         after its literals (the params' own already there), as the packing's."""
         if type(record) is not dict:
             return None
-        values = list(map(record.get, self.names, repeat(_ABSENT)))
+        values = list(map(record.get, self.names, self._absent))
         types = tuple(map(type, values))
         shape = self._shapes.get(types, False)
         if shape is False:
@@ -133,20 +135,22 @@ class RecordPacker:
         if shape is None or (self._strict and len(record) != shape.present):
             return None
         try:
-            if shape.finite is not None:
-                total = sum(shape.finite(values))
+            finite = shape.finite
+            if finite is not None:
+                total = sum(finite(values))
                 if total - total != 0.0:        # a NaN or an infinity (or a sum past the floats)
                     return None
             if shape.wide is not None and not all(I64_MIN <= v <= I64_MAX for v in shape.wide(values)):
                 return None
             codes: list | tuple = ()
-            if shape.strings is not None:
-                texts = shape.strings(values)
+            strings = shape.strings
+            if strings is not None:
+                texts = strings(values)
                 codes = list(map(self._code, texts, repeat(-1)))
                 if -1 in codes or unnamed:
                     codes = self._number(texts, unnamed)
-            days = map(operator.sub, map(dt.date.toordinal, shape.dates(values)), repeat(_EPOCH)) \
-                if shape.dates is not None else ()
+            dates = shape.dates
+            days = map(operator.sub, map(_ORDINAL, dates(values)), repeat(_EPOCH)) if dates is not None else ()
             key = values[self.key_index]
             shape.pack(memory, 0, key if type(key) is int else 0, *shape.ints(values), *codes, *days,
                        *shape.floats(values), shape.valid)
