@@ -1,9 +1,10 @@
-"""Single-customer decisions on the compiled row kernel: a record's values
-(as pol.api.records read them) -> the policy's outputs and accepted offers,
-in microseconds.
+"""Single-customer decisions on the compiled row kernel: a record (`decide`:
+checked and packed in one pass by engine/evaluation/row_record.py) or its
+values (`evaluate`: as pol.api.records read them) -> the policy's outputs
+and accepted offers, in microseconds.
 
-The values are packed into three small arrays (ints, floats, validity) and
-one call of the row kernel (compiler/backend/codegen.py, `row=True`)
+The record is packed into the thread's buffer (its int key's slot, ints,
+floats, validity: one struct call) and one call of the row kernel (compiler/backend/codegen.py, `row=True`)
 computes every segment, classification, score and candidate; the
 candidates then go through the same compiled walk as every batch
 (compiler/backend/walk.py's matcher, `match_range` on one row), holdouts
