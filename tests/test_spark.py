@@ -345,7 +345,12 @@ def test_the_population_leaves_out_what_a_local_run_leaves_out(spark, capacity_p
         policy = pol.load(path)
         want = policy.evaluate(bench_table, as_of=AS_OF, engine="kernel")
         assert 0 < want.customers.num_rows < bench_table.num_rows / 10
-        assert_same(pol.spark.evaluate(policy, spark.read.parquet(str(split_files[4])), as_of=AS_OF), want)
+        got = pol.spark.evaluate(policy, spark.read.parquet(str(split_files[4])), as_of=AS_OF)
+        assert_same(got, want)
+        # the summary counts the rows left out, as a local run's does
+        summary = got.summary()
+        assert summary["outside_population"] == bench_table.num_rows - want.customers.num_rows
+        assert summary == want.summary
 
 
 def test_list_fields_as_spark_arrays(spark, tmp_path):
@@ -414,6 +419,15 @@ def test_pol_run_engine_spark_reports_arms_and_the_allocation(spark, tmp_path):
     alloc = sb["allocation"]
     assert alloc["value"] > alloc["greedy_value"]
     assert set(alloc["constraint_prices"]) == {"capacity call", "budget"}
+    # pol.spark.evaluate's summary: the local Result.summary, arms and allocation included
+    loaded = pol.load(policy)
+    got = pol.spark.evaluate(loaded, spark.read.parquet(str(data)), as_of=AS_OF)
+    customers, assignments = got
+    assert customers is got.customers and assignments is got.assignments
+    want = loaded.evaluate(table, as_of=AS_OF)
+    summary = got.summary()
+    assert summary == want.summary
+    assert summary["offers"]["call_care"]["accepted"] == assignments.filter("offer = 'call_care'").count()
 
 
 CHANNEL_ORDER = """input t key id { id: int  pref: string?  p: float  reach: bool }

@@ -189,8 +189,14 @@ def test_a_population_that_reads_the_history(spark, edges, tmp_path):  # noqa: F
     want = policy.evaluate(customers, as_of=AS_OF, history={"contacts": events}, engine="kernel")
     assert 0 < want.customers.num_rows < customers.num_rows
     df = spark.read.parquet(str(folder / "customers.parquet"))
-    assert_same(pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": spark.read.parquet(
-        str(folder / "contacts"))}), want)
+    got = pol.spark.evaluate(policy, df, as_of=AS_OF, history={"contacts": spark.read.parquet(
+        str(folder / "contacts"))})
+    assert_same(got, want)
+    # the summary: the history's counts (customers outside the population
+    # match events too) and the rows left out, as the local run's
+    summary = got.summary()
+    assert summary["history"]["contacts"]["matched"] == len(EVENTS) - 3
+    assert summary == want.summary
 
 
 DISPATCH = ROOT / "policies" / "telecom" / "dispatch.pol"

@@ -63,7 +63,19 @@ def or_(*xs: ast.expr) -> ast.expr:
 
 
 def not_(x: ast.expr) -> ast.expr:
+    if const_flag(x) is not None:
+        return C(not const_flag(x))
     return ast.UnaryOp(ast.Not(), x)
+
+
+def const_flag(x: ast.expr | None) -> bool | None:
+    """A flag's value when it is the constant True or False (a literal, a
+    never-null operand's validity), else None. Each generated statement costs
+    Numba about 10 ms of typing (benchmarks/README.md, large policies), so
+    constant flags are folded where they are combined, not left to LLVM."""
+    if isinstance(x, ast.Constant) and type(x.value) is bool:
+        return x.value
+    return None
 
 
 def cmp(op: ast.cmpop, a: ast.expr, b: ast.expr) -> ast.Compare:
@@ -90,7 +102,7 @@ def store_item(arr: str, idx: tuple[ast.expr, ...], value: ast.expr) -> ast.Assi
 
 def truth(v: ast.expr, m: ast.expr | None) -> ast.expr:
     """True exactly when a bool value is valid and true."""
-    return v if m is None else binop(ast.BitAnd(), m, v)
+    return v if m is None or const_flag(m) is True else all_(m, v)
 
 
 # Expressions compute with `&`, `|` and `pick` (runtime.pick, `a if c else
@@ -110,21 +122,48 @@ def all_(*xs: ast.expr | None) -> ast.expr | None:
     given = [x for x in xs if x is not None]
     if not given:
         return None
-    out = given[0]
-    for x in given[1:]:
+    if any(const_flag(x) is False for x in given):
+        return C(False)
+    flags = [x for x in given if const_flag(x) is None]
+    if not flags:
+        return C(True)
+    out = flags[0]
+    for x in flags[1:]:
         out = binop(ast.BitAnd(), out, x)
     return out
 
 
 def any_(*xs: ast.expr) -> ast.expr:
-    out = xs[0]
-    for x in xs[1:]:
+    """Disjunction of bool flags, without a branch (constants folded)."""
+    if any(const_flag(x) is True for x in xs):
+        return C(True)
+    flags = [x for x in xs if const_flag(x) is None]
+    if not flags:
+        return C(False)
+    out = flags[0]
+    for x in flags[1:]:
         out = binop(ast.BitOr(), out, x)
     return out
 
 
-def pick(c: ast.expr, a: ast.expr, b: ast.expr) -> ast.Call:
-    return call("pick", c, _typed(a), _typed(b))
+def pick(c: ast.expr, a: ast.expr, b: ast.expr) -> ast.expr:
+    a, b = _typed(a), _typed(b)
+    if const_flag(c) is not None and _same_constant_type(a, b):
+        return a if const_flag(c) else b      # an offer's first channel that is always open
+    return call("pick", c, a, b)
+
+
+def _same_constant_type(a: ast.expr, b: ast.expr) -> bool:
+    """Both constants of one type, so that picking either needs no unifying
+    of types (pick of an int64 and a float64 is a float64)."""
+    def kind(x: ast.expr) -> object:
+        if isinstance(x, ast.Constant):
+            return type(x.value)
+        if isinstance(x, ast.Call) and ast.dump(x.func) == ast.dump(attr_call("np", "int64").func) \
+                and isinstance(x.args[0], ast.Constant):
+            return "int64"
+        return None
+    return kind(a) is not None and kind(a) == kind(b)
 
 
 def _typed(x: ast.expr) -> ast.expr:

@@ -30,6 +30,7 @@ from pol.compiler.backend.astgen import (
     binop,
     call,
     cmp,
+    const_flag,
     ifexp,
     item,
     not_,
@@ -81,6 +82,9 @@ class Emitter:
         self.fields: dict[str, Value] = {}
         # a list field's elements and this row's run of them: (values, start, stop)
         self.lists: dict[str, tuple[ast.expr, ast.expr, ast.expr]] = {}
+        # expressions already in a local (see _local), once the fields are read
+        self.shared: dict[str, str] = {}
+        self.sharing = True
 
     def tmp(self) -> tuple[str, str]:
         self.n += 1
@@ -90,13 +94,32 @@ class Emitter:
         self.body.append(stmt)
 
     def bind(self, v: ast.expr, m: ast.expr | None) -> Value:
-        """Store a value (and its validity) in fresh locals."""
+        """Store a value (and its validity) in fresh locals. A local or a
+        constant is not copied into another (a `let` of a field, a validity
+        passed on unchanged), and a validity that is the constant True is
+        none: each statement costs Numba's typing time (see astgen.const_flag)."""
         vn, mn = self.tmp()
-        self.emit(assign(vn, v))
-        if m is None:
-            return Value(N(vn), None)
-        self.emit(assign(mn, m))
-        return Value(N(vn), N(mn))
+        if not isinstance(v, ast.Name):
+            v = self._local(vn, v)
+        if m is None or const_flag(m) is True:
+            return Value(v, None)
+        if not isinstance(m, (ast.Name, ast.Constant)):
+            m = self._local(mn, m)
+        return Value(v, m)
+
+    def _local(self, name: str, x: ast.expr) -> ast.Name:
+        """`x` in a new local, or the local an equal expression was given
+        before: the body is straight-line and its locals are assigned once,
+        so an expression that reads no array has one value per row (the same
+        `days_until(contract_end)` in twenty segments is computed once). The
+        fields' own locals are reassigned as they are read: not shared."""
+        key = ast.dump(x) if self.sharing and not any(isinstance(n, ast.Subscript) for n in ast.walk(x)) else None
+        if key is not None and key in self.shared:
+            return N(self.shared[key])
+        self.emit(assign(name, x))
+        if key is not None:
+            self.shared[key] = name
+        return N(name)
 
     def checked(self, pair: ast.expr, *valid: ast.expr | None) -> Value:
         """A runtime helper returning (value, ok), anded with operand validity."""
@@ -114,6 +137,7 @@ class Emitter:
         a hand-made record may be missing, so all may be null)."""
         ok = names.RECORD[2]
         slots = names.record_slots(tuple(f.type for f in self.plan.fields))
+        self.sharing = False
         for j, f in enumerate(self.plan.fields):
             if f.type.element is not None:      # its one row's elements: arguments of their own
                 self.fields[f.name] = self.list_field(f.name, self.plan.layout.fields[j], C(0),
@@ -124,9 +148,11 @@ class Emitter:
             if f.type == Type.BOOL:
                 v = cmp(ast.NotEq(), v, C(0))
             self.fields[f.name] = self.bind(v, item(ok, C(j)))
+        self.sharing = True
 
     def load_fields(self) -> None:
         i = N("i")
+        self.sharing = False
         for f, a in zip(self.plan.fields, self.plan.layout.fields):
             x = a.values
             m: ast.expr | None = None
@@ -162,6 +188,7 @@ class Emitter:
                 # Keep invalid slots at a fixed default so they cannot trap later.
                 self.emit(assign(local(val.v), ifexp(val.m, val.v, C(DEFAULTS[f.type]))))
             self.fields[f.name] = val
+        self.sharing = True
 
     def list_field(self, name: str, a: names.FieldArgs, row: ast.expr, m: ast.expr | None) -> Value:
         """A list field of row `row`: its run of elements in self.lists; its

@@ -55,7 +55,9 @@ def _arith(g: Emitter, e: ir.Call, vs: Vals, ms: Flags, pending: bool) -> Value:
         return g.checked(call("date_ok", r.v), r.m)
     if t == Type.INT:
         return g.checked(call(op + "_i", vs[0], vs[1]), *ms)
-    if op == "div":                   # float arithmetic; `/` guards its divisor
+    if op == "div" and isinstance(vs[1], ast.Constant) and vs[1].value != 0:
+        r = g.bind(binop(ast.Div(), vs[0], vs[1]), all_(*ms))      # a literal divisor needs no guard
+    elif op == "div":                 # float arithmetic; `/` guards its divisor
         safe = g.bind(pick(cmp(ast.Eq(), vs[1], C(0.0)), C(1.0), vs[1]), None)
         r = g.bind(binop(ast.Div(), vs[0], safe.v), all_(*ms, cmp(ast.NotEq(), vs[1], C(0.0))))
     else:

@@ -40,7 +40,7 @@ from pol.errors import DataError
 from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 from pol.io.output_files import OutputError
 from pol.io.output_folder import Claim, check_paths
-from pol.spark.adapter import OUTPUTS, Arms, Counts, Staging, Writer, cannot_write, list_files, output_schemas
+from pol.spark.adapter import OUTPUTS, Staging, Writer, cannot_write, list_files, output_schemas
 
 # Rows per Arrow batch handed to the Python workers: Spark's default (10,000)
 # costs a Python round trip per 10,000 rows; 2^17 keeps the batches at a few
@@ -98,7 +98,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
     from pol.api.policy import load
     from pol.cli.progress import Progress
     from pol.io.history_files import parse_history_args
-    from pol.spark.dataframes import Prepared, worker_errors
+    from pol.spark.dataframes import Prepared, add_partition, worker_errors
     from pol.spark.history import in_position_order
     from pol.spark.worker import BLOB_SCHEMA, blobs_fn
     started = time.perf_counter()
@@ -135,11 +135,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
                    zip(OUTPUTS, output_schemas(program, pol_.plan, prepared.schema.field(program.input.key).type))}
         staging = Staging(claim)
         bar = Progress(total, enabled=progress)
-        counts = Counts.empty(pol_.plan)
-        counts.allocation = prepared.allocation
-        arms = Arms(program)
-        if prepared.funnel is not None:
-            counts.funnel += prepared.funnel
+        counts, arms = prepared.counts()
         from pyspark.sql.pandas.types import from_arrow_schema
         data = prepared.input.data
         if prepared.histories:      # the join moved the customers: runs of positions again
@@ -149,7 +145,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
         with tempfile.TemporaryDirectory(prefix="pol-spark-") as spill, worker_errors():
             for r in blobs.toLocalIterator(prefetchPartitions=True):
                 if r["start"] < 0:
-                    _add(counts, arms, pickle.loads(r["counts"]))
+                    add_partition(counts, arms, pickle.loads(r["counts"]))
                     continue
                 # Named by position, zero-padded: sorted names are input order.
                 with open(os.path.join(spill, f"{r['start']:020d}"), "wb") as f:
@@ -174,6 +170,8 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             raise cannot_write(out, e) from None
         writer = None
         bar.close()
+        if program.population is not None:      # as a local run counts them (LANGUAGE.md 3.14)
+            counts.outside = (total if total is not None else prepared.read.count()) - rows
         summary = run_summary(
             pol_, run_id, policy, input, out, files=len(files) if files is not None else len(df.inputFiles()),
             input_format="parquet", fmt=fmt, day=day, params=prepared.job.params, started_at=started_at,
@@ -202,16 +200,3 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
 
 def _batch(data: bytes) -> pa.RecordBatch:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_next_batch()
-
-
-def _add(counts: Counts, arms: Arms, part) -> None:
-    """A partition's counts into the run's."""
-    customers, segments, classes, funnel, by_channel, drawn = part
-    for mine, theirs in zip(arms.counts, drawn):
-        mine += theirs
-    counts.customers += customers
-    counts.segments += segments
-    for mine, theirs in zip(counts.classes, classes):
-        mine += theirs
-    counts.funnel += funnel
-    counts.by_channel += by_channel

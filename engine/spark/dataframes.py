@@ -20,6 +20,7 @@ one cached DataFrame, when both are needed).
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import sys
 from contextlib import contextmanager
 from dataclasses import replace
@@ -27,15 +28,16 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from pol.compiler import offer_settings
 from pol.errors import ArgumentError, DataError
 from pol.io.columns import ARROW, absent_fields
-from pol.spark.adapter import Rules
+from pol.spark.adapter import Arms, Counts, Rules
 from pol.spark.history import aggregated, check_given, count_events, joined
 from pol.spark.position import Positioned, positioned
 from pol.spark.schema import check_columns, check_values, col, output_types, packed_type
-from pol.spark.worker import ASSIGN, Job, customers_fn
+from pol.spark.worker import ASSIGN, COUNTS_SCHEMA, Job, counts_fn, customers_fn
 
 
 def policy_sources(policy) -> tuple[dict[str, str], str]:
@@ -118,6 +120,7 @@ class Prepared:
         if self.histories:
             self.customers = self.input.data        # every row read, for the summary's matched events
             self.input = replace(self.input, data=joined(self.input.data, program.input.key, self.histories))
+        self.read = self.input.data            # every row read: the population's count of those left out
         if program.population is not None:
             # LANGUAGE.md 3.14: the rows outside it go no further (positions kept)
             from pol.spark.worker import population_fn
@@ -134,6 +137,28 @@ class Prepared:
         key = self.program.input.key
         return {h.name: count_events(self.customers, key, h) for h in self.histories}
 
+    def counts(self) -> tuple[Counts, Arms]:
+        """The run's counts before any partition's are added: the driver's
+        walk's funnel and allocation (with capacities) only."""
+        counts = Counts.empty(self.policy.plan)
+        counts.allocation = self.allocation
+        if self.funnel is not None:
+            counts.funnel += self.funnel
+        return counts, Arms(self.program)
+
+    def summary(self, counts: Counts, arms: Arms, history_counts: dict | None, rows_read: int | None = None) -> dict:
+        """The local run's summary (Policy.evaluate's Result.summary) from the
+        partitions' counts; `rows_read`, with a population, the rows read
+        (counted here, one job, when not given)."""
+        if self.program.population is not None:
+            counts.outside = (self.read.count() if rows_read is None else rows_read) - counts.customers
+        summary = {**counts.to_dict(self.policy.labels()), "absent_fields": list(self.absent)}
+        if history_counts is not None:
+            summary["history"] = history_counts
+        if arms:
+            summary["experiments"] = arms.summary()
+        return summary
+
     def walk(self) -> None:
         """With capacities: the global walk, on the driver (walk.py)."""
         if self.rules.has_capacity:
@@ -148,6 +173,52 @@ def _python_for_workers(df: DataFrame) -> None:
     starts its first worker)."""
     import os
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+def add_partition(counts: Counts, arms: Arms, part) -> None:
+    """A partition's counts (worker._pickled_counts, unpickled) into the run's."""
+    customers, segments, classes, funnel, by_channel, drawn = part
+    for mine, theirs in zip(arms.counts, drawn):
+        mine += theirs
+    counts.customers += customers
+    counts.segments += segments
+    for mine, theirs in zip(counts.classes, classes):
+        mine += theirs
+    counts.funnel += funnel
+    counts.by_channel += by_channel
+
+
+class SparkResult(tuple):
+    """What pol.spark.evaluate returns: `(customers, assignments)`, as a
+    tuple (so `customers, assignments = ...` unpacks it), plus `summary()`,
+    the local run's summary computed by one more pass (Spark runs nothing
+    until asked, so neither does the summary)."""
+
+    def __new__(cls, customers: DataFrame, assignments: DataFrame, run: Prepared):
+        self = super().__new__(cls, (customers, assignments))
+        self._run = run
+        return self
+
+    @property
+    def customers(self) -> DataFrame:
+        return self[0]
+
+    @property
+    def assignments(self) -> DataFrame:
+        return self[1]
+
+    def summary(self) -> dict:
+        """Policy.evaluate's Result.summary for this run: counts per segment,
+        classification, offer funnel and channel, absent fields, and as the
+        policy has them history, experiments, allocation and the rows left
+        outside the population. Each call runs its jobs again."""
+        run = self._run
+        counts, arms = run.counts()
+        with worker_errors():
+            for r in run.input.data.mapInArrow(counts_fn(run.job), from_arrow_schema(COUNTS_SCHEMA)).collect():
+                add_partition(counts, arms, pickle.loads(r["counts"]))
+            history = run.history_counts() if run.histories else None
+            return run.summary(counts, arms, history)
 
 
 @contextmanager
@@ -168,10 +239,11 @@ def worker_errors():
         raise
 
 
-def evaluate(policy, df: DataFrame, *, as_of=None, params=None, history=None, position: str | None = None):
+def evaluate(policy, df: DataFrame, *, as_of=None, params=None, history=None,
+             position: str | None = None) -> SparkResult:
     """The policy over every row of `df`: (customers, assignments), Spark
     DataFrames with the columns of Policy.evaluate's tables (classifications,
-    offer and channel names as strings). `position` names a column giving
+    offer and channel names as strings), and `.summary()` (SparkResult). `position` names a column giving
     each row's input position, for a DataFrame not read from files whose
     order matters (capacities); see position.py."""
     run = Prepared(policy, df, as_of, params, history, position)
@@ -183,4 +255,4 @@ def evaluate(policy, df: DataFrame, *, as_of=None, params=None, history=None, po
     key = run.program.input.key
     assignments = packed.select(col(key), F.inline(col(ASSIGN))).select(
         *[col(f.name) for f in assignments_t.fields])
-    return customers, assignments
+    return SparkResult(customers, assignments, run)

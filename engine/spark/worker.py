@@ -14,6 +14,7 @@ The partition functions take and give Arrow batches (mapInArrow):
   DataFrames are both cut from it);
 * `blobs_fn`: each position-contiguous run of output as Arrow IPC bytes,
   plus the partition's counts (what `pol run --engine spark` writes);
+* `counts_fn`: the partition's counts alone (pol.spark.evaluate's summary);
 * `candidates_fn`: the candidate pairs of customers who have a candidate for
   an offer with a capacity (the global walk's input).
 """
@@ -207,20 +208,37 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def _pickled_counts(item) -> bytes:
+    k, arms = item
+    return pickle.dumps((k.customers, k.segments, k.classes, k.funnel, k.by_channel, arms))
+
+
 def blobs_fn(job: Job):
     """Output runs as Arrow IPC bytes, keyed by their first position; then
     one row with the partition's counts (start -1)."""
     def fn(batches):
         for item in _evaluate(job, batches, contiguous=True):
             if len(item) == 2:
-                k, arms = item
-                row = (-1, 0, None, None, pickle.dumps((k.customers, k.segments, k.classes, k.funnel, k.by_channel,
-                                                        arms)))
+                row = (-1, 0, None, None, _pickled_counts(item))
             else:
                 c, a, first = item
                 row = (int(first[0]), c.num_rows, _ipc(c), _ipc(a), None)
             yield pa.RecordBatch.from_arrays([pa.array([v], f.type) for v, f in zip(row, BLOB_SCHEMA)],
                                              schema=BLOB_SCHEMA)
+    return fn
+
+
+COUNTS_SCHEMA = pa.schema([("counts", pa.binary())])
+
+
+def counts_fn(job: Job):
+    """Only the partition's counts, its output left unmade (the summary of
+    pol.spark.evaluate): one row per partition."""
+    def fn(batches):
+        for item in _evaluate(job, batches, contiguous=False):
+            if len(item) == 2:
+                yield pa.RecordBatch.from_arrays([pa.array([_pickled_counts(item)], pa.binary())],
+                                                 schema=COUNTS_SCHEMA)
     return fn
 
 
