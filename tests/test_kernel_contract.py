@@ -104,7 +104,8 @@ def test_the_row_kernels_buffer_holds_each_array_once_aligned_and_the_packed_gro
     memory, arrays = names.row_buffers(parts)
     source = codegen.source(program, p, row=True)
     for q in parts:
-        assert f"{q.name} = mem[{q.offset}:{q.offset + q.size}].view(" in source
+        assert f"{q.name} = carray(byte_at(mem, {q.offset}), {q.shape}, np.{np.dtype(q.dtype).name}" in source
+        assert int(np.prod(q.shape)) * np.dtype(q.dtype).itemsize == q.size
         assert arrays[q.name].shape == q.shape and arrays[q.name].base is not None
         assert arrays[q.name].nbytes == 0 or np.shares_memory(arrays[q.name], memory)
 

@@ -261,6 +261,60 @@ def test_decisions_are_json_on_both_engines(policy):
     assert len(texts) == 1
 
 
+def test_a_compiled_decision_made_lazily_reads_as_an_eager_one(policy):
+    """The row kernel's Decision makes its fields at the first read
+    (pol.api.decision): every way of reading it gives what the reference
+    evaluator's eager Decision gives, whichever read comes first."""
+    import copy
+    import pickle
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pydantic import BaseModel
+
+    from pol.api.decision import Decision
+
+    class Outer(BaseModel):
+        decision: Decision
+
+    def no_id(data):
+        return {k: v for k, v in data.items() if k != "run_id"}
+
+    record = dict(BASE, ok=True, x=2.5, d="2026-10-01", s="abc")
+    want = policy.decide(record, as_of=AS_OF, engine="reference")
+    reads = {
+        "attributes": lambda d: (d.key, d.segments, d.classifications, d.scores, d.offers, d.offer_names,
+                                 d.policy, d.version, d.as_of, len(d.run_id), d.arms),
+        "equality": lambda d: (d == want, want == d, d != want),
+        "model_dump": lambda d: d.model_dump(exclude={"run_id"}),
+        "json": lambda d: d.model_dump_json(exclude={"run_id"}),
+        "repr": lambda d: re.sub(r"run_id='[^']*'", "", repr(d)),
+        "vars": lambda d: no_id(vars(d)),
+        "iteration": lambda d: no_id(dict(d)),
+        "fields set": lambda d: d.model_fields_set,
+        "pickle": lambda d: pickle.loads(pickle.dumps(d)) == want,
+        "copies": lambda d: (copy.copy(d) == want, copy.deepcopy(d) == want, d.model_copy(update={"key": 2}).key),
+        "inside a model": lambda d: no_id(json.loads(Outer(decision=d).model_dump_json())["decision"]),
+        "validated": lambda d: Decision.model_validate(d.model_dump()) == want,
+    }
+    for name, read in reads.items():
+        assert read(policy.decide(record, as_of=AS_OF, engine="kernel")) == read(want), name
+    # a field is no class attribute, as pydantic's are not: a subclass keeps every field required
+    assert not hasattr(Decision, "offers")
+
+    class Mine(Decision):
+        note: str = ""
+    assert Mine.model_fields["offers"].is_required() and Mine.model_validate(want.model_dump()).offers == want.offers
+    # ids are drawn when the decision is made: they sort in that order, read in any
+    first, second = (policy.decide(record, as_of=AS_OF, engine="kernel") for _ in range(2))
+    assert second.run_id > first.run_id
+    # threads reading one decision at once all get the same fields, made once
+    d = policy.decide(record, as_of=AS_OF, engine="kernel")
+    with ThreadPoolExecutor(8) as pool:
+        seen = list(pool.map(lambda _: (d.offers, d.segments, d.run_id), range(64)))
+    assert all(o is seen[0][0] and s is seen[0][1] and r == seen[0][2] for o, s, r in seen)
+
+
 def test_explanations_are_json(policy):
     x = policy.explain(dict(BASE, ok=False, d="2026-10-01", s="abc"), as_of=AS_OF)
     data = json.loads(x.to_json())

@@ -56,11 +56,14 @@ def key(source: str) -> str:
     # Imported here: the front end loads pol.cachefolder without Numba.
     import numba
 
-    from pol.compiler.backend import runtime, walk
+    from pol.compiler.backend import runtime, views, walk
     h = hashlib.sha256()
     # The helpers a kernel calls are compiled into it, and Numba's cache
-    # checks only the kernel's own file: their source is part of the key.
-    for part in (source, inspect.getsource(runtime), inspect.getsource(walk), numba.__version__, sys.version):
+    # checks only the kernel's own file: their source is part of the key
+    # (the views' only for the row kernels that import them: the batch
+    # kernels' keys stay what they were).
+    helpers = [runtime, walk] + ([views] if "pol.compiler.backend.views" in source else [])
+    for part in (source, *map(inspect.getsource, helpers), numba.__version__, sys.version):
         h.update(part.encode("utf-8"))
         h.update(b"\0")
     return h.hexdigest()[:24]

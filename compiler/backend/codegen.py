@@ -177,16 +177,13 @@ def _row_walk(program: ir.Program) -> ast.Call:
 
 def _carve(program: ir.Program, plan: KernelPlan) -> list[ast.stmt]:
     """The row kernel's arrays as views of its one buffer (layout.row_parts),
-    made where it starts: `iv = mem[8:104].view(np.int64)`."""
+    made where it starts, without reference counts (compiler/backend/views.py):
+    `iv = carray(byte_at(mem, 8), (12,), np.int64)`."""
     out: list[ast.stmt] = []
     for p in names.row_parts(plan, program.arbitrate.max_per_customer):
         dtype = ast.Attribute(N("np"), "bool_" if p.dtype == "bool" else p.dtype, ast.Load())
-        window = ast.Subscript(N(names.MEMORY), ast.Slice(C(p.offset), C(p.offset + p.size)), ast.Load())
-        view: ast.expr = ast.Call(ast.Attribute(window, "view", ast.Load()), [dtype], [])
-        if len(p.shape) > 1:
-            view = ast.Call(ast.Attribute(view, "reshape", ast.Load()),
-                            [ast.Tuple([C(n) for n in p.shape], ast.Load())], [])
-        out.append(assign(p.name, view))
+        shape = ast.Tuple([C(n) for n in p.shape], ast.Load())
+        out.append(assign(p.name, call("carray", call("byte_at", N(names.MEMORY), C(p.offset)), shape, dtype)))
     return out
 
 
@@ -236,7 +233,8 @@ def generate(program: ir.Program, plan: KernelPlan, row: bool = False, fused: bo
     fn = jitted(name, args, body)
     header = _header(plan)
     if row:
-        header += [ast.ImportFrom("pol.compiler.backend.walk", [ast.alias("matcher")], 0),
+        header += [ast.ImportFrom("pol.compiler.backend.views", [ast.alias("byte_at"), ast.alias("carray")], 0),
+                   ast.ImportFrom("pol.compiler.backend.walk", [ast.alias("matcher")], 0),
                    assign("match_range", ast.Attribute(call("matcher"), "match_range", ast.Load()))]
     module = ast.Module(header + [fn], [])
     return ast.fix_missing_locations(module)

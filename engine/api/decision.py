@@ -11,15 +11,26 @@ records with the same DataError. Capacities do not apply to one customer
 
 A Decision is JSON as it is: `decision.model_dump_json()`, or
 `json.dumps(decision.model_dump(mode="json"))`.
+
+The compiled path makes its Decision lazily: it keeps the kernel's outputs
+as one tuple and makes the dicts, the Assignments and the run id's text at
+the first read of any field (building them eagerly took a quarter of a
+decision, and a caller that reads only the offers, or nothing but the
+JSON, pays for them once). Every read goes through the instance's
+`__dict__`, which Decision makes a property that fills it first: attribute
+access, equality, repr, model_dump and its JSON, copies, pickling, and a
+Decision inside another model (pydantic-core reads `__dict__` by name).
 """
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from pol.api.ids import decision_id
+from pol.api import ids
+from pol.api.ids import decision_id, written
 from pol.api.records import reader
 from pol.compiler import ir
 from pol.evaluation.assignment_columns import has_campaigns
@@ -38,6 +49,15 @@ class Assignment(BaseModel):
     control: bool = False   # a holdout: accepted, but must not be contacted
     campaign: str | None = None     # its campaign, when the offers come from several (LANGUAGE.md 8.3)
     attributes: dict[str, str | int | float | bool | dt.date] = {}   # the offer's attributes
+
+
+# The instance dict's own descriptor (BaseModel's __slots__ has __dict__),
+# which Decision's `__dict__` property stands in front of.
+_INSTANCE_DICT = BaseModel.__dict__["__dict__"]
+_PENDING = "\0pending"     # the key a lazy Decision keeps its outputs under: no field's name
+# Reentrant: a finalizer or signal handler that reads another lazy Decision
+# while this thread fills one must not wait for itself.
+_FILLING = threading.RLock()
 
 
 class Decision(BaseModel):
@@ -66,19 +86,77 @@ class Decision(BaseModel):
     def offer_names(self) -> list[str]:
         return [a.offer for a in self.offers]
 
+    def _filled(self) -> dict:
+        """The instance dict, with every field: a lazy Decision's made now
+        (once: two threads reading one Decision get the same objects)."""
+        d = _INSTANCE_DICT.__get__(self)
+        if _PENDING in d:
+            with _FILLING:
+                pending = d.get(_PENDING)
+                if pending is not None:
+                    fill, raw = pending
+                    d.update(fill(*raw))
+                    del d[_PENDING]
+        return d
+
+    def _set_dict(self, values: dict) -> None:
+        _INSTANCE_DICT.__set__(self, values)
+
+    __dict__ = property(_filled, _set_dict)     # type: ignore[assignment]
+
+
+
+class _Unfilled:
+    """A field of Decision, read where the instance dict lacks it: a lazy
+    Decision's, until it is filled. A descriptor without __set__, so a filled
+    dict's value comes first and this runs no more (a descriptor's call is
+    a fifth of a __getattr__'s); read from the class, it is not there, as a
+    field is not, so that pydantic, collecting the fields of a subclass or
+    a rebuild, takes no default from it."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            raise AttributeError(self.name)
+        return obj._filled()[self.name]
+
+
+for _name in Decision.model_fields:
+    setattr(Decision, _name, _Unfilled(_name))
+_FIELDS_SET = frozenset(Decision.model_fields)
+_SET_FIELDS = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def _lazy(fill, raw: tuple) -> Decision:
+    """A Decision whose fields are `fill(*raw)`, made at their first read
+    (as _trusted makes one, without a second call: this runs per decision)."""
+    m = Decision.__new__(Decision)
+    _INSTANCE_DICT.__set__(m, {_PENDING: (fill, raw)})
+    _SET_FIELDS(m, set(_FIELDS_SET))
+    _SET_EXTRA(m, None)
+    _SET_PRIVATE(m, None)
+    return m
+
 
 def _trusted(cls, values: dict):
     """A model of values that are already of its fields' types, all given:
     what model_construct makes, without its pass over every field's aliases
     and defaults, which takes three times as long (about as long as reading
-    the record, for a Decision and again for each Assignment).
+    the record, for a Decision and again for each Assignment); its slots set
+    through their descriptors, without object.__setattr__'s look-up of each.
     tests/test_records.py checks such models equal, and dump as, validated
     ones."""
     m = cls.__new__(cls)
-    object.__setattr__(m, "__dict__", values)
-    object.__setattr__(m, "__pydantic_fields_set__", set(values))
-    object.__setattr__(m, "__pydantic_extra__", None)
-    object.__setattr__(m, "__pydantic_private__", None)
+    _INSTANCE_DICT.__set__(m, values)
+    _SET_FIELDS(m, set(values))
+    _SET_EXTRA(m, None)
+    _SET_PRIVATE(m, None)
     return m
 
 
@@ -88,7 +166,7 @@ def with_costs(d: Decision, costs: dict[str, float | None]) -> Decision:
     from its budget: kept out of the model's fields (and its JSON), since
     only a ledger reads it."""
     if costs:
-        object.__setattr__(d, "__pydantic_private__", {"costs": costs})
+        _SET_PRIVATE(d, {"costs": costs})
     return d
 
 
@@ -159,7 +237,9 @@ class CompiledDecisions:
         self._scores = tuple((k, s) for k, s in enumerate(plan.scores) if not ir.hidden(s))
         self._n_scores = len(plan.scores)       # every score, hidden ones too, lies in the outputs
         self._costs = tuple((o, list(plan.scores).index(s)) for o, s in program.arbitrate.cost_scores)
+        self._max_n = program.arbitrate.max_per_customer
         self._readers: dict[str, object] = {}
+        self._packers: dict[str, object] = {}       # per `extra`: the executor's RecordPacker, or None
 
     def decide(self, record: Mapping, as_of: dt.date, params: dict, active, extra: str = "error",
                history=None) -> Decision:
@@ -168,6 +248,15 @@ class CompiledDecisions:
         read = self._readers.get(extra)
         if read is None:
             read = self._readers[extra] = reader(self.program, extra)     # checks `extra`
+            self._packers[extra] = self.executor.packer(read.fields, read.key_index, extra)
+        today = as_of.toordinal() - _EPOCH
+        packer = self._packers[extra]
+        if packer is not None and not history:
+            # checked and packed in one pass; a record of other types reads as below
+            done = self.executor.decide(packer, record, today, params, active)
+            if done is not None:
+                out, key = done
+                return self._made(out.read(), (key, out.n, as_of, ()))
         values = read.values(record)
         key = values[read.key_index]
         if self.history_columns or history:
@@ -176,25 +265,43 @@ class CompiledDecisions:
         drawn = self._draw(key) if self._draw is not None else []
         if drawn:
             values = values + drawn
-        out = self.executor.evaluate(values, as_of.toordinal() - _EPOCH, params, active, key)
+        out = self.executor.evaluate(values, today, params, active, key)
+        return self._made(out.read(), (key, out.n, as_of, drawn))
+
+    def _made(self, raw: tuple, rest: tuple) -> Decision:
+        """The lazy Decision of the kernel's outputs `raw`, with the customer's
+        computed costs (with_costs) read from them now: a ledger reads them
+        at once, and they are the few hidden scores of a computed budget."""
+        key, n, as_of, drawn = rest
+        d = _lazy(self._fields, (key, raw, n, as_of, drawn, *next(ids.tickets)))
+        if self._costs:
+            with_costs(d, {o: (None if raw[k] != raw[k] else raw[k]) for o, k in self._costs})
+        return d
+
+    def _fields(self, key, raw: tuple, n: int, as_of: dt.date, drawn, prefix: str, number: int) -> dict:
+        """A Decision's fields, in their order, from what the kernel wrote
+        (RowOutputs.read: scores, classes, segments, then the accepted
+        offers' columns of max_n slots each)."""
+        s, c = self._n_scores, self._n_scores + len(self._classes)
+        g = c + len(self._segments)
         offers = []
-        if out.n:
+        if n:
+            m = self._max_n
             channels, table = self._channels, self._offers
-            for rank, (k, c, p, control) in enumerate(out.accepted(), start=1):
+            for rank, (k, ch, p, control) in enumerate(zip(raw[g:g + n], raw[g + m:g + m + n],
+                                                           raw[g + 2 * m:g + 2 * m + n],
+                                                           raw[g + 3 * m:g + 3 * m + n]), start=1):
                 name, campaign, attributes = table[k]
-                offers.append(_trusted(Assignment, {"offer": name, "rank": rank, "channel": channels[c],
+                offers.append(_trusted(Assignment, {"offer": name, "rank": rank, "channel": channels[ch],
                                                     "priority": p, "control": control, "campaign": campaign,
                                                     "attributes": dict(attributes)}))
-        declared = out.declared()
-        s, c = self._n_scores, self._n_scores + len(self._classes)
-        costs = {o: (None if declared[k] != declared[k] else declared[k]) for o, k in self._costs}
-        return with_costs(_trusted(Decision, {
+        return {
             "key": key,
-            "segments": dict(zip(self._segments, declared[c:])),
+            "segments": dict(zip(self._segments, raw[c:g])),
             "classifications": {name: (labels[k] if k >= 0 else None)
-                                for (name, labels), k in zip(self._classes, declared[s:c])},
-            "scores": {name: (None if declared[k] != declared[k] else declared[k]) for k, name in self._scores},
+                                for (name, labels), k in zip(self._classes, raw[s:c])},
+            "scores": {name: (None if raw[k] != raw[k] else raw[k]) for k, name in self._scores},
             "offers": offers,
             "policy": self.program.name, "version": self.program.version, "as_of": as_of,
-            "run_id": decision_id(), "arms": dict(zip(self._experiments, drawn)),
-        }), costs)
+            "run_id": written(prefix, number), "arms": dict(zip(self._experiments, drawn)),
+        }

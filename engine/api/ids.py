@@ -12,25 +12,32 @@ readable by anything that reads UUIDs; the last 62 bits are the counter,
 so the ids one process gives sort in the order it gave them.
 
     decision_id() -> str
+    next(ids.tickets) -> (prefix, number)   an id drawn now, written later by written(prefix, number)
 """
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 
 _prefix = ""
-_counter = itertools.count()        # next() is atomic under the GIL: threads draw distinct numbers
+# (prefix, number) pairs: an id drawn now and written only when read (a
+# Decision made lazily, pol.api.decision), the prefix kept with the number
+# so that a fork in between does not change it. next() is atomic under the
+# GIL (no Python code runs): threads draw distinct numbers. Rebound in a
+# forked child: read it as `ids.tickets` at each draw.
+tickets: Iterator[tuple[str, int]] = iter(())
 
 
 def _draw() -> None:
     """A new prefix and a new count: at import, and in a forked child."""
-    global _prefix, _counter
+    global _prefix, tickets
     r = int.from_bytes(os.urandom(8), "big")
     # 60 random bits around the version nibble, 8
     high = ((r >> 4) & ~0xFFFF) | 0x8000 | (r & 0x0FFF)
     h = f"{high:016x}"
     _prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-"
-    _counter = itertools.count()
+    tickets = zip(itertools.repeat(_prefix), itertools.count())
 
 
 _draw()
@@ -39,6 +46,9 @@ if hasattr(os, "register_at_fork"):
 
 
 def decision_id() -> str:
-    n = next(_counter)
+    return written(*next(tickets))
+
+
+def written(prefix: str, n: int) -> str:
     # the variant bits 10, then the counter's 62 bits
-    return f"{_prefix}{0x8000 | (n >> 48) & 0x3FFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"
+    return f"{prefix}{0x8000 | (n >> 48) & 0x3FFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"

@@ -284,7 +284,9 @@ class Policy:
             from pol.api.decision import decide_reference
             return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
                                     history=history)
-        active = self._active(day, values)
+        cached = self._active_cache
+        active = cached[1] if values is self._defaults and cached is not None and cached[0] == day \
+            else self._active(day, values)
         if exhausted:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.

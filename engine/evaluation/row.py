@@ -1,9 +1,10 @@
-"""Single-customer decisions on the compiled row kernel: a record's values
-(as pol.api.records read them) -> the policy's outputs and accepted offers,
-in microseconds.
+"""Single-customer decisions on the compiled row kernel: a record (`decide`:
+checked and packed in one pass by engine/evaluation/row_record.py) or its
+values (`evaluate`: as pol.api.records read them) -> the policy's outputs
+and accepted offers, in microseconds.
 
-The values are packed into three small arrays (ints, floats, validity) and
-one call of the row kernel (compiler/backend/codegen.py, `row=True`)
+The record is packed into the thread's buffer (its int key's slot, ints,
+floats, validity: one struct call) and one call of the row kernel (compiler/backend/codegen.py, `row=True`)
 computes every segment, classification, score and candidate; the
 candidates then go through the same compiled walk as every batch
 (compiler/backend/walk.py's matcher, `match_range` on one row), holdouts
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import operator
 import os
 import struct
 import threading
@@ -38,6 +38,7 @@ from pol.compiler.types import Type, micros
 from pol.evaluation.arrays import strings
 from pol.evaluation.bind import param_args
 from pol.evaluation.lists import reference_truth
+from pol.evaluation.row_record import RecordPacker, picker, unusable
 from pol.evaluation.strings import extended, lookups
 
 _ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -52,34 +53,31 @@ if hasattr(os, "register_at_fork"):
 class RowOutputs:
     """One thread's buffer of the row kernel (one allocation, laid out by
     layout.row_parts): the record it reads and what it writes: segments,
-    classifications and scores (1-D views `seg`, `cls`, `score`), the
-    candidates, then the accepted offers in the flat layout (`n` of them)
-    and the walk's counts (not read)."""
+    classifications and scores, the candidates, then the accepted offers in
+    the flat layout (`n` of them) and the walk's counts (not read)."""
 
     def __init__(self, program: ir.Program, plan: KernelPlan):
-        parts = names.row_parts(plan, program.arbitrate.max_per_customer)
-        self.memory, a = names.row_buffers(parts)
+        self.max_n = program.arbitrate.max_per_customer
+        parts = names.row_parts(plan, self.max_n)
+        self.memory, _ = names.row_buffers(parts)
         self.args = {names.MEMORY: self.memory}
-        self.seg, self.cls, self.score = a[names.SEGS][:, 0], a[names.CLASSES][:, 0], a[names.SCORES][:, 0]
-        self.offer, self.chan, self.prio, self.ctrl = (a[n] for n in names.FLAT[2:6])
-        # scores, classes and segments lie in this order without a gap: one read
-        self._declared = struct.Struct(f"<{len(self.score)}d{len(self.cls)}h{len(self.seg)}?")
-        self._declared_at = next(p.offset for p in parts if p.name == names.SCORES)
-        self.key_int = a[names.KEYS[1]]         # an int key, packed with the record
         self.n = 0          # how many offers were accepted: what the kernel returns
-
-    def declared(self) -> tuple:
-        """Every score (NaN for null), classification (its label's index, -1
-        null) and segment, in this order, as Python values."""
-        return self._declared.unpack_from(self.memory, self._declared_at)
-
-    def accepted(self) -> list[tuple[int, int, float, bool]]:
-        """(offer index, channel index, priority, control) in rank order."""
-        n = self.n
-        if n == 0:
-            return []
-        return list(zip(self.offer[:n].tolist(), self.chan[:n].tolist(), self.prio[:n].tolist(),
-                        self.ctrl[:n].tolist()))
+        # What a decision reads back, with one struct.unpack_from: every
+        # score (NaN for null), classification (its label's index, -1 null)
+        # and segment, then the accepted offers' columns (offer index,
+        # channel index, priority, control; max_n slots each, the first `n`
+        # in rank order), the parts between them skipped.
+        wanted = (names.SCORES, names.CLASSES, names.SEGS, *names.FLAT[2:6])
+        at_scores = at = next(p.offset for p in parts if p.name == names.SCORES)
+        fmt = "<"
+        for p in parts:
+            if p.name in wanted:
+                fmt += f"{p.offset - at}x" if p.offset > at else ""
+                fmt += f"{p.size // np.dtype(p.dtype).itemsize}{_STRUCT_CODES[p.dtype]}"
+                at = p.offset + p.size
+        # read(): those values as a tuple, a copy the thread's next call does
+        # not change (a partial: no Python frame of its own)
+        self.read = functools.partial(struct.Struct(fmt).unpack_from, self.memory, at_scores)
 
 
 class _Thread:
@@ -106,11 +104,11 @@ class RowExecutor:
         index = {f.name: i for i, f in enumerate(program.input.fields)}
         inputs = [index[f.name] for f in plan.fields]
         kinds = {t: [inputs[j] for j, f in enumerate(plan.fields) if f.type == t] for t in Type}
-        self._all = _picker(inputs)
-        self._floats = _picker(kinds[Type.FLOAT])
-        self._ints = _picker(kinds[Type.INT] + kinds[Type.BOOL])
-        self._strings, self._dates = _picker(kinds[Type.STRING]), _picker(kinds[Type.DATE])
-        self._timestamps = _picker(kinds[Type.TIMESTAMP])
+        self._all = picker(inputs)
+        self._floats = picker(kinds[Type.FLOAT])
+        self._ints = picker(kinds[Type.INT] + kinds[Type.BOOL])
+        self._strings, self._dates = picker(kinds[Type.STRING]), picker(kinds[Type.DATE])
+        self._timestamps = picker(kinds[Type.TIMESTAMP])
         # Only a policy with string functions has lookups: the others never
         # build an Arrow array here (pyarrow's first one imports pandas).
         self._lit_luts = lookups(plan, strings(plan.literals))[1] if plan.luts else []
@@ -222,6 +220,32 @@ class RowExecutor:
             t.params, t.packed = params, packed
         return packed
 
+    def packer(self, fields: tuple[ir.InputField, ...], key_index: int, extra: str) -> RecordPacker | None:
+        """A packer of records of these fields (the record reader's) straight
+        into this executor's buffers (engine/evaluation/row_record.py); None
+        where the kernel reads values that are not the record's own."""
+        if unusable(self.plan, tuple(f.name for f in fields)):
+            return None
+        return RecordPacker(fields, self.plan, key_index, self._codes, extra)
+
+    def decide(self, packer: RecordPacker, record, today: int, params: dict, active: np.ndarray):
+        """One record through the kernel, checked and packed in one pass:
+        (this thread's outputs, the key), or None where the record is not of
+        the exact common types (read it with the reader, then `evaluate`)."""
+        kernel = self._kernel
+        if kernel is None:
+            kernel = self.kernel()
+        try:
+            t = self._local.t
+        except AttributeError:
+            t = self._thread()
+        unnamed: dict[str, int] = {}
+        pargs, bp = t.packed if t.params is params else self._params(t, params, self._codes, unnamed)
+        key = packer.pack(record, t.out.memory, unnamed)
+        if key is None:
+            return None
+        return self._run(t, kernel, today, pargs, bp, active, key, unnamed), key
+
     def _call(self, kernel, values: list, today: int, params: dict, active: np.ndarray, key) -> RowOutputs:
         try:
             t = self._local.t
@@ -253,14 +277,10 @@ class RowExecutor:
         tv: list | tuple = self._timestamps(values)
         if tv:
             tv = [0 if v is None else micros(v) for v in tv]
-        out = t.out
         args = t.args
         # the int key's slot, then the record: one call writes them into the
         # thread's buffer that the kernel's iv, fv, ok and key_ints view
-        self._pack(out.memory, 0, key if type(key) is int else 0, *ints, *sv, *dv, *tv, *floats, *valid)
-        args[self._at_today] = today
-        for at, v in pargs:
-            args[at] = v
+        self._pack(t.out.memory, 0, key if type(key) is int else 0, *ints, *sv, *dv, *tv, *floats, *valid)
         for at_values, at_offsets, k, strings_ in self._lists:
             items = values[k] or ()
             if strings_:
@@ -270,6 +290,16 @@ class RowExecutor:
         for at_q, k, q in self._quants:
             # the condition per element by the reference rules: one record's few
             args[at_q] = np.array([reference_truth(q, v, params) for v in values[k] or ()], np.int8)
+        return self._run(t, kernel, today, pargs, bp, active, key, extra)
+
+    def _run(self, t: _Thread, kernel, today: int, pargs: tuple, bp, active: np.ndarray, key,
+             extra: dict[str, int]) -> RowOutputs:
+        """The kernel's call on the record packed in the thread's buffer: the
+        arguments that change per call set, the kernel run."""
+        args = t.args
+        args[self._at_today] = today
+        for at, v in pargs:
+            args[at] = v
         if self._at_luts:
             luts = self._lit_luts
             if extra:
@@ -289,6 +319,7 @@ class RowExecutor:
             else:
                 k = Keys.of_record(key)     # its ints are not read: the buffer's slot stays
                 args[a_is], args[a_off], args[a_data] = k.is_int, k.offsets, k.data
+        out = t.out
         out.n = kernel(*args)
         return out
 
@@ -305,15 +336,6 @@ def _entry_point(kernel):
     return getattr(kernel.overloads.get(kernel.signatures[0]), "entry_point", None) or kernel
 
 
-def _picker(indices: list[int]):
-    """A function from a list to its items at `indices`, as a sequence."""
-    if not indices:
-        return lambda values: ()
-    if len(indices) == 1:
-        i = indices[0]
-        return lambda values: (values[i],)
-    return operator.itemgetter(*indices)
-
-
+_STRUCT_CODES = {"float64": "d", "int16": "h", "bool": "?", "int32": "i"}
 _NO_OFFSETS = np.zeros(1, np.int64)
 _NO_DATA = np.zeros(1, np.uint8)
