@@ -51,6 +51,16 @@ _private_lock = threading.Lock()
 _private: Path | None = None
 _private_tried = False
 
+# Held for the whole of every build of a row kernel (engine/evaluation/row.py),
+# and of Numba's import on a background thread (engine/api/policy.py), and by
+# a fork while it forks: the building thread does not exist in the child,
+# and the locks it holds (Numba's compiler lock, this module's, the import
+# locks of half-imported modules) would stay locked there forever.
+BUILDING = threading.Lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=BUILDING.acquire, after_in_parent=BUILDING.release,
+                        after_in_child=BUILDING.release)
+
 
 def key(source: str) -> str:
     # Imported here: the front end loads pol.cachefolder without Numba.
