@@ -16,12 +16,12 @@ import datetime as dt
 import functools
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
 
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir, offer_settings
@@ -31,9 +31,10 @@ from pol.compiler.backend.history import lower as lower_history
 from pol.compiler.backend.plan import plan as make_plan
 from pol.compiler.frontend.contact import has_quiet_hours, run_params
 from pol.errors import ArgumentError
-from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from pol.evaluation.executor import AutoExecutor, KernelExecutor
     from pol.evaluation.experiments import Arms
     from pol.evaluation.row import RowExecutor
@@ -59,6 +60,8 @@ def resolve_params(program, params):
     from pol.api.params import resolve_params
     return resolve_params(program, params)
 
+
+_YIELD_S = 0.001         # what a reference decision waits while the row kernel loads (_decide)
 
 ENGINES = ("auto", "kernel", "vector")             # evaluate, stream
 DECIDE_ENGINES = ("auto", "kernel", "reference")   # decide
@@ -119,6 +122,7 @@ class Policy:
         self._row_executor: RowExecutor | None = None
         self._row_lock = threading.Lock()
         self._row_started: int | None = None       # the process whose first decision started the row kernel
+        self._row_thread: threading.Thread | None = None
         self._active_cache = None
         self._decisions = None          # pol.api.decision.CompiledDecisions, made at the first decision
         self._quiet = has_quiet_hours(program)      # decide sets the time of day only then
@@ -230,6 +234,9 @@ class Policy:
             customers.append(c)
             assignments.append(a)
 
+        import pyarrow as pa
+
+        from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
         from pol.evaluation.stream import batches_of, output_schemas
 
         # the result holds every output batch: nothing is gained by spilling
@@ -263,6 +270,7 @@ class Policy:
         return auto.warnings() if engine == "auto" and auto is not None else []
 
     def program_key_arrow_type(self) -> pa.DataType:
+        import pyarrow as pa
         t = self.program.input.field(self.program.input.key).type
         return pa.int64() if t.value == "int" else pa.string()
 
@@ -328,6 +336,12 @@ class Policy:
                 # Started once the answer is made: the first decision does not
                 # share the GIL with Numba's import.
                 self._start_row()
+                if self._row_thread is not None and self._row_thread.is_alive():
+                    # The loading thread needs the GIL too: decisions back to
+                    # back would hold it half the time and double the wait for
+                    # the kernel. Each hands it over for a moment (a
+                    # millisecond or so while the kernel loads, about a second).
+                    time.sleep(_YIELD_S)
             return d
         active = self._active(day, values)
         if exhausted:
@@ -367,7 +381,8 @@ class Policy:
         if not _background() or self._row_started == os.getpid():
             return
         self._row_started = os.getpid()
-        threading.Thread(target=self._build_row, name="pol-row-kernel", daemon=True).start()
+        self._row_thread = threading.Thread(target=self._build_row, name="pol-row-kernel", daemon=True)
+        self._row_thread.start()
 
     def _build_row(self) -> None:
         with cache.BUILDING:
