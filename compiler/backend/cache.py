@@ -57,6 +57,13 @@ _private_tried = False
 # and the locks it holds (Numba's compiler lock, this module's, the import
 # locks of half-imported modules) would stay locked there forever.
 BUILDING = threading.Lock()
+# logging's and the thread pools' fork hooks take their own locks, which the
+# building thread may need (Numba's import logs): registered before this
+# one, they run after it (Python runs the `before` hooks last registered
+# first), so a fork waits for the build without holding them.
+import concurrent.futures.thread  # noqa: E402,F401
+import logging  # noqa: E402,F401
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=BUILDING.acquire, after_in_parent=BUILDING.release,
                         after_in_child=BUILDING.release)

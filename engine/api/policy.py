@@ -16,7 +16,6 @@ import datetime as dt
 import functools
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,8 +59,6 @@ def resolve_params(program, params):
     from pol.api.params import resolve_params
     return resolve_params(program, params)
 
-
-_YIELD_S = 0.001         # what a reference decision waits while the row kernel loads (_decide)
 
 ENGINES = ("auto", "kernel", "vector")             # evaluate, stream
 DECIDE_ENGINES = ("auto", "kernel", "reference")   # decide
@@ -336,12 +333,6 @@ class Policy:
                 # Started once the answer is made: the first decision does not
                 # share the GIL with Numba's import.
                 self._start_row()
-                if self._row_thread is not None and self._row_thread.is_alive():
-                    # The loading thread needs the GIL too: decisions back to
-                    # back would hold it half the time and double the wait for
-                    # the kernel. Each hands it over for a moment (a
-                    # millisecond or so while the kernel loads, about a second).
-                    time.sleep(_YIELD_S)
             return d
         active = self._active(day, values)
         if exhausted:

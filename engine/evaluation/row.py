@@ -144,23 +144,24 @@ class RowExecutor:
     def kernel(self):
         """The row kernel, built now if no build has finished yet."""
         if self._kernel is None:
-            self._build()
+            with cache.BUILDING:
+                self.build()
         return self._kernel
 
-    def _build(self) -> None:
-        with cache.BUILDING:
-            if self._kernel is not None:
-                return
-            kernel = cache.load(self.source).row_kernel
-            # One call on a record of nulls compiles the kernel for the types
-            # every call passes (or loads the machine code from Numba's cache),
-            # so that no decision waits for it.
-            from pol.api.params import resolve_params
-            from pol.evaluation.stream import active_offers
-            params = resolve_params(self.program, {})
-            self._call(kernel, [None] * len(self.program.input.fields), 0, params,
-                       active_offers(self.program, dt.date(1970, 1, 1)), 0)
-            self._kernel = _entry_point(kernel)
+    def build(self) -> None:
+        """Build the kernel unless it is built; the caller holds cache.BUILDING."""
+        if self._kernel is not None:
+            return
+        kernel = cache.load(self.source).row_kernel
+        # One call on a record of nulls compiles the kernel for the types
+        # every call passes (or loads the machine code from Numba's cache),
+        # so that no decision waits for it.
+        from pol.api.params import resolve_params
+        from pol.evaluation.stream import active_offers
+        params = resolve_params(self.program, {})
+        self._call(kernel, [None] * len(self.program.input.fields), 0, params,
+                   active_offers(self.program, dt.date(1970, 1, 1)), 0)
+        self._kernel = _entry_point(kernel)
 
     def _thread(self) -> _Thread:
         """This thread's buffers and the kernel arguments that stay (the
