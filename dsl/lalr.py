@@ -19,12 +19,14 @@ runs Lark's own parser, whose exception dsl/parser.py turns into words.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from lark import Lark, Token
-from lark.parse_tree_builder import ExpandSingleChild
+from lark import Lark, Token, Tree
+from lark.grammar import NonTerminal, Rule, RuleOptions, Terminal
+from lark.parse_tree_builder import ExpandSingleChild, ParseTreeBuilder
 from lark.parsers.lalr_analysis import Shift
 
-from pol.dsl.lexer import PolLexer
+from pol.dsl.lexer import PolLexer, terminal_facts
 
 _SPACES = re.compile(r"[ \t]*")
 
@@ -33,28 +35,86 @@ class NotFast(Exception):
     """The text does not parse (or not as this loop can tell): ask Lark."""
 
 
+@dataclass
+class Tables:
+    """A Lark LALR parser's tables as plain values, which JSON holds as they
+    are: per state, each symbol's action (the next state, or -1 - k: reduce
+    by rule k); per rule (origin, alias, expansion as (name, is a terminal,
+    filtered out), order, keep_all_tokens, expand1, priority,
+    template_source, empty_indices); the start and end states; what the
+    lexer reads of the terminals (lexer.terminal_facts) and the ignored ones."""
+    actions: dict[int, dict[str, int]]
+    rule_data: list[list]
+    start: int
+    end: int
+    terminals: list[list]
+    ignore: list[str]
+
+    def rules(self) -> list[Rule]:
+        return [Rule(NonTerminal(origin),
+                     [Terminal(n, filter_out=f) if term else NonTerminal(n) for n, term, f in expansion],
+                     order, alias, RuleOptions(keep, expand1, priority, template, tuple(empty)))
+                for origin, alias, expansion, order, keep, expand1, priority, template, empty in self.rule_data]
+
+    def lexer(self) -> PolLexer:
+        return PolLexer.of(self.ignore, [tuple(t) for t in self.terminals])
+
+
+def plain(lark: Lark) -> Tables:
+    """The tables of a Lark LALR parser (with dsl/lexer.py's lexer)."""
+    table = lark.parser.parser.parser.parse_table
+    index: dict[Rule, int] = {}
+    rules: list[list] = []
+    actions: dict[int, dict[str, int]] = {}
+    for state, acts in table.states.items():
+        row = actions[state] = {}
+        for symbol, (action, arg) in acts.items():
+            if action is Shift:
+                row[symbol] = arg
+                continue
+            k = index.get(arg)
+            if k is None:
+                k = index[arg] = len(rules)
+                o = arg.options
+                rules.append([arg.origin.name, arg.alias, [[s.name, s.is_term, s.filter_out if s.is_term else False]
+                                                           for s in arg.expansion],
+                              arg.order, o.keep_all_tokens, o.expand1, o.priority, o.template_source,
+                              list(o.empty_indices)])
+            row[symbol] = -1 - k
+    conf = lark.parser.lexer_conf
+    return Tables(actions, rules, table.start_states["start"], table.end_states["start"],
+                  [list(terminal_facts(t)) for t in conf.terminals], sorted(conf.ignore))
+
+
 class FastParser:
-    def __init__(self, lark: Lark, lexer: PolLexer):
-        parser = lark.parser.parser.parser          # the LALR _Parser of Lark's frontend
-        table = parser.parse_table
-        callbacks = parser.callbacks
+    def __init__(self, tables: Tables, lexer: PolLexer, transformer, propagate_positions: bool = False,
+                 maybe_placeholders: bool = False):
+        """The loop over `tables` (what `plain` takes from a Lark parser, also
+        read back from the cache folder by dsl/tables.py), with the callbacks
+        Lark's own parse tree builder makes from the rules for `transformer`."""
+        rules = tables.rules()
+        callbacks = ParseTreeBuilder(rules, Tree, propagate_positions, False, maybe_placeholders) \
+            .create_callback(transformer)
+        # per rule: (name, length, callback); a reduction that only hands its
+        # one child up has no callback
+        reduce = [(r.origin.name, len(r.expansion),
+                   None if isinstance(callbacks[r], ExpandSingleChild) and len(r.expansion) == 1 else callbacks[r])
+                  for r in rules]
         # per state: terminal -> the next state (a shift) or the rule to
         # reduce by, (name, length, callback); rule name -> the next state
         self.states: dict = {}
         self.goto: dict = {}
-        for state, actions in table.states.items():
+        for state, actions in tables.actions.items():
             row, goto = {}, {}
-            for symbol, (action, arg) in actions.items():
-                if action is Shift:
-                    (row if symbol.isupper() or symbol == "$END" else goto)[symbol] = arg
+            for symbol, action in actions.items():
+                if action >= 0:
+                    (row if symbol.isupper() or symbol == "$END" else goto)[symbol] = action
                 else:
-                    callback = callbacks[arg]
-                    hands_up = isinstance(callback, ExpandSingleChild) and len(arg.expansion) == 1
-                    row[symbol] = (arg.origin.name, len(arg.expansion), None if hands_up else callback)
+                    row[symbol] = reduce[-1 - action]
             self.states[state] = row
             self.goto[state] = goto
-        self.start = table.start_states["start"]
-        self.end = table.end_states["start"]
+        self.start = tables.start
+        self.end = tables.end
         self.lexer = lexer
 
     def parse(self, text: str):

@@ -28,30 +28,48 @@ RESERVED = {w: w.upper() for w in
 _WORD = re.compile(r"[^\W\d]\w*")
 
 
+def terminal_facts(t) -> tuple[str, str, str, str, int, int]:
+    """What the lexer reads of a Lark TerminalDef, as plain values (dsl/tables.py saves them)."""
+    return t.name, t.pattern.type, t.pattern.value, t.pattern.to_regexp(), t.priority, t.pattern.max_width
+
+
 class PolLexer(Lexer):
     """A Lark lexer (interface 2: it sees the parser's state) for the policy language."""
 
     __future_interface__ = 2
 
     def __init__(self, lexer_conf):
-        self.ignore = frozenset(lexer_conf.ignore)
+        self._setup(lexer_conf.ignore, [terminal_facts(t) for t in lexer_conf.terminals])
+        self.terminals_by_name = lexer_conf.terminals_by_name
+
+    @classmethod
+    def of(cls, ignore, terminals: list[tuple]) -> PolLexer:
+        """The lexer of these terminals (terminal_facts), without Lark's
+        configuration: what dsl/lalr.py's loop uses, from the saved tables
+        (dsl/tables.py). Lark's own parser makes its own, through __init__."""
+        lexer = cls.__new__(cls)
+        lexer._setup(ignore, terminals)
+        lexer.terminals_by_name = {}        # read only by Lark's error path, which has its own lexer
+        return lexer
+
+    def _setup(self, ignore, terminals: list[tuple]) -> None:
+        self.ignore = frozenset(ignore)
         self.keywords: dict[str, str] = {}
         patterns = []
-        for t in lexer_conf.terminals:
-            if t.pattern.type == "str" and _WORD.fullmatch(t.pattern.value):
-                self.keywords[t.pattern.value] = t.name     # lexed as NAME, then decided
+        for name, kind, value, regexp, priority, max_width in terminals:
+            if kind == "str" and _WORD.fullmatch(value):
+                self.keywords[value] = name     # lexed as NAME, then decided
             else:
-                patterns.append(t)
+                patterns.append((name, value, regexp, priority, max_width))
         for word, name in RESERVED.items():
             assert self.keywords.get(word) == name, f"grammar must name the reserved word {word!r} {name}"
         # the order Lark uses: priority, then longest possible match first
-        patterns.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
-        alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in patterns)
+        patterns.sort(key=lambda t: (-t[3], -t[4], -len(t[1]), t[0]))
+        alternatives = "|".join(f"(?P<{name}>{regexp})" for name, _, regexp, _, _ in patterns)
         self.master = re.compile(alternatives)
         # The same, taking the spaces before a token with it: a third fewer
         # matches on a typical line (dsl/lalr.py reads the token's own group).
         self.spaced = re.compile(f"[ \t]*+(?:{alternatives})")
-        self.terminals_by_name = lexer_conf.terminals_by_name
 
     def lex(self, lexer_state, parser_state) -> Iterator[Token]:
         text_slice = lexer_state.text

@@ -36,7 +36,7 @@ import unicodedata
 from collections import OrderedDict
 from pathlib import Path
 
-from lark import Token
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from pol.dsl import ast, tables
@@ -56,11 +56,31 @@ _BUILDER = Builder()
 _LOCK = threading.Lock()
 
 
-# The parse tables come from the cache folder when they are there (dsl/tables.py).
-PARSER = tables.parser((Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8"),
-                       PolLexer, _BUILDER, propagate_positions=False, maybe_placeholders=False)
-_LEXER: PolLexer = PARSER.parser.lexer
-_FAST = FastParser(PARSER, _LEXER)
+# The parse tables come from the cache folder when they are there (dsl/tables.py):
+# the fast loop's always, Lark's parser only for a text the loop does not take.
+_GRAMMAR = (Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8")
+_OPTIONS = {"propagate_positions": False, "maybe_placeholders": False}
+_TABLES, _lark = tables.fast(_GRAMMAR, PolLexer, _BUILDER, **_OPTIONS)
+_LEXER: PolLexer = _TABLES.lexer()
+_FAST = FastParser(_TABLES, _LEXER, _BUILDER, **_OPTIONS)
+_LARK_LOCK = threading.Lock()
+
+
+def lark_parser() -> Lark:
+    """Lark's parser of the same grammar, made at first use: its exceptions
+    say what is wrong with a text that does not parse."""
+    global _lark
+    with _LARK_LOCK:
+        if _lark is None:
+            _lark = tables.parser(_GRAMMAR, PolLexer, _BUILDER, **_OPTIONS)
+        return _lark
+
+
+def __getattr__(name: str):
+    if name == "PARSER":        # the name Lark's parser had (tests run both parsers)
+        return lark_parser()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DECLARATIONS = ("policy", "import", "input", "param", "let", "segment", "classify", "score",
                 "channel", "offer", "arbitrate", "test", "carry", "history", "experiment", "contact",
@@ -121,7 +141,7 @@ def _parse(source: Source) -> tuple[ast.File | None, list[Diagnostic]]:
             # Lark's own parser, for the exception that says what is wrong
             _BUILDER.begin(source.path)
             try:
-                file = PARSER.parse(source.text)
+                file = lark_parser().parse(source.text)
             except UnexpectedInput as e:
                 return None, _recover(source, e)
         return file, _BUILDER.problems
@@ -145,7 +165,7 @@ def _recover(source: Source, first: UnexpectedInput) -> list[Diagnostic]:
         start = resume
         text = "\n" * resume + "\n".join(lines[resume:])
         try:
-            PARSER.parse(text)
+            lark_parser().parse(text)
             break
         except UnexpectedInput as e:
             error = e
@@ -219,7 +239,7 @@ _PROP_TERMS = {w.upper() for w in PROPERTIES}
 
 def _pattern(name: str) -> str | None:
     try:
-        t = PARSER.get_terminal(name)
+        t = lark_parser().get_terminal(name)
     except KeyError:
         return None
     return t.pattern.value if t.pattern.type == "str" else None

@@ -3,6 +3,8 @@ the tree it means, precedence and section 9's fine points included, and
 syntax errors come back as diagnostics in words."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pol.dsl import ast
@@ -310,6 +312,40 @@ def test_the_fast_loop_builds_what_larks_parser_builds():
                 results.append(type(e).__name__ in ("NotFast", "UnexpectedToken", "UnexpectedCharacters",
                                                     "UnexpectedEOF"))
         assert results[0] == results[1], f
+
+
+def test_the_loops_tables_read_back_from_the_cache_folder_are_larks(tmp_path, monkeypatch):
+    """dsl/tables.py saves the loop's tables in a file of their own: read
+    back, they are the tables of Lark's parser, and the loop they make
+    parses as the one made from Lark's parser does; a file damaged or
+    planted with a state the loop would index out of its tables is not read."""
+    import json
+
+    from pol.dsl import parser as p
+    from pol.dsl import tables
+    from pol.dsl.lalr import FastParser
+    monkeypatch.setenv("POL_CACHE_DIR", str(tmp_path / "cache"))
+    made, lark = tables.fast(p._GRAMMAR, p.PolLexer, p._BUILDER, **p._OPTIONS)
+    read, none = tables.fast(p._GRAMMAR, p.PolLexer, p._BUILDER, **p._OPTIONS)
+    assert lark is not None and none is None
+    assert read == made == tables.plain(lark)
+    text = (Path(__file__).resolve().parents[1] / "policies" / "telecom" / "retention.pol").read_text("utf-8")
+    trees = []
+    for t in (made, read):
+        loop = FastParser(t, t.lexer(), p._BUILDER, **p._OPTIONS)
+        p._BUILDER.begin("t.pol")
+        trees.append(repr(loop.parse(text)))
+    assert trees[0] == trees[1] == repr(parse_ok(text))
+    (saved,) = (tmp_path / "cache").glob("grammar-*.fast.json")
+    data = json.loads(saved.read_text("utf-8"))
+    state, row = data["actions"][0]
+    row[next(iter(row))] = 10 ** 6                  # a shift to a state that is not there
+    saved.write_text(json.dumps(data), "utf-8")
+    again, rebuilt = tables.fast(p._GRAMMAR, p.PolLexer, p._BUILDER, **p._OPTIONS)
+    assert rebuilt is not None and again == made
+    saved.write_text(saved.read_text("utf-8")[:1000], "utf-8")      # truncated
+    assert tables.fast(p._GRAMMAR, p.PolLexer, p._BUILDER, **p._OPTIONS)[1] is not None
+    assert json.loads(saved.read_text("utf-8"))["grammar"] == data["grammar"]
 
 
 # ---------------------------------------------------------------- lines and carets

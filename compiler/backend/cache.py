@@ -51,6 +51,23 @@ _private_lock = threading.Lock()
 _private: Path | None = None
 _private_tried = False
 
+# Held for the whole of every build of a row kernel (engine/evaluation/row.py),
+# and of Numba's import on a background thread (engine/api/policy.py), and by
+# a fork while it forks: the building thread does not exist in the child,
+# and the locks it holds (Numba's compiler lock, this module's, the import
+# locks of half-imported modules) would stay locked there forever.
+BUILDING = threading.Lock()
+# logging's and the thread pools' fork hooks take their own locks, which the
+# building thread may need (Numba's import logs): registered before this
+# one, they run after it (Python runs the `before` hooks last registered
+# first), so a fork waits for the build without holding them.
+import concurrent.futures.thread  # noqa: E402,F401
+import logging  # noqa: E402,F401
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=BUILDING.acquire, after_in_parent=BUILDING.release,
+                        after_in_child=BUILDING.release)
+
 
 def key(source: str) -> str:
     # Imported here: the front end loads pol.cachefolder without Numba.

@@ -15,11 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
 
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir, offer_settings
@@ -29,12 +30,15 @@ from pol.compiler.backend.history import lower as lower_history
 from pol.compiler.backend.plan import plan as make_plan
 from pol.compiler.frontend.contact import has_quiet_hours, run_params
 from pol.errors import ArgumentError
-from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
-from pol.evaluation.executor import AutoExecutor, KernelExecutor
-from pol.evaluation.experiments import Arms
-from pol.evaluation.row import RowExecutor
-from pol.evaluation.stream import Stream, active_offers, batches_of, output_schemas
-from pol.evaluation.vector import VectorExecutor
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from pol.evaluation.executor import AutoExecutor, KernelExecutor
+    from pol.evaluation.experiments import Arms
+    from pol.evaluation.row import RowExecutor
+    from pol.evaluation.stream import Stream
+    from pol.evaluation.vector import VectorExecutor
 
 
 @dataclass(frozen=True)
@@ -111,22 +115,53 @@ class Policy:
         # ... and each experiment's arm too, drawn per batch (compiler/backend/experiments.py)
         run = lower_experiments(self.lowered.program)
         self.plan = make_plan(run)
-        self._kernel = KernelExecutor(run, self.plan)
-        self._vector = VectorExecutor(run, self.plan)
-        self._auto = AutoExecutor(self._kernel, self._vector)
         self._run = run
-        self._arms = Arms(program)
+        self._row_executor: RowExecutor | None = None
+        self._row_lock = threading.Lock()
+        self._row_started: int | None = None       # the process whose first decision started the row kernel
+        self._row_thread: threading.Thread | None = None
         self._active_cache = None
         self._decisions = None          # pol.api.decision.CompiledDecisions, made at the first decision
         self._quiet = has_quiet_hours(program)      # decide sets the time of day only then
         self._defaults = resolve_params(program, {})
         self._population_program: ir.Program | None = None     # made at the first decision that needs it
 
+    # The evaluators are made at first use: each imports Numba (half a second
+    # and more of a start-up), which `pol.load` and a first decision on the
+    # reference evaluator do without.
     @functools.cached_property
+    def _kernel(self) -> KernelExecutor:
+        from pol.evaluation.executor import KernelExecutor
+        return KernelExecutor(self._run, self.plan)
+
+    @functools.cached_property
+    def _vector(self) -> VectorExecutor:
+        from pol.evaluation.vector import VectorExecutor
+        return VectorExecutor(self._run, self.plan)
+
+    @functools.cached_property
+    def _auto(self) -> AutoExecutor:
+        from pol.evaluation.executor import AutoExecutor
+        return AutoExecutor(self._kernel, self._vector)
+
+    @functools.cached_property
+    def _arms(self) -> Arms:
+        from pol.evaluation.experiments import Arms
+        return Arms(self.program)
+
+    @property
     def _row(self) -> RowExecutor:
-        """`decide`'s executor, made at first use: its lookups and walk rules
-        cost 0.3-0.7 s of a start-up that `pol run` and `evaluate` never use."""
-        return RowExecutor(self._run, self.plan)
+        """`decide`'s executor, made at first use (once, whichever thread
+        asks first): its lookups and walk rules cost 0.3-0.7 s of a start-up
+        that `pol run` and `evaluate` never use."""
+        row = self._row_executor
+        if row is None:
+            with self._row_lock:
+                if self._row_executor is None:
+                    from pol.evaluation.row import RowExecutor
+                    self._row_executor = RowExecutor(self._run, self.plan)
+                row = self._row_executor
+        return row
 
     def _executor(self, engine: str):
         engine = _choice("engine", engine, ENGINES)
@@ -181,6 +216,7 @@ class Policy:
             from pol.evaluation.history import HistoryTables
             tables = HistoryTables(self.program, self.lowered.columns, history if history is not None else {},
                                    day, history_paths)
+        from pol.evaluation.stream import Stream
         return Stream(self.lowered.program, self.plan, executor, day, values, sink, path, history=tables,
                       spill=spill)
 
@@ -194,6 +230,11 @@ class Policy:
         def sink(c, a):
             customers.append(c)
             assignments.append(a)
+
+        import pyarrow as pa
+
+        from pol.evaluation.assignment_columns import run_metadata, with_run_metadata
+        from pol.evaluation.stream import batches_of, output_schemas
 
         # the result holds every output batch: nothing is gained by spilling
         run = self.stream(sink, as_of, params, engine=engine, history=history, spill=False)
@@ -222,9 +263,11 @@ class Policy:
     def warnings(self, engine: str = "auto") -> list[str]:
         """What a run on this engine could not do as it should (so far in this
         process): a failed background compile of the kernel."""
-        return self._auto.warnings() if engine == "auto" else []
+        auto = self.__dict__.get("_auto")        # none made: nothing ran on it
+        return auto.warnings() if engine == "auto" and auto is not None else []
 
     def program_key_arrow_type(self) -> pa.DataType:
+        import pyarrow as pa
         t = self.program.input.field(self.program.input.key).type
         return pa.int64() if t.value == "int" else pa.string()
 
@@ -280,10 +323,17 @@ class Policy:
         values = resolve_params(self.program, params) if params else self._defaults
         if self._quiet:
             values = run_params(self.program, values, as_of)
-        if engine == "reference" or (engine == "auto" and self._row._kernel is None and not self._row_ready()):
+        row = self._row_executor
+        if engine == "reference" or (engine == "auto" and (row is None or row._kernel is None)
+                                     and not self._row_ready()):
             from pol.api.decision import decide_reference
-            return decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
-                                    history=history)
+            d = decide_reference(self.program, record, day, values, extra=extra, exhausted=exhausted,
+                                 history=history)
+            if engine == "auto":
+                # Started once the answer is made: the first decision does not
+                # share the GIL with Numba's import.
+                self._start_row()
+            return d
         cached = self._active_cache
         active = cached[1] if values is self._defaults and cached is not None and cached[0] == day \
             else self._active(day, values)
@@ -299,24 +349,47 @@ class Policy:
         return decisions.decide(record, day, values, active, extra, history)
 
     def _row_ready(self) -> bool:
-        row = self._row
-        if row.ready:
+        """Whether `auto` decides on the row kernel now. A kernel in Numba's
+        disk cache loads in milliseconds once Numba is imported, but the
+        import and Numba's first dispatch in the process take most of a
+        second: so it loads behind the first decisions, which the reference
+        evaluator makes (the same decisions: tests/conformance), as one that
+        is not cached compiles behind them. Without background builds
+        (POL_BACKGROUND_COMPILE=0) a cached kernel is loaded now and used."""
+        row = self._row_executor
+        if row is not None and row.ready:
             return True
+        if _background():
+            return False
+        row = self._row
         if cache.is_cached(row.source):
-            # Numba's disk cache has it: loading takes milliseconds, not the
-            # seconds of a compile, so the first decision already uses it.
             row.kernel()
             return True
-        if os.environ.get("POL_BACKGROUND_COMPILE", "1") != "0":
-            row.start()
         return False
+
+    def _start_row(self) -> None:
+        """Build (or load) the row kernel on a background thread, once per
+        process (a forked child starts its own: the parent's thread is not
+        there)."""
+        if not _background() or self._row_started == os.getpid():
+            return
+        self._row_started = os.getpid()
+        self._row_thread = threading.Thread(target=self._build_row, name="pol-row-kernel", daemon=True)
+        self._row_thread.start()
+
+    def _build_row(self) -> None:
+        with cache.BUILDING:
+            # a fork waits while Numba's modules import here: a child would
+            # find them half made, their import locks held by no thread
+            row = self._row
+        row.kernel()
 
     def _active(self, day, values):
         if values is not self._defaults:    # a window may come from a param
-            return active_offers(offer_settings.with_params(self.program, values), day)
+            return _active_offers(offer_settings.with_params(self.program, values), day)
         cached = self._active_cache
         if cached is None or cached[0] != day:
-            cached = self._active_cache = (day, active_offers(self.program, day))
+            cached = self._active_cache = (day, _active_offers(self.program, day))
         return cached[1]
 
     def explain(self, record: dict, as_of=None, params=None, extra: str = "error", history=None, ledger=None):
@@ -333,6 +406,17 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"<Policy {self.name} version {self.version!r} from {self.path}>"
+
+
+def _active_offers(program: ir.Program, day: dt.date) -> np.ndarray:
+    # imported here: pol.evaluation.stream imports Numba (the row kernel's
+    # callers have it by then)
+    from pol.evaluation.stream import active_offers
+    return active_offers(program, day)
+
+
+def _background() -> bool:
+    return os.environ.get("POL_BACKGROUND_COMPILE", "1") != "0"
 
 
 def load(path: str | Path, root: str | Path | None = None) -> Policy:

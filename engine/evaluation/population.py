@@ -18,7 +18,6 @@ import pyarrow as pa
 
 from pol.compiler import ir
 from pol.compiler.backend.plan import plan as make_plan
-from pol.evaluation.bind import bind
 
 NAME = "__population"
 
@@ -64,6 +63,9 @@ class Population:
         self.index = self.plan.segments.index(NAME)
 
     def mask(self, batch: pa.RecordBatch, params: dict, today: int) -> np.ndarray:
+        # Numba's evaluators, imported here: `decide` asks population_program
+        # alone, on the reference evaluator, before any kernel is loaded
+        from pol.evaluation.bind import bind
         from pol.evaluation.stream import BatchOut
         from pol.evaluation.vector import evaluate_batch
         bound = bind(self.program, self.plan, batch, params)

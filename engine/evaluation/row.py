@@ -12,17 +12,15 @@ included. Capacities do not apply to single decisions (LANGUAGE.md section
 6).
 
 Building a row kernel (writing its module, Numba compiling it or loading it
-from its disk cache) happens once per process, on a background thread
-(`start`) or in the caller (`kernel`), one build at a time. A fork waits
-for a build in flight: the build thread does not exist in the child, and
-the locks it holds (Numba's compiler lock, the kernel cache's) would stay
-locked there forever.
+from its disk cache) happens once per process, on the background thread
+that a policy's first decision starts (pol.api.policy, `_start_row`) or in
+the caller (`kernel`), one build at a time, under cache.BUILDING: a fork
+waits for a build in flight.
 """
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import struct
 import threading
 
@@ -42,12 +40,6 @@ from pol.evaluation.row_record import RecordPacker, picker, unusable
 from pol.evaluation.strings import extended, lookups
 
 _ORDINAL_EPOCH = dt.date(1970, 1, 1).toordinal()
-
-# Held for the whole of every build, and by a fork while it forks.
-_BUILDING = threading.Lock()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_BUILDING.acquire, after_in_parent=_BUILDING.release,
-                        after_in_child=_BUILDING.release)
 
 
 class RowOutputs:
@@ -97,7 +89,6 @@ class RowExecutor:
         self.program = program
         self.plan = plan
         self._kernel = None
-        self._started: int | None = None      # the process that started a background build
         self._codes = {s: k for k, s in enumerate(plan.literals)}
         # The record packed as layout.record_slots lays it out: each kind of
         # value picked from the reader's list (input order) by one call.
@@ -151,31 +142,24 @@ class RowExecutor:
     def kernel(self):
         """The row kernel, built now if no build has finished yet."""
         if self._kernel is None:
-            self._build()
+            with cache.BUILDING:
+                self.build()
         return self._kernel
 
-    def start(self) -> None:
-        """Build the kernel on a background thread, once per process (a forked
-        child starts its own: the parent's thread is not there)."""
-        if self._kernel is not None or self._started == os.getpid():
+    def build(self) -> None:
+        """Build the kernel unless it is built; the caller holds cache.BUILDING."""
+        if self._kernel is not None:
             return
-        self._started = os.getpid()
-        threading.Thread(target=self._build, name="pol-row-kernel", daemon=True).start()
-
-    def _build(self) -> None:
-        with _BUILDING:
-            if self._kernel is not None:
-                return
-            kernel = cache.load(self.source).row_kernel
-            # One call on a record of nulls compiles the kernel for the types
-            # every call passes (or loads the machine code from Numba's cache),
-            # so that no decision waits for it.
-            from pol.api.params import resolve_params
-            from pol.evaluation.stream import active_offers
-            params = resolve_params(self.program, {})
-            self._call(kernel, [None] * len(self.program.input.fields), 0, params,
-                       active_offers(self.program, dt.date(1970, 1, 1)), 0)
-            self._kernel = _entry_point(kernel)
+        kernel = cache.load(self.source).row_kernel
+        # One call on a record of nulls compiles the kernel for the types
+        # every call passes (or loads the machine code from Numba's cache),
+        # so that no decision waits for it.
+        from pol.api.params import resolve_params
+        from pol.evaluation.stream import active_offers
+        params = resolve_params(self.program, {})
+        self._call(kernel, [None] * len(self.program.input.fields), 0, params,
+                   active_offers(self.program, dt.date(1970, 1, 1)), 0)
+        self._kernel = _entry_point(kernel)
 
     def _thread(self) -> _Thread:
         """This thread's buffers and the kernel arguments that stay (the

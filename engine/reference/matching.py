@@ -26,7 +26,6 @@ from fractions import Fraction
 
 from pol.compiler import costs, ir, offer_settings
 from pol.compiler.backend.layout import FUNNEL
-from pol.reference import optimal
 
 FNV_OFFSET = 14695981039346656037
 FNV_PRIME = 1099511628211
@@ -305,6 +304,9 @@ def match_all(program: ir.Program, rows: Sequence, keys: Sequence | None = None)
     walked = _walk(program, rules, rows, keys, pairs, funnel)
     if not program.arbitrate.optimal:
         return walked[0]
+    # its numbers come from the compiled allocation's module (Numba): a
+    # single decision, which is never optimal, does not import it
+    from pol.reference import optimal
     return optimal.allocate(program, rules, pairs, walked,
                             lambda order: _walk(program, rules, rows, keys, order, funnel), rows)
 
