@@ -394,8 +394,8 @@ def same(t: Type | None, expected, actual) -> bool:
 # On a cold kernel cache most of this suite's time is Numba compiling: each
 # case's program is a fused kernel and a row kernel of its own, a second or
 # more each. The cases that only declare values over the standard input (no
-# offers or channels, histories, experiments, population, imports or param
-# overrides) cannot change one another's values, so the compiled evaluators
+# offers or channels, histories, experiments, population or imports) cannot
+# change one another's values, so the compiled evaluators
 # run a section's such cases as one program, each case's names prefixed:
 # one kernel and one row kernel per section. Every case is still evaluated
 # on its own rows and checked on its own names.
@@ -406,7 +406,7 @@ _SHARED: dict[int, tuple[ir.Program, ir.Program, str]] = {}
 
 def on_its_own(program: ir.Program, case: dict) -> bool:
     """Whether the case's program needs a kernel of its own."""
-    return bool("input " in case["policy"] or case.get("files") or case.get("params") or case.get("history")
+    return bool("input " in case["policy"] or case.get("files") or case.get("history")
                 or program.offers or program.channels or program.histories or program.experiments
                 or program.population is not None or program.carry or program.attributes)
 
@@ -478,10 +478,11 @@ def shared(case: dict) -> tuple[ir.Program, ir.Program, str] | None:
     return _SHARED.get(id(case))
 
 
-def evaluate_shared(evaluator, program: ir.Program, rows: list[dict], as_of: dt.date, where) -> dict[str, list]:
+def evaluate_shared(evaluator, program: ir.Program, rows: list[dict], as_of: dt.date, params: dict,
+                    where) -> dict[str, list]:
     """The case's values through the program it shares: its names without the prefix."""
     merged, observed, prefix = where
-    out = evaluator(merged, rows, as_of, {}, observed=observed)
+    out = evaluator(merged, rows, as_of, {prefix + k: v for k, v in params.items()}, observed=observed)
     got = {k: v for k, v in out.items() if k not in set(merged.order)}
     got.update({name: out[prefix + name] for name in program.order if prefix + name in out})
     return got
@@ -502,7 +503,7 @@ def test_case(case, evaluator):
     history = case_history(program, case)
     where = shared(case) if evaluator in COMPILED else None
     if where is not None:
-        got = evaluate_shared(EVALUATORS[evaluator], program, rows, as_of, where)
+        got = evaluate_shared(EVALUATORS[evaluator], program, rows, as_of, case.get("params", {}), where)
     else:
         got = EVALUATORS[evaluator](program, rows, as_of, case.get("params", {}),
                                     **({"history": history} if history else {}))
