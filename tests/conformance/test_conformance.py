@@ -483,6 +483,9 @@ def evaluate_shared(evaluator, program: ir.Program, rows: list[dict], as_of: dt.
     """The case's values through the program it shares: its names without the prefix."""
     merged, observed, prefix = where
     out = evaluator(merged, rows, as_of, {prefix + k: v for k, v in params.items()}, observed=observed)
+    # every evaluator outputs the segments, classifications and scores: a
+    # prefix gone wrong fails here rather than skipping as a name not exposed
+    assert all(prefix + name in out for name in program.outputs)
     got = {k: v for k, v in out.items() if k not in set(merged.order)}
     got.update({name: out[prefix + name] for name in program.order if prefix + name in out})
     return got
