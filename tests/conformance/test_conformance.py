@@ -195,11 +195,12 @@ def _unobserve(program: ir.Program, out: dict, column) -> dict:
 def compiled(engine: str):
     """A batch evaluator of the engine: the fused kernel or the vectorized one."""
     def evaluate(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict,
-                 history: dict | None = None) -> dict[str, list]:
+                 history: dict | None = None, observed: ir.Program | None = None) -> dict[str, list]:
         import pyarrow as pa
 
         from pol.api.policy import Policy
-        observed = _observed(program, rows, [e for ev in (history or {}).values() for e in ev])
+        if observed is None:
+            observed = _observed(program, rows, [e for ev in (history or {}).values() for e in ev])
         arrow = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(),
                  Type.STRING: pa.string(), Type.DATE: pa.date32(), Type.TIMESTAMP: pa.timestamp("us"),
                  Type.LIST_INT: pa.list_(pa.int64()), Type.LIST_STRING: pa.list_(pa.string())}
@@ -237,14 +238,16 @@ def compiled(engine: str):
 
 
 def row_kernel(program: ir.Program, rows: list[dict], as_of: dt.date, params: dict,
-               history: dict | None = None) -> dict[str, list]:
+               history: dict | None = None, observed: ir.Program | None = None) -> dict[str, list]:
     """`decide(engine="kernel")`: each row alone through the compiled row
     kernel, as a JSON service sends it (dates as "YYYY-MM-DD"). A single
     decision ignores capacities and the run-wide constraints, so with them
     the offers are not compared (tests/test_constraints.py compares decide
     with a ledger against the oracle)."""
     from pol.api.policy import Policy
-    observed = Policy(_observed(program, rows, [e for ev in (history or {}).values() for e in ev]))
+    if observed is None:
+        observed = _observed(program, rows, [e for ev in (history or {}).values() for e in ev])
+    observed = Policy(observed)
     records = [{k: v.isoformat() if isinstance(v, dt.date) else v for k, v in r.items()} for r in rows]
     decisions = [observed.decide(r, as_of=as_of, params=params, engine="kernel",
                                  history=_mine(program, history or {}, r.get(program.input.key)))
@@ -386,11 +389,113 @@ def same(t: Type | None, expected, actual) -> bool:
     return isinstance(actual, kind) and actual == expected
 
 
+# ---------------------------------------------------------------- one compile per section
+
+# On a cold kernel cache most of this suite's time is Numba compiling: each
+# case's program is a fused kernel and a row kernel of its own, a second or
+# more each. The cases that only declare values over the standard input (no
+# offers or channels, histories, experiments, population or imports) cannot
+# change one another's values, so the compiled evaluators
+# run a section's such cases as one program, each case's names prefixed:
+# one kernel and one row kernel per section. Every case is still evaluated
+# on its own rows and checked on its own names.
+
+COMPILED = ("kernel", "row")
+_SHARED: dict[int, tuple[ir.Program, ir.Program, str]] = {}
+
+
+def on_its_own(program: ir.Program, case: dict) -> bool:
+    """Whether the case's program needs a kernel of its own."""
+    return bool("input " in case["policy"] or case.get("files") or case.get("history")
+                or program.offers or program.channels or program.histories or program.experiments
+                or program.population is not None or program.carry or program.attributes)
+
+
+def _prefixed(node, prefix: str):
+    """An IR value with every declaration and param name prefixed, where
+    declared and where read."""
+    import dataclasses
+    if isinstance(node, tuple):
+        items = tuple(_prefixed(n, prefix) for n in node)
+        return node if all(a is b for a, b in zip(items, node)) else items
+    if not dataclasses.is_dataclass(node) or isinstance(node, (type, Type)):
+        return node
+    named = isinstance(node, (ir.Let, ir.Segment, ir.Classify, ir.Score, ir.Param, ir.DeclRef, ir.ParamRef))
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        new = prefix + value if named and f.name == "name" else _prefixed(value, prefix)
+        if new is not value:
+            changes[f.name] = new
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _merged(programs: list[ir.Program]) -> ir.Program:
+    """The programs (the standard input, declarations and params only) as one,
+    the k-th's names prefixed `cK_`."""
+    import dataclasses
+    parts = [dataclasses.replace(_prefixed(p, f"c{k}_"), order=tuple(f"c{k}_{n}" for n in p.order),
+                                 outputs=tuple(f"c{k}_{n}" for n in p.outputs)) for k, p in enumerate(programs)]
+    joined = {f: tuple(x for p in parts for x in getattr(p, f))
+              for f in ("params", "lets", "segments", "classifies", "scores", "order", "outputs")}
+    assert len(set(joined["order"])) == len(joined["order"])
+    return dataclasses.replace(programs[0], name="conformance", **joined)
+
+
+def _build_shared() -> None:
+    sections: dict[str, list[tuple[dict, ir.Program, list[dict]]]] = {}
+    for name, case in CASES:
+        program = compile_case(case)
+        if not on_its_own(program, case):
+            sections.setdefault(name.partition(":")[0], []).append((case, program, case_rows(program, case)))
+    for members in sections.values():
+        _share(members)
+
+
+def _share(members: list[tuple[dict, ir.Program, list[dict]]]) -> None:
+    """One program for the members, or for each half of them when one would
+    be compiled in stages (split.py: a case tests the single kernel)."""
+    from pol.compiler.backend import split
+    merged, observed = _observed_of(members)
+    if len(members) > 1 and split.needed(observed, None):
+        _share(members[:len(members) // 2])
+        _share(members[len(members) // 2:])
+        return
+    for k, (case, _, _) in enumerate(members):
+        _SHARED[id(case)] = (merged, observed, f"c{k}_")
+
+
+def _observed_of(members) -> tuple[ir.Program, ir.Program]:
+    merged = _merged([program for _, program, _ in members])
+    return merged, _observed(merged, [r for _, _, rows in members for r in rows])
+
+
+def shared(case: dict) -> tuple[ir.Program, ir.Program, str] | None:
+    """The program this case shares with its section's other cases, that
+    program observed, and this case's prefix; None: it has its own."""
+    if not _SHARED:
+        _build_shared()
+    return _SHARED.get(id(case))
+
+
+def evaluate_shared(evaluator, program: ir.Program, rows: list[dict], as_of: dt.date, params: dict,
+                    where) -> dict[str, list]:
+    """The case's values through the program it shares: its names without the prefix."""
+    merged, observed, prefix = where
+    out = evaluator(merged, rows, as_of, {prefix + k: v for k, v in params.items()}, observed=observed)
+    # every evaluator outputs the segments, classifications and scores: a
+    # prefix gone wrong fails here rather than skipping as a name not exposed
+    assert all(prefix + name in out for name in program.outputs)
+    got = {k: v for k, v in out.items() if k not in set(merged.order)}
+    got.update({name: out[prefix + name] for name in program.order if prefix + name in out})
+    return got
+
+
 # ---------------------------------------------------------------- the runner
 
 @pytest.fixture(params=sorted(EVALUATORS))
 def evaluator(request):
-    return EVALUATORS[request.param]
+    return request.param
 
 
 @pytest.mark.parametrize("case", [c for _, c in CASES], ids=[name for name, _ in CASES])
@@ -399,7 +504,12 @@ def test_case(case, evaluator):
     rows = case_rows(program, case)
     as_of = dt.date.fromisoformat(case.get("as_of", DEFAULT_AS_OF.isoformat()))
     history = case_history(program, case)
-    got = evaluator(program, rows, as_of, case.get("params", {}), **({"history": history} if history else {}))
+    where = shared(case) if evaluator in COMPILED else None
+    if where is not None:
+        got = evaluate_shared(EVALUATORS[evaluator], program, rows, as_of, case.get("params", {}), where)
+    else:
+        got = EVALUATORS[evaluator](program, rows, as_of, case.get("params", {}),
+                                    **({"history": history} if history else {}))
     missing: set[str] = set()
     problems = []
     for n, ((given, expected), _row) in enumerate(zip(case["rows"], rows), start=1):
