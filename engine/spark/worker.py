@@ -20,10 +20,12 @@ The partition functions take and give Arrow batches (mapInArrow):
 """
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import os
 import pickle
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -74,6 +76,8 @@ def policy_of(job: Job):
                 os.environ["POL_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"pol-kernels-{os.getuid()}")
             from pol.api.policy import load
             folder = Path(tempfile.mkdtemp(prefix="pol-policy-"))
+            # the files stay while the worker may read them, and go with it
+            atexit.register(shutil.rmtree, folder, True)
             for name, text in job.sources.items():
                 path = folder / name
                 path.parent.mkdir(parents=True, exist_ok=True)
