@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -378,11 +379,21 @@ class Policy:
         self._row_thread.start()
 
     def _build_row(self) -> None:
-        with cache.BUILDING:
-            # a fork waits while Numba's modules import here: a child would
-            # find them half made, their import locks held by no thread
-            row = self._row
-        row.kernel()
+        # Importing Numba reads thousands of files, giving up the GIL at
+        # each read; with decisions running on other threads it then waits a
+        # whole switch interval (5 ms) to get it back each time, and the
+        # kernel served 9-13 s after the first decision instead of about 1 s
+        # (benchmarks/README.md). A short interval while it loads.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, _LOADING_INTERVAL))
+        try:
+            with cache.BUILDING:
+                # a fork waits while Numba's modules import here: a child would
+                # find them half made, their import locks held by no thread
+                row = self._row
+            row.kernel()
+        finally:
+            sys.setswitchinterval(interval)
 
     def _active(self, day, values):
         if values is not self._defaults:    # a window may come from a param
@@ -413,6 +424,10 @@ def _active_offers(program: ir.Program, day: dt.date) -> np.ndarray:
     # callers have it by then)
     from pol.evaluation.stream import active_offers
     return active_offers(program, day)
+
+
+# The GIL's switch interval while the row kernel loads behind decisions (s).
+_LOADING_INTERVAL = 0.0002
 
 
 def _background() -> bool:
