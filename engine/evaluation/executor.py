@@ -224,9 +224,12 @@ class AutoExecutor:
         if kernel.ready(sig):
             kernel.execute(call, out, job)
             return
+        self.vector(bound, active, today, out, job)
+        # Started once this batch's result is made: on two cores the compile
+        # processes would otherwise slow the first result (benchmarks/README.md,
+        # large policies); it is one batch of the vectorized evaluator later.
         if kernel is self.kernel_exec and not self.failed(sig):
             self.start_background(sig)
-        self.vector(bound, active, today, out, job)
 
     def failed(self, sig: tuple) -> bool:
         """Whether the kernel's compile for these types failed, in this run's
