@@ -122,27 +122,25 @@ def all_(*xs: ast.expr | None) -> ast.expr | None:
     given = [x for x in xs if x is not None]
     if not given:
         return None
-    if any(const_flag(x) is False for x in given):
-        return C(False)
-    flags = [x for x in given if const_flag(x) is None]
-    if not flags:
-        return C(True)
-    out = flags[0]
-    for x in flags[1:]:
-        out = binop(ast.BitAnd(), out, x)
-    return out
+    return _folded(given, ast.BitAnd(), absorbing=False)
 
 
 def any_(*xs: ast.expr) -> ast.expr:
     """Disjunction of bool flags, without a branch (constants folded)."""
-    if any(const_flag(x) is True for x in xs):
-        return C(True)
+    return _folded(list(xs), ast.BitOr(), absorbing=True)
+
+
+def _folded(xs: list[ast.expr], op: ast.operator, absorbing: bool) -> ast.expr:
+    """x op y op ...: a constant `absorbing` decides it; the other constant
+    drops out (`&` of flags: False absorbs, True drops; `|` the reverse)."""
+    if any(const_flag(x) is absorbing for x in xs):
+        return C(absorbing)
     flags = [x for x in xs if const_flag(x) is None]
     if not flags:
-        return C(False)
+        return C(not absorbing)
     out = flags[0]
     for x in flags[1:]:
-        out = binop(ast.BitOr(), out, x)
+        out = binop(op, out, x)
     return out
 
 
