@@ -122,3 +122,10 @@ def exact_amount(value: int | float) -> Fraction:
     """A budget's value as the decimal it reads as (0.1 is 1/10, not the
     binary float nearest it), as a written budget is."""
     return Fraction(value) if isinstance(value, int) else Fraction(repr(float(value)))
+
+
+def has_campaigns(program: ir.Program) -> bool:
+    """Whether the assignments say each offer's campaign: some offer comes from
+    a file of another campaign than the program's own. (Here, not beside the
+    assignment columns, so that a decision's imports need no pyarrow.)"""
+    return any(o.campaign not in (None, program.name) for o in program.offers)

@@ -33,7 +33,7 @@ from pol.api import ids
 from pol.api.ids import decision_id, written
 from pol.api.records import reader
 from pol.compiler import ir
-from pol.evaluation.assignment_columns import has_campaigns
+from pol.compiler.offer_settings import has_campaigns
 from pol.reference.interp import RowResult, evaluate_row
 from pol.reference.matching import Match, match_customer
 

@@ -13,17 +13,12 @@ import numpy as np
 import pyarrow as pa
 
 from pol.compiler import ir
+from pol.compiler.offer_settings import has_campaigns
 from pol.io.columns import ARROW
 
 # Carried input columns travel with the customer columns (through the spill
 # file of a run with capacities) under names no field can have.
 CARRIED = "\x00carry:"
-
-
-def has_campaigns(program: ir.Program) -> bool:
-    """Whether the assignments say each offer's campaign: some offer comes from
-    a file of another campaign than the program's own."""
-    return any(o.campaign not in (None, program.name) for o in program.offers)
 
 
 def fields(program: ir.Program) -> list[pa.Field]:
