@@ -170,8 +170,7 @@ def run(policy: str, input: str, out: str, as_of: str | None = None, params=(), 
             raise cannot_write(out, e) from None
         writer = None
         bar.close()
-        if program.population is not None:      # as a local run counts them (LANGUAGE.md 3.14)
-            counts.outside = (total if total is not None else prepared.read.count()) - rows
+        prepared.count_outside(counts, total)
         summary = run_summary(
             pol_, run_id, policy, input, out, files=len(files) if files is not None else len(df.inputFiles()),
             input_format="parquet", fmt=fmt, day=day, params=prepared.job.params, started_at=started_at,

@@ -146,12 +146,16 @@ class Prepared:
             counts.funnel += self.funnel
         return counts, Arms(self.program)
 
-    def summary(self, counts: Counts, arms: Arms, history_counts: dict | None, rows_read: int | None = None) -> dict:
-        """The local run's summary (Policy.evaluate's Result.summary) from the
-        partitions' counts; `rows_read`, with a population, the rows read
-        (counted here, one job, when not given)."""
+    def count_outside(self, counts: Counts, rows_read: int | None = None) -> None:
+        """With a population, the rows read outside it, as a local run counts
+        them (LANGUAGE.md 3.14): `rows_read`, or one job's count of them."""
         if self.program.population is not None:
             counts.outside = (self.read.count() if rows_read is None else rows_read) - counts.customers
+
+    def summary(self, counts: Counts, arms: Arms, history_counts: dict | None) -> dict:
+        """The local run's summary (Policy.evaluate's Result.summary) from the
+        partitions' counts."""
+        self.count_outside(counts)
         summary = {**counts.to_dict(self.policy.labels()), "absent_fields": list(self.absent)}
         if history_counts is not None:
             summary["history"] = history_counts
