@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -222,6 +224,37 @@ def test_a_ledger_gives_nothing_outside_the_population():
     assert policy.decide(outside, as_of=AS_OF, ledger=ledger).offers == []
     inside = dict(outside, province="广东")
     assert policy.decide(inside, as_of=AS_OF, ledger=ledger).offer_names == ["gift"]
+
+
+# `pol run` as its own process, then what it imported.
+CHILD = r"""
+import json, sys
+from pol.cli.main import main
+sys.argv = ["pol", *sys.argv[1:]]
+status = main()
+print(json.dumps({"status": status, "imported": sorted(m for m in ("pandas", "scipy", "numba") if m in sys.modules)}))
+"""
+
+
+def test_a_run_of_its_own_imports_neither_pandas_nor_scipy(tmp_path, data):
+    """pyarrow would import pandas and Numba SciPy, for nothing a run uses
+    (engine/cli/unused.py): the process of a pruned run leaves them out and
+    writes what the same run in a caller's process writes."""
+    root, _ = data
+    policy = tmp_path / "gd.pol"
+    policy.write_text(GD_MID_HIGH, encoding="utf-8")
+    child = subprocess.run([sys.executable, "-c", CHILD, "run", str(policy), "--input", str(root), "--out",
+                            str(tmp_path / "own"), "--as-of", AS_OF, "--no-progress"],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr
+    got = json.loads(child.stdout.strip().splitlines()[-1])
+    assert got == {"status": 0, "imported": ["numba"]}
+    # a caller's process keeps them importable
+    status, _, customers, assignments = _run(tmp_path, GD_MID_HIGH, root, name="caller")
+    assert status == 0 and not any(type(f).__name__ == "_Refuse" for f in sys.meta_path)
+    # run ids differ only in the schemas' metadata, which equals() leaves out
+    assert pq.read_table(tmp_path / "own" / "customers.parquet").equals(customers)
+    assert pq.read_table(tmp_path / "own" / "assignments.parquet").equals(assignments)
 
 
 def test_a_pruned_partition_is_not_opened(tmp_path):
