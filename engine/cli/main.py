@@ -308,7 +308,7 @@ def main(argv=None) -> int:
     if own_process and args.command == "run" and args.engine == "local":     # Spark's driver keeps it
         gc.disable()
         # pandas and SciPy, which pyarrow and Numba would import for nothing
-        # a run uses (0.8 s of CPU): PySpark needs pandas, so not for Spark
+        # a run uses (0.5 s of CPU): PySpark needs pandas, so not for Spark
         from pol.cli import unused
         unused.refuse()
     try:

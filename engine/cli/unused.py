@@ -2,7 +2,7 @@
 
 Two libraries pol does not call are imported for it by the ones it does,
 at a cost a short run pays in full (benchmarks/README.md, the population
-scan: about 0.8 of a 1.5 s run's CPU):
+scan: 0.5-0.6 s of a 1.7 s run's CPU):
 
 * pandas: pyarrow's pandas shim imports it the first time any Python or
   NumPy value becomes an Arrow array or scalar (`pa.array`, `pa.scalar`,
