@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import clirun
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pol
+from pol.cli import unused
 from pol.cli.run import run_command
 from pol.compiler.frontend import compile_text
 from pol.io.pushdown import population_filter
@@ -249,12 +251,15 @@ def test_a_run_of_its_own_imports_neither_pandas_nor_scipy(tmp_path, data):
     assert child.returncode == 0, child.stderr
     got = json.loads(child.stdout.strip().splitlines()[-1])
     assert got == {"status": 0, "imported": []}
-    # a caller's process keeps them importable
-    status, _, customers, assignments = _run(tmp_path, GD_MID_HIGH, root, name="caller")
-    assert status == 0 and not any(type(f).__name__ == "_Refuse" for f in sys.meta_path)
+    # `pol run` in a caller's process (main given its arguments) leaves them importable
+    caller = clirun.pol("run", policy, "--input", root, "--out", tmp_path / "caller", "--as-of", AS_OF,
+                        "--no-progress")
+    assert caller.returncode == 0, caller.stderr
+    assert unused._Refuse not in sys.meta_path
     # run ids differ only in the schemas' metadata, which equals() leaves out
-    assert pq.read_table(tmp_path / "own" / "customers.parquet").equals(customers)
-    assert pq.read_table(tmp_path / "own" / "assignments.parquet").equals(assignments)
+    for name in ("customers", "assignments"):
+        own = pq.read_table(tmp_path / "own" / f"{name}.parquet")
+        assert own.num_rows and own.equals(pq.read_table(tmp_path / "caller" / f"{name}.parquet"))
 
 
 def test_a_pruned_partition_is_not_opened(tmp_path):
