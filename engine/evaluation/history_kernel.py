@@ -15,12 +15,14 @@ the event they hold, so ties between events on one day go to the earlier
 The filters come as tables over the codes of the fields they read
 (engine/evaluation/history_filters.py): an event's filter is a lookup.
 
-Cost: the scan is bound by memory, one accumulator block per event at a
-random place when the events come in random key order; the blocks are
-kept to a cache line where the aggregates fit in one (`_WORDS`), and each
-is prefetched a few events before its update so that the misses overlap.
-Partitioning the events by group first (cache-sized buckets, a scan per
-core) was tried and measured no faster on the 2-core machine
+Cost: one accumulator block per event at a random place when the events
+come in random key order; the blocks are kept to a cache line where the
+aggregates fit in one (`_WORDS`), and each is prefetched a few events
+before its update so that the misses overlap. With that, the scan is bound
+by its instructions more than by memory (the same events sorted by bucket
+of groups scan only ~10% faster), so partitioning the events into buckets
+whose blocks fit the L2 cache cost more in the copy than it saved, both as
+the rows copied and as records scanned one aggregate at a time
 (benchmarks/README.md).
 """
 from __future__ import annotations
