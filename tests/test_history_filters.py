@@ -170,3 +170,22 @@ def test_many_customers_on_every_core():
     assert got["refused"].to_pylist() == [today - v if v >= 0 else None for v in latest.tolist()]
     names = {0: "accepted", 1: "refused", 2: None, -1: None}
     assert got["outcome"].to_pylist() == [names[v] for v in last.tolist()]
+
+
+@pytest.mark.parametrize("size", [0, 5, 8, 4096 + 13, 3 * 4096 + 7])
+def test_the_event_rows_of_sliced_arrays_with_nulls(size):
+    """The passes that read an event column's buffers (history_events.py):
+    every offset into the validity bitmap, across the bytes and the chunks
+    its bits are unpacked in, against Arrow's own nulls."""
+    from pol.evaluation.bind import _float_values, _validity, _values
+    from pol.evaluation.history_events import float_row, int_row, valid_row
+    rng = np.random.default_rng(size)
+    for offset in range(0, 17, 3):
+        ints = pa.array(rng.integers(-50, 50, size + offset), mask=rng.random(size + offset) < 0.3).slice(offset)
+        floats = pa.array(rng.random(size + offset), mask=rng.random(size + offset) < 0.3).slice(offset)
+        is_null = ints.is_null().to_numpy(zero_copy_only=False)
+        want = np.where(is_null, -9, ints.fill_null(0).to_numpy(zero_copy_only=False) - 4)
+        assert int_row(_values(ints), _validity(ints), -9, np.empty(size, np.int64), 4).tolist() == want.tolist()
+        assert valid_row(_validity(ints), np.empty(size, np.bool_)).tolist() == (~is_null).tolist()
+        got = float_row(_float_values(floats), _validity(floats), np.empty(size))
+        assert np.array_equal(got, floats.to_numpy(zero_copy_only=False), equal_nan=True)

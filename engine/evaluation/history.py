@@ -43,7 +43,7 @@ from pol.compiler.types import Type
 from pol.errors import ArgumentError
 from pol.evaluation.bind import EPOCH, _days, _float_values, _validity, _values, check_nulls, check_schema
 from pol.evaluation.history_columns import gather
-from pol.evaluation.history_events import float_row, int_row, valid_row
+from pol.evaluation.history_events import float_row, int_row, span, valid_row
 from pol.evaluation.history_filters import compile_filters
 from pol.evaluation.history_kernel import NO_DAY, aggregate, op_code
 from pol.io.columns import ARROW
@@ -106,12 +106,13 @@ class Groups:
     def __init__(self, keys: pa.Array):
         n = len(keys)
         self.dense = self.sorted = None
-        if pa.types.is_integer(keys.type) and n:
+        if pa.types.is_integer(keys.type) and n and not keys.null_count:
+            # one compiled pass for the range, one on every core for the groups
             k = keys.to_numpy(zero_copy_only=False)
-            lo, hi = int(k.min()), int(k.max())
+            lo, hi = span(k, _validity(keys)) or (0, 0)
             if hi - lo < 2 * n + (1 << 20):
                 self.dense = lo
-                self.gid = k - lo
+                self.gid = int_row(k, _validity(keys), 0, np.empty(n, np.int64), lo)
                 self.groups = hi - lo + 1
                 return
         encoded = pc.dictionary_encode(keys)

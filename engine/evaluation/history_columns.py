@@ -47,21 +47,25 @@ def _byte_chunks(n: int) -> list[tuple[int, int]]:
 @njit(cache=True, nogil=True)
 def _gather(groups, valid, values, none_is_zero, out, bits, lo, hi):
     """Rows lo..hi-1 (lo a multiple of 8): values and validity bits; the nulls written."""
+    # slices indexed from 0 and groups as unsigned once known not negative:
+    # numba then skips the wraparound of a negative index
+    rows, got, packed = groups[lo:hi], out[lo:hi], bits[lo >> 3:]
     nulls = 0
     byte = 0
-    for i in range(lo, hi):
-        g = groups[i]
+    n = rows.shape[0]
+    for i in range(n):
+        g = rows[i]
         if g >= 0:
-            ok = valid[g]
-            out[i] = values[g]
+            ok = valid[np.uint64(g)]
+            got[i] = values[np.uint64(g)]
         else:
             ok = none_is_zero
-            out[i] = 0
+            got[i] = 0
         if ok:
             byte |= 1 << (i & 7)
         else:
             nulls += 1
-        if i & 7 == 7 or i == hi - 1:
-            bits[i >> 3] = byte
+        if i & 7 == 7 or i == n - 1:
+            packed[i >> 3] = byte
             byte = 0
     return nulls

@@ -15,12 +15,14 @@ the event they hold, so ties between events on one day go to the earlier
 The filters come as tables over the codes of the fields they read
 (engine/evaluation/history_filters.py): an event's filter is a lookup.
 
-Cost: the scan is bound by memory, one accumulator block per event at a
-random place when the events come in random key order; the blocks are
-kept to a cache line where the aggregates fit in one (`_WORDS`), and each
-is prefetched a few events before its update so that the misses overlap.
-Partitioning the events by group first (cache-sized buckets, a scan per
-core) was tried and measured no faster on the 2-core machine
+Cost: one accumulator block per event at a random place when the events
+come in random key order; the blocks are kept to a cache line where the
+aggregates fit in one (`_WORDS`), and each is prefetched a few events
+before its update so that the misses overlap. With that, the scan is bound
+by its instructions more than by memory (the same events sorted by bucket
+of groups scan only ~10% faster), so partitioning the events into buckets
+whose blocks fit the L2 cache cost more in the copy than it saved, both as
+the rows copied and as records scanned one aggregate at a time
 (benchmarks/README.md).
 """
 from __future__ import annotations
@@ -72,6 +74,14 @@ def _prefetch(typingctx, arr, i):
                           i32(1), i32(3), i32(1)])
         return context.get_dummy_value()
     return types.void(arr, i), codegen
+
+
+@njit(cache=True, inline="always")
+def _ix(i):
+    """An index known not to be negative: numba then skips the wraparound
+    of a negative index (a compare and a select per access, and no
+    vectorizing), which was an eighth of the scan's time."""
+    return np.uint64(i)
 
 
 def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
@@ -152,6 +162,7 @@ def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, iv
     n = gid.shape[0]
     width = acc.shape[1]
     flat = acc.reshape(-1)
+    flatf = accf.reshape(-1)
     hit = np.empty(terms.shape[0], np.bool_)
     undated = future = 0
     mine = np.empty(_BLOCK, np.int64)
@@ -165,15 +176,15 @@ def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, iv
             mine[k] = e
             k += (g >= lo) & (g < hi)
         for j in range(min(k, _AHEAD)):
-            _prefetch(flat, gid[mine[j]] * width)
+            _prefetch(flat, gid[_ix(mine[j])] * width)
         for j in range(k):
             # The block of the event _AHEAD on is asked for now: the update
             # branches on what its block holds, and waiting out one miss per
             # event was 3x slower (benchmarks/README.md).
             if j + _AHEAD < k:
-                _prefetch(flat, gid[mine[j + _AHEAD]] * width)
-            e = mine[j]
-            g = gid[e]
+                _prefetch(flat, gid[_ix(mine[j + _AHEAD])] * width)
+            e = _ix(mine[j])
+            gw = gid[e] * width
             d = day[e]
             if d == NO_DAY or d > today:
                 if d == NO_DAY:
@@ -187,8 +198,8 @@ def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, iv
                     r = terms[m, t, 0]
                     if r < 0:
                         break
-                    at += codes[r, e] * terms[m, t, 1]
-                hit[m] = tables[at]
+                    at += codes[_ix(r), e] * terms[m, t, 1]
+                hit[m] = tables[_ix(at)]
             for a in range(n_agg):
                 op = spec[a, 0]
                 m = spec[a, 1]
@@ -200,54 +211,54 @@ def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, iv
                 r = spec[a, 2]
                 o = offset[a]
                 if op == COUNT:
-                    acc[g, o] += 1
+                    flat[_ix(gw + o)] += 1
                 elif op == DAYS_SINCE_LAST:
-                    if d > acc[g, o]:
-                        acc[g, o] = d
+                    if d > flat[_ix(gw + o)]:
+                        flat[_ix(gw + o)] = d
                 elif op == FIRST:
-                    if acc[g, o + 1] == NO_DAY or d < acc[g, o + 1]:
-                        acc[g, o + 1] = d
-                        acc[g, o] = e
+                    if flat[_ix(gw + o + 1)] == NO_DAY or d < flat[_ix(gw + o + 1)]:
+                        flat[_ix(gw + o + 1)] = d
+                        flat[_ix(gw + o)] = e
                 elif op == LAST:
-                    if d >= acc[g, o + 1]:
-                        acc[g, o + 1] = d
-                        acc[g, o] = e
+                    if d >= flat[_ix(gw + o + 1)]:
+                        flat[_ix(gw + o + 1)] = d
+                        flat[_ix(gw + o)] = e
                 elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
-                    v = fvals[r, e]
+                    v = fvals[_ix(r), e]
                     if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
                         continue
-                    c = acc[g, o]
+                    c = flat[_ix(gw + o)]
                     if op == MIN_F:
-                        if c == 0 or v < accf[g, o + 1]:
-                            accf[g, o + 1] = v
+                        if c == 0 or v < flatf[_ix(gw + o + 1)]:
+                            flatf[_ix(gw + o + 1)] = v
                     elif op == MAX_F:
-                        if c == 0 or v > accf[g, o + 1]:
-                            accf[g, o + 1] = v
+                        if c == 0 or v > flatf[_ix(gw + o + 1)]:
+                            flatf[_ix(gw + o + 1)] = v
                     elif c == 0:
-                        accf[g, o + 1] = v
+                        flatf[_ix(gw + o + 1)] = v
                     else:
-                        accf[g, o + 1] += v
-                    acc[g, o] = c + 1
+                        flatf[_ix(gw + o + 1)] += v
+                    flat[_ix(gw + o)] = c + 1
                 else:
-                    if not ivalid[r, e]:
+                    if not ivalid[_ix(r), e]:
                         continue
-                    v = ivals[r, e]
-                    c = acc[g, o]
+                    v = ivals[_ix(r), e]
+                    c = flat[_ix(gw + o)]
                     if op == MIN_I:
-                        if c == 0 or v < acc[g, o + 1]:
-                            acc[g, o + 1] = v
+                        if c == 0 or v < flat[_ix(gw + o + 1)]:
+                            flat[_ix(gw + o + 1)] = v
                     elif op == MAX_I:
-                        if c == 0 or v > acc[g, o + 1]:
-                            acc[g, o + 1] = v
+                        if c == 0 or v > flat[_ix(gw + o + 1)]:
+                            flat[_ix(gw + o + 1)] = v
                     elif c == 0:
-                        acc[g, o + 1] = v
-                    elif acc[g, o + 2] == 0:
-                        s = acc[g, o + 1]
+                        flat[_ix(gw + o + 1)] = v
+                    elif flat[_ix(gw + o + 2)] == 0:
+                        s = flat[_ix(gw + o + 1)]
                         if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
-                            acc[g, o + 2] = 1
+                            flat[_ix(gw + o + 2)] = 1
                         else:
-                            acc[g, o + 1] = s + v
-                    acc[g, o] = c + 1
+                            flat[_ix(gw + o + 1)] = s + v
+                    flat[_ix(gw + o)] = c + 1
     return undated, future
 
 
@@ -259,49 +270,50 @@ def _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, 
     # a group's block once, every aggregate's results from it (the other way
     # round read all the blocks once per aggregate)
     for g in range(lo, hi):
+        u = _ix(g)
         for a in range(n_agg):
             op = spec[a, 0]
             o = offset[a]
             # Only the kind of value the op gives is written (the columns read
             # no other): the other's pages are never touched, nor faulted in.
-            valid[a, g] = True
+            valid[a, u] = True
             if op == COUNT:
-                ival[a, g] = acc[g, o]
+                ival[a, u] = acc[u, o]
                 continue
             if op == DAYS_SINCE_LAST:
-                valid[a, g] = acc[g, o] != NO_DAY
-                ival[a, g] = today - acc[g, o] if valid[a, g] else 0
+                valid[a, u] = acc[u, o] != NO_DAY
+                ival[a, u] = today - acc[u, o] if valid[a, u] else 0
                 continue
             if op == FIRST or op == LAST:       # the event's position, for the pass below
-                valid[a, g] = acc[g, o + 1] != NO_DAY
-                ival[a, g] = acc[g, o] if valid[a, g] else 0
+                valid[a, u] = acc[u, o + 1] != NO_DAY
+                ival[a, u] = acc[u, o] if valid[a, u] else 0
                 continue
-            c = acc[g, o]
+            c = acc[u, o]
             if op == MIN_I or op == MAX_I:
-                valid[a, g] = c > 0
-                ival[a, g] = acc[g, o + 1] if c > 0 else 0
+                valid[a, u] = c > 0
+                ival[a, u] = acc[u, o + 1] if c > 0 else 0
             elif op == SUM_I:
-                valid[a, g] = c == 0 or acc[g, o + 2] == 0
-                ival[a, g] = acc[g, o + 1] if c > 0 else 0
+                valid[a, u] = c == 0 or acc[u, o + 2] == 0
+                ival[a, u] = acc[u, o + 1] if c > 0 else 0
             elif op == SUM_F:
-                fval[a, g] = accf[g, o + 1] if c > 0 else 0.0
-                valid[a, g] = np.isfinite(fval[a, g])
+                fval[a, u] = accf[u, o + 1] if c > 0 else 0.0
+                valid[a, u] = np.isfinite(fval[a, u])
             elif op == AVG_I:
-                if c == 0 or acc[g, o + 2] != 0:
-                    valid[a, g] = False
-                    fval[a, g] = 0.0
+                if c == 0 or acc[u, o + 2] != 0:
+                    valid[a, u] = False
+                    fval[a, u] = 0.0
                 else:
-                    fval[a, g] = float(acc[g, o + 1]) / c
+                    fval[a, u] = float(acc[u, o + 1]) / c
             elif op == AVG_F:
                 if c == 0:
-                    valid[a, g] = False
-                    fval[a, g] = 0.0
+                    valid[a, u] = False
+                    fval[a, u] = 0.0
                 else:
-                    fval[a, g] = accf[g, o + 1] / c
-                    valid[a, g] = np.isfinite(fval[a, g])
+                    fval[a, u] = accf[u, o + 1] / c
+                    valid[a, u] = np.isfinite(fval[a, u])
             else:                               # MIN_F, MAX_F
-                valid[a, g] = c > 0
-                fval[a, g] = accf[g, o + 1] if c > 0 else 0.0
+                valid[a, u] = c > 0
+                fval[a, u] = accf[u, o + 1] if c > 0 else 0.0
     # First and last: the value of the event each holds, a read at a random
     # place, in a loop of its own without a branch so that the reads overlap.
     for a in range(n_agg):
@@ -309,11 +321,12 @@ def _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, 
             continue
         r = spec[a, 2]
         for g in range(lo, hi):
-            p = ival[a, g]
+            u = _ix(g)
+            p = _ix(ival[a, u])
             if spec[a, 4]:
-                v = fvals[r, p]
-                fval[a, g] = v
-                valid[a, g] &= np.isfinite(v)
+                v = fvals[_ix(r), p]
+                fval[a, u] = v
+                valid[a, u] &= np.isfinite(v)
             else:
-                valid[a, g] &= ivalid[r, p]
-                ival[a, g] = ivals[r, p]
+                valid[a, u] &= ivalid[_ix(r), p]
+                ival[a, u] = ivals[_ix(r), p]
