@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
@@ -33,6 +31,7 @@ from pol.compiler.frontend.contact import has_quiet_hours, run_params
 from pol.errors import ArgumentError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
     from pol.evaluation.executor import AutoExecutor, KernelExecutor
@@ -341,6 +340,7 @@ class Policy:
         if exhausted:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.
+            import numpy as np      # here: the reference evaluator's decisions do without it
             active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
         decisions = self._decisions
         if decisions is None:
