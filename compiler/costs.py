@@ -80,7 +80,8 @@ def cost_units(value: float | None, u: Units) -> int:
 
 def cost_units_array(values: np.ndarray, u: Units) -> np.ndarray:
     """`cost_units` of every value (float64, NaN for null) at once."""
-    import numpy as np      # here: the checker imports this module, and a warm start no numpy
+    # imported here: the checker imports this module, and a warm start no NumPy
+    import numpy as np
     values = np.asarray(values, np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         r = np.minimum(np.rint(values * _PER_MONEY), _CAP)      # rint: half to even; NaN stays NaN

@@ -340,7 +340,7 @@ class Policy:
         if exhausted:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.
-            import numpy as np      # here: the reference evaluator's decisions do without it
+            import numpy as np  # here: the reference evaluator's decisions do without it
             active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
         decisions = self._decisions
         if decisions is None:
