@@ -25,7 +25,8 @@ _TWINS: dict[type, type] = {}
 def _twin_class(cls: type) -> type:
     """The stdlib's frozen dataclass of the same name and fields."""
     if cls not in _TWINS:
-        spec = [(f.name, f.type, dataclasses.field(compare=f.compare, hash=f.hash, repr=f.repr))
+        spec = [(f.name, f.type, dataclasses.field(default=f.default, default_factory=f.default_factory,
+                                                   compare=f.compare, hash=f.hash, repr=f.repr))
                 for f in dataclasses.fields(cls)]
         twin = dataclasses.make_dataclass(cls.__name__, spec, frozen=True)
         twin.__qualname__ = cls.__qualname__
@@ -70,6 +71,23 @@ def test_every_node_class_is_a_node():
             if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__:
                 assert "_node_compared" in cls.__dict__, cls
     assert len({type(x) for x in NODES}) > 40       # the library reaches most kinds
+
+
+def test_a_node_without_a_docstring_has_the_dataclass_s():
+    for module in (ast, ast_expr, ir):
+        for cls in vars(module).values():
+            if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__:
+                if cls.__doc__.startswith(cls.__name__ + "("):     # none in the body
+                    assert cls.__doc__ == _twin_class(cls).__doc__, cls    # a made class has none either
+    # beside a factory and a keyword-only field, the stdlib's own way
+    import dataclasses as dc
+
+    @node
+    class Odd:
+        a: int
+        b: list = dc.field(default_factory=list)
+        c: str = dc.field(default="x", kw_only=True)
+    assert Odd.__doc__ == "Odd(a: 'int', b: 'list' = <factory>, *, c: 'str' = 'x')"
 
 
 def test_nodes_show_and_hash_as_the_stdlib_dataclass():
