@@ -22,13 +22,20 @@ from __future__ import annotations
 import inspect
 import reprlib
 from collections.abc import Callable
-from dataclasses import MISSING, Field, dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from operator import attrgetter
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from typing_extensions import dataclass_transform
+else:
+    def dataclass_transform(**_):       # what type checkers read; nothing at run time
+        return lambda f: f
 
 T = TypeVar("T", bound=type)
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
 def node(cls: T) -> T:
     """The class as `@dataclass(frozen=True)` makes it, its __eq__, __hash__
     and __repr__ shared."""
