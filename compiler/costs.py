@@ -15,10 +15,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pol.compiler import ir
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # A computed cost's smallest step, in money.
 STEP = Fraction(1, 10_000)
@@ -78,6 +80,8 @@ def cost_units(value: float | None, u: Units) -> int:
 
 def cost_units_array(values: np.ndarray, u: Units) -> np.ndarray:
     """`cost_units` of every value (float64, NaN for null) at once."""
+    # imported here: the checker imports this module, and a warm start no NumPy
+    import numpy as np
     values = np.asarray(values, np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         r = np.minimum(np.rint(values * _PER_MONEY), _CAP)      # rint: half to even; NaN stays NaN

@@ -43,24 +43,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import Any, TypeVar, Union
 
 from pol.compiler.types import Type
+from pol.dsl.node import node
 from pol.dsl.source import Span
 
 I, F, B, S, D, TS = Type.INT, Type.FLOAT, Type.BOOL, Type.STRING, Type.DATE, Type.TIMESTAMP
 # ---------------------------------------------------------------- expressions
 
-@dataclass(frozen=True)
+@node
 class Literal:
     type: Type
     value: int | float | bool | str | dt.date | dt.datetime | None   # None is the null literal
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class FieldRef:
     """An input field."""
     type: Type
@@ -68,14 +69,14 @@ class FieldRef:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class ParamRef:
     type: Type
     name: str
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class DeclRef:
     """A let, segment, classification or score used in an expression."""
     type: Type
@@ -84,13 +85,13 @@ class DeclRef:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Today:
     type: Type = Type.DATE
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Call:
     type: Type
     op: str              # a key of signatures.OPS
@@ -98,7 +99,7 @@ class Call:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class If:
     """`if cond then a else b`: the then branch only when cond is true."""
     type: Type
@@ -108,7 +109,7 @@ class If:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class InSet:
     """`x in (literals)` / `x not in (...)`: null when x is null."""
     type: Type           # always BOOL
@@ -119,7 +120,7 @@ class InSet:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class IsNull:
     type: Type           # always BOOL
     operand: Expr
@@ -127,7 +128,7 @@ class IsNull:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Aggregate:
     """An aggregate of a customer's events (LANGUAGE.md section 12).
 
@@ -147,7 +148,7 @@ class Aggregate:
     span: Span | None = dataclasses.field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Element:
     """`it` in the condition of `any`/`all` (LANGUAGE.md 4.9): the list
     element the condition is asked about; an int or a string, never null
@@ -156,7 +157,7 @@ class Element:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Quantifier:
     """`any(LIST, cond)` / `all(LIST, cond)` over a list field (LANGUAGE.md
     4.9): whether some (every) element makes `cond` true, three-valued:
@@ -248,7 +249,7 @@ def walk(e: Expr) -> Iterator[Expr]:
 
 # ---------------------------------------------------------------- declarations
 
-@dataclass(frozen=True)
+@node
 class InputField:
     name: str
     type: Type
@@ -256,7 +257,7 @@ class InputField:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Input:
     name: str
     key: str
@@ -270,7 +271,7 @@ class Input:
         raise KeyError(name)
 
 
-@dataclass(frozen=True)
+@node
 class History:
     """A table of events that belong to a customer (LANGUAGE.md section 12):
     `key` joins to the input's key, `at` (a date) places each event in time."""
@@ -287,7 +288,7 @@ class History:
         raise KeyError(name)
 
 
-@dataclass(frozen=True)
+@node
 class Param:
     name: str
     type: Type
@@ -301,7 +302,7 @@ class Param:
 CONTROL = "control"     # the arm of an experiment's control group
 
 
-@dataclass(frozen=True)
+@node
 class Experiment:
     """Customers drawn into arms by a salted hash of their key (LANGUAGE.md 13):
     h = fnv1a64(prefix + KEY) mod 10000; the first arm whose running total
@@ -338,14 +339,14 @@ class Experiment:
         return tuple(out)
 
 
-@dataclass(frozen=True)
+@node
 class Let:
     name: str
     expr: Expr
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Segment:
     name: str
     label: str | None
@@ -353,14 +354,14 @@ class Segment:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class When:
     cond: Expr           # BOOL; null does not match
     value: str
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Classify:
     name: str
     label: str | None
@@ -378,7 +379,7 @@ class Classify:
         return tuple(out)
 
 
-@dataclass(frozen=True)
+@node
 class Score:
     name: str
     label: str | None
@@ -386,7 +387,7 @@ class Score:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Channel:
     name: str
     label: str | None
@@ -394,7 +395,7 @@ class Channel:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Offer:
     name: str
     label: str | None
@@ -429,7 +430,7 @@ class Offer:
         return f"{self.name}:" if self.holdout_salt is None else f"{self.name}:{self.holdout_salt}:"
 
 
-@dataclass(frozen=True)
+@node
 class Arbitrate:
     max_per_customer: int = 1
     one_per_category: bool = False
@@ -469,7 +470,7 @@ class Arbitrate:
 
 # ---------------------------------------------------------------- tests
 
-@dataclass(frozen=True)
+@node
 class ExpectOffer:
     """`expect offer O [via C] [rank N]`, or `expect not offer O` (negated)."""
     offer: str
@@ -479,12 +480,12 @@ class ExpectOffer:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class ExpectNoOffer:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class ExpectExpr:
     """`expect EXPR`: holds when EXPR is true (null fails)."""
     expr: Expr
@@ -497,7 +498,7 @@ class ExpectExpr:
 Expectation = Union[ExpectOffer, ExpectNoOffer, ExpectExpr]
 
 
-@dataclass(frozen=True)
+@node
 class Population:
     """The customers the policy addresses (LANGUAGE.md 3.14): those for whom
     `cond` is true; the others are in no output. `derived`: made from the
@@ -507,7 +508,7 @@ class Population:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@node
 class Test:
     name: str
     given: tuple[tuple[str, object], ...]        # (field, python value or None), fields only
@@ -528,7 +529,7 @@ def hidden(name: str) -> bool:
     return ":" in name
 
 
-@dataclass(frozen=True)
+@node
 class Program:
     """A checked policy.
 

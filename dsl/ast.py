@@ -2,7 +2,7 @@
 
 Made by dsl/build.py from Lark's tree, printed back to source by
 dsl/printer.py, read by compiler/frontend/resolve.py and compiler/frontend/check.py. Every node
-is a frozen dataclass; spans are excluded from equality (compare=False), so
+is a frozen dataclass (`@node`, dsl/node.py); spans are excluded from equality (compare=False), so
 two trees are equal when they say the same thing, wherever it was written.
 Parentheses leave no node: the tree's shape records the grouping.
 
@@ -12,7 +12,7 @@ dsl/ast_expr.py's, read here as `ast.Name`, `ast.Call` ... like the rest.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Union
 
 from pol.dsl.ast_expr import (
@@ -39,6 +39,7 @@ from pol.dsl.ast_expr import (
     Unary,
 )
 from pol.dsl.ast_expr import span_field as _span
+from pol.dsl.node import node
 from pol.dsl.source import Span
 
 # The expression nodes (dsl/ast_expr.py), read as ast.NAME like the rest.
@@ -50,14 +51,14 @@ __all__ = [
 
 # ---------------------------------------------------------------- declarations
 
-@dataclass(frozen=True)
+@node
 class Header:
     name: str
     version: str | None = None
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Import:
     path: str
     span: Span | None = _span()          # the whole `import "..."`
@@ -66,7 +67,7 @@ class Import:
     qualifier_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Carry:
     """`carry phone, name`: input fields copied into the assignments."""
     names: tuple[str, ...]
@@ -74,7 +75,7 @@ class Carry:
     name_spans: tuple[Span, ...] = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Population:
     """`population when COND`, or `population from offers` (cond None): the
     customers the policy addresses (LANGUAGE.md 3.14)."""
@@ -82,7 +83,7 @@ class Population:
     span: Span | None = _span()          # the `population` keyword
 
 
-@dataclass(frozen=True)
+@node
 class Field:
     name: str
     type_name: str
@@ -91,7 +92,7 @@ class Field:
     type_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Input:
     name: str
     key: str
@@ -100,7 +101,7 @@ class Input:
     key_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class History:
     """`history NAME key FIELD at FIELD { fields }`: events of a customer (section 12)."""
     name: str
@@ -112,7 +113,7 @@ class History:
     at_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Limit:
     """`limit sms to 2 within 7 days` (section 14)."""
     channel: str
@@ -122,7 +123,7 @@ class Limit:
     channel_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Suppress:
     """`suppress family after 2 refusals within 90 days` (section 14)."""
     attribute: str
@@ -132,7 +133,7 @@ class Suppress:
     attribute_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Quiet:
     """`quiet call from 21:00 to 08:00` (section 14): the times as written, HH:MM."""
     channel: str
@@ -144,7 +145,7 @@ class Quiet:
     end_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Contact:
     """`contact HISTORY { rules }`: the contact policy over a history (section 14)."""
     history: str
@@ -153,7 +154,7 @@ class Contact:
     history_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class ParamArm:
     """`care_ab.b: 0.2` in a param's block: its value for one arm (section 13)."""
     experiment: str
@@ -162,7 +163,7 @@ class ParamArm:
     span: Span | None = _span()          # the `experiment.arm` name
 
 
-@dataclass(frozen=True)
+@node
 class Param:
     name: str
     type_name: str
@@ -172,7 +173,7 @@ class Param:
     arms: tuple[ParamArm, ...] = ()
 
 
-@dataclass(frozen=True)
+@node
 class Share:
     """`arm NAME P%` (arm is the name) or `control P%` (arm is None)."""
     arm: str | None
@@ -180,7 +181,7 @@ class Share:
     span: Span | None = _span()          # the arm's name, or the `control` keyword
 
 
-@dataclass(frozen=True)
+@node
 class Experiment:
     """`experiment NAME ["LABEL"] [salt "S"] { arm A P% ... control P% }` (section 13)."""
     name: str
@@ -191,14 +192,14 @@ class Experiment:
     body_span: Span | None = _span()     # the `experiment` keyword to the closing brace
 
 
-@dataclass(frozen=True)
+@node
 class Let:
     name: str
     expr: Expr
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Segment:
     name: str
     label: str | None
@@ -206,14 +207,14 @@ class Segment:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class When:
     cond: Expr
     value: str
     span: Span | None = _span()          # the `when` keyword to the value
 
 
-@dataclass(frozen=True)
+@node
 class Classify:
     name: str
     label: str | None
@@ -222,7 +223,7 @@ class Classify:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Score:
     name: str
     label: str | None
@@ -230,7 +231,7 @@ class Score:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Channel:
     name: str
     label: str | None
@@ -241,13 +242,13 @@ class Channel:
 # Offer properties, kept in the order written so that a duplicate can be
 # reported at its second appearance.
 
-@dataclass(frozen=True)
+@node
 class Eligible:
     expr: Expr
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Channels:
     names: tuple[str, ...]
     span: Span | None = _span()
@@ -256,39 +257,39 @@ class Channels:
     by: Name | None = None
 
 
-@dataclass(frozen=True)
+@node
 class Priority:
     expr: Expr
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Category:
     name: str
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Capacity:
     count: Number | Name          # a Name: an int param (LANGUAGE.md 3.10)
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Valid:
     start: DateLit | Name | None  # a Name: a date param
     end: DateLit | Name | None
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Holdout:
     percent: Number | Name        # a Name: a float param
     span: Span | None = _span()
     salt: str | None = None       # `holdout 5% salt "x"`: None hashes as before salts existed
 
 
-@dataclass(frozen=True)
+@node
 class ArmOf:
     """`arm EXPERIMENT.ARM`: the offer is only for that arm's customers (section 13)."""
     experiment: str
@@ -297,14 +298,14 @@ class ArmOf:
     name_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Attribute:
     name: str
     value: Literal
     span: Span | None = _span()          # the attribute's name
 
 
-@dataclass(frozen=True)
+@node
 class Attributes:
     """`attributes { code: "P001", cost: 12.5 }`: the offer's typed constants."""
     items: tuple[Attribute, ...]
@@ -316,7 +317,7 @@ PROP_WORDS = {Eligible: "eligible", Channels: "channels", Priority: "priority", 
               Capacity: "capacity", Valid: "valid", Holdout: "holdout", Attributes: "attributes", ArmOf: "arm"}
 
 
-@dataclass(frozen=True)
+@node
 class Offer:
     name: str
     label: str | None
@@ -324,25 +325,25 @@ class Offer:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class MaxRule:
     count: Number
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class OnePerCategory:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Exclusive:
     offers: tuple[str, ...]
     span: Span | None = _span()
     name_spans: tuple[Span, ...] = _span()
 
 
-@dataclass(frozen=True)
+@node
 class ChannelCapacity:
     """`capacity CHANNEL N`: at most N customers contacted through the channel in a run."""
     channel: str
@@ -351,7 +352,7 @@ class ChannelCapacity:
     name_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Quota:
     """`quota CATEGORY N`: at most N offers of the category given in a run."""
     category: str
@@ -360,7 +361,7 @@ class Quota:
     name_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Budget:
     """`budget B cost EXPR`: the offers given cost at most B in a run; EXPR
     is `offer.ATTR` (a constant per offer) or computed per customer."""
@@ -370,7 +371,7 @@ class Budget:
     cost_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Fallback:
     """`fallback OFFER`: the offer a customer gets when no other is accepted."""
     offer: str
@@ -378,7 +379,7 @@ class Fallback:
     name_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class Maximize:
     """`maximize priority` (LANGUAGE.md 6.7); `what` as written, checked later."""
     what: str
@@ -389,7 +390,7 @@ class Maximize:
 Rule = Union[MaxRule, OnePerCategory, Exclusive, ChannelCapacity, Quota, Budget, Fallback, Maximize]
 
 
-@dataclass(frozen=True)
+@node
 class Arbitrate:
     rules: tuple[Rule, ...]
     span: Span | None = _span()          # the `arbitrate` keyword
@@ -397,27 +398,27 @@ class Arbitrate:
 
 # ---------------------------------------------------------------- tests
 
-@dataclass(frozen=True)
+@node
 class AsOf:
     date: DateLit
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class With:
     name: str
     value: Literal | ListLit
     span: Span | None = _span()          # the param's name
 
 
-@dataclass(frozen=True)
+@node
 class GivenField:
     name: str
     value: Literal
     span: Span | None = _span()          # the field's name
 
 
-@dataclass(frozen=True)
+@node
 class Given:
     fields: tuple[GivenField, ...]
     span: Span | None = _span()
@@ -425,7 +426,7 @@ class Given:
     history_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class ExpectOffer:
     offer: str
     via: str | None = None
@@ -436,18 +437,18 @@ class ExpectOffer:
     via_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class ExpectNoOffer:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class ExpectExpr:
     expr: Expr
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@node
 class ExpectArm:
     """`expect arm EXPERIMENT.ARM`, or `expect control EXPERIMENT` (arm None)."""
     experiment: str
@@ -459,7 +460,7 @@ class ExpectArm:
 TestItem = Union[AsOf, With, Given, ExpectOffer, ExpectNoOffer, ExpectExpr, ExpectArm]
 
 
-@dataclass(frozen=True)
+@node
 class Test:
     name: str
     items: tuple[TestItem, ...]
@@ -470,7 +471,7 @@ Decl = Union[Header, Import, Carry, Population, Input, History, Param, Let, Segm
              Arbitrate, Test, Experiment, Contact]
 
 
-@dataclass(frozen=True)
+@node
 class File:
     """One parsed file: its declarations in the order written."""
     path: str = field(compare=False)

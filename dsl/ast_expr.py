@@ -9,10 +9,11 @@ also points at its operator (`op_span`), where type errors are reported.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 from typing import Any, Union
 
+from pol.dsl.node import node
 from pol.dsl.source import Span
 
 
@@ -25,13 +26,13 @@ def span_field() -> Any:
 
 # ---------------------------------------------------------------- expressions
 
-@dataclass(frozen=True)
+@node
 class Name:
     name: str
     span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Number:
     """A number as written: `42`, `1_000`, `3.5`, `1e6`, `80%`; `-5` only where
     a literal is required (in an expression, `-5` is a negation of 5)."""
@@ -59,13 +60,13 @@ class Number:
         return float(clean)
 
 
-@dataclass(frozen=True)
+@node
 class String:
     value: str           # escapes already resolved
     span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class DateLit:
     text: str            # as written; compiler/frontend/check.py validates it
     span: Span | None = span_field()
@@ -81,7 +82,7 @@ class DateLit:
             return None
 
 
-@dataclass(frozen=True)
+@node
 class TimestampLit(DateLit):
     """`2026-11-01T22:30`, `2026-11-01T22:30:05`, `2026-11-01T22:30:05.250`:
     printed as written, like a date."""
@@ -97,23 +98,23 @@ class TimestampLit(DateLit):
             return None
 
 
-@dataclass(frozen=True)
+@node
 class Bool:
     value: bool
     span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Null:
     span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Today:
     span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Unary:
     op: str              # "-" or "not"
     operand: Expr
@@ -121,7 +122,7 @@ class Unary:
     op_span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Binary:
     op: str              # + - * / % and or
     left: Expr
@@ -130,7 +131,7 @@ class Binary:
     op_span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Compare:
     op: str              # == != < <= > >=
     left: Expr
@@ -139,7 +140,7 @@ class Compare:
     op_span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Between:
     operand: Expr
     low: Expr
@@ -148,7 +149,7 @@ class Between:
     op_span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class InList:
     operand: Expr
     values: tuple[Literal, ...]
@@ -157,7 +158,7 @@ class InList:
     op_span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Member:
     """`x in NAME` / `x not in NAME`: membership in a list param (LANGUAGE.md 4.5)."""
     operand: Expr
@@ -167,14 +168,14 @@ class Member:
     op_span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class ListLit:
     """`["A", "B"]`: a list param's default or a test's `with` value."""
     values: tuple[Literal, ...]
     span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class IsNull:
     operand: Expr
     negated: bool = False
@@ -182,7 +183,7 @@ class IsNull:
     op_span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class If:
     cond: Expr
     then: Expr
@@ -190,7 +191,7 @@ class If:
     span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Call:
     name: str
     args: tuple[Expr, ...]
@@ -198,7 +199,7 @@ class Call:
     name_span: Span | None = span_field()
 
 
-@dataclass(frozen=True)
+@node
 class Aggregate:
     """An aggregate of a history (LANGUAGE.md section 12):
     `count(contacts where channel == "sms" within 7 days)`,

@@ -1,6 +1,6 @@
 """A warm start of `decide` (issue 18): `pol.load` imports no Numba, SciPy,
-pandas, pyarrow nor pydantic, and the first decision no Numba, SciPy nor
-pandas on the caller's thread; the first
+pandas, pyarrow, NumPy nor pydantic, and the first decision no Numba, SciPy,
+pandas, pyarrow nor NumPy on the caller's thread; the first
 decisions come from the reference evaluator while the row kernel loads on
 a background thread, and the later ones from the kernel, with the same
 answers."""
@@ -27,7 +27,7 @@ offer keep { eligible when not big channels sms priority 1 }
 RECORDS = [{"id": 1, "plan": "max", "arpu": 150.0}, {"id": 2, "plan": "max", "arpu": 20.0},
            {"id": 3, "plan": None, "arpu": None}]
 
-# Which thread first imports Numba, SciPy, pandas, pyarrow and pydantic, and
+# Which thread first imports Numba, SciPy, pandas, pyarrow, NumPy and pydantic, and
 # which of them pol.load imported; then decisions until the row kernel serves them.
 CHILD = r"""
 import datetime as dt, importlib.abc, json, sys, threading, time
@@ -35,7 +35,7 @@ first = {}
 class Watch(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         top = name.partition(".")[0]
-        if top in ("numba", "scipy", "pandas", "pyarrow", "pydantic") and top not in first:
+        if top in ("numba", "scipy", "pandas", "pyarrow", "numpy", "pydantic") and top not in first:
             first[top] = threading.current_thread().name
         return None
 sys.meta_path.insert(0, Watch())
@@ -74,6 +74,10 @@ def test_load_and_the_first_decisions_leave_numba_to_a_background_thread(tmp_pat
         assert got["first"].get("numba") == "pol-row-kernel", (start, got)
         assert got["first"].get("scipy", "pol-row-kernel") == "pol-row-kernel", (start, got)
         assert "pandas" not in got["first"], (start, got)
+        # NumPy and pyarrow too (a tenth of a second each): the reference
+        # evaluator decides on plain Python values
+        for late in ("numpy", "pyarrow"):
+            assert got["first"].get(late, "pol-row-kernel") == "pol-row-kernel", (start, late, got)
         assert got["ready"] and got["on_kernel"], (start, got)
         assert got["same"] and got["reference"], (start, got)
     assert list((tmp_path / "cache" / "__pycache__").glob("k_*.row_kernel-*.nbi"))

@@ -16,14 +16,15 @@ policy's own names, so no user text reaches the generated code.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from pol.compiler.types import Type
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pol.compiler.backend.plan import KernelPlan
 
 # ------------------------------------------------------------ funnel columns
@@ -215,6 +216,12 @@ class RowPart:
     size: int
 
 
+# The row buffer's item sizes, as numpy's dtypes have them: known here
+# without numpy, which `pol.load` and a first decision on the reference
+# evaluator do not import (tests/test_warm_start.py).
+_ITEMSIZE = {"int64": 8, "float64": 8, "int32": 4, "int16": 2, "int8": 1, "bool": 1}
+
+
 def row_parts(plan: KernelPlan, max_n: int) -> tuple[RowPart, ...]:
     """The row kernel's buffer, laid out: an int key's slot, the record
     (RECORD), the declarations' outputs, the candidates, the accepted offers
@@ -236,9 +243,9 @@ def row_parts(plan: KernelPlan, max_n: int) -> tuple[RowPart, ...]:
              (COUNTS[0], "int64", (K, len(FUNNEL))), (COUNTS[1], "int64", (K, H, 2))]
     out, end = [], 0
     for name, dtype, shape in parts:
-        itemsize = np.dtype(dtype).itemsize
+        itemsize = _ITEMSIZE[dtype]
         end = -(-end // itemsize) * itemsize
-        size = itemsize * int(np.prod(shape))
+        size = itemsize * math.prod(shape)
         out.append(RowPart(name, dtype, shape, end, size))
         end += size
     return tuple(out)
@@ -247,5 +254,6 @@ def row_parts(plan: KernelPlan, max_n: int) -> tuple[RowPart, ...]:
 def row_buffers(parts: tuple[RowPart, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One thread's buffer for the row kernel and the host's views of its
     parts, by name (the kernel makes the same views of it)."""
+    import numpy as np
     memory = np.zeros(max((p.offset + p.size for p in parts), default=0), np.uint8)
     return memory, {p.name: memory[p.offset:p.offset + p.size].view(p.dtype).reshape(p.shape) for p in parts}

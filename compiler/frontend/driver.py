@@ -12,7 +12,8 @@ its own folder unless `root` names another that contains it; for text,
 The stages: dsl/parser.py (text -> AST, syntax errors), compiler/frontend/resolve.py
 (imports, one namespace, dependency graph, cycles), compiler/frontend/check.py (AST ->
 typed IR, type errors), compiler/frontend/lint.py (warnings about what can match
-nobody, on a program that checked). A program with a syntax or import error stops there:
+nobody, on a program that checked; for check_path and check_text only, since
+compile_path and compile_text show no warning). A program with a syntax or import error stops there:
 type errors in a program that is not all there would mostly be echoes of it.
 """
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 
 from pol.compiler import ir
 from pol.compiler.frontend.check import check
-from pol.compiler.frontend.lint import lint
 from pol.compiler.frontend.qualify import qualify
 from pol.compiler.frontend.resolve import Root, dependency_graph, load, namespace, read_source
 from pol.compiler.nogc import no_cycle_collection
@@ -51,12 +51,12 @@ class Frontend:
         return self.program
 
 
-def _run(source: Source, folder: Path, real: Path | None, tree: Root) -> Frontend:
+def _run(source: Source, folder: Path, real: Path | None, tree: Root, warnings: bool = True) -> Frontend:
     with no_cycle_collection():
-        return _run_checks(source, folder, real, tree)
+        return _run_checks(source, folder, real, tree, warnings)
 
 
-def _run_checks(source: Source, folder: Path, real: Path | None, tree: Root) -> Frontend:
+def _run_checks(source: Source, folder: Path, real: Path | None, tree: Root, warnings: bool) -> Frontend:
     diags = Diagnostics()
     try:
         unit = load(source, diags, folder, real, tree)
@@ -66,7 +66,12 @@ def _run_checks(source: Source, folder: Path, real: Path | None, tree: Root) -> 
         qualify(unit, diags)
         namespace(unit, diags)
         program = check(unit, diags)
-        lint(program, unit, diags)
+        if warnings:
+            # Only the check commands show warnings: compile_path and
+            # compile_text (pol.load, pol run, pol test) give the program or
+            # raise with its errors, so they neither lint nor import the linter.
+            from pol.compiler.frontend.lint import lint
+            lint(program, unit, diags)
     except RecursionError:
         # the checker follows an expression's nesting on Python's stack
         diags.sources.setdefault(source.path, source)
@@ -76,15 +81,18 @@ def _run_checks(source: Source, folder: Path, real: Path | None, tree: Root) -> 
     return Frontend(program if not diags.errors else None, diags)
 
 
-def check_text(text: str, name: str = "<string>", base_dir: str | Path | None = None) -> Frontend:
-    """Check policy text; its imports are found in, and stay inside, base_dir."""
+def check_text(text: str, name: str = "<string>", base_dir: str | Path | None = None,
+               warnings: bool = True) -> Frontend:
+    """Check policy text; its imports are found in, and stay inside, base_dir.
+    `warnings`: lint the program that checked (compiler/frontend/lint.py)."""
     folder = Path(base_dir) if base_dir is not None else Path.cwd()
     tree = Root.of(folder, str(base_dir) if base_dir is not None else ".")
-    return _run(Source(name, text), folder, None, tree)
+    return _run(Source(name, text), folder, None, tree, warnings)
 
 
-def check_path(path: str | Path, root: str | Path | None = None) -> Frontend:
-    """Check a policy file; its imports stay inside `root` (default: the file's folder)."""
+def check_path(path: str | Path, root: str | Path | None = None, warnings: bool = True) -> Frontend:
+    """Check a policy file; its imports stay inside `root` (default: the file's folder).
+    `warnings`: lint the program that checked (compiler/frontend/lint.py)."""
     p = Path(path)
     if p.suffix != ".pol":
         # Not read at all: a diagnostic quotes the line it points at, and a
@@ -110,7 +118,7 @@ def check_path(path: str | Path, root: str | Path | None = None) -> Frontend:
             diags.add("E-IMPORT-004", f"the policy is outside its root folder '{root}'",
                       Span.point(str(path), 1, 1), "give a root folder that contains the policy")
             return Frontend(None, diags)
-    return _run(source, real.parent, real, tree)
+    return _run(source, real.parent, real, tree, warnings)
 
 
 def unreadable(path: str, e: Exception) -> Diagnostic:
@@ -127,10 +135,10 @@ def unreadable(path: str, e: Exception) -> Diagnostic:
 
 def compile_text(text: str, name: str = "<string>", base_dir: str | Path | None = None) -> ir.Program:
     """Check a policy given as text; imports resolve against base_dir (default: the current folder)."""
-    return check_text(text, name, base_dir).checked()
+    return check_text(text, name, base_dir, warnings=False).checked()
 
 
 def compile_path(path: str | Path, root: str | Path | None = None) -> ir.Program:
     """Check a policy file and everything it imports; imports stay inside
     `root` (default: the file's folder)."""
-    return check_path(path, root).checked()
+    return check_path(path, root, warnings=False).checked()

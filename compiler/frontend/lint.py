@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pol.compiler import ir
 from pol.compiler.frontend import regions
@@ -58,6 +59,18 @@ class Lint:
              related: Sequence[tuple[Span | None, str]] = ()) -> None:
         if span is not None:
             self.diags.warn(code, message, span, hint, tuple(related))
+
+    # Walked once for every rule (four rules read them: pol check lints each
+    # file with everything it imports), in the order of `expressions`.
+    @cached_property
+    def nodes(self) -> list[tuple[object, ir.Expr]]:
+        """(owner, node) for every node of every expression, parents first."""
+        return [(owner, node) for owner, e in expressions(self.program) for node in ir.walk(e)]
+
+    @cached_property
+    def comparisons(self) -> list[tuple[object, ir.Expr, str, Span | None]]:
+        """(owner, operand, literal value, literal span) for each string compared with ==, != or in."""
+        return [(owner, *compared) for owner, node in self.nodes for compared in _string_comparisons(self, node)]
 
 
 def lint(program: ir.Program | None, unit: Unit, diags: Diagnostics) -> None:
@@ -171,18 +184,17 @@ def when_rules(ctx: Lint) -> None:
 
 # ---------------------------------------------------------------- strings and classes
 
-def _string_comparisons(ctx: Lint, e: ir.Expr) -> Iterator[tuple[ir.Expr, str, Span | None]]:
-    """(operand, literal value, literal span) for each string compared with ==, != or in."""
-    for node in ir.walk(e):
-        if isinstance(node, ir.Call) and node.op in ("eq", "ne") and node.args[0].type == Type.STRING:
-            a, b = node.args
-            if isinstance(a, ir.Literal) and not isinstance(b, ir.Literal):
-                a, b = b, a
-            if isinstance(b, ir.Literal) and not isinstance(a, ir.Literal) and isinstance(b.value, str):
-                yield a, b.value, b.span or node.span
-        elif isinstance(node, ir.InSet) and node.operand.type == Type.STRING \
-                and not isinstance(node.operand, ir.Literal):
-            yield from _in_values(ctx, node)
+def _string_comparisons(ctx: Lint, node: ir.Expr) -> Iterator[tuple[ir.Expr, str, Span | None]]:
+    """(operand, literal value, literal span) for each string the node compares with ==, != or in."""
+    if isinstance(node, ir.Call) and node.op in ("eq", "ne") and node.args[0].type == Type.STRING:
+        a, b = node.args
+        if isinstance(a, ir.Literal) and not isinstance(b, ir.Literal):
+            a, b = b, a
+        if isinstance(b, ir.Literal) and not isinstance(a, ir.Literal) and isinstance(b.value, str):
+            yield a, b.value, b.span or node.span
+    elif isinstance(node, ir.InSet) and node.operand.type == Type.STRING \
+            and not isinstance(node.operand, ir.Literal):
+        yield from _in_values(ctx, node)
 
 
 def _in_values(ctx: Lint, node: ir.InSet) -> Iterator[tuple[ir.Expr, str, Span | None]]:
@@ -197,26 +209,25 @@ def _in_values(ctx: Lint, node: ir.InSet) -> Iterator[tuple[ir.Expr, str, Span |
 def string_rules(ctx: Lint) -> None:
     """W-STR-001 and W-CLASS-001, one warning per literal."""
     classes = {c.name: c for c in ctx.program.classifies}
-    for _, e in expressions(ctx.program):
-        for operand, value, span in _string_comparisons(ctx, e):
-            spaced = value != value.strip()
-            if isinstance(operand, ir.DeclRef) and operand.kind == "classify":
-                values = classes[operand.name].values
-                if value in values:
-                    continue
-                if not (spaced and value.strip() in values):
-                    guess = closest(value.strip(), values)
-                    hint = f"did you mean {quoted(guess)}?" if guess is not None else \
-                        "its values are " + ", ".join(quoted(v) for v in values)
-                    ctx.warn("W-CLASS-001", f"'{operand.name}' is never {quoted(value)}: no rule gives that value",
-                             span, hint)
-                    continue
-            if spaced:
-                ctx.warn("W-STR-001", f"the string {quoted(value)} has spaces at its "
-                         + ("start and end" if value[:1].isspace() and value[-1:].isspace() else
-                            "start" if value[:1].isspace() else "end"),
-                         span, f"strings are compared as they are, spaces included: write {quoted(value.strip())}"
-                         if value.strip() else "strings are compared as they are, spaces included")
+    for _, operand, value, span in ctx.comparisons:
+        spaced = value != value.strip()
+        if isinstance(operand, ir.DeclRef) and operand.kind == "classify":
+            values = classes[operand.name].values
+            if value in values:
+                continue
+            if not (spaced and value.strip() in values):
+                guess = closest(value.strip(), values)
+                hint = f"did you mean {quoted(guess)}?" if guess is not None else \
+                    "its values are " + ", ".join(quoted(v) for v in values)
+                ctx.warn("W-CLASS-001", f"'{operand.name}' is never {quoted(value)}: no rule gives that value",
+                         span, hint)
+                continue
+        if spaced:
+            ctx.warn("W-STR-001", f"the string {quoted(value)} has spaces at its "
+                     + ("start and end" if value[:1].isspace() and value[-1:].isspace() else
+                        "start" if value[:1].isspace() else "end"),
+                     span, f"strings are compared as they are, spaces included: write {quoted(value.strip())}"
+                     if value.strip() else "strings are compared as they are, spaces included")
 
 
 def list_rules(ctx: Lint) -> None:
@@ -235,21 +246,20 @@ def list_rules(ctx: Lint) -> None:
                          "strings are compared as they are, spaces included"
                          + (f": write {quoted(v.value.strip())}" if v.value.strip() else ""))
     defaults = {p.name: p.default for p in ctx.program.params}
-    for _, e in expressions(ctx.program):
-        for node in ir.walk(e):
-            if not (isinstance(node, ir.Call) and node.op == "member"):
-                continue
-            x, lst = node.args
-            if not isinstance(lst, ir.ParamRef):
-                continue
-            default = defaults.get(lst.name)
-            if isinstance(x, ir.DeclRef) and x.kind == "classify" and isinstance(default, tuple):
-                values = classes[x.name].values
-                never = [v for v in default if v not in values]
-                if never:
-                    ctx.warn("W-CLASS-001", f"'{x.name}' is never {', '.join(quoted(str(v)) for v in never)}, "
-                             f"which '{lst.name}' holds: no rule gives that value", node.span,
-                             "its values are " + ", ".join(quoted(v) for v in values))
+    for _, node in ctx.nodes:
+        if not (isinstance(node, ir.Call) and node.op == "member"):
+            continue
+        x, lst = node.args
+        if not isinstance(lst, ir.ParamRef):
+            continue
+        default = defaults.get(lst.name)
+        if isinstance(x, ir.DeclRef) and x.kind == "classify" and isinstance(default, tuple):
+            values = classes[x.name].values
+            never = [v for v in default if v not in values]
+            if never:
+                ctx.warn("W-CLASS-001", f"'{x.name}' is never {', '.join(quoted(str(v)) for v in never)}, "
+                         f"which '{lst.name}' holds: no rule gives that value", node.span,
+                         "its values are " + ", ".join(quoted(v) for v in values))
 
 
 # ---------------------------------------------------------------- offers
@@ -265,12 +275,9 @@ def offer_rules(ctx: Lint) -> None:
 
 # ---------------------------------------------------------------- unused declarations
 
-def _reads(program: ir.Program) -> set[str]:
-    names: set[str] = set()
-    for _, e in expressions(program):
-        for node in ir.walk(e):
-            if isinstance(node, (ir.FieldRef, ir.ParamRef, ir.DeclRef)):
-                names.add(node.name)
+def _reads(ctx: Lint) -> set[str]:
+    program = ctx.program
+    names = {node.name for _, node in ctx.nodes if isinstance(node, (ir.FieldRef, ir.ParamRef, ir.DeclRef))}
     for o in program.offers:            # capacity, holdout or window from a param
         names.update(name for _, name in o.settings)
     names.update(name for _, _, name in program.arbitrate.settings)     # constraints from params
@@ -284,7 +291,7 @@ def unused_rules(ctx: Lint) -> None:
     def mine(d: ir.Param | ir.Let | ir.Channel | ir.Segment) -> bool:
         return d.span is not None and d.span.path == ctx.root
 
-    reads = _reads(program)
+    reads = _reads(ctx)
     for p in program.params:
         if mine(p) and p.name not in reads:
             ctx.warn("W-UNUSED-001", f"param '{p.name}' is never read", p.span,
@@ -313,23 +320,24 @@ def experiment_rules(ctx: Lint) -> None:
     (compiler/frontend/experiments.py), so the comparisons tell what is used;
     a test's expectation does not use an arm."""
     program = ctx.program
+    if not program.experiments:
+        return          # nothing to warn about, and no need to walk every expression
     declared = {x.name: x for x in program.experiments}
     used: dict[str, set[str]] = {name: set() for name in declared}
     for p in program.params:
         for experiment, arm, _ in p.arms:
             used[experiment].add(arm)
-    for owner, e in expressions(program):
-        for operand, value, span in _string_comparisons(ctx, e):
-            if not isinstance(operand, ir.FieldRef) or operand.name not in declared:
-                continue
-            x = declared[operand.name]
-            if value not in x.values:
-                guess = closest(value, x.values)
-                ctx.warn("W-EXP-002", f"experiment '{x.name}' is never {quoted(value)}: it is one of its arms "
-                         "or \"control\"", span, f"did you mean {quoted(guess)}?" if guess is not None else
-                         "its values are " + ", ".join(quoted(v) for v in x.values))
-            elif not isinstance(owner, ir.Test):
-                used[x.name].add(value)
+    for owner, operand, value, span in ctx.comparisons:
+        if not isinstance(operand, ir.FieldRef) or operand.name not in declared:
+            continue
+        x = declared[operand.name]
+        if value not in x.values:
+            guess = closest(value, x.values)
+            ctx.warn("W-EXP-002", f"experiment '{x.name}' is never {quoted(value)}: it is one of its arms "
+                     "or \"control\"", span, f"did you mean {quoted(guess)}?" if guess is not None else
+                     "its values are " + ", ".join(quoted(v) for v in x.values))
+        elif not isinstance(owner, ir.Test):
+            used[x.name].add(value)
     for x in program.experiments:
         if x.span is None or x.span.path != ctx.root or not used[x.name]:
             continue        # an experiment nothing reads only marks its groups in the output

@@ -40,8 +40,11 @@ from pol.reference.matching import Match, match_customer
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
 
+# defer_build: the schemas (validation and serialization) are built at the
+# first validation or dump, not at import: a decision itself is made without
+# either (_trusted, _lazy), and building them took a tenth of a warm start.
 class Assignment(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     offer: str
     rank: int            # 1 = best
     channel: str
@@ -61,7 +64,7 @@ _FILLING = threading.RLock()
 
 
 class Decision(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     key: int | str | None
     segments: dict[str, bool]
     classifications: dict[str, str | None]
@@ -183,17 +186,24 @@ def campaign_of(program: ir.Program, offer: ir.Offer) -> str | None:
 def decision_of(program: ir.Program, row: RowResult, match: Match) -> Decision:
     """A Decision from the reference evaluator's row and its match."""
     offers = {o.name: o for o in program.offers}
-    return with_costs(Decision(
-        key=row.key,
-        segments={s.name: row.values[s.name] for s in program.segments},
-        classifications={c.name: row.values[c.name] for c in program.classifies},
-        scores={s.name: row.values[s.name] for s in program.shown_scores},
-        offers=[Assignment(offer=a.offer, rank=a.rank, channel=a.channel, priority=a.priority,
-                           control=a.control, campaign=campaign_of(program, offers[a.offer]),
-                           attributes=dict(offers[a.offer].attributes)) for a in match.accepted],
-        policy=program.name, version=program.version, as_of=row.as_of, run_id=decision_id(),
-        arms=dict(row.arms),
-    ), {o: row.values.get(s) for o, s in program.arbitrate.cost_scores})
+    # Made as the compiled path makes its fields (_trusted, no validation):
+    # the checker types every value already (scores and priorities FLOAT,
+    # segments bool), and validating the first decision would build the
+    # models' schemas, a tenth of a warm start (defer_build above);
+    # tests/test_records.py checks these equal, and dump as, validated ones.
+    return with_costs(_trusted(Decision, {
+        "key": row.key,
+        "segments": {s.name: row.values[s.name] for s in program.segments},
+        "classifications": {c.name: row.values[c.name] for c in program.classifies},
+        "scores": {s.name: row.values[s.name] for s in program.shown_scores},
+        "offers": [_trusted(Assignment, {"offer": a.offer, "rank": a.rank, "channel": a.channel,
+                                         "priority": a.priority, "control": a.control,
+                                         "campaign": campaign_of(program, offers[a.offer]),
+                                         "attributes": dict(offers[a.offer].attributes)})
+                   for a in match.accepted],
+        "policy": program.name, "version": program.version, "as_of": row.as_of, "run_id": decision_id(),
+        "arms": dict(row.arms),
+    }), {o: row.values.get(s) for o, s in program.arbitrate.cost_scores})
 
 
 def decide(program: ir.Program, record: Mapping, as_of: dt.date, params: Mapping | None = None,

@@ -21,20 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from pol.api.records import iso_date, shown_argument
 from pol.compiler import ir, offer_settings
 from pol.compiler.backend import cache
-from pol.compiler.backend.experiments import lower as lower_experiments
-from pol.compiler.backend.history import lower as lower_history
-from pol.compiler.backend.plan import plan as make_plan
 from pol.compiler.frontend.contact import has_quiet_hours, run_params
 from pol.errors import ArgumentError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
+    from pol.compiler.backend.plan import KernelPlan
     from pol.evaluation.executor import AutoExecutor, KernelExecutor
     from pol.evaluation.experiments import Arms
     from pol.evaluation.row import RowExecutor
@@ -110,13 +107,6 @@ class Policy:
     def __init__(self, program: ir.Program, path: str | None = None):
         self.program = program
         self.path = path
-        # The kernels run the program with each history aggregate an input
-        # field, computed per batch (compiler/backend/history.py).
-        self.lowered = lower_history(program)
-        # ... and each experiment's arm too, drawn per batch (compiler/backend/experiments.py)
-        run = lower_experiments(self.lowered.program)
-        self.plan = make_plan(run)
-        self._run = run
         self._row_executor: RowExecutor | None = None
         self._row_lock = threading.Lock()
         self._row_started: int | None = None       # the process whose first decision started the row kernel
@@ -126,6 +116,26 @@ class Policy:
         self._quiet = has_quiet_hours(program)      # decide sets the time of day only then
         self._defaults = resolve_params(program, {})
         self._population_program: ir.Program | None = None     # made at the first decision that needs it
+
+    # What the kernels run, made at first use: the reference evaluator, which
+    # makes the first decisions, reads the program alone.
+    @functools.cached_property
+    def lowered(self):
+        """The program with each history aggregate an input field, computed
+        per batch (compiler/backend/history.py)."""
+        from pol.compiler.backend.history import lower as lower_history
+        return lower_history(self.program)
+
+    @functools.cached_property
+    def _run(self) -> ir.Program:
+        """... and each experiment's arm too, drawn per batch (compiler/backend/experiments.py)."""
+        from pol.compiler.backend.experiments import lower as lower_experiments
+        return lower_experiments(self.lowered.program)
+
+    @functools.cached_property
+    def plan(self) -> KernelPlan:
+        from pol.compiler.backend.plan import plan as make_plan
+        return make_plan(self._run)
 
     # The evaluators are made at first use: each imports Numba (half a second
     # and more of a start-up), which `pol.load` and a first decision on the
@@ -341,6 +351,7 @@ class Policy:
         if exhausted:
             # An offer lost to capacity takes no place in the walk, exactly as
             # one that is not a candidate.
+            import numpy as np  # here: the reference evaluator's decisions do without it
             active = active & np.array([o.name not in exhausted for o in self.program.offers], np.bool_)
         decisions = self._decisions
         if decisions is None:
