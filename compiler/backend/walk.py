@@ -325,7 +325,8 @@ def match_range_for(cells: int) -> Callable[..., None]:
     if cells <= PLAIN_CELLS and not _compiled(m.match_range):
         from pol.compiler.backend.plain import plain
         return plain(m.match_range)
-    return m.match_range
+    compiled: Callable[..., None] = m.match_range
+    return compiled
 
 
 def _compiled(dispatcher: Any) -> bool:
