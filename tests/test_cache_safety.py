@@ -315,9 +315,9 @@ def test_the_background_compiler_takes_its_job_through_a_pipe(tmp_path, monkeypa
     assert files == [] and stdin == subprocess.PIPE          # no job file anyone could replace
     assert not any(a.endswith(".pickle") for a in args)
     deadline = time.monotonic() + 240
-    while not list((tmp_path / "cache").glob("k_*.ready")) and time.monotonic() < deadline:
+    while not list((tmp_path / "cache").glob("p_*.ready")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert list((tmp_path / "cache").glob("k_*.ready")), "the background compiler did not finish"
+    assert list((tmp_path / "cache").glob("p_*.ready")), "the background compiler did not finish"
     assert list((tmp_path / "cache" / "__pycache__").glob("k_*.kernel-*.nbi"))
 
 
@@ -331,17 +331,38 @@ def test_the_parser_finds_its_cache_folder_without_the_compiler(tmp_path):
     assert [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("grammar")]
 
 
-def test_the_background_compiler_runs_only_the_kernel_its_parent_wrote(compiled, tmp_path):
+def test_the_background_compiler_runs_only_the_kernel_it_generates(compiled, tmp_path, monkeypatch):
+    """warm.py generates the kernel from the program its parent sends through
+    the pipe and compiles that source: a line planted in the kernel's file
+    never runs (the file is written anew), and a marker outside the folder
+    it was given is refused."""
+    import pol
     folder = Path(shutil.copytree(compiled, tmp_path / "cache"))
     (kernel,) = folder.glob("k_*.py")
     ran = tmp_path / "planted-line-ran"
     kernel.write_bytes(kernel.read_bytes() + f"\nopen({str(ran)!r}, 'w').close()\n".encode())
-    marker = folder / f"{kernel.stem}.0123456789abcdef.ready"
-    job = pickle.dumps((kernel.stem[2:], ()))
-    proc = subprocess.run([sys.executable, "-m", "pol.compiler.backend.warm", str(folder), str(marker)],
+    monkeypatch.setenv("POL_CACHE_DIR", str(folder))
+    p = pol.loads(POLICY, name="cached.pol")
+    asked: list = []
+    monkeypatch.setattr(p._auto, "start_background", asked.append)
+    p.evaluate(pa.table({"id": [1], "x": [5.0], "s": ["x"]}), as_of="2026-11-01", engine="auto")
+    if not asked:       # the kernel's marker is there: nothing to ask the background for
+        (sig,) = p._kernel._signatures.values()
+    else:
+        (sig,) = asked
+    k = p._kernel
+    job = pickle.dumps((k._program, k.plan, k.options, sig))
+    marker = k.marker(sig)
+    marker.unlink(missing_ok=True)      # written by the fixture's run on the kernel
+    elsewhere = tmp_path / "elsewhere.ready"
+    proc = subprocess.run([sys.executable, "-m", "pol.compiler.backend.warm", str(folder), str(elsewhere)],
                           input=job, capture_output=True, timeout=120)
     assert (proc.returncode, proc.stderr) == (1, b"")          # refused, quietly
-    assert not ran.exists() and not marker.exists()
+    proc = subprocess.run([sys.executable, "-m", "pol.compiler.backend.warm", str(folder), str(marker)],
+                          input=job, capture_output=True, timeout=240)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    assert marker.exists() and not ran.exists()
+    assert kernel.read_text(encoding="utf-8") == k.source
 
 
 def test_a_first_decision_imports_no_pandas(tmp_path):

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pol
+from pol.compiler.backend import walk
 from pol.reference.interp import evaluate_row
 from pol.reference.matching import match_all, match_customer
 
@@ -153,6 +154,23 @@ def test_run_wide_walk_with_constraints_agrees_with_the_plain_matcher(case):
 @given(catalogues(with_capacity=True, constraints=True, optimal=True))
 def test_optimal_allocation_agrees_with_the_plain_python_algorithm(case):
     check(*case, engine="vector")
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(catalogues(with_capacity=False), st.booleans())
+def test_the_walk_run_as_python_agrees_with_the_plain_matcher(case, string_keys):
+    """While match_range is neither compiled nor in Numba's cache, the
+    vectorized path walks a small batch with its Python body
+    (compiler/backend/plain.py): the same walk, holdout hashes of int and
+    string keys included."""
+    text, records = case
+    if string_keys:
+        text = text.replace("key id { id: int", "key id { id: string", 1)
+        records = [{**r, "id": f"c{r['id']}"} for r in records]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(walk, "_compiled", lambda dispatcher: False)
+        assert walk.match_range_for(1000) is not walk.matcher().match_range
+        check(text, records, engine="vector")
 
 
 # The fused kernel costs a compilation per random policy: a few examples here,

@@ -139,22 +139,50 @@ def _kernel_that_does_not_type() -> str:
             'def kernel(a):\n    return a + np.zeros((2, 2)).sum(axis="x")\n')
 
 
-def test_background_compile_failure_is_written_beside_the_marker(tmp_path, monkeypatch):
+def test_background_compile_failure_is_written_beside_the_marker(bench_policy, tmp_path, monkeypatch):
+    """warm.py generates the kernel from the program it is sent and compiles
+    it; Numba's failure goes to the `.failed` file, in one line."""
     monkeypatch.setenv("POL_CACHE_DIR", str(tmp_path / "cache"))
     folder = cache.folder()
     if folder is None:
         pytest.skip("kernels are compiled in memory here")
-    source = _kernel_that_does_not_type()
-    assert cache.write(source) is not None
-    k = cache.key(source)
-    marker = folder / f"k_{k}.0123456789abcdef.ready"
-    job = pickle.dumps((k, (__import__("numba").typeof(1.0),)))
+    marker = folder / "p_0123456789abcdef01234567.0123456789abcdef.ready"
+    job = pickle.dumps((bench_policy._run, bench_policy.plan, {"fused": False, "split_at": None},
+                        (__import__("numba").typeof(1.0),)))
+    monkeypatch.setattr(codegen, "source", lambda *a, **k: _kernel_that_does_not_type())
     monkeypatch.setattr(sys, "stdin", type("Stdin", (), {"buffer": io.BytesIO(job)})())
     monkeypatch.setattr(os, "nice", lambda n: 0)
     assert warm.main([str(folder), str(marker)]) == 2
     assert not marker.exists()
     said = warm.failure_path(marker).read_text(encoding="utf-8")
     assert said.startswith("TypingError")
+    assert (folder / f"k_{cache.key(_kernel_that_does_not_type())}.py").exists()
+
+
+def test_background_compile_generates_the_kernel_and_writes_the_marker(bench_table, tmp_path, monkeypatch):
+    """The run names the marker by the program (it generates no source for
+    its first result); the background process generates the source, compiles
+    it and writes that marker, and the next run of the policy uses the kernel."""
+    monkeypatch.setenv("POL_CACHE_DIR", str(tmp_path / "cache"))
+    if cache.folder() is None:
+        pytest.skip("kernels are compiled in memory here")
+    text = large_policy(3, 10, seed=5)
+    p = pol.loads(text)
+    asked: list = []
+    monkeypatch.setattr(p._auto, "start_background", asked.append)
+    p.evaluate(bench_table.slice(0, 100), as_of=AS_OF)
+    assert len(asked) == 1 and "source" not in p._kernel.__dict__
+    marker = p._kernel.marker(asked[0])
+    k = p._kernel
+    job = pickle.dumps((k._program, k.plan, k.options, asked[0]))
+    monkeypatch.setattr(sys, "stdin", type("Stdin", (), {"buffer": io.BytesIO(job)})())
+    monkeypatch.setattr(os, "nice", lambda n: 0)
+    assert warm.main([str(marker.parent), str(marker)]) == 0
+    assert marker.exists() and cache.is_cached(k.source)
+    again = pol.loads(text)
+    monkeypatch.setattr(again._auto, "start_background", lambda sig: pytest.fail("compiled already"))
+    got = again.evaluate(bench_table.slice(0, 100), as_of=AS_OF)
+    assert got.customers.equals(p.evaluate(bench_table.slice(0, 100), as_of=AS_OF, engine="vector").customers)
 
 
 def test_a_failed_background_compile_is_reported_and_not_retried(bench_table, monkeypatch, tmp_path):

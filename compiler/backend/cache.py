@@ -103,15 +103,15 @@ def path_for(source: str) -> Path | None:
     return where / f"k_{key(source)}.py" if where is not None else None
 
 
-def is_cached(source: str) -> bool:
+def is_cached(source: str, functions: tuple[str, ...] = FUNCTIONS) -> bool:
     """Whether the kernel file holds this source and Numba has an index for
-    its function (`k_<hash>.kernel-<line>.py311.nbi` for a batch kernel,
-    `k_<hash>.row_kernel-<line>.py311.nbi` for a row kernel)."""
+    one of its functions (`k_<hash>.kernel-<line>.py311.nbi` for a batch
+    kernel, `k_<hash>.row_kernel-<line>.py311.nbi` for a row kernel)."""
     path = path_for(source)
     if path is None or _read(path) != source.encode("utf-8"):
         return False
     index = _index_folder(path)
-    return any(any(index.glob(f"{path.stem}.{name}-*.nbi")) for name in FUNCTIONS)
+    return any(any(index.glob(f"{path.stem}.{name}-*.nbi")) for name in functions)
 
 
 def load(source: str) -> types.ModuleType:

@@ -49,6 +49,11 @@ from pol.compiler.types import Type
 THRESHOLD = 2_000
 MAX_OFFERS = 64
 BLOCK = 1024
+# Offers per offer stage: an offer's candidate state costs statements beyond
+# its nodes (channel choice, validity, the stores), and Numba's compile grows
+# faster than a function's length: one stage of 200 offers (1,924 nodes)
+# took 33-36 s of CPU, two of 100 took 13 s each (benchmarks/README.md).
+STAGE_OFFERS = 50
 
 STAGE_BUFFERS = ("fb", "ib", "bb")
 OFFER_BUFFERS = ("ost", "opr")
@@ -107,7 +112,8 @@ class Groups:
 
 def groups(program: ir.Program, threshold: int) -> Groups:
     """Consecutive runs of declarations (program.order) and of offers, each
-    of at most `threshold` nodes (a larger single one is a stage alone)."""
+    of at most `threshold` nodes (a larger single one is a stage alone), and
+    at most STAGE_OFFERS offers."""
     index = _decl_index(program)
     decls: list[list[str]] = []
     load = threshold
@@ -122,7 +128,7 @@ def groups(program: ir.Program, threshold: int) -> Groups:
     load, first = 0, 0
     for k, o in enumerate(program.offers):
         n = sum(_nodes(e) for e in _offer_exprs(o))
-        if k > first and load + n > threshold:
+        if k > first and (load + n > threshold or k - first >= STAGE_OFFERS):
             offers.append(range(first, k))
             first, load = k, 0
         load += n

@@ -52,7 +52,7 @@ from pol.compiler.backend.layout import (
     ROOM_OF,
 )
 from pol.compiler.backend.runtime import FNV_OFFSET, MIXED, fnv1a, held_out
-from pol.compiler.backend.walk import matcher
+from pol.compiler.backend.walk import match_range_for, matcher
 from pol.compiler.costs import Units, cost_units_array, units_of
 
 # Larger than any budget the checker lets through (compiler/frontend/constraints.py).
@@ -425,9 +425,9 @@ def match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive,
     FlatParts' arrays as a fused kernel fills them, with their funnel and
     per-channel counts; `scores` the batch's, read for in-run contact caps
     (`room_of`)."""
-    matcher().match_range(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, room_of, scores,
-                          is_int, ints, offsets, data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel,
-                          by_channel)
+    walk = match_range_for((stop - start) * cprio.shape[1])
+    walk(start, stop, cprio, cchan, max_n, fallback, category, exclusive, bp, state, room_of, scores, is_int, ints,
+         offsets, data, a_row, a_rank, a_offer, a_chan, a_prio, a_ctrl, a_end, funnel, by_channel)
 
 
 @njit(cache=True, nogil=True)

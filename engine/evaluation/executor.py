@@ -33,7 +33,7 @@ import numpy as np
 
 from pol.arbitration.arbitrate import FlatParts, MatchJob, PairParts
 from pol.compiler import ir
-from pol.compiler.backend import cache, codegen, warm
+from pol.compiler.backend import cache, codegen, identity, warm
 from pol.compiler.backend import layout as names
 from pol.compiler.backend.layout import KernelLayout
 from pol.compiler.backend.plan import KernelPlan
@@ -84,11 +84,7 @@ class KernelExecutor:
     def source(self) -> str:
         """Generated on first use (a second or two for a policy of 1,000
         segments): a vectorized run never needs it."""
-        return codegen.source(self._program, self.plan, fused=self.fused, split_at=self._split_at)
-
-    @functools.cached_property
-    def path(self) -> Path | None:
-        return cache.path_for(self.source)
+        return codegen.source(self._program, self.plan, **self.options)
 
     def unfused(self) -> KernelExecutor:
         """The executor of the kernel that writes every candidate out, for a
@@ -149,15 +145,29 @@ class KernelExecutor:
             sig = self._signatures[layout] = tuple(numba.typeof(a) for a in args)
         return sig
 
+    @functools.cached_property
+    def options(self) -> dict:
+        """codegen.source's options for this kernel (with the program and plan,
+        all that decides its source)."""
+        return {"fused": self.fused, "split_at": self._split_at}
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """The kernel's name before its source is generated
+        (compiler/backend/identity.py): a tenth of the time."""
+        return identity.program_key(self._program, self.plan, **self.options)
+
     def marker(self, sig: tuple) -> Path | None:
         """A file that says: this kernel is compiled and cached for these
         types (None when kernels are compiled in memory: nothing is cached).
-        It holds nothing: a planted one only makes a run compile the kernel
-        in the foreground."""
-        if self.path is None:
+        Named by the program, not the source, so that a run finds out
+        without generating the source. It holds nothing: a planted one only
+        makes a run compile the kernel in the foreground."""
+        where = cache.folder()
+        if where is None:
             return None
         h = hashlib.sha256(repr(sig).encode()).hexdigest()[:16]
-        return self.path.with_name(f"{self.path.stem}.{h}.ready")
+        return where / f"p_{self.identity}.{h}.ready"
 
     def ready(self, sig: tuple) -> bool:
         # A marker is never removed: once seen, it need not be looked for
@@ -273,10 +283,10 @@ class AutoExecutor:
             if sig in self._started:
                 return
             self._started.add(sig)
-        if cache.write(self.kernel_exec.source) is None:
-            return
-        # a few kB: the pipe takes it at once, even if this process ends first
-        job = pickle.dumps((cache.key(self.kernel_exec.source), sig), protocol=pickle.HIGHEST_PROTOCOL)
+        # The child generates the source (a second or more for a large
+        # policy) from the program: this run's next batch does not wait for it.
+        k = self.kernel_exec
+        job = pickle.dumps((k._program, k.plan, k.options, sig), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", "pol.compiler.backend.warm", str(marker.parent), str(marker)],
