@@ -232,6 +232,108 @@ def test_thresholds_under_max_2_are_the_searchs_numbers():
             assert searched.tobytes() == closed.tobytes()
 
 
+def _crossing_of_every(t: np.ndarray, units: np.ndarray, limit: int) -> float:
+    """The price from every threshold, as the oracle takes it: highest
+    first, the threshold at which the units pass the limit; 0 at least."""
+    used = 0
+    for i in np.argsort(-t, kind="stable"):
+        used += int(units[i])
+        if used > limit:
+            return max(float(t[i]), 0.0)
+    return 0.0
+
+
+def test_a_price_from_the_pairs_near_it_is_the_price_from_every_pair():
+    """pricing.banded computes the thresholds only of members whose bound
+    reaches a cutoff: whatever the cutoff (0, below, at or above the
+    price), the price is the one every threshold gives, with ties at it,
+    thresholds equal to their bounds and limits that nothing passes."""
+    from pol.arbitration.pricing import banded
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        t = np.round(rng.normal(3, 3, n), int(rng.integers(0, 2)))
+        bound = np.where(rng.random(n) < 0.3, t, t + np.round(rng.exponential(2, n), 1))
+        units = rng.integers(1, 4, n).astype(np.int64)
+        own_positive = bound > 0       # a member that can have a positive threshold has a positive bound
+        t = np.where(own_positive, t, np.minimum(t, 0.0))
+        limit = int(rng.integers(0, int(units.sum()) + 2))
+        want = _crossing_of_every(t, units, limit)
+        asked: list[int] = []
+
+        def near(lo, hi, t=t, bound=bound, units=units, own_positive=own_positive):
+            sel = own_positive & (bound >= lo) & (bound < hi)
+            return (np.flatnonzero(sel),), units[sel], int(units[own_positive].sum())
+
+        def thresholds(members, _units, t=t, asked=asked):
+            asked.extend(members[0].tolist())
+            return t[members[0]]
+        for cutoff in (0.0, want - 1.5, want, want + 0.5, want + 10.0):
+            asked.clear()
+            assert banded(near, thresholds, limit, cutoff) == want, (cutoff, t, units, limit)
+            assert len(asked) == len(set(asked))        # each threshold once
+
+
+@pytest.mark.parametrize("max_n", [1, 2, 3])
+def test_no_threshold_is_above_its_bound(max_n):
+    """The bounds pricing.banded selects by: a pair's threshold is at most
+    its own value per unit, a customer's for a capped channel at most the
+    sum of their max best values through it (as the kernels add them up,
+    within the margin), so that the pairs and customers near a positive
+    threshold include its own, on random customers with every rule."""
+    from pol.arbitration import optimal as opt
+    from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs
+    rng = np.random.default_rng(max_n)
+    for _ in range(100):
+        sizes = rng.integers(1, 7, int(rng.integers(1, 30)))
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        pairs = int(starts[-1])
+        cust = np.repeat(np.arange(len(sizes)), sizes).astype(np.int64)
+        prio = np.round(rng.normal(4, 3, pairs), int(rng.integers(0, 3)))
+        offer = rng.integers(0, 4, pairs).astype(np.int64)
+        cat = rng.integers(-1, 3, pairs).astype(np.int64)
+        excl = (rng.integers(0, 4, pairs) * (rng.random(pairs) < 0.5)).astype(np.int64)
+        hbit = rng.integers(-1, 3, pairs).astype(np.int64)
+        hprice = np.round(rng.random(3) * 2, 1)
+        cost = rng.integers(0, 4, pairs).astype(np.int64)
+        p_offer, p_quota, p_budget = np.round(rng.random(4), 1), np.zeros(1), 0.5
+        qid = np.zeros(pairs, np.int64)
+        dead = rng.random(pairs) < 0.1
+        red = np.empty(pairs)
+        opt._reduced(np.arange(pairs), prio, offer, qid, cost.astype(np.float64), dead, p_offer, p_quota, p_budget,
+                     red)
+        units = np.maximum(cost, 1)
+        margin = MARGIN * (max_n + 2) ** 2 * float(np.abs(prio).max())
+        js = np.arange(pairs, dtype=np.int64)
+        out = (np.empty(pairs, np.int64), np.empty(pairs), np.empty(pairs, np.int64))
+
+        def near(lo, js=js, units=units, prio=prio, offer=offer, cost=cost, dead=dead, p_offer=p_offer, out=out,
+                 margin=margin):
+            n, _ = _near_pairs(js, units, prio, offer, np.zeros(len(js), np.int64), cost.astype(np.float64), dead,
+                               p_offer, np.zeros(1), 0.0, lo, np.inf, margin, *out)
+            return [a[:n].copy() for a in out]
+        members, own, u = near(-np.inf)
+        w = int(sizes.max())
+        scratch = (np.empty(w, np.int64), np.empty(w), np.zeros(w, np.bool_), np.zeros(w, np.bool_), np.zeros(w),
+                   np.zeros(w, np.int64))
+        t = np.empty(len(members))
+        opt._thresholds(members, 0, len(members), t, starts, cust, own, u, red, cat, excl, hbit, hprice, max_n, True,
+                        max_n == 2, np.zeros(pairs, np.bool_), *scratch, np.empty(w, np.int64), np.empty(w))
+        for j, tj in zip(members.tolist(), t.tolist()):
+            assert tj <= 0 or j in near(tj)[0]
+        cs = np.unique(cust)
+        for h in range(3):
+            free = hprice.copy()
+            free[h] = 0.0
+            tc = np.empty(len(cs))
+            opt._channel_thresholds(cs, 0, len(cs), tc, h, starts, red, cat, excl, hbit, hprice, free, max_n, True,
+                                    max_n == 2, *scratch)
+            for c, tcc in zip(cs.tolist(), tc.tolist()):
+                got = np.empty(len(cs), np.int64)
+                m, _ = _near_customers(cs, h, starts, red, hbit, max_n, tcc, np.inf, margin, got, np.empty(max_n))
+                assert tcc <= 0 or c in got[:m]
+
+
 def test_the_same_whatever_the_batching():
     text = catalogue(8, 2, rules=True, customers=20_000, constraints=True)
     table = customers(20_000, 8, seed=11)

@@ -44,7 +44,7 @@ import numpy as np
 from numba import njit
 
 from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
-from pol.arbitration.pricing import MARGIN, Memory, _near_customers, _near_pairs, _reduced, _reprice, banded
+from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs, _reduced, _reprice, banded
 from pol.compiler import ir
 from pol.compiler.costs import units_of
 from pol.evaluation.threads import THREADS, chunks, later, run_parts
@@ -513,8 +513,7 @@ class _Problem:
         # what near_pairs and near_customers hand over, valid until the next call: a
         # buffer per call would cost its page faults on every price
         n = len(prio)
-        self.near_out = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64),
-                         np.empty(n, np.int64))
+        self.near_out = (np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64))
 
     def red(self, p_offer=None, p_quota=None, p_budget=None, js=None) -> np.ndarray:
         """Each pair's priority less its offer's, its quota's and (per unit
@@ -534,40 +533,29 @@ class _Problem:
         _reprice(js, self.prio, self.offer, self.qid, self.fcost, self.dead, self.p_offer, self.p_quota,
                  float(self.p_budget), red)
 
-    def near_pairs(self, js: np.ndarray, units: np.ndarray, lo: float, hi: float, red: np.ndarray, memory: Memory,
-                   now: int, moved: tuple, p_offer=None, p_quota=None, p_budget=None
-                   ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray, int, int]:
-        """The pairs of `js` whose bounds meet [lo, hi) (pricing.banded) and
-        were not computed at version `now` of `memory`, their positions in
-        `js` and own values, at the current prices but those given; their
-        units (`units` is indexed by pair); the units of those not computed
-        yet that could have a positive threshold and of those wholly above
-        hi. `moved`:
-        Memory.distances. The arrays are views of buffers the next call
-        reuses."""
+    def near_pairs(self, js: np.ndarray, units: np.ndarray, lo: float, hi: float, p_offer=None, p_quota=None,
+                   p_budget=None) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, int]:
+        """The pairs of `js` whose bound is in [lo, hi) (pricing.banded) with
+        their own values, at the current prices but those given; their units
+        (`units` is indexed by pair); the units of those with a positive own
+        value. The arrays are views of buffers the next call reuses."""
         p_offer = self.p_offer if p_offer is None else p_offer
         p_quota = self.p_quota if p_quota is None else p_quota
         p_budget = self.p_budget if p_budget is None else p_budget
-        out_i, out_js, out_own, out_units = self.near_out
-        n, possible, above = _near_pairs(js, units, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer,
-                                         p_quota, float(p_budget), lo, hi, self.margin, red, self.starts, self.cust,
-                                         self.hbit, self.max_n, memory.last, memory.ver, now, *moved, out_i, out_js,
-                                         out_own, out_units)
-        return out_i[:n], (out_js[:n], out_own[:n]), out_units[:n], int(possible), int(above)
+        out_js, out_own, out_units = self.near_out
+        n, positive = _near_pairs(js, units, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota,
+                                  float(p_budget), lo, hi, self.margin, out_js, out_own, out_units)
+        return (out_js[:n], out_own[:n]), out_units[:n], int(positive)
 
-    def near_customers(self, cs: np.ndarray, h: int, lo: float, hi: float, red: np.ndarray, memory: Memory,
-                       now: int, moved: tuple) -> tuple[np.ndarray, tuple[np.ndarray], np.ndarray, int, int]:
-        """The customers of `cs` whose bounds for channel h meet [lo, hi)
-        (pricing.banded), not computed at version `now`, a unit each; how
-        many of those not computed yet could have a positive threshold, how
-        many are wholly above hi."""
-        out_i, out = self.near_out[0], self.near_out[1]
-        d_offer, d_quota, d_budget, _, _, _, _, d_chans, d_every = moved
-        n, possible, above = _near_customers(cs, h, self.starts, red, self.hbit, self.max_n, lo, hi, self.margin,
-                                             out_i, out, np.empty(min(self.max_n, len(self.scratch[0][1])), np.float64),
-                                             self.dead, self.offer, self.qid, self.fcost, memory.last, memory.ver,
-                                             now, d_offer, d_quota, d_budget, d_chans, d_every)
-        return out_i[:n], (out[:n],), np.ones(n, np.int64), int(possible), int(above)
+    def near_customers(self, cs: np.ndarray, h: int, lo: float, hi: float, red: np.ndarray
+                       ) -> tuple[tuple[np.ndarray], np.ndarray, int]:
+        """The customers of `cs` whose bound for channel h is in [lo, hi)
+        (pricing.banded), a unit each; how many have a positive value
+        through h."""
+        out = self.near_out[0]
+        n, positive = _near_customers(cs, h, self.starts, red, self.hbit, self.max_n, lo, hi, self.margin, out,
+                                      np.empty(min(self.max_n, len(self.scratch[0][1])), np.float64))
+        return (out[:n],), np.ones(n, np.int64), int(positive)
 
     def thresholds(self, js: np.ndarray, own: np.ndarray, units: np.ndarray, red: np.ndarray) -> np.ndarray:
         """Each pair's threshold (`_thresholds`), the pairs split over the
@@ -627,40 +615,14 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
     settled = SETTLED * float(np.abs(prio).max(initial=0.0))
     red = pb.red()
     done = 0
-    most = float(pb.fcost.max(initial=0.0))
 
-    # each constraint's thresholds from earlier passes (pricing.Memory)
-    kept_offer = [Memory.of(len(js)) for js in live_mine]
-    kept_quota = [Memory.of(len(js)) for js in of_quota]
-    kept_chan = [Memory.of(len(cs)) for cs in of_chan]
-    kept_budget = Memory.of(len(costly))
-
-    def prices() -> tuple:
-        return pb.p_offer, pb.p_quota, pb.p_budget, pb.p_chan
-
-    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, cutoff: float, kept: Memory,
-                    own: tuple[str, int], **without) -> float:
+    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, cutoff: float, **without) -> float:
         """The price of one constraint over its pairs `js` (`units`: what
         each pair uses of it, indexed by pair), from its current price
-        `cutoff` (pricing.banded), its earlier thresholds in `kept`;
-        `without`: its price at 0, for the pairs' own values."""
-        now = kept.version(*prices())
-        moved = kept.distances(*prices(), most, own)
-        new = banded(lambda lo, hi: pb.near_pairs(js, units, lo, hi, red, kept, now, moved, **without),
-                     lambda near, near_units: pb.thresholds(near[0], near[1], near_units, red), limit,
-                     kept.window(cutoff, settled), kept, now)
-        kept.moves.append(new - cutoff)
-        return new
-
-    def channel_price(h: int) -> float:
-        cs, kept = of_chan[h], kept_chan[h]
-        now = kept.version(*prices())
-        moved = kept.distances(*prices(), most, None, h)
-        new = banded(lambda lo, hi: pb.near_customers(cs, h, lo, hi, red, kept, now, moved),
-                     lambda near, units: pb.channel_thresholds(near[0], h, red),
-                     int(pb.chan_cap[h]), kept.window(pb.p_chan[h], settled), kept, now)
-        kept.moves.append(new - pb.p_chan[h])
-        return new
+        `cutoff` down (pricing.banded); `without`: its price at 0, for the
+        pairs' own values."""
+        return banded(lambda lo, hi: pb.near_pairs(js, units, lo, hi, **without),
+                      lambda near, near_units: pb.thresholds(near[0], near[1], near_units, red), limit, cutoff)
 
     for p in range(passes):
         moved = False
@@ -674,8 +636,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
             else:
                 p_offer = pb.p_offer.copy()
                 p_offer[k] = 0.0
-                new = pairs_price(live_mine[k], pb.ones, int(pb.capacity[k]), pb.p_offer[k], kept_offer[k],
-                                  ("offer", k), p_offer=p_offer)
+                new = pairs_price(live_mine[k], pb.ones, int(pb.capacity[k]), pb.p_offer[k], p_offer=p_offer)
             if new != pb.p_offer[k]:
                 moved = moved or abs(new - pb.p_offer[k]) > settled
                 pb.p_offer[k] = new
@@ -683,19 +644,23 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
         for q in range(Q):
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
-            new = pairs_price(of_quota[q], pb.ones, int(pb.quota[q]), pb.p_quota[q], kept_quota[q], ("quota", q),
-                              p_quota=p_quota)
+            new = pairs_price(of_quota[q], pb.ones, int(pb.quota[q]), pb.p_quota[q], p_quota=p_quota)
             if new != pb.p_quota[q]:
                 moved = moved or abs(new - pb.p_quota[q]) > settled
                 pb.p_quota[q] = new
                 pb.reprice(of_quota[q], red)
         for h in range(H):
-            new = channel_price(h) if len(of_chan[h]) > pb.chan_cap[h] else 0.0
+            cs = of_chan[h]
+            new = 0.0
+            if len(cs) > pb.chan_cap[h]:
+                new = banded(lambda lo, hi, cs=cs, h=h: pb.near_customers(cs, h, lo, hi, red),
+                             lambda near, units, h=h: pb.channel_thresholds(near[0], h, red),
+                             int(pb.chan_cap[h]), pb.p_chan[h])
             if new != pb.p_chan[h]:
                 moved = moved or abs(new - pb.p_chan[h]) > settled
                 pb.p_chan[h] = new
         if pb.budget >= 0:
-            new = pairs_price(costly, pb.cost, pb.budget, pb.p_budget, kept_budget, ("budget", 0), p_budget=0.0)
+            new = pairs_price(costly, pb.cost, pb.budget, pb.p_budget, p_budget=0.0)
             if new != pb.p_budget:
                 moved = moved or abs(new - pb.p_budget) > settled
                 pb.p_budget = new
