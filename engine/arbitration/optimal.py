@@ -248,11 +248,19 @@ def _beside2(j, m, order, vals, cat, excl, hbit, hprice):
 
 
 @njit(cache=True, nogil=True)
-def _without2(j, m, order, vals, cat, excl, hbit, hprice):
+def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
     """Under `max 2`, the best one or two of the m ranked pairs other than
     j (0: none), summed in `_choose`'s order: ranked order, each pair's
-    value then its channel's price."""
+    value then its channel's price. With `best_set` non-empty, the pairs
+    of that best set are written into it (-1: none): each set's total is
+    added up the same way whichever pair is left out, so for a pair not
+    in the set the best without it is this best, bit for bit. (An array
+    to fill, not a tuple returned: that took a sixth longer a pair.)"""
     best = 0.0
+    mark = best_set.size > 0
+    if mark:
+        best_set[0] = -1
+        best_set[1] = -1
     for q in range(m):
         k = order[q]
         if k == j:
@@ -260,40 +268,19 @@ def _without2(j, m, order, vals, cat, excl, hbit, hprice):
         first = _net(k, -1, hbit, hprice, 0.0 + vals[q])
         if first > best:
             best = first
+            if mark:
+                best_set[0] = k
+                best_set[1] = -1
         for r in range(q + 1, m):
             l = order[r]
             if l != j and _fits(k, l, cat, excl):
                 v = _net(l, hbit[k], hbit, hprice, first + vals[r])
                 if v > best:
                     best = v
+                    if mark:
+                        best_set[0] = k
+                        best_set[1] = l
     return best
-
-
-@njit(cache=True, nogil=True)
-def _best2(j, m, order, vals, cat, excl, hbit, hprice):
-    """`_without2`, and the pairs of the best set (-1: none). Each set's
-    total is added up the same way whichever pair is left out, so for a
-    pair not in the set the best without it is this best, bit for bit.
-    (A loop of its own: `_without2` through it took a sixth longer per
-    pair, measured on one pair a customer.)"""
-    best = 0.0
-    b1, b2 = -1, -1
-    for q in range(m):
-        k = order[q]
-        if k == j:
-            continue
-        first = _net(k, -1, hbit, hprice, 0.0 + vals[q])
-        if first > best:
-            best = first
-            b1, b2 = k, -1
-        for r in range(q + 1, m):
-            l = order[r]
-            if l != j and _fits(k, l, cat, excl):
-                v = _net(l, hbit[k], hbit, hprice, first + vals[r])
-                if v > best:
-                    best = v
-                    b1, b2 = k, l
-    return best, b1, b2
 
 
 @njit(cache=True, nogil=True)
@@ -311,24 +298,25 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
     `closed` (under `max 2` only): a set is one pair or two, so the best
     beside j and the best without it come from a scan of the ranked pairs
     (`_beside2`, `_without2`) instead of a search per pair, the best
-    without j the customer's best (`_best2`, once per customer with
-    several pairs in `js`) where j is not in its set: the same numbers,
+    without j the customer's best (once per customer with several pairs
+    in `js`) where j is not in its set: the same numbers,
     bit for bit (the largest of the same sums, added in the same order),
     in a fraction of the time."""
     none = np.zeros(0, np.bool_)
+    no_set = np.zeros(0, np.int64)
+    best_set = np.full(2, -2, np.int64)     # -2: not made for this customer
     prev = -1
     m = 0
     best = 0.0
-    b1, b2 = -1, -1
     for i in range(a, b):
         j = js[i]
         c = cust[j]
         if c != prev:
             if closed:      # the scans need the ranking only, and the best set if more pairs of c follow
                 m = _rank(starts[c], starts[c + 1], red, -1, -1, hbit, order, vals)
-                b1, b2 = -2, -2
+                best_set[0] = -2
                 if i + 1 < b and cust[js[i + 1]] == c:
-                    best, b1, b2 = _best2(-1, m, order, vals, cat, excl, hbit, hprice)
+                    best = _without2(-1, m, order, vals, cat, excl, hbit, hprice, best_set)
             else:
                 _clear(inb, starts, prev)
                 m, best = _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order, vals, inc,
@@ -339,8 +327,8 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
             continue
         if closed:
             with_j = _beside2(j, m, order, vals, cat, excl, hbit, hprice)
-            if j == b1 or j == b2 or b1 == -2:
-                without = _without2(j, m, order, vals, cat, excl, hbit, hprice)
+            if best_set[0] == -2 or j == best_set[0] or j == best_set[1]:
+                without = _without2(j, m, order, vals, cat, excl, hbit, hprice, no_set)
             else:
                 without = best
         else:
@@ -441,14 +429,15 @@ def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, fr
     best without its pairs. `closed` (under `max 2` only): each best from
     the scan of `_thresholds`, not a search."""
     none = np.zeros(0, np.bool_)
+    no_set = np.zeros(0, np.int64)
     for i in range(a, b):
         c = cs[i]
         lo, hi = starts[c], starts[c + 1]
         if closed:
             m = _rank(lo, hi, red, -1, -1, hbit, order, vals)
-            with_h = _without2(-1, m, order, vals, cat, excl, hbit, free)
+            with_h = _without2(-1, m, order, vals, cat, excl, hbit, free, no_set)
             m = _rank(lo, hi, red, -1, h, hbit, order, vals)
-            without = _without2(-1, m, order, vals, cat, excl, hbit, hprice)
+            without = _without2(-1, m, order, vals, cat, excl, hbit, hprice, no_set)
         else:
             with_h = _best(lo, hi, red, -1, cat, excl, hbit, free, max_n, exact, none, order, vals, inc, keep,
                            before, usedb)
