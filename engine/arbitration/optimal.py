@@ -482,11 +482,13 @@ class _Problem:
 
     def __init__(self, starts, cust, offer, chan, prio, rules: Rules, cost=None):
         self.starts, self.cust, self.offer, self.prio = starts, cust, offer, prio
-        self.cat = rules.category[offer]
-        self.excl = rules.exclusive[offer]
+        # the threshold kernels read these for every pair of a customer, at
+        # random: in the narrowest type that holds them, a third of the bytes
+        self.cat = _narrow(rules.category[offer])
+        self.excl = _narrow(rules.exclusive[offer])
         self.max_n = rules.max_n
         self.qid = rules.quota_of[offer]
-        self.hbit = rules.chan_bit[chan] if len(chan) else np.zeros(0, np.int64)
+        self.hbit = _narrow(rules.chan_bit[chan] if len(chan) else np.zeros(0, np.int64))
         self.cost = rules.cost[offer] if cost is None else cost      # per pair: computed per customer (3.11)
         self.fcost = self.cost.astype(np.float64)
         self.ones = np.ones(len(prio), np.int64)
@@ -591,6 +593,15 @@ class _Problem:
                                                          *self.scratch[part]),
                   chunks(len(cs)))
         return t
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """Integers in int8, int16 or int32 where they fit (int64 otherwise)."""
+    lo, hi = int(values.min(initial=0)), int(values.max(initial=0))
+    for t in (np.int8, np.int16, np.int32):
+        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
+            return values.astype(t)
+    return values
 
 
 def _distinct(sorted_values: np.ndarray) -> np.ndarray:
