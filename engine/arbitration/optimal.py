@@ -248,11 +248,19 @@ def _beside2(j, m, order, vals, cat, excl, hbit, hprice):
 
 
 @njit(cache=True, nogil=True)
-def _without2(j, m, order, vals, cat, excl, hbit, hprice):
+def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
     """Under `max 2`, the best one or two of the m ranked pairs other than
     j (0: none), summed in `_choose`'s order: ranked order, each pair's
-    value then its channel's price."""
+    value then its channel's price. With `best_set` non-empty, the pairs
+    of that best set are written into it (-1: none): each set's total is
+    added up the same way whichever pair is left out, so for a pair not
+    in the set the best without it is this best, bit for bit. (An array
+    to fill, not a tuple returned: that took a sixth longer a pair.)"""
     best = 0.0
+    mark = best_set.size > 0
+    if mark:
+        best_set[0] = -1
+        best_set[1] = -1
     for q in range(m):
         k = order[q]
         if k == j:
@@ -260,12 +268,18 @@ def _without2(j, m, order, vals, cat, excl, hbit, hprice):
         first = _net(k, -1, hbit, hprice, 0.0 + vals[q])
         if first > best:
             best = first
+            if mark:
+                best_set[0] = k
+                best_set[1] = -1
         for r in range(q + 1, m):
             l = order[r]
             if l != j and _fits(k, l, cat, excl):
                 v = _net(l, hbit[k], hbit, hprice, first + vals[r])
                 if v > best:
                     best = v
+                    if mark:
+                        best_set[0] = k
+                        best_set[1] = l
     return best
 
 
@@ -283,10 +297,14 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
     without j is the customer's best where j is not in their best set.
     `closed` (under `max 2` only): a set is one pair or two, so the best
     beside j and the best without it come from a scan of the ranked pairs
-    (`_beside2`, `_without2`) instead of a search per pair, and no search
-    of the best set at all: the same numbers, bit for bit (the largest of
-    the same sums, added in the same order), in a fraction of the time."""
+    (`_beside2`, `_without2`) instead of a search per pair, the best
+    without j the customer's best (once per customer with several pairs
+    in `js`) where j is not in its set: the same numbers,
+    bit for bit (the largest of the same sums, added in the same order),
+    in a fraction of the time."""
     none = np.zeros(0, np.bool_)
+    no_set = np.zeros(0, np.int64)
+    best_set = np.full(2, -2, np.int64)     # -2: not made for this customer
     prev = -1
     m = 0
     best = 0.0
@@ -294,8 +312,11 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
         j = js[i]
         c = cust[j]
         if c != prev:
-            if closed:      # the scans need the ranking only
+            if closed:      # the scans need the ranking only, and the best set if more pairs of c follow
                 m = _rank(starts[c], starts[c + 1], red, -1, -1, hbit, order, vals)
+                best_set[0] = -2
+                if i + 1 < b and cust[js[i + 1]] == c:
+                    best = _without2(-1, m, order, vals, cat, excl, hbit, hprice, best_set)
             else:
                 _clear(inb, starts, prev)
                 m, best = _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order, vals, inc,
@@ -306,7 +327,10 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
             continue
         if closed:
             with_j = _beside2(j, m, order, vals, cat, excl, hbit, hprice)
-            without = _without2(j, m, order, vals, cat, excl, hbit, hprice)
+            if best_set[0] == -2 or j == best_set[0] or j == best_set[1]:
+                without = _without2(j, m, order, vals, cat, excl, hbit, hprice, no_set)
+            else:
+                without = best
         else:
             m2 = 0
             for q in range(m):
@@ -405,14 +429,15 @@ def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, fr
     best without its pairs. `closed` (under `max 2` only): each best from
     the scan of `_thresholds`, not a search."""
     none = np.zeros(0, np.bool_)
+    no_set = np.zeros(0, np.int64)
     for i in range(a, b):
         c = cs[i]
         lo, hi = starts[c], starts[c + 1]
         if closed:
             m = _rank(lo, hi, red, -1, -1, hbit, order, vals)
-            with_h = _without2(-1, m, order, vals, cat, excl, hbit, free)
+            with_h = _without2(-1, m, order, vals, cat, excl, hbit, free, no_set)
             m = _rank(lo, hi, red, -1, h, hbit, order, vals)
-            without = _without2(-1, m, order, vals, cat, excl, hbit, hprice)
+            without = _without2(-1, m, order, vals, cat, excl, hbit, hprice, no_set)
         else:
             with_h = _best(lo, hi, red, -1, cat, excl, hbit, free, max_n, exact, none, order, vals, inc, keep,
                            before, usedb)
@@ -457,11 +482,13 @@ class _Problem:
 
     def __init__(self, starts, cust, offer, chan, prio, rules: Rules, cost=None):
         self.starts, self.cust, self.offer, self.prio = starts, cust, offer, prio
-        self.cat = rules.category[offer]
-        self.excl = rules.exclusive[offer]
+        # the threshold kernels read these for every pair of a customer, at
+        # random: in the narrowest type that holds them, a third of the bytes
+        self.cat = _narrow(rules.category[offer])
+        self.excl = _narrow(rules.exclusive[offer])
         self.max_n = rules.max_n
         self.qid = rules.quota_of[offer]
-        self.hbit = rules.chan_bit[chan] if len(chan) else np.zeros(0, np.int64)
+        self.hbit = _narrow(rules.chan_bit[chan] if len(chan) else np.zeros(0, np.int64))
         self.cost = rules.cost[offer] if cost is None else cost      # per pair: computed per customer (3.11)
         self.fcost = self.cost.astype(np.float64)
         self.ones = np.ones(len(prio), np.int64)
@@ -566,6 +593,15 @@ class _Problem:
                                                          *self.scratch[part]),
                   chunks(len(cs)))
         return t
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """Integers in int8, int16 or int32 where they fit (int64 otherwise)."""
+    lo, hi = int(values.min(initial=0)), int(values.max(initial=0))
+    for t in (np.int8, np.int16, np.int32):
+        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
+            return values.astype(t)
+    return values
 
 
 def _distinct(sorted_values: np.ndarray) -> np.ndarray:
