@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import units
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_POLICY = ROOT / "benchmarks" / "data" / "retention_bench.pol"
@@ -32,25 +33,28 @@ def bench_policy():
     return pol.load(BENCH_POLICY)
 
 
-# ---------------------------------------------------------------- one JVM
-# Every test that starts Spark (a file test_spark*.py, or a test named for
-# Spark) runs on one xdist worker: a JVM and its SparkSession cost tens of
-# seconds to start, and two of them at once on two cores would each run at
-# half speed. Within a worker they share the JVM (getOrCreate,
-# SparkSession.getActiveSession). `-n N` alone means `--dist load`; it is
-# made `loadgroup` here (load, but a group on one worker) rather than in
-# addopts, where a run without -n would see pytest-benchmark switch itself
-# off for a --dist it does not use.
+# ---------------------------------------------------------------- workers
+# Under -n, each test file runs on one worker, and every Spark test on the
+# same one (a JVM and its SparkSession cost tens of seconds to start; they
+# share it through getOrCreate), the costliest units first: tests/units.py.
+# `-n N` alone means `--dist load`; it is made `loadgroup` here rather than
+# in addopts, where a run without -n would see pytest-benchmark switch
+# itself off for a --dist it does not use.
 
 def pytest_configure(config):
-    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", None) == "load":
-        config.option.dist = "loadgroup"
+    units.configure(config)
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.path.name.startswith("test_spark") or "spark" in item.name:
-            item.add_marker(pytest.mark.xdist_group("spark"))
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    units.configure_node(node)
+
+
+@pytest.hookimpl(tryfirst=True)        # before xdist's, which reads the marks
+def pytest_collection_modifyitems(config, items):
+    units.mark_units(items)
+    if units.in_units(config):
+        units.longest_first(items)
 
 
 # ---------------------------------------------------------------- self-contained

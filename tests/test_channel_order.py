@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import clirun
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -213,8 +212,7 @@ def test_pol_test_expects_the_channel_and_coverage_sees_both_orders():
 def test_pol_gen_draws_the_offers_channels_for_the_field(tmp_path: Path):
     (tmp_path / "c.pol").write_text(POLICY)
     out = tmp_path / "gen.parquet"
-    proc = subprocess.run([sys.executable, "-m", "pol", "gen", "400", str(out), "--policy", str(tmp_path / "c.pol"),
-                           "--seed", "1"], capture_output=True, text=True, timeout=300)
+    proc = clirun.pol("gen", "400", out, "--policy", tmp_path / "c.pol", "--seed", "1")
     assert proc.returncode == 0, proc.stderr
     prefs = set(pq.read_table(out).column("pref").to_pylist())
     assert {"call", "sms", "app"} <= prefs
@@ -224,9 +222,8 @@ def test_pol_run_writes_the_customers_channel(tmp_path: Path):
     (tmp_path / "c.pol").write_text(POLICY)
     rows = records(lambda i: PREFS[i % len(PREFS)], 40, 1)
     pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp_path / "in.parquet")
-    proc = subprocess.run([sys.executable, "-m", "pol", "run", str(tmp_path / "c.pol"), "--input",
-                           str(tmp_path / "in.parquet"), "--out", str(tmp_path / "out"), "--as-of", "2026-11-01"],
-                          capture_output=True, text=True, timeout=300)
+    proc = clirun.pol("run", tmp_path / "c.pol", "--input", tmp_path / "in.parquet", "--out", tmp_path / "out",
+                      "--as-of", "2026-11-01")
     assert proc.returncode == 0, proc.stderr
     got = [(a["id"], a["offer"], a["rank"], a["channel"]) for p in sorted((tmp_path / "out").glob("*assign*.parquet"))
            for a in pq.read_table(p).to_pylist()]

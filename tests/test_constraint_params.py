@@ -7,11 +7,10 @@ E-ARB-006, a bad override a ParamError naming the param."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
+import clirun
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -137,16 +136,13 @@ def test_pol_run_param_sets_a_channel_capacity(tmp_path: Path):
     calls = {}
     for n in (1, 2):
         out = tmp_path / f"out{n}"
-        proc = subprocess.run([sys.executable, "-m", "pol", "run", str(tmp_path / "c.pol"), "--input", str(data),
-                               "--out", str(out), "--as-of", "2026-11-01", "--param", f"calls={n}"],
-                              capture_output=True, text=True, timeout=300)
+        proc = clirun.pol("run", tmp_path / "c.pol", "--input", data, "--out", out, "--as-of", "2026-11-01",
+                          "--param", f"calls={n}")
         assert proc.returncode == 0, proc.stderr
         given = [a for p in out.glob("*assign*.parquet") for a in pq.read_table(p).to_pylist()]
         calls[n] = sum(a["channel"] == "call" for a in given)
     assert calls == {1: 1, 2: 2}
-    proc = subprocess.run([sys.executable, "-m", "pol", "run", str(tmp_path / "c.pol"), "--input", str(data),
-                           "--out", str(tmp_path / "bad"), "--param", "calls=-2"],
-                          capture_output=True, text=True, timeout=300)
+    proc = clirun.pol("run", tmp_path / "c.pol", "--input", data, "--out", tmp_path / "bad", "--param", "calls=-2")
     assert proc.returncode != 0 and "param 'calls' is the capacity of channel 'call'" in proc.stderr
 
 

@@ -166,17 +166,13 @@ def test_an_offer_setting_from_a_param_takes_the_run_value():
 
 
 def test_a_negative_capacity_on_the_command_line_stops_the_run(tmp_path):
-    import os
-    import subprocess
-    import sys
+    import clirun
     policy = tmp_path / "p.pol"
     policy.write_text("input t key id { id: int }\nparam max_calls: int = 3\nchannel sms\n"
                       "offer o { eligible when true channels sms capacity max_calls }\n", encoding="utf-8")
     data = tmp_path / "in.csv"
     data.write_text("id\n1\n2\n", encoding="utf-8")
-    r = subprocess.run([sys.executable, "-m", "pol", "run", str(policy), "--input", str(data), "--out", str(tmp_path / "out"),
-                        "--param", "max_calls=-5"], capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, POL_BACKGROUND_COMPILE="0"))
+    r = clirun.pol("run", policy, "--input", data, "--out", tmp_path / "out", "--param", "max_calls=-5")
     assert r.returncode != 0, r.stdout
     assert "param 'max_calls' is the capacity of offer 'o': a capacity is 0 or more, not -5" in r.stderr
     assert not (tmp_path / "out").exists()

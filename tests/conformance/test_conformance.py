@@ -498,7 +498,10 @@ def evaluator(request):
     return request.param
 
 
-@pytest.mark.parametrize("case", [c for _, c in CASES], ids=[name for name, _ in CASES])
+# Under -n, a section's cases run on one worker (tests/units.py): its shared
+# program is compiled there only, and the sections spread over the workers.
+@pytest.mark.parametrize("case", [pytest.param(c, id=name, marks=pytest.mark.xdist_group(
+    "conformance:" + name.partition(":")[0])) for name, c in CASES])
 def test_case(case, evaluator):
     program = compile_case(case)
     rows = case_rows(program, case)
