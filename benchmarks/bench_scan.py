@@ -118,6 +118,11 @@ def main(argv=None) -> int:
         policies["with population"].write_text(text + "\n" + population, encoding="utf-8")
         for path in policies.values():
             warm_kernel(path, data)
+        # one untimed run of each: the functions only `pol run` calls compile
+        # into Numba's cache here, not in the first timed run (once per
+        # installation, and again after pol's own code changes)
+        for path in policies.values():
+            run_once(path, data, folder / f"warm_{path.stem}")
         for label, path in policies.items():
             r = run_once(path, data, folder / f"out_{path.stem}")
             results.append((label, r))
