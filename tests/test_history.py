@@ -42,6 +42,8 @@ let avg_units = avg(contacts.units where channel != "app")
 let lo = min(contacts.cost)
 let hi = max(contacts.sent_at within 90 days)
 let hi_units = max(contacts.units)
+let lo_units = min(contacts.units where channel == "sms")
+let hi_cost = max(contacts.cost within 60 days)
 let first_ch = first(contacts.channel)
 let last_outcome = last(contacts.outcome)
 let last_done = last(contacts.done)
@@ -49,7 +51,7 @@ segment capped "短信上限" = n_sms7 >= coalesce(limit, 2)
 score spend = cost30 + 1
 """
 NAMES = ["n_all", "n_sms7", "n_1", "dsl", "cost30", "units", "avg_cost", "avg_units", "lo", "hi",
-         "hi_units", "first_ch", "last_outcome", "last_done"]
+         "hi_units", "lo_units", "hi_cost", "first_ch", "last_outcome", "last_done"]
 FIELDS = {"customer_id": pa.int64(), "sent_at": pa.date32(), "channel": pa.string(), "outcome": pa.string(),
           "cost": pa.float64(), "units": pa.int64(), "done": pa.bool_()}
 
@@ -157,7 +159,17 @@ def test_decide_on_the_row_kernel_and_the_reference(policy):
         assert a == b
 
 
-def test_random_events_agree_with_the_reference(policy):
+@pytest.fixture(params=["generic", "specialized"])
+def scan(request, monkeypatch):
+    """The aggregation scan: the generic one, or the one specialized for the
+    policy's aggregates (engine/evaluation/history_scan.py), which a
+    history of SPECIALIZE_FROM events or more gets."""
+    from pol.evaluation import history_scan
+    monkeypatch.setattr(history_scan, "SPECIALIZE_FROM", 0 if request.param == "specialized" else 1 << 62)
+    return request.param
+
+
+def test_random_events_agree_with_the_reference(policy, scan):
     """Random events, unsorted, with nulls and ties, for 300 customers."""
     rng = random.Random(14)
     events = []
@@ -340,7 +352,7 @@ _event = st.fixed_dictionaries({
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.lists(_event, max_size=40))
-def test_any_events_give_the_reference_aggregates(policy, events):
+def test_any_events_give_the_reference_aggregates(policy, scan, events):
     """Hypothesis: any events (unsorted, nulls, ties, NaN, huge values, keys of
     no customer) give every aggregate column the reference evaluator's value."""
     from pol.evaluation.history import HistoryTables

@@ -80,6 +80,9 @@ def key(source: str) -> str:
     # (the views' only for the row kernels that import them: the batch
     # kernels' keys stay what they were).
     helpers = [runtime, walk] + ([views] if "pol.compiler.backend.views" in source else [])
+    if "pol.evaluation.history_kernel" in source:      # a history scan (engine/evaluation/history_scan.py)
+        from pol.evaluation import history_kernel
+        helpers.append(history_kernel)
     for part in (source, *map(inspect.getsource, helpers), numba.__version__, sys.version):
         h.update(part.encode("utf-8"))
         h.update(b"\0")
@@ -112,6 +115,15 @@ def is_cached(source: str, functions: tuple[str, ...] = FUNCTIONS) -> bool:
         return False
     index = _index_folder(path)
     return any(any(index.glob(f"{path.stem}.{name}-*.nbi")) for name in functions)
+
+
+def is_ready(source: str, functions: tuple[str, ...]) -> bool:
+    """Whether this source's module is loaded in this process already, or
+    its functions are compiled in the cache folder (is_cached)."""
+    with _lock:
+        if key(source) in _modules:
+            return True
+    return is_cached(source, functions)
 
 
 def load(source: str) -> types.ModuleType:

@@ -14,7 +14,8 @@ per-row Python anywhere:
   reads, made by the vectorized evaluator (engine/evaluation/history_filters.py),
   so a filter means exactly what the same condition means anywhere else;
 * aggregation: one pass of engine/evaluation/history_kernel.py over the
-  events, which looks each event's filters up in those tables.
+  events, which looks each event's filters up in those tables (a large
+  history's pass specialized for its aggregates: history_scan.py).
 
 Memory: the used columns of every event (about 8 bytes per column and event,
 strings as dictionary codes), 4 bytes per event and field a filter reads
@@ -46,6 +47,7 @@ from pol.evaluation.history_columns import gather
 from pol.evaluation.history_events import float_row, int_row, span, valid_row
 from pol.evaluation.history_filters import compile_filters
 from pol.evaluation.history_kernel import NO_DAY, aggregate, op_code
+from pol.evaluation.history_scan import specialized
 from pol.io.columns import ARROW
 
 _ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.DATE: pa.date32()}
@@ -190,8 +192,9 @@ class _Grouped:
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
             spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0, is_float)
+        scan = specialized(spec, filters.terms, self.events) if len(columns) else None
         ival, fval, valid, self.undated, self.future = aggregate(gid, day, today, spec, filters, ivals, ivalid,
-                                                                 fvals, groups)
+                                                                 fvals, groups, scan)
         self.ival, self.fval, self.valid = ival, fval, valid
 
     @staticmethod

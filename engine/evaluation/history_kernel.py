@@ -84,23 +84,32 @@ def _ix(i):
     return np.uint64(i)
 
 
-def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
+def block(spec) -> tuple[np.ndarray, int]:
+    """Where each aggregate's accumulators start in a group's block, and
+    the block's width in words. One block per group holds every
+    aggregate's accumulators, each only the words its op needs: an event's
+    group is anywhere, so the scan is bound by the cache lines one event
+    touches, and a block of at most 8 words, aligned to a line, is one
+    line. (Three words per aggregate made the bench's five aggregates two
+    lines and cost 1.6x.)"""
+    words = [_WORDS[int(op)] for op in spec[:, 0]]
+    offset = np.cumsum([0] + words[:-1]).astype(np.int64)
+    width = sum(words)
+    return offset, _LINE if width <= _LINE else width
+
+
+def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan=None):
     """spec: int64[A, 5] (op, filter or -1, value row or -1, window days or 0,
     1 where the values are fvals' rather than ivals'); filters: a
     history_filters.Filters. Returns int64[A, G] (int results), float64[A, G]
     (float results: avg, and float sums, least, greatest, first and last;
     each row holds only its own kind, the other is left unwritten) and
     bool[A, G] (the result is not null), and the number of events
-    without a date and after `today` (counted by the scan that reads them)."""
-    # One block per group holding every aggregate's accumulators, each only
-    # the words its op needs: an event's group is anywhere, so the scan is
-    # bound by the cache lines one event touches, and a block of at most 8
-    # words, aligned to a line, is one line. (Three words per aggregate made
-    # the bench's five aggregates two lines and cost 1.6x.)
-    words = [_WORDS[int(op)] for op in spec[:, 0]]
-    offset = np.cumsum([0] + words[:-1]).astype(np.int64)
-    width = sum(words)
-    width = _LINE if width <= _LINE else width
+    without a date and after `today` (counted by the scan that reads them).
+    `scan`: the scan specialized for these aggregates (history_scan.py),
+    or None for the generic one; both give the same."""
+    scan = _scan if scan is None else scan
+    offset, width = block(spec)
     raw = np.empty(groups * width + _LINE, np.int64)
     skip = (-raw.ctypes.data // 8) % _LINE        # the first block starts a cache line
     acc = raw[skip:skip + groups * width].reshape(groups, width)
@@ -119,8 +128,9 @@ def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups):
 
     def part(j: int, lo: int, hi: int) -> None:
         _init(spec, offset, acc, lo, hi)
-        skipped[j] = _scan(gid, day, today, spec, offset, filters.codes, filters.terms, filters.tables, filters.starts,
-              ivals, ivalid, fvals, acc, accf, lo, hi)
+        skipped[j] = scan(gid, day, today, spec, offset, filters.codes, filters.terms, filters.tables, filters.starts,
+                          ivals, ivalid, fvals, acc, accf, lo, hi, np.empty(_BLOCK, np.int64),
+                          np.empty(len(filters.starts), np.bool_))
         _finish(today, spec, offset, acc, accf, ivals, ivalid, fvals, lo, hi, ival, fval, valid)
 
     run_parts(part, parts)
@@ -150,115 +160,240 @@ def _init(spec, offset, acc, lo, hi):
                 acc[g, o + 1] = 0
 
 
-@njit(cache=True, nogil=True)
-def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, ivalid, fvals, acc, accf, lo, hi):
-    """Every event of the groups lo..hi-1 into its group's accumulators, in input order (first and
-    last keep the event's position; ties go by it). Words per op, from its
-    offset: COUNT [count]; DAYS_SINCE_LAST [latest day, NO_DAY: none];
-    FIRST/LAST [position, its day, NO_DAY: none]; MIN/MAX/SUM/AVG [count,
-    value] and for int sums and averages a third word, the overflow.
-    Returns the events of these groups without a date and after today."""
-    n_agg = spec.shape[0]
+# ---------------------------------------------------------------- the rules of a scan
+# Written once, inlined into the generic scan below and into the scans
+# specialized for one history's aggregates (history_scan.py), where the op,
+# the offset and the filter's terms are constants. The scans that inline
+# them are compiled without reference counting (`_nrt=False`: they make no
+# array, the caller hands them their scratch): an inlined helper's array
+# arguments are otherwise counted in and out on every call, atomically,
+# which made the scan 2.5x slower.
+
+@njit(cache=True, inline="always")
+def _select(gid, start, stop, lo, hi, mine):
+    """The events start..stop-1 of the groups lo..hi-1 into `mine`, found
+    without a branch (with a thread per range, most are another thread's, at
+    random); how many."""
+    k = 0
+    for e in range(start, stop):
+        g = gid[e]
+        mine[k] = e
+        k += (g >= lo) & (g < hi)
+    return k
+
+
+@njit(cache=True, inline="always")
+def _ahead(flat, gid, mine, j, k, width):
+    """Ask for the block of the event _AHEAD on from j (of the first _AHEAD
+    events, for j -1): the update branches on what its block holds, and
+    waiting out one miss per event was 3x slower (benchmarks/README.md)."""
+    if j < 0:
+        for i in range(min(k, _AHEAD)):
+            _prefetch(flat, gid[_ix(mine[i])] * width)
+    elif j + _AHEAD < k:
+        _prefetch(flat, gid[_ix(mine[j + _AHEAD])] * width)
+
+
+@njit(cache=True, inline="always")
+def _skipped(d, today):
+    """1 for an event without a date, 2 for one after today (neither is
+    counted), else 0."""
+    if d == NO_DAY:
+        return 1
+    return 2 if d > today else 0
+
+
+@njit(cache=True, inline="always")
+def _hit(codes, terms, tables, starts, m, e, n_terms):
+    """Whether event e passes filter m: its row in the filter's table, from
+    the codes of the fields the filter reads (its first n_terms terms)."""
+    at = starts[m]
+    for t in range(n_terms):
+        r = terms[m, t, 0]
+        if r < 0:
+            break
+        at += codes[_ix(r), e] * terms[m, t, 1]
+    return tables[_ix(at)]
+
+
+@njit(cache=True, inline="always")
+def _within(d, today, w):
+    """Whether day d is in a window of w days up to today (w 0: no window)."""
+    return w <= 0 or d > today - w
+
+
+# What each op does with an event, at its accumulators flat[o...] (words
+# per op, from o: COUNT [count]; DAYS_SINCE_LAST [latest day, NO_DAY:
+# none]; FIRST/LAST [position, its day, NO_DAY: none]; MIN/MAX/SUM/AVG
+# [count, value] and for int sums and averages a third word, the overflow).
+# A float value that is null, NaN or infinite is not counted (section 5.1),
+# nor an int value that is null.
+
+@njit(cache=True, inline="always")
+def _count(flat, o):
+    flat[_ix(o)] += 1
+
+
+@njit(cache=True, inline="always")
+def _latest(flat, o, d):
+    if d > flat[_ix(o)]:
+        flat[_ix(o)] = d
+
+
+@njit(cache=True, inline="always")
+def _first(flat, o, d, e):
+    if flat[_ix(o + 1)] == NO_DAY or d < flat[_ix(o + 1)]:
+        flat[_ix(o + 1)] = d
+        flat[_ix(o)] = e
+
+
+@njit(cache=True, inline="always")
+def _last(flat, o, d, e):
+    if d >= flat[_ix(o + 1)]:
+        flat[_ix(o + 1)] = d
+        flat[_ix(o)] = e
+
+
+@njit(cache=True, inline="always")
+def _fsum(flat, flatf, o, v):
+    """SUM_F and AVG_F: the count and the sum."""
+    if np.isfinite(v):
+        c = flat[_ix(o)]
+        if c == 0:
+            flatf[_ix(o + 1)] = v
+        else:
+            flatf[_ix(o + 1)] += v
+        flat[_ix(o)] = c + 1
+
+
+@njit(cache=True, inline="always")
+def _fmin(flat, flatf, o, v):
+    if np.isfinite(v):
+        c = flat[_ix(o)]
+        if c == 0 or v < flatf[_ix(o + 1)]:
+            flatf[_ix(o + 1)] = v
+        flat[_ix(o)] = c + 1
+
+
+@njit(cache=True, inline="always")
+def _fmax(flat, flatf, o, v):
+    if np.isfinite(v):
+        c = flat[_ix(o)]
+        if c == 0 or v > flatf[_ix(o + 1)]:
+            flatf[_ix(o + 1)] = v
+        flat[_ix(o)] = c + 1
+
+
+@njit(cache=True, inline="always")
+def _isum(flat, o, v, ok):
+    """SUM_I and AVG_I: the count, the sum and whether it overflowed."""
+    if ok:
+        c = flat[_ix(o)]
+        if c == 0:
+            flat[_ix(o + 1)] = v
+        elif flat[_ix(o + 2)] == 0:
+            s = flat[_ix(o + 1)]
+            if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
+                flat[_ix(o + 2)] = 1
+            else:
+                flat[_ix(o + 1)] = s + v
+        flat[_ix(o)] = c + 1
+
+
+@njit(cache=True, inline="always")
+def _imin(flat, o, v, ok):
+    if ok:
+        c = flat[_ix(o)]
+        if c == 0 or v < flat[_ix(o + 1)]:
+            flat[_ix(o + 1)] = v
+        flat[_ix(o)] = c + 1
+
+
+@njit(cache=True, inline="always")
+def _imax(flat, o, v, ok):
+    if ok:
+        c = flat[_ix(o)]
+        if c == 0 or v > flat[_ix(o + 1)]:
+            flat[_ix(o + 1)] = v
+        flat[_ix(o)] = c + 1
+
+
+# The call of each op's helper, as the generic scan makes it (_update) and
+# as history_scan.py writes it into a specialized scan.
+CALLS = {
+    COUNT: "_count(flat, {o})",
+    DAYS_SINCE_LAST: "_latest(flat, {o}, d)",
+    FIRST: "_first(flat, {o}, d, e)",
+    LAST: "_last(flat, {o}, d, e)",
+    SUM_F: "_fsum(flat, flatf, {o}, fvals[_ix({r}), e])",
+    AVG_F: "_fsum(flat, flatf, {o}, fvals[_ix({r}), e])",
+    MIN_F: "_fmin(flat, flatf, {o}, fvals[_ix({r}), e])",
+    MAX_F: "_fmax(flat, flatf, {o}, fvals[_ix({r}), e])",
+    SUM_I: "_isum(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
+    AVG_I: "_isum(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
+    MIN_I: "_imin(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
+    MAX_I: "_imax(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
+}
+
+
+@njit(cache=True, inline="always")
+def _update(op, flat, flatf, o, d, e, r, ivals, ivalid, fvals):
+    """Event e (day d) into one aggregate's accumulators at flat[o...] (its
+    op, its value row r): the op's helper, as CALLS says."""
+    if op == COUNT:
+        _count(flat, o)
+    elif op == DAYS_SINCE_LAST:
+        _latest(flat, o, d)
+    elif op == FIRST:
+        _first(flat, o, d, e)
+    elif op == LAST:
+        _last(flat, o, d, e)
+    elif op == SUM_F or op == AVG_F:
+        _fsum(flat, flatf, o, fvals[_ix(r), e])
+    elif op == MIN_F:
+        _fmin(flat, flatf, o, fvals[_ix(r), e])
+    elif op == MAX_F:
+        _fmax(flat, flatf, o, fvals[_ix(r), e])
+    elif op == SUM_I or op == AVG_I:
+        _isum(flat, o, ivals[_ix(r), e], ivalid[_ix(r), e])
+    elif op == MIN_I:
+        _imin(flat, o, ivals[_ix(r), e], ivalid[_ix(r), e])
+    else:
+        _imax(flat, o, ivals[_ix(r), e], ivalid[_ix(r), e])
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, ivalid, fvals, acc, accf, lo, hi,
+          mine, hit):
+    """Every event of the groups lo..hi-1 into its group's accumulators, in
+    input order (first and last keep the event's position; ties go by it),
+    each aggregate's op read from `spec` per event; `mine` (_BLOCK) and
+    `hit` (a filter each) are scratch. Returns the events of these groups
+    without a date and after today."""
     n = gid.shape[0]
     width = acc.shape[1]
     flat = acc.reshape(-1)
     flatf = accf.reshape(-1)
-    hit = np.empty(terms.shape[0], np.bool_)
     undated = future = 0
-    mine = np.empty(_BLOCK, np.int64)
     for start in range(0, n, _BLOCK):
-        # This range's events among the next _BLOCK, found without a branch
-        # (with a thread per range, most are another thread's, at random).
-        stop = min(n, start + _BLOCK)
-        k = 0
-        for e in range(start, stop):
-            g = gid[e]
-            mine[k] = e
-            k += (g >= lo) & (g < hi)
-        for j in range(min(k, _AHEAD)):
-            _prefetch(flat, gid[_ix(mine[j])] * width)
+        k = _select(gid, start, min(n, start + _BLOCK), lo, hi, mine)
+        _ahead(flat, gid, mine, -1, k, width)
         for j in range(k):
-            # The block of the event _AHEAD on is asked for now: the update
-            # branches on what its block holds, and waiting out one miss per
-            # event was 3x slower (benchmarks/README.md).
-            if j + _AHEAD < k:
-                _prefetch(flat, gid[_ix(mine[j + _AHEAD])] * width)
+            _ahead(flat, gid, mine, j, k, width)
             e = _ix(mine[j])
-            gw = gid[e] * width
             d = day[e]
-            if d == NO_DAY or d > today:
-                if d == NO_DAY:
-                    undated += 1
-                else:
-                    future += 1
+            s = _skipped(d, today)
+            if s:
+                undated += s == 1
+                future += s == 2
                 continue
-            for m in range(terms.shape[0]):     # each filter's row in its table, from the event's codes
-                at = starts[m]
-                for t in range(terms.shape[1]):
-                    r = terms[m, t, 0]
-                    if r < 0:
-                        break
-                    at += codes[_ix(r), e] * terms[m, t, 1]
-                hit[m] = tables[_ix(at)]
-            for a in range(n_agg):
-                op = spec[a, 0]
+            gw = gid[e] * width
+            for m in range(terms.shape[0]):
+                hit[m] = _hit(codes, terms, tables, starts, m, e, terms.shape[1])
+            for a in range(spec.shape[0]):
                 m = spec[a, 1]
-                if m >= 0 and not hit[m]:
-                    continue
-                w = spec[a, 3]
-                if w > 0 and d <= today - w:
-                    continue
-                r = spec[a, 2]
-                o = offset[a]
-                if op == COUNT:
-                    flat[_ix(gw + o)] += 1
-                elif op == DAYS_SINCE_LAST:
-                    if d > flat[_ix(gw + o)]:
-                        flat[_ix(gw + o)] = d
-                elif op == FIRST:
-                    if flat[_ix(gw + o + 1)] == NO_DAY or d < flat[_ix(gw + o + 1)]:
-                        flat[_ix(gw + o + 1)] = d
-                        flat[_ix(gw + o)] = e
-                elif op == LAST:
-                    if d >= flat[_ix(gw + o + 1)]:
-                        flat[_ix(gw + o + 1)] = d
-                        flat[_ix(gw + o)] = e
-                elif op == SUM_F or op == AVG_F or op == MIN_F or op == MAX_F:
-                    v = fvals[_ix(r), e]
-                    if not np.isfinite(v):          # null, NaN and infinities (section 5.1)
-                        continue
-                    c = flat[_ix(gw + o)]
-                    if op == MIN_F:
-                        if c == 0 or v < flatf[_ix(gw + o + 1)]:
-                            flatf[_ix(gw + o + 1)] = v
-                    elif op == MAX_F:
-                        if c == 0 or v > flatf[_ix(gw + o + 1)]:
-                            flatf[_ix(gw + o + 1)] = v
-                    elif c == 0:
-                        flatf[_ix(gw + o + 1)] = v
-                    else:
-                        flatf[_ix(gw + o + 1)] += v
-                    flat[_ix(gw + o)] = c + 1
-                else:
-                    if not ivalid[_ix(r), e]:
-                        continue
-                    v = ivals[_ix(r), e]
-                    c = flat[_ix(gw + o)]
-                    if op == MIN_I:
-                        if c == 0 or v < flat[_ix(gw + o + 1)]:
-                            flat[_ix(gw + o + 1)] = v
-                    elif op == MAX_I:
-                        if c == 0 or v > flat[_ix(gw + o + 1)]:
-                            flat[_ix(gw + o + 1)] = v
-                    elif c == 0:
-                        flat[_ix(gw + o + 1)] = v
-                    elif flat[_ix(gw + o + 2)] == 0:
-                        s = flat[_ix(gw + o + 1)]
-                        if (v > 0 and s > _I64_MAX - v) or (v < 0 and s < _I64_MIN - v):
-                            flat[_ix(gw + o + 2)] = 1
-                        else:
-                            flat[_ix(gw + o + 1)] = s + v
-                    flat[_ix(gw + o)] = c + 1
+                if (m < 0 or hit[m]) and _within(d, today, spec[a, 3]):
+                    _update(spec[a, 0], flat, flatf, gw + offset[a], d, e, spec[a, 2], ivals, ivalid, fvals)
     return undated, future
 
 
