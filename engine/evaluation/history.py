@@ -31,7 +31,6 @@ they are computed.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -43,7 +42,7 @@ from pol.compiler.backend.history import Column
 from pol.compiler.types import Type
 from pol.errors import ArgumentError
 from pol.evaluation.bind import EPOCH, _days, _float_values, _validity, _values, check_nulls, check_schema
-from pol.evaluation.history_columns import gather
+from pol.evaluation.history_columns import dense_groups, gather
 from pol.evaluation.history_events import float_row, int_row, span, valid_row
 from pol.evaluation.history_filters import compile_filters
 from pol.evaluation.history_kernel import NO_DAY, aggregate, op_code
@@ -132,25 +131,26 @@ class Groups:
             return pa.array(groups.astype(np.int64) + self.dense, pa.int64())
         return self.keys.take(pa.array(groups, pa.int64()))
 
-    def find(self, keys: pa.Array) -> np.ndarray:
-        """int64[n]: each customer's group, -1 when it has no events (or no key)."""
+    def find(self, keys: pa.Array, seen: np.ndarray) -> np.ndarray:
+        """int64[n]: each customer's group, -1 when it has no events (or no
+        key); the groups found marked in `seen`."""
         if not self.groups:
             return np.full(len(keys), -1, np.int64)
-        if self.dense is not None or self.sorted is not None:
+        if self.dense is not None:
+            return dense_groups(_values(keys), _validity(keys), self.dense, self.groups, seen)
+        if self.sorted is not None:
             k = keys.to_numpy(zero_copy_only=False) if not keys.null_count else \
                 keys.fill_null(0).to_numpy(zero_copy_only=False)
-            if self.dense is not None:
-                g = k - self.dense
-                hit = (g >= 0) & (g < self.groups)
-            else:
-                pos = np.minimum(np.searchsorted(self.sorted, k), self.groups - 1)
-                hit = self.sorted[pos] == k
-                g = self.order[pos]
+            pos = np.minimum(np.searchsorted(self.sorted, k), self.groups - 1)
+            hit = self.sorted[pos] == k
             if keys.null_count:
                 hit &= keys.is_valid().to_numpy(zero_copy_only=False)
-            return np.where(hit, g, -1).astype(np.int64)
-        idx = pc.index_in(keys, value_set=self.keys)
-        return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            g = np.where(hit, self.order[pos], -1).astype(np.int64)
+        else:
+            idx = pc.index_in(keys, value_set=self.keys)
+            g = idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        seen[g[g >= 0]] = True
+        return g
 
 
 def event_days(table: pa.Table, hist: ir.History) -> np.ndarray:
@@ -182,7 +182,6 @@ class _Grouped:
         self.lookup = Groups(customer_keys(table.column(hist.key), key_type))
         gid, groups = self.lookup.gid, self.lookup.groups
         self.seen = np.zeros(groups, np.bool_)
-        self.lock = threading.Lock()
         day = event_days(table, hist)
 
         filters, filter_rows = self._filters(hist, fields, table, columns, today)
@@ -259,9 +258,7 @@ class _Grouped:
     def columns_for(self, hist: ir.History, keys: pa.Array, key_type: Type) -> list[pa.Array]:
         """The aggregate columns of a batch of customers with these keys."""
         n = len(keys)
-        gidx = self.lookup.find(customer_keys(keys, key_type))
-        with self.lock:
-            self.seen[gidx[gidx >= 0]] = True
+        gidx = self.lookup.find(customer_keys(keys, key_type), self.seen)
         out = []
         for k, c in enumerate(self.columns):
             a = c.aggregate

@@ -4,6 +4,7 @@ value taken by its group, and the Arrow validity bitmap written as it goes
 (no mask array, no second pass to pack it).
 
     gather(groups, valid, values, none_is_zero, arrow_type) -> pa.Array
+    dense_groups(keys, validity, lowest, groups, seen) -> int64[n]
 
 `groups` is each customer's group (-1: none); a customer of no group gets
 0 where `none_is_zero` (count and sum of nothing, LANGUAGE.md 12.2), else
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from pol.evaluation.threads import THREADS, run_parts
+from pol.evaluation.threads import THREADS, chunks, run_parts
 
 _ROWS_PER_THREAD = 1 << 16
 
@@ -69,3 +70,31 @@ def _gather(groups, valid, values, none_is_zero, out, bits, lo, hi):
             packed[i >> 3] = byte
             byte = 0
     return nulls
+
+
+def dense_groups(keys: np.ndarray, validity, lowest: int, groups: int, seen: np.ndarray) -> np.ndarray:
+    """int64[n]: each customer's group where the event keys are their own
+    groups (key - lowest, history.Groups), -1 for a key of no group or
+    null; each group found marked in `seen` (for the summary's matched
+    events). One compiled pass on every core."""
+    out = np.empty(len(keys), np.int64)
+    bitmap, offset, nulls = validity
+    run_parts(lambda _j, lo, hi: _dense(keys, bitmap, offset, nulls, lowest, groups, out, seen, lo, hi),
+              chunks(len(keys)))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _dense(keys, bitmap, offset, nulls, lowest, groups, out, seen, lo, hi):
+    # Two batches may mark one group at once: both write True, nothing is lost.
+    for i in range(lo, hi):
+        g = keys[i] - lowest
+        ok = g >= 0 and g < groups
+        if nulls:
+            b = offset + i
+            ok = ok and (bitmap[b >> 3] >> (b & 7)) & 1 == 1
+        if ok:
+            out[i] = g
+            seen[g] = True
+        else:
+            out[i] = -1
