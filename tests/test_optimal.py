@@ -187,6 +187,29 @@ def test_the_oracle_agrees_where_every_constraint_has_a_price(max_n):
     assert sum(v > 0 for v in got["prices"].values()) >= 1
 
 
+@pytest.mark.parametrize("max_n", [1, 2, 3])
+def test_the_same_whatever_the_parts(max_n, monkeypatch):
+    """The rounds of a price run over parts of its pairs (or customers),
+    each part's members and thresholds found on one core: cut into many
+    small parts, the prices, passes and allocation are the oracle's and
+    the whole's, bit for bit."""
+    from pol.arbitration import optimal as opt
+    from pol.evaluation.threads import chunks
+    text = catalogue(5, max_n, rules=max_n > 1, customers=60, constraints=True, seed=2)
+    table = customers(60, 5, seed=2)
+    policy = optimal(text)
+    whole = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    monkeypatch.setattr(opt, "_parts", lambda n: chunks(n, parts=7, minimum=1))
+    split = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    assert split.assignments.equals(whole.assignments)
+    assert split.summary["allocation"] == whole.summary["allocation"]
+    rows = [evaluate_row(policy.program, r, AS_OF, trace=False) for r in table.to_pylist()]
+    want = match_all(policy.program, rows).allocation
+    got = split.summary["allocation"]
+    assert (got["prices"], got["constraint_prices"], got["passes"]) == (want["prices"], want["constraint_prices"],
+                                                                        want["passes"])
+
+
 def test_thresholds_under_max_2_are_the_searchs_numbers():
     """Under `max 2 per customer` the thresholds (a pair's and a customer's
     for a capped channel) come from a closed form (`closed` in

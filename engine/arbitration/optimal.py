@@ -19,7 +19,9 @@ the price set to the (capacity + 1)-th largest threshold, the lowest price
 at which no more customers want it than it has room for. A few passes over
 the capped offers settle the prices. Only the thresholds that can reach a
 price are computed (pricing.py: bounded by each pair's own value, from
-the last pass's price down), which gives the same price.
+the last pass's price down), which gives the same price; the kernels
+that compute them are thresholds.py's, run over parts of the pairs on
+every core.
 
 The allocation: each customer's best set at the final prices; an offer
 wanted by more customers than its capacity (ties at the price) keeps the
@@ -124,7 +126,10 @@ class _Problem:
     cost under the budget), the prices, and scratch space per thread."""
 
     def __init__(self, starts, cust, offer, chan, prio, rules: Rules, cost=None):
-        self.starts, self.cust, self.offer, self.prio = starts, cust, offer, prio
+        self.offer, self.prio = offer, prio
+        # read at random for each threshold: in int32, half the bytes to wait for
+        wide = len(prio) > np.iinfo(np.int32).max
+        self.starts, self.cust = (starts, cust) if wide else (starts.astype(np.int32), cust.astype(np.int32))
         # the threshold kernels read these for every pair of a customer, at
         # random: in the narrowest type that holds them, a third of the bytes
         self.cat = _narrow(rules.category[offer])

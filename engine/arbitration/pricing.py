@@ -22,6 +22,15 @@ So the price is bit for bit the one a threshold of every pair gives, at
 the cost of the pairs near it: after a pass or two, a tenth of the budget's
 pairs on the benchmark (benchmarks/README.md). `MARGIN` keeps the bounds
 bounds in floating point, where a threshold is a sum in another order.
+
+A round runs over parts of the constraint's pairs (customers), each part
+on whichever core is free (threads.run_shared): one kernel finds the
+part's members in the band and computes their thresholds at once
+(`_pairs_round`, `_customers_round`), into the part's own region of
+buffers made once per run, so no round copies its members; `_taken` then
+gathers the positive thresholds of every round so far and selects the
+crossing in place. The members' order (which part, which round) changes
+nothing: the crossing is a value of the set.
 """
 from __future__ import annotations
 
