@@ -48,9 +48,10 @@ import numpy as np
 from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
 from pol.arbitration.pricing import MARGIN, Round, _customers_round, _pairs_round, _reduced, _reprice, _taken, banded
 from pol.arbitration.thresholds import (
+    _bests,
     _channel_thresholds,
     _channel_thresholds1,
-    _dual_and_picks,
+    _dual,
     _thresholds,
     _thresholds1,
 )
@@ -370,8 +371,11 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
         total += float(pb.p_chan[h]) * int(pb.chan_cap[h])
     if pb.budget >= 0:
         total += pb.p_budget * pb.budget
-    bound = _dual_and_picks(total, starts, red, pb.cat, pb.excl, pb.hbit, pb.p_chan, pb.max_n, pb.exact, pick,
-                            *pb.scratch[0])
+    bests = np.empty(len(starts) - 1, np.float64)
+    parts = _parts(len(bests))
+    run_shared(lambda r, i: _bests(starts, *parts[i], bests, red, pb.cat, pb.excl, pb.hbit, pb.p_chan, pb.max_n,
+                                   pb.exact, pick, *pb.scratch[r]), len(parts))
+    bound = _dual(total, bests)
     # Ties at a price can leave a constraint wanted beyond its limit: keep
     # those with the highest thresholds (then the earlier position), offers,
     # quotas, channels and the budget in turn; the others walk after the
@@ -431,7 +435,6 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
     first[1:] = rows[1:] != rows[:-1]
     dense = np.cumsum(first) - 1
     n_cust = int(first.sum())
-    greedy = global_order(rows, offer, prio, rules.fallback)
 
     def walk(order: np.ndarray, counts: np.ndarray) -> np.ndarray:
         accepted = np.zeros(len(rows), np.bool_)
@@ -439,19 +442,24 @@ def walk_run(rows: np.ndarray, offer: np.ndarray, chan: np.ndarray, prio: np.nda
         return accepted
 
     if not rules.optimal:
-        return walk(greedy, funnel), None
+        return walk(global_order(rows, offer, prio, rules.fallback), funnel), None
     g_counts = np.zeros_like(funnel)
-    # the greedy walk (for the report) on another core while the prices are found
-    g_walk = later(lambda: walk(greedy, g_counts))
+
+    def greedy_walk() -> tuple[np.ndarray, np.ndarray]:
+        order = global_order(rows, offer, prio, rules.fallback)
+        return order, walk(order, g_counts)
+    # the greedy order and walk (for the report; the optimal walk takes the
+    # pairs left out in that order) on another core while the prices are found
+    g_walk = later(greedy_walk)
     if len(rows) and float(np.abs(prio).max()) * len(rows) > OVERFLOW:
-        g_accepted = g_walk.result()
+        _, g_accepted = g_walk.result()
         g_value = float(prio[g_accepted].sum())
         funnel += g_counts
         return g_accepted, Allocation(g_value, g_value, None, {}, 0)
     starts = np.append(np.flatnonzero(first), len(rows)).astype(np.int64)
     pb, pick, bound, passes = solve(starts, dense.astype(np.int64), offer.astype(np.int64), chan.astype(np.int64),
                                     prio.astype(np.float64), rules, PASSES, cost if len(cost) else None)
-    g_accepted = g_walk.result()
+    greedy, g_accepted = g_walk.result()
     g_value = float(prio[g_accepted].sum())
     if rules.fallback >= 0:     # the fallback is only for who gets nothing else: it walks last, as ever
         pick &= offer != rules.fallback

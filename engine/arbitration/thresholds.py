@@ -382,12 +382,21 @@ def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, fr
 
 
 @njit(cache=True, nogil=True)
-def _dual_and_picks(total, starts, red, cat, excl, hbit, hprice, max_n, exact, pick, order, vals, inc, keep, before,
-                    usedb):
-    """The dual bound: `total` (each price times its constraint's limit)
-    plus each customer's best at the prices, summed in one fixed order;
-    each customer's best set marked in `pick`."""
-    for c in range(len(starts) - 1):
-        total += _best(starts[c], starts[c + 1], red, -1, cat, excl, hbit, hprice, max_n, exact, pick,
+def _bests(starts, a, b, out, red, cat, excl, hbit, hprice, max_n, exact, pick, order, vals, inc, keep, before,
+           usedb):
+    """out[c], for customers c in a..b: their best value at the prices
+    (reduced values `red`, channel prices `hprice`), their best set marked
+    in `pick`."""
+    for c in range(a, b):
+        out[c] = _best(starts[c], starts[c + 1], red, -1, cat, excl, hbit, hprice, max_n, exact, pick,
                        order, vals, inc, keep, before, usedb)
+
+
+@njit(cache=True, nogil=True)
+def _dual(total, bests):
+    """The dual bound: `total` (each price times its constraint's limit)
+    plus each customer's best, added in customer order whatever the cores
+    that found them."""
+    for c in range(len(bests)):
+        total += bests[c]
     return total
