@@ -76,7 +76,9 @@ def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_bud
                 out_js, out_own, out_units):
     """The pairs of `js` with a positive own value whose bound (own value per
     unit, plus `margin`) is in [lo, hi), into out_*, in js's order; how
-    many, and the units of every pair with a positive own value."""
+    many, and the units of every pair with a positive own value. Every
+    pair is written at the next free slot, kept or not: out_* need a slot
+    more than the pairs they may keep."""
     n = 0
     positive = 0
     for i in range(len(js)):      # without branches: the tests are as good as random
