@@ -187,13 +187,36 @@ def test_the_oracle_agrees_where_every_constraint_has_a_price(max_n):
     assert sum(v > 0 for v in got["prices"].values()) >= 1
 
 
+@pytest.mark.parametrize("max_n", [1, 2, 3])
+def test_the_same_whatever_the_parts(max_n, monkeypatch):
+    """The rounds of a price run over parts of its pairs (or customers),
+    each part's members and thresholds found on one core: cut into many
+    small parts, the prices, passes and allocation are the oracle's and
+    the whole's, bit for bit."""
+    from pol.arbitration import optimal as opt
+    from pol.evaluation.threads import chunks
+    text = catalogue(5, max_n, rules=max_n > 1, customers=60, constraints=True, seed=2)
+    table = customers(60, 5, seed=2)
+    policy = optimal(text)
+    whole = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    monkeypatch.setattr(opt, "_parts", lambda n: chunks(n, parts=7, minimum=1))
+    split = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    assert split.assignments.equals(whole.assignments)
+    assert split.summary["allocation"] == whole.summary["allocation"]
+    rows = [evaluate_row(policy.program, r, AS_OF, trace=False) for r in table.to_pylist()]
+    want = match_all(policy.program, rows).allocation
+    got = split.summary["allocation"]
+    assert (got["prices"], got["constraint_prices"], got["passes"]) == (want["prices"], want["constraint_prices"],
+                                                                        want["passes"])
+
+
 def test_thresholds_under_max_2_are_the_searchs_numbers():
     """Under `max 2 per customer` the thresholds (a pair's and a customer's
     for a capped channel) come from a closed form (`closed` in
-    optimal._thresholds and _channel_thresholds), not a search: bit for bit the same
+    thresholds._thresholds and _channel_thresholds), not a search: bit for bit the same
     numbers on random customers with categories, exclusive lines, capped
     channels, ties and non-positive values."""
-    from pol.arbitration import optimal as opt
+    from pol.arbitration import thresholds as opt
     rng = np.random.default_rng(5)
     for _ in range(200):
         sizes = rng.integers(0, 7, int(rng.integers(1, 30)))
@@ -248,7 +271,7 @@ def test_a_price_from_the_pairs_near_it_is_the_price_from_every_pair():
     reaches a cutoff: whatever the cutoff (0, below, at or above the
     price), the price is the one every threshold gives, with ties at it,
     thresholds equal to their bounds and limits that nothing passes."""
-    from pol.arbitration.pricing import banded
+    from pol.arbitration.pricing import _crossing, banded
     rng = np.random.default_rng(7)
     for _ in range(300):
         n = int(rng.integers(1, 60))
@@ -261,16 +284,15 @@ def test_a_price_from_the_pairs_near_it_is_the_price_from_every_pair():
         want = _crossing_of_every(t, units, limit)
         asked: list[int] = []
 
-        def near(lo, hi, t=t, bound=bound, units=units, own_positive=own_positive):
-            sel = own_positive & (bound >= lo) & (bound < hi)
-            return (np.flatnonzero(sel),), units[sel], int(units[own_positive].sum())
-
-        def thresholds(members, _units, t=t, asked=asked):
-            asked.extend(members[0].tolist())
-            return t[members[0]]
+        def round_(lo, hi, limit, t=t, bound=bound, units=units, own_positive=own_positive, asked=asked):
+            asked.extend(np.flatnonzero(own_positive & (bound >= lo) & (bound < hi)).tolist())
+            mine = np.isin(np.arange(len(t)), asked) & (t > 0.0)
+            above = int(units[mine].sum())
+            x = float(_crossing(t[mine].copy(), units[mine].copy(), limit)) if above > limit else -np.inf
+            return int(units[own_positive].sum()), above, x
         for cutoff in (0.0, want - 1.5, want, want + 0.5, want + 10.0):
             asked.clear()
-            assert banded(near, thresholds, limit, cutoff) == want, (cutoff, t, units, limit)
+            assert banded(round_, limit, cutoff) == want, (cutoff, t, units, limit)
             assert len(asked) == len(set(asked))        # each threshold once
 
 
@@ -281,8 +303,8 @@ def test_no_threshold_is_above_its_bound(max_n):
     sum of their max best values through it (as the kernels add them up,
     within the margin), so that the pairs and customers near a positive
     threshold include its own, on random customers with every rule."""
-    from pol.arbitration import optimal as opt
-    from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs
+    from pol.arbitration import thresholds as opt
+    from pol.arbitration.pricing import MARGIN, _near_customers, _near_pairs, _reduced
     rng = np.random.default_rng(max_n)
     for _ in range(100):
         sizes = rng.integers(1, 7, int(rng.integers(1, 30)))
@@ -300,7 +322,7 @@ def test_no_threshold_is_above_its_bound(max_n):
         qid = np.zeros(pairs, np.int64)
         dead = rng.random(pairs) < 0.1
         red = np.empty(pairs)
-        opt._reduced(np.arange(pairs), prio, offer, qid, cost.astype(np.float64), dead, p_offer, p_quota, p_budget,
+        _reduced(np.arange(pairs), prio, offer, qid, cost.astype(np.float64), dead, p_offer, p_quota, p_budget,
                      red)
         units = np.maximum(cost, 1)
         margin = MARGIN * (max_n + 2) ** 2 * float(np.abs(prio).max())

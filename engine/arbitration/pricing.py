@@ -22,6 +22,15 @@ So the price is bit for bit the one a threshold of every pair gives, at
 the cost of the pairs near it: after a pass or two, a tenth of the budget's
 pairs on the benchmark (benchmarks/README.md). `MARGIN` keeps the bounds
 bounds in floating point, where a threshold is a sum in another order.
+
+A round runs over parts of the constraint's pairs (customers), each part
+on whichever core is free (threads.run_shared): one kernel finds the
+part's members in the band and computes their thresholds at once
+(`_pairs_round`, `_customers_round`), into the part's own region of
+buffers made once per run, so no round copies its members; `_taken` then
+gathers the positive thresholds of every round so far and selects the
+crossing in place. The members' order (which part, which round) changes
+nothing: the crossing is a value of the set.
 """
 from __future__ import annotations
 
@@ -29,6 +38,8 @@ from collections.abc import Callable
 
 import numpy as np
 from numba import njit
+
+from pol.arbitration.thresholds import _channel_thresholds, _channel_thresholds1, _thresholds, _thresholds1
 
 # The bounds are widened by this share of (max + 2)^2 times the largest
 # priority: far above the rounding of sums of a few values each at most that
@@ -65,7 +76,9 @@ def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_bud
                 out_js, out_own, out_units):
     """The pairs of `js` with a positive own value whose bound (own value per
     unit, plus `margin`) is in [lo, hi), into out_*, in js's order; how
-    many, and the units of every pair with a positive own value."""
+    many, and the units of every pair with a positive own value. Every
+    pair is written at the next free slot, kept or not: out_* need a slot
+    more than the pairs they may keep."""
     n = 0
     positive = 0
     for i in range(len(js)):      # without branches: the tests are as good as random
@@ -120,16 +133,14 @@ def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, out, top):
 
 
 @njit(cache=True, nogil=True)
-def _crossing(t, units, limit):
+def _crossing(vals, w, limit):
     """The largest threshold x with more than `limit` units at or above it
     (taken highest first, where the units first pass the limit): a
-    selection by three-way partitions around a pivot, no sort. The units
-    must pass the limit."""
-    vals = t.copy()
-    w = units.copy()
+    selection by three-way partitions around a pivot, no sort, in place
+    (`vals`, their units `w`: scratch). The units must pass the limit."""
     above = 0       # units of the thresholds known to be above the range
+    n = len(vals)
     while True:
-        n = len(vals)
         a, b, c = vals[0], vals[n // 2], vals[n - 1]
         pivot = max(min(a, b), min(max(a, b), c))       # the median of three
         n_gt = 0
@@ -146,42 +157,87 @@ def _crossing(t, units, limit):
             if above + w_gt + w_eq > limit:
                 return pivot
             above += w_gt + w_eq
-        nv = np.empty(n, vals.dtype)
-        nw = np.empty(n, w.dtype)
-        k = 0
+        k = 0       # those on the side kept, to the front, in order
         for i in range(n):
             if (vals[i] > pivot) if upper else (vals[i] < pivot):
-                nv[k] = vals[i]
-                nw[k] = w[i]
+                vals[k] = vals[i]
+                w[k] = w[i]
                 k += 1
-        vals, w = nv[:k], nw[:k]
+        n = k
 
 
-Members = tuple[np.ndarray, ...]      # arrays alike indexed: a pair's index and own value, or a customer
-Near = Callable[[float, float], tuple[Members, np.ndarray, int]]
-Thresholds = Callable[[Members, np.ndarray], np.ndarray]
+@njit(cache=True, nogil=True)
+def _pairs_round(js, a, b, at, lo, hi, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, margin,
+                 mjs, mown, munits, t, starts, cust, red, cat, excl, hbit, hprice, max_n, exact, inb,
+                 order, vals, inc, keep, before, usedb, order2, vals2):
+    """One round of `banded` over the pairs js[a:b]: those whose bound is in
+    [lo, hi) (`_near_pairs`) into mjs/mown/munits from `at` on, their
+    thresholds into t there (thresholds.py); how many, and the units of the
+    pairs with a positive own value. One pass per part over its pairs, on
+    the core that found them."""
+    n, positive = _near_pairs(js[a:b], units, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, lo, hi,
+                              margin, mjs[at:], mown[at:], munits[at:])
+    if max_n == 1:
+        _thresholds1(mjs, at, at + n, t, starts, cust, mown, munits, red, hbit, hprice)
+    else:
+        _thresholds(mjs, at, at + n, t, starts, cust, mown, munits, red, cat, excl, hbit, hprice, max_n, exact,
+                    max_n == 2, inb, order, vals, inc, keep, before, usedb, order2, vals2)
+    return n, positive
 
 
-def banded(near: Near, thresholds: Thresholds, limit: int, cutoff: float) -> float:
-    """The price of one constraint: `near(lo, hi)` gives the members whose
-    bound is in [lo, hi) and their units, and the units of every member
-    that could have a positive threshold; `thresholds(members, units)`
-    their thresholds. Rounds from `cutoff` down, as the module says (from
-    0: every member at once, as in the first pass, where starting from
-    the bounds alone and halving took longer on the benchmark)."""
+@njit(cache=True, nogil=True)
+def _customers_round(cs, a, b, at, lo, hi, h, starts, red, hbit, max_n, margin, mcs, munits, t, cat, excl, hprice,
+                     free, exact, order, vals, inc, keep, before, usedb):
+    """`_pairs_round` for capped channel h over the customers cs[a:b]
+    (`_near_customers`), a unit each; `free`: the prices with h's at 0."""
+    n, positive = _near_customers(cs[a:b], h, starts, red, hbit, max_n, lo, hi, margin, mcs[at:], vals)
+    munits[at:at + n] = 1
+    if max_n == 1:
+        _channel_thresholds1(mcs, at, at + n, t, h, starts, red, hbit, hprice, free)
+    else:
+        _channel_thresholds(mcs, at, at + n, t, h, starts, red, cat, excl, hbit, hprice, free, max_n, exact,
+                            max_n == 2, order, vals, inc, keep, before, usedb)
+    return n, positive
+
+
+@njit(cache=True, nogil=True)
+def _taken(t, units, begin, used, limit, vals, w):
+    """The positive thresholds of the rounds so far (part p's from begin[p],
+    used[p] of them) gathered into vals/w with their units: the units, and
+    where they pass `limit` their crossing (-inf otherwise)."""
+    k = 0
+    total = 0
+    for p in range(len(begin)):
+        for i in range(begin[p], begin[p] + used[p]):
+            if t[i] > 0.0:
+                vals[k] = t[i]
+                w[k] = units[i]
+                total += units[i]
+                k += 1
+    if total > limit:
+        return total, _crossing(vals[:k], w[:k], limit)
+    return total, -np.inf
+
+
+# round(lo, hi, limit): the thresholds of the members whose bound is in [lo, hi)
+# joined to the earlier rounds'; the units of the members that could have a
+# positive threshold, the units of the positive thresholds so far, and where
+# these pass `limit` their crossing (`_taken`)
+Round = Callable[[float, float, int], tuple[int, int, float]]
+
+
+def banded(round_: Round, limit: int, cutoff: float) -> float:
+    """The price of one constraint, in rounds of `round_` from `cutoff`
+    down, as the module says (from 0: every member at once, as in the
+    first pass, where starting from the bounds alone and halving took
+    longer on the benchmark). The members' order does not matter: the
+    crossing is a value of the set."""
     lo, hi = cutoff, np.inf
-    ts: list[np.ndarray] = []
-    us: list[np.ndarray] = []
     while True:
-        members, units, positive = near(lo, hi)
+        positive, above, x = round_(lo, hi, limit)
         if positive <= limit:
             return 0.0
-        ts.append(thresholds(members, units))
-        us.append(units.copy())     # near's buffers serve the next round
-        t, u = np.concatenate(ts), np.concatenate(us)
-        above = t > 0.0
-        if int(u[above].sum()) > limit:
-            x = float(_crossing(t[above], u[above], limit))
+        if above > limit:
             if x >= lo:
                 return x
             lo, hi = x, lo

@@ -6,6 +6,7 @@ not exist there, and a pool that believes they do would never run a task.
 """
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,6 +47,34 @@ def run_parts(fn: Callable[[int, int, int], None], parts: list[tuple[int, int]])
         return
     for f in [_pool.submit(fn, j, a, b) for j, (a, b) in enumerate(parts)]:
         f.result()
+
+
+def run_shared(fn: Callable[[int, int], None], count: int) -> None:
+    """fn(runner, i) for each i in range(count), taken in turn by the caller
+    and up to THREADS - 1 pool threads as each comes free; `runner` (0: the
+    caller) names the one running it, for scratch space per runner. Unlike
+    run_parts, a pool thread busy elsewhere (a `later`) is not waited for:
+    the others take its share, and more parts than threads balance uneven
+    ones."""
+    if count == 1 or THREADS == 1:
+        for i in range(count):
+            fn(0, i)
+        return
+    taken = itertools.count()       # next() on it is atomic under the GIL
+
+    def run(runner: int) -> None:
+        for i in taken:
+            if i >= count:
+                return
+            fn(runner, i)
+
+    helpers = [_pool.submit(run, r) for r in range(1, min(THREADS, count))]
+    try:
+        run(0)
+    finally:
+        for f in helpers:
+            if not f.cancel():      # started: it may hold a part still
+                f.result()
 
 
 def later(fn: Callable[[], T]) -> Future[T]:
