@@ -44,6 +44,9 @@ let hi = max(contacts.sent_at within 90 days)
 let hi_units = max(contacts.units)
 let lo_units = min(contacts.units where channel == "sms")
 let hi_cost = max(contacts.cost within 60 days)
+let first_cost = first(contacts.cost within 30 days)
+let last_cost = last(contacts.cost)
+let last_units = last(contacts.units where channel != "app")
 let first_ch = first(contacts.channel)
 let last_outcome = last(contacts.outcome)
 let last_done = last(contacts.done)
@@ -51,7 +54,7 @@ segment capped "短信上限" = n_sms7 >= coalesce(limit, 2)
 score spend = cost30 + 1
 """
 NAMES = ["n_all", "n_sms7", "n_1", "dsl", "cost30", "units", "avg_cost", "avg_units", "lo", "hi",
-         "hi_units", "lo_units", "hi_cost", "first_ch", "last_outcome", "last_done"]
+         "hi_units", "lo_units", "hi_cost", "first_cost", "last_cost", "last_units", "first_ch", "last_outcome", "last_done"]
 FIELDS = {"customer_id": pa.int64(), "sent_at": pa.date32(), "channel": pa.string(), "outcome": pa.string(),
           "cost": pa.float64(), "units": pa.int64(), "done": pa.bool_()}
 

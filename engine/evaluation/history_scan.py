@@ -34,8 +34,8 @@ _HEAD = '''"""A history scan specialized for one shape of aggregates (generated 
 pol.evaluation.history_scan: numbers only)."""
 from numba import njit
 
-from pol.evaluation.history_kernel import (_BLOCK, _ahead, _count, _first, _fmax, _fmin, _fsum, _imax, _imin, _isum,
-                                          _ix, _last, _latest, _select, _skipped, _within)
+from pol.evaluation.history_kernel import (_BLOCK, _ahead, _count, _ffirst, _first, _flast, _fmax, _fmin, _fsum, _imax,
+                                          _imin, _isum, _ix, _last, _latest, _select, _skipped, _within)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
