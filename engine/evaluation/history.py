@@ -113,11 +113,13 @@ class Groups:
             lo, hi = span(k, _validity(keys)) or (0, 0)
             if hi - lo < 2 * n + (1 << 20):
                 self.dense = lo
-                self.gid = int_row(k, _validity(keys), 0, np.empty(n, np.int64), lo)
+                # int32 groups: the scan reads an event's group on every core
+                wide = np.int64 if hi - lo >= np.iinfo(np.int32).max else np.int32
+                self.gid = int_row(k, _validity(keys), 0, np.empty(n, wide), lo)
                 self.groups = hi - lo + 1
                 return
         encoded = pc.dictionary_encode(keys)
-        self.gid = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.gid = encoded.indices.to_numpy(zero_copy_only=False)      # int32
         self.keys = encoded.dictionary
         self.groups = len(self.keys)
         if pa.types.is_integer(keys.type):
