@@ -65,7 +65,8 @@ def test_the_source_holds_numbers_and_the_engines_names_only(monkeypatch):
         assert word not in _names_of(text)
 
 
-def test_a_small_history_waits_for_the_scan_to_be_compiled():
+def test_a_small_history_waits_for_the_scan_to_be_compiled(tmp_path, monkeypatch):
+    monkeypatch.setenv("POL_CACHE_DIR", str(tmp_path / "kernels"))      # nothing compiled in it yet
     # a shape of aggregates no other test compiles (a window is a number, not a shape)
     policy = pol.loads(HOSTILE + "let z = max(__import__.eval)\nsegment t = z is not null\n")
     spec, terms = _shape(policy)
