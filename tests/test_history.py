@@ -167,8 +167,13 @@ def scan(request, monkeypatch):
     """The aggregation scan: the generic one, or the one specialized for the
     policy's aggregates (engine/evaluation/history_scan.py), which a
     history of SPECIALIZE_FROM events or more gets."""
+    from pol.compiler.backend import cache
     from pol.evaluation import history_scan
-    monkeypatch.setattr(history_scan, "SPECIALIZE_FROM", 0 if request.param == "specialized" else 1 << 62)
+    if request.param == "specialized":
+        monkeypatch.setattr(history_scan, "SPECIALIZE_FROM", 0)
+    else:       # not even the specialized scan another test compiled
+        monkeypatch.setattr(history_scan, "SPECIALIZE_FROM", 1 << 62)
+        monkeypatch.setattr(cache, "is_ready", lambda *a: False)
     return request.param
 
 

@@ -50,11 +50,13 @@ def test_the_source_holds_numbers_and_the_engines_names_only(monkeypatch):
     assert len(made) == 1
     text = made[0]
     tree = ast.parse(text)
+    docstrings = {id(ast.get_docstring(n, clean=False) and n.body[0].value)
+                  for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.FunctionDef))}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and node is not tree.body[0].value:     # the docstring
+        if isinstance(node, ast.Constant) and id(node) not in docstrings:
             assert isinstance(node.value, int), node.value
     helpers = {c.split("(")[0] for c in CALLS.values()}
-    allowed = helpers | {"njit", "scan", "np", "_ix", "_BLOCK", "_ahead", "_select", "_skipped", "_within", "min",
+    allowed = helpers | {"njit", "scan", "_ix", "_hit", "_update", "_BLOCK", "_ahead", "_select", "_skipped", "_within", "min",
                          "range", "gid", "day", "today", "spec", "offset", "codes", "terms", "tables", "starts",
                          "ivals", "ivalid", "fvals", "acc", "accf", "lo", "hi", "mine", "hit", "n", "width", "flat",
                          "flatf", "undated", "future", "start", "k", "j", "e", "d", "s", "gw"}
@@ -70,11 +72,11 @@ def test_a_small_history_waits_for_the_scan_to_be_compiled(tmp_path, monkeypatch
     # a shape of aggregates no other test compiles (a window is a number, not a shape)
     policy = pol.loads(HOSTILE + "let z = max(__import__.eval)\nsegment t = z is not null\n")
     spec, terms = _shape(policy)
-    assert history_scan.specialized(spec, terms, history_scan.SPECIALIZE_FROM - 1) is None
-    scan = history_scan.specialized(spec, terms, history_scan.SPECIALIZE_FROM)
-    assert scan is not None
+    generic = history_scan.scan_for(spec, terms, history_scan.SPECIALIZE_FROM - 1)
+    scan = history_scan.scan_for(spec, terms, history_scan.SPECIALIZE_FROM)
+    assert scan is not generic
     # compiled once (here: loaded in this process), any size gets it
-    assert history_scan.specialized(spec, terms, 10) is scan
+    assert history_scan.scan_for(spec, terms, 10) is scan
 
 
 def _shape(policy):

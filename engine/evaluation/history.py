@@ -13,9 +13,9 @@ per-row Python anywhere:
 * filters: every distinct `where` is a table over the codes of the fields it
   reads, made by the vectorized evaluator (engine/evaluation/history_filters.py),
   so a filter means exactly what the same condition means anywhere else;
-* aggregation: one pass of engine/evaluation/history_kernel.py over the
-  events, which looks each event's filters up in those tables (a large
-  history's pass specialized for its aggregates: history_scan.py).
+* aggregation: one pass over the events (engine/evaluation/history_kernel.py
+  runs it, history_scan.py generates it, for a large history specialized
+  for its aggregates), which looks each event's filters up in those tables.
 
 Memory: the used columns of every event (about 8 bytes per column and event,
 strings as dictionary codes), 4 bytes per event and field a filter reads
@@ -46,7 +46,7 @@ from pol.evaluation.history_columns import dense_groups, gather
 from pol.evaluation.history_events import float_row, int_row, span, valid_row
 from pol.evaluation.history_filters import compile_filters
 from pol.evaluation.history_kernel import NO_DAY, aggregate, op_code
-from pol.evaluation.history_scan import specialized
+from pol.evaluation.history_scan import scan_for
 from pol.io.columns import ARROW
 
 _ARROW = {Type.INT: pa.int64(), Type.FLOAT: pa.float64(), Type.BOOL: pa.bool_(), Type.DATE: pa.date32()}
@@ -193,9 +193,9 @@ class _Grouped:
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
             spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0, is_float)
-        scan = specialized(spec, filters.terms, self.events) if len(columns) else None
         ival, fval, valid, self.undated, self.future = aggregate(gid, day, today, spec, filters, ivals, ivalid,
-                                                                 fvals, groups, scan)
+                                                                 fvals, groups, scan_for(spec, filters.terms,
+                                                                                         self.events))
         self.ival, self.fval, self.valid = ival, fval, valid
 
     @staticmethod

@@ -50,7 +50,7 @@ def op_code(func: str, is_float: bool) -> int:
             "min": MIN_F if is_float else MIN_I, "max": MAX_F if is_float else MAX_I}[func]
 
 
-# Words of accumulator each op keeps per group (see _scan): a day held
+# Words of accumulator each op keeps per group (see _count...): a day held
 # doubles as "anything counted" where the count itself is not the result.
 _WORDS = {COUNT: 1, DAYS_SINCE_LAST: 1, FIRST: 3, LAST: 3, FIRST_F: 2, LAST_F: 2, SUM_I: 3, AVG_I: 3,
           MIN_I: 2, MAX_I: 2, SUM_F: 2, AVG_F: 2, MIN_F: 2, MAX_F: 2}
@@ -58,7 +58,7 @@ _LINE = 8               # int64 words in a 64-byte cache line
 # Fewer groups than this per thread are not worth a thread's start.
 _GROUPS_PER_THREAD = 1 << 16
 # Events the scan sorts out at a time, and how many events ahead it asks
-# for a group's block (see _scan).
+# for a group's block (see _select and _ahead).
 _BLOCK = 1024
 _AHEAD = 32
 
@@ -102,7 +102,7 @@ def block(spec) -> tuple[np.ndarray, int]:
     return offset, _LINE if width <= _LINE else width
 
 
-def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan=None):
+def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan):
     """spec: int64[A, 5] (op, filter or -1, value row or -1, window days or 0,
     1 where the values are fvals' rather than ivals'); filters: a
     history_filters.Filters. Returns int64[A, G] (int results), float64[A, G]
@@ -110,9 +110,7 @@ def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan
     each row holds only its own kind, the other is left unwritten) and
     bool[A, G] (the result is not null), and the number of events
     without a date and after `today` (counted by the scan that reads them).
-    `scan`: the scan specialized for these aggregates (history_scan.py),
-    or None for the generic one; both give the same."""
-    scan = _scan if scan is None else scan
+    `scan`: the scan of the events (history_scan.scan_for)."""
     offset, width = block(spec)
     raw = np.empty(groups * width + _LINE, np.int64)
     skip = (-raw.ctypes.data // 8) % _LINE        # the first block starts a cache line
@@ -167,13 +165,14 @@ def _init(spec, offset, acc, lo, hi):
 
 
 # ---------------------------------------------------------------- the rules of a scan
-# Written once, inlined into the generic scan below and into the scans
-# specialized for one history's aggregates (history_scan.py), where the op,
-# the offset and the filter's terms are constants. The scans that inline
-# them are compiled without reference counting (`_nrt=False`: they make no
-# array, the caller hands them their scratch): an inlined helper's array
-# arguments are otherwise counted in and out on every call, atomically,
-# which made the scan 2.5x slower.
+# Written once, inlined into the scans history_scan.py generates: the
+# generic one, which reads each aggregate's op from `spec` per event, and
+# those specialized for one history's aggregates, where the op, the offset
+# and the filter's terms are constants. The scans are compiled without
+# reference counting (`_nrt=False`: they make no array, the caller hands
+# them their scratch): an inlined helper's array arguments are otherwise
+# counted in and out on every call, atomically, which made the scan 2.5x
+# slower.
 
 @njit(cache=True, inline="always")
 def _select(gid, start, stop, lo, hi, mine):
@@ -254,31 +253,28 @@ def _latest(flat, o, d):
 
 
 @njit(cache=True, inline="always")
-def _first(flat, o, d, v, ok):
-    if flat[_ix(o + 1)] == NO_DAY or d < flat[_ix(o + 1)]:
+def _takes(flat, o, d, last):
+    """Whether an event of day d replaces the one first (last 0) or last
+    (last 1) holds at flat[o...]: an earlier day, or a later or equal one
+    (the events come in input order)."""
+    if last:
+        return d >= flat[_ix(o + 1)]
+    return flat[_ix(o + 1)] == NO_DAY or d < flat[_ix(o + 1)]
+
+
+@njit(cache=True, inline="always")
+def _held(flat, o, d, v, ok, last):
+    """FIRST (last 0) and LAST (last 1): the value, its day, whether not null."""
+    if _takes(flat, o, d, last):
         flat[_ix(o)] = v
         flat[_ix(o + 1)] = d
         flat[_ix(o + 2)] = ok
 
 
 @njit(cache=True, inline="always")
-def _last(flat, o, d, v, ok):
-    if d >= flat[_ix(o + 1)]:
-        flat[_ix(o)] = v
-        flat[_ix(o + 1)] = d
-        flat[_ix(o + 2)] = ok
-
-
-@njit(cache=True, inline="always")
-def _ffirst(flat, flatf, o, d, v):
-    if flat[_ix(o + 1)] == NO_DAY or d < flat[_ix(o + 1)]:
-        flatf[_ix(o)] = v
-        flat[_ix(o + 1)] = d
-
-
-@njit(cache=True, inline="always")
-def _flast(flat, flatf, o, d, v):
-    if d >= flat[_ix(o + 1)]:
+def _fheld(flat, flatf, o, d, v, last):
+    """FIRST_F and LAST_F: the value (NaN: null) and its day."""
+    if _takes(flat, o, d, last):
         flatf[_ix(o)] = v
         flat[_ix(o + 1)] = d
 
@@ -296,19 +292,11 @@ def _fsum(flat, flatf, o, v):
 
 
 @njit(cache=True, inline="always")
-def _fmin(flat, flatf, o, v):
+def _fmost(flat, flatf, o, v, most):
+    """MIN_F (most 0) and MAX_F (most 1): the count and the extreme."""
     if np.isfinite(v):
         c = flat[_ix(o)]
-        if c == 0 or v < flatf[_ix(o + 1)]:
-            flatf[_ix(o + 1)] = v
-        flat[_ix(o)] = c + 1
-
-
-@njit(cache=True, inline="always")
-def _fmax(flat, flatf, o, v):
-    if np.isfinite(v):
-        c = flat[_ix(o)]
-        if c == 0 or v > flatf[_ix(o + 1)]:
+        if c == 0 or (v > flatf[_ix(o + 1)] if most else v < flatf[_ix(o + 1)]):
             flatf[_ix(o + 1)] = v
         flat[_ix(o)] = c + 1
 
@@ -330,19 +318,11 @@ def _isum(flat, o, v, ok):
 
 
 @njit(cache=True, inline="always")
-def _imin(flat, o, v, ok):
+def _imost(flat, o, v, ok, most):
+    """MIN_I (most 0) and MAX_I (most 1): the count and the extreme."""
     if ok:
         c = flat[_ix(o)]
-        if c == 0 or v < flat[_ix(o + 1)]:
-            flat[_ix(o + 1)] = v
-        flat[_ix(o)] = c + 1
-
-
-@njit(cache=True, inline="always")
-def _imax(flat, o, v, ok):
-    if ok:
-        c = flat[_ix(o)]
-        if c == 0 or v > flat[_ix(o + 1)]:
+        if c == 0 or (v > flat[_ix(o + 1)] if most else v < flat[_ix(o + 1)]):
             flat[_ix(o + 1)] = v
         flat[_ix(o)] = c + 1
 
@@ -352,18 +332,18 @@ def _imax(flat, o, v, ok):
 CALLS = {
     COUNT: "_count(flat, {o})",
     DAYS_SINCE_LAST: "_latest(flat, {o}, d)",
-    FIRST: "_first(flat, {o}, d, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
-    LAST: "_last(flat, {o}, d, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
-    FIRST_F: "_ffirst(flat, flatf, {o}, d, fvals[_ix({r}), e])",
-    LAST_F: "_flast(flat, flatf, {o}, d, fvals[_ix({r}), e])",
+    FIRST: "_held(flat, {o}, d, ivals[_ix({r}), e], ivalid[_ix({r}), e], 0)",
+    LAST: "_held(flat, {o}, d, ivals[_ix({r}), e], ivalid[_ix({r}), e], 1)",
+    FIRST_F: "_fheld(flat, flatf, {o}, d, fvals[_ix({r}), e], 0)",
+    LAST_F: "_fheld(flat, flatf, {o}, d, fvals[_ix({r}), e], 1)",
     SUM_F: "_fsum(flat, flatf, {o}, fvals[_ix({r}), e])",
     AVG_F: "_fsum(flat, flatf, {o}, fvals[_ix({r}), e])",
-    MIN_F: "_fmin(flat, flatf, {o}, fvals[_ix({r}), e])",
-    MAX_F: "_fmax(flat, flatf, {o}, fvals[_ix({r}), e])",
+    MIN_F: "_fmost(flat, flatf, {o}, fvals[_ix({r}), e], 0)",
+    MAX_F: "_fmost(flat, flatf, {o}, fvals[_ix({r}), e], 1)",
     SUM_I: "_isum(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
     AVG_I: "_isum(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
-    MIN_I: "_imin(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
-    MAX_I: "_imax(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e])",
+    MIN_I: "_imost(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e], 0)",
+    MAX_I: "_imost(flat, {o}, ivals[_ix({r}), e], ivalid[_ix({r}), e], 1)",
 }
 
 
@@ -375,61 +355,18 @@ def _update(op, flat, flatf, o, d, e, r, ivals, ivalid, fvals):
         _count(flat, o)
     elif op == DAYS_SINCE_LAST:
         _latest(flat, o, d)
-    elif op == FIRST:
-        _first(flat, o, d, ivals[_ix(r), e], ivalid[_ix(r), e])
-    elif op == LAST:
-        _last(flat, o, d, ivals[_ix(r), e], ivalid[_ix(r), e])
-    elif op == FIRST_F:
-        _ffirst(flat, flatf, o, d, fvals[_ix(r), e])
-    elif op == LAST_F:
-        _flast(flat, flatf, o, d, fvals[_ix(r), e])
+    elif op == FIRST or op == LAST:
+        _held(flat, o, d, ivals[_ix(r), e], ivalid[_ix(r), e], op == LAST)
+    elif op == FIRST_F or op == LAST_F:
+        _fheld(flat, flatf, o, d, fvals[_ix(r), e], op == LAST_F)
     elif op == SUM_F or op == AVG_F:
         _fsum(flat, flatf, o, fvals[_ix(r), e])
-    elif op == MIN_F:
-        _fmin(flat, flatf, o, fvals[_ix(r), e])
-    elif op == MAX_F:
-        _fmax(flat, flatf, o, fvals[_ix(r), e])
+    elif op == MIN_F or op == MAX_F:
+        _fmost(flat, flatf, o, fvals[_ix(r), e], op == MAX_F)
     elif op == SUM_I or op == AVG_I:
         _isum(flat, o, ivals[_ix(r), e], ivalid[_ix(r), e])
-    elif op == MIN_I:
-        _imin(flat, o, ivals[_ix(r), e], ivalid[_ix(r), e])
     else:
-        _imax(flat, o, ivals[_ix(r), e], ivalid[_ix(r), e])
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def _scan(gid, day, today, spec, offset, codes, terms, tables, starts, ivals, ivalid, fvals, acc, accf, lo, hi,
-          mine, hit):
-    """Every event of the groups lo..hi-1 into its group's accumulators, in
-    input order (ties between days go by it),
-    each aggregate's op read from `spec` per event; `mine` (_BLOCK) and
-    `hit` (a filter each) are scratch. Returns the events of these groups
-    without a date and after today."""
-    n = gid.shape[0]
-    width = acc.shape[1]
-    flat = acc.reshape(-1)
-    flatf = accf.reshape(-1)
-    undated = future = 0
-    for start in range(0, n, _BLOCK):
-        k = _select(gid, start, min(n, start + _BLOCK), lo, hi, mine)
-        _ahead(flat, gid, mine, -1, k, width)
-        for j in range(k):
-            _ahead(flat, gid, mine, j, k, width)
-            e = _ix(mine[j])
-            d = day[e]
-            s = _skipped(d, today)
-            if s:
-                undated += s == 1
-                future += s == 2
-                continue
-            gw = gid[e] * width
-            for m in range(terms.shape[0]):
-                hit[m] = _hit(codes, terms, tables, starts, m, e, terms.shape[1])
-            for a in range(spec.shape[0]):
-                m = spec[a, 1]
-                if (m < 0 or hit[m]) and _within(d, today, spec[a, 3]):
-                    _update(spec[a, 0], flat, flatf, gw + offset[a], d, e, spec[a, 2], ivals, ivalid, fvals)
-    return undated, future
+        _imost(flat, o, ivals[_ix(r), e], ivalid[_ix(r), e], op == MAX_I)
 
 
 @njit(cache=True, nogil=True)
