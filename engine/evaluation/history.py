@@ -43,7 +43,7 @@ from pol.compiler.types import Type
 from pol.errors import ArgumentError
 from pol.evaluation.bind import EPOCH, _days, _float_values, _validity, _values, check_nulls, check_schema
 from pol.evaluation.history_columns import dense_groups, gather
-from pol.evaluation.history_events import float_row, int_row, span, valid_row
+from pol.evaluation.history_events import float_row, int_row, marked, span, valid_row, whole
 from pol.evaluation.history_filters import compile_filters
 from pol.evaluation.history_kernel import NO_DAY, aggregate, op_code
 from pol.evaluation.history_scan import scan_for
@@ -88,8 +88,7 @@ def as_table(data, name: str) -> pa.Table:
 
 def customer_keys(col, key_type: Type):
     """Keys of customers or events in one Arrow type, so that they can be joined."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
+    col = whole(col)
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
     return col.cast(pa.int64()) if key_type == Type.INT else col.cast(pa.large_string())
@@ -160,7 +159,7 @@ def event_days(table: pa.Table, hist: ir.History) -> np.ndarray:
     reads), NO_DAY where `at` is null."""
     if not table.num_rows:
         return np.zeros(0, np.int64)
-    at = table.column(hist.at).combine_chunks()
+    at = whole(table.column(hist.at))
     return int_row(_days(at), _validity(at), NO_DAY, np.empty(len(at), np.int64))
 
 
@@ -238,7 +237,7 @@ class _Grouped:
         # The value buffers as they are, read by a compiled pass per column on
         # every core (a null's slot holds anything: the validity says which to skip).
         for r, name in enumerate(ints):
-            col = table.column(name).combine_chunks()
+            col = whole(table.column(name))
             t = hist.field(name).type
             if t == Type.STRING:
                 enc = col.dictionary_encode() if not pa.types.is_dictionary(col.type) else col
@@ -253,7 +252,7 @@ class _Grouped:
             int_row(raw, _validity(col), 0, ivals[r])
             valid_row(_validity(col), ivalid[r])
         for r, name in enumerate(floats):
-            col = table.column(name).combine_chunks()
+            col = whole(table.column(name))
             float_row(_float_values(col) if pa.types.is_floating(col.type) else _values(col), _validity(col), fvals[r])
         return ivals, ivalid, fvals, rows, dictionaries
 
@@ -300,7 +299,7 @@ class _Grouped:
         return np.bincount(self.lookup.gid, minlength=self.lookup.groups)
 
     def summary(self) -> dict:
-        matched = int(np.count_nonzero(self.seen[self.lookup.gid]))
+        matched = marked(self.lookup.gid, self.seen)
         return {"events": self.events, "matched": matched, "unmatched": self.events - matched,
                 "undated": self.undated, "future": self.future}
 

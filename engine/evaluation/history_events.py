@@ -7,6 +7,8 @@ by bit, nothing unpacked or filled beforehand.
     float_row(values, validity, out)                # float64 row: the value, or NaN
     valid_row(validity, out)                        # bool row: whether the value is not null
     span(values, validity) -> (lowest, highest) of the values not null, or None
+    whole(column) -> the column as one Arrow array
+    marked(gid, seen) -> how many events' groups are marked in `seen`
 
 `values` is a numpy view of the Arrow buffer (bind._values, offset applied);
 `validity` is bind._validity's [bitmap, offset, has nulls].
@@ -14,9 +16,41 @@ by bit, nothing unpacked or filled beforehand.
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from numba import njit
 
 from pol.evaluation.threads import chunks, run_parts
+
+
+def whole(column):
+    """A column as one array: its only chunk as it is (ChunkedArray's
+    combine_chunks copies even one chunk: 0.1 s per 50M floats), several
+    chunks concatenated."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
+def marked(gid: np.ndarray, seen: np.ndarray) -> int:
+    """How many of the events (their groups `gid`) belong to a group marked
+    in `seen`: the run's matched events, counted on every core (numpy's
+    seen[gid] made a bool per event first: 0.5 s for 50M events)."""
+    parts = chunks(len(gid))
+    counts = np.zeros(len(parts), np.int64)
+
+    def part(j: int, lo: int, hi: int) -> None:
+        counts[j] = _marked(gid, seen, lo, hi)
+
+    run_parts(part, parts)
+    return int(counts.sum())
+
+
+@njit(cache=True, nogil=True)
+def _marked(gid, seen, lo, hi):
+    n = 0
+    for e in range(lo, hi):
+        n += seen[gid[e]]
+    return n
 
 
 def int_row(values: np.ndarray, validity, null: int, out: np.ndarray, shift: int = 0) -> np.ndarray:

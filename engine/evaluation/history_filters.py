@@ -31,7 +31,7 @@ from pol.compiler import ir
 from pol.compiler.backend.plan import plan as make_plan
 from pol.compiler.types import Type
 from pol.evaluation.bind import _days, _validity, _values, bind
-from pol.evaluation.history_events import int_row, span
+from pol.evaluation.history_events import int_row, span, whole
 
 _MAX_TABLE = 1 << 16        # rows of a filter's table: beyond, the events' own pass
 _MAX_RANGE = 1 << 12        # values of an int or date field read as codes
@@ -66,7 +66,7 @@ def compile_filters(hist: ir.History, fields, table: pa.Table, wheres: list[ir.E
     for m, (w, names) in enumerate(zip(wheres, read)):
         for name in names:
             if name not in coded and name not in wide and events:
-                values = _field_codes(table.column(name).combine_chunks(), hist.field(name).type, codes[rows])
+                values = _field_codes(whole(table.column(name)), hist.field(name).type, codes[rows])
                 if values is None:
                     wide.add(name)
                 else:
