@@ -34,22 +34,26 @@ def whole(column):
 def marked(gid: np.ndarray, seen: np.ndarray) -> int:
     """How many of the events (their groups `gid`) belong to a group marked
     in `seen`: the run's matched events, counted on every core (numpy's
-    seen[gid] made a bool per event first: 0.5 s for 50M events)."""
+    seen[gid] made a bool per event first: 0.5 s for 50M events). The
+    marks are packed into bits first: an event's group is anywhere, and a
+    bit per group stays in the core's own cache up to ~10M groups."""
+    bits = np.packbits(seen, bitorder="little")
     parts = chunks(len(gid))
     counts = np.zeros(len(parts), np.int64)
 
     def part(j: int, lo: int, hi: int) -> None:
-        counts[j] = _marked(gid, seen, lo, hi)
+        counts[j] = _marked(gid, bits, lo, hi)
 
     run_parts(part, parts)
     return int(counts.sum())
 
 
 @njit(cache=True, nogil=True)
-def _marked(gid, seen, lo, hi):
+def _marked(gid, bits, lo, hi):
     n = 0
     for e in range(lo, hi):
-        n += seen[gid[e]]
+        g = gid[e]
+        n += (bits[g >> 3] >> (g & 7)) & 1
     return n
 
 
