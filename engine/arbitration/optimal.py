@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -119,6 +120,20 @@ class Labels:
         u = units_of(a)
         unit = u.unit if u is not None else 1
         return Labels(tuple(c for c, _ in a.quota), tuple(c for c, _ in a.channel_capacity), unit)
+
+
+class Packed(NamedTuple):
+    """A constraint's pairs and, in their order, what each uses of it and
+    the terms of its value (`_Problem.pack`): the rounds of pricing.banded
+    read them in order, where the run's arrays, indexed by pair, would be
+    read at random (an offer's pairs are one in ten of the run's)."""
+    js: np.ndarray
+    units: np.ndarray
+    prio: np.ndarray
+    offer: np.ndarray
+    qid: np.ndarray
+    cost: np.ndarray
+    dead: np.ndarray
 
 
 class _Problem:
@@ -212,20 +227,24 @@ class _Problem:
             return int(positive.sum()), int(above), float(x)
         return round_
 
-    def pair_rounds(self, js: np.ndarray, units: np.ndarray, red: np.ndarray, p_offer=None, p_quota=None,
-                    p_budget=None) -> Round:
-        """The rounds of one constraint over its pairs `js` (`units`: what
-        each uses of it, indexed by pair), at the current prices but those
-        given (the constraint's at 0: the pairs' own values) and the values
-        `red` of the customers' other pairs."""
+    def pack(self, js: np.ndarray, units: np.ndarray) -> Packed:
+        """A constraint's pairs `js` with, in their order, what each uses of
+        it (`units`, indexed by pair) and what its own value is made of."""
+        return Packed(js, units[js], self.prio[js], _narrow(self.offer[js]), _narrow(self.qid[js]), self.fcost[js],
+                      self.dead[js])
+
+    def pair_rounds(self, pk: Packed, red: np.ndarray, p_offer=None, p_quota=None, p_budget=None) -> Round:
+        """The rounds of one constraint over its pairs (`pack`), at the
+        current prices but those given (the constraint's at 0: the pairs'
+        own values) and the values `red` of the customers' other pairs."""
         p_offer = self.p_offer if p_offer is None else p_offer
         p_quota = self.p_quota if p_quota is None else p_quota
         p_budget = float(self.p_budget if p_budget is None else p_budget)
         mjs, mown, munits, t = self.band
-        return self.rounds(len(js), lambda r, a, b, at, lo, hi: _pairs_round(
-            js, a, b, at, lo, hi, units, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota,
-            p_budget, self.margin, mjs, mown, munits, t, self.starts, self.cust, red, self.cat, self.excl, self.hbit,
-            self.p_chan, self.max_n, self.exact, self.marks[r], *self.scratch[r], *self.ranked[r]))
+        return self.rounds(len(pk.js), lambda r, a, b, at, lo, hi: _pairs_round(
+            *pk, a, b, at, lo, hi, p_offer, p_quota, p_budget, self.margin, mjs, mown, munits, t, self.starts,
+            self.cust, red, self.cat, self.excl, self.hbit, self.p_chan, self.max_n, self.exact, self.marks[r],
+            *self.scratch[r], *self.ranked[r]))
 
     def customer_rounds(self, cs: np.ndarray, h: int, red: np.ndarray) -> Round:
         """The rounds of capped channel h over the customers `cs` with a
@@ -311,12 +330,17 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
     red = pb.red()
     done = 0
 
-    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, cutoff: float, **without) -> float:
-        """The price of one constraint over its pairs `js` (`units`: what
-        each pair uses of it, indexed by pair), from its current price
+    packs: dict[tuple[str, int], Packed] = {}
+
+    def pairs_price(key: tuple[str, int], js: np.ndarray, units: np.ndarray, limit: int, cutoff: float,
+                    **without) -> float:
+        """The price of one constraint (`key`) over its pairs `js` (`units`:
+        what each pair uses of it, indexed by pair), from its current price
         `cutoff` down (pricing.banded); `without`: its price at 0, for the
-        pairs' own values."""
-        return banded(pb.pair_rounds(js, units, red, **without), limit, cutoff)
+        pairs' own values. The pairs are packed once per run."""
+        if key not in packs:
+            packs[key] = pb.pack(js, units)
+        return banded(pb.pair_rounds(packs[key], red, **without), limit, cutoff)
 
     for p in range(passes):
         moved = False
@@ -330,7 +354,8 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
             else:
                 p_offer = pb.p_offer.copy()
                 p_offer[k] = 0.0
-                new = pairs_price(live_mine[k], pb.ones, int(pb.capacity[k]), pb.p_offer[k], p_offer=p_offer)
+                new = pairs_price(("offer", k), live_mine[k], pb.ones, int(pb.capacity[k]), pb.p_offer[k],
+                                  p_offer=p_offer)
             if new != pb.p_offer[k]:
                 moved = moved or abs(new - pb.p_offer[k]) > settled
                 pb.p_offer[k] = new
@@ -338,7 +363,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
         for q in range(Q):
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
-            new = pairs_price(of_quota[q], pb.ones, int(pb.quota[q]), pb.p_quota[q], p_quota=p_quota)
+            new = pairs_price(("quota", q), of_quota[q], pb.ones, int(pb.quota[q]), pb.p_quota[q], p_quota=p_quota)
             if new != pb.p_quota[q]:
                 moved = moved or abs(new - pb.p_quota[q]) > settled
                 pb.p_quota[q] = new
@@ -352,7 +377,7 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
                 moved = moved or abs(new - pb.p_chan[h]) > settled
                 pb.p_chan[h] = new
         if pb.budget >= 0:
-            new = pairs_price(costly, pb.cost, pb.budget, pb.p_budget, p_budget=0.0)
+            new = pairs_price(("budget", 0), costly, pb.cost, pb.budget, pb.p_budget, p_budget=0.0)
             if new != pb.p_budget:
                 moved = moved or abs(new - pb.p_budget) > settled
                 pb.p_budget = new
