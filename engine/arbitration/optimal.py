@@ -201,12 +201,15 @@ class _Problem:
         _reduced(js, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota, float(p_budget), red)
         return red
 
-    def reprice(self, js: np.ndarray, red: np.ndarray) -> None:
-        """The values `red` of the pairs `js` at the current prices, in place."""
-        parts = _parts(len(js))
-        run_shared(lambda _r, i: _reprice(js[parts[i][0]:parts[i][1]], self.prio, self.offer, self.qid, self.fcost,
-                                          self.dead, self.p_offer, self.p_quota, float(self.p_budget), red),
-                   len(parts))
+    def reprice(self, pk: Packed, red: np.ndarray) -> None:
+        """The values `red` of the pairs `pk` (`pack`) at the current prices, in place."""
+        parts = _parts(len(pk.js))
+
+        def part(_r: int, i: int) -> None:
+            a, b = parts[i]
+            _reprice(pk.js[a:b], pk.prio[a:b], pk.offer[a:b], pk.qid[a:b], pk.cost[a:b], pk.dead[a:b], self.p_offer,
+                     self.p_quota, float(self.p_budget), red)
+        run_shared(part, len(parts))
 
     def rounds(self, n: int, one_round: Callable[[int, int, int, int, float, float], tuple[int, int]]) -> Round:
         """pricing.banded's rounds over n members, split into parts:
@@ -330,17 +333,17 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
     red = pb.red()
     done = 0
 
-    packs: dict[tuple[str, int], Packed] = {}
+    # each constraint's live pairs (`_Problem.pack`), packed once per run: the
+    # dead ones' values are -inf whatever the prices, so repricing leaves them out
+    offer_packs = {k: pb.pack(live_mine[k], pb.ones) for k in range(K) if 0 <= pb.capacity[k] < len(mine[k])}
+    quota_packs = [pb.pack(js, pb.ones) for js in of_quota]
+    budget_pack = pb.pack(costly, pb.cost)
 
-    def pairs_price(key: tuple[str, int], js: np.ndarray, units: np.ndarray, limit: int, cutoff: float,
-                    **without) -> float:
-        """The price of one constraint (`key`) over its pairs `js` (`units`:
-        what each pair uses of it, indexed by pair), from its current price
-        `cutoff` down (pricing.banded); `without`: its price at 0, for the
-        pairs' own values. The pairs are packed once per run."""
-        if key not in packs:
-            packs[key] = pb.pack(js, units)
-        return banded(pb.pair_rounds(packs[key], red, **without), limit, cutoff)
+    def pairs_price(pk: Packed, limit: int, cutoff: float, **without) -> float:
+        """The price of one constraint over its pairs `pk`, from its current
+        price `cutoff` down (pricing.banded); `without`: its price at 0, for
+        the pairs' own values."""
+        return banded(pb.pair_rounds(pk, red, **without), limit, cutoff)
 
     for p in range(passes):
         moved = False
@@ -354,20 +357,19 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
             else:
                 p_offer = pb.p_offer.copy()
                 p_offer[k] = 0.0
-                new = pairs_price(("offer", k), live_mine[k], pb.ones, int(pb.capacity[k]), pb.p_offer[k],
-                                  p_offer=p_offer)
+                new = pairs_price(offer_packs[k], int(pb.capacity[k]), pb.p_offer[k], p_offer=p_offer)
             if new != pb.p_offer[k]:
                 moved = moved or abs(new - pb.p_offer[k]) > settled
                 pb.p_offer[k] = new
-                pb.reprice(mine[k], red)
+                pb.reprice(offer_packs[k], red)
         for q in range(Q):
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
-            new = pairs_price(("quota", q), of_quota[q], pb.ones, int(pb.quota[q]), pb.p_quota[q], p_quota=p_quota)
+            new = pairs_price(quota_packs[q], int(pb.quota[q]), pb.p_quota[q], p_quota=p_quota)
             if new != pb.p_quota[q]:
                 moved = moved or abs(new - pb.p_quota[q]) > settled
                 pb.p_quota[q] = new
-                pb.reprice(of_quota[q], red)
+                pb.reprice(quota_packs[q], red)
         for h in range(H):
             cs = of_chan[h]
             new = 0.0
@@ -377,11 +379,11 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
                 moved = moved or abs(new - pb.p_chan[h]) > settled
                 pb.p_chan[h] = new
         if pb.budget >= 0:
-            new = pairs_price(("budget", 0), costly, pb.cost, pb.budget, pb.p_budget, p_budget=0.0)
+            new = pairs_price(budget_pack, pb.budget, pb.p_budget, p_budget=0.0)
             if new != pb.p_budget:
                 moved = moved or abs(new - pb.p_budget) > settled
                 pb.p_budget = new
-                pb.reprice(costly, red)
+                pb.reprice(budget_pack, red)
         done = p + 1
         if not moved:
             break

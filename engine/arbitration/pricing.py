@@ -66,9 +66,10 @@ def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
 
 @njit(cache=True, nogil=True)
 def _reprice(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, red):
-    """red[j] = pair j's `_value`, for j in js: in place, where a price moved."""
-    for j in js:
-        red[j] = _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
+    """red[j] = pair j's `_value`, for j = js[i]: in place, where a price
+    moved (`prio` ... `dead`: in js's order, optimal.Packed)."""
+    for i in range(len(js)):
+        red[js[i]] = _value(i, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
 
 
 @njit(cache=True, nogil=True)
