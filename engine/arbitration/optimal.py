@@ -233,8 +233,8 @@ class _Problem:
     def pack(self, js: np.ndarray, units: np.ndarray) -> Packed:
         """A constraint's pairs `js` with, in their order, what each uses of
         it (`units`, indexed by pair) and what its own value is made of."""
-        return Packed(js, units[js], self.prio[js], _narrow(self.offer[js]), _narrow(self.qid[js]), self.fcost[js],
-                      self.dead[js])
+        return Packed(js, _narrow(units[js]), self.prio[js], _narrow(self.offer[js]), _narrow(self.qid[js]),
+                      self.fcost[js], self.dead[js])
 
     def pair_rounds(self, pk: Packed, red: np.ndarray, p_offer=None, p_quota=None, p_budget=None) -> Round:
         """The rounds of one constraint over its pairs (`pack`), at the
