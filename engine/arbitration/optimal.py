@@ -333,11 +333,12 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
     red = pb.red()
     done = 0
 
-    # each constraint's live pairs (`_Problem.pack`), packed once per run: the
-    # dead ones' values are -inf whatever the prices, so repricing leaves them out
+    # each constraint's live pairs (`_Problem.pack`; some 20 bytes a pair), packed
+    # once per run: the dead ones' values are -inf whatever the prices, so
+    # repricing leaves them out
     offer_packs = {k: pb.pack(live_mine[k], pb.ones) for k in range(K) if 0 <= pb.capacity[k] < len(mine[k])}
     quota_packs = [pb.pack(js, pb.ones) for js in of_quota]
-    budget_pack = pb.pack(costly, pb.cost)
+    budget_pack = pb.pack(costly if pb.budget >= 0 else costly[:0], pb.cost)
 
     def pairs_price(pk: Packed, limit: int, cutoff: float, **without) -> float:
         """The price of one constraint over its pairs `pk`, from its current

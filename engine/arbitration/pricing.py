@@ -27,7 +27,10 @@ A round runs over parts of the constraint's pairs (customers), each part
 on whichever core is free (threads.run_shared): one kernel finds the
 part's members in the band and computes their thresholds at once
 (`_pairs_round`, `_customers_round`), into the part's own region of
-buffers made once per run, so no round copies its members; `_taken` then
+buffers made once per run, so no round copies its members (the pairs come
+packed, optimal.Packed: what each uses and the terms of its value in the
+pairs' order, read in order where the run's arrays would be read at
+random); `_taken` then
 gathers the positive thresholds of every round so far and selects the
 crossing in place. The members' order (which part, which round) changes
 nothing: the crossing is a value of the set.
