@@ -30,9 +30,8 @@ part's members in the band and computes their thresholds at once
 buffers made once per run, so no round copies its members (the pairs come
 packed, optimal.Packed: what each uses and the terms of its value in the
 pairs' order, read in order where the run's arrays would be read at
-random); `_taken` then
-gathers the positive thresholds of every round so far and selects the
-crossing in place. The members' order (which part, which round) changes
+random); `_taken` then gathers the positive thresholds of every round so
+far and selects the crossing in place. The members' order (which part, which round) changes
 nothing: the crossing is a value of the set.
 """
 from __future__ import annotations
