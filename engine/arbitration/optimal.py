@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -121,6 +122,20 @@ class Labels:
         return Labels(tuple(c for c, _ in a.quota), tuple(c for c, _ in a.channel_capacity), unit)
 
 
+class Packed(NamedTuple):
+    """A constraint's pairs and, in their order, what each uses of it and
+    the terms of its value (`_Problem.pack`): the rounds of pricing.banded
+    read them in order, where the run's arrays, indexed by pair, would be
+    read at random (an offer's pairs are one in ten of the run's)."""
+    js: np.ndarray
+    units: np.ndarray
+    prio: np.ndarray
+    offer: np.ndarray
+    qid: np.ndarray
+    cost: np.ndarray
+    dead: np.ndarray
+
+
 class _Problem:
     """A run's pairs as the passes read them: each pair's constraints (its
     offer's capacity, its category's quota, its channel's capacity, its
@@ -186,12 +201,15 @@ class _Problem:
         _reduced(js, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota, float(p_budget), red)
         return red
 
-    def reprice(self, js: np.ndarray, red: np.ndarray) -> None:
-        """The values `red` of the pairs `js` at the current prices, in place."""
-        parts = _parts(len(js))
-        run_shared(lambda _r, i: _reprice(js[parts[i][0]:parts[i][1]], self.prio, self.offer, self.qid, self.fcost,
-                                          self.dead, self.p_offer, self.p_quota, float(self.p_budget), red),
-                   len(parts))
+    def reprice(self, pk: Packed, red: np.ndarray) -> None:
+        """The values `red` of the pairs `pk` (`pack`) at the current prices, in place."""
+        parts = _parts(len(pk.js))
+
+        def part(_r: int, i: int) -> None:
+            a, b = parts[i]
+            _reprice(pk.js[a:b], pk.prio[a:b], pk.offer[a:b], pk.qid[a:b], pk.cost[a:b], pk.dead[a:b], self.p_offer,
+                     self.p_quota, float(self.p_budget), red)
+        run_shared(part, len(parts))
 
     def rounds(self, n: int, one_round: Callable[[int, int, int, int, float, float], tuple[int, int]]) -> Round:
         """pricing.banded's rounds over n members, split into parts:
@@ -212,20 +230,24 @@ class _Problem:
             return int(positive.sum()), int(above), float(x)
         return round_
 
-    def pair_rounds(self, js: np.ndarray, units: np.ndarray, red: np.ndarray, p_offer=None, p_quota=None,
-                    p_budget=None) -> Round:
-        """The rounds of one constraint over its pairs `js` (`units`: what
-        each uses of it, indexed by pair), at the current prices but those
-        given (the constraint's at 0: the pairs' own values) and the values
-        `red` of the customers' other pairs."""
+    def pack(self, js: np.ndarray, units: np.ndarray) -> Packed:
+        """A constraint's pairs `js` with, in their order, what each uses of
+        it (`units`, indexed by pair) and what its own value is made of."""
+        return Packed(js, _narrow(units[js]), self.prio[js], _narrow(self.offer[js]), _narrow(self.qid[js]),
+                      self.fcost[js], self.dead[js])
+
+    def pair_rounds(self, pk: Packed, red: np.ndarray, p_offer=None, p_quota=None, p_budget=None) -> Round:
+        """The rounds of one constraint over its pairs (`pack`), at the
+        current prices but those given (the constraint's at 0: the pairs'
+        own values) and the values `red` of the customers' other pairs."""
         p_offer = self.p_offer if p_offer is None else p_offer
         p_quota = self.p_quota if p_quota is None else p_quota
         p_budget = float(self.p_budget if p_budget is None else p_budget)
         mjs, mown, munits, t = self.band
-        return self.rounds(len(js), lambda r, a, b, at, lo, hi: _pairs_round(
-            js, a, b, at, lo, hi, units, self.prio, self.offer, self.qid, self.fcost, self.dead, p_offer, p_quota,
-            p_budget, self.margin, mjs, mown, munits, t, self.starts, self.cust, red, self.cat, self.excl, self.hbit,
-            self.p_chan, self.max_n, self.exact, self.marks[r], *self.scratch[r], *self.ranked[r]))
+        return self.rounds(len(pk.js), lambda r, a, b, at, lo, hi: _pairs_round(
+            *pk, a, b, at, lo, hi, p_offer, p_quota, p_budget, self.margin, mjs, mown, munits, t, self.starts,
+            self.cust, red, self.cat, self.excl, self.hbit, self.p_chan, self.max_n, self.exact, self.marks[r],
+            *self.scratch[r], *self.ranked[r]))
 
     def customer_rounds(self, cs: np.ndarray, h: int, red: np.ndarray) -> Round:
         """The rounds of capped channel h over the customers `cs` with a
@@ -311,12 +333,18 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
     red = pb.red()
     done = 0
 
-    def pairs_price(js: np.ndarray, units: np.ndarray, limit: int, cutoff: float, **without) -> float:
-        """The price of one constraint over its pairs `js` (`units`: what
-        each pair uses of it, indexed by pair), from its current price
-        `cutoff` down (pricing.banded); `without`: its price at 0, for the
-        pairs' own values."""
-        return banded(pb.pair_rounds(js, units, red, **without), limit, cutoff)
+    # each constraint's live pairs (`_Problem.pack`; some 20 bytes a pair), packed
+    # once per run: the dead ones' values are -inf whatever the prices, so
+    # repricing leaves them out
+    offer_packs = {k: pb.pack(live_mine[k], pb.ones) for k in range(K) if 0 <= pb.capacity[k] < len(mine[k])}
+    quota_packs = [pb.pack(js, pb.ones) for js in of_quota]
+    budget_pack = pb.pack(costly if pb.budget >= 0 else costly[:0], pb.cost)
+
+    def pairs_price(pk: Packed, limit: int, cutoff: float, **without) -> float:
+        """The price of one constraint over its pairs `pk`, from its current
+        price `cutoff` down (pricing.banded); `without`: its price at 0, for
+        the pairs' own values."""
+        return banded(pb.pair_rounds(pk, red, **without), limit, cutoff)
 
     for p in range(passes):
         moved = False
@@ -330,19 +358,19 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
             else:
                 p_offer = pb.p_offer.copy()
                 p_offer[k] = 0.0
-                new = pairs_price(live_mine[k], pb.ones, int(pb.capacity[k]), pb.p_offer[k], p_offer=p_offer)
+                new = pairs_price(offer_packs[k], int(pb.capacity[k]), pb.p_offer[k], p_offer=p_offer)
             if new != pb.p_offer[k]:
                 moved = moved or abs(new - pb.p_offer[k]) > settled
                 pb.p_offer[k] = new
-                pb.reprice(mine[k], red)
+                pb.reprice(offer_packs[k], red)
         for q in range(Q):
             p_quota = pb.p_quota.copy()
             p_quota[q] = 0.0
-            new = pairs_price(of_quota[q], pb.ones, int(pb.quota[q]), pb.p_quota[q], p_quota=p_quota)
+            new = pairs_price(quota_packs[q], int(pb.quota[q]), pb.p_quota[q], p_quota=p_quota)
             if new != pb.p_quota[q]:
                 moved = moved or abs(new - pb.p_quota[q]) > settled
                 pb.p_quota[q] = new
-                pb.reprice(of_quota[q], red)
+                pb.reprice(quota_packs[q], red)
         for h in range(H):
             cs = of_chan[h]
             new = 0.0
@@ -352,11 +380,11 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
                 moved = moved or abs(new - pb.p_chan[h]) > settled
                 pb.p_chan[h] = new
         if pb.budget >= 0:
-            new = pairs_price(costly, pb.cost, pb.budget, pb.p_budget, p_budget=0.0)
+            new = pairs_price(budget_pack, pb.budget, pb.p_budget, p_budget=0.0)
             if new != pb.p_budget:
                 moved = moved or abs(new - pb.p_budget) > settled
                 pb.p_budget = new
-                pb.reprice(costly, red)
+                pb.reprice(budget_pack, red)
         done = p + 1
         if not moved:
             break

@@ -27,9 +27,11 @@ A round runs over parts of the constraint's pairs (customers), each part
 on whichever core is free (threads.run_shared): one kernel finds the
 part's members in the band and computes their thresholds at once
 (`_pairs_round`, `_customers_round`), into the part's own region of
-buffers made once per run, so no round copies its members; `_taken` then
-gathers the positive thresholds of every round so far and selects the
-crossing in place. The members' order (which part, which round) changes
+buffers made once per run, so no round copies its members (the pairs come
+packed, optimal.Packed: what each uses and the terms of its value in the
+pairs' order, read in order where the run's arrays would be read at
+random); `_taken` then gathers the positive thresholds of every round so
+far and selects the crossing in place. The members' order (which part, which round) changes
 nothing: the crossing is a value of the set.
 """
 from __future__ import annotations
@@ -66,9 +68,10 @@ def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
 
 @njit(cache=True, nogil=True)
 def _reprice(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, red):
-    """red[j] = pair j's `_value`, for j in js: in place, where a price moved."""
-    for j in js:
-        red[j] = _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
+    """red[j] = pair j's `_value`, for j = js[i]: in place, where a price
+    moved (`prio` ... `dead`: in js's order, optimal.Packed)."""
+    for i in range(len(js)):
+        red[js[i]] = _value(i, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
 
 
 @njit(cache=True, nogil=True)
@@ -76,15 +79,17 @@ def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_bud
                 out_js, out_own, out_units):
     """The pairs of `js` with a positive own value whose bound (own value per
     unit, plus `margin`) is in [lo, hi), into out_*, in js's order; how
-    many, and the units of every pair with a positive own value. Every
-    pair is written at the next free slot, kept or not: out_* need a slot
-    more than the pairs they may keep."""
+    many, and the units of every pair with a positive own value. `units`,
+    `prio` ... `dead`: the pairs' own, in js's order (`Packed`), read in
+    order where the run's arrays would be read at random. Every pair is
+    written at the next free slot, kept or not: out_* need a slot more than
+    the pairs they may keep."""
     n = 0
     positive = 0
     for i in range(len(js)):      # without branches: the tests are as good as random
         j = js[i]
-        own = _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
-        u = units[j]
+        own = _value(i, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
+        u = units[i]
         top = own / u + margin
         out_js[n] = j
         out_own[n] = own
@@ -167,16 +172,17 @@ def _crossing(vals, w, limit):
 
 
 @njit(cache=True, nogil=True)
-def _pairs_round(js, a, b, at, lo, hi, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, margin,
+def _pairs_round(js, units, prio, offer, qid, cost, dead, a, b, at, lo, hi, p_offer, p_quota, p_budget, margin,
                  mjs, mown, munits, t, starts, cust, red, cat, excl, hbit, hprice, max_n, exact, inb,
                  order, vals, inc, keep, before, usedb, order2, vals2):
-    """One round of `banded` over the pairs js[a:b]: those whose bound is in
-    [lo, hi) (`_near_pairs`) into mjs/mown/munits from `at` on, their
-    thresholds into t there (thresholds.py); how many, and the units of the
-    pairs with a positive own value. One pass per part over its pairs, on
+    """One round of `banded` over the pairs js[a:b] (`units` ... `dead`: in
+    js's order, optimal.Packed): those whose bound is in [lo, hi)
+    (`_near_pairs`) into mjs/mown/munits from `at` on, their thresholds
+    into t there (thresholds.py); how many, and the units of the pairs with
+    a positive own value. One pass per part over its pairs, on
     the core that found them."""
-    n, positive = _near_pairs(js[a:b], units, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, lo, hi,
-                              margin, mjs[at:], mown[at:], munits[at:])
+    n, positive = _near_pairs(js[a:b], units[a:b], prio[a:b], offer[a:b], qid[a:b], cost[a:b], dead[a:b], p_offer,
+                              p_quota, p_budget, lo, hi, margin, mjs[at:], mown[at:], munits[at:])
     if max_n == 1:
         _thresholds1(mjs, at, at + n, t, starts, cust, mown, munits, red, hbit, hprice)
     else:
