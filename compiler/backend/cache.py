@@ -28,8 +28,10 @@ from __future__ import annotations
 import ast
 import atexit
 import hashlib
+import importlib
 import inspect
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -43,6 +45,8 @@ from pol import cachefolder
 # The entry points a kernel module defines (compiler/backend/codegen.py): a
 # batch kernel or a row kernel, one per module.
 FUNCTIONS = ("kernel", "row_kernel")
+# `from pol.x.y import ...` at the start of a line of generated source
+_FROM_POL = re.compile(r"^from (pol(?:\.\w+)+) import", re.MULTILINE)
 
 # Reentrant: loading a row kernel module imports the matcher module (walk.matcher()).
 _lock = threading.RLock()
@@ -80,9 +84,11 @@ def key(source: str) -> str:
     # (the views' only for the row kernels that import them: the batch
     # kernels' keys stay what they were).
     helpers = [runtime, walk] + ([views] if "pol.compiler.backend.views" in source else [])
-    if "pol.evaluation.history_kernel" in source:      # a history scan (engine/evaluation/history_scan.py)
-        from pol.evaluation import history_kernel
-        helpers.append(history_kernel)
+    # Any other module of pol the source imports its helpers from (a
+    # history scan's, engine/evaluation/history_scan.py): named by the
+    # source itself, so the compiler depends on no part of the engine.
+    named = {h.__name__ for h in helpers} | {views.__name__}
+    helpers += [importlib.import_module(m) for m in sorted(set(_FROM_POL.findall(source)) - named)]
     for part in (source, *map(inspect.getsource, helpers), numba.__version__, sys.version):
         h.update(part.encode("utf-8"))
         h.update(b"\0")
