@@ -388,11 +388,6 @@ class HistoryTables:
             names += [c.name for c in g.columns]
         return pa.RecordBatch.from_arrays(arrays, names)
 
-    @property
-    def sizes(self) -> np.ndarray:
-        """int64[G]: each group's events (by_key's; a run's summary needs only the matched)."""
-        return np.bincount(self.lookup.gid, minlength=self.lookup.groups)
-
     def summary(self) -> dict:
         return {name: g.summary() for name, g in self.groups.items()}
 
