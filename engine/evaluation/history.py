@@ -43,7 +43,7 @@ from pol.compiler.types import Type
 from pol.errors import ArgumentError
 from pol.evaluation.bind import EPOCH, _days, _float_values, _validity, _values, check_nulls, check_schema
 from pol.evaluation.history_columns import dense_groups, gather
-from pol.evaluation.history_events import float_row, int_row, marked, span, valid_row, whole
+from pol.evaluation.history_events import float_row, int_row, span, valid_row, whole
 from pol.evaluation.history_filters import compile_filters
 from pol.evaluation.history_kernel import NO_DAY, aggregate, op_code
 from pol.evaluation.history_scan import scan_for
@@ -192,10 +192,9 @@ class _Grouped:
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
             spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0, is_float)
-        ival, fval, valid, self.undated, self.future = aggregate(gid, day, today, spec, filters, ivals, ivalid,
-                                                                 fvals, groups, scan_for(spec, filters.terms,
-                                                                                         self.events))
-        self.ival, self.fval, self.valid = ival, fval, valid
+        scan = scan_for(spec, filters.terms, self.events)
+        self.ival, self.fval, self.valid, self.sizes, self.undated, self.future = aggregate(
+            gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan)
 
     @staticmethod
     def _filters(hist, fields, table, columns, today):
@@ -293,13 +292,8 @@ class _Grouped:
             return pa.array(value.astype(np.bool_), pa.bool_(), mask=mask)
         return pa.array(value, pa.int64(), mask=mask)
 
-    @property
-    def sizes(self) -> np.ndarray:
-        """int64[G]: each group's events (by_key's; a run's summary needs only the matched)."""
-        return np.bincount(self.lookup.gid, minlength=self.lookup.groups)
-
     def summary(self) -> dict:
-        matched = marked(self.lookup.gid, self.seen)
+        matched = int(self.sizes[self.seen].sum())      # the events of the groups a customer had
         return {"events": self.events, "matched": matched, "unmatched": self.events - matched,
                 "undated": self.undated, "future": self.future}
 

@@ -8,7 +8,6 @@ by bit, nothing unpacked or filled beforehand.
     valid_row(validity, out)                        # bool row: whether the value is not null
     span(values, validity) -> (lowest, highest) of the values not null, or None
     whole(column) -> the column as one Arrow array
-    marked(gid, seen) -> how many events' groups are marked in `seen`
 
 `values` is a numpy view of the Arrow buffer (bind._values, offset applied);
 `validity` is bind._validity's [bitmap, offset, has nulls].
@@ -29,32 +28,6 @@ def whole(column):
     if isinstance(column, pa.ChunkedArray):
         return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     return column
-
-
-def marked(gid: np.ndarray, seen: np.ndarray) -> int:
-    """How many of the events (their groups `gid`) belong to a group marked
-    in `seen`: the run's matched events, counted on every core (numpy's
-    seen[gid] made a bool per event first: 0.5 s for 50M events). The
-    marks are packed into bits first: an event's group is anywhere, and a
-    bit per group stays in the core's own cache up to ~10M groups."""
-    bits = np.packbits(seen, bitorder="little")
-    parts = chunks(len(gid))
-    counts = np.zeros(len(parts), np.int64)
-
-    def part(j: int, lo: int, hi: int) -> None:
-        counts[j] = _marked(gid, bits, lo, hi)
-
-    run_parts(part, parts)
-    return int(counts.sum())
-
-
-@njit(cache=True, nogil=True)
-def _marked(gid, bits, lo, hi):
-    n = 0
-    for e in range(lo, hi):
-        g = gid[e]
-        n += (bits[g >> 3] >> (g & 7)) & 1
-    return n
 
 
 def int_row(values: np.ndarray, validity, null: int, out: np.ndarray, shift: int = 0) -> np.ndarray:

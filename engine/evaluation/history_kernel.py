@@ -52,7 +52,7 @@ def op_code(func: str, is_float: bool) -> int:
 
 # Words of accumulator each op keeps per group (see _count...): a day held
 # doubles as "anything counted" where the count itself is not the result.
-_WORDS = {COUNT: 1, DAYS_SINCE_LAST: 1, FIRST: 3, LAST: 3, FIRST_F: 2, LAST_F: 2, SUM_I: 3, AVG_I: 3,
+_WORDS = {COUNT: 1, DAYS_SINCE_LAST: 1, FIRST: 2, LAST: 2, FIRST_F: 2, LAST_F: 2, SUM_I: 3, AVG_I: 3,
           MIN_I: 2, MAX_I: 2, SUM_F: 2, AVG_F: 2, MIN_F: 2, MAX_F: 2}
 _LINE = 8               # int64 words in a 64-byte cache line
 # Fewer groups than this per thread are not worth a thread's start.
@@ -95,10 +95,12 @@ def block(spec) -> tuple[np.ndarray, int]:
     group is anywhere, so the scan is bound by the cache lines one event
     touches, and a block of at most 8 words, aligned to a line, is one
     line. (Three words per aggregate made the bench's five aggregates two
-    lines and cost 1.6x.)"""
+    lines and cost 1.6x.) The block's first word counts the group's events,
+    dated or not: its line is fetched for the event anyway, and the run's
+    matched events are then a sum per group rather than a read per event."""
     words = [_WORDS[int(op)] for op in spec[:, 0]]
-    offset = np.cumsum([0] + words[:-1]).astype(np.int64)
-    width = sum(words)
+    offset = np.cumsum([1] + words[:-1]).astype(np.int64)
+    width = 1 + sum(words)
     return offset, _LINE if width <= _LINE else width
 
 
@@ -108,8 +110,9 @@ def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan
     history_filters.Filters. Returns int64[A, G] (int results), float64[A, G]
     (float results: avg, and float sums, least, greatest, first and last;
     each row holds only its own kind, the other is left unwritten) and
-    bool[A, G] (the result is not null), and the number of events
-    without a date and after `today` (counted by the scan that reads them).
+    bool[A, G] (the result is not null), int64[G] (each group's events),
+    and the number of events without a date and after `today` (counted by
+    the scan that reads them).
     `scan`: the scan of the events (history_scan.scan_for)."""
     offset, width = block(spec)
     raw = np.empty(groups * width + _LINE, np.int64)
@@ -118,6 +121,7 @@ def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan
     accf = acc.view(np.float64)
     n_agg = spec.shape[0]
     ival = np.empty((n_agg, groups), np.int64)
+    sizes = np.empty(groups, np.int64)
     fval = np.empty((n_agg, groups), np.float64)
     valid = np.empty((n_agg, groups), np.bool_)
 
@@ -133,16 +137,17 @@ def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan
         skipped[j] = scan(gid, day, today, spec, offset, filters.codes, filters.terms, filters.tables, filters.starts,
                           ivals, ivalid, fvals, acc, accf, lo, hi, np.empty(_BLOCK, np.int64),
                           np.empty(len(filters.starts), np.bool_))
-        _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid)
+        _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid, sizes)
 
     run_parts(part, parts)
     undated, future = skipped.sum(axis=0)
-    return ival, fval, valid, int(undated), int(future)
+    return ival, fval, valid, sizes, int(undated), int(future)
 
 
 @njit(cache=True, nogil=True)
 def _init(spec, offset, acc, lo, hi):
     for g in range(lo, hi):
+        acc[g, 0] = 0
         for a in range(spec.shape[0]):
             op = spec[a, 0]
             o = offset[a]
@@ -151,8 +156,6 @@ def _init(spec, offset, acc, lo, hi):
             elif op == FIRST or op == LAST or op == FIRST_F or op == LAST_F:
                 acc[g, o] = 0
                 acc[g, o + 1] = NO_DAY
-                if op == FIRST or op == LAST:
-                    acc[g, o + 2] = 0
             elif op == SUM_I or op == AVG_I:
                 acc[g, o] = 0
                 acc[g, o + 1] = 0
@@ -229,9 +232,9 @@ def _within(d, today, w):
 
 # What each op does with an event, at its accumulators flat[o...] (words
 # per op, from o: COUNT [count]; DAYS_SINCE_LAST [latest day, NO_DAY:
-# none]; FIRST/LAST [the event's value, its day (NO_DAY: none), whether
-# the value is not null]; FIRST_F/LAST_F [the value, NaN for null, its
-# day]; MIN/MAX/SUM/AVG [count, value] and for int sums and averages a
+# none]; FIRST/LAST [the event's value, its day times 2 plus 1 where the
+# value is not null (NO_DAY: none)]; FIRST_F/LAST_F [the value, NaN for
+# null, its day]; MIN/MAX/SUM/AVG [count, value] and for int sums and averages a
 # third word, the overflow). First and last hold the value itself, not
 # the event's position: looking each group's value up afterwards was a
 # read at a random place per group, a fifth of the time at 10M keys.
@@ -253,28 +256,31 @@ def _latest(flat, o, d):
 
 
 @njit(cache=True, inline="always")
-def _takes(flat, o, d, last):
-    """Whether an event of day d replaces the one first (last 0) or last
-    (last 1) holds at flat[o...]: an earlier day, or a later or equal one
-    (the events come in input order)."""
+def _takes(held, d, last):
+    """Whether an event of day d replaces the one of day `held` (NO_DAY:
+    none) that first (last 0) or last (last 1) holds: an earlier day, or a
+    later or equal one (the events come in input order)."""
     if last:
-        return d >= flat[_ix(o + 1)]
-    return flat[_ix(o + 1)] == NO_DAY or d < flat[_ix(o + 1)]
+        return d >= held
+    return held == NO_DAY or d < held
 
 
 @njit(cache=True, inline="always")
 def _held(flat, o, d, v, ok, last):
-    """FIRST (last 0) and LAST (last 1): the value, its day, whether not null."""
-    if _takes(flat, o, d, last):
+    """FIRST (last 0) and LAST (last 1): the value, and its day times 2 plus
+    whether it is not null (a word less: the block of the bench's five
+    aggregates and the events' count is one cache line). A day's shift
+    right gives it back, negative or not."""
+    w = flat[_ix(o + 1)]
+    if _takes(w >> 1 if w != NO_DAY else NO_DAY, d, last):
         flat[_ix(o)] = v
-        flat[_ix(o + 1)] = d
-        flat[_ix(o + 2)] = ok
+        flat[_ix(o + 1)] = d * 2 + ok
 
 
 @njit(cache=True, inline="always")
 def _fheld(flat, flatf, o, d, v, last):
     """FIRST_F and LAST_F: the value (NaN: null) and its day."""
-    if _takes(flat, o, d, last):
+    if _takes(flat[_ix(o + 1)], d, last):
         flatf[_ix(o)] = v
         flat[_ix(o + 1)] = d
 
@@ -370,13 +376,15 @@ def _update(op, flat, flatf, o, d, e, r, ivals, ivalid, fvals):
 
 
 @njit(cache=True, nogil=True)
-def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid):
-    """The results of the groups lo..hi-1 from their accumulators."""
+def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid, sizes):
+    """The results of the groups lo..hi-1 from their accumulators, and
+    their events."""
     n_agg = spec.shape[0]
     # a group's block once, every aggregate's results from it (the other way
     # round read all the blocks once per aggregate)
     for g in range(lo, hi):
         u = _ix(g)
+        sizes[u] = acc[u, 0]
         for a in range(n_agg):
             op = spec[a, 0]
             o = offset[a]
@@ -391,7 +399,7 @@ def _finish(today, spec, offset, acc, accf, lo, hi, ival, fval, valid):
                 ival[a, u] = today - acc[u, o] if valid[a, u] else 0
                 continue
             if op == FIRST or op == LAST:
-                valid[a, u] = acc[u, o + 1] != NO_DAY and acc[u, o + 2] != 0
+                valid[a, u] = acc[u, o + 1] != NO_DAY and acc[u, o + 1] & 1 == 1
                 ival[a, u] = acc[u, o] if valid[a, u] else 0
                 continue
             if op == FIRST_F or op == LAST_F:   # a value that is not finite is null (section 5.1)

@@ -61,13 +61,14 @@ _LOOP = '''    undated = future = 0
         for j in range(k):
             _ahead(flat, gid, mine, j, k, width)
             e = _ix(mine[j])
+            gw = gid[e] * width
+            _count(flat, gw)        # the group's events, dated or not
             d = day[e]
             s = _skipped(d, today)
             if s:
                 undated += s == 1
                 future += s == 2
                 continue
-            gw = gid[e] * width
 '''
 _GENERIC = '''            for m in range(terms.shape[0]):
                 hit[m] = _hit(codes, terms, tables, starts, m, e, terms.shape[1])
