@@ -187,11 +187,11 @@ class _Grouped:
 
         filters, filter_rows = self._filters(hist, fields, table, columns, today)
         ivals, ivalid, fvals, value_rows, self.dictionaries = self._values(hist, table, columns)
-        spec = np.zeros((len(columns), 5), np.int64)
+        spec = np.zeros((len(columns), 4), np.int64)
         for k, c in enumerate(columns):
             a = c.aggregate
             is_float = a.field is not None and hist.field(a.field).type == Type.FLOAT
-            spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0, is_float)
+            spec[k] = (op_code(a.func, is_float), filter_rows[k], value_rows[k], a.within or 0)
         scan = scan_for(spec, filters.terms, self.events)
         self.ival, self.fval, self.valid, self.sizes, self.undated, self.future = aggregate(
             gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan)

@@ -105,8 +105,8 @@ def block(spec) -> tuple[np.ndarray, int]:
 
 
 def aggregate(gid, day, today, spec, filters, ivals, ivalid, fvals, groups, scan):
-    """spec: int64[A, 5] (op, filter or -1, value row or -1, window days or 0,
-    1 where the values are fvals' rather than ivals'); filters: a
+    """spec: int64[A, 4] (op, filter or -1, value row or -1, window days or 0;
+    the op says whether the row is fvals' or ivals'); filters: a
     history_filters.Filters. Returns int64[A, G] (int results), float64[A, G]
     (float results: avg, and float sums, least, greatest, first and last;
     each row holds only its own kind, the other is left unwritten) and

@@ -104,7 +104,7 @@ def source(spec: np.ndarray | None = None, terms: np.ndarray | None = None) -> s
         rows.append(f"            h{m} = tables[_ix({' + '.join(sums)})]\n")
     lines.append(_LOOP)
     lines += rows
-    for a, (op, m, _row, window, _is_float) in enumerate(spec.tolist()):
+    for a, (op, m, _row, window) in enumerate(spec.tolist()):
         test = ([f"h{int(m)}"] if m >= 0 else []) + ([f"_within(d, today, w{a})"] if window > 0 else [])
         update = CALLS[int(op)].format(o=f"gw + {int(offset[a])}", r=f"r{a}")
         if test:
