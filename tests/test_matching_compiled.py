@@ -173,6 +173,20 @@ def test_the_walk_run_as_python_agrees_with_the_plain_matcher(case, string_keys)
         check(text, records, engine="vector")
 
 
+def test_a_process_walking_many_small_batches_compiles_the_walk_in_the_end(monkeypatch):
+    """Small batches are walked as Python only until the process has spent
+    about half a compile that way: then match_range is compiled, so a long
+    run of small batches does not stay twenty times slower."""
+    monkeypatch.setattr(walk, "_compiled", lambda dispatcher: False)
+    monkeypatch.setattr(walk, "_plain_cells", 0)
+    compiled = walk.matcher().match_range
+    assert walk.match_range_for(walk.PLAIN_CELLS) is not compiled
+    assert walk.match_range_for(walk.PLAIN_CELLS + 1) is compiled       # a batch too large: compiled at once
+    walks = [walk.match_range_for(walk.PLAIN_CELLS) for _ in range(walk.PLAIN_BUDGET // walk.PLAIN_CELLS)]
+    assert all(w is not compiled for w in walks[:-1])
+    assert walks[-1] is compiled and walk.match_range_for(1) is compiled
+
+
 # The fused kernel costs a compilation per random policy: a few examples here,
 # many more under -m slow. The evaluators agree on every candidate
 # (tests/test_differential.py); these check the kernel's calling convention

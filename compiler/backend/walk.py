@@ -18,6 +18,7 @@ and a called function costs a call per row.
 from __future__ import annotations
 
 import ast
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -297,12 +298,20 @@ def matcher_source() -> str:
 
 _matcher: types.ModuleType | None = None
 _matcher_cached = False
+_plain_cells = 0            # walked as Python in this process (PLAIN_BUDGET)
+_plain_lock = threading.Lock()
 
 # Rows times offers under which the vectorized path walks a batch with
 # match_range's Python body while match_range is neither compiled in this
 # process nor in Numba's cache (compiler/backend/plain.py): 1,000 rows of
 # 200 offers take about 0.2 s that way, against 3-4 s to compile it first.
 PLAIN_CELLS = 500_000
+# Cells a process walks as Python in all before it compiles match_range
+# anyway: about 2 s of walking (0.2 us a cell), half a compile. A process
+# that keeps evaluating small batches would otherwise walk them all as
+# Python (20 times slower), and never fill Numba's cache for the next one;
+# this way it spends at most half again what knowing its future would have.
+PLAIN_BUDGET = 10_000_000
 
 
 def matcher() -> types.ModuleType:
@@ -320,11 +329,17 @@ def matcher() -> types.ModuleType:
 def match_range_for(cells: int) -> Callable[..., None]:
     """The matcher's match_range to walk `cells` candidate cells with: as
     Python (plain.plain) when they are few and Numba would have to compile
-    it first; else compiled (from Numba's cache when it is there)."""
+    it first, until the process has walked PLAIN_BUDGET cells that way;
+    else compiled (from Numba's cache when it is there)."""
+    global _plain_cells
     m = matcher()
     if cells <= PLAIN_CELLS and not _compiled(m.match_range):
-        from pol.compiler.backend.plain import plain
-        return plain(m.match_range)
+        with _plain_lock:
+            _plain_cells += cells
+            spent = _plain_cells > PLAIN_BUDGET
+        if not spent:
+            from pol.compiler.backend.plain import plain
+            return plain(m.match_range)
     compiled: Callable[..., None] = m.match_range
     return compiled
 
