@@ -289,11 +289,56 @@ def test_a_price_from_the_pairs_near_it_is_the_price_from_every_pair():
             mine = np.isin(np.arange(len(t)), asked) & (t > 0.0)
             above = int(units[mine].sum())
             x = float(_crossing(t[mine].copy(), units[mine].copy(), limit)) if above > limit else -np.inf
-            return int(units[own_positive].sum()), above, x
+            return int(units[own_positive].sum()), above, x, np.inf
         for cutoff in (0.0, want - 1.5, want, want + 0.5, want + 10.0):
             asked.clear()
             assert banded(round_, limit, cutoff) == want, (cutoff, t, units, limit)
             assert len(asked) == len(set(asked))        # each threshold once
+
+
+def test_stand_ins_give_the_price_or_ask_for_the_rounds_again():
+    """Members sure to stay above a floor stand in for their thresholds
+    (optimal.Recall): counted above every computed one, not computed. The
+    price is then every threshold's, or, where a stand-in's lowest possible
+    threshold is not above the crossing, None (the rounds run again without
+    stand-ins); always the price when every stand-in is above it."""
+    from pol.arbitration.pricing import _taken, banded
+    rng = np.random.default_rng(17)
+    answered = asked_again = 0
+    for _ in range(500):
+        n = int(rng.integers(1, 60))
+        t = np.round(rng.normal(3, 3, n), int(rng.integers(0, 2)))
+        bound = t + np.round(rng.exponential(2, n), 1)
+        low = t - np.round(rng.exponential(1, n), 1)
+        units = rng.integers(1, 4, n).astype(np.int64)
+        own_positive = bound > 0
+        t = np.where(own_positive, t, np.minimum(t, 0.0))
+        limit = int(rng.integers(0, int(units.sum()) + 2))
+        want = _crossing_of_every(t, units, limit)
+        for cutoff in (0.0, want - 1.5, want, want + 0.5):
+            floor = max(cutoff, 0.0) + float(rng.choice([0.0, 0.5, 2.0]))
+            asked = np.zeros(n, np.bool_)
+            standing = np.zeros(n, np.bool_)
+
+            def round_(lo, hi, limit, t=t, bound=bound, low=low, units=units, own_positive=own_positive,
+                       asked=asked, standing=standing, floor=floor):
+                near = own_positive & (bound >= lo) & (bound < hi)
+                standing |= near & (low > floor)
+                asked |= near & ~(low > floor)
+                mine = asked & (t > 0.0)
+                idx = np.flatnonzero(mine)
+                begin, used = np.zeros(1, np.int64), np.array([len(idx)], np.int64)
+                above, x = _taken(t[idx], units[idx], begin, used, limit, np.empty(len(idx)),
+                                  np.empty(len(idx), np.int64), int(units[standing].sum()))
+                return int(units[own_positive].sum()), int(above), float(x), float(low[standing].min(initial=np.inf))
+            got = banded(round_, limit, cutoff)
+            assert got in (want, None), (cutoff, floor, t, low, units, limit)
+            if got is None:
+                assert low[standing].min() <= want
+                asked_again += 1
+            else:
+                answered += 1
+    assert answered > 100 and asked_again > 10
 
 
 @pytest.mark.parametrize("max_n", [1, 2, 3])
@@ -329,10 +374,13 @@ def test_no_threshold_is_above_its_bound(max_n):
         js = np.arange(pairs, dtype=np.int64)
         out = (np.empty(pairs, np.int64), np.empty(pairs), np.empty(pairs, np.int64))
 
+        unknown, epoch = np.full(pairs, np.nan), np.zeros(pairs, np.int32)
+
         def near(lo, js=js, units=units, prio=prio, offer=offer, cost=cost, dead=dead, p_offer=p_offer, out=out,
-                 margin=margin):
+                 margin=margin, unknown=unknown, epoch=epoch):
             n, _ = _near_pairs(js, units, prio, offer, np.zeros(len(js), np.int64), cost.astype(np.float64), dead,
-                               p_offer, np.zeros(1), 0.0, lo, np.inf, margin, *out)
+                               p_offer, np.zeros(1), 0.0, lo, np.inf, margin, unknown, epoch, np.zeros(1), np.inf,
+                               *out, np.empty(len(js), np.int64), np.array([0.0, np.inf]))
             return [a[:n].copy() for a in out]
         members, own, u = near(-np.inf)
         w = int(sizes.max())
@@ -352,8 +400,138 @@ def test_no_threshold_is_above_its_bound(max_n):
                                     max_n == 2, *scratch)
             for c, tcc in zip(cs.tolist(), tc.tolist()):
                 got = np.empty(len(cs), np.int64)
-                m, _ = _near_customers(cs, h, starts, red, hbit, max_n, tcc, np.inf, margin, got, np.empty(max_n))
+                m, _ = _near_customers(cs, h, starts, red, hbit, max_n, tcc, np.inf, margin, np.full(len(cs), np.nan),
+                                       np.zeros(len(cs), np.int32), np.zeros(1), np.inf, got,
+                                       np.empty(len(cs), np.int64), np.array([0.0, np.inf]), np.empty(max_n))
                 assert tcc <= 0 or c in got[:m]
+
+
+def _random_prices(rng: np.random.Generator, scale: float, base=None):
+    """Prices for 4 offers, 2 quotas (and none), a budget and 3 channels:
+    at random, or `base`'s moved by about `scale` (none below 0)."""
+    from types import SimpleNamespace
+
+    def near(a, n):
+        if a is None:
+            return np.round(rng.random(n) * 3, 2)
+        return np.maximum(0.0, a + np.round(rng.normal(0, scale, n), 3))
+    return SimpleNamespace(p_offer=near(None if base is None else base.p_offer, 4),
+                           p_quota=np.append(near(None if base is None else base.p_quota[:2], 2), 0.0),
+                           p_budget=float(near(None if base is None else np.array([base.p_budget]), 1)[0]),
+                           p_chan=near(None if base is None else base.p_chan, 3))
+
+
+def _every_threshold(c, p, constraint: str, max_n: int):
+    """Each pair's own value, units and threshold for `constraint` (the
+    budget, or offer 0's capacity) and each customer's for each capped
+    channel, of the random customers `c` at prices `p`."""
+    from pol.arbitration import thresholds as opt
+    from pol.arbitration.pricing import _reduced
+    pairs = len(c.prio)
+    js = np.arange(pairs, dtype=np.int64)
+    red = np.empty(pairs)
+    _reduced(js, c.prio, c.offer, c.qid, c.cost, c.dead, p.p_offer, p.p_quota, p.p_budget, red)
+    p_offer, p_budget = p.p_offer.copy(), p.p_budget
+    if constraint == "budget":
+        p_budget, units = 0.0, c.cost.astype(np.int64)
+    else:
+        p_offer[0], units = 0.0, np.ones(pairs, np.int64)
+    own = np.empty(pairs)
+    _reduced(js, c.prio, c.offer, c.qid, c.cost, c.dead, p_offer, p.p_quota, p_budget, own)
+    w = int(np.diff(c.starts).max())
+    scratch = (np.empty(w, np.int64), np.empty(w), np.zeros(w, np.bool_), np.zeros(w, np.bool_), np.zeros(w),
+               np.zeros(w, np.int64))
+    t = np.empty(pairs)
+    opt._thresholds(js, 0, pairs, t, c.starts, c.cust, own, units, red, c.cat, c.excl, c.hbit, p.p_chan, max_n, True,
+                    max_n == 2, np.zeros(pairs, np.bool_), *scratch, np.empty(w, np.int64), np.empty(w))
+    cs = np.unique(c.cust)
+    tc = []
+    for h in range(3):
+        free = p.p_chan.copy()
+        free[h] = 0.0
+        tch = np.empty(len(cs))
+        opt._channel_thresholds(cs, 0, len(cs), tch, h, c.starts, red, c.cat, c.excl, c.hbit, p.p_chan, free, max_n,
+                                True, max_n == 2, *scratch)
+        tc.append(tch)
+    return own, units, t, np.concatenate(tc)
+
+
+@pytest.mark.parametrize("max_n", [1, 2, 3])
+def test_a_threshold_moves_no_further_than_its_drift(max_n):
+    """optimal.Drift: between two sets of prices a pair's threshold per unit
+    (where its own value is positive at both) and a customer's for a capped
+    channel move by at most the drift the later prices give the earlier
+    epoch (per unit), on random customers with every rule: what lets the
+    next pass's rounds leave pairs out and let others stand in."""
+    from types import SimpleNamespace
+
+    from pol.arbitration.optimal import Drift
+    from pol.arbitration.pricing import MARGIN
+    rng = np.random.default_rng(100 + max_n)
+    for _ in range(200):
+        sizes = rng.integers(1, 7, int(rng.integers(1, 30)))
+        pairs = int(sizes.sum())
+        c = SimpleNamespace(starts=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                            cust=np.repeat(np.arange(len(sizes)), sizes).astype(np.int64),
+                            prio=np.round(rng.normal(4, 3, pairs), 2),
+                            offer=rng.integers(0, 4, pairs).astype(np.int64),
+                            qid=rng.integers(0, 3, pairs).astype(np.int64),         # 2: no quota
+                            cat=rng.integers(-1, 3, pairs).astype(np.int64),
+                            excl=(rng.integers(0, 4, pairs) * (rng.random(pairs) < 0.5)).astype(np.int64),
+                            hbit=rng.integers(-1, 3, pairs).astype(np.int64),
+                            cost=rng.integers(1, 4, pairs).astype(np.float64),
+                            dead=rng.random(pairs) < 0.1)
+        scale = float(rng.choice([0.01, 0.3, 3.0]))
+        first = _random_prices(rng, scale)
+        second = _random_prices(rng, scale, first)
+        pb = SimpleNamespace(max_n=max_n, margin=MARGIN * (max_n + 2) ** 2 * float(np.abs(c.prio).max()),
+                             dead=c.dead, fcost=c.cost, **vars(first))
+        drift = Drift(pb, 2)
+        drift.now()
+        vars(pb).update(vars(second))
+        drift.now()
+        moved = drift.drift[0]
+        for constraint in ("budget", "offer"):
+            own1, units, t1, c1 = _every_threshold(c, first, constraint, max_n)
+            own2, _, t2, c2 = _every_threshold(c, second, constraint, max_n)
+            both = (own1 > 0) & (own2 > 0)
+            assert np.all(np.abs(t1 - t2)[both] <= (moved / units)[both]), (constraint, moved)
+            assert np.all(np.abs(c1 - c2) <= moved)
+
+
+@pytest.mark.parametrize("max_n,seed", [(1, 1), (2, 1), (3, 2)])
+def test_what_passes_recall_changes_nothing(max_n, seed, monkeypatch):
+    """The rounds leave out and let stand in what the last pass's thresholds
+    and their drift allow (optimal.Recall): on samples whose prices take
+    many passes, where many do, the prices, passes and allocation are
+    those of the rounds without recall, bit for bit."""
+    from pol.arbitration import optimal as opt
+    n = 20_000
+    text = catalogue(10, max_n, rules=max_n > 1, seed=seed, customers=n, constraints=True)
+    table = customers(n, 10, seed)
+    policy = optimal(text)
+    stood: list[float] = []
+    rounds_call = opt.Rounds.__call__
+
+    def counting(self, lo, hi, limit):
+        out = rounds_call(self, lo, hi, limit)
+        stood.append(float(self.stood[:, 0].sum()))
+        return out
+    monkeypatch.setattr(opt.Rounds, "__call__", counting)
+    recalled = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    assert recalled.summary["allocation"]["passes"] >= 5 and max(stood) > 1000
+    now = opt.Drift.now
+
+    def forgetting(self):
+        e = now(self)
+        self.drift[:] = np.inf      # no threshold bounds the next: every round as without recall
+        return e
+    monkeypatch.setattr(opt.Drift, "now", forgetting)
+    stood.clear()
+    plain = policy.evaluate(table, as_of=AS_OF, engine="vector")
+    assert max(stood) == 0
+    assert recalled.assignments.equals(plain.assignments)
+    assert recalled.summary["allocation"] == plain.summary["allocation"]
 
 
 def test_the_same_whatever_the_batching():

@@ -47,7 +47,16 @@ from typing import NamedTuple
 import numpy as np
 
 from pol.arbitration.arbitrate import _NO_BUDGET, Rules, global_order, walk_global
-from pol.arbitration.pricing import MARGIN, Round, _customers_round, _pairs_round, _reduced, _reprice, _taken, banded
+from pol.arbitration.pricing import (
+    MARGIN,
+    _customers_round,
+    _pairs_round,
+    _reduced,
+    _remember,
+    _reprice,
+    _taken,
+    banded,
+)
 from pol.arbitration.thresholds import (
     _bests,
     _channel_thresholds,
@@ -122,6 +131,10 @@ class Labels:
         return Labels(tuple(c for c, _ in a.quota), tuple(c for c, _ in a.channel_capacity), unit)
 
 
+# a round over members a..b of a constraint (`Rounds`)
+OneRound = Callable[[int, int, int, int, float, float, np.ndarray], tuple[int, int]]
+
+
 class Packed(NamedTuple):
     """A constraint's pairs and, in their order, what each uses of it and
     the terms of its value (`_Problem.pack`): the rounds of pricing.banded
@@ -185,7 +198,8 @@ class _Problem:
         # region per part; then the positive ones gathered: made once, as a buffer per
         # round would cost its page faults on every price
         n = len(prio) + _PARTS
-        self.band = (np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64), np.empty(n, np.float64))
+        self.band = (np.empty(n, np.int64), np.empty(n, np.float64), np.empty(n, np.int64), np.empty(n, np.float64),
+                     np.empty(n, np.int64))
         self.gathered = (np.empty(n, np.float64), np.empty(n, np.int64))
 
     def red(self, p_offer=None, p_quota=None, p_budget=None, js=None) -> np.ndarray:
@@ -211,24 +225,9 @@ class _Problem:
                      self.p_quota, float(self.p_budget), red)
         run_shared(part, len(parts))
 
-    def rounds(self, n: int, one_round: Callable[[int, int, int, int, float, float], tuple[int, int]]) -> Round:
-        """pricing.banded's rounds over n members, split into parts:
-        `one_round(runner, a, b, at, lo, hi)` finds members a..b in the band,
-        from `at` on in self.band, with their thresholds (pricing._pairs_round,
-        _customers_round)."""
-        parts = _parts(n)
-        begin = np.array([a + p for p, (a, _) in enumerate(parts)], np.int64)   # a slot more each: see _near_pairs
-        used = np.zeros(len(parts), np.int64)
-        positive = np.zeros(len(parts), np.int64)
-
-        def round_(lo: float, hi: float, limit: int) -> tuple[int, int, float]:
-            def part(runner: int, p: int) -> None:
-                found, positive[p] = one_round(runner, *parts[p], int(begin[p] + used[p]), lo, hi)
-                used[p] += found
-            run_shared(part, len(parts))
-            above, x = _taken(self.band[3], self.band[2], begin, used, limit, *self.gathered)
-            return int(positive.sum()), int(above), float(x)
-        return round_
+    def rounds(self, n: int, one_round: OneRound) -> Rounds:
+        """pricing.banded's rounds over n members (`Rounds`), split into parts."""
+        return Rounds(self, _parts(n), one_round)
 
     def pack(self, js: np.ndarray, units: np.ndarray) -> Packed:
         """A constraint's pairs `js` with, in their order, what each uses of
@@ -236,28 +235,32 @@ class _Problem:
         return Packed(js, _narrow(units[js]), self.prio[js], _narrow(self.offer[js]), _narrow(self.qid[js]),
                       self.fcost[js], self.dead[js])
 
-    def pair_rounds(self, pk: Packed, red: np.ndarray, p_offer=None, p_quota=None, p_budget=None) -> Round:
+    def pair_rounds(self, pk: Packed, red: np.ndarray, recall: Recall, drift: np.ndarray, floor: float,
+                    p_offer=None, p_quota=None, p_budget=None) -> Rounds:
         """The rounds of one constraint over its pairs (`pack`), at the
         current prices but those given (the constraint's at 0: the pairs'
-        own values) and the values `red` of the customers' other pairs."""
+        own values) and the values `red` of the customers' other pairs;
+        `recall`, `drift` and `floor` as `Recall` says."""
         p_offer = self.p_offer if p_offer is None else p_offer
         p_quota = self.p_quota if p_quota is None else p_quota
         p_budget = float(self.p_budget if p_budget is None else p_budget)
-        mjs, mown, munits, t = self.band
-        return self.rounds(len(pk.js), lambda r, a, b, at, lo, hi: _pairs_round(
-            *pk, a, b, at, lo, hi, p_offer, p_quota, p_budget, self.margin, mjs, mown, munits, t, self.starts,
-            self.cust, red, self.cat, self.excl, self.hbit, self.p_chan, self.max_n, self.exact, self.marks[r],
-            *self.scratch[r], *self.ranked[r]))
+        mjs, mown, munits, t, mpos = self.band
+        return self.rounds(len(pk.js), lambda r, a, b, at, lo, hi, stood: _pairs_round(
+            *pk, a, b, at, lo, hi, p_offer, p_quota, p_budget, self.margin, recall.known, recall.epoch, drift, floor,
+            stood, mjs, mown, munits, mpos, t, self.starts, self.cust, red, self.cat, self.excl, self.hbit,
+            self.p_chan, self.max_n, self.exact, self.marks[r], *self.scratch[r], *self.ranked[r]))
 
-    def customer_rounds(self, cs: np.ndarray, h: int, red: np.ndarray) -> Round:
+    def customer_rounds(self, cs: np.ndarray, h: int, red: np.ndarray, recall: Recall, drift: np.ndarray,
+                        floor: float) -> Rounds:
         """The rounds of capped channel h over the customers `cs` with a
         pair through it, a unit each."""
         free = self.p_chan.copy()
         free[h] = 0.0
-        mcs, _, munits, t = self.band
-        return self.rounds(len(cs), lambda r, a, b, at, lo, hi: _customers_round(
-            cs, a, b, at, lo, hi, h, self.starts, red, self.hbit, self.max_n, self.margin, mcs, munits, t, self.cat,
-            self.excl, self.p_chan, free, self.exact, *self.scratch[r]))
+        mcs, _, munits, t, mpos = self.band
+        return self.rounds(len(cs), lambda r, a, b, at, lo, hi, stood: _customers_round(
+            cs, a, b, at, lo, hi, h, self.starts, red, self.hbit, self.max_n, self.margin, recall.known,
+            recall.epoch, drift, floor, stood, mcs, munits, mpos, t, self.cat, self.excl, self.p_chan, free,
+            self.exact, *self.scratch[r]))
 
     def thresholds(self, js: np.ndarray, own: np.ndarray, units: np.ndarray, red: np.ndarray) -> np.ndarray:
         """Each pair's threshold (`_thresholds`), the pairs split over the
@@ -288,6 +291,96 @@ class _Problem:
                                                     self.max_n == 2, *self.scratch[r]),
                    len(parts))
         return t
+
+
+class Rounds:
+    """pricing.banded's rounds over members split into parts: each round
+    finds the members of its band (`one_round(runner, a, b, at, lo, hi,
+    stood)`: members a..b, written from `at` on in the problem's band, with
+    their thresholds; stand-ins counted in `stood`, pricing._pairs_round,
+    _customers_round) in its parts on every core, after the earlier
+    rounds', and gathers every positive threshold so far for the crossing
+    (pricing._taken)."""
+
+    def __init__(self, pb: _Problem, parts: list[tuple[int, int]], one_round: OneRound):
+        self.pb, self.parts, self.one_round = pb, parts, one_round
+        self.begin = np.array([a + p for p, (a, _) in enumerate(parts)], np.int64)   # a slot more each: _near_pairs
+        self.used = np.zeros(len(parts), np.int64)
+        self.positive = np.zeros(len(parts), np.int64)
+        # per part: the stand-ins' units and lowest possible threshold (Recall)
+        self.stood = np.zeros((len(parts), 2))
+        self.stood[:, 1] = np.inf
+
+    def __call__(self, lo: float, hi: float, limit: int) -> tuple[int, int, float, float]:
+        def part(runner: int, p: int) -> None:
+            found, self.positive[p] = self.one_round(runner, *self.parts[p], int(self.begin[p] + self.used[p]), lo, hi,
+                                                     self.stood[p])
+            self.used[p] += found
+        run_shared(part, len(self.parts))
+        band = self.pb.band
+        above, x = _taken(band[3], band[2], self.begin, self.used, limit, *self.pb.gathered,
+                          int(self.stood[:, 0].sum()))
+        return int(self.positive.sum()), int(above), float(x), float(self.stood[:, 1].min(initial=np.inf))
+
+    def remember(self, recall: Recall, epoch: int) -> None:
+        """The thresholds these rounds computed, for the next pass's bounds."""
+        band = self.pb.band
+        run_shared(lambda _r, p: _remember(band[3], band[4], self.begin[p], self.used[p], recall.known, recall.epoch,
+                                           epoch), len(self.parts))
+
+
+class Recall:
+    """The thresholds a constraint's pairs had when last computed, and at
+    which prices (an epoch of `Drift`): a pass's prices differ from the
+    last one's by little once they settle, and a threshold moves by at
+    most `Drift` says, so it bounds the threshold now from both sides. From
+    above, it leaves out of the rounds the pairs whose own value is high
+    but which their customer would give up for another; from below, a pair
+    sure to stay above the `floor` (a little above the last price) stands
+    in the crossing at its lowest possible threshold, not computed. The
+    crossing is then the one every threshold gives if it is below every
+    stand-in (pricing.py says why; else the rounds are run again without
+    stand-ins), so prices stay the same bit for bit."""
+
+    def __init__(self, n: int):
+        self.known = np.full(n, np.nan)
+        self.epoch = np.zeros(n, np.int32)
+
+
+class Drift:
+    """The prices at each epoch (each time a constraint was priced) and how
+    far a threshold per unit can have moved since each: 2 max times the
+    largest move of a pair's value plus the largest move of a channel's
+    price, plus 4 margins for the rounding of either threshold. A pair's
+    value moves by at most its offer's, quota's and budget's moves (the
+    last times its cost); a threshold is its own value less its channel's
+    price, plus the best set of at most max - 1 others beside it, less
+    the best of at most max without it: 1 + 1 + (max - 1) + max values or
+    channel prices."""
+
+    def __init__(self, pb: _Problem, epochs: int):
+        self.pb = pb
+        self.offer = np.zeros((epochs, len(pb.p_offer)))
+        self.quota = np.zeros((epochs, len(pb.p_quota)))
+        self.budget = np.zeros(epochs)
+        self.chan = np.zeros((epochs, len(pb.p_chan)))
+        self.drift = np.full(epochs, np.inf)
+        self.n = 0
+        live = ~pb.dead
+        self.top_cost = float(np.abs(pb.fcost[live]).max(initial=0.0))
+
+    def now(self) -> int:
+        """The current prices as a new epoch, the drift since every earlier
+        one updated; the new epoch's number."""
+        pb, e = self.pb, self.n
+        self.offer[e], self.quota[e], self.budget[e], self.chan[e] = pb.p_offer, pb.p_quota, pb.p_budget, pb.p_chan
+        moved = (np.abs(self.offer[:e + 1] - pb.p_offer).max(axis=1, initial=0.0)
+                 + np.abs(self.quota[:e + 1] - pb.p_quota).max(axis=1, initial=0.0)
+                 + np.abs(self.budget[:e + 1] - pb.p_budget) * self.top_cost
+                 + np.abs(self.chan[:e + 1] - pb.p_chan).max(axis=1, initial=0.0))
+        self.drift[:e + 1] = 2 * pb.max_n * moved + 4 * pb.margin
+        self.n += 1
+        return e
 
 
 def _parts(n: int) -> list[tuple[int, int]]:
@@ -339,12 +432,34 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
     offer_packs = {k: pb.pack(live_mine[k], pb.ones) for k in range(K) if 0 <= pb.capacity[k] < len(mine[k])}
     quota_packs = [pb.pack(js, pb.ones) for js in of_quota]
     budget_pack = pb.pack(costly if pb.budget >= 0 else costly[:0], pb.cost)
+    recalls = {id(pk): Recall(len(pk.js)) for pk in (*offer_packs.values(), *quota_packs, budget_pack)}
+    chan_recalls = [Recall(len(cs)) for cs in of_chan]
+    drift = Drift(pb, passes * (len(offer_packs) + Q + H + 1) + 1)
+    last_move: dict[object, float] = {}
+
+    def price_of(key: object, rounds: Callable[[float], Rounds], recall: Recall, limit: int, cutoff: float) -> float:
+        """The price of one constraint from its current price `cutoff` down
+        (pricing.banded), its rounds made by `rounds(floor)`, with stand-ins
+        (`Recall`) for the members whose threshold stays above the price
+        plus twice its last move."""
+        epoch = drift.now()
+        floor = max(cutoff, 0.0) + 2 * last_move.get(key, 0.0)
+        these = rounds(floor)
+        price = banded(these, limit, cutoff)
+        if price is None:       # a stand-in at or below the crossing: every threshold near it computed
+            these = rounds(np.inf)
+            price = banded(these, limit, cutoff)
+            assert price is not None
+        these.remember(recall, epoch)
+        last_move[key] = abs(price - cutoff)
+        return price
 
     def pairs_price(pk: Packed, limit: int, cutoff: float, **without) -> float:
-        """The price of one constraint over its pairs `pk`, from its current
-        price `cutoff` down (pricing.banded); `without`: its price at 0, for
-        the pairs' own values."""
-        return banded(pb.pair_rounds(pk, red, **without), limit, cutoff)
+        """The price of one constraint over its pairs `pk`; `without`: its
+        price at 0, for the pairs' own values."""
+        recall = recalls[id(pk)]
+        return price_of(id(pk), lambda floor: pb.pair_rounds(pk, red, recall, drift.drift, floor, **without), recall,
+                        limit, cutoff)
 
     for p in range(passes):
         moved = False
@@ -375,7 +490,9 @@ def solve(starts, cust, offer, chan, prio, rules: Rules, passes: int, cost=None
             cs = of_chan[h]
             new = 0.0
             if len(cs) > pb.chan_cap[h]:
-                new = banded(pb.customer_rounds(cs, h, red), int(pb.chan_cap[h]), pb.p_chan[h])
+                new = price_of(("channel", h), lambda floor, h=h, cs=cs: pb.customer_rounds(
+                    cs, h, red, chan_recalls[h], drift.drift, floor), chan_recalls[h], int(pb.chan_cap[h]),
+                    pb.p_chan[h])
             if new != pb.p_chan[h]:
                 moved = moved or abs(new - pb.p_chan[h]) > settled
                 pb.p_chan[h] = new
