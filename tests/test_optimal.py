@@ -215,11 +215,12 @@ def test_thresholds_under_max_2_are_the_searchs_numbers():
     for a capped channel) come from a closed form (`closed` in
     thresholds._thresholds and _channel_thresholds), not a search: bit for bit the same
     numbers on random customers with categories, exclusive lines, capped
-    channels, ties and non-positive values."""
+    channels, ties and non-positive values; customers with a few pairs
+    (read in place) and with many (ranked first, thresholds._FEW)."""
     from pol.arbitration import thresholds as opt
     rng = np.random.default_rng(5)
-    for _ in range(200):
-        sizes = rng.integers(0, 7, int(rng.integers(1, 30)))
+    for _ in range(300):
+        sizes = rng.integers(0, int(rng.choice([7, 7, 3 * opt._FEW])), int(rng.integers(1, 30)))
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         pairs = int(starts[-1])
         if not pairs:

@@ -71,7 +71,7 @@ from pol.arbitration.thresholds import _channel_thresholds, _channel_thresholds1
 MARGIN = 1e-9
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget):
     """Pair j's priority less its offer's, its quota's and (per unit of
     cost) the budget's prices, in that order; -inf for a pair no allocation
@@ -81,14 +81,14 @@ def _value(j, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget):
     return ((prio[j] - p_offer[offer[j]]) - p_quota[qid[j]]) - p_budget * cost[j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _reduced(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, out):
     """out[i] = pair js[i]'s `_value`."""
     for i in range(len(js)):
         out[i] = _value(js[i], prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _reprice(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, red):
     """red[j] = pair j's `_value`, for j = js[i]: in place, where a price
     moved (`prio` ... `dead`: in js's order, optimal.Packed)."""
@@ -96,7 +96,7 @@ def _reprice(js, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, red):
         red[js[i]] = _value(i, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_budget, lo, hi, margin, known, epoch,
                 drift, floor, out_js, out_own, out_units, out_pos, stood):
     """The pairs of `js` with a positive own value whose bound is in [lo,
@@ -138,7 +138,7 @@ def _near_pairs(js, units, prio, offer, qid, cost, dead, p_offer, p_quota, p_bud
     return n, positive
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, known, epoch, drift, floor, out, out_pos,
                     stood, top):
     """The customers of `cs` whose bound for channel h (the sum of their
@@ -188,7 +188,7 @@ def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, known, epoc
     return n, positive
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _crossing(vals, w, limit, above=0):
     """The largest threshold x with more than `limit` units at or above it
     (taken highest first, where the units first pass the limit), `above`
@@ -261,7 +261,7 @@ def _customers_round(cs, a, b, at, lo, hi, h, starts, red, hbit, max_n, margin, 
     return n, positive
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _taken(t, units, begin, used, limit, vals, w, stood):
     """The positive thresholds of the rounds so far (part p's from begin[p],
     used[p] of them) gathered into vals/w with their units, above them
@@ -284,7 +284,7 @@ def _taken(t, units, begin, used, limit, vals, w, stood):
     return total + stood, -np.inf
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _remember(t, mpos, begin, used, known, epoch, e):
     """The thresholds a part's rounds computed, from `begin`, `used` of
     them, at their members' places (`mpos`), found at epoch e

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _rank(lo, hi, red, skip, ban, hbit, order, vals):
     """One customer's pairs lo..hi with a positive reduced value, except
     `skip` (or -1) and those through capped channel `ban` (or -1), into
@@ -34,7 +34,7 @@ def _rank(lo, hi, red, skip, ban, hbit, order, vals):
     return m
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _choose(m, cat, excl, hbit, hprice, max_n, exact, forced, pick, order, vals, inc, keep, before, usedb):
     """The best value of a customer's m ranked pairs (`_rank`): the largest
     total over a set the per-customer rules allow, a pair adding its value
@@ -131,7 +131,7 @@ def _choose(m, cat, excl, hbit, hprice, max_n, exact, forced, pick, order, vals,
     return best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _best(lo, hi, red, ban, cat, excl, hbit, hprice, max_n, exact, pick, order, vals, inc, keep, before, usedb):
     """The best value of one customer's pairs lo..hi at reduced values `red`
     and channel prices `hprice`, without the pairs through channel `ban`."""
@@ -139,7 +139,7 @@ def _best(lo, hi, red, ban, cat, excl, hbit, hprice, max_n, exact, pick, order, 
     return _choose(m, cat, excl, hbit, hprice, max_n, exact, -1, pick, order, vals, inc, keep, before, usedb)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _clear(inb, starts, c):
     """Customer c's marks in `inb` cleared (none: c < 0)."""
     if c >= 0:
@@ -147,7 +147,7 @@ def _clear(inb, starts, c):
             inb[q] = False
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order, vals, inc, keep, before, usedb):
     """Customer c's positive pairs ranked into order/vals, how many, and
     their best value, the best set marked in `inb`."""
@@ -155,7 +155,7 @@ def _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order,
     return m, _choose(m, cat, excl, hbit, hprice, max_n, exact, -1, inb, order, vals, inc, keep, before, usedb)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _beside2(j, m, order, vals, cat, excl, hbit, hprice):
     """Under `max 2`, the best one other of the m ranked pairs beside pair
     j (0: none), as `_choose` with j forced adds it up. A pair's total is
@@ -174,7 +174,7 @@ def _beside2(j, m, order, vals, cat, excl, hbit, hprice):
     return best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
     """Under `max 2`, the best one or two of the m ranked pairs other than
     j (0: none), summed in `_choose`'s order: ranked order, each pair's
@@ -218,6 +218,69 @@ def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
     return best
 
 
+# Customers with at most this many pairs are read in place by the closed
+# forms (`_beside2_few`, `_without2_few`); more are ranked first. Unranked,
+# a lone pair of a customer of five took 60 ns against 205 (the ranking's
+# branches, as good as random, were most of it); ranked, the scans stop
+# early, which pays where a customer has dozens.
+_FEW = 16
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _beside2_few(j, lo, hi, red, cat, excl, hbit, hprice):
+    """`_beside2` over a customer's pairs lo..hi in place, unranked: the
+    same number (a largest value does not depend on the order it is met in)."""
+    hj = hbit[j]
+    best = 0.0
+    for k in range(lo, hi):
+        if k == j or not red[k] > 0.0 or not _fits(j, k, cat, excl):
+            continue
+        v = _net(k, hj, hbit, hprice, 0.0 + red[k])
+        if v > best:
+            best = v
+    return best
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _without2_few(j, ban, lo, hi, red, cat, excl, hbit, hprice, best_set):
+    """`_without2` over a customer's pairs lo..hi in place, unranked,
+    without those through channel `ban` (-1: none): each pair of pairs is
+    added up in ranked order (the higher value first, of equal ones the
+    earlier pair, as `_rank` orders them), so every set's total, and the
+    largest, are `_without2`'s bit for bit. Of sets with equal totals it may
+    keep another: what `_thresholds` reads of the set (whether a pair is in
+    it) holds for any set with the best total."""
+    best = 0.0
+    mark = best_set.size > 0
+    if mark:
+        best_set[0] = -1
+        best_set[1] = -1
+    for k in range(lo, hi):
+        vk = red[k]
+        if k == j or not vk > 0.0 or (ban >= 0 and hbit[k] == ban):
+            continue
+        alone = _net(k, -1, hbit, hprice, 0.0 + vk)
+        if alone > best:
+            best = alone
+            if mark:
+                best_set[0] = k
+                best_set[1] = -1
+        for l in range(k + 1, hi):
+            vl = red[l]
+            if l == j or not vl > 0.0 or (ban >= 0 and hbit[l] == ban) or not _fits(k, l, cat, excl):
+                continue
+            if vk >= vl:
+                v = _net(l, hbit[k], hbit, hprice, alone + vl)
+            else:
+                v = _net(k, hbit[l], hbit, hprice, _net(l, -1, hbit, hprice, 0.0 + vl) + vk)
+            if v > best:
+                best = v
+                if mark:
+                    best_set[0] = k
+                    best_set[1] = l
+    return best
+
+
 @njit(cache=True, nogil=True)
 def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hprice, max_n, exact, closed, inb,
                 order, vals, inc, keep, before, usedb, order2, vals2):
@@ -237,21 +300,35 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
     in `js`) where j is not in its set: the same numbers,
     bit for bit (the largest of the same sums, added in the same order),
     in a fraction of the time."""
-    none = np.zeros(0, np.bool_)
-    no_set = np.zeros(0, np.int64)
-    best_set = np.full(2, -2, np.int64)     # -2: not made for this customer
+    _pair_thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hprice, max_n, exact, closed, inb,
+                     order, vals, inc, keep, before, usedb, order2, vals2, np.zeros(0, np.bool_), np.zeros(0, np.int64),
+                     np.full(2, -2, np.int64))
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _pair_thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hprice, max_n, exact, closed, inb,
+                     order, vals, inc, keep, before, usedb, order2, vals2, none, no_set, best_set):
+    """`_thresholds`, its scratch given: compiled without reference counting,
+    so that the helpers it inlines take their arrays without an atomic count
+    in and out each (a lone pair's threshold took twice as long)."""
     prev = -1
     m = 0
     best = 0.0
+    lo = hi = 0
+    few = True
     for i in range(a, b):
         j = js[i]
         c = cust[j]
         if c != prev:
             if closed:      # the scans need the ranking only, and the best set if more pairs of c follow
-                m = _rank(starts[c], starts[c + 1], red, -1, -1, hbit, order, vals)
+                lo, hi = starts[c], starts[c + 1]
+                few = hi - lo <= _FEW
+                if not few:
+                    m = _rank(lo, hi, red, -1, -1, hbit, order, vals)
                 best_set[0] = -2
                 if i + 1 < b and cust[js[i + 1]] == c:
-                    best = _without2(-1, m, order, vals, cat, excl, hbit, hprice, best_set)
+                    best = _without2_few(-1, -1, lo, hi, red, cat, excl, hbit, hprice, best_set) if few else \
+                        _without2(-1, m, order, vals, cat, excl, hbit, hprice, best_set)
             else:
                 _clear(inb, starts, prev)
                 m, best = _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order, vals, inc,
@@ -261,9 +338,13 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
             t[i] = 0.0
             continue
         if closed:
-            with_j = _beside2(j, m, order, vals, cat, excl, hbit, hprice)
+            if few:
+                with_j = _beside2_few(j, lo, hi, red, cat, excl, hbit, hprice)
+            else:
+                with_j = _beside2(j, m, order, vals, cat, excl, hbit, hprice)
             if best_set[0] == -2 or j == best_set[0] or j == best_set[1]:
-                without = _without2(j, m, order, vals, cat, excl, hbit, hprice, no_set)
+                without = _without2_few(j, -1, lo, hi, red, cat, excl, hbit, hprice, no_set) if few else \
+                    _without2(j, m, order, vals, cat, excl, hbit, hprice, no_set)
             else:
                 without = best
         else:
@@ -285,7 +366,7 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
         _clear(inb, starts, prev)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _net(j, used, hbit, hprice, v):
     """`v` (a running total plus pair j's value) less j's capped channel's
     price unless channel `used` (or -1) is j's: as `_choose` adds them up."""
@@ -295,13 +376,13 @@ def _net(j, used, hbit, hprice, v):
     return v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _fits(j, k, cat, excl):
     """Pairs j and k may both be in a customer's set (one per category, exclusive lines)."""
     return not (cat[j] >= 0 and cat[j] == cat[k]) and (excl[j] & excl[k]) == 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _tops(lo, hi, red, hbit, hprice, ban):
     """Under `max 1 per customer` a set is one pair, worth its value less
     its capped channel's price (as `_choose` adds them up): the best of a
@@ -325,7 +406,7 @@ def _tops(lo, hi, red, hbit, hprice, ban):
     return top, arg, second
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _thresholds1(js, a, b, t, starts, cust, own, units, red, hbit, hprice):
     """`_thresholds` under `max 1 per customer`: nothing goes alongside a
     pair, and the others' best without it is the customer's best, or the
@@ -346,7 +427,7 @@ def _thresholds1(js, a, b, t, starts, cust, own, units, red, hbit, hprice):
         t[i] = (((own[i] - charge) + 0.0) - without) / units[i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _channel_thresholds1(cs, a, b, t, h, starts, red, hbit, hprice, free):
     """`_channel_thresholds` under `max 1 per customer`."""
     for i in range(a, b):
@@ -363,12 +444,21 @@ def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, fr
     with the channel free (`free`: the prices with h's at 0) minus their
     best without its pairs. `closed` (under `max 2` only): each best from
     the scan of `_thresholds`, not a search."""
-    none = np.zeros(0, np.bool_)
-    no_set = np.zeros(0, np.int64)
+    _customer_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, free, max_n, exact, closed, order,
+                         vals, inc, keep, before, usedb, np.zeros(0, np.bool_), np.zeros(0, np.int64))
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _customer_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, free, max_n, exact, closed, order,
+                         vals, inc, keep, before, usedb, none, no_set):
+    """`_channel_thresholds`, its scratch given (as `_pair_thresholds`)."""
     for i in range(a, b):
         c = cs[i]
         lo, hi = starts[c], starts[c + 1]
-        if closed:
+        if closed and hi - lo <= _FEW:
+            with_h = _without2_few(-1, -1, lo, hi, red, cat, excl, hbit, free, no_set)
+            without = _without2_few(-1, h, lo, hi, red, cat, excl, hbit, hprice, no_set)
+        elif closed:
             m = _rank(lo, hi, red, -1, -1, hbit, order, vals)
             with_h = _without2(-1, m, order, vals, cat, excl, hbit, free, no_set)
             m = _rank(lo, hi, red, -1, h, hbit, order, vals)
@@ -381,7 +471,7 @@ def _channel_thresholds(cs, a, b, t, h, starts, red, cat, excl, hbit, hprice, fr
         t[i] = with_h - without
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _bests(starts, a, b, out, red, cat, excl, hbit, hprice, max_n, exact, pick, order, vals, inc, keep, before,
            usedb):
     """out[c], for customers c in a..b: their best value at the prices
@@ -392,7 +482,7 @@ def _bests(starts, a, b, out, red, cat, excl, hbit, hprice, max_n, exact, pick, 
                        order, vals, inc, keep, before, usedb)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _dual(total, bests):
     """The dual bound: `total` (each price times its constraint's limit)
     plus each customer's best, added in customer order whatever the cores
