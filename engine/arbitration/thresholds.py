@@ -175,6 +175,14 @@ def _beside2(j, m, order, vals, cat, excl, hbit, hprice):
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _keep(best_set, mark, k, l):
+    """The best set so far, k and l (-1: none), where one is `mark`ed to be kept."""
+    if mark:
+        best_set[0] = k
+        best_set[1] = l
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
     """Under `max 2`, the best one or two of the m ranked pairs other than
     j (0: none), summed in `_choose`'s order: ranked order, each pair's
@@ -188,9 +196,7 @@ def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
     the best and its set are the full scan's)."""
     best = 0.0
     mark = best_set.size > 0
-    if mark:
-        best_set[0] = -1
-        best_set[1] = -1
+    _keep(best_set, mark, -1, -1)
     for q in range(m):
         # every set from pair q on: at most its value and the next one's
         if (vals[q] + vals[q + 1] if q + 1 < m else vals[q]) <= best:
@@ -201,9 +207,7 @@ def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
         first = _net(k, -1, hbit, hprice, 0.0 + vals[q])
         if first > best:
             best = first
-            if mark:
-                best_set[0] = k
-                best_set[1] = -1
+            _keep(best_set, mark, k, -1)
         for r in range(q + 1, m):
             if first + vals[r] <= best:
                 break
@@ -212,9 +216,7 @@ def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
                 v = _net(l, hbit[k], hbit, hprice, first + vals[r])
                 if v > best:
                     best = v
-                    if mark:
-                        best_set[0] = k
-                        best_set[1] = l
+                    _keep(best_set, mark, k, l)
     return best
 
 
@@ -252,9 +254,7 @@ def _without2_few(j, ban, lo, hi, red, cat, excl, hbit, hprice, best_set):
     it) holds for any set with the best total."""
     best = 0.0
     mark = best_set.size > 0
-    if mark:
-        best_set[0] = -1
-        best_set[1] = -1
+    _keep(best_set, mark, -1, -1)
     for k in range(lo, hi):
         vk = red[k]
         if k == j or not vk > 0.0 or (ban >= 0 and hbit[k] == ban):
@@ -262,9 +262,7 @@ def _without2_few(j, ban, lo, hi, red, cat, excl, hbit, hprice, best_set):
         alone = _net(k, -1, hbit, hprice, 0.0 + vk)
         if alone > best:
             best = alone
-            if mark:
-                best_set[0] = k
-                best_set[1] = -1
+            _keep(best_set, mark, k, -1)
         for l in range(k + 1, hi):
             vl = red[l]
             if l == j or not vl > 0.0 or (ban >= 0 and hbit[l] == ban) or not _fits(k, l, cat, excl):
@@ -275,9 +273,7 @@ def _without2_few(j, ban, lo, hi, red, cat, excl, hbit, hprice, best_set):
                 v = _net(k, hbit[l], hbit, hprice, _net(l, -1, hbit, hprice, 0.0 + vl) + vk)
             if v > best:
                 best = v
-                if mark:
-                    best_set[0] = k
-                    best_set[1] = l
+                _keep(best_set, mark, k, l)
     return best
 
 
