@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _rank(lo, hi, red, skip, ban, hbit, order, vals):
     """One customer's pairs lo..hi with a positive reduced value, except
     `skip` (or -1) and those through capped channel `ban` (or -1), into
@@ -131,7 +131,7 @@ def _choose(m, cat, excl, hbit, hprice, max_n, exact, forced, pick, order, vals,
     return best
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _best(lo, hi, red, ban, cat, excl, hbit, hprice, max_n, exact, pick, order, vals, inc, keep, before, usedb):
     """The best value of one customer's pairs lo..hi at reduced values `red`
     and channel prices `hprice`, without the pairs through channel `ban`."""
@@ -139,7 +139,7 @@ def _best(lo, hi, red, ban, cat, excl, hbit, hprice, max_n, exact, pick, order, 
     return _choose(m, cat, excl, hbit, hprice, max_n, exact, -1, pick, order, vals, inc, keep, before, usedb)
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _clear(inb, starts, c):
     """Customer c's marks in `inb` cleared (none: c < 0)."""
     if c >= 0:
@@ -147,7 +147,7 @@ def _clear(inb, starts, c):
             inb[q] = False
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order, vals, inc, keep, before, usedb):
     """Customer c's positive pairs ranked into order/vals, how many, and
     their best value, the best set marked in `inb`."""
@@ -155,7 +155,7 @@ def _customer(c, starts, red, cat, excl, hbit, hprice, max_n, exact, inb, order,
     return m, _choose(m, cat, excl, hbit, hprice, max_n, exact, -1, inb, order, vals, inc, keep, before, usedb)
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _beside2(j, m, order, vals, cat, excl, hbit, hprice):
     """Under `max 2`, the best one other of the m ranked pairs beside pair
     j (0: none), as `_choose` with j forced adds it up. A pair's total is
@@ -182,7 +182,7 @@ def _keep(best_set, mark, k, l):
         best_set[1] = l
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
     """Under `max 2`, the best one or two of the m ranked pairs other than
     j (0: none), summed in `_choose`'s order: ranked order, each pair's
@@ -228,7 +228,7 @@ def _without2(j, m, order, vals, cat, excl, hbit, hprice, best_set):
 _FEW = 16
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _beside2_few(j, lo, hi, red, cat, excl, hbit, hprice):
     """`_beside2` over a customer's pairs lo..hi in place, unranked: the
     same number (a largest value does not depend on the order it is met in)."""
@@ -243,7 +243,7 @@ def _beside2_few(j, lo, hi, red, cat, excl, hbit, hprice):
     return best
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _without2_few(j, ban, lo, hi, red, cat, excl, hbit, hprice, best_set):
     """`_without2` over a customer's pairs lo..hi in place, unranked,
     without those through channel `ban` (-1: none): each pair of pairs is
@@ -305,8 +305,10 @@ def _thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hpr
 def _pair_thresholds(js, a, b, t, starts, cust, own, units, red, cat, excl, hbit, hprice, max_n, exact, closed, inb,
                      order, vals, inc, keep, before, usedb, order2, vals2, none, no_set, best_set):
     """`_thresholds`, its scratch given: compiled without reference counting,
-    so that the helpers it inlines take their arrays without an atomic count
-    in and out each (a lone pair's threshold took twice as long)."""
+    as are the helpers it calls, so that no array is counted in and out,
+    atomically, at every call (a lone pair's threshold took two to three
+    times as long). Only the smallest helpers are inlined: inlining them all
+    made the first run's compile 3 s longer for no measurable gain."""
     prev = -1
     m = 0
     best = 0.0
@@ -378,7 +380,7 @@ def _fits(j, k, cat, excl):
     return not (cat[j] >= 0 and cat[j] == cat[k]) and (excl[j] & excl[k]) == 0
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _tops(lo, hi, red, hbit, hprice, ban):
     """Under `max 1 per customer` a set is one pair, worth its value less
     its capped channel's price (as `_choose` adds them up): the best of a
