@@ -177,10 +177,10 @@ def _near_customers(cs, h, starts, red, hbit, max_n, lo, hi, margin, known, epoc
         cap = was + drift[epoch[i]]
         bound = cap if cap < bound else bound
         if lo <= bound < hi:
-            low = was - drift[epoch[i]]
-            if low > floor:
+            least = was - drift[epoch[i]]      # not `low`: the index of the smallest kept, above
+            if least > floor:
                 stood[0] += 1
-                stood[1] = min(stood[1], low)
+                stood[1] = min(stood[1], least)
                 continue
             out[n] = c
             out_pos[n] = i
